@@ -1,0 +1,196 @@
+"""Tests of jaxgan.losses against independent NumPy references (../shared/formulas.md)."""
+
+from collections.abc import Callable
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest, parameterized
+from jax import test_util as jtu
+
+from jaxgan import losses
+
+
+def _sp(t):
+  """softplus in float64 NumPy, stable for large |t|."""
+  return np.logaddexp(0.0, t)
+
+
+def _relu(t):
+  return np.maximum(t, 0.0)
+
+
+# NumPy references written from the contract table, one pair per objective.
+NUMPY_REFERENCES: dict[str, tuple[Callable, Callable]] = {
+    'minimax': (lambda r, f: _sp(-r).mean() + _sp(f).mean(),
+                lambda r, f: -_sp(f).mean()),
+    'non_saturating': (lambda r, f: _sp(-r).mean() + _sp(f).mean(),
+                       lambda r, f: _sp(-f).mean()),
+    'least_squares': (lambda r, f: 0.5 * ((r - 1) ** 2).mean() + 0.5 * (f ** 2).mean(),
+                      lambda r, f: 0.5 * ((f - 1) ** 2).mean()),
+    'wasserstein': (lambda r, f: f.mean() - r.mean(),
+                    lambda r, f: -f.mean()),
+    'hinge': (lambda r, f: _relu(1 - r).mean() + _relu(1 + f).mean(),
+              lambda r, f: -f.mean()),
+    'hinge_v1': (lambda r, f: _relu(1 - r).mean() + _relu(1 + f).mean(),
+                 lambda r, f: _relu(1 - f).mean()),
+    'rsgan': (lambda r, f: _sp(-(r - f)).mean(),
+              lambda r, f: _sp(-(f - r)).mean()),
+    'rasgan': (lambda r, f: _sp(-(r - f.mean())).mean() + _sp(f - r.mean()).mean(),
+               lambda r, f: _sp(-(f - r.mean())).mean() + _sp(r - f.mean()).mean()),
+    'ralsgan': (lambda r, f: ((r - f.mean() - 1) ** 2).mean() + ((f - r.mean() + 1) ** 2).mean(),
+                lambda r, f: ((f - r.mean() - 1) ** 2).mean() + ((r - f.mean() + 1) ** 2).mean()),
+    'rahinge': (lambda r, f: _relu(1 - (r - f.mean())).mean() + _relu(1 + (f - r.mean())).mean(),
+                lambda r, f: _relu(1 - (f - r.mean())).mean() + _relu(1 + (r - f.mean())).mean()),
+}
+
+RELATIVISTIC = ('rsgan', 'rasgan', 'ralsgan', 'rahinge')
+
+
+def _logits(seed: int, batch: int = 16, scale: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+  rng = np.random.default_rng(seed)
+  return (rng.normal(size=batch) * scale).astype(np.float32), \
+         (rng.normal(size=batch) * scale).astype(np.float32)
+
+
+def _make_objective_test(name: str) -> type:
+  """One test class per objective, covering its discriminator and generator functions."""
+  np_d, np_g = NUMPY_REFERENCES[name]
+  objective = losses.get(name)
+
+  class ObjectiveTest(chex.TestCase):
+
+    @chex.variants(with_jit=True, without_jit=True)
+    @parameterized.parameters((0, False), (1, True), (2, False), (3, True))
+    def test_matches_numpy(self, seed, column):
+      r, f = _logits(seed)
+      args = (r[:, None], f[:, None]) if column else (r, f)
+      d = self.variant(objective.discriminator_loss)(*args)
+      g = self.variant(objective.generator_loss)(*args)
+      chex.assert_shape((d, g), ())
+      np.testing.assert_allclose(d, np_d(r.astype(np.float64), f.astype(np.float64)),
+                                 rtol=1e-5, atol=1e-6)
+      np.testing.assert_allclose(g, np_g(r.astype(np.float64), f.astype(np.float64)),
+                                 rtol=1e-5, atol=1e-6)
+
+    def test_jit_equals_numpy_at_extreme_logits(self):
+      r = np.array([100.0, -100.0, 0.0, 50.0], np.float32)
+      f = np.array([-100.0, 100.0, 3.0, -50.0], np.float32)
+      for fn, ref in ((objective.discriminator_loss, np_d), (objective.generator_loss, np_g)):
+        value = jax.jit(fn)(r, f)
+        grads = jax.jit(jax.grad(fn, argnums=(0, 1)))(r, f)
+        self.assertTrue(np.isfinite(value))
+        chex.assert_tree_all_finite(grads)
+        np.testing.assert_allclose(value, ref(r.astype(np.float64), f.astype(np.float64)),
+                                   rtol=1e-5)
+
+    def test_check_grads(self):
+      r, f = _logits(7, batch=6, scale=0.7)
+      for fn in (objective.discriminator_loss, objective.generator_loss):
+        jtu.check_grads(fn, (jnp.asarray(r), jnp.asarray(f)), order=2, modes=['rev'],
+                        eps=1e-2, atol=2e-2, rtol=2e-2)
+
+    def test_gradients_push_the_right_way(self):
+      # Between the least-squares labels (a=0 < logits < b=c=1) every hinge is active and
+      # every objective has a strict direction.
+      rng = np.random.default_rng(11)
+      r = jnp.asarray(rng.uniform(0.2, 0.6, 8), jnp.float32)
+      f = jnp.asarray(rng.uniform(0.2, 0.6, 8), jnp.float32)
+      d_r, d_f = jax.grad(objective.discriminator_loss, argnums=(0, 1))(r, f)
+      g_f = jax.grad(objective.generator_loss, argnums=1)(r, f)
+      self.assertTrue(np.all(d_r < 0), f'D must raise real logits: {d_r}')
+      self.assertTrue(np.all(d_f > 0), f'D must lower fake logits: {d_f}')
+      self.assertTrue(np.all(g_f < 0), f'G must raise fake logits: {g_f}')
+
+    def test_vmap_equals_loop(self):
+      rng = np.random.default_rng(5)
+      r = jnp.asarray(rng.normal(size=(4, 10)), jnp.float32)
+      f = jnp.asarray(rng.normal(size=(4, 10)), jnp.float32)
+      for fn in (objective.discriminator_loss, objective.generator_loss):
+        batched = jax.vmap(fn)(r, f)
+        looped = jnp.stack([fn(r[k], f[k]) for k in range(4)])
+        chex.assert_trees_all_close(batched, looped, rtol=1e-6)
+
+    def test_bfloat16(self):
+      r, f = _logits(3, scale=1.0)
+      for fn, ref in ((objective.discriminator_loss, np_d), (objective.generator_loss, np_g)):
+        value = jax.jit(fn)(jnp.asarray(r, jnp.bfloat16), jnp.asarray(f, jnp.bfloat16))
+        self.assertEqual(value.dtype, jnp.bfloat16)
+        np.testing.assert_allclose(float(value), ref(r.astype(np.float64), f.astype(np.float64)),
+                                   rtol=3e-2, atol=3e-2)
+        extreme = jnp.asarray([100.0, -100.0], jnp.bfloat16)
+        self.assertTrue(np.isfinite(float(fn(extreme, -extreme))))
+        chex.assert_tree_all_finite(jax.grad(fn, argnums=(0, 1))(extreme, -extreme))
+
+    def test_bad_shapes_name_the_shape(self):
+      good = jnp.zeros(4)
+      for bad in (jnp.zeros((4, 2)), jnp.zeros((4, 1, 1)), jnp.zeros(())):
+        with self.assertRaisesRegex(ValueError, r'fake_logits.*' + str(bad.shape).replace(
+            '(', r'\(').replace(')', r'\)')):
+          objective.generator_loss(good, bad)
+        with self.assertRaisesRegex(ValueError, r'real_logits'):
+          objective.discriminator_loss(bad, good)
+
+  ObjectiveTest.__name__ = ObjectiveTest.__qualname__ = (
+      ''.join(p.capitalize() for p in name.split('_')) + 'Test')
+  return ObjectiveTest
+
+
+for _name in NUMPY_REFERENCES:
+  _cls = _make_objective_test(_name)
+  globals()[_cls.__name__] = _cls
+del _cls, _name
+
+
+class RegistryTest(chex.TestCase):
+
+  def test_names_are_the_contract(self):
+    self.assertEqual(losses.names(), list(NUMPY_REFERENCES))
+
+  def test_unknown_name_lists_valid_names(self):
+    with self.assertRaisesRegex(ValueError, 'nonsaturating.*non_saturating.*rahinge'):
+      losses.get('nonsaturating')
+
+  def test_unknown_hparam_is_type_error_naming_it(self):
+    with self.assertRaisesRegex(TypeError, "'hinge'.*margin"):
+      losses.get('hinge', margin=2.0)
+    with self.assertRaisesRegex(TypeError, 'd.*it takes: a, b, c, scale'):
+      losses.get('least_squares', d=1.0)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_least_squares_hparams(self):
+    # Pearson chi^2 labels a=-1, b=1, c=0, and plain MSE (scale 1).
+    r, f = _logits(9)
+    obj = losses.get('least_squares', a=-1.0, b=1.0, c=0.0, scale=1.0)
+    np.testing.assert_allclose(self.variant(obj.discriminator_loss)(r, f),
+                               ((r - 1.0) ** 2).mean() + ((f + 1.0) ** 2).mean(), rtol=1e-5)
+    np.testing.assert_allclose(self.variant(obj.generator_loss)(r, f), (f ** 2).mean(),
+                               rtol=1e-5)
+    self.assertEqual(losses.hyperparameters('least_squares'),
+                     {'a': 0.0, 'b': 1.0, 'c': 1.0, 'scale': 0.5})
+
+  def test_general_form(self):
+    # D maximizes E g(r) + E g(-f): g = -softplus(-t) (minimax), t (WGAN), -relu(1-t) (hinge).
+    r, f = _logits(4)
+    for name, g in (('minimax', lambda t: -_sp(-t)), ('wasserstein', lambda t: t),
+                    ('hinge', lambda t: -_relu(1 - t))):
+      value = losses.get(name).discriminator_loss(r, f)
+      np.testing.assert_allclose(value, -(g(r).mean() + g(-f).mean()), rtol=1e-5, atol=1e-6)
+
+  def test_unpaired_batches(self):
+    # Non-paired objectives accept different real and fake batch sizes; RSGAN does not.
+    r, f = jnp.zeros(4), jnp.ones(6)
+    self.assertTrue(np.isfinite(losses.get('hinge').discriminator_loss(r, f)))
+    with self.assertRaisesRegex(ValueError, r'\(4,\).*\(6,\)'):
+      losses.get('rsgan').discriminator_loss(r, f)
+
+  def test_relativistic_generator_depends_on_real_logits(self):
+    r, f = _logits(2)
+    for name in RELATIVISTIC:
+      g_r = jax.grad(losses.get(name).generator_loss)(jnp.asarray(r), jnp.asarray(f))
+      self.assertGreater(float(jnp.abs(g_r).sum()), 0.0, name)
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -1,0 +1,184 @@
+"""Tests of jaxgan.penalties against closed forms (../shared/formulas.md)."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest, parameterized
+from jax import test_util as jtu
+
+from jaxgan import penalties
+
+KEY = jax.random.key(0)
+
+
+def _batch(seed: int, shape: tuple[int, ...]) -> jnp.ndarray:
+  return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
+
+
+def _linear_critic(w, b=0.3):
+  return lambda x: x @ w + b
+
+
+def _norm_critic(scale):
+  """D(x) = scale * ||x|| over non-batch axes: gradient norm `scale` everywhere (x != 0)."""
+  return lambda x: scale * jnp.sqrt(jnp.sum(jnp.square(x), axis=tuple(range(1, x.ndim))))
+
+
+def _half_square_critic(x):
+  """D(x) = 0.5 ||x||^2: g_i = x_i, a different gradient for every example."""
+  return 0.5 * jnp.sum(jnp.square(x), axis=tuple(range(1, x.ndim)))[:, None]
+
+
+# Closed forms for a linear critic (gradient w everywhere); `n` is ||w||.
+LINEAR_CLOSED_FORMS = {
+    'wgan_gp': lambda n: (n - 1.0) ** 2,
+    'wgan_lp': lambda n: max(0.0, n - 1.0) ** 2,
+    'dragan': lambda n: (n - 1.0) ** 2,
+    'r1': lambda n: n ** 2,
+    'r2': lambda n: n ** 2,
+}
+
+
+class LinearCriticTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.product(name=list(LINEAR_CLOSED_FORMS), w_scale=[0.4, 2.5])
+  def test_closed_form(self, name, w_scale):
+    w = _batch(1, (5,))
+    w = w / jnp.linalg.norm(w) * w_scale
+    real, fake = _batch(2, (16, 5)), _batch(3, (16, 5))
+    fn = penalties.get(name)
+    value = self.variant(lambda w, r, f, k: fn(_linear_critic(w), r, f, k))(w, real, fake, KEY)
+    chex.assert_shape(value, ())
+    np.testing.assert_allclose(value, LINEAR_CLOSED_FORMS[name](w_scale), rtol=1e-5, atol=1e-6)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(0.4, 2.5)
+  def test_gradient_wrt_critic_params(self, w_scale):
+    # Double backprop: dGP/dw = 2(||w|| - 1) w / ||w||, dLP/dw = 2 max(0, ||w|| - 1) w/||w||,
+    # dR1/dw = 2 w.
+    w = _batch(4, (6,))
+    w = w / jnp.linalg.norm(w) * w_scale
+    real, fake = _batch(5, (8, 6)), _batch(6, (8, 6))
+    n = float(jnp.linalg.norm(w))
+    expected = {
+        'wgan_gp': 2 * (n - 1) * w / n,
+        'wgan_lp': 2 * max(0.0, n - 1) * w / n,
+        'dragan': 2 * (n - 1) * w / n,
+        'r1': 2 * w,
+        'r2': 2 * w,
+    }
+    for name, want in expected.items():
+      fn = penalties.get(name)
+      got = self.variant(jax.grad(lambda w, fn=fn: fn(_linear_critic(w), real, fake, KEY)))(w)
+      chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-6)
+
+  def test_check_grads_in_critic_params(self):
+    w = _batch(7, (4,)) * 0.8
+    real, fake = _batch(8, (6, 4)), _batch(9, (6, 4))
+    for name in penalties.names():
+      fn = penalties.get(name)
+      jtu.check_grads(lambda w, fn=fn: fn(_linear_critic(w), real, fake, KEY), (w,), order=1,
+                      modes=['rev'], eps=1e-2, atol=2e-2, rtol=2e-2)
+
+
+class ImageCriticTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_r1_r2_are_per_example_over_hwc(self):
+    real, fake = _batch(10, (4, 6, 5, 3)), _batch(11, (4, 6, 5, 3))
+    r1 = self.variant(lambda r, f: penalties.r1_penalty(_half_square_critic, r, f, KEY))
+    r2 = self.variant(lambda r, f: penalties.r2_penalty(_half_square_critic, r, f, KEY))
+    np_r, np_f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+    want_r1 = np.mean([np.sum(np_r[i] ** 2) for i in range(4)])
+    want_r2 = np.mean([np.sum(np_f[i] ** 2) for i in range(4)])
+    np.testing.assert_allclose(r1(real, fake), want_r1, rtol=1e-5)
+    np.testing.assert_allclose(r2(real, fake), want_r2, rtol=1e-5)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_gradient_penalty_norm_is_per_example(self):
+    # With real == fake every interpolate is x_i itself and g_i = x_i.
+    x = _batch(12, (5, 4, 4, 2)) * 0.3
+    gp = self.variant(lambda x: penalties.gradient_penalty(_half_square_critic, x, x, KEY))(x)
+    norms = np.sqrt((np.asarray(x, np.float64) ** 2).reshape(5, -1).sum(1))
+    np.testing.assert_allclose(gp, np.mean((norms - 1.0) ** 2), rtol=1e-5)
+    # A norm over the whole batch or per pixel would give something else.
+    whole = np.sqrt((np.asarray(x, np.float64) ** 2).sum())
+    self.assertGreater(abs(float(gp) - (whole - 1.0) ** 2), 1e-3)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters((1.0, 0.0, 0.0), (3.0, 4.0, 4.0), (0.5, 0.25, 0.0))
+  def test_unit_gradient_critic(self, scale, want_gp, want_lp):
+    real, fake = _batch(13, (8, 4, 4, 3)), _batch(14, (8, 4, 4, 3))
+    critic = _norm_critic(scale)
+    gp = self.variant(lambda r, f, k: penalties.gradient_penalty(critic, r, f, k))(real, fake, KEY)
+    lp = self.variant(lambda r, f, k: penalties.lipschitz_penalty(critic, r, f, k))(
+        real, fake, KEY)
+    np.testing.assert_allclose(gp, want_gp, atol=1e-5)
+    np.testing.assert_allclose(lp, want_lp, atol=1e-5)
+
+
+class PointsTest(chex.TestCase):
+
+  def test_interpolates_one_eps_per_example(self):
+    real, fake = _batch(15, (64, 3, 2)), _batch(16, (64, 3, 2))
+    xhat = np.asarray(penalties.interpolates(real, fake, KEY), np.float64)
+    eps = (xhat - np.asarray(fake)) / (np.asarray(real) - np.asarray(fake))
+    eps = eps.reshape(64, -1)
+    np.testing.assert_allclose(eps, eps[:, :1] * np.ones_like(eps), atol=1e-3)
+    self.assertTrue(np.all((eps >= -1e-4) & (eps <= 1 + 1e-4)))
+    self.assertGreater(eps[:, 0].std(), 0.15)  # U[0,1] has std 0.29.
+
+  def test_dragan_points_are_two_sided_and_bounded(self):
+    real = _batch(17, (64, 8))
+    pts = np.asarray(penalties.dragan_points(real, KEY), np.float64)
+    delta = pts - np.asarray(real, np.float64)
+    bound = 0.5 * np.asarray(real, np.float64).std()
+    self.assertTrue(np.all(np.abs(delta) <= bound + 1e-5))
+    signs = np.sign(delta)
+    self.assertTrue(np.all((signs >= 0).all(1) | (signs <= 0).all(1)))  # one alpha per example
+    self.assertGreater((signs.sum(1) > 0).sum(), 10)
+    self.assertGreater((signs.sum(1) < 0).sum(), 10)
+
+  def test_dragan_clips_to_data_range(self):
+    real = jnp.clip(_batch(18, (32, 4, 4, 1)), -1.0, 1.0)
+    pts = penalties.dragan_points(real, KEY, data_range=(-1.0, 1.0))
+    self.assertTrue(bool(jnp.all((pts >= -1.0) & (pts <= 1.0))))
+    fn = penalties.get('dragan', data_range=(-1.0, 1.0), scale=0.5)
+    self.assertTrue(np.isfinite(fn(_half_square_critic, real, real, KEY)))
+
+
+class WeightClippingTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_clip_weights(self):
+    params = {'dense': {'kernel': _batch(19, (3, 4)), 'bias': _batch(20, (4,))},
+              'out': _batch(21, (2,)) * 0.001}
+    clipped = self.variant(lambda p: penalties.clip_weights(p, 0.01))(params)
+    want = jax.tree.map(lambda x: np.clip(np.asarray(x), -0.01, 0.01), params)
+    chex.assert_trees_all_close(clipped, want)
+
+
+class BadInputTest(chex.TestCase):
+
+  def test_mismatched_shapes_name_both(self):
+    for name in penalties.names():
+      with self.assertRaisesRegex(ValueError, r'\(4, 3\).*\(5, 3\)'):
+        penalties.get(name)(_linear_critic(jnp.ones(3)), jnp.zeros((4, 3)), jnp.zeros((5, 3)),
+                            KEY)
+
+  def test_critic_with_wrong_output_shape(self):
+    with self.assertRaisesRegex(ValueError, r'critic_fn.*\(1, 2\)'):
+      penalties.r1_penalty(lambda x: jnp.concatenate([x, x], 1)[:, :2], jnp.zeros((4, 3)),
+                           jnp.zeros((4, 3)), KEY)
+
+  def test_unknown_name_and_hparam(self):
+    with self.assertRaisesRegex(ValueError, 'gp.*wgan_gp, wgan_lp, dragan, r1, r2'):
+      penalties.get('gp')
+    with self.assertRaisesRegex(TypeError, 'gamma'):
+      penalties.get('r1', gamma=10.0)
+
+
+if __name__ == '__main__':
+  absltest.main()
