@@ -1,0 +1,47 @@
+"""Side-by-side timing helpers shared by the benchmark scripts.
+
+Variants are timed in interleaved rounds (A, B, C, A, B, C, ...) and each reports its
+median, so that the machine's drift hits all of them alike and ratios are fair.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+Step = Callable[[], object]
+
+
+def interleaved_rates(variants: dict[str, tuple[Step, Callable[[object], None]]],
+                      steps: int, rounds: int = 5, warmup: int = 3) -> dict[str, float]:
+  """Median calls/second of each variant.
+
+  Args:
+    variants: name -> (step, sync): ``step()`` runs one call and returns something that
+      ``sync`` waits on (``jax.block_until_ready`` for JAX, a no-op for PyTorch).
+    steps: calls per timed round.
+    rounds: interleaved rounds; the median is reported.
+    warmup: untimed calls first (compilation, allocator warm-up).
+  """
+  for step, sync in variants.values():
+    for _ in range(warmup):
+      sync(step())
+  samples: dict[str, list[float]] = {name: [] for name in variants}
+  for _ in range(rounds):
+    for name, (step, sync) in variants.items():
+      start = time.perf_counter()
+      out = None
+      for _ in range(steps):
+        out = step()
+      sync(out)
+      samples[name].append(steps / (time.perf_counter() - start))
+  return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def print_table(header: list[str], rows: list[list[object]]) -> None:
+  """Prints a Markdown table."""
+  print('| ' + ' | '.join(header) + ' |')
+  print('|' + '---|' * len(header))
+  for row in rows:
+    print('| ' + ' | '.join(f'{c:.3g}' if isinstance(c, float) else str(c) for c in row) + ' |')

@@ -1,0 +1,95 @@
+"""Image data: scikit-learn's bundled digits (offline) and TFDS datasets.
+
+Images are float32 ``[N, H, W, C]`` in [-1, 1]; labels int32 ``[N]``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+
+# TFDS name -> (image size to use, channels)
+TFDS_IMAGE_SETS = {
+    'mnist': (28, 1),
+    'fashion_mnist': (28, 1),
+    'cifar10': (32, 3),
+    'celeb_a': (64, 3),
+}
+
+
+def _resize(images: np.ndarray, size: int) -> np.ndarray:
+  if images.shape[1] == size and images.shape[2] == size:
+    return images
+  shape = (images.shape[0], size, size, images.shape[3])
+  return np.asarray(jax.image.resize(images, shape, 'bilinear'), np.float32)
+
+
+def load_digits(image_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+  """scikit-learn's 1,797 bundled 8x8 handwritten digits, scaled to [-1, 1].
+
+  Args:
+    image_size: side of the returned images (bilinear resize from 8, e.g. 28 for the
+      classic MNIST MLP GAN).
+
+  Returns:
+    ``(images [1797, image_size, image_size, 1] float32, labels [1797] int32)``.
+  """
+  from sklearn.datasets import load_digits as sk_load_digits
+  digits = sk_load_digits()
+  images = (digits.images.astype(np.float32) / 8.0 - 1.0)[..., None]
+  return np.clip(_resize(images, image_size), -1.0, 1.0), digits.target.astype(np.int32)
+
+
+def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
+  """uint8 [H, W, C] -> float32 [size, size, C] in [-1, 1] (CelebA: center crop 140)."""
+  x = np.asarray(image, np.float32) / 127.5 - 1.0
+  h, w = x.shape[:2]
+  if h != w:  # CelebA is 218x178: the usual 140x140 center crop before resizing
+    c = min(h, w, 140)
+    top, left = (h - c) // 2, (w - c) // 2
+    x = x[top:top + c, left:left + c]
+  return _resize(x[None], size)[0]
+
+
+class TFDSSource:
+  """Random access to a TFDS image dataset through ``tfds.data_source``.
+
+  ``source[indices]`` returns ``(images, labels)`` as float32 in [-1, 1] and int32.
+  """
+
+  def __init__(self, name: str, split: str = 'train', data_dir: str | None = None,
+               image_size: int | None = None):
+    if name not in TFDS_IMAGE_SETS:
+      raise ValueError(f'Unknown TFDS image set {name!r}; valid names are: '
+                       f'{", ".join(TFDS_IMAGE_SETS)}.')
+    try:
+      import tensorflow_datasets as tfds
+    except ImportError:
+      raise ImportError(f"Dataset {name!r} needs TensorFlow Datasets: pip install -e "
+                        "'.[tfds]'. The offline default is data.name='digits'.") from None
+    try:
+      self._source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+    except Exception as e:  # DatasetNotFoundError and friends
+      where = data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')
+      raise FileNotFoundError(
+          f'TFDS dataset {name!r} (split {split!r}) is not prepared in {where}. On a machine '
+          f'with network run: python -c "import tensorflow_datasets as tfds; '
+          f"tfds.builder('{name}', data_dir='{where}', file_format='array_record')"
+          f'.download_and_prepare()" and copy that directory here (or set '
+          f'--config.data.data_dir). ({type(e).__name__}: {e})') from None
+    default_size, channels = TFDS_IMAGE_SETS[name]
+    self.image_size = image_size or default_size
+    self.element_shape = (self.image_size, self.image_size, channels)
+    self.label_key = 'label' if name != 'celeb_a' else None
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    records = self._source.__getitems__([int(i) for i in indices])
+    images = np.stack([_to_unit_range(r['image'], self.image_size) for r in records])
+    labels = np.asarray([r[self.label_key] if self.label_key else 0 for r in records],
+                        np.int32)
+    return images, labels

@@ -1,0 +1,65 @@
+"""Pictures of training: sample grids, 2-D scatters over the true modes, loss curves."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:
+  """Tiles ``images[N, H, W, C]`` in [-1, 1] into one ``[rows*H', cols*W', C]`` array
+  in [0, 1]."""
+  n, h, w, c = images.shape
+  ncols = ncols or int(math.ceil(math.sqrt(n)))
+  nrows = int(math.ceil(n / ncols))
+  grid = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), np.float32)
+  for i, img in enumerate(np.clip((images + 1.0) / 2.0, 0.0, 1.0)):
+    r, q = divmod(i, ncols)
+    grid[pad + r * (h + pad):pad + r * (h + pad) + h,
+         pad + q * (w + pad):pad + q * (w + pad) + w] = img
+  return grid
+
+
+def save_image_grid(images: np.ndarray, path: str, scale: int = 3) -> None:
+  """Writes a PNG grid of ``images[N, H, W, C]`` in [-1, 1], upscaled ``scale`` times."""
+  grid = image_grid(np.asarray(images))
+  grid = np.repeat(np.repeat(grid, scale, 0), scale, 1)
+  plt.imsave(path, grid[..., 0] if grid.shape[-1] == 1 else grid, cmap='gray', vmin=0, vmax=1)
+
+
+def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str = '') -> None:
+  """Writes a PNG scatter of 2-D ``samples`` over the true ``modes``."""
+  fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+  ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label='samples')
+  ax.scatter(modes[:, 0], modes[:, 1], s=30, c='red', marker='x', label='modes')
+  lim = float(np.abs(modes).max()) * 1.5
+  ax.set_xlim(-lim, lim)
+  ax.set_ylim(-lim, lim)
+  ax.set_aspect('equal')
+  ax.set_title(title, fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
+def save_loss_curves(rows: list[dict], path: str) -> None:
+  """Writes a PNG of every metric in ``rows`` (dicts with a ``step``) against the step."""
+  if not rows:
+    return
+  keys = [k for k in rows[-1] if k != 'step']
+  fig, axes = plt.subplots(len(keys), 1, figsize=(6, 1.6 * len(keys)), dpi=100, sharex=True)
+  axes = np.atleast_1d(axes)
+  steps = [r['step'] for r in rows]
+  for ax, key in zip(axes, keys, strict=True):
+    ax.plot(steps, [r.get(key, np.nan) for r in rows], lw=1)
+    ax.set_ylabel(key, fontsize=8)
+    ax.grid(alpha=0.3)
+  axes[-1].set_xlabel('generator step')
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
