@@ -91,7 +91,9 @@ def init_state(gan: GAN, key: chex.PRNGKey, element_shape: tuple[int, ...]) -> G
   return GANState(step=jnp.zeros((), jnp.int32), g_params=g_params, g_stats=g_stats,
                   d_params=d_params, d_stats=d_stats,
                   g_opt_state=gan.g_optimizer.init(g_params),
-                  d_opt_state=gan.d_optimizer.init(d_params), ema_params=g_params)
+                  d_opt_state=gan.d_optimizer.init(d_params),
+                  # a copy: the state is donated, and one buffer cannot be donated twice
+                  ema_params=jax.tree.map(jnp.copy, g_params))
 
 
 def _variables(params: Any, stats: Any) -> dict:

@@ -88,7 +88,7 @@ class TFDSSource:
     return len(self._source)
 
   def __getitem__(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    records = self._source.__getitems__([int(i) for i in indices])
+    records = [self._source[int(i)] for i in indices]
     images = np.stack([_to_unit_range(r['image'], self.image_size) for r in records])
     labels = np.asarray([r[self.label_key] if self.label_key else 0 for r in records],
                         np.int32)

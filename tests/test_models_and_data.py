@@ -1,0 +1,144 @@
+"""Tests of jaxgan.models and jaxgan.data."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest, parameterized
+
+from jaxgan import data, models
+from jaxgan.data import images, mixtures
+
+
+def _count(tree) -> int:
+  return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
+
+
+class ModelsTest(chex.TestCase):
+
+  def test_classic_mnist_mlp_parameter_count(self):
+    g, d = models.get('mlp')
+    gv = g.init(jax.random.key(0), jnp.zeros((2, 100)), train=False)
+    dv = d.init(jax.random.key(1), jnp.zeros((2, 28, 28, 1)), train=False)
+    # G: 100->128->128 (+BN scale/bias) ->784; D: 784->256->256->1.
+    want_g = (100 * 128 + 128) + (128 * 128 + 128) + 2 * 128 + (128 * 784 + 784)
+    want_d = (784 * 256 + 256) + (256 * 256 + 256) + (256 + 1)
+    self.assertEqual(_count(gv['params']), want_g)
+    self.assertEqual(_count(dv['params']), want_d)
+    self.assertEqual(_count(gv['batch_stats']), 2 * 128)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.product(size_channels=[(28, 1), (32, 3), (64, 3)],
+                         norm=['batch', 'layer', 'none', 'spectral'])
+  def test_dcgan_shapes_and_range(self, size_channels, norm):
+    size, ch = size_channels
+    g, d = models.get('dcgan', {'image_size': size, 'channels': ch, 'width': 16},
+                      {'width': 16, 'norm': norm})
+    z = jax.random.normal(jax.random.key(0), (3, 32))
+    gv = g.init(jax.random.key(1), z, train=False)
+    x = self.variant(lambda v, z: g.apply(v, z, train=False))(gv, z)
+    chex.assert_shape(x, (3, size, size, ch))
+    self.assertTrue(bool(jnp.all(jnp.abs(x) <= 1.0)))
+    dv = d.init(jax.random.key(2), x, train=False)
+    logits = self.variant(lambda v, x: d.apply(v, x, train=False))(dv, x)
+    chex.assert_shape(logits, (3,))
+
+  def test_spectral_norm_bounds_the_layer(self):
+    # After power iterations, each normalized kernel has largest singular value ~1.
+    d = models.DCGANDiscriminator(width=8, num_layers=2, norm='spectral')
+    x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
+    v = d.init(jax.random.key(1), x, train=False)
+    for _ in range(30):
+      _, upd = d.apply(v, x, train=True, mutable=['batch_stats'])
+      v = {'params': v['params'], **upd}
+    sigmas = [np.asarray(s) for p, s in jax.tree_util.tree_leaves_with_path(v['batch_stats'])
+              if 'sigma' in jax.tree_util.keystr(p)]
+    kernels = [np.asarray(k) for p, k in jax.tree_util.tree_leaves_with_path(v['params'])
+               if 'kernel' in jax.tree_util.keystr(p)]
+    self.assertLen(sigmas, 3)
+    want = sorted(np.linalg.svd(k.reshape(-1, k.shape[-1]), compute_uv=False)[0]
+                  for k in kernels)
+    np.testing.assert_allclose(sorted(float(s) for s in sigmas), want, rtol=1e-2)
+
+  def test_bad_model_names(self):
+    with self.assertRaisesRegex(ValueError, 'resnet.*mlp, dcgan'):
+      models.get('resnet')
+    with self.assertRaisesRegex(ValueError, 'image_size 28, 32 or 64'):
+      g, _ = models.get('dcgan', {'image_size': 48})
+      g.init(jax.random.key(0), jnp.zeros((1, 8)))
+
+
+class MixturesTest(chex.TestCase):
+
+  @parameterized.parameters(('ring8', 8, 0.02), ('grid25', 25, 0.05))
+  def test_samples_follow_the_mixture(self, name, k, std):
+    means, s = mixtures.MIXTURES[name]
+    self.assertEqual(len(means), k)
+    self.assertEqual(s, std)
+    x = mixtures.sample(name, np.random.default_rng(0), 20000)
+    dist = np.linalg.norm(x[:, None] - means[None], axis=-1)
+    nearest = dist.argmin(1)
+    counts = np.bincount(nearest, minlength=k)
+    self.assertTrue(np.all(np.abs(counts / len(x) - 1 / k) < 0.01))
+    resid = x - means[nearest]
+    np.testing.assert_allclose(resid.std(0), [std, std], rtol=0.05)
+
+  def test_ring_geometry(self):
+    m = mixtures.ring8_modes()
+    np.testing.assert_allclose(np.linalg.norm(m, axis=1), 2.0, rtol=1e-6)
+    self.assertEqual(sorted(set(np.round(mixtures.grid25_modes().ravel(), 6))),
+                     [-4.0, -2.0, 0.0, 2.0, 4.0])
+
+
+class PipelineTest(chex.TestCase):
+
+  def test_digits(self):
+    x, y = images.load_digits()
+    chex.assert_shape(x, (1797, 8, 8, 1))
+    self.assertEqual(float(x.min()), -1.0)
+    self.assertEqual(float(x.max()), 1.0)
+    self.assertEqual(sorted(set(y.tolist())), list(range(10)))
+    x28, _ = images.load_digits(28)
+    chex.assert_shape(x28, (1797, 28, 28, 1))
+
+  def test_epochs_are_permutations_and_hosts_partition_the_batch(self):
+    n, batch, n_critic = 50, 8, 2
+    seen = np.concatenate([data.epoch_indices(n, 3, s, n_critic, batch).ravel()
+                           for s in range(10)])  # 160 = 3 full epochs + 10
+    for e in range(3):
+      self.assertEqual(sorted(seen[e * n:(e + 1) * n].tolist()), list(range(n)))
+    self.assertFalse(np.array_equal(seen[:n], seen[n:2 * n]))  # reshuffled every epoch
+    whole = data.epoch_indices(n, 3, 7, n_critic, batch)
+    parts = [data.epoch_indices(n, 3, 7, n_critic, batch, h, 4) for h in range(4)]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+
+  def test_batches_are_deterministic_per_step(self):
+    p = data.get('digits', batch_size=16, n_critic=2, seed=1)
+    chex.assert_shape(p.batch(5), (2, 16, 8, 8, 1))
+    np.testing.assert_array_equal(p.batch(5), p.batch(5))
+    self.assertFalse(np.array_equal(p.batch(5), p.batch(6)))
+    q = data.get('ring8', batch_size=32, seed=1)
+    np.testing.assert_array_equal(q.batches(2, 3)[1], q.batch(3))
+
+  def test_tfds_mock_data(self):
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=40):
+      p = data.get('mnist', batch_size=16, n_critic=1)
+      b = p.batch(0)
+      chex.assert_shape(b, (1, 16, 28, 28, 1))
+      self.assertTrue(np.all((b >= -1.0) & (b <= 1.0)))
+      self.assertEqual(p.num_examples, 40)
+      c = data.get('cifar10', batch_size=4)
+      chex.assert_shape(c.batch(0), (1, 4, 32, 32, 3))
+
+  def test_missing_tfds_dataset_says_how_to_prepare_it(self):
+    with self.assertRaisesRegex(FileNotFoundError, 'download_and_prepare'):
+      data.get('mnist', batch_size=8, data_dir='/nonexistent/tfds')
+
+  def test_unknown_dataset(self):
+    with self.assertRaisesRegex(ValueError, 'imagenet.*ring8, grid25, digits, mnist'):
+      data.get('imagenet', batch_size=8)
+
+
+if __name__ == '__main__':
+  absltest.main()
