@@ -14,28 +14,30 @@ Step = Callable[[], object]
 
 
 def interleaved_rates(variants: dict[str, tuple[Step, Callable[[object], None]]],
-                      steps: int, rounds: int = 5, warmup: int = 3) -> dict[str, float]:
+                      steps: int | dict[str, int], rounds: int = 5,
+                      warmup: int = 3) -> dict[str, float]:
   """Median calls/second of each variant.
 
   Args:
     variants: name -> (step, sync): ``step()`` runs one call and returns something that
       ``sync`` waits on (``jax.block_until_ready`` for JAX, a no-op for PyTorch).
-    steps: calls per timed round.
+    steps: calls per timed round (one count for all, or one per variant).
     rounds: interleaved rounds; the median is reported.
     warmup: untimed calls first (compilation, allocator warm-up).
   """
   for step, sync in variants.values():
     for _ in range(warmup):
       sync(step())
+  calls = steps if isinstance(steps, dict) else {name: steps for name in variants}
   samples: dict[str, list[float]] = {name: [] for name in variants}
   for _ in range(rounds):
     for name, (step, sync) in variants.items():
       start = time.perf_counter()
       out = None
-      for _ in range(steps):
+      for _ in range(calls[name]):
         out = step()
       sync(out)
-      samples[name].append(steps / (time.perf_counter() - start))
+      samples[name].append(calls[name] / (time.perf_counter() - start))
   return {name: statistics.median(v) for name, v in samples.items()}
 
 

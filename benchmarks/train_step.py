@@ -1,0 +1,212 @@
+"""Train-step speed: jaxgan vs a straightforward JAX step vs PyTorch eager, side by side.
+
+1. The classic MNIST MLP GAN (G 100->128->128->BN->784 tanh, D 784->256->256->drop 0.2->1,
+   batch 128, one D + one G update, Adam, non-saturating loss): steps/s, the step's FLOP/s
+   from XLA's cost analysis, and the ``jnp.dot`` peak measured in the same run.
+2. The toy 2-D GAN (MLPs 16->256x3->2 and 2->256x3->1, batch 256), where per-step overhead
+   dominates: jaxgan fuses ``--fuse`` steps into one compiled call.
+3. Compile time of each jaxgan step.
+
+    python -m benchmarks.train_step [--steps 200 --rounds 5 --fuse 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks.timing import interleaved_rates, print_table
+from configs import mlp_mnist, toy2d
+from jaxgan import step, train
+
+
+def dot_peak() -> float:
+  """Best float32 matmul FLOP/s over a few square sizes."""
+  best = 0.0
+  for n in (256, 512, 1024, 2048):
+    a = jnp.ones((n, n), jnp.float32)
+    f = jax.jit(lambda x: x @ x)
+    f(a).block_until_ready()
+    reps = max(3, int(2e10 / (2 * n ** 3)))
+    t = time.perf_counter()
+    for _ in range(reps):
+      out = f(a)
+    out.block_until_ready()
+    best = max(best, 2 * n ** 3 * reps / (time.perf_counter() - t))
+  return best
+
+
+def jaxgan_runner(config, fuse: int):
+  """(step closure, compile seconds, FLOPs per train step) of jaxgan's compiled step."""
+  config.steps_per_call = fuse
+  config.ema_decay = 0.0
+  gan, pipeline = train.build(config)
+  mesh = step.make_mesh(jax.devices()[:1])
+  fn = step.compile_train_steps(gan, mesh)
+  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, None, 'data'))
+  batches = jax.device_put(pipeline.batches(0, fuse), sharding)
+  state = jax.jit(lambda k: step.init_state(gan, k, pipeline.element_shape))(jax.random.key(0))
+  key = jax.random.key(1)
+  t = time.perf_counter()
+  compiled = fn.lower(state, batches, key).compile()
+  compile_s = time.perf_counter() - t
+  flops = compiled.cost_analysis()
+  flops = (flops[0] if isinstance(flops, list) else flops).get('flops', float('nan')) / fuse
+  box = [state]
+
+  def run():
+    box[0], metrics = compiled(box[0], batches, key)
+    return metrics
+  return run, compile_s, flops
+
+
+def straightforward_jax_mlp():
+  """The same MLP GAN step written directly with Flax + optax, no library."""
+  import flax.linen as nn
+
+  class G(nn.Module):
+    @nn.compact
+    def __call__(self, z, train=True):
+      h = nn.relu(nn.Dense(128)(z))
+      h = nn.relu(nn.Dense(128)(h))
+      h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+      return jnp.tanh(nn.Dense(784)(h))
+
+  class D(nn.Module):
+    @nn.compact
+    def __call__(self, x, train=True):
+      h = nn.relu(nn.Dense(256)(x))
+      h = nn.relu(nn.Dense(256)(h))
+      h = nn.Dropout(0.2, deterministic=not train)(h)
+      return nn.Dense(1)(h)[:, 0]
+
+  g, d = G(), D()
+  gv = g.init(jax.random.key(0), jnp.zeros((1, 100)), train=False)
+  dv = d.init(jax.random.key(1), jnp.zeros((1, 784)), train=False)
+  g_opt, d_opt = optax.adam(1e-3, b1=0.5), optax.adam(1e-4, b1=0.5)
+  real = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (128, 784)), jnp.float32)
+
+  def update(s, key):
+    gp, gs, dp, go, do = s
+    k1, k2, k3, k4, k5 = jax.random.split(key, 5)
+    fake, _ = g.apply({'params': gp, 'batch_stats': gs}, jax.random.normal(k1, (128, 100)),
+                      mutable=['batch_stats'])
+
+    def d_loss(p):
+      r = d.apply({'params': p}, real, rngs={'dropout': k2})
+      f = d.apply({'params': p}, jax.lax.stop_gradient(fake), rngs={'dropout': k3})
+      return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
+    u, do = d_opt.update(jax.grad(d_loss)(dp), do, dp)
+    dp = optax.apply_updates(dp, u)
+
+    def g_loss(p):
+      x, upd = g.apply({'params': p, 'batch_stats': gs}, jax.random.normal(k4, (128, 100)),
+                       mutable=['batch_stats'])
+      return jnp.mean(jax.nn.softplus(-d.apply({'params': dp}, x, rngs={'dropout': k5}))), upd
+    grads, upd = jax.grad(g_loss, has_aux=True)(gp)
+    u, go = g_opt.update(grads, go, gp)
+    return (optax.apply_updates(gp, u), upd['batch_stats'], dp, go, do)
+
+  fn = jax.jit(update, donate_argnums=0)
+  box = [(gv['params'], gv['batch_stats'], dv['params'], g_opt.init(gv['params']),
+          d_opt.init(dv['params'])), jax.random.key(2)]
+
+  def run():
+    box[1], k = jax.random.split(box[1])
+    box[0] = fn(box[0], k)
+    return box[0]
+  return run
+
+
+def torch_runner(kind: str):
+  try:
+    import torch
+  except ImportError:
+    return None
+  torch.manual_seed(0)
+  nn = torch.nn
+  if kind == 'mlp':
+    g = nn.Sequential(nn.Linear(100, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(),
+                      nn.BatchNorm1d(128, momentum=0.1), nn.Linear(128, 784), nn.Tanh())
+    d = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                      nn.Dropout(0.2), nn.Linear(256, 1))
+    z_dim, batch, dim, lrs = 100, 128, 784, (1e-3, 1e-4)
+  else:
+    lrelu = lambda: nn.LeakyReLU(0.2)
+    g = nn.Sequential(nn.Linear(16, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                      nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2))
+    d = nn.Sequential(nn.Linear(2, 256), lrelu(), nn.Linear(256, 256), lrelu(),
+                      nn.Linear(256, 256), lrelu(), nn.Linear(256, 1))
+    z_dim, batch, dim, lrs = 16, 256, 2, (1e-4, 1e-4)
+  g_opt = torch.optim.Adam(g.parameters(), lr=lrs[0], betas=(0.5, 0.999))
+  d_opt = torch.optim.Adam(d.parameters(), lr=lrs[1], betas=(0.5, 0.999))
+  real = torch.rand(batch, dim) * 2 - 1
+  sp = torch.nn.functional.softplus
+
+  def run():
+    fake = g(torch.randn(batch, z_dim))
+    d_opt.zero_grad(set_to_none=True)
+    (sp(-d(real)).mean() + sp(d(fake.detach())).mean()).backward()
+    d_opt.step()
+    g_opt.zero_grad(set_to_none=True)
+    sp(-d(g(torch.randn(batch, z_dim)))).mean().backward()  # fresh z, as jaxgan does
+    g_opt.step()
+  return run
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--steps', type=int, default=200)
+  parser.add_argument('--rounds', type=int, default=5)
+  parser.add_argument('--fuse', type=int, default=50)
+  args = parser.parse_args()
+  sync = jax.block_until_ready
+  nosync = lambda _: None
+  peak = dot_peak()
+  print(f'jax {jax.__version__}, {jax.devices()[0].platform}; jnp.dot peak '
+        f'{peak / 1e9:.1f} GFLOP/s; {args.rounds} interleaved rounds, median\n')
+
+  # 1. classic MLP GAN
+  mlp_run, mlp_compile, mlp_flops = jaxgan_runner(mlp_mnist.get_config(), 1)
+  variants = {'jaxgan': (mlp_run, sync), 'straightforward JAX': (straightforward_jax_mlp(), sync)}
+  torch_mlp = torch_runner('mlp')
+  if torch_mlp:
+    variants['PyTorch eager'] = (torch_mlp, nosync)
+  rates = interleaved_rates(variants, args.steps, args.rounds)
+  base = rates.get('PyTorch eager')
+  rows = [[name, r, r / base if base else 'n/a', f'{r * mlp_flops / 1e9:.1f}',
+           f'{100 * r * mlp_flops / peak:.0f}%'] for name, r in rates.items()]
+  print('Classic MNIST MLP GAN, batch 128, one D + one G update '
+        f'({mlp_flops / 1e6:.1f} MFLOP/step by XLA cost analysis)')
+  print_table(['implementation', 'steps/s', 'x PyTorch', 'GFLOP/s', 'of dot peak'], rows)
+
+  # 2. toy 2-D GAN
+  fused_run, toy_compile, _ = jaxgan_runner(toy2d.get_config(), args.fuse)
+  single_run, toy1_compile, _ = jaxgan_runner(toy2d.get_config(), 1)
+  fused_name = f'jaxgan, {args.fuse} steps per call'
+  variants = {fused_name: (fused_run, sync), 'jaxgan, 1 step per call': (single_run, sync)}
+  torch_toy = torch_runner('toy')
+  if torch_toy:
+    variants['PyTorch eager'] = (torch_toy, nosync)
+  calls = {name: args.steps for name in variants}
+  calls[fused_name] = max(1, args.steps // args.fuse)
+  rates = interleaved_rates(variants, calls, args.rounds)
+  rates[fused_name] *= args.fuse  # calls/s -> train steps/s
+  base = rates.get('PyTorch eager')
+  print('\nToy 2-D GAN (ring8), batch 256, one D + one G update per step')
+  print_table(['implementation', 'steps/s', 'x PyTorch'],
+              [[n, r, r / base if base else 'n/a'] for n, r in rates.items()])
+
+  print('\nCompile time')
+  print_table(['step', 'seconds'], [['MLP GAN, 1 step', mlp_compile],
+                                    [f'toy 2-D, {args.fuse} steps fused', toy_compile],
+                                    ['toy 2-D, 1 step', toy1_compile]])
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,74 @@
+"""Throughput of S seeds trained at once (``jax.vmap`` in one compiled step) versus the
+same S seeds trained one after another, for the toy 2-D GAN; side by side in one run.
+
+    python -m benchmarks.vmap_seeds [--seeds 8 --fuse 50 --rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+
+from benchmarks.timing import interleaved_rates, print_table
+from configs import toy2d
+from jaxgan import seeds, step, train
+
+
+def compare(width: int, seed_list: list[int], args) -> list[float]:
+  """[vmapped seed-steps/s, sequential seed-steps/s, speed-up, vmapped compile s]."""
+  config = toy2d.get_config()
+  config.model.generator.features = (width,) * 3
+  config.model.discriminator.features = (width,) * 3
+  gan, pipeline = train.build(config)
+  pipes = seeds.seed_pipelines('ring8', seed_list, batch_size=config.data.batch_size)
+  batches = jax.device_put(seeds.stacked_batches(pipes, 0, args.fuse))
+  keys = seeds.base_keys(seed_list)
+
+  vmapped_fn = seeds.compile_seed_steps(gan)
+  box = [seeds.init_states(gan, seed_list, pipeline.element_shape)]
+  t = time.perf_counter()
+  jax.block_until_ready(vmapped_fn(box[0], batches, keys))
+  box[0] = seeds.init_states(gan, seed_list, pipeline.element_shape)
+  vmap_compile = time.perf_counter() - t
+
+  def vmapped():
+    box[0], m = vmapped_fn(box[0], batches, keys)
+    return m
+
+  single_fn = jax.jit(lambda s, b, k: step.train_steps(gan, s, b, k), donate_argnums=0)
+  stacked = seeds.init_states(gan, seed_list, pipeline.element_shape)
+  singles = [jax.tree.map(lambda x, i=i: x[i], stacked) for i in range(len(seed_list))]
+
+  def sequential():
+    out = None
+    for i in range(len(seed_list)):
+      singles[i], out = single_fn(singles[i], batches[i], keys[i])
+    return out
+
+  rates = interleaved_rates({'vmap': (vmapped, jax.block_until_ready),
+                             'sequential': (sequential, jax.block_until_ready)},
+                            args.calls, args.rounds, warmup=1)
+  per_call = len(seed_list) * args.fuse  # seed-steps per call
+  v, s = rates['vmap'] * per_call, rates['sequential'] * per_call
+  return [v, s, v / s, vmap_compile]
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--seeds', type=int, default=8)
+  parser.add_argument('--fuse', type=int, default=50)
+  parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--calls', type=int, default=4)
+  args = parser.parse_args()
+  seed_list = list(range(args.seeds))
+  rows = [[f'toy 2-D, width {w}', *compare(w, seed_list, args)] for w in (128, 64)]
+  print(f'{args.seeds} seeds, {args.fuse} steps fused per call, batch 256, median of '
+        f'{args.rounds} interleaved rounds')
+  print_table(['model', 'vmapped seed-steps/s', 'sequential seed-steps/s', 'speed-up',
+               'vmapped compile s'], rows)
+
+
+if __name__ == '__main__':
+  main()

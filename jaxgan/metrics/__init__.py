@@ -1,0 +1,13 @@
+"""Sample-quality metrics: mode coverage on 2-D mixtures, Fréchet distance, KID, IS."""
+
+from jaxgan.metrics.frechet import (
+    feature_statistics,
+    frechet_distance,
+    frechet_distance_from_features,
+    inception_score,
+    kernel_inception_distance,
+)
+from jaxgan.metrics.mixture import mode_metrics, nearest_modes
+
+__all__ = ['feature_statistics', 'frechet_distance', 'frechet_distance_from_features',
+           'inception_score', 'kernel_inception_distance', 'mode_metrics', 'nearest_modes']

@@ -1,0 +1,101 @@
+"""A small conv classifier of handwritten digits whose penultimate features give a
+Fréchet distance for digit images ("digit-FD"), the offline stand-in for FID.
+
+Trained by the project on scikit-learn's digits (seeded, deterministic on one machine) and
+cached in ``$JAXGAN_CACHE`` (default ``~/.cache/jaxgan``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import flax.linen as nn
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxgan.data import images
+
+FEATURE_DIM = 64
+
+
+class DigitClassifier(nn.Module):
+  """[N, S, S, 1] in [-1, 1] -> (logits [N, 10], features [N, 64]); resizes to 16x16."""
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x = jax.image.resize(x, (x.shape[0], 16, 16, x.shape[-1]), 'bilinear')
+    x = nn.relu(nn.Conv(32, (3, 3))(x))
+    x = nn.max_pool(x, (2, 2), (2, 2))
+    x = nn.relu(nn.Conv(64, (3, 3))(x))
+    x = nn.max_pool(x, (2, 2), (2, 2))
+    features = nn.relu(nn.Dense(FEATURE_DIM)(x.reshape((x.shape[0], -1))))
+    return nn.Dense(10)(features), features
+
+
+def _cache_path(image_size: int) -> str:
+  root = os.environ.get('JAXGAN_CACHE', os.path.expanduser('~/.cache/jaxgan'))
+  return os.path.join(root, f'digit_classifier_{image_size}px_v1.msgpack')
+
+
+def split_digits(image_size: int) -> tuple[tuple[np.ndarray, np.ndarray],
+                                           tuple[np.ndarray, np.ndarray]]:
+  """A fixed 1,200 / 597 train / held-out split of the digits."""
+  x, y = images.load_digits(image_size)
+  perm = np.random.default_rng(0).permutation(len(x))
+  return (x[perm[:1200]], y[perm[:1200]]), (x[perm[1200:]], y[perm[1200:]])
+
+
+def train_classifier(image_size: int = 8, steps: int = 1500, seed: int = 0) -> dict:
+  """Trains the classifier on the train split; returns its variables."""
+  (x, y), _ = split_digits(image_size)
+  model = DigitClassifier()
+  params = model.init(jax.random.key(seed), jnp.asarray(x[:2]))
+  opt = optax.adam(1e-3)
+
+  @jax.jit
+  def update(params, opt_state, xb, yb):
+    def loss(p):
+      logits, _ = model.apply(p, xb)
+      return optax.softmax_cross_entropy_with_integer_labels(logits, yb).mean()
+    g = jax.grad(loss)(params)
+    u, opt_state = opt.update(g, opt_state, params)
+    return optax.apply_updates(params, u), opt_state
+
+  opt_state = opt.init(params)
+  rng = np.random.default_rng(seed)
+  for _ in range(steps):
+    idx = rng.integers(0, len(x), 64)
+    xb = x[idx] + rng.normal(0, 0.05, x[idx].shape).astype(np.float32)  # light augmentation
+    params, opt_state = update(params, opt_state, xb, y[idx])
+  return params
+
+
+def load_or_train(image_size: int = 8) -> dict:
+  """The cached classifier for ``image_size`` inputs, trained once if absent."""
+  path = _cache_path(image_size)
+  template = DigitClassifier().init(jax.random.key(0), jnp.zeros((1, image_size, image_size, 1)))
+  if os.path.exists(path):
+    with open(path, 'rb') as f:
+      return flax.serialization.from_bytes(template, f.read())
+  params = train_classifier(image_size)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  tmp = path + '.tmp'
+  with open(tmp, 'wb') as f:
+    f.write(flax.serialization.to_bytes(params))
+  os.replace(tmp, path)
+  return params
+
+
+def features_and_logits(params: dict, x: np.ndarray, batch: int = 500) -> tuple[np.ndarray,
+                                                                               np.ndarray]:
+  """Penultimate features ``[N, 64]`` and logits ``[N, 10]`` of images ``x``."""
+  apply = jax.jit(DigitClassifier().apply)
+  feats, logits = [], []
+  for i in range(0, len(x), batch):
+    lg, f = apply(params, jnp.asarray(x[i:i + batch]))
+    feats.append(np.asarray(f))
+    logits.append(np.asarray(lg))
+  return np.concatenate(feats), np.concatenate(logits)

@@ -1,0 +1,26 @@
+r"""Evaluates the latest checkpoint of a run:
+``python -m launch.evaluate --workdir=DIR [--num_samples=10000]``; prints JSON and writes
+``DIR/eval.json``."""
+
+import json
+
+from absl import app, flags
+
+from jaxgan import evaluate
+from launch import quiet
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('workdir', None, 'A workdir of launch.train.')
+flags.DEFINE_integer('num_samples', 10000, 'Generated samples to evaluate.')
+flags.DEFINE_integer('seed', 0, 'Noise seed.')
+flags.mark_flags_as_required(['workdir'])
+
+
+def main(argv):
+  del argv
+  quiet.install()
+  print(json.dumps(evaluate.evaluate(FLAGS.workdir, FLAGS.num_samples, FLAGS.seed), indent=1))
+
+
+if __name__ == '__main__':
+  app.run(main)

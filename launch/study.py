@@ -1,0 +1,24 @@
+r"""Runs the objective study: ``python -m launch.study --config=configs/study_toy.py
+--workdir=DIR``; writes ``study.md``, ``study.json`` and scatter panels to DIR."""
+
+from absl import app, flags
+from ml_collections import config_flags
+
+from jaxgan import study
+from launch import quiet
+
+FLAGS = flags.FLAGS
+config_flags.DEFINE_config_file('config', None, 'Study configuration file.', lock_config=True)
+flags.DEFINE_string('workdir', None, 'Output directory.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('Too many command-line arguments.')
+  quiet.install()
+  study.run_study(FLAGS.config, FLAGS.workdir)
+
+
+if __name__ == '__main__':
+  app.run(main)

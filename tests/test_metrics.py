@@ -1,0 +1,127 @@
+"""Tests of jaxgan.metrics against SciPy, brute-force NumPy and closed forms."""
+
+import chex
+import numpy as np
+import scipy.linalg
+from absl.testing import absltest
+
+from jaxgan import metrics
+from jaxgan.data import mixtures
+
+
+def _scipy_fid(mu1, s1, mu2, s2):
+  covmean = scipy.linalg.sqrtm(s1 @ s2).real
+  return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+class FrechetTest(chex.TestCase):
+
+  def test_matches_scipy_sqrtm_on_well_conditioned_inputs(self):
+    rng = np.random.default_rng(0)
+    for d in (2, 16, 64):
+      a, b = rng.normal(size=(d, d)), rng.normal(size=(d, d))
+      s1, s2 = a @ a.T / d + np.eye(d), b @ b.T / d + 0.5 * np.eye(d)
+      mu1, mu2 = rng.normal(size=d), rng.normal(size=d)
+      np.testing.assert_allclose(metrics.frechet_distance(mu1, s1, mu2, s2),
+                                 _scipy_fid(mu1, s1, mu2, s2), rtol=1e-6)
+
+  def test_closed_forms(self):
+    # Identical Gaussians: 0. Isotropic: d (s1 + s2 - 2 sqrt(s1 s2)) + ||mu1 - mu2||^2.
+    s = np.diag([1.0, 2.0, 3.0])
+    self.assertAlmostEqual(metrics.frechet_distance(np.zeros(3), s, np.zeros(3), s), 0.0,
+                           places=10)
+    got = metrics.frechet_distance(np.ones(4), 4 * np.eye(4), np.zeros(4), np.eye(4))
+    self.assertAlmostEqual(got, 4 + 4 * (4 + 1 - 2 * 2), places=10)
+
+  def test_near_singular_stays_finite(self):
+    rng = np.random.default_rng(1)
+    f = rng.normal(size=(20, 64))  # rank 19 < 64
+    g = rng.normal(size=(20, 64)) + 0.1
+    with self.assertWarnsRegex(UserWarning, '20 samples for 64-dimensional'):
+      value = metrics.frechet_distance_from_features(f, g)
+    self.assertTrue(np.isfinite(value))
+    self.assertGreaterEqual(value, 0.0)
+
+  def test_bad_inputs(self):
+    with self.assertRaisesRegex(ValueError, 'non-finite'):
+      metrics.feature_statistics(np.array([[0.0, np.nan], [1.0, 2.0]]))
+    with self.assertRaisesRegex(ValueError, r'\[n, d\].*\(5,\)'):
+      metrics.feature_statistics(np.zeros(5))
+    with self.assertRaisesRegex(ValueError, 'Mismatched'):
+      metrics.frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+
+
+class KIDTest(chex.TestCase):
+
+  def test_matches_brute_force_unbiased_mmd(self):
+    rng = np.random.default_rng(2)
+    x, y = rng.normal(size=(30, 5)), rng.normal(size=(30, 5)) + 0.5
+    k = lambda a, b: (a @ b / 5 + 1) ** 3
+    m = 30
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / (m * m)
+    mean, std = metrics.kernel_inception_distance(x, y, num_subsets=3, subset_size=30)
+    np.testing.assert_allclose(mean, xx + yy - 2 * xy, rtol=1e-10)
+    self.assertAlmostEqual(std, 0.0, places=10)  # every subset is the whole set
+
+  def test_unbiased_near_zero_for_same_distribution(self):
+    rng = np.random.default_rng(3)
+    mean, _ = metrics.kernel_inception_distance(rng.normal(size=(2000, 8)),
+                                                rng.normal(size=(2000, 8)), num_subsets=20)
+    self.assertLess(abs(mean), 0.01)
+
+
+class InceptionScoreTest(chex.TestCase):
+
+  def test_closed_forms(self):
+    # Uniform predictions: IS = 1. Confident and balanced over 10 classes: IS = 10.
+    mean, _ = metrics.inception_score(np.zeros((100, 10)), num_splits=2)
+    self.assertAlmostEqual(mean, 1.0, places=6)
+    logits = np.full((100, 10), -1e3)
+    logits[np.arange(100), np.arange(100) % 10] = 1e3
+    mean, std = metrics.inception_score(logits, num_splits=2)
+    self.assertAlmostEqual(mean, 10.0, places=5)
+    self.assertAlmostEqual(std, 0.0, places=5)
+
+
+class MixtureMetricsTest(chex.TestCase):
+
+  def test_true_samples(self):
+    modes, std = mixtures.MIXTURES['grid25']
+    x = mixtures.sample('grid25', np.random.default_rng(4), 10000)
+    m = metrics.mode_metrics(x, modes, std)
+    self.assertEqual(m['modes'], 25.0)
+    self.assertEqual(m['strict_modes'], 25.0)
+    self.assertAlmostEqual(m['hq_percent'], 98.9, delta=0.5)  # chi(2) mass within 3 std
+    self.assertLess(m['reverse_kl'], 0.01)
+
+  def test_collapsed_generator(self):
+    modes, std = mixtures.MIXTURES['ring8']
+    x = np.concatenate([np.tile(modes[:2], (4990, 1)), np.full((20, 2), 9.0)])
+    np.random.default_rng(5).shuffle(x)
+    m = metrics.mode_metrics(x, modes, std)
+    self.assertEqual((m['modes'], m['strict_modes']), (2.0, 2.0))
+    self.assertAlmostEqual(m['hq_percent'], 100 * 9980 / 10000)
+    self.assertAlmostEqual(m['reverse_kl'], np.log(4), places=6)  # KL(1/2,1/2 || 1/8)
+
+  def test_strict_count_needs_a_tenth_of_the_fair_share(self):
+    modes, std = mixtures.MIXTURES['ring8']
+    counts = [3000] * 3 + [124, 126] + [0, 0, 0]   # fair share 1250: threshold 125
+    x = np.concatenate([np.tile(modes[i], (c, 1)) for i, c in enumerate(counts)]
+                       + [np.zeros((10000 - sum(counts), 2))])
+    np.random.default_rng(6).shuffle(x)
+    self.assertEqual(metrics.mode_metrics(x, modes, std)['strict_modes'], 4.0)
+
+  def test_bad_samples(self):
+    modes, std = mixtures.MIXTURES['ring8']
+    with self.assertRaisesRegex(ValueError, 'non-finite'):
+      metrics.mode_metrics(np.full((3000, 2), np.nan), modes, std)
+    with self.assertRaisesRegex(ValueError, r'\[n, 2\].*\(3000, 3\)'):
+      metrics.mode_metrics(np.zeros((3000, 3)), modes, std)
+    with self.assertRaisesRegex(ValueError, 'at least 2500'):
+      metrics.mode_metrics(np.zeros((100, 2)), modes, std)
+
+
+if __name__ == '__main__':
+  absltest.main()
