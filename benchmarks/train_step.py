@@ -3,8 +3,8 @@
 1. The classic MNIST MLP GAN (G 100->128->128->BN->784 tanh, D 784->256->256->drop 0.2->1,
    batch 128, one D + one G update, Adam, non-saturating loss): steps/s, the step's FLOP/s
    from XLA's cost analysis, and the ``jnp.dot`` peak measured in the same run.
-2. The toy 2-D GAN (MLPs 16->256x3->2 and 2->256x3->1, batch 256), where per-step overhead
-   dominates: jaxgan fuses ``--fuse`` steps into one compiled call.
+2. The toy 2-D GAN (batch 256) with the default toy MLPs and with small ones (3 x 32),
+   where per-step overhead dominates: jaxgan fuses ``--fuse`` steps into one call.
 3. Compile time of each jaxgan step.
 
     python -m benchmarks.train_step [--steps 200 --rounds 5 --fuse 50]
@@ -123,7 +123,7 @@ def straightforward_jax_mlp():
   return run
 
 
-def torch_runner(kind: str):
+def torch_runner(kind: str, width: int = 256):
   try:
     import torch
   except ImportError:
@@ -138,10 +138,11 @@ def torch_runner(kind: str):
     z_dim, batch, dim, lrs = 100, 128, 784, (1e-3, 1e-4)
   else:
     lrelu = lambda: nn.LeakyReLU(0.2)
-    g = nn.Sequential(nn.Linear(16, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
-                      nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 2))
-    d = nn.Sequential(nn.Linear(2, 256), lrelu(), nn.Linear(256, 256), lrelu(),
-                      nn.Linear(256, 256), lrelu(), nn.Linear(256, 1))
+    w = width
+    g = nn.Sequential(nn.Linear(16, w), nn.ReLU(), nn.Linear(w, w), nn.ReLU(),
+                      nn.Linear(w, w), nn.ReLU(), nn.Linear(w, 2))
+    d = nn.Sequential(nn.Linear(2, w), lrelu(), nn.Linear(w, w), lrelu(),
+                      nn.Linear(w, w), lrelu(), nn.Linear(w, 1))
     z_dim, batch, dim, lrs = 16, 256, 2, (1e-4, 1e-4)
   g_opt = torch.optim.Adam(g.parameters(), lr=lrs[0], betas=(0.5, 0.999))
   d_opt = torch.optim.Adam(d.parameters(), lr=lrs[1], betas=(0.5, 0.999))
@@ -185,27 +186,33 @@ def main() -> None:
         f'({mlp_flops / 1e6:.1f} MFLOP/step by XLA cost analysis)')
   print_table(['implementation', 'steps/s', 'x PyTorch', 'GFLOP/s', 'of dot peak'], rows)
 
-  # 2. toy 2-D GAN
-  fused_run, toy_compile, _ = jaxgan_runner(toy2d.get_config(), args.fuse)
-  single_run, toy1_compile, _ = jaxgan_runner(toy2d.get_config(), 1)
-  fused_name = f'jaxgan, {args.fuse} steps per call'
-  variants = {fused_name: (fused_run, sync), 'jaxgan, 1 step per call': (single_run, sync)}
-  torch_toy = torch_runner('toy')
-  if torch_toy:
-    variants['PyTorch eager'] = (torch_toy, nosync)
-  calls = {name: args.steps for name in variants}
-  calls[fused_name] = max(1, args.steps // args.fuse)
-  rates = interleaved_rates(variants, calls, args.rounds)
-  rates[fused_name] *= args.fuse  # calls/s -> train steps/s
-  base = rates.get('PyTorch eager')
-  print('\nToy 2-D GAN (ring8), batch 256, one D + one G update per step')
-  print_table(['implementation', 'steps/s', 'x PyTorch'],
-              [[n, r, r / base if base else 'n/a'] for n, r in rates.items()])
+  # 2. toy 2-D GAN: the default toy config, and small MLPs where overhead dominates
+  compile_rows = [['MLP GAN, 1 step', mlp_compile]]
+  for width in (toy2d.get_config().model.generator.features[0], 32):
+    config = toy2d.get_config()
+    config.model.generator.features = (width,) * 3
+    config.model.discriminator.features = (width,) * 3
+    fused_run, toy_compile, toy_flops = jaxgan_runner(config, args.fuse)
+    single_run, toy1_compile, _ = jaxgan_runner(config, 1)
+    compile_rows += [[f'toy 2-D width {width}, {args.fuse} steps fused', toy_compile],
+                     [f'toy 2-D width {width}, 1 step', toy1_compile]]
+    fused_name = f'jaxgan, {args.fuse} steps per call'
+    variants = {fused_name: (fused_run, sync), 'jaxgan, 1 step per call': (single_run, sync)}
+    torch_toy = torch_runner('toy', width)
+    if torch_toy:
+      variants['PyTorch eager'] = (torch_toy, nosync)
+    calls = {name: args.steps for name in variants}
+    calls[fused_name] = max(1, args.steps // args.fuse)
+    rates = interleaved_rates(variants, calls, args.rounds)
+    rates[fused_name] *= args.fuse  # calls/s -> train steps/s
+    base = rates.get('PyTorch eager')
+    print(f'\nToy 2-D GAN (ring8), MLPs of 3 x {width}, batch 256, one D + one G update per '
+          f'step ({toy_flops / 1e6:.0f} MFLOP/step)')
+    print_table(['implementation', 'steps/s', 'x PyTorch'],
+                [[n, r, r / base if base else 'n/a'] for n, r in rates.items()])
 
   print('\nCompile time')
-  print_table(['step', 'seconds'], [['MLP GAN, 1 step', mlp_compile],
-                                    [f'toy 2-D, {args.fuse} steps fused', toy_compile],
-                                    ['toy 2-D, 1 step', toy1_compile]])
+  print_table(['step', 'seconds'], compile_rows)
 
 
 if __name__ == '__main__':

@@ -207,7 +207,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
         pending.append((s, metrics))
         before, s = s, s + k
         bar.update(k)
-        save = _crossed(before, s, config.checkpoint_every) or s == total or stop.requested
+        stopping = stop.requested  # read once: a signal may arrive during this iteration
+        save = _crossed(before, s, config.checkpoint_every) or s == total or stopping
         if save or _crossed(before, s, config.log_every):
           flush()
         if lead and (_crossed(before, s, config.eval_every) or s == total):
@@ -216,7 +217,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
           ckpt.save(s, state)
           ckpt.wait()  # the next step donates the state's buffers
           last_saved = s
-        if stop.requested:
+        if stopping:
           break
   finally:
     bar.close()

@@ -2,9 +2,11 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from unittest import mock
 
 import chex
@@ -150,6 +152,24 @@ class LaunchTest(chex.TestCase):
                     '--num_samples=7', f'--output={out}'], cwd=ROOT, check=True,
                    capture_output=True, timeout=300)
     self.assertEqual(np.load(out).shape, (7, 2))
+
+  def test_sigterm_saves_a_checkpoint_and_stops(self):
+    wd = tempfile.mkdtemp()
+    cmd = [sys.executable, '-m', 'launch.train', '--config=configs/toy2d.py', f'--workdir={wd}',
+           '--config.num_steps=1000000', '--config.steps_per_call=10',
+           '--config.checkpoint_every=100000', '--config.log_every=10']
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    metrics = os.path.join(wd, 'metrics.jsonl')
+    for _ in range(600):
+      if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
+        break
+      time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    self.assertEqual(proc.returncode, 0, err[-2000:])
+    steps = [int(s) for s in os.listdir(os.path.join(wd, 'checkpoints')) if s.isdigit()]
+    self.assertLen(steps, 1)
+    self.assertTrue(0 < steps[0] < 1000000 and steps[0] % 10 == 0)
 
   def test_unknown_config_field_is_rejected(self):
     cmd = [sys.executable, '-m', 'launch.train', '--config=configs/toy2d.py', '--workdir=/tmp/x',
