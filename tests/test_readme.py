@@ -1,0 +1,33 @@
+"""The README's Python snippet runs and prints the closed-form values it claims."""
+
+import contextlib
+import io
+import os
+import re
+
+import numpy as np
+from absl.testing import absltest
+
+README = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'README.md')
+
+
+class ReadmeTest(absltest.TestCase):
+
+  def test_snippet(self):
+    code = re.findall(r'```python\n(.*?)```', open(README).read(), re.S)[0]
+    scope: dict = {}
+    with contextlib.redirect_stdout(io.StringIO()):
+      exec(code, scope)  # noqa: S102
+    self.assertAlmostEqual(float(scope['gp']), 16.0, places=4)  # (||(3,4)|| - 1)^2
+    np.testing.assert_allclose(scope['grad_w'], 2 * 4 * np.array([3.0, 4.0]) / 5, rtol=1e-5)
+
+  def test_commands_match_ci(self):
+    readme = open(README).read()
+    ci = open(os.path.join(os.path.dirname(README), '.ci', 'run')).read()
+    test_cmd = "pip install -e '.[test]' && python -m pytest -n 2 tests"
+    self.assertIn(test_cmd, readme)
+    self.assertIn(test_cmd, ci)
+
+
+if __name__ == '__main__':
+  absltest.main()
