@@ -63,7 +63,7 @@ def main() -> None:
   parser.add_argument('--calls', type=int, default=4)
   args = parser.parse_args()
   seed_list = list(range(args.seeds))
-  rows = [[f'toy 2-D, width {w}', *compare(w, seed_list, args)] for w in (128, 64)]
+  rows = [[f'toy 2-D, width {w}', *compare(w, seed_list, args)] for w in (128, 64, 32)]
   print(f'{args.seeds} seeds, {args.fuse} steps fused per call, batch 256, median of '
         f'{args.rounds} interleaved rounds')
   print_table(['model', 'vmapped seed-steps/s', 'sequential seed-steps/s', 'speed-up',
