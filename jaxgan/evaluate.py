@@ -12,26 +12,19 @@ from __future__ import annotations
 import json
 import os
 
-import jax
 import numpy as np
 
-from jaxgan import metrics, step, train
+from jaxgan import metrics, train
 from jaxgan.metrics import digit_classifier
 
 
 def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0) -> dict:
   """Metrics of the latest checkpoint in ``workdir``; also written to ``eval.json``."""
-  gan, pipeline, state = train.restore_for_inference(workdir)
-  config = train.load_config(workdir)
-  use_ema = float(config.ema_decay) > 0
-  gen = jax.jit(lambda s, z: step.generate(gan, s, z, use_ema))
-  z = jax.random.normal(jax.random.key(seed), (num_samples, gan.z_dim))
-  samples = np.concatenate([np.asarray(gen(state, z[i:i + 1000]))
-                            for i in range(0, num_samples, 1000)])
+  samples, pipeline, step_no, use_ema = train.sample_latest(workdir, num_samples, seed)
   if not np.all(np.isfinite(samples)):
     raise ValueError(f'{int((~np.isfinite(samples)).sum())} non-finite values in the samples '
-                     f'of step {int(state.step)}.')
-  result = {'workdir': os.path.abspath(workdir), 'step': int(state.step),
+                     f'of step {step_no}.')
+  result = {'workdir': os.path.abspath(workdir), 'step': step_no,
             'dataset': pipeline.name, 'num_samples': num_samples, 'ema': use_ema}
   if pipeline.modes is not None:
     result.update(metrics.mode_metrics(samples, pipeline.modes, pipeline.mode_std))

@@ -89,6 +89,13 @@ def num_train_steps(config: ml_collections.ConfigDict, pipeline: data.Pipeline) 
   return int(np.ceil(config.num_epochs * pipeline.num_examples / per_step))
 
 
+def _restore_target(gan: step.GAN, pipeline: data.Pipeline,
+                    sharding: jax.sharding.Sharding):
+  """Shapes, dtypes and ``sharding`` of the train state (``jax.eval_shape``: no init)."""
+  init = functools.partial(step.init_state, gan, element_shape=pipeline.element_shape)
+  return checkpoints.abstract_like(jax.eval_shape(init, jax.random.key(0)), sharding)
+
+
 def _crossed(before: int, after: int, every: int) -> bool:
   return every > 0 and after // every > before // every
 
@@ -154,10 +161,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> step.
 
   init = functools.partial(step.init_state, gan, element_shape=pipeline.element_shape)
   init_key = jax.random.key(config.seed)
-  abstract = checkpoints.abstract_like(jax.eval_shape(init, init_key), replicated)
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'),
                                  keep=config.keep_checkpoints)
-  state = ckpt.restore(abstract)
+  state = ckpt.restore(_restore_target(gan, pipeline, replicated))
   if state is None:
     state = jax.jit(init, out_shardings=replicated)(init_key)
     if lead:
@@ -242,12 +248,30 @@ def restore_for_inference(workdir: str) -> tuple[step.GAN, data.Pipeline, step.G
   """The GAN, pipeline and latest state of a run in ``workdir``."""
   config = load_config(workdir)
   gan, pipeline = build(config)
-  init = functools.partial(step.init_state, gan, element_shape=pipeline.element_shape)
-  sharding = NamedSharding(step.make_mesh(), P())
-  abstract = checkpoints.abstract_like(jax.eval_shape(init, jax.random.key(0)), sharding)
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'))
-  state = ckpt.restore(abstract)
+  state = ckpt.restore(_restore_target(gan, pipeline, NamedSharding(step.make_mesh(), P())))
   ckpt.close()
   if state is None:
     raise FileNotFoundError(f'No checkpoint in {ckpt.directory}.')
   return gan, pipeline, state
+
+
+def sample_latest(workdir: str, num_samples: int, seed: int = 0,
+                  batch_size: int = 1000) -> tuple[np.ndarray, data.Pipeline, int, bool]:
+  """Samples of the latest checkpoint of ``workdir`` in data space.
+
+  Returns:
+    ``(samples [num_samples, ...] float32, pipeline, step, use_ema)``; the EMA weights are
+    used when the run has an EMA (``ema_decay > 0``); batch ``i`` of noise comes from
+    ``fold_in(key(seed), i)``.
+  """
+  gan, pipeline, state = restore_for_inference(workdir)
+  use_ema = float(load_config(workdir).ema_decay) > 0
+  gen = jax.jit(lambda s, z: step.generate(gan, s, z, use_ema))
+  key = jax.random.key(seed)
+  out = []
+  for i in range(0, num_samples, batch_size):
+    z = jax.random.normal(jax.random.fold_in(key, i),
+                          (min(batch_size, num_samples - i), gan.z_dim))
+    out.append(np.asarray(gen(state, z), np.float32))
+  return np.concatenate(out), pipeline, int(state.step), use_ema

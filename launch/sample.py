@@ -6,11 +6,10 @@ r"""Writes generator samples of a run as a float32 NumPy array in data space.
 has an EMA (``ema_decay > 0``).
 """
 
-import jax
 import numpy as np
 from absl import app, flags
 
-from jaxgan import step, train
+from jaxgan import train
 from launch import quiet
 
 FLAGS = flags.FLAGS
@@ -24,17 +23,7 @@ flags.mark_flags_as_required(['workdir', 'output'])
 
 def sample(workdir: str, num_samples: int, seed: int = 0, batch_size: int = 1000) -> np.ndarray:
   """``num_samples`` samples of the latest checkpoint of ``workdir``."""
-  gan, _, state = train.restore_for_inference(workdir)
-  config = train.load_config(workdir)
-  use_ema = float(config.ema_decay) > 0
-  gen = jax.jit(lambda s, z: step.generate(gan, s, z, use_ema))
-  key = jax.random.key(seed)
-  out = []
-  for i in range(0, num_samples, batch_size):
-    z = jax.random.normal(jax.random.fold_in(key, i), (min(batch_size, num_samples - i),
-                                                        gan.z_dim))
-    out.append(np.asarray(gen(state, z), np.float32))
-  return np.concatenate(out)
+  return train.sample_latest(workdir, num_samples, seed, batch_size)[0]
 
 
 def main(argv):
