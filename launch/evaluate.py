@@ -1,5 +1,6 @@
 r"""Evaluates the latest checkpoint of a run:
-``python -m launch.evaluate --workdir=DIR [--num_samples=10000]``; prints JSON and writes
+``python -m launch.evaluate --workdir=DIR [--num_samples=10000]
+[--inception_weights=PATH]``; prints JSON and writes
 ``DIR/eval.json``."""
 
 import json
@@ -13,13 +14,17 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A workdir of launch.train.')
 flags.DEFINE_integer('num_samples', 10000, 'Generated samples to evaluate.')
 flags.DEFINE_integer('seed', 0, 'Noise seed.')
+flags.DEFINE_string('inception_weights', None,
+                    'FID Inception weights (pt_inception-2015-12-05-6726825d.pth or .npz); '
+                    'default: $JAXGAN_CACHE or ~/.cache/jaxgan. Needed for FID/KID/IS.')
 flags.mark_flags_as_required(['workdir'])
 
 
 def main(argv):
   del argv
   quiet.install()
-  print(json.dumps(evaluate.evaluate(FLAGS.workdir, FLAGS.num_samples, FLAGS.seed), indent=1))
+  print(json.dumps(evaluate.evaluate(
+      FLAGS.workdir, FLAGS.num_samples, FLAGS.seed, FLAGS.inception_weights), indent=1))
 
 
 if __name__ == '__main__':
