@@ -1,5 +1,7 @@
 """Throughput of S seeds trained at once (``jax.vmap`` in one compiled step) versus the
 same S seeds trained one after another, for the toy 2-D GAN; side by side in one run.
+Two sequential baselines: K steps fused per compiled call (as ``configs/toy2d.py`` does),
+and one compiled call per step (``steps_per_call=1``).
 
     python -m benchmarks.vmap_seeds [--seeds 8 --fuse 50 --rounds 3]
 """
@@ -47,12 +49,22 @@ def compare(width: int, seed_list: list[int], args) -> list[float]:
       singles[i], out = single_fn(singles[i], batches[i], keys[i])
     return out
 
+  unfused = [[batches[i][j:j + 1] for j in range(args.fuse)] for i in range(len(seed_list))]
+
+  def sequential_unfused():  # one compiled call per step (steps_per_call=1)
+    out = None
+    for i in range(len(seed_list)):
+      for b in unfused[i]:
+        singles[i], out = single_fn(singles[i], b, keys[i])
+    return out
+
   rates = interleaved_rates({'vmap': (vmapped, jax.block_until_ready),
-                             'sequential': (sequential, jax.block_until_ready)},
+                             'sequential': (sequential, jax.block_until_ready),
+                             'unfused': (sequential_unfused, jax.block_until_ready)},
                             args.calls, args.rounds, warmup=1)
   per_call = len(seed_list) * args.fuse  # seed-steps per call
-  v, s = rates['vmap'] * per_call, rates['sequential'] * per_call
-  return [v, s, v / s, vmap_compile]
+  v, s, u = (rates[k] * per_call for k in ('vmap', 'sequential', 'unfused'))
+  return [v, s, v / s, u, v / u, vmap_compile]
 
 
 def main() -> None:
@@ -66,7 +78,8 @@ def main() -> None:
   rows = [[f'toy 2-D, width {w}', *compare(w, seed_list, args)] for w in (128, 64, 32)]
   print(f'{args.seeds} seeds, {args.fuse} steps fused per call, batch 256, median of '
         f'{args.rounds} interleaved rounds')
-  print_table(['model', 'vmapped seed-steps/s', 'sequential seed-steps/s', 'speed-up',
+  print_table(['model', 'vmapped seed-steps/s', 'sequential (fused) seed-steps/s',
+               'speed-up', 'sequential (1 step/call) seed-steps/s', 'speed-up',
                'vmapped compile s'], rows)
 
 

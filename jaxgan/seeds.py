@@ -7,6 +7,7 @@ noise keys and data stream. One compiled call advances all seeds by ``K`` steps.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import jax
 import numpy as np
@@ -45,8 +46,13 @@ def stacked_batches(pipelines: list[data.Pipeline], start: int, count: int) -> n
 
 
 def train_seeds(gan: step.GAN, pipelines: list[data.Pipeline], seeds: list[int],
-                num_steps: int, steps_per_call: int) -> tuple[step.GANState, np.ndarray]:
+                num_steps: int, steps_per_call: int,
+                callback: Callable[[int, step.GANState], None] | None = None,
+                ) -> tuple[step.GANState, np.ndarray]:
   """Trains all seeds for ``num_steps`` steps.
+
+  ``callback(steps_done, states)``, if given, runs after every compiled call (an
+  evaluation hook: the study of digits scores samples with it).
 
   Returns:
     The stacked final states, and for each seed the first step whose losses were not
@@ -65,6 +71,8 @@ def train_seeds(gan: step.GAN, pipelines: list[data.Pipeline], seeds: list[int],
     for i in np.flatnonzero((~finite).any(1) & (diverged_at == 0)):
       diverged_at[i] = s + 1 + int(np.argmax(~finite[i]))
     s += k
+    if callback is not None:
+      callback(s, states)
   return states, diverged_at
 
 

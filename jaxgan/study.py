@@ -108,13 +108,28 @@ def markdown_table(rows: list[dict]) -> str:
   return '\n'.join(lines)
 
 
+def _write_report(report: dict, config: ml_collections.ConfigDict, workdir: str) -> None:
+  with open(os.path.join(workdir, 'study.json'), 'w') as f:
+    json.dump(report, f, indent=1)
+  with open(os.path.join(workdir, 'study.md'), 'w') as f:
+    for dataset, rows in report.items():
+      f.write(f'### {dataset} ({config.study.num_seeds} seeds, {config.num_steps} steps, '
+              f'mean ± std over seeds)\n\n{markdown_table(rows)}\n\n')
+
+
 def run_study(config: ml_collections.ConfigDict, workdir: str) -> dict:
-  """Runs every (dataset, objective:penalty) of ``config.study``; writes the report."""
+  """Runs every (dataset, objective:penalty) of ``config.study``; writes the report.
+
+  ``study.json``/``study.md`` are rewritten after every run, so a long study that is
+  stopped keeps what it finished; seed 0's samples of each run go to
+  ``samples_{dataset}.npz`` and the scatter panel is drawn at the end of each dataset.
+  """
   os.makedirs(workdir, exist_ok=True)
   seed_list = list(range(config.study.num_seeds))
   report = {}
   for dataset in config.study.datasets:
     rows, panels = [], {}
+    report[dataset] = rows
     for run in config.study.runs:
       objective, penalty = run.split(':')
       c = run_config(config, dataset, objective, penalty, config.study.penalty_weights)
@@ -126,14 +141,9 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> dict:
       logging.info('%s %s: %s', dataset, run, {k: row[k] for k in METRIC_KEYS})
       print(f'{dataset} {run}: modes {_fmt(row["modes"])}, HQ {_fmt(row["hq_percent"])}, '
             f'{seconds:.0f}s', flush=True)
-    report[dataset] = rows
+      _write_report(report, config, workdir)
+      np.savez(os.path.join(workdir, f'samples_{dataset}.npz'), **panels)
     modes = train.build(run_config(config, dataset, 'non_saturating', 'none', {}))[1].modes
     _panel(panels, modes, os.path.join(workdir, f'study_{dataset}.png'),
            f'{dataset}: seed 0 of each run, {config.num_steps} steps')
-  with open(os.path.join(workdir, 'study.json'), 'w') as f:
-    json.dump(report, f, indent=1)
-  with open(os.path.join(workdir, 'study.md'), 'w') as f:
-    for dataset, rows in report.items():
-      f.write(f'### {dataset} ({config.study.num_seeds} seeds, {config.num_steps} steps, '
-              f'mean ± std over seeds)\n\n{markdown_table(rows)}\n\n')
   return report

@@ -1,10 +1,11 @@
-r"""Runs the objective study: ``python -m launch.study --config=configs/study_toy.py
---workdir=DIR``; writes ``study.md``, ``study.json`` and scatter panels to DIR."""
+r"""Runs an objective study: ``python -m launch.study --config=configs/study_toy.py
+--workdir=DIR``; writes ``study.md``, ``study.json`` and scatter panels to DIR (for
+``configs/study_digits.py``: ``digits.md``, ``digits.json`` and digit-FD curves)."""
 
 from absl import app, flags
 from ml_collections import config_flags
 
-from jaxgan import study
+from jaxgan import study, study_digits
 from launch import quiet
 
 FLAGS = flags.FLAGS
@@ -17,7 +18,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   quiet.install()
-  study.run_study(FLAGS.config, FLAGS.workdir)
+  kind = FLAGS.config.study.get('kind', 'mixtures')
+  (study_digits if kind == 'digits' else study).run_study(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == '__main__':

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 from absl.testing import absltest
 
-from jaxgan import data, evaluate, seeds, study, train
+from jaxgan import data, evaluate, seeds, study, study_digits, train
 from tests.test_train import small_config
 
 
@@ -68,6 +68,56 @@ class SeedsTest(chex.TestCase):
     for name in ('study.md', 'study.json', 'study_ring8.png'):
       self.assertTrue(os.path.exists(os.path.join(wd, name)), name)
     self.assertIn('| wasserstein | wgan_gp |', open(os.path.join(wd, 'study.md')).read())
+
+
+class DigitsStudyTest(chex.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    os.environ['JAXGAN_CACHE'] = tempfile.mkdtemp()  # one classifier for the class
+
+  def _config(self):
+    from configs import study_digits as cfg
+    c = cfg.get_config('mlp')
+    c.data.image_size, c.data.batch_size = 8, 32
+    c.model.generator.features, c.model.discriminator.features = (16,), (16,)
+    c.model.generator.output_shape = (8, 8, 1)
+    c.num_steps, c.steps_per_call = 20, 5
+    c.study.update(num_seeds=2, eval_every=10, num_samples=200,
+                   runs=('non_saturating:none', 'wasserstein:wgan_gp'))
+    return c
+
+  def test_callback_sees_every_call(self):
+    config = small_config(num_steps=20)
+    gan, _ = train.build(config)
+    pipes = seeds.seed_pipelines('ring8', [0, 1], batch_size=config.data.batch_size)
+    seen = []
+    seeds.train_seeds(gan, pipes, [0, 1], 12, 5,
+                      callback=lambda s, st: seen.append((s, int(st.step[0]))))
+    self.assertEqual(seen, [(5, 5), (10, 10), (12, 12)])
+
+  def test_digits_study_writes_curves(self):
+    wd = tempfile.mkdtemp()
+    report = study_digits.run_study(self._config(), wd)
+    r = report['mlp/wasserstein:wgan_gp']
+    self.assertEqual(r['steps'], [10, 20])
+    chex.assert_shape(np.asarray(r['digit_fd']), (2, 2))
+    self.assertTrue(np.all(np.isfinite(r['digit_fd'])))
+    for name in ('digits.md', 'digits.json', 'digits_fd.png'):
+      self.assertTrue(os.path.exists(os.path.join(wd, name)), name)
+    self.assertIn('| mlp | wasserstein | wgan_gp |', open(os.path.join(wd, 'digits.md')).read())
+
+  def test_sequential_seeds_give_the_vmapped_curves(self):
+    """The sequential path (for conv models) trains the same seeds to the same scores."""
+    c = self._config()
+    features = study_digits._Features(8)
+    run = study_digits.run_config(c, 'mlp', 'non_saturating:none')
+    together = study_digits.run_one(run, [0, 1], 10, 200, features, vmap_seeds=True)
+    apart = study_digits.run_one(run, [0, 1], 10, 200, features, vmap_seeds=False)
+    self.assertEqual(together['steps'], apart['steps'])
+    np.testing.assert_allclose(apart['digit_fd'], together['digit_fd'], rtol=1e-3)
+    self.assertFalse(np.allclose(together['digit_fd'][-1][0], together['digit_fd'][-1][1]))
 
 
 class EvaluateTest(chex.TestCase):

@@ -1,0 +1,62 @@
+"""FID feature extraction, images/s: jaxgan's Flax Inception vs pytorch-fid, side by side.
+
+Both networks hold the same (random) weights and see the same batch of 32x32 images,
+resized to 299 inside each network as FID does; timed in interleaved rounds. Needs the
+``[parity]`` extra (pytorch-fid, torchvision).
+
+    python -m benchmarks.fid_features [--batch 50 --rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+import jax
+import numpy as np
+import torch
+
+from benchmarks.timing import interleaved_rates, print_table
+from jaxgan.metrics import inception
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'tests'))
+from test_inception import random_state_dict, reference_network  # noqa: E402
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__)
+  parser.add_argument('--batch', type=int, default=50)
+  parser.add_argument('--size', type=int, default=32)
+  parser.add_argument('--rounds', type=int, default=3)
+  args = parser.parse_args()
+
+  state_dict = random_state_dict()
+  net = reference_network(state_dict)
+  variables = inception.variables_from_state_dict(
+      {k: v.numpy() for k, v in state_dict.items()})
+  images = np.random.default_rng(0).uniform(
+      0, 1, (args.batch, args.size, args.size, 3)).astype(np.float32)
+  x_jax = jax.device_put(images)
+  x_torch = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+
+  def flax_step():
+    return inception._apply(variables, x_jax)[0]
+
+  def torch_step():
+    with torch.inference_mode():
+      return net(x_torch)[0]
+
+  rates = interleaved_rates({'jaxgan (Flax, jit)': (flax_step, jax.block_until_ready),
+                             'pytorch-fid': (torch_step, lambda _: None)},
+                            steps=1, rounds=args.rounds, warmup=1)
+  ips = {k: v * args.batch for k, v in rates.items()}
+  base = ips['pytorch-fid']
+  print(f'jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__} '
+        f'({torch.get_num_threads()} threads); batch {args.batch} of {args.size}px -> 299px')
+  print_table(['network', 'images/s', 'vs pytorch-fid'],
+              [[k, v, v / base] for k, v in ips.items()])
+
+
+if __name__ == '__main__':
+  main()
