@@ -10,7 +10,8 @@ from absl.testing import absltest, parameterized
 
 from jaxgan import train
 
-CONFIGS = ['mlp_mnist', 'toy2d', 'wgan_gp_mnist', 'dcgan_cifar10', 'study_toy']
+CONFIGS = ['mlp_mnist', 'toy2d', 'wgan_gp_mnist', 'dcgan_cifar10', 'study_toy', 'study_grid25',
+           'study_digits']
 
 
 class ConfigsTest(chex.TestCase):
@@ -23,6 +24,25 @@ class ConfigsTest(chex.TestCase):
       gan, pipeline = train.build(config)
       self.assertEqual(pipeline.batch(0).shape,
                        (config.n_critic, config.data.batch_size, *pipeline.element_shape))
+
+  def test_every_study_run_builds(self):
+    """Each (model, objective) of the digits study and each run of the grid25 study."""
+    from configs import study_digits, study_grid25
+    from jaxgan import study
+    from jaxgan import study_digits as sd
+    c = study_digits.get_config()
+    self.assertEqual(sorted(c.study.models), ['dcgan', 'mlp'])
+    for model in c.study.models:
+      for run in c.study.runs:
+        gan, pipeline = train.build(sd.run_config(c, model, run))
+        self.assertEqual(pipeline.element_shape, (28, 28, 1))
+    self.assertEqual(sd.run_config(c, 'dcgan', 'hinge:none').num_steps, 3000)
+    g = study_grid25.get_config()
+    for run in g.study.runs:
+      objective, penalty = run.split(':')
+      rc = study.run_config(g, 'grid25', objective, penalty, g.study.penalty_weights)
+      train.build(rc)
+      self.assertEqual((rc.num_steps, rc.penalty.weight), (20000, 0.1))
 
   def test_mnist_variant_uses_the_recipe(self):
     from configs import mlp_mnist
