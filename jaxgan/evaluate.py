@@ -69,19 +69,13 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
     if samples.min() < -1.001 or samples.max() > 1.001:
       raise ValueError(f'Image samples must lie in [-1, 1]; got [{samples.min():.3f}, '
                        f'{samples.max():.3f}].')
-    size = pipeline.element_shape[0]
-    params = digit_classifier.load_or_train(size)
-    (train_x, _), (held_x, _) = digit_classifier.split_digits(size)
-    f_fake, logits = digit_classifier.features_and_logits(params, samples)
-    f_held, _ = digit_classifier.features_and_logits(params, held_x)
-    f_train, _ = digit_classifier.features_and_logits(params, train_x)
-    result['digit_fd'] = metrics.frechet_distance_from_features(f_held, f_fake)
-    result['digit_fd_floor_real_vs_real'] = metrics.frechet_distance_from_features(
-        f_held, f_train)
-    result['digit_kid'] = metrics.kernel_inception_distance(f_held, f_fake)[0]
+    ref = digit_classifier.Reference(pipeline.element_shape[0])
+    f_fake, logits = ref(samples)
+    result['digit_fd'] = metrics.frechet_distance_from_features(ref.held, f_fake)
+    result['digit_fd_floor_real_vs_real'] = ref.floor
+    result['digit_kid'] = metrics.kernel_inception_distance(ref.held, f_fake)[0]
     result['digit_is'] = metrics.inception_score(logits)[0]
-    result['reference'] = (f'{len(held_x)} held-out scikit-learn digits at {size}px; '
-                           'features: jaxgan digit classifier (64-d)')
+    result['reference'] = ref.description
     if inception_weights:
       result.update(inception_metrics(workdir, samples, inception_weights))
   elif pipeline.name in data.names():

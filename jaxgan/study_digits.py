@@ -39,7 +39,8 @@ def run_config(config: ml_collections.ConfigDict, model: str, run: str):
 
 
 def run_one(config: ml_collections.ConfigDict, seed_list: list[int], eval_every: int,
-            num_samples: int, features, vmap_seeds: bool = True) -> dict:
+            num_samples: int, features: digit_classifier.Reference,
+            vmap_seeds: bool = True) -> dict:
   """Trains the seeds (together when ``vmap_seeds``); digit-FD/IS every ``eval_every`` steps.
 
   ``vmap_seeds=False`` trains one seed after another: ``vmap`` over conv weights becomes a
@@ -52,7 +53,7 @@ def run_one(config: ml_collections.ConfigDict, seed_list: list[int], eval_every:
     return {'steps': runs[0]['steps'], **merged,
             'diverged_at': sum((r['diverged_at'] for r in runs), []),
             'seconds': sum(r['seconds'] for r in runs)}
-  gan, pipeline = train.build(config)
+  gan, _ = train.build(config)
   pipes = seeds.seed_pipelines(config.data.name, seed_list, batch_size=config.data.batch_size,
                                n_critic=config.n_critic, image_size=config.data.image_size)
   curve_steps, curve_fd, curve_is = [], [], []
@@ -80,19 +81,6 @@ def run_one(config: ml_collections.ConfigDict, seed_list: list[int], eval_every:
   return {'steps': curve_steps, 'digit_fd': curve_fd, 'digit_is': curve_is,
           'diverged_at': [int(d) for d in diverged_at],
           'seconds': time.perf_counter() - start}
-
-
-class _Features:
-  """The digit classifier's features and logits, with the held-out reference."""
-
-  def __init__(self, image_size: int):
-    self.params = digit_classifier.load_or_train(image_size)
-    (train_x, _), (held_x, _) = digit_classifier.split_digits(image_size)
-    self.held = self(held_x)[0]
-    self.floor = metrics.frechet_distance_from_features(self.held, self(train_x)[0])
-
-  def __call__(self, x):
-    return digit_classifier.features_and_logits(self.params, x)
 
 
 def _mean_std(values: list[float]) -> str:
@@ -147,7 +135,7 @@ def _plot(report: dict, floor: float, path: str):
 def run_study(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Runs every (model, objective:penalty) of ``config.study``; writes the report."""
   os.makedirs(workdir, exist_ok=True)
-  features = _Features(config.data.image_size)
+  features = digit_classifier.Reference(config.data.image_size)
   seed_list = list(range(config.study.num_seeds))
   report = {}
   for model in config.study.models:

@@ -10,6 +10,7 @@ import numpy as np
 from absl.testing import absltest
 
 from jaxgan import data, evaluate, seeds, study, study_digits, train
+from jaxgan.metrics import digit_classifier
 from tests.test_train import small_config
 
 
@@ -111,7 +112,7 @@ class DigitsStudyTest(chex.TestCase):
   def test_sequential_seeds_give_the_vmapped_curves(self):
     """The sequential path (for conv models) trains the same seeds to the same scores."""
     c = self._config()
-    features = study_digits._Features(8)
+    features = digit_classifier.Reference(8)
     run = study_digits.run_config(c, 'mlp', 'non_saturating:none')
     together = study_digits.run_one(run, [0, 1], 10, 200, features, vmap_seeds=True)
     apart = study_digits.run_one(run, [0, 1], 10, 200, features, vmap_seeds=False)

@@ -17,6 +17,7 @@ import numpy as np
 import optax
 
 from jaxgan.data import images
+from jaxgan.metrics import frechet
 
 FEATURE_DIM = 64
 
@@ -89,13 +90,35 @@ def load_or_train(image_size: int = 8) -> dict:
   return params
 
 
+_apply = jax.jit(DigitClassifier().apply)  # one compiled function for every call
+
+
 def features_and_logits(params: dict, x: np.ndarray, batch: int = 500) -> tuple[np.ndarray,
                                                                                np.ndarray]:
   """Penultimate features ``[N, 64]`` and logits ``[N, 10]`` of images ``x``."""
-  apply = jax.jit(DigitClassifier().apply)
   feats, logits = [], []
   for i in range(0, len(x), batch):
-    lg, f = apply(params, jnp.asarray(x[i:i + batch]))
+    lg, f = _apply(params, jnp.asarray(x[i:i + batch]))
     feats.append(np.asarray(f))
     logits.append(np.asarray(lg))
   return np.concatenate(feats), np.concatenate(logits)
+
+
+class Reference:
+  """The classifier at ``image_size`` with the held-out digits' features and the floor.
+
+  ``reference(x)`` gives ``(features, logits)`` of images ``x``; ``held`` are the features
+  of the 597 held-out digits (what digit-FD compares against) and ``floor`` the digit-FD
+  of the 1,200 training digits against them (real vs real).
+  """
+
+  def __init__(self, image_size: int):
+    self.params = load_or_train(image_size)
+    (train_x, _), (held_x, _) = split_digits(image_size)
+    self.held = self(held_x)[0]
+    self.floor = frechet.frechet_distance_from_features(self.held, self(train_x)[0])
+    self.description = (f'{len(held_x)} held-out scikit-learn digits at {image_size}px; '
+                        f'features: jaxgan digit classifier ({FEATURE_DIM}-d)')
+
+  def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return features_and_logits(self.params, x)
