@@ -5,7 +5,7 @@ configs/mlp_mnist.py (6,000 steps). DCGAN: the conv G/D of configs/wgan_gp_mnist
 width 32 with a LayerNorm critic, Adam 2e-4 (0.5, 0.9), 3,000 steps, seeds one after
 another (vmapped convs are grouped convs, slow on XLA:CPU). Every objective sees
 the same model, optimizer and data; WGAN-GP uses lambda 10. On 2 CPU cores a DCGAN step
-takes about 1.8 s (XLA:CPU transposed convolutions), so the DCGAN half is for a GPU; the
+takes about 1 s (XLA:CPU transposed convolutions), so the DCGAN half is for a GPU; the
 CPU study runs ``:mlp``. digit-FD every 500 steps on
 1,000 samples of the EMA generator. Results in docs/study_digits/ and docs/study.md.
 
