@@ -26,13 +26,13 @@ def real_images(workdir: str, num: int) -> tuple[np.ndarray, str]:
   config = train.load_config(workdir)
   name, size = config.data.name, config.data.get('image_size') or None
   if name == 'digits':
-    x, _ = images.load_digits(size or 8)
-    split = 'all'
+    split, source = 'all', images.load_digits(size or 8)[0]
+    take = lambda idx: source[idx]
   else:
     split = config.data.get('split', 'train')
     source = images.TFDSSource(name, split, config.data.get('data_dir') or None, size)
-    x = source[np.sort(np.random.default_rng(0).permutation(len(source))[:num])][0]
-  x = x[:num]
+    take = lambda idx: source[idx][0]
+  x = take(np.sort(np.random.default_rng(0).permutation(len(source))[:num]))
   return x, f'{len(x)} real {name} images ({split} split)'
 
 

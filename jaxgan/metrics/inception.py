@@ -37,15 +37,15 @@ WEIGHTS_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/fid_we
                + WEIGHTS_FILE)
 FEATURE_DIM = 2048
 NUM_CLASSES = 1008
-Pad = int | tuple[int, int]
+IntPair = int | tuple[int, int]  # an int n means (n, n)
 
 
 class BasicConv2d(nn.Module):
   """Conv (no bias) + BatchNorm (eps 1e-3, running statistics) + ReLU."""
   features: int
-  kernel: Pad
+  kernel: IntPair
   stride: int = 1
-  padding: Pad = 0
+  padding: IntPair = 0
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
