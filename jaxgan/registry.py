@@ -1,0 +1,133 @@
+"""One mechanism for every component chosen by name (objectives, penalties, models, ...).
+
+A :class:`Registry` maps names to entries. ``get(spec, **kwargs)`` checks the keyword
+arguments against the entry's signature and builds the component, and every failure is
+one of two standard errors: an unknown name lists the valid names (``ValueError``), an
+unknown or missing argument lists the arguments the entry takes (``TypeError``).
+
+A spec is a name, optionally with keyword arguments in the big_vision style, so that a
+hyper-parameter can be set from the command line without a config field for it::
+
+    losses.get('least_squares(a=-1, b=1, c=0)')
+    --config.loss.name='least_squares(a=-1, b=1, c=0)'
+
+Aliases are plain entries: registering the same object under two names.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
+
+_FLAX_FIELDS = ('parent', 'name')  # attributes every flax.linen.Module has
+
+
+def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
+  """``'name(k=v, ...)'`` -> ``('name', {'k': v})``; a bare ``'name'`` has no kwargs.
+
+  Raises:
+    ValueError: the spec is not a name or a call with literal keyword arguments.
+  """
+  spec = spec.strip()
+  if '(' not in spec:
+    return spec, {}
+  try:
+    node = ast.parse(spec, mode='eval').body
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args):
+      raise SyntaxError
+    return node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords}
+  except (SyntaxError, ValueError):
+    raise ValueError(f"Cannot read {spec!r}: write a name, or a name with literal keyword "
+                     "arguments such as 'least_squares(a=-1.0, b=1.0)'.") from None
+
+
+def parameters(fn: Callable, skip: int = 0) -> dict[str, Any]:
+  """The keyword parameters of ``fn`` after its first ``skip`` ones, with their defaults
+  (``inspect.Parameter.empty`` where required). For a Flax module class these are its
+  attributes, without ``parent`` and ``name``."""
+  params = list(inspect.signature(fn).parameters.values())[skip:]
+  return {p.name: p.default for p in params
+          if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in _FLAX_FIELDS}
+
+
+def check_kwargs(what: str, fn: Callable, kwargs: Iterable[str], skip: int = 0) -> None:
+  """Raises ``TypeError`` when ``kwargs`` name a parameter ``fn`` does not take, or leave
+  out a required one; the message lists what ``fn`` takes."""
+  valid = parameters(fn, skip)
+  given = set(kwargs)
+  takes = ', '.join(valid) or 'none'
+  unknown = sorted(given - set(valid))
+  if unknown:
+    raise TypeError(f'{what} has no argument(s) {", ".join(unknown)}; it takes: {takes}.')
+  missing = [k for k, v in valid.items() if v is inspect.Parameter.empty and k not in given]
+  if missing:
+    raise TypeError(f'{what} needs argument(s) {", ".join(missing)}; it takes: {takes}.')
+
+
+class Registry:
+  """Named entries of one kind of component.
+
+  Args:
+    kind: what the entries are, for messages ('GAN objective', 'penalty', ...).
+    make: ``make(entry, **kwargs) -> component``; default ``entry(**kwargs)``.
+    signature: ``signature(entry)`` is the callable whose parameters are the valid
+      keyword arguments; default the entry itself.
+    skip: leading parameters of that callable that are not keyword arguments of ``get``
+      (e.g. the two logits of a loss).
+  """
+
+  def __init__(self, kind: str, make: Callable[..., Any] | None = None,
+               signature: Callable[[Any], Callable] | None = None, skip: int = 0):
+    self.kind = kind
+    self._make = make or (lambda entry, **kwargs: entry(**kwargs))
+    self._signature = signature or (lambda entry: entry)
+    self._skip = skip
+    self._entries: dict[str, Any] = {}
+
+  def register(self, name: str, entry: Any = None):
+    """Registers ``entry`` under ``name``; without ``entry``, a decorator."""
+    if entry is None:
+      return lambda e: self.register(name, e)
+    if name in self._entries:
+      raise ValueError(f'{self.kind} {name!r} is already registered.')
+    self._entries[name] = entry
+    return entry
+
+  def names(self) -> list[str]:
+    """The registered names, in registration order."""
+    return list(self._entries)
+
+  def __contains__(self, name: str) -> bool:
+    return name in self._entries
+
+  def entry(self, name: str) -> Any:
+    """The registered entry of ``name``; ``ValueError`` listing the valid names if none."""
+    try:
+      return self._entries[name]
+    except KeyError:
+      raise ValueError(f'Unknown {self.kind} {name!r}; valid names are: '
+                       f'{", ".join(self._entries)}.') from None
+
+  def parameters(self, name: str) -> dict[str, Any]:
+    """The keyword arguments ``get(name, ...)`` accepts, with their defaults."""
+    return parameters(self._signature(self.entry(name)), self._skip)
+
+  def get(self, spec: str, **kwargs) -> Any:
+    """Builds the component of ``spec`` (a name, or ``'name(k=v, ...)'``) with ``kwargs``.
+
+    Raises:
+      ValueError: an unknown name (listing the valid ones), or a malformed spec.
+      TypeError: an argument the entry does not take, or a missing required one
+        (listing the arguments it takes).
+    """
+    name, inline = parse_spec(spec)
+    both = sorted(set(inline) & set(kwargs))
+    if both:
+      raise TypeError(f'{self.kind} {name!r}: {", ".join(both)} given twice ({spec!r} and '
+                      'keyword arguments).')
+    kwargs = {**inline, **kwargs}
+    entry = self.entry(name)
+    check_kwargs(f'{self.kind} {name!r}', self._signature(entry), kwargs, self._skip)
+    return self._make(entry, **kwargs)
