@@ -1,8 +1,8 @@
 """Orbax checkpoints of the train state in ``WORKDIR/checkpoints``.
 
 A checkpoint that cannot be restored (corrupt files, or a state of another shape because
-the config changed) raises :class:`CheckpointError` naming the step and directory; nothing
-on disk is removed or overwritten.
+the config changed) raises :class:`CheckpointError` naming the step, the directory, the
+cause and what to do; nothing on disk is removed or overwritten.
 """
 
 from __future__ import annotations
@@ -18,19 +18,26 @@ class CheckpointError(RuntimeError):
   """A checkpoint exists but cannot be restored into the expected state."""
 
 
+def _root_cause(e: BaseException) -> str:
+  """The innermost exception of a chain, in one short line."""
+  while e.__cause__ is not None or (e.__context__ is not None and not e.__suppress_context__):
+    e = e.__cause__ or e.__context__
+  text = ' '.join(str(e).split())
+  return f'{type(e).__name__}: {text[:300]}{"..." if len(text) > 300 else ""}'
+
+
 class Checkpoints:
-  """Saves and restores the train state; keeps the last ``keep`` checkpoints."""
+  """Saves and restores the train state; keeps the last ``keep`` checkpoints (>= 1)."""
 
   def __init__(self, directory: str, keep: int = 3):
+    if keep < 1:
+      raise ValueError(f'keep_checkpoints must be at least 1; got {keep}.')
     self.directory = os.path.abspath(directory)
     self._manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
-
-  def all_steps(self) -> list[int]:
-    return list(self._manager.all_steps())
 
   def restore(self, abstract_state: Any, step: int | None = None) -> Any | None:
     """Restores ``step`` (default: the latest) into the structure, shapes and shardings of
@@ -41,10 +48,13 @@ class Checkpoints:
     try:
       return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
     except Exception as e:  # orbax raises many types for unreadable or mismatched data
+      earlier = [s for s in self._manager.all_steps() if s < step]
+      then = (f'move {os.path.join(self.directory, str(step))} aside to resume from step '
+              f'{max(earlier)}' if earlier else 'train in a new workdir')
       raise CheckpointError(
           f'The checkpoint of step {step} in {self.directory} cannot be restored '
-          f'({type(e).__name__}: {str(e)[:500]}). It was left untouched: move it away to '
-          'resume from an earlier one, or train in a new workdir.') from e
+          f'({_root_cause(e)}). Nothing on disk was changed. To go on, {then}; if the '
+          'config changed since it was saved, use the original config.') from None
 
   def save(self, step: int, state: Any) -> None:
     self._manager.save(step, args=ocp.args.StandardSave(state), force=True)

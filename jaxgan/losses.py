@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 from collections.abc import Callable
 
 import chex
 import jax
 import jax.numpy as jnp
+
+from jaxgan import registry
 
 LossFn = Callable[[chex.Array, chex.Array], chex.Array]
 
@@ -54,7 +55,7 @@ def _pair(real_logits: chex.Array, fake_logits: chex.Array,
 
 
 def minimax_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
-  """Discriminator loss of the original (minimax) GAN.
+  """Discriminator loss of the minimax GAN and of the non-saturating GAN.
 
   ``L_D = E softplus(-r) + E softplus(f) = -E log sigmoid(r) - E log(1 - sigmoid(f))``,
   the binary cross-entropy with label 1 for real and 0 for fake samples.
@@ -67,10 +68,14 @@ def minimax_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array)
     The scalar loss, minimized by the discriminator.
 
   References:
-    Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014.
+    Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014, eq. (1) and section 3
+    (the non-saturating GAN changes only the generator's loss).
   """
   r, f = _pair(real_logits, fake_logits)
   return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
+
+
+non_saturating_discriminator_loss = minimax_discriminator_loss
 
 
 def minimax_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
@@ -91,25 +96,6 @@ def minimax_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> 
   """
   _, f = _pair(real_logits, fake_logits)
   return -jnp.mean(jax.nn.softplus(f))
-
-
-def non_saturating_discriminator_loss(real_logits: chex.Array,
-                                      fake_logits: chex.Array) -> chex.Array:
-  """Discriminator loss of the non-saturating GAN: the same as the minimax one.
-
-  ``L_D = E softplus(-r) + E softplus(f)``.
-
-  Args:
-    real_logits: critic logits on real samples, shape (batch,) or (batch, 1).
-    fake_logits: critic logits on generated samples, shape (batch,) or (batch, 1).
-
-  Returns:
-    The scalar loss, minimized by the discriminator.
-
-  References:
-    Goodfellow et al., Generative Adversarial Nets, NeurIPS 2014, section 3.
-  """
-  return minimax_discriminator_loss(real_logits, fake_logits)
 
 
 def non_saturating_generator_loss(real_logits: chex.Array,
@@ -216,7 +202,7 @@ def wasserstein_discriminator_loss(real_logits: chex.Array,
 
 
 def wasserstein_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
-  """Generator loss of the Wasserstein GAN: ``L_G = -E f``.
+  """Generator loss of the Wasserstein GAN and of the hinge GAN: ``L_G = -E f``.
 
   Args:
     real_logits: unused; kept for the common signature.
@@ -226,14 +212,17 @@ def wasserstein_generator_loss(real_logits: chex.Array, fake_logits: chex.Array)
     The scalar loss, minimized by the generator.
 
   References:
-    Arjovsky et al., Wasserstein Generative Adversarial Networks, ICML 2017, Algorithm 1.
+    Arjovsky et al., Wasserstein Generative Adversarial Networks, ICML 2017, Algorithm 1;
+    Lim & Ye, Geometric GAN, 2017, and Miyato et al., Spectral Normalization for GANs,
+    ICLR 2018 (the hinge GAN's generator loss).
   """
   _, f = _pair(real_logits, fake_logits)
   return -jnp.mean(f)
 
 
 def hinge_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
-  """Discriminator loss of the hinge GAN: ``L_D = E relu(1 - r) + E relu(1 + f)``.
+  """Discriminator loss of the hinge GAN (both generator forms):
+  ``L_D = E relu(1 - r) + E relu(1 + f)``.
 
   Args:
     real_logits: critic outputs on real samples, shape (batch,) or (batch, 1).
@@ -250,39 +239,8 @@ def hinge_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array) -
   return jnp.mean(jax.nn.relu(1.0 - r)) + jnp.mean(jax.nn.relu(1.0 + f))
 
 
-def hinge_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
-  """Generator loss of the hinge GAN as in SNGAN/SAGAN/BigGAN: ``L_G = -E f``.
-
-  Args:
-    real_logits: unused; kept for the common signature.
-    fake_logits: critic outputs on generated samples, shape (batch,) or (batch, 1).
-
-  Returns:
-    The scalar loss, minimized by the generator.
-
-  References:
-    Lim & Ye, Geometric GAN, 2017; Miyato et al., Spectral Normalization for GANs, ICLR 2018.
-  """
-  return wasserstein_generator_loss(real_logits, fake_logits)
-
-
-def hinge_v1_discriminator_loss(real_logits: chex.Array,
-                                fake_logits: chex.Array) -> chex.Array:
-  """Discriminator loss of the "type 1" hinge GAN: the same as :func:`hinge_discriminator_loss`.
-
-  ``L_D = E relu(1 - r) + E relu(1 + f)``.
-
-  Args:
-    real_logits: critic outputs on real samples, shape (batch,) or (batch, 1).
-    fake_logits: critic outputs on generated samples, shape (batch,) or (batch, 1).
-
-  Returns:
-    The scalar loss, minimized by the discriminator.
-
-  References:
-    Lim & Ye, Geometric GAN, arXiv:1705.02894, 2017.
-  """
-  return hinge_discriminator_loss(real_logits, fake_logits)
+hinge_generator_loss = wasserstein_generator_loss
+hinge_v1_discriminator_loss = hinge_discriminator_loss
 
 
 def hinge_v1_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
@@ -480,45 +438,50 @@ class Objective:
   generator_loss: LossFn
 
 
-_REGISTRY: dict[str, tuple[Callable[..., chex.Array], Callable[..., chex.Array]]] = {
-    'minimax': (minimax_discriminator_loss, minimax_generator_loss),
-    'non_saturating': (non_saturating_discriminator_loss, non_saturating_generator_loss),
-    'least_squares': (least_squares_discriminator_loss, least_squares_generator_loss),
-    'wasserstein': (wasserstein_discriminator_loss, wasserstein_generator_loss),
-    'hinge': (hinge_discriminator_loss, hinge_generator_loss),
-    'hinge_v1': (hinge_v1_discriminator_loss, hinge_v1_generator_loss),
-    'rsgan': (rsgan_discriminator_loss, rsgan_generator_loss),
-    'rasgan': (rasgan_discriminator_loss, rasgan_generator_loss),
-    'ralsgan': (ralsgan_discriminator_loss, ralsgan_generator_loss),
-    'rahinge': (rahinge_discriminator_loss, rahinge_generator_loss),
-}
+def _bind(objective: Objective, **hparams: float) -> Objective:
+  if not hparams:
+    return objective
+  return dataclasses.replace(
+      objective, discriminator_loss=functools.partial(objective.discriminator_loss, **hparams),
+      generator_loss=functools.partial(objective.generator_loss, **hparams))
+
+
+# The hyper-parameters of an objective are those of its discriminator loss after the two
+# logits (both losses of a pair take the same ones).
+_OBJECTIVES = registry.Registry('GAN objective', make=_bind,
+                                signature=lambda o: o.discriminator_loss, skip=2)
+for _name, _d, _g in (
+    ('minimax', minimax_discriminator_loss, minimax_generator_loss),
+    ('non_saturating', non_saturating_discriminator_loss, non_saturating_generator_loss),
+    ('least_squares', least_squares_discriminator_loss, least_squares_generator_loss),
+    ('wasserstein', wasserstein_discriminator_loss, wasserstein_generator_loss),
+    ('hinge', hinge_discriminator_loss, hinge_generator_loss),
+    ('hinge_v1', hinge_v1_discriminator_loss, hinge_v1_generator_loss),
+    ('rsgan', rsgan_discriminator_loss, rsgan_generator_loss),
+    ('rasgan', rasgan_discriminator_loss, rasgan_generator_loss),
+    ('ralsgan', ralsgan_discriminator_loss, ralsgan_generator_loss),
+    ('rahinge', rahinge_discriminator_loss, rahinge_generator_loss),
+):
+  _OBJECTIVES.register(_name, Objective(_name, _d, _g))
+del _name, _d, _g
 
 
 def names() -> list[str]:
   """The names :func:`get` accepts, in the order of the contract."""
-  return list(_REGISTRY)
+  return _OBJECTIVES.names()
 
 
 def hyperparameters(name: str) -> dict[str, float]:
   """The hyper-parameters of objective ``name`` with their defaults (may be empty)."""
-  d_loss, _ = _lookup(name)
-  params = list(inspect.signature(d_loss).parameters.values())[2:]
-  return {p.name: p.default for p in params}
-
-
-def _lookup(name: str):
-  try:
-    return _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f'Unknown GAN objective {name!r}; valid names are: '
-                     f'{", ".join(names())}.') from None
+  return _OBJECTIVES.parameters(name)
 
 
 def get(name: str, **hparams: float) -> Objective:
   """Returns the objective ``name`` with hyper-parameters ``hparams`` bound.
 
   Args:
-    name: one of :func:`names`, e.g. ``'hinge'``.
+    name: one of :func:`names`, e.g. ``'hinge'``, optionally with hyper-parameters
+      inline: ``'least_squares(a=-1.0, b=1.0, c=0.0)'``.
     **hparams: hyper-parameters of that objective (only ``least_squares`` has any:
       ``a``, ``b``, ``c``, ``scale``).
 
@@ -528,15 +491,6 @@ def get(name: str, **hparams: float) -> Objective:
 
   Raises:
     ValueError: ``name`` is unknown (the message lists the valid names).
-    TypeError: a hyper-parameter the objective does not have.
+    TypeError: a hyper-parameter the objective does not have (the message lists them).
   """
-  d_loss, g_loss = _lookup(name)
-  valid = hyperparameters(name)
-  unknown = sorted(set(hparams) - set(valid))
-  if unknown:
-    raise TypeError(f'GAN objective {name!r} has no hyper-parameter(s) {", ".join(unknown)}; '
-                    f'it takes: {", ".join(valid) or "none"}.')
-  if hparams:
-    d_loss = functools.partial(d_loss, **hparams)
-    g_loss = functools.partial(g_loss, **hparams)
-  return Objective(name=name, discriminator_loss=d_loss, generator_loss=g_loss)
+  return _OBJECTIVES.get(name, **hparams)

@@ -1,6 +1,7 @@
 """Gradient penalties and Lipschitz control for GAN critics, as pure functions.
 
-Every penalty has the signature ``penalty(critic_fn, real, fake, key) -> scalar`` where
+Every penalty has the signature
+``penalty(critic_fn, real, fake, key, real_cond=None, fake_cond=None) -> scalar`` where
 ``critic_fn`` maps a batch ``x[batch, ...]`` to logits ``[batch]`` or ``[batch, 1]``
 (close over the critic's parameters: ``lambda x: model.apply(params, x)``). A penalty
 ignores the arguments it does not use. The input gradient ``g_i = grad_x D(x_i)`` is taken
@@ -8,24 +9,34 @@ per example over all non-batch axes with ``jax.vmap(jax.grad(...))``; the value 
 the *unweighted* batch mean (the weight, lambda or gamma, comes from the config). Every
 penalty is differentiable with respect to the critic's parameters (double backprop).
 
-Choose a penalty by name with :func:`get`; :func:`names` lists them. Weight clipping
-(:func:`clip_weights`) and spectral normalization (``flax.linen.SpectralNorm``, used by
-``jaxgan.models``) are the other two Lipschitz controls.
+Conditional critics: when ``real_cond`` (a pytree of per-example conditions, e.g. class
+labels ``[batch]``) is given, the critic is called as ``critic_fn(x, cond)`` and the
+gradient is taken in ``x`` at fixed ``cond``: real points and interpolates between real
+``i`` and fake ``i`` use ``real_cond[i]`` (the convention of PyTorch-StudioGAN), fake
+points (R2) use ``fake_cond``.
+
+Choose a penalty by name with :func:`get` (``'none'`` gives ``None``); :func:`names` lists
+them. Weight clipping (:func:`jaxgan.optimizers.clip_weights`) and spectral normalization
+(``flax.linen.SpectralNorm``, used by ``jaxgan.models``) are the other two Lipschitz
+controls.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable
+from typing import Any
 
 import chex
 import jax
 import jax.numpy as jnp
 import optax
 
-CriticFn = Callable[[chex.Array], chex.Array]
-PenaltyFn = Callable[[CriticFn, chex.Array, chex.Array, chex.PRNGKey], chex.Array]
+from jaxgan import registry
+
+CriticFn = Callable[..., chex.Array]
+PenaltyFn = Callable[..., chex.Array]
+Cond = Any  # a pytree of per-example conditions with a leading batch axis, or None
 
 
 def _check_pair(real: chex.Array, fake: chex.Array) -> None:
@@ -34,33 +45,37 @@ def _check_pair(real: chex.Array, fake: chex.Array) -> None:
                      f'{real.shape} and fake of shape {fake.shape}.')
 
 
-def input_gradients(critic_fn: CriticFn, x: chex.Array) -> chex.Array:
+def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None) -> chex.Array:
   """Per-example input gradients ``g_i = grad_x D(x_i)`` of a batched critic.
 
   Args:
-    critic_fn: maps ``x[batch, ...]`` to logits ``[batch]`` or ``[batch, 1]``.
+    critic_fn: maps ``x[batch, ...]`` (and ``cond`` when given) to logits ``[batch]`` or
+      ``[batch, 1]``.
     x: points ``[batch, ...]``.
+    cond: ``None``, or per-example conditions (a pytree with leading axis ``batch``) held
+      fixed: ``g_i`` is the gradient of ``D(., cond_i)`` at ``x_i``.
 
   Returns:
     ``g`` with the shape of ``x``; ``g[i]`` is the gradient of ``D`` at ``x[i]`` alone,
     so critics that couple examples (e.g. batch statistics) are evaluated per example.
   """
-  def single(xi: chex.Array) -> chex.Array:
-    out = critic_fn(xi[None])
+  def single(xi: chex.Array, ci: Cond) -> chex.Array:
+    args = (xi[None],) if cond is None else (xi[None], jax.tree.map(lambda c: c[None], ci))
+    out = critic_fn(*args)
     if out.shape not in ((1,), (1, 1)):
       raise ValueError('critic_fn must map x[batch, ...] to logits [batch] or [batch, 1]; '
                        f'for a batch of 1 it returned shape {out.shape}.')
-    return out.reshape(())
-  return jax.vmap(jax.grad(single))(x)
+    return out.reshape(()).astype(jnp.float32)
+  return jax.vmap(jax.grad(single))(x, cond)
 
 
-def gradient_norms(critic_fn: CriticFn, x: chex.Array) -> chex.Array:
-  """``||grad_x D(x_i)||_2`` over all non-batch axes, shape ``[batch]``.
+def gradient_norms(critic_fn: CriticFn, x: chex.Array, cond: Cond = None) -> chex.Array:
+  """``||grad_x D(x_i)||_2`` over all non-batch axes, shape ``[batch]`` (float32).
 
   Uses ``optax.safe_norm`` so that a zero gradient has a finite derivative.
   """
-  g = input_gradients(critic_fn, x)
-  return optax.safe_norm(g.reshape(g.shape[0], -1), 0.0, axis=-1)
+  g = input_gradients(critic_fn, x, cond)
+  return optax.safe_norm(g.reshape(g.shape[0], -1).astype(jnp.float32), 0.0, axis=-1)
 
 
 def interpolates(real: chex.Array, fake: chex.Array, key: chex.PRNGKey) -> chex.Array:
@@ -71,7 +86,8 @@ def interpolates(real: chex.Array, fake: chex.Array, key: chex.PRNGKey) -> chex.
 
 
 def gradient_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
-                     key: chex.PRNGKey) -> chex.Array:
+                     key: chex.PRNGKey, real_cond: Cond = None,
+                     fake_cond: Cond = None) -> chex.Array:
   """WGAN-GP two-sided gradient penalty at random interpolates.
 
   ``E_xhat (||grad D(xhat)|| - 1)^2`` with ``xhat = eps x_real + (1 - eps) x_fake``,
@@ -82,6 +98,8 @@ def gradient_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     real: real samples ``[batch, ...]``.
     fake: generated samples, the same shape as ``real``.
     key: PRNG key for the interpolation coefficients.
+    real_cond: conditions of the real samples (also used for the interpolates), or None.
+    fake_cond: unused.
 
   Returns:
     The unweighted scalar penalty.
@@ -89,12 +107,14 @@ def gradient_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   References:
     Gulrajani et al., Improved Training of Wasserstein GANs, NeurIPS 2017, Algorithm 1.
   """
-  norms = gradient_norms(critic_fn, interpolates(real, fake, key))
+  del fake_cond
+  norms = gradient_norms(critic_fn, interpolates(real, fake, key), real_cond)
   return jnp.mean(jnp.square(norms - 1.0))
 
 
 def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
-                      key: chex.PRNGKey) -> chex.Array:
+                      key: chex.PRNGKey, real_cond: Cond = None,
+                      fake_cond: Cond = None) -> chex.Array:
   """WGAN-LP one-sided Lipschitz penalty at random interpolates.
 
   ``E_xhat max(0, ||grad D(xhat)|| - 1)^2``, the same points as :func:`gradient_penalty`;
@@ -105,6 +125,8 @@ def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     real: real samples ``[batch, ...]``.
     fake: generated samples, the same shape as ``real``.
     key: PRNG key for the interpolation coefficients.
+    real_cond: conditions of the real samples (also used for the interpolates), or None.
+    fake_cond: unused.
 
   Returns:
     The unweighted scalar penalty.
@@ -112,7 +134,8 @@ def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   References:
     Petzka et al., On the regularization of Wasserstein GANs, ICLR 2018, eq. (8).
   """
-  norms = gradient_norms(critic_fn, interpolates(real, fake, key))
+  del fake_cond
+  norms = gradient_norms(critic_fn, interpolates(real, fake, key), real_cond)
   return jnp.mean(jnp.square(jax.nn.relu(norms - 1.0)))
 
 
@@ -145,7 +168,8 @@ def dragan_points(real: chex.Array, key: chex.PRNGKey, scale: float = 0.5,
 
 
 def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
-                   key: chex.PRNGKey, scale: float = 0.5,
+                   key: chex.PRNGKey, real_cond: Cond = None, fake_cond: Cond = None,
+                   scale: float = 0.5,
                    data_range: tuple[float, float] | None = None) -> chex.Array:
   """DRAGAN gradient penalty around the real data.
 
@@ -156,8 +180,11 @@ def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     real: real samples ``[batch, ...]``.
     fake: unused except for the shape check.
     key: PRNG key for the perturbations.
+    real_cond: conditions of the real samples, or None.
+    fake_cond: unused.
     scale: the perturbation scale (0.5 in the paper).
-    data_range: ``(low, high)`` to clip the points to, or ``None``.
+    data_range: ``(low, high)`` to clip the points to; ``None`` (default) leaves them
+      unclipped, as the paper's code does.
 
   Returns:
     The unweighted scalar penalty.
@@ -165,18 +192,20 @@ def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   References:
     Kodali et al., On Convergence and Stability of GANs, arXiv:1705.07215, 2017.
   """
+  del fake_cond
   _check_pair(real, fake)
-  norms = gradient_norms(critic_fn, dragan_points(real, key, scale, data_range))
+  norms = gradient_norms(critic_fn, dragan_points(real, key, scale, data_range), real_cond)
   return jnp.mean(jnp.square(norms - 1.0))
 
 
-def _mean_squared_gradient_norm(critic_fn: CriticFn, x: chex.Array) -> chex.Array:
-  g = input_gradients(critic_fn, x)
+def _mean_squared_gradient_norm(critic_fn: CriticFn, x: chex.Array, cond: Cond) -> chex.Array:
+  g = input_gradients(critic_fn, x, cond).astype(jnp.float32)
   return jnp.mean(jnp.sum(jnp.square(g.reshape(g.shape[0], -1)), axis=-1))
 
 
 def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
-               key: chex.PRNGKey | None = None) -> chex.Array:
+               key: chex.PRNGKey | None = None, real_cond: Cond = None,
+               fake_cond: Cond = None) -> chex.Array:
   """R1 regularizer: ``E_real ||grad D(x_real)||^2``.
 
   StyleGAN2 weights it gamma / 2 and may apply it lazily (every k steps, weight times k).
@@ -186,6 +215,8 @@ def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     real: real samples ``[batch, ...]``.
     fake: unused except for the shape check.
     key: unused.
+    real_cond: conditions of the real samples, or None.
+    fake_cond: unused.
 
   Returns:
     The unweighted scalar penalty.
@@ -194,13 +225,14 @@ def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     Mescheder et al., Which Training Methods for GANs do actually Converge?, ICML 2018,
     eq. (9).
   """
-  del key
+  del key, fake_cond
   _check_pair(real, fake)
-  return _mean_squared_gradient_norm(critic_fn, real)
+  return _mean_squared_gradient_norm(critic_fn, real, real_cond)
 
 
 def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
-               key: chex.PRNGKey | None = None) -> chex.Array:
+               key: chex.PRNGKey | None = None, real_cond: Cond = None,
+               fake_cond: Cond = None) -> chex.Array:
   """R2 regularizer: ``E_fake ||grad D(x_fake)||^2``.
 
   Args:
@@ -208,6 +240,8 @@ def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     real: unused except for the shape check.
     fake: generated samples ``[batch, ...]``.
     key: unused.
+    real_cond: unused.
+    fake_cond: conditions of the generated samples, or None.
 
   Returns:
     The unweighted scalar penalty.
@@ -216,66 +250,51 @@ def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     Mescheder et al., Which Training Methods for GANs do actually Converge?, ICML 2018,
     eq. (10).
   """
-  del key
+  del key, real_cond
   _check_pair(real, fake)
-  return _mean_squared_gradient_norm(critic_fn, fake)
+  return _mean_squared_gradient_norm(critic_fn, fake, fake_cond)
 
 
-def clip_weights(params: chex.ArrayTree, clip_value: float = 0.01) -> chex.ArrayTree:
-  """WGAN weight clipping: projects every critic parameter onto ``[-c, c]``.
-
-  Apply after each critic update (``optax.projections.projection_box``).
-
-  Args:
-    params: the critic's parameter pytree.
-    clip_value: ``c`` (0.01 in the paper, with RMSprop at lr 5e-5).
-
-  Returns:
-    The clipped parameters.
-
-  References:
-    Arjovsky et al., Wasserstein Generative Adversarial Networks, ICML 2017, Algorithm 1.
-  """
-  # projection_box documents scalar bounds but tree-maps them (optax 0.2.8): pass trees.
-  lower = jax.tree.map(lambda _: -clip_value, params)
-  upper = jax.tree.map(lambda _: clip_value, params)
-  return optax.projections.projection_box(params, lower, upper)
+def no_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
+               key: chex.PRNGKey | None = None, real_cond: Cond = None,
+               fake_cond: Cond = None) -> chex.Array:
+  """The ``'none'`` entry: no penalty (``get('none')`` returns ``None``)."""
+  raise NotImplementedError('no_penalty is a registry placeholder; get("none") is None.')
 
 
-_REGISTRY: dict[str, Callable[..., chex.Array]] = {
-    'wgan_gp': gradient_penalty,
-    'wgan_lp': lipschitz_penalty,
-    'dragan': dragan_penalty,
-    'r1': r1_penalty,
-    'r2': r2_penalty,
-}
+def _make(fn: PenaltyFn, **hparams) -> PenaltyFn | None:
+  if fn is no_penalty:
+    return None
+  return functools.partial(fn, **hparams) if hparams else fn
+
+
+# Hyper-parameters are the keyword arguments after (critic_fn, real, fake, key, real_cond,
+# fake_cond).
+_PENALTIES = registry.Registry('penalty', make=_make, skip=6)
+for _name, _fn in (('none', no_penalty), ('wgan_gp', gradient_penalty),
+                   ('wgan_lp', lipschitz_penalty), ('dragan', dragan_penalty),
+                   ('r1', r1_penalty), ('r2', r2_penalty)):
+  _PENALTIES.register(_name, _fn)
+del _name, _fn
 
 
 def names() -> list[str]:
-  """The names :func:`get` accepts."""
-  return list(_REGISTRY)
+  """The names :func:`get` accepts (``'none'`` first)."""
+  return _PENALTIES.names()
 
 
-def get(name: str, **hparams) -> PenaltyFn:
-  """Returns penalty ``name`` as ``fn(critic_fn, real, fake, key) -> scalar``.
+def get(name: str, **hparams) -> PenaltyFn | None:
+  """Returns penalty ``name`` as ``fn(critic_fn, real, fake, key, real_cond=None,
+  fake_cond=None) -> scalar``, or ``None`` for ``'none'``.
 
   Args:
-    name: one of :func:`names`.
+    name: one of :func:`names`, optionally with hyper-parameters inline
+      (``'dragan(scale=0.5)'``).
     **hparams: the penalty's keyword hyper-parameters (only ``dragan`` has any:
       ``scale`` and ``data_range``).
 
   Raises:
     ValueError: an unknown name (the message lists the valid names).
-    TypeError: a hyper-parameter the penalty does not have.
+    TypeError: a hyper-parameter the penalty does not have (the message lists them).
   """
-  try:
-    fn = _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f'Unknown penalty {name!r}; valid names are: {", ".join(names())}.'
-                     ) from None
-  valid = list(inspect.signature(fn).parameters)[4:]
-  unknown = sorted(set(hparams) - set(valid))
-  if unknown:
-    raise TypeError(f'Penalty {name!r} has no hyper-parameter(s) {", ".join(unknown)}; '
-                    f'it takes: {", ".join(valid) or "none"}.')
-  return functools.partial(fn, **hparams) if hparams else fn
+  return _PENALTIES.get(name, **hparams)

@@ -25,9 +25,11 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np
   return grid
 
 
-def save_image_grid(images: np.ndarray, path: str, scale: int = 3) -> None:
-  """Writes a PNG grid of ``images[N, H, W, C]`` in [-1, 1], upscaled ``scale`` times."""
-  grid = image_grid(np.asarray(images))
+def save_image_grid(images: np.ndarray, path: str, scale: int = 3,
+                    ncols: int | None = None) -> None:
+  """Writes a PNG grid of ``images[N, H, W, C]`` in [-1, 1], upscaled ``scale`` times,
+  ``ncols`` images a row (default: a square grid)."""
+  grid = image_grid(np.asarray(images), ncols)
   grid = np.repeat(np.repeat(grid, scale, 0), scale, 1)
   plt.imsave(path, grid[..., 0] if grid.shape[-1] == 1 else grid, cmap='gray', vmin=0, vmax=1)
 

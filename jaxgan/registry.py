@@ -24,6 +24,15 @@ from typing import Any
 _FLAX_FIELDS = ('parent', 'name')  # attributes every flax.linen.Module has
 
 
+class UnknownNameError(ValueError):
+  """A name that is not registered (the message lists the valid names)."""
+
+
+class ArgumentError(TypeError):
+  """An argument an entry does not take, or a missing required one (the message lists
+  the arguments it takes)."""
+
+
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
   """``'name(k=v, ...)'`` -> ``('name', {'k': v})``; a bare ``'name'`` has no kwargs.
 
@@ -39,8 +48,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
       raise SyntaxError
     return node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords}
   except (SyntaxError, ValueError):
-    raise ValueError(f"Cannot read {spec!r}: write a name, or a name with literal keyword "
-                     "arguments such as 'least_squares(a=-1.0, b=1.0)'.") from None
+    raise UnknownNameError(f"Cannot read {spec!r}: write a name, or a name with literal "
+                           "keyword arguments such as 'least_squares(a=-1.0, b=1.0)'.") from None
 
 
 def parameters(fn: Callable, skip: int = 0) -> dict[str, Any]:
@@ -60,10 +69,10 @@ def check_kwargs(what: str, fn: Callable, kwargs: Iterable[str], skip: int = 0) 
   takes = ', '.join(valid) or 'none'
   unknown = sorted(given - set(valid))
   if unknown:
-    raise TypeError(f'{what} has no argument(s) {", ".join(unknown)}; it takes: {takes}.')
+    raise ArgumentError(f'{what} has no argument(s) {", ".join(unknown)}; it takes: {takes}.')
   missing = [k for k, v in valid.items() if v is inspect.Parameter.empty and k not in given]
   if missing:
-    raise TypeError(f'{what} needs argument(s) {", ".join(missing)}; it takes: {takes}.')
+    raise ArgumentError(f'{what} needs argument(s) {", ".join(missing)}; it takes: {takes}.')
 
 
 class Registry:
@@ -107,8 +116,8 @@ class Registry:
     try:
       return self._entries[name]
     except KeyError:
-      raise ValueError(f'Unknown {self.kind} {name!r}; valid names are: '
-                       f'{", ".join(self._entries)}.') from None
+      raise UnknownNameError(f'Unknown {self.kind} {name!r}; valid names are: '
+                             f'{", ".join(self._entries)}.') from None
 
   def parameters(self, name: str) -> dict[str, Any]:
     """The keyword arguments ``get(name, ...)`` accepts, with their defaults."""
@@ -125,7 +134,7 @@ class Registry:
     name, inline = parse_spec(spec)
     both = sorted(set(inline) & set(kwargs))
     if both:
-      raise TypeError(f'{self.kind} {name!r}: {", ".join(both)} given twice ({spec!r} and '
+      raise ArgumentError(f'{self.kind} {name!r}: {", ".join(both)} given twice ({spec!r} and '
                       'keyword arguments).')
     kwargs = {**inline, **kwargs}
     entry = self.entry(name)

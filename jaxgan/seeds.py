@@ -1,84 +1,81 @@
 """Several seeds of one GAN trained at once: ``jax.vmap`` of the pure train step.
 
 The state gets a leading seed axis ``[S, ...]``; each seed has its own initialization,
-noise keys and data stream. One compiled call advances all seeds by ``K`` steps.
+step keys and data stream — the same ones ``launch.train`` gives that seed (the key
+schedule and pipelines come from :mod:`jaxgan.build`). One compiled call advances all
+seeds by ``K`` steps.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import jax
+import ml_collections
 import numpy as np
 
-from jaxgan import data, step
+from jaxgan import build, data, train
+from jaxgan import gan as gan_lib
 
 
-def init_states(gan: step.GAN, seeds: list[int], element_shape: tuple[int, ...]) -> step.GANState:
-  """States of ``seeds`` stacked on a leading axis (seed ``s`` initialized from key ``s``)."""
-  keys = jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32))
-  init = functools.partial(step.init_state, gan, element_shape=element_shape)
-  return jax.jit(jax.vmap(init))(keys)
+def init_states(gan: gan_lib.GAN, pipe: data.Pipeline, seeds: list[int]) -> gan_lib.GANState:
+  """States of ``seeds`` stacked on a leading axis (seed ``s`` from ``build.init_key(s)``)."""
+  keys = jax.vmap(build.init_key)(np.asarray(seeds, np.uint32))
+  return jax.jit(jax.vmap(lambda k: build.init_state(gan, pipe, k)))(keys)
 
 
-def compile_seed_steps(gan: step.GAN):
+def compile_seed_steps(gan: gan_lib.GAN):
   """``fn(states[S], batches[S, K, n_critic, B, ...], base_keys[S]) -> (states, metrics[S, K])``
   with the states donated."""
-  vmapped = jax.vmap(functools.partial(step.train_steps, gan))
-  return jax.jit(vmapped, donate_argnums=0)
+  return jax.jit(jax.vmap(lambda s, b, k: gan_lib.train_steps(gan, s, b, k)),
+                 donate_argnums=0)
 
 
-def base_keys(seeds: list[int]) -> jax.Array:
-  """The per-seed base keys that ``launch.train`` would use for each seed."""
-  return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), 1))(
-      np.asarray(seeds, np.uint32))
+def pipelines(config: ml_collections.ConfigDict, seeds: list[int]) -> list[data.Pipeline]:
+  """One input pipeline per seed: the one ``launch.train`` builds with that seed."""
+  return [build.pipeline(config, seed=s) for s in seeds]
 
 
-def seed_pipelines(name: str, seeds: list[int], **kwargs) -> list[data.Pipeline]:
-  """One input pipeline per seed (``data.get(name, seed=s, **kwargs)``)."""
-  return [data.get(name, seed=s, **kwargs) for s in seeds]
+def stacked_batches(pipes: list[data.Pipeline], start: int, count: int) -> data.Batch:
+  """Each seed's batches of steps ``start..start+count-1``: ``[S, count, n_critic, B, ...]``."""
+  per_seed = [p.batches(start, count) for p in pipes]
+  return {k: np.stack([b[k] for b in per_seed]) for k in per_seed[0]}
 
 
-def stacked_batches(pipelines: list[data.Pipeline], start: int, count: int) -> np.ndarray:
-  """``[S, count, n_critic, B, ...]``: each seed's batches of steps ``start..start+count-1``."""
-  return np.stack([p.batches(start, count) for p in pipelines])
-
-
-def train_seeds(gan: step.GAN, pipelines: list[data.Pipeline], seeds: list[int],
+def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
                 num_steps: int, steps_per_call: int,
-                callback: Callable[[int, step.GANState], None] | None = None,
-                ) -> tuple[step.GANState, np.ndarray]:
+                callback: Callable[[int, gan_lib.GANState], None] | None = None,
+                ) -> tuple[gan_lib.GANState, np.ndarray]:
   """Trains all seeds for ``num_steps`` steps.
 
   ``callback(steps_done, states)``, if given, runs after every compiled call (an
-  evaluation hook: the study of digits scores samples with it).
+  evaluation hook: the digits study scores samples with it).
 
   Returns:
     The stacked final states, and for each seed the first step whose losses were not
     finite (0 where the seed trained to the end without one). A diverged seed does not
     stop the others: a study reports it.
   """
-  states = init_states(gan, seeds, pipelines[0].element_shape)
+  states = init_states(gan, pipes[0], seeds)
   fn = compile_seed_steps(gan)
-  keys = base_keys(seeds)
+  keys = jax.vmap(build.step_base_key)(np.asarray(seeds, np.uint32))
   diverged_at = np.zeros(len(seeds), np.int64)
   s = 0
   while s < num_steps:
     k = min(steps_per_call, num_steps - s)
-    states, metrics = fn(states, stacked_batches(pipelines, s, k), keys)
-    finite = np.all([np.isfinite(np.asarray(v)) for v in metrics.values()], axis=0)  # [S, K]
-    for i in np.flatnonzero((~finite).any(1) & (diverged_at == 0)):
-      diverged_at[i] = s + 1 + int(np.argmax(~finite[i]))
+    states, metrics = fn(states, stacked_batches(pipes, s, k), keys)
+    bad = train.first_nonfinite(jax.device_get(metrics))  # [S]
+    new = (bad >= 0) & (diverged_at == 0)
+    diverged_at[new] = s + 1 + bad[new]
     s += k
     if callback is not None:
       callback(s, states)
   return states, diverged_at
 
 
-def generate(gan: step.GAN, states: step.GANState, num_samples: int, use_ema: bool = False,
-             key: int = 1234) -> np.ndarray:
+def generate(gan: gan_lib.GAN, states: gan_lib.GANState, num_samples: int,
+             use_ema: bool = False, key: int = 1234) -> np.ndarray:
   """``[S, num_samples, ...]`` samples of every seed (the same noise for all seeds)."""
-  z = jax.random.normal(jax.random.key(key), (num_samples, gan.z_dim))
-  fn = jax.jit(jax.vmap(lambda st: step.generate(gan, st, z, use_ema)))
+  z, y = gan_lib.sample_latent(gan.latent, jax.random.key(key), num_samples)
+  fn = jax.jit(jax.vmap(lambda st: gan_lib.generate(gan, st, z, y, use_ema)))
   return np.asarray(fn(states))

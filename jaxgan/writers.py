@@ -12,13 +12,26 @@ from tensorboardX import SummaryWriter
 class MetricWriter:
   """Appends scalar metrics of a step to TensorBoard, JSONL and CSV in ``workdir``.
 
-  A resumed run appends to the same files, so the curves cover the whole training.
+  A resumed run appends to the same files, so the curves cover the whole training. Rows
+  after ``resume_step`` (written by the previous run after its last checkpoint, which
+  the resumed run trains again) are dropped first, so the logs match the state; in
+  TensorBoard they are purged.
   """
 
-  def __init__(self, workdir: str):
+  def __init__(self, workdir: str, resume_step: int = 0):
     self.jsonl_path = os.path.join(workdir, 'metrics.jsonl')
     self.csv_path = os.path.join(workdir, 'metrics.csv')
-    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+    self._drop_rows_after(resume_step)
+    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
+                             purge_step=resume_step + 1 if resume_step else None)
+
+  def _drop_rows_after(self, step: int) -> None:
+    rows = [r for r in read_jsonl(self.jsonl_path) if r['step'] <= step]
+    for path, write in ((self.jsonl_path, _write_jsonl), (self.csv_path, _write_csv)):
+      if os.path.exists(path):
+        tmp = path + '.tmp'
+        write(tmp, rows)
+        os.replace(tmp, path)
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
     row = {'step': int(step), **{k: float(v) for k, v in metrics.items()}}
@@ -26,7 +39,7 @@ class MetricWriter:
       self._tb.add_scalar(name, float(value), int(step))
     with open(self.jsonl_path, 'a') as f:
       f.write(json.dumps(row) + '\n')
-    new = not os.path.exists(self.csv_path)
+    new = not os.path.exists(self.csv_path) or os.path.getsize(self.csv_path) == 0
     with open(self.csv_path, 'a', newline='') as f:
       writer = csv.DictWriter(f, fieldnames=list(row))
       if new:
@@ -35,6 +48,19 @@ class MetricWriter:
 
   def close(self) -> None:
     self._tb.close()
+
+
+def _write_jsonl(path: str, rows: list[dict]) -> None:
+  with open(path, 'w') as f:
+    f.writelines(json.dumps(r) + '\n' for r in rows)
+
+
+def _write_csv(path: str, rows: list[dict]) -> None:
+  with open(path, 'w', newline='') as f:
+    if rows:
+      writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+      writer.writeheader()
+      writer.writerows(rows)
 
 
 def read_jsonl(path: str) -> list[dict]:

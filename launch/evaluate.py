@@ -1,18 +1,17 @@
 r"""Evaluates the latest checkpoint of a run:
 ``python -m launch.evaluate --workdir=DIR [--num_samples=10000]
-[--inception_weights=PATH]``; prints JSON and writes
-``DIR/eval.json``."""
+[--inception_weights=PATH]``; prints JSON and writes ``DIR/eval.json``."""
 
 import json
 
 from absl import app, flags
 
 from jaxgan import evaluate
-from launch import quiet
+from launch import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A workdir of launch.train.')
-flags.DEFINE_integer('num_samples', 10000, 'Generated samples to evaluate.')
+flags.DEFINE_integer('num_samples', 10000, 'Generated samples to evaluate.', lower_bound=2)
 flags.DEFINE_integer('seed', 0, 'Noise seed.')
 flags.DEFINE_string('inception_weights', None,
                     'FID Inception weights (pt_inception-2015-12-05-6726825d.pth or .npz); '
@@ -21,11 +20,11 @@ flags.mark_flags_as_required(['workdir'])
 
 
 def main(argv):
-  del argv
-  quiet.install()
+  if len(argv) > 1:
+    raise app.UsageError('Too many command-line arguments.')
   print(json.dumps(evaluate.evaluate(
       FLAGS.workdir, FLAGS.num_samples, FLAGS.seed, FLAGS.inception_weights), indent=1))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

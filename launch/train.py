@@ -9,7 +9,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from jaxgan import train
-from launch import quiet
+from launch import common
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Training configuration file.',
@@ -19,11 +19,10 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 
 def main(argv):
-  quiet.install()
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  common.run(main)

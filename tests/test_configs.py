@@ -1,65 +1,135 @@
-"""Every config builds, and the convolutional configs train a few steps."""
+"""Every config builds with the training length it says, and the conv configs train."""
 
 import importlib
+import math
 import os
 import tempfile
 
 import chex
 import numpy as np
+from absl import flags
 from absl.testing import absltest, parameterized
+from ml_collections import config_flags
 
-from jaxgan import train
+from jaxgan import build, train, validation
 
-CONFIGS = ['mlp_mnist', 'toy2d', 'wgan_gp_mnist', 'dcgan_cifar10', 'study_toy', 'study_grid25',
-           'study_digits']
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = ['mlp_mnist', 'toy2d', 'wgan_gp_mnist', 'dcgan_cifar10']
+STUDIES = ['study_toy', 'study_grid25', 'study_digits']
+MOCK_EXAMPLES = 1000  # the size of every TFDS split under tfds.testing.mock_data here
+DIGITS = 1797
+
+
+def load(argv: list[str]):
+  """The config ``launch.train`` gets from ``argv`` (``--config=...`` and overrides)."""
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file('config', None, '', flag_values=values, lock_config=True,
+                                  sys_argv=['prog', *argv])
+  values(['prog', *argv])
+  return values.config
+
+
+def _mock():
+  import tensorflow_datasets as tfds
+  return tfds.testing.mock_data(num_examples=MOCK_EXAMPLES)
 
 
 class ConfigsTest(chex.TestCase):
 
-  @parameterized.parameters(*CONFIGS)
-  def test_builds(self, name):
-    import tensorflow_datasets as tfds
+  @parameterized.parameters(
+      # (config argv, steps, epochs, examples) computed by hand from each recipe:
+      # steps = ceil(epochs * examples / (batch * n_critic)), or epochs = steps * ... .
+      (['configs/mlp_mnist.py'], 6000, 6000 * 128 / DIGITS, DIGITS),
+      (['configs/mlp_mnist.py:mnist'], math.ceil(80 * MOCK_EXAMPLES / 128), 80, MOCK_EXAMPLES),
+      (['configs/toy2d.py'], 20000, None, None),
+      (['configs/wgan_gp_mnist.py'], math.ceil(30 * DIGITS / (32 * 5)), 30, DIGITS),
+      (['configs/wgan_gp_mnist.py', '--config.data.name=mnist'],
+       math.ceil(30 * MOCK_EXAMPLES / (32 * 5)), 30, MOCK_EXAMPLES),
+      (['configs/dcgan_cifar10.py'], math.ceil(50 * MOCK_EXAMPLES / 128), 50, MOCK_EXAMPLES),
+      (['configs/dcgan_cifar10.py', '--config.num_epochs=0', '--config.num_steps=7'], 7,
+       7 * 128 / MOCK_EXAMPLES, MOCK_EXAMPLES),
+      (['configs/study_toy.py'], 5000, None, None),
+      (['configs/study_grid25.py'], 20000, None, None),
+      (['configs/study_digits.py'], 6000, 6000 * 128 / DIGITS, DIGITS),
+  )
+  def test_training_length(self, argv, steps, epochs, examples):
+    config = load([f'--config={argv[0]}', *argv[1:]])
+    with _mock():
+      gan, pipe = build.build(config)
+      length = build.training_length(config, pipe)
+    self.assertEqual((length.steps, length.num_examples), (steps, examples))
+    if epochs is None:
+      self.assertIsNone(length.epochs)
+      self.assertIn('no epochs', length.describe())
+    else:
+      self.assertAlmostEqual(length.epochs, epochs, places=6)
+      self.assertIn(f'{steps} steps = {epochs:.4g} epochs of {examples} examples',
+                    length.describe())
+
+  def test_length_rule_names_both_fields(self):
+    for argv in (['--config=configs/default.py'],
+                 ['--config=configs/dcgan_cifar10.py', '--config.num_steps=7']):
+      config = load(argv)
+      with _mock(), self.assertRaisesRegex(validation.ConfigError,
+                                           'exactly one of config.num_steps and '
+                                           'config.num_epochs'):
+        build.training_length(config, build.pipeline(config))
+    config = load(['--config=configs/toy2d.py', '--config.num_steps=0',
+                   '--config.num_epochs=3'])
+    with self.assertRaisesRegex(validation.ConfigError, 'sampled on the fly.*num_steps'):
+      build.training_length(config, build.pipeline(config))
+
+  @parameterized.parameters(*RECIPES, *STUDIES, 'default')
+  def test_builds_and_batches(self, name):
     config = importlib.import_module(f'configs.{name}').get_config()
-    with tfds.testing.mock_data(num_examples=16):
-      gan, pipeline = train.build(config)
-      self.assertEqual(pipeline.batch(0).shape,
-                       (config.n_critic, config.data.batch_size, *pipeline.element_shape))
+    with _mock():
+      _, pipe = build.build(config)
+      batch = pipe.batch(0)
+    self.assertEqual(batch['x'].shape,
+                     (config.n_critic, config.data.batch_size, *pipe.element_shape))
+
+  def test_no_recipe_builds_on_another(self):
+    for name in RECIPES + STUDIES:
+      source = open(os.path.join(ROOT, 'configs', f'{name}.py')).read()
+      for other in RECIPES + STUDIES:
+        self.assertNotIn(f'import {other}', source.replace('from configs import', 'import'),
+                         f'{name} imports {other}')
 
   def test_every_study_run_builds(self):
-    """Each (model, objective) of the digits study and each run of the grid25 study."""
+    """Each (group, run) of the digits study and each run of the grid25 study."""
     from configs import study_digits, study_grid25
-    from jaxgan import study
-    from jaxgan import study_digits as sd
+    from studies import runner
     c = study_digits.get_config()
-    self.assertEqual(sorted(c.study.models), ['dcgan', 'mlp'])
-    for model in c.study.models:
+    self.assertEqual(sorted(c.study.groups), ['dcgan', 'mlp'])
+    for group in c.study.groups:
       for run in c.study.runs:
-        gan, pipeline = train.build(sd.run_config(c, model, run))
-        self.assertEqual(pipeline.element_shape, (28, 28, 1))
-    self.assertEqual(sd.run_config(c, 'dcgan', 'hinge:none').num_steps, 3000)
+        rc, vmap_seeds = runner.run_config(c, group, run)
+        _, pipe = build.build(rc)
+        self.assertEqual(pipe.element_shape, (28, 28, 1))
+        self.assertEqual(vmap_seeds, group == 'mlp')
+    self.assertEqual(runner.run_config(c, 'dcgan', 'hinge:none')[0].num_steps, 3000)
     g = study_grid25.get_config()
     for run in g.study.runs:
-      objective, penalty = run.split(':')
-      rc = study.run_config(g, 'grid25', objective, penalty, g.study.penalty_weights)
-      train.build(rc)
-      self.assertEqual((rc.num_steps, rc.penalty.weight), (20000, 0.1))
+      rc, _ = runner.run_config(g, 'grid25', run)
+      build.build(rc)
+      self.assertEqual((rc.num_steps, rc.penalty.weight, rc.data.name), (20000, 0.1, 'grid25'))
 
   def test_mnist_variant_uses_the_recipe(self):
     from configs import mlp_mnist
     c = mlp_mnist.get_config('mnist')
-    self.assertEqual((c.data.name, c.num_epochs, c.num_steps), ('mnist', 80, -1))
+    self.assertEqual((c.data.name, c.num_epochs, c.num_steps), ('mnist', 80, 0))
     self.assertEqual((c.g_optimizer.learning_rate, c.d_optimizer.learning_rate,
-                      c.g_optimizer.b1, c.data.batch_size, c.model.z_dim),
-                     (1e-3, 1e-4, 0.5, 128, 100))
+                      c.g_optimizer.b1, c.data.batch_size, c.model.z_dim,
+                      c.model.generator.kernel_init), (1e-3, 1e-4, 0.5, 128, 100,
+                                                       'glorot_uniform'))
 
   @parameterized.parameters('wgan_gp_mnist', 'dcgan_cifar10')
   def test_conv_configs_train(self, name):
-    import tensorflow_datasets as tfds
     c = importlib.import_module(f'configs.{name}').get_config()
-    c.num_steps, c.data.batch_size = 2, 8
+    c.num_steps, c.num_epochs, c.data.batch_size = 2, 0.0, 8
     c.model.generator.width, c.model.discriminator.width = 16, 16
     wd = tempfile.mkdtemp()
-    with tfds.testing.mock_data(num_examples=16):
+    with _mock():
       state = train.train_and_evaluate(c, wd)
     self.assertEqual(int(state.step), 2)
     rows = open(os.path.join(wd, 'metrics.jsonl')).read()

@@ -77,7 +77,7 @@ class LinearCriticTest(chex.TestCase):
   def test_check_grads_in_critic_params(self):
     w = _batch(7, (4,)) * 0.8
     real, fake = _batch(8, (6, 4)), _batch(9, (6, 4))
-    for name in penalties.names():
+    for name in LINEAR_CLOSED_FORMS:
       fn = penalties.get(name)
       jtu.check_grads(lambda w, fn=fn: fn(_linear_critic(w), real, fake, KEY), (w,), order=1,
                       modes=['rev'], eps=1e-2, atol=2e-2, rtol=2e-2)
@@ -149,21 +149,48 @@ class PointsTest(chex.TestCase):
     self.assertTrue(np.isfinite(fn(_half_square_critic, real, real, KEY)))
 
 
-class WeightClippingTest(chex.TestCase):
+class ConditionalCriticTest(chex.TestCase):
+  """D(x, y) = <w_y, x>: the gradient in x at fixed label y_i is w_{y_i}."""
+
+  def setUp(self):
+    super().setUp()
+    self.w = _batch(30, (3, 5))  # one weight vector per class
+    self.critic = lambda x, y: jnp.sum(self.w[y] * x, axis=-1)
+    self.real, self.fake = _batch(31, (8, 5)), _batch(32, (8, 5))
+    self.real_y = jnp.asarray([0, 1, 2, 0, 1, 2, 2, 2])
+    self.fake_y = jnp.asarray([1, 1, 1, 0, 0, 0, 2, 1])
+    self.norms = np.linalg.norm(np.asarray(self.w, np.float64), axis=1)
 
   @chex.variants(with_jit=True, without_jit=True)
-  def test_clip_weights(self):
-    params = {'dense': {'kernel': _batch(19, (3, 4)), 'bias': _batch(20, (4,))},
-              'out': _batch(21, (2,)) * 0.001}
-    clipped = self.variant(lambda p: penalties.clip_weights(p, 0.01))(params)
-    want = jax.tree.map(lambda x: np.clip(np.asarray(x), -0.01, 0.01), params)
-    chex.assert_trees_all_close(clipped, want)
+  def test_penalties_hold_labels_fixed(self):
+    real_n = self.norms[np.asarray(self.real_y)]
+    fake_n = self.norms[np.asarray(self.fake_y)]
+    want = {  # interpolates and DRAGAN points are judged with the real labels
+        'wgan_gp': np.mean((real_n - 1) ** 2),
+        'wgan_lp': np.mean(np.maximum(0, real_n - 1) ** 2),
+        'dragan': np.mean((real_n - 1) ** 2),
+        'r1': np.mean(real_n ** 2),
+        'r2': np.mean(fake_n ** 2),
+    }
+    for name, value in want.items():
+      fn = penalties.get(name)
+      got = self.variant(lambda r, f, ry, fy, fn=fn: fn(self.critic, r, f, KEY, ry, fy))(
+          self.real, self.fake, self.real_y, self.fake_y)
+      np.testing.assert_allclose(got, value, rtol=1e-5, err_msg=name)
+
+  def test_input_gradients_are_per_label(self):
+    g = penalties.input_gradients(self.critic, self.real, self.real_y)
+    np.testing.assert_allclose(g, np.asarray(self.w)[np.asarray(self.real_y)], rtol=1e-6)
 
 
 class BadInputTest(chex.TestCase):
 
+  def test_none_is_no_penalty(self):
+    self.assertIsNone(penalties.get('none'))
+    self.assertEqual(penalties.names(), ['none', *LINEAR_CLOSED_FORMS])
+
   def test_mismatched_shapes_name_both(self):
-    for name in penalties.names():
+    for name in LINEAR_CLOSED_FORMS:
       with self.assertRaisesRegex(ValueError, r'\(4, 3\).*\(5, 3\)'):
         penalties.get(name)(_linear_critic(jnp.ones(3)), jnp.zeros((4, 3)), jnp.zeros((5, 3)),
                             KEY)
@@ -174,10 +201,12 @@ class BadInputTest(chex.TestCase):
                            jnp.zeros((4, 3)), KEY)
 
   def test_unknown_name_and_hparam(self):
-    with self.assertRaisesRegex(ValueError, 'gp.*wgan_gp, wgan_lp, dragan, r1, r2'):
+    with self.assertRaisesRegex(ValueError, 'gp.*none, wgan_gp, wgan_lp, dragan, r1, r2'):
       penalties.get('gp')
-    with self.assertRaisesRegex(TypeError, 'gamma'):
+    with self.assertRaisesRegex(TypeError, 'gamma.*it takes: none'):
       penalties.get('r1', gamma=10.0)
+    with self.assertRaisesRegex(TypeError, 'alpha.*it takes: scale, data_range'):
+      penalties.get('dragan(alpha=1.0)')
 
 
 if __name__ == '__main__':

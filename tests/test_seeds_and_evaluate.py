@@ -1,27 +1,42 @@
-"""Vmapped seeds equal separate runs; the study and evaluate entry points."""
+"""Vmapped seeds equal separate runs; the study runner and evaluate entry points."""
 
+import dataclasses
 import json
 import os
 import tempfile
+from unittest import mock
 
 import chex
 import jax
 import numpy as np
 from absl.testing import absltest
 
-from jaxgan import data, evaluate, seeds, study, study_digits, train
+from configs import toy2d
+from jaxgan import build, evaluate, inference, seeds, train
 from jaxgan.metrics import digit_classifier
-from tests.test_train import small_config
+from studies import digits as digits_study
+from studies import mixtures as mixtures_study
+from studies import runner
+
+
+def small_config(num_steps: int = 20, **overrides):
+  """The toy config with 32-wide MLPs, batch 32, 5 steps per call."""
+  c = toy2d.get_config()
+  c.model.generator.features = c.model.discriminator.features = (32, 32)
+  c.data.batch_size, c.num_steps, c.steps_per_call = 32, num_steps, 5
+  c.log_every, c.eval_every, c.checkpoint_every, c.num_eval_samples = 5, 20, 10, 100
+  c.update(overrides)
+  return c
 
 
 class SeedsTest(chex.TestCase):
 
   def test_vmapped_seeds_equal_separate_runs(self):
-    config = small_config(num_steps=20, **{'penalty.name': 'r1'})
-    gan, _ = train.build(config)
+    config = small_config(num_steps=20)
+    gan, _ = build.build(config)
     seed_list = [3, 7]
-    pipes = seeds.seed_pipelines('ring8', seed_list, batch_size=config.data.batch_size)
-    states, diverged = seeds.train_seeds(gan, pipes, seed_list, 20, 5)
+    states, diverged = seeds.train_seeds(gan, seeds.pipelines(config, seed_list), seed_list,
+                                         20, 5)
     np.testing.assert_array_equal(diverged, [0, 0])
     for i, s in enumerate(seed_list):
       config.seed = s
@@ -34,11 +49,11 @@ class SeedsTest(chex.TestCase):
 
   def test_a_diverging_seed_is_reported_and_others_continue(self):
     config = small_config(num_steps=20)
-    gan, _ = train.build(config)
-    pipes = seeds.seed_pipelines('ring8', [0, 1], batch_size=config.data.batch_size)
+    gan, _ = build.build(config)
+    pipes = seeds.pipelines(config, [0, 1])
     p = pipes[1]
-    poisoned = data.Pipeline(p.name, p.element_shape, p.num_examples, p.data_range,
-                             lambda s: p.batch(s) * (np.nan if s == 6 else 1.0))
+    poisoned = dataclasses.replace(
+        p, batch=lambda s: {'x': p.batch(s)['x'] * (np.nan if s == 6 else 1.0)})
     states, diverged = seeds.train_seeds(gan, [pipes[0], poisoned], [0, 1], 20, 5)
     np.testing.assert_array_equal(diverged, [0, 7])
     chex.assert_tree_all_finite(jax.tree.map(lambda x: x[0], states))
@@ -47,7 +62,7 @@ class SeedsTest(chex.TestCase):
     results = [{'modes': 8.0, 'hq_percent': 90.0, 'strict_modes': 8.0, 'reverse_kl': 0.1},
                {'modes': 6.0, 'hq_percent': 70.0, 'strict_modes': 5.0, 'reverse_kl': 0.3},
                {'diverged_at': 12}]
-    s = study.summarize(results)
+    s = mixtures_study.summarize(results)
     self.assertEqual((s['seeds'], s['diverged']), (3, 1))
     self.assertEqual(s['modes'], (7.0, 1.0))
     np.testing.assert_allclose(s['hq_percent'], (80.0, 10.0))
@@ -59,16 +74,26 @@ class SeedsTest(chex.TestCase):
     c.model.discriminator.features = (16,)
     c.num_steps = 10
     c.steps_per_call = 5
-    c.study.datasets = ('ring8',)
+    c.study.groups = {'ring8': c.study.groups.ring8.to_dict()}
     c.study.runs = ('hinge:none', 'wasserstein:wgan_gp')
     c.study.num_seeds = 2
     wd = tempfile.mkdtemp()
-    report = study.run_study(c, wd)
-    self.assertEqual([r['objective'] for r in report['ring8']], ['hinge', 'wasserstein'])
-    self.assertEqual(len(report['ring8'][1]['per_seed']), 2)
+    rows = runner.run_study(c, wd)
+    self.assertEqual([r['objective'] for r in rows], ['hinge', 'wasserstein'])
+    self.assertEqual(len(rows[1]['per_seed']), 2)
     for name in ('study.md', 'study.json', 'study_ring8.png'):
       self.assertTrue(os.path.exists(os.path.join(wd, name)), name)
-    self.assertIn('| wasserstein | wgan_gp |', open(os.path.join(wd, 'study.md')).read())
+    self.assertIn('| ring8 | wasserstein | wgan_gp |', open(os.path.join(wd, 'study.md')).read())
+
+  def test_study_kind_is_required_and_named(self):
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.study.kind = 'grid'
+    with self.assertRaisesRegex(ValueError, "study kind 'grid'.*mixtures, digits"):
+      runner.run_study(c, tempfile.mkdtemp())
+    del c.study['kind']
+    with self.assertRaisesRegex(ValueError, 'study.kind is required.*mixtures, digits'):
+      runner.run_study(c, tempfile.mkdtemp())
 
 
 class DigitsStudyTest(chex.TestCase):
@@ -76,7 +101,13 @@ class DigitsStudyTest(chex.TestCase):
   @classmethod
   def setUpClass(cls):
     super().setUpClass()
-    os.environ['JAXGAN_CACHE'] = tempfile.mkdtemp()  # one classifier for the class
+    cls._cache = mock.patch.dict(os.environ, {'JAXGAN_CACHE': tempfile.mkdtemp()})
+    cls._cache.start()  # one classifier for the class, in a fresh cache
+
+  @classmethod
+  def tearDownClass(cls):
+    cls._cache.stop()
+    super().tearDownClass()
 
   def _config(self):
     from configs import study_digits as cfg
@@ -91,31 +122,32 @@ class DigitsStudyTest(chex.TestCase):
 
   def test_callback_sees_every_call(self):
     config = small_config(num_steps=20)
-    gan, _ = train.build(config)
-    pipes = seeds.seed_pipelines('ring8', [0, 1], batch_size=config.data.batch_size)
+    gan, _ = build.build(config)
     seen = []
-    seeds.train_seeds(gan, pipes, [0, 1], 12, 5,
+    seeds.train_seeds(gan, seeds.pipelines(config, [0, 1]), [0, 1], 12, 5,
                       callback=lambda s, st: seen.append((s, int(st.step[0]))))
     self.assertEqual(seen, [(5, 5), (10, 10), (12, 12)])
 
   def test_digits_study_writes_curves(self):
     wd = tempfile.mkdtemp()
-    report = study_digits.run_study(self._config(), wd)
-    r = report['mlp/wasserstein:wgan_gp']
-    self.assertEqual(r['steps'], [10, 20])
+    rows = runner.run_study(self._config(), wd)
+    r = rows[1]
+    self.assertEqual((r['group'], r['objective'], r['steps']), ('mlp', 'wasserstein', [10, 20]))
     chex.assert_shape(np.asarray(r['digit_fd']), (2, 2))
     self.assertTrue(np.all(np.isfinite(r['digit_fd'])))
-    for name in ('digits.md', 'digits.json', 'digits_fd.png'):
+    for name in ('study.md', 'study.json', 'digits_fd_mlp.png'):
       self.assertTrue(os.path.exists(os.path.join(wd, name)), name)
-    self.assertIn('| mlp | wasserstein | wgan_gp |', open(os.path.join(wd, 'digits.md')).read())
+    self.assertIn('| mlp | wasserstein | wgan_gp | 20 |',
+                  open(os.path.join(wd, 'study.md')).read())
+    self.assertGreater(json.load(open(os.path.join(wd, 'study.json')))['floor_real_vs_real'], 0)
 
   def test_sequential_seeds_give_the_vmapped_curves(self):
     """The sequential path (for conv models) trains the same seeds to the same scores."""
     c = self._config()
-    features = digit_classifier.Reference(8)
-    run = study_digits.run_config(c, 'mlp', 'non_saturating:none')
-    together = study_digits.run_one(run, [0, 1], 10, 200, features, vmap_seeds=True)
-    apart = study_digits.run_one(run, [0, 1], 10, 200, features, vmap_seeds=False)
+    context = digits_study.prepare(c)
+    run, _ = runner.run_config(c, 'mlp', 'non_saturating:none')
+    together = digits_study.run_one(run, [0, 1], c.study, context, vmap_seeds=True)
+    apart = digits_study.run_one(run, [0, 1], c.study, context, vmap_seeds=False)
     self.assertEqual(together['steps'], apart['steps'])
     np.testing.assert_allclose(apart['digit_fd'], together['digit_fd'], rtol=1e-3)
     self.assertFalse(np.allclose(together['digit_fd'][-1][0], together['digit_fd'][-1][1]))
@@ -133,21 +165,37 @@ class EvaluateTest(chex.TestCase):
     self.assertEqual(json.load(open(os.path.join(wd, 'eval.json')))['modes'], result['modes'])
 
   def test_digits_run(self):
-    os.environ['JAXGAN_CACHE'] = tempfile.mkdtemp()
-    c = small_config(num_steps=5, steps_per_call=5)
-    c.data.name, c.data.image_size = 'digits', 8
+    self.enter_context(mock.patch.dict(os.environ, {'JAXGAN_CACHE': tempfile.mkdtemp()}))
+    c = small_config(num_steps=5)
+    c.data = dict(name='digits', batch_size=32, image_size=8)
     c.model.generator.output_shape = (8, 8, 1)
     c.model.generator.output_activation = 'tanh'
     wd = tempfile.mkdtemp()
     train.train_and_evaluate(c, wd)
     result = evaluate.evaluate(wd, num_samples=1000)
+    self.assertEqual(result['evaluator'], 'digits')
     self.assertGreater(result['digit_fd'], result['digit_fd_floor_real_vs_real'])
     self.assertTrue(1.0 <= result['digit_is'] <= 10.0)
     # The classifier behind digit-FD really classifies held-out digits.
-    from jaxgan.metrics import digit_classifier as dc
-    _, (held_x, held_y) = dc.split_digits(8)
-    _, logits = dc.features_and_logits(dc.load_or_train(8), held_x)
+    from jaxgan.data import images
+    train_split, (held_x, held_y) = images.digits_split(8)
+    params = digit_classifier.load_or_train(*train_split)
+    _, logits = digit_classifier.features_and_logits(params, held_x)
     self.assertGreater(float((logits.argmax(1) == held_y).mean()), 0.95)
+
+  def test_inference_samples_the_ema_when_the_run_keeps_one(self):
+    wd = tempfile.mkdtemp()
+    train.train_and_evaluate(small_config(num_steps=10, ema_decay=0.9), wd)
+    out = inference.sample_latest(wd, 8, seed=3)
+    gan, _, state, _ = inference.restore(wd)
+    # The documented noise: batch i from fold_in(key(seed), i); z ~ N(0, I).
+    z = jax.random.normal(jax.random.split(jax.random.fold_in(jax.random.key(3), 0), 3)[0],
+                          (8, gan.z_dim))
+    want = gan.generator.apply({'params': state.ema_params}, z, train=False)
+    trained = gan.generator.apply({'params': state.g_params}, z, train=False)
+    self.assertTrue(out['ema'])
+    np.testing.assert_allclose(out['samples'], want, rtol=1e-5, atol=1e-6)
+    self.assertFalse(np.allclose(out['samples'], trained, atol=1e-4))
 
 
 if __name__ == '__main__':

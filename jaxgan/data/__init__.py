@@ -4,6 +4,11 @@ Every pipeline is *stateless*: the real batch of train step ``s`` is a pure func
 ``(seed, s, host)``, so resuming from a checkpoint replays exactly the same data without
 saving iterator state, and every host reads only its own slice of the global batch.
 Finite datasets are read in a new random permutation every epoch.
+
+A batch is a dict of NumPy arrays with leading axes ``[n_critic, local_batch]``: ``'x'``
+the samples, and ``'y'`` the int32 class labels for datasets that have them. What a
+dataset needs for its evaluation (the mixture's modes, which evaluator fits it, real
+samples for FID) is part of its :class:`Pipeline`, so no other module tests dataset names.
 """
 
 from __future__ import annotations
@@ -11,18 +16,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
 
+from jaxgan import registry
 from jaxgan.data import images, mixtures
 
-NAMES = list(mixtures.MIXTURES) + ['digits'] + list(images.TFDS_IMAGE_SETS)
-
-
-def names() -> list[str]:
-  """The dataset names :func:`get` accepts."""
-  return list(NAMES)
+Batch = dict[str, np.ndarray]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,25 +33,33 @@ class Pipeline:
 
   Attributes:
     name: the dataset name.
-    element_shape: shape of one sample, e.g. ``(2,)`` or ``(28, 28, 1)``.
+    element_shape: shape of one sample ``x``, e.g. ``(2,)`` or ``(28, 28, 1)``.
     num_examples: size of the dataset; ``None`` for distributions sampled on the fly.
-    data_range: ``(low, high)`` of the data (images: (-1, 1)); ``None`` when unbounded.
-    batch: ``batch(step) -> [n_critic, local_batch, *element_shape]`` float32, this
-      host's slice of the real batches of train step ``step``.
-    modes: the mixture means ``[K, 2]`` (2-D data only).
-    mode_std: the mixture's per-coordinate std (2-D data only).
+    batch: ``batch(step) -> {'x': [n_critic, local_batch, *element_shape] float32, 'y':
+      [n_critic, local_batch] int32 (labelled datasets)}``, this host's slice of the
+      real batches of train step ``step``.
+    real_samples: ``real_samples(n) -> [n, *element_shape]``: a fixed set of real samples
+      (a seeded random subset of the split, or fixed draws), e.g. the FID reference.
+    evaluator: the name of the evaluator that fits this data (see ``jaxgan.evaluate``).
+    evaluator_args: what that evaluator needs to know about the data.
+    num_classes: number of classes of ``'y'`` (0: unlabelled).
+    lowres_shape: super-resolution data: the shape of one low-resolution input ``'lr'``
+      (``None`` otherwise).
   """
   name: str
   element_shape: tuple[int, ...]
   num_examples: int | None
-  data_range: tuple[float, float] | None
-  batch: Callable[[int], np.ndarray]
-  modes: np.ndarray | None = None
-  mode_std: float | None = None
+  batch: Callable[[int], Batch]
+  real_samples: Callable[[int], np.ndarray]
+  evaluator: str
+  evaluator_args: dict[str, Any] = dataclasses.field(default_factory=dict)
+  num_classes: int = 0
+  lowres_shape: tuple[int, ...] | None = None
 
-  def batches(self, start: int, count: int) -> np.ndarray:
+  def batches(self, start: int, count: int) -> Batch:
     """Batches of steps ``start .. start+count-1`` stacked: ``[count, n_critic, ...]``."""
-    return np.stack([self.batch(s) for s in range(start, start + count)])
+    steps = [self.batch(s) for s in range(start, start + count)]
+    return {k: np.stack([b[k] for b in steps]) for k in steps[0]}
 
 
 @functools.lru_cache(maxsize=4)
@@ -76,9 +86,85 @@ def epoch_indices(num_examples: int, seed: int, step: int, n_critic: int,
   return out
 
 
-def get(name: str, *, batch_size: int, n_critic: int = 1, seed: int = 0,
-        image_size: int | None = None, data_dir: str | None = None,
-        split: str = 'train') -> Pipeline:
+def fixed_subset(num_examples: int, n: int, seed: int = 0) -> np.ndarray:
+  """Sorted indices of a seeded random subset of ``min(n, num_examples)`` examples."""
+  return np.sort(np.random.default_rng(seed).permutation(num_examples)[:n])
+
+
+def _local_batch(batch_size: int) -> tuple[int, int, int]:
+  host, num_hosts = jax.process_index(), jax.process_count()
+  if batch_size % num_hosts:
+    raise ValueError(f'batch_size {batch_size} is not divisible by the {num_hosts} hosts.')
+  return host, num_hosts, batch_size // num_hosts
+
+
+def mixture(name: str, batch_size: int, n_critic: int = 1, seed: int = 0) -> Pipeline:
+  """A 2-D Gaussian mixture of :mod:`jaxgan.data.mixtures`, sampled on the fly."""
+  host, _, local = _local_batch(batch_size)
+  means, std = mixtures.MIXTURES[name]
+
+  def batch(step: int) -> Batch:
+    rng = np.random.default_rng([seed, step, host])
+    return {'x': mixtures.sample(name, rng, n_critic * local).reshape(n_critic, local, 2)}
+  return Pipeline(name, (2,), None, batch,
+                  real_samples=lambda n: mixtures.sample(name, np.random.default_rng(0), n),
+                  evaluator='modes', evaluator_args={'modes': means, 'std': std})
+
+
+def _finite_pipeline(name: str, xs: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]],
+                     num: int, shape: tuple[int, ...], batch_size: int, n_critic: int,
+                     seed: int, num_classes: int, evaluator: str,
+                     evaluator_args: dict | None = None) -> Pipeline:
+  """A pipeline over a finite set whose ``xs(indices) -> (images, labels)``."""
+  host, num_hosts, _ = _local_batch(batch_size)
+
+  def batch(step: int) -> Batch:
+    idx = epoch_indices(num, seed, step, n_critic, batch_size, host, num_hosts)
+    x, y = xs(idx.reshape(-1))
+    out = {'x': x.reshape(idx.shape + shape)}
+    if num_classes:
+      out['y'] = y.reshape(idx.shape).astype(np.int32)
+    return out
+  return Pipeline(name, tuple(shape), num, batch,
+                  real_samples=lambda n: xs(fixed_subset(num, n))[0],
+                  evaluator=evaluator, evaluator_args=evaluator_args or {},
+                  num_classes=num_classes)
+
+
+def digits(batch_size: int, n_critic: int = 1, seed: int = 0, image_size: int = 8) -> Pipeline:
+  """scikit-learn's 1,797 bundled digits (offline), labelled 0-9, resized to
+  ``image_size``; evaluated by digit-FD against the held-out split."""
+  x, y = images.load_digits(image_size)
+  return _finite_pipeline('digits', lambda i: (x[i], y[i]), len(x), x.shape[1:], batch_size,
+                          n_critic, seed, 10, 'digits', {'image_size': image_size})
+
+
+def tfds_images(name: str, batch_size: int, n_critic: int = 1, seed: int = 0,
+                image_size: int | None = None, data_dir: str | None = None,
+                split: str = 'train') -> Pipeline:
+  """A prepared TFDS image set (``mnist``, ``fashion_mnist``, ``cifar10``, ``celeb_a``)."""
+  source = images.TFDSSource(name, split, data_dir or None, image_size or None)
+  evaluator = 'digits' if name == 'mnist' else 'inception'
+  return _finite_pipeline(name, source.__getitem__, len(source), source.element_shape,
+                          batch_size, n_critic, seed, source.num_classes, evaluator,
+                          {'image_size': source.image_size, 'split': split})
+
+
+_DATASETS = registry.Registry('dataset')
+for _name in mixtures.MIXTURES:
+  _DATASETS.register(_name, functools.partial(mixture, _name))
+_DATASETS.register('digits', digits)
+for _name in images.TFDS_IMAGE_SETS:
+  _DATASETS.register(_name, functools.partial(tfds_images, _name))
+del _name
+
+
+def names() -> list[str]:
+  """The dataset names :func:`get` accepts."""
+  return _DATASETS.names()
+
+
+def get(name: str, *, batch_size: int, n_critic: int = 1, seed: int = 0, **kwargs) -> Pipeline:
   """Returns the pipeline of dataset ``name``.
 
   Args:
@@ -86,39 +172,12 @@ def get(name: str, *, batch_size: int, n_critic: int = 1, seed: int = 0,
     batch_size: the global batch size (over all hosts and devices).
     n_critic: real batches per train step (one per critic update).
     seed: the data seed.
-    image_size: resize images to this side (``digits`` default 8, TFDS sets their own).
-    data_dir: TFDS data directory.
-    split: TFDS split.
+    **kwargs: the dataset's own arguments (``image_size``; TFDS sets also ``data_dir``
+      and ``split``).
 
   Raises:
     ValueError: an unknown name (listing the valid ones) or a batch size that the hosts
       cannot share evenly.
+    TypeError: an argument the dataset does not take (listing those it takes).
   """
-  if name not in NAMES:
-    raise ValueError(f'Unknown dataset {name!r}; valid names are: {", ".join(NAMES)}.')
-  host, num_hosts = jax.process_index(), jax.process_count()
-  if batch_size % num_hosts:
-    raise ValueError(f'batch_size {batch_size} is not divisible by the {num_hosts} hosts.')
-  local = batch_size // num_hosts
-
-  if name in mixtures.MIXTURES:
-    means, std = mixtures.MIXTURES[name]
-
-    def mixture_batch(step: int) -> np.ndarray:
-      rng = np.random.default_rng([seed, step, host])
-      return mixtures.sample(name, rng, n_critic * local).reshape(n_critic, local, 2)
-    return Pipeline(name, (2,), None, None, mixture_batch, modes=means, mode_std=std)
-
-  if name == 'digits':
-    data, _ = images.load_digits(image_size or 8)
-    source = lambda idx: data[idx]
-    num, shape = len(data), data.shape[1:]
-  else:
-    tfds_source = images.TFDSSource(name, split, data_dir, image_size)
-    source = lambda idx: tfds_source[idx.reshape(-1)][0].reshape(
-        idx.shape + tfds_source.element_shape)
-    num, shape = len(tfds_source), tfds_source.element_shape
-
-  def image_batch(step: int) -> np.ndarray:
-    return source(epoch_indices(num, seed, step, n_critic, batch_size, host, num_hosts))
-  return Pipeline(name, tuple(shape), num, (-1.0, 1.0), image_batch)
+  return _DATASETS.get(name, batch_size=batch_size, n_critic=n_critic, seed=seed, **kwargs)

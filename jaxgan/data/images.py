@@ -42,6 +42,14 @@ def load_digits(image_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
   return np.clip(_resize(images, image_size), -1.0, 1.0), digits.target.astype(np.int32)
 
 
+def digits_split(image_size: int) -> tuple[tuple[np.ndarray, np.ndarray],
+                                           tuple[np.ndarray, np.ndarray]]:
+  """A fixed 1,200 / 597 train / held-out split of the digits (the digit-FD reference)."""
+  x, y = load_digits(image_size)
+  perm = np.random.default_rng(0).permutation(len(x))
+  return (x[perm[:1200]], y[perm[:1200]]), (x[perm[1200:]], y[perm[1200:]])
+
+
 def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
   """uint8 [H, W, C] -> float32 [size, size, C] in [-1, 1] (CelebA: center crop 140)."""
   x = np.asarray(image, np.float32) / 127.5 - 1.0
@@ -83,6 +91,7 @@ class TFDSSource:
     self.image_size = image_size or default_size
     self.element_shape = (self.image_size, self.image_size, channels)
     self.label_key = 'label' if name != 'celeb_a' else None
+    self.num_classes = 10 if self.label_key else 0
 
   def __len__(self) -> int:
     return len(self._source)

@@ -1,12 +1,15 @@
-"""Sample-quality metrics: mode coverage on 2-D mixtures, Fréchet distance, KID, IS."""
+"""Sample-quality metrics: mode coverage on 2-D mixtures, Fréchet distance, KID, IS.
+
+This package takes arrays (samples, features, logits); it does not load data sets.
+"""
 
 from jaxgan.metrics.frechet import (
     feature_statistics,
     frechet_distance,
     frechet_distance_from_features,
-    inception_score,
-    kernel_inception_distance,
 )
+from jaxgan.metrics.inception_score import inception_score
+from jaxgan.metrics.kid import kernel_inception_distance
 from jaxgan.metrics.mixture import mode_metrics, nearest_modes
 
 __all__ = ['feature_statistics', 'frechet_distance', 'frechet_distance_from_features',

@@ -1,8 +1,9 @@
 """A small conv classifier of handwritten digits whose penultimate features give a
 Fréchet distance for digit images ("digit-FD"), the offline stand-in for FID.
 
-Trained by the project on scikit-learn's digits (seeded, deterministic on one machine) and
-cached in ``$JAXGAN_CACHE`` (default ``~/.cache/jaxgan``).
+Trained on the digits it is given (the caller passes scikit-learn's digits; seeded,
+deterministic on one machine) and cached in ``$JAXGAN_CACHE`` (default
+``~/.cache/jaxgan``), keyed by the image size.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan.data import images
 from jaxgan.metrics import frechet
 
 FEATURE_DIM = 64
@@ -41,17 +41,9 @@ def _cache_path(image_size: int) -> str:
   return os.path.join(root, f'digit_classifier_{image_size}px_v1.msgpack')
 
 
-def split_digits(image_size: int) -> tuple[tuple[np.ndarray, np.ndarray],
-                                           tuple[np.ndarray, np.ndarray]]:
-  """A fixed 1,200 / 597 train / held-out split of the digits."""
-  x, y = images.load_digits(image_size)
-  perm = np.random.default_rng(0).permutation(len(x))
-  return (x[perm[:1200]], y[perm[:1200]]), (x[perm[1200:]], y[perm[1200:]])
-
-
-def train_classifier(image_size: int = 8, steps: int = 1500, seed: int = 0) -> dict:
-  """Trains the classifier on the train split; returns its variables."""
-  (x, y), _ = split_digits(image_size)
+def train_classifier(x: np.ndarray, y: np.ndarray, steps: int = 1500, seed: int = 0) -> dict:
+  """Trains the classifier on images ``x[N, S, S, 1]`` and labels ``y[N]``; returns its
+  variables."""
   model = DigitClassifier()
   params = model.init(jax.random.key(seed), jnp.asarray(x[:2]))
   opt = optax.adam(1e-3)
@@ -74,14 +66,16 @@ def train_classifier(image_size: int = 8, steps: int = 1500, seed: int = 0) -> d
   return params
 
 
-def load_or_train(image_size: int = 8) -> dict:
-  """The cached classifier for ``image_size`` inputs, trained once if absent."""
+def load_or_train(train_x: np.ndarray, train_y: np.ndarray) -> dict:
+  """The cached classifier for inputs of ``train_x``'s size, trained once on
+  ``(train_x, train_y)`` if absent."""
+  image_size = train_x.shape[1]
   path = _cache_path(image_size)
   template = DigitClassifier().init(jax.random.key(0), jnp.zeros((1, image_size, image_size, 1)))
   if os.path.exists(path):
     with open(path, 'rb') as f:
       return flax.serialization.from_bytes(template, f.read())
-  params = train_classifier(image_size)
+  params = train_classifier(train_x, train_y)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   tmp = path + '.tmp'
   with open(tmp, 'wb') as f:
@@ -105,19 +99,25 @@ def features_and_logits(params: dict, x: np.ndarray, batch: int = 500) -> tuple[
 
 
 class Reference:
-  """The classifier at ``image_size`` with the held-out digits' features and the floor.
+  """The classifier with the held-out digits' features and the real-vs-real floor.
 
   ``reference(x)`` gives ``(features, logits)`` of images ``x``; ``held`` are the features
-  of the 597 held-out digits (what digit-FD compares against) and ``floor`` the digit-FD
-  of the 1,200 training digits against them (real vs real).
+  of the held-out digits (what digit-FD compares against) and ``floor`` the digit-FD of
+  the training digits against them (real vs real).
+
+  Args:
+    train: ``(images, labels)`` the classifier is trained on (the cached one is used if
+      it exists for this image size).
+    held_x: the held-out images digit-FD compares against.
   """
 
-  def __init__(self, image_size: int):
-    self.params = load_or_train(image_size)
-    (train_x, _), (held_x, _) = split_digits(image_size)
+  def __init__(self, train: tuple[np.ndarray, np.ndarray], held_x: np.ndarray):
+    train_x, train_y = train
+    image_size = train_x.shape[1]
+    self.params = load_or_train(train_x, train_y)
     self.held = self(held_x)[0]
     self.floor = frechet.frechet_distance_from_features(self.held, self(train_x)[0])
-    self.description = (f'{len(held_x)} held-out scikit-learn digits at {image_size}px; '
+    self.description = (f'{len(held_x)} held-out digits at {image_size}px; '
                         f'features: jaxgan digit classifier ({FEATURE_DIM}-d)')
 
   def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

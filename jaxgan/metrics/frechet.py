@@ -1,7 +1,7 @@
-"""Fréchet distance, KID and Inception Score from features or class logits (NumPy, float64).
+"""The Fréchet distance between Gaussians fitted to two feature sets (NumPy, float64).
 
-The feature extractor is separate (an Inception network for FID/KID/IS, a digit
-classifier for digit-FD); these functions take its outputs.
+The feature extractor is separate (an Inception network for FID, a digit classifier for
+digit-FD); these functions take its outputs.
 """
 
 from __future__ import annotations
@@ -10,14 +10,7 @@ import warnings
 
 import numpy as np
 
-
-def _check_features(x: np.ndarray, name: str) -> np.ndarray:
-  x = np.asarray(x, np.float64)
-  if x.ndim != 2:
-    raise ValueError(f'{name} must have shape [n, d]; got {x.shape}.')
-  if not np.all(np.isfinite(x)):
-    raise ValueError(f'{name} contain {int((~np.isfinite(x)).sum())} non-finite values.')
-  return x
+from jaxgan.metrics.arrays import check_features
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -25,7 +18,7 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
   Warns when ``n < d``: the covariance is then singular and the distance unstable.
   """
-  f = _check_features(features, 'features')
+  f = check_features(features, 'features')
   n, d = f.shape
   if n < 2:
     raise ValueError(f'At least 2 samples are needed for a covariance; got {n}.')
@@ -76,46 +69,3 @@ def _psd_sqrt(a: np.ndarray) -> np.ndarray:
 def frechet_distance_from_features(real: np.ndarray, fake: np.ndarray) -> float:
   """Fréchet distance between the Gaussians fitted to two feature sets ``[n, d]``."""
   return frechet_distance(*feature_statistics(real), *feature_statistics(fake))
-
-
-def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: int = 100,
-                              subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
-  """KID: unbiased MMD^2 with kernel ``k(x, y) = (x.y / d + 1)^3``, mean and std over
-  random subsets (as the reference implementation of Bińkowski et al. 2018).
-
-  Returns:
-    ``(mean, std)`` over ``num_subsets`` subsets of ``min(subset_size, n_real, n_fake)``.
-  """
-  x, y = _check_features(real, 'real features'), _check_features(fake, 'fake features')
-  if x.shape[1] != y.shape[1]:
-    raise ValueError(f'Feature dimensions differ: {x.shape} vs {y.shape}.')
-  m = min(subset_size, len(x), len(y))
-  if m < 2:
-    raise ValueError('KID needs at least 2 samples in each set.')
-  d = x.shape[1]
-  rng = np.random.default_rng(seed)
-  values = []
-  for _ in range(num_subsets):
-    a = x[rng.choice(len(x), m, replace=False)]
-    b = y[rng.choice(len(y), m, replace=False)]
-    kxx, kyy, kxy = ((a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3)
-    values.append((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-                  + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
-  return float(np.mean(values)), float(np.std(values))
-
-
-def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, float]:
-  """IS = exp(E_x KL(p(y|x) || p(y))), mean and std over ``num_splits`` splits.
-
-  References:
-    Salimans et al., Improved Techniques for Training GANs, NeurIPS 2016.
-  """
-  z = _check_features(logits, 'logits')
-  z = z - z.max(1, keepdims=True)
-  log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
-  scores = []
-  for part in np.array_split(log_p, num_splits):
-    p = np.exp(part)
-    log_marginal = np.log(p.mean(0) + 1e-300)
-    scores.append(np.exp(np.mean(np.sum(p * (part - log_marginal), axis=1))))
-  return float(np.mean(scores)), float(np.std(scores))

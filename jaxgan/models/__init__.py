@@ -1,25 +1,76 @@
 """GAN models as plain Flax Linen modules, chosen by name.
 
-Every generator maps ``z[batch, z_dim]`` to samples; every discriminator maps samples to
-logits ``[batch]``; both take ``train: bool``.
+A model family is a generator and a discriminator class and what they are conditioned on:
+
+* ``'none'``: ``G(z)``, ``D(x)``;
+* ``'labels'``: class-conditional ``G(z, y)`` and ``D(x, y)`` (cGAN, projection D);
+* ``'generator_labels'``: ``G(z, y)``, ``D(x) -> (logits, heads)`` (ACGAN);
+* ``'codes'``: ``G(z, codes)``, ``D(x) -> (logits, heads)`` (InfoGAN);
+* ``'lowres'``: ``G(low-resolution image)``, ``D(x)`` (super-resolution).
+
+Every generator is called as ``G(z, y=None, train=...)`` and every discriminator as
+``D(x, y=None, train=...)``, returning logits ``[batch]`` or ``(logits, heads)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import flax.linen as nn
 
+from jaxgan import registry
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 
-_REGISTRY: dict[str, tuple[type[nn.Module], type[nn.Module]]] = {
-    'mlp': (MLPGenerator, MLPDiscriminator),
-    'dcgan': (DCGANGenerator, DCGANDiscriminator),
-}
+CONDITIONINGS = ('none', 'labels', 'generator_labels', 'codes', 'lowres')
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+  """A registered model: its two module classes and what they are conditioned on."""
+  name: str
+  generator: type[nn.Module]
+  discriminator: type[nn.Module]
+  conditioning: str = 'none'
+
+
+def _signature(generator: dict | None = None, discriminator: dict | None = None):
+  """``get``'s keyword arguments: the attributes of each module."""
+
+
+def _make(family: Family, generator: dict | None = None,
+          discriminator: dict | None = None) -> tuple[nn.Module, nn.Module]:
+  generator, discriminator = dict(generator or {}), dict(discriminator or {})
+  registry.check_kwargs(f'The generator of model {family.name!r}', family.generator, generator)
+  registry.check_kwargs(f'The discriminator of model {family.name!r}', family.discriminator,
+                        discriminator)
+  return family.generator(**generator), family.discriminator(**discriminator)
+
+
+_MODELS = registry.Registry('model', make=_make, signature=lambda family: _signature)
+
+
+def register(name: str, generator: type[nn.Module], discriminator: type[nn.Module],
+             conditioning: str = 'none') -> None:
+  """Registers a model family under ``name``."""
+  if conditioning not in CONDITIONINGS:
+    raise ValueError(f'conditioning must be one of {", ".join(CONDITIONINGS)}; got '
+                     f'{conditioning!r}.')
+  _MODELS.register(name, Family(name, generator, discriminator, conditioning))
+
+
+register('mlp', MLPGenerator, MLPDiscriminator)
+register('dcgan', DCGANGenerator, DCGANDiscriminator)
 
 
 def names() -> list[str]:
   """The model names :func:`get` accepts."""
-  return list(_REGISTRY)
+  return _MODELS.names()
+
+
+def family(name: str) -> Family:
+  """The registered :class:`Family` of ``name`` (``ValueError`` listing names if none)."""
+  return _MODELS.entry(name)
 
 
 def get(name: str, generator: dict | None = None,
@@ -33,15 +84,10 @@ def get(name: str, generator: dict | None = None,
 
   Raises:
     ValueError: an unknown name (the message lists the valid names).
-    TypeError: an attribute the module does not have.
+    TypeError: an attribute the module does not have (the message lists those it has).
   """
-  try:
-    g_cls, d_cls = _REGISTRY[name]
-  except KeyError:
-    raise ValueError(f'Unknown model {name!r}; valid names are: {", ".join(names())}.'
-                     ) from None
-  return g_cls(**(generator or {})), d_cls(**(discriminator or {}))
+  return _MODELS.get(name, generator=generator, discriminator=discriminator)
 
 
-__all__ = ['DCGANDiscriminator', 'DCGANGenerator', 'MLPDiscriminator', 'MLPGenerator',
-           'get', 'names']
+__all__ = ['DCGANDiscriminator', 'DCGANGenerator', 'Family', 'MLPDiscriminator',
+           'MLPGenerator', 'family', 'get', 'names', 'register']

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import chex
 import flax.linen as nn
 import jax.numpy as jnp
+
+from jaxgan.models import initializers
+from jaxgan.models.mlp import _unconditional
+
+NORMS = ('batch', 'layer', 'none', 'spectral')
 
 
 def _start_size(image_size: int) -> tuple[int, int]:
@@ -17,30 +24,42 @@ def _start_size(image_size: int) -> tuple[int, int]:
 
 
 class DCGANGenerator(nn.Module):
-  """z -> Dense -> [ConvTranspose 4x4 /2, BN, ReLU]* -> Conv -> tanh (Radford et al. 2016).
+  """z -> Dense -> [ConvTranspose 4x4 /2, BN, ReLU]* -> Conv 3x3 -> tanh.
+
+  Radford et al., Unsupervised Representation Learning with Deep Convolutional GANs, ICLR
+  2016: weights from N(0, 0.02), biases zero (section 4).
 
   Attributes:
     image_size: 28, 32 or 64.
     channels: channels of the output image (1 or 3).
     width: channels of the last hidden feature map; they double towards the input.
+    kernel_init: initializer of the Dense and conv weights.
+    dtype: the computation dtype (parameters stay float32).
   """
   image_size: int = 32
   channels: int = 3
   width: int = 64
+  kernel_init: Any = 'normal(stddev=0.02)'
+  dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, z: chex.Array, train: bool = True) -> chex.Array:
+  def __call__(self, z: chex.Array, y: chex.Array | None = None,
+               train: bool = True) -> chex.Array:
     """Maps noise ``z[batch, z_dim]`` to images ``[batch, size, size, channels]`` in [-1, 1]."""
+    _unconditional(self, y)
+    init = initializers.resolve(self.kernel_init)
+    bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)
     start, ups = _start_size(self.image_size)
     ch = self.width * 2 ** (ups - 1)
-    x = nn.Dense(start * start * ch)(z)
-    x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
+    x = nn.Dense(start * start * ch, kernel_init=init, dtype=self.dtype)(z)
+    x = nn.relu(bn()(x))
     x = x.reshape((z.shape[0], start, start, ch))
     for i in range(ups):
       ch = self.width * 2 ** (ups - 2 - i) if i < ups - 1 else self.width // 2
-      x = nn.ConvTranspose(max(ch, 8), (4, 4), strides=(2, 2), padding='SAME')(x)
-      x = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(x))
-    x = nn.Conv(self.channels, (3, 3), padding='SAME')(x)
+      x = nn.ConvTranspose(max(ch, 8), (4, 4), strides=(2, 2), padding='SAME',
+                           kernel_init=init, dtype=self.dtype)(x)
+      x = nn.relu(bn()(x))
+    x = nn.Conv(self.channels, (3, 3), padding='SAME', kernel_init=init, dtype=self.dtype)(x)
     return jnp.tanh(x)
 
 
@@ -53,30 +72,37 @@ class DCGANDiscriminator(nn.Module):
     norm: ``'batch'`` (DCGAN), ``'layer'`` or ``'none'`` (critics with gradient
       penalties: no cross-example statistics, as WGAN-GP asks), or ``'spectral'``
       (``flax.linen.SpectralNorm`` on every layer, Miyato et al. 2018).
+    kernel_init: initializer of the conv and Dense weights (DCGAN: N(0, 0.02)).
+    dtype: the computation dtype (parameters stay float32; logits are float32).
   """
   width: int = 64
   num_layers: int = 3
   norm: str = 'batch'
+  kernel_init: Any = 'normal(stddev=0.02)'
+  dtype: Any = jnp.float32
 
   @nn.compact
-  def __call__(self, x: chex.Array, train: bool = True) -> chex.Array:
+  def __call__(self, x: chex.Array, y: chex.Array | None = None,
+               train: bool = True) -> chex.Array:
     """Maps images ``x[batch, H, W, C]`` to logits ``[batch]``."""
-    if self.norm not in ('batch', 'layer', 'none', 'spectral'):
-      raise ValueError("norm must be one of 'batch', 'layer', 'none', 'spectral'; got "
-                       f'{self.norm!r}.')
+    _unconditional(self, y)
+    if self.norm not in NORMS:
+      raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {self.norm!r}.")
+    init = initializers.resolve(self.kernel_init)
 
     def layer(module, h):
       if self.norm == 'spectral':
-        return nn.SpectralNorm(module)(h, update_stats=train)
+        return nn.SpectralNorm(module, dtype=self.dtype)(h, update_stats=train)
       return module(h)
 
     h = x
     for i in range(self.num_layers):
-      h = layer(nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding='SAME'), h)
+      h = layer(nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding='SAME',
+                        kernel_init=init, dtype=self.dtype), h)
       if i > 0 and self.norm == 'batch':
-        h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+        h = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(h)
       elif i > 0 and self.norm == 'layer':
-        h = nn.LayerNorm()(h)
+        h = nn.LayerNorm(dtype=self.dtype)(h)
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape((h.shape[0], -1))
-    return layer(nn.Dense(1), h)[:, 0]
+    return layer(nn.Dense(1, kernel_init=init, dtype=self.dtype), h)[:, 0].astype(jnp.float32)

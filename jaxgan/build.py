@@ -1,0 +1,193 @@
+"""Building a run from its config: the GAN, the input pipeline, the training length, the
+initial state and the PRNG key schedule.
+
+Training (:mod:`jaxgan.train`), inference (:mod:`jaxgan.inference`) and several seeds
+trained at once (:mod:`jaxgan.seeds`) all build through here, so that each of these is
+derived in one place. Every name (objective, penalty, model, dataset, optimizer) is
+resolved by its registry, and the generator's output shape is checked against the data,
+before anything is compiled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from jaxgan import data, losses, models, optimizers, penalties, registry
+from jaxgan import gan as gan_lib
+from jaxgan.validation import ConfigError
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+
+
+def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  """The optax optimizer of ``{name, learning_rate, ...}`` (its other fields are the optax
+  function's keyword arguments)."""
+  config = dict(config)
+  return optimizers.get(config.pop('name'), **config)
+
+
+def pipeline(config: ml_collections.ConfigDict, seed: int | None = None) -> data.Pipeline:
+  """The input pipeline of ``config.data`` (``{name, batch_size, ...dataset arguments}``)."""
+  kwargs = dict(config.data)
+  name, batch_size = kwargs.pop('name'), kwargs.pop('batch_size')
+  return data.get(name, batch_size=batch_size, n_critic=config.n_critic,
+                  seed=config.seed if seed is None else seed, **kwargs)
+
+
+def _modules(config: ml_collections.ConfigDict):
+  """The generator and discriminator modules, with ``config.dtype`` as their dtype."""
+  if config.dtype not in DTYPES:
+    raise ConfigError(f'config.dtype must be one of {", ".join(DTYPES)}; got {config.dtype!r}.')
+  family = models.family(config.model.name)
+  kwargs = []
+  for cls, given in ((family.generator, config.model.generator),
+                     (family.discriminator, config.model.discriminator)):
+    given = dict(given)
+    if 'dtype' in registry.parameters(cls):
+      given.setdefault('dtype', DTYPES[config.dtype])
+    kwargs.append(given)
+  generator, discriminator = models.get(config.model.name, *kwargs)
+  return family, generator, discriminator
+
+
+def _latent(config: ml_collections.ConfigDict, family: models.Family,
+            generator: Any, pipe: data.Pipeline) -> gan_lib.Latent:
+  latent = gan_lib.Latent(conditioning=family.conditioning, z_dim=int(config.model.z_dim),
+                          num_classes=int(getattr(generator, 'num_classes', 0)),
+                          num_categorical=int(getattr(generator, 'num_categories', 0)),
+                          num_continuous=int(getattr(generator, 'num_continuous', 0)))
+  if family.conditioning in ('labels', 'generator_labels'):
+    if not pipe.num_classes:
+      raise ConfigError(f'Model {config.model.name!r} is class-conditional but dataset '
+                        f'{pipe.name!r} has no labels.')
+    if latent.num_classes != pipe.num_classes:
+      raise ConfigError(f'Model {config.model.name!r} has num_classes={latent.num_classes} '
+                        f'but dataset {pipe.name!r} has {pipe.num_classes} classes.')
+  return latent
+
+
+def _auxiliary(config: ml_collections.ConfigDict):
+  name = config.auxiliary.name
+  if name == 'none':
+    return None
+  from jaxgan import auxiliary
+  return auxiliary.get(name, **config.auxiliary.kwargs)
+
+
+def _augment(config: ml_collections.ConfigDict):
+  if not config.augment:
+    return None
+  from jaxgan import augment
+  return augment.make_augment(config.augment)
+
+
+def build(config: ml_collections.ConfigDict) -> tuple[gan_lib.GAN, data.Pipeline]:
+  """The GAN and the input pipeline of ``config``.
+
+  Raises:
+    ValueError / TypeError: an unknown name or argument (from the registries, listing
+      the valid ones); a generator whose samples do not have the data's shape; a
+      conditional model on unlabelled data.
+  """
+  objective = losses.get(config.loss.name, **config.loss.kwargs)
+  penalty = penalties.get(config.penalty.name, **config.penalty.kwargs)
+  family, generator, discriminator = _modules(config)
+  pipe = pipeline(config)
+  gan = gan_lib.GAN(
+      generator=generator, discriminator=discriminator, objective=objective,
+      g_optimizer=optimizer(config.g_optimizer), d_optimizer=optimizer(config.d_optimizer),
+      latent=_latent(config, family, generator, pipe), penalty=penalty,
+      penalty_weight=float(config.penalty.weight), penalty_every=int(config.penalty.every),
+      n_critic=int(config.n_critic), weight_clip=float(config.weight_clip),
+      ema_decay=float(config.ema_decay), auxiliary=_auxiliary(config),
+      augment=_augment(config))
+  (z, y), _ = gan_lib.example_inputs(gan, pipe.element_shape, pipe.lowres_shape)
+  out = jax.eval_shape(lambda: generator.init_with_output(
+      jax.random.key(0), *((z,) if y is None else (z, y)), train=False)[0])
+  if tuple(out.shape[1:]) != pipe.element_shape:
+    raise ConfigError(f'The generator makes samples of shape {tuple(out.shape[1:])} but '
+                      f'{pipe.name!r} has samples of shape {pipe.element_shape}.')
+  return gan, pipe
+
+
+@dataclasses.dataclass(frozen=True)
+class Length:
+  """How long a run trains: ``steps`` generator steps of ``examples_per_step`` real
+  examples (``batch_size * n_critic``), ``epochs`` passes over ``num_examples``."""
+  steps: int
+  examples_per_step: int
+  num_examples: int | None
+  epochs: float | None
+
+  def describe(self) -> str:
+    if self.num_examples is None:
+      return (f'{self.steps} steps of {self.examples_per_step} examples (data sampled on '
+              'the fly, no epochs)')
+    return (f'{self.steps} steps = {self.epochs:.4g} epochs of {self.num_examples} examples '
+            f'({self.examples_per_step} examples per step)')
+
+
+def training_length(config: ml_collections.ConfigDict, pipe: data.Pipeline) -> Length:
+  """The one rule for the training length: exactly one of ``config.num_steps`` and
+  ``config.num_epochs`` is set (> 0; 0 = unset).
+
+  Raises:
+    ConfigError: both or neither are set, or epochs of data sampled on the fly.
+  """
+  steps, epochs = config.num_steps, config.num_epochs
+  if (steps > 0) == (epochs > 0):
+    raise ConfigError(
+        'Set exactly one of config.num_steps and config.num_epochs (0 = unset); got '
+        f'num_steps={steps}, num_epochs={epochs}. On the command line, e.g. '
+        '--config.num_steps=1000 --config.num_epochs=0.')
+  per_step = config.data.batch_size * config.n_critic
+  num = pipe.num_examples
+  if steps > 0:
+    return Length(int(steps), per_step, num, steps * per_step / num if num else None)
+  if num is None:
+    raise ConfigError(f'{pipe.name!r} is sampled on the fly and has no epochs: set '
+                      'config.num_steps (and config.num_epochs=0).')
+  return Length(int(math.ceil(epochs * num / per_step)), per_step, num, float(epochs))
+
+
+# The PRNG key schedule of a run with seed ``seed``: parameters are initialized from
+# ``key(seed)``; train step ``s`` uses ``fold_in(step_base_key(seed), s)``; the fixed
+# noise of the sample grids comes from ``fold_in(step_base_key(seed), 2**31 - 1)``.
+
+
+def init_key(seed: int) -> jax.Array:
+  """The key the parameters of a run with ``seed`` are initialized from."""
+  return jax.random.key(seed)
+
+
+def step_base_key(seed: int) -> jax.Array:
+  """The base key of the train steps: step ``s`` uses ``fold_in(base, s)``."""
+  return jax.random.fold_in(jax.random.key(seed), 1)
+
+
+def eval_inputs(gan: gan_lib.GAN, seed: int, num: int, real: dict | None = None):
+  """The fixed generator inputs ``(z, y)`` of the sample grids: fixed noise, and for
+  class-conditional models the labels ``i mod K``."""
+  key = jax.random.fold_in(step_base_key(seed), 2**31 - 1)
+  z, y = gan_lib.sample_latent(gan.latent, key, num, real)
+  if gan.latent.conditioning in ('labels', 'generator_labels'):
+    y = jnp.arange(num, dtype=jnp.int32) % gan.latent.num_classes
+  return z, y
+
+
+def init_state(gan: gan_lib.GAN, pipe: data.Pipeline, key: jax.Array) -> gan_lib.GANState:
+  """The initial state (parameters from ``key``)."""
+  return gan_lib.init_state(gan, key, pipe.element_shape, pipe.lowres_shape)
+
+
+def abstract_state(gan: gan_lib.GAN, pipe: data.Pipeline) -> gan_lib.GANState:
+  """Shapes and dtypes of the state (``jax.eval_shape``: nothing is initialized)."""
+  return jax.eval_shape(functools.partial(init_state, gan, pipe), jax.random.key(0))

@@ -1,0 +1,107 @@
+"""Inference from a training workdir: its config, its latest state, and samples.
+
+One rule for which weights sample: the EMA generator when the run has an EMA
+(``ema_decay > 0``), the trained weights otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from jaxgan import build, checkpoints, data, sharding
+from jaxgan import gan as gan_lib
+
+
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run in ``workdir`` was trained with (``config.json``)."""
+  path = os.path.join(workdir, 'config.json')
+  if not os.path.exists(path):
+    raise FileNotFoundError(f'{path} not found: is {workdir} a jaxgan workdir (made by '
+                            'python -m launch.train)?')
+  with open(path) as f:
+    return ml_collections.ConfigDict(json.load(f))
+
+
+def uses_ema(config: ml_collections.ConfigDict) -> bool:
+  """Whether samples come from the EMA weights: when the run keeps an EMA."""
+  return float(config.ema_decay) > 0
+
+
+def restore(workdir: str) -> tuple[gan_lib.GAN, data.Pipeline, gan_lib.GANState,
+                                   ml_collections.ConfigDict]:
+  """The GAN, pipeline, latest state and config of a run in ``workdir``.
+
+  Raises:
+    FileNotFoundError: not a workdir, or no checkpoint in it.
+    checkpoints.CheckpointError: the latest checkpoint cannot be restored.
+  """
+  config = load_config(workdir)
+  gan, pipe = build.build(config)
+  ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'))
+  try:
+    target = checkpoints.abstract_like(build.abstract_state(gan, pipe),
+                                       sharding.replicated(sharding.make_mesh()))
+    state = ckpt.restore(target)
+  finally:
+    ckpt.close()
+  if state is None:
+    raise FileNotFoundError(f'No checkpoint in {ckpt.directory}: the run has not saved one '
+                            'yet.')
+  return gan, pipe, state, config
+
+
+def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:
+  """``ValueError`` unless ``labels`` fit the model: required (in ``[0, K)``) for
+  class-conditional models, refused for the others."""
+  latent = gan.latent
+  conditional = latent.conditioning in ('labels', 'generator_labels')
+  if conditional and labels is None:
+    raise ValueError(f'This model is class-conditional ({latent.num_classes} classes): give '
+                     'labels (e.g. --labels=all or --labels=3).')
+  if not conditional and labels is not None:
+    raise ValueError('This model is not class-conditional: it takes no labels.')
+  if labels is not None and (labels.min() < 0 or labels.max() >= latent.num_classes):
+    raise ValueError(f'Labels must lie in [0, {latent.num_classes}); got '
+                     f'[{labels.min()}, {labels.max()}].')
+
+
+def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema: bool,
+           seed: int = 0, batch_size: int = 1000, labels: np.ndarray | None = None,
+           codes: dict[str, np.ndarray] | None = None) -> np.ndarray:
+  """``[num_samples, ...]`` float32 samples; batch ``i`` of noise from
+  ``fold_in(key(seed), i)``; ``labels[num_samples]`` for class-conditional models,
+  ``codes`` (InfoGAN) overriding the drawn codes where given."""
+  check_labels(gan, labels)
+  gen = jax.jit(lambda s, z, y: gan_lib.generate(gan, s, z, y, use_ema))
+  key = jax.random.key(seed)
+  out = []
+  for i in range(0, num_samples, batch_size):
+    n = min(batch_size, num_samples - i)
+    z, y = gan_lib.sample_latent(gan.latent, jax.random.fold_in(key, i), n)
+    if labels is not None:
+      y = jnp.asarray(labels[i:i + n], jnp.int32)
+    if codes is not None:
+      y = {**y, **{k: jnp.asarray(v[i:i + n]) for k, v in codes.items()}}
+    out.append(np.asarray(gen(state, z, y), np.float32))
+  return np.concatenate(out)
+
+
+def sample_latest(workdir: str, num_samples: int, seed: int = 0, batch_size: int = 1000,
+                  labels: np.ndarray | None = None,
+                  codes: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+  """Samples of the latest checkpoint of ``workdir`` in data space.
+
+  Returns:
+    ``{'samples': [num_samples, ...] float32, 'pipeline', 'step', 'ema', 'gan'}``.
+  """
+  gan, pipe, state, config = restore(workdir)
+  use_ema = uses_ema(config)
+  x = sample(gan, state, num_samples, use_ema, seed, batch_size, labels, codes)
+  return {'samples': x, 'pipeline': pipe, 'step': int(state.step), 'ema': use_ema, 'gan': gan}

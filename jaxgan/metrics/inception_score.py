@@ -1,0 +1,24 @@
+"""Inception Score from class logits (NumPy, float64)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jaxgan.metrics.arrays import check_features
+
+
+def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, float]:
+  """IS = exp(E_x KL(p(y|x) || p(y))), mean and std over ``num_splits`` splits.
+
+  References:
+    Salimans et al., Improved Techniques for Training GANs, NeurIPS 2016.
+  """
+  z = check_features(logits, 'logits')
+  z = z - z.max(1, keepdims=True)
+  log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+  scores = []
+  for part in np.array_split(log_p, num_splits):
+    p = np.exp(part)
+    log_marginal = np.log(p.mean(0) + 1e-300)
+    scores.append(np.exp(np.mean(np.sum(p * (part - log_marginal), axis=1))))
+  return float(np.mean(scores)), float(np.std(scores))

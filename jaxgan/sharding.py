@@ -1,0 +1,57 @@
+"""Device mesh and shardings, built in one place: the batch is split over a 1-D
+``('data',)`` mesh of every device of every host, the train state is replicated.
+
+The train step's batches are ``[K steps, n_critic, batch, ...]``: their third axis is the
+one split over the mesh.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxgan import gan as gan_lib
+
+
+def make_mesh(devices: list | None = None) -> Mesh:
+  """A 1-D ``'data'`` mesh over ``devices`` (default: all devices of all hosts), with
+  Auto axes so the compiler partitions the step from the input shardings."""
+  devices = jax.devices() if devices is None else devices
+  return jax.make_mesh((len(devices),), ('data',), axis_types=(jax.sharding.AxisType.Auto,),
+                       devices=devices)
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  """The sharding of the train state and keys: a full copy on every device."""
+  return NamedSharding(mesh, P())
+
+
+def batches_sharding(mesh: Mesh) -> NamedSharding:
+  """The sharding of ``[K, n_critic, batch, ...]`` batches: ``batch`` split on ``'data'``."""
+  return NamedSharding(mesh, P(None, None, 'data'))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh) -> None:
+  """``ValueError`` unless the global batch splits evenly over the mesh's devices."""
+  if batch_size % mesh.size:
+    raise ValueError(f'data.batch_size {batch_size} is not divisible by the {mesh.size} '
+                     'devices; use a multiple of the device count.')
+
+
+def put_batches(local_batches: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
+  """This host's slice of ``[K, n_critic, batch, ...]`` batches as global arrays."""
+  sharding = batches_sharding(mesh)
+  return {k: jax.make_array_from_process_local_data(sharding, v)
+          for k, v in local_batches.items()}
+
+
+def compile_train_steps(gan: gan_lib.GAN, mesh: Mesh):
+  """Jits :func:`jaxgan.gan.train_steps` over ``mesh``: batches sharded on ``'data'``, state
+  replicated and donated. Call it as ``fn(state, batches, base_key)`` with
+  ``batches['x']`` of shape ``[K, n_critic, B, ...]``."""
+  rep = replicated(mesh)
+  return jax.jit(lambda s, b, k: gan_lib.train_steps(gan, s, b, k, mesh),
+                 in_shardings=(rep, batches_sharding(mesh), rep),
+                 out_shardings=(rep, rep), donate_argnums=0)

@@ -1,0 +1,104 @@
+"""One validation pass over a training config, before anything is built or compiled.
+
+Every numeric field is checked against what it allows; the error names each bad field,
+its value and what is allowed. Names (objective, penalty, model, dataset, optimizer) are
+checked by their registries when the run is built, also before anything compiles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import ml_collections
+
+
+class ConfigError(ValueError):
+  """A config field has a value that is not allowed (the message says which and why)."""
+
+
+def _is_int(v: Any) -> bool:
+  return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_real(v: Any) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+POSITIVE_INT = (lambda v: _is_int(v) and v >= 1, 'an integer >= 1')
+NON_NEGATIVE_INT = (lambda v: _is_int(v) and v >= 0, 'an integer >= 0 (0 = unset/off)')
+POSITIVE_REAL = (lambda v: _is_real(v) and v > 0, 'a finite number > 0')
+NON_NEGATIVE_REAL = (lambda v: _is_real(v) and v >= 0, 'a finite number >= 0')
+UNIT_INTERVAL = (lambda v: _is_real(v) and 0 <= v < 1, 'a number in [0, 1)')
+
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    'seed': NON_NEGATIVE_INT,
+    'data.batch_size': POSITIVE_INT,
+    'n_critic': POSITIVE_INT,
+    'num_steps': NON_NEGATIVE_INT,
+    'num_epochs': NON_NEGATIVE_REAL,
+    'g_optimizer.learning_rate': POSITIVE_REAL,
+    'd_optimizer.learning_rate': POSITIVE_REAL,
+    'g_optimizer.b1': UNIT_INTERVAL,
+    'd_optimizer.b1': UNIT_INTERVAL,
+    'g_optimizer.b2': UNIT_INTERVAL,
+    'd_optimizer.b2': UNIT_INTERVAL,
+    'penalty.weight': NON_NEGATIVE_REAL,
+    'penalty.every': POSITIVE_INT,
+    'weight_clip': NON_NEGATIVE_REAL,
+    'ema_decay': UNIT_INTERVAL,
+    'steps_per_call': POSITIVE_INT,
+    'log_every': POSITIVE_INT,
+    'eval_every': NON_NEGATIVE_INT,
+    'checkpoint_every': POSITIVE_INT,
+    'keep_checkpoints': POSITIVE_INT,
+    'num_eval_samples': POSITIVE_INT,
+}
+
+
+def _lookup(config: ml_collections.ConfigDict, path: str) -> tuple[bool, Any]:
+  node: Any = config
+  for part in path.split('.'):
+    if not isinstance(node, (ml_collections.ConfigDict, dict)) or part not in node:
+      return False, None
+    node = node[part]
+  return True, node
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+  """Checks every numeric field of a training config and the training length rule.
+
+  Raises:
+    ConfigError: listing every field whose value is not allowed, with the value and
+      what is allowed.
+  """
+  problems = []
+  for path, (ok, allowed) in RULES.items():
+    present, value = _lookup(config, path)
+    if present and not ok(value):
+      problems.append(f'config.{path} = {value!r}: must be {allowed}.')
+  steps, epochs = config.get('num_steps', 0), config.get('num_epochs', 0)
+  if _is_real(steps) and _is_real(epochs) and (steps > 0) == (epochs > 0):
+    problems.append(f'config.num_steps = {steps!r} and config.num_epochs = {epochs!r}: set '
+                    'exactly one of them (> 0; 0 = unset), e.g. --config.num_steps=1000 '
+                    '--config.num_epochs=0.')
+  if problems:
+    raise ConfigError('Invalid config:\n  ' + '\n  '.join(problems))
+
+
+def describe_unknown_field(config: ml_collections.ConfigDict, path: str) -> str | None:
+  """For a dotted ``path`` that does not exist in ``config``: a message naming the first
+  missing part and the valid fields at that level; ``None`` if the path exists."""
+  node: Any = config
+  parts = path.split('.')
+  for i, part in enumerate(parts):
+    if not isinstance(node, (ml_collections.ConfigDict, dict)):
+      return (f'config.{".".join(parts[:i])} is a value ({node!r}), it has no field '
+              f'{part!r}.')
+    if part not in node:
+      where = 'config' + ''.join(f'.{p}' for p in parts[:i])
+      return (f'{where} has no field {part!r}; its fields are: '
+              f'{", ".join(sorted(node.keys()))}.')
+    node = node[part]
+  return None

@@ -1,0 +1,139 @@
+"""What protects a workdir: one trainer at a time, and no silent config change on resume.
+
+* :class:`Lock`: an ``fcntl`` lock on ``WORKDIR/.lock``, held while a run trains. A
+  second trainer on the same workdir is refused at once with the first one's process id,
+  host and command. The kernel drops the lock when the process dies, so a crashed or
+  killed run never leaves the workdir stuck.
+* :func:`check_resume_config`: the first run writes ``config.json``; a resume whose config
+  differs from it in anything but the length and logging fields is refused (with the
+  differences) unless ``config.allow_config_change`` is set.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fcntl
+import json
+import os
+import socket
+import sys
+from typing import Any
+
+import ml_collections
+from absl import logging
+
+from jaxgan.validation import ConfigError
+
+# Fields that may change between the runs of one workdir: how long and how verbosely it
+# trains, not what it trains.
+RESUMABLE_FIELDS = ('num_steps', 'num_epochs', 'steps_per_call', 'log_every', 'eval_every',
+                    'checkpoint_every', 'keep_checkpoints', 'num_eval_samples',
+                    'allow_config_change', 'distributed')
+
+
+class WorkdirBusy(RuntimeError):
+  """Another process is training in this workdir."""
+
+
+class Lock:
+  """``with Lock(workdir):`` holds the workdir's lock, or raises :class:`WorkdirBusy`."""
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, '.lock')
+    self._file = None
+
+  def __enter__(self) -> Lock:
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    f = open(self.path, 'a+')  # noqa: SIM115  (held open for the run's lifetime)
+    try:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      f.seek(0)
+      holder = f.read().strip() or 'an unknown process'
+      f.close()
+      raise WorkdirBusy(f'{os.path.dirname(self.path)} is in use by another training run '
+                        f'({holder}). Wait for it to finish or stop it, or choose another '
+                        '--workdir.') from None
+    f.seek(0)
+    f.truncate()
+    f.write(f'pid {os.getpid()} on {socket.gethostname()}, started '
+            f'{datetime.datetime.now().isoformat(timespec="seconds")}: {" ".join(sys.argv)}')
+    f.flush()
+    self._file = f
+    return self
+
+  def __exit__(self, *exc) -> None:
+    if self._file is not None:
+      fcntl.flock(self._file, fcntl.LOCK_UN)
+      self._file.close()
+      self._file = None
+
+
+def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
+  if isinstance(tree, dict):
+    out = {}
+    for k, v in tree.items():
+      out.update(_flatten(v, f'{prefix}{k}.'))
+    return out
+  return {prefix[:-1]: tree}
+
+
+def config_changes(saved: dict, current: dict) -> list[str]:
+  """``'field: saved -> current'`` for every field that differs, except
+  :data:`RESUMABLE_FIELDS`."""
+  a, b = _flatten(saved), _flatten(current)
+  out = []
+  for k in sorted(set(a) | set(b)):
+    if k.split('.')[0] in RESUMABLE_FIELDS or a.get(k) == b.get(k):
+      continue
+    out.append(f'{k}: {a.get(k, "(absent)")!r} -> {b.get(k, "(absent)")!r}')
+  return out
+
+
+def config_path(workdir: str) -> str:
+  return os.path.join(workdir, 'config.json')
+
+
+def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+  tmp = config_path(workdir) + '.tmp'
+  with open(tmp, 'w') as f:
+    f.write(config.to_json(indent=2))
+  os.replace(tmp, config_path(workdir))
+
+
+def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
+                        step: int) -> list[str]:
+  """Compares ``config`` with the workdir's ``config.json`` before resuming at ``step``.
+
+  Returns:
+    The differences (``'field: saved -> current'``) outside :data:`RESUMABLE_FIELDS`;
+    empty for a new workdir or the same config.
+
+  Raises:
+    ConfigError: there are differences and ``config.allow_config_change`` is not set;
+      the message lists them.
+  """
+  path = config_path(workdir)
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    changes = config_changes(json.load(f), json.loads(config.to_json()))
+  if changes and not config.get('allow_config_change', False):
+    listing = '\n  '.join(changes)
+    raise ConfigError(
+        f'{workdir} holds a run (step {step}) trained with another config:\n  {listing}\n'
+        'Resume with the same config, use another --workdir, or pass '
+        '--config.allow_config_change=True to resume with these changes.')
+  return changes
+
+
+def record_config(workdir: str, config: ml_collections.ConfigDict, step: int,
+                  changes: list[str]) -> None:
+  """Writes ``config.json`` for the run now training; after an allowed change the previous
+  one is kept as ``config_before_step_{step}.json``."""
+  path = config_path(workdir)
+  if changes:
+    os.replace(path, os.path.join(workdir, f'config_before_step_{step}.json'))
+    logging.warning('Resuming at step %d with a changed config (allow_config_change):\n  %s',
+                    step, '\n  '.join(changes))
+  write_config(workdir, config)

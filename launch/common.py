@@ -1,0 +1,87 @@
+"""What every launcher shares: flag parsing that names an unknown config field with the
+valid ones, quiet Orbax logs, and one short message last (no traceback) for the errors a
+user can fix: a bad config value or name, a busy workdir, a checkpoint that cannot be
+restored, a non-finite loss, a missing file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging as pylogging
+import os
+import re
+import sys
+from collections.abc import Callable
+
+from absl import app, flags, logging
+
+from jaxgan import registry
+from jaxgan.checkpoints import CheckpointError
+from jaxgan.validation import ConfigError, describe_unknown_field
+from jaxgan.workdir import WorkdirBusy
+
+USER_ERRORS = (ConfigError, registry.UnknownNameError, registry.ArgumentError,
+               CheckpointError, WorkdirBusy, FloatingPointError, FileNotFoundError)
+
+
+def _load_config_file(spec: str):
+  """The config of ``--config=PATH[:ARG]`` (as ml_collections' config_flags loads it)."""
+  path, _, arg = spec.partition(':')
+  module_spec = importlib.util.spec_from_file_location('_jaxgan_config', path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(arg) if arg else module.get_config()
+
+
+def _unknown_field_message(argv: list[str]) -> str | None:
+  """For the first ``--config.a.b=v`` naming a field the config file lacks: the message."""
+  spec = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None)
+  if spec is None:
+    return None
+  try:
+    config = _load_config_file(spec)
+  except Exception:  # the config file itself is broken: let absl report it
+    return None
+  for arg in argv:
+    m = re.match(r'--(?:no)?config\.([\w.]+)', arg)
+    if m:
+      message = describe_unknown_field(config, m.group(1))
+      if message:
+        return f'{arg}: {message}'
+  return None
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with an unknown config field reported as one clear line."""
+  try:
+    return flags.FLAGS(argv)
+  except (AttributeError, KeyError):
+    message = _unknown_field_message(argv)
+    if message is None:
+      raise
+    print(f'FATAL Flags parsing error: {message}', file=sys.stderr)
+    sys.exit(2)
+
+
+class _QuietOrbax(pylogging.Filter):
+  """Keeps Orbax's per-save INFO lines out of the console (warnings still show)."""
+
+  def filter(self, record: pylogging.LogRecord) -> bool:
+    return record.levelno >= pylogging.WARNING or 'orbax' not in record.pathname
+
+
+def run(main: Callable[[list[str]], None]) -> None:
+  """``app.run(main)`` with :func:`parse_flags`, quiet Orbax logs, and user errors
+  reported as one short message last (exit code 1)."""
+
+  def wrapped(argv: list[str]) -> None:
+    logging.get_absl_handler().addFilter(_QuietOrbax())
+    try:
+      main(argv)
+    except USER_ERRORS as e:
+      logging.flush()
+      sys.stderr.flush()
+      print(f'\nError: {e}', file=sys.stderr, flush=True)
+      os._exit(1)  # skip teardown: TensorStore callbacks into closed event loops
+
+  app.run(wrapped, flags_parser=parse_flags)

@@ -1,0 +1,125 @@
+"""Study kind ``'mixtures'``: objectives x penalties on 2-D mixtures, seeds vmapped.
+
+Every run's seeds train together in one compiled step (:mod:`jaxgan.seeds`); each seed's
+generator then draws 10,000 samples scored by the VEEGAN/PacGAN mode metrics. One scatter
+panel figure per group (dataset): seed 0 of each run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import ml_collections  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxgan import build, inference, metrics, seeds  # noqa: E402
+from studies import tables  # noqa: E402
+
+METRIC_KEYS = ('modes', 'hq_percent', 'strict_modes', 'reverse_kl')
+NUM_SAMPLES = 10000
+
+
+def prepare(config: ml_collections.ConfigDict) -> dict:
+  """Seed 0's samples of each run, per group, for the panels."""
+  del config
+  return {'panels': {}}
+
+
+def summarize(results: list[dict]) -> dict:
+  """Mean and std over the seeds that did not diverge, and how many diverged."""
+  ok = [r for r in results if 'diverged_at' not in r]
+  out = {'seeds': len(results), 'diverged': len(results) - len(ok)}
+  for k in METRIC_KEYS:
+    vals = np.array([r[k] for r in ok]) if ok else np.array([np.nan])
+    out[k] = (float(vals.mean()), float(vals.std()))
+  return out
+
+
+def run_one(config: ml_collections.ConfigDict, seed_list: list[int],
+            study: ml_collections.ConfigDict, context: dict, vmap_seeds: bool = True) -> dict:
+  """Trains ``seed_list`` together; per-seed mode metrics and their summary."""
+  del study, vmap_seeds  # 2-D toys always vmap their seeds
+  gan, pipe = build.build(config)
+  start = time.perf_counter()
+  states, diverged_at = seeds.train_seeds(gan, seeds.pipelines(config, seed_list), seed_list,
+                                          config.num_steps, config.steps_per_call)
+  seconds = time.perf_counter() - start
+  samples = seeds.generate(gan, states, NUM_SAMPLES, use_ema=inference.uses_ema(config))
+  results = []
+  for i, x in enumerate(samples):
+    if diverged_at[i] or not np.all(np.isfinite(x)):
+      results.append({'diverged_at': int(diverged_at[i]) or -1})
+      continue
+    results.append(metrics.mode_metrics(x, pipe.evaluator_args['modes'],
+                                        pipe.evaluator_args['std']))
+  label = config.loss.name + ('' if config.penalty.name == 'none' else f'+{config.penalty.name}')
+  context['panels'].setdefault(config.data.name, {})[label] = samples[0]
+  context['modes'] = pipe.evaluator_args['modes']
+  return {'seconds': seconds, **summarize(results), 'per_seed': results}
+
+
+def summary(row: dict) -> str:
+  return (f'modes {tables.mean_std(row["modes"])}, HQ {tables.mean_std(row["hq_percent"])}')
+
+
+def title(config: ml_collections.ConfigDict) -> str:
+  return (f'{config.study.num_seeds} seeds, {config.num_steps} steps, mean ± std over '
+          'seeds')
+
+
+def report_extras(config: ml_collections.ConfigDict, context: dict) -> dict:
+  del config, context
+  return {}
+
+
+def _fmt(mean_std: tuple[float, float], digits: int = 1) -> str:
+  m, s = mean_std
+  return 'n/a' if np.isnan(m) else f'{m:.{digits}f} ± {s:.{digits}f}'
+
+
+def table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+  header = ['dataset', 'objective', 'penalty', 'modes', 'HQ %', 'strict modes', 'reverse KL',
+            'diverged', 's']
+  body = [[r['group'], r['objective'], r['penalty'], _fmt(r['modes']), _fmt(r['hq_percent']),
+           _fmt(r['strict_modes']), _fmt(r['reverse_kl'], 2),
+           f"{r['diverged']}/{r['seeds']}", f"{r['seconds']:.0f}"] for r in rows]
+  return header, body
+
+
+def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, workdir: str,
+            context: dict) -> None:
+  """The scatter panel of ``group``: seed 0 of each run over the true modes."""
+  del rows
+  dataset = dict(config.study.groups[group]).get('data', config.data)['name']
+  panels = context['panels'].get(dataset, {})
+  if not panels:
+    return
+  np.savez(os.path.join(workdir, f'samples_{dataset}.npz'), **panels)
+  modes = context['modes']
+  n = len(panels)
+  cols = min(6, n)
+  nrows = math.ceil(n / cols)
+  fig, axes = plt.subplots(nrows, cols, figsize=(2.2 * cols, 2.3 * nrows), dpi=90)
+  axes = np.atleast_1d(axes).ravel()
+  lim = float(np.abs(modes).max()) * 1.4
+  for ax, (name, x) in zip(axes, panels.items(), strict=False):
+    x = x[np.all(np.isfinite(x), axis=1)][:2500]
+    ax.scatter(x[:, 0], x[:, 1], s=1, alpha=0.3)
+    ax.scatter(modes[:, 0], modes[:, 1], s=8, c='red', marker='x')
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(name, fontsize=7)
+  for ax in axes[n:]:
+    ax.axis('off')
+  fig.suptitle(f'{dataset}: seed 0 of each run, {config.num_steps} steps', fontsize=9)
+  fig.tight_layout()
+  fig.savefig(os.path.join(workdir, f'study_{dataset}.png'))
+  plt.close(fig)
