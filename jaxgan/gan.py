@@ -220,9 +220,9 @@ def _penalty(gan: GAN, d_params: Any, d_stats: Any, real: jax.Array, fake: jax.A
              real_y: Any, fake_y: Any, key: chex.PRNGKey) -> jax.Array:
   """The penalty, with the critic in inference mode (no dropout, running statistics): a
   pure per-example function of ``x`` (at fixed labels), as the definitions assume."""
-  k_aug, k_pen = jax.random.split(key)
-  if gan.augment is not None:  # the points the critic was trained on this update
-    real, fake = gan.augment(real, k_aug), gan.augment(fake, k_aug)
+  k_real, k_fake, k_pen = jax.random.split(key, 3)
+  if gan.augment is not None:  # augmented points, like those the critic is trained on
+    real, fake = gan.augment(real, k_real), gan.augment(fake, k_fake)
 
   def critic_fn(x, y=None):
     out = gan.discriminator.apply(_variables(d_params, d_stats), *_args(x, y), train=False)

@@ -1,4 +1,5 @@
-"""Tests of jaxgan.losses against independent NumPy references (../shared/formulas.md)."""
+"""Tests of jaxgan.losses against independent NumPy references (the formulas of README.md,
+"Objectives and penalties")."""
 
 from collections.abc import Callable
 

@@ -60,6 +60,35 @@ class ModelsTest(chex.TestCase):
                   for k in kernels)
     np.testing.assert_allclose(sorted(float(s) for s in sigmas), want, rtol=1e-2)
 
+  def test_initializers_are_the_sources(self):
+    # The classic MLP is a Keras model: glorot_uniform, U[-b, b] with b = sqrt(6 / (in + out)).
+    g, d = models.get('mlp')
+    dv = d.init(jax.random.key(1), jnp.zeros((2, 28, 28, 1)), train=False)['params']
+    k = np.asarray(dv['Dense_0']['kernel'])  # 784 x 256
+    bound = np.sqrt(6.0 / (784 + 256))
+    self.assertLessEqual(np.abs(k).max(), bound)
+    self.assertGreater(np.abs(k).max(), 0.99 * bound)
+    np.testing.assert_allclose(k.std(), bound / np.sqrt(3), rtol=0.01)
+    np.testing.assert_array_equal(dv['Dense_0']['bias'], 0.0)
+    # DCGAN: N(0, 0.02) (Radford et al. 2016, section 4).
+    g, d = models.get('dcgan', {'image_size': 32, 'width': 32}, {'width': 32})
+    gv = g.init(jax.random.key(2), jnp.zeros((2, 100)), train=False)['params']
+    dense = np.asarray(gv['Dense_0']['kernel'])
+    np.testing.assert_allclose(dense.std(), 0.02, rtol=0.01)
+    self.assertLess(abs(dense.mean()), 0.001)
+    # An initializer by name, with arguments.
+    g, _ = models.get('mlp', {'kernel_init': 'normal(stddev=0.5)'})
+    gv = g.init(jax.random.key(3), jnp.zeros((2, 100)), train=False)['params']
+    np.testing.assert_allclose(np.asarray(gv['Dense_0']['kernel']).std(), 0.5, rtol=0.05)
+
+  def test_unconditional_models_refuse_labels(self):
+    g, d = models.get('dcgan', {'image_size': 28, 'channels': 1, 'width': 8}, {'width': 8})
+    z, y = jnp.zeros((2, 8)), jnp.zeros((2,), jnp.int32)
+    with self.assertRaisesRegex(ValueError, 'DCGANGenerator is unconditional'):
+      g.init(jax.random.key(0), z, y, train=False)
+    with self.assertRaisesRegex(ValueError, 'DCGANDiscriminator is unconditional'):
+      d.init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)), y, train=False)
+
   def test_bad_model_names(self):
     with self.assertRaisesRegex(ValueError, 'resnet.*mlp, dcgan'):
       models.get('resnet')
@@ -114,22 +143,42 @@ class PipelineTest(chex.TestCase):
 
   def test_batches_are_deterministic_per_step(self):
     p = data.get('digits', batch_size=16, n_critic=2, seed=1)
-    chex.assert_shape(p.batch(5), (2, 16, 8, 8, 1))
-    np.testing.assert_array_equal(p.batch(5), p.batch(5))
-    self.assertFalse(np.array_equal(p.batch(5), p.batch(6)))
+    chex.assert_shape(p.batch(5)['x'], (2, 16, 8, 8, 1))
+    np.testing.assert_array_equal(p.batch(5)['x'], p.batch(5)['x'])
+    self.assertFalse(np.array_equal(p.batch(5)['x'], p.batch(6)['x']))
     q = data.get('ring8', batch_size=32, seed=1)
-    np.testing.assert_array_equal(q.batches(2, 3)[1], q.batch(3))
+    np.testing.assert_array_equal(q.batches(2, 3)['x'][1], q.batch(3)['x'])
+    self.assertNotIn('y', q.batch(0))  # mixtures have no labels
+
+  def test_digits_labels_come_with_their_images(self):
+    x, y = images.load_digits(8)
+    p = data.get('digits', batch_size=16, n_critic=2, seed=1)
+    b = p.batch(3)
+    idx = data.epoch_indices(len(x), 1, 3, 2, 16)
+    np.testing.assert_array_equal(b['x'], x[idx])
+    np.testing.assert_array_equal(b['y'], y[idx])
+    self.assertEqual((b['y'].dtype, p.num_classes, p.evaluator), (np.int32, 10, 'digits'))
+
+  def test_dataset_arguments_are_checked(self):
+    with self.assertRaisesRegex(TypeError, "dataset 'digits' has no argument.*data_dir.*it "
+                                           'takes: batch_size, n_critic, seed, image_size'):
+      data.get('digits', batch_size=8, data_dir='/tmp')
+    with self.assertRaisesRegex(TypeError, "dataset 'ring8' has no argument.*image_size"):
+      data.get('ring8', batch_size=8, image_size=28)
 
   def test_tfds_mock_data(self):
     import tensorflow_datasets as tfds
     with tfds.testing.mock_data(num_examples=40):
       p = data.get('mnist', batch_size=16, n_critic=1)
       b = p.batch(0)
-      chex.assert_shape(b, (1, 16, 28, 28, 1))
-      self.assertTrue(np.all((b >= -1.0) & (b <= 1.0)))
+      chex.assert_shape(b['x'], (1, 16, 28, 28, 1))
+      chex.assert_shape(b['y'], (1, 16))
+      self.assertTrue(np.all((b['x'] >= -1.0) & (b['x'] <= 1.0)))
+      self.assertTrue(np.all((b['y'] >= 0) & (b['y'] < 10)))
       self.assertEqual(p.num_examples, 40)
       c = data.get('cifar10', batch_size=4)
-      chex.assert_shape(c.batch(0), (1, 4, 32, 32, 3))
+      chex.assert_shape(c.batch(0)['x'], (1, 4, 32, 32, 3))
+      self.assertEqual((c.evaluator, c.real_samples(5).shape), ('inception', (5, 32, 32, 3)))
 
   def test_missing_tfds_dataset_says_how_to_prepare_it(self):
     with self.assertRaisesRegex(FileNotFoundError, 'download_and_prepare'):

@@ -1,4 +1,5 @@
-"""Tests of jaxgan.penalties against closed forms (../shared/formulas.md)."""
+"""Tests of jaxgan.penalties against closed forms (README.md, "Objectives and penalties":
+a linear critic D(x) = <w, x> + b has gradient w everywhere)."""
 
 import chex
 import jax
