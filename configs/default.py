@@ -36,7 +36,15 @@ def get_config() -> ml_collections.ConfigDict:
   c.auxiliary = dict(name='none', kwargs={})  # 'acgan', 'infogan': extra loss terms
   c.augment = ''  # DiffAugment policy, e.g. 'color,translation,cutout'
   c.weight_clip = 0.0  # WGAN weight clipping of the critic to [-c, c] (0: off)
-  c.n_critic = 1
+  c.n_critic = 1  # 0: no discriminator (super-resolution's PSNR-oriented pretraining)
+  c.adversarial_weight = 1.0  # the weight of the objective's generator loss
+  # Super-resolution content loss of G: pixel (l1/mse) and perceptual (VGG19 features at
+  # perceptual_layer: 'conv5_4' before, 'relu5_4' after the activation); the VGG19
+  # weights file (vgg19-dcbb9e9d.pth or .npz) is needed when perceptual_weight > 0.
+  c.content = dict(pixel='l1', pixel_weight=0.0, perceptual_weight=0.0,
+                   perceptual_layer='conv5_4', perceptual_criterion='l1', perceptual_scale=1.0,
+                   vgg_weights='')
+  c.init_from = ''  # a workdir whose generator initializes this run's (two-stage training)
   c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
   c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
   c.ema_decay = 0.0  # generator EMA (0: none; samples then use the trained weights)

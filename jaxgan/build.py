@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from jaxgan import data, losses, models, optimizers, penalties, registry
+from jaxgan import content, data, losses, models, optimizers, penalties, registry
 from jaxgan import gan as gan_lib
 from jaxgan.validation import ConfigError
 
@@ -38,7 +38,7 @@ def pipeline(config: ml_collections.ConfigDict, seed: int | None = None) -> data
   """The input pipeline of ``config.data`` (``{name, batch_size, ...dataset arguments}``)."""
   kwargs = dict(config.data)
   name, batch_size = kwargs.pop('name'), kwargs.pop('batch_size')
-  return data.get(name, batch_size=batch_size, n_critic=config.n_critic,
+  return data.get(name, batch_size=batch_size, n_critic=max(config.n_critic, 1),
                   seed=config.seed if seed is None else seed, **kwargs)
 
 
@@ -89,6 +89,30 @@ def _augment(config: ml_collections.ConfigDict):
   return augment.make_augment(config.augment)
 
 
+def _content(config: ml_collections.ConfigDict):
+  c = config.content
+  if not (c.pixel_weight or c.perceptual_weight):
+    return None
+  features_fn = None
+  if c.perceptual_weight:
+    from jaxgan.models import vgg
+    features_fn = vgg.features_fn((c.perceptual_layer,))
+  return content.make(features_fn, pixel=c.pixel, pixel_weight=float(c.pixel_weight),
+                      perceptual_weight=float(c.perceptual_weight),
+                      perceptual_layer=c.perceptual_layer,
+                      perceptual_criterion=c.perceptual_criterion,
+                      perceptual_scale=float(c.perceptual_scale))
+
+
+def frozen_variables(config: ml_collections.ConfigDict) -> dict:
+  """The fixed variables of the content loss: ``{'vgg': VGG19}`` when it is perceptual,
+  else ``{}``. Raises ``FileNotFoundError`` (naming the file) without the VGG19 weights."""
+  if not config.content.perceptual_weight:
+    return {}
+  from jaxgan.models import vgg
+  return {'vgg': vgg.load(config.content.vgg_weights or None)}
+
+
 def build(config: ml_collections.ConfigDict) -> tuple[gan_lib.GAN, data.Pipeline]:
   """The GAN and the input pipeline of ``config``.
 
@@ -108,7 +132,8 @@ def build(config: ml_collections.ConfigDict) -> tuple[gan_lib.GAN, data.Pipeline
       penalty_weight=float(config.penalty.weight), penalty_every=int(config.penalty.every),
       n_critic=int(config.n_critic), weight_clip=float(config.weight_clip),
       ema_decay=float(config.ema_decay), auxiliary=_auxiliary(config),
-      augment=_augment(config))
+      augment=_augment(config), content=_content(config),
+      adversarial_weight=float(config.adversarial_weight))
   (z, y), _ = gan_lib.example_inputs(gan, pipe.element_shape, pipe.lowres_shape)
   out = jax.eval_shape(lambda: generator.init_with_output(
       jax.random.key(0), *((z,) if y is None else (z, y)), train=False)[0])
@@ -148,7 +173,7 @@ def training_length(config: ml_collections.ConfigDict, pipe: data.Pipeline) -> L
         'Set exactly one of config.num_steps and config.num_epochs (0 = unset); got '
         f'num_steps={steps}, num_epochs={epochs}. On the command line, e.g. '
         '--config.num_steps=1000 --config.num_epochs=0.')
-  per_step = config.data.batch_size * config.n_critic
+  per_step = config.data.batch_size * max(config.n_critic, 1)
   num = pipe.num_examples
   if steps > 0:
     return Length(int(steps), per_step, num, steps * per_step / num if num else None)

@@ -3,9 +3,11 @@
 ``train_step(gan, state, batch, key) -> (state, metrics)`` runs ``n_critic``
 discriminator updates (one per real batch in ``batch['x'][n_critic, B, ...]``) and one
 generator update, with the objective and penalty from the registries, optional weight
-clipping, lazy regularization, DiffAugment, auxiliary loss terms (ACGAN, InfoGAN) and an
-EMA of the generator's weights. It is a pure function of pytrees: ``jaxgan.sharding``
-jits it over a device mesh, and ``jax.vmap`` runs several seeds in one step.
+clipping, lazy regularization, DiffAugment, auxiliary loss terms (ACGAN, InfoGAN), a
+content loss (super-resolution: pixel and perceptual) and an EMA of the generator's
+weights. ``n_critic = 0`` trains the generator alone (PSNR-oriented pretraining). It is a
+pure function of pytrees: ``jaxgan.sharding`` jits it over a device mesh, and ``jax.vmap``
+runs several seeds in one step.
 
 What the generator is given, and what the discriminator is conditioned on, is the model
 family's ``conditioning`` (see ``jaxgan.models``): noise ``z``; plus class labels ``y``
@@ -35,6 +37,10 @@ if TYPE_CHECKING:
 
 Metrics = dict[str, jax.Array]
 Batch = dict[str, jax.Array]
+# A generator loss term beside the adversarial one: ``content(fake, real_x, frozen) ->
+# (loss, metrics)``, where ``frozen`` are fixed variables (a VGG19's) passed to the train
+# step as an argument, so that they are not baked into the compiled program.
+ContentLoss = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, Metrics]]
 
 
 @flax.struct.dataclass
@@ -91,13 +97,17 @@ class GAN:
     penalty_every: lazy regularization: the penalty (weighted ``penalty_weight *
       penalty_every``) is added on critic updates of generator steps that are multiples
       of this (Karras et al. 2020); 1 applies it at every update.
-    n_critic: discriminator updates per generator update.
+    n_critic: discriminator updates per generator update (0: the generator trains alone,
+      on its content loss).
     weight_clip: WGAN weight clipping of the critic to [-c, c] after each update (0: off).
     ema_decay: decay of the generator EMA, warmed up as ``min(decay, (1+t)/(10+t))``
       at step t (0: the EMA equals the current weights).
     auxiliary: an extra loss term on the discriminator's heads (``jaxgan.auxiliary``).
     augment: DiffAugment ``fn(images, key) -> images`` applied to every image the
       discriminator sees, real and fake, in both updates; ``None`` for none.
+    content: a content loss of the generator (:data:`ContentLoss`), or ``None``.
+    adversarial_weight: the weight of the objective's generator loss (1 for most GANs;
+      SRGAN 1e-3, ESRGAN 5e-3; 0 with ``n_critic = 0``).
   """
   generator: nn.Module
   discriminator: nn.Module
@@ -113,6 +123,8 @@ class GAN:
   ema_decay: float = 0.0
   auxiliary: auxiliary.AuxiliaryLoss | None = None
   augment: Callable[[jax.Array, chex.PRNGKey], jax.Array] | None = None
+  content: ContentLoss | None = None
+  adversarial_weight: float = 1.0
 
   @property
   def z_dim(self) -> int:
@@ -281,24 +293,31 @@ def _d_update(gan: GAN, state: GANState, real: Batch, key: chex.PRNGKey,
 
 
 def _g_update(gan: GAN, state: GANState, real: Batch, key: chex.PRNGKey,
-              mesh: Mesh | None) -> tuple[GANState, Metrics]:
+              mesh: Mesh | None, frozen: Any) -> tuple[GANState, Metrics]:
   k_z, k_real, k_fake = jax.random.split(key, 3)
   z, fake_y = _shard_batch_axis(sample_latent(gan.latent, k_z, real['x'].shape[0], real), mesh)
 
   def loss(g_params):
     fake, g_stats = _generate_train(gan, g_params, state.g_stats, z, fake_y)
-    fake_logits, fake_heads, _ = _critic_train(gan, state.d_params, state.d_stats, fake,
-                                               fake_y, k_fake)
-    # Relativistic objectives compare with real logits; for the others XLA drops this.
-    real_logits, _, _ = _critic_train(gan, state.d_params, state.d_stats, real['x'],
-                                      real.get('y'), k_real)
-    g_loss = gan.objective.generator_loss(real_logits, fake_logits)
-    metrics = {'g_loss': g_loss}
-    total = g_loss
-    if gan.auxiliary is not None:
-      aux = gan.auxiliary.generator_term(fake_heads, fake_y)
-      metrics[f'g_{gan.auxiliary.name}'] = aux
-      total += aux
+    metrics, total = {}, jnp.zeros((), jnp.float32)
+    if gan.adversarial_weight:
+      fake_logits, fake_heads, _ = _critic_train(gan, state.d_params, state.d_stats, fake,
+                                                 fake_y, k_fake)
+      # Relativistic objectives compare with real logits; for the others XLA drops this.
+      real_logits, _, _ = _critic_train(gan, state.d_params, state.d_stats, real['x'],
+                                        real.get('y'), k_real)
+      g_loss = gan.objective.generator_loss(real_logits, fake_logits)
+      metrics['g_loss'] = g_loss
+      total += gan.adversarial_weight * g_loss
+      if gan.auxiliary is not None:
+        aux = gan.auxiliary.generator_term(fake_heads, fake_y)
+        metrics[f'g_{gan.auxiliary.name}'] = aux
+        total += aux
+    if gan.content is not None:
+      content, content_metrics = gan.content(fake, real['x'], frozen)
+      metrics.update(content_metrics)
+      total += content
+    metrics['g_total'] = total
     return total, (g_stats, metrics)
 
   (_, (g_stats, metrics)), g = jax.value_and_grad(loss, has_aux=True)(state.g_params)
@@ -320,29 +339,33 @@ def as_batch(batch: Batch | jax.Array) -> Batch:
 
 
 def train_step(gan: GAN, state: GANState, batch: Batch | jax.Array, key: chex.PRNGKey,
-               mesh: Mesh | None = None) -> tuple[GANState, Metrics]:
+               mesh: Mesh | None = None, frozen: Any = None) -> tuple[GANState, Metrics]:
   """One generator step: ``n_critic`` critic updates, then one generator update.
 
   Args:
     gan: the static description of the GAN.
     state: the current state.
-    batch: real batches ``{'x': [n_critic, B, ...], 'y': [n_critic, B] (labelled data)}``,
-      one per critic update (a bare array is taken as ``'x'``).
+    batch: real batches ``{'x': [n_critic, B, ...], 'y': [n_critic, B] (labelled data),
+      'lr': [n_critic, B, ...] (super-resolution)}``, one per critic update (one batch
+      when ``n_critic = 0``; a bare array is taken as ``'x'``).
     key: PRNG key of this step.
     mesh: when given, the generator's inputs are sharded over its ``'data'`` axis like the
       batch.
+    frozen: fixed variables of the content loss (e.g. ``{'vgg': ...}``), or ``None``.
 
   Returns:
     The new state and scalar metrics (``d_loss``, ``g_loss``, ``penalty`` when one is
-    configured, auxiliary terms, mean ``real_logits`` and ``fake_logits``) of the last
-    critic update.
+    configured, auxiliary and content terms, mean ``real_logits`` and ``fake_logits``) of
+    the last critic update, and ``g_total``, the generator's whole loss.
   """
   batch = as_batch(batch)
-  if batch['x'].shape[0] != gan.n_critic:
-    raise ValueError(f"batch['x'] must have shape [n_critic={gan.n_critic}, batch, ...]; "
-                     f"got {batch['x'].shape}.")
+  if batch['x'].shape[0] != max(gan.n_critic, 1):
+    raise ValueError(f"batch['x'] must have shape [n_critic={gan.n_critic}, batch, ...] "
+                     f"(one batch for n_critic=0); got {batch['x'].shape}.")
   keys = jax.random.split(key, gan.n_critic + 1)
-  if gan.n_critic == 1:
+  if gan.n_critic == 0:
+    d_metrics = {}
+  elif gan.n_critic == 1:
     state, d_metrics = _d_update(gan, state, jax.tree.map(lambda b: b[0], batch), keys[0],
                                  mesh)
   else:
@@ -350,18 +373,19 @@ def train_step(gan: GAN, state: GANState, batch: Batch | jax.Array, key: chex.PR
                                     (batch, keys[:-1]))
     d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)
   state, g_metrics = _g_update(gan, state, jax.tree.map(lambda b: b[-1], batch), keys[-1],
-                               mesh)
+                               mesh, frozen)
   return state, {**d_metrics, **g_metrics}
 
 
 def train_steps(gan: GAN, state: GANState, batches: Batch | jax.Array,
-                base_key: chex.PRNGKey, mesh: Mesh | None = None) -> tuple[GANState, Metrics]:
+                base_key: chex.PRNGKey, mesh: Mesh | None = None,
+                frozen: Any = None) -> tuple[GANState, Metrics]:
   """``K`` train steps fused in one call (``batches['x']`` is ``[K, n_critic, B, ...]``);
   step ``s`` uses key ``fold_in(base_key, s)``. Metrics are stacked ``[K]``."""
   batches = as_batch(batches)
 
   def body(s, batch):
-    return train_step(gan, s, batch, jax.random.fold_in(base_key, s.step), mesh)
+    return train_step(gan, s, batch, jax.random.fold_in(base_key, s.step), mesh, frozen)
   if batches['x'].shape[0] == 1:
     state, metrics = body(state, jax.tree.map(lambda b: b[0], batches))
     return state, jax.tree.map(lambda m: m[None], metrics)

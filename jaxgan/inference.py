@@ -57,6 +57,65 @@ def restore(workdir: str) -> tuple[gan_lib.GAN, data.Pipeline, gan_lib.GANState,
   return gan, pipe, state, config
 
 
+def generator_weights(workdir: str) -> tuple[Any, Any]:
+  """``(params, batch_stats)`` of the generator a workdir samples with (the EMA rule)."""
+  _, _, state, config = restore(workdir)
+  return (state.ema_params if uses_ema(config) else state.g_params), state.g_stats
+
+
+def _check_same_structure(a: Any, b: Any, what: str) -> None:
+  shapes = [jax.tree.map(lambda x: tuple(x.shape), t) for t in (a, b)]
+  if jax.tree.structure(a) != jax.tree.structure(b) or shapes[0] != shapes[1]:
+    raise ValueError(f'{what}: the generators differ in architecture; parameter shapes '
+                     f'{shapes[0]} vs {shapes[1]}.')
+
+
+def init_generator_from(state: gan_lib.GANState, gan: gan_lib.GAN,
+                        workdir: str) -> gan_lib.GANState:
+  """``state`` with the generator of ``workdir`` (two-stage training, e.g. ESRGAN from its
+  PSNR-oriented model): its weights, statistics and EMA, and a fresh optimizer state."""
+  params, stats = generator_weights(workdir)
+  _check_same_structure(params, state.g_params, f'init_from={workdir}')
+  return state.replace(g_params=params, g_stats=stats,
+                       ema_params=jax.tree.map(jnp.copy, params),
+                       g_opt_state=gan.g_optimizer.init(params))
+
+
+def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: str) -> None:
+  """ESRGAN's network interpolation ``(1 - alpha) * psnr + alpha * gan`` of two generators
+  of one architecture, written as a new workdir (the GAN run's config, discriminator and
+  step; ``interpolation.json`` records the sources).
+
+  References:
+    Wang et al., ESRGAN, ECCV Workshops 2018, section 3.4.
+
+  Raises:
+    ValueError: ``alpha`` outside [0, 1], different architectures, or an ``out_workdir``
+      that already holds checkpoints (nothing is overwritten).
+  """
+  if not 0.0 <= alpha <= 1.0:
+    raise ValueError(f'alpha must lie in [0, 1]; got {alpha}.')
+  ckpt_dir = os.path.join(out_workdir, 'checkpoints')
+  if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
+    raise ValueError(f'{out_workdir} already holds checkpoints; choose a new workdir.')
+  psnr_params, psnr_stats = generator_weights(psnr_workdir)
+  _, _, state, config = restore(gan_workdir)
+  _check_same_structure(psnr_params, state.g_params, 'interpolate')
+  mix = lambda a, b: jax.tree.map(lambda x, y: (1.0 - alpha) * x + alpha * y, a, b)
+  state = state.replace(g_params=mix(psnr_params, state.g_params),
+                        ema_params=mix(psnr_params, state.ema_params),
+                        g_stats=mix(psnr_stats, state.g_stats))
+  os.makedirs(out_workdir, exist_ok=True)
+  with open(os.path.join(out_workdir, 'config.json'), 'w') as f:
+    f.write(config.to_json(indent=2))
+  with open(os.path.join(out_workdir, 'interpolation.json'), 'w') as f:
+    json.dump({'psnr': os.path.abspath(psnr_workdir), 'gan': os.path.abspath(gan_workdir),
+               'alpha': alpha}, f, indent=1)
+  ckpt = checkpoints.Checkpoints(ckpt_dir)
+  ckpt.save(int(state.step), state)
+  ckpt.close()
+
+
 def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:
   """``ValueError`` unless ``labels`` fit the model: required (in ``[0, K)``) for
   class-conditional models, refused for the others."""

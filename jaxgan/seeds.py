@@ -9,6 +9,7 @@ seeds by ``K`` steps.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import ml_collections
@@ -25,10 +26,10 @@ def init_states(gan: gan_lib.GAN, pipe: data.Pipeline, seeds: list[int]) -> gan_
 
 
 def compile_seed_steps(gan: gan_lib.GAN):
-  """``fn(states[S], batches[S, K, n_critic, B, ...], base_keys[S]) -> (states, metrics[S, K])``
-  with the states donated."""
-  return jax.jit(jax.vmap(lambda s, b, k: gan_lib.train_steps(gan, s, b, k)),
-                 donate_argnums=0)
+  """``fn(states[S], batches[S, K, n_critic, B, ...], base_keys[S], frozen) -> (states,
+  metrics[S, K])`` with the states donated (``frozen`` shared by all seeds)."""
+  return jax.jit(jax.vmap(lambda s, b, k, f: gan_lib.train_steps(gan, s, b, k, frozen=f),
+                          in_axes=(0, 0, 0, None)), donate_argnums=0)
 
 
 def pipelines(config: ml_collections.ConfigDict, seeds: list[int]) -> list[data.Pipeline]:
@@ -45,7 +46,7 @@ def stacked_batches(pipes: list[data.Pipeline], start: int, count: int) -> data.
 def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
                 num_steps: int, steps_per_call: int,
                 callback: Callable[[int, gan_lib.GANState], None] | None = None,
-                ) -> tuple[gan_lib.GANState, np.ndarray]:
+                frozen: Any = None) -> tuple[gan_lib.GANState, np.ndarray]:
   """Trains all seeds for ``num_steps`` steps.
 
   ``callback(steps_done, states)``, if given, runs after every compiled call (an
@@ -63,7 +64,8 @@ def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
   s = 0
   while s < num_steps:
     k = min(steps_per_call, num_steps - s)
-    states, metrics = fn(states, stacked_batches(pipes, s, k), keys)
+    states, metrics = fn(states, stacked_batches(pipes, s, k), keys,
+                         {} if frozen is None else frozen)
     bad = train.first_nonfinite(jax.device_get(metrics))  # [S]
     new = (bad >= 0) & (diverged_at == 0)
     diverged_at[new] = s + 1 + bad[new]

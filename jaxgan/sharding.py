@@ -49,9 +49,10 @@ def put_batches(local_batches: dict[str, np.ndarray], mesh: Mesh) -> dict[str, j
 
 def compile_train_steps(gan: gan_lib.GAN, mesh: Mesh):
   """Jits :func:`jaxgan.gan.train_steps` over ``mesh``: batches sharded on ``'data'``, state
-  replicated and donated. Call it as ``fn(state, batches, base_key)`` with
-  ``batches['x']`` of shape ``[K, n_critic, B, ...]``."""
+  replicated and donated. Call it as ``fn(state, batches, base_key, frozen)`` with
+  ``batches['x']`` of shape ``[K, n_critic, B, ...]`` and ``frozen`` the content loss's
+  fixed variables (``{}`` for none), replicated."""
   rep = replicated(mesh)
-  return jax.jit(lambda s, b, k: gan_lib.train_steps(gan, s, b, k, mesh),
-                 in_shardings=(rep, batches_sharding(mesh), rep),
+  return jax.jit(lambda s, b, k, f: gan_lib.train_steps(gan, s, b, k, mesh, f),
+                 in_shardings=(rep, batches_sharding(mesh), rep, rep),
                  out_shardings=(rep, rep), donate_argnums=0)

@@ -26,7 +26,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from jaxgan import build, checkpoints, plots, sharding, validation, writers
+from jaxgan import build, checkpoints, inference, plots, sharding, validation, writers
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 
@@ -126,11 +126,15 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   if state is None:
     init = jax.jit(lambda k: build.init_state(gan, pipe, k), out_shardings=replicated)
     state = init(build.init_key(config.seed))
+    if config.init_from:
+      state = inference.init_generator_from(state, gan, config.init_from)
+      logging.info('Generator initialized from %s', config.init_from)
   else:
     logging.info('Resumed from step %d in %s', int(state.step), ckpt.directory)
   start, total = int(state.step), length.steps
 
   train_fn = sharding.compile_train_steps(gan, mesh)
+  frozen = jax.device_put(build.frozen_variables(config), replicated)
   base_key = build.step_base_key(config.seed)
   eval_real = pipe.batch(0) if pipe.lowres_shape else None
   eval_inputs = build.eval_inputs(gan, config.seed, config.num_eval_samples, eval_real)
@@ -155,7 +159,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
         values = {k: float(v[bad]) for k, v in metrics.items()}
         stop(f'Non-finite loss at step {first + bad + 1}: {values}.')
       rows += [(first + i + 1, {k: float(v[i]) for k, v in metrics.items()})
-               for i in range(len(metrics['g_loss']))]
+               for i in range(len(metrics['g_total']))]
     pending.clear()
     if rows and writer is not None:
       s, m = rows[-1]
@@ -169,7 +173,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
       while s < total:
         k = min(per_call, total - s)
         state, metrics = train_fn(state, sharding.put_batches(pipe.batches(s, k), mesh),
-                                  base_key)
+                                  base_key, frozen)
         pending.append((s, metrics))
         before, s = s, s + k
         bar.update(k)

@@ -35,7 +35,10 @@ UNIT_INTERVAL = (lambda v: _is_real(v) and 0 <= v < 1, 'a number in [0, 1)')
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     'seed': NON_NEGATIVE_INT,
     'data.batch_size': POSITIVE_INT,
-    'n_critic': POSITIVE_INT,
+    'n_critic': NON_NEGATIVE_INT,
+    'adversarial_weight': NON_NEGATIVE_REAL,
+    'content.pixel_weight': NON_NEGATIVE_REAL,
+    'content.perceptual_weight': NON_NEGATIVE_REAL,
     'num_steps': NON_NEGATIVE_INT,
     'num_epochs': NON_NEGATIVE_REAL,
     'g_optimizer.learning_rate': POSITIVE_REAL,
@@ -83,6 +86,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     problems.append(f'config.num_steps = {steps!r} and config.num_epochs = {epochs!r}: set '
                     'exactly one of them (> 0; 0 = unset), e.g. --config.num_steps=1000 '
                     '--config.num_epochs=0.')
+  n_critic, adversarial = config.get('n_critic', 1), config.get('adversarial_weight', 1.0)
+  if n_critic == 0 and adversarial != 0:
+    problems.append(f'config.n_critic = 0 trains no discriminator: config.adversarial_weight '
+                    f'must be 0 then; got {adversarial!r}.')
+  content = config.get('content', {})
+  if n_critic == 0 and not (content.get('pixel_weight') or content.get('perceptual_weight')):
+    problems.append('config.n_critic = 0 trains the generator on its content loss alone: set '
+                    'config.content.pixel_weight or config.content.perceptual_weight > 0.')
   if problems:
     raise ConfigError('Invalid config:\n  ' + '\n  '.join(problems))
 

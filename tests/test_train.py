@@ -394,7 +394,7 @@ for n in (1, 8):
   fn = sharding.compile_train_steps(gan, mesh)
   data = sharding.put_batches(batches, mesh)
   state = jax.device_put(state0, sharding.replicated(mesh))
-  s, m = fn(state, data, jax.random.key(1))
+  s, m = fn(state, data, jax.random.key(1), {})
   assert len(data['x'].sharding.device_set) == n
   out[n] = jax.device_get(s)
 chex.assert_trees_all_close(out[1], out[8], rtol=1e-4, atol=1e-5)

@@ -6,7 +6,8 @@ saving iterator state, and every host reads only its own slice of the global bat
 Finite datasets are read in a new random permutation every epoch.
 
 A batch is a dict of NumPy arrays with leading axes ``[n_critic, local_batch]``: ``'x'``
-the samples, and ``'y'`` the int32 class labels for datasets that have them. What a
+the samples, ``'y'`` the int32 class labels for datasets that have them, and ``'lr'`` the
+low-resolution inputs of super-resolution data (:mod:`jaxgan.data.paired`). What a
 dataset needs for its evaluation (the mixture's modes, which evaluator fits it, real
 samples for FID) is part of its :class:`Pipeline`, so no other module tests dataset names.
 """
@@ -15,14 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
 from jaxgan import registry
-from jaxgan.data import images, mixtures
+from jaxgan.data import images, mixtures, paired
 
 Batch = dict[str, np.ndarray]
 
@@ -150,6 +151,52 @@ def tfds_images(name: str, batch_size: int, n_critic: int = 1, seed: int = 0,
                           {'image_size': source.image_size, 'split': split})
 
 
+def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarray],
+                 batch_size: int, n_critic: int, seed: int, crop_size: int,
+                 scale: int) -> Pipeline:
+  host, num_hosts, _ = _local_batch(batch_size)
+  batch = paired.pipeline_parts(lambda: train, len(train), crop_size, scale, n_critic, seed,
+                                batch_size, host, num_hosts, epoch_indices)
+  rng = np.random.default_rng(0)
+  return Pipeline(
+      name, (crop_size, crop_size, 3), len(train), batch,
+      real_samples=lambda n: paired.random_crops(held, rng.integers(0, len(held), n),
+                                                 crop_size, np.random.default_rng(0)),
+      evaluator='sr', evaluator_args={'scale': scale,
+                                      'eval_pairs': lambda: paired.eval_pairs(held, scale)},
+      lowres_shape=(crop_size // scale, crop_size // scale, 3))
+
+
+def photos(batch_size: int, n_critic: int = 1, seed: int = 0, crop_size: int = 96,
+           scale: int = 4) -> Pipeline:
+  """Super-resolution on the photographs scikit-image and scikit-learn ship (offline):
+  ``HR crop_size`` crops and their bicubic x``scale`` LR; evaluated on the held-out
+  photographs (``paired.HELD_OUT_PHOTOS``)."""
+  return _sr_pipeline('photos', paired.photos('train'), paired.photos('test'), batch_size,
+                      n_critic, seed, crop_size, scale)
+
+
+def image_folder(batch_size: int, n_critic: int = 1, seed: int = 0, path: str = '',
+                 crop_size: int = 96, scale: int = 4) -> Pipeline:
+  """Super-resolution on a folder of the user's own images (``path``); every tenth image
+  (or the last, for fewer than ten) is held out for evaluation."""
+  train, held = paired.split_folder(paired.folder(path))
+  return _sr_pipeline('folder', train, held, batch_size, n_critic, seed, crop_size, scale)
+
+
+def sr_tfds(batch_size: int, n_critic: int = 1, seed: int = 0, tfds_name: str = 'div2k',
+            image_key: str = 'hr', split: str = 'train', eval_split: str = 'validation',
+            num_eval: int = 10, data_dir: str | None = None, crop_size: int = 96,
+            scale: int = 4) -> Pipeline:
+  """Super-resolution on a prepared TFDS image set (DIV2K by default: its HR images, with
+  LR made here from each crop); evaluated on the first ``num_eval`` images of
+  ``eval_split``."""
+  train = images.TFDSImages(tfds_name, split, image_key, data_dir or None)
+  held = images.TFDSImages(tfds_name, eval_split, image_key, data_dir or None)
+  held = [held[i] for i in range(min(num_eval, len(held)))]
+  return _sr_pipeline(tfds_name, train, held, batch_size, n_critic, seed, crop_size, scale)
+
+
 _DATASETS = registry.Registry('dataset')
 for _name in mixtures.MIXTURES:
   _DATASETS.register(_name, functools.partial(mixture, _name))
@@ -157,6 +204,10 @@ _DATASETS.register('digits', digits)
 for _name in images.TFDS_IMAGE_SETS:
   _DATASETS.register(_name, functools.partial(tfds_images, _name))
 del _name
+_DATASETS.register('photos', photos)
+_DATASETS.register('folder', image_folder)
+_DATASETS.register('div2k', functools.partial(sr_tfds, tfds_name='div2k/bicubic_x4'))
+_DATASETS.register('sr_tfds', sr_tfds)
 
 
 def names() -> list[str]:

@@ -61,6 +61,43 @@ def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
   return _resize(x[None], size)[0]
 
 
+def _data_source(name: str, split: str, data_dir: str | None):
+  """``tfds.data_source`` of a prepared dataset, or an error saying how to prepare it."""
+  try:
+    import tensorflow_datasets as tfds
+  except ImportError:
+    raise ImportError(f"Dataset {name!r} needs TensorFlow Datasets: pip install -e "
+                      "'.[tfds]'. The offline defaults are data.name='digits' (images) and "
+                      "'photos' (super-resolution).") from None
+  try:
+    return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
+  except Exception as e:  # DatasetNotFoundError and friends
+    where = data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')
+    raise FileNotFoundError(
+        f'TFDS dataset {name!r} (split {split!r}) is not prepared in {where}. On a machine '
+        f'with network run: python -c "import tensorflow_datasets as tfds; '
+        f"tfds.builder('{name}', data_dir='{where}', file_format='array_record')"
+        f'.download_and_prepare()" and copy that directory here (or set '
+        f'--config.data.data_dir). ({type(e).__name__}: {e})') from None
+
+
+class TFDSImages:
+  """Lazy random access to the images of a TFDS split: ``images[i]`` is float32 RGB
+  ``[H, W, 3]`` in [-1, 1] (any size; decoded when read)."""
+
+  def __init__(self, name: str, split: str, image_key: str = 'image',
+               data_dir: str | None = None):
+    self._source = _data_source(name, split, data_dir)
+    self._key = image_key
+
+  def __len__(self) -> int:
+    return len(self._source)
+
+  def __getitem__(self, i: int) -> np.ndarray:
+    from jaxgan.data.paired import to_unit_range
+    return to_unit_range(self._source[int(i)][self._key])
+
+
 class TFDSSource:
   """Random access to a TFDS image dataset through ``tfds.data_source``.
 
@@ -72,21 +109,7 @@ class TFDSSource:
     if name not in TFDS_IMAGE_SETS:
       raise ValueError(f'Unknown TFDS image set {name!r}; valid names are: '
                        f'{", ".join(TFDS_IMAGE_SETS)}.')
-    try:
-      import tensorflow_datasets as tfds
-    except ImportError:
-      raise ImportError(f"Dataset {name!r} needs TensorFlow Datasets: pip install -e "
-                        "'.[tfds]'. The offline default is data.name='digits'.") from None
-    try:
-      self._source = tfds.data_source(name, split=split, data_dir=data_dir, download=False)
-    except Exception as e:  # DatasetNotFoundError and friends
-      where = data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')
-      raise FileNotFoundError(
-          f'TFDS dataset {name!r} (split {split!r}) is not prepared in {where}. On a machine '
-          f'with network run: python -c "import tensorflow_datasets as tfds; '
-          f"tfds.builder('{name}', data_dir='{where}', file_format='array_record')"
-          f'.download_and_prepare()" and copy that directory here (or set '
-          f'--config.data.data_dir). ({type(e).__name__}: {e})') from None
+    self._source = _data_source(name, split, data_dir)
     default_size, channels = TFDS_IMAGE_SETS[name]
     self.image_size = image_size or default_size
     self.element_shape = (self.image_size, self.image_size, channels)

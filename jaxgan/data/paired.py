@@ -1,0 +1,158 @@
+"""Paired super-resolution data: random high-resolution crops and their bicubic x``scale``
+low-resolution images, made as SR papers make them (MATLAB ``imresize``,
+:mod:`jaxgan.data.bicubic`, then 8-bit quantized as a saved LR image is).
+
+Sources of high-resolution images:
+
+* ``photos`` (offline default): the colour photographs that scikit-image and scikit-learn
+  ship; a fixed few are held out for evaluation (:data:`HELD_OUT_PHOTOS`);
+* ``folder``: a folder of the user's own PNG/JPEG images (``data.path``);
+* ``div2k`` and any TFDS image set (``sr_tfds`` with ``tfds_name``): prepared TFDS data.
+
+A batch is ``{'x': HR crops [n_critic, B, S, S, 3], 'lr': [n_critic, B, S/scale,
+S/scale, 3]}`` in [-1, 1]; crops are uniform over the image, flipped and rotated by a
+random element of the dihedral group (as BasicSR's ``augment``), and each epoch visits
+every training image once. Evaluation pairs are whole held-out images cropped to a
+multiple of ``scale``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from jaxgan.data import bicubic
+
+# scikit-image / scikit-learn colour photographs (no network needed).
+TRAIN_PHOTOS = ('rocket', 'china', 'flower', 'hubble_deep_field', 'motorcycle_left',
+                'immunohistochemistry', 'retina')
+HELD_OUT_PHOTOS = ('astronaut', 'chelsea', 'coffee')
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+
+
+def to_unit_range(image: np.ndarray) -> np.ndarray:
+  """uint8 ``[H, W, C]`` (C 1, 3 or 4) -> float32 RGB ``[H, W, 3]`` in [-1, 1]."""
+  image = np.asarray(image)
+  if image.ndim == 2:
+    image = image[..., None]
+  if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
+    raise ValueError(f'Expected an image [H, W] or [H, W, 1|3|4]; got shape {image.shape}.')
+  image = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image[..., :3]
+  return image.astype(np.float32) / 127.5 - 1.0
+
+
+def quantize(x: np.ndarray) -> np.ndarray:
+  """Rounds [-1, 1] images to the 256 levels of an 8-bit file (and clips)."""
+  return (np.round((np.clip(x, -1.0, 1.0) + 1.0) * 127.5) / 127.5 - 1.0).astype(np.float32)
+
+
+def downscale(hr: np.ndarray, scale: int) -> np.ndarray:
+  """The LR image of ``hr`` ``[..., H, W, 3]`` (H, W multiples of ``scale``): MATLAB bicubic
+  1/scale, 8-bit quantized."""
+  return quantize(bicubic.imresize(hr, 1.0 / scale))
+
+
+def crop_to_multiple(image: np.ndarray, scale: int) -> np.ndarray:
+  """``image`` cropped (bottom/right) to height and width multiples of ``scale``."""
+  h, w = image.shape[0] - image.shape[0] % scale, image.shape[1] - image.shape[1] % scale
+  return image[:h, :w]
+
+
+@functools.lru_cache(maxsize=1)
+def _photos() -> dict[str, np.ndarray]:
+  import skimage.data
+  from sklearn.datasets import load_sample_images
+  out = {}
+  sample = load_sample_images()
+  for path, image in zip(sample.filenames, sample.images, strict=True):
+    out[os.path.splitext(os.path.basename(path))[0]] = image
+  out['motorcycle_left'] = skimage.data.stereo_motorcycle()[0]
+  for name in set(TRAIN_PHOTOS + HELD_OUT_PHOTOS) - set(out):
+    out[name] = getattr(skimage.data, name)()
+  return {k: to_unit_range(v) for k, v in out.items()}
+
+
+def photos(split: str) -> list[np.ndarray]:
+  """The offline photographs of ``split`` ('train' or 'test') in [-1, 1]."""
+  names = {'train': TRAIN_PHOTOS, 'test': HELD_OUT_PHOTOS}[split]
+  return [_photos()[n] for n in names]
+
+
+def folder(path: str) -> list[np.ndarray]:
+  """Every PNG/JPEG/BMP image in ``path`` (sorted by name), RGB in [-1, 1].
+
+  Raises:
+    FileNotFoundError: ``path`` is not a folder or holds no image.
+    ValueError: a file that is not a readable image (named).
+  """
+  from PIL import Image, UnidentifiedImageError
+  if not os.path.isdir(path):
+    raise FileNotFoundError(f'data.path {path!r} is not a folder of images.')
+  files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
+  if not files:
+    raise FileNotFoundError(f'No {"/".join(IMAGE_SUFFIXES)} image in {path}.')
+  images = []
+  for f in files:
+    try:
+      with Image.open(os.path.join(path, f)) as im:
+        images.append(to_unit_range(np.asarray(im.convert('RGB'))))
+    except (UnidentifiedImageError, OSError) as e:
+      raise ValueError(f'{os.path.join(path, f)} is not a readable image ({e}).') from None
+  return images
+
+
+def split_folder(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+  """A fixed split of a folder: every tenth image (at least one, when there are two or
+  more) is held out for evaluation; a single image serves both."""
+  if len(images) < 2:
+    return images, images
+  held = set(range(0, len(images), 10)) if len(images) >= 10 else {len(images) - 1}
+  return ([im for i, im in enumerate(images) if i not in held],
+          [im for i, im in enumerate(images) if i in held])
+
+
+def random_crops(images: Sequence[np.ndarray], index: np.ndarray, size: int,
+                 rng: np.random.Generator) -> np.ndarray:
+  """One random ``size``-square crop of ``images[i]`` for each ``i`` in ``index``, each
+  under a random one of the 8 flips/rotations: ``[len(index), size, size, 3]``."""
+  out = np.empty((len(index), size, size, 3), np.float32)
+  for n, i in enumerate(index):
+    image = images[int(i)]
+    h, w = image.shape[:2]
+    if h < size or w < size:
+      raise ValueError(f'Image {int(i)} of shape {image.shape} is smaller than the crop '
+                       f'size {size}; use a smaller data.crop_size.')
+    top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+    crop = image[top:top + size, left:left + size]
+    k, flip = rng.integers(0, 4), rng.integers(0, 2)
+    crop = np.rot90(crop, k)
+    out[n] = crop[:, ::-1] if flip else crop
+  return out
+
+
+def eval_pairs(images: Sequence[np.ndarray], scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
+  """``(lr, hr)`` of whole images, ``hr`` cropped to a multiple of ``scale``."""
+  pairs = []
+  for image in images:
+    hr = crop_to_multiple(image, scale)
+    pairs.append((downscale(hr, scale), hr))
+  return pairs
+
+
+def pipeline_parts(train_images: Callable[[], Sequence[np.ndarray]], num_images: int,
+                   crop_size: int, scale: int, n_critic: int, seed: int, batch_size: int,
+                   host: int, num_hosts: int, epoch_indices: Callable) -> Callable:
+  """``batch(step)`` of a paired pipeline (see the module docstring)."""
+  if crop_size % scale:
+    raise ValueError(f'data.crop_size {crop_size} must be a multiple of data.scale {scale}.')
+
+  def batch(step: int) -> dict[str, np.ndarray]:
+    idx = epoch_indices(num_images, seed, step, n_critic, batch_size, host, num_hosts)
+    rng = np.random.default_rng([seed, step, host, 7])
+    hr = random_crops(train_images(), idx.reshape(-1), crop_size, rng)
+    lr = downscale(hr, scale)
+    return {'x': hr.reshape(idx.shape + hr.shape[1:]), 'lr': lr.reshape(idx.shape + lr.shape[1:])}
+  return batch

@@ -1,0 +1,33 @@
+r"""ESRGAN's network interpolation of two generators of one architecture:
+
+  python -m launch.interpolate --psnr=DIR --gan=DIR --alpha=0.8 --workdir=OUT
+
+writes ``OUT`` as a workdir (the GAN run's config and discriminator) whose generator is
+``(1 - alpha) * psnr + alpha * gan``; sample it or upscale with it like any other run.
+"""
+
+from absl import app, flags
+
+from jaxgan import inference
+from launch import common
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string('psnr', None, 'The PSNR-oriented workdir (alpha = 0).')
+flags.DEFINE_string('gan', None, 'The GAN workdir (alpha = 1).')
+flags.DEFINE_float('alpha', 0.8, 'Interpolation weight of the GAN generator, in [0, 1].')
+flags.DEFINE_string('workdir', None, 'A new workdir for the interpolated model.')
+flags.mark_flags_as_required(['psnr', 'gan', 'workdir'])
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError('Too many command-line arguments.')
+  if not 0.0 <= FLAGS.alpha <= 1.0:
+    raise app.UsageError(f'--alpha must lie in [0, 1]; got {FLAGS.alpha}.')
+  inference.interpolate(FLAGS.psnr, FLAGS.gan, FLAGS.alpha, FLAGS.workdir)
+  print(f'wrote {FLAGS.workdir}: (1 - {FLAGS.alpha}) * {FLAGS.psnr} + {FLAGS.alpha} * '
+        f'{FLAGS.gan}')
+
+
+if __name__ == '__main__':
+  common.run(main)
