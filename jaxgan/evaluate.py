@@ -1,7 +1,8 @@
 """Evaluation of a training run's latest checkpoint, by the evaluator its data names.
 
-Each evaluator is a function ``(samples, pipeline, workdir, options) -> metrics`` chosen
-by name from the pipeline (big_vision style: no branching on dataset names here):
+Each evaluator is a function ``(run, inception_weights) -> metrics`` of an :class:`EvalRun`
+(the restored generator, its data, and its samples drawn on demand), chosen by name from
+the pipeline (big_vision style: no branching on dataset names here):
 
 * ``'modes'`` (2-D mixtures): the VEEGAN/PacGAN mode metrics.
 * ``'digits'`` (grayscale digits: the offline digits, MNIST): digit-FD, digit-KID and
@@ -11,21 +12,60 @@ by name from the pipeline (big_vision style: no branching on dataset names here)
   InceptionV3 (:mod:`jaxgan.metrics.inception`) against real images of the training
   split. Without the weights file the error names it and where to put it; no number from
   another network is printed under the name FID.
+* ``'sr'`` (super-resolution): PSNR and SSIM of the held-out images on the Y channel with
+  a border crop equal to the scale (the papers' convention) and on RGB (BasicSR's
+  model-zoo convention), each named, with bicubic upscaling as the baseline row.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 from typing import Any
 
+import jax
 import numpy as np
 
-from jaxgan import data, inference, metrics, registry
-from jaxgan.data import images
+from jaxgan import data, inference, metrics, registry, upscale
+from jaxgan import gan as gan_lib
+from jaxgan.data import bicubic, images
 from jaxgan.metrics import digit_classifier, inception
+from jaxgan.metrics import sr as sr_metrics
 
 EVALUATORS = registry.Registry('evaluator')
+
+
+@dataclasses.dataclass
+class EvalRun:
+  """What an evaluator sees of a run: its generator and data, samples on demand."""
+  gan: gan_lib.GAN
+  state: gan_lib.GANState
+  pipe: data.Pipeline
+  use_ema: bool
+  num_samples: int
+  seed: int = 0
+
+  @functools.cached_property
+  def samples(self) -> np.ndarray:
+    """``num_samples`` samples (class-conditional models: sample ``i`` has class
+    ``i mod K``); ``ValueError`` on any non-finite value."""
+    labels = None
+    if self.gan.latent.conditioning in ('labels', 'generator_labels'):
+      labels = np.arange(self.num_samples) % self.gan.latent.num_classes
+    x = inference.sample(self.gan, self.state, self.num_samples, self.use_ema, self.seed,
+                         labels=labels)
+    if not np.all(np.isfinite(x)):
+      raise ValueError(f'{int((~np.isfinite(x)).sum())} non-finite values in the samples '
+                       f'of step {int(self.state.step)}.')
+    return x
+
+  @functools.cached_property
+  def generate(self):
+    """``lr [1, h, w, 3] -> sr`` with the run's generator (jitted, clipped to [-1, 1])."""
+    fn = jax.jit(lambda s, lr: gan_lib.generate(self.gan, s, lr, None, self.use_ema))
+    return lambda lr: np.clip(np.asarray(fn(self.state, lr)), -1.0, 1.0)
 
 
 def _check_images(samples: np.ndarray) -> None:
@@ -35,9 +75,9 @@ def _check_images(samples: np.ndarray) -> None:
 
 
 @EVALUATORS.register('inception')
-def inception_metrics(samples: np.ndarray, pipe: data.Pipeline,
-                      inception_weights: str | None = None) -> dict[str, Any]:
-  """FID/KID/IS of ``samples`` against as many real images, with the FID Inception."""
+def inception_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[str, Any]:
+  """FID/KID/IS of the samples against as many real images, with the FID Inception."""
+  samples, pipe = run.samples, run.pipe
   _check_images(samples)
   variables = inception.load(inception_weights)
   real = pipe.real_samples(len(samples))
@@ -51,12 +91,11 @@ def inception_metrics(samples: np.ndarray, pipe: data.Pipeline,
 
 
 @EVALUATORS.register('modes')
-def mode_metrics(samples: np.ndarray, pipe: data.Pipeline,
-                 inception_weights: str | None = None) -> dict[str, Any]:
+def mode_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[str, Any]:
   """The VEEGAN/PacGAN mode metrics of 2-D samples."""
   del inception_weights
-  return metrics.mode_metrics(samples, pipe.evaluator_args['modes'],
-                              pipe.evaluator_args['std'])
+  return metrics.mode_metrics(run.samples, run.pipe.evaluator_args['modes'],
+                              run.pipe.evaluator_args['std'])
 
 
 def digit_reference(image_size: int) -> digit_classifier.Reference:
@@ -67,11 +106,11 @@ def digit_reference(image_size: int) -> digit_classifier.Reference:
 
 
 @EVALUATORS.register('digits')
-def digit_metrics(samples: np.ndarray, pipe: data.Pipeline,
-                  inception_weights: str | None = None) -> dict[str, Any]:
+def digit_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[str, Any]:
   """digit-FD/KID/IS against the held-out digits (and FID/KID/IS if weights are given)."""
+  samples = run.samples
   _check_images(samples)
-  ref = digit_reference(pipe.element_shape[0])
+  ref = digit_reference(run.pipe.element_shape[0])
   f_fake, logits = ref(samples)
   out = {'digit_fd': metrics.frechet_distance_from_features(ref.held, f_fake),
          'digit_fd_floor_real_vs_real': ref.floor,
@@ -79,8 +118,43 @@ def digit_metrics(samples: np.ndarray, pipe: data.Pipeline,
          'digit_is': metrics.inception_score(logits)[0],
          'reference': ref.description}
   if inception_weights:
-    out.update(inception_metrics(samples, pipe, inception_weights))
+    out.update(inception_metrics(run, inception_weights))
   return out
+
+
+def sr_table(pairs: list[tuple[np.ndarray, np.ndarray]], upscalers: dict,
+             scale: int) -> dict[str, dict[str, Any]]:
+  """PSNR/SSIM of each upscaler ``name -> fn(lr) -> sr`` on ``(lr, hr)`` pairs, in both
+  conventions (Y channel and RGB, border crop = ``scale``), with the images' mean."""
+  out = {}
+  for name, fn in upscalers.items():
+    srs = [fn(lr) for lr, _ in pairs]
+    row = {}
+    for convention in sr_metrics.CONVENTIONS:
+      values = [sr_metrics.sr_metrics(sr, hr, crop_border=scale, convention=convention)
+                for sr, (_, hr) in zip(srs, pairs, strict=True)]
+      row[convention] = {'psnr': float(np.mean([v['psnr'] for v in values])),
+                         'ssim': float(np.mean([v['ssim'] for v in values])),
+                         'convention': values[0]['convention']}
+    out[name] = row
+  return out
+
+
+def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
+  """The baseline: MATLAB bicubic upscaling, clipped to [-1, 1]."""
+  return np.clip(bicubic.imresize(lr, scale), -1.0, 1.0)
+
+
+@EVALUATORS.register('sr')
+def sr_evaluation(run: EvalRun, inception_weights: str | None = None) -> dict[str, Any]:
+  """PSNR/SSIM of the generator and of bicubic upscaling on the held-out images."""
+  del inception_weights
+  scale = run.pipe.evaluator_args['scale']
+  pairs = run.pipe.evaluator_args['eval_pairs']()
+  table = sr_table(pairs, {
+      'model': lambda lr: upscale.upscale(run.generate, lr, scale),
+      'bicubic': lambda lr: bicubic_upscale(lr, scale)}, scale)
+  return {'num_images': len(pairs), 'scale': scale, **table}
 
 
 def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
@@ -96,19 +170,11 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
       jaxgan cache. Used for RGB sets always, for grayscale digits when given.
   """
   gan, pipe, state, config = inference.restore(workdir)
-  labels = None
-  if gan.latent.conditioning in ('labels', 'generator_labels'):
-    labels = np.arange(num_samples) % gan.latent.num_classes
-  use_ema = inference.uses_ema(config)
-  samples = inference.sample(gan, state, num_samples, use_ema, seed, labels=labels)
-  step_no = int(state.step)
-  if not np.all(np.isfinite(samples)):
-    raise ValueError(f'{int((~np.isfinite(samples)).sum())} non-finite values in the samples '
-                     f'of step {step_no}.')
-  result = {'workdir': os.path.abspath(workdir), 'step': step_no, 'dataset': pipe.name,
-            'num_samples': num_samples, 'ema': use_ema, 'evaluator': pipe.evaluator}
+  run = EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples, seed)
+  result = {'workdir': os.path.abspath(workdir), 'step': int(state.step), 'dataset': pipe.name,
+            'num_samples': num_samples, 'ema': run.use_ema, 'evaluator': pipe.evaluator}
   evaluator = EVALUATORS.entry(pipe.evaluator)
-  result.update(evaluator(samples, pipe, inception_weights=inception_weights))
+  result.update(evaluator(run, inception_weights=inception_weights))
   with open(os.path.join(workdir, 'eval.json'), 'w') as f:
     json.dump(result, f, indent=1)
   return result

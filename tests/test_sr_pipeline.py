@@ -1,0 +1,159 @@
+"""Super-resolution plumbing: content losses, paired data, tiled upscaling, two-stage
+training and network interpolation (with small stand-in generators)."""
+
+import os
+import tempfile
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest
+from PIL import Image
+
+from jaxgan import content, data, upscale
+from jaxgan.data import bicubic, paired
+
+
+def _images(seed: int, shape: tuple[int, ...]) -> np.ndarray:
+  return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
+
+
+class ContentLossTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_pixel_losses_match_numpy(self):
+    sr, hr = _images(0, (2, 8, 8, 3)), _images(1, (2, 8, 8, 3))
+    l1 = self.variant(lambda a, b: content.pixel_loss(a, b, 'l1'))(sr, hr)
+    mse = self.variant(lambda a, b: content.pixel_loss(a, b, 'mse'))(sr, hr)
+    d = sr.astype(np.float64) - hr
+    np.testing.assert_allclose(l1, np.abs(d).mean(), rtol=1e-5)
+    np.testing.assert_allclose(mse, (d ** 2).mean(), rtol=1e-5)
+
+  def test_perceptual_loss_uses_the_layer_and_stops_the_target(self):
+    # A stand-in feature network: 'a' = 2x, 'b' = x^2; the loss compares only `layer`.
+    feats = lambda v, x: {'a': v * x, 'b': x ** 2}
+    sr, hr = jnp.asarray(_images(2, (2, 4, 4, 3))), jnp.asarray(_images(3, (2, 4, 4, 3)))
+    got = content.perceptual_loss(feats, 2.0, sr, hr, 'b', 'mse', scale=0.5)
+    want = ((0.5 * np.asarray(sr) ** 2 - 0.5 * np.asarray(hr) ** 2) ** 2).mean()
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    g_hr = jax.grad(lambda h: content.perceptual_loss(feats, 2.0, sr, h, 'a'))(hr)
+    np.testing.assert_array_equal(g_hr, 0.0)  # the target's features carry no gradient
+
+  def test_weights_combine_and_bad_input(self):
+    sr, hr = _images(4, (1, 4, 4, 3)), _images(5, (1, 4, 4, 3))
+    fn = content.make(pixel='mse', pixel_weight=0.25)
+    total, parts = fn(sr, hr, {})
+    np.testing.assert_allclose(total, 0.25 * ((sr - hr) ** 2).mean(), rtol=1e-5)
+    self.assertEqual(list(parts), ['pixel_loss'])
+    with self.assertRaisesRegex(ValueError, r'sr \(1, 4, 4, 3\) and hr \(1, 8, 8, 3\)'):
+      content.pixel_loss(sr, _images(6, (1, 8, 8, 3)))
+    with self.assertRaisesRegex(ValueError, "criterion must be one of l1, mse; got 'l2'"):
+      content.pixel_loss(sr, hr, 'l2')
+
+
+class PairedDataTest(chex.TestCase):
+
+  def test_crops_are_dihedral_views_of_the_source_and_lr_is_bicubic(self):
+    source = _images(7, (20, 30, 3))
+    rng = np.random.default_rng(0)
+    crops = paired.random_crops([source], np.zeros(12, int), 8, rng)
+    views = [np.rot90(source, k) for k in range(4)]
+    views += [v[:, ::-1] for v in views]
+    for crop in crops:  # each crop is a window of one of the 8 flips/rotations
+      found = any(np.array_equal(crop, v[i:i + 8, j:j + 8]) for v in views
+                  for i in range(v.shape[0] - 7) for j in range(v.shape[1] - 7))
+      self.assertTrue(found)
+    lr = paired.downscale(crops, 4)
+    want = np.round((np.clip(bicubic.imresize(crops, 0.25), -1, 1) + 1) * 127.5) / 127.5 - 1
+    np.testing.assert_allclose(lr, want, atol=1e-6)
+
+  def test_photos_pipeline(self):
+    p = data.get('photos', batch_size=4, n_critic=2, crop_size=32, scale=4)
+    b = p.batch(3)
+    chex.assert_shape(b['x'], (2, 4, 32, 32, 3))
+    chex.assert_shape(b['lr'], (2, 4, 8, 8, 3))
+    np.testing.assert_allclose(b['lr'][1], paired.downscale(b['x'][1], 4), atol=1e-6)
+    np.testing.assert_array_equal(p.batch(3)['x'], b['x'])  # stateless
+    self.assertEqual((p.evaluator, p.lowres_shape, p.num_examples),
+                     ('sr', (8, 8, 3), len(paired.TRAIN_PHOTOS)))
+    pairs = p.evaluator_args['eval_pairs']()
+    self.assertLen(pairs, len(paired.HELD_OUT_PHOTOS))
+    for lr, hr in pairs:
+      self.assertEqual((lr.shape[0] * 4, lr.shape[1] * 4), hr.shape[:2])
+    self.assertTrue(set(paired.TRAIN_PHOTOS).isdisjoint(paired.HELD_OUT_PHOTOS))
+    with self.assertRaisesRegex(ValueError, 'crop_size 30 must be a multiple of data.scale 4'):
+      data.get('photos', batch_size=4, crop_size=30)
+
+  def test_folder_pipeline_and_its_errors(self):
+    d = tempfile.mkdtemp()
+    for i in range(3):
+      Image.fromarray(np.full((40, 48, 3), 40 * i, np.uint8)).save(os.path.join(d, f'{i}.png'))
+    p = data.get('folder', batch_size=2, path=d, crop_size=16, scale=4)
+    self.assertEqual(p.num_examples, 2)  # the last image is held out
+    chex.assert_shape(p.batch(0)['lr'], (1, 2, 4, 4, 3))
+    with self.assertRaisesRegex(FileNotFoundError, 'not a folder'):
+      data.get('folder', batch_size=2, path=os.path.join(d, 'nope'))
+    empty = tempfile.mkdtemp()
+    with self.assertRaisesRegex(FileNotFoundError, 'No .png/.jpg/.jpeg/.bmp image'):
+      data.get('folder', batch_size=2, path=empty)
+    with open(os.path.join(d, 'broken.png'), 'w') as f:
+      f.write('not an image')
+    with self.assertRaisesRegex(ValueError, 'broken.png is not a readable image'):
+      data.get('folder', batch_size=2, path=d)
+
+  def test_tfds_images_pipeline(self):
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=6):
+      p = data.get('sr_tfds', batch_size=2, tfds_name='cifar10', image_key='image',
+                   eval_split='test', num_eval=2, crop_size=16, scale=4)
+      chex.assert_shape(p.batch(0)['x'], (1, 2, 16, 16, 3))
+      self.assertLen(p.evaluator_args['eval_pairs'](), 2)
+
+
+class _TinySR(nn.Module):
+  """Two 3x3 convs at LR then pixel shuffle: receptive-field radius 2 LR pixels."""
+
+  @nn.compact
+  def __call__(self, lr, y=None, train=True):
+    from jaxgan.models.layers import pixel_shuffle
+    h = nn.relu(nn.Conv(8, (3, 3))(lr))
+    return pixel_shuffle(nn.Conv(3 * 4, (3, 3))(h), 2)
+
+
+class UpscaleTest(chex.TestCase):
+
+  def test_tiles_with_a_margin_equal_the_whole_image(self):
+    model = _TinySR()
+    lr = _images(8, (1, 37, 45, 3))
+    v = model.init(jax.random.key(0), lr)
+    gen = jax.jit(lambda x: model.apply(v, x))
+    whole = np.asarray(gen(lr))[0]
+    tiled = upscale.upscale(gen, lr[0], 2, tile=16, margin=2)  # 3 x 3 tiles
+    self.assertEqual(upscale.num_tiles((37, 45), 16), 9)
+    np.testing.assert_allclose(tiled, whole, atol=1e-5)
+    # Without a margin the tile borders differ: the margin is what removes the seams.
+    seams = upscale.upscale(gen, lr[0], 2, tile=16, margin=0)
+    self.assertGreater(np.abs(seams - whole).max(), 1e-3)
+
+  def test_image_files(self):
+    d = tempfile.mkdtemp()
+    pixels = np.random.default_rng(0).integers(0, 256, (10, 12, 3)).astype(np.uint8)
+    Image.fromarray(pixels).save(os.path.join(d, 'a.png'))
+    x = upscale.read_image(os.path.join(d, 'a.png'))
+    np.testing.assert_allclose((x + 1) * 127.5, pixels, atol=1e-4)
+    upscale.write_image(os.path.join(d, 'b.png'), x)
+    np.testing.assert_array_equal(np.asarray(Image.open(os.path.join(d, 'b.png'))), pixels)
+    with self.assertRaisesRegex(FileNotFoundError, 'No such image file'):
+      upscale.read_image(os.path.join(d, 'missing.png'))
+    with open(os.path.join(d, 'c.png'), 'w') as f:
+      f.write('text')
+    with self.assertRaisesRegex(ValueError, 'c.png is not an image'):
+      upscale.read_image(os.path.join(d, 'c.png'))
+    with self.assertRaisesRegex(ValueError, 'must end in .png, .jpg, .jpeg'):
+      upscale.write_image(os.path.join(d, 'b.gif'), x)
+
+
+if __name__ == '__main__':
+  absltest.main()
