@@ -24,7 +24,7 @@ import optax
 from benchmarks.timing import interleaved_rates, print_table
 from jaxgan import losses, models, penalties
 
-PENALTIES = ['none'] + penalties.names()
+PENALTIES = penalties.names()  # 'none' first
 SUMMED = 'wgan_gp via grad of summed logits'
 LAZY = (4, 16)
 
@@ -49,7 +49,7 @@ def jax_update_step(kind: str, penalty: str, summed_gradient: bool = False,
   params = critic.init(jax.random.key(0), real[:1], train=False)
   opt = optax.adam(1e-4, b1=0.5, b2=0.9)
   d_loss = losses.get('wasserstein').discriminator_loss
-  pen = None if penalty == 'none' else penalties.get(penalty)
+  pen = penalties.get(penalty)
 
   def loss_fn(p, key, penalized=True):
     critic_fn = lambda x: critic.apply(p, x, train=False)

@@ -22,7 +22,7 @@ import optax
 
 from benchmarks.timing import interleaved_rates, print_table
 from configs import mlp_mnist, toy2d
-from jaxgan import step, train
+from jaxgan import build, sharding
 
 
 def dot_peak() -> float:
@@ -60,22 +60,21 @@ def jaxgan_runner(config, fuse: int):
   """(step closure, compile seconds, FLOPs per train step) of jaxgan's compiled step."""
   config.steps_per_call = fuse
   config.ema_decay = 0.0
-  gan, pipeline = train.build(config)
-  mesh = step.make_mesh(jax.devices()[:1])
-  fn = step.compile_train_steps(gan, mesh)
-  sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(None, None, 'data'))
-  batches = jax.device_put(pipeline.batches(0, fuse), sharding)
-  state = jax.jit(lambda k: step.init_state(gan, k, pipeline.element_shape))(jax.random.key(0))
+  gan, pipeline = build.build(config)
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  fn = sharding.compile_train_steps(gan, mesh)
+  batches = sharding.put_batches(pipeline.batches(0, fuse), mesh)
+  state = jax.jit(lambda k: build.init_state(gan, pipeline, k))(jax.random.key(0))
   key = jax.random.key(1)
   t = time.perf_counter()
-  compiled = fn.lower(state, batches, key).compile()
+  compiled = fn.lower(state, batches, key, {}).compile()
   compile_s = time.perf_counter() - t
   flops = compiled.cost_analysis()
   flops = (flops[0] if isinstance(flops, list) else flops).get('flops', float('nan')) / fuse
   box = [state]
 
   def run():
-    box[0], metrics = compiled(box[0], batches, key)
+    box[0], metrics = compiled(box[0], batches, key, {})
     return metrics
   return run, compile_s, flops
 

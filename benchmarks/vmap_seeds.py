@@ -15,7 +15,8 @@ import jax
 
 from benchmarks.timing import interleaved_rates, print_table
 from configs import toy2d
-from jaxgan import seeds, step, train
+from jaxgan import build, seeds
+from jaxgan import gan as gan_lib
 
 
 def compare(width: int, seed_list: list[int], args) -> list[float]:
@@ -23,33 +24,34 @@ def compare(width: int, seed_list: list[int], args) -> list[float]:
   config = toy2d.get_config()
   config.model.generator.features = (width,) * 3
   config.model.discriminator.features = (width,) * 3
-  gan, pipeline = train.build(config)
-  pipes = seeds.seed_pipelines('ring8', seed_list, batch_size=config.data.batch_size)
+  gan, pipeline = build.build(config)
+  pipes = seeds.pipelines(config, seed_list)
   batches = jax.device_put(seeds.stacked_batches(pipes, 0, args.fuse))
-  keys = seeds.base_keys(seed_list)
+  keys = jax.vmap(build.step_base_key)(jax.numpy.asarray(seed_list, jax.numpy.uint32))
 
   vmapped_fn = seeds.compile_seed_steps(gan)
-  box = [seeds.init_states(gan, seed_list, pipeline.element_shape)]
+  box = [seeds.init_states(gan, pipeline, seed_list)]
   t = time.perf_counter()
-  jax.block_until_ready(vmapped_fn(box[0], batches, keys))
-  box[0] = seeds.init_states(gan, seed_list, pipeline.element_shape)
+  jax.block_until_ready(vmapped_fn(box[0], batches, keys, {}))
+  box[0] = seeds.init_states(gan, pipeline, seed_list)
   vmap_compile = time.perf_counter() - t
 
   def vmapped():
-    box[0], m = vmapped_fn(box[0], batches, keys)
+    box[0], m = vmapped_fn(box[0], batches, keys, {})
     return m
 
-  single_fn = jax.jit(lambda s, b, k: step.train_steps(gan, s, b, k), donate_argnums=0)
-  stacked = seeds.init_states(gan, seed_list, pipeline.element_shape)
+  single_fn = jax.jit(lambda s, b, k: gan_lib.train_steps(gan, s, b, k), donate_argnums=0)
+  stacked = seeds.init_states(gan, pipeline, seed_list)
   singles = [jax.tree.map(lambda x, i=i: x[i], stacked) for i in range(len(seed_list))]
 
   def sequential():
     out = None
     for i in range(len(seed_list)):
-      singles[i], out = single_fn(singles[i], batches[i], keys[i])
+      singles[i], out = single_fn(singles[i], {'x': batches['x'][i]}, keys[i])
     return out
 
-  unfused = [[batches[i][j:j + 1] for j in range(args.fuse)] for i in range(len(seed_list))]
+  unfused = [[{'x': batches['x'][i][j:j + 1]} for j in range(args.fuse)]
+             for i in range(len(seed_list))]
 
   def sequential_unfused():  # one compiled call per step (steps_per_call=1)
     out = None
