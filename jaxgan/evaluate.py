@@ -48,14 +48,27 @@ class EvalRun:
   seed: int = 0
 
   @functools.cached_property
+  def assigned(self) -> np.ndarray | None:
+    """What sample ``i`` was asked for: class ``i mod K`` (class-conditional models) or
+    categorical code ``i mod K`` (InfoGAN); ``None`` for unconditional models."""
+    latent = self.gan.latent
+    if latent.conditioning in ('labels', 'generator_labels'):
+      return np.arange(self.num_samples) % latent.num_classes
+    if latent.conditioning == 'codes' and latent.num_categorical:
+      return np.arange(self.num_samples) % latent.num_categorical
+    return None
+
+  @functools.cached_property
   def samples(self) -> np.ndarray:
-    """``num_samples`` samples (class-conditional models: sample ``i`` has class
-    ``i mod K``); ``ValueError`` on any non-finite value."""
-    labels = None
-    if self.gan.latent.conditioning in ('labels', 'generator_labels'):
-      labels = np.arange(self.num_samples) % self.gan.latent.num_classes
+    """``num_samples`` samples, each of its :attr:`assigned` class or code; ``ValueError``
+    on any non-finite value."""
+    codes = labels = None
+    if self.gan.latent.conditioning == 'codes' and self.assigned is not None:
+      codes = {'categorical': self.assigned}
+    elif self.assigned is not None:
+      labels = self.assigned
     x = inference.sample(self.gan, self.state, self.num_samples, self.use_ema, self.seed,
-                         labels=labels)
+                         labels=labels, codes=codes)
     if not np.all(np.isfinite(x)):
       raise ValueError(f'{int((~np.isfinite(x)).sum())} non-finite values in the samples '
                        f'of step {int(self.state.step)}.')
@@ -117,9 +130,37 @@ def digit_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[st
          'digit_kid': metrics.kernel_inception_distance(ref.held, f_fake)[0],
          'digit_is': metrics.inception_score(logits)[0],
          'reference': ref.description}
+  if run.assigned is not None:
+    predicted = logits.argmax(1)
+    if run.gan.latent.conditioning == 'codes':
+      out.update(code_class_matching(run.assigned, predicted, run.gan.latent.num_categorical))
+    else:
+      out.update(class_fidelity(run.assigned, predicted, run.gan.latent.num_classes))
   if inception_weights:
     out.update(inception_metrics(run, inception_weights))
   return out
+
+
+def class_fidelity(asked: np.ndarray, predicted: np.ndarray,
+                   num_classes: int) -> dict[str, Any]:
+  """The share of samples asked for class ``c`` that the classifier labels ``c``: per class
+  and its mean over classes."""
+  per_class = [float(np.mean(predicted[asked == c] == c)) for c in range(num_classes)]
+  return {'class_fidelity': float(np.mean(per_class)), 'class_fidelity_per_class': per_class}
+
+
+def code_class_matching(codes: np.ndarray, predicted: np.ndarray,
+                        num_codes: int) -> dict[str, Any]:
+  """How well an unsupervised categorical code recovers the classes: the accuracy of the
+  best one-to-one matching of codes to classes (Hungarian algorithm on the confusion
+  matrix), and the matching."""
+  from scipy.optimize import linear_sum_assignment
+  num_classes = max(num_codes, int(predicted.max()) + 1)
+  confusion = np.zeros((num_codes, num_classes), np.int64)
+  np.add.at(confusion, (codes, predicted), 1)
+  rows, cols = linear_sum_assignment(-confusion)
+  return {'code_accuracy': float(confusion[rows, cols].sum() / len(codes)),
+          'code_to_class': {int(r): int(c) for r, c in zip(rows, cols, strict=True)}}
 
 
 def sr_table(pairs: list[tuple[np.ndarray, np.ndarray]], upscalers: dict,

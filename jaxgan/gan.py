@@ -392,12 +392,37 @@ def train_steps(gan: GAN, state: GANState, batches: Batch | jax.Array,
   return jax.lax.scan(body, state, batches)
 
 
+def ema_statistics(gan: GAN, state: GANState, num_batches: int = 50,
+                   batch_size: int = 256) -> Any:
+  """BatchNorm running statistics that belong to the EMA weights.
+
+  The running statistics in the state come from the trained weights; the averaged weights
+  produce activations of other statistics, so normalizing them with the trained ones shifts
+  every sample (Brock et al. 2019 recompute "standing statistics" for this reason). These
+  are the generator's own running statistics after ``num_batches`` forward passes of the
+  EMA weights in training mode on fresh latents (a fixed key: reproducible), starting from
+  the state's. Generators without BatchNorm, and those that take low-resolution images,
+  keep the state's statistics.
+  """
+  if not state.g_stats or gan.latent.conditioning == 'lowres':
+    return state.g_stats
+
+  def update(i, stats):
+    z, y = sample_latent(gan.latent, jax.random.fold_in(jax.random.key(0), i), batch_size)
+    return _generate_train(gan, state.ema_params, stats, z, y)[1]
+  return jax.lax.fori_loop(0, num_batches, update, state.g_stats)
+
+
 def generate(gan: GAN, state: GANState, z: Any, y: Any = None,
              use_ema: bool = True) -> jax.Array:
-  """Samples ``G(z, y)`` in inference mode (running BatchNorm statistics), EMA weights if
-  ``use_ema``; float32."""
-  params = state.ema_params if use_ema else state.g_params
-  x = gan.generator.apply(_variables(params, state.g_stats), *_args(z, y), train=False)
+  """Samples ``G(z, y)`` in inference mode, float32: the trained weights with their
+  running BatchNorm statistics, or (``use_ema``) the EMA weights with statistics
+  recomputed for them (:func:`ema_statistics`)."""
+  if use_ema:
+    params, stats = state.ema_params, ema_statistics(gan, state)
+  else:
+    params, stats = state.g_params, state.g_stats
+  x = gan.generator.apply(_variables(params, stats), *_args(z, y), train=False)
   return x.astype(jnp.float32)
 
 

@@ -148,6 +148,30 @@ class TrainStepTest(chex.TestCase):
     chex.assert_shape(m['g_loss'], (3,))
 
 
+class EMAStatisticsTest(chex.TestCase):
+
+  def test_batchnorm_statistics_belong_to_the_ema_weights(self):
+    """G(z) = BN(W z + b): with z ~ N(0, I) the pre-BN activations have mean b and variance
+    ||W[:, j]||^2 (closed form), here for the EMA weights, not the trained ones."""
+    class LinearBN(nn.Module):
+      @nn.compact
+      def __call__(self, z, train=True):
+        h = nn.Dense(3)(z)
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+    gan = _gan(generator=LinearBN())
+    state = gan_lib.init_state(gan, jax.random.key(0), (3,))
+    rng = np.random.default_rng(0)
+    kernel, bias = rng.normal(size=(Z, 3)), rng.normal(size=3)
+    ema = {'Dense_0': {'kernel': jnp.asarray(kernel, jnp.float32),
+                       'bias': jnp.asarray(bias, jnp.float32)},
+           'BatchNorm_0': state.ema_params['BatchNorm_0']}
+    state = state.replace(ema_params=ema)  # trained weights and their stats differ
+    stats = jax.jit(lambda s: gan_lib.ema_statistics(gan, s))(state)['BatchNorm_0']
+    np.testing.assert_allclose(stats['mean'], bias, atol=0.05)
+    np.testing.assert_allclose(stats['var'], (kernel ** 2).sum(0), rtol=0.05)
+    self.assertFalse(np.allclose(state.g_stats['BatchNorm_0']['mean'], bias, atol=0.05))
+
+
 class DiscriminatorStateTest(chex.TestCase):
 
   def test_penalty_with_batchnorm_and_dropout_critic(self):

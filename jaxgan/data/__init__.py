@@ -132,10 +132,17 @@ def _finite_pipeline(name: str, xs: Callable[[np.ndarray], tuple[np.ndarray, np.
                   num_classes=num_classes)
 
 
-def digits(batch_size: int, n_critic: int = 1, seed: int = 0, image_size: int = 8) -> Pipeline:
+def digits(batch_size: int, n_critic: int = 1, seed: int = 0, image_size: int = 8,
+           subset: int = 0) -> Pipeline:
   """scikit-learn's 1,797 bundled digits (offline), labelled 0-9, resized to
-  ``image_size``; evaluated by digit-FD against the held-out split."""
+  ``image_size``; evaluated by digit-FD against the held-out split. ``subset > 0`` trains
+  on a fixed random subset of that many digits (data-efficiency experiments)."""
   x, y = images.load_digits(image_size)
+  if subset:
+    if not 0 < subset <= len(x):
+      raise ValueError(f'subset must be in [1, {len(x)}]; got {subset}.')
+    keep = fixed_subset(len(x), subset, seed=12345)
+    x, y = x[keep], y[keep]
   return _finite_pipeline('digits', lambda i: (x[i], y[i]), len(x), x.shape[1:], batch_size,
                           n_critic, seed, 10, 'digits', {'image_size': image_size})
 
