@@ -60,11 +60,17 @@ def _variables(name: str):
 
 @functools.cache
 def _apply(name: str, train: bool):
-  """Jitted ``apply`` of model ``name`` (cached, so each compiles once per file)."""
+  """Jitted ``apply`` of model ``name`` (cached, so each compiles once per file); in
+  training mode it returns ``(outputs, batch_stats updates)``."""
   module, _ = MODELS[name]
   if train:
-    return jax.jit(lambda v, *a: module.apply(v, *a, train=True, mutable=['batch_stats'])[0])
+    return jax.jit(lambda v, *a: module.apply(v, *a, train=True, mutable=['batch_stats']))
   return jax.jit(lambda v, *a: module.apply(v, *a, train=False))
+
+
+def _replace_last_two(inputs):
+  """The batch with its last two examples replaced by copies of its first two."""
+  return jax.tree.map(lambda t: jnp.concatenate([t[:2], t[:2]], 0), inputs)
 
 
 def _trunk_params(cin, w, h, norm_params):
@@ -138,19 +144,21 @@ class ConditionalModelsTest(chex.TestCase):
     # init's small activations, which running averages at their initial values do not
     v = _variables(name)
     out0, out1 = run(v, a, y), run(v, a, (y + 1) % K)
+    if name in GENERATORS:
+      out0, out1 = out0[0], out1[0]
     self.assertGreater(float(jnp.max(jnp.abs(out0 - out1))), 1e-4)
     if name.endswith('_d'):  # every logit depends on its label
       self.assertGreater(float(jnp.min(jnp.abs(out0 - out1))), 1e-6)
 
   def test_infogan_codes_change_the_output(self):
     run, v = _apply('infogan_g', True), _variables('infogan_g')
-    base = run(v, Z_IN, CODES)
+    base = run(v, Z_IN, CODES)[0]
     other_cat = _codes((CODES['categorical'] + 1) % K, CODES['continuous'])
     # (New values per sample: a shift common to the batch is removed by training-mode BN.)
     other_cont = _codes(CODES['categorical'], jax.random.uniform(jax.random.key(5), (B, N_CONT),
                                                                  minval=-1.0, maxval=1.0))
     for codes in (other_cat, other_cont):
-      diff = jnp.abs(run(v, Z_IN, codes) - base).reshape(B, -1).max(axis=1)
+      diff = jnp.abs(run(v, Z_IN, codes)[0] - base).reshape(B, -1).max(axis=1)
       self.assertGreater(float(diff.min()), 1e-4)
 
   def test_bad_labels_and_codes(self):
@@ -199,7 +207,7 @@ class ConditionalModelsTest(chex.TestCase):
     module, inputs = MODELS[name]
     out = jax.jit(lambda v, *a: module.clone(dtype=jnp.bfloat16).apply(
         v, *a, train=True, mutable=['batch_stats'])[0])(_variables(name), *inputs)
-    ref = _apply(name, True)(_variables(name), *inputs)
+    ref = _apply(name, True)(_variables(name), *inputs)[0]
     if name in GENERATORS:
       self.assertEqual(out.dtype, jnp.bfloat16)
     for o, r in zip(jax.tree.leaves(out), jax.tree.leaves(ref), strict=True):
@@ -211,27 +219,30 @@ class ConditionalModelsTest(chex.TestCase):
 
   @parameterized.parameters('cgan_g_cbn', 'acgan_d', 'infogan_g', 'infogan_d')
   def test_batch_norm_train_and_eval(self, name):
-    module, inputs = MODELS[name]
+    _, inputs = MODELS[name]
     v = _variables(name)
-    _, upd = jax.jit(lambda v, *a: module.apply(v, *a, train=True, mutable=['batch_stats']))(
-        v, *inputs)
+    run_eval, run_train = _apply(name, False), _apply(name, True)
+    out, upd = run_train(v, *inputs)
     moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)), v['batch_stats'],
                          upd['batch_stats'])
     self.assertTrue(all(jax.tree.leaves(moved)))
     # Eval: each sample depends only on its own input; train: on the whole batch.
-    half = jax.tree.map(lambda t: t[:2], inputs)
-    run_eval, run_train = _apply(name, False), _apply(name, True)
-    chex.assert_trees_all_close(run_eval(v, *half),
-                                jax.tree.map(lambda t: t[:2], run_eval(v, *inputs)), atol=1e-5)
-    diff = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b[:2]))), run_train(v, *half),
-                        run_train(v, *inputs))
+    other = _replace_last_two(inputs)
+    first_two = lambda tree: jax.tree.map(lambda t: t[:2], tree)
+    chex.assert_trees_all_close(first_two(run_eval(v, *other)),
+                                first_two(run_eval(v, *inputs)), atol=1e-5)
+    diff = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
+                        first_two(run_train(v, *other)[0]), first_two(out))
     self.assertGreater(max(jax.tree.leaves(diff)), 1e-4)
 
   @parameterized.parameters('projection_spectral_d', 'projection_none_d', 'concat_layer_d')
   def test_gradient_penalty_ready_discriminators_treat_examples_independently(self, name):
-    # No cross-example statistics, even in training mode: D(x)[:2] == D(x[:2]).
+    # No cross-example statistics, even in training mode: D's logits for the first two
+    # examples do not depend on the rest of the batch.
+    _, inputs = MODELS[name]
     v, run = _variables(name), _apply(name, True)
-    np.testing.assert_allclose(run(v, X_IN[:2], Y_IN[:2]), run(v, X_IN, Y_IN)[:2], atol=1e-5)
+    np.testing.assert_allclose(run(v, *_replace_last_two(inputs))[0][:2],
+                               run(v, *inputs)[0][:2], atol=1e-5)
 
   @parameterized.parameters(*MODELS)
   def test_gradients_finite_and_nonzero_for_all_params(self, name):

@@ -200,9 +200,10 @@ class ConditionalDiscriminator(nn.Module):
       x = jnp.concatenate([x, jnp.broadcast_to(onehot, (*x.shape[:3], self.num_classes))], -1)
     phi = DigitTrunk(self.width, self.hidden, self.norm, self.negative_slope, self.kernel_init,
                      self.dtype, name='trunk')(x, train)
-    head = ProjectionHead(self.num_classes if self.conditioning == 'projection' else 0, sn,
+    projection = self.conditioning == 'projection'
+    head = ProjectionHead(num_classes=self.num_classes if projection else 0, spectral_norm=sn,
                           kernel_init=self.kernel_init, dtype=self.dtype, name='head')
-    return head(phi, y if self.conditioning == 'projection' else None, train)
+    return head(phi, y if projection else None, train)
 
 
 class ACGANDiscriminator(nn.Module):

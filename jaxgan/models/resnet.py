@@ -204,7 +204,8 @@ class ResNetGenerator(nn.Module):
                  residual_init=self.residual_init, shortcut_init=self.kernel_init,
                  dtype=self.dtype, name=f'block{i + 2}')(h, y, train)
       if res == self.attention_at and not attended:
-        h = SelfAttention(sn, self.attention_init, self.dtype, name='attention')(h, train)
+        h = SelfAttention(spectral_norm=sn, kernel_init=self.attention_init, dtype=self.dtype,
+                          name='attention')(h, train)
         attended = True
     h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                              name='b5')(h))
@@ -264,9 +265,10 @@ class ResNetDiscriminator(nn.Module):
                  residual_init=self.residual_init, shortcut_init=self.kernel_init,
                  dtype=self.dtype, name=f'block{i + 1}')(h, train)
       if res == self.attention_at and not attended:
-        h = SelfAttention(self.spectral_norm, self.attention_init, self.dtype,
-                          name='attention')(h, train)
+        h = SelfAttention(spectral_norm=self.spectral_norm, kernel_init=self.attention_init,
+                          dtype=self.dtype, name='attention')(h, train)
         attended = True
     phi = jnp.sum(nn.relu(h), axis=(1, 2))
-    return ProjectionHead(self.num_classes, self.spectral_norm, kernel_init=self.kernel_init,
-                          dtype=self.dtype, name='head')(phi, y, train)
+    head = ProjectionHead(num_classes=self.num_classes, spectral_norm=self.spectral_norm,
+                          kernel_init=self.kernel_init, dtype=self.dtype, name='head')
+    return head(phi, y, train)
