@@ -93,7 +93,8 @@ def _check_image(who: str, x: chex.Array) -> None:
 def _upsampling_stack(h: chex.Array, width: int, channels: int, norm, init: Initializer,
                       dtype: Any) -> chex.Array:
   """``h[B, 7*7*2*width]`` -> norm, ReLU -> 7x7 -> ConvT 4x4/2 ``width`` -> norm, ReLU ->
-  ConvT 4x4/2 ``channels`` -> tanh: images ``[B, 28, 28, channels]``."""
+  ConvT 4x4/2 ``channels`` -> tanh: images ``[B, 28, 28, channels]``. The first norm acts
+  on the flat Dense output, per unit (InfoGAN's ``fc_batch_norm``), the second per channel."""
   h = nn.relu(norm(h)).reshape(h.shape[0], 7, 7, 2 * width)
   h = nn.ConvTranspose(width, (4, 4), strides=(2, 2), padding='SAME', kernel_init=init,
                        dtype=dtype)(h)
