@@ -15,12 +15,21 @@ Every generator is called as ``G(z, y=None, train=...)`` and every discriminator
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 
 from jaxgan import registry
+from jaxgan.models.conditional import (
+    ACGANDiscriminator,
+    ConditionalDiscriminator,
+    ConditionalGenerator,
+    InfoGANDiscriminator,
+    InfoGANGenerator,
+)
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
+from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
 
 CONDITIONINGS = ('none', 'labels', 'generator_labels', 'codes', 'lowres')
 
@@ -29,8 +38,8 @@ CONDITIONINGS = ('none', 'labels', 'generator_labels', 'codes', 'lowres')
 class Family:
   """A registered model: its two module classes and what they are conditioned on."""
   name: str
-  generator: type[nn.Module]
-  discriminator: type[nn.Module]
+  generator: type[nn.Module] | functools.partial
+  discriminator: type[nn.Module] | functools.partial
   conditioning: str = 'none'
 
 
@@ -61,6 +70,21 @@ def register(name: str, generator: type[nn.Module], discriminator: type[nn.Modul
 
 register('mlp', MLPGenerator, MLPDiscriminator)
 register('dcgan', DCGANGenerator, DCGANDiscriminator)
+# Conditional models of the 28 px digits.
+register('cgan', ConditionalGenerator, ConditionalDiscriminator, 'labels')
+register('acgan', ConditionalGenerator, ACGANDiscriminator, 'generator_labels')
+register('infogan', InfoGANGenerator, InfoGANDiscriminator, 'codes')
+# ResNet GANs of 32 px images: SNGAN (Miyato et al. 2018), cGAN with a projection
+# discriminator (Miyato & Koyama 2018), SAGAN (Zhang et al. 2019) and its class-conditional
+# version (conditional BN in G, projection D).
+register('sngan', ResNetGenerator, ResNetDiscriminator)
+register('cgan_pd', functools.partial(ResNetGenerator, num_classes=10),
+         functools.partial(ResNetDiscriminator, num_classes=10), 'labels')
+register('sagan', functools.partial(ResNetGenerator, attention_at=16, spectral_norm=True),
+         functools.partial(ResNetDiscriminator, attention_at=8))
+register('sagan_cond', functools.partial(ResNetGenerator, num_classes=10, attention_at=16,
+                                         spectral_norm=True),
+         functools.partial(ResNetDiscriminator, num_classes=10, attention_at=8), 'labels')
 
 
 def names() -> list[str]:
@@ -89,5 +113,7 @@ def get(name: str, generator: dict | None = None,
   return _MODELS.get(name, generator=generator, discriminator=discriminator)
 
 
-__all__ = ['DCGANDiscriminator', 'DCGANGenerator', 'Family', 'MLPDiscriminator',
-           'MLPGenerator', 'family', 'get', 'names', 'register']
+__all__ = ['ACGANDiscriminator', 'ConditionalDiscriminator', 'ConditionalGenerator',
+           'DCGANDiscriminator', 'DCGANGenerator', 'Family', 'InfoGANDiscriminator',
+           'InfoGANGenerator', 'MLPDiscriminator', 'MLPGenerator', 'ResNetDiscriminator',
+           'ResNetGenerator', 'family', 'get', 'names', 'register']

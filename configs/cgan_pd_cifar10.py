@@ -1,0 +1,27 @@
+"""cGAN with a projection discriminator on CIFAR-10 (Miyato & Koyama 2018), as Mimicry
+trains it: the SNGAN ResNets with conditional BatchNorm in G and a projection head in D,
+the SNGAN schedule (hinge, n_critic 5, Adam 2e-4 (0, 0.9), batch 64, 100,000 steps).
+Mimicry's FID (50k samples against the training set): 10.84.
+
+  python -m launch.train --config=configs/cgan_pd_cifar10.py --workdir=/tmp/cgan_pd
+"""
+
+import ml_collections
+
+from configs import default
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = default.get_config()
+  c.data = dict(name='cifar10', batch_size=64, image_size=32, data_dir='', split='train')
+  c.model = dict(name='cgan_pd', z_dim=128, generator=dict(ngf=256, num_classes=10),
+                 discriminator=dict(ndf=128, num_classes=10))
+  c.loss.name = 'hinge'
+  c.n_critic = 5
+  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.0, b2=0.9)
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.0, b2=0.9)
+  c.num_steps = 100000
+  c.log_every = 100
+  c.eval_every = 5000
+  c.checkpoint_every = 5000
+  return c

@@ -1,0 +1,31 @@
+"""SAGAN on CIFAR-10 (Zhang et al. 2019): the SNGAN ResNets with a self-attention block
+(learned gamma initialised at 0; at 16x16 in G, 8x8 in D), spectral norm in G and D,
+hinge loss and TTUR (G lr 1e-4, D lr 4e-4, betas (0, 0.9)), n_critic 1, batch 64, z 128,
+100,000 steps. ``:cond`` is the class-conditional version (conditional BN in G, a
+projection D).
+
+  python -m launch.train --config=configs/sagan_cifar10.py --workdir=/tmp/sagan
+  python -m launch.train --config=configs/sagan_cifar10.py:cond --workdir=/tmp/sagan_cond
+"""
+
+import ml_collections
+
+from configs import default
+
+
+def get_config(variant: str = '') -> ml_collections.ConfigDict:
+  """``variant``: '' (unconditional) or 'cond' (class-conditional)."""
+  c = default.get_config()
+  c.data = dict(name='cifar10', batch_size=64, image_size=32, data_dir='', split='train')
+  classes = 10 if variant == 'cond' else 0
+  c.model = dict(name='sagan_cond' if classes else 'sagan', z_dim=128,
+                 generator=dict(ngf=256, num_classes=classes),
+                 discriminator=dict(ndf=128, num_classes=classes))
+  c.loss.name = 'hinge'
+  c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.0, b2=0.9)
+  c.d_optimizer = dict(name='adam', learning_rate=4e-4, b1=0.0, b2=0.9)
+  c.num_steps = 100000
+  c.log_every = 100
+  c.eval_every = 5000
+  c.checkpoint_every = 5000
+  return c

@@ -1,0 +1,30 @@
+"""SNGAN on CIFAR-10 (Miyato et al. 2018), as Mimicry trains it.
+
+ResNet G (ngf 256) and D (ndf 128, spectral norm on every layer), hinge loss, n_critic 5,
+Adam 2e-4 (0, 0.9), batch 64, z 128, 100,000 generator steps. Mimicry's FID with this
+protocol (50k samples against the training set): 16.77. Needs the prepared TFDS cifar10:
+
+  python -m launch.train --config=configs/sngan_cifar10.py --workdir=/tmp/sngan
+  python -m launch.evaluate --workdir=/tmp/sngan --num_samples=50000 \
+      --inception_weights=pt_inception-2015-12-05-6726825d.pth
+"""
+
+import ml_collections
+
+from configs import default
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = default.get_config()
+  c.data = dict(name='cifar10', batch_size=64, image_size=32, data_dir='', split='train')
+  c.model = dict(name='sngan', z_dim=128, generator=dict(ngf=256),
+                 discriminator=dict(ndf=128))
+  c.loss.name = 'hinge'
+  c.n_critic = 5
+  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.0, b2=0.9)
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.0, b2=0.9)
+  c.num_steps = 100000
+  c.log_every = 100
+  c.eval_every = 5000
+  c.checkpoint_every = 5000
+  return c
