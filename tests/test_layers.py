@@ -1,5 +1,6 @@
 """Tests of jaxgan.models.layers: Conv / ConvTranspose against Flax and direct NumPy loops."""
 
+import functools
 import itertools
 
 import chex
@@ -14,8 +15,10 @@ from jaxgan.models import layers
 
 LAYERS = {'Conv': (layers.Conv, nn.Conv), 'ConvTranspose': (layers.ConvTranspose,
                                                             nn.ConvTranspose)}
-# The kernels, strides and paddings the jaxgan models use.
-CONFIGS = list(itertools.product([3, 4], [1, 2], ['SAME', 'VALID', ((1, 1), (1, 1))]))
+# The kernels, strides and paddings the jaxgan models use, and a few corner cases
+# (a stride above the kernel size switches lax's transposed 'SAME' padding rule).
+CONFIGS = list(itertools.product([3, 4], [1, 2], ['SAME', 'VALID', ((1, 1), (1, 1))])) + [
+    (1, 2, 'SAME'), (2, 3, 'SAME'), (5, 3, 'VALID'), (4, (2, 1), ((0, 2), (3, 1)))]
 
 
 def _np_conv(x, w, strides, pads):
@@ -94,7 +97,7 @@ class MatchesFlaxTest(chex.TestCase):
   def test_outputs_and_parameters(self, config, kind):
     k, s, padding = config
     ours, theirs = LAYERS[kind]
-    x = _inputs((2, 7, 10, 3))  # an odd and an even size (the axes are planned apart)
+    x = _inputs((2, 15, 8, 3))  # an odd and an even size (the axes are planned apart)
     want, variables = theirs(5, (k, k), strides=s, padding=padding).init_with_output(
         jax.random.key(0), x)
     layer = ours(5, (k, k), strides=s, padding=padding)
@@ -134,6 +137,26 @@ class MatchesFlaxTest(chex.TestCase):
     got = jax.jvp(ours(4, (4, 4), strides=2).apply, (params, x), (dparams, dx))
     want = jax.jvp(theirs(4, (4, 4), strides=2).apply, (params, x), (dparams, dx))
     chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
+
+  @parameterized.parameters('Conv', 'ConvTranspose')
+  def test_vmap_over_seeds_and_per_example_penalty(self, kind):
+    # jaxgan vmaps whole train steps over seeds (batched kernels) and penalties take
+    # per-example input gradients with vmap (unbatched inputs).
+    ours, theirs = LAYERS[kind]
+    x = _inputs((3, 2, 7, 8, 2))
+    keys = jax.random.split(jax.random.key(0), 3)
+    params = jax.vmap(theirs(3, (4, 4), strides=2).init)(keys, x)
+
+    def per_example_penalty(layer, p, x):
+      grad_x = jax.vmap(jax.grad(lambda xi: jnp.sum(jnp.sin(layer.apply(p, xi)))))(x)
+      return jnp.sum(grad_x**2)
+
+    def run(layer):  # the penalty and its gradient in the parameters, per seed
+      penalty = functools.partial(per_example_penalty, layer)
+      return jax.jit(jax.vmap(jax.value_and_grad(penalty)))(params, x)
+
+    chex.assert_trees_all_close(run(ours(3, (4, 4), strides=2)),
+                                run(theirs(3, (4, 4), strides=2)), atol=2e-5, rtol=2e-5)
 
   @parameterized.parameters('Conv', 'ConvTranspose')
   def test_impl_flax_is_the_flax_op(self, kind):

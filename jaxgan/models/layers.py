@@ -4,18 +4,20 @@
   and space-to-depth) in NHWC with PyTorch's channel order, so that a PyTorch
   ``nn.PixelShuffle`` model's weights mean the same thing here.
 * :class:`Conv` / :class:`ConvTranspose`: drop-in replacements for ``flax.linen.Conv`` and
-  ``flax.linen.ConvTranspose`` (same attributes, parameter names and shapes, outputs) whose
-  strided forms are computed as sums / interleavings of stride-1 convolutions
-  (:func:`phase_conv`, :func:`phase_conv_transpose`), which XLA:CPU differentiates once and
-  twice far faster than the strided originals.
+  ``flax.linen.ConvTranspose`` (same attributes, parameter names and shapes, outputs)
+  whose derivatives, first and second, avoid XLA:CPU's slow convolutions. With
+  ``impl='fast'`` (the default) a transposed convolution is computed as ``s_h * s_w``
+  interleaved stride-1 convolutions (:func:`phase_conv_transpose`); a strided convolution
+  keeps XLA's strided op for its value and kernel derivative and sends its input
+  derivative through a sum of stride-1 convolutions (:func:`strided_conv`,
+  :func:`phase_conv`); every stride-1 convolution is padded so that its input and output
+  have the same size. ``impl='flax'`` is the plain Flax op (e.g. on GPUs).
 
-Why: on XLA:CPU the kernel gradient of an input-dilated convolution (a transposed conv's
-weight gradient, or the second derivative through a strided conv inside a gradient penalty)
-is lowered to a window-reversed convolution that misses the fast Eigen path (XLA's
-algebraic simplifier swaps the operands of a convolution whose "kernel" is larger than its
-input). The phase decompositions below use only stride-1 convolutions whose input and
-output have the same spatial size, so none of their first or second derivatives hits that
-swap. ``benchmarks/conv_layers.py`` measures the difference.
+Why: XLA swaps the operands of a convolution whose window is larger than its input (the
+kernel gradient of an input-dilated convolution, i.e. of a transposed conv, or of any
+convolution whose output is larger than its input, such as a strided conv's input
+gradient inside a gradient penalty) into a window-reversed convolution, which XLA:CPU runs
+outside its Eigen fast path, 10-50x slower. ``benchmarks/conv_layers.py`` measures it.
 """
 
 from __future__ import annotations
@@ -162,7 +164,7 @@ def phase_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
 
   The polyphase decomposition: with ``t - p_low = s m + a`` for each axis,
   ``y = sum_{a, b} conv_1(x[:, a::s_h, b::s_w], kernel[t_a::s_h, t_b::s_w])``, each
-  stride-1 convolution padded so that its input and output have (nearly) the same size.
+  stride-1 convolution padded so that its input and output have the same size.
 
   References: Vaidyanathan 1990, "Multirate digital filters, filter banks, polyphase
   networks, and applications", Proc. IEEE.
@@ -385,13 +387,14 @@ class Conv(_ConvBase):
 
   Same attributes (those listed), parameters (``kernel [kh, kw, C_in, features]``,
   ``bias [features]``) and outputs as ``flax.linen.Conv``, so initialization, checkpoints
-  and ``flax.linen.SpectralNorm`` behave identically. With ``impl='fast'`` and a stride
-  above 1 the convolution is computed by :func:`phase_conv`; otherwise it is Flax's
-  ``lax.conv_general_dilated``.
+  and ``flax.linen.SpectralNorm`` behave identically. With ``impl='fast'`` a strided
+  convolution is :func:`strided_conv` (XLA's strided op, its input derivative through
+  :func:`phase_conv`) and a stride-1 one is padded so that its input and output have the
+  same size; ``impl='flax'`` is Flax's ``lax.conv_general_dilated``.
 
   Attributes:
     features: output channels.
-    kernel_size: ``(kh, kw)`` (or one int for both).
+    kernel_size: ``(kh, kw)``, or one int for both (Flax reads an int as a 1-D kernel).
     strides: an int or ``(s_h, s_w)``.
     padding: 'SAME', 'VALID', an int, or two ints or ``(low, high)`` pairs.
     use_bias: add a bias.
@@ -400,7 +403,7 @@ class Conv(_ConvBase):
     precision: ``lax`` precision of the convolutions.
     kernel_init: kernel initializer (Flax's default, LeCun normal).
     bias_init: bias initializer (zeros).
-    impl: ``'fast'`` (phase decomposition for strides > 1) or ``'flax'`` (the plain op).
+    impl: ``'fast'`` (see above) or ``'flax'`` (the plain op, e.g. on GPUs).
   """
 
   @nn.compact
@@ -415,11 +418,12 @@ class ConvTranspose(_ConvBase):
   Same attributes (those listed), parameters (``kernel [kh, kw, C_in, features]``,
   ``bias [features]``) and outputs as ``flax.linen.ConvTranspose`` (i.e.
   ``lax.conv_transpose``; explicit padding pads the input-dilated convolution). With
-  ``impl='fast'`` and a stride above 1 it is computed by :func:`phase_conv_transpose`.
+  ``impl='fast'`` it is computed by :func:`phase_conv_transpose`; ``impl='flax'`` is
+  Flax's ``lax.conv_transpose``.
 
   Attributes:
     features: output channels.
-    kernel_size: ``(kh, kw)`` (or one int for both).
+    kernel_size: ``(kh, kw)``, or one int for both (Flax reads an int as a 1-D kernel).
     strides: an int or ``(s_h, s_w)``.
     padding: 'SAME', 'VALID', an int, or two ints or ``(low, high)`` pairs.
     use_bias: add a bias.
@@ -428,7 +432,7 @@ class ConvTranspose(_ConvBase):
     precision: ``lax`` precision of the convolutions.
     kernel_init: kernel initializer (Flax's default, LeCun normal).
     bias_init: bias initializer (zeros).
-    impl: ``'fast'`` (sub-pixel decomposition for strides > 1) or ``'flax'``.
+    impl: ``'fast'`` (sub-pixel decomposition) or ``'flax'`` (the plain op, e.g. on GPUs).
   """
 
   @nn.compact
