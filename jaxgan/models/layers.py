@@ -3,12 +3,42 @@
 * :func:`pixel_shuffle` / :func:`pixel_unshuffle`: sub-pixel rearrangement (depth-to-space
   and space-to-depth) in NHWC with PyTorch's channel order, so that a PyTorch
   ``nn.PixelShuffle`` model's weights mean the same thing here.
+* :class:`Conv` / :class:`ConvTranspose`: drop-in replacements for ``flax.linen.Conv`` and
+  ``flax.linen.ConvTranspose`` (same attributes, parameter names and shapes, outputs)
+  whose derivatives, first and second, avoid XLA:CPU's slow convolutions. With
+  ``impl='fast'`` (the default) a transposed convolution is computed as ``s_h * s_w``
+  interleaved stride-1 convolutions (:func:`phase_conv_transpose`); a strided convolution
+  keeps XLA's strided op for its value and kernel derivative and sends its input
+  derivative through a sum of stride-1 convolutions (:func:`strided_conv`,
+  :func:`phase_conv`); every stride-1 convolution is padded so that its input and output
+  have the same size. ``impl='flax'`` is the plain Flax op (e.g. on GPUs).
+
+Why: XLA swaps the operands of a convolution whose window is larger than its input (the
+kernel gradient of an input-dilated convolution, i.e. of a transposed conv, or of any
+convolution whose output is larger than its input, such as a strided conv's input
+gradient inside a gradient penalty) into a window-reversed convolution, which XLA:CPU runs
+outside its Eigen fast path, 10-50x slower. ``benchmarks/conv_layers.py`` measures it.
 """
 
 from __future__ import annotations
 
+import functools
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
 import chex
+import flax.linen as nn
+import jax
 import jax.numpy as jnp
+from flax.linen import dtypes
+from jax import lax
+from jax.custom_derivatives import SymbolicZero
+
+_DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
+IMPLS = ('fast', 'flax')
+Padding = str | int | Sequence[int | tuple[int, int]]
+Pairs = tuple[tuple[int, int], tuple[int, int]]
 
 
 def pixel_shuffle(x: chex.Array, factor: int) -> chex.Array:
@@ -44,3 +74,369 @@ def pixel_unshuffle(x: chex.Array, factor: int) -> chex.Array:
   x = x.reshape(n, hr // factor, factor, wr // factor, factor, c)
   x = jnp.transpose(x, (0, 1, 3, 5, 2, 4))
   return x.reshape(n, hr // factor, wr // factor, c * factor * factor)
+
+
+# ------------------------------------------------------------------------------------------
+# Phase (polyphase / sub-pixel) decompositions of strided and transposed convolutions.
+
+
+def _conv_stride1(x: chex.Array, kernel: chex.Array, padding: Pairs,
+                  precision: Any) -> chex.Array:
+  """A stride-1 NHWC/HWIO convolution with explicit (possibly negative) padding.
+
+  Negative padding crops the input first: XLA:CPU (jax 0.10.2) returns uninitialized
+  memory for some convolutions with negative padding.
+  """
+  if any(p < 0 for pair in padding for p in pair):
+    crop = [(0, 0, 0)] + [(min(lo, 0), min(hi, 0), 0) for lo, hi in padding] + [(0, 0, 0)]
+    x = lax.pad(x, jnp.zeros((), x.dtype), crop)
+    padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+  # Make input and output the same size: a larger output is padded into the input, a
+  # smaller one computed larger and cut.
+  out = [n + lo + hi - k + 1
+         for (lo, hi), n, k in zip(padding, x.shape[1:3], kernel.shape[:2], strict=True)]
+  if min(out) < 1:  # an empty output, as lax gives it
+    return jnp.zeros((x.shape[0], max(out[0], 0), max(out[1], 0), kernel.shape[3]),
+                     jnp.result_type(x, kernel))
+  pre, conv_pad = [(0, 0, 0)], []
+  for (lo, hi), n, q in zip(padding, x.shape[1:3], out, strict=True):
+    grow = max(q - n, 0)
+    pre.append((min(grow, lo), grow - min(grow, lo), 0))
+    conv_pad.append((lo - pre[-1][0], hi - pre[-1][1] + max(n - q, 0)))
+  x = lax.pad(x, jnp.zeros((), x.dtype), pre + [(0, 0, 0)])
+  y = lax.conv_general_dilated(x, kernel, (1, 1), conv_pad, precision=precision,
+                               dimension_numbers=_DIMENSION_NUMBERS)
+  return y[:, :out[0], :out[1]]
+
+
+def _conv_phases(size: int, k: int, s: int,
+                 pad: tuple[int, int]) -> tuple[int, list[tuple[int, int, tuple[int, int]]]]:
+  """One axis of a stride-``s`` convolution as stride-1 convolutions of input phases.
+
+  ``out[q] = sum_t xp[s q + t] w[t]`` with ``xp`` the input padded by ``pad``. Writing
+  ``t - pad[0] = s m + a`` splits the sum by input phase ``a``:
+  ``out[q] = sum_a sum_j x[a::s][q + m_a + j] w[t_a + s j]``, a stride-1 convolution of the
+  phase ``x[a::s]`` with the kernel taps ``w[t_a::s]`` and low padding ``-m_a``.
+
+  Returns:
+    The output size and, per non-empty phase, ``(a, t_a, (pad_low, pad_high))``.
+  """
+  out = (size + pad[0] + pad[1] - k) // s + 1
+  phases = []
+  for a in range(s):
+    t0 = (pad[0] + a) % s
+    taps = len(range(t0, k, s))
+    n_a = len(range(a, size, s))
+    if taps == 0 or n_a == 0:
+      continue
+    m = (t0 - pad[0]) // s
+    phases.append((a, t0, (-m, out - 1 + m + taps - 1 - (n_a - 1))))
+  return out, phases
+
+
+def _transpose_phases(size: int, k: int, s: int,
+                      pad: tuple[int, int]) -> tuple[int, int, list[tuple[int, int, tuple]]]:
+  """One axis of a transposed convolution as stride-1 convolutions, one per output phase.
+
+  ``out[o] = sum_t xd[o + t - pad[0]] w[t]`` with ``xd`` the input dilated by ``s``
+  (``lax.conv_transpose``). Only taps with ``o + t - pad[0] = 0 (mod s)`` meet an input;
+  for output phase ``r`` (``o = s q + r``) they are ``t = t_r + s j`` and
+  ``out[s q + r] = sum_j x[q + d_r + j] w[t_r + s j]``, a stride-1 convolution.
+
+  Returns:
+    The output size, the per-phase output size ``ceil(out / s)`` and, per phase ``r``,
+    ``(t_r, taps, (pad_low, pad_high))`` (``taps`` 0: the phase is all zeros).
+  """
+  out = (size - 1) * s + 1 + pad[0] + pad[1] - k + 1
+  q = -(-out // s)
+  phases = []
+  for r in range(s):
+    t0 = (pad[0] - r) % s
+    taps = len(range(t0, k, s))
+    d = (r + t0 - pad[0]) // s
+    phases.append((t0, taps, (-d, q - 1 + d + taps - 1 - (size - 1))))
+  return out, q, phases
+
+
+def phase_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padding: Pairs,
+               precision: Any = None) -> chex.Array:
+  """``lax.conv_general_dilated(x, kernel, strides, padding)`` as a sum of stride-1 convs.
+
+  The polyphase decomposition: with ``t - p_low = s m + a`` for each axis,
+  ``y = sum_{a, b} conv_1(x[:, a::s_h, b::s_w], kernel[t_a::s_h, t_b::s_w])``, each
+  stride-1 convolution padded so that its input and output have the same size.
+
+  References: Vaidyanathan 1990, "Multirate digital filters, filter banks, polyphase
+  networks, and applications", Proc. IEEE.
+
+  Args:
+    x: ``[N, H, W, C_in]``.
+    kernel: ``[kh, kw, C_in, C_out]``.
+    strides: ``(s_h, s_w)``.
+    padding: explicit ``((low_h, high_h), (low_w, high_w))``.
+    precision: passed to every ``lax.conv_general_dilated``.
+
+  Returns:
+    ``[N, H_out, W_out, C_out]``, as the strided convolution.
+  """
+  (oh, ph), (ow, pw) = (_conv_phases(x.shape[1 + i], kernel.shape[i], strides[i], padding[i])
+                        for i in range(2))
+  if oh < 1 or ow < 1:  # an empty output, as lax gives it
+    return jnp.zeros((x.shape[0], max(oh, 0), max(ow, 0), kernel.shape[3]),
+                     jnp.result_type(x, kernel))
+  terms = [_conv_stride1(x[:, a::strides[0], b::strides[1]],
+                        kernel[th::strides[0], tw::strides[1]], (pad_h, pad_w), precision)
+           for (a, th, pad_h), (b, tw, pad_w) in itertools.product(ph, pw)]
+  if not terms:  # every tap falls on padding
+    return jnp.zeros((x.shape[0], oh, ow, kernel.shape[3]), jnp.result_type(x, kernel))
+  return sum(terms[1:], terms[0])
+
+
+def phase_conv_transpose(x: chex.Array, kernel: chex.Array, strides: tuple[int, int],
+                         padding: Pairs, precision: Any = None) -> chex.Array:
+  """``lax.conv_transpose(x, kernel, strides, padding)`` (no kernel flip, the Flax default)
+  as ``s_h * s_w`` interleaved stride-1 convolutions.
+
+  The sub-pixel decomposition: output phase ``(r, c)`` of the input-dilated convolution
+  only meets the taps ``kernel[t_r::s_h, t_c::s_w]``, so
+  ``y[:, r::s_h, c::s_w] = conv_1(x, kernel[t_r::s_h, t_c::s_w])``.
+
+  References: Shi et al. 2016, "Is the deconvolution layer the same as a convolutional
+  layer?", arXiv:1609.07009.
+
+  Args:
+    x: ``[N, H, W, C_in]``.
+    kernel: ``[kh, kw, C_in, C_out]``.
+    strides: ``(s_h, s_w)``.
+    padding: explicit ``((low_h, high_h), (low_w, high_w))`` of the input-dilated
+      convolution, as ``lax.conv_transpose`` takes it.
+    precision: passed to every ``lax.conv_general_dilated``.
+
+  Returns:
+    ``[N, H_out, W_out, C_out]``, as ``lax.conv_transpose``.
+  """
+  (oh, qh, ph), (ow, qw, pw) = (
+      _transpose_phases(x.shape[1 + i], kernel.shape[i], strides[i], padding[i])
+      for i in range(2))
+  n, c_out = x.shape[0], kernel.shape[3]
+  dtype = jnp.result_type(x, kernel)
+  if oh < 1 or ow < 1:  # an empty output, as lax gives it
+    return jnp.zeros((n, max(oh, 0), max(ow, 0), c_out), dtype)
+  rows = []
+  for th, taps_h, pad_h in ph:
+    cols = []
+    for tw, taps_w, pad_w in pw:
+      if taps_h and taps_w:
+        cols.append(_conv_stride1(x, kernel[th::strides[0], tw::strides[1]], (pad_h, pad_w),
+                                  precision))
+      else:
+        cols.append(jnp.zeros((n, qh, qw, c_out), dtype))
+    rows.append(jnp.stack(cols, axis=3))  # [N, qh, qw, s_w, C]
+  y = jnp.stack(rows, axis=2).reshape(n, qh * strides[0], qw * strides[1], c_out)
+  return y[:, :oh, :ow]
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def strided_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padding: Pairs,
+                 precision: Any = None) -> chex.Array:
+  """``lax.conv_general_dilated(x, kernel, strides, padding)`` whose input tangent goes
+  through :func:`phase_conv`.
+
+  The value and the kernel derivative are XLA's own (both fast on XLA:CPU); the derivative
+  in ``x`` is ``phase_conv(dx, kernel)``, so the input gradient and everything
+  differentiated through it (a gradient penalty's second derivative) are stride-1
+  convolutions. A ``custom_jvp``: forward mode, reverse mode and their nestings all work.
+
+  Args:
+    x: ``[N, H, W, C_in]``.
+    kernel: ``[kh, kw, C_in, C_out]``.
+    strides: ``(s_h, s_w)``.
+    padding: explicit ``((low_h, high_h), (low_w, high_w))``.
+    precision: passed to every ``lax.conv_general_dilated``.
+
+  Returns:
+    ``[N, H_out, W_out, C_out]``.
+  """
+  return lax.conv_general_dilated(x, kernel, strides, padding, precision=precision,
+                                  dimension_numbers=_DIMENSION_NUMBERS)
+
+
+def _strided_conv_jvp(strides, padding, precision, primals, tangents):
+  x, kernel = primals
+  dx, dkernel = tangents
+  y = strided_conv(x, kernel, strides, padding, precision)
+  terms = []
+  if not isinstance(dx, SymbolicZero):
+    terms.append(phase_conv(dx, kernel, strides, padding, precision))
+  if not isinstance(dkernel, SymbolicZero):
+    terms.append(lax.conv_general_dilated(x, dkernel, strides, padding, precision=precision,
+                                          dimension_numbers=_DIMENSION_NUMBERS))
+  return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
+
+
+strided_conv.defjvp(_strided_conv_jvp, symbolic_zeros=True)
+
+
+# ------------------------------------------------------------------------------------------
+# Flax-compatible modules.
+
+
+def _pairs(name: str, value: int | Sequence[int] | None, kernel_size: tuple[int, ...]
+           ) -> tuple[int, int]:
+  if value is None:
+    value = 1
+  value = (value,) * len(kernel_size) if isinstance(value, int) else tuple(value)
+  if len(value) != 2:
+    raise ValueError(f'{name} must be an int or a pair; got {value}.')
+  return value
+
+
+def _kernel_size(kernel_size: int | Sequence[int]) -> tuple[int, int]:
+  size = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+  if len(size) != 2:
+    raise ValueError(f'jaxgan conv layers are 2-D: kernel_size must be an int or a pair; got '
+                     f'{kernel_size}. Use flax.linen.Conv for other ranks.')
+  return size
+
+
+def _explicit_padding(padding: Padding) -> str | Pairs:
+  """'SAME' / 'VALID' as they are, an int or ints or pairs as ``((lo, hi), (lo, hi))``."""
+  if isinstance(padding, str):
+    if padding not in ('SAME', 'VALID'):
+      raise ValueError(f"padding must be 'SAME', 'VALID', an int or a sequence of two ints or "
+                       f'(low, high) pairs; got {padding!r}.')
+    return padding
+  if isinstance(padding, int):
+    return ((padding, padding),) * 2
+  pairs = tuple((p, p) if isinstance(p, int) else tuple(p) for p in padding)
+  if len(pairs) != 2 or any(len(p) != 2 for p in pairs):
+    raise ValueError(f'padding must be an int, or two ints or (low, high) pairs; got '
+                     f'{padding!r}.')
+  return pairs
+
+
+def _transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
+  """``lax.conv_transpose``'s padding of the input-dilated convolution for 'SAME'/'VALID'.
+
+  'SAME': total ``k + s - 2``, low ``k - 1`` if ``s > k - 1`` else ``ceil(total / 2)``;
+  'VALID': total ``k + s - 2 + max(k - s, 0)``, low ``k - 1``.
+  """
+  if padding == 'SAME':
+    total = k + s - 2
+    low = k - 1 if s > k - 1 else -(-total // 2)
+  else:
+    total = k + s - 2 + max(k - s, 0)
+    low = k - 1
+  return low, total - low
+
+
+class _ConvBase(nn.Module):
+  """Attributes and plumbing shared by :class:`Conv` and :class:`ConvTranspose`."""
+  features: int
+  kernel_size: int | Sequence[int]
+  strides: int | Sequence[int] | None = 1
+  padding: Padding = 'SAME'
+  use_bias: bool = True
+  dtype: Any = None
+  param_dtype: Any = jnp.float32
+  precision: Any = None
+  kernel_init: Any = nn.initializers.lecun_normal()
+  bias_init: Any = nn.initializers.zeros_init()
+  impl: str = 'fast'
+
+  def _apply(self, x: chex.Array, transpose: bool) -> chex.Array:
+    if self.impl not in IMPLS:
+      raise ValueError(f'impl must be one of {IMPLS}; got {self.impl!r}.')
+    kernel_size = _kernel_size(self.kernel_size)
+    strides = _pairs('strides', self.strides, kernel_size)
+    padding = _explicit_padding(self.padding)
+    if x.ndim < 3:
+      raise ValueError(f'{type(self).__name__} takes [..., H, W, C] inputs; got shape '
+                       f'{x.shape}.')
+    batch_shape = x.shape[:-3]
+    x = x.reshape((-1,) + x.shape[-3:])
+    kernel = self.param('kernel', self.kernel_init, kernel_size + (x.shape[-1], self.features),
+                        self.param_dtype)
+    bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
+            if self.use_bias else None)
+    x, kernel, bias = dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    if self.impl == 'flax':
+      conv = lax.conv_transpose if transpose else lax.conv_general_dilated
+      y = conv(x, kernel, strides, padding, precision=self.precision,
+               dimension_numbers=_DIMENSION_NUMBERS)
+    elif transpose:
+      if isinstance(padding, str):
+        padding = tuple(_transpose_padding(k, s, padding)
+                        for k, s in zip(kernel_size, strides, strict=True))
+      y = phase_conv_transpose(x, kernel, strides, padding, self.precision)
+    else:
+      if isinstance(padding, str):
+        padding = lax.padtype_to_pads(x.shape[1:3], kernel_size, strides, padding)
+      padding = tuple(map(tuple, padding))
+      if strides == (1, 1):
+        y = _conv_stride1(x, kernel, padding, self.precision)
+      else:
+        y = strided_conv(x, kernel, strides, padding, self.precision)
+    if bias is not None:
+      y += bias.reshape((1, 1, 1, -1))
+    return y.reshape(batch_shape + y.shape[1:])
+
+
+class Conv(_ConvBase):
+  """Drop-in for ``flax.linen.Conv`` (2-D, NHWC) with a fast strided path on XLA:CPU.
+
+  Same attributes (those listed), parameters (``kernel [kh, kw, C_in, features]``,
+  ``bias [features]``) and outputs as ``flax.linen.Conv``, so initialization, checkpoints
+  and ``flax.linen.SpectralNorm`` behave identically. With ``impl='fast'`` a strided
+  convolution is :func:`strided_conv` (XLA's strided op, its input derivative through
+  :func:`phase_conv`) and a stride-1 one is padded so that its input and output have the
+  same size; ``impl='flax'`` is Flax's ``lax.conv_general_dilated``.
+
+  Attributes:
+    features: output channels.
+    kernel_size: ``(kh, kw)``, or one int for both (Flax reads an int as a 1-D kernel).
+    strides: an int or ``(s_h, s_w)``.
+    padding: 'SAME', 'VALID', an int, or two ints or ``(low, high)`` pairs.
+    use_bias: add a bias.
+    dtype: the computation dtype (``None``: inferred from inputs and parameters).
+    param_dtype: the parameters' dtype.
+    precision: ``lax`` precision of the convolutions.
+    kernel_init: kernel initializer (Flax's default, LeCun normal).
+    bias_init: bias initializer (zeros).
+    impl: ``'fast'`` (see above) or ``'flax'`` (the plain op, e.g. on GPUs).
+  """
+
+  @nn.compact
+  def __call__(self, inputs: chex.Array) -> chex.Array:
+    """Convolves ``inputs [..., H, W, C_in]`` to ``[..., H_out, W_out, features]``."""
+    return self._apply(inputs, transpose=False)
+
+
+class ConvTranspose(_ConvBase):
+  """Drop-in for ``flax.linen.ConvTranspose`` (2-D, NHWC, ``transpose_kernel=False``).
+
+  Same attributes (those listed), parameters (``kernel [kh, kw, C_in, features]``,
+  ``bias [features]``) and outputs as ``flax.linen.ConvTranspose`` (i.e.
+  ``lax.conv_transpose``; explicit padding pads the input-dilated convolution). With
+  ``impl='fast'`` it is computed by :func:`phase_conv_transpose`; ``impl='flax'`` is
+  Flax's ``lax.conv_transpose``.
+
+  Attributes:
+    features: output channels.
+    kernel_size: ``(kh, kw)``, or one int for both (Flax reads an int as a 1-D kernel).
+    strides: an int or ``(s_h, s_w)``.
+    padding: 'SAME', 'VALID', an int, or two ints or ``(low, high)`` pairs.
+    use_bias: add a bias.
+    dtype: the computation dtype (``None``: inferred from inputs and parameters).
+    param_dtype: the parameters' dtype.
+    precision: ``lax`` precision of the convolutions.
+    kernel_init: kernel initializer (Flax's default, LeCun normal).
+    bias_init: bias initializer (zeros).
+    impl: ``'fast'`` (sub-pixel decomposition) or ``'flax'`` (the plain op, e.g. on GPUs).
+  """
+
+  @nn.compact
+  def __call__(self, inputs: chex.Array) -> chex.Array:
+    """Transposed-convolves ``inputs [..., H, W, C_in]`` to ``[..., H_out, W_out, features]``."""
+    return self._apply(inputs, transpose=True)
+

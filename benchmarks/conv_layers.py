@@ -1,0 +1,116 @@
+"""Flax's strided convolution layers against jaxgan's phase-decomposed ones.
+
+For each shape (the DCGAN generators' 4x4 stride-2 transposed convolutions and the
+critics' 4x4 stride-2 convolutions, digits- and CIFAR-sized) it times, jit-compiled:
+
+* ``fwd``: the layer's output;
+* ``grad k``: the gradient of ``L = sum(y**2) / 2`` in the parameters;
+* ``grad x``: the gradient of ``L`` in the input;
+* ``penalty``: the gradient in the parameters of ``sum(grad_x L ** 2)``, the double
+  backprop of a gradient penalty (Gulrajani et al. 2017).
+
+Variants are timed in interleaved rounds and each reports its median (milliseconds).
+
+    python -m benchmarks.conv_layers [--rounds 5 --round-seconds 0.04]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from benchmarks.timing import interleaved_rates, print_table
+from jaxgan.models import layers
+
+# (kind, batch, spatial size, input channels, output channels), all 4x4 stride 2 'SAME'.
+SHAPES = [
+    ('ConvTranspose', 128, 7, 64, 32),
+    ('ConvTranspose', 128, 14, 32, 16),
+    ('ConvTranspose', 64, 4, 256, 128),
+    ('ConvTranspose', 64, 8, 128, 64),
+    ('ConvTranspose', 64, 16, 64, 32),
+    ('Conv', 128, 28, 1, 32),
+    ('Conv', 128, 14, 32, 64),
+    ('Conv', 64, 32, 3, 64),
+    ('Conv', 64, 16, 64, 128),
+    ('Conv', 64, 8, 128, 256),
+]
+TASKS = ['fwd', 'grad k', 'grad x', 'penalty']
+
+
+def task_fns(layer: nn.Module, params, x) -> dict[str, Callable[[], jax.Array]]:
+  """Jit-compiled closures, one per task, over fixed ``params`` and ``x``."""
+
+  def loss(p, x):
+    y = layer.apply(p, x)
+    return 0.5 * jnp.sum(y * y)
+
+  def penalty(p, x):
+    g = jax.grad(loss, argnums=1)(p, x)
+    return jnp.sum(g * g)
+
+  fns = {'fwd': jax.jit(layer.apply), 'grad k': jax.jit(jax.grad(loss)),
+         'grad x': jax.jit(jax.grad(loss, argnums=1)), 'penalty': jax.jit(jax.grad(penalty))}
+  return {name: (lambda f=f: f(params, x)) for name, f in fns.items()}
+
+
+def max_relative_error(a, b) -> float:
+  diffs = jax.tree.leaves(jax.tree.map(lambda u, v: float(jnp.max(jnp.abs(u - v))
+                                                          / (jnp.max(jnp.abs(v)) + 1e-30)),
+                                       a, b))
+  return max(diffs)
+
+
+def bench_shape(kind: str, batch: int, size: int, c_in: int, c_out: int, rounds: int,
+                round_seconds: float) -> tuple[list[object], float]:
+  """One table row: per task, Flax ms, jaxgan ms, speed-up; and the worst relative error."""
+  rng = np.random.default_rng(0)
+  x = jnp.asarray(rng.uniform(-1, 1, (batch, size, size, c_in)), jnp.float32)
+  flax_layer = getattr(nn, kind)(c_out, (4, 4), strides=(2, 2), padding='SAME')
+  ours = getattr(layers, kind)(c_out, (4, 4), strides=(2, 2), padding='SAME')
+  params = flax_layer.init(jax.random.key(0), x)
+  fns = {'flax': task_fns(flax_layer, params, x), 'jaxgan': task_fns(ours, params, x)}
+  row: list[object] = []
+  error = 0.0
+  for task in TASKS:
+    want = jax.block_until_ready(fns['flax'][task]())
+    error = max(error, max_relative_error(jax.block_until_ready(fns['jaxgan'][task]()), want))
+    steps = {}
+    for name in fns:  # calls per round: about round_seconds each
+      start = time.perf_counter()
+      jax.block_until_ready(fns[name][task]())
+      steps[name] = int(np.clip(round_seconds / (time.perf_counter() - start), 1, 20))
+    rates = interleaved_rates({name: (fns[name][task], jax.block_until_ready) for name in fns},
+                              steps, rounds=rounds, warmup=1)
+    row += [1e3 / rates['flax'], 1e3 / rates['jaxgan'], rates['jaxgan'] / rates['flax']]
+  return row, error
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--rounds', type=int, default=5)
+  parser.add_argument('--round-seconds', type=float, default=0.04)
+  args = parser.parse_args()
+  print(f'jax {jax.__version__}, {jax.devices()[0].platform}, 4x4 stride 2 SAME, times in ms '
+        f'(median of {args.rounds} interleaved rounds); x = Flax / jaxgan.\n')
+  header = ['layer', 'input -> C_out']
+  for task in TASKS:
+    header += [f'{task} Flax', f'{task} jaxgan', 'x']
+  rows = []
+  worst = 0.0
+  for kind, batch, size, c_in, c_out in SHAPES:
+    row, error = bench_shape(kind, batch, size, c_in, c_out, args.rounds, args.round_seconds)
+    worst = max(worst, error)
+    rows.append([kind, f'[{batch},{size},{size},{c_in}] -> {c_out}'] + row)
+  print_table(header, rows)
+  print(f'\nlargest relative difference jaxgan vs Flax over all outputs: {worst:.2g}')
+
+
+if __name__ == '__main__':
+  main()

@@ -1,0 +1,296 @@
+"""Tests of jaxgan.models.layers: Conv / ConvTranspose against Flax and direct NumPy loops."""
+
+import functools
+import itertools
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest, parameterized
+from jax import test_util as jtu
+
+from jaxgan.models import layers
+
+LAYERS = {'Conv': (layers.Conv, nn.Conv), 'ConvTranspose': (layers.ConvTranspose,
+                                                            nn.ConvTranspose)}
+# The kernels, strides and paddings the jaxgan models use, and a few corner cases
+# (a stride above the kernel size switches lax's transposed 'SAME' padding rule).
+CONFIGS = list(itertools.product([3, 4], [1, 2], ['SAME', 'VALID', ((1, 1), (1, 1))])) + [
+    (1, 2, 'SAME'), (2, 3, 'SAME'), (5, 3, 'VALID'), (4, (2, 1), ((0, 2), (3, 1)))]
+
+
+def _np_conv(x, w, strides, pads):
+  """Direct loop: ``y[n, i, j] = sum_{u, v} xpad[n, s i + u, s j + v] @ w[u, v]``."""
+  n, h, wd, _ = x.shape
+  kh, kw, _, c_out = w.shape
+  oh = (h + pads[0][0] + pads[0][1] - kh) // strides[0] + 1
+  ow = (wd + pads[1][0] + pads[1][1] - kw) // strides[1] + 1
+  y = np.zeros((n, oh, ow, c_out))
+  for i, j, u, v in itertools.product(range(oh), range(ow), range(kh), range(kw)):
+    r, c = strides[0] * i + u - pads[0][0], strides[1] * j + v - pads[1][0]
+    if 0 <= r < h and 0 <= c < wd:
+      y[:, i, j] += x[:, r, c] @ w[u, v]
+  return y
+
+
+def _np_conv_transpose(x, w, strides, pads):
+  """Direct scatter: input pixel ``(i, j)`` adds ``x[i, j] @ w[u, v]`` at output pixel
+  ``(s_h i - u + p_low, s_w j - v + p_low)``: ``lax.conv_transpose`` (no kernel flip)
+  correlates the ``s``-dilated input, padded by ``pads``, with ``w``."""
+  n, h, wd, _ = x.shape
+  kh, kw, _, c_out = w.shape
+  oh = (h - 1) * strides[0] + 1 + pads[0][0] + pads[0][1] - kh + 1
+  ow = (wd - 1) * strides[1] + 1 + pads[1][0] + pads[1][1] - kw + 1
+  y = np.zeros((n, oh, ow, c_out))
+  for i, j, u, v in itertools.product(range(h), range(wd), range(kh), range(kw)):
+    r, c = strides[0] * i - u + pads[0][0], strides[1] * j - v + pads[1][0]
+    if 0 <= r < oh and 0 <= c < ow:
+      y[:, r, c] += x[:, i, j] @ w[u, v]
+  return y
+
+
+def _inputs(shape, seed=0):
+  return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
+
+
+def _slow_convolutions(compiled) -> int:
+  """Convolutions in XLA's optimized HLO that miss XLA:CPU's fast path: a reversed window
+  or non-canonical (not NHWC/HWIO/NHWC) dimensions."""
+  convs = [line for line in compiled.as_text().splitlines() if ' convolution(' in line]
+  return sum('reversal' in line or 'b01f_01io->b01f' not in line for line in convs)
+
+
+def _conv_equations(jaxpr) -> list:
+  """The ``conv_general_dilated`` equations of a jaxpr, sub-jaxprs included."""
+  found = []
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == 'conv_general_dilated':
+      found.append(eqn)
+    for param in eqn.params.values():
+      sub = getattr(param, 'jaxpr', param)
+      if hasattr(sub, 'eqns'):
+        found += _conv_equations(sub)
+  return found
+
+
+def _loss_fns(layer):
+  """Kernel gradient, input gradient and gradient-penalty second derivative of a layer."""
+
+  def loss(params, x):
+    y = layer.apply(params, x)
+    return jnp.sum(jnp.sin(y))
+
+  def penalty(params, x):
+    g = jax.grad(loss, argnums=1)(params, x)
+    return jnp.sum(g * g)
+
+  return {'grad_params': jax.grad(loss), 'grad_x': jax.grad(loss, argnums=1),
+          'penalty': jax.grad(penalty)}
+
+
+class MatchesFlaxTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.product(config=CONFIGS, kind=list(LAYERS))
+  def test_outputs_and_parameters(self, config, kind):
+    k, s, padding = config
+    ours, theirs = LAYERS[kind]
+    x = _inputs((2, 15, 8, 3))  # an odd and an even size (the axes are planned apart)
+    want, variables = theirs(5, (k, k), strides=s, padding=padding).init_with_output(
+        jax.random.key(0), x)
+    layer = ours(5, (k, k), strides=s, padding=padding)
+    got = self.variant(layer.apply)(variables, x)
+    chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
+    # Same parameter names, shapes and initial values.
+    chex.assert_trees_all_equal(layer.init(jax.random.key(0), x), variables)
+
+  @parameterized.product(config=[(3, 2, 'SAME', 7), (4, 2, 'SAME', 8), (4, 2, 'VALID', 9),
+                                 (3, 2, ((1, 1), (1, 1)), 8), (3, 1, 'VALID', 7)],
+                         kind=list(LAYERS))
+  def test_gradients_and_penalty_without_the_slow_path(self, config, kind):
+    k, s, padding, size = config
+    ours, theirs = LAYERS[kind]
+    x = _inputs((2, size, size + 1, 3))
+    flax_layer = theirs(4, (k, k), strides=s, padding=padding)
+    params = flax_layer.init(jax.random.key(1), x)
+    want = {name: fn(params, x) for name, fn in _loss_fns(flax_layer).items()}
+    compiled = {name: jax.jit(fn).lower(params, x).compile() for name, fn in
+                _loss_fns(ours(4, (k, k), strides=s, padding=padding)).items()}
+    got = {name: fn(params, x) for name, fn in compiled.items()}
+    chex.assert_trees_all_close(got, want, atol=2e-5, rtol=2e-5)
+    # Ours compile to canonical convolutions only, in every derivative; Flax's transposed
+    # conv's kernel gradient does not (which shows that the check sees the slow path).
+    for name, fn in compiled.items():
+      self.assertEqual(_slow_convolutions(fn), 0, msg=name)
+    if kind == 'ConvTranspose' and s == 2:
+      flax_grad = jax.jit(_loss_fns(flax_layer)['grad_params']).lower(params, x).compile()
+      self.assertGreater(_slow_convolutions(flax_grad), 0)
+
+  @parameterized.parameters('Conv', 'ConvTranspose')
+  def test_forward_mode(self, kind):
+    ours, theirs = LAYERS[kind]
+    x, dx = _inputs((2, 9, 8, 3)), _inputs((2, 9, 8, 3), seed=1)
+    params = theirs(4, (4, 4), strides=2).init(jax.random.key(0), x)
+    dparams = jax.tree.map(lambda p: jnp.ones_like(p) * 0.1, params)
+    got = jax.jvp(ours(4, (4, 4), strides=2).apply, (params, x), (dparams, dx))
+    want = jax.jvp(theirs(4, (4, 4), strides=2).apply, (params, x), (dparams, dx))
+    chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
+
+  @parameterized.parameters('Conv', 'ConvTranspose')
+  def test_vmap_over_seeds_and_per_example_penalty(self, kind):
+    # jaxgan vmaps whole train steps over seeds (batched kernels) and penalties take
+    # per-example input gradients with vmap (unbatched inputs).
+    ours, theirs = LAYERS[kind]
+    x = _inputs((3, 2, 7, 8, 2))
+    keys = jax.random.split(jax.random.key(0), 3)
+    params = jax.vmap(theirs(3, (4, 4), strides=2).init)(keys, x)
+
+    def per_example_penalty(layer, p, x):
+      grad_x = jax.vmap(jax.grad(lambda xi: jnp.sum(jnp.sin(layer.apply(p, xi)))))(x)
+      return jnp.sum(grad_x**2)
+
+    def run(layer):  # the penalty and its gradient in the parameters, per seed
+      penalty = functools.partial(per_example_penalty, layer)
+      return jax.jit(jax.vmap(jax.value_and_grad(penalty)))(params, x)
+
+    chex.assert_trees_all_close(run(ours(3, (4, 4), strides=2)),
+                                run(theirs(3, (4, 4), strides=2)), atol=2e-5, rtol=2e-5)
+
+  @parameterized.parameters('Conv', 'ConvTranspose')
+  def test_impl_flax_is_the_flax_op(self, kind):
+    ours, theirs = LAYERS[kind]
+    x = _inputs((2, 7, 7, 3))
+    want, variables = theirs(4, (4, 4), strides=2).init_with_output(jax.random.key(0), x)
+    got = ours(4, (4, 4), strides=2, impl='flax').apply(variables, x)
+    np.testing.assert_array_equal(got, want)
+
+  @parameterized.parameters('Conv', 'ConvTranspose')
+  def test_batch_dimensions_and_no_bias(self, kind):
+    ours, theirs = LAYERS[kind]
+    for shape in [(7, 9, 3), (2, 3, 7, 9, 3)]:
+      x = _inputs(shape)
+      want, variables = theirs(4, (3, 3), strides=2, use_bias=False).init_with_output(
+          jax.random.key(0), x)
+      self.assertNotIn('bias', variables['params'])
+      got = ours(4, (3, 3), strides=2, use_bias=False).apply(variables, x)
+      chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
+
+  @parameterized.parameters('Conv', 'ConvTranspose')
+  def test_bfloat16_computes_in_bfloat16_with_float32_params(self, kind):
+    ours, theirs = LAYERS[kind]
+    x = _inputs((2, 8, 8, 16))
+    layer = ours(8, (4, 4), strides=2, dtype=jnp.bfloat16)
+    variables = layer.init(jax.random.key(0), x)
+    chex.assert_trees_all_equal_dtypes(variables, jax.tree.map(jnp.float32, variables))
+    got = jax.jit(layer.apply)(variables, x)
+    want = theirs(8, (4, 4), strides=2, dtype=jnp.bfloat16).apply(variables, x)
+    self.assertEqual(got.dtype, jnp.bfloat16)
+    exact = theirs(8, (4, 4), strides=2).apply(variables, x)
+    scale = float(jnp.max(jnp.abs(exact)))
+    # Both bf16 results are within bf16 rounding of the float32 one (and of each other).
+    for y in (got, want):
+      np.testing.assert_allclose(np.asarray(y, np.float32), exact, atol=0.02 * scale)
+    # Every convolution runs on bf16 operands.
+    convs = _conv_equations(jax.make_jaxpr(layer.apply)(variables, x).jaxpr)
+    self.assertNotEmpty(convs)
+    for eqn in convs:
+      self.assertEqual([v.aval.dtype for v in eqn.invars], [jnp.bfloat16] * 2)
+    loss = lambda v: jnp.sum(layer.apply(v, x).astype(jnp.float32) ** 2)
+    chex.assert_trees_all_equal_dtypes(jax.jit(jax.grad(loss))(variables), variables)
+
+  @parameterized.parameters('Conv', 'ConvTranspose')
+  def test_spectral_norm_wrapping(self, kind):
+    ours, theirs = LAYERS[kind]
+    x = _inputs((2, 8, 8, 3))
+
+    def run(layer_cls):
+      sn = nn.SpectralNorm(layer_cls(6, (4, 4), strides=2))
+      variables = sn.init(jax.random.key(0), x, update_stats=False)
+      y, updated = sn.apply(variables, x, update_stats=True, mutable=['batch_stats'])
+      return variables, y, updated
+
+    want = run(theirs)
+    got = run(ours)
+    chex.assert_trees_all_equal(got[0], want[0])  # same parameters and power-iteration state
+    chex.assert_trees_all_close(got[1:], want[1:], atol=1e-5, rtol=1e-5)
+
+  def test_drop_in_inside_a_model(self):
+    # Same auto-names ('Conv_0', 'ConvTranspose_0'), so checkpoints load unchanged.
+
+    class Model(nn.Module):
+      conv: type
+      conv_t: type
+
+      @nn.compact
+      def __call__(self, x):
+        x = nn.relu(self.conv(8, (4, 4), strides=(2, 2))(x))
+        return self.conv_t(3, (4, 4), strides=(2, 2))(x)
+
+    x = _inputs((2, 16, 16, 3))
+    want, variables = Model(nn.Conv, nn.ConvTranspose).init_with_output(jax.random.key(0), x)
+    model = Model(layers.Conv, layers.ConvTranspose)
+    chex.assert_trees_all_equal(model.init(jax.random.key(0), x), variables)
+    chex.assert_trees_all_close(jax.jit(model.apply)(variables, x), want, atol=1e-5, rtol=1e-5)
+
+
+class NumpyReferenceTest(chex.TestCase):
+
+  @parameterized.product(
+      k=[2, 3, 4], strides=[(2, 1), (3, 2)],
+      pads=[((1, 1), (1, 1)), ((2, 1), (0, 3)), ((-1, 2), (1, -1))])
+  def test_phase_functions(self, k, strides, pads):
+    x = _inputs((2, 7, 6, 3))
+    w = _inputs((k, k, 3, 2), seed=1)
+    x64, w64 = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    got = jax.jit(layers.phase_conv_transpose, static_argnums=(2, 3))(x, w, strides, pads)
+    np.testing.assert_allclose(got, _np_conv_transpose(x64, w64, strides, pads), atol=1e-5)
+    want = _np_conv(x64, w64, strides, pads)
+    for fn in (layers.phase_conv, layers.strided_conv):
+      got = jax.jit(fn, static_argnums=(2, 3))(x, w, strides, pads)
+      np.testing.assert_allclose(got, want, atol=1e-5)
+
+  def test_layers_on_a_hand_checked_case(self):
+    # One channel, 2x2 input, 2x2 kernel K, stride 2, 'VALID' (lax pads the dilated input
+    # by 1 on each side): the transposed convolution tiles x[i, j] * flip(K) into disjoint
+    # 2x2 blocks, and the stride-2 convolution of that with K gives back
+    # x[i, j] * sum(flip(K) * K) = 3 x[i, j] for K = [[1, -1], [0.5, 2]].
+    x = jnp.asarray([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 2, 1)
+    kernel = jnp.asarray([[1.0, -1.0], [0.5, 2.0]]).reshape(2, 2, 1, 1)
+    params = {'params': {'kernel': kernel}}
+    up = layers.ConvTranspose(1, (2, 2), strides=2, padding='VALID', use_bias=False)
+    y = up.apply(params, x)
+    blocks = np.kron(np.asarray(x[0, :, :, 0]), [[2.0, 0.5], [-1.0, 1.0]])
+    np.testing.assert_allclose(y[0, :, :, 0], blocks)
+    down = layers.Conv(1, (2, 2), strides=2, padding='VALID', use_bias=False)
+    np.testing.assert_allclose(down.apply(params, y), 3.0 * x)
+
+  @parameterized.parameters(
+      (layers.strided_conv, (2, 2), ((0, 1), (1, 0))),
+      (layers.phase_conv_transpose, (2, 2), ((2, 2), (1, 2))))
+  def test_check_grads_second_order(self, fn, strides, pads):
+    with jax.enable_x64(True):
+      x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 5, 4, 2)))
+      w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 2, 2)))
+      jtu.check_grads(jax.jit(lambda x, w: jnp.sin(fn(x, w, strides, pads))), (x, w),
+                      order=2, modes=['rev'])
+
+
+class ErrorsTest(chex.TestCase):
+
+  def test_bad_attributes(self):
+    x = jnp.zeros((1, 8, 8, 3))
+    for layer_cls in (layers.Conv, layers.ConvTranspose):
+      with self.assertRaisesRegex(ValueError, "'fast', 'flax'"):
+        layer_cls(4, (3, 3), impl='cuda').init(jax.random.key(0), x)
+      with self.assertRaisesRegex(ValueError, "'SAME', 'VALID'"):
+        layer_cls(4, (3, 3), padding='CIRCULAR').init(jax.random.key(0), x)
+      with self.assertRaisesRegex(ValueError, 'kernel_size'):
+        layer_cls(4, (3, 3, 3)).init(jax.random.key(0), x)
+      with self.assertRaisesRegex(ValueError, r'\(2, 8\)'):
+        layer_cls(4, (3, 3)).init(jax.random.key(0), jnp.zeros((2, 8)))
+
+
+if __name__ == '__main__':
+  absltest.main()
