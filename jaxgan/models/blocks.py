@@ -18,6 +18,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models import layers
+
 Initializer = Any  # a jax.nn.initializers function
 
 
@@ -158,7 +160,7 @@ class SelfAttention(nn.Module):
                        f'width; got input of shape {x.shape}.')
 
     def conv(features, name, inp):
-      layer = nn.Conv(features, (1, 1), use_bias=False, kernel_init=self.kernel_init,
+      layer = layers.Conv(features, (1, 1), use_bias=False, kernel_init=self.kernel_init,
                       dtype=self.dtype, name=name)
       return spectral(layer, inp, enabled=self.spectral_norm, train=train)
 

@@ -1,7 +1,7 @@
 """Class- and code-conditional GAN models for 28 px digits: cGAN, ACGAN and InfoGAN.
 
-All are small DCGAN-style conv nets (7 -> 14 -> 28 px, 4x4 stride-2 ``nn.ConvTranspose`` /
-``nn.Conv`` with 'SAME' padding, as ``jaxgan.models.dcgan``), cheap to train on a CPU. The
+All are small DCGAN-style conv nets (7 -> 14 -> 28 px, 4x4 stride-2 ``layers.ConvTranspose`` /
+``layers.Conv`` with 'SAME' padding, as ``jaxgan.models.dcgan``), cheap to train on a CPU. The
 discriminators share one trunk, the InfoGAN MNIST discriminator of Chen et al. 2016
 (Table 1, the official openai/InfoGAN ``regularized_gan.py``)::
 
@@ -21,6 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.models import layers
 from jaxgan.models.blocks import (
   ConditionalBatchNorm,
   Initializer,
@@ -74,7 +75,7 @@ class DigitTrunk(nn.Module):
       return h
 
     def conv(features, h):
-      layer = nn.Conv(features, (4, 4), strides=(2, 2), padding='SAME',
+      layer = layers.Conv(features, (4, 4), strides=(2, 2), padding='SAME',
                       kernel_init=self.kernel_init, dtype=self.dtype)
       return spectral(layer, h, enabled=sn, train=train)
 
@@ -96,10 +97,10 @@ def _upsampling_stack(h: chex.Array, width: int, channels: int, norm, init: Init
   ConvT 4x4/2 ``channels`` -> tanh: images ``[B, 28, 28, channels]``. The first norm acts
   on the flat Dense output, per unit (InfoGAN's ``fc_batch_norm``), the second per channel."""
   h = nn.relu(norm(h)).reshape(h.shape[0], 7, 7, 2 * width)
-  h = nn.ConvTranspose(width, (4, 4), strides=(2, 2), padding='SAME', kernel_init=init,
+  h = layers.ConvTranspose(width, (4, 4), strides=(2, 2), padding='SAME', kernel_init=init,
                        dtype=dtype)(h)
   h = nn.relu(norm(h))
-  h = nn.ConvTranspose(channels, (4, 4), strides=(2, 2), padding='SAME', kernel_init=init,
+  h = layers.ConvTranspose(channels, (4, 4), strides=(2, 2), padding='SAME', kernel_init=init,
                        dtype=dtype)(h)
   return jnp.tanh(h)
 

@@ -8,7 +8,7 @@ import chex
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import initializers
+from jaxgan.models import initializers, layers
 from jaxgan.models.mlp import _unconditional
 
 NORMS = ('batch', 'layer', 'none', 'spectral')
@@ -56,10 +56,10 @@ class DCGANGenerator(nn.Module):
     x = x.reshape((z.shape[0], start, start, ch))
     for i in range(ups):
       ch = self.width * 2 ** (ups - 2 - i) if i < ups - 1 else self.width // 2
-      x = nn.ConvTranspose(max(ch, 8), (4, 4), strides=(2, 2), padding='SAME',
+      x = layers.ConvTranspose(max(ch, 8), (4, 4), strides=(2, 2), padding='SAME',
                            kernel_init=init, dtype=self.dtype)(x)
       x = nn.relu(bn()(x))
-    x = nn.Conv(self.channels, (3, 3), padding='SAME', kernel_init=init, dtype=self.dtype)(x)
+    x = layers.Conv(self.channels, (3, 3), padding='SAME', kernel_init=init, dtype=self.dtype)(x)
     return jnp.tanh(x)
 
 
@@ -97,7 +97,7 @@ class DCGANDiscriminator(nn.Module):
 
     h = x
     for i in range(self.num_layers):
-      h = layer(nn.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding='SAME',
+      h = layer(layers.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding='SAME',
                         kernel_init=init, dtype=self.dtype), h)
       if i > 0 and self.norm == 'batch':
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(h)

@@ -23,6 +23,7 @@ import chex
 import flax.linen as nn
 import jax.numpy as jnp
 
+from jaxgan.models import layers
 from jaxgan.models.blocks import (
   ConditionalBatchNorm,
   Initializer,
@@ -79,7 +80,7 @@ class GBlock(nn.Module):
                train: bool = True) -> chex.Array:
 
     def conv(features, size, init, name, h):
-      layer = nn.Conv(features, (size, size), padding='SAME', kernel_init=init,
+      layer = layers.Conv(features, (size, size), padding='SAME', kernel_init=init,
                       dtype=self.dtype, name=name)
       return spectral(layer, h, enabled=self.spectral_norm, train=train)
 
@@ -128,7 +129,7 @@ class DBlock(nn.Module):
   def __call__(self, x: chex.Array, train: bool = True) -> chex.Array:
 
     def conv(features, size, init, name, h):
-      layer = nn.Conv(features, (size, size), padding='SAME', kernel_init=init,
+      layer = layers.Conv(features, (size, size), padding='SAME', kernel_init=init,
                       dtype=self.dtype, name=name)
       return spectral(layer, h, enabled=self.spectral_norm, train=train)
 
@@ -209,7 +210,7 @@ class ResNetGenerator(nn.Module):
         attended = True
     h = nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype,
                              name='b5')(h))
-    c5 = nn.Conv(self.channels, (3, 3), padding='SAME', kernel_init=self.kernel_init,
+    c5 = layers.Conv(self.channels, (3, 3), padding='SAME', kernel_init=self.kernel_init,
                  dtype=self.dtype, name='c5')
     return jnp.tanh(spectral(c5, h, enabled=sn, train=train))
 
