@@ -1,0 +1,260 @@
+"""Convolutional GAN train steps: jaxgan against the same DCGAN in PyTorch eager, one run.
+
+Models: the digits DCGAN (28 px, width 32, batch 128, z 64; critic 2 stride-2 convs) and
+the CIFAR-sized DCGAN (32 px, width 64, batch 64, z 100; critic 3 stride-2 convs). The
+critic has no normalization (so that gradient penalties apply as they are and both
+frameworks compute the same function). One train step = one critic update + one generator
+update with Adam; variants: plain (non-saturating), WGAN-GP (lambda 10) and R1 (gamma 1).
+
+Printed (medians of interleaved rounds, so drift hits every variant alike):
+
+1. train steps/s, jaxgan (``sharding.compile_train_steps``, one step per call) vs PyTorch;
+   jaxgan's GFLOP/s (XLA cost analysis) against a convolution peak measured in the same
+   run (a 3x3 conv of [64, 32, 32, 128] -> 128);
+2. one critic update with each penalty, relative to the plain one;
+3. the generator's forward and parameter-gradient times.
+
+    python -m benchmarks.conv_step [--dtype bfloat16] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from benchmarks.timing import interleaved_rates, print_table
+from jaxgan import gan as gan_lib
+from jaxgan import losses, models, penalties, sharding
+
+CASES = {
+    'digits DCGAN 28px w32 b128': dict(image_size=28, channels=1, width=32, num_layers=2,
+                                       batch=128, z_dim=64),
+    'CIFAR DCGAN 32px w64 b64': dict(image_size=32, channels=3, width=64, num_layers=3,
+                                     batch=64, z_dim=100),
+}
+VARIANTS = {'plain': ('non_saturating', 'none', 0.0), 'wgan_gp': ('wasserstein', 'wgan_gp', 10.0),
+            'r1': ('non_saturating', 'r1', 1.0)}
+
+
+def conv_peak() -> float:
+  """FLOP/s of a large 3x3 stride-1 conv on XLA (the same device and dtype as the steps)."""
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(64, 32, 32, 128)), jnp.float32)
+  k = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 128, 128)), jnp.float32)
+  fn = jax.jit(lambda x, k: jax.lax.conv_general_dilated(
+      x, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+  jax.block_until_ready(fn(x, k))
+  flops = 2 * 64 * 32 * 32 * 128 * 128 * 9
+  best = 0.0
+  for _ in range(5):
+    t = time.perf_counter()
+    for _ in range(10):
+      out = fn(x, k)
+    jax.block_until_ready(out)
+    best = max(best, 10 * flops / (time.perf_counter() - t))
+  return best
+
+
+def jax_gan(case: dict, variant: str, dtype) -> gan_lib.GAN:
+  objective, penalty, weight = VARIANTS[variant]
+  g, d = models.get('dcgan', dict(image_size=case['image_size'], channels=case['channels'],
+                                  width=case['width'], dtype=dtype),
+                    dict(width=case['width'], num_layers=case['num_layers'], norm='none',
+                         dtype=dtype))
+  adam = optax.adam(2e-4, b1=0.5, b2=0.999)
+  return gan_lib.GAN(generator=g, discriminator=d, objective=losses.get(objective),
+                     g_optimizer=adam, d_optimizer=adam,
+                     latent=gan_lib.Latent(z_dim=case['z_dim']),
+                     penalty=penalties.get(penalty), penalty_weight=weight)
+
+
+def jax_step(case: dict, variant: str, dtype):
+  """(one-step closure, FLOPs per step) of jaxgan's compiled train step."""
+  gan = jax_gan(case, variant, dtype)
+  shape = (case['image_size'], case['image_size'], case['channels'])
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  real = np.random.default_rng(0).uniform(-1, 1, (1, 1, case['batch'], *shape))
+  batches = sharding.put_batches({'x': real.astype(np.float32)}, mesh)
+  state = jax.jit(lambda k: gan_lib.init_state(gan, k, shape))(jax.random.key(0))
+  compiled = sharding.compile_train_steps(gan, mesh).lower(
+      state, batches, jax.random.key(1), {}).compile()
+  cost = compiled.cost_analysis()
+  flops = (cost[0] if isinstance(cost, list) else cost).get('flops', float('nan'))
+  box = [state]
+
+  def run():
+    box[0], metrics = compiled(box[0], batches, jax.random.key(1), {})
+    return metrics
+  return run, flops
+
+
+def jax_critic_update(case: dict, variant: str, dtype):
+  """One compiled critic update (loss + weighted penalty, its gradient, Adam)."""
+  gan = jax_gan(case, variant, dtype)
+  shape = (case['image_size'], case['image_size'], case['channels'])
+  rng = np.random.default_rng(0)
+  real = jnp.asarray(rng.uniform(-1, 1, (case['batch'], *shape)), jnp.float32)
+  fake = jnp.asarray(rng.uniform(-1, 1, (case['batch'], *shape)), jnp.float32)
+  params = gan.discriminator.init(jax.random.key(0), real[:1], train=False)
+  opt = gan.d_optimizer
+
+  def loss(p, key):
+    critic = lambda x: gan.discriminator.apply(p, x, train=False)
+    value = gan.objective.discriminator_loss(critic(real), critic(fake))
+    if gan.penalty is not None:
+      value += gan.penalty_weight * gan.penalty(critic, real, fake, key)
+    return value
+
+  @jax.jit
+  def update(p, s, key):
+    u, s = opt.update(jax.grad(loss)(p, key), s, p)
+    return optax.apply_updates(p, u), s
+  box = [params, opt.init(params)]
+
+  def run():
+    box[0], box[1] = update(box[0], box[1], jax.random.key(2))
+    return box[0]
+  return run
+
+
+def jax_generator_times(case: dict, dtype) -> tuple:
+  gan = jax_gan(case, 'plain', dtype)
+  z = jax.random.normal(jax.random.key(0), (case['batch'], case['z_dim']))
+  v = gan.generator.init(jax.random.key(1), z, train=False)
+
+  def forward(params):
+    x, _ = gan.generator.apply({**v, 'params': params}, z, train=True, mutable=['batch_stats'])
+    return jnp.sum(x.astype(jnp.float32))
+  fwd, grad = jax.jit(forward), jax.jit(jax.grad(forward))
+  return (lambda: fwd(v['params'])), (lambda: grad(v['params']))
+
+
+def torch_parts(case: dict, variant: str):
+  """(train-step closure, critic-update closure, G forward, G gradient) in PyTorch eager,
+  or ``None`` when PyTorch is not installed."""
+  try:
+    import torch
+
+    from benchmarks import torch_dcgan
+  except ImportError:
+    return None
+  torch.manual_seed(0)
+  objective, penalty, weight = VARIANTS[variant]
+  g = torch_dcgan.Generator(case['z_dim'], case['image_size'], case['channels'], case['width'])
+  d = torch_dcgan.Discriminator(case['image_size'], case['channels'], case['width'],
+                                case['num_layers'])
+  opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
+  opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
+  b = case['batch']
+  real = torch.rand(b, case['channels'], case['image_size'], case['image_size']) * 2 - 1
+  softplus = torch.nn.functional.softplus
+
+  def d_loss(r, f):
+    if objective == 'wasserstein':
+      return f.mean() - r.mean()
+    return softplus(-r).mean() + softplus(f).mean()
+
+  def penalty_term(fake):
+    if penalty == 'none':
+      return 0.0
+    if penalty == 'wgan_gp':
+      eps = torch.rand(b, 1, 1, 1)
+      x = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    else:
+      x = real.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
+    norm2 = grad.flatten(1).pow(2).sum(1)
+    return weight * ((norm2.sqrt() - 1) ** 2 if penalty == 'wgan_gp' else norm2).mean()
+
+  def critic_update(fake):
+    opt_d.zero_grad(set_to_none=True)
+    (d_loss(d(real), d(fake)) + penalty_term(fake)).backward()
+    opt_d.step()
+
+  def step():
+    with torch.no_grad():
+      fake = g(torch.randn(b, case['z_dim']))
+    critic_update(fake)
+    opt_g.zero_grad(set_to_none=True)
+    f = d(g(torch.randn(b, case['z_dim'])))
+    (-f.mean() if objective == 'wasserstein' else softplus(-f).mean()).backward()
+    opt_g.step()
+
+  fixed_fake = torch.rand_like(real) * 2 - 1
+  z = torch.randn(b, case['z_dim'])
+
+  def g_forward():
+    with torch.no_grad():
+      return g(z)
+
+  def g_gradient():
+    g.zero_grad(set_to_none=True)
+    g(z).sum().backward()
+  return step, (lambda: critic_update(fixed_fake)), g_forward, g_gradient
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--dtype', default='float32', choices=['float32', 'bfloat16'])
+  parser.add_argument('--rounds', type=int, default=5)
+  parser.add_argument('--steps', type=int, default=5)
+  args = parser.parse_args()
+  dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[args.dtype]
+  try:
+    import torch
+    torch_note = f'PyTorch {torch.__version__} eager, {torch.get_num_threads()} threads'
+  except ImportError:
+    torch_note = 'PyTorch not installed (pip install -e ".[bench]")'
+  peak = conv_peak()
+  print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}, activations {args.dtype}; '
+        f'{torch_note}; conv peak {peak / 1e9:.1f} GFLOP/s')
+  sync = jax.block_until_ready
+  step_rows, critic_rows, g_rows = [], [], []
+  for name, case in CASES.items():
+    variants, flops = {}, {}
+    for variant in VARIANTS:
+      run, flops[variant] = jax_step(case, variant, dtype)
+      variants[f'jax {variant}'] = (run, sync)
+      variants[f'jax critic {variant}'] = (jax_critic_update(case, variant, dtype), sync)
+      parts = torch_parts(case, variant)
+      if parts:
+        variants[f'torch {variant}'] = (parts[0], lambda _: None)
+        variants[f'torch critic {variant}'] = (parts[1], lambda _: None)
+    fwd, grad = jax_generator_times(case, dtype)
+    variants['jax G forward'], variants['jax G gradient'] = (fwd, sync), (grad, sync)
+    parts = torch_parts(case, 'plain')
+    if parts:
+      variants['torch G forward'] = (parts[2], lambda _: None)
+      variants['torch G gradient'] = (parts[3], lambda _: None)
+    rates = interleaved_rates(variants, args.steps, args.rounds, warmup=2)
+    for variant in VARIANTS:
+      jr, tr = rates[f'jax {variant}'], rates.get(f'torch {variant}', float('nan'))
+      step_rows.append([name, variant, jr, tr, jr / tr, flops[variant] * jr / 1e9,
+                        f'{100 * flops[variant] * jr / peak:.0f} %'])
+      base, base_t = rates['jax critic plain'], rates.get('torch critic plain', float('nan'))
+      critic_rows.append([name, variant, rates[f'jax critic {variant}'],
+                          f'{base / rates[f"jax critic {variant}"]:.2f}x',
+                          rates.get(f'torch critic {variant}', float('nan')),
+                          f'{base_t / rates.get(f"torch critic {variant}", float("nan")):.2f}x'])
+    g_rows.append([name, 1e3 / rates['jax G forward'], 1e3 / rates['jax G gradient'],
+                   f'{rates["jax G forward"] / rates["jax G gradient"]:.2f}x',
+                   1e3 / rates.get('torch G forward', float('nan')),
+                   1e3 / rates.get('torch G gradient', float('nan'))])
+  print('\nTrain step (one critic + one generator update, Adam):')
+  print_table(['model', 'variant', 'jaxgan steps/s', 'PyTorch steps/s', 'x PyTorch',
+               'jaxgan GFLOP/s', 'of conv peak'], step_rows)
+  print('\nOne critic update, cost relative to the plain one:')
+  print_table(['model', 'penalty', 'jaxgan updates/s', 'jaxgan cost', 'PyTorch updates/s',
+               'PyTorch cost'], critic_rows)
+  print('\nGenerator, batch as above:')
+  print_table(['model', 'jaxgan forward ms', 'jaxgan parameter gradient ms',
+               'gradient / forward', 'PyTorch forward ms', 'PyTorch forward+backward ms'],
+              g_rows)
+
+
+if __name__ == '__main__':
+  main()
