@@ -122,7 +122,10 @@ def build(config: ml_collections.ConfigDict) -> tuple[gan_lib.GAN, data.Pipeline
       conditional model on unlabelled data.
   """
   objective = losses.get(config.loss.name, **config.loss.kwargs)
-  penalty = penalties.get(config.penalty.name, **config.penalty.kwargs)
+  # The step's penalty sees the critic in inference mode, which couples no examples: the
+  # gradient of the summed logits gives each example's own gradient, at less cost.
+  penalty = penalties.get(config.penalty.name,
+                          **{'per_example': False, **config.penalty.kwargs})
   family, generator, discriminator = _modules(config)
   pipe = pipeline(config)
   gan = gan_lib.GAN(

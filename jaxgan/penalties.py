@@ -5,8 +5,11 @@ Every penalty has the signature
 ``critic_fn`` maps a batch ``x[batch, ...]`` to logits ``[batch]`` or ``[batch, 1]``
 (close over the critic's parameters: ``lambda x: model.apply(params, x)``). A penalty
 ignores the arguments it does not use. The input gradient ``g_i = grad_x D(x_i)`` is taken
-per example over all non-batch axes with ``jax.vmap(jax.grad(...))``; the value returned is
-the *unweighted* batch mean (the weight, lambda or gamma, comes from the config). Every
+over all non-batch axes, per example with ``jax.vmap(jax.grad(...))`` (``per_example=True``,
+the default: right for any critic), or as ``jax.grad`` of the summed logits
+(``per_example=False``: the same values when the critic couples no examples, e.g. in
+inference mode, and cheaper); the value returned is the *unweighted* batch mean (the
+weight, lambda or gamma, comes from the config). Every
 penalty is differentiable with respect to the critic's parameters (double backprop).
 
 Conditional critics: when ``real_cond`` (a pytree of per-example conditions, e.g. class
@@ -45,7 +48,8 @@ def _check_pair(real: chex.Array, fake: chex.Array) -> None:
                      f'{real.shape} and fake of shape {fake.shape}.')
 
 
-def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None) -> chex.Array:
+def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
+                    per_example: bool = True) -> chex.Array:
   """Per-example input gradients ``g_i = grad_x D(x_i)`` of a batched critic.
 
   Args:
@@ -54,11 +58,23 @@ def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None) -> ch
     x: points ``[batch, ...]``.
     cond: ``None``, or per-example conditions (a pytree with leading axis ``batch``) held
       fixed: ``g_i`` is the gradient of ``D(., cond_i)`` at ``x_i``.
+    per_example: evaluate the critic on each example alone (``vmap`` of ``grad``), so that
+      critics coupling examples (batch statistics) still give each example's own
+      gradient; ``False`` takes ``grad`` of the summed logits, equal when the critic
+      couples no examples, and cheaper.
 
   Returns:
-    ``g`` with the shape of ``x``; ``g[i]`` is the gradient of ``D`` at ``x[i]`` alone,
-    so critics that couple examples (e.g. batch statistics) are evaluated per example.
+    ``g`` with the shape of ``x``.
   """
+  if not per_example:
+    def summed(xs: chex.Array) -> chex.Array:
+      out = critic_fn(xs) if cond is None else critic_fn(xs, cond)
+      if out.shape not in ((xs.shape[0],), (xs.shape[0], 1)):
+        raise ValueError('critic_fn must map x[batch, ...] to logits [batch] or [batch, 1]; '
+                         f'for a batch of {xs.shape[0]} it returned shape {out.shape}.')
+      return jnp.sum(out.astype(jnp.float32))
+    return jax.grad(summed)(x)
+
   def single(xi: chex.Array, ci: Cond) -> chex.Array:
     args = (xi[None],) if cond is None else (xi[None], jax.tree.map(lambda c: c[None], ci))
     out = critic_fn(*args)
@@ -69,12 +85,13 @@ def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None) -> ch
   return jax.vmap(jax.grad(single))(x, cond)
 
 
-def gradient_norms(critic_fn: CriticFn, x: chex.Array, cond: Cond = None) -> chex.Array:
+def gradient_norms(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
+                   per_example: bool = True) -> chex.Array:
   """``||grad_x D(x_i)||_2`` over all non-batch axes, shape ``[batch]`` (float32).
 
   Uses ``optax.safe_norm`` so that a zero gradient has a finite derivative.
   """
-  g = input_gradients(critic_fn, x, cond)
+  g = input_gradients(critic_fn, x, cond, per_example)
   return optax.safe_norm(g.reshape(g.shape[0], -1).astype(jnp.float32), 0.0, axis=-1)
 
 
@@ -86,8 +103,8 @@ def interpolates(real: chex.Array, fake: chex.Array, key: chex.PRNGKey) -> chex.
 
 
 def gradient_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
-                     key: chex.PRNGKey, real_cond: Cond = None,
-                     fake_cond: Cond = None) -> chex.Array:
+                     key: chex.PRNGKey, real_cond: Cond = None, fake_cond: Cond = None,
+                     per_example: bool = True) -> chex.Array:
   """WGAN-GP two-sided gradient penalty at random interpolates.
 
   ``E_xhat (||grad D(xhat)|| - 1)^2`` with ``xhat = eps x_real + (1 - eps) x_fake``,
@@ -100,6 +117,7 @@ def gradient_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     key: PRNG key for the interpolation coefficients.
     real_cond: conditions of the real samples (also used for the interpolates), or None.
     fake_cond: unused.
+    per_example: see :func:`input_gradients`.
 
   Returns:
     The unweighted scalar penalty.
@@ -108,13 +126,13 @@ def gradient_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     Gulrajani et al., Improved Training of Wasserstein GANs, NeurIPS 2017, Algorithm 1.
   """
   del fake_cond
-  norms = gradient_norms(critic_fn, interpolates(real, fake, key), real_cond)
+  norms = gradient_norms(critic_fn, interpolates(real, fake, key), real_cond, per_example)
   return jnp.mean(jnp.square(norms - 1.0))
 
 
 def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
-                      key: chex.PRNGKey, real_cond: Cond = None,
-                      fake_cond: Cond = None) -> chex.Array:
+                      key: chex.PRNGKey, real_cond: Cond = None, fake_cond: Cond = None,
+                      per_example: bool = True) -> chex.Array:
   """WGAN-LP one-sided Lipschitz penalty at random interpolates.
 
   ``E_xhat max(0, ||grad D(xhat)|| - 1)^2``, the same points as :func:`gradient_penalty`;
@@ -127,6 +145,7 @@ def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     key: PRNG key for the interpolation coefficients.
     real_cond: conditions of the real samples (also used for the interpolates), or None.
     fake_cond: unused.
+    per_example: see :func:`input_gradients`.
 
   Returns:
     The unweighted scalar penalty.
@@ -135,7 +154,7 @@ def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     Petzka et al., On the regularization of Wasserstein GANs, ICLR 2018, eq. (8).
   """
   del fake_cond
-  norms = gradient_norms(critic_fn, interpolates(real, fake, key), real_cond)
+  norms = gradient_norms(critic_fn, interpolates(real, fake, key), real_cond, per_example)
   return jnp.mean(jnp.square(jax.nn.relu(norms - 1.0)))
 
 
@@ -169,7 +188,7 @@ def dragan_points(real: chex.Array, key: chex.PRNGKey, scale: float = 0.5,
 
 def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                    key: chex.PRNGKey, real_cond: Cond = None, fake_cond: Cond = None,
-                   scale: float = 0.5,
+                   per_example: bool = True, scale: float = 0.5,
                    data_range: tuple[float, float] | None = None) -> chex.Array:
   """DRAGAN gradient penalty around the real data.
 
@@ -182,6 +201,7 @@ def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     key: PRNG key for the perturbations.
     real_cond: conditions of the real samples, or None.
     fake_cond: unused.
+    per_example: see :func:`input_gradients`.
     scale: the perturbation scale (0.5 in the paper).
     data_range: ``(low, high)`` to clip the points to; ``None`` (default) leaves them
       unclipped, as the paper's code does.
@@ -194,18 +214,20 @@ def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   """
   del fake_cond
   _check_pair(real, fake)
-  norms = gradient_norms(critic_fn, dragan_points(real, key, scale, data_range), real_cond)
+  points = dragan_points(real, key, scale, data_range)
+  norms = gradient_norms(critic_fn, points, real_cond, per_example)
   return jnp.mean(jnp.square(norms - 1.0))
 
 
-def _mean_squared_gradient_norm(critic_fn: CriticFn, x: chex.Array, cond: Cond) -> chex.Array:
-  g = input_gradients(critic_fn, x, cond).astype(jnp.float32)
+def _mean_squared_gradient_norm(critic_fn: CriticFn, x: chex.Array, cond: Cond,
+                                per_example: bool) -> chex.Array:
+  g = input_gradients(critic_fn, x, cond, per_example).astype(jnp.float32)
   return jnp.mean(jnp.sum(jnp.square(g.reshape(g.shape[0], -1)), axis=-1))
 
 
 def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                key: chex.PRNGKey | None = None, real_cond: Cond = None,
-               fake_cond: Cond = None) -> chex.Array:
+               fake_cond: Cond = None, per_example: bool = True) -> chex.Array:
   """R1 regularizer: ``E_real ||grad D(x_real)||^2``.
 
   StyleGAN2 weights it gamma / 2 and may apply it lazily (every k steps, weight times k).
@@ -217,6 +239,7 @@ def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     key: unused.
     real_cond: conditions of the real samples, or None.
     fake_cond: unused.
+    per_example: see :func:`input_gradients`.
 
   Returns:
     The unweighted scalar penalty.
@@ -227,12 +250,12 @@ def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   """
   del key, fake_cond
   _check_pair(real, fake)
-  return _mean_squared_gradient_norm(critic_fn, real, real_cond)
+  return _mean_squared_gradient_norm(critic_fn, real, real_cond, per_example)
 
 
 def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                key: chex.PRNGKey | None = None, real_cond: Cond = None,
-               fake_cond: Cond = None) -> chex.Array:
+               fake_cond: Cond = None, per_example: bool = True) -> chex.Array:
   """R2 regularizer: ``E_fake ||grad D(x_fake)||^2``.
 
   Args:
@@ -242,6 +265,7 @@ def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     key: unused.
     real_cond: unused.
     fake_cond: conditions of the generated samples, or None.
+    per_example: see :func:`input_gradients`.
 
   Returns:
     The unweighted scalar penalty.
@@ -252,13 +276,14 @@ def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   """
   del key, real_cond
   _check_pair(real, fake)
-  return _mean_squared_gradient_norm(critic_fn, fake, fake_cond)
+  return _mean_squared_gradient_norm(critic_fn, fake, fake_cond, per_example)
 
 
 def no_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                key: chex.PRNGKey | None = None, real_cond: Cond = None,
-               fake_cond: Cond = None) -> chex.Array:
+               fake_cond: Cond = None, per_example: bool = True) -> chex.Array:
   """The ``'none'`` entry: no penalty (``get('none')`` returns ``None``)."""
+  del critic_fn, real, fake, key, real_cond, fake_cond, per_example
   raise NotImplementedError('no_penalty is a registry placeholder; get("none") is None.')
 
 

@@ -150,6 +150,34 @@ class PointsTest(chex.TestCase):
     self.assertTrue(np.isfinite(fn(_half_square_critic, real, real, KEY)))
 
 
+class SummedGradientTest(chex.TestCase):
+  """``per_example=False`` (grad of the summed logits) equals the per-example gradient
+  exactly when the critic couples no examples, and only then."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_equal_for_a_per_example_critic(self):
+    real, fake = _batch(40, (6, 4, 4, 2)), _batch(41, (6, 4, 4, 2))
+    labels = jnp.asarray([0, 1, 2, 0, 1, 2])
+    w = _batch(42, (3, 4, 4, 2))
+    critic = lambda x, y: jnp.sum(w[y] * jnp.tanh(x), axis=(1, 2, 3))
+    for name in LINEAR_CLOSED_FORMS:
+      fn = lambda per_example, name=name: self.variant(
+          lambda r, f: penalties.get(name, per_example=per_example)(
+              critic, r, f, KEY, labels, labels))(real, fake)
+      np.testing.assert_allclose(fn(False), fn(True), rtol=1e-5, err_msg=name)
+
+  def test_differs_for_a_critic_coupling_examples(self):
+    # D(x)_i = ||x_i||^2 / 2 + sum_j x_j0 couples the batch: alone, example i has gradient
+    # x_i + e_0; the summed logits give x_i + B e_0 (here B = 5).
+    critic = lambda x: 0.5 * jnp.sum(x ** 2, axis=1) + jnp.sum(x[:, 0])
+    x = _batch(43, (5, 3))
+    per = penalties.input_gradients(critic, x)
+    summed = penalties.input_gradients(critic, x, per_example=False)
+    want_per = np.asarray(x) + np.eye(3)[0]  # each example alone: x_i + e_0
+    np.testing.assert_allclose(per, want_per, rtol=1e-5)
+    np.testing.assert_allclose(summed, np.asarray(x) + 5 * np.eye(3)[0], rtol=1e-5)
+
+
 class ConditionalCriticTest(chex.TestCase):
   """D(x, y) = <w_y, x>: the gradient in x at fixed label y_i is w_{y_i}."""
 
@@ -204,9 +232,9 @@ class BadInputTest(chex.TestCase):
   def test_unknown_name_and_hparam(self):
     with self.assertRaisesRegex(ValueError, 'gp.*none, wgan_gp, wgan_lp, dragan, r1, r2'):
       penalties.get('gp')
-    with self.assertRaisesRegex(TypeError, 'gamma.*it takes: none'):
+    with self.assertRaisesRegex(TypeError, 'gamma.*it takes: per_example'):
       penalties.get('r1', gamma=10.0)
-    with self.assertRaisesRegex(TypeError, 'alpha.*it takes: scale, data_range'):
+    with self.assertRaisesRegex(TypeError, 'alpha.*it takes: per_example, scale, data_range'):
       penalties.get('dragan(alpha=1.0)')
 
 
