@@ -68,8 +68,8 @@ def load_state_dict(path: str | None, *, file_name: str, url: str, needed_by: st
   if not os.path.exists(path):
     raise FileNotFoundError(
         f'{needed_by} needs the weights file {file_name}, not found at {path}. Download it '
-        f'from {url} and put it at {cache_path(file_name)} (the directory is ${CACHE_ENV}, '
-        f'default {DEFAULT_CACHE}/), or {how_to_pass}.')
+        f'from {url} and put it at {cache_path(file_name)} (the directory ${CACHE_ENV} if set, '
+        f'else {DEFAULT_CACHE}/), or {how_to_pass}.')
   if path.endswith('.npz'):
     with np.load(path) as f:
       return {k: f[k] for k in f.files}
