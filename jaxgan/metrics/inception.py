@@ -22,7 +22,6 @@ References:
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Mapping
 
 import flax.linen as nn
@@ -30,6 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import torch_weights
 from jaxgan.metrics import frechet, kid
 from jaxgan.metrics import inception_score as inception_score_lib
 
@@ -179,65 +179,24 @@ def variables_from_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict:
   """Flax variables ``{'params', 'batch_stats'}`` from pytorch-fid's state dict.
 
   Raises:
-    ValueError: naming missing or unexpected keys, or a tensor of the wrong shape.
+    ValueError: naming missing or unexpected keys, and tensors of the wrong shape.
   """
   target = jax.eval_shape(FIDInceptionV3().init, jax.random.key(0),
                           jnp.zeros((1, 75, 75, 3)))
-  expected = {}
-  for path, leaf in jax.tree_util.tree_leaves_with_path(target):
-    collection, *modules, leaf_name = [k.key for k in path]
-    torch_leaf = {('params', 'kernel'): 'weight', ('params', 'scale'): 'weight',
-                  ('params', 'bias'): 'bias', ('batch_stats', 'mean'): 'running_mean',
-                  ('batch_stats', 'var'): 'running_var'}[(collection, leaf_name)]
-    expected['.'.join([*modules, torch_leaf])] = (path, leaf.shape)
-  given = {k for k in state_dict if not k.endswith('num_batches_tracked')}
-  missing, unexpected = sorted(set(expected) - given), sorted(given - set(expected))
-  if missing or unexpected:
-    raise ValueError(f'Not the FID Inception state dict: {len(missing)} missing keys '
-                     f'{missing[:5]}, {len(unexpected)} unexpected keys {unexpected[:5]}.')
-  leaves = []
-  for key, (path, shape) in expected.items():
-    w = np.asarray(state_dict[key], np.float32)
-    if w.ndim == 4:
-      w = w.transpose(2, 3, 1, 0)  # [out, in, kh, kw] -> [kh, kw, in, out]
-    elif w.ndim == 2:
-      w = w.T
-    if w.shape != shape:
-      raise ValueError(f'{key}: shape {w.shape} does not fit the FID Inception ({shape}).')
-    leaves.append((path, jnp.asarray(w)))
-  flat = dict(leaves)
-  return jax.tree_util.tree_map_with_path(lambda p, _: flat[p], target)
-
-
-def default_weights_path() -> str:
-  root = os.environ.get('JAXGAN_CACHE', os.path.expanduser('~/.cache/jaxgan'))
-  return os.path.join(root, WEIGHTS_FILE)
-
-
-def load_state_dict(path: str) -> dict[str, np.ndarray]:
-  """Reads a ``.pth`` (needs PyTorch) or a ``.npz`` of the same keys."""
-  if not os.path.exists(path):
-    raise FileNotFoundError(
-        f'FID needs the Inception weights file {WEIGHTS_FILE}, not found at {path}. '
-        f'Download it from {WEIGHTS_URL} and put it at {default_weights_path()} '
-        '(or pass --inception_weights=PATH).')
-  if path.endswith('.npz'):
-    with np.load(path) as f:
-      return {k: f[k] for k in f.files}
-  try:
-    import torch
-  except ImportError as e:
-    raise ImportError(f'Reading {path} needs PyTorch (pip install torch), or convert it once '
-                      'elsewhere to .npz: np.savez(out, **{k: v.numpy() for k, v in '
-                      'torch.load(path).items()}).') from e
-  return {k: v.numpy() for k, v in torch.load(path, map_location='cpu',
-                                              weights_only=True).items()}
+  return torch_weights.variables_from_state_dict(state_dict, target, 'FID Inception')
 
 
 @functools.lru_cache(maxsize=2)
 def load(path: str | None = None) -> dict:
-  """The FID Inception's Flax variables from ``path`` (default: the jaxgan cache)."""
-  return variables_from_state_dict(load_state_dict(path or default_weights_path()))
+  """The FID Inception's Flax variables from ``path`` (``.pth`` or ``.npz``; default
+  ``$JAXGAN_CACHE`` or ``~/.cache/jaxgan/`` + :data:`WEIGHTS_FILE`).
+
+  Raises:
+    FileNotFoundError: no file; the message says where to download it and where to put it.
+  """
+  return variables_from_state_dict(torch_weights.load_state_dict(
+      path, file_name=WEIGHTS_FILE, url=WEIGHTS_URL, needed_by='FID',
+      how_to_pass='pass --inception_weights=PATH'))
 
 
 @functools.partial(jax.jit, static_argnames='resize')
