@@ -10,18 +10,31 @@ resized to 299 inside each network as FID does; timed in interleaved rounds. Nee
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import sys
 
 import jax
 import numpy as np
 import torch
+from pytorch_fid import inception as pf_inception
 
 from benchmarks.timing import interleaved_rates, print_table
+from jaxgan import torch_weights
 from jaxgan.metrics import inception
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', 'tests'))
-from test_inception import random_state_dict, reference_network  # noqa: E402
+LAYOUT = os.path.join(os.path.dirname(__file__), '..', 'tests', 'data', 'inception_layout.json')
+
+
+def reference_network(state_dict: dict[str, np.ndarray]) -> torch.nn.Module:
+  """pytorch-fid's InceptionV3 (pool3 block), its weight download replaced by ours."""
+  tensors = {k: torch.from_numpy(v) for k, v in state_dict.items()}
+  original = pf_inception.load_state_dict_from_url
+  pf_inception.load_state_dict_from_url = lambda *a, **k: tensors
+  try:
+    net = pf_inception.InceptionV3([pf_inception.InceptionV3.BLOCK_INDEX_BY_DIM[2048]])
+  finally:
+    pf_inception.load_state_dict_from_url = original
+  return net.eval()
 
 
 def main():
@@ -31,10 +44,10 @@ def main():
   parser.add_argument('--rounds', type=int, default=3)
   args = parser.parse_args()
 
-  state_dict = random_state_dict()
+  with open(LAYOUT) as f:
+    state_dict = torch_weights.random_state_dict(json.load(f), seed=0)
   net = reference_network(state_dict)
-  variables = inception.variables_from_state_dict(
-      {k: v.numpy() for k, v in state_dict.items()})
+  variables = inception.variables_from_state_dict(state_dict)
   images = np.random.default_rng(0).uniform(
       0, 1, (args.batch, args.size, args.size, 3)).astype(np.float32)
   x_jax = jax.device_put(images)
