@@ -25,6 +25,6 @@ def get_config() -> ml_collections.ConfigDict:
   c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
   c.ema_decay = 0.999
   c.num_steps = 5000
-  c.steps_per_call = 10
+  c.steps_per_call = 1
   c.num_eval_samples = 100
   return c

@@ -3,7 +3,8 @@
 28x28 scikit-learn digits (offline), 3 seeds per run. MLP: the classic recipe of
 configs/mlp_mnist.py (6,000 steps, seeds vmapped). DCGAN: the conv G/D of
 configs/wgan_gp_mnist.py at width 32 with a LayerNorm critic, Adam 2e-4 (0.5, 0.9), 3,000
-steps, seeds one after another (vmapped convs are grouped convs, slow on XLA:CPU). Every
+steps, one step per compiled call, seeds one after another (vmapped convs are grouped
+convs, slow on XLA:CPU). Every
 objective sees the same model, optimizer and data; WGAN-GP uses lambda 10. digit-FD every
 500 steps on 1,000 samples of the EMA generator. Results in docs/study_digits/.
 
@@ -30,7 +31,7 @@ def get_config(models: str = 'mlp,dcgan') -> ml_collections.ConfigDict:
       dcgan=dict(model=dcgan.model.to_dict(),
                  g_optimizer=dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.9),
                  d_optimizer=dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.9),
-                 num_steps=3000, vmap_seeds=False))
+                 num_steps=3000, steps_per_call=1, vmap_seeds=False))
   c.study = dict(kind='digits',
                  groups={k: v for k, v in groups.items() if k in models.split(',')},
                  runs=('non_saturating:none', 'hinge:none', 'least_squares:none',

@@ -333,6 +333,37 @@ def _g_update(gan: GAN, state: GANState, real: Batch, key: chex.PRNGKey,
   return state, metrics
 
 
+def _jaxprs(value: Any):
+  """The jaxprs nested in an equation parameter (closed or open, or a sequence of them)."""
+  if hasattr(value, 'eqns'):
+    yield value
+  elif hasattr(value, 'jaxpr') and hasattr(value.jaxpr, 'eqns'):
+    yield value.jaxpr
+  elif isinstance(value, (tuple, list)):
+    for v in value:
+      yield from _jaxprs(v)
+
+
+def _has_conv(jaxpr: Any) -> bool:
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == 'conv_general_dilated':
+      return True
+    if any(_has_conv(sub) for v in eqn.params.values() for sub in _jaxprs(v)):
+      return True
+  return False
+
+
+def _loop(body: Callable, init: Any, xs: Any) -> tuple[Any, Any]:
+  """``jax.lax.scan(body, init, xs)``, unrolled when ``body`` convolves on a CPU: XLA:CPU
+  runs convolution gradients inside a while loop about 100x slower than outside one
+  (measured: a 3x3 conv's update 2,047 ms in a scan vs 21 ms unrolled)."""
+  unroll = False
+  if jax.default_backend() == 'cpu':
+    x0 = jax.tree.map(lambda x: x[0], xs)
+    unroll = _has_conv(jax.make_jaxpr(body)(init, x0).jaxpr)
+  return jax.lax.scan(body, init, xs, unroll=unroll)
+
+
 def as_batch(batch: Batch | jax.Array) -> Batch:
   """A batch dict; a bare array is taken as the samples ``{'x': array}``."""
   return dict(batch) if isinstance(batch, dict) else {'x': batch}
@@ -369,8 +400,8 @@ def train_step(gan: GAN, state: GANState, batch: Batch | jax.Array, key: chex.PR
     state, d_metrics = _d_update(gan, state, jax.tree.map(lambda b: b[0], batch), keys[0],
                                  mesh)
   else:
-    state, d_metrics = jax.lax.scan(lambda s, inputs: _d_update(gan, s, *inputs, mesh), state,
-                                    (batch, keys[:-1]))
+    state, d_metrics = _loop(lambda s, inputs: _d_update(gan, s, *inputs, mesh), state,
+                             (batch, keys[:-1]))
     d_metrics = jax.tree.map(lambda m: m[-1], d_metrics)
   state, g_metrics = _g_update(gan, state, jax.tree.map(lambda b: b[-1], batch), keys[-1],
                                mesh, frozen)
@@ -389,7 +420,7 @@ def train_steps(gan: GAN, state: GANState, batches: Batch | jax.Array,
   if batches['x'].shape[0] == 1:
     state, metrics = body(state, jax.tree.map(lambda b: b[0], batches))
     return state, jax.tree.map(lambda m: m[None], metrics)
-  return jax.lax.scan(body, state, batches)
+  return _loop(body, state, batches)
 
 
 def ema_statistics(gan: GAN, state: GANState, num_batches: int = 50,
