@@ -96,7 +96,8 @@ def _content(config: ml_collections.ConfigDict):
   features_fn = None
   if c.perceptual_weight:
     from jaxgan.models import vgg
-    features_fn = vgg.features_fn((c.perceptual_layer,))
+    network = vgg.VGG19Features(layers=(c.perceptual_layer,), dtype=DTYPES[config.dtype])
+    features_fn = network.apply
   return content.make(features_fn, pixel=c.pixel, pixel_weight=float(c.pixel_weight),
                       perceptual_weight=float(c.perceptual_weight),
                       perceptual_layer=c.perceptual_layer,

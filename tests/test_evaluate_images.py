@@ -31,7 +31,7 @@ class EvaluateImagesTest(chex.TestCase):
     from configs import dcgan_cifar10
     from jaxgan import train
     c = dcgan_cifar10.get_config()
-    c.num_steps, c.steps_per_call, c.data.batch_size = 1, 1, 8
+    c.num_steps, c.num_epochs, c.steps_per_call, c.data.batch_size = 1, 0.0, 1, 8
     c.model.generator.width, c.model.discriminator.width = 8, 8
     cls.workdir = tempfile.mkdtemp()
     with tfds.testing.mock_data(num_examples=24):

@@ -30,8 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import torch_weights
-from jaxgan.metrics import frechet, kid
-from jaxgan.metrics import inception_score as inception_score_lib
+from jaxgan.metrics import frechet
+from jaxgan.metrics.inception_score import inception_score
+from jaxgan.metrics.kid import kernel_inception_distance
 
 WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 WEIGHTS_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/'
@@ -252,8 +253,8 @@ def fid_kid_is(variables: dict, real: np.ndarray, fake: np.ndarray,
   """FID, KID (mean, std over subsets) and IS (mean, std over splits) of ``fake``."""
   f_real, _ = features_and_logits(variables, real, batch_size)
   f_fake, logits = features_and_logits(variables, fake, batch_size)
-  kid_mean, kid_std = kid.kernel_inception_distance(f_real, f_fake)
-  is_mean, is_std = inception_score_lib.inception_score(logits)
+  kid_mean, kid_std = kernel_inception_distance(f_real, f_fake)
+  is_mean, is_std = inception_score(logits)
   return {'fid': frechet.frechet_distance_from_features(f_real, f_fake),
           'kid': kid_mean, 'kid_std': kid_std, 'is': is_mean, 'is_std': is_std,
           'num_real': len(real), 'num_fake': len(fake)}
