@@ -6,6 +6,10 @@ projection D).
 
   python -m launch.train --config=configs/sagan_cifar10.py --workdir=/tmp/sagan
   python -m launch.train --config=configs/sagan_cifar10.py:cond --workdir=/tmp/sagan_cond
+  python -m launch.train --config=configs/sagan_cifar10.py:digits --workdir=/tmp/sagan_digits
+
+``:digits`` trains the same architecture (narrower: ngf 64, ndf 64) on the offline digits
+resized to 32x32, 1 channel, for 3,000 steps: a check that runs on 2 CPU cores.
 """
 
 import ml_collections
@@ -14,7 +18,7 @@ from configs import default
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
-  """``variant``: '' (unconditional) or 'cond' (class-conditional)."""
+  """``variant``: '' (unconditional), 'cond' (class-conditional) or 'digits' (offline, small)."""
   c = default.get_config()
   c.data = dict(name='cifar10', batch_size=64, image_size=32, data_dir='', split='train')
   classes = 10 if variant == 'cond' else 0
@@ -28,4 +32,9 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
   c.log_every = 100
   c.eval_every = 5000
   c.checkpoint_every = 5000
+  if variant == 'digits':
+    c.data = dict(name='digits', batch_size=64, image_size=32)
+    c.model.generator.update(ngf=64, channels=1)
+    c.model.discriminator.ndf = 64
+    c.num_steps, c.eval_every, c.checkpoint_every = 3000, 500, 1000
   return c
