@@ -20,8 +20,15 @@ from jaxgan.checkpoints import CheckpointError
 from jaxgan.validation import ConfigError, describe_unknown_field
 from jaxgan.workdir import WorkdirBusy
 
+
+class LaunchError(ValueError):
+  """A launcher argument that is not allowed (reported as one line, without the flags'
+  help)."""
+
+
 USER_ERRORS = (ConfigError, registry.UnknownNameError, registry.ArgumentError,
-               CheckpointError, WorkdirBusy, FloatingPointError, FileNotFoundError)
+               CheckpointError, WorkdirBusy, FloatingPointError, FileNotFoundError,
+               LaunchError)
 
 
 def _load_config_file(spec: str):

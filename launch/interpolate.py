@@ -23,7 +23,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   if not 0.0 <= FLAGS.alpha <= 1.0:
-    raise app.UsageError(f'--alpha must lie in [0, 1]; got {FLAGS.alpha}.')
+    raise common.LaunchError(f'--alpha must lie in [0, 1]; got {FLAGS.alpha}.')
   inference.interpolate(FLAGS.psnr, FLAGS.gan, FLAGS.alpha, FLAGS.workdir)
   print(f'wrote {FLAGS.workdir}: (1 - {FLAGS.alpha}) * {FLAGS.psnr} + {FLAGS.alpha} * '
         f'{FLAGS.gan}')

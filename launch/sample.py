@@ -45,19 +45,20 @@ def _assignment(value: str | None, num: int, flag: str) -> np.ndarray | None:
   try:
     return np.full(num, int(value))
   except ValueError:
-    raise app.UsageError(f"--{flag} must be 'all' or an integer; got {value!r}.") from None
+    raise common.LaunchError(f"--{flag} must be 'all' or an integer; got {value!r}."
+                             ) from None
 
 
 def check_arguments(num_samples: int, batch_size: int, output: str) -> str:
   """Checks the arguments before any work; returns the output file."""
   if num_samples < 1:
-    raise app.UsageError(f'--num_samples must be at least 1; got {num_samples}.')
+    raise common.LaunchError(f'--num_samples must be at least 1; got {num_samples}.')
   if batch_size < 1:
-    raise app.UsageError(f'--batch_size must be at least 1; got {batch_size}.')
+    raise common.LaunchError(f'--batch_size must be at least 1; got {batch_size}.')
   path = output_path(output)
   folder = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(folder):
-    raise app.UsageError(f'The folder of --output does not exist: {folder}')
+    raise common.LaunchError(f'The folder of --output does not exist: {folder}')
   return path
 
 
@@ -74,14 +75,14 @@ def main(argv):
   code_dict = None
   if codes is not None:
     if latent.conditioning != 'codes':
-      raise app.UsageError('--codes is for InfoGAN models; this model has no codes.')
+      raise common.LaunchError('--codes is for InfoGAN models; this model has no codes.')
     code_dict = {'categorical': codes % latent.num_categorical if FLAGS.codes == 'all'
                  else codes}
   try:
     samples = inference.sample(gan, state, FLAGS.num_samples, inference.uses_ema(config),
                                FLAGS.seed, FLAGS.batch_size, labels, code_dict)
   except ValueError as e:  # labels that do not fit the model
-    raise app.UsageError(str(e)) from None
+    raise common.LaunchError(str(e)) from None
   np.save(path, samples)
   print(f'wrote {samples.shape} {samples.dtype} samples of step {int(state.step)} to {path}')
 

@@ -28,19 +28,19 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   if not FLAGS.output.lower().endswith(upscale.IMAGE_SUFFIXES):
-    raise app.UsageError(f'--output must end in {", ".join(upscale.IMAGE_SUFFIXES)}; got '
-                         f'{FLAGS.output}.')
+    raise common.LaunchError(f'--output must end in {", ".join(upscale.IMAGE_SUFFIXES)}; '
+                             f'got {FLAGS.output}.')
   folder = os.path.dirname(os.path.abspath(FLAGS.output))
   if not os.path.isdir(folder):
-    raise app.UsageError(f'The folder of --output does not exist: {folder}')
+    raise common.LaunchError(f'The folder of --output does not exist: {folder}')
   try:
     lr = upscale.read_image(FLAGS.input)
   except ValueError as e:
-    raise app.UsageError(str(e)) from None
+    raise common.LaunchError(str(e)) from None
   gan, pipe, state, config = inference.restore(FLAGS.workdir)
   if gan.latent.conditioning != 'lowres':
-    raise app.UsageError(f'{FLAGS.workdir} holds a {config.model.name!r} model, not a '
-                         'super-resolution one (e.g. configs/srgan.py, configs/esrgan.py).')
+    raise common.LaunchError(f'{FLAGS.workdir} holds a {config.model.name!r} model, not a '
+                             'super-resolution one (e.g. configs/srgan.py, configs/esrgan.py).')
   run = evaluate.EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples=0)
   scale = pipe.evaluator_args['scale']
   sr = upscale.upscale(run.generate, lr, scale, FLAGS.tile, FLAGS.margin)

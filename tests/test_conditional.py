@@ -1,0 +1,152 @@
+"""Conditioning, once: class labels and InfoGAN codes through the step, penalties at fixed
+labels, DiffAugment, sampling by label or code, and the conditional evaluations."""
+
+import os
+import subprocess
+import sys
+import tempfile
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest
+
+from configs import acgan_digits, cgan_digits, infogan_digits
+from jaxgan import build, evaluate, inference, train
+from jaxgan import gan as gan_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, 'PYTHONPATH': ROOT}
+
+
+def _small(config, steps: int = 2):
+  """``config`` with 8-wide convs, 32-wide dense layers, batch 16 and ``steps`` steps."""
+  config.num_steps, config.data.batch_size, config.num_eval_samples = steps, 16, 20
+  config.model.generator.width = config.model.discriminator.width = 8
+  config.model.discriminator.hidden = 32
+  if config.model.name == 'infogan':
+    config.model.generator.hidden = 32
+  return config
+
+
+class ConditionalStepTest(chex.TestCase):
+
+  def test_fake_labels_reach_g_and_d_and_real_labels_reach_d(self):
+    """D(x, y): changing only the real batch's labels changes the critic's update."""
+    gan, pipe = build.build(_small(cgan_digits.get_config()))
+    state = gan_lib.init_state(gan, jax.random.key(0), pipe.element_shape)
+    batch = jax.tree.map(jnp.asarray, pipe.batch(0))
+    a, _ = gan_lib.train_step(gan, state, batch, jax.random.key(1))
+    relabelled = {**batch, 'y': (batch['y'] + 1) % 10}
+    b, _ = gan_lib.train_step(gan, state, relabelled, jax.random.key(1))
+    self.assertFalse(np.allclose(jax.tree.leaves(a.d_params)[0], jax.tree.leaves(b.d_params)[0]))
+    z, y = gan_lib.sample_latent(gan.latent, jax.random.key(2), 1000)
+    self.assertEqual((y.dtype, int(y.min()), int(y.max())), (jnp.int32, 0, 9))
+    self.assertTrue(0.07 < float(jnp.mean(y == 3)) < 0.13)  # uniform over the classes
+
+  def test_codes_are_drawn_as_infogan_defines_them(self):
+    gan, _ = build.build(_small(infogan_digits.get_config()))
+    z, codes = gan_lib.sample_latent(gan.latent, jax.random.key(0), 2000)
+    chex.assert_shape((z, codes['categorical'], codes['continuous']),
+                      [(2000, 62), (2000,), (2000, 2)])
+    cont = np.asarray(codes['continuous'])
+    self.assertTrue(-1 <= cont.min() and cont.max() <= 1)
+    np.testing.assert_allclose(cont.std(0), 2 / np.sqrt(12), rtol=0.05)  # U[-1, 1]
+    counts = np.bincount(np.asarray(codes['categorical']), minlength=10)
+    self.assertTrue(np.all(np.abs(counts / 2000 - 0.1) < 0.03))
+
+  def test_every_conditional_family_trains_with_a_penalty_and_augment(self):
+    for get in (cgan_digits.get_config, acgan_digits.get_config, infogan_digits.get_config):
+      c = _small(get())
+      c.penalty = dict(name='r1', weight=1.0, every=1, kwargs={})
+      c.augment = 'color,translation,cutout'
+      wd = tempfile.mkdtemp()
+      state = train.train_and_evaluate(c, wd)
+      self.assertEqual(int(state.step), 2)
+      rows = open(os.path.join(wd, 'metrics.jsonl')).read()
+      self.assertIn('"penalty"', rows)
+      if c.auxiliary.name != 'none':
+        self.assertIn(f'"d_{c.auxiliary.name}"', rows)
+        self.assertIn(f'"g_{c.auxiliary.name}"', rows)
+
+  def test_conditional_model_on_unlabelled_data_is_refused(self):
+    c = _small(cgan_digits.get_config())
+    c.data = dict(name='ring8', batch_size=16)
+    with self.assertRaisesRegex(ValueError, "'cgan' is class-conditional but dataset 'ring8' "
+                                            'has no labels'):
+      build.build(c)
+
+
+class ConditionalSamplingTest(chex.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.cgan = tempfile.mkdtemp()
+    train.train_and_evaluate(_small(cgan_digits.get_config()), cls.cgan)
+    cls.infogan = tempfile.mkdtemp()
+    train.train_and_evaluate(_small(infogan_digits.get_config()), cls.infogan)
+
+  def _sample(self, workdir, *flags):
+    out = os.path.join(tempfile.mkdtemp(), 's.npy')
+    proc = subprocess.run([sys.executable, '-m', 'launch.sample', f'--workdir={workdir}',
+                           f'--output={out}', '--num_samples=20', *flags], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    return proc, out
+
+  def test_labels_choose_the_class(self):
+    gan, _, state, _ = inference.restore(self.cgan)
+    all_labels = np.arange(20) % 10
+    x = inference.sample(gan, state, 20, use_ema=True, labels=all_labels)
+    # The same noise with label i mod K equals sampling each sample with its own label.
+    z, _ = gan_lib.sample_latent(gan.latent, jax.random.fold_in(jax.random.key(0), 0), 20)
+    for i in (0, 7, 13):
+      one = gan_lib.generate(gan, state, z[i:i + 1], jnp.asarray([all_labels[i]]), True)
+      np.testing.assert_allclose(x[i], np.asarray(one)[0], atol=1e-5)
+    three = inference.sample(gan, state, 20, use_ema=True, labels=np.full(20, 3))
+    self.assertFalse(np.allclose(x[:3], three[:3]))
+    proc, out = self._sample(self.cgan, '--labels=all')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    np.testing.assert_allclose(np.load(out), x, atol=1e-5)
+    proc, _ = self._sample(self.cgan, '--labels=3')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+
+  def test_sampling_errors(self):
+    for flags, message in (((), 'class-conditional (10 classes): give labels'),
+                           (('--labels=12',), 'Labels must lie in [0, 10)'),
+                           (('--labels=x',), "--labels must be 'all' or an integer"),
+                           (('--codes=all',), '--codes is for InfoGAN models')):
+      proc, _ = self._sample(self.cgan, *flags)
+      self.assertNotEqual(proc.returncode, 0, flags)
+      self.assertIn(message, proc.stderr)
+
+  def test_codes_choose_the_category(self):
+    proc, out = self._sample(self.infogan, '--codes=all')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    gan, _, state, _ = inference.restore(self.infogan)
+    want = inference.sample(gan, state, 20, use_ema=False,
+                            codes={'categorical': np.arange(20) % 10})
+    np.testing.assert_allclose(np.load(out), want, atol=1e-5)
+
+
+class ConditionalEvaluationTest(chex.TestCase):
+
+  def test_class_fidelity_counts_each_class(self):
+    asked = np.repeat(np.arange(3), 4)
+    predicted = np.array([0, 0, 0, 1, 1, 1, 1, 1, 2, 0, 0, 0])
+    out = evaluate.class_fidelity(asked, predicted, 3)
+    np.testing.assert_allclose(out['class_fidelity_per_class'], [0.75, 1.0, 0.25])
+    self.assertAlmostEqual(out['class_fidelity'], 2 / 3)
+
+  def test_code_matching_is_the_best_permutation(self):
+    # Codes 0, 1, 2 produce mostly classes 2, 0, 1: the matching undoes the permutation.
+    codes = np.repeat(np.arange(3), 10)
+    predicted = np.array([2] * 9 + [0] + [0] * 8 + [1] * 2 + [1] * 10)
+    out = evaluate.code_class_matching(codes, predicted, 3)
+    self.assertEqual(out['code_to_class'], {0: 2, 1: 0, 2: 1})
+    self.assertAlmostEqual(out['code_accuracy'], 27 / 30)
+
+
+if __name__ == '__main__':
+  absltest.main()
