@@ -1,0 +1,373 @@
+"""Super-resolution GAN models: the SRResNet and RRDBNet generators, the SRGAN discriminator.
+
+* :class:`SRResNet`: the SRGAN generator (Ledig et al. 2017, Fig. 4), with BatchNorm.
+* :class:`RRDBNet`: the ESRGAN generator (Wang et al. 2018), residual-in-residual dense
+  blocks, no BatchNorm, Kaiming x0.1 initialisation as ESRGAN's code.
+* :class:`SRGANDiscriminator`: the SRGAN discriminator (Ledig et al. 2017, Fig. 4).
+
+The generators map a low-resolution image ``lr [B, h, w, 3]`` in [-1, 1] to ``[B, h * scale,
+w * scale, 3]``. Their output is linear, as in ESRGAN/BasicSR (no tanh): it lives in [-1, 1]
+once trained, may overshoot it slightly, and inference clips it
+(``jaxgan.evaluate.EvalRun.generate``, ``jaxgan.upscale.write_image``).
+
+All convolutions pad ``k // 2`` on every side, as the PyTorch references (``padding=1`` for
+3x3, 4 for 9x9): for the discriminator's stride-2 convolutions this differs from Flax's
+``'SAME'`` (which pads 0 before, 1 after), so that PyTorch weights mean the same here.
+
+Sizes, and times on this machine (2 CPU cores shared with other jobs, load average 4-6;
+jitted, one batch of 16, LR 32x32 -> HR 128x128, median of 3 after compilation, measured
+once: expect a spread of tens of percent). The small variants train on 2 CPU cores.
+
+==================================================  ==========  =========  ==============
+model                                               parameters  forward    forward +
+                                                                (infer.)   backward (train)
+==================================================  ==========  =========  ==============
+``SRResNet()``: the paper's, 16 blocks, 64 wide      1,547,350  0.60 s
+``SRResNet(num_blocks=4, features=32)``                173,098  0.12 s     0.72 s
+``RRDBNet()``: ESRGAN's, 23 RRDBs, 64, growth 32    16,697,987  3.2 s
+``RRDBNet(num_blocks=2, features=32, growth=16)``      398,755  0.20 s     0.91 s
+``SRGANDiscriminator()``: the paper's, 96 px        23,563,649
+``SRGANDiscriminator(image_size=128)``              38,243,713  0.38 s
+``SRGANDiscriminator(image_size=128, width=16,``     2,391,649  0.03 s
+``hidden=256)``
+==================================================  ==========  =========  ==============
+
+References:
+  Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a Generative
+  Adversarial Network", CVPR 2017 (SRGAN, SRResNet).
+  Wang et al. 2018, "ESRGAN: Enhanced Super-Resolution Generative Adversarial Networks",
+  ECCV Workshops 2018 (RRDBNet); code: BasicSR ``basicsr/archs/rrdbnet_arch.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import chex
+import flax.linen as nn
+import jax.numpy as jnp
+
+from jaxgan.models import initializers, layers
+from jaxgan.models.blocks import Initializer, check_labels, torch_default_init
+from jaxgan.models.dcgan import NORMS
+
+SCALES = (2, 4, 8)
+
+
+def kaiming_normal(scale: float = 1.0) -> Initializer:
+  """PyTorch's ``kaiming_normal_(w, a=0, mode='fan_in')`` times ``scale``.
+
+  ``w ~ N(0, sigma^2)``, ``sigma = scale * sqrt(2 / fan_in)``, ``fan_in = kh * kw * C_in``;
+  untruncated, as PyTorch's. ``scale=0.1`` is BasicSR's ``default_init_weights(m, 0.1)``.
+
+  References: He et al. 2015, "Delving Deep into Rectifiers", ICCV 2015.
+  """
+  return nn.initializers.variance_scaling(2.0 * scale ** 2, 'fan_in', 'normal')
+
+
+def upsample_nearest(x: chex.Array, factor: int = 2) -> chex.Array:
+  """Nearest-neighbour upsampling ``[B, H, W, C] -> [B, H * f, W * f, C]``
+  (PyTorch's ``F.interpolate(x, scale_factor=f, mode='nearest')``)."""
+  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+def _num_stages(who: str, scale: int) -> int:
+  """The number of x2 upsampling stages of ``scale`` (a ValueError unless in SCALES)."""
+  if scale not in SCALES:
+    raise ValueError(f'{who}: scale must be one of {", ".join(map(str, SCALES))}; got '
+                     f'{scale!r}.')
+  return int(math.log2(scale))
+
+
+def _check_lowres(who: str, lr: chex.Array, y: Any) -> None:
+  if getattr(lr, 'ndim', None) != 4:
+    raise ValueError(f'{who} takes low-resolution images of shape [B, h, w, C]; got shape '
+                     f'{getattr(lr, "shape", None)}.')
+  check_labels(who, y, lr.shape[0], 0)
+
+
+def _conv(features: int, size: int, init: Initializer, dtype: Any, name: str,
+          use_bias: bool = True, stride: int = 1) -> nn.Module:
+  """A ``size x size`` convolution padded by ``size // 2`` on every side (PyTorch's)."""
+  return layers.Conv(features, (size, size), strides=stride, padding=size // 2,
+                     use_bias=use_bias, kernel_init=init, dtype=dtype, name=name)
+
+
+def _batch_norm(train: bool, dtype: Any, name: str) -> nn.Module:
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, dtype=dtype,
+                      name=name)
+
+
+class ResidualBlock(nn.Module):
+  """SRResNet block: ``x + BN(conv(PReLU(BN(conv(x)))))``, 3x3 convolutions without biases
+  (each is followed by BatchNorm), one learned PReLU slope.
+
+  Attributes:
+    features: channels of input, hidden and output.
+    kernel_init: initializer of the two convolutions.
+    dtype: computation dtype.
+
+  References: Ledig et al. 2017 (SRGAN), Fig. 4.
+  """
+  features: int = 64
+  kernel_init: Initializer = kaiming_normal(1.0)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: chex.Array, train: bool = True) -> chex.Array:
+    h = _conv(self.features, 3, self.kernel_init, self.dtype, 'conv1', use_bias=False)(x)
+    h = nn.PReLU(negative_slope_init=0.25, name='prelu')(_batch_norm(train, self.dtype, 'bn1')(h))
+    h = _conv(self.features, 3, self.kernel_init, self.dtype, 'conv2', use_bias=False)(h)
+    return x + _batch_norm(train, self.dtype, 'bn2')(h)
+
+
+class SRResNet(nn.Module):
+  """The SRGAN generator (SRResNet), Ledig et al. 2017, Fig. 4.
+
+  ``f = PReLU(conv9x9(lr))``; ``h = f + BN(conv3x3(blocks(f)))`` with ``num_blocks``
+  :class:`ResidualBlock`; ``log2(scale)`` stages of ``PReLU(pixel_shuffle(conv3x3(h), 2))``
+  (``4 * features`` channels before the shuffle); ``sr = conv9x9(h)`` to ``channels``.
+
+  This is the paper's variant with BatchNorm. BasicSR's ``MSRResNet`` drops BN, uses
+  LeakyReLU 0.1, 3x3 outer convolutions, adds a bilinear upsampling of the input and scales
+  its Kaiming init by 0.1 to keep the BN-free residual sum stable at init; with BN each
+  residual branch is renormalized, so that scaling is not needed. The paper states no
+  initialisation: this follows SRGAN-PyTorch (Lornatang, ``model.py``), Kaiming normal
+  (``a=0``, fan_in, gain sqrt(2)) for every convolution, zero biases, BN scale 1 and bias 0,
+  and PyTorch's ``nn.PReLU()``: one learned slope per PReLU layer, initialised at 0.25
+  (He et al. 2015). Convolutions followed by BN have no bias (redundant with BN's).
+
+  Attributes:
+    num_blocks: residual blocks (16 in the paper; 4 trains on 2 CPU cores).
+    features: channels of the trunk (64 in the paper; 32 for the small variant).
+    scale: upscaling factor, one of ``SCALES`` (4 in the paper).
+    channels: channels of the output image.
+    kernel_init: initializer of every convolution (a callable or an
+      ``jaxgan.models.initializers`` spec).
+    dtype: computation dtype (parameters stay float32).
+
+  References: Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a
+  Generative Adversarial Network", CVPR 2017; Shi et al. 2016 (sub-pixel convolution).
+  """
+  num_blocks: int = 16
+  features: int = 64
+  scale: int = 4
+  channels: int = 3
+  kernel_init: Any = kaiming_normal(1.0)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, lr: chex.Array, y: chex.Array | None = None,
+               train: bool = True) -> chex.Array:
+    """Maps ``lr [B, h, w, C]`` in [-1, 1] to ``[B, h * scale, w * scale, channels]``
+    (linear output; ``dtype``)."""
+    _check_lowres('SRResNet', lr, y)
+    stages = _num_stages('SRResNet', self.scale)
+    init = initializers.resolve(self.kernel_init)
+    f = _conv(self.features, 9, init, self.dtype, 'conv_first')(lr)
+    f = nn.PReLU(negative_slope_init=0.25, name='prelu_first')(f)
+    h = f
+    for i in range(self.num_blocks):
+      h = ResidualBlock(self.features, init, self.dtype, name=f'block_{i}')(h, train)
+    h = _conv(self.features, 3, init, self.dtype, 'conv_body', use_bias=False)(h)
+    h = f + _batch_norm(train, self.dtype, 'bn_body')(h)
+    for i in range(stages):
+      h = _conv(4 * self.features, 3, init, self.dtype, f'conv_up_{i}')(h)
+      h = nn.PReLU(negative_slope_init=0.25, name=f'prelu_up_{i}')(layers.pixel_shuffle(h, 2))
+    return _conv(self.channels, 9, init, self.dtype, 'conv_last')(h)
+
+
+class ResidualDenseBlock(nn.Module):
+  """ESRGAN residual dense block: five 3x3 convolutions with dense connections.
+
+  ``x_k = LReLU(conv_k([x, x_1, ..., x_{k-1}]))`` for ``k = 1..4`` (``growth`` channels
+  each, concatenated on the channel axis in this order, LeakyReLU slope 0.2),
+  ``x_5 = conv_5([x, x_1, ..., x_4])`` (``features`` channels, no activation), and
+  ``out = residual_scale * x_5 + x``.
+
+  Attributes:
+    features: channels of input and output.
+    growth: channels of each of the four inner convolutions.
+    residual_scale: the residual scaling (0.2 in ESRGAN).
+    kernel_init: initializer of the convolutions (biases start at 0).
+    dtype: computation dtype.
+
+  References: Wang et al. 2018 (ESRGAN), Fig. 4; Zhang et al. 2018, "Residual Dense
+  Network for Image Super-Resolution", CVPR 2018.
+  """
+  features: int = 64
+  growth: int = 32
+  residual_scale: float = 0.2
+  kernel_init: Initializer = kaiming_normal(0.1)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: chex.Array) -> chex.Array:
+    feats = [x]
+    for k in range(1, 5):
+      h = _conv(self.growth, 3, self.kernel_init, self.dtype, f'conv{k}')(
+          jnp.concatenate(feats, axis=-1))
+      feats.append(nn.leaky_relu(h, 0.2))
+    h = _conv(self.features, 3, self.kernel_init, self.dtype, 'conv5')(
+        jnp.concatenate(feats, axis=-1))
+    return self.residual_scale * h + x
+
+
+class RRDB(nn.Module):
+  """Residual-in-residual dense block: ``out = residual_scale * rdb3(rdb2(rdb1(x))) + x``,
+  three :class:`ResidualDenseBlock`.
+
+  Attributes:
+    features: channels of input and output.
+    growth: growth channels of the dense blocks.
+    residual_scale: the residual scaling of the dense blocks and of this block (0.2).
+    kernel_init: initializer of the convolutions.
+    dtype: computation dtype.
+
+  References: Wang et al. 2018 (ESRGAN), Fig. 4.
+  """
+  features: int = 64
+  growth: int = 32
+  residual_scale: float = 0.2
+  kernel_init: Initializer = kaiming_normal(0.1)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: chex.Array) -> chex.Array:
+    h = x
+    for i in range(1, 4):
+      h = ResidualDenseBlock(self.features, self.growth, self.residual_scale,
+                             self.kernel_init, self.dtype, name=f'rdb{i}')(h)
+    return self.residual_scale * h + x
+
+
+class RRDBNet(nn.Module):
+  """The ESRGAN generator (RRDBNet), Wang et al. 2018.
+
+  ``f = conv_first(lr)``; ``h = f + conv_body(RRDBs(f))`` with ``num_blocks``
+  :class:`RRDB`; ``log2(scale)`` stages of ``LReLU(conv(nearest_up_x2(h)))``;
+  ``sr = conv_last(LReLU(conv_hr(h)))``. All convolutions 3x3, LeakyReLU slope 0.2, no
+  BatchNorm. For x2 this is the original ESRGAN code's one upsampling stage (BasicSR's
+  current ``RRDBNet`` instead pixel-unshuffles the input by 2 and keeps two stages).
+
+  Initialised as ESRGAN's code (``init_weights(netG, 'kaiming', scale=0.1)``, BasicSR
+  ``default_init_weights(..., 0.1)``): every kernel from Kaiming normal (``a=0``, fan_in,
+  gain sqrt(2)) times 0.1, i.e. ``N(0, (0.1 sqrt(2 / fan_in))^2)``, biases zero.
+
+  Attributes:
+    num_blocks: RRDBs (23 in the paper; 2 trains on 2 CPU cores).
+    features: channels of the trunk (64; 32 for the small variant).
+    growth: growth channels of the dense blocks (32; 16 for the small variant).
+    scale: upscaling factor, one of ``SCALES`` (4 in the paper).
+    channels: channels of the output image.
+    residual_scale: residual scaling in the dense blocks and RRDBs (0.2).
+    kernel_init: initializer of every convolution (a callable or an
+      ``jaxgan.models.initializers`` spec).
+    dtype: computation dtype (parameters stay float32).
+
+  References: Wang et al. 2018, "ESRGAN: Enhanced Super-Resolution Generative Adversarial
+  Networks", ECCV Workshops 2018; BasicSR ``basicsr/archs/rrdbnet_arch.py``,
+  ``arch_util.default_init_weights``.
+  """
+  num_blocks: int = 23
+  features: int = 64
+  growth: int = 32
+  scale: int = 4
+  channels: int = 3
+  residual_scale: float = 0.2
+  kernel_init: Any = kaiming_normal(0.1)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, lr: chex.Array, y: chex.Array | None = None,
+               train: bool = True) -> chex.Array:
+    """Maps ``lr [B, h, w, C]`` in [-1, 1] to ``[B, h * scale, w * scale, channels]``
+    (linear output; ``dtype``). ``train`` is unused (no BatchNorm)."""
+    del train
+    _check_lowres('RRDBNet', lr, y)
+    stages = _num_stages('RRDBNet', self.scale)
+    init = initializers.resolve(self.kernel_init)
+    conv = lambda features, name: _conv(features, 3, init, self.dtype, name)
+    f = conv(self.features, 'conv_first')(lr)
+    h = f
+    for i in range(self.num_blocks):
+      h = RRDB(self.features, self.growth, self.residual_scale, init, self.dtype,
+               name=f'rrdb_{i}')(h)
+    h = f + conv(self.features, 'conv_body')(h)
+    for i in range(stages):
+      h = nn.leaky_relu(conv(self.features, f'conv_up_{i}')(upsample_nearest(h)), 0.2)
+    h = nn.leaky_relu(conv(self.features, 'conv_hr')(h), 0.2)
+    return conv(self.channels, 'conv_last')(h)
+
+
+class SRGANDiscriminator(nn.Module):
+  """The SRGAN discriminator, Ledig et al. 2017, Fig. 4.
+
+  ``LReLU(conv3x3(x, width))``; seven blocks ``LReLU(norm(conv3x3))`` with (channels,
+  stride) = ``(w, 2), (2w, 1), (2w, 2), (4w, 1), (4w, 2), (8w, 1), (8w, 2)``, ``w =
+  width``; flatten; ``LReLU(Dense(hidden))``; ``Dense(1)``: logits (the paper's final
+  sigmoid is in the loss). LeakyReLU slope 0.2. The flattened size is ``8w * ceil(s /
+  16)^2`` for ``s = image_size``: the input size is fixed (96 in the paper: 18,432
+  features). BasicSR's ``VGGStyleDiscriminator`` is ESRGAN's variant (4x4 stride-2
+  convolutions, 128 px, Dense 100); this is the SRGAN paper's.
+
+  Initialisation: the paper states none; as SRGAN-PyTorch (Lornatang), PyTorch's default
+  kernel init, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; biases start at 0 (PyTorch draws
+  them from the same uniform, which a Flax bias initializer cannot do: it does not see
+  ``fan_in``). Convolutions followed by BatchNorm have no bias.
+
+  Attributes:
+    image_size: the side of the (square) input crops.
+    width: channels of the first convolutions (64 in the paper).
+    hidden: units of the hidden Dense layer (1024 in the paper).
+    norm: ``'batch'`` (the paper), ``'layer'``, ``'none'`` or ``'spectral'``
+      (``flax.linen.SpectralNorm`` on every conv and Dense layer, no other norm; Miyato
+      et al. 2018), as :class:`jaxgan.models.dcgan.DCGANDiscriminator`.
+    kernel_init: initializer of the conv and Dense kernels.
+    dtype: computation dtype (parameters stay float32; logits are float32).
+
+  References: Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a
+  Generative Adversarial Network", CVPR 2017, Fig. 4 and Section 2.2.
+  """
+  image_size: int = 96
+  width: int = 64
+  hidden: int = 1024
+  norm: str = 'batch'
+  kernel_init: Any = torch_default_init()
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: chex.Array, y: chex.Array | None = None,
+               train: bool = True) -> chex.Array:
+    """Maps images ``x [B, image_size, image_size, C]`` to logits ``[B]`` (float32)."""
+    if self.norm not in NORMS:
+      raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {self.norm!r}.")
+    if getattr(x, 'ndim', None) != 4 or x.shape[1:3] != (self.image_size, self.image_size):
+      raise ValueError(f'SRGANDiscriminator(image_size={self.image_size}) takes images of '
+                       f'shape [B, {self.image_size}, {self.image_size}, C]; got shape '
+                       f'{getattr(x, "shape", None)}.')
+    check_labels('SRGANDiscriminator', y, x.shape[0], 0)
+    init = initializers.resolve(self.kernel_init)
+
+    def layer(module, h):
+      if self.norm == 'spectral':
+        return nn.SpectralNorm(module, dtype=self.dtype)(h, update_stats=train)
+      return module(h)
+
+    w = self.width
+    h = nn.leaky_relu(layer(_conv(w, 3, init, self.dtype, 'conv_0'), x), 0.2)
+    plan = ((w, 2), (2 * w, 1), (2 * w, 2), (4 * w, 1), (4 * w, 2), (8 * w, 1), (8 * w, 2))
+    for i, (features, stride) in enumerate(plan, start=1):
+      h = layer(_conv(features, 3, init, self.dtype, f'conv_{i}', stride=stride,
+                      use_bias=self.norm != 'batch'), h)
+      if self.norm == 'batch':
+        h = _batch_norm(train, self.dtype, f'bn_{i}')(h)
+      elif self.norm == 'layer':
+        h = nn.LayerNorm(dtype=self.dtype, name=f'ln_{i}')(h)
+      h = nn.leaky_relu(h, 0.2)
+    h = h.reshape((h.shape[0], -1))
+    dense = lambda features, name: nn.Dense(features, kernel_init=init, dtype=self.dtype,
+                                            name=name)
+    h = nn.leaky_relu(layer(dense(self.hidden, 'dense_hidden'), h), 0.2)
+    return layer(dense(1, 'dense_out'), h)[:, 0].astype(jnp.float32)
