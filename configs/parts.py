@@ -54,3 +54,13 @@ def dcgan_digits(c: ml_collections.ConfigDict, width: int = 64) -> ml_collection
   c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9)
   c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9)
   return c
+
+
+def options(spec: str, valid: tuple[str, ...]) -> set[str]:
+  """The comma-separated options of a ``--config=FILE:opt1,opt2`` argument, checked."""
+  opts = {o.strip() for o in (spec or '').split(',') if o.strip()}
+  unknown = sorted(opts - set(valid))
+  if unknown:
+    raise ValueError(f'Unknown config option(s) {", ".join(unknown)}; valid: '
+                     f'{", ".join(valid)}.')
+  return opts

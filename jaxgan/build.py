@@ -202,10 +202,14 @@ def step_base_key(seed: int) -> jax.Array:
   return jax.random.fold_in(jax.random.key(seed), 1)
 
 
-def eval_inputs(gan: gan_lib.GAN, seed: int, num: int, real: dict | None = None):
+def eval_inputs(gan: gan_lib.GAN, pipe: data.Pipeline, seed: int, num: int):
   """The fixed generator inputs ``(z, y)`` of the sample grids: fixed noise, and for
-  class-conditional models the labels ``i mod K``."""
+  class-conditional models the labels ``i mod K``; for super-resolution, the first
+  low-resolution crops of step 0 (at most ``num``)."""
   key = jax.random.fold_in(step_base_key(seed), 2**31 - 1)
+  real = None
+  if pipe.lowres_shape:
+    real = {'lr': pipe.batch(0)['lr'][0][:min(num, 8)]}
   z, y = gan_lib.sample_latent(gan.latent, key, num, real)
   if gan.latent.conditioning in ('labels', 'generator_labels'):
     y = jnp.arange(num, dtype=jnp.int32) % gan.latent.num_classes

@@ -213,7 +213,9 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
   gan, pipe, state, config = inference.restore(workdir)
   run = EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples, seed)
   result = {'workdir': os.path.abspath(workdir), 'step': int(state.step), 'dataset': pipe.name,
-            'num_samples': num_samples, 'ema': run.use_ema, 'evaluator': pipe.evaluator}
+            'ema': run.use_ema, 'evaluator': pipe.evaluator}
+  if pipe.evaluator != 'sr':  # super-resolution scores its held-out images instead
+    result['num_samples'] = num_samples
   evaluator = EVALUATORS.entry(pipe.evaluator)
   result.update(evaluator(run, inception_weights=inception_weights))
   with open(os.path.join(workdir, 'eval.json'), 'w') as f:

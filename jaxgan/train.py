@@ -29,6 +29,7 @@ from tqdm import tqdm
 from jaxgan import build, checkpoints, inference, plots, sharding, validation, writers
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
+from jaxgan.data.bicubic import imresize
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -78,7 +79,13 @@ def _write_pictures(gan, pipe, state, inputs, workdir, step_no) -> str:
   samples = np.asarray(jax.device_get(gan_lib.generate(gan, state, *inputs)))
   os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
   path = os.path.join(workdir, 'samples', f'step_{step_no:07d}.png')
-  if pipe.evaluator == 'modes':
+  if pipe.lowres_shape:  # super-resolution: bicubic | generated | real, a row per crop
+    lr, hr = inputs[0], pipe.batch(0)['x'][0][:len(samples)]
+    scale = pipe.evaluator_args['scale']
+    bicubic = np.stack([np.clip(imresize(np.asarray(x), scale), -1, 1) for x in lr])
+    triplets = np.stack([bicubic, np.clip(samples, -1, 1), hr], 1)
+    plots.save_image_grid(triplets.reshape(-1, *triplets.shape[2:]), path, scale=1, ncols=3)
+  elif pipe.evaluator == 'modes':
     plots.save_scatter(samples, pipe.evaluator_args['modes'], path,
                        f'{pipe.name}, step {step_no}')
   else:
@@ -136,8 +143,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   train_fn = sharding.compile_train_steps(gan, mesh)
   frozen = jax.device_put(build.frozen_variables(config), replicated)
   base_key = build.step_base_key(config.seed)
-  eval_real = pipe.batch(0) if pipe.lowres_shape else None
-  eval_inputs = build.eval_inputs(gan, config.seed, config.num_eval_samples, eval_real)
+  eval_inputs = build.eval_inputs(gan, pipe, config.seed, config.num_eval_samples)
   writer = writers.MetricWriter(workdir, start) if lead else None
   per_call = config.steps_per_call
   pending: list[tuple[int, dict]] = []

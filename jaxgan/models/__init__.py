@@ -30,6 +30,7 @@ from jaxgan.models.conditional import (
 from jaxgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from jaxgan.models.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
+from jaxgan.models.sr import RRDBNet, SRGANDiscriminator, SRResNet
 
 CONDITIONINGS = ('none', 'labels', 'generator_labels', 'codes', 'lowres')
 
@@ -85,6 +86,10 @@ register('sagan', functools.partial(ResNetGenerator, attention_at=16, spectral_n
 register('sagan_cond', functools.partial(ResNetGenerator, num_classes=10, attention_at=16,
                                          spectral_norm=True),
          functools.partial(ResNetDiscriminator, num_classes=10, attention_at=8), 'labels')
+# 4x super-resolution: SRResNet/SRGAN (Ledig et al. 2017) and RRDBNet/ESRGAN (Wang et al.
+# 2018), both with SRGAN's VGG-style discriminator.
+register('srgan', SRResNet, SRGANDiscriminator, 'lowres')
+register('esrgan', RRDBNet, SRGANDiscriminator, 'lowres')
 
 
 def names() -> list[str]:
@@ -115,5 +120,6 @@ def get(name: str, generator: dict | None = None,
 
 __all__ = ['ACGANDiscriminator', 'ConditionalDiscriminator', 'ConditionalGenerator',
            'DCGANDiscriminator', 'DCGANGenerator', 'Family', 'InfoGANDiscriminator',
-           'InfoGANGenerator', 'MLPDiscriminator', 'MLPGenerator', 'ResNetDiscriminator',
-           'ResNetGenerator', 'family', 'get', 'names', 'register']
+           'InfoGANGenerator', 'MLPDiscriminator', 'MLPGenerator', 'RRDBNet',
+           'ResNetDiscriminator', 'ResNetGenerator', 'SRGANDiscriminator', 'SRResNet',
+           'family', 'get', 'names', 'register']

@@ -1,0 +1,61 @@
+"""ESRGAN: 4x super-resolution with RRDBNet (Wang et al. 2018), in two stages.
+
+``:psnr`` pretrains RRDBNet (23 residual-in-residual dense blocks, 64 features, growth 32,
+residual scaling 0.2, no BN, Kaiming x0.1 init) on the pixel L1 loss, Adam 2e-4; the GAN
+stage starts from it (``init_from``) with the relativistic average GAN (``rasgan``) and
+SRGAN's discriminator: content = perceptual loss (VGG19 features before the activation of
+conv5_4, L1) with weight 1 + pixel L1 with weight 1e-2, adversarial weight 5e-3; Adam
+1e-4 (0.9, 0.999), batch 16, 128x128 HR crops, bicubic x4 LR. Network interpolation
+blends the two stages: ``python -m launch.interpolate --psnr=DIR --gan=DIR --alpha=0.8
+--workdir=OUT``.
+
+Options (comma-separated after ':'): ``psnr`` (the pretraining stage); ``small`` (2 RRDBs,
+32 features, growth 16; a discriminator of width 16 and 256 hidden units; 64x64 crops:
+trains on 2 CPU cores); ``offline`` (no VGG19 weights: the perceptual term is replaced by
+L1 with the same weight, the pixel term kept).
+
+  python -m launch.train --config=configs/esrgan.py:psnr,small --workdir=/tmp/rrdb_psnr
+  python -m launch.train --config=configs/esrgan.py:small,offline --workdir=/tmp/esrgan \
+      --config.init_from=/tmp/rrdb_psnr
+  python -m launch.interpolate --psnr=/tmp/rrdb_psnr --gan=/tmp/esrgan --alpha=0.8 \
+      --workdir=/tmp/esrgan_interp
+"""
+
+import ml_collections
+
+from configs import default, parts
+
+
+def get_config(options: str = '') -> ml_collections.ConfigDict:
+  """``options``: comma-separated 'psnr', 'small', 'offline' (see the module docstring)."""
+  opts = parts.options(options, ('psnr', 'small', 'offline'))
+  c = default.get_config()
+  crop = 64 if 'small' in opts else 128
+  c.data = dict(name='photos', batch_size=16, crop_size=crop, scale=4)
+  generator = (dict(num_blocks=2, features=32, growth=16) if 'small' in opts
+               else dict(num_blocks=23, features=64, growth=32))
+  discriminator = dict(image_size=crop, norm='batch')
+  if 'small' in opts:
+    discriminator.update(width=16, hidden=256)
+  c.model = dict(name='esrgan', z_dim=0, generator=dict(scale=4, **generator),
+                 discriminator=discriminator)
+  c.loss.name = 'rasgan'
+  if 'psnr' in opts:
+    c.n_critic, c.adversarial_weight = 0, 0.0
+    c.content.update(pixel='l1', pixel_weight=1.0)
+    c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.9, b2=0.99)
+    c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.9, b2=0.99)
+    c.num_steps = 3000 if 'small' in opts else 1000000
+  else:
+    c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.99)
+    c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.99)
+    c.adversarial_weight = 5e-3
+    if 'offline' in opts:
+      c.content.update(pixel='l1', pixel_weight=1.0 + 1e-2)
+    else:
+      c.content.update(pixel='l1', pixel_weight=1e-2, perceptual_weight=1.0,
+                       perceptual_layer='conv5_4', perceptual_criterion='l1')
+    c.num_steps = 1500 if 'small' in opts else 400000
+  c.eval_every = 500
+  c.num_eval_samples = 8
+  return c
