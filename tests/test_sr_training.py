@@ -1,0 +1,161 @@
+"""Super-resolution end to end: sub-pixel upsampling, two-stage training (PSNR, then GAN
+from it), the perceptual loss through VGG19, network interpolation, evaluation and the
+upscale command."""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import chex
+import jax
+import numpy as np
+from absl.testing import absltest
+from PIL import Image
+
+from configs import esrgan, srgan
+from jaxgan import evaluate, inference, torch_weights, train
+from jaxgan.models.layers import pixel_shuffle, pixel_unshuffle
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, 'PYTHONPATH': ROOT}
+
+
+def _tiny(config, steps: int = 2):
+  """``config`` with a one-block, 8-feature generator, 32 px crops, batch 4."""
+  config.num_steps, config.data.batch_size, config.data.crop_size = steps, 4, 32
+  config.model.generator.update(num_blocks=1, features=8)
+  if 'growth' in config.model.generator:
+    config.model.generator.growth = 4
+  config.model.discriminator.update(image_size=32, width=4, hidden=16)
+  config.eval_every, config.num_eval_samples = steps, 2
+  return config
+
+
+class SubPixelTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_pixel_shuffle_matches_pytorch_order_by_hand(self):
+    x = np.random.default_rng(0).normal(size=(2, 3, 5, 12)).astype(np.float32)
+    y = np.asarray(self.variant(lambda x: pixel_shuffle(x, 2))(x))
+    chex.assert_shape(y, (2, 6, 10, 3))
+    for c in range(3):  # out[n, h*r+i, w*r+j, c] = x[n, h, w, c*r*r + i*r + j]
+      for i in range(2):
+        for j in range(2):
+          np.testing.assert_array_equal(y[:, i::2, j::2, c], x[..., c * 4 + i * 2 + j])
+    np.testing.assert_array_equal(self.variant(lambda y: pixel_unshuffle(y, 2))(y), x)
+    with self.assertRaisesRegex(ValueError, r'divisible by 4.*\(2, 3, 5, 10\)'):
+      pixel_shuffle(x[..., :10], 2)
+
+
+class TwoStageTest(chex.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.root = tempfile.mkdtemp()
+    cls.psnr = os.path.join(cls.root, 'psnr')
+    cls.psnr_state = train.train_and_evaluate(_tiny(esrgan.get_config('psnr,small')), cls.psnr)
+    cls.gan = os.path.join(cls.root, 'gan')
+    c = _tiny(esrgan.get_config('small,offline'))
+    c.init_from = cls.psnr
+    cls.gan_state = train.train_and_evaluate(c, cls.gan)
+
+  def test_pretraining_has_no_discriminator_and_the_gan_starts_from_it(self):
+    rows = [json.loads(r) for r in open(os.path.join(self.psnr, 'metrics.jsonl'))]
+    self.assertNotIn('d_loss', rows[-1])
+    self.assertIn('pixel_loss', rows[-1])
+    # The PSNR stage's discriminator never moved: its state equals a fresh init.
+    gan, pipe, _, config = inference.restore(self.psnr)
+    from jaxgan import build
+    fresh = build.init_state(gan, pipe, build.init_key(config.seed))
+    chex.assert_trees_all_close(self.psnr_state.d_params, fresh.d_params)
+    rows = [json.loads(r) for r in open(os.path.join(self.gan, 'metrics.jsonl'))]
+    self.assertIn('d_loss', rows[-1])
+
+  def test_interpolation_endpoints_are_the_two_models(self):
+    psnr_w, _ = inference.generator_weights(self.psnr)
+    gan_w, _ = inference.generator_weights(self.gan)
+    for alpha, want in ((0.0, psnr_w), (1.0, gan_w)):
+      out = os.path.join(self.root, f'interp_{alpha}')
+      inference.interpolate(self.psnr, self.gan, alpha, out)
+      got, _ = inference.generator_weights(out)
+      chex.assert_trees_all_close(got, want, atol=1e-7)
+    half = os.path.join(self.root, 'interp_half')
+    inference.interpolate(self.psnr, self.gan, 0.25, half)
+    got, _ = inference.generator_weights(half)
+    chex.assert_trees_all_close(
+        got, jax.tree.map(lambda a, b: 0.75 * a + 0.25 * b, psnr_w, gan_w), rtol=1e-6)
+    self.assertEqual(json.load(open(os.path.join(half, 'interpolation.json')))['alpha'], 0.25)
+    with self.assertRaisesRegex(ValueError, 'already holds checkpoints'):
+      inference.interpolate(self.psnr, self.gan, 0.5, half)
+    with self.assertRaisesRegex(ValueError, r'alpha must lie in \[0, 1\]'):
+      inference.interpolate(self.psnr, self.gan, 1.5, os.path.join(self.root, 'bad'))
+
+  def test_init_from_another_architecture_is_refused(self):
+    c = _tiny(esrgan.get_config('small,offline'))
+    c.model.generator.features = 12
+    c.init_from = self.psnr
+    with self.assertRaisesRegex(ValueError, 'init_from=.*differ in architecture'):
+      train.train_and_evaluate(c, os.path.join(self.root, 'other'))
+
+  def test_evaluation_reports_both_conventions_and_bicubic(self):
+    result = evaluate.evaluate(self.gan)
+    self.assertEqual((result['evaluator'], result['scale'], result['num_images']), ('sr', 4, 3))
+    for row in ('model', 'bicubic'):
+      self.assertEqual(result[row]['y']['convention'], 'Y channel (BT.601), border 4')
+      self.assertEqual(result[row]['rgb']['convention'], 'RGB, border 4')
+      self.assertTrue(0 < result[row]['y']['ssim'] <= 1)
+    self.assertGreater(result['bicubic']['y']['psnr'], 20.0)  # bicubic of natural photos
+
+  def test_upscale_command(self):
+    d = tempfile.mkdtemp()
+    pixels = np.random.default_rng(0).integers(0, 256, (20, 30, 3)).astype(np.uint8)
+    Image.fromarray(pixels).save(os.path.join(d, 'in.jpg'))
+    run = lambda *a: subprocess.run([sys.executable, '-m', 'launch.upscale', *a], cwd=ROOT,
+                                    env=ENV, capture_output=True, text=True, timeout=300)
+    proc = run(f'--workdir={self.gan}', f'--input={d}/in.jpg', f'--output={d}/out.png',
+               '--tile=8', '--margin=8')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertEqual(np.asarray(Image.open(f'{d}/out.png')).shape, (80, 120, 3))
+    with open(f'{d}/text.png', 'w') as f:
+      f.write('not an image')
+    toy = os.path.join(d, 'toy')
+    from configs import toy2d
+    c = toy2d.get_config()
+    c.num_steps, c.steps_per_call = 5, 5
+    train.train_and_evaluate(c, toy)
+    for args, message in (([f'--input={d}/missing.png'], 'No such image file'),
+                          ([f'--input={d}/text.png'], 'is not an image'),
+                          ([f'--input={d}/in.jpg', f'--workdir={toy}'],
+                           'not a super-resolution one')):
+      flags = {a.split('=')[0]: a for a in [f'--workdir={self.gan}', f'--output={d}/o.png',
+                                             *args]}
+      proc = run(*flags.values())
+      self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+      self.assertIn(message, proc.stderr.strip().splitlines()[-1])
+
+
+class PerceptualStepTest(chex.TestCase):
+
+  def test_srgan_with_vgg54_trains_on_random_vgg_weights(self):
+    """The perceptual term end to end: VGG19 weights from the stored layout (random, no
+    download), passed to the step as frozen variables."""
+    layout = json.load(open(os.path.join(ROOT, 'tests', 'data', 'vgg19_layout.json')))
+    path = os.path.join(tempfile.mkdtemp(), 'vgg19.npz')
+    np.savez(path, **torch_weights.random_state_dict(layout, seed=0))
+    c = _tiny(srgan.get_config('small'), steps=1)
+    c.content.vgg_weights = path
+    wd = tempfile.mkdtemp()
+    state = train.train_and_evaluate(c, wd)
+    row = json.loads(open(os.path.join(wd, 'metrics.jsonl')).readlines()[-1])
+    self.assertGreater(row['perceptual_loss'], 0.0)
+    chex.assert_tree_all_finite(state)
+    c.content.vgg_weights = os.path.join(tempfile.mkdtemp(), 'missing.pth')
+    with self.assertRaisesRegex(FileNotFoundError, 'vgg19-dcbb9e9d.pth'):
+      train.train_and_evaluate(c, tempfile.mkdtemp())
+
+
+if __name__ == '__main__':
+  absltest.main()
