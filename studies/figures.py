@@ -1,0 +1,103 @@
+r"""The README's figures of trained runs: class grids, InfoGAN code sweeps, SR crops.
+
+  python -m studies.figures classes --workdir=W --output=docs/cgan_classes.png
+  python -m studies.figures codes --workdir=W --output=docs/infogan_codes.png
+  python -m studies.figures sr --workdirs=bicubic,SRResNet=W1,SRGAN=W2,... \
+      --output=docs/sr_crops.png
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxgan import evaluate, inference, plots, upscale  # noqa: E402
+from jaxgan import gan as gan_lib  # noqa: E402
+
+
+def class_grid(workdir: str, output: str, per_class: int = 10) -> None:
+  """One row per class: ``per_class`` samples asked for that class (EMA rule)."""
+  gan, _, state, config = inference.restore(workdir)
+  k = gan.latent.num_classes
+  labels = np.repeat(np.arange(k), per_class)
+  x = inference.sample(gan, state, k * per_class, inference.uses_ema(config), seed=1,
+                       labels=labels)
+  plots.save_image_grid(x, output, ncols=per_class)
+
+
+def code_grid(workdir: str, output: str, continuous: int = 0, steps: int = 10) -> None:
+  """InfoGAN: one row per categorical code; along a row continuous code ``continuous``
+  goes from -2 to 2 (beyond its training range [-1, 1], as Chen et al. 2016 show), the
+  noise and the other codes fixed."""
+  gan, _, state, config = inference.restore(workdir)
+  latent = gan.latent
+  z = jax.random.normal(jax.random.key(3), (1, latent.z_dim))
+  rows = []
+  for c in range(latent.num_categorical):
+    cont = np.zeros((steps, latent.num_continuous), np.float32)
+    cont[:, continuous] = np.linspace(-2, 2, steps)
+    codes = {'categorical': jnp.full((steps,), c, jnp.int32), 'continuous': jnp.asarray(cont)}
+    rows.append(np.asarray(gan_lib.generate(gan, state, jnp.repeat(z, steps, 0), codes,
+                                            inference.uses_ema(config))))
+  plots.save_image_grid(np.concatenate(rows), output, ncols=steps)
+
+
+def sr_crops(named_workdirs: list[tuple[str, str | None]], output: str, size: int = 48,
+             image: int = 0, corners: tuple[tuple[int, int], ...] = ((100, 180), (40, 40))):
+  """Side-by-side crops of held-out photo ``image``: LR (nearest), each run (or
+  ``'bicubic'``), HR; one row per crop corner (in HR pixels)."""
+  columns, pairs, scale = {}, None, 4
+  for name, workdir in named_workdirs:
+    if workdir is None:
+      continue
+    gan, pipe, state, config = inference.restore(workdir)
+    scale = pipe.evaluator_args['scale']
+    pairs = pairs or pipe.evaluator_args['eval_pairs']()
+    run = evaluate.EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples=0)
+    columns[name] = upscale.upscale(run.generate, pairs[image][0], scale)
+  lr, hr = pairs[image]
+  order = ['LR'] + [n for n, _ in named_workdirs] + ['HR']
+  full = {'LR': np.repeat(np.repeat(lr, scale, 0), scale, 1), 'HR': hr,
+          'bicubic': evaluate.bicubic_upscale(lr, scale), **columns}
+  fig, axes = plt.subplots(len(corners), len(order), figsize=(1.6 * len(order),
+                                                              1.7 * len(corners)), dpi=120)
+  axes = np.atleast_2d(axes)
+  for r, (top, left) in enumerate(corners):
+    for c, name in enumerate(order):
+      crop = np.clip(full[name][top:top + size, left:left + size], -1, 1)
+      axes[r, c].imshow((crop + 1) / 2, interpolation='nearest')
+      axes[r, c].set_xticks([])
+      axes[r, c].set_yticks([])
+      if r == 0:
+        axes[r, c].set_title(name, fontsize=8)
+  fig.tight_layout()
+  fig.savefig(output)
+  plt.close(fig)
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('kind', choices=['classes', 'codes', 'sr'])
+  parser.add_argument('--workdir')
+  parser.add_argument('--workdirs', help="sr: comma-separated NAME=DIR, or 'bicubic'")
+  parser.add_argument('--output', required=True)
+  args = parser.parse_args()
+  if args.kind == 'classes':
+    class_grid(args.workdir, args.output)
+  elif args.kind == 'codes':
+    code_grid(args.workdir, args.output)
+  else:
+    named = [(item.split('=')[0], item.split('=')[1] if '=' in item else None)
+             for item in args.workdirs.split(',')]
+    sr_crops(named, args.output)
+
+
+if __name__ == '__main__':
+  main()
