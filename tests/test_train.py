@@ -237,7 +237,7 @@ class ValidationTest(chex.TestCase):
       ('g_optimizer.learning_rate', -1.0, 'a finite number > 0'),
       ('d_optimizer.learning_rate', float('nan'), 'a finite number > 0'),
       ('penalty.weight', float('nan'), 'a finite number >= 0'),
-      ('n_critic', 0, 'an integer >= 1'),
+      ('n_critic', -1, 'an integer >= 0'),
       ('ema_decay', 1.0, r'a number in \[0, 1\)'),
       ('num_steps', -5, 'an integer >= 0'),
   )
@@ -247,6 +247,17 @@ class ValidationTest(chex.TestCase):
                                 rf'config\.{field} = {value!r}: must be {allowed}'):
       train.train_and_evaluate(small_config(**{field: value}), wd)
     self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+
+  def test_zero_critic_steps_need_a_content_loss_and_no_adversarial_term(self):
+    # n_critic = 0 is the SR pre-training mode (generator on its content loss alone); in a
+    # plain GAN config it trains nothing useful, and the error says why.
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaisesRegex(
+        validation.ConfigError,
+        r'(?s)n_critic = 0 trains no discriminator: config\.adversarial_weight must be 0.*'
+        r'content loss alone: set config\.content\.pixel_weight'):
+      train.train_and_evaluate(small_config(n_critic=0), wd)
+    self.assertFalse(os.path.exists(wd))
 
   def test_epochs_must_be_positive_and_exactly_one_length_is_set(self):
     wd = os.path.join(tempfile.mkdtemp(), 'never')
