@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.timing import interleaved_rates, print_table
+from benchmarks.timing import compiled_train_step, interleaved_rates, print_table
 from jaxgan import gan as gan_lib
 from jaxgan import losses, models, penalties, sharding
 
@@ -80,15 +80,7 @@ def jax_step(case: dict, variant: str, dtype):
   real = np.random.default_rng(0).uniform(-1, 1, (1, 1, case['batch'], *shape))
   batches = sharding.put_batches({'x': real.astype(np.float32)}, mesh)
   state = jax.jit(lambda k: gan_lib.init_state(gan, k, shape))(jax.random.key(0))
-  compiled = sharding.compile_train_steps(gan, mesh).lower(
-      state, batches, jax.random.key(1), {}).compile()
-  cost = compiled.cost_analysis()
-  flops = (cost[0] if isinstance(cost, list) else cost).get('flops', float('nan'))
-  box = [state]
-
-  def run():
-    box[0], metrics = compiled(box[0], batches, jax.random.key(1), {})
-    return metrics
+  run, flops, _ = compiled_train_step(gan, state, batches, mesh)
   return run, flops
 
 

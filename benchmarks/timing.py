@@ -9,8 +9,34 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 Step = Callable[[], object]
+
+
+def compiled_train_step(gan: Any, state: Any, batches: dict, mesh: Any
+                        ) -> tuple[Step, float, float]:
+  """jaxgan's compiled train step (``sharding.compile_train_steps``) on fixed batches.
+
+  Returns ``(step, flops, compile_seconds)``: ``step()`` runs one call from the state
+  the previous call left (the state is donated) and returns its metrics; ``flops`` is
+  XLA's cost analysis of one call.
+  """
+  import jax
+
+  from jaxgan import sharding
+  start = time.perf_counter()
+  compiled = sharding.compile_train_steps(gan, mesh).lower(
+      state, batches, jax.random.key(1), {}).compile()
+  seconds = time.perf_counter() - start
+  cost = compiled.cost_analysis()
+  flops = (cost[0] if isinstance(cost, list) else cost).get('flops', float('nan'))
+  box = [state]
+
+  def step():
+    box[0], metrics = compiled(box[0], batches, jax.random.key(1), {})
+    return metrics
+  return step, flops, seconds
 
 
 def interleaved_rates(variants: dict[str, tuple[Step, Callable[[object], None]]],

@@ -1,0 +1,239 @@
+"""Super-resolution train steps: jaxgan against the same SRResNet and RRDBNet in PyTorch
+eager, one run.
+
+Models (``--models``, comma-separated; sizes from ``configs/srgan.py`` and
+``configs/esrgan.py``, 4x: LR = HR / 4):
+
+* ``srresnet_small``: SRResNet, 4 blocks, 32 features; 64 px HR crops (``:small``);
+* ``rrdb_small``: RRDBNet, 2 RRDBs, 32 features, growth 16; 64 px (``:small``);
+* ``srresnet``: the paper's SRResNet, 16 blocks, 64 features; 96 px;
+* ``rrdb``: ESRGAN's RRDBNet, 23 RRDBs, 64 features, growth 32; 128 px.
+
+The discriminator is SRGAN's with BatchNorm (width 16, 256 hidden units for the small
+variants; 64 and 1024 for the papers'). Two steps per model, both with the configs' Adam:
+
+* ``psnr``: the pre-training step, the generator alone (``n_critic = 0``) on the pixel loss
+  (MSE for SRResNet, L1 for RRDBNet);
+* ``gan``: one discriminator update and one generator update on the pixel content loss plus
+  the adversarial term (SRGAN: non-saturating, weight 1e-3, MSE weight 1; ESRGAN:
+  relativistic average, 5e-3, L1 weight 1.01): the configs' ``offline`` GAN stage. There
+  is no VGG19 perceptual term: its weights are not available offline (it would add one
+  VGG19 forward and backward pass to both frameworks alike).
+
+jaxgan runs the library's step (``build.build`` of the config, then
+``sharding.compile_train_steps``, one step per call); PyTorch runs the twins of
+``benchmarks/torch_sr_models.py`` in training mode, with the discriminator's parameters
+frozen during the generator update (as BasicSR does; jaxgan differentiates the generator's
+parameters only). Inputs are random images of the crop size. Batch: the configs' 16; on a
+CPU the papers' models run at batch 4 by default (the table states it). A full default run
+takes an estimated 7-10 minutes on 2 CPU cores, half of it the papers' RRDBNet. Printed:
+images/s (HR crops per second; one step consumes one batch), medians of interleaved
+rounds, and jaxgan's compile time. PyTorch runs on the GPU when one is available.
+
+On a CPU shared with other jobs, PyTorch's OpenMP threads can stall at every parallel
+region (seen here: 2 threads 100x slower than 1 at load average 5 on 2 cores): time on an
+idle machine, or compare with ``--torch_threads 1``.
+
+    python -m benchmarks.sr_step [--models srresnet_small,rrdb_small,srresnet,rrdb]
+        [--batch 16] [--hr 64] [--rounds 3] [--steps 2] [--torch_threads 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from benchmarks.timing import compiled_train_step, interleaved_rates, print_table
+from configs import esrgan, srgan
+from jaxgan import build, sharding
+from jaxgan import gan as gan_lib
+
+# name -> (config module, options, label, batch on a CPU)
+MODELS = {
+    'srresnet_small': (srgan, 'small', 'SRResNet 4 x 32 (small)', 16),
+    'rrdb_small': (esrgan, 'small', 'RRDBNet 2 x 32, growth 16 (small)', 16),
+    'srresnet': (srgan, '', 'SRResNet 16 x 64 (paper)', 4),
+    'rrdb': (esrgan, '', 'RRDBNet 23 x 64, growth 32 (paper)', 4),
+}
+KINDS = ('psnr', 'gan')
+
+
+def config(model: str, kind: str, batch: int | None, hr: int | None) -> ml_collections.ConfigDict:
+  """The config of ``model``'s ``kind`` step, at ``batch`` and ``hr`` when given."""
+  module, options, _, cpu_batch = MODELS[model]
+  options = ','.join(o for o in (options, 'psnr' if kind == 'psnr' else 'offline') if o)
+  c = module.get_config(options)
+  if batch is None and jax.default_backend() == 'cpu':
+    batch = cpu_batch
+  if batch:
+    c.data.batch_size = batch
+  if hr:
+    if hr % 16:
+      raise ValueError(f'--hr must be a multiple of 16 (LR = HR / 4); got {hr}.')
+    c.data.crop_size = c.model.discriminator.image_size = hr
+  return c
+
+
+def describe(c: ml_collections.ConfigDict) -> str:
+  """The step's losses, e.g. 'MSE' or 'L1 x 1.01 + 5e-3 rasgan'."""
+  pixel = f'{c.content.pixel.upper()}'
+  if c.content.pixel_weight != 1:
+    pixel += f' x {c.content.pixel_weight:g}'
+  if not c.n_critic:
+    return pixel
+  return f'{pixel} + {c.adversarial_weight:g} {c.loss.name}'
+
+
+def random_batch(c: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
+  """Random HR crops and LR images, ``[1 step, 1, batch, ...]``, in [-1, 1]."""
+  b, hr, scale = c.data.batch_size, c.data.crop_size, c.data.scale
+  rng = np.random.default_rng(0)
+  return {'x': rng.uniform(-1, 1, (1, 1, b, hr, hr, 3)).astype(np.float32),
+          'lr': rng.uniform(-1, 1, (1, 1, b, hr // scale, hr // scale, 3)).astype(np.float32)}
+
+
+def initial_state(c: ml_collections.ConfigDict) -> gan_lib.GANState:
+  """The initial state of ``c``'s GAN, initialized op by op: jit-compiling the init of the
+  papers' RRDBNet and discriminator takes ~40 s on 2 cores, three times as long. The psnr
+  and gan steps of a model share it (the same modules; Adam's state does not depend on
+  its hyper-parameters)."""
+  gan, pipe = build.build(c)
+  return build.init_state(gan, pipe, build.init_key(0))
+
+
+def jax_step(c: ml_collections.ConfigDict,
+             state: gan_lib.GANState) -> tuple[Callable[[], object], float]:
+  """(one-step closure from a copy of ``state``, compile seconds) of jaxgan's compiled
+  train step."""
+  gan, _ = build.build(c)
+  mesh = sharding.make_mesh(jax.devices()[:1])
+  batches = sharding.put_batches(random_batch(c), mesh)
+  state = jax.device_put(jax.tree.map(jnp.copy, state), sharding.replicated(mesh))
+  run, _, seconds = compiled_train_step(gan, state, batches, mesh)
+  return run, seconds
+
+
+def torch_step(c: ml_collections.ConfigDict, device: str) -> Callable[[], None] | None:
+  """One train step of the same models in PyTorch eager, or ``None`` without PyTorch."""
+  try:
+    import torch
+    import torch.nn.functional as F
+
+    from benchmarks import torch_sr_models
+  except ImportError:
+    return None
+  torch.manual_seed(0)
+  cls = torch_sr_models.SRResNet if c.model.name == 'srgan' else torch_sr_models.RRDBNet
+  g = cls(**dict(c.model.generator)).to(device).train()
+  d = torch_sr_models.SRGANDiscriminator(**dict(c.model.discriminator)).to(device).train()
+  adam = lambda module, o: torch.optim.Adam(module.parameters(), o.learning_rate,
+                                            betas=(o.b1, o.b2))
+  opt_g, opt_d = adam(g, c.g_optimizer), adam(d, c.d_optimizer)
+  batch = {k: torch.from_numpy(v[0, 0]).permute(0, 3, 1, 2).contiguous().to(device)
+           for k, v in random_batch(c).items()}
+  hr, lr = batch['x'], batch['lr']
+  pixel = {'l1': F.l1_loss, 'mse': F.mse_loss}[c.content.pixel]
+  softplus = F.softplus
+  relativistic = c.loss.name == 'rasgan'
+  if c.loss.name not in ('rasgan', 'non_saturating'):
+    raise ValueError(f'No PyTorch twin of the {c.loss.name!r} objective.')
+
+  def rasgan(x, y):
+    return softplus(-(x - y.mean())).mean() + softplus(y - x.mean()).mean()
+
+  def d_update():
+    with torch.no_grad():
+      fake = g(lr)
+    opt_d.zero_grad(set_to_none=True)
+    r, f = d(hr), d(fake)
+    (rasgan(r, f) if relativistic else softplus(-r).mean() + softplus(f).mean()).backward()
+    opt_d.step()
+
+  def g_update():
+    opt_g.zero_grad(set_to_none=True)
+    fake = g(lr)
+    loss = c.content.pixel_weight * pixel(fake, hr)
+    if c.n_critic:
+      for p in d.parameters():
+        p.requires_grad_(False)
+      f = d(fake)
+      if relativistic:
+        with torch.no_grad():
+          r = d(hr)
+        adversarial = rasgan(f, r)
+      else:
+        adversarial = softplus(-f).mean()
+      loss = loss + c.adversarial_weight * adversarial
+    loss.backward()
+    opt_g.step()
+    for p in d.parameters():
+      p.requires_grad_(True)
+
+  def step():
+    if c.n_critic:
+      d_update()
+    g_update()
+  return step
+
+
+def main() -> None:
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument('--models', default=','.join(MODELS),
+                      help=f'comma-separated, of {", ".join(MODELS)}')
+  parser.add_argument('--batch', type=int, default=None,
+                      help="every model's batch (default 16; the papers' models 4 on a CPU)")
+  parser.add_argument('--hr', type=int, default=None,
+                      help="every model's HR crop size (default the configs': 64, 96, 128)")
+  parser.add_argument('--rounds', type=int, default=3)
+  parser.add_argument('--steps', type=int, default=2)
+  parser.add_argument('--torch_threads', type=int, default=0,
+                      help="PyTorch's intra-op threads (default 0: PyTorch's own default)")
+  args = parser.parse_args()
+  names = [m for m in args.models.split(',') if m]
+  unknown = [m for m in names if m not in MODELS]
+  if unknown:
+    parser.error(f'unknown models {unknown}; valid: {", ".join(MODELS)}')
+  device, torch_sync = 'cpu', lambda _: None
+  try:
+    import torch
+    if args.torch_threads:
+      torch.set_num_threads(args.torch_threads)
+    if torch.cuda.is_available():
+      device, torch_sync = 'cuda', lambda _: torch.cuda.synchronize()
+    torch_note = (f'PyTorch {torch.__version__} eager on {device}, '
+                  f'{torch.get_num_threads()} threads')
+  except ImportError:
+    torch_note = 'PyTorch not installed (pip install -e ".[bench]")'
+  print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}; {torch_note}')
+  sync = jax.block_until_ready
+  rows = []
+  for name in names:
+    variants, compile_s = {}, {}
+    configs = {kind: config(name, kind, args.batch, args.hr) for kind in KINDS}
+    state = initial_state(configs['psnr'])
+    for kind in KINDS:
+      c = configs[kind]
+      run, compile_s[kind] = jax_step(c, state)
+      variants[f'jax {kind}'] = (run, sync)
+      step = torch_step(c, device)
+      if step:
+        variants[f'torch {kind}'] = (step, torch_sync)
+    rates = interleaved_rates(variants, args.steps, args.rounds, warmup=1)
+    for kind in KINDS:
+      c = configs[kind]
+      b = c.data.batch_size
+      jr, tr = b * rates[f'jax {kind}'], b * rates.get(f'torch {kind}', float('nan'))
+      rows.append([MODELS[name][2], f'{kind}: {describe(c)}',
+                   f'{b} x {c.data.crop_size}px', jr, tr, jr / tr, compile_s[kind]])
+  print('\nSuper-resolution train steps (psnr: G alone; gan: one D + one G update), Adam:')
+  print_table(['model', 'step', 'batch x HR', 'jaxgan images/s', 'PyTorch images/s',
+               'x PyTorch', 'jaxgan compile s'], rows)
+
+
+if __name__ == '__main__':
+  main()
