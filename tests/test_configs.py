@@ -51,6 +51,20 @@ class ConfigsTest(chex.TestCase):
       (['configs/study_toy.py'], 5000, None, None),
       (['configs/study_grid25.py'], 20000, None, None),
       (['configs/study_digits.py'], 6000, 6000 * 128 / DIGITS, DIGITS),
+      # The zoo: every recipe sets num_steps; epochs = steps * batch * n_critic / examples.
+      (['configs/cgan_digits.py'], 5000, 5000 * 64 / DIGITS, DIGITS),
+      (['configs/acgan_digits.py'], 5000, 5000 * 64 / DIGITS, DIGITS),
+      (['configs/infogan_digits.py'], 5000, 5000 * 64 / DIGITS, DIGITS),
+      (['configs/sngan_cifar10.py'], 100000, 100000 * 64 * 5 / MOCK_EXAMPLES, MOCK_EXAMPLES),
+      (['configs/sngan_cifar10.py:digits'], 3000, 3000 * 64 * 5 / DIGITS, DIGITS),
+      (['configs/sagan_cifar10.py'], 100000, 100000 * 64 / MOCK_EXAMPLES, MOCK_EXAMPLES),
+      (['configs/sagan_cifar10.py:digits'], 3000, 3000 * 64 / DIGITS, DIGITS),
+      (['configs/cgan_pd_cifar10.py'], 100000, 100000 * 64 * 5 / MOCK_EXAMPLES, MOCK_EXAMPLES),
+      (['configs/study_diffaugment.py'], 3000, 3000 * 64 / 180, 180),
+      # Super-resolution: random crops of the 7 offline training photos, 16 per step (the
+      # pre-training stage, n_critic 0, draws one batch per step too).
+      (['configs/srgan.py:psnr,small'], 3000, 3000 * 16 / 7, 7),
+      (['configs/esrgan.py:small,offline'], 1500, 1500 * 16 / 7, 7),
   )
   def test_training_length(self, argv, steps, epochs, examples):
     config = load([f'--config={argv[0]}', *argv[1:]])
