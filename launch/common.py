@@ -77,12 +77,23 @@ class _QuietOrbax(pylogging.Filter):
     return record.levelno >= pylogging.WARNING or 'orbax' not in record.pathname
 
 
+def _quiet_closed_event_loops(unraisable) -> None:
+  """``sys.unraisablehook`` that drops TensorStore's late callbacks into an event loop
+  Orbax already closed (``RuntimeError: Event loop is closed``, printed from a background
+  thread after a failed restore) and passes everything else to the default hook."""
+  if (isinstance(unraisable.exc_value, RuntimeError)
+      and str(unraisable.exc_value) == 'Event loop is closed'):
+    return
+  sys.__unraisablehook__(unraisable)
+
+
 def run(main: Callable[[list[str]], None]) -> None:
   """``app.run(main)`` with :func:`parse_flags`, quiet Orbax logs, and user errors
   reported as one short message last (exit code 1)."""
 
   def wrapped(argv: list[str]) -> None:
     logging.get_absl_handler().addFilter(_QuietOrbax())
+    sys.unraisablehook = _quiet_closed_event_loops
     try:
       main(argv)
     except USER_ERRORS as e:
