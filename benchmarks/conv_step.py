@@ -72,7 +72,7 @@ def jax_gan(case: dict, variant: str, dtype) -> gan_lib.GAN:
                      penalty=penalties.get(penalty), penalty_weight=weight)
 
 
-def jax_step(case: dict, variant: str, dtype):
+def jax_step(case: dict, variant: str, dtype, compiler_options: dict | None = None):
   """(one-step closure, FLOPs per step) of jaxgan's compiled train step."""
   gan = jax_gan(case, variant, dtype)
   shape = (case['image_size'], case['image_size'], case['channels'])
@@ -80,7 +80,7 @@ def jax_step(case: dict, variant: str, dtype):
   real = np.random.default_rng(0).uniform(-1, 1, (1, 1, case['batch'], *shape))
   batches = sharding.put_batches({'x': real.astype(np.float32)}, mesh)
   state = jax.jit(lambda k: gan_lib.init_state(gan, k, shape))(jax.random.key(0))
-  run, flops, _ = compiled_train_step(gan, state, batches, mesh)
+  run, flops, _ = compiled_train_step(gan, state, batches, mesh, compiler_options)
   return run, flops
 
 

@@ -65,14 +65,15 @@ def jax_gan(c: ml_collections.ConfigDict) -> gan_lib.GAN:
                      ema_decay=c.ema_decay)
 
 
-def jax_step(c: ml_collections.ConfigDict) -> tuple[Callable[[], object], float]:
+def jax_step(c: ml_collections.ConfigDict, compiler_options: dict | None = None
+             ) -> tuple[Callable[[], object], float]:
   """(one-step closure, compile seconds) of jaxgan's compiled train step."""
   gan, shape = jax_gan(c), (32, 32, 3)
   mesh = sharding.make_mesh(jax.devices()[:1])
   real = np.random.default_rng(0).uniform(-1, 1, (1, 1, c.data.batch_size, *shape))
   batches = sharding.put_batches({'x': real.astype(np.float32)}, mesh)
   state = jax.jit(lambda k: gan_lib.init_state(gan, k, shape))(jax.random.key(0))
-  run, _, seconds = compiled_train_step(gan, state, batches, mesh)
+  run, _, seconds = compiled_train_step(gan, state, batches, mesh, compiler_options)
   return run, seconds
 
 

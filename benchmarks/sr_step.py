@@ -106,15 +106,15 @@ def initial_state(c: ml_collections.ConfigDict) -> gan_lib.GANState:
   return build.init_state(gan, pipe, build.init_key(0))
 
 
-def jax_step(c: ml_collections.ConfigDict,
-             state: gan_lib.GANState) -> tuple[Callable[[], object], float]:
+def jax_step(c: ml_collections.ConfigDict, state: gan_lib.GANState,
+             compiler_options: dict | None = None) -> tuple[Callable[[], object], float]:
   """(one-step closure from a copy of ``state``, compile seconds) of jaxgan's compiled
   train step."""
   gan, _ = build.build(c)
   mesh = sharding.make_mesh(jax.devices()[:1])
   batches = sharding.put_batches(random_batch(c), mesh)
   state = jax.device_put(jax.tree.map(jnp.copy, state), sharding.replicated(mesh))
-  run, _, seconds = compiled_train_step(gan, state, batches, mesh)
+  run, _, seconds = compiled_train_step(gan, state, batches, mesh, compiler_options)
   return run, seconds
 
 

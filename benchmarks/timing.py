@@ -14,9 +14,10 @@ from typing import Any
 Step = Callable[[], object]
 
 
-def compiled_train_step(gan: Any, state: Any, batches: dict, mesh: Any
-                        ) -> tuple[Step, float, float]:
-  """jaxgan's compiled train step (``sharding.compile_train_steps``) on fixed batches.
+def compiled_train_step(gan: Any, state: Any, batches: dict, mesh: Any,
+                        compiler_options: dict | None = None) -> tuple[Step, float, float]:
+  """jaxgan's compiled train step (``sharding.compile_train_steps``, with XLA's
+  ``compiler_options`` when given) on fixed batches.
 
   Returns ``(step, flops, compile_seconds)``: ``step()`` runs one call from the state
   the previous call left (the state is donated) and returns its metrics; ``flops`` is
@@ -26,7 +27,7 @@ def compiled_train_step(gan: Any, state: Any, batches: dict, mesh: Any
 
   from jaxgan import sharding
   start = time.perf_counter()
-  compiled = sharding.compile_train_steps(gan, mesh).lower(
+  compiled = sharding.compile_train_steps(gan, mesh, compiler_options).lower(
       state, batches, jax.random.key(1), {}).compile()
   seconds = time.perf_counter() - start
   cost = compiled.cost_analysis()

@@ -47,12 +47,13 @@ def put_batches(local_batches: dict[str, np.ndarray], mesh: Mesh) -> dict[str, j
           for k, v in local_batches.items()}
 
 
-def compile_train_steps(gan: gan_lib.GAN, mesh: Mesh):
+def compile_train_steps(gan: gan_lib.GAN, mesh: Mesh, compiler_options: dict | None = None):
   """Jits :func:`jaxgan.gan.train_steps` over ``mesh``: batches sharded on ``'data'``, state
   replicated and donated. Call it as ``fn(state, batches, base_key, frozen)`` with
   ``batches['x']`` of shape ``[K, n_critic, B, ...]`` and ``frozen`` the content loss's
-  fixed variables (``{}`` for none), replicated."""
+  fixed variables (``{}`` for none), replicated. ``compiler_options``: XLA options for this
+  program only (e.g. ``benchmarks/xla_cpu_options.py``'s); None keeps XLA's defaults."""
   rep = replicated(mesh)
   return jax.jit(lambda s, b, k, f: gan_lib.train_steps(gan, s, b, k, mesh, f),
                  in_shardings=(rep, batches_sharding(mesh), rep, rep),
-                 out_shardings=(rep, rep), donate_argnums=0)
+                 out_shardings=(rep, rep), donate_argnums=0, compiler_options=compiler_options)
