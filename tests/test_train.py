@@ -17,7 +17,17 @@ import numpy as np
 from absl.testing import absltest, parameterized
 
 from configs import toy2d
-from jaxgan import build, checkpoints, data, inference, optimizers, train, validation, workdir
+from jaxgan import (
+  build,
+  checkpoints,
+  data,
+  inference,
+  optimizers,
+  sharding,
+  train,
+  validation,
+  workdir,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, 'PYTHONPATH': ROOT}
@@ -382,6 +392,32 @@ class LaunchTest(chex.TestCase):
     steps = _steps(wd)
     self.assertLen(steps, 1)
     self.assertTrue(0 < steps[0] < 1000000 and steps[0] % 10 == 0)
+
+
+class CompilerOptionsTest(chex.TestCase):
+  """``compile_train_steps(..., compiler_options)`` reaches XLA for that program only."""
+
+  def _run(self, options):
+    config = toy2d.get_config()
+    config.model.generator.features = config.model.discriminator.features = (32, 32)
+    config.data.batch_size = 32
+    gan, pipe = build.build(config)
+    mesh = sharding.make_mesh(jax.devices()[:1])
+    state = jax.device_put(build.init_state(gan, pipe, jax.random.key(0)),
+                           sharding.replicated(mesh))
+    fn = sharding.compile_train_steps(gan, mesh, options)
+    return jax.device_get(fn(state, sharding.put_batches(pipe.batches(0, 3), mesh),
+                             jax.random.key(1), {})[0])
+
+  def test_an_unknown_option_is_rejected_by_name(self):
+    with self.assertRaisesRegex(Exception, 'xla_no_such_option'):
+      self._run({'xla_no_such_option': True})
+
+  def test_a_library_option_changes_the_speed_not_the_step(self):
+    if jax.default_backend() != 'cpu':
+      self.skipTest('an XLA:CPU option')
+    ynn = {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_DOT'}
+    chex.assert_trees_all_close(self._run(ynn), self._run(None), rtol=1e-4, atol=1e-5)
 
 
 MULTI_DEVICE = r'''
