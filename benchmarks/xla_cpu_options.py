@@ -3,11 +3,15 @@
 XLA:CPU runs convolutions with Eigen by default; ``jax.jit(..., compiler_options=...)``
 can route them elsewhere for one program. Options compared (XLA's own names):
 
-* ``default``: no option;
+* ``default``: no option (XLA's own defaults);
 * ``onednn``: ``xla_cpu_use_onednn`` (oneDNN thunks for matmul and convolution fusions);
 * ``ynn``: ``xla_cpu_experimental_ynn_fusion_type = dot`` (YNNPACK for dot fusions,
   which takes the convolutions too). The same as
-  ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot`` for a whole process.
+  ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=dot`` for a whole process;
+* ``ynn+reduce``, ``ynn+reduce+eltwise``: YNNPACK for reductions (and elementwise
+  fusions) too: with ``dot`` alone, reductions (BatchNorm's statistics, loss means) run
+  10-30x slower than XLA's own. ``ynn+reduce`` is jaxgan's default on CPU
+  (``sharding.default_compiler_options``).
 
 Printed (medians of interleaved rounds, so drift hits every option alike):
 
@@ -32,10 +36,15 @@ import numpy as np
 from benchmarks import conv_step, resnet_step, sr_step
 from benchmarks.timing import interleaved_rates, print_table
 
-OPTIONS: dict[str, dict | None] = {
-    'default': None,
+OPTIONS: dict[str, dict] = {
+    'default': {},
     'onednn': {'xla_cpu_use_onednn': True},
     'ynn': {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_DOT'},
+    'ynn+reduce': {'xla_cpu_experimental_ynn_fusion_type':
+                   'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE'},
+    'ynn+reduce+eltwise': {'xla_cpu_experimental_ynn_fusion_type':
+                           'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE,'
+                           'LIBRARY_FUSION_TYPE_ELTWISE'},
 }
 # (batch, size, channels in, channels out): 3x3 stride-1 'SAME'.
 CONVS = [(64, 32, 64, 64), (16, 64, 32, 32), (16, 16, 32, 32), (4, 96, 64, 64)]

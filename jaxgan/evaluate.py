@@ -28,7 +28,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxgan import data, inference, metrics, registry, upscale
+from jaxgan import data, inference, metrics, registry, sharding, upscale
 from jaxgan import gan as gan_lib
 from jaxgan.data import bicubic, images
 from jaxgan.metrics import digit_classifier, inception
@@ -77,7 +77,8 @@ class EvalRun:
   @functools.cached_property
   def generate(self):
     """``lr [1, h, w, 3] -> sr`` with the run's generator (jitted, clipped to [-1, 1])."""
-    fn = jax.jit(lambda s, lr: gan_lib.generate(self.gan, s, lr, None, self.use_ema))
+    fn = jax.jit(lambda s, lr: gan_lib.generate(self.gan, s, lr, None, self.use_ema),
+                 compiler_options=sharding.default_compiler_options())
     return lambda lr: np.clip(np.asarray(fn(self.state, lr)), -1.0, 1.0)
 
 

@@ -138,7 +138,8 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   ``fold_in(key(seed), i)``; ``labels[num_samples]`` for class-conditional models,
   ``codes`` (InfoGAN) overriding the drawn codes where given."""
   check_labels(gan, labels)
-  gen = jax.jit(lambda s, z, y: gan_lib.generate(gan, s, z, y, use_ema))
+  gen = jax.jit(lambda s, z, y: gan_lib.generate(gan, s, z, y, use_ema),
+                compiler_options=sharding.default_compiler_options())
   key = jax.random.key(seed)
   out = []
   for i in range(0, num_samples, batch_size):

@@ -15,7 +15,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from jaxgan import build, data, train
+from jaxgan import build, data, sharding, train
 from jaxgan import gan as gan_lib
 
 
@@ -29,7 +29,8 @@ def compile_seed_steps(gan: gan_lib.GAN):
   """``fn(states[S], batches[S, K, n_critic, B, ...], base_keys[S], frozen) -> (states,
   metrics[S, K])`` with the states donated (``frozen`` shared by all seeds)."""
   return jax.jit(jax.vmap(lambda s, b, k, f: gan_lib.train_steps(gan, s, b, k, frozen=f),
-                          in_axes=(0, 0, 0, None)), donate_argnums=0)
+                          in_axes=(0, 0, 0, None)), donate_argnums=0,
+                 compiler_options=sharding.default_compiler_options())
 
 
 def pipelines(config: ml_collections.ConfigDict, seeds: list[int]) -> list[data.Pipeline]:

@@ -7,12 +7,37 @@ one split over the mesh.
 
 from __future__ import annotations
 
+import functools
+import os
+
 import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgan import gan as gan_lib
+
+# XLA:CPU's YNNPACK for dot fusions (convolutions included) and reductions: stride-1 conv
+# kernel gradients ~3x faster, train steps 1.05-1.8x (benchmarks/xla_cpu_options.py). With
+# ``dot`` alone reductions (BatchNorm statistics, loss means) run 10-30x slower: both or none.
+CPU_COMPILER_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type':
+                        'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE'}
+
+
+@functools.cache
+def default_compiler_options() -> dict:
+  """The XLA options of jaxgan's compiled programs: :data:`CPU_COMPILER_OPTIONS` on the CPU
+  backend when this jaxlib accepts them, ``{}`` (XLA's defaults) otherwise: on GPU/TPU,
+  on a jaxlib without the option, or when ``XLA_FLAGS`` already sets it (the user's
+  choice wins; ``XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=`` turns it off)."""
+  if (jax.default_backend() != 'cpu'
+      or 'xla_cpu_experimental_ynn_fusion_type' in os.environ.get('XLA_FLAGS', '')):
+    return {}
+  try:
+    jax.jit(lambda x: x + 1, compiler_options=CPU_COMPILER_OPTIONS).lower(1.0).compile()
+  except Exception:  # noqa: BLE001 -- an older or newer jaxlib without this option
+    return {}
+  return dict(CPU_COMPILER_OPTIONS)
 
 
 def make_mesh(devices: list | None = None) -> Mesh:
@@ -52,8 +77,10 @@ def compile_train_steps(gan: gan_lib.GAN, mesh: Mesh, compiler_options: dict | N
   replicated and donated. Call it as ``fn(state, batches, base_key, frozen)`` with
   ``batches['x']`` of shape ``[K, n_critic, B, ...]`` and ``frozen`` the content loss's
   fixed variables (``{}`` for none), replicated. ``compiler_options``: XLA options for this
-  program only (e.g. ``benchmarks/xla_cpu_options.py``'s); None keeps XLA's defaults."""
+  program only; None: :func:`default_compiler_options`, ``{}``: XLA's defaults."""
   rep = replicated(mesh)
   return jax.jit(lambda s, b, k, f: gan_lib.train_steps(gan, s, b, k, mesh, f),
                  in_shardings=(rep, batches_sharding(mesh), rep, rep),
-                 out_shardings=(rep, rep), donate_argnums=0, compiler_options=compiler_options)
+                 out_shardings=(rep, rep), donate_argnums=0,
+                 compiler_options=default_compiler_options() if compiler_options is None
+                 else compiler_options)

@@ -413,11 +413,11 @@ class CompilerOptionsTest(chex.TestCase):
     with self.assertRaisesRegex(Exception, 'xla_no_such_option'):
       self._run({'xla_no_such_option': True})
 
-  def test_a_library_option_changes_the_speed_not_the_step(self):
+  def test_the_cpu_default_changes_the_speed_not_the_step(self):
     if jax.default_backend() != 'cpu':
       self.skipTest('an XLA:CPU option')
-    ynn = {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_DOT'}
-    chex.assert_trees_all_close(self._run(ynn), self._run(None), rtol=1e-4, atol=1e-5)
+    self.assertEqual(sharding.default_compiler_options(), sharding.CPU_COMPILER_OPTIONS)
+    chex.assert_trees_all_close(self._run(None), self._run({}), rtol=1e-4, atol=1e-5)
 
 
 MULTI_DEVICE = r'''
