@@ -20,6 +20,7 @@ Printed (medians of interleaved rounds, so drift hits every variant alike):
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import jax
@@ -42,11 +43,13 @@ VARIANTS = {'plain': ('non_saturating', 'none', 0.0), 'wgan_gp': ('wasserstein',
 
 
 def conv_peak() -> float:
-  """FLOP/s of a large 3x3 stride-1 conv on XLA (the same device and dtype as the steps)."""
+  """FLOP/s of a large 3x3 stride-1 conv on XLA (the same device, dtype and XLA options
+  as the steps)."""
   x = jnp.asarray(np.random.default_rng(0).normal(size=(64, 32, 32, 128)), jnp.float32)
   k = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 128, 128)), jnp.float32)
-  fn = jax.jit(lambda x, k: jax.lax.conv_general_dilated(
-      x, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+  conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME',
+                                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+  fn = jax.jit(conv, compiler_options=sharding.default_compiler_options())
   jax.block_until_ready(fn(x, k))
   flops = 2 * 64 * 32 * 32 * 128 * 128 * 9
   best = 0.0
@@ -101,7 +104,7 @@ def jax_critic_update(case: dict, variant: str, dtype):
       value += gan.penalty_weight * gan.penalty(critic, real, fake, key)
     return value
 
-  @jax.jit
+  @functools.partial(jax.jit, compiler_options=sharding.default_compiler_options())
   def update(p, s, key):
     u, s = opt.update(jax.grad(loss)(p, key), s, p)
     return optax.apply_updates(p, u), s
@@ -121,7 +124,8 @@ def jax_generator_times(case: dict, dtype) -> tuple:
   def forward(params):
     x, _ = gan.generator.apply({**v, 'params': params}, z, train=True, mutable=['batch_stats'])
     return jnp.sum(x.astype(jnp.float32))
-  fwd, grad = jax.jit(forward), jax.jit(jax.grad(forward))
+  jit = functools.partial(jax.jit, compiler_options=sharding.default_compiler_options())
+  fwd, grad = jit(forward), jit(jax.grad(forward))
   return (lambda: fwd(v['params'])), (lambda: grad(v['params']))
 
 
