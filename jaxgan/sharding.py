@@ -12,6 +12,7 @@ import os
 
 import jax
 import numpy as np
+from absl import logging
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -35,7 +36,9 @@ def default_compiler_options() -> dict:
     return {}
   try:
     jax.jit(lambda x: x + 1, compiler_options=CPU_COMPILER_OPTIONS).lower(1.0).compile()
-  except Exception:  # noqa: BLE001 -- an older or newer jaxlib without this option
+  except Exception as e:  # noqa: BLE001 -- an older or newer jaxlib without this option
+    logging.info('XLA:CPU options %s not available (%s); using XLA defaults.',
+                 CPU_COMPILER_OPTIONS, str(e).splitlines()[0])
     return {}
   return dict(CPU_COMPILER_OPTIONS)
 
