@@ -35,13 +35,13 @@ import numpy as np
 
 from benchmarks import conv_step, resnet_step, sr_step
 from benchmarks.timing import interleaved_rates, print_table
+from jaxgan import sharding
 
 OPTIONS: dict[str, dict] = {
     'default': {},
     'onednn': {'xla_cpu_use_onednn': True},
     'ynn': {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_DOT'},
-    'ynn+reduce': {'xla_cpu_experimental_ynn_fusion_type':
-                   'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE'},
+    'ynn+reduce': sharding.CPU_COMPILER_OPTIONS,  # jaxgan's CPU default
     'ynn+reduce+eltwise': {'xla_cpu_experimental_ynn_fusion_type':
                            'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE,'
                            'LIBRARY_FUSION_TYPE_ELTWISE'},
