@@ -14,13 +14,22 @@ Printed (medians of interleaved rounds, so drift hits every variant alike):
 2. one critic update with each penalty, relative to the plain one;
 3. the generator's forward and parameter-gradient times.
 
-    python -m benchmarks.conv_step [--dtype bfloat16] [--rounds 5]
+PyTorch runs on the GPU when one is available (``cudnn.benchmark`` on; with ``--dtype
+bfloat16`` under ``torch.autocast`` to bf16), else on the CPU. ``--batch 64,128`` runs each
+model at each batch instead of its own; ``--impl fast,flax`` times the train step with
+each convolution implementation of ``jaxgan.models.layers`` (default: ``auto``, the
+backend's choice); ``--variants`` and ``--parts steps`` (train steps only) shorten a run.
+
+    python -m benchmarks.conv_step [--dtype bfloat16] [--rounds 5] [--batch 64,128]
+        [--impl auto] [--variants plain,wgan_gp,r1] [--parts all]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
+import os
 import time
 
 import jax
@@ -75,15 +84,32 @@ def jax_gan(case: dict, variant: str, dtype) -> gan_lib.GAN:
                      penalty=penalties.get(penalty), penalty_weight=weight)
 
 
-def jax_step(case: dict, variant: str, dtype, compiler_options: dict | None = None):
-  """(one-step closure, FLOPs per step) of jaxgan's compiled train step."""
+@contextlib.contextmanager
+def conv_impl(impl: str):
+  """Traces ``jaxgan.models.layers`` convolutions with ``impl`` ('auto': the default)."""
+  saved = os.environ.pop('JAXGAN_CONV_IMPL', None)
+  if impl != 'auto':
+    os.environ['JAXGAN_CONV_IMPL'] = impl
+  try:
+    yield
+  finally:
+    os.environ.pop('JAXGAN_CONV_IMPL', None)
+    if saved is not None:
+      os.environ['JAXGAN_CONV_IMPL'] = saved
+
+
+def jax_step(case: dict, variant: str, dtype, compiler_options: dict | None = None,
+             impl: str = 'auto'):
+  """(one-step closure, FLOPs per step) of jaxgan's compiled train step (compiled here,
+  with the convolutions' ``impl``)."""
   gan = jax_gan(case, variant, dtype)
   shape = (case['image_size'], case['image_size'], case['channels'])
   mesh = sharding.make_mesh(jax.devices()[:1])
   real = np.random.default_rng(0).uniform(-1, 1, (1, 1, case['batch'], *shape))
   batches = sharding.put_batches({'x': real.astype(np.float32)}, mesh)
   state = jax.jit(lambda k: gan_lib.init_state(gan, k, shape))(jax.random.key(0))
-  run, flops, _ = compiled_train_step(gan, state, batches, mesh, compiler_options)
+  with conv_impl(impl):
+    run, flops, _ = compiled_train_step(gan, state, batches, mesh, compiler_options)
   return run, flops
 
 
@@ -129,9 +155,23 @@ def jax_generator_times(case: dict, dtype) -> tuple:
   return (lambda: fwd(v['params'])), (lambda: grad(v['params']))
 
 
-def torch_parts(case: dict, variant: str):
-  """(train-step closure, critic-update closure, G forward, G gradient) in PyTorch eager,
-  or ``None`` when PyTorch is not installed."""
+def torch_device() -> tuple[str, object]:
+  """(PyTorch's device, its sync function): the GPU when available, else the CPU; or
+  ``('', None)`` when PyTorch is not installed."""
+  try:
+    import torch
+  except ImportError:
+    return '', None
+  if torch.cuda.is_available():
+    torch.backends.cudnn.benchmark = True
+    return 'cuda', lambda _: torch.cuda.synchronize()
+  return 'cpu', lambda _: None
+
+
+def torch_parts(case: dict, variant: str, device: str = 'cpu', bf16: bool = False):
+  """(train-step closure, critic-update closure, G forward, G gradient) in PyTorch eager
+  on ``device`` (under bf16 autocast when ``bf16``), or ``None`` when PyTorch is not
+  installed."""
   try:
     import torch
 
@@ -139,14 +179,18 @@ def torch_parts(case: dict, variant: str):
   except ImportError:
     return None
   torch.manual_seed(0)
+  autocast = (functools.partial(torch.autocast, device, dtype=torch.bfloat16) if bf16
+              else contextlib.nullcontext)
   objective, penalty, weight = VARIANTS[variant]
   g = torch_dcgan.Generator(case['z_dim'], case['image_size'], case['channels'], case['width'])
   d = torch_dcgan.Discriminator(case['image_size'], case['channels'], case['width'],
                                 case['num_layers'])
+  g, d = g.to(device), d.to(device)
   opt_g = torch.optim.Adam(g.parameters(), 2e-4, betas=(0.5, 0.999))
   opt_d = torch.optim.Adam(d.parameters(), 2e-4, betas=(0.5, 0.999))
   b = case['batch']
-  real = torch.rand(b, case['channels'], case['image_size'], case['image_size']) * 2 - 1
+  real = (torch.rand(b, case['channels'], case['image_size'], case['image_size']) * 2
+          - 1).to(device)
   softplus = torch.nn.functional.softplus
 
   def d_loss(r, f):
@@ -158,39 +202,54 @@ def torch_parts(case: dict, variant: str):
     if penalty == 'none':
       return 0.0
     if penalty == 'wgan_gp':
-      eps = torch.rand(b, 1, 1, 1)
+      eps = torch.rand(b, 1, 1, 1, device=device)
       x = (eps * real + (1 - eps) * fake).requires_grad_(True)
     else:
       x = real.detach().requires_grad_(True)
-    (grad,) = torch.autograd.grad(d(x).sum(), x, create_graph=True)
-    norm2 = grad.flatten(1).pow(2).sum(1)
+    with autocast():
+      out = d(x).float().sum()
+    (grad,) = torch.autograd.grad(out, x, create_graph=True)
+    norm2 = grad.float().flatten(1).pow(2).sum(1)
     return weight * ((norm2.sqrt() - 1) ** 2 if penalty == 'wgan_gp' else norm2).mean()
 
   def critic_update(fake):
     opt_d.zero_grad(set_to_none=True)
-    (d_loss(d(real), d(fake)) + penalty_term(fake)).backward()
+    with autocast():
+      loss = d_loss(d(real).float(), d(fake).float())
+    (loss + penalty_term(fake)).backward()
     opt_d.step()
 
   def step():
-    with torch.no_grad():
-      fake = g(torch.randn(b, case['z_dim']))
+    with torch.no_grad(), autocast():
+      fake = g(torch.randn(b, case['z_dim'], device=device)).float()
     critic_update(fake)
     opt_g.zero_grad(set_to_none=True)
-    f = d(g(torch.randn(b, case['z_dim'])))
+    with autocast():
+      f = d(g(torch.randn(b, case['z_dim'], device=device))).float()
     (-f.mean() if objective == 'wasserstein' else softplus(-f).mean()).backward()
     opt_g.step()
 
   fixed_fake = torch.rand_like(real) * 2 - 1
-  z = torch.randn(b, case['z_dim'])
+  z = torch.randn(b, case['z_dim'], device=device)
 
   def g_forward():
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
       return g(z)
 
   def g_gradient():
     g.zero_grad(set_to_none=True)
-    g(z).sum().backward()
+    with autocast():
+      out = g(z).float().sum()
+    out.backward()
   return step, (lambda: critic_update(fixed_fake)), g_forward, g_gradient
+
+
+def comma_list(text: str, valid, what: str) -> list[str]:
+  items = [t for t in text.split(',') if t]
+  bad = [t for t in items if t not in valid]
+  if bad or not items:
+    raise SystemExit(f'--{what}: comma-separated, of {", ".join(valid)}; got {text!r}')
+  return items
 
 
 def main() -> None:
@@ -198,54 +257,90 @@ def main() -> None:
   parser.add_argument('--dtype', default='float32', choices=['float32', 'bfloat16'])
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--steps', type=int, default=5)
+  parser.add_argument('--batch', default='',
+                      help="comma-separated batches, each model at each (default: the model's)")
+  parser.add_argument('--impl', default='auto',
+                      help='comma-separated convolution impls for the train steps: auto, fast, '
+                      'flax (jaxgan.models.layers)')
+  parser.add_argument('--variants', default=','.join(VARIANTS),
+                      help=f'comma-separated, of {", ".join(VARIANTS)}')
+  parser.add_argument('--parts', default='all', choices=['all', 'steps'])
   args = parser.parse_args()
   dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[args.dtype]
-  try:
+  impls = comma_list(args.impl, ('auto', 'fast', 'flax'), 'impl')
+  variants_wanted = comma_list(args.variants, tuple(VARIANTS), 'variants')
+  batches = [int(b) for b in args.batch.split(',') if b]
+  cases = {}
+  for name, case in CASES.items():
+    for b in batches or [case['batch']]:
+      label = name if not batches else name.replace(f'b{case["batch"]}', f'b{b}')
+      cases[label] = {**case, 'batch': b}
+  device, torch_sync = torch_device()
+  if device:
     import torch
-    torch_note = f'PyTorch {torch.__version__} eager, {torch.get_num_threads()} threads'
-  except ImportError:
+    torch_note = (f'PyTorch {torch.__version__} eager on {device}'
+                  + (f', {torch.get_num_threads()} threads' if device == 'cpu' else '')
+                  + (', bf16 autocast' if args.dtype == 'bfloat16' else ''))
+  else:
     torch_note = 'PyTorch not installed (pip install -e ".[bench]")'
+  from jaxgan.models import layers
   peak = conv_peak()
-  print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}, activations {args.dtype}; '
+  impl_note = ', '.join(i if i != 'auto' else f'auto ({layers.default_impl()})' for i in impls)
+  print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}, activations {args.dtype}, '
+        f'convolutions {impl_note}; '
         f'{torch_note}; conv peak {peak / 1e9:.1f} GFLOP/s')
   sync = jax.block_until_ready
+  bf16 = args.dtype == 'bfloat16'
   step_rows, critic_rows, g_rows = [], [], []
-  for name, case in CASES.items():
+  for name, case in cases.items():
     variants, flops = {}, {}
-    for variant in VARIANTS:
-      run, flops[variant] = jax_step(case, variant, dtype)
-      variants[f'jax {variant}'] = (run, sync)
-      variants[f'jax critic {variant}'] = (jax_critic_update(case, variant, dtype), sync)
-      parts = torch_parts(case, variant)
+    for variant in variants_wanted:
+      for impl in impls:
+        run, flops[variant, impl] = jax_step(case, variant, dtype, impl=impl)
+        variants[f'jax {variant} {impl}'] = (run, sync)
+      parts = torch_parts(case, variant, device, bf16) if device else None
       if parts:
-        variants[f'torch {variant}'] = (parts[0], lambda _: None)
-        variants[f'torch critic {variant}'] = (parts[1], lambda _: None)
-    fwd, grad = jax_generator_times(case, dtype)
-    variants['jax G forward'], variants['jax G gradient'] = (fwd, sync), (grad, sync)
-    parts = torch_parts(case, 'plain')
-    if parts:
-      variants['torch G forward'] = (parts[2], lambda _: None)
-      variants['torch G gradient'] = (parts[3], lambda _: None)
+        variants[f'torch {variant}'] = (parts[0], torch_sync)
+      if args.parts == 'all':
+        variants[f'jax critic {variant}'] = (jax_critic_update(case, variant, dtype), sync)
+        if parts:
+          variants[f'torch critic {variant}'] = (parts[1], torch_sync)
+    if args.parts == 'all':
+      fwd, grad = jax_generator_times(case, dtype)
+      variants['jax G forward'], variants['jax G gradient'] = (fwd, sync), (grad, sync)
+      parts = torch_parts(case, 'plain', device, bf16) if device else None
+      if parts:
+        variants['torch G forward'] = (parts[2], torch_sync)
+        variants['torch G gradient'] = (parts[3], torch_sync)
     rates = interleaved_rates(variants, args.steps, args.rounds, warmup=2)
-    for variant in VARIANTS:
-      jr, tr = rates[f'jax {variant}'], rates.get(f'torch {variant}', float('nan'))
-      step_rows.append([name, variant, jr, tr, jr / tr, flops[variant] * jr / 1e9,
-                        f'{100 * flops[variant] * jr / peak:.0f} %'])
-      base, base_t = rates['jax critic plain'], rates.get('torch critic plain', float('nan'))
-      critic_rows.append([name, variant, rates[f'jax critic {variant}'],
-                          f'{base / rates[f"jax critic {variant}"]:.2f}x',
-                          rates.get(f'torch critic {variant}', float('nan')),
-                          f'{base_t / rates.get(f"torch critic {variant}", float("nan")):.2f}x'])
-    g_rows.append([name, 1e3 / rates['jax G forward'], 1e3 / rates['jax G gradient'],
-                   f'{rates["jax G forward"] / rates["jax G gradient"]:.2f}x',
-                   1e3 / rates.get('torch G forward', float('nan')),
-                   1e3 / rates.get('torch G gradient', float('nan'))])
+    nan = float('nan')
+    for variant in variants_wanted:
+      tr = rates.get(f'torch {variant}', nan)
+      for impl in impls:
+        jr, f = rates[f'jax {variant} {impl}'], flops[variant, impl]
+        row = [name, variant] + ([impl] if len(impls) > 1 else [])
+        step_rows.append(row + [jr, tr, jr / tr, f * jr / 1e9, f'{100 * f * jr / peak:.0f} %'])
+      if args.parts == 'all' and 'plain' in variants_wanted:
+        base, base_t = rates['jax critic plain'], rates.get('torch critic plain', nan)
+        critic_rows.append([name, variant, rates[f'jax critic {variant}'],
+                            f'{base / rates[f"jax critic {variant}"]:.2f}x',
+                            rates.get(f'torch critic {variant}', nan),
+                            f'{base_t / rates.get(f"torch critic {variant}", nan):.2f}x'])
+    if args.parts == 'all':
+      g_rows.append([name, 1e3 / rates['jax G forward'], 1e3 / rates['jax G gradient'],
+                     f'{rates["jax G forward"] / rates["jax G gradient"]:.2f}x',
+                     1e3 / rates.get('torch G forward', nan),
+                     1e3 / rates.get('torch G gradient', nan)])
   print('\nTrain step (one critic + one generator update, Adam):')
-  print_table(['model', 'variant', 'jaxgan steps/s', 'PyTorch steps/s', 'x PyTorch',
-               'jaxgan GFLOP/s', 'of conv peak'], step_rows)
-  print('\nOne critic update, cost relative to the plain one:')
-  print_table(['model', 'penalty', 'jaxgan updates/s', 'jaxgan cost', 'PyTorch updates/s',
-               'PyTorch cost'], critic_rows)
+  print_table(['model', 'variant'] + (['convolutions'] if len(impls) > 1 else [])
+              + ['jaxgan steps/s', 'PyTorch steps/s', 'x PyTorch', 'jaxgan GFLOP/s',
+                 'of conv peak'], step_rows)
+  if args.parts == 'steps':
+    return
+  if critic_rows:
+    print('\nOne critic update, cost relative to the plain one:')
+    print_table(['model', 'penalty', 'jaxgan updates/s', 'jaxgan cost', 'PyTorch updates/s',
+                 'PyTorch cost'], critic_rows)
   print('\nGenerator, batch as above:')
   print_table(['model', 'jaxgan forward ms', 'jaxgan parameter gradient ms',
                'gradient / forward', 'PyTorch forward ms', 'PyTorch forward+backward ms'],

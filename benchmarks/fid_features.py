@@ -2,7 +2,8 @@
 
 Both networks hold the same (random) weights and see the same batch of 32x32 images,
 resized to 299 inside each network as FID does; timed in interleaved rounds. Needs the
-``[parity]`` extra (pytorch-fid, torchvision).
+``[parity]`` extra (pytorch-fid, torchvision). PyTorch runs on the GPU when one is
+available.
 
     python -m benchmarks.fid_features [--batch 50 --rounds 3]
 """
@@ -46,12 +47,14 @@ def main():
 
   with open(LAYOUT) as f:
     state_dict = torch_weights.random_state_dict(json.load(f), seed=0)
-  net = reference_network(state_dict)
+  device = 'cuda' if torch.cuda.is_available() else 'cpu'
+  torch_sync = (lambda _: torch.cuda.synchronize()) if device == 'cuda' else (lambda _: None)
+  net = reference_network(state_dict).to(device)
   variables = inception.variables_from_state_dict(state_dict)
   images = np.random.default_rng(0).uniform(
       0, 1, (args.batch, args.size, args.size, 3)).astype(np.float32)
   x_jax = jax.device_put(images)
-  x_torch = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2)))
+  x_torch = torch.from_numpy(np.ascontiguousarray(images.transpose(0, 3, 1, 2))).to(device)
 
   def flax_step():
     return inception._apply(variables, x_jax)[0]
@@ -61,12 +64,13 @@ def main():
       return net(x_torch)[0]
 
   rates = interleaved_rates({'jaxgan (Flax, jit)': (flax_step, jax.block_until_ready),
-                             'pytorch-fid': (torch_step, lambda _: None)},
+                             'pytorch-fid': (torch_step, torch_sync)},
                             steps=1, rounds=args.rounds, warmup=1)
   ips = {k: v * args.batch for k, v in rates.items()}
   base = ips['pytorch-fid']
-  print(f'jax {jax.__version__} ({jax.default_backend()}), torch {torch.__version__} '
-        f'({torch.get_num_threads()} threads); batch {args.batch} of {args.size}px -> 299px')
+  where = device if device == 'cuda' else f'{torch.get_num_threads()} threads'
+  print(f'jax {jax.__version__} ({jax.devices()[0].device_kind}), torch {torch.__version__} '
+        f'({where}); batch {args.batch} of {args.size}px -> 299px')
   print_table(['network', 'images/s', 'vs pytorch-fid'],
               [[k, v, v / base] for k, v in ips.items()])
 

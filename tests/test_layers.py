@@ -2,6 +2,8 @@
 
 import functools
 import itertools
+import os
+from unittest import mock
 
 import chex
 import flax.linen as nn
@@ -165,6 +167,25 @@ class MatchesFlaxTest(chex.TestCase):
     want, variables = theirs(4, (4, 4), strides=2).init_with_output(jax.random.key(0), x)
     got = ours(4, (4, 4), strides=2, impl='flax').apply(variables, x)
     np.testing.assert_array_equal(got, want)
+
+  @parameterized.parameters('Conv', 'ConvTranspose')
+  def test_impl_auto_follows_the_backend_and_the_environment(self, kind):
+    ours, _ = LAYERS[kind]
+    x = _inputs((2, 7, 7, 3))
+    variables = ours(4, (4, 4), strides=2).init(jax.random.key(0), x)
+    jaxpr = lambda impl: str(jax.make_jaxpr(
+        ours(4, (4, 4), strides=2, impl=impl).apply)(variables, x))
+    self.assertNotEqual(jaxpr('fast'), jaxpr('flax'))  # else the checks below prove nothing
+    with mock.patch.dict(os.environ, {'JAXGAN_CONV_IMPL': ''}):
+      self.assertEqual(layers.default_impl(), layers.AUTO_IMPL.get(jax.default_backend(),
+                                                                   'fast'))
+      self.assertEqual(jaxpr('auto'), jaxpr(layers.default_impl()))
+    for impl in ('fast', 'flax'):
+      with mock.patch.dict(os.environ, {'JAXGAN_CONV_IMPL': impl}):
+        self.assertEqual(jaxpr('auto'), jaxpr(impl))
+    with mock.patch.dict(os.environ, {'JAXGAN_CONV_IMPL': 'cudnn'}):
+      with self.assertRaisesRegex(ValueError, "JAXGAN_CONV_IMPL.*'fast', 'flax'.*'cudnn'"):
+        jaxpr('auto')
 
   @parameterized.parameters('Conv', 'ConvTranspose')
   def test_batch_dimensions_and_no_bias(self, kind):

@@ -6,12 +6,14 @@
 * :class:`Conv` / :class:`ConvTranspose`: drop-in replacements for ``flax.linen.Conv`` and
   ``flax.linen.ConvTranspose`` (same attributes, parameter names and shapes, outputs)
   whose derivatives, first and second, avoid XLA:CPU's slow convolutions. With
-  ``impl='fast'`` (the default) a transposed convolution is computed as ``s_h * s_w``
+  ``impl='fast'`` (CPU's choice) a transposed convolution is computed as ``s_h * s_w``
   interleaved stride-1 convolutions (:func:`phase_conv_transpose`); a strided convolution
   keeps XLA's strided op for its value and kernel derivative and sends its input
   derivative through a sum of stride-1 convolutions (:func:`strided_conv`,
   :func:`phase_conv`); every stride-1 convolution is padded so that its input and output
-  have the same size. ``impl='flax'`` is the plain Flax op (e.g. on GPUs).
+  have the same size. ``impl='flax'`` is the plain Flax op. ``impl='auto'`` (the default)
+  takes the backend's choice, :data:`AUTO_IMPL` (measured per backend), or the
+  ``JAXGAN_CONV_IMPL`` environment variable when set (``fast`` or ``flax``, for benchmarks).
 
 Why: XLA swaps the operands of a convolution whose window is larger than its input (the
 kernel gradient of an input-dilated convolution, i.e. of a transposed conv, or of any
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,7 +39,10 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
-IMPLS = ('fast', 'flax')
+IMPLS = ('auto', 'fast', 'flax')
+# The implementation ``impl='auto'`` takes on each backend (``jax.default_backend()``);
+# others get 'fast'. CPU: ``benchmarks/conv_layers.py`` and ``benchmarks/conv_step.py``.
+AUTO_IMPL = {'cpu': 'fast'}
 Padding = str | int | Sequence[int | tuple[int, int]]
 Pairs = tuple[tuple[int, int], tuple[int, int]]
 
@@ -330,6 +336,17 @@ def _transpose_padding(k: int, s: int, padding: str) -> tuple[int, int]:
   return low, total - low
 
 
+def default_impl() -> str:
+  """What ``impl='auto'`` means here: ``$JAXGAN_CONV_IMPL`` when set, else
+  :data:`AUTO_IMPL` for the default backend (``'fast'`` where it has no entry)."""
+  env = os.environ.get('JAXGAN_CONV_IMPL', '')
+  if env:
+    if env not in IMPLS[1:]:
+      raise ValueError(f'JAXGAN_CONV_IMPL must be one of {IMPLS[1:]}; got {env!r}.')
+    return env
+  return AUTO_IMPL.get(jax.default_backend(), 'fast')
+
+
 class _ConvBase(nn.Module):
   """Attributes and plumbing shared by :class:`Conv` and :class:`ConvTranspose`."""
   features: int
@@ -342,11 +359,12 @@ class _ConvBase(nn.Module):
   precision: Any = None
   kernel_init: Any = nn.initializers.lecun_normal()
   bias_init: Any = nn.initializers.zeros_init()
-  impl: str = 'fast'
+  impl: str = 'auto'
 
   def _apply(self, x: chex.Array, transpose: bool) -> chex.Array:
     if self.impl not in IMPLS:
       raise ValueError(f'impl must be one of {IMPLS}; got {self.impl!r}.')
+    impl = default_impl() if self.impl == 'auto' else self.impl
     kernel_size = _kernel_size(self.kernel_size)
     strides = _pairs('strides', self.strides, kernel_size)
     padding = _explicit_padding(self.padding)
@@ -360,7 +378,7 @@ class _ConvBase(nn.Module):
     bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    if self.impl == 'flax':
+    if impl == 'flax':
       conv = lax.conv_transpose if transpose else lax.conv_general_dilated
       y = conv(x, kernel, strides, padding, precision=self.precision,
                dimension_numbers=_DIMENSION_NUMBERS)
@@ -403,7 +421,8 @@ class Conv(_ConvBase):
     precision: ``lax`` precision of the convolutions.
     kernel_init: kernel initializer (Flax's default, LeCun normal).
     bias_init: bias initializer (zeros).
-    impl: ``'fast'`` (see above) or ``'flax'`` (the plain op, e.g. on GPUs).
+    impl: ``'fast'`` (see above), ``'flax'`` (the plain op) or ``'auto'`` (the backend's
+      choice, :func:`default_impl`).
   """
 
   @nn.compact
@@ -432,7 +451,8 @@ class ConvTranspose(_ConvBase):
     precision: ``lax`` precision of the convolutions.
     kernel_init: kernel initializer (Flax's default, LeCun normal).
     bias_init: bias initializer (zeros).
-    impl: ``'fast'`` (sub-pixel decomposition) or ``'flax'`` (the plain op, e.g. on GPUs).
+    impl: ``'fast'`` (sub-pixel decomposition), ``'flax'`` (the plain op) or ``'auto'``
+      (the backend's choice, :func:`default_impl`).
   """
 
   @nn.compact
