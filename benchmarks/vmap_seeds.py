@@ -3,7 +3,7 @@ same S seeds trained one after another, for the toy 2-D GAN; side by side in one
 Two sequential baselines: K steps fused per compiled call (as ``configs/toy2d.py`` does),
 and one compiled call per step (``steps_per_call=1``).
 
-    python -m benchmarks.vmap_seeds [--seeds 8 --fuse 50 --rounds 3]
+    python -m benchmarks.vmap_seeds [--seeds 8 --fuse 50 --rounds 3 --widths 128,64,32]
 """
 
 from __future__ import annotations
@@ -75,9 +75,10 @@ def main() -> None:
   parser.add_argument('--fuse', type=int, default=50)
   parser.add_argument('--rounds', type=int, default=3)
   parser.add_argument('--calls', type=int, default=4)
+  parser.add_argument('--widths', default='128,64,32', help='comma-separated MLP widths')
   args = parser.parse_args()
   seed_list = list(range(args.seeds))
-  rows = [[f'toy 2-D, width {w}', *compare(w, seed_list, args)] for w in (128, 64, 32)]
+  rows = [[f'toy 2-D, width {w}', *compare(w, seed_list, args)] for w in map(int, args.widths.split(','))]
   print(f'{args.seeds} seeds, {args.fuse} steps fused per call, batch 256, median of '
         f'{args.rounds} interleaved rounds')
   print_table(['model', 'vmapped seed-steps/s', 'sequential (fused) seed-steps/s',

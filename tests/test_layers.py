@@ -178,7 +178,8 @@ class MatchesFlaxTest(chex.TestCase):
     self.assertNotEqual(jaxpr('fast'), jaxpr('flax'))  # else the checks below prove nothing
     with mock.patch.dict(os.environ, {'JAXGAN_CONV_IMPL': ''}):
       self.assertEqual(layers.default_impl(), layers.AUTO_IMPL.get(jax.default_backend(),
-                                                                   'fast'))
+                                                                   'flax'))
+      self.assertEqual(layers.AUTO_IMPL['cpu'], 'fast')  # what the CPU measurements chose
       self.assertEqual(jaxpr('auto'), jaxpr(layers.default_impl()))
     for impl in ('fast', 'flax'):
       with mock.patch.dict(os.environ, {'JAXGAN_CONV_IMPL': impl}):
