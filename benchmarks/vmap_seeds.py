@@ -78,7 +78,8 @@ def main() -> None:
   parser.add_argument('--widths', default='128,64,32', help='comma-separated MLP widths')
   args = parser.parse_args()
   seed_list = list(range(args.seeds))
-  rows = [[f'toy 2-D, width {w}', *compare(w, seed_list, args)] for w in map(int, args.widths.split(','))]
+  widths = [int(w) for w in args.widths.split(',') if w]
+  rows = [[f'toy 2-D, width {w}', *compare(w, seed_list, args)] for w in widths]
   print(f'{args.seeds} seeds, {args.fuse} steps fused per call, batch 256, median of '
         f'{args.rounds} interleaved rounds')
   print_table(['model', 'vmapped seed-steps/s', 'sequential (fused) seed-steps/s',

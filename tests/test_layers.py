@@ -53,6 +53,32 @@ def _np_conv_transpose(x, w, strides, pads):
   return y
 
 
+def _np_conv_kernel_grad(x, g, kernel_size, strides, pads):
+  """``d sum(g * conv(x, w)) / dw`` by direct loop: ``sum_{n, i, j} xpad[n, s i + u, s j + v]
+  outer g[n, i, j]``."""
+  n, h, wd, c_in = x.shape
+  (kh, kw), (_, oh, ow, c_out) = kernel_size, g.shape
+  dw = np.zeros((kh, kw, c_in, c_out))
+  for i, j, u, v in itertools.product(range(oh), range(ow), range(kh), range(kw)):
+    r, c = strides[0] * i + u - pads[0][0], strides[1] * j + v - pads[1][0]
+    if 0 <= r < h and 0 <= c < wd:
+      dw[u, v] += x[:, r, c].T @ g[:, i, j]
+  return dw
+
+
+def _np_conv_transpose_kernel_grad(x, g, kernel_size, strides, pads):
+  """``d sum(g * conv_transpose(x, w)) / dw`` by direct loop over the scatter of
+  :func:`_np_conv_transpose`."""
+  n, h, wd, c_in = x.shape
+  (kh, kw), (_, oh, ow, c_out) = kernel_size, g.shape
+  dw = np.zeros((kh, kw, c_in, c_out))
+  for i, j, u, v in itertools.product(range(h), range(wd), range(kh), range(kw)):
+    r, c = strides[0] * i - u + pads[0][0], strides[1] * j - v + pads[1][0]
+    if 0 <= r < oh and 0 <= c < ow:
+      dw[u, v] += x[:, i, j].T @ g[:, r, c]
+  return dw
+
+
 def _inputs(shape, seed=0):
   return jnp.asarray(np.random.default_rng(seed).normal(size=shape), jnp.float32)
 
@@ -297,6 +323,38 @@ class NumpyReferenceTest(chex.TestCase):
       w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 2, 2)))
       jtu.check_grads(jax.jit(lambda x, w: jnp.sin(fn(x, w, strides, pads))), (x, w),
                       order=2, modes=['rev'])
+
+
+class CpuCompilerOptionsTest(parameterized.TestCase):
+  """Under jaxgan's XLA:CPU default (``sharding.CPU_COMPILER_OPTIONS``: YNNPACK for dots and
+  reductions, which then runs the convolutions), values and kernel gradients of both
+  layers and both implementations equal the direct NumPy loops (float64)."""
+
+  @parameterized.product(kind=('Conv', 'ConvTranspose'), kernel=(3, 4), stride=(1, 2),
+                         impl=('fast', 'flax'))
+  def test_value_and_kernel_gradient(self, kind, kernel, stride, impl):
+    from jaxgan import sharding
+    if jax.default_backend() != 'cpu':
+      self.skipTest('XLA:CPU options')
+    pads, strides = ((1, 2), (2, 1)), (stride, stride)
+    layer = getattr(layers, kind)(4, (kernel, kernel), strides=strides, padding=pads,
+                                  use_bias=False, impl=impl)
+    x = _inputs((3, 9, 8, 5))
+    params = layer.init(jax.random.key(0), x)
+    x64, w64 = np.float64(x), np.float64(params['params']['kernel'])
+    reference, kernel_grad = ((_np_conv, _np_conv_kernel_grad) if kind == 'Conv' else
+                              (_np_conv_transpose, _np_conv_transpose_kernel_grad))
+    want_y = reference(x64, w64, strides, pads)
+    g = np.random.default_rng(1).normal(size=want_y.shape)
+    want_dw = kernel_grad(x64, g, (kernel, kernel), strides, pads)
+
+    def value_and_kernel_grad(p, x, g):
+      y, vjp = jax.vjp(lambda p: layer.apply(p, x), p)
+      return y, vjp(g)[0]['params']['kernel']
+    fn = jax.jit(value_and_kernel_grad, compiler_options=sharding.CPU_COMPILER_OPTIONS)
+    got_y, got_dw = fn(params, x, jnp.asarray(g, jnp.float32))
+    np.testing.assert_allclose(got_y, want_y, rtol=1e-5, atol=1e-5 * np.abs(want_y).max())
+    np.testing.assert_allclose(got_dw, want_dw, rtol=1e-5, atol=1e-5 * np.abs(want_dw).max())
 
 
 class ErrorsTest(chex.TestCase):
