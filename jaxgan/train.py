@@ -9,8 +9,9 @@ step ``s`` and its PRNG key are functions of ``(seed, s)``. Nothing a user has i
 * a checkpoint is written only when every parameter, EMA weight, optimizer state and
   statistic is finite and every loss since the previous one was; a non-finite value
   stops training with its step and the last good checkpoint, which is never rotated out;
-* SIGTERM/SIGINT save a checkpoint and stop; metric rows after the restored step are
-  dropped on resume, so the logs match the state.
+* SIGTERM/SIGINT save a checkpoint and stop within about two compiled calls (the loop runs
+  at most :data:`IN_FLIGHT` calls ahead of the device); metric rows after the restored
+  step are dropped on resume, so the logs match the state.
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ from jaxgan import build, checkpoints, inference, plots, sharding, validation, w
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.data.bicubic import imresize
+
+# Compiled calls the loop may dispatch ahead of the device. Unbounded, it ran up to
+# ``log_every`` steps ahead, so a SIGTERM waited for all of them before its checkpoint
+# (minutes on a slow model, past a scheduler's grace period); two keep the device busy.
+IN_FLIGHT = 2
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -181,6 +187,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
         state, metrics = train_fn(state, sharding.put_batches(pipe.batches(s, k), mesh),
                                   base_key, frozen)
         pending.append((s, metrics))
+        if len(pending) > IN_FLIGHT:  # dispatch at most IN_FLIGHT calls ahead
+          jax.block_until_ready(pending[-1 - IN_FLIGHT][1])
         before, s = s, s + k
         bar.update(k)
         stopping = stop_request.requested  # read once: a signal may arrive meanwhile

@@ -117,6 +117,36 @@ class TrainLoopTest(chex.TestCase):
                                                                    True))
     self.assertTrue(np.all(np.isfinite(x)))
 
+  def test_the_loop_runs_at_most_in_flight_calls_ahead_of_the_device(self):
+    """A SIGTERM waits only for the calls in flight: the loop must not run further ahead.
+    Each call's metrics pass through a 30 ms host sleep, so the device lags dispatch."""
+    real_compile = sharding.compile_train_steps
+    outputs, backlog = [], []
+
+    def host_sleep(x):
+      time.sleep(0.03)
+      return x
+    slow = jax.jit(lambda x: jax.pure_callback(
+        host_sleep, jax.ShapeDtypeStruct(x.shape, x.dtype), x))
+
+    def compile_slow(*args, **kwargs):
+      fn = real_compile(*args, **kwargs)
+
+      def call(state, *call_args):
+        backlog.append(sum(not m.is_ready() for m in outputs))  # earlier calls not done
+        state, metrics = fn(state, *call_args)
+        metrics = {**metrics, 'g_total': slow(metrics['g_total'])}
+        outputs.append(metrics['g_total'])
+        return state, metrics
+      return call
+    c = small_config(num_steps=16, steps_per_call=1, log_every=16, checkpoint_every=16,
+                     eval_every=16)
+    with mock.patch.object(sharding, 'compile_train_steps', compile_slow):
+      train.train_and_evaluate(c, os.path.join(self.dir, 'in_flight'))
+    self.assertLen(backlog, 16)
+    self.assertGreaterEqual(max(backlog), 1, 'the device never lagged: nothing was tested')
+    self.assertLessEqual(max(backlog), train.IN_FLIGHT, backlog)
+
   def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(self):
     wd = os.path.join(self.dir, 'nan')
     with _poison_data(22), self.assertRaisesRegex(  # the real data of step 23
