@@ -43,7 +43,7 @@ IMPLS = ('auto', 'fast', 'flax')
 # The implementation ``impl='auto'`` takes on each backend (``jax.default_backend()``),
 # chosen by ``benchmarks/conv_step.py --impl fast,flax``: on XLA:CPU the sub-pixel layers
 # (DCGAN steps up to several times faster); on an H200 the plain op (DCGAN train steps
-# 1.04-1.49x faster than with the sub-pixel layers). Backends not measured (TPU) get the
+# 1.07-1.49x faster than with the sub-pixel layers). Backends not measured (TPU) get the
 # plain op: the slow path the 'fast' layers avoid is XLA:CPU's.
 AUTO_IMPL = {'cpu': 'fast', 'gpu': 'flax'}
 Padding = str | int | Sequence[int | tuple[int, int]]
