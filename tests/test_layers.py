@@ -15,8 +15,10 @@ from jax import test_util as jtu
 
 from jaxgan.models import layers
 
-LAYERS = {'Conv': (layers.Conv, nn.Conv), 'ConvTranspose': (layers.ConvTranspose,
-                                                            nn.ConvTranspose)}
+# jaxgan's layers with the sub-pixel implementation ('auto' takes it only on CPUs), and Flax's.
+LAYERS = {'Conv': (functools.partial(layers.Conv, impl='fast'), nn.Conv),
+          'ConvTranspose': (functools.partial(layers.ConvTranspose, impl='fast'),
+                            nn.ConvTranspose)}
 # The kernels, strides and paddings the jaxgan models use, and a few corner cases
 # (a stride above the kernel size switches lax's transposed 'SAME' padding rule).
 CONFIGS = list(itertools.product([3, 4], [1, 2], ['SAME', 'VALID', ((1, 1), (1, 1))])) + [
