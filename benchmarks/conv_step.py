@@ -31,13 +31,14 @@ import contextlib
 import functools
 import os
 import time
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.timing import compiled_train_step, interleaved_rates, print_table
+from benchmarks.timing import compiled_train_step, interleaved_rates, print_table, torch_device
 from jaxgan import gan as gan_lib
 from jaxgan import losses, models, penalties, sharding
 
@@ -84,18 +85,10 @@ def jax_gan(case: dict, variant: str, dtype) -> gan_lib.GAN:
                      penalty=penalties.get(penalty), penalty_weight=weight)
 
 
-@contextlib.contextmanager
 def conv_impl(impl: str):
-  """Traces ``jaxgan.models.layers`` convolutions with ``impl`` ('auto': the default)."""
-  saved = os.environ.pop('JAXGAN_CONV_IMPL', None)
-  if impl != 'auto':
-    os.environ['JAXGAN_CONV_IMPL'] = impl
-  try:
-    yield
-  finally:
-    os.environ.pop('JAXGAN_CONV_IMPL', None)
-    if saved is not None:
-      os.environ['JAXGAN_CONV_IMPL'] = saved
+  """A context in which ``jaxgan.models.layers`` convolutions trace with ``impl``
+  ('auto': as outside it, i.e. ``layers.default_impl()``)."""
+  return mock.patch.dict(os.environ, {} if impl == 'auto' else {'JAXGAN_CONV_IMPL': impl})
 
 
 def jax_step(case: dict, variant: str, dtype, compiler_options: dict | None = None,
@@ -153,19 +146,6 @@ def jax_generator_times(case: dict, dtype) -> tuple:
   jit = functools.partial(jax.jit, compiler_options=sharding.default_compiler_options())
   fwd, grad = jit(forward), jit(jax.grad(forward))
   return (lambda: fwd(v['params'])), (lambda: grad(v['params']))
-
-
-def torch_device() -> tuple[str, object]:
-  """(PyTorch's device, its sync function): the GPU when available, else the CPU; or
-  ``('', None)`` when PyTorch is not installed."""
-  try:
-    import torch
-  except ImportError:
-    return '', None
-  if torch.cuda.is_available():
-    torch.backends.cudnn.benchmark = True
-    return 'cuda', lambda _: torch.cuda.synchronize()
-  return 'cpu', lambda _: None
 
 
 def torch_parts(case: dict, variant: str, device: str = 'cpu', bf16: bool = False):
@@ -275,7 +255,7 @@ def main() -> None:
     for b in batches or [case['batch']]:
       label = name if not batches else name.replace(f'b{case["batch"]}', f'b{b}')
       cases[label] = {**case, 'batch': b}
-  device, torch_sync = torch_device()
+  device, torch_sync = torch_device(cudnn_benchmark=True)
   if device:
     import torch
     torch_note = (f'PyTorch {torch.__version__} eager on {device}'

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from pytorch_fid import inception as pf_inception
 
-from benchmarks.timing import interleaved_rates, print_table
+from benchmarks.timing import interleaved_rates, print_table, torch_device
 from jaxgan import torch_weights
 from jaxgan.metrics import inception
 
@@ -47,8 +47,7 @@ def main():
 
   with open(LAYOUT) as f:
     state_dict = torch_weights.random_state_dict(json.load(f), seed=0)
-  device = 'cuda' if torch.cuda.is_available() else 'cpu'
-  torch_sync = (lambda _: torch.cuda.synchronize()) if device == 'cuda' else (lambda _: None)
+  device, torch_sync = torch_device()
   net = reference_network(state_dict).to(device)
   variables = inception.variables_from_state_dict(state_dict)
   images = np.random.default_rng(0).uniform(

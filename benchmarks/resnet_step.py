@@ -37,7 +37,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from benchmarks.timing import compiled_train_step, interleaved_rates, print_table
+from benchmarks.timing import compiled_train_step, interleaved_rates, print_table, torch_device
 from configs import sagan_cifar10, sngan_cifar10
 from jaxgan import build, losses, models, sharding
 from jaxgan import gan as gan_lib
@@ -134,16 +134,14 @@ def main() -> None:
   widths = [int(w) for w in args.width.split(',') if w]
   if any(w % 16 or w <= 0 for w in widths):
     parser.error(f'--width: multiples of 16 (attention needs ndf / 8 channels); got {widths}')
-  device, torch_sync = 'cpu', lambda _: None
-  try:
+  device, torch_sync = torch_device()
+  if device:
     import torch
     if args.torch_threads:
       torch.set_num_threads(args.torch_threads)
-    if torch.cuda.is_available():
-      device, torch_sync = 'cuda', lambda _: torch.cuda.synchronize()
     torch_note = (f'PyTorch {torch.__version__} eager on {device}, '
                   f'{torch.get_num_threads()} threads')
-  except ImportError:
+  else:
     torch_note = 'PyTorch not installed (pip install -e ".[bench]")'
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}; {torch_note}')
   rows = []

@@ -48,7 +48,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from benchmarks.timing import compiled_train_step, interleaved_rates, print_table
+from benchmarks.timing import compiled_train_step, interleaved_rates, print_table, torch_device
 from configs import esrgan, srgan
 from jaxgan import build, sharding
 from jaxgan import gan as gan_lib
@@ -201,16 +201,14 @@ def main() -> None:
   unknown = [m for m in names if m not in MODELS]
   if unknown:
     parser.error(f'unknown models {unknown}; valid: {", ".join(MODELS)}')
-  device, torch_sync = 'cpu', lambda _: None
-  try:
+  device, torch_sync = torch_device()
+  if device:
     import torch
     if args.torch_threads:
       torch.set_num_threads(args.torch_threads)
-    if torch.cuda.is_available():
-      device, torch_sync = 'cuda', lambda _: torch.cuda.synchronize()
     torch_note = (f'PyTorch {torch.__version__} eager on {device}, '
                   f'{torch.get_num_threads()} threads')
-  except ImportError:
+  else:
     torch_note = 'PyTorch not installed (pip install -e ".[bench]")'
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}; {torch_note}')
   sync = jax.block_until_ready

@@ -40,6 +40,21 @@ def compiled_train_step(gan: Any, state: Any, batches: dict, mesh: Any,
   return step, flops, seconds
 
 
+def torch_device(cudnn_benchmark: bool = False) -> tuple[str, Callable[[object], None] | None]:
+  """(PyTorch's device, a sync function for ``interleaved_rates``): ``'cuda'`` when a GPU
+  is available (turning ``torch.backends.cudnn.benchmark`` on if ``cudnn_benchmark``),
+  else ``'cpu'``; ``('', None)`` when PyTorch is not installed."""
+  try:
+    import torch
+  except ImportError:
+    return '', None
+  if torch.cuda.is_available():
+    if cudnn_benchmark:
+      torch.backends.cudnn.benchmark = True
+    return 'cuda', lambda _: torch.cuda.synchronize()
+  return 'cpu', lambda _: None
+
+
 def interleaved_rates(variants: dict[str, tuple[Step, Callable[[object], None]]],
                       steps: int | dict[str, int], rounds: int = 5,
                       warmup: int = 3) -> dict[str, float]:

@@ -13,6 +13,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 from jax import test_util as jtu
 
+from jaxgan import sharding
 from jaxgan.models import layers
 
 # jaxgan's layers with the sub-pixel implementation ('auto' takes it only on CPUs), and Flax's.
@@ -335,7 +336,6 @@ class CpuCompilerOptionsTest(parameterized.TestCase):
   @parameterized.product(kind=('Conv', 'ConvTranspose'), kernel=(3, 4), stride=(1, 2),
                          impl=('fast', 'flax'))
   def test_value_and_kernel_gradient(self, kind, kernel, stride, impl):
-    from jaxgan import sharding
     if jax.default_backend() != 'cpu':
       self.skipTest('XLA:CPU options')
     pads, strides = ((1, 2), (2, 1)), (stride, stride)
