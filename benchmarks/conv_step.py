@@ -38,7 +38,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.timing import compiled_train_step, interleaved_rates, print_table, torch_device
+from benchmarks.timing import (comma_list, compiled_train_step, interleaved_rates, print_table,
+                               torch_device)
 from jaxgan import gan as gan_lib
 from jaxgan import losses, models, penalties, sharding
 
@@ -222,14 +223,6 @@ def torch_parts(case: dict, variant: str, device: str = 'cpu', bf16: bool = Fals
       out = g(z).float().sum()
     out.backward()
   return step, (lambda: critic_update(fixed_fake)), g_forward, g_gradient
-
-
-def comma_list(text: str, valid, what: str) -> list[str]:
-  items = [t for t in text.split(',') if t]
-  bad = [t for t in items if t not in valid]
-  if bad or not items:
-    raise SystemExit(f'--{what}: comma-separated, of {", ".join(valid)}; got {text!r}')
-  return items
 
 
 def main() -> None:

@@ -37,7 +37,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from benchmarks.timing import compiled_train_step, interleaved_rates, print_table, torch_device
+from benchmarks.timing import (comma_list, compiled_train_step, interleaved_rates, print_table,
+                               torch_device)
 from configs import sagan_cifar10, sngan_cifar10
 from jaxgan import build, losses, models, sharding
 from jaxgan import gan as gan_lib
@@ -128,9 +129,7 @@ def main() -> None:
   parser.add_argument('--torch_threads', type=int, default=0,
                       help="PyTorch's intra-op threads (default 0: PyTorch's own default)")
   args = parser.parse_args()
-  names = [m for m in args.models.split(',') if m]
-  if any(m not in CONFIGS for m in names):
-    parser.error(f'--models: comma-separated, of {", ".join(CONFIGS)}; got {args.models!r}')
+  names = comma_list(args.models, tuple(CONFIGS), 'models')
   widths = [int(w) for w in args.width.split(',') if w]
   if any(w % 16 or w <= 0 for w in widths):
     parser.error(f'--width: multiples of 16 (attention needs ndf / 8 channels); got {widths}')

@@ -48,7 +48,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from benchmarks.timing import compiled_train_step, interleaved_rates, print_table, torch_device
+from benchmarks.timing import (comma_list, compiled_train_step, interleaved_rates, print_table,
+                               torch_device)
 from configs import esrgan, srgan
 from jaxgan import build, sharding
 from jaxgan import gan as gan_lib
@@ -197,10 +198,7 @@ def main() -> None:
   parser.add_argument('--torch_threads', type=int, default=0,
                       help="PyTorch's intra-op threads (default 0: PyTorch's own default)")
   args = parser.parse_args()
-  names = [m for m in args.models.split(',') if m]
-  unknown = [m for m in names if m not in MODELS]
-  if unknown:
-    parser.error(f'unknown models {unknown}; valid: {", ".join(MODELS)}')
+  names = comma_list(args.models, tuple(MODELS), 'models')
   device, torch_sync = torch_device()
   if device:
     import torch

@@ -14,6 +14,16 @@ from typing import Any
 Step = Callable[[], object]
 
 
+def comma_list(text: str, valid: Any, what: str) -> list[str]:
+  """The items of a comma-separated ``--what`` flag, each one of ``valid``; exits with a
+  message naming the valid ones otherwise (or when there are none)."""
+  items = [t for t in text.split(',') if t]
+  bad = [t for t in items if t not in valid]
+  if bad or not items:
+    raise SystemExit(f'--{what}: comma-separated, of {", ".join(valid)}; got {text!r}')
+  return items
+
+
 def compiled_train_step(gan: Any, state: Any, batches: dict, mesh: Any,
                         compiler_options: dict | None = None) -> tuple[Step, float, float]:
   """jaxgan's compiled train step (``sharding.compile_train_steps``, with XLA's
