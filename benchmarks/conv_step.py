@@ -38,8 +38,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.timing import (comma_list, compiled_train_step, interleaved_rates, print_table,
-                               torch_device)
+from benchmarks.timing import (
+  comma_list,
+  compiled_train_step,
+  interleaved_rates,
+  print_table,
+  torch_device,
+)
 from jaxgan import gan as gan_lib
 from jaxgan import losses, models, penalties, sharding
 

@@ -37,8 +37,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from benchmarks.timing import (comma_list, compiled_train_step, interleaved_rates, print_table,
-                               torch_device)
+from benchmarks.timing import (
+  comma_list,
+  compiled_train_step,
+  interleaved_rates,
+  print_table,
+  torch_device,
+)
 from configs import sagan_cifar10, sngan_cifar10
 from jaxgan import build, losses, models, sharding
 from jaxgan import gan as gan_lib

@@ -48,8 +48,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from benchmarks.timing import (comma_list, compiled_train_step, interleaved_rates, print_table,
-                               torch_device)
+from benchmarks.timing import (
+  comma_list,
+  compiled_train_step,
+  interleaved_rates,
+  print_table,
+  torch_device,
+)
 from configs import esrgan, srgan
 from jaxgan import build, sharding
 from jaxgan import gan as gan_lib

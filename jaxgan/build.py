@@ -114,8 +114,10 @@ def frozen_variables(config: ml_collections.ConfigDict) -> dict:
   return {'vgg': vgg.load(config.content.vgg_weights or None)}
 
 
-def build(config: ml_collections.ConfigDict) -> tuple[gan_lib.GAN, data.Pipeline]:
-  """The GAN and the input pipeline of ``config``.
+def build(config: ml_collections.ConfigDict,
+          pipe: data.Pipeline | None = None) -> tuple[gan_lib.GAN, data.Pipeline]:
+  """The GAN and the input pipeline of ``config`` (``pipe`` instead, when given: e.g. the
+  shapes-only pipeline of :func:`jaxgan.data.sr_shapes`).
 
   Raises:
     ValueError / TypeError: an unknown name or argument (from the registries, listing
@@ -128,7 +130,7 @@ def build(config: ml_collections.ConfigDict) -> tuple[gan_lib.GAN, data.Pipeline
   penalty = penalties.get(config.penalty.name,
                           **{'per_example': False, **config.penalty.kwargs})
   family, generator, discriminator = _modules(config)
-  pipe = pipeline(config)
+  pipe = pipeline(config) if pipe is None else pipe
   gan = gan_lib.GAN(
       generator=generator, discriminator=discriminator, objective=objective,
       g_optimizer=optimizer(config.g_optimizer), d_optimizer=optimizer(config.d_optimizer),

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import build, checkpoints, data, sharding
+from jaxgan import build, checkpoints, data, models, sharding
 from jaxgan import gan as gan_lib
 
 
@@ -34,16 +34,34 @@ def uses_ema(config: ml_collections.ConfigDict) -> bool:
   return float(config.ema_decay) > 0
 
 
-def restore(workdir: str) -> tuple[gan_lib.GAN, data.Pipeline, gan_lib.GANState,
-                                   ml_collections.ConfigDict]:
+def is_super_resolution(config: ml_collections.ConfigDict) -> bool:
+  """Whether the run's generator maps low-resolution images (SRGAN, ESRGAN)."""
+  return models.family(config.model.name).conditioning == 'lowres'
+
+
+def restore(workdir: str, with_data: bool = True
+            ) -> tuple[gan_lib.GAN, data.Pipeline, gan_lib.GANState, ml_collections.ConfigDict]:
   """The GAN, pipeline, latest state and config of a run in ``workdir``.
+
+  Args:
+    workdir: a run of ``launch.train``.
+    with_data: build the run's input pipeline. ``False`` (super-resolution runs only)
+      builds its shapes alone (:func:`jaxgan.data.sr_shapes`), so that a model upscales
+      images on a machine without its training data.
 
   Raises:
     FileNotFoundError: not a workdir, or no checkpoint in it.
+    ValueError: ``with_data=False`` for a run that is not super-resolution.
     checkpoints.CheckpointError: the latest checkpoint cannot be restored.
   """
   config = load_config(workdir)
-  gan, pipe = build.build(config)
+  pipe = None
+  if not with_data:
+    if not is_super_resolution(config):
+      raise ValueError(f'{workdir} holds a {config.model.name!r} model, not a '
+                       'super-resolution one (e.g. configs/srgan.py, configs/esrgan.py).')
+    pipe = data.sr_shapes(**config.data)
+  gan, pipe = build.build(config, pipe)
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'))
   try:
     target = checkpoints.abstract_like(build.abstract_state(gan, pipe),

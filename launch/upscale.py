@@ -2,9 +2,11 @@ r"""Upscales your own image with a trained super-resolution model:
 
   python -m launch.upscale --workdir=DIR --input=photo.jpg --output=photo_x4.png
 
-Any size: large images run in tiles with overlapping margins (memory stays bounded, no
-seam shows). PNG or JPEG in and out. The input, the output path and the workdir are
-checked before any work.
+Any size: large images run in tiles inside windows with a margin of the generator's
+receptive-field radius (memory stays bounded by one window; the result equals the
+whole-image one, so no seam shows). PNG or JPEG in and out; the EXIF orientation of the
+input is applied. The workdir needs its checkpoints, not its training data. The input,
+the output path and the workdir are checked before any work.
 """
 
 import os
@@ -12,42 +14,54 @@ import os
 from absl import app, flags
 
 from jaxgan import evaluate, inference, upscale
+from jaxgan.models import sr
 from launch import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A super-resolution workdir of launch.train.')
 flags.DEFINE_string('input', None, 'The low-resolution image (PNG or JPEG).')
 flags.DEFINE_string('output', None, 'Where to write the upscaled image (.png, .jpg).')
-flags.DEFINE_integer('tile', 128, 'Tile side in input pixels (bounds the memory).',
+flags.DEFINE_integer('tile', None, 'Tile side in input pixels (memory is bounded by one '
+                     'window of tile + 2 * margin). Default: max(128, 2 * margin).',
                      lower_bound=8)
-flags.DEFINE_integer('margin', 32, 'Context around each tile, in input pixels.', lower_bound=0)
+flags.DEFINE_integer('margin', None, "Context around each tile, in input pixels. Default: "
+                     "the generator's receptive-field radius (exact, no seam); less is "
+                     'faster but inexact near tile borders.', lower_bound=0)
 flags.mark_flags_as_required(['workdir', 'input', 'output'])
+
+
+def _check_output(path: str, source: str) -> None:
+  if not path.lower().endswith(upscale.IMAGE_SUFFIXES):
+    raise common.LaunchError(f'--output must end in {", ".join(upscale.IMAGE_SUFFIXES)}; '
+                             f'got {path}.')
+  folder = os.path.dirname(os.path.abspath(path))
+  if not os.path.isdir(folder):
+    raise common.LaunchError(f'The folder of --output does not exist: {folder}')
+  if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+    raise common.LaunchError(f'--output cannot be written: {path}')
+  if os.path.exists(path) and os.path.samefile(path, source):
+    raise common.LaunchError(f'--output is the input image ({path}); choose another path.')
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
-  if not FLAGS.output.lower().endswith(upscale.IMAGE_SUFFIXES):
-    raise common.LaunchError(f'--output must end in {", ".join(upscale.IMAGE_SUFFIXES)}; '
-                             f'got {FLAGS.output}.')
-  folder = os.path.dirname(os.path.abspath(FLAGS.output))
-  if not os.path.isdir(folder):
-    raise common.LaunchError(f'The folder of --output does not exist: {folder}')
   try:
     lr = upscale.read_image(FLAGS.input)
-  except ValueError as e:
+    _check_output(FLAGS.output, FLAGS.input)
+    gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False)
+  except (ValueError, FileNotFoundError) as e:
     raise common.LaunchError(str(e)) from None
-  gan, pipe, state, config = inference.restore(FLAGS.workdir)
-  if gan.latent.conditioning != 'lowres':
-    raise common.LaunchError(f'{FLAGS.workdir} holds a {config.model.name!r} model, not a '
-                             'super-resolution one (e.g. configs/srgan.py, configs/esrgan.py).')
   run = evaluate.EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples=0)
   scale = pipe.evaluator_args['scale']
-  sr = upscale.upscale(run.generate, lr, scale, FLAGS.tile, FLAGS.margin)
-  upscale.write_image(FLAGS.output, sr)
-  print(f'wrote {FLAGS.output}: {lr.shape[1]}x{lr.shape[0]} -> {sr.shape[1]}x{sr.shape[0]} '
-        f'(x{scale}, step {int(state.step)}, '
-        f'{upscale.num_tiles(lr.shape[:2], FLAGS.tile)} tiles)')
+  margin = sr.receptive_radius(gan.generator) if FLAGS.margin is None else FLAGS.margin
+  tile = max(128, 2 * margin) if FLAGS.tile is None else FLAGS.tile
+  hr = upscale.upscale(run.generate, lr, scale, margin=margin, tile=tile)
+  upscale.write_image(FLAGS.output, hr)
+  n = upscale.num_tiles(lr.shape[:2], tile, margin)
+  print(f'wrote {FLAGS.output}: {lr.shape[1]}x{lr.shape[0]} -> {hr.shape[1]}x{hr.shape[0]} '
+        f'(x{scale}, step {int(state.step)}, {n} tile{"s" * (n != 1)} of {tile} px, margin '
+        f'{margin})')
 
 
 if __name__ == '__main__':

@@ -18,7 +18,7 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxgan import evaluate, inference, plots, upscale  # noqa: E402
+from jaxgan import evaluate, inference, plots  # noqa: E402
 from jaxgan import gan as gan_lib  # noqa: E402
 
 
@@ -61,7 +61,7 @@ def sr_crops(named_workdirs: list[tuple[str, str | None]], output: str, size: in
     scale = pipe.evaluator_args['scale']
     pairs = pairs or pipe.evaluator_args['eval_pairs']()
     run = evaluate.EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples=0)
-    columns[name] = upscale.upscale(run.generate, pairs[image][0], scale)
+    columns[name] = run.upscale_whole(pairs[image][0])
   lr, hr = pairs[image]
   order = ['LR'] + [n for n, _ in named_workdirs] + ['HR']
   full = {'LR': np.repeat(np.repeat(lr, scale, 0), scale, 1), 'HR': hr,

@@ -448,6 +448,26 @@ class SRModelsTest(chex.TestCase):
         self.assertTrue(np.all(np.isfinite(g)), msg=name)
         self.assertTrue(np.any(np.asarray(g) != 0), msg=name)
 
+  @parameterized.product(model=['srresnet', 'rrdbnet'], scale=[2, 4])
+  def test_receptive_radius_is_where_the_gradient_of_an_output_pixel_ends(self, model, scale):
+    # Independent of the interval arithmetic: the LR pixels an output pixel's value depends
+    # on are where its gradient is nonzero (random weights: no cancellation, and PReLU /
+    # LeakyReLU pass every gradient).
+    g = (sr.SRResNet(scale=scale, **SMALL_SRRESNET) if model == 'srresnet'
+         else sr.RRDBNet(scale=scale, **SMALL_RRDBNET))
+    radius = sr.receptive_radius(g)
+    c = radius + 2
+    lr = _images((1, 2 * c + 1, 2 * c + 1, 3), seed=4)
+    v = _randomize(_init(g, lr), seed=5)
+    reach = 0
+    for phase in range(scale):
+      q = c * scale + phase   # an output pixel inside LR pixel (c, c)
+      grad = jax.grad(lambda x, q=q: g.apply(v, x, train=False)[0, q, q].sum())(lr)
+      rows, cols = np.nonzero(np.abs(np.asarray(grad[0])).sum(-1))
+      self.assertTrue(0 < rows.min() and rows.max() < 2 * c)  # the image holds the field
+      reach = max(reach, c - rows.min(), rows.max() - c, c - cols.min(), cols.max() - c)
+    self.assertEqual(radius, reach)
+
   def test_bad_inputs(self):
     lr = jnp.zeros((1, 4, 4, 3))
     for cls in (sr.SRResNet, sr.RRDBNet):

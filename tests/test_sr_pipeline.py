@@ -100,7 +100,7 @@ class PairedDataTest(chex.TestCase):
       data.get('folder', batch_size=2, path=empty)
     with open(os.path.join(d, 'broken.png'), 'w') as f:
       f.write('not an image')
-    with self.assertRaisesRegex(ValueError, 'broken.png is not a readable image'):
+    with self.assertRaisesRegex(ValueError, 'broken.png is not an image PIL can read'):
       data.get('folder', batch_size=2, path=d)
 
   def test_tfds_images_pipeline(self):
@@ -131,11 +131,40 @@ class UpscaleTest(chex.TestCase):
     gen = jax.jit(lambda x: model.apply(v, x))
     whole = np.asarray(gen(lr))[0]
     tiled = upscale.upscale(gen, lr[0], 2, tile=16, margin=2)  # 3 x 3 tiles
-    self.assertEqual(upscale.num_tiles((37, 45), 16), 9)
+    self.assertEqual(upscale.num_tiles((37, 45), 16, 2), 9)
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     # Without a margin the tile borders differ: the margin is what removes the seams.
     seams = upscale.upscale(gen, lr[0], 2, tile=16, margin=0)
     self.assertGreater(np.abs(seams - whole).max(), 1e-3)
+
+  def test_every_window_has_one_shape_and_a_small_image_runs_whole(self):
+    shapes = []
+    gen = lambda x: shapes.append(x.shape) or np.repeat(np.repeat(x, 2, 1), 2, 2)
+    lr = _images(9, (37, 45, 3))
+    np.testing.assert_array_equal(upscale.upscale(gen, lr, 2, tile=16, margin=3),
+                                  np.repeat(np.repeat(lr, 2, 0), 2, 1))
+    self.assertEqual(set(shapes), {(1, 22, 22, 3)})   # tile + 2 * margin: one compilation
+    self.assertLen(shapes, 9)
+    shapes.clear()   # 37 rows fit in a 16 + 2 * 12 window: one window per column of tiles
+    upscale.upscale(gen, lr, 2, tile=16, margin=12)
+    self.assertEqual(shapes, [(1, 37, 40, 3)] * 3)
+    self.assertEqual(upscale.num_tiles((37, 45), 16, 12), 3)
+    shapes.clear()
+    upscale.upscale(gen, lr[:20, :20], 2, tile=16, margin=2)
+    self.assertEqual(shapes, [(1, 20, 20, 3)])
+    with self.assertRaisesRegex(ValueError, 'tile must be >= 1 and margin >= 0'):
+      upscale.upscale(gen, lr, 2, tile=16, margin=-1)
+
+  def test_an_sr_generator_tiled_with_its_receptive_radius_equals_the_whole_image(self):
+    from jaxgan.models import sr
+    g = sr.SRResNet(num_blocks=1, features=8, scale=2)
+    lr = _images(10, (1, 41, 47, 3))
+    v = g.init(jax.random.key(0), lr, train=False)
+    gen = jax.jit(lambda x: g.apply(v, x, train=False))
+    margin = sr.receptive_radius(g)   # 10
+    tiled = upscale.upscale(gen, lr[0], 2, tile=8, margin=margin)
+    self.assertEqual(upscale.num_tiles((41, 47), 8, margin), 6 * 6)
+    np.testing.assert_allclose(tiled, np.asarray(gen(lr))[0], atol=1e-5)
 
   def test_image_files(self):
     d = tempfile.mkdtemp()
@@ -153,6 +182,24 @@ class UpscaleTest(chex.TestCase):
       upscale.read_image(os.path.join(d, 'c.png'))
     with self.assertRaisesRegex(ValueError, 'must end in .png, .jpg, .jpeg'):
       upscale.write_image(os.path.join(d, 'b.gif'), x)
+
+  def test_16_bit_grayscale_keeps_its_range(self):
+    d = tempfile.mkdtemp()
+    ramp = np.linspace(0, 65535, 6 * 7).reshape(6, 7).astype(np.uint16)
+    Image.fromarray(ramp).save(os.path.join(d, 'g16.png'))
+    x = upscale.read_image(os.path.join(d, 'g16.png'))
+    chex.assert_shape(x, (6, 7, 3))
+    np.testing.assert_allclose(x, np.repeat(ramp[..., None] / 65535 * 2 - 1, 3, -1),
+                               atol=1e-6)
+
+  def test_exif_orientation_is_applied(self):
+    d = tempfile.mkdtemp()
+    pixels = np.random.default_rng(1).integers(0, 256, (4, 6, 3)).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6   # Orientation: the stored image must be turned 90 degrees clockwise
+    Image.fromarray(pixels).save(os.path.join(d, 'r.png'), exif=exif)
+    x = upscale.read_image(os.path.join(d, 'r.png'))
+    np.testing.assert_allclose((x + 1) * 127.5, np.rot90(pixels, -1), atol=1e-4)
 
 
 if __name__ == '__main__':

@@ -4,6 +4,7 @@ upscale command."""
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,6 +17,7 @@ from PIL import Image
 
 from configs import esrgan, srgan
 from jaxgan import evaluate, inference, torch_weights, train
+from jaxgan.models import sr
 from jaxgan.models.layers import pixel_shuffle, pixel_unshuffle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -111,14 +113,29 @@ class TwoStageTest(chex.TestCase):
 
   def test_upscale_command(self):
     d = tempfile.mkdtemp()
-    pixels = np.random.default_rng(0).integers(0, 256, (20, 30, 3)).astype(np.uint8)
+    pixels = np.random.default_rng(0).integers(0, 256, (20, 60, 3)).astype(np.uint8)
     Image.fromarray(pixels).save(os.path.join(d, 'in.jpg'))
     run = lambda *a: subprocess.run([sys.executable, '-m', 'launch.upscale', *a], cwd=ROOT,
                                     env=ENV, capture_output=True, text=True, timeout=300)
+    margin = sr.receptive_radius(inference.restore(self.gan, with_data=False)[0].generator)
     proc = run(f'--workdir={self.gan}', f'--input={d}/in.jpg', f'--output={d}/out.png',
-               '--tile=8', '--margin=8')
+               '--tile=8', f'--margin={margin}')
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-    self.assertEqual(np.asarray(Image.open(f'{d}/out.png')).shape, (80, 120, 3))
+    self.assertEqual(np.asarray(Image.open(f'{d}/out.png')).shape, (80, 240, 3))
+    self.assertIn(f'8 tiles of 8 px, margin {margin}', proc.stdout)  # 60 > 8 + 2 margin
+    # Upscaling needs the checkpoints, not the training data: a copy of the workdir whose
+    # config names a folder that does not exist still upscales, with the default margin
+    # (the receptive-field radius) and tile (128), whole: the same image as the tiles.
+    moved = os.path.join(d, 'moved')
+    shutil.copytree(self.gan, moved)
+    config = json.load(open(os.path.join(moved, 'config.json')))
+    config['data'].update(name='folder', path=os.path.join(d, 'gone'))
+    json.dump(config, open(os.path.join(moved, 'config.json'), 'w'))
+    proc = run(f'--workdir={moved}', f'--input={d}/in.jpg', f'--output={d}/out2.png')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertIn(f'1 tile of 128 px, margin {margin}', proc.stdout)
+    np.testing.assert_allclose(np.asarray(Image.open(f'{d}/out2.png'), np.float32),
+                               np.asarray(Image.open(f'{d}/out.png'), np.float32), atol=1)
     with open(f'{d}/text.png', 'w') as f:
       f.write('not an image')
     toy = os.path.join(d, 'toy')
@@ -129,7 +146,9 @@ class TwoStageTest(chex.TestCase):
     for args, message in (([f'--input={d}/missing.png'], 'No such image file'),
                           ([f'--input={d}/text.png'], 'is not an image'),
                           ([f'--input={d}/in.jpg', f'--workdir={toy}'],
-                           'not a super-resolution one')):
+                           'not a super-resolution one'),
+                          ([f'--input={d}/out.png', f'--output={d}/out.png'],
+                           'is the input image')):
       flags = {a.split('=')[0]: a for a in [f'--workdir={self.gan}', f'--output={d}/o.png',
                                              *args]}
       proc = run(*flags.values())

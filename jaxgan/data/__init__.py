@@ -204,6 +204,20 @@ def sr_tfds(batch_size: int, n_critic: int = 1, seed: int = 0, tfds_name: str = 
   return _sr_pipeline(tfds_name, train, held, batch_size, n_critic, seed, crop_size, scale)
 
 
+def sr_shapes(name: str, crop_size: int = 96, scale: int = 4, **_) -> Pipeline:
+  """A super-resolution pipeline's shapes and scale without its images, for inference on
+  images of one's own (``launch.upscale``): it needs no data set, folder or TFDS data.
+  Its batches and samples raise ``RuntimeError``."""
+  if crop_size % scale:
+    raise ValueError(f'data.crop_size {crop_size} must be a multiple of data.scale {scale}.')
+
+  def no_data(*_):
+    raise RuntimeError(f'This {name!r} pipeline holds shapes only, no images.')
+  return Pipeline(name, (crop_size, crop_size, 3), None, no_data, no_data, evaluator='sr',
+                  evaluator_args={'scale': scale}, lowres_shape=(crop_size // scale,
+                                                                  crop_size // scale, 3))
+
+
 _DATASETS = registry.Registry('dataset')
 for _name in mixtures.MIXTURES:
   _DATASETS.register(_name, functools.partial(mixture, _name))

@@ -81,27 +81,46 @@ def photos(split: str) -> list[np.ndarray]:
   return [_photos()[n] for n in names]
 
 
+def read_image(path: str) -> np.ndarray:
+  """A PNG/JPEG/BMP file as RGB float32 ``[h, w, 3]`` in [-1, 1], as a viewer shows it.
+
+  The EXIF orientation is applied (a phone photo stored sideways comes out upright);
+  16-bit images keep their full range (Pillow's ``convert('RGB')`` would clip them at 255);
+  grayscale becomes three equal channels; an alpha channel is dropped.
+
+  Raises:
+    FileNotFoundError: no such file.
+    ValueError: the file is not an image PIL can read (named, with PIL's reason).
+  """
+  from PIL import Image, ImageOps, UnidentifiedImageError
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f'No such image file: {path}')
+  try:
+    with Image.open(path) as im:
+      im = ImageOps.exif_transpose(im)
+      if im.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit grayscale
+        gray = np.asarray(im, np.float64) / 65535.0
+        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None] * 2.0 - 1.0, 3,
+                         -1).astype(np.float32)
+      return to_unit_range(np.asarray(im.convert('RGB')))
+  except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+    raise ValueError(f'{path} is not an image PIL can read ({e}).') from None
+
+
 def folder(path: str) -> list[np.ndarray]:
-  """Every PNG/JPEG/BMP image in ``path`` (sorted by name), RGB in [-1, 1].
+  """Every PNG/JPEG/BMP image in ``path`` (sorted by name), RGB in [-1, 1]
+  (:func:`read_image`).
 
   Raises:
     FileNotFoundError: ``path`` is not a folder or holds no image.
     ValueError: a file that is not a readable image (named).
   """
-  from PIL import Image, UnidentifiedImageError
   if not os.path.isdir(path):
     raise FileNotFoundError(f'data.path {path!r} is not a folder of images.')
   files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
   if not files:
     raise FileNotFoundError(f'No {"/".join(IMAGE_SUFFIXES)} image in {path}.')
-  images = []
-  for f in files:
-    try:
-      with Image.open(os.path.join(path, f)) as im:
-        images.append(to_unit_range(np.asarray(im.convert('RGB'))))
-    except (UnidentifiedImageError, OSError) as e:
-      raise ValueError(f'{os.path.join(path, f)} is not a readable image ({e}).') from None
-  return images
+  return [read_image(os.path.join(path, f)) for f in files]
 
 
 def split_folder(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -86,7 +86,9 @@ def rgb_to_y(images: jax.Array) -> jax.Array:
 
 def _weighted_sum(images: jax.Array) -> jax.Array:
   """``(65.481 R + 128.553 G + 24.966 B) / 255`` of ``[..., 3]``, as ``[..., 1]``."""
-  return images @ (jnp.asarray(Y_WEIGHTS, jnp.float32)[:, None] / 255.0)
+  # HIGHEST: a GPU's default float32 matmul (TF32, 10-bit mantissa) would round Y by ~0.1.
+  return jnp.matmul(images, jnp.asarray(Y_WEIGHTS, jnp.float32)[:, None] / 255.0,
+                    precision=jax.lax.Precision.HIGHEST)
 
 
 def psnr(sr: jax.Array, hr: jax.Array, *, crop_border: int,

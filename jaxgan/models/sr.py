@@ -301,6 +301,48 @@ class RRDBNet(nn.Module):
     return conv(self.channels, 'conv_last')(h)
 
 
+def _layer_plan(generator: nn.Module) -> list[tuple[str, int]]:
+  """The generator's layers from input to output as ``('conv', k // 2)`` (a ``k x k``
+  convolution at the current resolution) and ``('up', 2)`` (a x2 upsampling); residual
+  and dense connections only add shorter paths."""
+  if isinstance(generator, SRResNet):
+    plan = [('conv', 4)] + [('conv', 1)] * (2 * generator.num_blocks + 1)
+    for _ in range(_num_stages('SRResNet', generator.scale)):
+      plan += [('conv', 1), ('up', 2)]  # conv, then pixel shuffle
+    return plan + [('conv', 4)]
+  if isinstance(generator, RRDBNet):
+    plan = [('conv', 1)] + [('conv', 1)] * (15 * generator.num_blocks + 1)  # 3 RDBs x 5
+    for _ in range(_num_stages('RRDBNet', generator.scale)):
+      plan += [('up', 2), ('conv', 1)]  # nearest upsampling, then conv
+    return plan + [('conv', 1)] * 2
+  raise ValueError(f'No receptive field known for {type(generator).__name__}; pass the '
+                   'margin explicitly.')
+
+
+def receptive_radius(generator: nn.Module) -> int:
+  """The receptive-field radius of an SR generator in low-resolution pixels: output pixels
+  inside LR pixel ``(i, j)`` depend only on LR pixels within ``radius`` of ``(i, j)`` (in
+  inference mode, where BatchNorm is a per-pixel affine map). Tiles run with at least this
+  margin give exactly the whole-image result (:mod:`jaxgan.upscale`).
+
+  Computed by carrying the interval of inputs an output pixel reads back through the
+  layers (a ``k x k`` conv widens it by ``k // 2``; a x2 upsampling maps ``[lo, hi]`` to
+  ``[lo // 2, hi // 2]``), for every output phase; e.g. 16 for ``SRResNet(num_blocks=4)``,
+  40 for the paper's SRResNet, 349 for ESRGAN's RRDBNet (x4).
+
+  Raises:
+    ValueError: a generator other than :class:`SRResNet` and :class:`RRDBNet`.
+  """
+  plan = _layer_plan(generator)
+  radius = 0
+  for phase in range(generator.scale):
+    lo = hi = phase
+    for kind, size in reversed(plan):
+      lo, hi = (lo - size, hi + size) if kind == 'conv' else (lo // size, hi // size)
+    radius = max(radius, -lo, hi)  # the output pixel lies in LR pixel 0
+  return radius
+
+
 class SRGANDiscriminator(nn.Module):
   """The SRGAN discriminator, Ledig et al. 2017, Fig. 4.
 
