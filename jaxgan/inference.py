@@ -130,8 +130,10 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
     json.dump({'psnr': os.path.abspath(psnr_workdir), 'gan': os.path.abspath(gan_workdir),
                'alpha': alpha}, f, indent=1)
   ckpt = checkpoints.Checkpoints(ckpt_dir)
-  ckpt.save(int(state.step), state)
-  ckpt.close()
+  try:
+    ckpt.save(int(state.step), state)
+  finally:
+    ckpt.close()
 
 
 def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:

@@ -83,8 +83,20 @@ class PairedDataTest(chex.TestCase):
     for lr, hr in pairs:
       self.assertEqual((lr.shape[0] * 4, lr.shape[1] * 4), hr.shape[:2])
     self.assertTrue(set(paired.TRAIN_PHOTOS).isdisjoint(paired.HELD_OUT_PHOTOS))
+    real = p.real_samples(5)
+    chex.assert_shape(real, (5, 32, 32, 3))
+    np.testing.assert_array_equal(p.real_samples(5), real)  # a fixed set
     with self.assertRaisesRegex(ValueError, 'crop_size 30 must be a multiple of data.scale 4'):
       data.get('photos', batch_size=4, crop_size=30)
+
+  def test_shapes_only_pipeline(self):
+    p = data.sr_shapes('div2k', crop_size=64, scale=4, tfds_name='unused', batch_size=8)
+    self.assertEqual((p.element_shape, p.lowres_shape, p.evaluator_args['scale']),
+                     ((64, 64, 3), (16, 16, 3), 4))
+    with self.assertRaisesRegex(RuntimeError, 'shapes only'):
+      p.batch(0)
+    with self.assertRaisesRegex(ValueError, 'crop_size 30 must be a multiple of data.scale 4'):
+      data.sr_shapes('photos', crop_size=30)
 
   def test_folder_pipeline_and_its_errors(self):
     d = tempfile.mkdtemp()

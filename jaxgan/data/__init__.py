@@ -164,11 +164,11 @@ def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarr
   host, num_hosts, _ = _local_batch(batch_size)
   batch = paired.pipeline_parts(lambda: train, len(train), crop_size, scale, n_critic, seed,
                                 batch_size, host, num_hosts, epoch_indices)
-  rng = np.random.default_rng(0)
+  def real_samples(n: int) -> np.ndarray:  # the same crops on every call
+    rng = np.random.default_rng(0)
+    return paired.random_crops(held, rng.integers(0, len(held), n), crop_size, rng)
   return Pipeline(
-      name, (crop_size, crop_size, 3), len(train), batch,
-      real_samples=lambda n: paired.random_crops(held, rng.integers(0, len(held), n),
-                                                 crop_size, np.random.default_rng(0)),
+      name, (crop_size, crop_size, 3), len(train), batch, real_samples=real_samples,
       evaluator='sr', evaluator_args={'scale': scale,
                                       'eval_pairs': lambda: paired.eval_pairs(held, scale)},
       lowres_shape=(crop_size // scale, crop_size // scale, 3))
