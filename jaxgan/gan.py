@@ -261,8 +261,10 @@ def _d_loss(gan: GAN, d_params: Any, d_stats: Any, real: Batch, fake: jax.Array,
     metrics[f'd_{gan.auxiliary.name}'] = aux
     total += aux
   if gan.penalty is not None:
-    pen = (_penalty(gan, d_params, stats, real['x'], fake, real_y, fake_y, k_pen)
-           if penalty_scale else jnp.zeros(()))
+    # The statistics the two passes above just updated are functions of d_params; the
+    # penalty takes them as constants (its gradient is the penalty's at fixed statistics).
+    pen = (_penalty(gan, d_params, jax.lax.stop_gradient(stats), real['x'], fake, real_y,
+                    fake_y, k_pen) if penalty_scale else jnp.zeros(()))
     metrics['penalty'] = pen
     total += penalty_scale * pen
   return total, (stats, metrics)

@@ -192,5 +192,31 @@ class DiscriminatorStateTest(chex.TestCase):
                                  state.d_stats['BatchNorm_0']['mean']))
 
 
+  def test_penalty_parameter_gradient_takes_the_batchnorm_statistics_as_constants(self):
+    # The penalty runs the critic on the running statistics the loss's two train-mode
+    # passes just updated; those are functions of the parameters, but the penalty's
+    # gradient must not flow through them: it is the gradient of the penalty at fixed
+    # statistics (computed here at concrete values, outside any grad).
+    class Critic(nn.Module):
+      @nn.compact
+      def __call__(self, x, train=True):
+        h = nn.BatchNorm(use_running_average=not train, momentum=0.5)(nn.Dense(8)(x))
+        return nn.Dense(1)(nn.tanh(h))[:, 0]
+    gan = _gan(discriminator=Critic(), penalty=penalties.get('r1'), penalty_weight=1.0)
+    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    real = {'x': _real()[0]}
+    fake = _real(seed=1)[0] * 2.0 + 1.0
+    key = jax.random.key(2)
+    grad = lambda scale: jax.grad(gan_lib._d_loss, argnums=1, has_aux=True)(
+        gan, state.d_params, state.d_stats, real, fake, None, key, scale)[0]
+    _, (stats, _) = gan_lib._d_loss(gan, state.d_params, state.d_stats, real, fake, None, key,
+                                    0.0)
+    k_pen = jax.random.split(key, 3)[2]
+    want = jax.grad(lambda p: gan_lib._penalty(gan, p, stats, real['x'], fake, None, None,
+                                               k_pen))(state.d_params)
+    chex.assert_trees_all_close(jax.tree.map(jnp.subtract, grad(1.0), grad(0.0)), want,
+                                rtol=1e-4, atol=1e-6)
+
+
 if __name__ == '__main__':
   absltest.main()
