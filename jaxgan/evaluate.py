@@ -6,8 +6,10 @@ the pipeline (big_vision style: no branching on dataset names here):
 
 * ``'modes'`` (2-D mixtures): the VEEGAN/PacGAN mode metrics.
 * ``'digits'`` (grayscale digits: the offline digits, MNIST): digit-FD, digit-KID and
-  digit-IS with the project's digit classifier, against held-out real digits, with the
-  real-vs-real floor; plus FID/KID/IS when Inception weights are given.
+  digit-IS with the project's digit classifier, against held-out real digits of the same
+  data set (scikit-learn's held-out split; MNIST's test split, with a classifier trained
+  on MNIST's train split), with the real-vs-real floor; plus FID/KID/IS when Inception
+  weights are given.
 * ``'inception'`` (RGB sets: CIFAR-10, CelebA, ...): FID, KID and IS with the FID
   InceptionV3 (:mod:`jaxgan.metrics.inception`) against real images of the training
   split. Without the weights file the error names it and where to put it; no number from
@@ -129,7 +131,12 @@ def digit_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[st
   """digit-FD/KID/IS against the held-out digits (and FID/KID/IS if weights are given)."""
   samples = run.samples
   _check_images(samples)
-  ref = digit_reference(run.pipe.element_shape[0])
+  make = run.pipe.evaluator_args.get('digit_reference')
+  if make is None:  # scikit-learn's digits
+    ref = digit_reference(run.pipe.element_shape[0])
+  else:  # the data set's own (MNIST: its train and test splits)
+    source, train, held_x = make()
+    ref = digit_classifier.Reference(train, held_x, source)
   f_fake, logits = ref(samples)
   out = {'digit_fd': metrics.frechet_distance_from_features(ref.held, f_fake),
          'digit_fd_floor_real_vs_real': ref.floor,

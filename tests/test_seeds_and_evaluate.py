@@ -12,7 +12,7 @@ import numpy as np
 from absl.testing import absltest
 
 from configs import toy2d
-from jaxgan import build, evaluate, inference, seeds, train
+from jaxgan import build, data, evaluate, inference, seeds, train
 from jaxgan.metrics import digit_classifier
 from studies import digits as digits_study
 from studies import mixtures as mixtures_study
@@ -182,6 +182,49 @@ class EvaluateTest(chex.TestCase):
     params = digit_classifier.load_or_train(*train_split)
     _, logits = digit_classifier.features_and_logits(params, held_x)
     self.assertGreater(float((logits.argmax(1) == held_y).mean()), 0.95)
+
+  def test_mnist_reference_is_mnist_train_and_test_splits(self):
+    # digit-FD of MNIST runs: a classifier trained on MNIST's train split, compared against
+    # its test split (not scikit-learn's digits). A stand-in source marks each split.
+    class Source:
+      def __init__(self, name, split, data_dir, image_size):
+        self.split, self.n = split, {'train': 30, 'test': 20}[split]
+
+      def __len__(self):
+        return self.n
+
+      def __getitem__(self, idx):
+        value = {'train': 0.25, 'test': 0.75}[self.split]   # image i: value + i
+        return (np.full((len(idx), 28, 28, 1), value, np.float32) + idx[:, None, None, None],
+                np.asarray(idx, np.int32) % 10)
+    with mock.patch.object(data.images, 'TFDSSource', Source):
+      source, (train_x, train_y), held_x = data.mnist_digit_reference(None, 28, num_train=12,
+                                                                       num_held=8)
+    self.assertEqual((source, train_x.shape, held_x.shape), ('mnist', (12, 28, 28, 1),
+                                                             (8, 28, 28, 1)))
+    np.testing.assert_array_equal(train_x[:, 0, 0, 0] % 1, 0.25)   # the train split
+    np.testing.assert_array_equal(held_x[:, 0, 0, 0] % 1, 0.75)    # the test split
+    self.assertLen(set(held_x[:, 0, 0, 0]), 8)                      # distinct images
+    np.testing.assert_array_equal(train_y, (train_x[:, 0, 0, 0] - 0.25).astype(int) % 10)
+
+  def test_mnist_run_is_scored_with_an_mnist_classifier(self):
+    import tensorflow_datasets as tfds
+    cache = tempfile.mkdtemp()
+    self.enter_context(mock.patch.dict(os.environ, {'JAXGAN_CACHE': cache}))
+    c = small_config(num_steps=5)
+    c.data = dict(name='mnist', batch_size=8)
+    c.model.generator.output_shape = (28, 28, 1)
+    c.model.generator.output_activation = 'tanh'
+    wd = tempfile.mkdtemp()
+    with tfds.testing.mock_data(num_examples=40):
+      train.train_and_evaluate(c, wd)
+      result = evaluate.evaluate(wd, num_samples=50)
+    self.assertEqual(result['evaluator'], 'digits')
+    self.assertIn('40 held-out mnist digits at 28px', result['reference'])
+    self.assertIn('trained on 40 mnist digits', result['reference'])
+    files = os.listdir(cache)
+    self.assertLen(files, 1)
+    self.assertRegex(files[0], r'^digit_classifier_mnist_28px_[0-9a-f]{12}\.msgpack$')
 
   def test_inference_samples_the_ema_when_the_run_keeps_one(self):
     wd = tempfile.mkdtemp()

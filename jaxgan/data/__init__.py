@@ -152,10 +152,26 @@ def tfds_images(name: str, batch_size: int, n_critic: int = 1, seed: int = 0,
                 split: str = 'train') -> Pipeline:
   """A prepared TFDS image set (``mnist``, ``fashion_mnist``, ``cifar10``, ``celeb_a``)."""
   source = images.TFDSSource(name, split, data_dir or None, image_size or None)
-  evaluator = 'digits' if name == 'mnist' else 'inception'
+  args = {'image_size': source.image_size, 'split': split}
+  evaluator = 'inception'
+  if name == 'mnist':  # digit-FD with a classifier of MNIST itself
+    evaluator = 'digits'
+    args['digit_reference'] = functools.partial(
+        mnist_digit_reference, data_dir or None, source.image_size)
   return _finite_pipeline(name, source.__getitem__, len(source), source.element_shape,
-                          batch_size, n_critic, seed, source.num_classes, evaluator,
-                          {'image_size': source.image_size, 'split': split})
+                          batch_size, n_critic, seed, source.num_classes, evaluator, args)
+
+
+def mnist_digit_reference(data_dir: str | None, image_size: int, num_train: int = 10000,
+                          num_held: int = 10000):
+  """MNIST's digit-FD reference: ``('mnist', (train_x, train_y), held_x)``, the digit
+  classifier's training digits (a fixed ``num_train`` of the train split) and the
+  held-out digits (a fixed ``num_held`` of the test split)."""
+  train = images.TFDSSource('mnist', 'train', data_dir, image_size)
+  test = images.TFDSSource('mnist', 'test', data_dir, image_size)
+  train_x, train_y = train[fixed_subset(len(train), num_train, seed=0)]
+  held_x, _ = test[fixed_subset(len(test), num_held, seed=1)]
+  return 'mnist', (train_x, train_y), held_x
 
 
 def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarray],

@@ -1,13 +1,16 @@
 """A small conv classifier of handwritten digits whose penultimate features give a
 Fréchet distance for digit images ("digit-FD"), the offline stand-in for FID.
 
-Trained on the digits it is given (the caller passes scikit-learn's digits; seeded,
-deterministic on one machine) and cached in ``$JAXGAN_CACHE`` (default
-``~/.cache/jaxgan``), keyed by the image size.
+Trained on the digits it is given (scikit-learn's digits for the offline data, MNIST's
+train split for MNIST; seeded, deterministic on one machine) and cached in
+``$JAXGAN_CACHE`` (default ``~/.cache/jaxgan``), keyed by the image size and, for other
+sources than scikit-learn's digits, by the source's name and a fingerprint of its
+training images (so a classifier of one data set is never used for another).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 import flax.linen as nn
@@ -36,9 +39,14 @@ class DigitClassifier(nn.Module):
     return nn.Dense(10)(features), features
 
 
-def _cache_path(image_size: int) -> str:
-  root = os.environ.get('JAXGAN_CACHE', os.path.expanduser('~/.cache/jaxgan'))
-  return os.path.join(root, f'digit_classifier_{image_size}px_v1.msgpack')
+def _cache_path(train_x: np.ndarray, train_y: np.ndarray, source: str) -> str:
+  root = os.environ.get('JAXGAN_CACHE') or os.path.expanduser('~/.cache/jaxgan')
+  image_size = train_x.shape[1]
+  if source == 'digits':
+    return os.path.join(root, f'digit_classifier_{image_size}px_v1.msgpack')
+  digest = hashlib.sha256(np.ascontiguousarray(train_x, np.float32).tobytes()
+                          + np.ascontiguousarray(train_y, np.int64).tobytes()).hexdigest()
+  return os.path.join(root, f'digit_classifier_{source}_{image_size}px_{digest[:12]}.msgpack')
 
 
 def train_classifier(x: np.ndarray, y: np.ndarray, steps: int = 1500, seed: int = 0) -> dict:
@@ -66,18 +74,19 @@ def train_classifier(x: np.ndarray, y: np.ndarray, steps: int = 1500, seed: int 
   return params
 
 
-def load_or_train(train_x: np.ndarray, train_y: np.ndarray) -> dict:
+def load_or_train(train_x: np.ndarray, train_y: np.ndarray, source: str = 'digits') -> dict:
   """The cached classifier for inputs of ``train_x``'s size, trained once on
-  ``(train_x, train_y)`` if absent."""
+  ``(train_x, train_y)`` if absent (``source``: the data set's name, see the module
+  docstring)."""
   image_size = train_x.shape[1]
-  path = _cache_path(image_size)
+  path = _cache_path(train_x, train_y, source)
   template = DigitClassifier().init(jax.random.key(0), jnp.zeros((1, image_size, image_size, 1)))
   if os.path.exists(path):
     with open(path, 'rb') as f:
       return flax.serialization.from_bytes(template, f.read())
   params = train_classifier(train_x, train_y)
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + '.tmp'
+  tmp = f'{path}.{os.getpid()}.tmp'
   with open(tmp, 'wb') as f:
     f.write(flax.serialization.to_bytes(params))
   os.replace(tmp, path)
@@ -107,18 +116,22 @@ class Reference:
 
   Args:
     train: ``(images, labels)`` the classifier is trained on (the cached one is used if
-      it exists for this image size).
+      it exists for this image size and source).
     held_x: the held-out images digit-FD compares against.
+    source: the data set: ``'digits'`` (scikit-learn's) or e.g. ``'mnist'``.
   """
 
-  def __init__(self, train: tuple[np.ndarray, np.ndarray], held_x: np.ndarray):
+  def __init__(self, train: tuple[np.ndarray, np.ndarray], held_x: np.ndarray,
+               source: str = 'digits'):
     train_x, train_y = train
     image_size = train_x.shape[1]
-    self.params = load_or_train(train_x, train_y)
+    self.params = load_or_train(train_x, train_y, source)
     self.held = self(held_x)[0]
     self.floor = frechet.frechet_distance_from_features(self.held, self(train_x)[0])
-    self.description = (f'{len(held_x)} held-out digits at {image_size}px; '
-                        f'features: jaxgan digit classifier ({FEATURE_DIM}-d)')
+    what = 'digits' if source == 'digits' else f'{source} digits'
+    self.description = (f'{len(held_x)} held-out {what} at {image_size}px; '
+                        f'features: jaxgan digit classifier ({FEATURE_DIM}-d) trained on '
+                        f'{len(train_x)} {what}')
 
   def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features_and_logits(self.params, x)
