@@ -17,6 +17,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxgan import gan as gan_lib
+from jaxgan.validation import ConfigError
 
 # XLA:CPU's YNNPACK for dot fusions (convolutions included) and reductions: stride-1 conv
 # kernel gradients ~3x faster, train steps 1.05-1.8x (benchmarks/xla_cpu_options.py). With
@@ -62,9 +63,10 @@ def batches_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def check_batch_size(batch_size: int, mesh: Mesh) -> None:
-  """``ValueError`` unless the global batch splits evenly over the mesh's devices."""
+  """``ConfigError`` (a ``ValueError``) unless the global batch splits evenly over the
+  mesh's devices."""
   if batch_size % mesh.size:
-    raise ValueError(f'data.batch_size {batch_size} is not divisible by the {mesh.size} '
+    raise ConfigError(f'data.batch_size {batch_size} is not divisible by the {mesh.size} '
                      'devices; use a multiple of the device count.')
 
 

@@ -73,12 +73,15 @@ class _StopRequest:
       signal.signal(sig, old)
 
 
+@jax.jit  # compiled once per state structure, not at every checkpoint
+def _finite_fields(state: gan_lib.GANState) -> dict[str, jax.Array]:
+  return {f: gan_lib.all_finite(getattr(state, f)) for f in state.__dataclass_fields__}
+
+
 def _nonfinite_parts(state: gan_lib.GANState) -> list[str]:
   """The fields of ``state`` holding a non-finite value."""
-  fields = list(state.__dataclass_fields__)
-  finite = jax.device_get(jax.jit(
-      lambda s: [gan_lib.all_finite(getattr(s, f)) for f in fields])(state))
-  return [f for f, ok in zip(fields, finite, strict=True) if not ok]
+  finite = jax.device_get(_finite_fields(state))
+  return [f for f in state.__dataclass_fields__ if not finite[f]]
 
 
 def _write_pictures(gan, pipe, state, inputs, workdir, step_no) -> str:
@@ -161,6 +164,12 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
             if last_saved is not None else 'no checkpoint was saved')
     raise FloatingPointError(f'{what} Training stopped; {good}.')
 
+  # Lazy regularization computes the penalty every `penalty_every` steps (at steps s with
+  # (s - 1) % every == 0, counting from 1) and reports 0 in between: the log shows the last
+  # computed value (NaN until the first one after a resume).
+  lazy = gan.penalty is not None and gan.penalty_every > 1
+  last_penalty = [float('nan')]
+
   def flush() -> None:
     """Fetches pending metrics, stops at the first non-finite one, writes the log."""
     rows = []
@@ -173,6 +182,10 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
       rows += [(first + i + 1, {k: float(v[i]) for k, v in metrics.items()})
                for i in range(len(metrics['g_total']))]
     pending.clear()
+    for step, m in rows if lazy else ():
+      if (step - 1) % gan.penalty_every == 0:
+        last_penalty[0] = m['penalty']
+      m['penalty'] = last_penalty[0]
     if rows and writer is not None:
       s, m = rows[-1]
       rate = (s - s0) / max(time.perf_counter() - t0, 1e-9)

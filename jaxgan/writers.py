@@ -15,15 +15,17 @@ class MetricWriter:
   A resumed run appends to the same files, so the curves cover the whole training. Rows
   after ``resume_step`` (written by the previous run after its last checkpoint, which
   the resumed run trains again) are dropped first, so the logs match the state; in
-  TensorBoard they are purged.
+  TensorBoard they are purged. The CSV's columns are every metric seen so far: a row with
+  a new metric (a resumed run whose config adds a penalty, say) rewrites the file with
+  the new column, empty in the earlier rows.
   """
 
   def __init__(self, workdir: str, resume_step: int = 0):
     self.jsonl_path = os.path.join(workdir, 'metrics.jsonl')
     self.csv_path = os.path.join(workdir, 'metrics.csv')
     self._drop_rows_after(resume_step)
-    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'),
-                             purge_step=resume_step + 1 if resume_step else None)
+    self._fields = _columns(read_jsonl(self.jsonl_path))
+    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'), purge_step=resume_step + 1)
 
   def _drop_rows_after(self, step: int) -> None:
     rows = [r for r in read_jsonl(self.jsonl_path) if r['step'] <= step]
@@ -39,12 +41,15 @@ class MetricWriter:
       self._tb.add_scalar(name, float(value), int(step))
     with open(self.jsonl_path, 'a') as f:
       f.write(json.dumps(row) + '\n')
-    new = not os.path.exists(self.csv_path) or os.path.getsize(self.csv_path) == 0
+    if not set(row) <= set(self._fields) or not os.path.exists(self.csv_path):
+      rows = read_jsonl(self.jsonl_path)
+      self._fields = _columns(rows)
+      tmp = self.csv_path + '.tmp'
+      _write_csv(tmp, rows)
+      os.replace(tmp, self.csv_path)
+      return
     with open(self.csv_path, 'a', newline='') as f:
-      writer = csv.DictWriter(f, fieldnames=list(row))
-      if new:
-        writer.writeheader()
-      writer.writerow(row)
+      csv.DictWriter(f, fieldnames=self._fields, restval='').writerow(row)
 
   def close(self) -> None:
     self._tb.close()
@@ -55,10 +60,15 @@ def _write_jsonl(path: str, rows: list[dict]) -> None:
     f.writelines(json.dumps(r) + '\n' for r in rows)
 
 
+def _columns(rows: list[dict]) -> list[str]:
+  """Every key of ``rows``, in the order first seen."""
+  return list(dict.fromkeys(k for r in rows for k in r))
+
+
 def _write_csv(path: str, rows: list[dict]) -> None:
   with open(path, 'w', newline='') as f:
     if rows:
-      writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+      writer = csv.DictWriter(f, fieldnames=_columns(rows), restval='')
       writer.writeheader()
       writer.writerows(rows)
 

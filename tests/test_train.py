@@ -1,6 +1,7 @@
 """Tests of the training loop: resume, nothing lost (NaN guard, lock, config checks,
 checkpoint errors, metric logs), launchers, devices."""
 
+import csv
 import dataclasses
 import json
 import os
@@ -261,6 +262,28 @@ class TrainLoopTest(chex.TestCase):
     csv_steps = [int(line.split(',')[0]) for line in open(os.path.join(wd, 'metrics.csv'))
                  if line[0].isdigit()]
     self.assertEqual(csv_steps, steps)
+
+  def test_lazy_penalty_logs_its_last_computed_value(self):
+    # Penalty every 5 steps (steps 1, 6, 11, 16) and logs at 5, 10, 15, 20: the steps
+    # logged compute none, but the log shows the last computed penalty, not 0.
+    wd = os.path.join(self.dir, 'lazy')
+    train.train_and_evaluate(small_config(num_steps=20, **{'penalty.every': 5}), wd)
+    rows = [json.loads(line) for line in open(os.path.join(wd, 'metrics.jsonl'))]
+    self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
+    self.assertTrue(all(r['penalty'] > 0 for r in rows), rows)
+
+  def test_csv_gains_a_column_when_a_resumed_run_adds_a_metric(self):
+    wd = os.path.join(self.dir, 'columns')
+    train.train_and_evaluate(small_config(num_steps=10, **{'penalty.name': 'none'}), wd)
+    train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True), wd)
+    train.train_and_evaluate(small_config(num_steps=30), wd)  # resumes past the new column
+    with open(os.path.join(wd, 'metrics.csv'), newline='') as f:
+      rows = list(csv.DictReader(f))
+    self.assertEqual([int(r['step']) for r in rows], [5, 10, 15, 20, 25, 30])
+    self.assertEqual([r['penalty'] for r in rows[:2]], ['', ''])
+    self.assertTrue(all(float(r['penalty']) > 0 for r in rows[2:]))
+    jsonl = [json.loads(line) for line in open(os.path.join(wd, 'metrics.jsonl'))]
+    self.assertEqual([float(r['d_loss']) for r in rows], [r['d_loss'] for r in jsonl])
 
   def test_shape_mismatch_between_model_and_data(self):
     with self.assertRaisesRegex(ValueError, r'\(3,\).*\(2,\)'):
