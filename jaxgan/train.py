@@ -73,6 +73,15 @@ class _StopRequest:
       signal.signal(sig, old)
 
 
+def _any_host(flag: bool) -> bool:
+  """``flag`` or'ed over every host (a SIGTERM may reach some hosts first; all must save
+  and stop together, since saving is collective)."""
+  if jax.process_count() == 1:
+    return bool(flag)
+  from jax.experimental import multihost_utils
+  return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
+
+
 @jax.jit  # compiled once per state structure, not at every checkpoint
 def _finite_fields(state: gan_lib.GANState) -> dict[str, jax.Array]:
   return {f: gan_lib.all_finite(getattr(state, f)) for f in state.__dataclass_fields__}
@@ -84,8 +93,12 @@ def _nonfinite_parts(state: gan_lib.GANState) -> list[str]:
   return [f for f in state.__dataclass_fields__ if not finite[f]]
 
 
-def _write_pictures(gan, pipe, state, inputs, workdir, step_no) -> str:
+def _write_pictures(gan, pipe, state, inputs, workdir, step_no, write: bool) -> str | None:
+  """Samples of the fixed inputs, computed on every host (a computation over all hosts'
+  devices), written by the one with ``write`` (the lead)."""
   samples = np.asarray(jax.device_get(gan_lib.generate(gan, state, *inputs)))
+  if not write:
+    return None
   os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
   path = os.path.join(workdir, 'samples', f'step_{step_no:07d}.png')
   if pipe.lowres_shape:  # super-resolution: bicubic | generated | real, a row per crop
@@ -135,7 +148,9 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'),
                                  keep=config.keep_checkpoints)
   last_saved = ckpt.latest_step()
-  changes = workdir_lib.check_resume_config(workdir, config, last_saved or 0) if lead else []
+  # Every host checks (read-only), so that a refused resume stops all of them, not the
+  # lead alone while the others wait in the restore's collectives.
+  changes = workdir_lib.check_resume_config(workdir, config, last_saved or 0)
   state = ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
   if lead:  # only now: a failed restore leaves the workdir as it was
     workdir_lib.record_config(workdir, config, last_saved or 0, changes)
@@ -204,7 +219,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
           jax.block_until_ready(pending[-1 - IN_FLIGHT][1])
         before, s = s, s + k
         bar.update(k)
-        stopping = stop_request.requested  # read once: a signal may arrive meanwhile
+        stopping = _any_host(stop_request.requested)  # read once: a signal may come meanwhile
         save = _crossed(before, s, config.checkpoint_every) or s == total or stopping
         if save or _crossed(before, s, config.log_every):
           flush()
@@ -213,8 +228,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
           if bad:
             stop(f'Non-finite values in {", ".join(bad)} of the train state at step {s} '
                  '(not saved).')
-        if lead and (_crossed(before, s, config.eval_every) or s == total):
-          _write_pictures(gan, pipe, state, eval_inputs, workdir, s)
+        if _crossed(before, s, config.eval_every) or s == total:
+          _write_pictures(gan, pipe, state, eval_inputs, workdir, s, write=lead)
         if save:
           ckpt.save(s, state)
           ckpt.wait()  # the next step donates the state's buffers

@@ -1,0 +1,50 @@
+"""One process of a two-process ("two-host") CPU run, for tests/test_multihost.py.
+
+  python tests/multihost_worker.py MODE PROCESS_ID PORT WORKDIR
+
+``PROCESS_ID`` -1: a single process (no ``jax.distributed``). Modes: ``train`` (the digits
+config of :func:`config`, then the parameters saved to ``WORKDIR/params_<id>.npy``) and
+``any_host`` (prints ``train._any_host`` of a flag set on process 1 only, and of none).
+"""
+
+import os
+import sys
+
+import jax
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def config(num_steps: int = 10):
+  """A small MLP on the 8 px digits (a finite data set: every host reads its slice of the
+  same global batch, so two hosts compute what one computes)."""
+  from configs import toy2d
+  c = toy2d.get_config()
+  c.model.generator.features = c.model.discriminator.features = (32, 32)
+  c.model.generator.output_shape = (8, 8, 1)
+  c.model.generator.output_activation = 'tanh'
+  c.data = dict(name='digits', batch_size=32, image_size=8)
+  c.num_steps, c.steps_per_call, c.log_every, c.checkpoint_every = num_steps, 5, 5, 5
+  c.eval_every, c.num_eval_samples = 10, 16
+  return c
+
+
+def main(mode: str, pid: int, port: str, workdir: str) -> None:
+  if pid >= 0:
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+    jax.distributed.initialize(f'localhost:{port}', num_processes=2, process_id=pid)
+  import numpy as np
+
+  from jaxgan import train
+  if mode == 'any_host':
+    print('ANY', train._any_host(pid == 1), train._any_host(False), flush=True)
+    return
+  state = train.train_and_evaluate(config(), workdir)
+  leaves = jax.tree.leaves((state.g_params, state.d_params))
+  np.save(os.path.join(workdir, f'params_{pid}.npy'),
+          np.concatenate([np.asarray(x).ravel() for x in leaves]))
+  print('STEP', int(state.step), flush=True)
+
+
+if __name__ == '__main__':
+  main(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4])
