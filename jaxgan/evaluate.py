@@ -158,6 +158,11 @@ def class_fidelity(asked: np.ndarray, predicted: np.ndarray,
                    num_classes: int) -> dict[str, Any]:
   """The share of samples asked for class ``c`` that the classifier labels ``c``: per class
   and its mean over classes."""
+  empty = [c for c in range(num_classes) if not np.any(asked == c)]
+  if empty:
+    raise ValueError(f'Class fidelity needs samples of every class; classes {empty} have '
+                     f'none: draw at least {num_classes} samples (sample i has class i mod '
+                     f'{num_classes}).')
   per_class = [float(np.mean(predicted[asked == c] == c)) for c in range(num_classes)]
   return {'class_fidelity': float(np.mean(per_class)), 'class_fidelity_per_class': per_class}
 

@@ -138,6 +138,8 @@ class ConditionalEvaluationTest(chex.TestCase):
     out = evaluate.class_fidelity(asked, predicted, 3)
     np.testing.assert_allclose(out['class_fidelity_per_class'], [0.75, 1.0, 0.25])
     self.assertAlmostEqual(out['class_fidelity'], 2 / 3)
+    with self.assertRaisesRegex(ValueError, r'classes \[2\] have none.*at least 3 samples'):
+      evaluate.class_fidelity(np.array([0, 1, 0, 1]), np.array([0, 1, 1, 1]), 3)
 
   def test_code_matching_is_the_best_permutation(self):
     # Codes 0, 1, 2 produce mostly classes 2, 0, 1: the matching undoes the permutation.
