@@ -32,7 +32,7 @@ import numpy as np
 
 from jaxgan import data, inference, metrics, registry, sharding
 from jaxgan import gan as gan_lib
-from jaxgan.data import bicubic, images
+from jaxgan.data import bicubic
 from jaxgan.metrics import digit_classifier, inception
 from jaxgan.metrics import sr as sr_metrics
 
@@ -122,8 +122,7 @@ def mode_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[str
 def digit_reference(image_size: int) -> digit_classifier.Reference:
   """The digit classifier with the held-out digits at ``image_size`` (digit-FD's
   reference, shared by evaluation and the digits study)."""
-  train, (held_x, _) = images.digits_split(image_size)
-  return digit_classifier.Reference(train, held_x)
+  return digit_classifier.Reference(*data.sklearn_digit_reference(image_size))
 
 
 @EVALUATORS.register('digits')
@@ -131,12 +130,8 @@ def digit_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[st
   """digit-FD/KID/IS against the held-out digits (and FID/KID/IS if weights are given)."""
   samples = run.samples
   _check_images(samples)
-  make = run.pipe.evaluator_args.get('digit_reference')
-  if make is None:  # scikit-learn's digits
-    ref = digit_reference(run.pipe.element_shape[0])
-  else:  # the data set's own (MNIST: its train and test splits)
-    source, train, held_x = make()
-    ref = digit_classifier.Reference(train, held_x, source)
+  # The data set's own reference (scikit-learn's split; MNIST's train and test splits).
+  ref = digit_classifier.Reference(*run.pipe.evaluator_args['digit_reference']())
   f_fake, logits = ref(samples)
   out = {'digit_fd': metrics.frechet_distance_from_features(ref.held, f_fake),
          'digit_fd_floor_real_vs_real': ref.floor,

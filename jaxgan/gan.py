@@ -270,6 +270,13 @@ def _d_loss(gan: GAN, d_params: Any, d_stats: Any, real: Batch, fake: jax.Array,
   return total, (stats, metrics)
 
 
+def penalty_due(gan: GAN, step: Any) -> Any:
+  """Whether the critic updates of train step ``step`` (0-based: the state's step before
+  the update) compute the penalty: every ``penalty_every`` steps (lazy regularization,
+  Karras et al. 2020, StyleGAN2), from step 0. An int or a traced array."""
+  return step % gan.penalty_every == 0
+
+
 def _d_update(gan: GAN, state: GANState, real: Batch, key: chex.PRNGKey,
               mesh: Mesh | None) -> tuple[GANState, Metrics]:
   k_z, k_d = jax.random.split(key)
@@ -285,7 +292,7 @@ def _d_update(gan: GAN, state: GANState, real: Batch, key: chex.PRNGKey,
     g, (stats, metrics) = grads(gan.penalty_weight)
   else:
     g, (stats, metrics) = jax.lax.cond(
-        state.step % gan.penalty_every == 0,
+        penalty_due(gan, state.step),
         lambda: grads(gan.penalty_weight * gan.penalty_every), lambda: grads(0.0))
   updates, opt_state = gan.d_optimizer.update(g, state.d_opt_state, state.d_params)
   params = optax.apply_updates(state.d_params, updates)

@@ -179,9 +179,9 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
             if last_saved is not None else 'no checkpoint was saved')
     raise FloatingPointError(f'{what} Training stopped; {good}.')
 
-  # Lazy regularization computes the penalty every `penalty_every` steps (at steps s with
-  # (s - 1) % every == 0, counting from 1) and reports 0 in between: the log shows the last
-  # computed value (NaN until the first one after a resume).
+  # Lazy regularization computes the penalty on some steps only (gan.penalty_due) and
+  # reports 0 on the others: the log shows the last computed value (NaN until the first one
+  # after a resume).
   lazy = gan.penalty is not None and gan.penalty_every > 1
   last_penalty = [float('nan')]
 
@@ -197,8 +197,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
       rows += [(first + i + 1, {k: float(v[i]) for k, v in metrics.items()})
                for i in range(len(metrics['g_total']))]
     pending.clear()
-    for step, m in rows if lazy else ():
-      if (step - 1) % gan.penalty_every == 0:
+    for step, m in rows if lazy else ():  # row `step` is the state after step `step - 1`
+      if gan_lib.penalty_due(gan, step - 1):
         last_penalty[0] = m['penalty']
       m['penalty'] = last_penalty[0]
     if rows and writer is not None:

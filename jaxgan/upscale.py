@@ -71,15 +71,8 @@ def num_tiles(shape: tuple[int, int], tile: int, margin: int) -> int:
   return math.prod(len(_windows(n, tile, margin)) for n in shape)
 
 
-def read_image(path: str) -> np.ndarray:
-  """A PNG/JPEG file as RGB float32 ``[h, w, 3]`` in [-1, 1]
-  (:func:`jaxgan.data.paired.read_image`: EXIF orientation applied, 16-bit kept).
-
-  Raises:
-    FileNotFoundError: no such file.
-    ValueError: the file is not an image.
-  """
-  return paired.read_image(path)
+# An image file as RGB float32 [h, w, 3] in [-1, 1] (EXIF orientation applied, 16-bit kept).
+read_image = paired.read_image
 
 
 def write_image(path: str, image: np.ndarray) -> None:

@@ -198,7 +198,7 @@ class EvaluateTest(chex.TestCase):
         return (np.full((len(idx), 28, 28, 1), value, np.float32) + idx[:, None, None, None],
                 np.asarray(idx, np.int32) % 10)
     with mock.patch.object(data.images, 'TFDSSource', Source):
-      source, (train_x, train_y), held_x = data.mnist_digit_reference(None, 28, num_train=12,
+      (train_x, train_y), held_x, source = data.mnist_digit_reference(None, 28, num_train=12,
                                                                        num_held=8)
     self.assertEqual((source, train_x.shape, held_x.shape), ('mnist', (12, 28, 28, 1),
                                                              (8, 28, 28, 1)))

@@ -143,8 +143,17 @@ def digits(batch_size: int, n_critic: int = 1, seed: int = 0, image_size: int = 
       raise ValueError(f'subset must be in [1, {len(x)}]; got {subset}.')
     keep = fixed_subset(len(x), subset, seed=12345)
     x, y = x[keep], y[keep]
-  return _finite_pipeline('digits', lambda i: (x[i], y[i]), len(x), x.shape[1:], batch_size,
-                          n_critic, seed, 10, 'digits', {'image_size': image_size})
+  return _finite_pipeline(
+      'digits', lambda i: (x[i], y[i]), len(x), x.shape[1:], batch_size, n_critic, seed, 10,
+      'digits', {'image_size': image_size,
+                 'digit_reference': functools.partial(sklearn_digit_reference, image_size)})
+
+
+def sklearn_digit_reference(image_size: int):
+  """The digits' digit-FD reference ``((train_x, train_y), held_x, 'digits')``: the fixed
+  1,200 / 597 split of scikit-learn's digits (:func:`images.digits_split`)."""
+  train, (held_x, _) = images.digits_split(image_size)
+  return train, held_x, 'digits'
 
 
 def tfds_images(name: str, batch_size: int, n_critic: int = 1, seed: int = 0,
@@ -164,30 +173,31 @@ def tfds_images(name: str, batch_size: int, n_critic: int = 1, seed: int = 0,
 
 def mnist_digit_reference(data_dir: str | None, image_size: int, num_train: int = 10000,
                           num_held: int = 10000):
-  """MNIST's digit-FD reference: ``('mnist', (train_x, train_y), held_x)``, the digit
+  """MNIST's digit-FD reference: ``((train_x, train_y), held_x, 'mnist')``, the digit
   classifier's training digits (a fixed ``num_train`` of the train split) and the
   held-out digits (a fixed ``num_held`` of the test split)."""
   train = images.TFDSSource('mnist', 'train', data_dir, image_size)
   test = images.TFDSSource('mnist', 'test', data_dir, image_size)
   train_x, train_y = train[fixed_subset(len(train), num_train, seed=0)]
   held_x, _ = test[fixed_subset(len(test), num_held, seed=1)]
-  return 'mnist', (train_x, train_y), held_x
+  return (train_x, train_y), held_x, 'mnist'
 
 
 def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarray],
                  batch_size: int, n_critic: int, seed: int, crop_size: int,
                  scale: int) -> Pipeline:
+  shapes = sr_shapes(name, crop_size, scale)
   host, num_hosts, _ = _local_batch(batch_size)
   batch = paired.pipeline_parts(lambda: train, len(train), crop_size, scale, n_critic, seed,
                                 batch_size, host, num_hosts, epoch_indices)
+
   def real_samples(n: int) -> np.ndarray:  # the same crops on every call
     rng = np.random.default_rng(0)
     return paired.random_crops(held, rng.integers(0, len(held), n), crop_size, rng)
-  return Pipeline(
-      name, (crop_size, crop_size, 3), len(train), batch, real_samples=real_samples,
-      evaluator='sr', evaluator_args={'scale': scale,
-                                      'eval_pairs': lambda: paired.eval_pairs(held, scale)},
-      lowres_shape=(crop_size // scale, crop_size // scale, 3))
+  return dataclasses.replace(
+      shapes, num_examples=len(train), batch=batch, real_samples=real_samples,
+      evaluator_args={**shapes.evaluator_args,
+                      'eval_pairs': lambda: paired.eval_pairs(held, scale)})
 
 
 def photos(batch_size: int, n_critic: int = 1, seed: int = 0, crop_size: int = 96,

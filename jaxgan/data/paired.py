@@ -164,9 +164,8 @@ def eval_pairs(images: Sequence[np.ndarray], scale: int) -> list[tuple[np.ndarra
 def pipeline_parts(train_images: Callable[[], Sequence[np.ndarray]], num_images: int,
                    crop_size: int, scale: int, n_critic: int, seed: int, batch_size: int,
                    host: int, num_hosts: int, epoch_indices: Callable) -> Callable:
-  """``batch(step)`` of a paired pipeline (see the module docstring)."""
-  if crop_size % scale:
-    raise ValueError(f'data.crop_size {crop_size} must be a multiple of data.scale {scale}.')
+  """``batch(step)`` of a paired pipeline (see the module docstring); ``crop_size`` a
+  multiple of ``scale`` (checked by :func:`jaxgan.data.sr_shapes`)."""
 
   def batch(step: int) -> dict[str, np.ndarray]:
     idx = epoch_indices(num_images, seed, step, n_critic, batch_size, host, num_hosts)
