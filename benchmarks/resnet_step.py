@@ -42,7 +42,7 @@ from benchmarks.timing import (
   compiled_train_step,
   interleaved_rates,
   print_table,
-  torch_device,
+  torch_with_threads,
 )
 from configs import sagan_cifar10, sngan_cifar10
 from jaxgan import build, losses, models, sharding
@@ -138,15 +138,7 @@ def main() -> None:
   widths = [int(w) for w in args.width.split(',') if w]
   if any(w % 16 or w <= 0 for w in widths):
     parser.error(f'--width: multiples of 16 (attention needs ndf / 8 channels); got {widths}')
-  device, torch_sync = torch_device()
-  if device:
-    import torch
-    if args.torch_threads:
-      torch.set_num_threads(args.torch_threads)
-    torch_note = (f'PyTorch {torch.__version__} eager on {device}, '
-                  f'{torch.get_num_threads()} threads')
-  else:
-    torch_note = 'PyTorch not installed (pip install -e ".[bench]")'
+  device, torch_sync, torch_note = torch_with_threads(args.torch_threads)
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}; {torch_note}')
   rows = []
   for ngf in widths:

@@ -53,7 +53,7 @@ from benchmarks.timing import (
   compiled_train_step,
   interleaved_rates,
   print_table,
-  torch_device,
+  torch_with_threads,
 )
 from configs import esrgan, srgan
 from jaxgan import build, sharding
@@ -204,15 +204,7 @@ def main() -> None:
                       help="PyTorch's intra-op threads (default 0: PyTorch's own default)")
   args = parser.parse_args()
   names = comma_list(args.models, tuple(MODELS), 'models')
-  device, torch_sync = torch_device()
-  if device:
-    import torch
-    if args.torch_threads:
-      torch.set_num_threads(args.torch_threads)
-    torch_note = (f'PyTorch {torch.__version__} eager on {device}, '
-                  f'{torch.get_num_threads()} threads')
-  else:
-    torch_note = 'PyTorch not installed (pip install -e ".[bench]")'
+  device, torch_sync, torch_note = torch_with_threads(args.torch_threads)
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}; {torch_note}')
   sync = jax.block_until_ready
   rows = []

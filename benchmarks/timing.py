@@ -65,6 +65,20 @@ def torch_device(cudnn_benchmark: bool = False) -> tuple[str, Callable[[object],
   return 'cpu', lambda _: None
 
 
+def torch_with_threads(threads: int = 0) -> tuple[str, Callable[[object], None] | None, str]:
+  """:func:`torch_device` with PyTorch's intra-op threads set (``threads`` > 0; 0 keeps
+  PyTorch's default), and a one-line note of the version, device and threads (or that
+  PyTorch is not installed)."""
+  device, sync = torch_device()
+  if not device:
+    return device, sync, 'PyTorch not installed (pip install -e ".[bench]")'
+  import torch
+  if threads:
+    torch.set_num_threads(threads)
+  return device, sync, (f'PyTorch {torch.__version__} eager on {device}, '
+                        f'{torch.get_num_threads()} threads')
+
+
 def interleaved_rates(variants: dict[str, tuple[Step, Callable[[object], None]]],
                       steps: int | dict[str, int], rounds: int = 5,
                       warmup: int = 3) -> dict[str, float]:
