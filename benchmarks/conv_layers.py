@@ -1,7 +1,8 @@
 """Flax's strided convolution layers against jaxgan's phase-decomposed ones.
 
-For each shape (the DCGAN generators' 4x4 stride-2 transposed convolutions and the
-critics' 4x4 stride-2 convolutions, digits- and CIFAR-sized) it times, jit-compiled:
+For each shape (the DCGAN generators' 4x4 stride-2 transposed convolutions, the
+critics' 4x4 stride-2 convolutions, digits- and CIFAR-sized, and the generators' last 3x3
+stride-1 convolution to the image's channels) it times, jit-compiled:
 
 * ``fwd``: the layer's output;
 * ``grad k``: the gradient of ``L = sum(y**2) / 2`` in the parameters;
@@ -28,18 +29,20 @@ import numpy as np
 from benchmarks.timing import interleaved_rates, print_table
 from jaxgan.models import layers
 
-# (kind, batch, spatial size, input channels, output channels), all 4x4 stride 2 'SAME'.
+# (kind, batch, spatial size, input channels, output channels, kernel, stride), 'SAME'.
 SHAPES = [
-    ('ConvTranspose', 128, 7, 64, 32),
-    ('ConvTranspose', 128, 14, 32, 16),
-    ('ConvTranspose', 64, 4, 256, 128),
-    ('ConvTranspose', 64, 8, 128, 64),
-    ('ConvTranspose', 64, 16, 64, 32),
-    ('Conv', 128, 28, 1, 32),
-    ('Conv', 128, 14, 32, 64),
-    ('Conv', 64, 32, 3, 64),
-    ('Conv', 64, 16, 64, 128),
-    ('Conv', 64, 8, 128, 256),
+    ('ConvTranspose', 128, 7, 64, 32, 4, 2),
+    ('ConvTranspose', 128, 14, 32, 16, 4, 2),
+    ('ConvTranspose', 64, 4, 256, 128, 4, 2),
+    ('ConvTranspose', 64, 8, 128, 64, 4, 2),
+    ('ConvTranspose', 64, 16, 64, 32, 4, 2),
+    ('Conv', 128, 28, 1, 32, 4, 2),
+    ('Conv', 128, 14, 32, 64, 4, 2),
+    ('Conv', 64, 32, 3, 64, 4, 2),
+    ('Conv', 64, 16, 64, 128, 4, 2),
+    ('Conv', 64, 8, 128, 256, 4, 2),
+    ('Conv', 128, 28, 16, 1, 3, 1),
+    ('Conv', 64, 32, 32, 3, 3, 1),
 ]
 TASKS = ['fwd', 'grad k', 'grad x', 'penalty']
 
@@ -67,13 +70,14 @@ def max_relative_error(a, b) -> float:
   return max(diffs)
 
 
-def bench_shape(kind: str, batch: int, size: int, c_in: int, c_out: int, rounds: int,
-                round_seconds: float) -> tuple[list[object], float]:
+def bench_shape(kind: str, batch: int, size: int, c_in: int, c_out: int, kernel: int,
+                stride: int, rounds: int, round_seconds: float) -> tuple[list[object], float]:
   """One table row: per task, Flax ms, jaxgan ms, speed-up; and the worst relative error."""
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.uniform(-1, 1, (batch, size, size, c_in)), jnp.float32)
-  flax_layer = getattr(nn, kind)(c_out, (4, 4), strides=(2, 2), padding='SAME')
-  ours = getattr(layers, kind)(c_out, (4, 4), strides=(2, 2), padding='SAME')
+  args = dict(kernel_size=(kernel, kernel), strides=(stride, stride), padding='SAME')
+  flax_layer = getattr(nn, kind)(c_out, **args)
+  ours = getattr(layers, kind)(c_out, **args)
   params = flax_layer.init(jax.random.key(0), x)
   fns = {'flax': task_fns(flax_layer, params, x), 'jaxgan': task_fns(ours, params, x)}
   row: list[object] = []
@@ -97,17 +101,19 @@ def main() -> None:
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--round-seconds', type=float, default=0.04)
   args = parser.parse_args()
-  print(f'jax {jax.__version__}, {jax.devices()[0].platform}, 4x4 stride 2 SAME, times in ms '
+  print(f'jax {jax.__version__}, {jax.devices()[0].platform}, SAME padding, times in ms '
         f'(median of {args.rounds} interleaved rounds); x = Flax / jaxgan.\n')
-  header = ['layer', 'input -> C_out']
+  header = ['layer', 'input -> C_out', 'kernel / stride']
   for task in TASKS:
     header += [f'{task} Flax', f'{task} jaxgan', 'x']
   rows = []
   worst = 0.0
-  for kind, batch, size, c_in, c_out in SHAPES:
-    row, error = bench_shape(kind, batch, size, c_in, c_out, args.rounds, args.round_seconds)
+  for kind, batch, size, c_in, c_out, kernel, stride in SHAPES:
+    row, error = bench_shape(kind, batch, size, c_in, c_out, kernel, stride, args.rounds,
+                             args.round_seconds)
     worst = max(worst, error)
-    rows.append([kind, f'[{batch},{size},{size},{c_in}] -> {c_out}'] + row)
+    rows.append([kind, f'[{batch},{size},{size},{c_in}] -> {c_out}', f'{kernel} / {stride}']
+                + row)
   print_table(header, rows)
   print(f'\nlargest relative difference jaxgan vs Flax over all outputs: {worst:.2g}')
 

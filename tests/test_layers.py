@@ -17,9 +17,13 @@ from jaxgan import sharding
 from jaxgan.models import layers
 
 # jaxgan's layers with the sub-pixel implementation ('auto' takes it only on CPUs), and Flax's.
-LAYERS = {'Conv': (functools.partial(layers.Conv, impl='fast'), nn.Conv),
+# 'Conv/patch' and 'Conv/shift' are the convolution with few input or few output channels
+# (layers.conv_path), each tested with the CHANNELS (input, output) that select it.
+_FAST_CONV = (functools.partial(layers.Conv, impl='fast'), nn.Conv)
+LAYERS = {'Conv': _FAST_CONV, 'Conv/patch': _FAST_CONV, 'Conv/shift': _FAST_CONV,
           'ConvTranspose': (functools.partial(layers.ConvTranspose, impl='fast'),
                             nn.ConvTranspose)}
+CHANNELS = {'Conv': (6, 5), 'Conv/patch': (3, 5), 'Conv/shift': (6, 2), 'ConvTranspose': (3, 5)}
 # The kernels, strides and paddings the jaxgan models use, and a few corner cases
 # (a stride above the kernel size switches lax's transposed 'SAME' padding rule).
 CONFIGS = list(itertools.product([3, 4], [1, 2], ['SAME', 'VALID', ((1, 1), (1, 1))])) + [
@@ -94,10 +98,11 @@ def _slow_convolutions(compiled) -> int:
 
 
 def _conv_equations(jaxpr) -> list:
-  """The ``conv_general_dilated`` equations of a jaxpr, sub-jaxprs included."""
+  """The ``conv_general_dilated`` and ``dot_general`` equations of a jaxpr, sub-jaxprs
+  included."""
   found = []
   for eqn in jaxpr.eqns:
-    if eqn.primitive.name == 'conv_general_dilated':
+    if eqn.primitive.name in ('conv_general_dilated', 'dot_general'):
       found.append(eqn)
     for param in eqn.params.values():
       sub = getattr(param, 'jaxpr', param)
@@ -128,10 +133,11 @@ class MatchesFlaxTest(chex.TestCase):
   def test_outputs_and_parameters(self, config, kind):
     k, s, padding = config
     ours, theirs = LAYERS[kind]
-    x = _inputs((2, 15, 8, 3))  # an odd and an even size (the axes are planned apart)
-    want, variables = theirs(5, (k, k), strides=s, padding=padding).init_with_output(
+    c_in, c_out = CHANNELS[kind]
+    x = _inputs((2, 15, 8, c_in))  # an odd and an even size (the axes are planned apart)
+    want, variables = theirs(c_out, (k, k), strides=s, padding=padding).init_with_output(
         jax.random.key(0), x)
-    layer = ours(5, (k, k), strides=s, padding=padding)
+    layer = ours(c_out, (k, k), strides=s, padding=padding)
     got = self.variant(layer.apply)(variables, x)
     chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
     # Same parameter names, shapes and initial values.
@@ -143,12 +149,13 @@ class MatchesFlaxTest(chex.TestCase):
   def test_gradients_and_penalty_without_the_slow_path(self, config, kind):
     k, s, padding, size = config
     ours, theirs = LAYERS[kind]
-    x = _inputs((2, size, size + 1, 3))
-    flax_layer = theirs(4, (k, k), strides=s, padding=padding)
+    c_in, c_out = CHANNELS[kind]
+    x = _inputs((2, size, size + 1, c_in))
+    flax_layer = theirs(c_out, (k, k), strides=s, padding=padding)
     params = flax_layer.init(jax.random.key(1), x)
     want = {name: fn(params, x) for name, fn in _loss_fns(flax_layer).items()}
     compiled = {name: jax.jit(fn).lower(params, x).compile() for name, fn in
-                _loss_fns(ours(4, (k, k), strides=s, padding=padding)).items()}
+                _loss_fns(ours(c_out, (k, k), strides=s, padding=padding)).items()}
     got = {name: fn(params, x) for name, fn in compiled.items()}
     chex.assert_trees_all_close(got, want, atol=2e-5, rtol=2e-5)
     # Ours compile to canonical convolutions only, in every derivative; Flax's transposed
@@ -159,24 +166,26 @@ class MatchesFlaxTest(chex.TestCase):
       flax_grad = jax.jit(_loss_fns(flax_layer)['grad_params']).lower(params, x).compile()
       self.assertGreater(_slow_convolutions(flax_grad), 0)
 
-  @parameterized.parameters('Conv', 'ConvTranspose')
+  @parameterized.parameters(*LAYERS)
   def test_forward_mode(self, kind):
     ours, theirs = LAYERS[kind]
-    x, dx = _inputs((2, 9, 8, 3)), _inputs((2, 9, 8, 3), seed=1)
-    params = theirs(4, (4, 4), strides=2).init(jax.random.key(0), x)
+    c_in, c_out = CHANNELS[kind]
+    x, dx = _inputs((2, 9, 8, c_in)), _inputs((2, 9, 8, c_in), seed=1)
+    params = theirs(c_out, (4, 4), strides=2).init(jax.random.key(0), x)
     dparams = jax.tree.map(lambda p: jnp.ones_like(p) * 0.1, params)
-    got = jax.jvp(ours(4, (4, 4), strides=2).apply, (params, x), (dparams, dx))
-    want = jax.jvp(theirs(4, (4, 4), strides=2).apply, (params, x), (dparams, dx))
+    got = jax.jvp(ours(c_out, (4, 4), strides=2).apply, (params, x), (dparams, dx))
+    want = jax.jvp(theirs(c_out, (4, 4), strides=2).apply, (params, x), (dparams, dx))
     chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
 
-  @parameterized.parameters('Conv', 'ConvTranspose')
+  @parameterized.parameters(*LAYERS)
   def test_vmap_over_seeds_and_per_example_penalty(self, kind):
     # jaxgan vmaps whole train steps over seeds (batched kernels) and penalties take
     # per-example input gradients with vmap (unbatched inputs).
     ours, theirs = LAYERS[kind]
-    x = _inputs((3, 2, 7, 8, 2))
+    c_in, c_out = CHANNELS[kind]
+    x = _inputs((3, 2, 7, 8, c_in))
     keys = jax.random.split(jax.random.key(0), 3)
-    params = jax.vmap(theirs(3, (4, 4), strides=2).init)(keys, x)
+    params = jax.vmap(theirs(c_out, (4, 4), strides=2).init)(keys, x)
 
     def per_example_penalty(layer, p, x):
       grad_x = jax.vmap(jax.grad(lambda xi: jnp.sum(jnp.sin(layer.apply(p, xi)))))(x)
@@ -186,8 +195,19 @@ class MatchesFlaxTest(chex.TestCase):
       penalty = functools.partial(per_example_penalty, layer)
       return jax.jit(jax.vmap(jax.value_and_grad(penalty)))(params, x)
 
-    chex.assert_trees_all_close(run(ours(3, (4, 4), strides=2)),
-                                run(theirs(3, (4, 4), strides=2)), atol=2e-5, rtol=2e-5)
+    chex.assert_trees_all_close(run(ours(c_out, (4, 4), strides=2)),
+                                run(theirs(c_out, (4, 4), strides=2)), atol=2e-5, rtol=2e-5)
+
+  def test_channels_select_each_conv_path(self):
+    for kind, path in [('Conv', 'strided'), ('Conv/patch', 'patch'), ('Conv/shift', 'shift')]:
+      self.assertEqual(layers.conv_path(*CHANNELS[kind], (4, 4), (2, 2)), path)
+    # The models' layers: critics' first, generators' last, SRResNet's 9x9 ends, the rest.
+    cases = {(1, 32, (4, 4), (2, 2)): 'patch', (3, 64, (3, 3), (1, 1)): 'patch',
+             (16, 1, (3, 3), (1, 1)): 'shift', (64, 3, (3, 3), (1, 1)): 'shift',
+             (3, 64, (9, 9), (1, 1)): 'stride1', (64, 3, (9, 9), (1, 1)): 'stride1',
+             (32, 64, (4, 4), (2, 2)): 'strided', (64, 64, (3, 3), (1, 1)): 'stride1'}
+    for args, path in cases.items():
+      self.assertEqual(layers.conv_path(*args), path, msg=str(args))
 
   @parameterized.parameters('Conv', 'ConvTranspose')
   def test_impl_flax_is_the_flax_op(self, kind):
@@ -217,33 +237,35 @@ class MatchesFlaxTest(chex.TestCase):
       with self.assertRaisesRegex(ValueError, "JAXGAN_CONV_IMPL.*'fast', 'flax'.*'cudnn'"):
         jaxpr('auto')
 
-  @parameterized.parameters('Conv', 'ConvTranspose')
+  @parameterized.parameters(*LAYERS)
   def test_batch_dimensions_and_no_bias(self, kind):
     ours, theirs = LAYERS[kind]
-    for shape in [(7, 9, 3), (2, 3, 7, 9, 3)]:
+    c_in, c_out = CHANNELS[kind]
+    for shape in [(7, 9, c_in), (2, 3, 7, 9, c_in)]:
       x = _inputs(shape)
-      want, variables = theirs(4, (3, 3), strides=2, use_bias=False).init_with_output(
+      want, variables = theirs(c_out, (3, 3), strides=2, use_bias=False).init_with_output(
           jax.random.key(0), x)
       self.assertNotIn('bias', variables['params'])
-      got = ours(4, (3, 3), strides=2, use_bias=False).apply(variables, x)
+      got = ours(c_out, (3, 3), strides=2, use_bias=False).apply(variables, x)
       chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
 
-  @parameterized.parameters('Conv', 'ConvTranspose')
+  @parameterized.parameters(*LAYERS)
   def test_bfloat16_computes_in_bfloat16_with_float32_params(self, kind):
     ours, theirs = LAYERS[kind]
-    x = _inputs((2, 8, 8, 16))
-    layer = ours(8, (4, 4), strides=2, dtype=jnp.bfloat16)
+    c_in, c_out = CHANNELS[kind]
+    x = _inputs((2, 8, 8, c_in))
+    layer = ours(c_out, (4, 4), strides=2, dtype=jnp.bfloat16)
     variables = layer.init(jax.random.key(0), x)
     chex.assert_trees_all_equal_dtypes(variables, jax.tree.map(jnp.float32, variables))
     got = jax.jit(layer.apply)(variables, x)
-    want = theirs(8, (4, 4), strides=2, dtype=jnp.bfloat16).apply(variables, x)
+    want = theirs(c_out, (4, 4), strides=2, dtype=jnp.bfloat16).apply(variables, x)
     self.assertEqual(got.dtype, jnp.bfloat16)
-    exact = theirs(8, (4, 4), strides=2).apply(variables, x)
+    exact = theirs(c_out, (4, 4), strides=2).apply(variables, x)
     scale = float(jnp.max(jnp.abs(exact)))
     # Both bf16 results are within bf16 rounding of the float32 one (and of each other).
     for y in (got, want):
       np.testing.assert_allclose(np.asarray(y, np.float32), exact, atol=0.02 * scale)
-    # Every convolution runs on bf16 operands.
+    # Every convolution and matrix product runs on bf16 operands.
     convs = _conv_equations(jax.make_jaxpr(layer.apply)(variables, x).jaxpr)
     self.assertNotEmpty(convs)
     for eqn in convs:
@@ -251,13 +273,14 @@ class MatchesFlaxTest(chex.TestCase):
     loss = lambda v: jnp.sum(layer.apply(v, x).astype(jnp.float32) ** 2)
     chex.assert_trees_all_equal_dtypes(jax.jit(jax.grad(loss))(variables), variables)
 
-  @parameterized.parameters('Conv', 'ConvTranspose')
+  @parameterized.parameters(*LAYERS)
   def test_spectral_norm_wrapping(self, kind):
     ours, theirs = LAYERS[kind]
-    x = _inputs((2, 8, 8, 3))
+    c_in, c_out = CHANNELS[kind]
+    x = _inputs((2, 8, 8, c_in))
 
     def run(layer_cls):
-      sn = nn.SpectralNorm(layer_cls(6, (4, 4), strides=2))
+      sn = nn.SpectralNorm(layer_cls(c_out, (4, 4), strides=2))
       variables = sn.init(jax.random.key(0), x, update_stats=False)
       y, updated = sn.apply(variables, x, update_stats=True, mutable=['batch_stats'])
       return variables, y, updated
@@ -298,7 +321,7 @@ class NumpyReferenceTest(chex.TestCase):
     got = jax.jit(layers.phase_conv_transpose, static_argnums=(2, 3))(x, w, strides, pads)
     np.testing.assert_allclose(got, _np_conv_transpose(x64, w64, strides, pads), atol=1e-5)
     want = _np_conv(x64, w64, strides, pads)
-    for fn in (layers.phase_conv, layers.strided_conv):
+    for fn in (layers.phase_conv, layers.strided_conv, layers.patch_conv, layers.shift_conv):
       got = jax.jit(fn, static_argnums=(2, 3))(x, w, strides, pads)
       np.testing.assert_allclose(got, want, atol=1e-5)
 
@@ -319,7 +342,9 @@ class NumpyReferenceTest(chex.TestCase):
 
   @parameterized.parameters(
       (layers.strided_conv, (2, 2), ((0, 1), (1, 0))),
-      (layers.phase_conv_transpose, (2, 2), ((2, 2), (1, 2))))
+      (layers.phase_conv_transpose, (2, 2), ((2, 2), (1, 2))),
+      (layers.patch_conv, (2, 1), ((0, 1), (2, -1))),
+      (layers.shift_conv, (1, 2), ((1, 2), (-1, 1))))
   def test_check_grads_second_order(self, fn, strides, pads):
     with jax.enable_x64(True):
       x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 5, 4, 2)))
@@ -334,14 +359,15 @@ class CpuCompilerOptionsTest(parameterized.TestCase):
   layers and both implementations equal the direct NumPy loops (float64)."""
 
   @parameterized.product(kind=('Conv', 'ConvTranspose'), kernel=(3, 4), stride=(1, 2),
-                         impl=('fast', 'flax'))
-  def test_value_and_kernel_gradient(self, kind, kernel, stride, impl):
+                         impl=('fast', 'flax'), channels=((5, 8), (5, 4), (2, 8)))
+  def test_value_and_kernel_gradient(self, kind, kernel, stride, impl, channels):
     if jax.default_backend() != 'cpu':
       self.skipTest('XLA:CPU options')
     pads, strides = ((1, 2), (2, 1)), (stride, stride)
-    layer = getattr(layers, kind)(4, (kernel, kernel), strides=strides, padding=pads,
+    c_in, c_out = channels  # (5, 4) and (2, 8): Conv's few-channel paths
+    layer = getattr(layers, kind)(c_out, (kernel, kernel), strides=strides, padding=pads,
                                   use_bias=False, impl=impl)
-    x = _inputs((3, 9, 8, 5))
+    x = _inputs((3, 9, 8, c_in))
     params = layer.init(jax.random.key(0), x)
     x64, w64 = np.float64(x), np.float64(params['params']['kernel'])
     reference, kernel_grad = ((_np_conv, _np_conv_kernel_grad) if kind == 'Conv' else

@@ -11,15 +11,23 @@
   keeps XLA's strided op for its value and kernel derivative and sends its input
   derivative through a sum of stride-1 convolutions (:func:`strided_conv`,
   :func:`phase_conv`); every stride-1 convolution is padded so that its input and output
-  have the same size. ``impl='flax'`` is the plain Flax op. ``impl='auto'`` (the default)
-  takes the backend's choice, :data:`AUTO_IMPL` (measured per backend), or the
-  ``JAXGAN_CONV_IMPL`` environment variable when set (``fast`` or ``flax``, for benchmarks).
+  have the same size. A convolution with few input channels (an image: the critics' first
+  layer) is im2col and a matrix product (:func:`patch_conv`), one with few output channels
+  (the generators' last) a matrix product and col2im (:func:`shift_conv`); which path a
+  convolution takes is :func:`conv_path`. ``impl='flax'`` is the plain Flax op.
+  ``impl='auto'`` (the default) takes the backend's choice, :data:`AUTO_IMPL` (measured
+  per backend), or the ``JAXGAN_CONV_IMPL`` environment variable when set (``fast`` or
+  ``flax``, for benchmarks).
 
 Why: XLA swaps the operands of a convolution whose window is larger than its input (the
 kernel gradient of an input-dilated convolution, i.e. of a transposed conv, or of any
 convolution whose output is larger than its input, such as a strided conv's input
 gradient inside a gradient penalty) into a window-reversed convolution, which XLA:CPU runs
-outside its Eigen fast path, 10-50x slower. ``benchmarks/conv_layers.py`` measures it.
+outside its Eigen fast path, 10-50x slower. And with one or three channels on one side a
+convolution is mostly layout work (XLA:CPU transposes whole activations for its kernel
+gradient); as matrix products the critics' first layer's penalty double backward runs
+1.5-4x faster and the generators' last layer's forward 2-3x. ``benchmarks/conv_layers.py``
+measures both.
 """
 
 from __future__ import annotations
@@ -287,6 +295,120 @@ strided_conv.defjvp(_strided_conv_jvp, symbolic_zeros=True)
 
 
 # ------------------------------------------------------------------------------------------
+# Convolutions with few input or few output channels as matrix products.
+
+# A convolution takes :func:`patch_conv` when its input has at most this many channels and
+# its patches (``kh * kw * C_in`` values) at most PATCH_LIMIT values, :func:`shift_conv`
+# when the same holds for its output channels (``benchmarks/conv_layers.py``, the critics'
+# first and the generators' last layers).
+FEW_CHANNELS = 4
+PATCH_LIMIT = 64
+# Matrix products over a batch axis are cut into up to this many chunks: XLA:CPU computes
+# the parameter gradient of one long product through a transposing copy of its operand
+# (slow); of a chunked, batched product it does not.
+_CHUNKS = 8
+
+
+def _chunked_matmul(a: chex.Array, b: chex.Array, precision: Any) -> chex.Array:
+  """``a[N, ..., Q] @ b[Q, O]`` as a batched product over chunks of ``N``."""
+  chunks = next(c for c in (_CHUNKS, 4, 2, 1) if a.shape[0] % c == 0)
+  b = jnp.broadcast_to(b, (chunks,) + b.shape)
+  y = jnp.einsum('bmq,bqo->bmo', a.reshape(chunks, -1, a.shape[-1]), b, precision=precision)
+  return y.reshape(a.shape[:-1] + b.shape[-1:])
+
+
+def _out_size(size: int, k: int, s: int) -> int:
+  return (size - k) // s + 1
+
+
+def _strided_window(x: chex.Array, start: tuple[int, int], out: tuple[int, int],
+                    strides: tuple[int, int]) -> chex.Array:
+  """``x[:, start_h + s_h * i, start_w + s_w * j]`` for ``i, j < out``."""
+  limit = [st + s * (o - 1) + 1 for st, s, o in zip(start, strides, out, strict=True)]
+  return lax.slice(x, (0, *start) + (0,) * (x.ndim - 3), (x.shape[0], *limit) + x.shape[3:],
+                   (1, *strides) + (1,) * (x.ndim - 3))
+
+
+def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padding: Pairs,
+               precision: Any = None) -> chex.Array:
+  """``lax.conv_general_dilated(x, kernel, strides, padding)`` as patches times a matrix.
+
+  ``y[n, i, j] = P[n, i, j] @ kernel.reshape(kh * kw * C_in, C_out)`` with the patches
+  ``P[n, i, j, (u, v, c)] = xpad[n, s_h i + u, s_w j + v, c]`` (im2col), made of
+  ``kh * kw`` strided slices. For few input channels (an image's) the patches are small,
+  and every derivative is a matrix product or a strided slice and its transpose.
+
+  Args:
+    x: ``[N, H, W, C_in]``.
+    kernel: ``[kh, kw, C_in, C_out]``.
+    strides: ``(s_h, s_w)``.
+    padding: explicit ``((low_h, high_h), (low_w, high_w))``.
+    precision: passed to the matrix product.
+
+  Returns:
+    ``[N, H_out, W_out, C_out]``, as the convolution.
+  """
+  kh, kw, c_in, c_out = kernel.shape
+  x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*padding[0], 0), (*padding[1], 0),
+                                          (0, 0, 0)])
+  out = (_out_size(x.shape[1], kh, strides[0]), _out_size(x.shape[2], kw, strides[1]))
+  if min(out) < 1:  # an empty output, as lax gives it
+    return jnp.zeros((x.shape[0], max(out[0], 0), max(out[1], 0), c_out),
+                     jnp.result_type(x, kernel))
+  patches = jnp.concatenate([_strided_window(x, (u, v), out, strides)
+                             for u in range(kh) for v in range(kw)], axis=-1)
+  return _chunked_matmul(patches, kernel.reshape(kh * kw * c_in, c_out), precision)
+
+
+def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padding: Pairs,
+               precision: Any = None) -> chex.Array:
+  """``lax.conv_general_dilated(x, kernel, strides, padding)`` as a matrix product and a
+  sum of shifted slices.
+
+  ``Q[n, h, w, (u, v, o)] = x[n, h, w] @ kernel[u, v]`` (one product to ``kh * kw * C_out``
+  channels), then ``y[n, i, j, o] = sum_{u, v} Qpad[n, s_h i + u, s_w j + v, (u, v, o)]``
+  (col2im). For few output channels (an image's) ``Q`` is small, and every derivative is
+  a matrix product or a strided slice and its transpose.
+
+  Args:
+    x: ``[N, H, W, C_in]``.
+    kernel: ``[kh, kw, C_in, C_out]``.
+    strides: ``(s_h, s_w)``.
+    padding: explicit ``((low_h, high_h), (low_w, high_w))``.
+    precision: passed to the matrix product.
+
+  Returns:
+    ``[N, H_out, W_out, C_out]``, as the convolution.
+  """
+  kh, kw, c_in, c_out = kernel.shape
+  n, h, w, _ = x.shape
+  out = (_out_size(h + sum(padding[0]), kh, strides[0]),
+         _out_size(w + sum(padding[1]), kw, strides[1]))
+  if min(out) < 1:  # an empty output, as lax gives it
+    return jnp.zeros((n, max(out[0], 0), max(out[1], 0), c_out), jnp.result_type(x, kernel))
+  q = _chunked_matmul(x, kernel.transpose(2, 0, 1, 3).reshape(c_in, kh * kw * c_out),
+                      precision).reshape(n, h, w, kh, kw, c_out)
+  q = lax.pad(q, jnp.zeros((), q.dtype), [(0, 0, 0), (*padding[0], 0), (*padding[1], 0)]
+              + [(0, 0, 0)] * 3)
+  terms = [_strided_window(q, (u, v), out, strides)[:, :, :, u, v]
+           for u in range(kh) for v in range(kw)]
+  return sum(terms[1:], terms[0])
+
+
+def conv_path(c_in: int, c_out: int, kernel_size: tuple[int, int],
+              strides: tuple[int, int]) -> str:
+  """How ``Conv(impl='fast')`` computes a convolution: ``'patch'`` (:func:`patch_conv`,
+  few input channels), ``'shift'`` (:func:`shift_conv`, few output channels), ``'stride1'``
+  (XLA's op, input and output the same size) or ``'strided'`` (:func:`strided_conv`)."""
+  taps = kernel_size[0] * kernel_size[1]
+  if c_in <= FEW_CHANNELS and taps * c_in <= PATCH_LIMIT:
+    return 'patch'
+  if c_out <= FEW_CHANNELS and taps * c_out <= PATCH_LIMIT:
+    return 'shift'
+  return 'stride1' if strides == (1, 1) else 'strided'
+
+
+# ------------------------------------------------------------------------------------------
 # Flax-compatible modules.
 
 
@@ -394,10 +516,10 @@ class _ConvBase(nn.Module):
       if isinstance(padding, str):
         padding = lax.padtype_to_pads(x.shape[1:3], kernel_size, strides, padding)
       padding = tuple(map(tuple, padding))
-      if strides == (1, 1):
-        y = _conv_stride1(x, kernel, padding, self.precision)
-      else:
-        y = strided_conv(x, kernel, strides, padding, self.precision)
+      path = conv_path(x.shape[-1], self.features, kernel_size, strides)
+      fn = {'patch': patch_conv, 'shift': shift_conv, 'strided': strided_conv}.get(path)
+      y = (fn(x, kernel, strides, padding, self.precision) if fn else
+           _conv_stride1(x, kernel, padding, self.precision))
     if bias is not None:
       y += bias.reshape((1, 1, 1, -1))
     return y.reshape(batch_shape + y.shape[1:])
