@@ -12,12 +12,16 @@ stride-1 convolution to the image's channels) it times, jit-compiled:
 
 Variants are timed in interleaved rounds and each reports its median (milliseconds).
 
-    python -m benchmarks.conv_layers [--rounds 5 --round-seconds 0.04]
+Both sides compile with XLA's own default options, or with jaxgan's CPU default
+(``sharding.default_compiler_options()``, YNNPACK) with ``--jaxgan-options``.
+
+    python -m benchmarks.conv_layers [--rounds 5 --round-seconds 0.04] [--jaxgan-options]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from collections.abc import Callable
 
@@ -27,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.timing import interleaved_rates, print_table
+from jaxgan import sharding
 from jaxgan.models import layers
 
 # (kind, batch, spatial size, input channels, output channels, kernel, stride), 'SAME'.
@@ -47,7 +52,8 @@ SHAPES = [
 TASKS = ['fwd', 'grad k', 'grad x', 'penalty']
 
 
-def task_fns(layer: nn.Module, params, x) -> dict[str, Callable[[], jax.Array]]:
+def task_fns(layer: nn.Module, params, x, options: dict | None = None
+             ) -> dict[str, Callable[[], jax.Array]]:
   """Jit-compiled closures, one per task, over fixed ``params`` and ``x``."""
 
   def loss(p, x):
@@ -58,8 +64,9 @@ def task_fns(layer: nn.Module, params, x) -> dict[str, Callable[[], jax.Array]]:
     g = jax.grad(loss, argnums=1)(p, x)
     return jnp.sum(g * g)
 
-  fns = {'fwd': jax.jit(layer.apply), 'grad k': jax.jit(jax.grad(loss)),
-         'grad x': jax.jit(jax.grad(loss, argnums=1)), 'penalty': jax.jit(jax.grad(penalty))}
+  jit = functools.partial(jax.jit, compiler_options=options)
+  fns = {'fwd': jit(layer.apply), 'grad k': jit(jax.grad(loss)),
+         'grad x': jit(jax.grad(loss, argnums=1)), 'penalty': jit(jax.grad(penalty))}
   return {name: (lambda f=f: f(params, x)) for name, f in fns.items()}
 
 
@@ -71,7 +78,8 @@ def max_relative_error(a, b) -> float:
 
 
 def bench_shape(kind: str, batch: int, size: int, c_in: int, c_out: int, kernel: int,
-                stride: int, rounds: int, round_seconds: float) -> tuple[list[object], float]:
+                stride: int, rounds: int, round_seconds: float,
+                options: dict | None = None) -> tuple[list[object], float]:
   """One table row: per task, Flax ms, jaxgan ms, speed-up; and the worst relative error."""
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.uniform(-1, 1, (batch, size, size, c_in)), jnp.float32)
@@ -79,7 +87,8 @@ def bench_shape(kind: str, batch: int, size: int, c_in: int, c_out: int, kernel:
   flax_layer = getattr(nn, kind)(c_out, **args)
   ours = getattr(layers, kind)(c_out, **args)
   params = flax_layer.init(jax.random.key(0), x)
-  fns = {'flax': task_fns(flax_layer, params, x), 'jaxgan': task_fns(ours, params, x)}
+  fns = {'flax': task_fns(flax_layer, params, x, options),
+         'jaxgan': task_fns(ours, params, x, options)}
   row: list[object] = []
   error = 0.0
   for task in TASKS:
@@ -100,9 +109,13 @@ def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--round-seconds', type=float, default=0.04)
+  parser.add_argument('--jaxgan-options', action='store_true',
+                      help="compile with jaxgan's CPU default options (YNNPACK)")
   args = parser.parse_args()
+  options = sharding.default_compiler_options() if args.jaxgan_options else None
   print(f'jax {jax.__version__}, {jax.devices()[0].platform}, SAME padding, times in ms '
-        f'(median of {args.rounds} interleaved rounds); x = Flax / jaxgan.\n')
+        f'(median of {args.rounds} interleaved rounds); x = Flax / jaxgan; compiler options '
+        f'{options or "XLA default"}.\n')
   header = ['layer', 'input -> C_out', 'kernel / stride']
   for task in TASKS:
     header += [f'{task} Flax', f'{task} jaxgan', 'x']
@@ -110,7 +123,7 @@ def main() -> None:
   worst = 0.0
   for kind, batch, size, c_in, c_out, kernel, stride in SHAPES:
     row, error = bench_shape(kind, batch, size, c_in, c_out, kernel, stride, args.rounds,
-                             args.round_seconds)
+                             args.round_seconds, options)
     worst = max(worst, error)
     rows.append([kind, f'[{batch},{size},{size},{c_in}] -> {c_out}', f'{kernel} / {stride}']
                 + row)

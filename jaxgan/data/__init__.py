@@ -63,7 +63,8 @@ class Pipeline:
     return {k: np.stack([b[k] for b in steps]) for k in steps[0]}
 
 
-@functools.lru_cache(maxsize=4)
+# Two epochs (a step across an epoch's end) for each of up to 16 seeds trained at once.
+@functools.lru_cache(maxsize=32)
 def _permutation(seed: int, epoch: int, n: int) -> np.ndarray:
   return np.random.default_rng([seed, epoch]).permutation(n)
 
