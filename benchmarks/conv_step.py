@@ -85,10 +85,12 @@ def jax_gan(case: dict, variant: str, dtype) -> gan_lib.GAN:
                     dict(width=case['width'], num_layers=case['num_layers'], norm='none',
                          dtype=dtype))
   adam = optax.adam(2e-4, b1=0.5, b2=0.999)
+  # The penalty as jaxgan.build makes it for the train step: the gradient of the summed
+  # logits (the critic in inference mode couples no examples), as PyTorch's below.
   return gan_lib.GAN(generator=g, discriminator=d, objective=losses.get(objective),
                      g_optimizer=adam, d_optimizer=adam,
                      latent=gan_lib.Latent(z_dim=case['z_dim']),
-                     penalty=penalties.get(penalty), penalty_weight=weight)
+                     penalty=penalties.get(penalty, per_example=False), penalty_weight=weight)
 
 
 def conv_impl(impl: str):

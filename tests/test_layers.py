@@ -23,7 +23,7 @@ _FAST_CONV = (functools.partial(layers.Conv, impl='fast'), nn.Conv)
 LAYERS = {'Conv': _FAST_CONV, 'Conv/patch': _FAST_CONV, 'Conv/shift': _FAST_CONV,
           'ConvTranspose': (functools.partial(layers.ConvTranspose, impl='fast'),
                             nn.ConvTranspose)}
-CHANNELS = {'Conv': (6, 5), 'Conv/patch': (3, 5), 'Conv/shift': (6, 2), 'ConvTranspose': (3, 5)}
+CHANNELS = {'Conv': (6, 5), 'Conv/patch': (2, 5), 'Conv/shift': (6, 2), 'ConvTranspose': (3, 5)}
 # The kernels, strides and paddings the jaxgan models use, and a few corner cases
 # (a stride above the kernel size switches lax's transposed 'SAME' padding rule).
 CONFIGS = list(itertools.product([3, 4], [1, 2], ['SAME', 'VALID', ((1, 1), (1, 1))])) + [
@@ -34,8 +34,8 @@ def _np_conv(x, w, strides, pads):
   """Direct loop: ``y[n, i, j] = sum_{u, v} xpad[n, s i + u, s j + v] @ w[u, v]``."""
   n, h, wd, _ = x.shape
   kh, kw, _, c_out = w.shape
-  oh = (h + pads[0][0] + pads[0][1] - kh) // strides[0] + 1
-  ow = (wd + pads[1][0] + pads[1][1] - kw) // strides[1] + 1
+  oh = max((h + pads[0][0] + pads[0][1] - kh) // strides[0] + 1, 0)
+  ow = max((wd + pads[1][0] + pads[1][1] - kw) // strides[1] + 1, 0)
   y = np.zeros((n, oh, ow, c_out))
   for i, j, u, v in itertools.product(range(oh), range(ow), range(kh), range(kw)):
     r, c = strides[0] * i + u - pads[0][0], strides[1] * j + v - pads[1][0]
@@ -138,6 +138,9 @@ class MatchesFlaxTest(chex.TestCase):
     want, variables = theirs(c_out, (k, k), strides=s, padding=padding).init_with_output(
         jax.random.key(0), x)
     layer = ours(c_out, (k, k), strides=s, padding=padding)
+    if '/' in kind:  # every config takes the path the kind names
+      strides = (s, s) if isinstance(s, int) else s
+      self.assertEqual(layers.conv_path(c_in, c_out, (k, k), strides), kind.split('/')[1])
     got = self.variant(layer.apply)(variables, x)
     chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
     # Same parameter names, shapes and initial values.
@@ -340,14 +343,28 @@ class NumpyReferenceTest(chex.TestCase):
     down = layers.Conv(1, (2, 2), strides=2, padding='VALID', use_bias=False)
     np.testing.assert_allclose(down.apply(params, y), 3.0 * x)
 
+  @parameterized.parameters(*itertools.product([layers.patch_conv, layers.shift_conv],
+                                                [(3, 2, 4, 1), (4, 3, 3, 4), (5, 2, 3, 2)]))
+  def test_few_channel_paths_at_edge_sizes(self, fn, shape):
+    # An empty output, outputs of size 1, a stride above the kernel size, and batches that
+    # the matrix products cut into 1, 2, 4 and 8 chunks.
+    for n, pads, strides in [(1, ((0, 0), (0, 0)), (1, 1)), (8, ((-1, 0), (0, 1)), (2, 3)),
+                             (12, ((2, 1), (0, -1)), (4, 1)), (6, ((0, 0), (-1, 0)), (1, 1))]:
+      x = _inputs((n,) + shape[:2] + (shape[3],))
+      w = _inputs((3, 3, shape[3], shape[2]), seed=1)
+      want = _np_conv(np.float64(x), np.float64(w), strides, pads)
+      got = jax.jit(fn, static_argnums=(2, 3))(x, w, strides, pads)
+      self.assertEqual(got.shape, want.shape)
+      np.testing.assert_allclose(got, want, atol=1e-5)
+
   @parameterized.parameters(
-      (layers.strided_conv, (2, 2), ((0, 1), (1, 0))),
-      (layers.phase_conv_transpose, (2, 2), ((2, 2), (1, 2))),
-      (layers.patch_conv, (2, 1), ((0, 1), (2, -1))),
-      (layers.shift_conv, (1, 2), ((1, 2), (-1, 1))))
-  def test_check_grads_second_order(self, fn, strides, pads):
+      (layers.strided_conv, (2, 2), ((0, 1), (1, 0)), 1),
+      (layers.phase_conv_transpose, (2, 2), ((2, 2), (1, 2)), 1),
+      (layers.patch_conv, (2, 1), ((0, 1), (2, -1)), 2),
+      (layers.shift_conv, (1, 2), ((1, 2), (-1, 1)), 2))
+  def test_check_grads_second_order(self, fn, strides, pads, batch):
     with jax.enable_x64(True):
-      x = jnp.asarray(np.random.default_rng(0).normal(size=(1, 5, 4, 2)))
+      x = jnp.asarray(np.random.default_rng(0).normal(size=(batch, 5, 4, 2)))
       w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 2, 2)))
       jtu.check_grads(jax.jit(lambda x, w: jnp.sin(fn(x, w, strides, pads))), (x, w),
                       order=2, modes=['rev'])

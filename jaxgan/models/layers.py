@@ -346,7 +346,8 @@ def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
     precision: passed to the matrix product.
 
   Returns:
-    ``[N, H_out, W_out, C_out]``, as the convolution.
+    ``[N, H_out, W_out, C_out]``, as the convolution (operands of different dtypes are
+    promoted, as by ``jnp.einsum``; ``lax`` requires one dtype).
   """
   kh, kw, c_in, c_out = kernel.shape
   x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*padding[0], 0), (*padding[1], 0),
@@ -378,7 +379,8 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
     precision: passed to the matrix product.
 
   Returns:
-    ``[N, H_out, W_out, C_out]``, as the convolution.
+    ``[N, H_out, W_out, C_out]``, as the convolution (operands of different dtypes are
+    promoted, as by ``jnp.einsum``; ``lax`` requires one dtype).
   """
   kh, kw, c_in, c_out = kernel.shape
   n, h, w, _ = x.shape
@@ -530,10 +532,12 @@ class Conv(_ConvBase):
 
   Same attributes (those listed), parameters (``kernel [kh, kw, C_in, features]``,
   ``bias [features]``) and outputs as ``flax.linen.Conv``, so initialization, checkpoints
-  and ``flax.linen.SpectralNorm`` behave identically. With ``impl='fast'`` a strided
-  convolution is :func:`strided_conv` (XLA's strided op, its input derivative through
-  :func:`phase_conv`) and a stride-1 one is padded so that its input and output have the
-  same size; ``impl='flax'`` is Flax's ``lax.conv_general_dilated``.
+  and ``flax.linen.SpectralNorm`` behave identically. With ``impl='fast'`` (paths chosen by
+  :func:`conv_path`) a convolution with few input channels is :func:`patch_conv`, one with
+  few output channels :func:`shift_conv`, any other strided one :func:`strided_conv`
+  (XLA's strided op, its input derivative through :func:`phase_conv`) and any other
+  stride-1 one XLA's op padded so that its input and output have the same size;
+  ``impl='flax'`` is Flax's ``lax.conv_general_dilated``.
 
   Attributes:
     features: output channels.
@@ -543,7 +547,7 @@ class Conv(_ConvBase):
     use_bias: add a bias.
     dtype: the computation dtype (``None``: inferred from inputs and parameters).
     param_dtype: the parameters' dtype.
-    precision: ``lax`` precision of the convolutions.
+    precision: ``lax`` precision of the convolutions and matrix products.
     kernel_init: kernel initializer (Flax's default, LeCun normal).
     bias_init: bias initializer (zeros).
     impl: ``'fast'`` (see above), ``'flax'`` (the plain op) or ``'auto'`` (the backend's
