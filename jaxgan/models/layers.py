@@ -97,6 +97,21 @@ def pixel_unshuffle(x: chex.Array, factor: int) -> chex.Array:
 # Phase (polyphase / sub-pixel) decompositions of strided and transposed convolutions.
 
 
+def _out_size(size: int, k: int, s: int, pad: tuple[int, int] = (0, 0)) -> int:
+  """The output length of a size-``k``, stride-``s`` window over ``size`` values padded by
+  ``pad``, as ``lax`` computes it (below 1: an empty output)."""
+  return (size + pad[0] + pad[1] - k) // s + 1
+
+
+def _empty_output(x: chex.Array, kernel: chex.Array, out: Sequence[int]) -> chex.Array | None:
+  """The zeros ``[N, 0 or out_h, 0 or out_w, C_out]`` that ``lax`` gives when an output axis
+  of size ``out`` is empty; ``None`` when it is not."""
+  if min(out) >= 1:
+    return None
+  return jnp.zeros((x.shape[0], max(out[0], 0), max(out[1], 0), kernel.shape[3]),
+                   jnp.result_type(x, kernel))
+
+
 def _conv_stride1(x: chex.Array, kernel: chex.Array, padding: Pairs,
                   precision: Any) -> chex.Array:
   """A stride-1 NHWC/HWIO convolution with explicit (possibly negative) padding.
@@ -110,11 +125,10 @@ def _conv_stride1(x: chex.Array, kernel: chex.Array, padding: Pairs,
     padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
   # Make input and output the same size: a larger output is padded into the input, a
   # smaller one computed larger and cut.
-  out = [n + lo + hi - k + 1
-         for (lo, hi), n, k in zip(padding, x.shape[1:3], kernel.shape[:2], strict=True)]
-  if min(out) < 1:  # an empty output, as lax gives it
-    return jnp.zeros((x.shape[0], max(out[0], 0), max(out[1], 0), kernel.shape[3]),
-                     jnp.result_type(x, kernel))
+  out = [_out_size(n, k, 1, pad)
+         for pad, n, k in zip(padding, x.shape[1:3], kernel.shape[:2], strict=True)]
+  if (empty := _empty_output(x, kernel, out)) is not None:
+    return empty
   pre, conv_pad = [(0, 0, 0)], []
   for (lo, hi), n, q in zip(padding, x.shape[1:3], out, strict=True):
     grow = max(q - n, 0)
@@ -138,7 +152,7 @@ def _conv_phases(size: int, k: int, s: int,
   Returns:
     The output size and, per non-empty phase, ``(a, t_a, (pad_low, pad_high))``.
   """
-  out = (size + pad[0] + pad[1] - k) // s + 1
+  out = _out_size(size, k, s, pad)
   phases = []
   for a in range(s):
     t0 = (pad[0] + a) % s
@@ -198,9 +212,8 @@ def phase_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   """
   (oh, ph), (ow, pw) = (_conv_phases(x.shape[1 + i], kernel.shape[i], strides[i], padding[i])
                         for i in range(2))
-  if oh < 1 or ow < 1:  # an empty output, as lax gives it
-    return jnp.zeros((x.shape[0], max(oh, 0), max(ow, 0), kernel.shape[3]),
-                     jnp.result_type(x, kernel))
+  if (empty := _empty_output(x, kernel, (oh, ow))) is not None:
+    return empty
   terms = [_conv_stride1(x[:, a::strides[0], b::strides[1]],
                         kernel[th::strides[0], tw::strides[1]], (pad_h, pad_w), precision)
            for (a, th, pad_h), (b, tw, pad_w) in itertools.product(ph, pw)]
@@ -237,8 +250,8 @@ def phase_conv_transpose(x: chex.Array, kernel: chex.Array, strides: tuple[int, 
       for i in range(2))
   n, c_out = x.shape[0], kernel.shape[3]
   dtype = jnp.result_type(x, kernel)
-  if oh < 1 or ow < 1:  # an empty output, as lax gives it
-    return jnp.zeros((n, max(oh, 0), max(ow, 0), c_out), dtype)
+  if (empty := _empty_output(x, kernel, (oh, ow))) is not None:
+    return empty
   rows = []
   for th, taps_h, pad_h in ph:
     cols = []
@@ -317,10 +330,6 @@ def _chunked_matmul(a: chex.Array, b: chex.Array, precision: Any) -> chex.Array:
   return y.reshape(a.shape[:-1] + b.shape[-1:])
 
 
-def _out_size(size: int, k: int, s: int) -> int:
-  return (size - k) // s + 1
-
-
 def _strided_window(x: chex.Array, start: tuple[int, int], out: tuple[int, int],
                     strides: tuple[int, int]) -> chex.Array:
   """``x[:, start_h + s_h * i, start_w + s_w * j]`` for ``i, j < out``."""
@@ -353,9 +362,8 @@ def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*padding[0], 0), (*padding[1], 0),
                                           (0, 0, 0)])
   out = (_out_size(x.shape[1], kh, strides[0]), _out_size(x.shape[2], kw, strides[1]))
-  if min(out) < 1:  # an empty output, as lax gives it
-    return jnp.zeros((x.shape[0], max(out[0], 0), max(out[1], 0), c_out),
-                     jnp.result_type(x, kernel))
+  if (empty := _empty_output(x, kernel, out)) is not None:
+    return empty
   patches = jnp.concatenate([_strided_window(x, (u, v), out, strides)
                              for u in range(kh) for v in range(kw)], axis=-1)
   return _chunked_matmul(patches, kernel.reshape(kh * kw * c_in, c_out), precision)
@@ -384,10 +392,9 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   """
   kh, kw, c_in, c_out = kernel.shape
   n, h, w, _ = x.shape
-  out = (_out_size(h + sum(padding[0]), kh, strides[0]),
-         _out_size(w + sum(padding[1]), kw, strides[1]))
-  if min(out) < 1:  # an empty output, as lax gives it
-    return jnp.zeros((n, max(out[0], 0), max(out[1], 0), c_out), jnp.result_type(x, kernel))
+  out = (_out_size(h, kh, strides[0], padding[0]), _out_size(w, kw, strides[1], padding[1]))
+  if (empty := _empty_output(x, kernel, out)) is not None:
+    return empty
   q = _chunked_matmul(x, kernel.transpose(2, 0, 1, 3).reshape(c_in, kh * kw * c_out),
                       precision).reshape(n, h, w, kh, kw, c_out)
   q = lax.pad(q, jnp.zeros((), q.dtype), [(0, 0, 0), (*padding[0], 0), (*padding[1], 0)]
