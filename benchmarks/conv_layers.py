@@ -1,8 +1,9 @@
 """Flax's strided convolution layers against jaxgan's phase-decomposed ones.
 
 For each shape (the DCGAN generators' 4x4 stride-2 transposed convolutions, the
-critics' 4x4 stride-2 convolutions, digits- and CIFAR-sized, and the generators' last 3x3
-stride-1 convolution to the image's channels) it times, jit-compiled:
+critics' 4x4 stride-2 convolutions, digits- and CIFAR-sized, the generators' last 3x3
+stride-1 convolution to the image's channels, and SRResNet's last 9x9 one, small and the
+paper's) it times, jit-compiled:
 
 * ``fwd``: the layer's output;
 * ``grad k``: the gradient of ``L = sum(y**2) / 2`` in the parameters;
@@ -48,6 +49,8 @@ SHAPES = [
     ('Conv', 64, 8, 128, 256, 4, 2),
     ('Conv', 128, 28, 16, 1, 3, 1),
     ('Conv', 64, 32, 32, 3, 3, 1),
+    ('Conv', 16, 64, 32, 3, 9, 1),
+    ('Conv', 4, 96, 64, 3, 9, 1),
 ]
 TASKS = ['fwd', 'grad k', 'grad x', 'penalty']
 

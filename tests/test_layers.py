@@ -207,7 +207,8 @@ class MatchesFlaxTest(chex.TestCase):
     # The models' layers: critics' first, generators' last, SRResNet's 9x9 ends, the rest.
     cases = {(1, 32, (4, 4), (2, 2)): 'patch', (3, 64, (3, 3), (1, 1)): 'patch',
              (16, 1, (3, 3), (1, 1)): 'shift', (64, 3, (3, 3), (1, 1)): 'shift',
-             (3, 64, (9, 9), (1, 1)): 'stride1', (64, 3, (9, 9), (1, 1)): 'stride1',
+             (3, 64, (9, 9), (1, 1)): 'stride1', (64, 3, (9, 9), (1, 1)): 'shift',
+             (64, 4, (9, 9), (1, 1)): 'stride1',
              (32, 64, (4, 4), (2, 2)): 'strided', (64, 64, (3, 3), (1, 1)): 'stride1'}
     for args, path in cases.items():
       self.assertEqual(layers.conv_path(*args), path, msg=str(args))
@@ -354,6 +355,17 @@ class NumpyReferenceTest(chex.TestCase):
       w = _inputs((3, 3, shape[3], shape[2]), seed=1)
       want = _np_conv(np.float64(x), np.float64(w), strides, pads)
       got = jax.jit(fn, static_argnums=(2, 3))(x, w, strides, pads)
+      self.assertEqual(got.shape, want.shape)
+      np.testing.assert_allclose(got, want, atol=1e-5)
+
+  def test_shift_conv_with_a_kernel_larger_than_the_input(self):
+    # SRResNet's last layer (9x9 to 3 channels, padding 4) on inputs smaller than the
+    # kernel, where most taps fall partly or wholly outside the input.
+    x = _inputs((2, 6, 5, 4))
+    w = _inputs((9, 9, 4, 3), seed=1)
+    for strides, pads in [((1, 1), ((4, 4), (4, 4))), ((2, 3), ((4, 2), (0, 5)))]:
+      want = _np_conv(np.float64(x), np.float64(w), strides, pads)
+      got = jax.jit(layers.shift_conv, static_argnums=(2, 3))(x, w, strides, pads)
       self.assertEqual(got.shape, want.shape)
       np.testing.assert_allclose(got, want, atol=1e-5)
 

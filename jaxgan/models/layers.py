@@ -13,7 +13,8 @@
   :func:`phase_conv`); every stride-1 convolution is padded so that its input and output
   have the same size. A convolution with few input channels (an image: the critics' first
   layer) is im2col and a matrix product (:func:`patch_conv`), one with few output channels
-  (the generators' last) a matrix product and col2im (:func:`shift_conv`); which path a
+  (the generators' last, SRResNet's 9x9 one included) a matrix product and col2im
+  (:func:`shift_conv`); which path a
   convolution takes is :func:`conv_path`. ``impl='flax'`` is the plain Flax op.
   ``impl='auto'`` (the default) takes the backend's choice, :data:`AUTO_IMPL` (measured
   per backend), or the ``JAXGAN_CONV_IMPL`` environment variable when set (``fast`` or
@@ -310,12 +311,14 @@ strided_conv.defjvp(_strided_conv_jvp, symbolic_zeros=True)
 # ------------------------------------------------------------------------------------------
 # Convolutions with few input or few output channels as matrix products.
 
-# A convolution takes :func:`patch_conv` when its input has at most this many channels and
-# its patches (``kh * kw * C_in`` values) at most PATCH_LIMIT values, :func:`shift_conv`
-# when the same holds for its output channels (``benchmarks/conv_layers.py``, the critics'
-# first and the generators' last layers).
+# A convolution takes :func:`patch_conv` when its input has at most FEW_CHANNELS channels
+# and its patches (``kh * kw * C_in`` values) at most PATCH_LIMIT values, and
+# :func:`shift_conv` when its output has at most FEW_CHANNELS channels and
+# ``kh * kw * C_out <= SHIFT_LIMIT`` (``benchmarks/conv_layers.py``: the critics' first and
+# the generators' last layers, SRResNet's 9x9 last layer included).
 FEW_CHANNELS = 4
 PATCH_LIMIT = 64
+SHIFT_LIMIT = 256
 # Matrix products over a batch axis are cut into up to this many chunks: XLA:CPU computes
 # the parameter gradient of one long product through a transposing copy of its operand
 # (slow); of a chunked, batched product it does not.
@@ -369,15 +372,24 @@ def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   return _chunked_matmul(patches, kernel.reshape(kh * kw * c_in, c_out), precision)
 
 
+def _tap_span(size: int, out: int, offset: int, stride: int, low: int) -> tuple[int, int]:
+  """The outputs ``[i0, i1)`` whose window tap ``offset`` falls inside the input: output
+  ``i`` reads input ``stride * i + offset - low``, which must lie in ``[0, size)``."""
+  return max(0, -((offset - low) // stride)), min(out, (size - 1 + low - offset) // stride + 1)
+
+
 def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padding: Pairs,
                precision: Any = None) -> chex.Array:
   """``lax.conv_general_dilated(x, kernel, strides, padding)`` as a matrix product and a
   sum of shifted slices.
 
-  ``Q[n, h, w, (u, v, o)] = x[n, h, w] @ kernel[u, v]`` (one product to ``kh * kw * C_out``
-  channels), then ``y[n, i, j, o] = sum_{u, v} Qpad[n, s_h i + u, s_w j + v, (u, v, o)]``
-  (col2im). For few output channels (an image's) ``Q`` is small, and every derivative is
-  a matrix product or a strided slice and its transpose.
+  ``Q[(u, v, o), n, h, w] = kernel[u, v, :, o] . x[n, h, w]`` (one product to
+  ``kh * kw * C_out`` channel-major planes), then ``y[n, i, j, o] = sum_{u, v}
+  Q[(u, v, o), n, s_h i + u - low_h, s_w j + v - low_w]`` over the taps inside the input
+  (col2im): each tap is a strided slice of its own planes, zero-padded to the output.
+  For few output channels (an image's) ``Q`` is small; the planes keep image rows
+  contiguous, and the derivatives are matrix products with the concatenation of the
+  taps' slices of the output's cotangent (im2col, the transpose of this col2im).
 
   Args:
     x: ``[N, H, W, C_in]``.
@@ -395,13 +407,29 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   out = (_out_size(h, kh, strides[0], padding[0]), _out_size(w, kw, strides[1], padding[1]))
   if (empty := _empty_output(x, kernel, out)) is not None:
     return empty
-  q = _chunked_matmul(x, kernel.transpose(2, 0, 1, 3).reshape(c_in, kh * kw * c_out),
-                      precision).reshape(n, h, w, kh, kw, c_out)
-  q = lax.pad(q, jnp.zeros((), q.dtype), [(0, 0, 0), (*padding[0], 0), (*padding[1], 0)]
-              + [(0, 0, 0)] * 3)
-  terms = [_strided_window(q, (u, v), out, strides)[:, :, :, u, v]
-           for u in range(kh) for v in range(kw)]
-  return sum(terms[1:], terms[0])
+  q = jnp.einsum('kc,mc->km', kernel.transpose(0, 1, 3, 2).reshape(kh * kw * c_out, c_in),
+                 x.reshape(n * h * w, c_in), precision=precision).reshape(-1, n, h, w)
+  # Split (not indexed) into the taps' planes: its transpose is one concatenation.
+  planes = lax.split(q, [c_out] * (kh * kw), axis=0)
+  terms = []
+  for u, v in itertools.product(range(kh), range(kw)):
+    (i0, i1), (j0, j1) = (_tap_span(size, o, k, s, p[0]) for size, o, k, s, p in
+                          zip((h, w), out, (u, v), strides, padding, strict=True))
+    if i1 > i0 and j1 > j0:
+      start = (0, 0, strides[0] * i0 + u - padding[0][0], strides[1] * j0 + v - padding[1][0])
+      limit = (c_out, n, start[2] + strides[0] * (i1 - i0 - 1) + 1,
+               start[3] + strides[1] * (j1 - j0 - 1) + 1)
+      tap = lax.slice(planes[u * kw + v], start, limit, (1, 1, *strides))
+      terms.append(lax.pad(tap, jnp.zeros((), q.dtype), [(0, 0, 0), (0, 0, 0),
+                                                         (i0, out[0] - i1, 0),
+                                                         (j0, out[1] - j1, 0)]))
+  y = sum(terms[1:], terms[0]) if terms else jnp.zeros((c_out, n, *out), q.dtype)
+  # To NHWC as a product with the identity, not a transpose: XLA:CPU fuses a sum of slices
+  # into each of its consumers (e.g. the next layer's im2col, or the 81 slices of this
+  # layer's input cotangent: 2x slower steps), but computes a product once.
+  y = jnp.einsum('cm,co->mo', y.reshape(c_out, -1), jnp.eye(c_out, dtype=y.dtype),
+                 precision=lax.Precision.HIGHEST)
+  return y.reshape(n, *out, c_out)
 
 
 def conv_path(c_in: int, c_out: int, kernel_size: tuple[int, int],
@@ -412,7 +440,7 @@ def conv_path(c_in: int, c_out: int, kernel_size: tuple[int, int],
   taps = kernel_size[0] * kernel_size[1]
   if c_in <= FEW_CHANNELS and taps * c_in <= PATCH_LIMIT:
     return 'patch'
-  if c_out <= FEW_CHANNELS and taps * c_out <= PATCH_LIMIT:
+  if c_out <= FEW_CHANNELS and taps * c_out <= SHIFT_LIMIT:
     return 'shift'
   return 'stride1' if strides == (1, 1) else 'strided'
 
