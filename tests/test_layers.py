@@ -212,6 +212,10 @@ class MatchesFlaxTest(chex.TestCase):
              (32, 64, (4, 4), (2, 2)): 'strided', (64, 64, (3, 3), (1, 1)): 'stride1'}
     for args, path in cases.items():
       self.assertEqual(layers.conv_path(*args), path, msg=str(args))
+    # Planes over SHIFT_MAX_VALUES values (a whole large image): XLA's op.
+    most = layers.SHIFT_MAX_VALUES // 243
+    self.assertEqual(layers.conv_path(64, 3, (9, 9), (1, 1), most), 'shift')
+    self.assertEqual(layers.conv_path(64, 3, (9, 9), (1, 1), most + 1), 'stride1')
 
   @parameterized.parameters('Conv', 'ConvTranspose')
   def test_impl_flax_is_the_flax_op(self, kind):

@@ -319,6 +319,8 @@ strided_conv.defjvp(_strided_conv_jvp, symbolic_zeros=True)
 FEW_CHANNELS = 4
 PATCH_LIMIT = 64
 SHIFT_LIMIT = 256
+# At most this many values in :func:`shift_conv`'s planes (1 GiB in float32).
+SHIFT_MAX_VALUES = 2**28
 # Matrix products over a batch axis are cut into up to this many chunks: XLA:CPU computes
 # the parameter gradient of one long product through a transposing copy of its operand
 # (slow); of a chunked, batched product it does not.
@@ -433,14 +435,17 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
 
 
 def conv_path(c_in: int, c_out: int, kernel_size: tuple[int, int],
-              strides: tuple[int, int]) -> str:
+              strides: tuple[int, int], positions: int = 0) -> str:
   """How ``Conv(impl='fast')`` computes a convolution: ``'patch'`` (:func:`patch_conv`,
   few input channels), ``'shift'`` (:func:`shift_conv`, few output channels), ``'stride1'``
-  (XLA's op, input and output the same size) or ``'strided'`` (:func:`strided_conv`)."""
+  (XLA's op, input and output the same size) or ``'strided'`` (:func:`strided_conv`).
+  ``positions`` (``N * H * W`` of the input, when known): a shift whose planes would hold
+  more than SHIFT_MAX_VALUES values (a large image upscaled whole) takes XLA's op."""
   taps = kernel_size[0] * kernel_size[1]
   if c_in <= FEW_CHANNELS and taps * c_in <= PATCH_LIMIT:
     return 'patch'
-  if c_out <= FEW_CHANNELS and taps * c_out <= SHIFT_LIMIT:
+  if (c_out <= FEW_CHANNELS and taps * c_out <= SHIFT_LIMIT
+      and taps * c_out * positions <= SHIFT_MAX_VALUES):
     return 'shift'
   return 'stride1' if strides == (1, 1) else 'strided'
 
@@ -553,7 +558,8 @@ class _ConvBase(nn.Module):
       if isinstance(padding, str):
         padding = lax.padtype_to_pads(x.shape[1:3], kernel_size, strides, padding)
       padding = tuple(map(tuple, padding))
-      path = conv_path(x.shape[-1], self.features, kernel_size, strides)
+      path = conv_path(x.shape[-1], self.features, kernel_size, strides,
+                       x.shape[0] * x.shape[1] * x.shape[2])
       fn = {'patch': patch_conv, 'shift': shift_conv, 'strided': strided_conv}.get(path)
       y = (fn(x, kernel, strides, padding, self.precision) if fn else
            _conv_stride1(x, kernel, padding, self.precision))
