@@ -10,6 +10,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from absl.testing import absltest
 
 from configs import acgan_digits, cgan_digits, infogan_digits
@@ -78,6 +79,7 @@ class ConditionalStepTest(chex.TestCase):
       build.build(c)
 
 
+@pytest.mark.xdist_group('conditional_sampling')  # setUpClass trains: one worker
 class ConditionalSamplingTest(chex.TestCase):
 
   @classmethod

@@ -352,7 +352,7 @@ class NumpyReferenceTest(chex.TestCase):
                                                 [(3, 2, 4, 1), (4, 3, 3, 4), (5, 2, 3, 2)]))
   def test_few_channel_paths_at_edge_sizes(self, fn, shape):
     # An empty output, outputs of size 1, a stride above the kernel size, and batches that
-    # the matrix products cut into 1, 2, 4 and 8 chunks.
+    # patch_conv's matrix product cuts into 1, 2, 4 and 8 chunks.
     for n, pads, strides in [(1, ((0, 0), (0, 0)), (1, 1)), (8, ((-1, 0), (0, 1)), (2, 3)),
                              (12, ((2, 1), (0, -1)), (4, 1)), (6, ((0, 0), (-1, 0)), (1, 1))]:
       x = _inputs((n,) + shape[:2] + (shape[3],))
@@ -372,6 +372,30 @@ class NumpyReferenceTest(chex.TestCase):
       got = jax.jit(layers.shift_conv, static_argnums=(2, 3))(x, w, strides, pads)
       self.assertEqual(got.shape, want.shape)
       np.testing.assert_allclose(got, want, atol=1e-5)
+    with jax.enable_x64(True):  # and its derivatives, to second order, in both modes
+      x, w = np.float64(x[:1, :4, :, :2]), np.float64(w[:, :, :2, :2])
+      jtu.check_grads(jax.jit(lambda x, w: jnp.sin(layers.shift_conv(
+          x, w, (2, 1), ((4, -1), (3, 4))))), (x, w), order=2, modes=['fwd', 'rev'])
+
+  def test_shift_conv_with_nothing_to_sum(self):
+    # An empty batch, and an output every tap of which falls outside the input (zeros).
+    x, w = _inputs((0, 5, 4, 6)), _inputs((3, 3, 6, 2), seed=1)
+    self.assertEqual(layers.shift_conv(x, w, (1, 1), ((1, 1), (1, 1))).shape, (0, 5, 4, 2))
+    x = _inputs((2, 1, 1, 3))
+    got = layers.shift_conv(x, _inputs((3, 3, 3, 2), seed=1), (4, 4), ((3, 0), (3, 0)))
+    np.testing.assert_array_equal(got, np.zeros((2, 1, 1, 2)))
+
+  def test_large_planes_take_the_xla_op(self):
+    # The layer passes N * H * W of its input (leading batch axes included) to conv_path.
+    layer = layers.Conv(3, (3, 3), impl='fast')
+    x = _inputs((2, 3, 4, 5, 8))  # 2 * 3 * 4 * 5 positions, 9 * 3 planes each
+    params = layer.init(jax.random.key(0), x)
+    want = nn.Conv(3, (3, 3)).apply(params, x)
+    for limit, calls in [(27 * 120, 1), (27 * 120 - 1, 0)]:
+      with (mock.patch.object(layers, 'SHIFT_MAX_VALUES', limit),
+            mock.patch.object(layers, 'shift_conv', wraps=layers.shift_conv) as spy):
+        np.testing.assert_allclose(layer.apply(params, x), want, atol=1e-5)
+      self.assertEqual(spy.call_count, calls, msg=str(limit))
 
   @parameterized.parameters(
       (layers.strided_conv, (2, 2), ((0, 1), (1, 0)), 1),

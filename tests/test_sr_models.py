@@ -460,9 +460,10 @@ class SRModelsTest(chex.TestCase):
     lr = _images((1, 2 * c + 1, 2 * c + 1, 3), seed=4)
     v = _randomize(_init(g, lr), seed=5)
     reach = 0
+    pixel_grad = jax.jit(jax.grad(lambda x, q: g.apply(v, x, train=False)[0, q, q].sum()))
     for phase in range(scale):
       q = c * scale + phase   # an output pixel inside LR pixel (c, c)
-      grad = jax.grad(lambda x, q=q: g.apply(v, x, train=False)[0, q, q].sum())(lr)
+      grad = pixel_grad(lr, q)
       rows, cols = np.nonzero(np.abs(np.asarray(grad[0])).sum(-1))
       self.assertTrue(0 < rows.min() and rows.max() < 2 * c)  # the image holds the field
       reach = max(reach, c - rows.min(), rows.max() - c, c - cols.min(), cols.max() - c)

@@ -12,6 +12,7 @@ import tempfile
 import chex
 import jax
 import numpy as np
+import pytest
 from absl.testing import absltest
 from PIL import Image
 
@@ -51,6 +52,7 @@ class SubPixelTest(chex.TestCase):
       pixel_shuffle(x[..., :10], 2)
 
 
+@pytest.mark.xdist_group('sr_two_stage')  # setUpClass trains: one worker
 class TwoStageTest(chex.TestCase):
 
   @classmethod

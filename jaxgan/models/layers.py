@@ -14,8 +14,8 @@
   have the same size. A convolution with few input channels (an image: the critics' first
   layer) is im2col and a matrix product (:func:`patch_conv`), one with few output channels
   (the generators' last, SRResNet's 9x9 one included) a matrix product and col2im
-  (:func:`shift_conv`); which path a
-  convolution takes is :func:`conv_path`. ``impl='flax'`` is the plain Flax op.
+  (:func:`shift_conv`, XLA's op when its planes would exceed :data:`SHIFT_MAX_VALUES`);
+  which path a convolution takes is :func:`conv_path`. ``impl='flax'`` is the plain Flax op.
   ``impl='auto'`` (the default) takes the backend's choice, :data:`AUTO_IMPL` (measured
   per backend), or the ``JAXGAN_CONV_IMPL`` environment variable when set (``fast`` or
   ``flax``, for benchmarks).
@@ -321,7 +321,7 @@ PATCH_LIMIT = 64
 SHIFT_LIMIT = 256
 # At most this many values in :func:`shift_conv`'s planes (1 GiB in float32).
 SHIFT_MAX_VALUES = 2**28
-# Matrix products over a batch axis are cut into up to this many chunks: XLA:CPU computes
+# patch_conv's matrix product is cut into up to this many chunks of the batch: XLA:CPU computes
 # the parameter gradient of one long product through a transposing copy of its operand
 # (slow); of a chunked, batched product it does not.
 _CHUNKS = 8
@@ -398,11 +398,14 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
     kernel: ``[kh, kw, C_in, C_out]``.
     strides: ``(s_h, s_w)``.
     padding: explicit ``((low_h, high_h), (low_w, high_w))``.
-    precision: passed to the matrix product.
+    precision: passed to the product with the kernel (the product with the identity that
+      makes the layout NHWC is exact, at ``HIGHEST``).
 
   Returns:
     ``[N, H_out, W_out, C_out]``, as the convolution (operands of different dtypes are
-    promoted, as by ``jnp.einsum``; ``lax`` requires one dtype).
+    promoted, as by ``jnp.einsum``; ``lax`` requires one dtype). Finite values are exact;
+    an infinite output value makes the other channels of its pixel NaN (``inf * 0`` in
+    the identity product) where ``lax`` keeps them, and ``-0.0`` comes out as ``0.0``.
   """
   kh, kw, c_in, c_out = kernel.shape
   n, h, w, _ = x.shape
@@ -410,7 +413,8 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   if (empty := _empty_output(x, kernel, out)) is not None:
     return empty
   q = jnp.einsum('kc,mc->km', kernel.transpose(0, 1, 3, 2).reshape(kh * kw * c_out, c_in),
-                 x.reshape(n * h * w, c_in), precision=precision).reshape(-1, n, h, w)
+                 x.reshape(n * h * w, c_in), precision=precision
+                 ).reshape(kh * kw * c_out, n, h, w)
   # Split (not indexed) into the taps' planes: its transpose is one concatenation.
   planes = lax.split(q, [c_out] * (kh * kw), axis=0)
   terms = []
@@ -429,7 +433,8 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   # To NHWC as a product with the identity, not a transpose: XLA:CPU fuses a sum of slices
   # into each of its consumers (e.g. the next layer's im2col, or the 81 slices of this
   # layer's input cotangent: 2x slower steps), but computes a product once.
-  y = jnp.einsum('cm,co->mo', y.reshape(c_out, -1), jnp.eye(c_out, dtype=y.dtype),
+  y = jnp.einsum('cm,co->mo', y.reshape(c_out, n * out[0] * out[1]),
+                 jnp.eye(c_out, dtype=y.dtype),
                  precision=lax.Precision.HIGHEST)
   return y.reshape(n, *out, c_out)
 
@@ -439,8 +444,9 @@ def conv_path(c_in: int, c_out: int, kernel_size: tuple[int, int],
   """How ``Conv(impl='fast')`` computes a convolution: ``'patch'`` (:func:`patch_conv`,
   few input channels), ``'shift'`` (:func:`shift_conv`, few output channels), ``'stride1'``
   (XLA's op, input and output the same size) or ``'strided'`` (:func:`strided_conv`).
-  ``positions`` (``N * H * W`` of the input, when known): a shift whose planes would hold
-  more than SHIFT_MAX_VALUES values (a large image upscaled whole) takes XLA's op."""
+  ``positions``: ``N * H * W`` of the input (0: unknown, not checked); a shift whose
+  planes would hold more than SHIFT_MAX_VALUES values (a large image upscaled whole) takes
+  'stride1' or 'strided' instead. Under ``vmap`` the bound holds per mapped instance."""
   taps = kernel_size[0] * kernel_size[1]
   if c_in <= FEW_CHANNELS and taps * c_in <= PATCH_LIMIT:
     return 'patch'
