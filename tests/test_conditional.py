@@ -10,7 +10,6 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 from absl.testing import absltest
 
 from configs import acgan_digits, cgan_digits, infogan_digits
@@ -79,7 +78,6 @@ class ConditionalStepTest(chex.TestCase):
       build.build(c)
 
 
-@pytest.mark.xdist_group('conditional_sampling')  # setUpClass trains: one worker
 class ConditionalSamplingTest(chex.TestCase):
 
   @classmethod

@@ -22,7 +22,6 @@ from jaxgan.metrics import inception
 DATA = os.path.join(os.path.dirname(__file__), 'data')
 
 
-@pytest.mark.xdist_group('evaluate_images')  # setUpClass trains: one worker
 class EvaluateImagesTest(chex.TestCase):
   """One small DCGAN run on CIFAR-10 (TFDS mock data), shared by the tests."""
 

@@ -12,7 +12,6 @@ import tempfile
 import chex
 import jax
 import numpy as np
-import pytest
 from absl.testing import absltest
 from PIL import Image
 
@@ -52,7 +51,6 @@ class SubPixelTest(chex.TestCase):
       pixel_shuffle(x[..., :10], 2)
 
 
-@pytest.mark.xdist_group('sr_two_stage')  # setUpClass trains: one worker
 class TwoStageTest(chex.TestCase):
 
   @classmethod

@@ -380,6 +380,9 @@ def _tap_span(size: int, out: int, offset: int, stride: int, low: int) -> tuple[
   return max(0, -((offset - low) // stride)), min(out, (size - 1 + low - offset) // stride + 1)
 
 
+# Compiled as one program even when called op by op: its 2 kh kw slices and pads would
+# each be compiled alone (162 programs for a 9x9 kernel). Under an outer jit it is inlined.
+@functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padding: Pairs,
                precision: Any = None) -> chex.Array:
   """``lax.conv_general_dilated(x, kernel, strides, padding)`` as a matrix product and a
