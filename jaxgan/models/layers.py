@@ -336,11 +336,13 @@ def _chunked_matmul(a: chex.Array, b: chex.Array, precision: Any) -> chex.Array:
 
 
 def _strided_window(x: chex.Array, start: tuple[int, int], out: tuple[int, int],
-                    strides: tuple[int, int]) -> chex.Array:
-  """``x[:, start_h + s_h * i, start_w + s_w * j]`` for ``i, j < out``."""
-  limit = [st + s * (o - 1) + 1 for st, s, o in zip(start, strides, out, strict=True)]
-  return lax.slice(x, (0, *start) + (0,) * (x.ndim - 3), (x.shape[0], *limit) + x.shape[3:],
-                   (1, *strides) + (1,) * (x.ndim - 3))
+                    strides: tuple[int, int], axis: int = 1) -> chex.Array:
+  """``x[..., start_h + s_h * i, start_w + s_w * j, ...]`` for ``i, j < out``, on the
+  axes ``axis`` and ``axis + 1`` (the spatial axes: 1 and 2 in NHWC)."""
+  begin, limit, step = [0] * x.ndim, list(x.shape), [1] * x.ndim
+  for a, st, s, o in zip((axis, axis + 1), start, strides, out, strict=True):
+    begin[a], limit[a], step[a] = st, st + s * (o - 1) + 1, s
+  return lax.slice(x, begin, limit, step)
 
 
 def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padding: Pairs,
@@ -380,8 +382,9 @@ def _tap_span(size: int, out: int, offset: int, stride: int, low: int) -> tuple[
   return max(0, -((offset - low) // stride)), min(out, (size - 1 + low - offset) // stride + 1)
 
 
-# Compiled as one program even when called op by op: its 2 kh kw slices and pads would
-# each be compiled alone (162 programs for a 9x9 kernel). Under an outer jit it is inlined.
+# Compiled as one program even when called op by op, where each of its kh * kw slices and
+# kh * kw pads would be compiled alone (162 programs for a 9x9 kernel). Under an outer jit
+# it is inlined.
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padding: Pairs,
                precision: Any = None) -> chex.Array:
@@ -425,10 +428,8 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
     (i0, i1), (j0, j1) = (_tap_span(size, o, k, s, p[0]) for size, o, k, s, p in
                           zip((h, w), out, (u, v), strides, padding, strict=True))
     if i1 > i0 and j1 > j0:
-      start = (0, 0, strides[0] * i0 + u - padding[0][0], strides[1] * j0 + v - padding[1][0])
-      limit = (c_out, n, start[2] + strides[0] * (i1 - i0 - 1) + 1,
-               start[3] + strides[1] * (j1 - j0 - 1) + 1)
-      tap = lax.slice(planes[u * kw + v], start, limit, (1, 1, *strides))
+      start = (strides[0] * i0 + u - padding[0][0], strides[1] * j0 + v - padding[1][0])
+      tap = _strided_window(planes[u * kw + v], start, (i1 - i0, j1 - j0), strides, axis=2)
       terms.append(lax.pad(tap, jnp.zeros((), q.dtype), [(0, 0, 0), (0, 0, 0),
                                                          (i0, out[0] - i1, 0),
                                                          (j0, out[1] - j1, 0)]))
