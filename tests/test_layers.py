@@ -442,6 +442,37 @@ class CpuCompilerOptionsTest(parameterized.TestCase):
     np.testing.assert_allclose(got_dw, want_dw, rtol=1e-5, atol=1e-5 * np.abs(want_dw).max())
 
 
+class FunctionalConvTest(chex.TestCase):
+  """``layers.conv``, the function behind ``Conv`` (what the dense blocks call), on each
+  path ``conv_path`` chooses, against the direct NumPy loop."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.product(
+      case=[((2, 5), (1, 1), 'patch'), ((6, 2), (1, 1), 'shift'), ((6, 5), (2, 2), 'strided'),
+            ((6, 5), (1, 1), 'stride1')],
+      impl=['fast', 'flax'])
+  def test_every_path_matches_numpy(self, case, impl):
+    (c_in, c_out), strides, path = case
+    self.assertEqual(layers.conv_path(c_in, c_out, (3, 3), strides), path)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 7, 6, c_in)).astype(np.float32)
+    w = rng.standard_normal((3, 3, c_in, c_out)).astype(np.float32)
+    pads = ((1, 2), (0, 1))
+    got = self.variant(functools.partial(layers.conv, strides=strides, padding=pads,
+                                         impl=impl))(x, w)
+    want = _np_conv(x.astype(np.float64), w.astype(np.float64), strides, pads)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+  def test_same_padding_and_bad_impl(self):
+    x = jnp.asarray(np.random.default_rng(1).standard_normal((1, 5, 5, 3)), jnp.float32)
+    w = jnp.ones((3, 3, 3, 4))
+    want = _np_conv(np.asarray(x, np.float64), np.ones((3, 3, 3, 4)), (2, 2), ((1, 1), (1, 1)))
+    np.testing.assert_allclose(layers.conv(x, w, (2, 2), 'SAME', impl='fast'), want,
+                               rtol=1e-5, atol=1e-5)
+    with self.assertRaisesRegex(ValueError, "'fast', 'flax'"):
+      layers.conv(x, w, impl='cuda')
+
+
 class ErrorsTest(chex.TestCase):
 
   def test_bad_attributes(self):

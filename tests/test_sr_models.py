@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized
+from jax import test_util as jtu
 
 from jaxgan.models import sr
 from jaxgan.models.dcgan import NORMS
@@ -327,6 +328,25 @@ class SRModelsTest(chex.TestCase):
     # Convolutions followed by BatchNorm have no bias.
     self.assertNotIn(('block_0', 'conv1', 'bias'), flat)
     self.assertNotIn(('conv_body', 'bias'), flat)
+
+  def test_dense_block_matches_the_concatenated_form_and_its_derivatives(self):
+    # The block sums per-part convolutions instead of convolving concatenations; the NumPy
+    # reference concatenates. Growth unequal to features checks each part's kernel rows.
+    for features, growth in ((8, 4), (6, 5)):
+      x = jax.random.normal(_key(3), (2, 5, 4, features))
+      rdb = sr.ResidualDenseBlock(features=features, growth=growth)
+      v = _randomize(jax.jit(rdb.init)(_key(1), x), seed=2)
+      self.assertEqual([v['params'][f'conv{k}']['kernel'].shape for k in range(1, 6)],
+                       [(3, 3, features + growth * (k - 1), growth if k < 5 else features)
+                        for k in range(1, 6)])
+      np.testing.assert_allclose(rdb.apply(v, x), np_rdb(v['params'], np.asarray(x)),
+                                 rtol=1e-5, atol=1e-5)
+    with jax.enable_x64(True):  # against finite differences, both modes
+      rdb64 = dataclasses.replace(rdb, dtype=jnp.float64)
+      p64 = jax.tree.map(lambda a: np.asarray(a, np.float64), v['params'])
+      x64 = np.asarray(x[:1], np.float64)
+      jtu.check_grads(lambda p, x: rdb64.apply({'params': p}, x), (p64, x64), order=1,
+                      modes=['fwd', 'rev'])
 
   def test_residual_scaling(self):
     x = jax.random.normal(_key(0), (2, 5, 4, 8))

@@ -15,7 +15,8 @@
   layer) is im2col and a matrix product (:func:`patch_conv`), one with few output channels
   (the generators' last, SRResNet's 9x9 one included) a matrix product and col2im
   (:func:`shift_conv`, XLA's op when its planes would exceed :data:`SHIFT_MAX_VALUES`);
-  which path a convolution takes is :func:`conv_path`. ``impl='flax'`` is the plain Flax op.
+  which path a convolution takes is :func:`conv_path`, and :func:`conv` is the same
+  convolution as a function of a kernel. ``impl='flax'`` is the plain Flax op.
   ``impl='auto'`` (the default) takes the backend's choice, :data:`AUTO_IMPL` (measured
   per backend), or the ``JAXGAN_CONV_IMPL`` environment variable when set (``fast`` or
   ``flax``, for benchmarks).
@@ -524,6 +525,39 @@ def default_impl() -> str:
   return AUTO_IMPL.get(jax.default_backend(), 'flax')
 
 
+def conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int] = (1, 1),
+         padding: str | Pairs = 'SAME', precision: Any = None, impl: str = 'auto'
+         ) -> chex.Array:
+  """The convolution :class:`Conv` computes, as a function of its kernel (no bias).
+
+  Args:
+    x: ``[N, H, W, C_in]``.
+    kernel: ``[kh, kw, C_in, C_out]``, of ``x``'s dtype.
+    strides: ``(s_h, s_w)``.
+    padding: 'SAME', 'VALID' or explicit ``((low_h, high_h), (low_w, high_w))``.
+    precision: ``lax`` precision of the convolutions and matrix products.
+    impl: ``'fast'`` (the path :func:`conv_path` chooses), ``'flax'``
+      (``lax.conv_general_dilated``) or ``'auto'`` (:func:`default_impl`).
+
+  Returns:
+    ``[N, H_out, W_out, C_out]``, as ``lax.conv_general_dilated``.
+  """
+  if impl not in IMPLS:
+    raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}.')
+  impl = default_impl() if impl == 'auto' else impl
+  if impl == 'flax':
+    return lax.conv_general_dilated(x, kernel, strides, padding, precision=precision,
+                                    dimension_numbers=_DIMENSION_NUMBERS)
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides, padding)
+  padding = tuple(map(tuple, padding))
+  path = conv_path(x.shape[-1], kernel.shape[-1], kernel.shape[:2], strides,
+                   x.shape[0] * x.shape[1] * x.shape[2])
+  fn = {'patch': patch_conv, 'shift': shift_conv, 'strided': strided_conv}.get(path)
+  return (fn(x, kernel, strides, padding, precision) if fn else
+          _conv_stride1(x, kernel, padding, precision))
+
+
 class _ConvBase(nn.Module):
   """Attributes and plumbing shared by :class:`Conv` and :class:`ConvTranspose`."""
   features: int
@@ -555,24 +589,16 @@ class _ConvBase(nn.Module):
     bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    if impl == 'flax':
-      conv = lax.conv_transpose if transpose else lax.conv_general_dilated
-      y = conv(x, kernel, strides, padding, precision=self.precision,
-               dimension_numbers=_DIMENSION_NUMBERS)
-    elif transpose:
+    if not transpose:
+      y = conv(x, kernel, strides, padding, self.precision, impl)
+    elif impl == 'flax':
+      y = lax.conv_transpose(x, kernel, strides, padding, precision=self.precision,
+                             dimension_numbers=_DIMENSION_NUMBERS)
+    else:
       if isinstance(padding, str):
         padding = tuple(_transpose_padding(k, s, padding)
                         for k, s in zip(kernel_size, strides, strict=True))
       y = phase_conv_transpose(x, kernel, strides, padding, self.precision)
-    else:
-      if isinstance(padding, str):
-        padding = lax.padtype_to_pads(x.shape[1:3], kernel_size, strides, padding)
-      padding = tuple(map(tuple, padding))
-      path = conv_path(x.shape[-1], self.features, kernel_size, strides,
-                       x.shape[0] * x.shape[1] * x.shape[2])
-      fn = {'patch': patch_conv, 'shift': shift_conv, 'strided': strided_conv}.get(path)
-      y = (fn(x, kernel, strides, padding, self.precision) if fn else
-           _conv_stride1(x, kernel, padding, self.precision))
     if bias is not None:
       y += bias.reshape((1, 1, 1, -1))
     return y.reshape(batch_shape + y.shape[1:])
