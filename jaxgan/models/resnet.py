@@ -54,7 +54,8 @@ def _check_attention_at(who: str, attention_at: int | None, resolutions: list[in
 
 class GBlock(nn.Module):
   """Generator residual block: ``h = c2(relu(bn2(c1(up(relu(bn1(x)))))))``, shortcut
-  ``c_sc(up(x))`` (a 1x1 conv when the block upsamples or changes the width).
+  ``c_sc(up(x))`` (a 1x1 conv when the block upsamples or changes the width; computed as
+  ``up(c_sc(x))``, equal).
 
   Attributes:
     out_channels: channels of the output (and of the hidden conv).
@@ -94,9 +95,10 @@ class GBlock(nn.Module):
     h = conv(self.out_channels, 3, self.residual_init, 'c2', h)
     sc = x
     if self.upsample or x.shape[-1] != self.out_channels:
-      sc = conv(self.out_channels, 1, self.shortcut_init, 'c_sc',
-                _upsample(x) if self.upsample else x)
-    return h + sc
+      # c_sc(up(x)) as up(c_sc(x)): a 1x1 conv commutes with nearest upsampling (exactly),
+      # and this way it runs on a quarter of the pixels.
+      sc = conv(self.out_channels, 1, self.shortcut_init, 'c_sc', x)
+    return h + (_upsample(sc) if self.upsample else sc)
 
 
 class DBlock(nn.Module):
@@ -104,7 +106,8 @@ class DBlock(nn.Module):
 
   ``optimized`` (the first block, on the image): ``h = down(c2(relu(c1(x))))``, shortcut
   ``c_sc(down(x))``. Otherwise ``h = down?(c2(relu(c1(relu(x)))))``, shortcut
-  ``down?(c_sc(x))`` (identity when neither downsampling nor changing the width).
+  ``down?(c_sc(x))`` (identity when neither downsampling nor changing the width; computed
+  as ``c_sc(down?(x))``, equal up to rounding).
 
   Attributes:
     out_channels: channels of the output.
@@ -140,12 +143,12 @@ class DBlock(nn.Module):
     if self.optimized:
       return _downsample(h) + conv(self.out_channels, 1, self.shortcut_init, 'c_sc',
                                    _downsample(x))
-    sc = x
+    # down(c_sc(x)) as c_sc(down(x)): a 1x1 conv (with its bias) commutes with average
+    # pooling, and this way it runs on a quarter of the pixels.
+    sc = _downsample(x) if self.downsample else x
     if self.downsample or x.shape[-1] != self.out_channels:
-      sc = conv(self.out_channels, 1, self.shortcut_init, 'c_sc', x)
-    if self.downsample:
-      h, sc = _downsample(h), _downsample(sc)
-    return h + sc
+      sc = conv(self.out_channels, 1, self.shortcut_init, 'c_sc', sc)
+    return (_downsample(h) if self.downsample else h) + sc
 
 
 class ResNetGenerator(nn.Module):
