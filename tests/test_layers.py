@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized
+from jax import lax
 from jax import test_util as jtu
 
 from jaxgan import sharding
@@ -471,6 +472,46 @@ class FunctionalConvTest(chex.TestCase):
                                rtol=1e-5, atol=1e-5)
     with self.assertRaisesRegex(ValueError, "'fast', 'flax'"):
       layers.conv(x, w, impl='cuda')
+
+
+class UpsampleConvTest(chex.TestCase):
+  """``UpsampleConv`` / ``upsample_conv``: a convolution of the nearest-upsampled input,
+  against the direct NumPy loop over an upsampling done by ``np.repeat``."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.product(
+      kernel_padding=[(3, 'SAME'), (3, ((1, 1), (1, 1))), (3, 'VALID'), (1, 'SAME'),
+                      (4, 'SAME'), (5, ((0, 3), (2, 1)))],
+      impl=['fast', 'flax'])
+  def test_matches_numpy_on_the_upsampled_input(self, kernel_padding, impl):
+    k, padding = kernel_padding
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((2, 4, 3, 3)).astype(np.float32)
+    w = rng.standard_normal((k, k, 3, 5)).astype(np.float32)
+    up = np.repeat(np.repeat(x, 2, axis=1), 2, axis=2).astype(np.float64)
+    pads = (lax.padtype_to_pads(up.shape[1:3], (k, k), (1, 1), padding)
+            if isinstance(padding, str) else padding)
+    want = _np_conv(up, w.astype(np.float64), (1, 1), pads)
+    got = self.variant(functools.partial(layers.upsample_conv, padding=padding,
+                                         impl=impl))(x, w)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+  def test_module_equals_conv_of_the_upsampled_input_with_its_derivatives(self):
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 4, 6)), jnp.float32)
+    up_conv = layers.UpsampleConv(7, (3, 3), padding=1, impl='fast')
+    variables = up_conv.init(jax.random.key(0), x)
+    self.assertEqual(variables['params']['kernel'].shape, (3, 3, 6, 7))  # Conv's parameters
+    flax_conv = nn.Conv(7, (3, 3), padding=1)
+    np.testing.assert_allclose(up_conv.apply(variables, x),
+                               flax_conv.apply(variables, layers.upsample_nearest(x)),
+                               rtol=1e-5, atol=1e-5)
+    with jax.enable_x64(True):  # derivatives, to second order, in both modes
+      x64 = np.asarray(x, np.float64)[:1]
+      w64 = np.asarray(variables['params']['kernel'], np.float64)
+      jtu.check_grads(lambda x, w: jnp.sin(layers.upsample_conv(x, w, 'SAME', impl='fast')),
+                      (x64, w64), order=2, modes=['fwd', 'rev'])
+    with self.assertRaisesRegex(ValueError, 'stride 1'):
+      layers.UpsampleConv(7, (3, 3), strides=2).init(jax.random.key(0), x)
 
 
 class ErrorsTest(chex.TestCase):

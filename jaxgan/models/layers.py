@@ -17,6 +17,8 @@
   (:func:`shift_conv`, XLA's op when its planes would exceed :data:`SHIFT_MAX_VALUES`);
   which path a convolution takes is :func:`conv_path`, and :func:`conv` is the same
   convolution as a function of a kernel. ``impl='flax'`` is the plain Flax op.
+* :class:`UpsampleConv`: ``Conv`` after nearest 2x upsampling (SNGAN's and ESRGAN's
+  upsampling), as one transposed convolution of the input (:func:`upsample_conv`).
   ``impl='auto'`` (the default) takes the backend's choice, :data:`AUTO_IMPL` (measured
   per backend), or the ``JAXGAN_CONV_IMPL`` environment variable when set (``fast`` or
   ``flax``, for benchmarks).
@@ -558,6 +560,59 @@ def conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int] = (1, 1),
           _conv_stride1(x, kernel, padding, precision))
 
 
+def upsample_nearest(x: chex.Array, factor: int = 2) -> chex.Array:
+  """Nearest-neighbour upsampling ``[N, H, W, C] -> [N, H f, W f, C]`` (PyTorch's
+  ``F.interpolate(x, scale_factor=f, mode='nearest')``, chainer's ``unpooling_2d``)."""
+  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+def _box_kernel(kernel: chex.Array) -> chex.Array:
+  """``[kh, kw, C_in, C_out] -> [kh + 1, kw + 1, ...]``: the full correlation of each
+  spatial axis with ``[1, 1]``, ``K[t] = kernel[t - 1] + kernel[t]`` (zero outside)."""
+  for axis in (0, 1):
+    pad = [(0, 0)] * 4
+    pad[axis] = (1, 1)
+    k = jnp.pad(kernel, pad)
+    kernel = lax.slice_in_dim(k, 1, None, axis=axis) + lax.slice_in_dim(k, 0, -1, axis=axis)
+  return kernel
+
+
+def upsample_conv(x: chex.Array, kernel: chex.Array, padding: str | Pairs = 'SAME',
+                  precision: Any = None, impl: str = 'auto') -> chex.Array:
+  """``conv(upsample_nearest(x, 2), kernel, padding)``, stride 1, without the upsampled
+  input: SNGAN's and ESRGAN's upsampling convolution.
+
+  Nearest 2x upsampling is ``lax.conv_transpose(x, box, 2, ((1, 1), (1, 1)))`` per channel
+  with the ``2 x 2`` box of ones, so the two are one transposed convolution with the
+  kernel :func:`_box_kernel` (``kernel`` correlated with the box: ``(kh + 1) x (kw + 1)``)
+  and padding ``(low + 1, high + 1)``. With ``impl='fast'`` it is
+  :func:`phase_conv_transpose`: four stride-1 convolutions of ``x`` with ``2 x 2``
+  kernels for a ``3 x 3`` one, 16 products per input pixel instead of 36 (forward
+  1.2-1.5x, gradient 1.4-1.8x faster on XLA:CPU). ``impl='flax'``: the upsampling and
+  ``lax.conv_general_dilated``.
+
+  Args:
+    x: ``[N, H, W, C_in]``.
+    kernel: ``[kh, kw, C_in, C_out]``.
+    padding: 'SAME', 'VALID' or explicit pairs, of the convolution of the upsampled input.
+    precision: ``lax`` precision of the convolutions.
+    impl: ``'fast'``, ``'flax'`` or ``'auto'`` (:func:`default_impl`).
+
+  Returns:
+    ``[N, H_out, W_out, C_out]``, as the convolution of the ``[N, 2H, 2W, C_in]`` input.
+  """
+  if impl not in IMPLS:
+    raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}.')
+  impl = default_impl() if impl == 'auto' else impl
+  if impl == 'flax':
+    return conv(upsample_nearest(x), kernel, (1, 1), padding, precision, impl)
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads((2 * x.shape[1], 2 * x.shape[2]), kernel.shape[:2], (1, 1),
+                                  padding)
+  padding = tuple((lo + 1, hi + 1) for lo, hi in padding)
+  return phase_conv_transpose(x, _box_kernel(kernel), (2, 2), padding, precision)
+
+
 class _ConvBase(nn.Module):
   """Attributes and plumbing shared by :class:`Conv` and :class:`ConvTranspose`."""
   features: int
@@ -572,7 +627,7 @@ class _ConvBase(nn.Module):
   bias_init: Any = nn.initializers.zeros_init()
   impl: str = 'auto'
 
-  def _apply(self, x: chex.Array, transpose: bool) -> chex.Array:
+  def _apply(self, x: chex.Array, transpose: bool, upsample: bool = False) -> chex.Array:
     if self.impl not in IMPLS:
       raise ValueError(f'impl must be one of {IMPLS}; got {self.impl!r}.')
     impl = default_impl() if self.impl == 'auto' else self.impl
@@ -589,7 +644,11 @@ class _ConvBase(nn.Module):
     bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    if not transpose:
+    if upsample:
+      if strides != (1, 1):
+        raise ValueError(f'UpsampleConv has stride 1; got strides {strides}.')
+      y = upsample_conv(x, kernel, padding, self.precision, impl)
+    elif not transpose:
       y = conv(x, kernel, strides, padding, self.precision, impl)
     elif impl == 'flax':
       y = lax.conv_transpose(x, kernel, strides, padding, precision=self.precision,
@@ -635,6 +694,19 @@ class Conv(_ConvBase):
   def __call__(self, inputs: chex.Array) -> chex.Array:
     """Convolves ``inputs [..., H, W, C_in]`` to ``[..., H_out, W_out, features]``."""
     return self._apply(inputs, transpose=False)
+
+
+class UpsampleConv(_ConvBase):
+  """``Conv`` applied to the input upsampled 2x by nearest-neighbour repetition, with
+  ``Conv``'s parameters (so ``UpsampleConv(...)(x) == Conv(...)(upsample_nearest(x))``
+  for the same variables): :func:`upsample_conv`. Stride 1; attributes as :class:`Conv`.
+  """
+
+  @nn.compact
+  def __call__(self, inputs: chex.Array) -> chex.Array:
+    """Convolves ``upsample_nearest(inputs) [..., 2H, 2W, C_in]`` to ``[..., H_out,
+    W_out, features]``."""
+    return self._apply(inputs, transpose=False, upsample=True)
 
 
 class ConvTranspose(_ConvBase):

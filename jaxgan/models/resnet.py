@@ -35,10 +35,7 @@ from jaxgan.models.blocks import (
   xavier_uniform,
 )
 
-
-def _upsample(x: chex.Array) -> chex.Array:
-  """Nearest-neighbour 2x upsampling of ``[B, H, W, C]`` (chainer's ``unpooling_2d``)."""
-  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+_upsample = layers.upsample_nearest  # nearest-neighbour 2x (chainer's ``unpooling_2d``)
 
 
 def _downsample(x: chex.Array) -> chex.Array:
@@ -80,17 +77,18 @@ class GBlock(nn.Module):
   def __call__(self, x: chex.Array, y: chex.Array | None = None,
                train: bool = True) -> chex.Array:
 
-    def conv(features, size, init, name, h):
-      layer = layers.Conv(features, (size, size), padding='SAME', kernel_init=init,
-                      dtype=self.dtype, name=name)
+    def conv(features, size, init, name, h, cls=layers.Conv):
+      layer = cls(features, (size, size), padding='SAME', kernel_init=init, dtype=self.dtype,
+                  name=name)
       return spectral(layer, h, enabled=self.spectral_norm, train=train)
 
     def bn(name, h):
       return ConditionalBatchNorm(self.num_classes, dtype=self.dtype, name=name)(h, y, train)
 
     h = nn.relu(bn('b1', x))
-    h = _upsample(h) if self.upsample else h
-    h = conv(self.out_channels, 3, self.residual_init, 'c1', h)
+    # c1(up(h)) as one layer: layers.UpsampleConv never materializes up(h).
+    h = conv(self.out_channels, 3, self.residual_init, 'c1', h,
+             layers.UpsampleConv if self.upsample else layers.Conv)
     h = nn.relu(bn('b2', h))
     h = conv(self.out_channels, 3, self.residual_init, 'c2', h)
     sc = x

@@ -69,10 +69,7 @@ def kaiming_normal(scale: float = 1.0) -> Initializer:
   return nn.initializers.variance_scaling(2.0 * scale ** 2, 'fan_in', 'normal')
 
 
-def upsample_nearest(x: chex.Array, factor: int = 2) -> chex.Array:
-  """Nearest-neighbour upsampling ``[B, H, W, C] -> [B, H * f, W * f, C]``
-  (PyTorch's ``F.interpolate(x, scale_factor=f, mode='nearest')``)."""
-  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+upsample_nearest = layers.upsample_nearest  # ESRGAN's F.interpolate(mode='nearest')
 
 
 def _num_stages(who: str, scale: int) -> int:
@@ -332,8 +329,9 @@ class RRDBNet(nn.Module):
       h = RRDB(self.features, self.growth, self.residual_scale, init, self.dtype,
                name=f'rrdb_{i}')(h)
     h = f + conv(self.features, 'conv_body')(h)
-    for i in range(stages):
-      h = nn.leaky_relu(conv(self.features, f'conv_up_{i}')(upsample_nearest(h)), 0.2)
+    for i in range(stages):  # conv_up(upsample_nearest(h)) as one layer
+      h = nn.leaky_relu(layers.UpsampleConv(self.features, (3, 3), padding=1, kernel_init=init,
+                                            dtype=self.dtype, name=f'conv_up_{i}')(h), 0.2)
     h = nn.leaky_relu(conv(self.features, 'conv_hr')(h), 0.2)
     return conv(self.channels, 'conv_last')(h)
 
