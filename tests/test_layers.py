@@ -514,6 +514,51 @@ class UpsampleConvTest(chex.TestCase):
       layers.UpsampleConv(7, (3, 3), strides=2).init(jax.random.key(0), x)
 
 
+def _np_avg_pool(z):
+  """2x2 average pooling, stride 2, 'VALID' (an odd last row or column dropped)."""
+  n, h, w, c = z.shape
+  z = z[:, :h // 2 * 2, :w // 2 * 2]
+  return z.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+class ConvAvgPoolTest(chex.TestCase):
+  """``ConvAvgPool`` / ``conv_avg_pool``: a convolution then 2x2 average pooling, against
+  the direct NumPy loop and a NumPy pooling."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.product(
+      kernel_padding=[(3, 'SAME'), (3, 'VALID'), (1, 'SAME'), (4, 'SAME'),
+                      (5, ((0, 3), (2, 1)))],
+      size=[(6, 8), (7, 5)],
+      impl=['fast', 'flax'])
+  def test_matches_numpy(self, kernel_padding, size, impl):
+    k, padding = kernel_padding
+    rng = np.random.default_rng(k)
+    x = rng.standard_normal((2, *size, 6)).astype(np.float32)
+    w = rng.standard_normal((k, k, 6, 5)).astype(np.float32)
+    pads = (lax.padtype_to_pads(size, (k, k), (1, 1), padding)
+            if isinstance(padding, str) else padding)
+    want = _np_avg_pool(_np_conv(x.astype(np.float64), w.astype(np.float64), (1, 1), pads))
+    got = self.variant(functools.partial(layers.conv_avg_pool, padding=padding,
+                                         impl=impl))(x, w)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+  def test_module_equals_pooled_conv_with_its_derivatives(self):
+    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 6, 8, 6)), jnp.float32)
+    conv_pool = layers.ConvAvgPool(7, (3, 3), padding='SAME', impl='fast')
+    variables = conv_pool.init(jax.random.key(0), x)
+    self.assertEqual(variables['params']['kernel'].shape, (3, 3, 6, 7))  # Conv's parameters
+    want = nn.avg_pool(nn.Conv(7, (3, 3)).apply(variables, x), (2, 2), (2, 2))
+    np.testing.assert_allclose(conv_pool.apply(variables, x), want, rtol=1e-5, atol=1e-5)
+    with jax.enable_x64(True):  # derivatives, to second order (a penalty's), both modes
+      x64 = np.asarray(x, np.float64)[:1]
+      w64 = np.asarray(variables['params']['kernel'], np.float64)
+      jtu.check_grads(lambda x, w: jnp.sin(layers.conv_avg_pool(x, w, 'SAME', impl='fast')),
+                      (x64, w64), order=2, modes=['fwd', 'rev'])
+    with self.assertRaisesRegex(ValueError, 'stride 1'):
+      layers.ConvAvgPool(7, (3, 3), strides=2).init(jax.random.key(0), x)
+
+
 class ErrorsTest(chex.TestCase):
 
   def test_bad_attributes(self):

@@ -19,6 +19,8 @@
   convolution as a function of a kernel. ``impl='flax'`` is the plain Flax op.
 * :class:`UpsampleConv`: ``Conv`` after nearest 2x upsampling (SNGAN's and ESRGAN's
   upsampling), as one transposed convolution of the input (:func:`upsample_conv`).
+* :class:`ConvAvgPool`: ``Conv`` then 2x2 average pooling (SNGAN's downsampling), as one
+  stride-2 convolution (:func:`conv_avg_pool`).
   ``impl='auto'`` (the default) takes the backend's choice, :data:`AUTO_IMPL` (measured
   per backend), or the ``JAXGAN_CONV_IMPL`` environment variable when set (``fast`` or
   ``flax``, for benchmarks).
@@ -613,6 +615,38 @@ def upsample_conv(x: chex.Array, kernel: chex.Array, padding: str | Pairs = 'SAM
   return phase_conv_transpose(x, _box_kernel(kernel), (2, 2), padding, precision)
 
 
+def conv_avg_pool(x: chex.Array, kernel: chex.Array, padding: str | Pairs = 'SAME',
+                  precision: Any = None, impl: str = 'auto') -> chex.Array:
+  """``avg_pool(conv(x, kernel, padding), 2x2, stride 2)`` (stride-1 convolution, pooling
+  'VALID'), without the full-resolution map: SNGAN's downsampling convolution.
+
+  The pooled map is ``y[i] = 1/4 sum_{a, b in {0, 1}} z[2 i + a, 2 j + b]`` with ``z`` the
+  convolution, i.e. a stride-2 convolution of the same padded input with
+  :func:`_box_kernel` ``/ 4`` (``(kh + 1) x (kw + 1)``), whose output size is
+  ``floor(z / 2)`` per axis with the padding unchanged. 16 products per output pixel
+  instead of 36 for a 3x3 kernel; ``impl='fast'`` takes :func:`conv`'s strided path.
+  ``impl='flax'``: ``lax.conv_general_dilated`` and the pooling.
+
+  Args:
+    x: ``[N, H, W, C_in]``.
+    kernel: ``[kh, kw, C_in, C_out]``.
+    padding: 'SAME', 'VALID' or explicit pairs, of the stride-1 convolution.
+    precision: ``lax`` precision of the convolutions.
+    impl: ``'fast'``, ``'flax'`` or ``'auto'`` (:func:`default_impl`).
+
+  Returns:
+    ``[N, H_z // 2, W_z // 2, C_out]`` for the convolution's ``[N, H_z, W_z, C_out]``.
+  """
+  if impl not in IMPLS:
+    raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}.')
+  impl = default_impl() if impl == 'auto' else impl
+  if impl == 'flax':
+    return nn.avg_pool(conv(x, kernel, (1, 1), padding, precision, impl), (2, 2), (2, 2))
+  if isinstance(padding, str):
+    padding = lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], (1, 1), padding)
+  return conv(x, _box_kernel(kernel) / 4, (2, 2), tuple(map(tuple, padding)), precision, impl)
+
+
 class _ConvBase(nn.Module):
   """Attributes and plumbing shared by :class:`Conv` and :class:`ConvTranspose`."""
   features: int
@@ -627,7 +661,8 @@ class _ConvBase(nn.Module):
   bias_init: Any = nn.initializers.zeros_init()
   impl: str = 'auto'
 
-  def _apply(self, x: chex.Array, transpose: bool, upsample: bool = False) -> chex.Array:
+  def _apply(self, x: chex.Array, transpose: bool, upsample: bool = False,
+             pool: bool = False) -> chex.Array:
     if self.impl not in IMPLS:
       raise ValueError(f'impl must be one of {IMPLS}; got {self.impl!r}.')
     impl = default_impl() if self.impl == 'auto' else self.impl
@@ -644,10 +679,12 @@ class _ConvBase(nn.Module):
     bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    if (upsample or pool) and strides != (1, 1):
+      raise ValueError(f'{type(self).__name__} has stride 1; got strides {strides}.')
     if upsample:
-      if strides != (1, 1):
-        raise ValueError(f'UpsampleConv has stride 1; got strides {strides}.')
       y = upsample_conv(x, kernel, padding, self.precision, impl)
+    elif pool:
+      y = conv_avg_pool(x, kernel, padding, self.precision, impl)
     elif not transpose:
       y = conv(x, kernel, strides, padding, self.precision, impl)
     elif impl == 'flax':
@@ -707,6 +744,20 @@ class UpsampleConv(_ConvBase):
     """Convolves ``upsample_nearest(inputs) [..., 2H, 2W, C_in]`` to ``[..., H_out,
     W_out, features]``."""
     return self._apply(inputs, transpose=False, upsample=True)
+
+
+class ConvAvgPool(_ConvBase):
+  """``Conv`` followed by 2x2 average pooling (stride 2), with ``Conv``'s parameters (so
+  ``ConvAvgPool(...)(x) == avg_pool(Conv(...)(x), (2, 2), (2, 2))`` for the same
+  variables; the bias commutes with the pooling): :func:`conv_avg_pool`. Stride 1;
+  attributes as :class:`Conv`.
+  """
+
+  @nn.compact
+  def __call__(self, inputs: chex.Array) -> chex.Array:
+    """Convolves ``inputs [..., H, W, C_in]`` and pools to ``[..., H_out // 2, W_out // 2,
+    features]``."""
+    return self._apply(inputs, transpose=False, pool=True)
 
 
 class ConvTranspose(_ConvBase):

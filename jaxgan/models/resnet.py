@@ -129,24 +129,26 @@ class DBlock(nn.Module):
   @nn.compact
   def __call__(self, x: chex.Array, train: bool = True) -> chex.Array:
 
-    def conv(features, size, init, name, h):
-      layer = layers.Conv(features, (size, size), padding='SAME', kernel_init=init,
-                      dtype=self.dtype, name=name)
+    def conv(features, size, init, name, h, cls=layers.Conv):
+      layer = cls(features, (size, size), padding='SAME', kernel_init=init, dtype=self.dtype,
+                  name=name)
       return spectral(layer, h, enabled=self.spectral_norm, train=train)
 
     hidden = self.out_channels if self.optimized else x.shape[-1]
     h = x if self.optimized else nn.relu(x)
     h = conv(hidden, 3, self.residual_init, 'c1', h)
-    h = conv(self.out_channels, 3, self.residual_init, 'c2', nn.relu(h))
+    # down(c2(h)) as one layer: layers.ConvAvgPool never materializes c2(h).
+    down = self.optimized or self.downsample
+    h = conv(self.out_channels, 3, self.residual_init, 'c2', nn.relu(h),
+             layers.ConvAvgPool if down else layers.Conv)
     if self.optimized:
-      return _downsample(h) + conv(self.out_channels, 1, self.shortcut_init, 'c_sc',
-                                   _downsample(x))
+      return h + conv(self.out_channels, 1, self.shortcut_init, 'c_sc', _downsample(x))
     # down(c_sc(x)) as c_sc(down(x)): a 1x1 conv (with its bias) commutes with average
     # pooling, and this way it runs on a quarter of the pixels.
     sc = _downsample(x) if self.downsample else x
     if self.downsample or x.shape[-1] != self.out_channels:
       sc = conv(self.out_channels, 1, self.shortcut_init, 'c_sc', sc)
-    return (_downsample(h) if self.downsample else h) + sc
+    return h + sc
 
 
 class ResNetGenerator(nn.Module):
