@@ -16,7 +16,9 @@ All convolutions pad ``k // 2`` on every side, as the PyTorch references (``padd
 
 Sizes, and times on this machine (2 CPU cores shared with other jobs, load average 4-6;
 jitted, one batch of 16, LR 32x32 -> HR 128x128, median of 3 after compilation, measured
-once: expect a spread of tens of percent). The small variants train on 2 CPU cores.
+once: expect a spread of tens of percent; the RRDBNet rows measured again on an idle
+machine after its dense blocks and upsampling convs were rewritten, 3.2 s / 0.20 s /
+0.91 s before). The small variants train on 2 CPU cores.
 
 ==================================================  ==========  =========  ==============
 model                                               parameters  forward    forward +
@@ -24,8 +26,8 @@ model                                               parameters  forward    forwa
 ==================================================  ==========  =========  ==============
 ``SRResNet()``: the paper's, 16 blocks, 64 wide      1,547,350  0.60 s
 ``SRResNet(num_blocks=4, features=32)``                173,098  0.12 s     0.72 s
-``RRDBNet()``: ESRGAN's, 23 RRDBs, 64, growth 32    16,697,987  3.2 s
-``RRDBNet(num_blocks=2, features=32, growth=16)``      398,755  0.20 s     0.91 s
+``RRDBNet()``: ESRGAN's, 23 RRDBs, 64, growth 32    16,697,987  2.3 s
+``RRDBNet(num_blocks=2, features=32, growth=16)``      398,755  0.13 s     0.47 s
 ``SRGANDiscriminator()``: the paper's, 96 px        23,563,649
 ``SRGANDiscriminator(image_size=128)``              38,243,713  0.38 s
 ``SRGANDiscriminator(image_size=128, width=16,``     2,391,649  0.03 s
