@@ -52,7 +52,7 @@ def _check_attention_at(who: str, attention_at: int | None, resolutions: list[in
 class GBlock(nn.Module):
   """Generator residual block: ``h = c2(relu(bn2(c1(up(relu(bn1(x)))))))``, shortcut
   ``c_sc(up(x))`` (a 1x1 conv when the block upsamples or changes the width; computed as
-  ``up(c_sc(x))``, equal).
+  ``up(c_sc(x))``, equal). ``c1(up(.))`` is one ``layers.UpsampleConv``.
 
   Attributes:
     out_channels: channels of the output (and of the hidden conv).
@@ -105,7 +105,8 @@ class DBlock(nn.Module):
   ``optimized`` (the first block, on the image): ``h = down(c2(relu(c1(x))))``, shortcut
   ``c_sc(down(x))``. Otherwise ``h = down?(c2(relu(c1(relu(x)))))``, shortcut
   ``down?(c_sc(x))`` (identity when neither downsampling nor changing the width; computed
-  as ``c_sc(down?(x))``, equal up to rounding).
+  as ``c_sc(down?(x))``, equal up to rounding). ``down(c2(.))`` is one
+  ``layers.ConvAvgPool``.
 
   Attributes:
     out_channels: channels of the output.
