@@ -496,23 +496,6 @@ class UpsampleConvTest(chex.TestCase):
                                          impl=impl))(x, w)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
-  def test_module_equals_conv_of_the_upsampled_input_with_its_derivatives(self):
-    x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 3, 4, 6)), jnp.float32)
-    up_conv = layers.UpsampleConv(7, (3, 3), padding=1, impl='fast')
-    variables = up_conv.init(jax.random.key(0), x)
-    self.assertEqual(variables['params']['kernel'].shape, (3, 3, 6, 7))  # Conv's parameters
-    flax_conv = nn.Conv(7, (3, 3), padding=1)
-    np.testing.assert_allclose(up_conv.apply(variables, x),
-                               flax_conv.apply(variables, layers.upsample_nearest(x)),
-                               rtol=1e-5, atol=1e-5)
-    with jax.enable_x64(True):  # derivatives, to second order, in both modes
-      x64 = np.asarray(x, np.float64)[:1]
-      w64 = np.asarray(variables['params']['kernel'], np.float64)
-      jtu.check_grads(lambda x, w: jnp.sin(layers.upsample_conv(x, w, 'SAME', impl='fast')),
-                      (x64, w64), order=2, modes=['fwd', 'rev'])
-    with self.assertRaisesRegex(ValueError, 'stride 1'):
-      layers.UpsampleConv(7, (3, 3), strides=2).init(jax.random.key(0), x)
-
 
 def _np_avg_pool(z):
   """2x2 average pooling, stride 2, 'VALID' (an odd last row or column dropped)."""
@@ -543,20 +526,37 @@ class ConvAvgPoolTest(chex.TestCase):
                                          impl=impl))(x, w)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
-  def test_module_equals_pooled_conv_with_its_derivatives(self):
+
+# (module, function, the unfused layers with the same variables)
+_FUSED = {
+    'upsample_conv': (layers.UpsampleConv, layers.upsample_conv,
+                      lambda conv, v, x: conv.apply(v, layers.upsample_nearest(x))),
+    'conv_avg_pool': (layers.ConvAvgPool, layers.conv_avg_pool,
+                      lambda conv, v, x: nn.avg_pool(conv.apply(v, x), (2, 2), (2, 2))),
+}
+
+
+class FusedModulesTest(chex.TestCase):
+  """``UpsampleConv`` and ``ConvAvgPool`` hold ``Conv``'s parameters and equal Flax's
+  unfused layers with them; their derivatives pass ``check_grads`` to order 2."""
+
+  @parameterized.parameters(*_FUSED)
+  def test_module_equals_the_unfused_layers_with_its_derivatives(self, name):
+    module_cls, fn, unfused = _FUSED[name]
     x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 6, 8, 6)), jnp.float32)
-    conv_pool = layers.ConvAvgPool(7, (3, 3), padding='SAME', impl='fast')
-    variables = conv_pool.init(jax.random.key(0), x)
+    module = module_cls(7, (3, 3), padding='SAME', impl='fast')
+    variables = module.init(jax.random.key(0), x)
     self.assertEqual(variables['params']['kernel'].shape, (3, 3, 6, 7))  # Conv's parameters
-    want = nn.avg_pool(nn.Conv(7, (3, 3)).apply(variables, x), (2, 2), (2, 2))
-    np.testing.assert_allclose(conv_pool.apply(variables, x), want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(module.apply(variables, x),
+                               unfused(nn.Conv(7, (3, 3)), variables, x), rtol=1e-5,
+                               atol=1e-5)
     with jax.enable_x64(True):  # derivatives, to second order (a penalty's), both modes
       x64 = np.asarray(x, np.float64)[:1]
       w64 = np.asarray(variables['params']['kernel'], np.float64)
-      jtu.check_grads(lambda x, w: jnp.sin(layers.conv_avg_pool(x, w, 'SAME', impl='fast')),
-                      (x64, w64), order=2, modes=['fwd', 'rev'])
+      jtu.check_grads(lambda x, w: jnp.sin(fn(x, w, 'SAME', impl='fast')), (x64, w64),
+                      order=2, modes=['fwd', 'rev'])
     with self.assertRaisesRegex(ValueError, 'stride 1'):
-      layers.ConvAvgPool(7, (3, 3), strides=2).init(jax.random.key(0), x)
+      module_cls(7, (3, 3), strides=2).init(jax.random.key(0), x)
 
 
 class ErrorsTest(chex.TestCase):
