@@ -2,8 +2,10 @@
 
 For each shape (the DCGAN generators' 4x4 stride-2 transposed convolutions, the
 critics' 4x4 stride-2 convolutions, digits- and CIFAR-sized, the generators' last 3x3
-stride-1 convolution to the image's channels, and SRResNet's last 9x9 one, small and the
-paper's) it times, jit-compiled:
+stride-1 convolution to the image's channels, SRResNet's last 9x9 one, small and the
+paper's, and the fused layers: SNGAN's and ESRGAN's ``UpsampleConv`` against Flax's
+upsampling then ``nn.Conv``, SNGAN's ``ConvAvgPool`` against ``nn.Conv`` then
+``nn.avg_pool``) it times, jit-compiled:
 
 * ``fwd``: the layer's output;
 * ``grad k``: the gradient of ``L = sum(y**2) / 2`` in the parameters;
@@ -17,6 +19,7 @@ Both sides compile with XLA's own default options, or with jaxgan's CPU default
 (``sharding.default_compiler_options()``, YNNPACK) with ``--jaxgan-options``.
 
     python -m benchmarks.conv_layers [--rounds 5 --round-seconds 0.04] [--jaxgan-options]
+        [--kinds UpsampleConv,ConvAvgPool]
 """
 
 from __future__ import annotations
@@ -51,8 +54,30 @@ SHAPES = [
     ('Conv', 64, 32, 32, 3, 3, 1),
     ('Conv', 16, 64, 32, 3, 9, 1),
     ('Conv', 4, 96, 64, 3, 9, 1),
+    ('UpsampleConv', 64, 8, 128, 128, 3, 1),   # SNGAN G, ngf 128, 8 -> 16 px
+    ('UpsampleConv', 64, 16, 64, 64, 3, 1),    # SNGAN G, ngf 64, 16 -> 32 px
+    ('UpsampleConv', 4, 64, 64, 64, 3, 1),     # ESRGAN's conv_up_1 (paper, 128 px crops)
+    ('ConvAvgPool', 64, 32, 64, 64, 3, 1),     # SNGAN D, ndf 64, 32 -> 16 px
+    ('ConvAvgPool', 64, 16, 128, 128, 3, 1),   # SNGAN D, ndf 128, 16 -> 8 px
 ]
 TASKS = ['fwd', 'grad k', 'grad x', 'penalty']
+
+
+class _FlaxUpsampleConv(nn.Conv):
+  """Flax's unfused layers for ``layers.UpsampleConv``: nearest 2x upsampling, ``nn.Conv``."""
+
+  def __call__(self, inputs):
+    return super().__call__(layers.upsample_nearest(inputs))
+
+
+class _FlaxConvAvgPool(nn.Conv):
+  """Flax's unfused layers for ``layers.ConvAvgPool``: ``nn.Conv``, 2x2 average pooling."""
+
+  def __call__(self, inputs):
+    return nn.avg_pool(super().__call__(inputs), (2, 2), (2, 2))
+
+
+FLAX = {'UpsampleConv': _FlaxUpsampleConv, 'ConvAvgPool': _FlaxConvAvgPool}
 
 
 def task_fns(layer: nn.Module, params, x, options: dict | None = None
@@ -87,7 +112,7 @@ def bench_shape(kind: str, batch: int, size: int, c_in: int, c_out: int, kernel:
   rng = np.random.default_rng(0)
   x = jnp.asarray(rng.uniform(-1, 1, (batch, size, size, c_in)), jnp.float32)
   args = dict(kernel_size=(kernel, kernel), strides=(stride, stride), padding='SAME')
-  flax_layer = getattr(nn, kind)(c_out, **args)
+  flax_layer = FLAX.get(kind, getattr(nn, kind, None))(c_out, **args)
   ours = getattr(layers, kind)(c_out, **args)
   params = flax_layer.init(jax.random.key(0), x)
   fns = {'flax': task_fns(flax_layer, params, x, options),
@@ -114,7 +139,10 @@ def main() -> None:
   parser.add_argument('--round-seconds', type=float, default=0.04)
   parser.add_argument('--jaxgan-options', action='store_true',
                       help="compile with jaxgan's CPU default options (YNNPACK)")
+  parser.add_argument('--kinds', default='',
+                      help='comma-separated layer kinds to time (default: all)')
   args = parser.parse_args()
+  kinds = set(args.kinds.split(',')) if args.kinds else None
   options = sharding.default_compiler_options() if args.jaxgan_options else None
   print(f'jax {jax.__version__}, {jax.devices()[0].platform}, SAME padding, times in ms '
         f'(median of {args.rounds} interleaved rounds); x = Flax / jaxgan; compiler options '
@@ -125,6 +153,8 @@ def main() -> None:
   rows = []
   worst = 0.0
   for kind, batch, size, c_in, c_out, kernel, stride in SHAPES:
+    if kinds and kind not in kinds:
+      continue
     row, error = bench_shape(kind, batch, size, c_in, c_out, kernel, stride, args.rounds,
                              args.round_seconds, options)
     worst = max(worst, error)
