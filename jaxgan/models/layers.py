@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import chex
@@ -529,6 +529,14 @@ def default_impl() -> str:
   return AUTO_IMPL.get(jax.default_backend(), 'flax')
 
 
+def _resolve_impl(impl: str) -> str:
+  """``'fast'`` or ``'flax'`` for ``impl`` (``'auto'``: :func:`default_impl`); a
+  ValueError naming the allowed values for anything else."""
+  if impl not in IMPLS:
+    raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}.')
+  return default_impl() if impl == 'auto' else impl
+
+
 def conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int] = (1, 1),
          padding: str | Pairs = 'SAME', precision: Any = None, impl: str = 'auto'
          ) -> chex.Array:
@@ -546,9 +554,7 @@ def conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int] = (1, 1),
   Returns:
     ``[N, H_out, W_out, C_out]``, as ``lax.conv_general_dilated``.
   """
-  if impl not in IMPLS:
-    raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}.')
-  impl = default_impl() if impl == 'auto' else impl
+  impl = _resolve_impl(impl)
   if impl == 'flax':
     return lax.conv_general_dilated(x, kernel, strides, padding, precision=precision,
                                     dimension_numbers=_DIMENSION_NUMBERS)
@@ -604,9 +610,7 @@ def upsample_conv(x: chex.Array, kernel: chex.Array, padding: str | Pairs = 'SAM
   Returns:
     ``[N, H_out, W_out, C_out]``, as the convolution of the ``[N, 2H, 2W, C_in]`` input.
   """
-  if impl not in IMPLS:
-    raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}.')
-  impl = default_impl() if impl == 'auto' else impl
+  impl = _resolve_impl(impl)
   if impl == 'flax':
     return conv(upsample_nearest(x), kernel, (1, 1), padding, precision, impl)
   if isinstance(padding, str):
@@ -638,14 +642,40 @@ def conv_avg_pool(x: chex.Array, kernel: chex.Array, padding: str | Pairs = 'SAM
   Returns:
     ``[N, H_z // 2, W_z // 2, C_out]`` for the convolution's ``[N, H_z, W_z, C_out]``.
   """
-  if impl not in IMPLS:
-    raise ValueError(f'impl must be one of {IMPLS}; got {impl!r}.')
-  impl = default_impl() if impl == 'auto' else impl
+  impl = _resolve_impl(impl)
   if impl == 'flax':
     return nn.avg_pool(conv(x, kernel, (1, 1), padding, precision, impl), (2, 2), (2, 2))
   if isinstance(padding, str):
     padding = lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], (1, 1), padding)
-  return conv(x, _box_kernel(kernel) / 4, (2, 2), tuple(map(tuple, padding)), precision, impl)
+  return conv(x, _box_kernel(kernel) / 4, (2, 2), padding, precision, impl)
+
+
+def conv_transpose(x: chex.Array, kernel: chex.Array, strides: tuple[int, int],
+                   padding: str | Pairs, precision: Any = None, impl: str = 'auto'
+                   ) -> chex.Array:
+  """The transposed convolution :class:`ConvTranspose` computes, as a function of its
+  kernel (no bias): ``lax.conv_transpose`` (``impl='flax'``) or
+  :func:`phase_conv_transpose` (``'fast'``), ``[N, H, W, C_in] -> [N, H_out, W_out,
+  C_out]``."""
+  impl = _resolve_impl(impl)
+  if impl == 'flax':
+    return lax.conv_transpose(x, kernel, strides, padding, precision=precision,
+                              dimension_numbers=_DIMENSION_NUMBERS)
+  if isinstance(padding, str):
+    padding = tuple(_transpose_padding(k, s, padding)
+                    for k, s in zip(kernel.shape[:2], strides, strict=True))
+  return phase_conv_transpose(x, kernel, strides, padding, precision)
+
+
+def _stride_one(fn: Callable[..., chex.Array], who: str) -> Callable[..., chex.Array]:
+  """``fn(x, kernel, padding, precision, impl)`` as a layer function of ``(x, kernel,
+  strides, padding, precision, impl)`` that refuses strides other than 1."""
+
+  def apply(x, kernel, strides, padding, precision, impl):
+    if strides != (1, 1):
+      raise ValueError(f'{who} has stride 1; got strides {strides}.')
+    return fn(x, kernel, padding, precision, impl)
+  return apply
 
 
 class _ConvBase(nn.Module):
@@ -662,11 +692,10 @@ class _ConvBase(nn.Module):
   bias_init: Any = nn.initializers.zeros_init()
   impl: str = 'auto'
 
-  def _apply(self, x: chex.Array, transpose: bool, upsample: bool = False,
-             pool: bool = False) -> chex.Array:
-    if self.impl not in IMPLS:
-      raise ValueError(f'impl must be one of {IMPLS}; got {self.impl!r}.')
-    impl = default_impl() if self.impl == 'auto' else self.impl
+  def _apply(self, x: chex.Array, layer_fn: Callable[..., chex.Array]) -> chex.Array:
+    """Creates the parameters and returns ``layer_fn(x, kernel, strides, padding,
+    precision, impl) + bias`` over ``x``'s leading batch axes."""
+    impl = _resolve_impl(self.impl)
     kernel_size = _kernel_size(self.kernel_size)
     strides = _pairs('strides', self.strides, kernel_size)
     padding = _explicit_padding(self.padding)
@@ -680,22 +709,7 @@ class _ConvBase(nn.Module):
     bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
     x, kernel, bias = dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
-    if (upsample or pool) and strides != (1, 1):
-      raise ValueError(f'{type(self).__name__} has stride 1; got strides {strides}.')
-    if upsample:
-      y = upsample_conv(x, kernel, padding, self.precision, impl)
-    elif pool:
-      y = conv_avg_pool(x, kernel, padding, self.precision, impl)
-    elif not transpose:
-      y = conv(x, kernel, strides, padding, self.precision, impl)
-    elif impl == 'flax':
-      y = lax.conv_transpose(x, kernel, strides, padding, precision=self.precision,
-                             dimension_numbers=_DIMENSION_NUMBERS)
-    else:
-      if isinstance(padding, str):
-        padding = tuple(_transpose_padding(k, s, padding)
-                        for k, s in zip(kernel_size, strides, strict=True))
-      y = phase_conv_transpose(x, kernel, strides, padding, self.precision)
+    y = layer_fn(x, kernel, strides, padding, self.precision, impl)
     if bias is not None:
       y += bias.reshape((1, 1, 1, -1))
     return y.reshape(batch_shape + y.shape[1:])
@@ -731,7 +745,7 @@ class Conv(_ConvBase):
   @nn.compact
   def __call__(self, inputs: chex.Array) -> chex.Array:
     """Convolves ``inputs [..., H, W, C_in]`` to ``[..., H_out, W_out, features]``."""
-    return self._apply(inputs, transpose=False)
+    return self._apply(inputs, conv)
 
 
 class UpsampleConv(_ConvBase):
@@ -744,7 +758,7 @@ class UpsampleConv(_ConvBase):
   def __call__(self, inputs: chex.Array) -> chex.Array:
     """Convolves ``upsample_nearest(inputs) [..., 2H, 2W, C_in]`` to ``[..., H_out,
     W_out, features]``."""
-    return self._apply(inputs, transpose=False, upsample=True)
+    return self._apply(inputs, _stride_one(upsample_conv, 'UpsampleConv'))
 
 
 class ConvAvgPool(_ConvBase):
@@ -758,7 +772,7 @@ class ConvAvgPool(_ConvBase):
   def __call__(self, inputs: chex.Array) -> chex.Array:
     """Convolves ``inputs [..., H, W, C_in]`` and pools to ``[..., H_out // 2, W_out // 2,
     features]``."""
-    return self._apply(inputs, transpose=False, pool=True)
+    return self._apply(inputs, _stride_one(conv_avg_pool, 'ConvAvgPool'))
 
 
 class ConvTranspose(_ConvBase):
@@ -788,5 +802,5 @@ class ConvTranspose(_ConvBase):
   @nn.compact
   def __call__(self, inputs: chex.Array) -> chex.Array:
     """Transposed-convolves ``inputs [..., H, W, C_in]`` to ``[..., H_out, W_out, features]``."""
-    return self._apply(inputs, transpose=True)
+    return self._apply(inputs, conv_transpose)
 

@@ -16,6 +16,7 @@ N(1, 0.02) conditional-BN scales (chainer: 1); biases start at 0 as in chainer.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -41,6 +42,17 @@ _upsample = layers.upsample_nearest  # nearest-neighbour 2x (chainer's ``unpooli
 def _downsample(x: chex.Array) -> chex.Array:
   """2x2 average pooling, stride 2."""
   return nn.avg_pool(x, (2, 2), strides=(2, 2))
+
+
+def _conv(features: int, size: int, init: Initializer, name: str, h: chex.Array,
+          cls: type = layers.Conv, *, dtype: Any, spectral_norm: bool, train: bool
+          ) -> chex.Array:
+  """``cls`` (``layers.Conv`` or a fused variant) with ``features`` outputs, a ``size x
+  size`` kernel and 'SAME' padding, named ``name``, applied to ``h`` in the calling
+  module; spectrally normalized when ``spectral_norm``."""
+  layer = cls(features, (size, size), padding='SAME', kernel_init=init, dtype=dtype,
+              name=name)
+  return spectral(layer, h, enabled=spectral_norm, train=train)
 
 
 def _check_attention_at(who: str, attention_at: int | None, resolutions: list[int]) -> None:
@@ -77,10 +89,8 @@ class GBlock(nn.Module):
   def __call__(self, x: chex.Array, y: chex.Array | None = None,
                train: bool = True) -> chex.Array:
 
-    def conv(features, size, init, name, h, cls=layers.Conv):
-      layer = cls(features, (size, size), padding='SAME', kernel_init=init, dtype=self.dtype,
-                  name=name)
-      return spectral(layer, h, enabled=self.spectral_norm, train=train)
+    conv = functools.partial(_conv, dtype=self.dtype, spectral_norm=self.spectral_norm,
+                             train=train)
 
     def bn(name, h):
       return ConditionalBatchNorm(self.num_classes, dtype=self.dtype, name=name)(h, y, train)
@@ -130,10 +140,8 @@ class DBlock(nn.Module):
   @nn.compact
   def __call__(self, x: chex.Array, train: bool = True) -> chex.Array:
 
-    def conv(features, size, init, name, h, cls=layers.Conv):
-      layer = cls(features, (size, size), padding='SAME', kernel_init=init, dtype=self.dtype,
-                  name=name)
-      return spectral(layer, h, enabled=self.spectral_norm, train=train)
+    conv = functools.partial(_conv, dtype=self.dtype, spectral_norm=self.spectral_norm,
+                             train=train)
 
     hidden = self.out_channels if self.optimized else x.shape[-1]
     h = x if self.optimized else nn.relu(x)

@@ -90,10 +90,11 @@ def _check_lowres(who: str, lr: chex.Array, y: Any) -> None:
 
 
 def _conv(features: int, size: int, init: Initializer, dtype: Any, name: str,
-          use_bias: bool = True, stride: int = 1) -> nn.Module:
-  """A ``size x size`` convolution padded by ``size // 2`` on every side (PyTorch's)."""
-  return layers.Conv(features, (size, size), strides=stride, padding=size // 2,
-                     use_bias=use_bias, kernel_init=init, dtype=dtype, name=name)
+          use_bias: bool = True, stride: int = 1, cls: type = layers.Conv) -> nn.Module:
+  """A ``size x size`` convolution (``cls``: ``layers.Conv`` or a fused variant such as
+  ``layers.UpsampleConv``) padded by ``size // 2`` on every side (PyTorch's)."""
+  return cls(features, (size, size), strides=stride, padding=size // 2, use_bias=use_bias,
+             kernel_init=init, dtype=dtype, name=name)
 
 
 def _batch_norm(train: bool, dtype: Any, name: str) -> nn.Module:
@@ -234,15 +235,15 @@ class ResidualDenseBlock(nn.Module):
     params = [_ConvParams((3, 3, f + g * (k - 1), widths[k - 1]), self.kernel_init,
                           name=f'conv{k}')() for k in range(1, 6)]
     kernels = [kernel for kernel, _ in params]
-    bias = jnp.concatenate([b for _, b in params])
+    bias, = dtypes.promote_dtype(jnp.concatenate([b for _, b in params]), dtype=self.dtype)
     h, acc = x, None
     for j in range(5):  # the input part j: x (j = 0) or x_j, rows [lo, lo + width) of the
       lo, width = (0, f) if j == 0 else (f + g * (j - 1), g)  # kernels of conv j+1 ... conv5
       kernel = jnp.concatenate([k[:, :, lo:lo + width] for k in kernels[j:]], axis=-1)
-      h, kernel, b = dtypes.promote_dtype(h, kernel, bias, dtype=self.dtype)
+      h, kernel = dtypes.promote_dtype(h, kernel, dtype=self.dtype)
       y = layers.conv(h, kernel, padding=((1, 1), (1, 1)))
       if acc is None:
-        acc = y + b
+        acc = y + bias
       else:  # to conv j+1 ... conv5
         acc = acc + jnp.pad(y, [(0, 0)] * 3 + [(starts[j], 0)])
       if j < 4:
@@ -332,8 +333,8 @@ class RRDBNet(nn.Module):
                name=f'rrdb_{i}')(h)
     h = f + conv(self.features, 'conv_body')(h)
     for i in range(stages):  # conv_up(upsample_nearest(h)) as one layer
-      h = nn.leaky_relu(layers.UpsampleConv(self.features, (3, 3), padding=1, kernel_init=init,
-                                            dtype=self.dtype, name=f'conv_up_{i}')(h), 0.2)
+      h = nn.leaky_relu(_conv(self.features, 3, init, self.dtype, f'conv_up_{i}',
+                              cls=layers.UpsampleConv)(h), 0.2)
     h = nn.leaky_relu(conv(self.features, 'conv_hr')(h), 0.2)
     return conv(self.channels, 'conv_last')(h)
 
