@@ -93,10 +93,11 @@ def _nonfinite_parts(state: gan_lib.GANState) -> list[str]:
   return [f for f in state.__dataclass_fields__ if not finite[f]]
 
 
-def _write_pictures(gan, pipe, state, inputs, workdir, step_no, write: bool) -> str | None:
-  """Samples of the fixed inputs, computed on every host (a computation over all hosts'
-  devices), written by the one with ``write`` (the lead)."""
-  samples = np.asarray(jax.device_get(gan_lib.generate(gan, state, *inputs)))
+def _write_pictures(generate, gan, pipe, state, inputs, workdir, step_no,
+                    write: bool) -> str | None:
+  """Samples ``generate(state, *inputs)`` of the fixed inputs, computed on every host (a
+  computation over all hosts' devices), written by the one with ``write`` (the lead)."""
+  samples = np.asarray(jax.device_get(generate(state, *inputs)))
   if not write:
     return None
   os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
@@ -168,6 +169,10 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   frozen = jax.device_put(build.frozen_variables(config), replicated)
   base_key = build.step_base_key(config.seed)
   eval_inputs = build.eval_inputs(gan, pipe, config.seed, config.num_eval_samples)
+  # One compiled program for the sample pictures (op by op, the first grid compiled every
+  # operation of G, and of the EMA statistics' loop, on its own).
+  generate = jax.jit(lambda st, *inputs: gan_lib.generate(gan, st, *inputs),
+                     compiler_options=sharding.default_compiler_options())
   writer = writers.MetricWriter(workdir, start) if lead else None
   per_call = config.steps_per_call
   pending: list[tuple[int, dict]] = []
@@ -229,7 +234,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
             stop(f'Non-finite values in {", ".join(bad)} of the train state at step {s} '
                  '(not saved).')
         if _crossed(before, s, config.eval_every) or s == total:
-          _write_pictures(gan, pipe, state, eval_inputs, workdir, s, write=lead)
+          _write_pictures(generate, gan, pipe, state, eval_inputs, workdir, s, write=lead)
         if save:
           ckpt.save(s, state)
           ckpt.wait()  # the next step donates the state's buffers

@@ -182,11 +182,11 @@ def _setup(name: str):
   d = ResNetDiscriminator(ndf=16, num_classes=k, **cfg['d'])
   z = jax.random.normal(_key(0), (4, 16))
   y = _labels(k, 4)
-  gv = g.init(_key(1), z, y)
+  gv = jax.jit(g.init)(_key(1), z, y)  # one compiled init, not hundreds of eager ops
   g_eval = jax.jit(lambda v, z, y: g.apply(v, z, y, train=False))
   g_train = jax.jit(lambda v, z, y: g.apply(v, z, y, train=True, mutable=['batch_stats']))
   x = g_eval(gv, z, y)
-  dv = d.init(_key(2), x, y)
+  dv = jax.jit(d.init)(_key(2), x, y)
   d_eval = jax.jit(lambda v, x, y: d.apply(v, x, y, train=False))
   return dict(g=g, d=d, z=z, y=y, x=x, gv=gv, dv=dv, g_eval=g_eval, g_train=g_train,
               d_eval=d_eval)

@@ -1,6 +1,7 @@
 """Vmapped seeds equal separate runs; the study runner and evaluate entry points."""
 
 import dataclasses
+import functools
 import json
 import os
 import tempfile
@@ -27,6 +28,18 @@ def small_config(num_steps: int = 20, **overrides):
   c.log_every, c.eval_every, c.checkpoint_every, c.num_eval_samples = 5, 20, 10, 100
   c.update(overrides)
   return c
+
+
+def quick_classifier(steps: int = 100):
+  """Trains the digit classifier for ``steps`` steps instead of 1,500 while it is active.
+
+  For the tests of which data and cache the classifier comes from and of the study and
+  evaluate plumbing around it, not of its accuracy: ``EvaluateTest.test_digits_run`` checks
+  that with the full training. The classifier's training, not the GAN's, was most of these
+  tests' time (1,500 steps, 40-60 s on 2 cores).
+  """
+  return mock.patch.object(digit_classifier, 'train_classifier',
+                           functools.partial(digit_classifier.train_classifier, steps=steps))
 
 
 class SeedsTest(chex.TestCase):
@@ -103,9 +116,12 @@ class DigitsStudyTest(chex.TestCase):
     super().setUpClass()
     cls._cache = mock.patch.dict(os.environ, {'JAXGAN_CACHE': tempfile.mkdtemp()})
     cls._cache.start()  # one classifier for the class, in a fresh cache
+    cls._quick = quick_classifier()
+    cls._quick.start()
 
   @classmethod
   def tearDownClass(cls):
+    cls._quick.stop()
     cls._cache.stop()
     super().tearDownClass()
 
@@ -211,6 +227,7 @@ class EvaluateTest(chex.TestCase):
     import tensorflow_datasets as tfds
     cache = tempfile.mkdtemp()
     self.enter_context(mock.patch.dict(os.environ, {'JAXGAN_CACHE': cache}))
+    self.enter_context(quick_classifier())
     c = small_config(num_steps=5)
     c.data = dict(name='mnist', batch_size=8)
     c.model.generator.output_shape = (28, 28, 1)

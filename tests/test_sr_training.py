@@ -71,7 +71,7 @@ class TwoStageTest(chex.TestCase):
     # The PSNR stage's discriminator never moved: its state equals a fresh init.
     gan, pipe, _, config = inference.restore(self.psnr)
     from jaxgan import build
-    fresh = build.init_state(gan, pipe, build.init_key(config.seed))
+    fresh = jax.jit(lambda k: build.init_state(gan, pipe, k))(build.init_key(config.seed))
     chex.assert_trees_all_close(self.psnr_state.d_params, fresh.d_params)
     rows = [json.loads(r) for r in open(os.path.join(self.gan, 'metrics.jsonl'))]
     self.assertIn('d_loss', rows[-1])
