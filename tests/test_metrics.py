@@ -1,12 +1,14 @@
 """Tests of jaxgan.metrics against SciPy, brute-force NumPy and closed forms."""
 
 import chex
+import jax
 import numpy as np
 import scipy.linalg
 from absl.testing import absltest
 
 from jaxgan import metrics
 from jaxgan.data import mixtures
+from jaxgan.metrics import digit_classifier
 
 
 def _scipy_fid(mu1, s1, mu2, s2):
@@ -49,6 +51,22 @@ class FrechetTest(chex.TestCase):
       metrics.feature_statistics(np.zeros(5))
     with self.assertRaisesRegex(ValueError, 'Mismatched'):
       metrics.frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
+
+
+class MaxPoolTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_values_and_gradient_equal_numpy(self):
+    # The digit classifier's pooling: each output the largest of its 2x2 window; the
+    # gradient 1 at each window's (here unique) argmax and 0 elsewhere.
+    x = np.random.default_rng(0).normal(size=(2, 6, 4, 3)).astype(np.float32)
+    windows = x.reshape(2, 3, 2, 2, 2, 3).transpose(0, 1, 3, 5, 2, 4).reshape(2, 3, 2, 3, 4)
+    want = windows.max(-1)
+    pool = self.variant(digit_classifier.max_pool_2x2)
+    chex.assert_shape(pool(x), (2, 3, 2, 3))
+    np.testing.assert_array_equal(pool(x), want)
+    grad = jax.grad(lambda v: pool(v).sum())(x)
+    np.testing.assert_array_equal(grad, x == np.repeat(np.repeat(want, 2, 1), 2, 2))
 
 
 class KIDTest(chex.TestCase):

@@ -10,6 +10,7 @@ training images (so a classifier of one data set is never used for another).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
@@ -20,9 +21,23 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxgan import sharding
 from jaxgan.metrics import frechet
 
 FEATURE_DIM = 64
+
+
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+  """``nn.max_pool(x, (2, 2), (2, 2))`` of ``x[N, H, W, C]`` with even ``H`` and ``W``, as a
+  maximum over a reshape.
+
+  The same values; the gradient differs only where a window holds two equal maxima (shared
+  between them rather than given to one). XLA:CPU runs this reduction, and its gradient, far
+  faster than ``reduce_window`` and its ``select_and_scatter`` (a classifier step 1.5x
+  faster with XLA's defaults, 3x with the tests' compiler flags).
+  """
+  n, h, w, c = x.shape
+  return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
 class DigitClassifier(nn.Module):
@@ -31,10 +46,8 @@ class DigitClassifier(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     x = jax.image.resize(x, (x.shape[0], 16, 16, x.shape[-1]), 'bilinear')
-    x = nn.relu(nn.Conv(32, (3, 3))(x))
-    x = nn.max_pool(x, (2, 2), (2, 2))
-    x = nn.relu(nn.Conv(64, (3, 3))(x))
-    x = nn.max_pool(x, (2, 2), (2, 2))
+    x = max_pool_2x2(nn.relu(nn.Conv(32, (3, 3))(x)))
+    x = max_pool_2x2(nn.relu(nn.Conv(64, (3, 3))(x)))
     features = nn.relu(nn.Dense(FEATURE_DIM)(x.reshape((x.shape[0], -1))))
     return nn.Dense(10)(features), features
 
@@ -56,7 +69,7 @@ def train_classifier(x: np.ndarray, y: np.ndarray, steps: int = 1500, seed: int 
   params = model.init(jax.random.key(seed), jnp.asarray(x[:2]))
   opt = optax.adam(1e-3)
 
-  @jax.jit
+  @functools.partial(jax.jit, compiler_options=sharding.default_compiler_options())
   def update(params, opt_state, xb, yb):
     def loss(p):
       logits, _ = model.apply(p, xb)
