@@ -36,7 +36,7 @@ def quick_classifier(steps: int = 100):
   For the tests of which data and cache the classifier comes from and of the study and
   evaluate plumbing around it, not of its accuracy: ``EvaluateTest.test_digits_run`` checks
   that with the full training. The classifier's training, not the GAN's, was most of these
-  tests' time (1,500 steps, 40-60 s on 2 cores).
+  tests' time.
   """
   return mock.patch.object(digit_classifier, 'train_classifier',
                            functools.partial(digit_classifier.train_classifier, steps=steps))
