@@ -7,12 +7,11 @@ Nearly every test runs its programs once or for a few steps, so compiling domina
 of the suite's time at O0 alone). On 2 Intel cores the suite took 990-1090 s with XLA's
 defaults and 710-860 s at O0; on 2 AMD EPYC cores (AVX2) 996 s at O0 and 702 s with both
 options (a 2-step cGAN run's compile 12.5 s -> 7 s). The few tests that train for hundreds
-of steps run slower. XLA's own graph
-optimizations (fusion, layout, the YNNPACK library calls) still run; only the generated
-loops differ, and results differ from a default build by float32 rounding, within every
-tolerance here. Benchmarks and the launchers keep XLA's defaults. Set
-``JAXGAN_TEST_XLA_OPT=default`` to test with them (or pass your own ``XLA_FLAGS``: an
-option it sets is left as it is).
+of steps run slower. XLA's own graph optimizations (fusion, layout, the YNNPACK library
+calls) still run; only the generated loops differ, and results differ from a default build
+by float32 rounding, within every tolerance here. Benchmarks and the launchers keep XLA's
+defaults. Set ``JAXGAN_TEST_XLA_OPT=default`` to test with them (or pass your own
+``XLA_FLAGS``: an option it sets is left as it is).
 
 The emitter option is only added for jaxlib 0.10.x: XLA aborts on an option it does not
 know, and a later jaxlib may drop it.

@@ -32,9 +32,10 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
   maximum over a reshape.
 
   The same values; the gradient differs only where a window holds two equal maxima (shared
-  between them rather than given to one). XLA:CPU runs this reduction, and its gradient, far
-  faster than ``reduce_window`` and its ``select_and_scatter`` (a classifier step 1.5x
-  faster with XLA's defaults, 3x with the tests' compiler flags).
+  between them rather than given to one). XLA:CPU runs this reduction, and its gradient,
+  faster than ``reduce_window`` and its ``select_and_scatter``: a classifier step 16.5 ->
+  15.2 ms with XLA's defaults and 66 -> 28 ms with the tests' compiler flags (2 AMD EPYC
+  cores; with jaxgan's compiler options too, 11.3 and 20 ms).
   """
   n, h, w, c = x.shape
   return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
