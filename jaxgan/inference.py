@@ -151,12 +151,31 @@ def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:
                      f'[{labels.min()}, {labels.max()}].')
 
 
+def check_codes(gan: gan_lib.GAN, codes: dict[str, np.ndarray] | None) -> None:
+  """``ValueError`` unless ``codes`` fit the model: InfoGAN models only, a categorical
+  code in ``[0, K)`` (``jax.nn.one_hot`` would turn any other into a zero vector, a
+  code the generator never saw in training)."""
+  if codes is None:
+    return
+  latent = gan.latent
+  if latent.conditioning != 'codes':
+    raise ValueError('--codes is for InfoGAN models; this model has no codes.')
+  unknown = set(codes) - {'categorical', 'continuous'}
+  if unknown:
+    raise ValueError(f"InfoGAN codes are 'categorical' and 'continuous'; got {sorted(unknown)}.")
+  cat = codes.get('categorical')
+  if cat is not None and (np.min(cat) < 0 or np.max(cat) >= latent.num_categorical):
+    raise ValueError(f'Categorical codes must lie in [0, {latent.num_categorical}); got '
+                     f'[{np.min(cat)}, {np.max(cat)}].')
+
+
 def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema: bool,
            seed: int = 0, batch_size: int = 1000, labels: np.ndarray | None = None,
            codes: dict[str, np.ndarray] | None = None) -> np.ndarray:
   """``[num_samples, ...]`` float32 samples; batch ``i`` of noise from
   ``fold_in(key(seed), i)``; ``labels[num_samples]`` for class-conditional models,
   ``codes`` (InfoGAN) overriding the drawn codes where given."""
+  check_codes(gan, codes)  # first: codes given to a class-conditional model say what is wrong
   check_labels(gan, labels)
   gen = jax.jit(lambda s, z, y: gan_lib.generate(gan, s, z, y, use_ema),
                 compiler_options=sharding.default_compiler_options())

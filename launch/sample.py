@@ -6,8 +6,9 @@ r"""Writes generator samples of a run as a float32 NumPy array in data space.
 ``[N, 2]`` for 2-D data, ``[N, H, W, C]`` in [-1, 1] for images; EMA weights when the run
 has an EMA (``ema_decay > 0``). Class-conditional models need ``--labels``: ``all`` gives
 sample ``i`` the class ``i mod K``, a number fixes one class. InfoGAN models take
-``--codes`` the same way for their categorical code. The arguments are checked before
-anything is restored; the file written is printed.
+``--codes`` the same way for their categorical code. The arguments' form is checked
+before anything is restored, whether they fit the model (a class or code in ``[0, K)``)
+right after; the file written is printed.
 """
 
 import os
@@ -73,15 +74,13 @@ def main(argv):
   if labels is not None and FLAGS.labels == 'all':
     labels = labels % max(latent.num_classes, 1)
   code_dict = None
-  if codes is not None:
-    if latent.conditioning != 'codes':
-      raise common.LaunchError('--codes is for InfoGAN models; this model has no codes.')
-    code_dict = {'categorical': codes % latent.num_categorical if FLAGS.codes == 'all'
-                 else codes}
+  if codes is not None:  # inference.sample checks them against the model
+    code_dict = {'categorical': codes % max(latent.num_categorical, 1)
+                 if FLAGS.codes == 'all' else codes}
   try:
     samples = inference.sample(gan, state, FLAGS.num_samples, inference.uses_ema(config),
                                FLAGS.seed, FLAGS.batch_size, labels, code_dict)
-  except ValueError as e:  # labels that do not fit the model
+  except ValueError as e:  # labels or codes that do not fit the model
     raise common.LaunchError(str(e)) from None
   np.save(path, samples)
   print(f'wrote {samples.shape} {samples.dtype} samples of step {int(state.step)} to {path}')

@@ -130,6 +130,18 @@ class ConditionalSamplingTest(chex.TestCase):
                             codes={'categorical': np.arange(20) % 10})
     np.testing.assert_allclose(np.load(out), want, atol=1e-5)
 
+  def test_codes_outside_the_categories_are_refused(self):
+    # one_hot(10, 10) is a zero vector: a code the generator never saw, so refused.
+    gan, _, state, _ = inference.restore(self.infogan)
+    for bad in (10, -1):
+      with self.assertRaisesRegex(ValueError, r'Categorical codes must lie in \[0, 10\)'):
+        inference.sample(gan, state, 4, use_ema=False, codes={'categorical': np.full(4, bad)})
+    with self.assertRaisesRegex(ValueError, r"codes are 'categorical' and 'continuous'"):
+      inference.sample(gan, state, 4, use_ema=False, codes={'discrete': np.zeros(4, int)})
+    proc, _ = self._sample(self.infogan, '--codes=10')
+    self.assertNotEqual(proc.returncode, 0)
+    self.assertIn('Categorical codes must lie in [0, 10)', proc.stderr)
+
 
 class ConditionalEvaluationTest(chex.TestCase):
 
