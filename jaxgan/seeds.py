@@ -28,6 +28,7 @@ def init_states(gan: gan_lib.GAN, pipe: data.Pipeline, seeds: list[int]) -> gan_
 def compile_seed_steps(gan: gan_lib.GAN):
   """``fn(states[S], batches[S, K, n_critic, B, ...], base_keys[S], frozen) -> (states,
   metrics[S, K])`` with the states donated (``frozen`` shared by all seeds)."""
+  sharding.retain_host_memory()
   return jax.jit(jax.vmap(lambda s, b, k, f: gan_lib.train_steps(gan, s, b, k, frozen=f),
                           in_axes=(0, 0, 0, None)), donate_argnums=0,
                  compiler_options=sharding.default_compiler_options())

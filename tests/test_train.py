@@ -473,6 +473,53 @@ class CompilerOptionsTest(chex.TestCase):
     chex.assert_trees_all_close(self._run(None), self._run({}), rtol=1e-4, atol=1e-5)
 
 
+# Allocates, touches and frees 64 MiB with the C library's own malloc, then counts the
+# minor page faults of doing it again (16,384 pages of 4 KiB when the pages come fresh).
+HOST_MEMORY = r'''
+import ctypes, json, resource
+from jaxgan import sharding
+applied = sharding.retain_host_memory()
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+n = 64 << 20
+def touch():
+  p = libc.malloc(n)
+  ctypes.memset(p, 1, n)
+  libc.free(p)
+touch()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+touch()
+print(json.dumps({'applied': applied,
+                  'faults': resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before}))
+'''
+
+
+class RetainHostMemoryTest(chex.TestCase):
+  """``sharding.retain_host_memory``: freed blocks are reused without page faults."""
+
+  def _child(self, **env):
+    base = {k: v for k, v in ENV.items()
+            if k != 'JAXGAN_RETAIN_HOST_MEMORY' and not k.startswith('MALLOC_')}
+    proc = subprocess.run([sys.executable, '-c', HOST_MEMORY], cwd=ROOT, env={**base, **env},
+                          capture_output=True, text=True, timeout=120)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+  def test_a_reallocated_block_reuses_its_pages(self):
+    if jax.default_backend() != 'cpu':
+      self.skipTest('applied on the CPU backend only')
+    on = self._child()
+    self.assertTrue(on['applied'])
+    self.assertLess(on['faults'], 1000)
+    off = self._child(JAXGAN_RETAIN_HOST_MEMORY='0')  # glibc's default maps it afresh
+    self.assertFalse(off['applied'])
+    self.assertGreater(off['faults'], 10000)
+
+  def test_the_users_malloc_settings_win(self):
+    self.assertFalse(self._child(MALLOC_MMAP_MAX_='65536')['applied'])
+
+
 MULTI_DEVICE = r'''
 import chex
 chex.set_n_cpu_devices(8)
