@@ -2,7 +2,9 @@
 ``('data',)`` mesh of every device of every host, the train state is replicated.
 
 The train step's batches are ``[K steps, n_critic, batch, ...]``: their third axis is the
-one split over the mesh.
+one split over the mesh. On the CPU backend the compiled programs also get jaxgan's XLA
+options (:func:`default_compiler_options`) and glibc keeps freed memory
+(:func:`retain_host_memory`).
 """
 
 from __future__ import annotations
