@@ -12,7 +12,9 @@ Printed (medians of interleaved rounds, so drift hits every variant alike):
    jaxgan's GFLOP/s (XLA cost analysis) against a convolution peak measured in the same
    run (a 3x3 conv of [64, 32, 32, 128] -> 128);
 2. one critic update with each penalty, relative to the plain one;
-3. the generator's forward and parameter-gradient times.
+3. the generator's forward and parameter-gradient times, the gradient's FLOPs relative to
+   the forward's (XLA cost analysis: the floor of the time ratio at equal FLOP rates) and
+   the FLOP rate of each.
 
 PyTorch runs on the GPU when one is available (``cudnn.benchmark`` on; with ``--dtype
 bfloat16`` under ``torch.autocast`` to bf16), else on the CPU. ``--batch 64,128`` runs each
@@ -144,6 +146,13 @@ def jax_critic_update(case: dict, variant: str, dtype):
 
 
 def jax_generator_times(case: dict, dtype) -> tuple:
+  """(forward closure, parameter-gradient closure) of the generator in training mode."""
+  return jax_generator_parts(case, dtype)[:2]
+
+
+def jax_generator_parts(case: dict, dtype) -> tuple:
+  """(forward closure, parameter-gradient closure, forward FLOPs, gradient FLOPs) of the
+  generator in training mode, compiled here; FLOPs by XLA's cost analysis."""
   gan = jax_gan(case, 'plain', dtype)
   z = jax.random.normal(jax.random.key(0), (case['batch'], case['z_dim']))
   v = gan.generator.init(jax.random.key(1), z, train=False)
@@ -151,9 +160,12 @@ def jax_generator_times(case: dict, dtype) -> tuple:
   def forward(params):
     x, _ = gan.generator.apply({**v, 'params': params}, z, train=True, mutable=['batch_stats'])
     return jnp.sum(x.astype(jnp.float32))
-  jit = functools.partial(jax.jit, compiler_options=sharding.default_compiler_options())
-  fwd, grad = jit(forward), jit(jax.grad(forward))
-  return (lambda: fwd(v['params'])), (lambda: grad(v['params']))
+  options = sharding.default_compiler_options()
+  fwd, grad = (jax.jit(f).lower(v['params']).compile(compiler_options=options)
+               for f in (forward, jax.grad(forward)))
+  flops = [(c[0] if isinstance(c, list) else c).get('flops', float('nan'))
+           for c in (fwd.cost_analysis(), grad.cost_analysis())]
+  return (lambda: fwd(v['params'])), (lambda: grad(v['params'])), *flops
 
 
 def torch_parts(case: dict, variant: str, device: str = 'cpu', bf16: bool = False):
@@ -271,7 +283,7 @@ def main() -> None:
         f'{torch_note}; conv peak {peak / 1e9:.1f} GFLOP/s')
   sync = jax.block_until_ready
   bf16 = args.dtype == 'bfloat16'
-  step_rows, critic_rows, g_rows = [], [], []
+  step_rows, critic_rows, g_rows, g_flops = [], [], [], {}
   for name, case in cases.items():
     variants, flops = {}, {}
     for variant in variants_wanted:
@@ -286,7 +298,7 @@ def main() -> None:
         if parts:
           variants[f'torch critic {variant}'] = (parts[1], torch_sync)
     if args.parts == 'all':
-      fwd, grad = jax_generator_times(case, dtype)
+      fwd, grad, g_flops[name], g_flops[name, 'grad'] = jax_generator_parts(case, dtype)
       variants['jax G forward'], variants['jax G gradient'] = (fwd, sync), (grad, sync)
       parts = torch_parts(case, 'plain', device, bf16) if device else None
       if parts:
@@ -307,8 +319,11 @@ def main() -> None:
                             rates.get(f'torch critic {variant}', nan),
                             f'{base_t / rates.get(f"torch critic {variant}", nan):.2f}x'])
     if args.parts == 'all':
+      fwd_f, grad_f = g_flops[name], g_flops[name, 'grad']
       g_rows.append([name, 1e3 / rates['jax G forward'], 1e3 / rates['jax G gradient'],
                      f'{rates["jax G forward"] / rates["jax G gradient"]:.2f}x',
+                     f'{grad_f / fwd_f:.2f}x', fwd_f * rates['jax G forward'] / 1e9,
+                     grad_f * rates['jax G gradient'] / 1e9,
                      1e3 / rates.get('torch G forward', nan),
                      1e3 / rates.get('torch G gradient', nan)])
   print('\nTrain step (one critic + one generator update, Adam):')
@@ -323,7 +338,8 @@ def main() -> None:
                  'PyTorch cost'], critic_rows)
   print('\nGenerator, batch as above:')
   print_table(['model', 'jaxgan forward ms', 'jaxgan parameter gradient ms',
-               'gradient / forward', 'PyTorch forward ms', 'PyTorch forward+backward ms'],
+               'gradient / forward', 'its FLOPs / forward FLOPs', 'forward GFLOP/s',
+               'gradient GFLOP/s', 'PyTorch forward ms', 'PyTorch forward+backward ms'],
               g_rows)
 
 
