@@ -42,6 +42,7 @@ import optax
 
 from benchmarks.timing import (
   comma_list,
+  compiled_flops,
   compiled_train_step,
   interleaved_rates,
   print_table,
@@ -145,11 +146,6 @@ def jax_critic_update(case: dict, variant: str, dtype):
   return run
 
 
-def jax_generator_times(case: dict, dtype) -> tuple:
-  """(forward closure, parameter-gradient closure) of the generator in training mode."""
-  return jax_generator_parts(case, dtype)[:2]
-
-
 def jax_generator_parts(case: dict, dtype) -> tuple:
   """(forward closure, parameter-gradient closure, forward FLOPs, gradient FLOPs) of the
   generator in training mode, compiled here; FLOPs by XLA's cost analysis."""
@@ -163,9 +159,8 @@ def jax_generator_parts(case: dict, dtype) -> tuple:
   options = sharding.default_compiler_options()
   fwd, grad = (jax.jit(f).lower(v['params']).compile(compiler_options=options)
                for f in (forward, jax.grad(forward)))
-  flops = [(c[0] if isinstance(c, list) else c).get('flops', float('nan'))
-           for c in (fwd.cost_analysis(), grad.cost_analysis())]
-  return (lambda: fwd(v['params'])), (lambda: grad(v['params'])), *flops
+  return ((lambda: fwd(v['params'])), (lambda: grad(v['params'])), compiled_flops(fwd),
+          compiled_flops(grad))
 
 
 def torch_parts(case: dict, variant: str, device: str = 'cpu', bf16: bool = False):
@@ -298,7 +293,8 @@ def main() -> None:
         if parts:
           variants[f'torch critic {variant}'] = (parts[1], torch_sync)
     if args.parts == 'all':
-      fwd, grad, g_flops[name], g_flops[name, 'grad'] = jax_generator_parts(case, dtype)
+      fwd, grad, fwd_flops, grad_flops = jax_generator_parts(case, dtype)
+      g_flops[name] = fwd_flops, grad_flops
       variants['jax G forward'], variants['jax G gradient'] = (fwd, sync), (grad, sync)
       parts = torch_parts(case, 'plain', device, bf16) if device else None
       if parts:
@@ -319,7 +315,7 @@ def main() -> None:
                             rates.get(f'torch critic {variant}', nan),
                             f'{base_t / rates.get(f"torch critic {variant}", nan):.2f}x'])
     if args.parts == 'all':
-      fwd_f, grad_f = g_flops[name], g_flops[name, 'grad']
+      fwd_f, grad_f = g_flops[name]
       g_rows.append([name, 1e3 / rates['jax G forward'], 1e3 / rates['jax G gradient'],
                      f'{rates["jax G forward"] / rates["jax G gradient"]:.2f}x',
                      f'{grad_f / fwd_f:.2f}x', fwd_f * rates['jax G forward'] / 1e9,

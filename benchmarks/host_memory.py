@@ -54,7 +54,7 @@ def child(calls: int) -> dict:
   out = {'applied': sharding.retain_host_memory()}
   device, sync = timing.torch_device()
   for name, case in conv_step.CASES.items():
-    fwd, grad = conv_step.jax_generator_times(case, np.float32)
+    fwd, grad, *_ = conv_step.jax_generator_parts(case, np.float32)
     out[f'{name}|G forward ms'], out[f'{name}|G forward faults'] = _per_call(fwd, calls)
     out[f'{name}|G gradient ms'], out[f'{name}|G gradient faults'] = _per_call(grad, calls)
     step, _ = conv_step.jax_step(case, 'plain', np.float32)

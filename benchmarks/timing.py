@@ -24,6 +24,13 @@ def comma_list(text: str, valid: Any, what: str) -> list[str]:
   return items
 
 
+def compiled_flops(compiled: Any) -> float:
+  """FLOPs of one call of a compiled JAX program by XLA's cost analysis (NaN where the
+  backend gives none)."""
+  cost = compiled.cost_analysis()
+  return (cost[0] if isinstance(cost, list) else cost).get('flops', float('nan'))
+
+
 def compiled_train_step(gan: Any, state: Any, batches: dict, mesh: Any,
                         compiler_options: dict | None = None) -> tuple[Step, float, float]:
   """jaxgan's compiled train step (``sharding.compile_train_steps``, with XLA's
@@ -40,8 +47,7 @@ def compiled_train_step(gan: Any, state: Any, batches: dict, mesh: Any,
   compiled = sharding.compile_train_steps(gan, mesh, compiler_options).lower(
       state, batches, jax.random.key(1), {}).compile()
   seconds = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  flops = (cost[0] if isinstance(cost, list) else cost).get('flops', float('nan'))
+  flops = compiled_flops(compiled)
   box = [state]
 
   def step():

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from benchmarks.timing import interleaved_rates, print_table
+from benchmarks.timing import compiled_flops, interleaved_rates, print_table
 from configs import mlp_mnist, toy2d
 from jaxgan import build, sharding
 
@@ -69,8 +69,7 @@ def jaxgan_runner(config, fuse: int):
   t = time.perf_counter()
   compiled = fn.lower(state, batches, key, {}).compile()
   compile_s = time.perf_counter() - t
-  flops = compiled.cost_analysis()
-  flops = (flops[0] if isinstance(flops, list) else flops).get('flops', float('nan')) / fuse
+  flops = compiled_flops(compiled) / fuse
   box = [state]
 
   def run():
