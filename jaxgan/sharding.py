@@ -65,6 +65,11 @@ def retain_host_memory() -> bool:
   settings were applied.
 
   The process then holds on to its peak memory instead of handing it back between calls.
+  It does not reach blocks larger than 64 MiB that XLA's runtime threads allocate: glibc
+  ``mmap``s those in the threads' own arenas whatever ``M_MMAP_MAX`` says, so a program
+  with such a buffer still faults it in at every call (the CIFAR DCGAN step's 89 MB, about
+  a tenth of its CPU time in the kernel; ``M_ARENA_MAX=1`` removes that but slowed other
+  steps: README, "Host memory").
   Applied by :func:`compile_train_steps` and the multi-seed step
   (:func:`jaxgan.seeds.compile_seed_steps`) on the CPU backend. Not applied
   on other backends, with another C library, when a ``MALLOC_*_`` environment variable
