@@ -240,6 +240,7 @@ def torch_parts(case: dict, variant: str, device: str = 'cpu', bf16: bool = Fals
 
 
 def main() -> None:
+  sharding.run_cpu_programs_inline()  # as the launchers run jaxgan's programs
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--dtype', default='float32', choices=['float32', 'bfloat16'])
   parser.add_argument('--rounds', type=int, default=5)

@@ -51,6 +51,7 @@ def child(calls: int) -> dict:
 
   from benchmarks import conv_step, timing
   from jaxgan import sharding
+  sharding.run_cpu_programs_inline()  # as the launchers run (not with the default's =0)
   out = {'applied': sharding.retain_host_memory()}
   device, sync = timing.torch_device()
   for name, case in conv_step.CASES.items():

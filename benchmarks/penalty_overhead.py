@@ -22,7 +22,7 @@ import numpy as np
 import optax
 
 from benchmarks.timing import interleaved_rates, print_table
-from jaxgan import losses, models, penalties
+from jaxgan import losses, models, penalties, sharding
 
 PENALTIES = penalties.names()  # 'none' first
 SUMMED = 'wgan_gp via grad of summed logits'
@@ -127,6 +127,7 @@ def torch_update_step(kind: str, penalty: str) -> Callable | None:
 
 
 def main() -> None:
+  sharding.run_cpu_programs_inline()  # as the launchers run jaxgan's programs
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--steps', type=int, default=30)
   parser.add_argument('--rounds', type=int, default=5)

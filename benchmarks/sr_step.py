@@ -191,6 +191,7 @@ def torch_step(c: ml_collections.ConfigDict, device: str) -> Callable[[], None] 
 
 
 def main() -> None:
+  sharding.run_cpu_programs_inline()  # as the launchers run jaxgan's programs
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--models', default=','.join(MODELS),
                       help=f'comma-separated, of {", ".join(MODELS)}')

@@ -174,6 +174,7 @@ def torch_runner(kind: str, width: int = 256):
 
 
 def main() -> None:
+  sharding.run_cpu_programs_inline()  # as the launchers run jaxgan's programs
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--steps', type=int, default=200)
   parser.add_argument('--rounds', type=int, default=5)

@@ -15,7 +15,7 @@ import jax
 
 from benchmarks.timing import interleaved_rates, print_table
 from configs import toy2d
-from jaxgan import build, seeds
+from jaxgan import build, seeds, sharding
 from jaxgan import gan as gan_lib
 
 
@@ -70,6 +70,7 @@ def compare(width: int, seed_list: list[int], args) -> list[float]:
 
 
 def main() -> None:
+  sharding.run_cpu_programs_inline()  # as the launchers run jaxgan's programs
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--seeds', type=int, default=8)
   parser.add_argument('--fuse', type=int, default=50)

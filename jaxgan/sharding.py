@@ -66,10 +66,10 @@ def retain_host_memory() -> bool:
 
   The process then holds on to its peak memory instead of handing it back between calls.
   It does not reach blocks larger than 64 MiB that XLA's runtime threads allocate: glibc
-  ``mmap``s those in the threads' own arenas whatever ``M_MMAP_MAX`` says, so a program
-  with such a buffer still faults it in at every call (the CIFAR DCGAN step's 89 MB, about
-  a tenth of its CPU time in the kernel; ``M_ARENA_MAX=1`` removes that but slowed other
-  steps: README, "Host memory").
+  ``mmap``s those in the threads' own arenas whatever ``M_MMAP_MAX`` says, so such a
+  buffer is faulted in at every call (the CIFAR DCGAN step's 89 MB, about a tenth of its
+  CPU time in the kernel). :func:`run_cpu_programs_inline` has the calling thread, whose
+  heap this keeps, allocate them instead.
   Applied by :func:`compile_train_steps` and the multi-seed step
   (:func:`jaxgan.seeds.compile_seed_steps`) on the CPU backend. Not applied
   on other backends, with another C library, when a ``MALLOC_*_`` environment variable
@@ -89,6 +89,32 @@ def retain_host_memory() -> bool:
   logging.info('glibc malloc: large blocks from the heap, no trimming (%s).',
                'applied' if applied else 'refused')
   return applied
+
+
+def run_cpu_programs_inline() -> bool:
+  """Makes the CPU backend run single-device programs on the calling thread
+  (``jax_cpu_enable_async_dispatch=False``) instead of handing them to a runtime thread.
+
+  A program's largest buffer is then allocated by the main thread, from the heap that
+  :func:`retain_host_memory` keeps, instead of being ``mmap``ped and faulted in again at
+  every call (see there): the CIFAR DCGAN step's 21,700 page faults per call go to about
+  20, and its steps run faster (README, "Host memory"). Python then waits for each call
+  instead of preparing the next meanwhile; the MLP main job, one step per call, trained
+  as fast either way. Programs over several devices stay asynchronous (JAX's rule).
+
+  It must run before JAX starts its backends; the launchers (``launch.common.run``) and
+  the benchmark scripts call it first. Returns whether it was applied: not when the
+  backends are already running, nor when ``JAX_CPU_ENABLE_ASYNC_DISPATCH`` is set (the
+  user's choice wins), nor with ``JAXGAN_RETAIN_HOST_MEMORY=0``.
+  """
+  from jax._src import xla_bridge  # backends_are_initialized has no public name
+  if ('JAX_CPU_ENABLE_ASYNC_DISPATCH' in os.environ
+      or os.environ.get('JAXGAN_RETAIN_HOST_MEMORY') == '0'
+      or xla_bridge.backends_are_initialized()):
+    return False
+  jax.config.update('jax_cpu_enable_async_dispatch', False)
+  logging.info('CPU programs run on the calling thread (jax_cpu_enable_async_dispatch=False).')
+  return True
 
 
 def make_mesh(devices: list | None = None) -> Mesh:

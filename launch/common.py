@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
-from jaxgan import registry
+from jaxgan import registry, sharding
 from jaxgan.checkpoints import CheckpointError
 from jaxgan.validation import ConfigError, describe_unknown_field
 from jaxgan.workdir import WorkdirBusy
@@ -88,10 +88,12 @@ def _quiet_closed_event_loops(unraisable) -> None:
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-  """``app.run(main)`` with :func:`parse_flags`, quiet Orbax logs, and user errors
+  """``app.run(main)`` with :func:`parse_flags`, CPU programs run inline
+  (:func:`jaxgan.sharding.run_cpu_programs_inline`), quiet Orbax logs, and user errors
   reported as one short message last (exit code 1)."""
 
   def wrapped(argv: list[str]) -> None:
+    sharding.run_cpu_programs_inline()
     logging.get_absl_handler().addFilter(_QuietOrbax())
     sys.unraisablehook = _quiet_closed_event_loops
     try:
