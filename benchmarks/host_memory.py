@@ -9,7 +9,9 @@ serve the other variant too, so each variant runs in processes of its own, alter
 DCGANs of ``benchmarks/conv_step.py``: the generator's forward and parameter gradient
 (ms and minor page faults per call), jaxgan's plain train step, PyTorch eager's same step
 when PyTorch is installed (it runs in the same process, with the same malloc), and the
-process's peak resident memory.
+process's peak resident memory. The retain_host_memory processes also run programs on the
+calling thread (``sharding.run_cpu_programs_inline``), as the launchers do; the glibc
+default ones (``JAXGAN_RETAIN_HOST_MEMORY=0``) do not.
 
     python -m benchmarks.host_memory [--rounds 2] [--calls 10]
 """

@@ -30,6 +30,8 @@ def config(num_steps: int = 10):
 
 
 def main(mode: str, pid: int, port: str, workdir: str) -> None:
+  from jaxgan import sharding
+  sharding.run_cpu_programs_inline()  # as the launchers run (launch.common.run)
   if pid >= 0:
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
     jax.distributed.initialize(f'localhost:{port}', num_processes=2, process_id=pid)
