@@ -495,16 +495,22 @@ print(json.dumps({'applied': applied,
 '''
 
 
+def _json_child(test: chex.TestCase, script: str, args: list[str], drop: tuple[str, ...],
+                env: dict[str, str]) -> dict:
+  """The JSON last printed by ``python -c script *args``, run with this session's
+  environment less ``drop`` and every ``MALLOC_*`` variable, plus ``env``."""
+  base = {k: v for k, v in ENV.items() if k not in drop and not k.startswith('MALLOC_')}
+  proc = subprocess.run([sys.executable, '-c', script, *args], cwd=ROOT, env={**base, **env},
+                        capture_output=True, text=True, timeout=120)
+  test.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+  return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 class RetainHostMemoryTest(chex.TestCase):
   """``sharding.retain_host_memory``: freed blocks are reused without page faults."""
 
   def _child(self, **env):
-    base = {k: v for k, v in ENV.items()
-            if k != 'JAXGAN_RETAIN_HOST_MEMORY' and not k.startswith('MALLOC_')}
-    proc = subprocess.run([sys.executable, '-c', HOST_MEMORY], cwd=ROOT, env={**base, **env},
-                          capture_output=True, text=True, timeout=120)
-    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return _json_child(self, HOST_MEMORY, [], ('JAXGAN_RETAIN_HOST_MEMORY',), env)
 
   def test_a_reallocated_block_reuses_its_pages(self):
     if jax.default_backend() != 'cpu':
@@ -549,13 +555,9 @@ class RunCpuProgramsInlineTest(chex.TestCase):
     # XLA's default options, as the launchers run. With the test session's options
     # (conftest.py), 32 MiB of the intermediate still faulted per inline call (8,193
     # faults), but none under strace: a matter of timing there, not studied further.
-    base = {k: v for k, v in ENV.items()
-            if k not in ('JAXGAN_RETAIN_HOST_MEMORY', 'JAX_CPU_ENABLE_ASYNC_DISPATCH',
-                         'XLA_FLAGS') and not k.startswith('MALLOC_')}
-    proc = subprocess.run([sys.executable, '-c', INLINE, '1' if inline else '0'], cwd=ROOT,
-                          env={**base, **env}, capture_output=True, text=True, timeout=120)
-    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return _json_child(self, INLINE, ['1' if inline else '0'],
+                       ('JAXGAN_RETAIN_HOST_MEMORY', 'JAX_CPU_ENABLE_ASYNC_DISPATCH',
+                        'XLA_FLAGS'), env)
 
   def test_the_intermediate_reuses_its_pages_when_inline(self):
     if jax.default_backend() != 'cpu':
