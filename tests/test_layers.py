@@ -402,11 +402,13 @@ class NumpyReferenceTest(chex.TestCase):
       (layers.strided_conv, (2, 2), ((0, 1), (1, 0)), 1),
       (layers.phase_conv_transpose, (2, 2), ((2, 2), (1, 2)), 1),
       (layers.patch_conv, (2, 1), ((0, 1), (2, -1)), 2),
+      # space-to-depth patches: each stride divides the kernel size
+      (layers.patch_conv, (2, 1), ((1, 2), (-1, 1)), 2, 4),
       (layers.shift_conv, (1, 2), ((1, 2), (-1, 1)), 2))
-  def test_check_grads_second_order(self, fn, strides, pads, batch):
+  def test_check_grads_second_order(self, fn, strides, pads, batch, k=3):
     with jax.enable_x64(True):
       x = jnp.asarray(np.random.default_rng(0).normal(size=(batch, 5, 4, 2)))
-      w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 3, 2, 2)))
+      w = jnp.asarray(np.random.default_rng(1).normal(size=(k, k, 2, 2)))
       jtu.check_grads(jax.jit(lambda x, w: jnp.sin(fn(x, w, strides, pads))), (x, w),
                       order=2, modes=['rev'])
 

@@ -355,9 +355,16 @@ def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   """``lax.conv_general_dilated(x, kernel, strides, padding)`` as patches times a matrix.
 
   ``y[n, i, j] = P[n, i, j] @ kernel.reshape(kh * kw * C_in, C_out)`` with the patches
-  ``P[n, i, j, (u, v, c)] = xpad[n, s_h i + u, s_w j + v, c]`` (im2col), made of
-  ``kh * kw`` strided slices. For few input channels (an image's) the patches are small,
-  and every derivative is a matrix product or a strided slice and its transpose.
+  ``P[n, i, j, (u, v, c)] = xpad[n, s_h i + u, s_w j + v, c]`` (im2col). For few input
+  channels (an image's) the patches are small, and every derivative is a matrix product or
+  a slice and its transpose.
+
+  When each stride divides its kernel size (the critics' 4x4 stride-2 first layer), the
+  padded input is first rearranged space-to-depth, ``X[n, a, b, (p, q, c)] = xpad[n, s_h a
+  + p, s_w b + q, c]``, and the patches are ``(kh / s_h) * (kw / s_w)`` unstrided slices of
+  ``X`` with ``s_h * s_w * C_in`` channels each, the kernel's rows permuted to match: the
+  same products, gathered in longer runs than ``kh * kw`` strided slices of ``C_in``
+  values (``benchmarks/conv_layers.py``). Otherwise the patches are those strided slices.
 
   Args:
     x: ``[N, H, W, C_in]``.
@@ -371,14 +378,29 @@ def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
     promoted, as by ``jnp.einsum``; ``lax`` requires one dtype).
   """
   kh, kw, c_in, c_out = kernel.shape
-  x = lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (*padding[0], 0), (*padding[1], 0),
-                                          (0, 0, 0)])
-  out = (_out_size(x.shape[1], kh, strides[0]), _out_size(x.shape[2], kw, strides[1]))
+  n, h, w, _ = x.shape
+  out = (_out_size(h, kh, strides[0], padding[0]), _out_size(w, kw, strides[1], padding[1]))
   if (empty := _empty_output(x, kernel, out)) is not None:
     return empty
-  patches = jnp.concatenate([_strided_window(x, (u, v), out, strides)
-                             for u in range(kh) for v in range(kw)], axis=-1)
-  return _chunked_matmul(patches, kernel.reshape(kh * kw * c_in, c_out), precision)
+  zero = jnp.zeros((), x.dtype)
+  if kh % strides[0] or kw % strides[1]:
+    x = lax.pad(x, zero, [(0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)])
+    patches = jnp.concatenate([_strided_window(x, (u, v), out, strides)
+                               for u in range(kh) for v in range(kw)], axis=-1)
+    return _chunked_matmul(patches, kernel.reshape(kh * kw * c_in, c_out), precision)
+  (sh, sw), (th, tw) = strides, (kh // strides[0], kw // strides[1])
+  # Exactly the rows and columns the windows read (low padding, then pad or crop the end).
+  size = (sh * (out[0] - 1 + th), sw * (out[1] - 1 + tw))
+  x = lax.pad(x, zero, [(0, 0, 0), (padding[0][0], size[0] - h - padding[0][0], 0),
+                        (padding[1][0], size[1] - w - padding[1][0], 0), (0, 0, 0)])
+  x = (x.reshape(n, size[0] // sh, sh, size[1] // sw, sw, c_in).transpose(0, 1, 3, 2, 4, 5)
+       .reshape(n, size[0] // sh, size[1] // sw, sh * sw * c_in))
+  patches = jnp.concatenate([x[:, a:a + out[0], b:b + out[1]]
+                             for a in range(th) for b in range(tw)], axis=-1)
+  # kernel[s_h a + p, s_w b + q, c] -> row (a, b, p, q, c), the patches' channel order.
+  kernel = (kernel.reshape(th, sh, tw, sw, c_in, c_out).transpose(0, 2, 1, 3, 4, 5)
+            .reshape(kh * kw * c_in, c_out))
+  return _chunked_matmul(patches, kernel, precision)
 
 
 def _tap_span(size: int, out: int, offset: int, stride: int, low: int) -> tuple[int, int]:
