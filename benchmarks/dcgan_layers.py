@@ -10,11 +10,15 @@ at the shape the train step runs it, it times (milliseconds):
   train step needs them.
 
 jaxgan's layers are ``jaxgan.models.layers`` (``impl='auto'``), each task one compiled
-program with jaxgan's CPU options; PyTorch's are ``nn.ConvTranspose2d(4, 2, 1)`` and
-``nn.Conv2d``. It also times the same 3x3 convolution (``[64, 32, 32, 128] -> 128``) and
-matrix product (``[16384, 1024] @ [1024, 128]``) in both, each framework's peak on this
-machine. The sums over the layers bound what a whole step can gain from its convolutions:
-when each layer runs near its framework's peak, the step's ratio follows the peaks'.
+program with jaxgan's CPU options, run as the train step runs them (on the calling
+thread, glibc keeping freed memory: ``jaxgan.sharding``); PyTorch's are
+``nn.ConvTranspose2d(4, 2, 1)`` and ``nn.Conv2d``.
+
+It also times, in both frameworks, 3x3 convolutions (``conv_step``'s reference ``[64, 32,
+32, 128] -> 128``, and the papers' RRDBNet's widest dense-block convolution as jaxgan and
+as ESRGAN compute the block) and a matrix product (``[16384, 1024] @ [1024, 128]``): each
+framework's peak on this machine. When every layer runs near its framework's peak, a
+convolutional step's ratio to PyTorch follows the peaks' ratio.
 
     python -m benchmarks.dcgan_layers [--rounds 5]   # needs .[bench] (PyTorch)
 """
@@ -83,34 +87,51 @@ def torch_tasks(kind: str, b: int, size: int, c_in: int, c_out: int, k: int, s: 
   return {'fwd': fwd, 'fwd+bwd': fwd_bwd}
 
 
+# 3x3 stride-1 'SAME' convolutions (batch, size, C_in, C_out) timed for each framework's
+# peak: conv_step's reference, and the papers' RRDBNet's dense-block convolutions (4 x 128 px
+# crops): the widest as jaxgan computes the block (x's 64 channels to the 4 * 32 + 64
+# pre-activation channels of the later convolutions, ``sr.ResidualDenseBlock``) and the
+# widest as ESRGAN's code computes it (the 64 + 3 * 32 concatenated channels to 32).
+PEAK_CONVS = [(64, 32, 128, 128), (4, 128, 64, 192), (4, 128, 160, 32)]
+
+
+def _f32(*arrays) -> list[jax.Array]:
+  return [jnp.asarray(a, jnp.float32) for a in arrays]
+
+
 def peaks(device: str) -> dict:
-  """(name, framework) -> (closure, FLOPs) of the reference conv and matrix product."""
+  """(name, framework) -> (closure, FLOPs) of the reference convolutions and matrix
+  product."""
   import torch
   rng = np.random.default_rng(0)
-  x, k = rng.normal(size=(64, 32, 32, 128)), rng.normal(size=(3, 3, 128, 128))
-  a, m = rng.normal(size=(16384, 1024)), rng.normal(size=(1024, 128))
+  jit = functools.partial(jax.jit, compiler_options=sharding.default_compiler_options())
   conv = lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), 'SAME',
                                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  jit = functools.partial(jax.jit, compiler_options=sharding.default_compiler_options())
-  jx, jk, ja, jm = (jnp.asarray(v, jnp.float32) for v in (x, k, a, m))
-  tx = torch.tensor(x.transpose(0, 3, 1, 2), dtype=torch.float32, device=device)
-  tk = torch.tensor(k.transpose(3, 2, 0, 1), dtype=torch.float32, device=device)
-  ta, tm = (torch.tensor(v, dtype=torch.float32, device=device) for v in (a, m))
+  out = {}
+  for b, size, c_in, c_out in PEAK_CONVS:
+    x, k = rng.normal(size=(b, size, size, c_in)), rng.normal(size=(3, 3, c_in, c_out))
+    tx = torch.tensor(x.transpose(0, 3, 1, 2), dtype=torch.float32, device=device)
+    tk = torch.tensor(k.transpose(3, 2, 0, 1), dtype=torch.float32, device=device)
 
-  def torch_conv():
-    with torch.no_grad():
-      return torch.nn.functional.conv2d(tx, tk, padding=1)
-  conv_flops, mm_flops = 2 * 64 * 32 * 32 * 128 * 128 * 9, 2 * 16384 * 1024 * 128
-  return {('3x3 conv [64,32,32,128] -> 128', 'jax'): (functools.partial(jit(conv), jx, jk),
-                                                      conv_flops),
-          ('3x3 conv [64,32,32,128] -> 128', 'torch'): (torch_conv, conv_flops),
-          ('matmul [16384,1024] @ [1024,128]', 'jax'): (functools.partial(jit(jnp.matmul), ja, jm),
-                                                        mm_flops),
-          ('matmul [16384,1024] @ [1024,128]', 'torch'): (lambda: ta @ tm, mm_flops)}
+    def torch_conv(tx=tx, tk=tk):
+      with torch.no_grad():
+        return torch.nn.functional.conv2d(tx, tk, padding=1)
+    name = f'3x3 conv [{b},{size},{size},{c_in}] -> {c_out}'
+    flops = 2 * b * size**2 * c_in * c_out * 9
+    out[name, 'jax'] = functools.partial(jit(conv), *_f32(x, k)), flops
+    out[name, 'torch'] = torch_conv, flops
+  a, m = rng.normal(size=(16384, 1024)), rng.normal(size=(1024, 128))
+  ta, tm = (torch.tensor(v, dtype=torch.float32, device=device) for v in (a, m))
+  name, flops = 'matmul [16384,1024] @ [1024,128]', 2 * 16384 * 1024 * 128
+  out[name, 'jax'] = functools.partial(jit(jnp.matmul), *_f32(a, m)), flops
+  out[name, 'torch'] = (lambda: ta @ tm), flops
+  return out
 
 
 def main() -> None:
-  sharding.run_cpu_programs_inline()  # as the launchers run jaxgan's programs
+  # As the launchers and the train step run jaxgan's programs (the step applies the second).
+  sharding.run_cpu_programs_inline()
+  sharding.retain_host_memory()
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--steps', type=int, default=10)
@@ -154,7 +175,7 @@ def main() -> None:
   rates = interleaved_rates({key: (fn, sync if key[1] == 'jax' else torch_sync)
                              for key, (fn, _) in reference.items()}, args.steps, args.rounds,
                             warmup=3)
-  print('\nEach framework on one large convolution and matrix product (GFLOP/s):')
+  print('\nEach framework on large convolutions and a matrix product (GFLOP/s):')
   peak_rows = []
   for op in dict.fromkeys(key[0] for key in reference):
     j, t = (rates[op, fw] * reference[op, fw][1] / 1e9 for fw in ('jax', 'torch'))
