@@ -359,12 +359,13 @@ def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   channels (an image's) the patches are small, and every derivative is a matrix product or
   a slice and its transpose.
 
-  When each stride divides its kernel size (the critics' 4x4 stride-2 first layer), the
-  padded input is first rearranged space-to-depth, ``X[n, a, b, (p, q, c)] = xpad[n, s_h a
-  + p, s_w b + q, c]``, and the patches are ``(kh / s_h) * (kw / s_w)`` unstrided slices of
-  ``X`` with ``s_h * s_w * C_in`` channels each, the kernel's rows permuted to match: the
-  same products, gathered in longer runs than ``kh * kw`` strided slices of ``C_in``
-  values (``benchmarks/conv_layers.py``). Otherwise the patches are those strided slices.
+  When the convolution is strided and each stride divides its kernel size (the critics'
+  4x4 stride-2 first layer), the padded input is first rearranged space-to-depth,
+  ``X[n, a, b, (p, q, c)] = xpad[n, s_h a + p, s_w b + q, c]``, and the patches are
+  ``(kh / s_h) * (kw / s_w)`` unstrided slices of ``X`` with ``s_h * s_w * C_in`` channels
+  each, the kernel's rows permuted to match: the same products, gathered in longer runs
+  than ``kh * kw`` strided slices of ``C_in`` values (``benchmarks/conv_layers.py``).
+  Otherwise the patches are those slices.
 
   Args:
     x: ``[N, H, W, C_in]``.
@@ -383,7 +384,7 @@ def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   if (empty := _empty_output(x, kernel, out)) is not None:
     return empty
   zero = jnp.zeros((), x.dtype)
-  if kh % strides[0] or kw % strides[1]:
+  if strides == (1, 1) or kh % strides[0] or kw % strides[1]:
     x = lax.pad(x, zero, [(0, 0, 0), (*padding[0], 0), (*padding[1], 0), (0, 0, 0)])
     patches = jnp.concatenate([_strided_window(x, (u, v), out, strides)
                                for u in range(kh) for v in range(kw)], axis=-1)
