@@ -36,17 +36,16 @@ from benchmarks.conv_step import CASES
 from benchmarks.timing import interleaved_rates, print_table, torch_device
 from jaxgan import sharding
 from jaxgan.models import layers
-from jaxgan.models.dcgan import _start_size
+from jaxgan.models.dcgan import _start_size, generator_channels
 
 
 def layer_shapes(case: dict) -> list[tuple]:
   """``(kind, batch, size, C_in, C_out, kernel, stride, input gradient)`` of each
   convolution of ``jaxgan.models.dcgan`` with ``case``'s sizes (generator, then critic)."""
-  start, ups = _start_size(case['image_size'])
-  b, width, size = case['batch'], case['width'], start
-  ch, shapes = width * 2 ** (ups - 1), []
-  for i in range(ups):
-    out = max(width * 2 ** (ups - 2 - i) if i < ups - 1 else width // 2, 8)
+  size, _ = _start_size(case['image_size'])
+  b, width, shapes = case['batch'], case['width'], []
+  ch, outs = generator_channels(case['image_size'], width)
+  for out in outs:
     shapes.append(('ConvTranspose', b, size, ch, out, 4, 2, True))
     size, ch = 2 * size, out
   shapes.append(('Conv', b, size, ch, case['channels'], 3, 1, True))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from jaxgan.models.dcgan import _start_size
+from jaxgan.models.dcgan import _start_size, generator_channels
 
 
 class Generator(nn.Module):
@@ -16,15 +16,14 @@ class Generator(nn.Module):
 
   def __init__(self, z_dim: int, image_size: int, channels: int, width: int):
     super().__init__()
-    start, ups = _start_size(image_size)
-    ch = width * 2 ** (ups - 1)
+    start, _ = _start_size(image_size)
+    ch, outs = generator_channels(image_size, width)
     self.start, self.ch = start, ch
     self.fc = nn.Sequential(nn.Linear(z_dim, start * start * ch), nn.BatchNorm1d(start * start * ch,
                                                                                   momentum=0.1),
                             nn.ReLU())
     layers = []
-    for i in range(ups):
-      out = max(width * 2 ** (ups - 2 - i) if i < ups - 1 else width // 2, 8)
+    for out in outs:
       layers += [nn.ConvTranspose2d(ch, out, 4, 2, 1), nn.BatchNorm2d(out), nn.ReLU()]
       ch = out
     layers += [nn.Conv2d(ch, channels, 3, 1, 1), nn.Tanh()]

@@ -23,6 +23,15 @@ def _start_size(image_size: int) -> tuple[int, int]:
   raise ValueError(f'DCGAN models support image_size 28, 32 or 64; got {image_size}.')
 
 
+def generator_channels(image_size: int, width: int) -> tuple[int, list[int]]:
+  """The DCGAN generator's channels: those of its first ``start x start`` feature map (the
+  Dense layer's output) and the output channels of each 4x4 stride-2 transposed
+  convolution (doubling towards the input, ``width // 2`` last, at least 8)."""
+  _, ups = _start_size(image_size)
+  outs = [max(width * 2 ** (ups - 2 - i) if i < ups - 1 else width // 2, 8) for i in range(ups)]
+  return width * 2 ** (ups - 1), outs
+
+
 class DCGANGenerator(nn.Module):
   """z -> Dense -> [ConvTranspose 4x4 /2, BN, ReLU]* -> Conv 3x3 -> tanh.
 
@@ -49,15 +58,14 @@ class DCGANGenerator(nn.Module):
     _unconditional(self, y)
     init = initializers.resolve(self.kernel_init)
     bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)
-    start, ups = _start_size(self.image_size)
-    ch = self.width * 2 ** (ups - 1)
+    start, _ = _start_size(self.image_size)
+    ch, outs = generator_channels(self.image_size, self.width)
     x = nn.Dense(start * start * ch, kernel_init=init, dtype=self.dtype)(z)
     x = nn.relu(bn()(x))
     x = x.reshape((z.shape[0], start, start, ch))
-    for i in range(ups):
-      ch = self.width * 2 ** (ups - 2 - i) if i < ups - 1 else self.width // 2
-      x = layers.ConvTranspose(max(ch, 8), (4, 4), strides=(2, 2), padding='SAME',
-                           kernel_init=init, dtype=self.dtype)(x)
+    for out in outs:
+      x = layers.ConvTranspose(out, (4, 4), strides=(2, 2), padding='SAME',
+                               kernel_init=init, dtype=self.dtype)(x)
       x = nn.relu(bn()(x))
     x = layers.Conv(self.channels, (3, 3), padding='SAME', kernel_init=init, dtype=self.dtype)(x)
     return jnp.tanh(x)
