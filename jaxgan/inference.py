@@ -17,6 +17,7 @@ import numpy as np
 
 from jaxgan import build, checkpoints, data, models, sharding
 from jaxgan import gan as gan_lib
+from jaxgan import workdir as workdir_lib
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -39,28 +40,41 @@ def is_super_resolution(config: ml_collections.ConfigDict) -> bool:
   return models.family(config.model.name).conditioning == 'lowres'
 
 
+def check_super_resolution(workdir: str) -> None:
+  """``ValueError`` unless ``workdir`` holds a super-resolution model (``launch.upscale``)."""
+  config = load_config(workdir)
+  if not is_super_resolution(config):
+    raise ValueError(f'{workdir} holds a {config.model.name!r} model, not a '
+                     'super-resolution one (e.g. configs/srgan.py, configs/esrgan.py).')
+
+
+def data_shapes(workdir: str, config: ml_collections.ConfigDict) -> data.Pipeline | None:
+  """The shapes-only pipeline of a run (:func:`jaxgan.data.shapes_only`): a
+  super-resolution run's from its config, any other's from its ``data_shapes.json``;
+  ``None`` for a run from before that file was written."""
+  if is_super_resolution(config):
+    return data.sr_shapes(**config.data)
+  record = workdir_lib.read_data_shapes(workdir)
+  return None if record is None else data.from_shapes_record(record)
+
+
 def restore(workdir: str, with_data: bool = True
             ) -> tuple[gan_lib.GAN, data.Pipeline, gan_lib.GANState, ml_collections.ConfigDict]:
   """The GAN, pipeline, latest state and config of a run in ``workdir``.
 
   Args:
     workdir: a run of ``launch.train``.
-    with_data: build the run's input pipeline. ``False`` (super-resolution runs only)
-      builds its shapes alone (:func:`jaxgan.data.sr_shapes`), so that a model upscales
-      images on a machine without its training data.
+    with_data: build the run's input pipeline (evaluation needs its references).
+      ``False`` builds its shapes alone (:func:`data_shapes`), so that a model samples or
+      upscales on a machine without its training data; a run older than
+      ``data_shapes.json`` (not super-resolution) still builds its pipeline.
 
   Raises:
     FileNotFoundError: not a workdir, or no checkpoint in it.
-    ValueError: ``with_data=False`` for a run that is not super-resolution.
     checkpoints.CheckpointError: the latest checkpoint cannot be restored.
   """
   config = load_config(workdir)
-  pipe = None
-  if not with_data:
-    if not is_super_resolution(config):
-      raise ValueError(f'{workdir} holds a {config.model.name!r} model, not a '
-                       'super-resolution one (e.g. configs/srgan.py, configs/esrgan.py).')
-    pipe = data.sr_shapes(**config.data)
+  pipe = None if with_data else data_shapes(workdir, config)
   gan, pipe = build.build(config, pipe)
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'))
   try:
@@ -77,7 +91,7 @@ def restore(workdir: str, with_data: bool = True
 
 def generator_weights(workdir: str) -> tuple[Any, Any]:
   """``(params, batch_stats)`` of the generator a workdir samples with (the EMA rule)."""
-  _, _, state, config = restore(workdir)
+  _, _, state, config = restore(workdir, with_data=False)
   return (state.ema_params if uses_ema(config) else state.g_params), state.g_stats
 
 
@@ -117,15 +131,15 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
     raise ValueError(f'{out_workdir} already holds checkpoints; choose a new workdir.')
   psnr_params, psnr_stats = generator_weights(psnr_workdir)
-  _, _, state, config = restore(gan_workdir)
+  _, pipe, state, config = restore(gan_workdir, with_data=False)
   _check_same_structure(psnr_params, state.g_params, 'interpolate')
   mix = lambda a, b: jax.tree.map(lambda x, y: (1.0 - alpha) * x + alpha * y, a, b)
   state = state.replace(g_params=mix(psnr_params, state.g_params),
                         ema_params=mix(psnr_params, state.ema_params),
                         g_stats=mix(psnr_stats, state.g_stats))
   os.makedirs(out_workdir, exist_ok=True)
-  with open(os.path.join(out_workdir, 'config.json'), 'w') as f:
-    f.write(config.to_json(indent=2))
+  workdir_lib.write_config(out_workdir, config)
+  workdir_lib.write_data_shapes(out_workdir, data.shapes_record(pipe))
   with open(os.path.join(out_workdir, 'interpolation.json'), 'w') as f:
     json.dump({'psnr': os.path.abspath(psnr_workdir), 'gan': os.path.abspath(gan_workdir),
                'alpha': alpha}, f, indent=1)
@@ -198,9 +212,10 @@ def sample_latest(workdir: str, num_samples: int, seed: int = 0, batch_size: int
   """Samples of the latest checkpoint of ``workdir`` in data space.
 
   Returns:
-    ``{'samples': [num_samples, ...] float32, 'pipeline', 'step', 'ema', 'gan'}``.
+    ``{'samples': [num_samples, ...] float32, 'pipeline' (the run's data shapes: see
+    :func:`restore` with ``with_data=False``), 'step', 'ema', 'gan'}``.
   """
-  gan, pipe, state, config = restore(workdir)
+  gan, pipe, state, config = restore(workdir, with_data=False)
   use_ema = uses_ema(config)
   x = sample(gan, state, num_samples, use_ema, seed, batch_size, labels, codes)
   return {'samples': x, 'pipeline': pipe, 'step': int(state.step), 'ema': use_ema, 'gan': gan}

@@ -27,7 +27,7 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from jaxgan import build, checkpoints, inference, plots, sharding, validation, writers
+from jaxgan import build, checkpoints, data, inference, plots, sharding, validation, writers
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.data.bicubic import imresize
@@ -119,8 +119,9 @@ def _write_pictures(generate, gan, pipe, state, inputs, workdir, step_no,
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_lib.GANState:
   """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints).
 
-  Writes ``config.json``, ``checkpoints/``, ``metrics.jsonl``/``.csv``, TensorBoard events,
-  ``samples/step_*.png`` (from fixed noise) and ``loss_curves.png``.
+  Writes ``config.json``, ``data_shapes.json`` (what sampling needs of the data),
+  ``checkpoints/``, ``metrics.jsonl``/``.csv``, TensorBoard events, ``samples/step_*.png``
+  (from fixed noise) and ``loss_curves.png``.
 
   Raises:
     validation.ConfigError: a config value that is not allowed, or a resume with a
@@ -155,6 +156,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   state = ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
   if lead:  # only now: a failed restore leaves the workdir as it was
     workdir_lib.record_config(workdir, config, last_saved or 0, changes)
+    workdir_lib.write_data_shapes(workdir, data.shapes_record(pipe))
   if state is None:
     init = jax.jit(lambda k: build.init_state(gan, pipe, k), out_shardings=replicated)
     state = init(build.init_key(config.seed))

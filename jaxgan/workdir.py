@@ -7,6 +7,9 @@
 * :func:`check_resume_config`: the first run writes ``config.json``; a resume whose config
   differs from it in anything but the length and logging fields is refused (with the
   differences) unless ``config.allow_config_change`` is set.
+* :func:`write_data_shapes` / :func:`read_data_shapes`: ``data_shapes.json``, the shapes of
+  the run's data (:func:`jaxgan.data.shapes_record`), so that sampling rebuilds the model
+  without the data set.
 """
 
 from __future__ import annotations
@@ -94,11 +97,33 @@ def config_path(workdir: str) -> str:
   return os.path.join(workdir, 'config.json')
 
 
+def _write_atomically(path: str, text: str) -> None:
+  with open(path + '.tmp', 'w') as f:
+    f.write(text)
+  os.replace(path + '.tmp', path)
+
+
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  tmp = config_path(workdir) + '.tmp'
-  with open(tmp, 'w') as f:
-    f.write(config.to_json(indent=2))
-  os.replace(tmp, config_path(workdir))
+  _write_atomically(config_path(workdir), config.to_json(indent=2))
+
+
+def data_shapes_path(workdir: str) -> str:
+  return os.path.join(workdir, 'data_shapes.json')
+
+
+def write_data_shapes(workdir: str, record: dict[str, Any]) -> None:
+  """Writes ``data_shapes.json`` (a :func:`jaxgan.data.shapes_record`)."""
+  _write_atomically(data_shapes_path(workdir), json.dumps(record, indent=1))
+
+
+def read_data_shapes(workdir: str) -> dict[str, Any] | None:
+  """The workdir's ``data_shapes.json``; ``None`` when it has none (a run of a version
+  before it was written)."""
+  path = data_shapes_path(workdir)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
 
 
 def check_resume_config(workdir: str, config: ml_collections.ConfigDict,

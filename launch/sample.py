@@ -8,7 +8,8 @@ has an EMA (``ema_decay > 0``). Class-conditional models need ``--labels``: ``al
 sample ``i`` the class ``i mod K``, a number fixes one class. InfoGAN models take
 ``--codes`` the same way for their categorical code. The arguments' form is checked
 before anything is restored, whether they fit the model (a class or code in ``[0, K)``)
-right after; the file written is printed.
+right after; the file written is printed. The run's data set is not needed (the model is
+rebuilt from the workdir's ``config.json`` and ``data_shapes.json``).
 """
 
 import os
@@ -69,7 +70,7 @@ def main(argv):
   path = check_arguments(FLAGS.num_samples, FLAGS.batch_size, FLAGS.output)
   labels = _assignment(FLAGS.labels, FLAGS.num_samples, 'labels')
   codes = _assignment(FLAGS.codes, FLAGS.num_samples, 'codes')
-  gan, _, state, config = inference.restore(FLAGS.workdir)
+  gan, _, state, config = inference.restore(FLAGS.workdir, with_data=False)
   latent = gan.latent
   if labels is not None and FLAGS.labels == 'all':
     labels = labels % max(latent.num_classes, 1)

@@ -49,6 +49,7 @@ def main(argv):
   try:
     lr = upscale.read_image(FLAGS.input)
     _check_output(FLAGS.output, FLAGS.input)
+    inference.check_super_resolution(FLAGS.workdir)
     gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False)
   except (ValueError, FileNotFoundError) as e:
     raise common.LaunchError(str(e)) from None

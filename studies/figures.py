@@ -24,7 +24,7 @@ from jaxgan import gan as gan_lib  # noqa: E402
 
 def class_grid(workdir: str, output: str, per_class: int = 10) -> None:
   """One row per class: ``per_class`` samples asked for that class (EMA rule)."""
-  gan, _, state, config = inference.restore(workdir)
+  gan, _, state, config = inference.restore(workdir, with_data=False)
   k = gan.latent.num_classes
   labels = np.repeat(np.arange(k), per_class)
   x = inference.sample(gan, state, k * per_class, inference.uses_ema(config), seed=1,
@@ -36,7 +36,7 @@ def code_grid(workdir: str, output: str, continuous: int = 0, steps: int = 10) -
   """InfoGAN: one row per categorical code; along a row continuous code ``continuous``
   goes from -2 to 2 (beyond its training range [-1, 1], as Chen et al. 2016 show), the
   noise and the other codes fixed."""
-  gan, _, state, config = inference.restore(workdir)
+  gan, _, state, config = inference.restore(workdir, with_data=False)
   latent = gan.latent
   z = jax.random.normal(jax.random.key(3), (1, latent.z_dim))
   rows = []

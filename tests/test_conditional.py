@@ -1,6 +1,7 @@
 """Conditioning, once: class labels and InfoGAN codes through the step, penalties at fixed
 labels, DiffAugment, sampling by label or code, and the conditional evaluations."""
 
+import json
 import os
 import subprocess
 import sys
@@ -112,6 +113,34 @@ class ConditionalSamplingTest(chex.TestCase):
     np.testing.assert_allclose(np.load(out), x, atol=1e-5)
     proc, _ = self._sample(self.cgan, '--labels=3')
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+
+  def test_a_tfds_run_samples_without_its_data_set(self):
+    """A class-conditional MNIST run trained on TFDS's mock data samples, in process and by
+    launch.sample, where MNIST is not prepared: its model comes from data_shapes.json."""
+    import tensorflow_datasets as tfds
+    config = _small(cgan_digits.get_config())
+    config.data = dict(name='mnist', batch_size=16, data_dir=tempfile.mkdtemp())  # empty
+    wd = tempfile.mkdtemp()
+    with tfds.testing.mock_data(num_examples=32):
+      trained = train.train_and_evaluate(config, wd)
+    with open(os.path.join(wd, 'data_shapes.json')) as f:
+      self.assertEqual(json.load(f), {'name': 'mnist', 'element_shape': [28, 28, 1],
+                                      'num_classes': 10, 'evaluator': 'digits',
+                                      'lowres_shape': None})
+    with self.assertRaisesRegex(FileNotFoundError, "'mnist' .*is not prepared"):
+      inference.restore(wd)  # the input pipeline needs the data set
+    gan, pipe, state, _ = inference.restore(wd, with_data=False)
+    self.assertEqual((pipe.element_shape, pipe.num_classes), ((28, 28, 1), 10))
+    with self.assertRaisesRegex(RuntimeError, 'shapes only'):
+      pipe.batch(0)
+    chex.assert_trees_all_equal(state.ema_params, trained.ema_params)
+    # The trained state's EMA generator on sample() 's documented noise and labels.
+    labels = np.arange(20) % 10
+    z, _ = gan_lib.sample_latent(gan.latent, jax.random.fold_in(jax.random.key(0), 0), 20)
+    want = gan_lib.generate(gan, trained, z, jnp.asarray(labels), True)
+    proc, out = self._sample(wd, '--labels=all')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    np.testing.assert_allclose(np.load(out), want, atol=1e-5)
 
   def test_sampling_errors(self):
     for flags, message in (((), 'class-conditional (10 classes): give labels'),

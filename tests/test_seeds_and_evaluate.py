@@ -258,5 +258,20 @@ class EvaluateTest(chex.TestCase):
     self.assertFalse(np.allclose(out['samples'], trained, atol=1e-4))
 
 
+  def test_a_run_without_data_shapes_json_restores_with_its_pipeline(self):
+    """Workdirs from before data_shapes.json: with_data=False builds the data instead."""
+    wd = tempfile.mkdtemp()
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    _, pipe, _, _ = inference.restore(wd, with_data=False)
+    self.assertEqual((pipe.name, pipe.element_shape, pipe.evaluator), ('ring8', (2,), 'modes'))
+    with self.assertRaisesRegex(RuntimeError, 'shapes only'):
+      pipe.batch(0)
+    os.remove(os.path.join(wd, 'data_shapes.json'))
+    _, pipe, state, _ = inference.restore(wd, with_data=False)
+    self.assertEqual(int(state.step), 10)
+    np.testing.assert_array_equal(pipe.batch(3)['x'],
+                                  data.get('ring8', batch_size=32, seed=0).batch(3)['x'])
+
+
 if __name__ == '__main__':
   absltest.main()

@@ -237,12 +237,36 @@ def sr_shapes(name: str, crop_size: int = 96, scale: int = 4, **_) -> Pipeline:
   Its batches and samples raise ``RuntimeError``."""
   if crop_size % scale:
     raise ValueError(f'data.crop_size {crop_size} must be a multiple of data.scale {scale}.')
+  return shapes_only(name, (crop_size, crop_size, 3), lowres_shape=(
+      crop_size // scale, crop_size // scale, 3), evaluator='sr',
+                     evaluator_args={'scale': scale})
 
+
+def shapes_only(name: str, element_shape: Sequence[int], num_classes: int = 0,
+                lowres_shape: Sequence[int] | None = None, evaluator: str = '',
+                evaluator_args: dict[str, Any] | None = None) -> Pipeline:
+  """A pipeline of shapes without data: what building a model and restoring its checkpoint
+  need (sampling a run on a machine without its data set). Its batches and samples raise
+  ``RuntimeError``."""
   def no_data(*_):
-    raise RuntimeError(f'This {name!r} pipeline holds shapes only, no images.')
-  return Pipeline(name, (crop_size, crop_size, 3), None, no_data, no_data, evaluator='sr',
-                  evaluator_args={'scale': scale}, lowres_shape=(crop_size // scale,
-                                                                  crop_size // scale, 3))
+    raise RuntimeError(f'This {name!r} pipeline holds shapes only, no data.')
+  return Pipeline(name, tuple(element_shape), None, no_data, no_data, evaluator,
+                  evaluator_args or {}, int(num_classes),
+                  tuple(lowres_shape) if lowres_shape else None)
+
+
+def shapes_record(pipe: Pipeline) -> dict[str, Any]:
+  """The JSON-able shapes of ``pipe`` that :func:`from_shapes_record` rebuilds (a run
+  writes them to its workdir, so that its model can be rebuilt without its data)."""
+  return {'name': pipe.name, 'element_shape': list(pipe.element_shape),
+          'num_classes': pipe.num_classes, 'evaluator': pipe.evaluator,
+          'lowres_shape': list(pipe.lowres_shape) if pipe.lowres_shape else None}
+
+
+def from_shapes_record(record: dict[str, Any]) -> Pipeline:
+  """The shapes-only pipeline (:func:`shapes_only`) of a :func:`shapes_record`."""
+  return shapes_only(record['name'], record['element_shape'], record.get('num_classes', 0),
+                     record.get('lowres_shape'), record.get('evaluator', ''))
 
 
 _DATASETS = registry.Registry('dataset')
