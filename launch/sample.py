@@ -1,15 +1,19 @@
-r"""Writes generator samples of a run as a float32 NumPy array in data space.
+r"""Writes generator samples of a run: a float32 NumPy array in data space, or a picture.
 
   python -m launch.sample --workdir=DIR --num_samples=N --output=FILE.npy
   python -m launch.sample --workdir=DIR --num_samples=100 --output=grid.npy --labels=all
+  python -m launch.sample --workdir=DIR --output=grid.png --labels=all
 
-``[N, 2]`` for 2-D data, ``[N, H, W, C]`` in [-1, 1] for images; EMA weights when the run
-has an EMA (``ema_decay > 0``). Class-conditional models need ``--labels``: ``all`` gives
-sample ``i`` the class ``i mod K``, a number fixes one class. InfoGAN models take
-``--codes`` the same way for their categorical code. The arguments' form is checked
-before anything is restored, whether they fit the model (a class or code in ``[0, K)``)
-right after; the file written is printed. The run's data set is not needed (the model is
-rebuilt from the workdir's ``config.json`` and ``data_shapes.json``).
+``.npy`` (appended when the name ends in neither): ``[N, 2]`` for 2-D data, ``[N, H, W, C]``
+in [-1, 1] for images. ``.png``: an image grid (at most 1,000 samples, 100 unless
+``--num_samples`` is given; with ``--labels=all`` or ``--codes=all`` one column per class or
+code), or for 2-D data a scatter over the mixture's modes. EMA weights when the run has an
+EMA (``ema_decay > 0``). Class-conditional models need ``--labels``: ``all`` gives sample
+``i`` the class ``i mod K``, a number fixes one class. InfoGAN models take ``--codes`` the
+same way for their categorical code. The arguments' form is checked before anything is
+restored, whether they fit the model (a class or code in ``[0, K)``) right after; the file
+written is printed. The run's data set is not needed (the model is rebuilt from the
+workdir's ``config.json`` and ``data_shapes.json``).
 """
 
 import os
@@ -17,13 +21,16 @@ import os
 import numpy as np
 from absl import app, flags
 
-from jaxgan import inference
+from jaxgan import inference, plots
+from jaxgan.data import mixtures
 from launch import common
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A workdir of launch.train.')
-flags.DEFINE_integer('num_samples', 10000, 'Number of samples (>= 1).')
-flags.DEFINE_string('output', None, 'Output path; .npy is appended if missing.')
+flags.DEFINE_integer('num_samples', 10000, 'Number of samples (>= 1; 100 by default for an '
+                     'image grid, at most 1,000 in it).')
+flags.DEFINE_string('output', None, 'Output path: .png writes a picture, else .npy (appended '
+                    'if missing).')
 flags.DEFINE_integer('seed', 0, 'Noise seed.')
 flags.DEFINE_integer('batch_size', 1000, 'Samples generated per call (>= 1).')
 flags.DEFINE_string('labels', None, "Class-conditional models: 'all' (sample i has class "
@@ -33,22 +40,45 @@ flags.DEFINE_string('codes', None, "InfoGAN: 'all' (sample i has categorical cod
 flags.mark_flags_as_required(['workdir', 'output'])
 
 
+MAX_GRID = 1000  # images in one PNG grid
+GRID_DEFAULT = 100  # images in a PNG grid when --num_samples is not given
+
+
 def output_path(output: str) -> str:
-  """The file ``np.save`` writes for ``output`` (it appends ``.npy``)."""
-  return output if output.endswith('.npy') else output + '.npy'
+  """The file written for ``output``: a ``.png`` as given, else what ``np.save`` writes (it
+  appends ``.npy``)."""
+  return output if output.endswith(('.npy', '.png')) else output + '.npy'
 
 
-def _assignment(value: str | None, num: int, flag: str) -> np.ndarray | None:
-  """``'all'`` -> ``i mod K`` (checked later against K), an integer -> that one value."""
-  if value is None:
-    return None
-  if value == 'all':
-    return np.arange(num)
+def write(path: str, samples: np.ndarray, dataset: str, ncols: int | None) -> None:
+  """``samples`` as ``.npy``, or as a PNG: an image grid of ``ncols`` columns (square when
+  ``None``) or a scatter of 2-D samples over the modes of mixture ``dataset``."""
+  if path.endswith('.npy'):
+    np.save(path, samples)
+  elif samples.ndim == 4:
+    plots.save_image_grid(samples, path, ncols=ncols)
+  else:
+    plots.save_scatter(samples, mixtures.MIXTURES[dataset][0], path,
+                       f'{dataset}: {len(samples)} samples')
+
+
+def _assignment_form(value: str | None, flag: str) -> str | int | None:
+  """``--labels``/``--codes`` checked for form: ``None``, ``'all'`` or an integer."""
+  if value is None or value == 'all':
+    return value
   try:
-    return np.full(num, int(value))
+    return int(value)
   except ValueError:
     raise common.LaunchError(f"--{flag} must be 'all' or an integer; got {value!r}."
                              ) from None
+
+
+def _assignment(form: str | int | None, num: int, k: int) -> np.ndarray | None:
+  """``'all'`` -> ``i mod k``, an integer -> that one value (checked later against the
+  model)."""
+  if form is None:
+    return None
+  return np.arange(num) % max(k, 1) if form == 'all' else np.full(num, form)
 
 
 def check_arguments(num_samples: int, batch_size: int, output: str) -> str:
@@ -68,22 +98,27 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
   path = check_arguments(FLAGS.num_samples, FLAGS.batch_size, FLAGS.output)
-  labels = _assignment(FLAGS.labels, FLAGS.num_samples, 'labels')
-  codes = _assignment(FLAGS.codes, FLAGS.num_samples, 'codes')
-  gan, _, state, config = inference.restore(FLAGS.workdir, with_data=False)
+  label_form = _assignment_form(FLAGS.labels, 'labels')
+  code_form = _assignment_form(FLAGS.codes, 'codes')
+  gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False)
+  num = FLAGS.num_samples
+  if path.endswith('.png') and len(pipe.element_shape) == 3:
+    num = num if FLAGS['num_samples'].present else GRID_DEFAULT
+    if num > MAX_GRID:
+      raise common.LaunchError(f'A PNG grid holds at most {MAX_GRID} images; got '
+                               f'--num_samples={num} (write .npy for more).')
   latent = gan.latent
-  if labels is not None and FLAGS.labels == 'all':
-    labels = labels % max(latent.num_classes, 1)
-  code_dict = None
-  if codes is not None:  # inference.sample checks them against the model
-    code_dict = {'categorical': codes % max(latent.num_categorical, 1)
-                 if FLAGS.codes == 'all' else codes}
+  labels = _assignment(label_form, num, latent.num_classes)
+  codes = _assignment(code_form, num, latent.num_categorical)
+  code_dict = None if codes is None else {'categorical': codes}  # checked by sample()
   try:
-    samples = inference.sample(gan, state, FLAGS.num_samples, inference.uses_ema(config),
-                               FLAGS.seed, FLAGS.batch_size, labels, code_dict)
+    samples = inference.sample(gan, state, num, inference.uses_ema(config), FLAGS.seed,
+                               FLAGS.batch_size, labels, code_dict)
   except ValueError as e:  # labels or codes that do not fit the model
     raise common.LaunchError(str(e)) from None
-  np.save(path, samples)
+  ncols = (latent.num_classes if FLAGS.labels == 'all' else
+           latent.num_categorical if FLAGS.codes == 'all' else None)
+  write(path, samples, pipe.name, ncols)
   print(f'wrote {samples.shape} {samples.dtype} samples of step {int(state.step)} to {path}')
 
 

@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
+from PIL import Image
 
 from configs import acgan_digits, cgan_digits, infogan_digits
 from jaxgan import build, evaluate, inference, train
@@ -113,6 +114,32 @@ class ConditionalSamplingTest(chex.TestCase):
     np.testing.assert_allclose(np.load(out), x, atol=1e-5)
     proc, _ = self._sample(self.cgan, '--labels=3')
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+
+  def test_png_grid_has_one_column_per_class(self):
+    """--output=*.png: sample i (class i mod 10) in row i // 10 and column i mod 10, 28 px
+    cells 1 px apart, upscaled 3 times, in [0, 1]; 100 samples in a square unless told."""
+    out = os.path.join(tempfile.mkdtemp(), 'grid.png')
+    proc, _ = self._sample(self.cgan, f'--output={out}', '--labels=all')  # 20 samples
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertIn(f'wrote (20, 28, 28, 1) float32 samples of step 2 to {out}', proc.stdout)
+    gan, _, state, _ = inference.restore(self.cgan, with_data=False)
+    x = inference.sample(gan, state, 20, use_ema=True, labels=np.arange(20) % 10)
+    grid = np.asarray(Image.open(out).convert('L'), np.float32) / 255
+    self.assertEqual(grid.shape, (3 * (2 * 29 + 1), 3 * (10 * 29 + 1)))  # not 5 x 4
+    grid = grid[::3, ::3]
+    for i in (0, 9, 10, 17, 19):
+      r, c = divmod(i, 10)
+      cell = grid[1 + 29 * r:29 * (r + 1), 1 + 29 * c:29 * (c + 1)]
+      np.testing.assert_allclose(cell, np.clip((x[i, ..., 0] + 1) / 2, 0, 1), atol=0.01)
+    np.testing.assert_array_equal(grid[::29], 1.0)  # the white lines between rows
+    for flags, want in ((['--labels=3'], 'wrote (100, 28, 28, 1)'),
+                        (['--labels=3', '--num_samples=1001'],
+                         'A PNG grid holds at most 1000 images')):
+      proc = subprocess.run([sys.executable, '-m', 'launch.sample', f'--workdir={self.cgan}',
+                             f'--output={out}', *flags], cwd=ROOT, env=ENV,
+                            capture_output=True, text=True, timeout=300)
+      self.assertIn(want, proc.stdout + proc.stderr)
+    self.assertEqual(Image.open(out).size, (3 * (10 * 29 + 1),) * 2)
 
   def test_a_tfds_run_samples_without_its_data_set(self):
     """A class-conditional MNIST run trained on TFDS's mock data samples, in process and by

@@ -367,6 +367,13 @@ class LaunchTest(chex.TestCase):
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertIn(f'to {out}.npy', proc.stdout)
     self.assertEqual(np.load(out + '.npy').shape, (7, 2))
+    # .png: for 2-D data a scatter over the mixture's modes.
+    proc = self._run('launch.sample', f'--workdir={wd}', '--num_samples=300',
+                     f'--output={out}.png')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn(f'wrote (300, 2) float32 samples of step 10 to {out}.png', proc.stdout)
+    with open(f'{out}.png', 'rb') as f:
+      self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
     # Bad arguments are refused before anything is restored (defect 6).
     for bad, message in (('--num_samples=0', 'num_samples must be at least 1'),
                          ('--num_samples=-5', 'num_samples must be at least 1'),
