@@ -189,6 +189,10 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   """``[num_samples, ...]`` float32 samples; batch ``i`` of noise from
   ``fold_in(key(seed), i)``; ``labels[num_samples]`` for class-conditional models,
   ``codes`` (InfoGAN) overriding the drawn codes where given."""
+  if gan.latent.conditioning == 'lowres':
+    raise ValueError('This is a super-resolution model: it upscales images rather than '
+                     'sampling from noise. Use python -m launch.upscale --workdir=DIR '
+                     '--input=IMAGE --output=IMAGE.')
   check_codes(gan, codes)  # first: codes given to a class-conditional model say what is wrong
   check_labels(gan, labels)
   gen = jax.jit(lambda s, z, y: gan_lib.generate(gan, s, z, y, use_ema),

@@ -111,6 +111,11 @@ class TwoStageTest(chex.TestCase):
       self.assertTrue(0 < result[row]['y']['ssim'] <= 1)
     self.assertGreater(result['bicubic']['y']['psnr'], 20.0)  # bicubic of natural photos
 
+  def test_sampling_from_noise_is_refused_with_the_upscale_command(self):
+    gan, _, state, _ = inference.restore(self.gan, with_data=False)
+    with self.assertRaisesRegex(ValueError, 'super-resolution model.*launch.upscale'):
+      inference.sample(gan, state, 4, use_ema=False)
+
   def test_upscale_command(self):
     d = tempfile.mkdtemp()
     pixels = np.random.default_rng(0).integers(0, 256, (20, 60, 3)).astype(np.uint8)
