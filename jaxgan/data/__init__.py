@@ -237,9 +237,9 @@ def sr_shapes(name: str, crop_size: int = 96, scale: int = 4, **_) -> Pipeline:
   Its batches and samples raise ``RuntimeError``."""
   if crop_size % scale:
     raise ValueError(f'data.crop_size {crop_size} must be a multiple of data.scale {scale}.')
-  return shapes_only(name, (crop_size, crop_size, 3), lowres_shape=(
-      crop_size // scale, crop_size // scale, 3), evaluator='sr',
-                     evaluator_args={'scale': scale})
+  low = crop_size // scale
+  return shapes_only(name, (crop_size, crop_size, 3), lowres_shape=(low, low, 3),
+                     evaluator='sr', evaluator_args={'scale': scale})
 
 
 def shapes_only(name: str, element_shape: Sequence[int], num_classes: int = 0,
