@@ -453,17 +453,26 @@ def ema_statistics(gan: GAN, state: GANState, num_batches: int = 50,
   return jax.lax.fori_loop(0, num_batches, update, state.g_stats)
 
 
-def generate(gan: GAN, state: GANState, z: Any, y: Any = None,
-             use_ema: bool = True) -> jax.Array:
-  """Samples ``G(z, y)`` in inference mode, float32: the trained weights with their
+def sampling_weights(gan: GAN, state: GANState, use_ema: bool = True) -> tuple[Any, Any]:
+  """``(params, batch_stats)`` that samples come from: the trained weights with their
   running BatchNorm statistics, or (``use_ema``) the EMA weights with statistics
   recomputed for them (:func:`ema_statistics`)."""
   if use_ema:
-    params, stats = state.ema_params, ema_statistics(gan, state)
-  else:
-    params, stats = state.g_params, state.g_stats
+    return state.ema_params, ema_statistics(gan, state)
+  return state.g_params, state.g_stats
+
+
+def apply_generator(gan: GAN, params: Any, stats: Any, z: Any, y: Any = None) -> jax.Array:
+  """``G(z, y)`` in inference mode with the given weights and statistics, float32."""
   x = gan.generator.apply(_variables(params, stats), *_args(z, y), train=False)
   return x.astype(jnp.float32)
+
+
+def generate(gan: GAN, state: GANState, z: Any, y: Any = None,
+             use_ema: bool = True) -> jax.Array:
+  """Samples ``G(z, y)`` in inference mode, float32, from :func:`sampling_weights` (to
+  sample many batches, compute those once and call :func:`apply_generator`)."""
+  return apply_generator(gan, *sampling_weights(gan, state, use_ema), z, y)
 
 
 def all_finite(tree: Any) -> jax.Array:

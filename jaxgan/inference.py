@@ -186,17 +186,22 @@ def check_codes(gan: gan_lib.GAN, codes: dict[str, np.ndarray] | None) -> None:
 def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema: bool,
            seed: int = 0, batch_size: int = 1000, labels: np.ndarray | None = None,
            codes: dict[str, np.ndarray] | None = None) -> np.ndarray:
-  """``[num_samples, ...]`` float32 samples; batch ``i`` of noise from
-  ``fold_in(key(seed), i)``; ``labels[num_samples]`` for class-conditional models,
-  ``codes`` (InfoGAN) overriding the drawn codes where given."""
+  """``[num_samples, ...]`` float32 samples; the noise of the batch that starts at sample
+  ``i`` from ``fold_in(key(seed), i)`` (so the samples depend on ``batch_size`` too);
+  ``labels[num_samples]`` for class-conditional models, ``codes`` (InfoGAN) overriding the
+  drawn codes where given."""
   if gan.latent.conditioning == 'lowres':
     raise ValueError('This is a super-resolution model: it upscales images rather than '
                      'sampling from noise. Use python -m launch.upscale --workdir=DIR '
                      '--input=IMAGE --output=IMAGE.')
   check_codes(gan, codes)  # first: codes given to a class-conditional model say what is wrong
   check_labels(gan, labels)
-  gen = jax.jit(lambda s, z, y: gan_lib.generate(gan, s, z, y, use_ema),
-                compiler_options=sharding.default_compiler_options())
+  options = sharding.default_compiler_options()
+  # The EMA's standing statistics once, not in every batch.
+  weights = jax.jit(lambda s: gan_lib.sampling_weights(gan, s, use_ema),
+                    compiler_options=options)(state)
+  gen = jax.jit(lambda w, z, y: gan_lib.apply_generator(gan, *w, z, y),
+                compiler_options=options)
   key = jax.random.key(seed)
   out = []
   for i in range(0, num_samples, batch_size):
@@ -206,7 +211,7 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
       y = jnp.asarray(labels[i:i + n], jnp.int32)
     if codes is not None:
       y = {**y, **{k: jnp.asarray(v[i:i + n]) for k, v in codes.items()}}
-    out.append(np.asarray(gen(state, z, y), np.float32))
+    out.append(np.asarray(gen(weights, z, y), np.float32))
   return np.concatenate(out)
 
 

@@ -161,7 +161,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
     init = jax.jit(lambda k: build.init_state(gan, pipe, k), out_shardings=replicated)
     state = init(build.init_key(config.seed))
     if config.init_from:
-      state = inference.init_generator_from(state, gan, config.init_from)
+      state = jax.device_put(inference.init_generator_from(state, gan, config.init_from),
+                             replicated)  # the new optimizer state is made outside jit
       logging.info('Generator initialized from %s', config.init_from)
   else:
     logging.info('Resumed from step %d in %s', int(state.step), ckpt.directory)
@@ -172,8 +173,10 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   base_key = build.step_base_key(config.seed)
   eval_inputs = build.eval_inputs(gan, pipe, config.seed, config.num_eval_samples)
   # One compiled program for the sample pictures (op by op, the first grid compiled every
-  # operation of G, and of the EMA statistics' loop, on its own).
-  generate = jax.jit(lambda st, *inputs: gan_lib.generate(gan, st, *inputs),
+  # operation of G, and of the EMA statistics' loop, on its own); the weights that
+  # launch.sample and launch.evaluate use (inference.uses_ema).
+  use_ema = inference.uses_ema(config)
+  generate = jax.jit(lambda st, *inputs: gan_lib.generate(gan, st, *inputs, use_ema=use_ema),
                      compiler_options=sharding.default_compiler_options())
   writer = writers.MetricWriter(workdir, start) if lead else None
   per_call = config.steps_per_call
