@@ -221,7 +221,10 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
     with _StopRequest() as stop_request:
       s = start
       while s < total:
-        k = min(per_call, total - s)
+        # Calls end at multiples of steps_per_call, also after a resume at another step (a
+        # SIGTERM's save): checkpoints, logs and pictures fall on the same steps as in an
+        # uninterrupted run.
+        k = min(per_call - s % per_call, total - s)
         state, metrics = train_fn(state, sharding.put_batches(pipe.batches(s, k), mesh),
                                   base_key, frozen)
         pending.append((s, metrics))

@@ -119,6 +119,17 @@ class TrainLoopTest(chex.TestCase):
                                                                    True))
     self.assertTrue(np.all(np.isfinite(x)))
 
+  def test_a_resume_at_an_unaligned_step_saves_at_the_usual_steps(self):
+    wd = os.path.join(self.dir, 'unaligned')
+    train.train_and_evaluate(small_config(num_steps=13, keep_checkpoints=10), wd)  # as a stop
+    self.assertEqual(_steps(wd), [10, 13])
+    train.train_and_evaluate(small_config(keep_checkpoints=10), wd)
+    self.assertEqual(_steps(wd), [10, 13, 20, 30, 40])
+    steps = [r['step'] for r in map(json.loads, open(os.path.join(wd, 'metrics.jsonl')))]
+    self.assertEqual(steps, [5, 10, 13, 15, 20, 25, 30, 35, 40])
+    self.assertEqual(sorted(os.listdir(os.path.join(wd, 'samples'))),
+                     ['step_0000013.png', 'step_0000020.png', 'step_0000040.png'])
+
   def test_sample_grids_use_the_weights_that_sampling_uses(self):
     """Without an EMA the grids show the trained weights with their running BatchNorm
     statistics (what launch.sample and launch.evaluate use), not the EMA rule's
