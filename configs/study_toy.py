@@ -1,6 +1,6 @@
 """The objective study on 2-D mixtures: objectives x penalties, 5 seeds vmapped per run.
 
-Every objective without a penalty, the main ones with R1 (gamma 1), and WGAN with GP
+Every objective without a penalty, the main ones with R1 (weight 1, gamma 2), and WGAN with GP
 (lambda 0.1); the toy setup of configs/toy2d.py (EMA 0.999), 5,000 steps per seed, on
 ring8 and grid25.
 

@@ -1,7 +1,7 @@
 """A GAN on a 2-D Gaussian mixture (ring8 by default, grid25 by override).
 
-Non-saturating loss + R1 (gamma 1) as in StyleGAN2, generator EMA 0.999; G and D are MLPs
-of 3 hidden layers of 128; Adam lr 1e-3, betas 0.5/0.999, batch 256, 20,000 steps, 50
+Non-saturating loss + R1 (weight 1: StyleGAN2's gamma 2), generator EMA 0.999; G and D are
+MLPs of 3 hidden layers of 128; Adam lr 1e-3, betas 0.5/0.999, batch 256, 20,000 steps, 50
 steps fused per compiled call. On ring8 this covers 8/8 modes (README "Results").
 
   python -m launch.train --config=configs/toy2d.py --workdir=/tmp/toy2d

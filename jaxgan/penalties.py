@@ -230,7 +230,9 @@ def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                fake_cond: Cond = None, per_example: bool = True) -> chex.Array:
   """R1 regularizer: ``E_real ||grad D(x_real)||^2``.
 
-  StyleGAN2 weights it gamma / 2 and may apply it lazily (every k steps, weight times k).
+  Mescheder et al. and StyleGAN2 weight it ``gamma / 2``: a config's ``penalty.weight`` is
+  that product, so a paper's gamma 10 is weight 5. StyleGAN2 may apply it lazily (every k
+  steps, weight times k).
 
   Args:
     critic_fn: maps ``x[batch, ...]`` to logits ``[batch]`` or ``[batch, 1]``.
