@@ -4,10 +4,11 @@
 residual scaling 0.2, no BN, Kaiming x0.1 init) on the pixel L1 loss, Adam 2e-4; the GAN
 stage starts from it (``init_from``) with the relativistic average GAN (``rasgan``) and
 SRGAN's discriminator: content = perceptual loss (VGG19 features before the activation of
-conv5_4, L1) with weight 1 + pixel L1 with weight 1e-2, adversarial weight 5e-3; Adam
-1e-4 (0.9, 0.999), batch 16, 128x128 HR crops, bicubic x4 LR. Network interpolation
-blends the two stages: ``python -m launch.interpolate --psnr=DIR --gan=DIR --alpha=0.8
---workdir=OUT``.
+conv5_4, L1) with weight 1 + pixel L1 with weight 1e-2, adversarial weight 5e-3 (the
+reference code's weights; in jaxgan's conventions pixel 5e-3 and adversarial 2.5e-3, see
+get_config); Adam 1e-4 (0.9, 0.99, as the code), batch 16, 128x128 HR crops, bicubic x4
+LR. Network interpolation blends the two stages: ``python -m launch.interpolate
+--psnr=DIR --gan=DIR --alpha=0.8 --workdir=OUT``.
 
 Options (comma-separated after ':'): ``psnr`` (the pretraining stage); ``small`` (2 RRDBs,
 32 features, growth 16; a discriminator of width 16 and 256 hidden units; 64x64 crops:
@@ -49,11 +50,16 @@ def get_config(options: str = '') -> ml_collections.ConfigDict:
   else:
     c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.99)
     c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.99)
-    c.adversarial_weight = 5e-3
+    # The reference weights (ESRGAN's code, BasicSR: perceptual 1, L1 1e-2 on images in
+    # [0, 1], RaGAN 5e-3 on the mean of its two terms) in jaxgan's conventions: L1 on images
+    # in [-1, 1] is twice as large, and losses.rasgan sums the two terms (the paper's
+    # equation), so both weights halve.
+    c.adversarial_weight = 5e-3 / 2
+    pixel_weight = 1e-2 / 2
     if 'offline' in opts:
-      c.content.update(pixel='l1', pixel_weight=1.0 + 1e-2)
+      c.content.update(pixel='l1', pixel_weight=1.0 + pixel_weight)
     else:
-      c.content.update(pixel='l1', pixel_weight=1e-2, perceptual_weight=1.0,
+      c.content.update(pixel='l1', pixel_weight=pixel_weight, perceptual_weight=1.0,
                        perceptual_layer='conv5_4', perceptual_criterion='l1')
     c.num_steps = 1500 if 'small' in opts else 400000
   c.eval_every = 500

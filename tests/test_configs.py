@@ -80,6 +80,23 @@ class ConfigsTest(chex.TestCase):
       self.assertIn(f'{steps} steps = {epochs:.4g} epochs of {examples} examples',
                     length.describe())
 
+  def test_esrgan_weights_are_the_reference_codes(self):
+    """configs/esrgan.py's GAN stage, in jaxgan's conventions (images in [-1, 1], RaGAN's
+    two terms summed), gives the pixel and adversarial terms of ESRGAN's code (BasicSR: L1
+    1e-2 on images in [0, 1], 5e-3 times the mean of RaGAN's two BCE terms), by hand."""
+    c = load([f'--config={ROOT}/configs/esrgan.py:small', '--config.content.perceptual_weight=0'])
+    gan, _ = build.build(c)
+    rng = np.random.default_rng(0)
+    sr, hr = (rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32) for _ in range(2))
+    real, fake = (rng.normal(size=4).astype(np.float32) for _ in range(2))
+    pixel, _ = gan.content(sr, hr, {})
+    np.testing.assert_allclose(pixel, 1e-2 * np.mean(np.abs((sr + 1) / 2 - (hr + 1) / 2)),
+                               rtol=1e-5)
+    bce = lambda x, t: np.mean(t * np.logaddexp(0, -x) + (1 - t) * np.logaddexp(0, x))
+    reference = 5e-3 * (bce(real - fake.mean(), 0) + bce(fake - real.mean(), 1)) / 2
+    np.testing.assert_allclose(gan.adversarial_weight * gan.objective.generator_loss(real, fake),
+                               reference, rtol=1e-5)
+
   def test_length_rule_names_both_fields(self):
     for argv in (['--config=configs/default.py'],
                  ['--config=configs/dcgan_cifar10.py', '--config.num_steps=7']):

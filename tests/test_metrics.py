@@ -92,6 +92,10 @@ class KIDTest(chex.TestCase):
 
 class InceptionScoreTest(chex.TestCase):
 
+  def test_fewer_samples_than_splits_is_an_error(self):
+    with self.assertRaisesRegex(ValueError, '5 samples in 10 splits'):
+      metrics.inception_score(np.zeros((5, 10)))  # empty splits: NaN without the check
+
   def test_closed_forms(self):
     # Uniform predictions: IS = 1. Confident and balanced over 10 classes: IS = 10.
     mean, _ = metrics.inception_score(np.zeros((100, 10)), num_splits=2)

@@ -10,10 +10,16 @@ from jaxgan.metrics.arrays import check_features
 def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, float]:
   """IS = exp(E_x KL(p(y|x) || p(y))), mean and std over ``num_splits`` splits.
 
+  Raises:
+    ValueError: fewer samples than splits (an empty split would make the score NaN).
+
   References:
     Salimans et al., Improved Techniques for Training GANs, NeurIPS 2016.
   """
   z = check_features(logits, 'logits')
+  if len(z) < num_splits:
+    raise ValueError(f'The Inception Score of {len(z)} samples in {num_splits} splits: give at '
+                     f'least {num_splits} samples (thousands, for a meaningful score).')
   z = z - z.max(1, keepdims=True)
   log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
   scores = []
