@@ -245,5 +245,59 @@ class SpectralNormTest(chex.TestCase):
     self.assertLen(checked, 16)
 
 
+class SpectralNormInitTest(chex.TestCase):
+  """Spectral normalization stores the initializer's draw, not ``W / sigma_hat`` (the
+  reference code's ``weight_orig``): the same parameters as the layers without it."""
+
+  def _assert_same_params(self, with_sn, without_sn):
+    flat = dict(jax.tree_util.tree_leaves_with_path(without_sn['params']))
+    got = dict(jax.tree_util.tree_leaves_with_path(with_sn['params']))
+    self.assertEqual(set(got), set(flat))
+    for path, value in flat.items():
+      self.assertEqual(got[path].dtype, jnp.float32, msg=jax.tree_util.keystr(path))
+      np.testing.assert_array_equal(got[path], value, err_msg=jax.tree_util.keystr(path))
+
+  def test_dense_keeps_a_unit_normal_draw(self):
+    # N(0, 1) kernel [256, 256]: its std is 1 (within 2 %), where W / sigma_hat has std
+    # about 1 / (2 sqrt(256)) (sigma_max of a square Gaussian matrix is about 2 sqrt(n)).
+    x = jnp.ones((2, 256))
+
+    class Layer(nn.Module):
+      @nn.compact
+      def __call__(self, x, train=False):
+        return blocks.spectral(nn.Dense(256, kernel_init=nn.initializers.normal(1.0)), x,
+                               enabled=True, train=train)
+
+    v = Layer().init(jax.random.key(0), x)
+    self.assertAlmostEqual(float(jnp.std(v['params']['Dense_0']['kernel'])), 1.0, delta=0.02)
+    self.assertIn('Dense_0/kernel/u', v['batch_stats']['SpectralNorm_0'])
+
+  def test_sngan_discriminator_params_equal_those_without_it(self):
+    x = jax.random.normal(jax.random.key(0), (2, 32, 32, 3))
+    y = jnp.array([1, 2])
+    kw = dict(ndf=16, num_classes=10, attention_at=8)
+    with_sn = ResNetDiscriminator(**kw).init(jax.random.key(1), x, y, train=False)
+    without = ResNetDiscriminator(spectral_norm=False, **kw).init(jax.random.key(1), x, y,
+                                                                  train=False)
+    self._assert_same_params(with_sn, without)
+
+  @parameterized.parameters('float32', 'bfloat16')
+  def test_dcgan_and_srgan_critics_keep_their_draw_in_float32(self, dtype):
+    from jaxgan.models.dcgan import DCGANDiscriminator
+    from jaxgan.models.sr import SRGANDiscriminator
+    dtype = jnp.dtype(dtype)
+    x = jnp.ones((2, 32, 32, 3))
+    for make in (lambda norm: DCGANDiscriminator(width=8, num_layers=3, norm=norm, dtype=dtype),
+                 lambda norm: SRGANDiscriminator(image_size=32, width=4, hidden=16, norm=norm,
+                                                 dtype=dtype)):
+      with_sn = make('spectral').init(jax.random.key(2), x, train=False)
+      without = make('none').init(jax.random.key(2), x, train=False)
+      self._assert_same_params(with_sn, without)
+    # DCGAN's N(0, 0.02) draw is stored as drawn (W / sigma_hat had std about 0.06).
+    k = DCGANDiscriminator(width=32, num_layers=2, norm='spectral').init(
+        jax.random.key(3), x, train=False)['params']['Conv_1']['kernel']
+    self.assertAlmostEqual(float(jnp.std(k)), 0.02, delta=0.001)
+
+
 if __name__ == '__main__':
   absltest.main()

@@ -1,6 +1,8 @@
 """Building blocks shared by the class-conditional and ResNet GAN models.
 
-* :func:`spectral`: apply a layer, wrapped in ``flax.linen.SpectralNorm`` when asked.
+* :class:`SpectralNorm`: ``flax.linen.SpectralNorm`` that stores its layer's initial weights
+  as drawn (not divided by a first estimate of sigma).
+* :func:`spectral`: apply a layer, wrapped in :class:`SpectralNorm` when asked.
 * :func:`check_labels`: the one check of ``y`` for every conditional/unconditional model.
 * :class:`ConditionalBatchNorm`: BatchNorm with class-dependent scale and shift.
 * :class:`SelfAttention`: the SAGAN attention layer.
@@ -11,12 +13,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.linen import transforms
 
 from jaxgan.models import layers
 
@@ -42,6 +46,31 @@ def normal_init(mean: float, stddev: float) -> Initializer:
   return init
 
 
+class SpectralNorm(nn.SpectralNorm):
+  """``flax.linen.SpectralNorm`` whose ``init`` stores the wrapped layer's weights as its
+  initializers drew them.
+
+  Flax's wrapper writes the normalized weights ``W / sigma_hat`` back into ``params`` when
+  initializing (``sigma_hat`` from one power iteration from a random ``u``), so every
+  layer starts with its largest singular value near 1.3 whatever its initializer. The
+  forward pass does not see the scale, but training does: the gradient in ``W`` scales as
+  ``1 / sigma(W)`` and Adam's relative step as ``lr / |W|``. The reference code (chainer's
+  ``sngan_projection``, PyTorch's ``spectral_norm``, Mimicry, StudioGAN) keeps the raw
+  draw (``weight_orig``), as this class does. Same name, parameters, ``batch_stats``
+  (``u``, ``sigma``) and outputs as Flax's, so checkpoints are interchangeable.
+  """
+
+  @nn.compact
+  def __call__(self, *args, update_stats: bool, **kwargs):
+    if self.is_initializing():
+      self.layer_instance(*args, **kwargs)  # creates the raw parameters
+    return transforms.map_variables(
+        lambda layer: layer(*args, **kwargs),
+        trans_in_fn=lambda vs: jax.tree_util.tree_map_with_path(
+            functools.partial(self._spectral_normalize, update_stats=update_stats), vs),
+        init=False, mutable=False)(self.layer_instance)
+
+
 def spectral(layer: nn.Module, *args, enabled: bool, train: bool, **kwargs) -> chex.Array:
   """``layer(*args, **kwargs)``, spectrally normalized when ``enabled``.
 
@@ -55,7 +84,7 @@ def spectral(layer: nn.Module, *args, enabled: bool, train: bool, **kwargs) -> c
   """
   if not enabled:
     return layer(*args, **kwargs)
-  return nn.SpectralNorm(layer)(*args, update_stats=train, **kwargs)
+  return SpectralNorm(layer)(*args, update_stats=train, **kwargs)
 
 
 def check_labels(who: str, y: Any, batch: int, num_classes: int) -> None:

@@ -117,7 +117,8 @@ class ConditionalGenerator(nn.Module):
     num_classes: number of classes (> 0).
     channels: channels of the output image.
     width: channels of the last hidden feature map (the first has ``2 * width``).
-    embed_dim: size of the label embedding (N(0, 1) init, as PyTorch's nn.Embedding).
+    embed_dim: size of the label embedding (Flax's default init, N(0, 1 / embed_dim);
+      PyTorch's nn.Embedding draws N(0, 1)).
     conditional_bn: class-conditional BatchNorm instead of plain BatchNorm.
     kernel_init: initializer of the Dense/ConvTranspose kernels (DCGAN: N(0, 0.02)).
     dtype: computation dtype.

@@ -8,7 +8,7 @@ import chex
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import initializers, layers
+from jaxgan.models import blocks, initializers, layers
 from jaxgan.models.mlp import _unconditional
 
 NORMS = ('batch', 'layer', 'none', 'spectral')
@@ -100,7 +100,7 @@ class DCGANDiscriminator(nn.Module):
 
     def layer(module, h):
       if self.norm == 'spectral':
-        return nn.SpectralNorm(module, dtype=self.dtype)(h, update_stats=train)
+        return blocks.SpectralNorm(module)(h, update_stats=train)
       return module(h)
 
     h = x

@@ -17,9 +17,11 @@ Initializer = Callable  # (key, shape, dtype) -> array
 _INITIALIZERS = registry.Registry('initializer')
 for _name, _factory in (
     ('glorot_uniform', nn.initializers.glorot_uniform),   # = Xavier uniform, Keras' default
+    # The *_normal ones draw from a truncated normal (rescaled to the variance), unlike
+    # PyTorch's kaiming_normal_ / xavier_normal_ (jaxgan.models.sr.kaiming_normal is not).
     ('glorot_normal', nn.initializers.glorot_normal),
     ('lecun_normal', nn.initializers.lecun_normal),       # Flax's default
-    ('he_normal', nn.initializers.he_normal),             # Kaiming normal, fan_in
+    ('he_normal', nn.initializers.he_normal),             # Kaiming's variance, fan_in
     ('he_uniform', nn.initializers.he_uniform),
     ('orthogonal', nn.initializers.orthogonal),
     ('normal', nn.initializers.normal),                   # N(0, stddev^2)

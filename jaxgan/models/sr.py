@@ -53,7 +53,7 @@ import jax
 import jax.numpy as jnp
 from flax.linen import dtypes
 
-from jaxgan.models import initializers, layers
+from jaxgan.models import blocks, initializers, layers
 from jaxgan.models.blocks import Initializer, check_labels, torch_default_init
 from jaxgan.models.dcgan import NORMS
 
@@ -291,9 +291,11 @@ class RRDBNet(nn.Module):
   BatchNorm. For x2 this is the original ESRGAN code's one upsampling stage (BasicSR's
   current ``RRDBNet`` instead pixel-unshuffles the input by 2 and keeps two stages).
 
-  Initialised as ESRGAN's code (``init_weights(netG, 'kaiming', scale=0.1)``, BasicSR
-  ``default_init_weights(..., 0.1)``): every kernel from Kaiming normal (``a=0``, fan_in,
-  gain sqrt(2)) times 0.1, i.e. ``N(0, (0.1 sqrt(2 / fan_in))^2)``, biases zero.
+  Initialised as the original ESRGAN code (``init_weights(netG, 'kaiming', scale=0.1)``):
+  every kernel from Kaiming normal (``a=0``, fan_in, gain sqrt(2)) times 0.1, i.e.
+  ``N(0, (0.1 sqrt(2 / fan_in))^2)``, biases zero. (Current BasicSR scales only the dense
+  blocks' convs by 0.1, ``default_init_weights(..., 0.1)``, and leaves ``conv_first``,
+  ``conv_body``, the upsampling convs and ``conv_hr``/``conv_last`` at PyTorch's default.)
 
   Attributes:
     num_blocks: RRDBs (23 in the paper; 2 trains on 2 CPU cores).
@@ -435,7 +437,7 @@ class SRGANDiscriminator(nn.Module):
 
     def layer(module, h):
       if self.norm == 'spectral':
-        return nn.SpectralNorm(module, dtype=self.dtype)(h, update_stats=train)
+        return blocks.SpectralNorm(module)(h, update_stats=train)
       return module(h)
 
     w = self.width
