@@ -53,8 +53,9 @@ class Checkpoints:
               f'{max(earlier)}' if earlier else 'train in a new workdir')
       raise CheckpointError(
           f'The checkpoint of step {step} in {self.directory} cannot be restored '
-          f'({_root_cause(e)}). Nothing on disk was changed. To go on, {then}; if the '
-          'config changed since it was saved, use the original config.') from None
+          f'({_root_cause(e)}). Nothing on disk was changed. If the cause may pass (out '
+          f'of memory, a file system that was unavailable), retry first. To go on, {then}; '
+          'if the config changed since it was saved, use the original config.') from None
 
   def save(self, step: int, state: Any) -> None:
     self._manager.save(step, args=ocp.args.StandardSave(state), force=True)

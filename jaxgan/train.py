@@ -152,7 +152,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   last_saved = ckpt.latest_step()
   # Every host checks (read-only), so that a refused resume stops all of them, not the
   # lead alone while the others wait in the restore's collectives.
-  changes = workdir_lib.check_resume_config(workdir, config, last_saved or 0)
+  changes = workdir_lib.check_resume_config(workdir, config, last_saved)
   state = ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
   if lead:  # only now: a failed restore leaves the workdir as it was
     workdir_lib.record_config(workdir, config, last_saved or 0, changes)
@@ -239,8 +239,10 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
         if save:
           bad = _nonfinite_parts(state)
           if bad:
+            since = f'step {last_saved}' if last_saved is not None else 'the start'
             stop(f'Non-finite values in {", ".join(bad)} of the train state at step {s} '
-                 '(not saved).')
+                 f'(not saved). The state is checked at each save: they appeared after '
+                 f'{since}, the losses logged until then being finite.')
         if _crossed(before, s, config.eval_every) or s == total:
           _write_pictures(generate, gan, pipe, state, eval_inputs, workdir, s, write=lead)
         if save:

@@ -18,6 +18,11 @@ class ConfigError(ValueError):
   """A config field has a value that is not allowed (the message says which and why)."""
 
 
+class DataError(ValueError):
+  """The data a run points at cannot be used: a file that is not an image, an image
+  smaller than the crop (the message names it)."""
+
+
 def _is_int(v: Any) -> bool:
   return isinstance(v, int) and not isinstance(v, bool)
 

@@ -127,23 +127,25 @@ def read_data_shapes(workdir: str) -> dict[str, Any] | None:
 
 
 def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
-                        step: int) -> list[str]:
-  """Compares ``config`` with the workdir's ``config.json`` before resuming at ``step``.
+                        step: int | None) -> list[str]:
+  """Compares ``config`` with the workdir's ``config.json`` before resuming at ``step``
+  (``None``: the workdir holds no checkpoint, e.g. a run stopped before its first save).
 
   Returns:
     The differences (``'field: saved -> current'``) outside :data:`RESUMABLE_FIELDS`;
     empty for a new workdir or the same config.
 
   Raises:
-    ConfigError: there are differences and ``config.allow_config_change`` is not set;
-      the message lists them.
+    ConfigError: there are differences, the workdir holds a checkpoint (``step`` is not
+      ``None``: nothing is trained to protect otherwise) and ``config.allow_config_change``
+      is not set; the message lists them.
   """
   path = config_path(workdir)
   if not os.path.exists(path):
     return []
   with open(path) as f:
     changes = config_changes(json.load(f), json.loads(config.to_json()))
-  if changes and not config.get('allow_config_change', False):
+  if changes and step is not None and not config.get('allow_config_change', False):
     listing = '\n  '.join(changes)
     raise ConfigError(
         f'{workdir} holds a run (step {step}) trained with another config:\n  {listing}\n'
@@ -154,11 +156,16 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
 
 def record_config(workdir: str, config: ml_collections.ConfigDict, step: int,
                   changes: list[str]) -> None:
-  """Writes ``config.json`` for the run now training; after an allowed change the previous
-  one is kept as ``config_before_step_{step}.json``."""
+  """Writes ``config.json`` for the run now training; after a change the previous one is
+  kept as ``config_before_step_{step}.json`` (``..._{step}_2.json``, ``_3``, ... when
+  that is taken: a second changed resume at the same step keeps the first record)."""
   path = config_path(workdir)
   if changes:
-    os.replace(path, os.path.join(workdir, f'config_before_step_{step}.json'))
-    logging.warning('Resuming at step %d with a changed config (allow_config_change):\n  %s',
-                    step, '\n  '.join(changes))
+    kept, n = os.path.join(workdir, f'config_before_step_{step}.json'), 1
+    while os.path.exists(kept):
+      n += 1
+      kept = os.path.join(workdir, f'config_before_step_{step}_{n}.json')
+    os.replace(path, kept)
+    logging.warning('Resuming at step %d with a changed config (the previous one kept as %s):'
+                    '\n  %s', step, kept, '\n  '.join(changes))
   write_config(workdir, config)

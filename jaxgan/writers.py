@@ -6,6 +6,7 @@ import csv
 import json
 import os
 
+from absl import logging
 from tensorboardX import SummaryWriter
 
 
@@ -74,8 +75,21 @@ def _write_csv(path: str, rows: list[dict]) -> None:
 
 
 def read_jsonl(path: str) -> list[dict]:
-  """The rows of a ``metrics.jsonl`` file, or [] when it does not exist."""
+  """The rows of a ``metrics.jsonl`` file, or [] when it does not exist.
+
+  A last line that is not JSON (an append cut short: a full disk, a killed process) is
+  left out with a warning; a bad line before it raises ``ValueError`` naming it.
+  """
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+    lines = [(n, line) for n, line in enumerate(f, start=1) if line.strip()]
+  rows = []
+  for i, (n, line) in enumerate(lines):
+    try:
+      rows.append(json.loads(line))
+    except json.JSONDecodeError as e:
+      if i < len(lines) - 1:
+        raise ValueError(f'{path}, line {n}, is not JSON ({e}).') from None
+      logging.warning('Leaving out the last line of %s (line %d, not JSON: %s).', path, n, e)
+  return rows

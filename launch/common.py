@@ -17,7 +17,7 @@ from absl import app, flags, logging
 
 from jaxgan import registry, sharding
 from jaxgan.checkpoints import CheckpointError
-from jaxgan.validation import ConfigError, describe_unknown_field
+from jaxgan.validation import ConfigError, DataError, describe_unknown_field
 from jaxgan.workdir import WorkdirBusy
 
 
@@ -28,7 +28,7 @@ class LaunchError(ValueError):
 
 USER_ERRORS = (ConfigError, registry.UnknownNameError, registry.ArgumentError,
                CheckpointError, WorkdirBusy, FloatingPointError, FileNotFoundError,
-               LaunchError)
+               DataError, LaunchError)
 
 
 def _load_config_file(spec: str):
@@ -59,9 +59,14 @@ def _unknown_field_message(argv: list[str]) -> str | None:
 
 
 def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, with an unknown config field reported as one clear line."""
+  """absl's flag parsing, with a bad flag (unknown, missing, invalid) and an unknown config
+  field reported as one clear line, as ``absl.app`` reports the first (exit code 1)."""
   try:
     return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f'FATAL Flags parsing error: {e}', file=sys.stderr)
+    print('Pass --helpshort or --helpfull to see help on flags.', file=sys.stderr)
+    sys.exit(1)
   except (AttributeError, KeyError):
     message = _unknown_field_message(argv)
     if message is None:

@@ -24,7 +24,10 @@ def main(argv):
     raise app.UsageError('Too many command-line arguments.')
   if not 0.0 <= FLAGS.alpha <= 1.0:
     raise common.LaunchError(f'--alpha must lie in [0, 1]; got {FLAGS.alpha}.')
-  inference.interpolate(FLAGS.psnr, FLAGS.gan, FLAGS.alpha, FLAGS.workdir)
+  try:
+    inference.interpolate(FLAGS.psnr, FLAGS.gan, FLAGS.alpha, FLAGS.workdir)
+  except ValueError as e:  # generators that differ, a workdir that holds checkpoints
+    raise common.LaunchError(str(e)) from None
   print(f'wrote {FLAGS.workdir}: (1 - {FLAGS.alpha}) * {FLAGS.psnr} + {FLAGS.alpha} * '
         f'{FLAGS.gan}')
 

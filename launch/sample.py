@@ -45,15 +45,19 @@ GRID_DEFAULT = 100  # images in a PNG grid when --num_samples is not given
 
 
 def output_path(output: str) -> str:
-  """The file written for ``output``: a ``.png`` as given, else what ``np.save`` writes (it
-  appends ``.npy``)."""
-  return output if output.endswith(('.npy', '.png')) else output + '.npy'
+  """The file written for ``output``: a PNG (``.png``, any case) as given, else what
+  ``np.save`` writes (it appends ``.npy`` to a name not ending in it)."""
+  return output if output.endswith('.npy') or _is_png(output) else output + '.npy'
+
+
+def _is_png(path: str) -> bool:
+  return path.lower().endswith('.png')
 
 
 def write(path: str, samples: np.ndarray, dataset: str, ncols: int | None) -> None:
   """``samples`` as ``.npy``, or as a PNG: an image grid of ``ncols`` columns (square when
   ``None``) or a scatter of 2-D samples over the modes of mixture ``dataset``."""
-  if path.endswith('.npy'):
+  if not _is_png(path):
     np.save(path, samples)
   elif samples.ndim == 4:
     plots.save_image_grid(samples, path, ncols=ncols)
@@ -102,7 +106,7 @@ def main(argv):
   code_form = _assignment_form(FLAGS.codes, 'codes')
   gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False)
   num = FLAGS.num_samples
-  if path.endswith('.png') and len(pipe.element_shape) == 3:
+  if _is_png(path) and len(pipe.element_shape) == 3:
     num = num if FLAGS['num_samples'].present else GRID_DEFAULT
     if num > MAX_GRID:
       raise common.LaunchError(f'A PNG grid holds at most {MAX_GRID} images; got '

@@ -1,5 +1,7 @@
 """Tests of jaxgan.models and jaxgan.data."""
 
+from unittest import mock
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -140,6 +142,26 @@ class PipelineTest(chex.TestCase):
     whole = data.epoch_indices(n, 3, 7, n_critic, batch)
     parts = [data.epoch_indices(n, 3, 7, n_critic, batch, h, 4) for h in range(4)]
     np.testing.assert_array_equal(np.concatenate(parts, axis=1), whole)
+
+  @parameterized.parameters(('ring8', {}), ('digits', {}),
+                            ('photos', dict(crop_size=32, scale=4)))
+  def test_hosts_read_slices_of_the_one_host_batch(self, name, kwargs):
+    # What each of 2 (or 4) hosts reads at a step, joined along the batch, is what one host
+    # reads: a run trains on the same examples on any number of hosts.
+    def host_batches(num_hosts):
+      parts = []
+      for h in range(num_hosts):
+        with mock.patch.object(jax, 'process_index', return_value=h), \
+            mock.patch.object(jax, 'process_count', return_value=num_hosts):
+          parts.append(data.get(name, batch_size=8, n_critic=2, seed=3, **kwargs).batch(5))
+      return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+    one = host_batches(1)
+    self.assertEqual(one['x'].shape[:2], (2, 8))
+    for num_hosts in (2, 4):
+      many = host_batches(num_hosts)
+      self.assertEqual(set(many), set(one))
+      for k in one:
+        np.testing.assert_array_equal(many[k], one[k], err_msg=f'{k}, {num_hosts} hosts')
 
   def test_batches_are_deterministic_per_step(self):
     p = data.get('digits', batch_size=16, n_critic=2, seed=1)

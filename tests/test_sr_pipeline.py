@@ -12,7 +12,7 @@ import numpy as np
 from absl.testing import absltest
 from PIL import Image
 
-from jaxgan import content, data, upscale
+from jaxgan import content, data, upscale, validation
 from jaxgan.data import bicubic, paired
 
 
@@ -112,8 +112,17 @@ class PairedDataTest(chex.TestCase):
       data.get('folder', batch_size=2, path=empty)
     with open(os.path.join(d, 'broken.png'), 'w') as f:
       f.write('not an image')
-    with self.assertRaisesRegex(ValueError, 'broken.png is not an image PIL can read'):
+    with self.assertRaisesRegex(validation.DataError, 'broken.png is not an image PIL can read'):
       data.get('folder', batch_size=2, path=d)
+    # An image smaller than the crop is named when the pipeline is built, not at the step
+    # that first draws it (here the held-out one: the last of three).
+    small = tempfile.mkdtemp()
+    for i, size in enumerate((40, 40, 12)):
+      Image.fromarray(np.zeros((size, 48, 3), np.uint8)).save(os.path.join(small, f'{i}.png'))
+    with self.assertRaisesRegex(validation.DataError,
+                                r'Held-out image 0 of shape \(12, 48, 3\) is smaller than '
+                                r'the crop size 16'):
+      data.get('folder', batch_size=2, path=small, crop_size=16, scale=4)
 
   def test_tfds_images_pipeline(self):
     import tensorflow_datasets as tfds

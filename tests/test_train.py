@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from jaxgan import (
   train,
   validation,
   workdir,
+  writers,
 )
 from jaxgan import gan as gan_lib
 
@@ -211,8 +213,8 @@ class TrainLoopTest(chex.TestCase):
     with mock.patch.object(build, 'optimizer', nan_generator_optimizer), \
         self.assertRaisesRegex(FloatingPointError,
                                r'Non-finite values in g_params, ema_params of '
-                               r'the train state at step 31 \(not saved\).*last good '
-                               r'checkpoint is step 30'):
+                               r'the train state at step 31 \(not saved\)\. .*appeared '
+                               r'after step 30.*last good checkpoint is step 30'):
       train.train_and_evaluate(c, wd)
     self.assertEqual(_steps(wd), [10, 20, 30])  # nothing written, nothing rotated out
     _, _, state, _ = inference.restore(wd)
@@ -230,8 +232,8 @@ class TrainLoopTest(chex.TestCase):
         corrupted.append(path)
     with self.assertRaisesRegex(checkpoints.CheckpointError,
                                 r'step 20 .*cannot be restored \(.+\)\. Nothing on disk was '
-                                r'changed\. To go on, move .*checkpoints/20 aside to resume '
-                                r'from step 10'):
+                                r'changed\. .*retry first\. To go on, move .*checkpoints/20 '
+                                r'aside to resume from step 10'):
       train.train_and_evaluate(small_config(num_steps=30), wd)
     for path in corrupted:
       with open(path, 'rb') as fh:
@@ -254,6 +256,32 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(int(state.step), 30)
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
     old = json.load(open(os.path.join(wd, 'config_before_step_20.json')))
+    self.assertEqual(old['loss']['name'], 'non_saturating')
+
+  def test_a_second_changed_resume_at_one_step_keeps_the_first_record(self):
+    wd = os.path.join(self.dir, 'changed_twice')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    for loss in ('hinge', 'least_squares'):  # each changed resume stops before a save
+      train.train_and_evaluate(small_config(num_steps=10, allow_config_change=True,
+                                            **{'loss.name': loss}), wd)
+    self.assertEqual(_steps(wd), [10])
+    names = {name: json.load(open(os.path.join(wd, name)))['loss']['name']
+             for name in ('config_before_step_10.json', 'config_before_step_10_2.json',
+                          'config.json')}
+    self.assertEqual(names, {'config_before_step_10.json': 'non_saturating',
+                             'config_before_step_10_2.json': 'hinge',
+                             'config.json': 'least_squares'})
+
+  def test_a_workdir_without_checkpoints_takes_a_changed_config(self):
+    # A run stopped before its first save left config.json and no checkpoint: nothing
+    # trained is at stake, so a fixed config starts over (the old one is kept).
+    wd = os.path.join(self.dir, 'unsaved')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    shutil.rmtree(os.path.join(wd, 'checkpoints'))
+    state = train.train_and_evaluate(small_config(num_steps=10, **{'loss.name': 'hinge'}), wd)
+    self.assertEqual(int(state.step), 10)
+    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
+    old = json.load(open(os.path.join(wd, 'config_before_step_0.json')))
     self.assertEqual(old['loss']['name'], 'non_saturating')
 
   def test_incompatible_checkpoint_is_reported(self):
@@ -287,6 +315,7 @@ class TrainLoopTest(chex.TestCase):
     with open(os.path.join(wd, 'metrics.jsonl'), 'a') as f:  # what the killed run wrote
       for step in (25, 30):
         f.write(json.dumps({**rows[-1], 'step': step}) + '\n')
+      f.write('{"step": 35, "d_lo')  # an append cut short (a full disk): left out
     with open(os.path.join(wd, 'metrics.csv'), 'a') as f:
       f.write(','.join(['25'] + ['0'] * (len(rows[-1]) - 1)) + '\n')
     train.train_and_evaluate(small_config(num_steps=30), wd)
@@ -295,6 +324,12 @@ class TrainLoopTest(chex.TestCase):
     csv_steps = [int(line.split(',')[0]) for line in open(os.path.join(wd, 'metrics.csv'))
                  if line[0].isdigit()]
     self.assertEqual(csv_steps, steps)
+    # A bad line before the last is not an append cut short: it is reported, by line.
+    bad = os.path.join(self.dir, 'bad.jsonl')
+    with open(bad, 'w') as f:
+      f.write('{"step": 5}\n{"step": 1\n{"step": 15}\n')
+    with self.assertRaisesRegex(ValueError, r'bad.jsonl, line 2, is not JSON'):
+      writers.read_jsonl(bad)
 
   def test_lazy_penalty_logs_its_last_computed_value(self):
     # Penalty every 5 steps (steps 1, 6, 11, 16) and logs at 5, 10, 15, 20: the steps
@@ -400,12 +435,12 @@ class LaunchTest(chex.TestCase):
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertIn(f'to {out}.npy', proc.stdout)
     self.assertEqual(np.load(out + '.npy').shape, (7, 2))
-    # .png: for 2-D data a scatter over the mixture's modes.
+    # .png (any case): for 2-D data a scatter over the mixture's modes.
     proc = self._run('launch.sample', f'--workdir={wd}', '--num_samples=300',
-                     f'--output={out}.png')
+                     f'--output={out}.PNG')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
-    self.assertIn(f'wrote (300, 2) float32 samples of step 10 to {out}.png', proc.stdout)
-    with open(f'{out}.png', 'rb') as f:
+    self.assertIn(f'wrote (300, 2) float32 samples of step 10 to {out}.PNG', proc.stdout)
+    with open(f'{out}.PNG', 'rb') as f:
       self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
     # Bad arguments are refused before anything is restored (defect 6).
     for bad, message in (('--num_samples=0', 'num_samples must be at least 1'),
@@ -437,6 +472,18 @@ class LaunchTest(chex.TestCase):
     self.assertNotIn('Traceback', proc.stderr)
     self.assertNotIn('Event loop is closed', proc.stderr)
     self.assertLess(len(proc.stderr.splitlines()), 40, proc.stderr)
+
+  def test_bad_flags_give_one_line_not_a_traceback(self):
+    for module, args, message in (
+        ('launch.sample', ['--workdir=/tmp/never'], "Flag --output must have a value"),
+        ('launch.sample', ['--wrkdir=/tmp/never', '--output=x'], 'Unknown command line flag'),
+        ('launch.train', ['--config=configs/toy2d.py', '--workdir=/tmp/never',
+                          '--config.num_steps=abc'], 'num_steps')):
+      proc = self._run(module, *args)
+      self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+      self.assertIn('FATAL Flags parsing error', proc.stderr)
+      self.assertIn(message, proc.stderr)
+      self.assertNotIn('Traceback', proc.stderr)
 
   def test_unknown_config_field_lists_the_valid_ones(self):
     proc = self._run('launch.train', '--config=configs/toy2d.py', '--workdir=/tmp/never',

@@ -24,6 +24,7 @@ import numpy as np
 
 from jaxgan import registry
 from jaxgan.data import images, mixtures, paired
+from jaxgan.validation import ConfigError
 
 Batch = dict[str, np.ndarray]
 
@@ -96,7 +97,8 @@ def fixed_subset(num_examples: int, n: int, seed: int = 0) -> np.ndarray:
 def _local_batch(batch_size: int) -> tuple[int, int, int]:
   host, num_hosts = jax.process_index(), jax.process_count()
   if batch_size % num_hosts:
-    raise ValueError(f'batch_size {batch_size} is not divisible by the {num_hosts} hosts.')
+    raise ConfigError(f'data.batch_size {batch_size} is not divisible by the {num_hosts} '
+                      'hosts.')
   return host, num_hosts, batch_size // num_hosts
 
 
@@ -106,8 +108,11 @@ def mixture(name: str, batch_size: int, n_critic: int = 1, seed: int = 0) -> Pip
   means, std = mixtures.MIXTURES[name]
 
   def batch(step: int) -> Batch:
-    rng = np.random.default_rng([seed, step, host])
-    return {'x': mixtures.sample(name, rng, n_critic * local).reshape(n_critic, local, 2)}
+    # One draw of the global batch, of which each host takes its slice: the same examples
+    # on any number of hosts (a resume may change it).
+    rng = np.random.default_rng([seed, step, 0])
+    x = mixtures.sample(name, rng, n_critic * batch_size).reshape(n_critic, batch_size, 2)
+    return {'x': x[:, host * local:(host + 1) * local]}
   return Pipeline(name, (2,), None, batch,
                   real_samples=lambda n: mixtures.sample(name, np.random.default_rng(0), n),
                   evaluator='modes', evaluator_args={'modes': means, 'std': std})
@@ -141,7 +146,7 @@ def digits(batch_size: int, n_critic: int = 1, seed: int = 0, image_size: int = 
   x, y = images.load_digits(image_size)
   if subset:
     if not 0 < subset <= len(x):
-      raise ValueError(f'subset must be in [1, {len(x)}]; got {subset}.')
+      raise ConfigError(f'data.subset must be in [1, {len(x)}]; got {subset}.')
     keep = fixed_subset(len(x), subset, seed=12345)
     x, y = x[keep], y[keep]
   return _finite_pipeline(
@@ -188,6 +193,9 @@ def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarr
                  batch_size: int, n_critic: int, seed: int, crop_size: int,
                  scale: int) -> Pipeline:
   shapes = sr_shapes(name, crop_size, scale)
+  for images_, what in ((train, 'Training'), (held, 'Held-out')):
+    if isinstance(images_, list):  # in memory (a TFDS set is read lazily, when drawn)
+      paired.check_crop_fits(images_, crop_size, what)
   host, num_hosts, _ = _local_batch(batch_size)
   batch = paired.pipeline_parts(lambda: train, len(train), crop_size, scale, n_critic, seed,
                                 batch_size, host, num_hosts, epoch_indices)
@@ -236,7 +244,7 @@ def sr_shapes(name: str, crop_size: int = 96, scale: int = 4, **_) -> Pipeline:
   images of one's own (``launch.upscale``): it needs no data set, folder or TFDS data.
   Its batches and samples raise ``RuntimeError``."""
   if crop_size % scale:
-    raise ValueError(f'data.crop_size {crop_size} must be a multiple of data.scale {scale}.')
+    raise ConfigError(f'data.crop_size {crop_size} must be a multiple of data.scale {scale}.')
   low = crop_size // scale
   return shapes_only(name, (crop_size, crop_size, 3), lowres_shape=(low, low, 3),
                      evaluator='sr', evaluator_args={'scale': scale})

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from jaxgan.data import bicubic
+from jaxgan.validation import DataError
 
 # scikit-image / scikit-learn colour photographs (no network needed).
 TRAIN_PHOTOS = ('rocket', 'china', 'flower', 'hubble_deep_field', 'motorcycle_left',
@@ -90,7 +91,8 @@ def read_image(path: str) -> np.ndarray:
 
   Raises:
     FileNotFoundError: no such file.
-    ValueError: the file is not an image PIL can read (named, with PIL's reason).
+    DataError: the file is not an image PIL can read (named, with PIL's reason); a
+      ValueError.
   """
   from PIL import Image, ImageOps, UnidentifiedImageError
   if not os.path.isfile(path):
@@ -104,7 +106,7 @@ def read_image(path: str) -> np.ndarray:
                          -1).astype(np.float32)
       return to_unit_range(np.asarray(im.convert('RGB')))
   except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
-    raise ValueError(f'{path} is not an image PIL can read ({e}).') from None
+    raise DataError(f'{path} is not an image PIL can read ({e}).') from None
 
 
 def folder(path: str) -> list[np.ndarray]:
@@ -113,7 +115,7 @@ def folder(path: str) -> list[np.ndarray]:
 
   Raises:
     FileNotFoundError: ``path`` is not a folder or holds no image.
-    ValueError: a file that is not a readable image (named).
+    DataError: a file that is not a readable image (named).
   """
   if not os.path.isdir(path):
     raise FileNotFoundError(f'data.path {path!r} is not a folder of images.')
@@ -133,6 +135,15 @@ def split_folder(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.nd
           [im for i, im in enumerate(images) if i in held])
 
 
+def check_crop_fits(images: Sequence[np.ndarray], crop_size: int, what: str) -> None:
+  """Raises :class:`DataError` naming the first of ``images`` (``what``: whose) smaller than
+  ``crop_size`` on a side: before training, not at the step that first draws it."""
+  for i, image in enumerate(images):
+    if min(image.shape[:2]) < crop_size:
+      raise DataError(f'{what} image {i} of shape {image.shape} is smaller than the crop '
+                      f'size {crop_size}; use a smaller data.crop_size or leave it out.')
+
+
 def random_crops(images: Sequence[np.ndarray], index: np.ndarray, size: int,
                  rng: np.random.Generator) -> np.ndarray:
   """One random ``size``-square crop of ``images[i]`` for each ``i`` in ``index``, each
@@ -142,7 +153,7 @@ def random_crops(images: Sequence[np.ndarray], index: np.ndarray, size: int,
     image = images[int(i)]
     h, w = image.shape[:2]
     if h < size or w < size:
-      raise ValueError(f'Image {int(i)} of shape {image.shape} is smaller than the crop '
+      raise DataError(f'Image {int(i)} of shape {image.shape} is smaller than the crop '
                        f'size {size}; use a smaller data.crop_size.')
     top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
     crop = image[top:top + size, left:left + size]
@@ -167,10 +178,15 @@ def pipeline_parts(train_images: Callable[[], Sequence[np.ndarray]], num_images:
   """``batch(step)`` of a paired pipeline (see the module docstring); ``crop_size`` a
   multiple of ``scale`` (checked by :func:`jaxgan.data.sr_shapes`)."""
 
+  local = batch_size // num_hosts
+
   def batch(step: int) -> dict[str, np.ndarray]:
-    idx = epoch_indices(num_images, seed, step, n_critic, batch_size, host, num_hosts)
-    rng = np.random.default_rng([seed, step, host, 7])
+    # The global batch's crops (cheap), of which each host takes its slice and makes the LR
+    # images: the same examples on any number of hosts (a resume may change it).
+    idx = epoch_indices(num_images, seed, step, n_critic, batch_size)
+    rng = np.random.default_rng([seed, step, 0, 7])
     hr = random_crops(train_images(), idx.reshape(-1), crop_size, rng)
-    lr = downscale(hr, scale)
-    return {'x': hr.reshape(idx.shape + hr.shape[1:]), 'lr': lr.reshape(idx.shape + lr.shape[1:])}
+    hr = hr.reshape(idx.shape + hr.shape[1:])[:, host * local:(host + 1) * local]
+    lr = downscale(hr.reshape((-1,) + hr.shape[2:]), scale)
+    return {'x': hr, 'lr': lr.reshape(hr.shape[:2] + lr.shape[1:])}
   return batch
