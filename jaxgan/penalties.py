@@ -20,7 +20,7 @@ points (R2) use ``fake_cond``.
 
 Choose a penalty by name with :func:`get` (``'none'`` gives ``None``); :func:`names` lists
 them. Weight clipping (:func:`jaxgan.optimizers.clip_weights`) and spectral normalization
-(``flax.linen.SpectralNorm``, used by ``jaxgan.models``) are the other two Lipschitz
+(``jaxgan.models.blocks.SpectralNorm``, used by ``jaxgan.models``) are the other two Lipschitz
 controls.
 """
 

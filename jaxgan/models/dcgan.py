@@ -79,7 +79,7 @@ class DCGANDiscriminator(nn.Module):
     num_layers: number of stride-2 convolutions.
     norm: ``'batch'`` (DCGAN), ``'layer'`` or ``'none'`` (critics with gradient
       penalties: no cross-example statistics, as WGAN-GP asks), or ``'spectral'``
-      (``flax.linen.SpectralNorm`` on every layer, Miyato et al. 2018).
+      (:class:`~jaxgan.models.blocks.SpectralNorm` on every layer, Miyato et al. 2018).
     kernel_init: initializer of the conv and Dense weights (DCGAN: N(0, 0.02)).
     dtype: the computation dtype (parameters stay float32; logits are float32).
   """

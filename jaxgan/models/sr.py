@@ -407,8 +407,8 @@ class SRGANDiscriminator(nn.Module):
     width: channels of the first convolutions (64 in the paper).
     hidden: units of the hidden Dense layer (1024 in the paper).
     norm: ``'batch'`` (the paper), ``'layer'``, ``'none'`` or ``'spectral'``
-      (``flax.linen.SpectralNorm`` on every conv and Dense layer, no other norm; Miyato
-      et al. 2018), as :class:`jaxgan.models.dcgan.DCGANDiscriminator`.
+      (:class:`~jaxgan.models.blocks.SpectralNorm` on every conv and Dense layer, no other
+      norm; Miyato et al. 2018), as :class:`jaxgan.models.dcgan.DCGANDiscriminator`.
     kernel_init: initializer of the conv and Dense kernels.
     dtype: computation dtype (parameters stay float32; logits are float32).
 
