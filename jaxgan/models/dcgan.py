@@ -99,9 +99,7 @@ class DCGANDiscriminator(nn.Module):
     init = initializers.resolve(self.kernel_init)
 
     def layer(module, h):
-      if self.norm == 'spectral':
-        return blocks.SpectralNorm(module)(h, update_stats=train)
-      return module(h)
+      return blocks.spectral(module, h, enabled=self.norm == 'spectral', train=train)
 
     h = x
     for i in range(self.num_layers):

@@ -436,9 +436,7 @@ class SRGANDiscriminator(nn.Module):
     init = initializers.resolve(self.kernel_init)
 
     def layer(module, h):
-      if self.norm == 'spectral':
-        return blocks.SpectralNorm(module)(h, update_stats=train)
-      return module(h)
+      return blocks.spectral(module, h, enabled=self.norm == 'spectral', train=train)
 
     w = self.width
     h = nn.leaky_relu(layer(_conv(w, 3, init, self.dtype, 'conv_0'), x), 0.2)
