@@ -135,13 +135,18 @@ def split_folder(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.nd
           [im for i, im in enumerate(images) if i in held])
 
 
+def _check_fits(image: np.ndarray, crop_size: int, name: str) -> None:
+  """Raises :class:`DataError` naming ``image`` (``name``) when a side is under ``crop_size``."""
+  if min(image.shape[:2]) < crop_size:
+    raise DataError(f'{name} of shape {image.shape} is smaller than the crop size '
+                    f'{crop_size}; use a smaller data.crop_size or leave it out.')
+
+
 def check_crop_fits(images: Sequence[np.ndarray], crop_size: int, what: str) -> None:
   """Raises :class:`DataError` naming the first of ``images`` (``what``: whose) smaller than
   ``crop_size`` on a side: before training, not at the step that first draws it."""
   for i, image in enumerate(images):
-    if min(image.shape[:2]) < crop_size:
-      raise DataError(f'{what} image {i} of shape {image.shape} is smaller than the crop '
-                      f'size {crop_size}; use a smaller data.crop_size or leave it out.')
+    _check_fits(image, crop_size, f'{what} image {i}')
 
 
 def random_crops(images: Sequence[np.ndarray], index: np.ndarray, size: int,
@@ -151,10 +156,8 @@ def random_crops(images: Sequence[np.ndarray], index: np.ndarray, size: int,
   out = np.empty((len(index), size, size, 3), np.float32)
   for n, i in enumerate(index):
     image = images[int(i)]
+    _check_fits(image, size, f'Image {int(i)}')  # a lazily read set's, when drawn
     h, w = image.shape[:2]
-    if h < size or w < size:
-      raise DataError(f'Image {int(i)} of shape {image.shape} is smaller than the crop '
-                       f'size {size}; use a smaller data.crop_size.')
     top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
     crop = image[top:top + size, left:left + size]
     k, flip = rng.integers(0, 4), rng.integers(0, 2)
