@@ -13,7 +13,7 @@ import numpy as np
 from absl.testing import absltest
 
 from configs import toy2d
-from jaxgan import build, data, evaluate, inference, seeds, train
+from jaxgan import build, data, evaluate, inference, seeds, sharding, train
 from jaxgan.metrics import digit_classifier
 from studies import digits as digits_study
 from studies import mixtures as mixtures_study
@@ -40,6 +40,15 @@ def quick_classifier(steps: int = 100):
   """
   return mock.patch.object(digit_classifier, 'train_classifier',
                            functools.partial(digit_classifier.train_classifier, steps=steps))
+
+
+def full_optimization():
+  """Compiles jaxgan's programs with XLA's backend optimization (level 3) while it is
+  active, for a test that runs one program for many steps: the session compiles at level 0
+  for compile speed (``tests/conftest.py``), which slows such loops."""
+  options = sharding.default_compiler_options()
+  return mock.patch.object(sharding, 'default_compiler_options',
+                           lambda: {**options, 'xla_backend_optimization_level': 3})
 
 
 class SeedsTest(chex.TestCase):
@@ -181,7 +190,18 @@ class EvaluateTest(chex.TestCase):
     self.assertEqual(json.load(open(os.path.join(wd, 'eval.json')))['modes'], result['modes'])
 
   def test_digits_run(self):
-    self.enter_context(mock.patch.dict(os.environ, {'JAXGAN_CACHE': tempfile.mkdtemp()}))
+    cache = tempfile.mkdtemp()
+    self.enter_context(mock.patch.dict(os.environ, {'JAXGAN_CACHE': cache}))
+    # The classifier behind digit-FD, trained as evaluate() trains it (1,500 steps), really
+    # classifies held-out digits. Its step compiled at XLA's full optimization (the tests
+    # compile at O0, see conftest.py): 41 s -> about 25 s on 2 cores.
+    from jaxgan.data import images
+    train_split, (held_x, held_y) = images.digits_split(8)
+    with full_optimization():
+      params = digit_classifier.load_or_train(*train_split)
+    _, logits = digit_classifier.features_and_logits(params, held_x)
+    self.assertGreater(float((logits.argmax(1) == held_y).mean()), 0.95)
+    self.assertLen(os.listdir(cache), 1)  # what evaluate() uses below
     c = small_config(num_steps=5)
     c.data = dict(name='digits', batch_size=32, image_size=8)
     c.model.generator.output_shape = (8, 8, 1)
@@ -192,12 +212,7 @@ class EvaluateTest(chex.TestCase):
     self.assertEqual(result['evaluator'], 'digits')
     self.assertGreater(result['digit_fd'], result['digit_fd_floor_real_vs_real'])
     self.assertTrue(1.0 <= result['digit_is'] <= 10.0)
-    # The classifier behind digit-FD really classifies held-out digits.
-    from jaxgan.data import images
-    train_split, (held_x, held_y) = images.digits_split(8)
-    params = digit_classifier.load_or_train(*train_split)
-    _, logits = digit_classifier.features_and_logits(params, held_x)
-    self.assertGreater(float((logits.argmax(1) == held_y).mean()), 0.95)
+    self.assertLen(os.listdir(cache), 1)
 
   def test_mnist_reference_is_mnist_train_and_test_splits(self):
     # digit-FD of MNIST runs: a classifier trained on MNIST's train split, compared against
