@@ -183,19 +183,28 @@ def check_codes(gan: gan_lib.GAN, codes: dict[str, np.ndarray] | None) -> None:
                      f'[{np.min(cat)}, {np.max(cat)}].')
 
 
+NOISE_BLOCK = 1000  # samples whose noise is drawn from one key (see sample())
+
+
 def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema: bool,
            seed: int = 0, batch_size: int = 1000, labels: np.ndarray | None = None,
            codes: dict[str, np.ndarray] | None = None) -> np.ndarray:
-  """``[num_samples, ...]`` float32 samples; the noise of the batch that starts at sample
-  ``i`` from ``fold_in(key(seed), i)`` (so the samples depend on ``batch_size`` too);
+  """``[num_samples, ...]`` float32 samples, generated ``batch_size`` at a time;
   ``labels[num_samples]`` for class-conditional models, ``codes`` (InfoGAN) overriding the
-  drawn codes where given."""
+  drawn codes where given.
+
+  The noise does not depend on ``batch_size``: the samples from ``i = 0, 1000, 2000, ...``
+  on (:data:`NOISE_BLOCK`) draw theirs from ``fold_in(key(seed), i)``, so sample ``j`` is
+  the same whatever the batch size (up to float rounding of differently sized programs).
+  """
   if gan.latent.conditioning == 'lowres':
     raise ValueError('This is a super-resolution model: it upscales images rather than '
                      'sampling from noise. Use python -m launch.upscale --workdir=DIR '
                      '--input=IMAGE --output=IMAGE.')
   check_codes(gan, codes)  # first: codes given to a class-conditional model say what is wrong
   check_labels(gan, labels)
+  if batch_size < 1:
+    raise ValueError(f'batch_size must be at least 1; got {batch_size}.')
   options = sharding.default_compiler_options()
   # The EMA's standing statistics once, not in every batch.
   weights = jax.jit(lambda s: gan_lib.sampling_weights(gan, s, use_ema),
@@ -203,14 +212,18 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   gen = jax.jit(lambda w, z, y: gan_lib.apply_generator(gan, *w, z, y),
                 compiler_options=options)
   key = jax.random.key(seed)
+  blocks = [gan_lib.sample_latent(gan.latent, jax.random.fold_in(key, i),
+                                  min(NOISE_BLOCK, num_samples - i))
+            for i in range(0, num_samples, NOISE_BLOCK)]
+  z_all, y_all = jax.tree.map(lambda *b: np.concatenate(b), *blocks)
   out = []
   for i in range(0, num_samples, batch_size):
-    n = min(batch_size, num_samples - i)
-    z, y = gan_lib.sample_latent(gan.latent, jax.random.fold_in(key, i), n)
+    rows = slice(i, i + batch_size)
+    z, y = jax.tree.map(lambda a, rows=rows: jnp.asarray(a[rows]), (z_all, y_all))
     if labels is not None:
-      y = jnp.asarray(labels[i:i + n], jnp.int32)
+      y = jnp.asarray(labels[rows], jnp.int32)
     if codes is not None:
-      y = {**y, **{k: jnp.asarray(v[i:i + n]) for k, v in codes.items()}}
+      y = {**y, **{k: jnp.asarray(v[rows]) for k, v in codes.items()}}
     out.append(np.asarray(gen(weights, z, y), np.float32))
   return np.concatenate(out)
 

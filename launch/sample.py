@@ -32,7 +32,8 @@ flags.DEFINE_integer('num_samples', 10000, 'Number of samples (>= 1; 100 by defa
 flags.DEFINE_string('output', None, 'Output path: .png writes a picture, else .npy (appended '
                     'if missing).')
 flags.DEFINE_integer('seed', 0, 'Noise seed.')
-flags.DEFINE_integer('batch_size', 1000, 'Samples generated per call (>= 1).')
+flags.DEFINE_integer('batch_size', 1000, 'Samples generated per call (>= 1; the samples do '
+                     'not depend on it).')
 flags.DEFINE_string('labels', None, "Class-conditional models: 'all' (sample i has class "
                     "i mod K) or one class index.")
 flags.DEFINE_string('codes', None, "InfoGAN: 'all' (sample i has categorical code i mod K) "

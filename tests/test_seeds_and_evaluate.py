@@ -271,6 +271,19 @@ class EvaluateTest(chex.TestCase):
     self.assertTrue(out['ema'])
     np.testing.assert_allclose(out['samples'], want, rtol=1e-5, atol=1e-6)
     self.assertFalse(np.allclose(out['samples'], trained, atol=1e-4))
+    # The noise does not depend on the batch size: samples 1000.. draw theirs from
+    # fold_in(key(seed), 1000), whatever the batch size.
+    z_rest = jax.random.normal(
+        jax.random.split(jax.random.fold_in(jax.random.key(3), 1000), 3)[0], (5, gan.z_dim))
+    want = np.concatenate([
+        gan.generator.apply({'params': state.ema_params}, z, train=False)
+        for z in (jax.random.normal(jax.random.split(
+            jax.random.fold_in(jax.random.key(3), 0), 3)[0], (1000, gan.z_dim)), z_rest)])
+    for batch_size in (1000, 7, 600, 2000):
+      got = inference.sample(gan, state, 1005, use_ema=True, seed=3, batch_size=batch_size)
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=str(batch_size))
+    with self.assertRaisesRegex(ValueError, 'batch_size must be at least 1; got 0'):
+      inference.sample(gan, state, 5, use_ema=True, batch_size=0)
 
 
   def test_a_run_without_data_shapes_json_restores_with_its_pipeline(self):
