@@ -110,6 +110,67 @@ class ConditionalBatchNormTest(chex.TestCase):
       blocks.ConditionalBatchNorm(3).init(jax.random.key(0), x, jnp.zeros(4))
 
 
+class LayerNormTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters('layer', 'layer_chw')
+  def test_matches_numpy(self, kind):
+    # 'layer': each position over C; 'layer_chw': each example over H, W and C. Flax's
+    # epsilon is 1e-6; the scale and bias are per channel either way.
+    x = np.random.default_rng(0).normal(3.0, 2.0, (3, 4, 5, 6)).astype(np.float32)
+    v = _Norm(kind).init(jax.random.key(0), x)
+    chex.assert_trees_all_equal_shapes(v['params'], {'LayerNorm_0': {
+        'scale': np.zeros(6), 'bias': np.zeros(6)}})
+    rng = np.random.default_rng(1)
+    scale, bias = rng.normal(size=6).astype(np.float32), rng.normal(size=6).astype(np.float32)
+    v = {'params': {'LayerNorm_0': {'scale': scale, 'bias': bias}}}
+    axes = (3,) if kind == 'layer' else (1, 2, 3)
+    mean = x.mean(axis=axes, keepdims=True)
+    var = x.var(axis=axes, keepdims=True)
+    want = (x - mean) / np.sqrt(var + 1e-6) * scale + bias
+    got = self.variant(_Norm(kind).apply)(v, x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    # The two differ on images, and agree on [B, C] features.
+    other = 'layer_chw' if kind == 'layer' else 'layer'
+    self.assertGreater(float(np.abs(got - _norm_apply(other, v, x)).max()), 0.1)
+    flat = x[:, 0, 0, :]
+    np.testing.assert_allclose(_norm_apply(kind, v, flat), _norm_apply(other, v, flat),
+                               rtol=1e-5, atol=1e-5)
+
+  def test_critics_take_it_and_keep_examples_independent(self):
+    from jaxgan.models import conditional, dcgan, sr
+    x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+    for make in (lambda n: dcgan.DCGANDiscriminator(width=8, num_layers=3, norm=n),
+                 lambda n: sr.SRGANDiscriminator(image_size=32, width=4, hidden=8, norm=n)):
+      d_chw, d_layer = make('layer_chw'), make('layer')
+      v = d_chw.init(jax.random.key(1), x, train=False)
+      chex.assert_trees_all_equal_shapes(v, d_layer.init(jax.random.key(1), x, train=False))
+      run = jax.jit(lambda v, x, d=d_chw: d.apply(v, x, train=True,
+                                                  mutable=['batch_stats'])[0])
+      out = run(v, x)
+      changed = x.at[2:].set(5.0)
+      np.testing.assert_allclose(run(v, changed)[:2], out[:2], rtol=1e-5, atol=1e-5)
+      self.assertFalse(np.allclose(out, d_layer.apply(v, x, train=False), atol=1e-4))
+    d = conditional.InfoGANDiscriminator(width=4, hidden=8, q_hidden=8, norm='layer_chw')
+    x28 = jax.random.normal(jax.random.key(2), (2, 28, 28, 1))
+    logits, _ = d.apply(d.init(jax.random.key(3), x28, train=False), x28, train=False)
+    chex.assert_shape(logits, (2,))
+    with self.assertRaisesRegex(ValueError, "kind must be one of .*'layer_chw'.*got 'group'"):
+      blocks.layer_norm(x, 'group', jnp.float32)
+
+
+class _Norm(nn.Module):
+  kind: str
+
+  @nn.compact
+  def __call__(self, h):
+    return blocks.layer_norm(h, self.kind, jnp.float32)
+
+
+def _norm_apply(kind, v, x):
+  return np.asarray(_Norm(kind).apply(v, x))
+
+
 class SelfAttentionTest(chex.TestCase):
 
   def setUp(self):

@@ -192,10 +192,10 @@ class ConditionalModelsTest(chex.TestCase):
                                 r"'concat'; got 'hidden'"):
       cond.ConditionalDiscriminator(K, conditioning='hidden').init(key, X_IN, Y_IN)
     with self.assertRaisesRegex(ValueError, r"norm must be one of 'spectral', 'layer', "
-                                r"'none'; got 'batch'"):
+                                r"'layer_chw', 'none'; got 'batch'"):
       cond.ConditionalDiscriminator(K, norm='batch').init(key, X_IN, Y_IN)
-    with self.assertRaisesRegex(ValueError, r"norm must be one of 'batch', 'layer', 'none', "
-                                r"'spectral'; got 'group'"):
+    with self.assertRaisesRegex(ValueError, r"norm must be one of 'batch', 'layer', "
+                                r"'layer_chw', 'none', 'spectral'; got 'group'"):
       cond.ACGANDiscriminator(K, norm='group').init(key, X_IN)
     with self.assertRaisesRegex(ValueError, r'\[B, 28, 28, C\]; got \(4, 32, 32, 1\)'):
       cond.InfoGANDiscriminator(K).init(key, jnp.zeros((B, 32, 32, 1)))

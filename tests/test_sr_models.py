@@ -501,8 +501,8 @@ class SRModelsTest(chex.TestCase):
     d = sr.SRGANDiscriminator(**SMALL_D)
     with self.assertRaisesRegex(ValueError, r'\[B, 20, 20, C\]; got shape \(1, 24, 24, 3\)'):
       d.init(_key(0), jnp.zeros((1, 24, 24, 3)))
-    with self.assertRaisesRegex(ValueError, 'norm must be one of batch, layer, none, '
-                                'spectral; got .group.'):
+    with self.assertRaisesRegex(ValueError, 'norm must be one of batch, layer, layer_chw, '
+                                'none, spectral; got .group.'):
       sr.SRGANDiscriminator(norm='group', **SMALL_D).init(_key(0),
                                                           jnp.zeros((1, 20, 20, 3)))
 

@@ -71,6 +71,24 @@ class SpectralNorm(nn.SpectralNorm):
         init=False, mutable=False)(self.layer_instance)
 
 
+LAYER_NORMS = ('layer', 'layer_chw')
+
+
+def layer_norm(h: chex.Array, kind: str, dtype: Any, name: str | None = None) -> chex.Array:
+  """LayerNorm (Ba et al. 2016) of ``h[B, ..., C]``, with a scale and bias per channel.
+
+  ``kind='layer'``: each position over its channels (Flax's default axes);
+  ``kind='layer_chw'``: each example over all its features (H, W and C), as the WGAN-GP
+  critics normalize (Gulrajani et al. 2017: tflib's ``Layernorm`` over ``[1, 2, 3]``). The
+  two have the same parameters and no cross-example statistics, so gradient penalties
+  apply as they are; on ``[B, C]`` they are the same.
+  """
+  if kind not in LAYER_NORMS:
+    raise ValueError(f'kind must be one of {LAYER_NORMS}; got {kind!r}.')
+  axes = -1 if kind == 'layer' else tuple(range(1, h.ndim))
+  return nn.LayerNorm(reduction_axes=axes, feature_axes=-1, dtype=dtype, name=name)(h)
+
+
 def spectral(layer: nn.Module, *args, enabled: bool, train: bool, **kwargs) -> chex.Array:
   """``layer(*args, **kwargs)``, spectrally normalized when ``enabled``.
 

@@ -23,14 +23,16 @@ import jax.numpy as jnp
 
 from jaxgan.models import layers
 from jaxgan.models.blocks import (
+  LAYER_NORMS,
   ConditionalBatchNorm,
   Initializer,
   ProjectionHead,
   check_labels,
+  layer_norm,
   spectral,
 )
 
-_NORMS = ('batch', 'layer', 'none', 'spectral')
+_NORMS = ('batch', 'layer', 'layer_chw', 'none', 'spectral')
 
 
 def _check_choice(who: str, attr: str, value: str, valid: tuple[str, ...]) -> None:
@@ -46,7 +48,8 @@ class DigitTrunk(nn.Module):
   Attributes:
     width: channels of the first conv (the second has ``2 * width``).
     hidden: width of the Dense layer (InfoGAN: 1024).
-    norm: ``'batch'`` (InfoGAN), ``'layer'``, ``'none'``, or ``'spectral'`` (spectral
+    norm: ``'batch'`` (InfoGAN), ``'layer'``, ``'layer_chw'`` (see
+      :func:`~jaxgan.models.blocks.layer_norm`), ``'none'``, or ``'spectral'`` (spectral
       normalization of every layer, Miyato et al. 2018).
     negative_slope: slope of the leaky ReLUs.
     kernel_init: initializer of the conv and Dense kernels.
@@ -70,8 +73,8 @@ class DigitTrunk(nn.Module):
     def norm(h):
       if self.norm == 'batch':
         return nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(h)
-      if self.norm == 'layer':
-        return nn.LayerNorm(dtype=self.dtype)(h)
+      if self.norm in LAYER_NORMS:
+        return layer_norm(h, self.norm, self.dtype)
       return h
 
     def conv(features, h):
@@ -165,8 +168,9 @@ class ConditionalDiscriminator(nn.Module):
   Attributes:
     num_classes: number of classes (> 0).
     conditioning: ``'projection'`` or ``'concat'``.
-    norm: ``'spectral'`` (default, as the projection discriminator), ``'layer'`` or
-      ``'none'``: no cross-example statistics, so gradient penalties apply as they are.
+    norm: ``'spectral'`` (default, as the projection discriminator), ``'layer'``,
+      ``'layer_chw'`` or ``'none'``: no cross-example statistics, so gradient penalties
+      apply as they are.
     width: channels of the first conv.
     hidden: width of the trunk's Dense layer, the dimension of ``phi``.
     negative_slope: slope of the leaky ReLUs.
@@ -191,7 +195,7 @@ class ConditionalDiscriminator(nn.Module):
     """Maps images ``x[B, 28, 28, C]`` and int labels ``y[B]`` to logits ``[B]``."""
     who = 'ConditionalDiscriminator'
     _check_choice(who, 'conditioning', self.conditioning, ('projection', 'concat'))
-    _check_choice(who, 'norm', self.norm, ('spectral', 'layer', 'none'))
+    _check_choice(who, 'norm', self.norm, ('spectral', 'layer', 'layer_chw', 'none'))
     if self.num_classes < 1:
       raise ValueError(f'{who} needs num_classes > 0; got {self.num_classes}.')
     _check_image(who, x)
@@ -217,8 +221,8 @@ class ACGANDiscriminator(nn.Module):
 
   Attributes:
     num_classes: number of classes K.
-    norm: ``'batch'`` (default; Odena et al. use BatchNorm in D), ``'layer'``, ``'none'``
-      or ``'spectral'``.
+    norm: ``'batch'`` (default; Odena et al. use BatchNorm in D), ``'layer'``,
+      ``'layer_chw'``, ``'none'`` or ``'spectral'``.
     width: channels of the first conv.
     hidden: width of the trunk's Dense layer.
     negative_slope: slope of the leaky ReLUs.
@@ -327,8 +331,8 @@ class InfoGANDiscriminator(nn.Module):
   Attributes:
     num_categories: size K of the categorical code.
     num_continuous: number n of continuous codes.
-    norm: ``'batch'`` (the paper), ``'layer'``, ``'none'`` or ``'spectral'``; used in the
-      trunk and in Q's hidden layer.
+    norm: ``'batch'`` (the paper), ``'layer'``, ``'layer_chw'``, ``'none'`` or
+      ``'spectral'``; used in the trunk and in Q's hidden layer.
     width: channels of the first conv (the paper: 64).
     hidden: width of the trunk's Dense layer (the paper: 1024).
     q_hidden: width of Q's hidden layer (the paper: 128).
@@ -368,8 +372,8 @@ class InfoGANDiscriminator(nn.Module):
     q = dense(self.q_hidden, 'q_hidden', phi)
     if self.norm == 'batch':
       q = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(q)
-    elif self.norm == 'layer':
-      q = nn.LayerNorm(dtype=self.dtype)(q)
+    elif self.norm in LAYER_NORMS:
+      q = layer_norm(q, self.norm, self.dtype)
     q = nn.leaky_relu(q, self.negative_slope)
     heads = {'categorical_logits': dense(self.num_categories, 'q_categorical', q),
              'continuous_mean': dense(self.num_continuous, 'q_continuous', q)}

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jaxgan.models import blocks, initializers, layers
 from jaxgan.models.mlp import _unconditional
 
-NORMS = ('batch', 'layer', 'none', 'spectral')
+NORMS = ('batch', 'layer', 'layer_chw', 'none', 'spectral')
 
 
 def _start_size(image_size: int) -> tuple[int, int]:
@@ -77,8 +77,10 @@ class DCGANDiscriminator(nn.Module):
   Attributes:
     width: channels of the first convolution; they double at each down-sampling.
     num_layers: number of stride-2 convolutions.
-    norm: ``'batch'`` (DCGAN), ``'layer'`` or ``'none'`` (critics with gradient
-      penalties: no cross-example statistics, as WGAN-GP asks), or ``'spectral'``
+    norm: ``'batch'`` (DCGAN), ``'layer'`` (each position over its channels),
+      ``'layer_chw'`` (each example over C, H and W, as in WGAN-GP's critics) or
+      ``'none'`` (critics with gradient penalties: no cross-example statistics, as WGAN-GP
+      asks; see :func:`~jaxgan.models.blocks.layer_norm`), or ``'spectral'``
       (:class:`~jaxgan.models.blocks.SpectralNorm` on every layer, Miyato et al. 2018).
     kernel_init: initializer of the conv and Dense weights (DCGAN: N(0, 0.02)).
     dtype: the computation dtype (parameters stay float32; logits are float32).
@@ -107,8 +109,8 @@ class DCGANDiscriminator(nn.Module):
                         kernel_init=init, dtype=self.dtype), h)
       if i > 0 and self.norm == 'batch':
         h = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(h)
-      elif i > 0 and self.norm == 'layer':
-        h = nn.LayerNorm(dtype=self.dtype)(h)
+      elif i > 0 and self.norm in blocks.LAYER_NORMS:
+        h = blocks.layer_norm(h, self.norm, self.dtype)
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape((h.shape[0], -1))
     return layer(nn.Dense(1, kernel_init=init, dtype=self.dtype), h)[:, 0].astype(jnp.float32)

@@ -406,9 +406,9 @@ class SRGANDiscriminator(nn.Module):
     image_size: the side of the (square) input crops.
     width: channels of the first convolutions (64 in the paper).
     hidden: units of the hidden Dense layer (1024 in the paper).
-    norm: ``'batch'`` (the paper), ``'layer'``, ``'none'`` or ``'spectral'``
-      (:class:`~jaxgan.models.blocks.SpectralNorm` on every conv and Dense layer, no other
-      norm; Miyato et al. 2018), as :class:`jaxgan.models.dcgan.DCGANDiscriminator`.
+    norm: ``'batch'`` (the paper), ``'layer'``, ``'layer_chw'``, ``'none'`` or
+      ``'spectral'`` (:class:`~jaxgan.models.blocks.SpectralNorm` on every conv and Dense
+      layer, no other norm; Miyato et al. 2018), as :class:`jaxgan.models.dcgan.DCGANDiscriminator`.
     kernel_init: initializer of the conv and Dense kernels.
     dtype: computation dtype (parameters stay float32; logits are float32).
 
@@ -446,8 +446,8 @@ class SRGANDiscriminator(nn.Module):
                       use_bias=self.norm != 'batch'), h)
       if self.norm == 'batch':
         h = _batch_norm(train, self.dtype, f'bn_{i}')(h)
-      elif self.norm == 'layer':
-        h = nn.LayerNorm(dtype=self.dtype, name=f'ln_{i}')(h)
+      elif self.norm in blocks.LAYER_NORMS:
+        h = blocks.layer_norm(h, self.norm, self.dtype, name=f'ln_{i}')
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape((h.shape[0], -1))
     dense = lambda features, name: nn.Dense(features, kernel_init=init, dtype=self.dtype,
