@@ -31,8 +31,7 @@ from jaxgan.models.blocks import (
   layer_norm,
   spectral,
 )
-
-_NORMS = ('batch', 'layer', 'layer_chw', 'none', 'spectral')
+from jaxgan.models.dcgan import NORMS
 
 
 def _check_choice(who: str, attr: str, value: str, valid: tuple[str, ...]) -> None:
@@ -64,7 +63,7 @@ class DigitTrunk(nn.Module):
 
   @nn.compact
   def __call__(self, x: chex.Array, train: bool = True) -> chex.Array:
-    _check_choice(type(self).__name__, 'norm', self.norm, _NORMS)
+    _check_choice(type(self).__name__, 'norm', self.norm, NORMS)
     sn = self.norm == 'spectral'
 
     def act(h):
@@ -195,7 +194,7 @@ class ConditionalDiscriminator(nn.Module):
     """Maps images ``x[B, 28, 28, C]`` and int labels ``y[B]`` to logits ``[B]``."""
     who = 'ConditionalDiscriminator'
     _check_choice(who, 'conditioning', self.conditioning, ('projection', 'concat'))
-    _check_choice(who, 'norm', self.norm, ('spectral', 'layer', 'layer_chw', 'none'))
+    _check_choice(who, 'norm', self.norm, ('spectral', *LAYER_NORMS, 'none'))
     if self.num_classes < 1:
       raise ValueError(f'{who} needs num_classes > 0; got {self.num_classes}.')
     _check_image(who, x)

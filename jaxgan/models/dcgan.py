@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from jaxgan.models import blocks, initializers, layers
 from jaxgan.models.mlp import _unconditional
 
-NORMS = ('batch', 'layer', 'layer_chw', 'none', 'spectral')
+NORMS = ('batch', *blocks.LAYER_NORMS, 'none', 'spectral')  # the critics' norm choices
 
 
 def _start_size(image_size: int) -> tuple[int, int]:
@@ -77,10 +77,10 @@ class DCGANDiscriminator(nn.Module):
   Attributes:
     width: channels of the first convolution; they double at each down-sampling.
     num_layers: number of stride-2 convolutions.
-    norm: ``'batch'`` (DCGAN), ``'layer'`` (each position over its channels),
-      ``'layer_chw'`` (each example over C, H and W, as in WGAN-GP's critics) or
-      ``'none'`` (critics with gradient penalties: no cross-example statistics, as WGAN-GP
-      asks; see :func:`~jaxgan.models.blocks.layer_norm`), or ``'spectral'``
+    norm: ``'batch'`` (DCGAN); ``'layer'`` (each position over its channels),
+      ``'layer_chw'`` (each example over C, H and W, as WGAN-GP's critics; see
+      :func:`~jaxgan.models.blocks.layer_norm`) or ``'none'``: critics for gradient
+      penalties, no cross-example statistics, as WGAN-GP asks; or ``'spectral'``
       (:class:`~jaxgan.models.blocks.SpectralNorm` on every layer, Miyato et al. 2018).
     kernel_init: initializer of the conv and Dense weights (DCGAN: N(0, 0.02)).
     dtype: the computation dtype (parameters stay float32; logits are float32).
