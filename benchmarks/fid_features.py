@@ -1,7 +1,9 @@
 """FID feature extraction, images/s: jaxgan's Flax Inception vs pytorch-fid, side by side.
 
 Both networks hold the same (random) weights and see the same batch of 32x32 images,
-resized to 299 inside each network as FID does; timed in interleaved rounds. Needs the
+resized to 299 inside each network as FID does; timed in interleaved rounds. Both compute
+in float32: jaxgan's network always does (``inception.PRECISION``), and PyTorch's TF32
+convolutions and products (its default on recent GPUs) are turned off here. Needs the
 ``[parity]`` extra (pytorch-fid, torchvision). PyTorch runs on the GPU when one is
 available.
 
@@ -48,6 +50,8 @@ def main():
   with open(LAYOUT) as f:
     state_dict = torch_weights.random_state_dict(json.load(f), seed=0)
   device, torch_sync = torch_device()
+  torch.backends.cudnn.allow_tf32 = False  # float32, as jaxgan's FID network
+  torch.backends.cuda.matmul.allow_tf32 = False
   net = reference_network(state_dict).to(device)
   variables = inception.variables_from_state_dict(state_dict)
   images = np.random.default_rng(0).uniform(

@@ -12,6 +12,10 @@ half-pixel centres, no antialiasing) and scaled to [-1, 1]. jaxgan's images lie 
 [-1, 1]; :func:`features_and_logits` maps them to [0, 1] and, by default, quantizes them
 to 8 bits as saving them to PNG would, which is how FIDs in papers are computed.
 
+The network runs at full float32 precision on every backend (:data:`PRECISION`): XLA's
+default float32 convolutions are one bfloat16 pass on TPUs and TF32 on recent GPUs, which
+would make the features, and so FID/KID/IS, depend on the accelerator.
+
 References:
   Heusel et al., 2017, GANs Trained by a Two Time-Scale Update Rule Converge to a Local
   Nash Equilibrium (https://arxiv.org/abs/1706.08500); Seitzer, pytorch-fid
@@ -40,6 +44,9 @@ WEIGHTS_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/fid_we
 FEATURE_DIM = 2048
 NUM_CLASSES = 1008
 IntPair = int | tuple[int, int]  # an int n means (n, n)
+# The matmul precision of the metric networks (``jax.default_matmul_precision``): float32
+# products on every backend, so that a metric does not depend on the accelerator.
+PRECISION = 'highest'
 
 
 class BasicConv2d(nn.Module):
@@ -202,7 +209,8 @@ def load(path: str | None = None) -> dict:
 
 @functools.partial(jax.jit, static_argnames='resize')
 def _apply(variables: dict, x: jax.Array, resize: bool = True):
-  return FIDInceptionV3(resize=resize).apply(variables, x)
+  with jax.default_matmul_precision(PRECISION):
+    return FIDInceptionV3(resize=resize).apply(variables, x)
 
 
 def to_unit_range(images: np.ndarray, quantize: bool = True) -> np.ndarray:
@@ -236,15 +244,16 @@ def features_and_logits(variables: dict, images: np.ndarray, batch_size: int = 1
   x = to_unit_range(images, quantize)
   batch_size = min(batch_size, len(x))
   feats, logits = [], []
-  kernel = variables['params']['fc']['kernel']
+  kernel = np.asarray(variables['params']['fc']['kernel'], np.float32)
   for start in range(0, len(x), batch_size):
     chunk = x[start:start + batch_size]
     n = len(chunk)
     if n < batch_size:  # one compiled shape for every batch
       chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), chunk.dtype)])
     pool3, _ = _apply(variables, jnp.asarray(chunk))
-    feats.append(np.asarray(pool3[:n]))
-    logits.append(np.asarray(pool3[:n] @ kernel))
+    pool3 = np.asarray(pool3[:n])
+    feats.append(pool3)
+    logits.append(pool3 @ kernel)  # NumPy: float32 on the host, whatever the backend
   return np.concatenate(feats), np.concatenate(logits)
 
 
