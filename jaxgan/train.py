@@ -192,7 +192,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   # Lazy regularization computes the penalty on some steps only (gan.penalty_due) and
   # reports 0 on the others: the log shows the last computed value (NaN until the first one
   # after a resume).
-  lazy = gan.penalty is not None and gan.penalty_every > 1
+  # n_critic = 0 trains no critic, so no penalty either (and logs none).
+  lazy = gan.penalty is not None and gan.penalty_every > 1 and gan.n_critic > 0
   last_penalty = [float('nan')]
 
   def flush() -> None:

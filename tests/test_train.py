@@ -340,6 +340,17 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
     self.assertTrue(all(r['penalty'] > 0 for r in rows), rows)
 
+  def test_a_lazy_penalty_without_a_critic_logs_no_penalty(self):
+    # n_critic = 0 (content loss alone) with the toy config's R1 set to every 2 steps: no
+    # critic, so no penalty is computed or logged (this raised KeyError at the first log).
+    wd = os.path.join(self.dir, 'no_critic')
+    train.train_and_evaluate(small_config(
+        num_steps=10, n_critic=0, adversarial_weight=0.0,
+        **{'content.pixel_weight': 1.0, 'penalty.every': 2}), wd)
+    rows = [json.loads(line) for line in open(os.path.join(wd, 'metrics.jsonl'))]
+    self.assertEqual([r['step'] for r in rows], [5, 10])
+    self.assertTrue(all('penalty' not in r and 'd_loss' not in r for r in rows), rows)
+
   def test_csv_gains_a_column_when_a_resumed_run_adds_a_metric(self):
     wd = os.path.join(self.dir, 'columns')
     train.train_and_evaluate(small_config(num_steps=10, **{'penalty.name': 'none'}), wd)
