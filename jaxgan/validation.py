@@ -1,12 +1,15 @@
 """One validation pass over a training config, before anything is built or compiled.
 
-Every numeric field is checked against what it allows; the error names each bad field,
-its value and what is allowed. Names (objective, penalty, model, dataset, optimizer) are
-checked by their registries when the run is built, also before anything compiles.
+A field jaxgan does not know is an error listing the valid fields at its level (a misspelt
+field would otherwise be silently ignored); every numeric field is checked against what it
+allows, and the error names each bad field, its value and what is allowed. Names
+(objective, penalty, model, dataset, optimizer) are checked by their registries when the
+run is built, also before anything compiles.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -65,6 +68,44 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+# The fields of a training config (``configs/default.py``'s), by section. A section not
+# listed here (``data``, ``model.generator``, ``model.discriminator``, the optimizers, the
+# ``kwargs``) holds the arguments of what it names, checked when that is built.
+FIELDS: dict[str, tuple[str, ...]] = {
+    '': ('seed', 'data', 'model', 'dtype', 'loss', 'penalty', 'auxiliary', 'augment',
+         'weight_clip', 'n_critic', 'adversarial_weight', 'content', 'init_from',
+         'g_optimizer', 'd_optimizer', 'ema_decay', 'num_steps', 'num_epochs',
+         'steps_per_call', 'log_every', 'eval_every', 'checkpoint_every', 'keep_checkpoints',
+         'num_eval_samples', 'allow_config_change', 'distributed'),
+    'model': ('name', 'z_dim', 'generator', 'discriminator'),
+    'loss': ('name', 'kwargs'),
+    'penalty': ('name', 'weight', 'every', 'kwargs'),
+    'auxiliary': ('name', 'kwargs'),
+    'content': ('pixel', 'pixel_weight', 'perceptual_weight', 'perceptual_layer',
+                'perceptual_criterion', 'perceptual_scale', 'vgg_weights'),
+}
+
+
+def _unknown_fields(config: ml_collections.ConfigDict) -> list[str]:
+  """A problem line for each field of a :data:`FIELDS` section that jaxgan does not know
+  (a misspelt field would otherwise be ignored)."""
+  problems = []
+  for section, known in FIELDS.items():
+    present, node = _lookup(config, section) if section else (True, config)
+    if not present or not isinstance(node, (ml_collections.ConfigDict, dict)):
+      continue
+    where = f'config.{section}' if section else 'config'
+    problems += [_no_field(where, key, known) for key in node.keys() if key not in known]
+  return problems
+
+
+def _no_field(where: str, key: str, fields: Any) -> str:
+  """``'<where> has no field <key> (did you mean ...?); its fields are: ...'``."""
+  close = difflib.get_close_matches(key, list(fields), n=1)
+  hint = f' (did you mean {close[0]!r}?)' if close else ''
+  return f'{where} has no field {key!r}{hint}; its fields are: {", ".join(sorted(fields))}.'
+
+
 def _lookup(config: ml_collections.ConfigDict, path: str) -> tuple[bool, Any]:
   node: Any = config
   for part in path.split('.'):
@@ -75,13 +116,14 @@ def _lookup(config: ml_collections.ConfigDict, path: str) -> tuple[bool, Any]:
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
-  """Checks every numeric field of a training config and the training length rule.
+  """Checks that every field of a training config is one jaxgan knows (:data:`FIELDS`),
+  every numeric field's value, and the training length rule.
 
   Raises:
-    ConfigError: listing every field whose value is not allowed, with the value and
-      what is allowed.
+    ConfigError: listing every unknown field with the valid ones at its level, and every
+      field whose value is not allowed, with the value and what is allowed.
   """
-  problems = []
+  problems = _unknown_fields(config)
   for path, (ok, allowed) in RULES.items():
     present, value = _lookup(config, path)
     if present and not ok(value):
@@ -113,8 +155,6 @@ def describe_unknown_field(config: ml_collections.ConfigDict, path: str) -> str 
       return (f'config.{".".join(parts[:i])} is a value ({node!r}), it has no field '
               f'{part!r}.')
     if part not in node:
-      where = 'config' + ''.join(f'.{p}' for p in parts[:i])
-      return (f'{where} has no field {part!r}; its fields are: '
-              f'{", ".join(sorted(node.keys()))}.')
+      return _no_field('config' + ''.join(f'.{p}' for p in parts[:i]), part, node.keys())
     node = node[part]
   return None

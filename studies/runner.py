@@ -21,7 +21,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxgan import registry
+from jaxgan import registry, validation
 from studies import digits, mixtures, tables
 
 KINDS = registry.Registry('study kind')
@@ -63,10 +63,17 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   Returns:
     One row per run: ``{'group', 'objective', 'penalty', 'seconds', ...}`` plus the
     kind's scores (per seed and summarized).
+
+  Raises:
+    validation.ConfigError: a run's config is not valid (checked for every run before the
+      first starts; nothing is written).
   """
   if 'kind' not in config.study:
     raise ValueError(f'config.study.kind is required; valid kinds: {", ".join(KINDS.names())}.')
   kind = KINDS.entry(config.study.kind)
+  for group in config.study.groups:  # every run's config, before the first run starts
+    for run in config.study.runs:
+      validation.validate(run_config(config, group, run)[0])
   os.makedirs(workdir, exist_ok=True)
   seeds = list(range(config.study.num_seeds))
   context = kind.prepare(config)

@@ -13,7 +13,7 @@ import numpy as np
 from absl.testing import absltest
 
 from configs import toy2d
-from jaxgan import build, data, evaluate, inference, seeds, sharding, train
+from jaxgan import build, data, evaluate, inference, seeds, sharding, train, validation
 from jaxgan.metrics import digit_classifier
 from studies import digits as digits_study
 from studies import mixtures as mixtures_study
@@ -116,6 +116,20 @@ class SeedsTest(chex.TestCase):
     del c.study['kind']
     with self.assertRaisesRegex(ValueError, 'study.kind is required.*mixtures, digits'):
       runner.run_study(c, tempfile.mkdtemp())
+
+
+  def test_a_misspelt_field_in_a_group_fails_before_the_first_run(self):
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.model.generator.features = c.model.discriminator.features = (16,)
+    c.num_steps, c.steps_per_call = 10, 5
+    c.study.runs, c.study.num_seeds = ('hinge:none',), 1
+    c.study.groups.grid25['ema_deacy'] = 0.99  # the second group; ring8 would run first
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"config has no field 'ema_deacy' \(did you mean 'ema_decay'"):
+      runner.run_study(c, wd)
+    self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
 
 
 class DigitsStudyTest(chex.TestCase):

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from configs import toy2d
+from configs import default, toy2d
 from jaxgan import (
   build,
   checkpoints,
@@ -389,6 +389,45 @@ class ValidationTest(chex.TestCase):
                                 rf'config\.{field} = {value!r}: must be {allowed}'):
       train.train_and_evaluate(small_config(**{field: value}), wd)
     self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+
+  def test_unknown_fields_are_named_with_the_valid_ones_at_their_level(self):
+    # Misspelt in a config file or in Python (the command line has its own check): each
+    # would be ignored, e.g. no EMA and a penalty at every step.
+    c = small_config(**{'penalty.every': 5})
+    c.ema_deacy = 0.999
+    c.penalty.evry = 4
+    c.content.pixel_wieght = 1.0
+    c.model.zdim = 64
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaises(validation.ConfigError) as raised:
+      train.train_and_evaluate(c, wd)
+    lines = str(raised.exception).splitlines()[1:]
+    self.assertLen(lines, 4)
+    top = ', '.join(sorted(toy2d.get_config().keys()))
+    self.assertEqual(lines[0].strip(), "config has no field 'ema_deacy' (did you mean "
+                     f"'ema_decay'?); its fields are: {top}.")
+    self.assertEqual(lines[1].strip(), "config.model has no field 'zdim' (did you mean "
+                     "'z_dim'?); its fields are: discriminator, generator, name, z_dim.")
+    self.assertEqual(lines[2].strip(), "config.penalty has no field 'evry' (did you mean "
+                     "'every'?); its fields are: every, kwargs, name, weight.")
+    self.assertIn("config.content has no field 'pixel_wieght' (did you mean "
+                  "'pixel_weight'?)", lines[3])
+    self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+
+  def test_free_form_sections_are_left_to_what_they_build(self):
+    # A dataset's, a module's and an optimizer's arguments are checked where they are
+    # built: here the Flax module refuses the unknown attribute, naming it.
+    c = small_config()
+    validation.validate(c)  # the toy config itself is valid
+    c.model.generator.featurez = (8,)
+    validation.validate(c)
+    with self.assertRaisesRegex(TypeError, 'featurez'):
+      build.build(c)
+
+  def test_the_known_fields_are_the_default_configs(self):
+    d = default.get_config()
+    expected = {'': set(d.keys())} | {k: set(d[k].keys()) for k in validation.FIELDS if k}
+    self.assertEqual({k: set(v) for k, v in validation.FIELDS.items()}, expected)
 
   def test_zero_critic_steps_need_a_content_loss_and_no_adversarial_term(self):
     # n_critic = 0 is the SR pre-training mode (generator on its content loss alone); in a
