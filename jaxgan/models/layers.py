@@ -24,6 +24,9 @@
   ``impl='auto'`` (the default) takes the backend's choice, :data:`AUTO_IMPL` (measured
   per backend), or the ``JAXGAN_CONV_IMPL`` environment variable when set (``fast`` or
   ``flax``, for benchmarks).
+* :func:`valid_region`: a context in which every convolution here computes on an image
+  zero-padded at the bottom and right as on the image itself (SR evaluation compiles once
+  per bucket of image sizes, not once per size).
 
 Why: XLA swaps the operands of a convolution whose window is larger than its input (the
 kernel gradient of an input-dilated convolution, i.e. of a transposed conv, or of any
@@ -38,6 +41,8 @@ measures both.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import itertools
 import os
@@ -560,6 +565,55 @@ def _resolve_impl(impl: str) -> str:
   return default_impl() if impl == 'auto' else impl
 
 
+# (rows, cols, height, width) of :func:`valid_region`, or None outside it.
+_VALID_REGION: contextvars.ContextVar[tuple | None] = contextvars.ContextVar(
+    'jaxgan_valid_region', default=None)
+
+
+@contextlib.contextmanager
+def valid_region(rows: Any, cols: Any, height: int, width: int):
+  """Computes on images zero-padded at the bottom and right as on the images themselves.
+
+  Inside this context every convolution of this module (:func:`conv`,
+  :func:`upsample_conv`, :func:`conv_avg_pool`, :func:`conv_transpose`, and the layers built
+  on them) first zeroes its input outside the top-left ``rows x cols`` of a ``height x
+  width`` image, scaled to the input's own size (a map at ``k`` times the image's size keeps
+  ``k * rows`` rows). So each convolution's own zero padding meets zeros where it would on
+  the unpadded image, and a network of stride-1 and upsampling convolutions and per-pixel
+  maps (activations, BatchNorm in inference mode, residual sums, pixel shuffles: the SR
+  generators) computes on the valid region exactly what it computes on the unpadded image.
+  One compiled program then serves every image size up to the padded one. Used at trace
+  time; ``rows`` and ``cols`` may be traced.
+
+  Args:
+    rows: valid rows of the padded image (an int or a traced int scalar).
+    cols: valid columns.
+    height: rows of the padded image (static).
+    width: columns of the padded image (static).
+  """
+  token = _VALID_REGION.set((rows, cols, height, width))
+  try:
+    yield
+  finally:
+    _VALID_REGION.reset(token)
+
+
+def _mask_padding(x: chex.Array) -> chex.Array:
+  """``x`` zeroed outside :func:`valid_region`'s region at its size (``x`` itself outside
+  the context)."""
+  region = _VALID_REGION.get()
+  if region is None:
+    return x
+  rows, cols, height, width = region
+  if x.shape[1] % height or x.shape[2] % width:
+    raise ValueError(f'valid_region: a convolution input of {x.shape[1]}x{x.shape[2]} is '
+                     f'not a whole multiple of the {height}x{width} padded image, so its '
+                     'valid region is not whole pixels (strided layers are not supported).')
+  keep_h = jnp.arange(x.shape[1]) < rows * (x.shape[1] // height)
+  keep_w = jnp.arange(x.shape[2]) < cols * (x.shape[2] // width)
+  return jnp.where(keep_h[:, None, None] & keep_w[None, :, None], x, jnp.zeros((), x.dtype))
+
+
 def conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int] = (1, 1),
          padding: str | Pairs = 'SAME', precision: Any = None, impl: str = 'auto'
          ) -> chex.Array:
@@ -577,6 +631,7 @@ def conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int] = (1, 1),
   Returns:
     ``[N, H_out, W_out, C_out]``, as ``lax.conv_general_dilated``.
   """
+  x = _mask_padding(x)
   impl = _resolve_impl(impl)
   if impl == 'flax':
     return lax.conv_general_dilated(x, kernel, strides, padding, precision=precision,
@@ -633,6 +688,7 @@ def upsample_conv(x: chex.Array, kernel: chex.Array, padding: str | Pairs = 'SAM
   Returns:
     ``[N, H_out, W_out, C_out]``, as the convolution of the ``[N, 2H, 2W, C_in]`` input.
   """
+  x = _mask_padding(x)
   impl = _resolve_impl(impl)
   if impl == 'flax':
     return conv(upsample_nearest(x), kernel, (1, 1), padding, precision, impl)
@@ -665,6 +721,7 @@ def conv_avg_pool(x: chex.Array, kernel: chex.Array, padding: str | Pairs = 'SAM
   Returns:
     ``[N, H_z // 2, W_z // 2, C_out]`` for the convolution's ``[N, H_z, W_z, C_out]``.
   """
+  x = _mask_padding(x)
   impl = _resolve_impl(impl)
   if impl == 'flax':
     return nn.avg_pool(conv(x, kernel, (1, 1), padding, precision, impl), (2, 2), (2, 2))
@@ -680,6 +737,7 @@ def conv_transpose(x: chex.Array, kernel: chex.Array, strides: tuple[int, int],
   kernel (no bias): ``lax.conv_transpose`` (``impl='flax'``) or
   :func:`phase_conv_transpose` (``'fast'``), ``[N, H, W, C_in] -> [N, H_out, W_out,
   C_out]``."""
+  x = _mask_padding(x)
   impl = _resolve_impl(impl)
   if impl == 'flax':
     return lax.conv_transpose(x, kernel, strides, padding, precision=precision,

@@ -344,6 +344,12 @@ class RRDBNet(nn.Module):
     return conv(self.channels, 'conv_last')(h)
 
 
+# The generators made of stride-1 and upsampling convolutions and per-pixel maps only:
+# computed exactly on zero-padded inputs under ``layers.valid_region`` (SR evaluation
+# pads images to buckets of sizes). A new generator joins once a test shows it exact.
+PADDABLE = (SRResNet, RRDBNet)
+
+
 def _layer_plan(generator: nn.Module) -> list[tuple[str, int]]:
   """The generator's layers from input to output as ``('conv', k // 2)`` (a ``k x k``
   convolution at the current resolution) and ``('up', 2)`` (a x2 upsampling); residual

@@ -1,0 +1,112 @@
+"""SR generators on zero-padded images (``layers.valid_region``): exact on the valid region,
+and one compiled program per bucket of image sizes in evaluation."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest, parameterized
+
+from configs import esrgan
+from jaxgan import build, evaluate
+from jaxgan import gan as gan_lib
+from jaxgan.models import layers, sr
+
+SIZES = ((13, 21), (32, 17), (9, 32))  # (rows, cols) of images padded to 32 x 32
+MODELS = {
+    'srresnet_x4': lambda: sr.SRResNet(num_blocks=2, features=8, scale=4),
+    'rrdbnet_x4': lambda: sr.RRDBNet(num_blocks=1, features=8, growth=4, scale=4),
+    'rrdbnet_x2': lambda: sr.RRDBNet(num_blocks=1, features=8, growth=4, scale=2),
+}
+
+
+def random_variables(model, seed: int = 0) -> dict:
+  """The model's variables drawn at random: non-zero biases (zero at init), and positive
+  BatchNorm variances, so that the padding's values would reach the valid region."""
+  rng = np.random.default_rng(seed)
+  v = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)), train=False)
+  v = jax.tree.map(lambda a: jnp.asarray(rng.normal(0, 0.2, a.shape), a.dtype), v)
+  if 'batch_stats' in v:
+    v['batch_stats'] = jax.tree.map(lambda a: jnp.abs(a) + 0.5, v['batch_stats'])
+  return v
+
+
+class ValidRegionTest(chex.TestCase, parameterized.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(*MODELS)
+  def test_padded_images_give_the_unpadded_result(self, name):
+    model = MODELS[name]()
+    v = random_variables(model)
+
+    def padded(v, x, rows, cols):
+      with layers.valid_region(rows, cols, x.shape[1], x.shape[2]):
+        return model.apply(v, x, train=False)
+    padded = self.variant(padded)
+    rng = np.random.default_rng(1)
+    for rows, cols in SIZES:
+      x = rng.uniform(-1, 1, (1, rows, cols, 3)).astype(np.float32)
+      want = np.asarray(model.apply(v, x, train=False))
+      s = want.shape[1] // rows
+      xp = np.pad(x, ((0, 0), (0, 32 - rows), (0, 32 - cols), (0, 0)))
+      got = np.asarray(padded(v, xp, rows, cols))
+      chex.assert_shape(got, (1, 32 * s, 32 * s, 3))
+      scale = np.abs(want).max()
+      np.testing.assert_allclose(got[:, :rows * s, :cols * s], want, atol=2e-6 * scale)
+      # Without the context the padding's values reach the valid region.
+      plain = np.asarray(model.apply(v, xp, train=False))[:, :rows * s, :cols * s]
+      self.assertGreater(np.abs(plain - want).max(), 0.01 * scale)
+
+  def test_the_context_masks_each_convolution_input_and_ends_with_it(self):
+    x = jnp.ones((1, 6, 6, 4))
+    kernel = jnp.ones((3, 3, 4, 2))
+    with layers.valid_region(2, 3, 6, 6):
+      inside = layers.conv(x, kernel)
+    outside = layers.conv(x, kernel)  # after the context: the whole image
+    valid = np.zeros((6, 6))
+    valid[:2, :3] = 1
+    np.testing.assert_array_equal(inside[0, ..., 0], _window_sums(valid))
+    np.testing.assert_array_equal(outside[0, ..., 1], _window_sums(np.ones((6, 6))))
+
+  def test_a_strided_layer_is_refused(self):
+    x = jnp.ones((1, 8, 8, 4))
+    kernel = jnp.ones((3, 3, 4, 4))
+    with layers.valid_region(5, 5, 8, 8), self.assertRaisesRegex(
+        ValueError, r'input of 4x4 is not a whole multiple of the 8x8 padded image'):
+      layers.conv(layers.conv(x, kernel, strides=(2, 2)), kernel)
+
+
+def _window_sums(ones: np.ndarray) -> np.ndarray:
+  """A 3 x 3 SAME convolution of 4 channels of ``ones [H, W]`` with a kernel of ones."""
+  h, w = ones.shape
+  return np.array([[4 * ones[max(i - 1, 0):i + 2, max(j - 1, 0):j + 2].sum()
+                    for j in range(w)] for i in range(h)])
+
+
+class EvaluationTest(chex.TestCase):
+
+  def test_one_program_per_bucket_and_the_exact_result(self):
+    # The ESRGAN recipe (the SRGAN generator's exactness is ValidRegionTest's).
+    c = esrgan.get_config('small,offline')
+    c.model.generator.update(num_blocks=1, features=8)
+    if 'growth' in c.model.generator:
+      c.model.generator.growth = 4
+    gan, pipe = build.build(c)
+    state = jax.jit(lambda k: build.init_state(gan, pipe, k))(build.init_key(0))
+    # Random generator weights (zero biases at init would hide the padding).
+    state = state.replace(g_params=random_variables(gan.generator)['params'])
+    run = evaluate.EvalRun(gan, state, pipe, use_ema=False, num_samples=0)
+    rng = np.random.default_rng(0)
+    for i, (rows, cols) in enumerate(((13, 21), (30, 7), (32, 32), (40, 9))):
+      lr = rng.uniform(-1, 1, (1, rows, cols, 3)).astype(np.float32)
+      got = run.generate(lr)
+      want = np.clip(np.asarray(gan_lib.generate(gan, state, jnp.asarray(lr), None, False)),
+                     -1, 1)
+      chex.assert_shape(got, (1, 4 * rows, 4 * cols, 3))
+      np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f'{rows}x{cols}')
+      # 32 x 32 holds the first three; 40 x 9 pads to 64 x 32.
+      self.assertEqual(run.padded_generator._cache_size(), 1 if i < 3 else 2)
+
+
+if __name__ == '__main__':
+  absltest.main()
