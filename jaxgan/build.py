@@ -77,6 +77,9 @@ def _latent(config: ml_collections.ConfigDict, family: models.Family,
 def _auxiliary(config: ml_collections.ConfigDict):
   name = config.auxiliary.name
   if name == 'none':
+    if config.auxiliary.kwargs:
+      raise ConfigError(f'config.auxiliary.kwargs = {dict(config.auxiliary.kwargs)!r} are '
+                        "arguments of no auxiliary term: config.auxiliary.name is 'none'.")
     return None
   from jaxgan import auxiliary
   return auxiliary.get(name, **config.auxiliary.kwargs)

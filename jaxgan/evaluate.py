@@ -97,7 +97,7 @@ class EvalRun:
     An SR generator's input is zero-padded at the bottom and right to a multiple of
     :data:`PAD_TO` pixels per axis and computed exactly on its valid region
     (``layers.valid_region``), so one program is compiled per bucket of image sizes rather
-    than one per size (the papers' RRDBNet takes ~10 s to compile on 2 CPU cores; a test
+    than one per size (the papers' RRDBNet takes ~11 s to compile on 2 CPU cores; a test
     set's images come in many sizes). Other generators run at the input's own size.
     """
     if not isinstance(self.gan.generator, sr_models.PADDABLE):

@@ -424,6 +424,13 @@ class ValidationTest(chex.TestCase):
     with self.assertRaisesRegex(TypeError, 'featurez'):
       build.build(c)
 
+  def test_arguments_of_no_auxiliary_term_are_refused(self):
+    c = small_config(**{'auxiliary.kwargs': {'weight': 2.0}})
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"auxiliary.kwargs = \{'weight': 2.0\} are arguments of no "
+                                r"auxiliary term: config.auxiliary.name is 'none'"):
+      build.build(c)
+
   def test_the_known_fields_are_the_default_configs(self):
     d = default.get_config()
     expected = {'': set(d.keys())} | {k: set(d[k].keys()) for k in validation.FIELDS if k}

@@ -29,6 +29,9 @@ from jaxgan.metrics import frechet
 from jaxgan.metrics.inception import PRECISION
 
 FEATURE_DIM = 64
+# In the cache's file names. v2: trained at PRECISION on every backend (on a CPU the same
+# classifier as v1, which a GPU or TPU may have trained at TF32 or bfloat16 products).
+CACHE_VERSION = 'v2'
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:
@@ -61,8 +64,9 @@ def _cache_path(train_x: np.ndarray, train_y: np.ndarray, source: str) -> str:
   root = os.environ.get('JAXGAN_CACHE') or os.path.expanduser('~/.cache/jaxgan')
   image_size = train_x.shape[1]
   if source == 'digits':
-    return os.path.join(root, f'digit_classifier_{image_size}px_v1.msgpack')
-  digest = hashlib.sha256(np.ascontiguousarray(train_x, np.float32).tobytes()
+    return os.path.join(root, f'digit_classifier_{image_size}px_{CACHE_VERSION}.msgpack')
+  digest = hashlib.sha256(CACHE_VERSION.encode()
+                          + np.ascontiguousarray(train_x, np.float32).tobytes()
                           + np.ascontiguousarray(train_y, np.int64).tobytes()).hexdigest()
   return os.path.join(root, f'digit_classifier_{source}_{image_size}px_{digest[:12]}.msgpack')
 

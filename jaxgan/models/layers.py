@@ -582,8 +582,12 @@ def valid_region(rows: Any, cols: Any, height: int, width: int):
   the unpadded image, and a network of stride-1 and upsampling convolutions and per-pixel
   maps (activations, BatchNorm in inference mode, residual sums, pixel shuffles: the SR
   generators) computes on the valid region exactly what it computes on the unpadded image.
-  One compiled program then serves every image size up to the padded one. Used at trace
-  time; ``rows`` and ``cols`` may be traced.
+  One compiled program then serves every image size up to the padded one.
+
+  The region is read when a function is traced, and it is not part of ``jax.jit``'s cache
+  key: enter the context inside the jitted function (``rows`` and ``cols`` may then be
+  traced arguments), as ``jaxgan.evaluate.EvalRun`` does. A function compiled outside the
+  context does not see it, and one traced inside keeps its mask.
 
   Args:
     rows: valid rows of the padded image (an int or a traced int scalar).
