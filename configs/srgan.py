@@ -5,6 +5,9 @@ upsamplings) on the pixel MSE; the GAN stage starts from it (``init_from``) and 
 SRGAN discriminator with the non-saturating loss: content = the VGG54 perceptual loss
 (VGG19 features after the activation of conv5_4, MSE, rescaled by 1/12.75) with weight 1,
 adversarial weight 1e-3. Adam 1e-4 (0.9, 0.999), batch 16, 96x96 HR crops, bicubic x4 LR.
+The 1/12.75 is the paper's, set for its Caffe VGG19 (0-255 inputs); on torchvision's VGG19
+(ImageNet-normalized inputs) it weighs the content term ~163x less against the adversarial
+one than Lornatang's SRGAN-PyTorch does (scale 1): ``--config.content.perceptual_scale=1.0``.
 
 Options (comma-separated after ':'):
 * ``psnr``: the pretraining stage (no discriminator).

@@ -116,7 +116,9 @@ def init_generator_from(state: gan_lib.GANState, gan: gan_lib.GAN,
 def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: str) -> None:
   """ESRGAN's network interpolation ``(1 - alpha) * psnr + alpha * gan`` of two generators
   of one architecture, written as a new workdir (the GAN run's config, discriminator and
-  step; ``interpolation.json`` records the sources).
+  step; ``interpolation.json`` records the sources). BatchNorm running statistics, where
+  the generator has them (SRResNet; RRDBNet has none), are mixed linearly too, which only
+  approximates the statistics of the mixed weights.
 
   References:
     Wang et al., ESRGAN, ECCV Workshops 2018, section 3.4.

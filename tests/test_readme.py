@@ -1,6 +1,7 @@
 """The README's Python snippet runs and prints the closed-form values it claims."""
 
 import contextlib
+import importlib
 import io
 import os
 import re
@@ -20,6 +21,34 @@ class ReadmeTest(absltest.TestCase):
       exec(code, scope)  # noqa: S102
     self.assertAlmostEqual(float(scope['gp']), 16.0, places=4)  # (||(3,4)|| - 1)^2
     np.testing.assert_allclose(scope['grad_w'], 2 * 4 * np.array([3.0, 4.0]) / 5, rtol=1e-5)
+
+  def test_named_objects_exist(self):
+    # Every `jaxgan.x.y` the README names is importable: a module, then attributes.
+    names = set(re.findall(r'`(jaxgan(?:\.[A-Za-z_]\w*)+)', open(README).read()))
+    self.assertGreater(len(names), 10)
+    missing = []
+    for name in sorted(names):
+      parts = name.split('.')
+      for k in range(len(parts), 0, -1):
+        try:
+          obj = importlib.import_module('.'.join(parts[:k]))
+          break
+        except ImportError:
+          continue
+      for attr in parts[k:]:
+        obj = getattr(obj, attr, None)
+      if obj is None:
+        missing.append(name)
+    self.assertEqual(missing, [], 'README names objects that do not exist')
+
+  def test_named_files_exist(self):
+    pattern = (r'\b((?:configs|benchmarks|launch|jaxgan|tests|docs|studies)/[\w/.\-]+'
+               r'\.(?:py|png|json|md|sh|csv))')
+    paths = set(re.findall(pattern, open(README).read()))
+    self.assertGreater(len(paths), 10)
+    root = os.path.dirname(README)
+    missing = sorted(p for p in paths if not os.path.exists(os.path.join(root, p)))
+    self.assertEqual(missing, [], 'README names files that do not exist')
 
   def test_commands_match_ci(self):
     readme = open(README).read()

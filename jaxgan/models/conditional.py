@@ -113,7 +113,10 @@ class ConditionalGenerator(nn.Module):
 
   The label enters as a learned embedding concatenated to z (Mirza & Osindero 2014) and,
   with ``conditional_bn``, also through class-dependent BN scales and shifts
-  (:class:`~jaxgan.models.blocks.ConditionalBatchNorm`). Also ACGAN's generator.
+  (:class:`~jaxgan.models.blocks.ConditionalBatchNorm`). Also ACGAN's generator. The first
+  norm acts on the flat Dense output, before the reshape, so it is per unit (conditional BN
+  tables ``[num_classes, 7 * 7 * 2 width]``, as InfoGAN's ``fc_batch_norm``); the second
+  is per channel (``[num_classes, width]``), as DCGAN and Mimicry's conditional BN.
 
   Attributes:
     num_classes: number of classes (> 0).
