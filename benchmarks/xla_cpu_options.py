@@ -11,7 +11,9 @@ can route them elsewhere for one program. Options compared (XLA's own names):
 * ``ynn+reduce``, ``ynn+reduce+eltwise``: YNNPACK for reductions (and elementwise
   fusions) too: with ``dot`` alone, reductions (BatchNorm's statistics, loss means) run
   10-30x slower than XLA's own. ``ynn+reduce`` is jaxgan's default on CPU
-  (``sharding.default_compiler_options``).
+  (``sharding.default_compiler_options``);
+* ``ynn+reduce+conv``: and YNNPACK's own convolution kernels
+  (``LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION``) for each convolution.
 
 Printed (medians of interleaved rounds, so drift hits every option alike):
 
@@ -45,6 +47,9 @@ OPTIONS: dict[str, dict] = {
     'ynn+reduce+eltwise': {'xla_cpu_experimental_ynn_fusion_type':
                            'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE,'
                            'LIBRARY_FUSION_TYPE_ELTWISE'},
+    'ynn+reduce+conv': {'xla_cpu_experimental_ynn_fusion_type':
+                        'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE,'
+                        'LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION'},
 }
 # (batch, size, channels in, channels out): 3x3 stride-1 'SAME'.
 CONVS = [(64, 32, 64, 64), (16, 64, 32, 32), (16, 16, 32, 32), (4, 96, 64, 64)]
