@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.timing import interleaved_rates, print_table
-from benchmarks.xla_cpu_options import OPTIONS
+from benchmarks.xla_cpu_options import OPTIONS, _conv
 
 # name -> (input shape, weight shape, FLOPs); convolutions are NHWC / HWIO, 'SAME'.
 OPS = {
@@ -35,10 +35,7 @@ XLA_OPTIONS = ('default', 'onednn', 'ynn+reduce')
 
 
 def _xla_op(name: str):
-  if name.startswith('conv'):
-    return lambda x, k: jax.lax.conv_general_dilated(
-        x, k, (1, 1), 'SAME', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-  return lambda a, b: a @ b
+  return _conv if name.startswith('conv') else (lambda a, b: a @ b)
 
 
 def _torch_op(torch, name: str, a: np.ndarray, b: np.ndarray, dtype):
@@ -84,9 +81,8 @@ def main() -> None:
                                        jax.block_until_ready)
     if torch is not None:
       for dt in ('float32', 'bfloat16'):
-        step = _torch_op(torch, name, a, b, getattr(torch, dt))
-        variants[f'PyTorch {torch.__version__}|{dt}'] = (
-            (lambda step=step: torch.no_grad()(step)()), lambda _: None)
+        step = torch.no_grad()(_torch_op(torch, name, a, b, getattr(torch, dt)))
+        variants[f'PyTorch {torch.__version__}|{dt}'] = (step, lambda _: None)
     rates = interleaved_rates(variants, args.steps, rounds=args.rounds)
     for lib in dict.fromkeys(v.split('|')[0] for v in variants):
       f32, bf16 = rates[f'{lib}|float32'] * flops / 1e9, rates[f'{lib}|bfloat16'] * flops / 1e9
