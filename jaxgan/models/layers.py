@@ -692,10 +692,10 @@ def upsample_conv(x: chex.Array, kernel: chex.Array, padding: str | Pairs = 'SAM
   Returns:
     ``[N, H_out, W_out, C_out]``, as the convolution of the ``[N, 2H, 2W, C_in]`` input.
   """
-  x = _mask_padding(x)
   impl = _resolve_impl(impl)
-  if impl == 'flax':
+  if impl == 'flax':  # conv masks the upsampled input
     return conv(upsample_nearest(x), kernel, (1, 1), padding, precision, impl)
+  x = _mask_padding(x)
   if isinstance(padding, str):
     padding = lax.padtype_to_pads((2 * x.shape[1], 2 * x.shape[2]), kernel.shape[:2], (1, 1),
                                   padding)
@@ -725,8 +725,7 @@ def conv_avg_pool(x: chex.Array, kernel: chex.Array, padding: str | Pairs = 'SAM
   Returns:
     ``[N, H_z // 2, W_z // 2, C_out]`` for the convolution's ``[N, H_z, W_z, C_out]``.
   """
-  x = _mask_padding(x)
-  impl = _resolve_impl(impl)
+  impl = _resolve_impl(impl)  # both paths end in conv, which masks x
   if impl == 'flax':
     return nn.avg_pool(conv(x, kernel, (1, 1), padding, precision, impl), (2, 2), (2, 2))
   if isinstance(padding, str):
