@@ -25,7 +25,6 @@ convolutional step's ratio to PyTorch follows the peaks' ratio.
 
 from __future__ import annotations
 
-import argparse
 import functools
 
 import jax
@@ -33,7 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from benchmarks.conv_step import CASES
-from benchmarks.timing import interleaved_rates, print_table, torch_device
+from benchmarks.timing import interleaved_rates, print_table, rounds_args, torch_device
 from jaxgan import sharding
 from jaxgan.models import layers
 from jaxgan.models.dcgan import _start_size, generator_channels
@@ -131,10 +130,7 @@ def main() -> None:
   # As the launchers and the train step run jaxgan's programs (the step applies the second).
   sharding.run_cpu_programs_inline()
   sharding.retain_host_memory()
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--rounds', type=int, default=5)
-  parser.add_argument('--steps', type=int, default=10)
-  args = parser.parse_args()
+  args = rounds_args(__doc__)
   device, torch_sync = torch_device(cudnn_benchmark=True)
   if not device:
     raise SystemExit('PyTorch is not installed: pip install -e ".[bench]"')

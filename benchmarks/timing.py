@@ -6,6 +6,7 @@ median, so that the machine's drift hits all of them alike and ratios are fair.
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from collections.abc import Callable
@@ -111,6 +112,15 @@ def interleaved_rates(variants: dict[str, tuple[Step, Callable[[object], None]]]
       sync(out)
       samples[name].append(calls[name] / (time.perf_counter() - start))
   return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def rounds_args(doc: str, rounds: int = 5, steps: int = 10) -> argparse.Namespace:
+  """Parses ``--rounds`` (interleaved rounds) and ``--steps`` (calls per round), the flags
+  of the per-layer scripts, with ``doc``'s first line as the description."""
+  parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+  parser.add_argument('--rounds', type=int, default=rounds)
+  parser.add_argument('--steps', type=int, default=steps)
+  return parser.parse_args()
 
 
 def print_table(header: list[str], rows: list[list[object]]) -> None:

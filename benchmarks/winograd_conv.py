@@ -27,7 +27,6 @@ input and output transforms.
 
 from __future__ import annotations
 
-import argparse
 import functools
 
 import jax
@@ -37,7 +36,7 @@ from jax import lax
 
 from benchmarks.conv_step import CASES
 from benchmarks.dcgan_layers import layer_shapes
-from benchmarks.timing import interleaved_rates, print_table
+from benchmarks.timing import interleaved_rates, print_table, rounds_args
 from jaxgan import sharding
 from jaxgan.models import layers
 
@@ -127,10 +126,7 @@ def _pair(kind: str) -> tuple:
 def main() -> None:
   sharding.run_cpu_programs_inline()
   sharding.retain_host_memory()
-  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--rounds', type=int, default=5)
-  parser.add_argument('--steps', type=int, default=10)
-  args = parser.parse_args()
+  args = rounds_args(__doc__)
   jit = functools.partial(jax.jit, compiler_options=sharding.default_compiler_options())
   sync = jax.block_until_ready
   rng = np.random.default_rng(0)
