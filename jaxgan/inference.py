@@ -90,9 +90,12 @@ def restore(workdir: str, with_data: bool = True
 
 
 def generator_weights(workdir: str) -> tuple[Any, Any]:
-  """``(params, batch_stats)`` of the generator a workdir samples with (the EMA rule)."""
-  _, _, state, config = restore(workdir, with_data=False)
-  return (state.ema_params if uses_ema(config) else state.g_params), state.g_stats
+  """``(params, batch_stats)`` of the generator a workdir samples with: the EMA weights
+  with BatchNorm statistics recomputed for them when the run keeps an EMA
+  (:func:`jaxgan.gan.sampling_weights`), else the trained weights and their statistics."""
+  gan, _, state, config = restore(workdir, with_data=False)
+  return jax.jit(lambda s: gan_lib.sampling_weights(gan, s, uses_ema(config)),
+                 compiler_options=sharding.default_compiler_options())(state)
 
 
 def _check_same_structure(a: Any, b: Any, what: str) -> None:

@@ -121,6 +121,21 @@ class TrainLoopTest(chex.TestCase):
                                                                    True))
     self.assertTrue(np.all(np.isfinite(x)))
 
+  def test_init_from_takes_the_ema_weights_with_their_own_statistics(self):
+    # A generator with a BatchNorm: with an EMA, init_from starts from the weights and
+    # statistics that sampling the source run uses, not the EMA weights with the trained
+    # weights' statistics.
+    source = os.path.join(self.dir, 'source')
+    train.train_and_evaluate(
+        small_config(num_steps=20, ema_decay=0.9, **{'model.generator.batch_norm': True}), source)
+    gan, _, saved, _ = inference.restore(source, with_data=False)
+    self.assertTrue(saved.g_stats)
+    state = inference.init_generator_from(saved.replace(step=saved.step * 0), gan, source)
+    chex.assert_trees_all_equal(state.g_params, saved.ema_params)
+    chex.assert_trees_all_close(state.g_stats, gan_lib.ema_statistics(gan, saved), rtol=1e-5)
+    flat = lambda stats: np.concatenate([np.ravel(x) for x in jax.tree.leaves(stats)])
+    self.assertGreater(np.abs(flat(state.g_stats) - flat(saved.g_stats)).max(), 1e-3)
+
   def test_a_resume_at_an_unaligned_step_saves_at_the_usual_steps(self):
     wd = os.path.join(self.dir, 'unaligned')
     train.train_and_evaluate(small_config(num_steps=13, keep_checkpoints=10), wd)  # as a stop
