@@ -82,6 +82,14 @@ def _any_host(flag: bool) -> bool:
   return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
 
 
+def _logged(writer: writers.MetricWriter | None, step: int, name: str) -> float:
+  """The value of ``name`` in the log's row at ``step`` (NaN where there is none)."""
+  if writer is None or not step:
+    return float('nan')
+  rows = [r for r in writers.read_jsonl(writer.jsonl_path) if r['step'] == step]
+  return float(rows[-1].get(name, float('nan'))) if rows else float('nan')
+
+
 @jax.jit  # compiled once per state structure, not at every checkpoint
 def _finite_fields(state: gan_lib.GANState) -> dict[str, jax.Array]:
   return {f: gan_lib.all_finite(getattr(state, f)) for f in state.__dataclass_fields__}
@@ -182,7 +190,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   per_call = config.steps_per_call
   pending: list[tuple[int, dict]] = []
   bar = tqdm(total=total, initial=start, disable=not lead, unit='step', dynamic_ncols=True)
-  t0, s0 = time.perf_counter(), start
+  t0 = time.perf_counter()
 
   def stop(what: str) -> None:
     good = (f'the last good checkpoint is step {last_saved} in {ckpt.directory}'
@@ -190,14 +198,16 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
     raise FloatingPointError(f'{what} Training stopped; {good}.')
 
   # Lazy regularization computes the penalty on some steps only (gan.penalty_due) and
-  # reports 0 on the others: the log shows the last computed value (NaN until the first one
-  # after a resume).
+  # reports 0 on the others: the log shows the last computed value; after a resume, the one
+  # logged at the restored step (every save logs its step), as an uninterrupted run would.
   # n_critic = 0 trains no critic, so no penalty either (and logs none).
   lazy = gan.penalty is not None and gan.penalty_every > 1 and gan.n_critic > 0
-  last_penalty = [float('nan')]
+  last_penalty = [_logged(writer, start, 'penalty')]
+  last_write = [t0, start]  # the time and step of the last rate
 
-  def flush() -> None:
-    """Fetches pending metrics, stops at the first non-finite one, writes the log."""
+  def flush(save: bool = False) -> None:
+    """Fetches pending metrics, stops at the first non-finite one, writes the log: the
+    rows at multiples of ``log_every`` and, at a save, the saved step's."""
     rows = []
     for first, metrics in jax.device_get(pending):
       metrics = {k: np.asarray(v) for k, v in metrics.items()}
@@ -213,10 +223,15 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
         last_penalty[0] = m['penalty']
       m['penalty'] = last_penalty[0]
     if rows and writer is not None:
-      s, m = rows[-1]
-      rate = (s - s0) / max(time.perf_counter() - t0, 1e-9)
-      writer.write(s, {**m, 'steps_per_sec': rate})
-      bar.set_postfix({k: f'{v:.3f}' for k, v in m.items() if k in ('d_loss', 'g_loss')})
+      # Steps per second since the last flush (the first interval includes compilation).
+      now, last = time.perf_counter(), rows[-1][0]
+      rate = (last - last_write[1]) / max(now - last_write[0], 1e-9)
+      last_write[:] = now, last
+      for step, m in rows:
+        if step % config.log_every == 0 or (save and step == last):
+          writer.write(step, {**m, 'steps_per_sec': rate})
+      bar.set_postfix({k: f'{v:.3f}' for k, v in rows[-1][1].items()
+                       if k in ('d_loss', 'g_loss')})
 
   try:
     with _StopRequest() as stop_request:
@@ -236,7 +251,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
         stopping = _any_host(stop_request.requested)  # read once: a signal may come meanwhile
         save = _crossed(before, s, config.checkpoint_every) or s == total or stopping
         if save or _crossed(before, s, config.log_every):
-          flush()
+          flush(save)
         if save:
           bad = _nonfinite_parts(state)
           if bad:
@@ -244,10 +259,11 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
             stop(f'Non-finite values in {", ".join(bad)} of the train state at step {s} '
                  f'(not saved). The state is checked at each save: they appeared after '
                  f'{since}, the losses logged until then being finite.')
+        if save:  # before the pictures: a failure there must not cost the checkpoint
+          ckpt.save(s, state)
         if _crossed(before, s, config.eval_every) or s == total:
           _write_pictures(generate, gan, pipe, state, eval_inputs, workdir, s, write=lead)
         if save:
-          ckpt.save(s, state)
           ckpt.wait()  # the next step donates the state's buffers
           last_saved = s
         if stopping:

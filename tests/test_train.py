@@ -355,6 +355,38 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
     self.assertTrue(all(r['penalty'] > 0 for r in rows), rows)
 
+  def test_a_resumed_lazy_penalty_logs_what_an_uninterrupted_run_logs(self):
+    # Penalty every 4 steps (steps 1, 5, 9, 13, 17). Stopped at step 13 and resumed, the
+    # rows at 15 and 20 show the penalty of step 13 and 17, as without the stop (the
+    # resumed run used to log NaN until its first penalty).
+    full, cut = (os.path.join(self.dir, n) for n in ('full', 'cut'))
+    train.train_and_evaluate(small_config(num_steps=20, **{'penalty.every': 4}), full)
+    train.train_and_evaluate(small_config(num_steps=13, **{'penalty.every': 4}), cut)
+    train.train_and_evaluate(small_config(num_steps=20, **{'penalty.every': 4}), cut)
+    rows = {n: {r['step']: r['penalty'] for r in writers.read_jsonl(
+        os.path.join(self.dir, n, 'metrics.jsonl'))} for n in ('full', 'cut')}
+    self.assertEqual(sorted(rows['cut']), [5, 10, 13, 15, 20])
+    self.assertTrue(all(np.isfinite(v) and v > 0 for v in rows['cut'].values()), rows)
+    for step in (5, 10, 15, 20):
+      self.assertEqual(rows['cut'][step], rows['full'][step], step)
+
+  def test_rows_at_every_log_step_when_a_call_spans_several(self):
+    # log_every 2 with 5 steps per call: a row at every multiple of 2 (not one per call),
+    # and the saved step's (13: the run's end).
+    wd = os.path.join(self.dir, 'rows')
+    train.train_and_evaluate(small_config(num_steps=13, log_every=2), wd)
+    rows = writers.read_jsonl(os.path.join(wd, 'metrics.jsonl'))
+    self.assertEqual([r['step'] for r in rows], [2, 4, 6, 8, 10, 12, 13])
+    self.assertEqual(len({r['d_loss'] for r in rows}), len(rows))  # each its own step's
+    self.assertTrue(all(r['steps_per_sec'] > 0 for r in rows))
+
+  def test_a_failing_picture_does_not_cost_the_checkpoint(self):
+    wd = os.path.join(self.dir, 'pictures')
+    with mock.patch.object(train, '_write_pictures', side_effect=OSError('No space left')):
+      with self.assertRaisesRegex(OSError, 'No space left'):
+        train.train_and_evaluate(small_config(num_steps=20), wd)
+    self.assertEqual(_steps(wd), [10, 20])
+
   def test_a_lazy_penalty_without_a_critic_logs_no_penalty(self):
     # n_critic = 0 (content loss alone) with the toy config's R1 set to every 2 steps: no
     # critic, so no penalty is computed or logged (this raised KeyError at the first log).
