@@ -10,8 +10,9 @@ step ``s`` and its PRNG key are functions of ``(seed, s)``. Nothing a user has i
   statistic is finite and every loss since the previous one was; a non-finite value
   stops training with its step and the last good checkpoint, which is never rotated out;
 * SIGTERM/SIGINT save a checkpoint and stop within about two compiled calls (the loop runs
-  at most :data:`IN_FLIGHT` calls ahead of the device); metric rows after the restored
-  step are dropped on resume, so the logs match the state.
+  at most :data:`IN_FLIGHT` calls ahead of the device; on several hosts, which vote
+  without waiting for the device, about two more); metric rows after the restored step
+  are dropped on resume, so the logs match the state.
 """
 
 from __future__ import annotations
@@ -73,13 +74,32 @@ class _StopRequest:
       signal.signal(sig, old)
 
 
-def _any_host(flag: bool) -> bool:
+def _stop_vote(flag: bool, mesh: jax.sharding.Mesh) -> bool | jax.Array:
   """``flag`` or'ed over every host (a SIGTERM may reach some hosts first; all must save
-  and stop together, since saving is collective)."""
+  and stop together, since saving is collective).
+
+  One host: the flag. Several: a replicated device scalar, dispatched but not read. A
+  host-side gather (``process_allgather``) would run behind the train call just
+  dispatched and wait for it at every call, so the loop reads each vote
+  :data:`IN_FLIGHT` calls later (:func:`_stop_lag`), when that call is done anyway; every
+  host reads the same vote at the same call.
+  """
   if jax.process_count() == 1:
     return bool(flag)
-  from jax.experimental import multihost_utils
-  return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
+  local = np.full((len(mesh.local_devices),), bool(flag))
+  votes = jax.make_array_from_process_local_data(
+      jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data')), local)
+  return _or(votes)
+
+
+@jax.jit
+def _or(votes: jax.Array) -> jax.Array:
+  return votes.any()
+
+
+def _stop_lag() -> int:
+  """How many calls after its vote the loop reads a stop request: 0 on one host."""
+  return 0 if jax.process_count() == 1 else IN_FLIGHT
 
 
 def _logged(writer: writers.MetricWriter | None, step: int, name: str) -> float:
@@ -235,7 +255,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
 
   try:
     with _StopRequest() as stop_request:
-      s = start
+      s, votes, lag = start, [], _stop_lag()
       while s < total:
         # Calls end at multiples of steps_per_call, also after a resume at another step (a
         # SIGTERM's save): checkpoints, logs and pictures fall on the same steps as in an
@@ -248,7 +268,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
           jax.block_until_ready(pending[-1 - IN_FLIGHT][1])
         before, s = s, s + k
         bar.update(k)
-        stopping = _any_host(stop_request.requested)  # read once: a signal may come meanwhile
+        votes.append(_stop_vote(stop_request.requested, mesh))  # read once
+        stopping = len(votes) > lag and bool(votes.pop(0))
         save = _crossed(before, s, config.checkpoint_every) or s == total or stopping
         if save or _crossed(before, s, config.log_every):
           flush(save)

@@ -4,7 +4,8 @@
 
 ``PROCESS_ID`` -1: a single process (no ``jax.distributed``). Modes: ``train`` (the digits
 config of :func:`config`, then the parameters saved to ``WORKDIR/params_<id>.npy``) and
-``any_host`` (prints ``train._any_host`` of a flag set on process 1 only, and of none).
+``any_host`` (prints ``train._stop_vote`` of a flag set on process 1 only, and of none),
+``stop`` (``train`` with a stop requested on process 1 only, from its second call on).
 """
 
 import os
@@ -37,11 +38,30 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
     jax.distributed.initialize(f'localhost:{port}', num_processes=2, process_id=pid)
   import numpy as np
 
+  from jaxgan import sharding as sharding_lib
   from jaxgan import train
   if mode == 'any_host':
-    print('ANY', train._any_host(pid == 1), train._any_host(False), flush=True)
+    mesh = sharding_lib.make_mesh()
+    print('ANY', bool(train._stop_vote(pid == 1, mesh)), bool(train._stop_vote(False, mesh)),
+          flush=True)
     return
-  state = train.train_and_evaluate(config(), workdir)
+  c = config()
+  if mode == 'stop':  # process 1 alone is asked to stop, from its second call on
+    c.num_steps, c.checkpoint_every, c.eval_every = 30, 100, 100
+
+    class StopAtSecondCall(train._StopRequest):
+      reads = 0
+
+      @property
+      def requested(self):
+        self.reads += 1
+        return pid == 1 and self.reads >= 2
+
+      @requested.setter
+      def requested(self, value):
+        pass
+    train._StopRequest = StopAtSecondCall
+  state = train.train_and_evaluate(c, workdir)
   leaves = jax.tree.leaves((state.g_params, state.d_params))
   np.save(os.path.join(workdir, f'params_{pid}.npy'),
           np.concatenate([np.asarray(x).ravel() for x in leaves]))

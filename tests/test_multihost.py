@@ -61,6 +61,17 @@ class MultiHostTest(chex.TestCase):
     outs = _run('any_host', tempfile.mkdtemp())
     self.assertEqual([o.split('ANY')[1].split() for o in outs], [['True', 'False']] * 2)
 
+  def test_hosts_stop_and_save_together_when_one_is_asked(self):
+    # In the loop the vote is read IN_FLIGHT calls after it is cast (so that it never waits
+    # for the device): both hosts stop at the same step, before the end, with its
+    # checkpoint.
+    wd = tempfile.mkdtemp()
+    outs = _run('stop', wd)
+    steps = [int(o.split('STEP')[1].split()[0]) for o in outs]
+    self.assertEqual(steps[0], steps[1], outs)
+    self.assertLess(steps[0], 30)
+    self.assertEqual(os.listdir(os.path.join(wd, 'checkpoints')), [str(steps[0])])
+
 
 if __name__ == '__main__':
   absltest.main()
