@@ -6,7 +6,7 @@ builds on another recipe. Every field can be overridden on the command line
 valid ones.
 
 Training length: set exactly one of ``num_steps`` and ``num_epochs`` (> 0; 0 = unset).
-One epoch is ``num_examples / (data.batch_size * n_critic)`` generator steps.
+One epoch is ``num_examples / (data.batch_size * max(n_critic, 1))`` generator steps.
 
 Components are chosen by name: ``loss.name``, ``penalty.name``, ``model.name``,
 ``data.name``, ``*_optimizer.name``. A name may carry its keyword arguments inline, e.g.

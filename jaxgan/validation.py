@@ -41,7 +41,7 @@ NON_NEGATIVE_REAL = (lambda v: _is_real(v) and v >= 0, 'a finite number >= 0')
 UNIT_INTERVAL = (lambda v: _is_real(v) and 0 <= v < 1, 'a number in [0, 1)')
 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    'seed': NON_NEGATIVE_INT,
+    'seed': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0 (0 is an ordinary seed)'),
     'data.batch_size': POSITIVE_INT,
     'n_critic': NON_NEGATIVE_INT,
     'adversarial_weight': NON_NEGATIVE_REAL,

@@ -5,8 +5,9 @@
   host and command. The kernel drops the lock when the process dies, so a crashed or
   killed run never leaves the workdir stuck.
 * :func:`check_resume_config`: the first run writes ``config.json``; a resume whose config
-  differs from it in anything but the length and logging fields is refused (with the
-  differences) unless ``config.allow_config_change`` is set.
+  differs from it in anything but the length and logging fields and the paths it reads
+  from (recorded) is refused (with the differences) unless ``config.allow_config_change``
+  is set.
 * :func:`write_data_shapes` / :func:`read_data_shapes`: ``data_shapes.json``, the shapes of
   the run's data (:func:`jaxgan.data.shapes_record`), so that sampling rebuilds the model
   without the data set.
@@ -32,6 +33,10 @@ from jaxgan.validation import ConfigError
 RESUMABLE_FIELDS = ('num_steps', 'num_epochs', 'steps_per_call', 'log_every', 'eval_every',
                     'checkpoint_every', 'keep_checkpoints', 'num_eval_samples',
                     'allow_config_change', 'distributed')
+# Fields that say where a run reads from, not what it trains: a run moved to another
+# machine resumes with its data, VGG weights or source generator at another path (the
+# change is logged; init_from only matters before the first checkpoint anyway).
+LOCATION_FIELDS = ('init_from', 'data.data_dir', 'content.vgg_weights')
 
 
 class WorkdirBusy(RuntimeError):
@@ -81,15 +86,19 @@ def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
   return {prefix[:-1]: tree}
 
 
-def config_changes(saved: dict, current: dict) -> list[str]:
+def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = None
+                   ) -> list[str]:
   """``'field: saved -> current'`` for every field that differs, except
-  :data:`RESUMABLE_FIELDS`."""
+  :data:`RESUMABLE_FIELDS` and :data:`LOCATION_FIELDS` (``fields``: only those)."""
   a, b = _flatten(saved), _flatten(current)
   out = []
   for k in sorted(set(a) | set(b)):
-    if k.split('.')[0] in RESUMABLE_FIELDS or a.get(k) == b.get(k):
+    if fields is not None and k not in fields:
       continue
-    out.append(f'{k}: {a.get(k, "(absent)")!r} -> {b.get(k, "(absent)")!r}')
+    if fields is None and (k.split('.')[0] in RESUMABLE_FIELDS or k in LOCATION_FIELDS):
+      continue
+    if a.get(k) != b.get(k):
+      out.append(f'{k}: {a.get(k, "(absent)")!r} -> {b.get(k, "(absent)")!r}')
   return out
 
 
@@ -132,8 +141,9 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
   (``None``: the workdir holds no checkpoint, e.g. a run stopped before its first save).
 
   Returns:
-    The differences (``'field: saved -> current'``) outside :data:`RESUMABLE_FIELDS`;
-    empty for a new workdir or the same config.
+    The differences (``'field: saved -> current'``) outside :data:`RESUMABLE_FIELDS`,
+    those of :data:`LOCATION_FIELDS` included (never refused, but recorded as any
+    change); empty for a new workdir or the same config.
 
   Raises:
     ConfigError: there are differences, the workdir holds a checkpoint (``step`` is not
@@ -144,14 +154,17 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
   if not os.path.exists(path):
     return []
   with open(path) as f:
-    changes = config_changes(json.load(f), json.loads(config.to_json()))
+    saved = json.load(f)
+  current = json.loads(config.to_json())
+  changes = config_changes(saved, current)
+  moved = config_changes(saved, current, LOCATION_FIELDS)  # recorded, never refused
   if changes and step is not None and not config.get('allow_config_change', False):
     listing = '\n  '.join(changes)
     raise ConfigError(
         f'{workdir} holds a run (step {step}) trained with another config:\n  {listing}\n'
         'Resume with the same config, use another --workdir, or pass '
         '--config.allow_config_change=True to resume with these changes.')
-  return changes
+  return changes + moved
 
 
 def record_config(workdir: str, config: ml_collections.ConfigDict, step: int,

@@ -255,6 +255,24 @@ class TrainLoopTest(chex.TestCase):
         self.assertEqual(fh.read(), b'not a checkpoint')
     self.assertEqual(_steps(wd), [10, 20])
 
+  def test_a_moved_run_resumes_with_its_paths_changed_and_recorded(self):
+    # Where a run reads from is not what it trains: a new path (here init_from, which only
+    # matters before the first checkpoint; data_dir and vgg_weights alike) resumes without
+    # allow_config_change, the old config kept.
+    wd = os.path.join(self.dir, 'moved')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    state = train.train_and_evaluate(small_config(num_steps=20, init_from='/new/place'), wd)
+    self.assertEqual(int(state.step), 20)
+    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['init_from'],
+                     '/new/place')
+    old = json.load(open(os.path.join(wd, 'config_before_step_10.json')))
+    self.assertEqual(old['init_from'], '')
+    # A location change beside a real one is still refused, naming only the real one.
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"holds a run \(step 20\)[^/]*loss.name[^/]*$"):
+      train.train_and_evaluate(small_config(num_steps=30, init_from='/newer',
+                                            **{'loss.name': 'hinge'}), wd)
+
   def test_changed_config_is_refused_unless_allowed(self):
     wd = os.path.join(self.dir, 'changed')
     train.train_and_evaluate(small_config(num_steps=10), wd)
@@ -428,7 +446,8 @@ class ValidationTest(chex.TestCase):
       ('penalty.weight', float('nan'), 'a finite number >= 0'),
       ('n_critic', -1, 'an integer >= 0'),
       ('ema_decay', 1.0, r'a number in \[0, 1\)'),
-      ('num_steps', -5, 'an integer >= 0'),
+      ('num_steps', -5, r'an integer >= 0 \(0 = unset/off\)'),
+      ('seed', -1, r'an integer >= 0 \(0 is an ordinary seed\)'),
   )
   def test_bad_value_names_field_value_and_rule(self, field, value, allowed):
     wd = os.path.join(tempfile.mkdtemp(), 'never')
