@@ -14,7 +14,7 @@ from absl.testing import absltest
 
 from configs import toy2d
 from jaxgan import build, data, evaluate, inference, seeds, sharding, train, validation
-from jaxgan.metrics import digit_classifier
+from jaxgan.metrics import digit_classifier, frechet
 from studies import digits as digits_study
 from studies import mixtures as mixtures_study
 from studies import runner
@@ -226,6 +226,14 @@ class EvaluateTest(chex.TestCase):
     self.assertEqual(result['evaluator'], 'digits')
     self.assertGreater(result['digit_fd'], result['digit_fd_floor_real_vs_real'])
     self.assertTrue(1.0 <= result['digit_is'] <= 10.0)
+    # The run trains on all 1,797 digits, the 597 held out from the classifier included:
+    # its training data is a fixed 1,000 of them (as many as the samples), held-out ones
+    # among them.
+    ref = evaluate.digit_reference(8)
+    training = images.load_digits(8)[0][data.fixed_subset(1797, 1000)]
+    self.assertAlmostEqual(result['digit_fd_training_data'],
+                           frechet.frechet_distance_from_features(ref.held, ref(training)[0]),
+                           places=3)
     self.assertLen(os.listdir(cache), 1)
 
   def test_mnist_reference_is_mnist_train_and_test_splits(self):

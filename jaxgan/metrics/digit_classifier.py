@@ -138,11 +138,13 @@ def features_and_logits(params: dict, x: np.ndarray, batch: int = 500) -> tuple[
 
 
 class Reference:
-  """The classifier with the held-out digits' features and the real-vs-real floor.
+  """The classifier with the held-out digits' features and the real-vs-real reference.
 
   ``reference(x)`` gives ``(features, logits)`` of images ``x``; ``held`` are the features
   of the held-out digits (what digit-FD compares against) and ``floor`` the digit-FD of
-  the training digits against them (real vs real).
+  the classifier's training digits against them (real vs real: a reference, not a lower
+  bound; a GAN trained on the held-out digits too, as on the offline digits, can score
+  below it by copying them).
 
   Args:
     train: ``(images, labels)`` the classifier is trained on (the cached one is used if
