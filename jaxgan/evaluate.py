@@ -137,11 +137,15 @@ def inception_metrics(run: EvalRun, inception_weights: str | None = None) -> dic
   variables = inception.load(inception_weights)
   real = pipe.real_samples(len(samples))
   out = inception.fid_kid_is(variables, real, samples)
-  split = pipe.evaluator_args.get('split', 'train')
-  out['fid_reference'] = (f'{len(real)} real {pipe.name} images (a fixed random subset of '
-                          f'the {split} split); pytorch-fid InceptionV3 '
-                          f'({inception.WEIGHTS_FILE}), bilinear resize to 299, 8-bit '
-                          'quantized samples')
+  split = pipe.evaluator_args.get('split')
+  if split:
+    source = f'a fixed random subset of the {split} split'
+  else:  # a finite set with no split (the offline digits): the run's own training images
+    every = len(real) == pipe.num_examples
+    source = f"the run's training images, {'all' if every else 'a fixed random subset'}"
+  out['fid_reference'] = (f'{len(real)} real {pipe.name} images ({source}); pytorch-fid '
+                          f'InceptionV3 ({inception.WEIGHTS_FILE}), bilinear resize to 299, '
+                          '8-bit quantized samples')
   return out
 
 

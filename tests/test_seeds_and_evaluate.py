@@ -236,6 +236,21 @@ class EvaluateTest(chex.TestCase):
                            places=3)
     self.assertLen(os.listdir(cache), 1)
 
+  def test_fid_reference_of_a_set_without_splits_names_the_training_images(self):
+    # The offline digits have no split: with Inception weights, FID compares against the
+    # run's own training images (all 1,797 from 1,797 samples on), and says so.
+    pipe = data.get('digits', batch_size=8, image_size=8)
+    seen = []
+    with mock.patch.object(evaluate.inception, 'load'), \
+         mock.patch.object(evaluate.inception, 'fid_kid_is',
+                           lambda v, real, fake: seen.append(len(real)) or {}):
+      for n, words in ((2000, "1797 real digits images (the run's training images, all)"),
+                       (100, "100 real digits images (the run's training images, a fixed "
+                             'random subset)')):
+        run = mock.Mock(samples=np.zeros((n, 8, 8, 1), np.float32), pipe=pipe)
+        self.assertIn(words, evaluate.inception_metrics(run, 'w.npz')['fid_reference'])
+    self.assertEqual(seen, [1797, 100])
+
   def test_mnist_reference_is_mnist_train_and_test_splits(self):
     # digit-FD of MNIST runs: a classifier trained on MNIST's train split, compared against
     # its test split (not scikit-learn's digits). A stand-in source marks each split.

@@ -204,6 +204,18 @@ class UpscaleTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, 'must end in .png, .jpg, .jpeg'):
       upscale.write_image(os.path.join(d, 'b.gif'), x)
 
+  def test_an_alpha_channel_is_dropped_with_a_warning(self):
+    d = tempfile.mkdtemp()
+    rgba = np.random.default_rng(2).integers(0, 256, (5, 4, 4)).astype(np.uint8)
+    Image.fromarray(rgba, 'RGBA').save(os.path.join(d, 'a.png'))
+    Image.fromarray(rgba[..., :3]).save(os.path.join(d, 'b.png'))
+    with self.assertLogs('absl', 'WARNING') as logs:
+      x = upscale.read_image(os.path.join(d, 'a.png'))
+    self.assertRegex(logs.output[0], 'a.png has an alpha channel: it is dropped')
+    np.testing.assert_allclose((x + 1) * 127.5, rgba[..., :3], atol=1e-4)
+    with self.assertNoLogs('absl', 'WARNING'):
+      upscale.read_image(os.path.join(d, 'b.png'))
+
   def test_16_bit_grayscale_keeps_its_range(self):
     d = tempfile.mkdtemp()
     ramp = np.linspace(0, 65535, 6 * 7).reshape(6, 7).astype(np.uint16)

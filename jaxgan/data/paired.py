@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from absl import logging
 
 from jaxgan.data import bicubic
 from jaxgan.validation import DataError
@@ -87,7 +88,8 @@ def read_image(path: str) -> np.ndarray:
 
   The EXIF orientation is applied (a phone photo stored sideways comes out upright);
   16-bit images keep their full range (Pillow's ``convert('RGB')`` would clip them at 255);
-  grayscale becomes three equal channels; an alpha channel is dropped.
+  grayscale becomes three equal channels; an alpha channel is dropped, with a warning
+  (transparent pixels take the colour stored under them).
 
   Raises:
     FileNotFoundError: no such file.
@@ -100,6 +102,9 @@ def read_image(path: str) -> np.ndarray:
   try:
     with Image.open(path) as im:
       im = ImageOps.exif_transpose(im)
+      if im.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in im.info:
+        logging.warning('%s has an alpha channel: it is dropped (transparent pixels take the '
+                        'colour stored under them).', path)
       if im.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit grayscale
         gray = np.asarray(im, np.float64) / 65535.0
         return np.repeat(np.clip(gray, 0.0, 1.0)[..., None] * 2.0 - 1.0, 3,

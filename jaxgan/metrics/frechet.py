@@ -35,8 +35,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
 
   ``tr (S1 S2)^{1/2}`` is computed as the sum of square roots of the eigenvalues of the
   symmetric PSD matrix ``S1^{1/2} S2 S1^{1/2}`` (same spectrum as ``S1 S2``), which stays
-  real and stable where ``scipy.linalg.sqrtm(S1 @ S2)`` can return complex noise. If that
-  is not finite, ``eps`` is added to both diagonals as in the reference implementation.
+  real and stable where ``scipy.linalg.sqrtm(S1 @ S2)`` can return complex noise, and
+  finite for any finite statistics (the eigenvalues are clipped at 0), so pytorch-fid's
+  fallback (``eps`` added to both diagonals when ``sqrtm`` is not finite) is never needed;
+  ``eps`` is accepted for that signature and unused.
 
   References:
     Dowson & Landau, The Fréchet distance between multivariate normal distributions, 1982;
@@ -53,10 +55,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
     m = root_a @ b @ root_a
     return np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((m + m.T) / 2), 0, None)))
 
+  del eps
   tr = trace_sqrt(s1, s2)
-  if not np.isfinite(tr):
-    offset = eps * np.eye(s1.shape[0])
-    tr = trace_sqrt(s1 + offset, s2 + offset)
   diff = mu1 - mu2
   return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr)
 

@@ -18,8 +18,9 @@ def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, fl
   """
   z = check_features(logits, 'logits')
   if len(z) < num_splits:
-    raise ValueError(f'The Inception Score of {len(z)} samples in {num_splits} splits: give at '
-                     f'least {num_splits} samples (thousands, for a meaningful score).')
+    raise ValueError(f'An Inception Score (or digit-IS) of {len(z)} samples in {num_splits} '
+                     f'splits: give at least {num_splits} samples (thousands, for a '
+                     'meaningful score).')
   z = z - z.max(1, keepdims=True)
   log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
   scores = []
