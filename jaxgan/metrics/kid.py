@@ -17,6 +17,9 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: i
 
   Returns:
     ``(mean, std)`` over ``num_subsets`` subsets of ``min(subset_size, n_real, n_fake)``.
+    A set of at most that many samples is whole in every subset, so the std then shows
+    only the other set's resampling (0 when both are whole): below ``subset_size``
+    samples per set it understates the estimate's spread.
   """
   x, y = check_features(real, 'real features'), check_features(fake, 'fake features')
   if x.shape[1] != y.shape[1]:
