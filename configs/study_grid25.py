@@ -1,7 +1,7 @@
-"""The grid25 study at full length: every objective with R1 (gamma 0.1), 5 vmapped seeds.
+"""The grid25 study at full length: every objective with R1 (weight 0.1: gamma 0.2), 5 seeds.
 
 20,000 steps per seed with the toy setup of configs/toy2d.py (3x128 MLPs, EMA 0.999, Adam
-1e-3); WGAN with its gradient penalty (lambda 0.1) beside. gamma 0.1 was picked on 3 seeds
+1e-3); WGAN with its gradient penalty (lambda 0.1) beside. The weight 0.1 was picked on 3 seeds
 of RaHinge before the study (docs/study.md). Results in docs/study_grid25/.
 
   python -m launch.study --config=configs/study_grid25.py --workdir=docs/study_grid25
