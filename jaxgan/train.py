@@ -210,7 +210,6 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   per_call = config.steps_per_call
   pending: list[tuple[int, dict]] = []
   bar = tqdm(total=total, initial=start, disable=not lead, unit='step', dynamic_ncols=True)
-  t0 = time.perf_counter()
 
   def stop(what: str) -> None:
     good = (f'the last good checkpoint is step {last_saved} in {ckpt.directory}'
@@ -222,8 +221,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   # logged at the restored step (every save logs its step), as an uninterrupted run would.
   # n_critic = 0 trains no critic, so no penalty either (and logs none).
   lazy = gan.penalty is not None and gan.penalty_every > 1 and gan.n_critic > 0
-  last_penalty = [_logged(writer, start, 'penalty')]
-  last_write = [t0, start]  # the time and step of the last rate
+  last_penalty = [_logged(writer, start, 'penalty') if lazy else float('nan')]
+  last_write = [time.perf_counter(), start]  # the time and step of the last rate
 
   def flush(save: bool = False) -> None:
     """Fetches pending metrics, stops at the first non-finite one, writes the log: the
