@@ -64,3 +64,12 @@ def options(spec: str, valid: tuple[str, ...]) -> set[str]:
     raise ValueError(f'Unknown config option(s) {", ".join(unknown)}; valid: '
                      f'{", ".join(valid)}.')
   return opts
+
+
+def variant(spec: str, valid: tuple[str, ...]) -> str:
+  """The one variant of a ``--config=FILE:variant`` argument ('' = the default), checked."""
+  spec = (spec or '').strip()
+  if spec not in valid:
+    shown = ', '.join(repr(v) if v else "'' (the default)" for v in valid)
+    raise ValueError(f'Unknown config variant {spec!r}; valid: {shown}.')
+  return spec

@@ -14,11 +14,12 @@ resized to 32x32, 1 channel, for 3,000 steps: a check that runs on 2 CPU cores.
 
 import ml_collections
 
-from configs import default
+from configs import default, parts
 
 
 def get_config(variant: str = '') -> ml_collections.ConfigDict:
   """``variant``: '' (unconditional), 'cond' (class-conditional) or 'digits' (offline, small)."""
+  variant = parts.variant(variant, ('', 'cond', 'digits'))
   c = default.get_config()
   c.data = dict(name='cifar10', batch_size=64, image_size=32, data_dir='', split='train')
   classes = 10 if variant == 'cond' else 0

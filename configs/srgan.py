@@ -16,7 +16,8 @@ Options (comma-separated after ':'):
 * ``offline``: no VGG19 weights at hand: the perceptual term is replaced by the pixel MSE
   with the same weight (the paper's "SRGAN-MSE").
 Data: the offline photographs by default (``data.name='photos'``); ``div2k``, any TFDS
-image set (``sr_tfds``) or a folder of images (``folder``, ``data.path``).
+image set (``sr_tfds``) or a folder of your own images
+(``--config.data.name="folder(path='DIR')"``).
 
   python -m launch.train --config=configs/srgan.py:psnr,small --workdir=/tmp/srresnet
   python -m launch.train --config=configs/srgan.py:small,offline --workdir=/tmp/srgan \

@@ -11,7 +11,8 @@ objective sees the same model, optimizer and data; WGAN-GP uses lambda 10. digit
   python -m launch.study --config=configs/study_digits.py --workdir=docs/study_digits
   python -m launch.study --config=configs/study_digits.py:mlp --workdir=/tmp/mlp_only
   python -m launch.study --config=configs/study_digits.py --workdir=/tmp/quick \
-      --config.study.num_seeds=1 --config.num_steps=200 --config.study.eval_every=100
+      --config.study.num_seeds=1 --config.num_steps=200 --config.study.eval_every=100 \
+      --config.study.groups.dcgan.num_steps=200
 """
 
 import ml_collections
@@ -21,6 +22,9 @@ from configs import default, parts
 
 def get_config(models: str = 'mlp,dcgan') -> ml_collections.ConfigDict:
   """``models``: which model groups to run, e.g. ``configs/study_digits.py:mlp``."""
+  chosen = parts.options(models, ('mlp', 'dcgan'))
+  if not chosen:
+    raise ValueError("Choose at least one model group: 'mlp', 'dcgan' or 'mlp,dcgan'.")
   c = parts.classic_mlp(default.get_config())
   c.data = dict(name='digits', batch_size=128, image_size=28)
   c.num_steps = 6000
@@ -33,7 +37,7 @@ def get_config(models: str = 'mlp,dcgan') -> ml_collections.ConfigDict:
                  d_optimizer=dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.9),
                  num_steps=3000, steps_per_call=1, vmap_seeds=False))
   c.study = dict(kind='digits',
-                 groups={k: v for k, v in groups.items() if k in models.split(',')},
+                 groups={k: v for k, v in groups.items() if k in chosen},
                  runs=('non_saturating:none', 'hinge:none', 'least_squares:none',
                        'wasserstein:wgan_gp'),
                  num_seeds=3, eval_every=500, num_samples=1000,

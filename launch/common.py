@@ -42,7 +42,12 @@ def _load_config_file(spec: str):
 
 def _unknown_field_message(argv: list[str]) -> str | None:
   """For the first ``--config.a.b=v`` naming a field the config file lacks: the message."""
-  spec = next((a.split('=', 1)[1] for a in argv if a.startswith('--config=')), None)
+  spec = None
+  for i, a in enumerate(argv):  # --config=PATH[:ARG] or --config PATH[:ARG]
+    if a.startswith('--config='):
+      spec = a.split('=', 1)[1]
+    elif a == '--config' and i + 1 < len(argv):
+      spec = argv[i + 1]
   if spec is None:
     return None
   try:
@@ -60,7 +65,8 @@ def _unknown_field_message(argv: list[str]) -> str | None:
 
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with a bad flag (unknown, missing, invalid) and an unknown config
-  field reported as one clear line, as ``absl.app`` reports the first (exit code 1)."""
+  field reported as one clear line, as ``absl.app`` reports the first (exit code 1, as for
+  every error a user can fix)."""
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
@@ -72,7 +78,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     if message is None:
       raise
     print(f'FATAL Flags parsing error: {message}', file=sys.stderr)
-    sys.exit(2)
+    sys.exit(1)
 
 
 class _QuietOrbax(pylogging.Filter):

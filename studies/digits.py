@@ -5,7 +5,7 @@ or one after another where the group sets ``vmap_seeds=False``; every
 ``study.eval_every`` steps each seed's generator (EMA when the run keeps one) draws
 ``study.num_samples`` samples scored by digit-FD against the held-out digits
 (:func:`jaxgan.evaluate.digit_reference`). The figure: the curves of each group, mean ±
-std over seeds, with the real-vs-real floor.
+std over seeds, with the real-vs-real reference.
 """
 
 from __future__ import annotations
@@ -76,9 +76,18 @@ def summary(row: dict) -> str:
   return f'digit-FD {tables.mean_std(row["digit_fd"][-1])}'
 
 
+def _sampler(config: ml_collections.ConfigDict) -> str:
+  """Which generator the study's samples come from (a group may set its own EMA)."""
+  ema = {float(dict(g).get('ema_decay', config.ema_decay)) > 0
+         for g in config.study.groups.values()}
+  return {frozenset({True}): 'EMA generator',
+          frozenset({False}): 'trained generator (no EMA)'}.get(
+              frozenset(ema), 'EMA generator where the run keeps one')
+
+
 def title(config: ml_collections.ConfigDict) -> str:
   return (f'digits {config.data.image_size}x{config.data.image_size} '
-          f'({config.study.num_seeds} seeds, EMA generator, {config.study.num_samples} '
+          f'({config.study.num_seeds} seeds, {_sampler(config)}, {config.study.num_samples} '
           'samples; mean ± std over seeds)')
 
 

@@ -52,7 +52,15 @@ def code_grid(workdir: str, output: str, continuous: int = 0, steps: int = 10) -
 def sr_crops(named_workdirs: list[tuple[str, str | None]], output: str, size: int = 48,
              image: int = 0, corners: tuple[tuple[int, int], ...] = ((100, 180), (40, 40))):
   """Side-by-side crops of held-out photo ``image``: LR (nearest), each run (or
-  ``'bicubic'``), HR; one row per crop corner (in HR pixels)."""
+  ``'bicubic'``), HR; one row per crop corner (in HR pixels).
+
+  Raises:
+    ValueError: no run among ``named_workdirs`` (the held-out photos and the scale come
+      from a run's pipeline).
+  """
+  if all(workdir is None for _, workdir in named_workdirs):
+    raise ValueError("sr needs at least one NAME=DIR run beside 'bicubic': the held-out "
+                     "photos and the scale come from a run's pipeline.")
   columns, pairs, scale = {}, None, 4
   for name, workdir in named_workdirs:
     if workdir is None:
@@ -89,14 +97,23 @@ def main() -> None:
   parser.add_argument('--workdirs', help="sr: comma-separated NAME=DIR, or 'bicubic'")
   parser.add_argument('--output', required=True)
   args = parser.parse_args()
-  if args.kind == 'classes':
-    class_grid(args.workdir, args.output)
-  elif args.kind == 'codes':
-    code_grid(args.workdir, args.output)
-  else:
-    named = [(item.split('=')[0], item.split('=')[1] if '=' in item else None)
-             for item in args.workdirs.split(',')]
+  if args.kind in ('classes', 'codes') and not args.workdir:
+    parser.error(f'{args.kind} needs --workdir.')
+  if args.kind == 'sr':
+    if not args.workdirs:
+      parser.error('sr needs --workdirs.')
+    items = [i.strip() for i in args.workdirs.split(',') if i.strip()]
+    bad = [i for i in items if '=' not in i and i != 'bicubic']
+    if bad:
+      parser.error(f"--workdirs: write each as NAME=DIR or 'bicubic'; got {', '.join(bad)}.")
+    named = [(i.split('=', 1)[0], i.split('=', 1)[1] if '=' in i else None) for i in items]
+    if all(d is None for _, d in named):
+      parser.error("sr needs at least one NAME=DIR run beside 'bicubic'.")
     sr_crops(named, args.output)
+  elif args.kind == 'classes':
+    class_grid(args.workdir, args.output)
+  else:
+    code_grid(args.workdir, args.output)
 
 
 if __name__ == '__main__':

@@ -19,7 +19,6 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 from jaxgan import build, inference, metrics, seeds  # noqa: E402
-from studies import tables  # noqa: E402
 
 METRIC_KEYS = ('modes', 'hq_percent', 'strict_modes', 'reverse_kl')
 NUM_SAMPLES = 10000
@@ -65,7 +64,8 @@ def run_one(config: ml_collections.ConfigDict, seed_list: list[int],
 
 
 def summary(row: dict) -> str:
-  return (f'modes {tables.mean_std(row["modes"])}, HQ {tables.mean_std(row["hq_percent"])}')
+  """The console line of a run: modes and HQ %, mean ± std over the seeds."""
+  return f'modes {_fmt(row["modes"])}, HQ {_fmt(row["hq_percent"])}'
 
 
 def title(config: ml_collections.ConfigDict) -> str:

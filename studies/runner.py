@@ -21,7 +21,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxgan import registry, validation
+from jaxgan import losses, penalties, registry, validation
 from studies import digits, mixtures, tables
 
 KINDS = registry.Registry('study kind')
@@ -41,10 +41,40 @@ def run_config(config: ml_collections.ConfigDict, group: str,
   vmap_seeds = overrides.pop('vmap_seeds', True)
   for key, value in overrides.items():
     c[key] = value
-  objective, penalty = run.split(':')
+  objective, penalty = _split(run)
   c.loss.name, c.penalty.name = objective, penalty
   c.penalty.weight = float(config.study.penalty_weights.get(penalty, 0.0))
   return c, vmap_seeds
+
+
+def _split(run: str) -> tuple[str, str]:
+  parts = run.split(':')
+  if len(parts) != 2 or not all(p.strip() for p in parts):
+    raise validation.ConfigError(f"config.study.runs has {run!r}: write each run as "
+                                 "'objective:penalty', e.g. 'hinge:none' or 'wasserstein:wgan_gp'.")
+  return parts[0].strip(), parts[1].strip()
+
+
+def check(config: ml_collections.ConfigDict) -> None:
+  """Every run of every group, before the first starts: its config's fields and values
+  (:func:`jaxgan.validation.validate`) and its objective and penalty names and arguments.
+
+  Raises:
+    validation.ConfigError: no group or no run, a run not written ``'objective:penalty'``,
+      or a run config that is not valid.
+    registry.UnknownNameError / registry.ArgumentError: an unknown objective or penalty
+      name (listing the valid ones) or argument.
+  """
+  for field in ('groups', 'runs'):
+    if not config.study.get(field):
+      raise validation.ConfigError(f'config.study.{field} is empty: the study would run '
+                                   'nothing.')
+  for group in config.study.groups:
+    for run in config.study.runs:
+      c = run_config(config, group, run)[0]
+      validation.validate(c)
+      losses.get(c.loss.name, **c.loss.kwargs)
+      penalties.get(c.penalty.name, **c.penalty.kwargs)
 
 
 def _write(config: ml_collections.ConfigDict, kind: Any, rows: list[dict], workdir: str,
@@ -65,15 +95,14 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     kind's scores (per seed and summarized).
 
   Raises:
-    validation.ConfigError: a run's config is not valid (checked for every run before the
-      first starts; nothing is written).
+    validation.ConfigError / registry.UnknownNameError / registry.ArgumentError: a run's
+      config or names are not valid (:func:`check`: every run, before the first starts;
+      nothing is written).
   """
   if 'kind' not in config.study:
     raise ValueError(f'config.study.kind is required; valid kinds: {", ".join(KINDS.names())}.')
   kind = KINDS.entry(config.study.kind)
-  for group in config.study.groups:  # every run's config, before the first run starts
-    for run in config.study.runs:
-      validation.validate(run_config(config, group, run)[0])
+  check(config)
   os.makedirs(workdir, exist_ok=True)
   seeds = list(range(config.study.num_seeds))
   context = kind.prepare(config)
@@ -81,7 +110,7 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
   for group in config.study.groups:
     for run in config.study.runs:
       run_cfg, vmap_seeds = run_config(config, group, run)
-      objective, penalty = run.split(':')
+      objective, penalty = _split(run)
       row = {'group': group, 'objective': objective, 'penalty': penalty,
              **kind.run_one(run_cfg, seeds, config.study, context, vmap_seeds)}
       rows.append(row)

@@ -145,6 +145,30 @@ class ConfigsTest(chex.TestCase):
       build.build(rc)
       self.assertEqual((rc.num_steps, rc.penalty.weight, rc.data.name), (20000, 0.1, 'grid25'))
 
+  def test_an_unknown_variant_lists_the_valid_ones(self):
+    for argv, message in (('configs/sngan_cifar10.py:cond', "variant 'cond'.*'digits'"),
+                          ('configs/sagan_cifar10.py:digit', "variant 'digit'.*'cond'"),
+                          ('configs/study_digits.py:mlp,cnn', "option.*cnn.*mlp, dcgan"),
+                          ('configs/study_digits.py: ', 'at least one model group')):
+      with self.subTest(argv), self.assertRaisesRegex(ValueError, message):
+        module, _, arg = argv.partition(':')
+        importlib.import_module(module[:-3].replace('/', '.')).get_config(arg)
+    self.assertEqual(list(load(['--config=configs/study_digits.py:dcgan']).study.groups),
+                     ['dcgan'])
+
+  def test_study_digits_quick_command_trains_every_group_briefly(self):
+    """The docstring's quick command (its flags read from the docstring): every run of
+    every group trains the steps it asks for."""
+    from configs import study_digits
+    from studies import runner
+    doc = study_digits.__doc__.replace('\\\n', ' ')
+    line = next(ln for ln in doc.splitlines() if '/tmp/quick' in ln)
+    argv = [a for a in line.split() if a.startswith('--config')]
+    c = load(argv)
+    self.assertEqual(sorted(c.study.groups), ['dcgan', 'mlp'])
+    for group in c.study.groups:
+      self.assertEqual(runner.run_config(c, group, c.study.runs[0])[0].num_steps, 200, group)
+
   def test_mnist_variant_uses_the_recipe(self):
     from configs import mlp_mnist
     c = mlp_mnist.get_config('mnist')

@@ -4,6 +4,8 @@ import dataclasses
 import functools
 import json
 import os
+import subprocess
+import sys
 import tempfile
 from unittest import mock
 
@@ -88,6 +90,8 @@ class SeedsTest(chex.TestCase):
     self.assertEqual((s['seeds'], s['diverged']), (3, 1))
     self.assertEqual(s['modes'], (7.0, 1.0))
     np.testing.assert_allclose(s['hq_percent'], (80.0, 10.0))
+    # The console line shows the summary's mean ± std, not the spread of the pair.
+    self.assertEqual(mixtures_study.summary(s), 'modes 7.0 ± 1.0, HQ 80.0 ± 10.0')
 
   def test_study_writes_report(self):
     from configs import study_toy
@@ -130,6 +134,51 @@ class SeedsTest(chex.TestCase):
                                 r"config has no field 'ema_deacy' \(did you mean 'ema_decay'"):
       runner.run_study(c, wd)
     self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+
+
+  def test_a_bad_run_fails_before_the_first_run(self):
+    """A misspelt objective or penalty in the last group's last run, a run not written
+    'objective:penalty', and a study with nothing to run: each refused before anything
+    trains or is written."""
+    from configs import study_toy
+    for runs, groups, error, message in (
+        (('hinge:none', 'hinge:wgan_gpp'), None, ValueError,
+         "penalty 'wgan_gpp'.*wgan_gp"),
+        (('hinge:none', 'hingee:none'), None, ValueError, "objective 'hingee'.*hinge"),
+        (('hinge:none', 'hinge(margin=2):none'), None, TypeError, 'margin'),
+        (('hinge',), None, validation.ConfigError, "'hinge'.*'objective:penalty'"),
+        ((), None, validation.ConfigError, 'config.study.runs is empty'),
+        (('hinge:none',), {}, validation.ConfigError, 'config.study.groups is empty')):
+      c = study_toy.get_config()
+      c.study.runs = runs
+      if groups is not None:
+        c.study.groups = groups
+      wd = os.path.join(tempfile.mkdtemp(), 'never')
+      with self.subTest(runs=runs), mock.patch.object(mixtures_study, 'run_one') as run_one:
+        with self.assertRaisesRegex(error, message):
+          runner.run_study(c, wd)
+        run_one.assert_not_called()
+        self.assertFalse(os.path.exists(wd))
+
+  def test_figures_cli_refuses_what_it_cannot_draw(self):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for args, message in ((['sr', '--workdirs=bicubic'], 'at least one NAME=DIR run'),
+                          (['sr', '--workdirs=bicubic,/tmp/w'], 'NAME=DIR.*got /tmp/w'),
+                          (['classes'], 'classes needs --workdir')):
+      proc = subprocess.run([sys.executable, '-m', 'studies.figures', *args, '--output=x.png'],
+                            cwd=root, capture_output=True, text=True, timeout=300, check=False)
+      self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+      self.assertRegex(proc.stderr, message)
+      self.assertNotIn('Traceback', proc.stderr)
+
+  def test_digits_title_names_the_generator_sampled(self):
+    from configs import study_digits
+    c = study_digits.get_config()
+    self.assertIn('3 seeds, EMA generator,', digits_study.title(c))
+    c.study.groups.dcgan.ema_decay = 0.0
+    self.assertIn('EMA generator where the run keeps one', digits_study.title(c))
+    c.ema_decay = 0.0
+    self.assertIn('trained generator (no EMA)', digits_study.title(c))
 
 
 class DigitsStudyTest(chex.TestCase):

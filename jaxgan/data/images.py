@@ -77,8 +77,10 @@ def _data_source(name: str, split: str, data_dir: str | None):
         f'TFDS dataset {name!r} (split {split!r}) is not prepared in {where}. On a machine '
         f'with network run: python -c "import tensorflow_datasets as tfds; '
         f"tfds.builder('{name}', data_dir='{where}', file_format='array_record')"
-        f'.download_and_prepare()" and copy that directory here (or set '
-        f'--config.data.data_dir). ({type(e).__name__}: {e})') from None
+        f'.download_and_prepare()" and copy that directory here, or point to it: '
+        f'--config.data.data_dir=DIR where the config has that field, else inside the '
+        f'data name, e.g. --config.data.name="div2k(data_dir=\'DIR\')". '
+        f'({type(e).__name__}: {e})') from None
 
 
 class TFDSImages:
