@@ -24,8 +24,8 @@ def get_config() -> ml_collections.ConfigDict:
                  discriminator=dict(num_classes=10, conditioning='projection',
                                     norm='spectral', width=64))
   c.loss.name = 'hinge'
-  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
-  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
+  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.999
   c.num_steps = 5000
   c.steps_per_call = 1

@@ -18,8 +18,8 @@ def get_config() -> ml_collections.ConfigDict:
                  discriminator=dict(ndf=128, num_classes=10))
   c.loss.name = 'hinge'
   c.n_critic = 5
-  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.0, b2=0.9)
-  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.0, b2=0.9)
+  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.0, b2=0.9, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.0, b2=0.9, schedule='constant')
   c.num_steps = 100000
   c.log_every = 100
   c.eval_every = 5000

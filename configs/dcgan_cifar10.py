@@ -20,8 +20,8 @@ def get_config() -> ml_collections.ConfigDict:
                  generator=dict(image_size=32, channels=3, width=64),
                  discriminator=dict(width=64, num_layers=3, norm='batch'))
   c.loss.name = 'non_saturating'
-  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
-  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
+  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.num_epochs = 50.0
   c.eval_every = 1000
   c.checkpoint_every = 2000

@@ -47,8 +47,8 @@ def get_config() -> ml_collections.ConfigDict:
                    perceptual_layer='conv5_4', perceptual_criterion='l1', perceptual_scale=1.0,
                    vgg_weights='')
   c.init_from = ''  # a workdir whose generator initializes this run's (two-stage training)
-  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
-  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
+  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.0  # generator EMA (0: none; samples then use the trained weights)
   c.num_steps = 0
   c.num_epochs = 0.0

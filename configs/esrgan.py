@@ -1,13 +1,14 @@
 """ESRGAN: 4x super-resolution with RRDBNet (Wang et al. 2018), in two stages.
 
 ``:psnr`` pretrains RRDBNet (23 residual-in-residual dense blocks, 64 features, growth 32,
-residual scaling 0.2, no BN, Kaiming x0.1 init) on the pixel L1 loss, Adam 2e-4; the GAN
-stage starts from it (``init_from``) with the relativistic average GAN (``rasgan``) and
-SRGAN's discriminator: content = perceptual loss (VGG19 features before the activation of
+residual scaling 0.2, no BN, Kaiming x0.1 init) on the pixel L1 loss, Adam 2e-4 halved
+every 2x10^5 of 10^6 updates; the GAN stage starts from it (``init_from``) with the
+relativistic average GAN (``rasgan``) and SRGAN's discriminator: content = perceptual loss (VGG19 features before the activation of
 conv5_4, L1) with weight 1 + pixel L1 with weight 1e-2, adversarial weight 5e-3 (the
 reference code's weights; in jaxgan's conventions pixel 5e-3 and adversarial 2.5e-3, see
-get_config); Adam 1e-4 (0.9, 0.99, as the code), batch 16, 128x128 HR crops, bicubic x4
-LR. Network interpolation blends the two stages: ``python -m launch.interpolate
+get_config); Adam 1e-4 (0.9, 0.99, as the code) halved at 50k, 100k, 200k and 300k of
+400k updates, batch 16, 128x128 HR crops, bicubic x4 LR (``:small`` keeps its rates
+constant). Network interpolation blends the two stages: ``python -m launch.interpolate
 --psnr=DIR --gan=DIR --alpha=0.8 --workdir=OUT``.
 
 Options (comma-separated after ':'): ``psnr`` (the pretraining stage); ``small`` (2 RRDBs,
@@ -44,12 +45,18 @@ def get_config(options: str = '') -> ml_collections.ConfigDict:
   if 'psnr' in opts:
     c.n_critic, c.adversarial_weight = 0, 0.0
     c.content.update(pixel='l1', pixel_weight=1.0)
-    c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.9, b2=0.99)
-    c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.9, b2=0.99)
+    # The paper: 2e-4, halved every 2e5 updates (constant in the short ':small' run).
+    schedule = ('constant' if 'small' in opts
+                else 'multistep(milestones=(200000, 400000, 600000, 800000), gamma=0.5)')
+    c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.9, b2=0.99, schedule=schedule)
+    c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.9, b2=0.99, schedule=schedule)
     c.num_steps = 3000 if 'small' in opts else 1000000
   else:
-    c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.99)
-    c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.99)
+    # The paper and BasicSR: 1e-4, halved at 50k, 100k, 200k and 300k of 400k iterations.
+    schedule = ('constant' if 'small' in opts
+                else 'multistep(milestones=(50000, 100000, 200000, 300000), gamma=0.5)')
+    c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.99, schedule=schedule)
+    c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.99, schedule=schedule)
     # The reference weights (ESRGAN's code, BasicSR: perceptual 1, L1 1e-2 on images in
     # [0, 1], RaGAN 5e-3 on the mean of its two terms) in jaxgan's conventions: L1 on images
     # in [-1, 1] is twice as large, and losses.rasgan sums the two terms (the paper's

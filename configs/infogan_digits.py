@@ -26,8 +26,8 @@ def get_config() -> ml_collections.ConfigDict:
                  discriminator=dict(num_categories=10, num_continuous=2))
   c.loss.name = 'non_saturating'
   c.auxiliary = dict(name='infogan', kwargs=dict(lambda_cat=1.0, lambda_cont=0.1))
-  c.g_optimizer = dict(name='adam', learning_rate=1e-3, b1=0.5, b2=0.999)
-  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
+  c.g_optimizer = dict(name='adam', learning_rate=1e-3, b1=0.5, b2=0.999, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.num_steps = 5000
   c.steps_per_call = 1
   c.num_eval_samples = 100

@@ -17,8 +17,8 @@ def classic_mlp(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                  discriminator=dict(features=(256, 256), dropout=0.2,
                                     kernel_init='glorot_uniform'))
   c.loss.name = 'non_saturating'
-  c.g_optimizer = dict(name='adam', learning_rate=1e-3, b1=0.5, b2=0.999)
-  c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.999)
+  c.g_optimizer = dict(name='adam', learning_rate=1e-3, b1=0.5, b2=0.999, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.999
   return c
 
@@ -34,8 +34,8 @@ def toy_mlps(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
                                 kernel_init='lecun_normal'),
                  discriminator=dict(features=(128, 128, 128), dropout=0.0,
                                     activation='leaky_relu', kernel_init='lecun_normal'))
-  c.g_optimizer = dict(name='adam', learning_rate=1e-3, b1=0.5, b2=0.999)
-  c.d_optimizer = dict(name='adam', learning_rate=1e-3, b1=0.5, b2=0.999)
+  c.g_optimizer = dict(name='adam', learning_rate=1e-3, b1=0.5, b2=0.999, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=1e-3, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.999
   c.steps_per_call = 50
   c.log_every = 250
@@ -51,8 +51,8 @@ def dcgan_digits(c: ml_collections.ConfigDict, width: int = 64) -> ml_collection
   c.model = dict(name='dcgan', z_dim=64,
                  generator=dict(image_size=28, channels=1, width=width),
                  discriminator=dict(width=width, num_layers=2, norm='layer'))
-  c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9)
-  c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9)
+  c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.5, b2=0.9, schedule='constant')
   return c
 
 

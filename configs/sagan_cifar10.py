@@ -27,8 +27,8 @@ def get_config(variant: str = '') -> ml_collections.ConfigDict:
                  generator=dict(ngf=256, num_classes=classes),
                  discriminator=dict(ndf=128, num_classes=classes))
   c.loss.name = 'hinge'
-  c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.0, b2=0.9)
-  c.d_optimizer = dict(name='adam', learning_rate=4e-4, b1=0.0, b2=0.9)
+  c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.0, b2=0.9, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=4e-4, b1=0.0, b2=0.9, schedule='constant')
   c.num_steps = 100000
   c.log_every = 100
   c.eval_every = 5000

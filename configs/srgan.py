@@ -4,7 +4,9 @@
 upsamplings) on the pixel MSE; the GAN stage starts from it (``init_from``) and adds the
 SRGAN discriminator with the non-saturating loss: content = the VGG54 perceptual loss
 (VGG19 features after the activation of conv5_4, MSE, rescaled by 1/12.75) with weight 1,
-adversarial weight 1e-3. Adam 1e-4 (0.9, 0.999), batch 16, 96x96 HR crops, bicubic x4 LR.
+adversarial weight 1e-3. Adam (0.9, 0.999), batch 16, 96x96 HR crops, bicubic x4 LR; the
+rate as the paper's: SRResNet 10^6 updates at 1e-4, SRGAN 10^5 at 1e-4 then 10^5 at 1e-5
+(``:small`` keeps 1e-4 throughout).
 The 1/12.75 is the paper's, set for its Caffe VGG19 (0-255 inputs); on torchvision's VGG19
 (ImageNet-normalized inputs) it weighs the content term ~163x less against the adversarial
 one than Lornatang's SRGAN-PyTorch does (scale 1): ``--config.content.perceptual_scale=1.0``.
@@ -49,8 +51,12 @@ def get_config(options: str = '') -> ml_collections.ConfigDict:
     discriminator.update(width=16, hidden=256)
   c.model = dict(name='srgan', z_dim=0, generator=dict(scale=4, **generator),
                  discriminator=discriminator)
-  c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.999)
-  c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.999)
+  # The paper: SRResNet 1e6 updates at 1e-4; SRGAN 1e5 at 1e-4 and 1e5 at 1e-5 (the short
+  # ':small' runs keep the rate constant).
+  schedule = ('constant' if 'small' in opts or 'psnr' in opts
+              else 'multistep(milestones=(100000,), gamma=0.1)')
+  c.g_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.999, schedule=schedule)
+  c.d_optimizer = dict(name='adam', learning_rate=1e-4, b1=0.9, b2=0.999, schedule=schedule)
   c.loss.name = 'non_saturating'
   if 'psnr' in opts:
     c.n_critic, c.adversarial_weight = 0, 0.0

@@ -17,8 +17,8 @@ from configs import default, parts
 def get_config() -> ml_collections.ConfigDict:
   c = parts.dcgan_digits(default.get_config(), width=32)
   c.data = dict(name='digits', batch_size=64, image_size=28, subset=180)
-  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
-  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999)
+  c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
+  c.d_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999, schedule='constant')
   c.ema_decay = 0.999
   c.num_steps = 3000
   c.study = dict(kind='digits',

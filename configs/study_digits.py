@@ -33,8 +33,10 @@ def get_config(models: str = 'mlp,dcgan') -> ml_collections.ConfigDict:
   groups = dict(
       mlp={},
       dcgan=dict(model=dcgan.model.to_dict(),
-                 g_optimizer=dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.9),
-                 d_optimizer=dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.9),
+                 g_optimizer=dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.9,
+                                  schedule='constant'),
+                 d_optimizer=dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.9,
+                                  schedule='constant'),
                  num_steps=3000, steps_per_call=1, vmap_seeds=False))
   c.study = dict(kind='digits',
                  groups={k: v for k, v in groups.items() if k in chosen},

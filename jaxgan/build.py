@@ -27,10 +27,19 @@ from jaxgan.validation import ConfigError
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
-def optimizer(config: ml_collections.ConfigDict) -> optax.GradientTransformation:
-  """The optax optimizer of ``{name, learning_rate, ...}`` (its other fields are the optax
-  function's keyword arguments)."""
+def optimizer(config: ml_collections.ConfigDict,
+              updates_per_step: int = 1) -> optax.GradientTransformation:
+  """The optax optimizer of ``{name, learning_rate, schedule, ...}``: ``schedule`` (default
+  ``'constant'``) scales the learning rate over train steps
+  (:func:`jaxgan.optimizers.schedule`; the optimizer updates ``updates_per_step`` times
+  per train step); the other fields are the optax function's keyword arguments."""
   config = dict(config)
+  spec = config.pop('schedule', 'constant')
+  if 'learning_rate' in config:
+    config['learning_rate'] = optimizers.schedule(spec, config['learning_rate'],
+                                                  updates_per_step)
+  elif spec != 'constant':
+    raise ConfigError(f'The optimizer has schedule {spec!r} but no learning_rate to scale.')
   return optimizers.get(config.pop('name'), **config)
 
 
@@ -136,7 +145,8 @@ def build(config: ml_collections.ConfigDict,
   pipe = pipeline(config) if pipe is None else pipe
   gan = gan_lib.GAN(
       generator=generator, discriminator=discriminator, objective=objective,
-      g_optimizer=optimizer(config.g_optimizer), d_optimizer=optimizer(config.d_optimizer),
+      g_optimizer=optimizer(config.g_optimizer),
+      d_optimizer=optimizer(config.d_optimizer, max(int(config.n_critic), 1)),
       latent=_latent(config, family, generator, pipe), penalty=penalty,
       penalty_weight=float(config.penalty.weight), penalty_every=int(config.penalty.every),
       n_critic=int(config.n_critic), weight_clip=float(config.weight_clip),

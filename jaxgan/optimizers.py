@@ -1,11 +1,16 @@
-"""Update rules of the two players: optax optimizers chosen by name, and weight clipping.
+"""Update rules of the two players: optax optimizers chosen by name, learning-rate
+schedules, and weight clipping.
 
 ``get('adam', learning_rate=2e-4, b1=0.5, b2=0.999)`` is ``optax.adam`` with those
-arguments; the valid keyword arguments are the optax function's own. Weight clipping
-(WGAN) is a projection applied after each critic update, not a penalty.
+arguments; the valid keyword arguments are the optax function's own. A schedule scales
+that learning rate over training (:func:`schedule`, e.g. SRGAN's ``'multistep(milestones=
+(100000,), gamma=0.1)'``); its steps are train steps (generator steps) for both players.
+Weight clipping (WGAN) is a projection applied after each critic update, not a penalty.
 """
 
 from __future__ import annotations
+
+import functools
 
 import chex
 import jax
@@ -33,6 +38,77 @@ def get(name: str, **kwargs) -> optax.GradientTransformation:
     TypeError: an argument the optax function does not take (listing those it takes).
   """
   return _OPTIMIZERS.get(name, **kwargs)
+
+
+def _constant(learning_rate: float) -> float:
+  """The learning rate throughout (optax then keeps no step count)."""
+  return learning_rate
+
+
+def _multistep(learning_rate: float, milestones: tuple[int, ...],
+               gamma: float = 0.1) -> optax.Schedule:
+  """The rate times ``gamma`` from each milestone on (PyTorch's ``MultiStepLR``, the SR
+  papers' step decay): ``lr * gamma ** (number of milestones <= step)``."""
+  return optax.piecewise_constant_schedule(learning_rate, {int(m): gamma for m in milestones})
+
+
+def _linear(learning_rate: float, decay_steps: int, end_value: float = 0.0) -> optax.Schedule:
+  """From the rate to ``end_value`` linearly over ``decay_steps``, then constant (the
+  WGAN-GP CIFAR code's decay to 0 over training)."""
+  return optax.linear_schedule(learning_rate, end_value, decay_steps)
+
+
+def _cosine(learning_rate: float, decay_steps: int, alpha: float = 0.0) -> optax.Schedule:
+  """Cosine decay from the rate to ``alpha`` times it over ``decay_steps``."""
+  return optax.cosine_decay_schedule(learning_rate, decay_steps, alpha)
+
+
+def _warmup_cosine(learning_rate: float, warmup_steps: int, decay_steps: int,
+                   end_value: float = 0.0) -> optax.Schedule:
+  """Linear warm-up from 0 to the rate over ``warmup_steps``, then cosine decay to
+  ``end_value`` at ``decay_steps`` (counted from step 0, warm-up included)."""
+  return optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, decay_steps,
+                                            end_value)
+
+
+# ``get(spec)`` checks the spec's arguments and returns ``fn(learning_rate)``.
+_SCHEDULES = registry.Registry('learning-rate schedule', skip=1,
+                               make=lambda entry, **kwargs: functools.partial(entry, **kwargs))
+for _name, _fn in (('constant', _constant), ('multistep', _multistep), ('linear', _linear),
+                   ('cosine', _cosine), ('warmup_cosine', _warmup_cosine)):
+  _SCHEDULES.register(_name, _fn)
+del _name, _fn
+
+
+def schedule_names() -> list[str]:
+  """The schedule names :func:`schedule` accepts."""
+  return _SCHEDULES.names()
+
+
+def schedule(spec: str, learning_rate: float,
+             updates_per_step: int = 1) -> float | optax.Schedule:
+  """The learning rate, or its schedule, of an optimizer that updates ``updates_per_step``
+  times per train step.
+
+  Args:
+    spec: a schedule name with its arguments, e.g. ``'multistep(milestones=(50000,
+      100000), gamma=0.5)'`` (:func:`schedule_names`); step arguments count train steps.
+    learning_rate: the rate the schedule starts from (its peak for ``warmup_cosine``).
+    updates_per_step: the optimizer's updates per train step (``n_critic`` for the
+      critic): optax counts updates, so the schedule is read at ``updates //
+      updates_per_step``, the train step, for both players alike.
+
+  Returns:
+    ``learning_rate`` itself for ``'constant'``, else an ``optax.Schedule`` of the
+    optimizer's update count.
+
+  Raises:
+    ValueError / TypeError: an unknown name or argument (listing the valid ones).
+  """
+  fn = _SCHEDULES.get(spec)(learning_rate)
+  if not callable(fn) or updates_per_step == 1:
+    return fn
+  return lambda count: fn(count // updates_per_step)
 
 
 def clip_weights(params: chex.ArrayTree, clip_value: float = 0.01) -> chex.ArrayTree:

@@ -37,6 +37,9 @@ RESUMABLE_FIELDS = ('num_steps', 'num_epochs', 'steps_per_call', 'log_every', 'e
 # machine resumes with its data, VGG weights or source generator at another path (the
 # change is logged; init_from only matters before the first checkpoint anyway).
 LOCATION_FIELDS = ('init_from', 'data.data_dir', 'content.vgg_weights')
+# Fields added after runs were saved without them: their absence means this value (a run
+# saved before learning-rate schedules resumes under a config with 'constant').
+ABSENT_MEANS = {'g_optimizer.schedule': 'constant', 'd_optimizer.schedule': 'constant'}
 
 
 class WorkdirBusy(RuntimeError):
@@ -90,7 +93,7 @@ def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = 
                    ) -> list[str]:
   """``'field: saved -> current'`` for every field that differs, except
   :data:`RESUMABLE_FIELDS` and :data:`LOCATION_FIELDS` (``fields``: only those)."""
-  a, b = _flatten(saved), _flatten(current)
+  a, b = ({**ABSENT_MEANS, **_flatten(tree)} for tree in (saved, current))
   out = []
   for k in sorted(set(a) | set(b)):
     if fields is not None and k not in fields:

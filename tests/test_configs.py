@@ -145,6 +145,44 @@ class ConfigsTest(chex.TestCase):
       build.build(rc)
       self.assertEqual((rc.num_steps, rc.penalty.weight, rc.data.name), (20000, 0.1, 'grid25'))
 
+  def test_sr_recipes_decay_their_rates_as_the_papers(self):
+    """SRGAN: 1e5 updates at 1e-4, then 1e-5 (Ledig et al. 2017, sec. 3.2). ESRGAN
+    pretraining: 2e-4 halved every 2e5 updates; GAN stage: 1e-4 halved at 50k, 100k, 200k,
+    300k (Wang et al. 2018, sec. 4.1). The short ':small' runs keep their rates."""
+    from jaxgan import optimizers
+    for spec, rates in (
+        ('srgan.py', {0: 1e-4, 99999: 1e-4, 100000: 1e-5, 199999: 1e-5}),
+        ('srgan.py:psnr', {0: 1e-4, 999999: 1e-4}),
+        ('esrgan.py:psnr', {199999: 2e-4, 200000: 1e-4, 400000: 5e-5, 800000: 1.25e-5}),
+        ('esrgan.py', {49999: 1e-4, 50000: 5e-5, 100000: 2.5e-5, 200000: 1.25e-5,
+                       300000: 6.25e-6, 399999: 6.25e-6}),
+        ('esrgan.py:small', {0: 1e-4, 10**6: 1e-4}),
+        ('srgan.py:small', {0: 1e-4, 10**6: 1e-4})):
+      c = load([f'--config=configs/{spec}'])
+      for opt in (c.g_optimizer, c.d_optimizer):
+        fn = optimizers.schedule(opt.schedule, opt.learning_rate)
+        got = {s: float(fn(s)) if callable(fn) else fn for s in rates}
+        for step, want in rates.items():
+          self.assertAlmostEqual(got[step] / want, 1.0, places=5, msg=f'{spec} step {step}')
+
+  def test_the_critic_schedule_counts_train_steps(self):
+    """With n_critic = 3 the critic's optimizer updates 3 times per train step: its
+    schedule (milestone: train step 2) switches at its 7th update, the generator's at its
+    3rd."""
+    c = importlib.import_module('configs.toy2d').get_config()
+    c.n_critic = 3
+    c.g_optimizer = c.d_optimizer = dict(name='sgd', learning_rate=1.0,
+                                         schedule='multistep(milestones=(2,))')
+    gan, _ = build.build(c)
+    for optimizer, per_step in ((gan.g_optimizer, 1), (gan.d_optimizer, 3)):
+      params, grads = {'w': np.zeros(())}, {'w': np.ones(())}
+      state, applied = optimizer.init(params), []
+      for _ in range(3 * per_step):
+        updates, state = optimizer.update(grads, state, params)
+        applied.append(float(updates['w']))
+      np.testing.assert_allclose(applied, [-1.0] * 2 * per_step + [-0.1] * per_step,
+                                 rtol=1e-6)
+
   def test_an_unknown_variant_lists_the_valid_ones(self):
     for argv, message in (('configs/sngan_cifar10.py:cond', "variant 'cond'.*'digits'"),
                           ('configs/sagan_cifar10.py:digit', "variant 'digit'.*'cond'"),

@@ -33,6 +33,67 @@ class OptimizersTest(chex.TestCase):
       optimizers.get('sgd')
 
 
+class ScheduleTest(chex.TestCase):
+  """Each schedule against its closed form, written here in NumPy."""
+
+  def _values(self, spec, counts, lr=2e-4, updates_per_step=1):
+    fn = optimizers.schedule(spec, lr, updates_per_step)
+    return np.array([float(jax.jit(fn)(jnp.asarray(c))) for c in counts])
+
+  def test_constant_is_the_rate_itself(self):
+    self.assertEqual(optimizers.schedule('constant', 2e-4), 2e-4)
+    self.assertEqual(optimizers.schedule('constant', 2e-4, updates_per_step=5), 2e-4)
+
+  def test_multistep(self):
+    counts = [0, 1, 49, 50, 51, 99, 100, 299, 300, 10**6]
+    milestones = np.array([50, 100, 300])
+    want = [2e-4 * 0.5 ** np.sum(milestones <= c) for c in counts]
+    np.testing.assert_allclose(
+        self._values('multistep(milestones=(50, 100, 300), gamma=0.5)', counts), want,
+        rtol=1e-6)
+
+  def test_linear_cosine_and_warmup(self):
+    counts = np.array([0, 1, 25, 50, 99, 100, 150])
+    t = np.minimum(counts, 100) / 100
+    np.testing.assert_allclose(self._values('linear(decay_steps=100, end_value=1e-5)', counts),
+                               2e-4 + (1e-5 - 2e-4) * t, rtol=1e-5)
+    np.testing.assert_allclose(self._values('cosine(decay_steps=100, alpha=0.1)', counts),
+                               2e-4 * (0.9 * 0.5 * (1 + np.cos(np.pi * t)) + 0.1), rtol=1e-5)
+    warm = np.where(counts < 10, 2e-4 * counts / 10,
+                    2e-4 * 0.5 * (1 + np.cos(np.pi * np.clip(counts - 10, 0, 90) / 90)))
+    np.testing.assert_allclose(
+        self._values('warmup_cosine(warmup_steps=10, decay_steps=100)', counts), warm,
+        rtol=1e-5, atol=1e-12)
+
+  def test_steps_are_train_steps_for_an_optimizer_updating_n_times_per_step(self):
+    """A critic updated 5 times per train step reaches milestone 10 at update 50."""
+    counts = [0, 49, 50, 54, 55]
+    np.testing.assert_allclose(
+        self._values('multistep(milestones=(10, 11), gamma=0.1)', counts, lr=1.0,
+                     updates_per_step=5), [1.0, 1.0, 0.1, 0.1, 0.01], rtol=1e-6)
+
+  def test_an_optimizer_follows_its_schedule(self):
+    """SGD's update is -lr(count) * g: the scheduled rate is the one applied."""
+    opt = optimizers.get('sgd', learning_rate=optimizers.schedule(
+        'multistep(milestones=(2,), gamma=0.1)', 1.0))
+    params, grads = {'w': jnp.zeros(())}, {'w': jnp.ones(())}
+    state = opt.init(params)
+    applied = []
+    for _ in range(4):
+      updates, state = opt.update(grads, state, params)
+      applied.append(float(updates['w']))
+    np.testing.assert_allclose(applied, [-1.0, -1.0, -0.1, -0.1], rtol=1e-6)
+
+  def test_bad_schedules(self):
+    with self.assertRaisesRegex(ValueError, "schedule 'step'.*constant, multistep, linear, "
+                                            'cosine, warmup_cosine'):
+      optimizers.schedule('step', 1e-4)
+    with self.assertRaisesRegex(TypeError, "'multistep' needs argument.*milestones"):
+      optimizers.schedule('multistep(gamma=0.5)', 1e-4)
+    with self.assertRaisesRegex(TypeError, "'cosine' has no argument.*steps"):
+      optimizers.schedule('cosine(steps=10)', 1e-4)
+
+
 class WeightClippingTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)

@@ -41,6 +41,22 @@ class ReadmeTest(absltest.TestCase):
         missing.append(name)
     self.assertEqual(missing, [], 'README names objects that do not exist')
 
+  def test_the_names_table_lists_each_registry(self):
+    """The README's table of valid names: each row is its registry's ``names()``."""
+    from jaxgan import auxiliary, data, losses, models, optimizers, penalties
+    registries = {'loss.name': losses.names(), 'penalty.name': penalties.names(),
+                  'model.name': models.names(), 'data.name': data.names(),
+                  'g_optimizer.name': optimizers.names(),
+                  'g_optimizer.schedule': optimizers.schedule_names(),
+                  'auxiliary.name': ['none', *auxiliary.names()]}  # 'none': no auxiliary term
+    rows = {}
+    for line in open(README).read().splitlines():
+      m = re.match(r'\| `([\w.]+)`[^|]*\| ([^|]+) \|$', line)
+      if m and m.group(1) in registries:
+        names = re.sub(r'\([^)]*\)', '', m.group(2))
+        rows[m.group(1)] = sorted(n.strip() for n in re.split('[,;]', names) if n.strip())
+    self.assertEqual(rows, {k: sorted(v) for k, v in registries.items()})
+
   def test_named_files_exist(self):
     pattern = (r'\b((?:configs|benchmarks|launch|jaxgan|tests|docs|studies)/[\w/.\-]+'
                r'\.(?:py|png|json|md|sh|csv))')

@@ -273,6 +273,21 @@ class TrainLoopTest(chex.TestCase):
       train.train_and_evaluate(small_config(num_steps=30, init_from='/newer',
                                             **{'loss.name': 'hinge'}), wd)
 
+  def test_a_run_saved_before_schedules_resumes_and_a_new_schedule_is_a_change(self):
+    wd = os.path.join(self.dir, 'before_schedules')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    path = os.path.join(wd, 'config.json')
+    saved = json.load(open(path))
+    for opt in ('g_optimizer', 'd_optimizer'):
+      self.assertEqual(saved[opt].pop('schedule'), 'constant')
+    json.dump(saved, open(path, 'w'))
+    state = train.train_and_evaluate(small_config(num_steps=20), wd)
+    self.assertEqual(int(state.step), 20)
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"g_optimizer.schedule: 'constant' -> 'cosine\(decay_steps=9\)'"):
+      train.train_and_evaluate(
+          small_config(num_steps=30, **{'g_optimizer.schedule': 'cosine(decay_steps=9)'}), wd)
+
   def test_changed_config_is_refused_unless_allowed(self):
     wd = os.path.join(self.dir, 'changed')
     train.train_and_evaluate(small_config(num_steps=10), wd)
