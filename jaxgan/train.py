@@ -28,7 +28,17 @@ import numpy as np
 from absl import logging
 from tqdm import tqdm
 
-from jaxgan import build, checkpoints, data, inference, plots, sharding, validation, writers
+from jaxgan import (
+  build,
+  checkpoints,
+  data,
+  inference,
+  optimizers,
+  plots,
+  sharding,
+  validation,
+  writers,
+)
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.data.bicubic import imresize
@@ -223,6 +233,12 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
   lazy = gan.penalty is not None and gan.penalty_every > 1 and gan.n_critic > 0
   last_penalty = [_logged(writer, start, 'penalty') if lazy else float('nan')]
   last_write = [time.perf_counter(), start]  # the time and step of the last rate
+  rates = {}  # a scheduled learning rate is logged: the rate of the step that made the row
+  for player in ('g', 'd') if gan.n_critic else ('g',):
+    opt = config[f'{player}_optimizer']
+    fn = optimizers.schedule(opt.get('schedule', 'constant'), opt.get('learning_rate', 0.0))
+    if callable(fn):
+      rates[f'{player}_lr'] = fn
 
   def flush(save: bool = False) -> None:
     """Fetches pending metrics, stops at the first non-finite one, writes the log: the
@@ -248,7 +264,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
       last_write[:] = now, last
       for step, m in rows:
         if step % config.log_every == 0 or (save and step == last):
-          writer.write(step, {**m, 'steps_per_sec': rate})
+          writer.write(step, {**m, **{k: float(fn(step - 1)) for k, fn in rates.items()},
+                              'steps_per_sec': rate})
       bar.set_postfix({k: f'{v:.3f}' for k, v in rows[-1][1].items()
                        if k in ('d_loss', 'g_loss')})
 

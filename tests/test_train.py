@@ -273,6 +273,32 @@ class TrainLoopTest(chex.TestCase):
       train.train_and_evaluate(small_config(num_steps=30, init_from='/newer',
                                             **{'loss.name': 'hinge'}), wd)
 
+  def test_a_scheduled_rate_is_logged_and_applied(self):
+    """The log's g_lr/d_lr are the schedule's rate at the step that made each row (row
+    ``s`` is the state after step ``s - 1``); SGD's parameter change is that rate times
+    the gradient, so a run whose rate drops to 0 at step 10 stops changing its weights."""
+    wd = os.path.join(self.dir, 'scheduled')
+    sched = {'g_optimizer.schedule': 'multistep(milestones=(10,), gamma=0.0)',
+             'd_optimizer.schedule': 'multistep(milestones=(10,), gamma=0.0)'}
+    at_10 = train.train_and_evaluate(small_config(num_steps=10, **sched), wd)
+    at_20 = train.train_and_evaluate(small_config(num_steps=20, **sched), wd)
+    rows = [json.loads(line) for line in open(os.path.join(wd, 'metrics.jsonl'))]
+    lr = small_config().g_optimizer.learning_rate
+    self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
+    np.testing.assert_allclose([(r['g_lr'], r['d_lr']) for r in rows],
+                               [(lr, lr), (lr, lr), (0, 0), (0, 0)], rtol=1e-6)
+    chex.assert_trees_all_equal((at_10.g_params, at_10.d_params), (at_20.g_params,
+                                                                    at_20.d_params))
+    gan, pipe = build.build(small_config())
+    init = build.init_state(gan, pipe, build.init_key(0))
+    for a, b in zip(jax.tree.leaves(at_10.g_params), jax.tree.leaves(init.g_params),
+                    strict=True):
+      self.assertFalse(np.allclose(a, b))  # it trained until step 10
+    # A constant rate is not logged.
+    plain = os.path.join(self.dir, 'plain')
+    train.train_and_evaluate(small_config(num_steps=5), plain)
+    self.assertNotIn('g_lr', json.loads(open(os.path.join(plain, 'metrics.jsonl')).readline()))
+
   def test_a_run_saved_before_schedules_resumes_and_a_new_schedule_is_a_change(self):
     wd = os.path.join(self.dir, 'before_schedules')
     train.train_and_evaluate(small_config(num_steps=10), wd)
