@@ -3,18 +3,19 @@
 ``:psnr`` pretrains RRDBNet (23 residual-in-residual dense blocks, 64 features, growth 32,
 residual scaling 0.2, no BN, Kaiming x0.1 init) on the pixel L1 loss, Adam 2e-4 halved
 every 2x10^5 of 10^6 updates; the GAN stage starts from it (``init_from``) with the
-relativistic average GAN (``rasgan``) and SRGAN's discriminator: content = perceptual loss (VGG19 features before the activation of
-conv5_4, L1) with weight 1 + pixel L1 with weight 1e-2, adversarial weight 5e-3 (the
-reference code's weights; in jaxgan's conventions pixel 5e-3 and adversarial 2.5e-3, see
-get_config); Adam 1e-4 (0.9, 0.99, as the code) halved at 50k, 100k, 200k and 300k of
-400k updates, batch 16, 128x128 HR crops, bicubic x4 LR (``:small`` keeps its rates
-constant). Network interpolation blends the two stages: ``python -m launch.interpolate
---psnr=DIR --gan=DIR --alpha=0.8 --workdir=OUT``.
+relativistic average GAN (``rasgan``) and ESRGAN's VGG-style discriminator (4x4 stride-2
+convolutions down to 4x4, a Dense of 100): content = perceptual loss (VGG19 features
+before the activation of conv5_4, L1) with weight 1 + pixel L1 with weight 1e-2,
+adversarial weight 5e-3 (the reference code's weights; in jaxgan's conventions pixel 5e-3
+and adversarial 2.5e-3, see get_config); Adam 1e-4 (0.9, 0.99, as the code) halved at
+50k, 100k, 200k and 300k of 400k updates, batch 16, 128x128 HR crops, bicubic x4 LR
+(``:small`` keeps its rates constant). Network interpolation blends the two stages:
+``python -m launch.interpolate --psnr=DIR --gan=DIR --alpha=0.8 --workdir=OUT``.
 
 Options (comma-separated after ':'): ``psnr`` (the pretraining stage); ``small`` (2 RRDBs,
-32 features, growth 16; a discriminator of width 16 and 256 hidden units; 64x64 crops:
-trains on 2 CPU cores); ``offline`` (no VGG19 weights: the perceptual term is replaced by
-L1 with the same weight, the pixel term kept).
+32 features, growth 16; a discriminator of width 16; 64x64 crops: trains on 2 CPU
+cores); ``offline`` (no VGG19 weights: the perceptual term is replaced by L1 with the
+same weight, the pixel term kept).
 
   python -m launch.train --config=configs/esrgan.py:psnr,small --workdir=/tmp/rrdb_psnr
   python -m launch.train --config=configs/esrgan.py:small,offline --workdir=/tmp/esrgan \
@@ -36,9 +37,11 @@ def get_config(options: str = '') -> ml_collections.ConfigDict:
   c.data = dict(name='photos', batch_size=16, crop_size=crop, scale=4)
   generator = (dict(num_blocks=2, features=32, growth=16) if 'small' in opts
                else dict(num_blocks=23, features=64, growth=32))
-  discriminator = dict(image_size=crop, norm='batch')
+  # ESRGAN's VGG-style discriminator (BasicSR's VGGStyleDiscriminator: 4x4 stride-2
+  # convolutions down to 4x4, a Dense of 100).
+  discriminator = dict(image_size=crop, norm='batch', layout='esrgan', hidden=100)
   if 'small' in opts:
-    discriminator.update(width=16, hidden=256)
+    discriminator.update(width=16)
   c.model = dict(name='esrgan', z_dim=0, generator=dict(scale=4, **generator),
                  discriminator=discriminator)
   c.loss.name = 'rasgan'

@@ -77,11 +77,12 @@ def _randomize(variables, seed):
 # NumPy references, written from the papers' layer lists (Ledig et al. 2017 Fig. 4; Wang et
 # al. 2018 Fig. 4) and PyTorch's conv / pixel-shuffle / nearest-upsampling definitions.
 
-def np_conv(x, kernel, bias=None, stride=1):
-  """PyTorch ``Conv2d(padding=k // 2, stride)`` in NHWC: kernel ``[k, k, C_in, C_out]``."""
+def np_conv(x, kernel, bias=None, stride=1, pad=None):
+  """PyTorch ``Conv2d(padding=pad, stride)`` in NHWC (``pad`` default ``k // 2``): kernel
+  ``[k, k, C_in, C_out]``."""
   x, kernel = np.asarray(x, np.float64), np.asarray(kernel, np.float64)
   k = kernel.shape[0]
-  p = k // 2
+  p = k // 2 if pad is None else pad
   xp = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
   ho = (x.shape[1] + 2 * p - k) // stride + 1
   wo = (x.shape[2] + 2 * p - k) // stride + 1
@@ -183,6 +184,31 @@ def np_discriminator(v, x, width, norm):
   return (h @ p['dense_out']['kernel'] + p['dense_out']['bias'])[:, 0]
 
 
+def np_esrgan_discriminator(v, x, width, norm):
+  """BasicSR's ``VGGStyleDiscriminator.forward``, stage by stage, down to 4x4."""
+  p = v['params']
+
+  def block(h, conv, bn, stride, pad):
+    c = p[conv]
+    h = np_conv(h, c['kernel'], c.get('bias'), stride, pad)
+    if norm == 'batch':
+      h = np_bn_eval(h, p[bn], v['batch_stats'][bn])
+    return np_lrelu(h)
+
+  h = np_lrelu(np_conv(x, p['conv0_0']['kernel'], p['conv0_0']['bias']))
+  i = 0
+  while h.shape[1] > 4:
+    if i > 0:
+      h = block(h, f'conv{i}_0', f'bn{i}_0', 1, 1)
+    h = block(h, f'conv{i}_1', f'bn{i}_1', 2, 1)
+    assert h.shape[-1] == width * min(2 ** i, 8)
+    i += 1
+  assert h.shape[1:3] == (4, 4)
+  h = h.reshape(h.shape[0], -1)
+  h = np_lrelu(h @ p['linear1']['kernel'] + p['linear1']['bias'])
+  return (h @ p['linear2']['kernel'] + p['linear2']['bias'])[:, 0]
+
+
 # ------------------------------------------------------------------------------------------
 # Parameter counts from the layer lists.
 
@@ -217,6 +243,21 @@ def discriminator_count(size, w, hidden, c=3):
     side = -(-side // 2)   # four stride-2 convolutions, padding 1: ceil(side / 2)
   params += (8 * w * side * side) * hidden + hidden + hidden + 1
   return params
+
+
+def esrgan_discriminator_count(size, w, hidden, c=3):
+  """BasicSR's VGGStyleDiscriminator, written out from its layer list at 128 px (its
+  conv0_0 .. conv4_1, linear1 into 8w x 4 x 4), with conv5_0/conv5_1 at 256 px."""
+  layers = [(3, c, w, True), (4, w, w, False),
+            (3, w, 2 * w, False), (4, 2 * w, 2 * w, False),
+            (3, 2 * w, 4 * w, False), (4, 4 * w, 4 * w, False),
+            (3, 4 * w, 8 * w, False), (4, 8 * w, 8 * w, False),
+            (3, 8 * w, 8 * w, False), (4, 8 * w, 8 * w, False)]
+  if size == 256:
+    layers += [(3, 8 * w, 8 * w, False), (4, 8 * w, 8 * w, False)]
+  assert size in (128, 256)
+  convs = sum(conv_params(k, a, b, bias) + (0 if bias else 2 * b) for k, a, b, bias in layers)
+  return convs + (8 * w * 4 * 4) * hidden + hidden + hidden + 1
 
 
 class SRModelsTest(chex.TestCase):
@@ -260,6 +301,39 @@ class SRModelsTest(chex.TestCase):
     self.assertEqual(got.dtype, jnp.float32)
     np.testing.assert_allclose(np.asarray(got), np_discriminator(v, x, SMALL_D['width'], norm),
                                rtol=2e-4, atol=2e-4)
+
+  @parameterized.parameters(('batch', 16), ('none', 16), ('batch', 8), ('spectral', 32))
+  def test_esrgan_discriminator_matches_numpy_reference(self, norm, size):
+    d = sr.SRGANDiscriminator(layout='esrgan', image_size=size, width=4, hidden=10, norm=norm)
+    x = _images((2, size, size, 3), seed=3)
+    v = _randomize(_init(d, x), seed=7)
+    if norm == 'spectral':  # the reference sees the normalized weights: check the layout
+      out, _ = d.apply(v, x, train=False, mutable=['batch_stats'])
+      chex.assert_shape(out, (2,))
+      self.assertEqual(sorted(v['params']), ['conv0_0', 'conv0_1', 'conv1_0', 'conv1_1',
+                                             'conv2_0', 'conv2_1', 'linear1', 'linear2'])
+      return
+    got = d.apply(v, x, train=False)
+    self.assertEqual(got.dtype, jnp.float32)
+    np.testing.assert_allclose(np.asarray(got), np_esrgan_discriminator(v, x, 4, norm),
+                               rtol=2e-4, atol=2e-4)
+
+  def test_esrgan_discriminator_is_basicsr_s(self):
+    """At BasicSR's sizes: its parameter count from its layer list, and 8w x 4 x 4
+    features into linear1 (100 units)."""
+    for size, w in ((128, 64), (256, 64), (128, 16)):
+      v = _shapes(sr.SRGANDiscriminator(layout='esrgan', image_size=size, width=w, hidden=100),
+                  jnp.zeros((1, size, size, 3)))
+      self.assertEqual(_count(v['params']), esrgan_discriminator_count(size, w, 100))
+      chex.assert_shape(v['params']['linear1']['kernel'], (8 * w * 16, 100))
+    # ESRGAN's D at 128 px, 64 features: 14.5 M parameters.
+    self.assertEqual(round(esrgan_discriminator_count(128, 64, 100) / 1e5), 145)
+    for size in (4, 96, 100):
+      with self.assertRaisesRegex(ValueError, f'image_size must be 4 \\* 2\\^k.*got {size}'):
+        _shapes(sr.SRGANDiscriminator(layout='esrgan', image_size=size),
+                jnp.zeros((1, size, size, 3)))
+    with self.assertRaisesRegex(ValueError, "layout must be one of srgan, esrgan; got 'vgg'"):
+      _shapes(sr.SRGANDiscriminator(layout='vgg'), jnp.zeros((1, 96, 96, 3)))
 
   def test_parameter_counts(self):
     lr = jnp.zeros((1, 8, 8, 3))

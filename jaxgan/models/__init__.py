@@ -87,7 +87,8 @@ register('sagan_cond', functools.partial(ResNetGenerator, num_classes=10, attent
                                          spectral_norm=True),
          functools.partial(ResNetDiscriminator, num_classes=10, attention_at=8), 'labels')
 # 4x super-resolution: SRResNet/SRGAN (Ledig et al. 2017) and RRDBNet/ESRGAN (Wang et al.
-# 2018), both with SRGAN's VGG-style discriminator.
+# 2018), both with a VGG-style discriminator: SRGAN's or ESRGAN's (its ``layout``;
+# configs/esrgan.py sets ESRGAN's).
 register('srgan', SRResNet, SRGANDiscriminator, 'lowres')
 register('esrgan', RRDBNet, SRGANDiscriminator, 'lowres')
 

@@ -1,9 +1,10 @@
-"""Super-resolution GAN models: the SRResNet and RRDBNet generators, the SRGAN discriminator.
+"""Super-resolution GAN models: the SRResNet and RRDBNet generators, their discriminators.
 
 * :class:`SRResNet`: the SRGAN generator (Ledig et al. 2017, Fig. 4), with BatchNorm.
 * :class:`RRDBNet`: the ESRGAN generator (Wang et al. 2018), residual-in-residual dense
   blocks, no BatchNorm, Kaiming x0.1 initialisation as ESRGAN's code.
-* :class:`SRGANDiscriminator`: the SRGAN discriminator (Ledig et al. 2017, Fig. 4).
+* :class:`SRGANDiscriminator`: the VGG-style discriminators of SRGAN (Ledig et al. 2017,
+  Fig. 4) and ESRGAN (BasicSR's ``VGGStyleDiscriminator``), by ``layout``.
 
 The generators map a low-resolution image ``lr [B, h, w, 3]`` in [-1, 1] to ``[B, h * scale,
 w * scale, 3]``. Their output is linear, as in ESRGAN/BasicSR (no tanh): it lives in [-1, 1]
@@ -32,6 +33,10 @@ model                                               parameters  forward    forwa
 ``SRGANDiscriminator(image_size=128)``              38,243,713  0.38 s
 ``SRGANDiscriminator(image_size=128, width=16,``     2,391,649  0.03 s
 ``hidden=256)``
+``SRGANDiscriminator(layout='esrgan',``             14,499,401
+``image_size=128, hidden=100)``: ESRGAN's
+``SRGANDiscriminator(layout='esrgan',``                651,305
+``image_size=64, width=16, hidden=100)``
 ==================================================  ==========  =========  ==============
 
 References:
@@ -392,39 +397,53 @@ def receptive_radius(generator: nn.Module) -> int:
   return radius
 
 
+LAYOUTS = ('srgan', 'esrgan')
+
+
 class SRGANDiscriminator(nn.Module):
-  """The SRGAN discriminator, Ledig et al. 2017, Fig. 4.
+  """The VGG-style discriminators of SRGAN (Ledig et al. 2017, Fig. 4) and ESRGAN.
 
-  ``LReLU(conv3x3(x, width))``; seven blocks ``LReLU(norm(conv3x3))`` with (channels,
-  stride) = ``(w, 2), (2w, 1), (2w, 2), (4w, 1), (4w, 2), (8w, 1), (8w, 2)``, ``w =
-  width``; flatten; ``LReLU(Dense(hidden))``; ``Dense(1)``: logits (the paper's final
-  sigmoid is in the loss). LeakyReLU slope 0.2. The flattened size is ``8w * ceil(s /
-  16)^2`` for ``s = image_size``: the input size is fixed (96 in the paper: 18,432
-  features). BasicSR's ``VGGStyleDiscriminator`` is ESRGAN's variant (4x4 stride-2
-  convolutions, 128 px, Dense 100); this is the SRGAN paper's.
+  ``layout='srgan'``: ``LReLU(conv3x3(x, width))``; seven blocks ``LReLU(norm(conv3x3))``
+  with (channels, stride) = ``(w, 2), (2w, 1), (2w, 2), (4w, 1), (4w, 2), (8w, 1), (8w,
+  2)``, ``w = width``; flatten; ``LReLU(Dense(hidden))``; ``Dense(1)``: logits (the paper's
+  final sigmoid is in the loss). The flattened size is ``8w * ceil(s / 16)^2`` for ``s =
+  image_size``: the input size is fixed (96 in the paper: 18,432 features).
 
-  Initialisation: the paper states none; as SRGAN-PyTorch (Lornatang), PyTorch's default
-  kernel init, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``; biases start at 0 (PyTorch draws
-  them from the same uniform, which a Flax bias initializer cannot do: it does not see
-  ``fan_in``). Convolutions followed by BatchNorm have no bias.
+  ``layout='esrgan'``: ESRGAN's, BasicSR's ``VGGStyleDiscriminator``:
+  ``LReLU(conv3x3(x, w))``, then stages ``i = 0 .. n-1`` of ``LReLU(norm(conv3x3, stride
+  1))`` (not in stage 0) and ``LReLU(norm(conv4x4, stride 2, padding 1))`` with ``c_i = w *
+  min(2^i, 8)`` channels, down to 4x4 (``n = log2(s / 4)``: 5 stages at the code's 128 px,
+  6 at 256); flatten; ``LReLU(Dense(hidden))`` (100 in the code); ``Dense(1)``. The
+  parameters keep BasicSR's names (``conv0_0``, ``conv0_1``, ``bn0_1``, ..., ``linear1``,
+  ``linear2``); the flattened features are in HWC order where PyTorch's are CHW, so a
+  ported ``linear1`` needs its rows permuted.
+
+  LeakyReLU slope 0.2. Initialisation: neither paper states one; as SRGAN-PyTorch
+  (Lornatang) and BasicSR, PyTorch's default kernel init, ``U(-1/sqrt(fan_in),
+  1/sqrt(fan_in))``; biases start at 0 (PyTorch draws them from the same uniform, which a
+  Flax bias initializer cannot do: it does not see ``fan_in``). Convolutions followed by
+  BatchNorm have no bias.
 
   Attributes:
-    image_size: the side of the (square) input crops.
-    width: channels of the first convolutions (64 in the paper).
-    hidden: units of the hidden Dense layer (1024 in the paper).
-    norm: ``'batch'`` (the paper), ``'layer'``, ``'layer_chw'``, ``'none'`` or
+    image_size: the side of the (square) input crops (``'esrgan'``: ``4 * 2^k``, k >= 1).
+    width: channels of the first convolutions (64 in both papers).
+    hidden: units of the hidden Dense layer (1024 in SRGAN's paper, 100 in ESRGAN's code).
+    norm: ``'batch'`` (the papers), ``'layer'``, ``'layer_chw'``, ``'none'`` or
       ``'spectral'`` (:class:`~jaxgan.models.blocks.SpectralNorm` on every conv and Dense
       layer, no other norm; Miyato et al. 2018), as :class:`jaxgan.models.dcgan.DCGANDiscriminator`.
+    layout: ``'srgan'`` or ``'esrgan'`` (above).
     kernel_init: initializer of the conv and Dense kernels.
     dtype: computation dtype (parameters stay float32; logits are float32).
 
   References: Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a
-  Generative Adversarial Network", CVPR 2017, Fig. 4 and Section 2.2.
+  Generative Adversarial Network", CVPR 2017, Fig. 4 and Section 2.2. Wang et al. 2018,
+  "ESRGAN", ECCV Workshops 2018; code: BasicSR ``basicsr/archs/discriminator_arch.py``.
   """
   image_size: int = 96
   width: int = 64
   hidden: int = 1024
   norm: str = 'batch'
+  layout: str = 'srgan'
   kernel_init: Any = torch_default_init()
   dtype: Any = jnp.float32
 
@@ -434,6 +453,12 @@ class SRGANDiscriminator(nn.Module):
     """Maps images ``x [B, image_size, image_size, C]`` to logits ``[B]`` (float32)."""
     if self.norm not in NORMS:
       raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {self.norm!r}.")
+    if self.layout not in LAYOUTS:
+      raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}; got {self.layout!r}.")
+    stages = math.log2(self.image_size / 4) if self.image_size >= 8 else 0
+    if self.layout == 'esrgan' and not (stages >= 1 and stages == int(stages)):
+      raise ValueError(f"SRGANDiscriminator(layout='esrgan') downsamples to 4x4: image_size "
+                       f'must be 4 * 2^k (8, 16, ..., 128, 256); got {self.image_size}.')
     if getattr(x, 'ndim', None) != 4 or x.shape[1:3] != (self.image_size, self.image_size):
       raise ValueError(f'SRGANDiscriminator(image_size={self.image_size}) takes images of '
                        f'shape [B, {self.image_size}, {self.image_size}, C]; got shape '
@@ -444,19 +469,37 @@ class SRGANDiscriminator(nn.Module):
     def layer(module, h):
       return blocks.spectral(module, h, enabled=self.norm == 'spectral', train=train)
 
-    w = self.width
-    h = nn.leaky_relu(layer(_conv(w, 3, init, self.dtype, 'conv_0'), x), 0.2)
-    plan = ((w, 2), (2 * w, 1), (2 * w, 2), (4 * w, 1), (4 * w, 2), (8 * w, 1), (8 * w, 2))
-    for i, (features, stride) in enumerate(plan, start=1):
-      h = layer(_conv(features, 3, init, self.dtype, f'conv_{i}', stride=stride,
-                      use_bias=self.norm != 'batch'), h)
+    def block(h, features, size, stride, conv_name, norm_name):
+      """``LReLU(norm(conv(h)))``; PyTorch's padding (``k // 2``; 1 for 4x4 stride 2)."""
+      pad = 1 if size == 4 else size // 2
+      h = layer(layers.Conv(features, (size, size), strides=stride, padding=pad,
+                            use_bias=self.norm != 'batch', kernel_init=init, dtype=self.dtype,
+                            name=conv_name), h)
       if self.norm == 'batch':
-        h = _batch_norm(train, self.dtype, f'bn_{i}')(h)
+        h = _batch_norm(train, self.dtype, norm_name)(h)
       elif self.norm in blocks.LAYER_NORMS:
-        h = blocks.layer_norm(h, self.norm, self.dtype, name=f'ln_{i}')
-      h = nn.leaky_relu(h, 0.2)
-    h = h.reshape((h.shape[0], -1))
+        h = blocks.layer_norm(h, self.norm, self.dtype, name=norm_name)
+      return nn.leaky_relu(h, 0.2)
+
+    w = self.width
     dense = lambda features, name: nn.Dense(features, kernel_init=init, dtype=self.dtype,
                                             name=name)
-    h = nn.leaky_relu(layer(dense(self.hidden, 'dense_hidden'), h), 0.2)
-    return layer(dense(1, 'dense_out'), h)[:, 0].astype(jnp.float32)
+    if self.layout == 'srgan':
+      h = nn.leaky_relu(layer(_conv(w, 3, init, self.dtype, 'conv_0'), x), 0.2)
+      plan = ((w, 2), (2 * w, 1), (2 * w, 2), (4 * w, 1), (4 * w, 2), (8 * w, 1), (8 * w, 2))
+      for i, (features, stride) in enumerate(plan, start=1):
+        h = block(h, features, 3, stride, f'conv_{i}',
+                  f'bn_{i}' if self.norm == 'batch' else f'ln_{i}')
+      names = ('dense_hidden', 'dense_out')
+    else:
+      h = nn.leaky_relu(layer(_conv(w, 3, init, self.dtype, 'conv0_0'), x), 0.2)
+      norm = 'bn' if self.norm == 'batch' else 'ln'
+      for i in range(int(stages)):
+        features = w * min(2 ** i, 8)
+        if i > 0:
+          h = block(h, features, 3, 1, f'conv{i}_0', f'{norm}{i}_0')
+        h = block(h, features, 4, 2, f'conv{i}_1', f'{norm}{i}_1')
+      names = ('linear1', 'linear2')
+    h = h.reshape((h.shape[0], -1))
+    h = nn.leaky_relu(layer(dense(self.hidden, names[0]), h), 0.2)
+    return layer(dense(1, names[1]), h)[:, 0].astype(jnp.float32)
