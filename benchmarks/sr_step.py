@@ -78,6 +78,8 @@ def config(model: str, kind: str, batch: int | None, hr: int | None) -> ml_colle
   c = module.get_config(options)
   if c.model.discriminator.get('layout') == 'esrgan':  # the table's D is SRGAN's, as its twin
     c.model.discriminator.update(layout='srgan', hidden=256 if 'small' in options else 1024)
+  for opt in (c.g_optimizer, c.d_optimizer):  # as the twin's Adam; one state for both steps
+    opt.schedule = 'constant'
   if batch is None and jax.default_backend() == 'cpu':
     batch = cpu_batch
   if batch:
@@ -112,7 +114,7 @@ def initial_state(c: ml_collections.ConfigDict) -> gan_lib.GANState:
   papers' RRDBNet and discriminator takes ~40 s on 2 cores, three times as long (on a GPU
   it is jit-compiled: there each op of an op-by-op init is compiled). The psnr
   and gan steps of a model share it (the same modules; Adam's state does not depend on
-  its hyper-parameters)."""
+  its hyper-parameters, and :func:`config` keeps both stages' rates constant)."""
   gan, pipe = build.build(c)
   if jax.default_backend() != 'cpu':  # op by op, each op would be compiled for the device
     return jax.jit(lambda k: build.init_state(gan, pipe, k))(build.init_key(0))

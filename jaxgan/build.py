@@ -153,9 +153,16 @@ def build(config: ml_collections.ConfigDict,
       ema_decay=float(config.ema_decay), auxiliary=_auxiliary(config),
       augment=_augment(config), content=_content(config),
       adversarial_weight=float(config.adversarial_weight))
-  (z, y), _ = gan_lib.example_inputs(gan, pipe.element_shape, pipe.lowres_shape)
-  out = jax.eval_shape(lambda: generator.init_with_output(
-      jax.random.key(0), *((z,) if y is None else (z, y)), train=False)[0])
+  (z, y), (x, y_d) = gan_lib.example_inputs(gan, pipe.element_shape, pipe.lowres_shape)
+  try:  # shapes only: a model's own checks (sizes, norms, layouts) as a config error
+    out = jax.eval_shape(lambda: generator.init_with_output(
+        jax.random.key(0), *((z,) if y is None else (z, y)), train=False)[0])
+    jax.eval_shape(lambda: discriminator.init(jax.random.key(0),
+                                              *((x,) if y_d is None else (x, y_d)), train=False))
+  except ConfigError:
+    raise
+  except ValueError as e:
+    raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}') from None
   if tuple(out.shape[1:]) != pipe.element_shape:
     raise ConfigError(f'The generator makes samples of shape {tuple(out.shape[1:])} but '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}.')

@@ -11,12 +11,16 @@ Weight clipping (WGAN) is a projection applied after each critic update, not a p
 from __future__ import annotations
 
 import functools
+import math
+from typing import Any
 
 import chex
 import jax
+import jax.numpy as jnp
 import optax
 
 from jaxgan import registry
+from jaxgan.validation import ConfigError
 
 _OPTIMIZERS = registry.Registry('optimizer')
 for _name, _fn in (('adam', optax.adam), ('adamw', optax.adamw), ('rmsprop', optax.rmsprop),
@@ -40,6 +44,14 @@ def get(name: str, **kwargs) -> optax.GradientTransformation:
   return _OPTIMIZERS.get(name, **kwargs)
 
 
+def _steps(name: str, value: Any, minimum: int) -> int:
+  """``value`` as a step count ``>= minimum``, or a :class:`ConfigError` naming it."""
+  if not (isinstance(value, int) and not isinstance(value, bool) and value >= minimum):
+    raise ConfigError(f'schedule argument {name} = {value!r}: must be an integer >= {minimum} '
+                      '(train steps).')
+  return value
+
+
 def _constant(learning_rate: float) -> float:
   """The learning rate throughout (optax then keeps no step count)."""
   return learning_rate
@@ -48,27 +60,35 @@ def _constant(learning_rate: float) -> float:
 def _multistep(learning_rate: float, milestones: tuple[int, ...],
                gamma: float = 0.1) -> optax.Schedule:
   """The rate times ``gamma`` from each milestone on (PyTorch's ``MultiStepLR``, the SR
-  papers' step decay): ``lr * gamma ** (number of milestones <= step)``."""
-  return optax.piecewise_constant_schedule(learning_rate, {int(m): gamma for m in milestones})
+  papers' step decay): ``lr * gamma ** (number of milestones <= step)``; a milestone
+  given twice decays twice, as in PyTorch."""
+  if not isinstance(milestones, (tuple, list)):
+    raise ConfigError(f'schedule argument milestones = {milestones!r}: must be a tuple of '
+                      'train steps, e.g. milestones=(100000,) (mind the comma).')
+  bounds = jnp.asarray([_steps('milestones', m, 0) for m in milestones], jnp.int32)
+  if not (math.isfinite(gamma) and gamma >= 0):
+    raise ConfigError(f'schedule argument gamma = {gamma!r}: must be a finite number >= 0.')
+  return lambda count: learning_rate * gamma ** jnp.sum(count >= bounds)
 
 
 def _linear(learning_rate: float, decay_steps: int, end_value: float = 0.0) -> optax.Schedule:
   """From the rate to ``end_value`` linearly over ``decay_steps``, then constant (the
   WGAN-GP CIFAR code's decay to 0 over training)."""
-  return optax.linear_schedule(learning_rate, end_value, decay_steps)
+  return optax.linear_schedule(learning_rate, end_value, _steps('decay_steps', decay_steps, 1))
 
 
 def _cosine(learning_rate: float, decay_steps: int, alpha: float = 0.0) -> optax.Schedule:
   """Cosine decay from the rate to ``alpha`` times it over ``decay_steps``."""
-  return optax.cosine_decay_schedule(learning_rate, decay_steps, alpha)
+  return optax.cosine_decay_schedule(learning_rate, _steps('decay_steps', decay_steps, 1), alpha)
 
 
 def _warmup_cosine(learning_rate: float, warmup_steps: int, decay_steps: int,
                    end_value: float = 0.0) -> optax.Schedule:
   """Linear warm-up from 0 to the rate over ``warmup_steps``, then cosine decay to
   ``end_value`` at ``decay_steps`` (counted from step 0, warm-up included)."""
-  return optax.warmup_cosine_decay_schedule(0.0, learning_rate, warmup_steps, decay_steps,
-                                            end_value)
+  warmup = _steps('warmup_steps', warmup_steps, 0)
+  return optax.warmup_cosine_decay_schedule(
+      0.0, learning_rate, warmup, _steps('decay_steps', decay_steps, warmup + 1), end_value)
 
 
 # ``get(spec)`` checks the spec's arguments and returns ``fn(learning_rate)``.
@@ -103,7 +123,8 @@ def schedule(spec: str, learning_rate: float,
     optimizer's update count.
 
   Raises:
-    ValueError / TypeError: an unknown name or argument (listing the valid ones).
+    ValueError / TypeError: an unknown name or argument (listing the valid ones);
+      ``ConfigError`` (a ``ValueError``) for an argument's value.
   """
   fn = _SCHEDULES.get(spec)(learning_rate)
   if not callable(fn) or updates_per_step == 1:

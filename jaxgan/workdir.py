@@ -38,8 +38,10 @@ RESUMABLE_FIELDS = ('num_steps', 'num_epochs', 'steps_per_call', 'log_every', 'e
 # change is logged; init_from only matters before the first checkpoint anyway).
 LOCATION_FIELDS = ('init_from', 'data.data_dir', 'content.vgg_weights')
 # Fields added after runs were saved without them: their absence means this value (a run
-# saved before learning-rate schedules resumes under a config with 'constant').
-ABSENT_MEANS = {'g_optimizer.schedule': 'constant', 'd_optimizer.schedule': 'constant'}
+# saved before learning-rate schedules resumes under a config with 'constant'; one saved
+# before the SR discriminator's layout had SRGAN's).
+ABSENT_MEANS = {'g_optimizer.schedule': 'constant', 'd_optimizer.schedule': 'constant',
+                'model.discriminator.layout': 'srgan'}
 
 
 class WorkdirBusy(RuntimeError):
@@ -151,7 +153,9 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
   Raises:
     ConfigError: there are differences, the workdir holds a checkpoint (``step`` is not
       ``None``: nothing is trained to protect otherwise) and ``config.allow_config_change``
-      is not set; the message lists them.
+      is not set; the message lists them. Also, whatever ``allow_config_change`` says, an
+      optimizer that moves between a constant and a scheduled rate (its checkpointed
+      state has another structure).
   """
   path = config_path(workdir)
   if not os.path.exists(path):
@@ -167,6 +171,16 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
         f'{workdir} holds a run (step {step}) trained with another config:\n  {listing}\n'
         'Resume with the same config, use another --workdir, or pass '
         '--config.allow_config_change=True to resume with these changes.')
+  if step is not None:
+    for opt in ('g_optimizer', 'd_optimizer'):
+      was, now = (_flatten(c).get(f'{opt}.schedule', 'constant') for c in (saved, current))
+      if (was == 'constant') != (now == 'constant'):  # not even with allow_config_change
+        raise ConfigError(
+            f'{workdir} holds a run (step {step}) whose {opt}.schedule is {was!r}; {now!r} '
+            'changes the optimizer state (a scheduled rate keeps a step count, a constant '
+            'one none), so its checkpoint cannot be resumed with it. Keep '
+            f'{opt}.schedule={was!r} (a scheduled one may change to another schedule), or '
+            'train in a new --workdir with --config.init_from pointing here.')
   return changes + moved
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxgan import losses, penalties, registry, validation
+from jaxgan import build, losses, penalties, registry, validation
 from studies import digits, mixtures, tables
 
 KINDS = registry.Registry('study kind')
@@ -57,13 +57,14 @@ def _split(run: str) -> tuple[str, str]:
 
 def check(config: ml_collections.ConfigDict) -> None:
   """Every run of every group, before the first starts: its config's fields and values
-  (:func:`jaxgan.validation.validate`) and its objective and penalty names and arguments.
+  (:func:`jaxgan.validation.validate`), its objective, penalty and optimizer names and
+  arguments, and its learning-rate schedules.
 
   Raises:
     validation.ConfigError: no group or no run, a run not written ``'objective:penalty'``,
       or a run config that is not valid.
-    registry.UnknownNameError / registry.ArgumentError: an unknown objective or penalty
-      name (listing the valid ones) or argument.
+    registry.UnknownNameError / registry.ArgumentError: an unknown objective, penalty,
+      optimizer or schedule name (listing the valid ones) or argument.
   """
   for field in ('groups', 'runs'):
     if not config.study.get(field):
@@ -75,6 +76,8 @@ def check(config: ml_collections.ConfigDict) -> None:
       validation.validate(c)
       losses.get(c.loss.name, **c.loss.kwargs)
       penalties.get(c.penalty.name, **c.penalty.kwargs)
+      build.optimizer(c.g_optimizer)  # names, arguments and schedules
+      build.optimizer(c.d_optimizer)
 
 
 def _write(config: ml_collections.ConfigDict, kind: Any, rows: list[dict], workdir: str,

@@ -183,6 +183,13 @@ class ConfigsTest(chex.TestCase):
       np.testing.assert_allclose(applied, [-1.0] * 2 * per_step + [-0.1] * per_step,
                                  rtol=1e-6)
 
+  def test_a_model_that_cannot_take_the_data_is_a_config_error_at_build(self):
+    c = load(['--config=configs/esrgan.py:small,offline', '--config.data.crop_size=96',
+              '--config.model.discriminator.image_size=96'])
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"config.model \('esrgan'\) on 'photos': .*4 \* 2\^k.*got 96"):
+      build.build(c)
+
   def test_an_unknown_variant_lists_the_valid_ones(self):
     for argv, message in (('configs/sngan_cifar10.py:cond', "variant 'cond'.*'digits'"),
                           ('configs/sagan_cifar10.py:digit', "variant 'digit'.*'cond'"),

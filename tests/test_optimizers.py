@@ -7,7 +7,7 @@ import numpy as np
 import optax
 from absl.testing import absltest
 
-from jaxgan import optimizers
+from jaxgan import optimizers, validation
 
 
 class OptimizersTest(chex.TestCase):
@@ -83,6 +83,23 @@ class ScheduleTest(chex.TestCase):
       updates, state = opt.update(grads, state, params)
       applied.append(float(updates['w']))
     np.testing.assert_allclose(applied, [-1.0, -1.0, -0.1, -0.1], rtol=1e-6)
+
+  def test_a_repeated_milestone_decays_twice_as_pytorchs(self):
+    # torch.optim.lr_scheduler.MultiStepLR counts milestones (a Counter): gamma ** 2 at 5.
+    np.testing.assert_allclose(self._values('multistep(milestones=(5, 5), gamma=0.5)',
+                                            [4, 5], lr=1.0), [1.0, 0.25], rtol=1e-6)
+
+  def test_bad_schedule_values_name_the_argument(self):
+    for spec, message in (
+        ('multistep(milestones=100000)', r'milestones = 100000.*\(100000,\)'),
+        ('multistep(milestones=(10, -1))', 'milestones = -1: must be an integer >= 0'),
+        ('multistep(milestones=(10,), gamma=-0.5)', 'gamma = -0.5'),
+        ('cosine(decay_steps=0)', 'decay_steps = 0: must be an integer >= 1'),
+        ('linear(decay_steps=2.5)', 'decay_steps = 2.5'),
+        ('warmup_cosine(warmup_steps=10, decay_steps=5)',
+         'decay_steps = 5: must be an integer >= 11')):
+      with self.subTest(spec), self.assertRaisesRegex(validation.ConfigError, message):
+        optimizers.schedule(spec, 1e-4)
 
   def test_bad_schedules(self):
     with self.assertRaisesRegex(ValueError, "schedule 'step'.*constant, multistep, linear, "

@@ -137,9 +137,9 @@ class SeedsTest(chex.TestCase):
 
 
   def test_a_bad_run_fails_before_the_first_run(self):
-    """A misspelt objective or penalty in the last group's last run, a run not written
-    'objective:penalty', and a study with nothing to run: each refused before anything
-    trains or is written."""
+    """A misspelt objective or penalty in the last group's last run, a misspelt schedule in
+    the last group, a run not written 'objective:penalty', and a study with nothing to
+    run: each refused before anything trains or is written."""
     from configs import study_toy
     for runs, groups, error, message in (
         (('hinge:none', 'hinge:wgan_gpp'), None, ValueError,
@@ -147,11 +147,14 @@ class SeedsTest(chex.TestCase):
         (('hinge:none', 'hingee:none'), None, ValueError, "objective 'hingee'.*hinge"),
         (('hinge:none', 'hinge(margin=2):none'), None, TypeError, 'margin'),
         (('hinge',), None, validation.ConfigError, "'hinge'.*'objective:penalty'"),
+        (('hinge:none',), 'schedule', ValueError, "schedule 'cosin'.*cosine"),
         ((), None, validation.ConfigError, 'config.study.runs is empty'),
         (('hinge:none',), {}, validation.ConfigError, 'config.study.groups is empty')):
       c = study_toy.get_config()
       c.study.runs = runs
-      if groups is not None:
+      if groups == 'schedule':  # a misspelt schedule in the last group
+        c.study.groups.grid25['g_optimizer'] = dict(c.g_optimizer.to_dict(), schedule='cosin')
+      elif groups is not None:
         c.study.groups = groups
       wd = os.path.join(tempfile.mkdtemp(), 'never')
       with self.subTest(runs=runs), mock.patch.object(mixtures_study, 'run_one') as run_one:

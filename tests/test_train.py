@@ -217,12 +217,12 @@ class TrainLoopTest(chex.TestCase):
     real_optimizer = build.optimizer
     calls = []
 
-    def nan_generator_optimizer(cfg):
+    def nan_generator_optimizer(cfg, updates_per_step=1):
       """G's Adam with a NaN learning rate (build asks for G's optimizer first): the issue's
       reproduction, which config validation now refuses, so it is patched in here."""
       calls.append(cfg)
       if len(calls) > 1:
-        return real_optimizer(cfg)
+        return real_optimizer(cfg, updates_per_step)
       return optimizers.get('adam', learning_rate=np.nan, b1=cfg.b1, b2=cfg.b2)
     c = small_config(num_steps=40, steps_per_call=1, checkpoint_every=1, keep_checkpoints=3)
     with mock.patch.object(build, 'optimizer', nan_generator_optimizer), \
@@ -275,13 +275,19 @@ class TrainLoopTest(chex.TestCase):
 
   def test_a_scheduled_rate_is_logged_and_applied(self):
     """The log's g_lr/d_lr are the schedule's rate at the step that made each row (row
-    ``s`` is the state after step ``s - 1``); SGD's parameter change is that rate times
-    the gradient, so a run whose rate drops to 0 at step 10 stops changing its weights."""
+    ``s`` is the state after step ``s - 1``); Adam's update is that rate times its
+    direction, so a run whose rates drop to 0 at step 10 stops changing its weights, the
+    critic's (2 updates per step) not before."""
     wd = os.path.join(self.dir, 'scheduled')
     sched = {'g_optimizer.schedule': 'multistep(milestones=(10,), gamma=0.0)',
-             'd_optimizer.schedule': 'multistep(milestones=(10,), gamma=0.0)'}
+             'd_optimizer.schedule': 'multistep(milestones=(10,), gamma=0.0)', 'n_critic': 2}
+    at_5 = train.train_and_evaluate(small_config(num_steps=5, **sched), wd)
     at_10 = train.train_and_evaluate(small_config(num_steps=10, **sched), wd)
     at_20 = train.train_and_evaluate(small_config(num_steps=20, **sched), wd)
+    # The critic's 2 updates per step do not bring its milestone forward to step 5.
+    for a, b in zip(jax.tree.leaves(at_5.d_params), jax.tree.leaves(at_10.d_params),
+                    strict=True):
+      self.assertFalse(np.allclose(a, b))
     rows = [json.loads(line) for line in open(os.path.join(wd, 'metrics.jsonl'))]
     lr = small_config().g_optimizer.learning_rate
     self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
@@ -313,6 +319,20 @@ class TrainLoopTest(chex.TestCase):
                                 r"g_optimizer.schedule: 'constant' -> 'cosine\(decay_steps=9\)'"):
       train.train_and_evaluate(
           small_config(num_steps=30, **{'g_optimizer.schedule': 'cosine(decay_steps=9)'}), wd)
+    # Not even allowed: the scheduled optimizer's state (a step count) has another structure.
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"g_optimizer.schedule is 'constant'.*cannot be resumed.*"
+                                r'init_from'):
+      train.train_and_evaluate(small_config(num_steps=30, allow_config_change=True, **{
+          'g_optimizer.schedule': 'cosine(decay_steps=9)'}), wd)
+    self.assertEqual(_steps(wd), [10, 20])
+    # An SR discriminator saved before its layout field had SRGAN's.
+    self.assertEqual(workdir.config_changes({'model': {'discriminator': {}}},
+                                            {'model': {'discriminator': {'layout': 'srgan'}}}),
+                     [])
+    self.assertEqual(workdir.config_changes({'model': {'discriminator': {}}},
+                                            {'model': {'discriminator': {'layout': 'esrgan'}}}),
+                     ["model.discriminator.layout: 'srgan' -> 'esrgan'"])
 
   def test_changed_config_is_refused_unless_allowed(self):
     wd = os.path.join(self.dir, 'changed')
