@@ -52,10 +52,11 @@ CONFIGS = {'sngan': sngan_cifar10, 'sagan': sagan_cifar10}
 
 
 def config(model: str, ngf: int, batch: int) -> ml_collections.ConfigDict:
-  """The config of ``model`` at width ``ngf`` (``ndf = ngf / 2``), batch ``batch`` and
-  ``n_critic = 1``."""
+  """The config of ``model`` at width ``ngf`` (``ndf = ngf / 2``), batch ``batch``,
+  ``n_critic = 1`` and constant learning rates."""
   c = CONFIGS[model].get_config()
   c.n_critic = 1
+  c.g_optimizer.schedule = c.d_optimizer.schedule = 'constant'  # as the twins' Adam
   c.data.batch_size = batch
   c.model.generator.ngf, c.model.discriminator.ndf = ngf, ngf // 2
   return c

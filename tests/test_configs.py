@@ -145,10 +145,11 @@ class ConfigsTest(chex.TestCase):
       build.build(rc)
       self.assertEqual((rc.num_steps, rc.penalty.weight, rc.data.name), (20000, 0.1, 'grid25'))
 
-  def test_sr_recipes_decay_their_rates_as_the_papers(self):
+  def test_recipes_decay_their_rates_as_their_references(self):
     """SRGAN: 1e5 updates at 1e-4, then 1e-5 (Ledig et al. 2017, sec. 3.2). ESRGAN
     pretraining: 2e-4 halved every 2e5 updates; GAN stage: 1e-4 halved at 50k, 100k, 200k,
-    300k (Wang et al. 2018, sec. 4.1). The short ':small' runs keep their rates."""
+    300k (Wang et al. 2018, sec. 4.1). SNGAN and cGAN-PD on CIFAR-10: 2e-4 linearly to 0
+    over 100k steps (Mimicry's lr_decay='linear'). The short CPU runs keep their rates."""
     from jaxgan import optimizers
     for spec, rates in (
         ('srgan.py', {0: 1e-4, 99999: 1e-4, 100000: 1e-5, 199999: 1e-5}),
@@ -157,7 +158,10 @@ class ConfigsTest(chex.TestCase):
         ('esrgan.py', {49999: 1e-4, 50000: 5e-5, 100000: 2.5e-5, 200000: 1.25e-5,
                        300000: 6.25e-6, 399999: 6.25e-6}),
         ('esrgan.py:small', {0: 1e-4, 10**6: 1e-4}),
-        ('srgan.py:small', {0: 1e-4, 10**6: 1e-4})):
+        ('srgan.py:small', {0: 1e-4, 10**6: 1e-4}),
+        ('sngan_cifar10.py', {0: 2e-4, 25000: 1.5e-4, 50000: 1e-4, 90000: 2e-5}),
+        ('cgan_pd_cifar10.py', {0: 2e-4, 50000: 1e-4, 90000: 2e-5}),
+        ('sngan_cifar10.py:digits', {0: 2e-4, 10**5: 2e-4})):
       c = load([f'--config=configs/{spec}'])
       for opt in (c.g_optimizer, c.d_optimizer):
         fn = optimizers.schedule(opt.schedule, opt.learning_rate)
