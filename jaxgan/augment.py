@@ -363,6 +363,29 @@ def make_augment(policy: str) -> Augmentation:
   return fn
 
 
+def apply_each(fn: Augmentation, images: chex.Array, keys: chex.PRNGKey) -> chex.Array:
+  """Augments example ``i`` alone with its own key: ``out[i] = fn(images[i:i+1], keys[i])[0]``.
+
+  The per-example form of an augmentation, for a function that must take one example at a
+  time (a gradient penalty's per-example ``critic_fn(x, cond)`` carries the keys as the
+  condition, so that ``x[i]`` keeps its draw whether the critic sees the batch or ``x[i]``
+  alone).
+
+  Args:
+    fn: an augmentation ``(images, key) -> images``, e.g. from :func:`make_augment`.
+    images: ``[batch, height, width, channels]``.
+    keys: ``batch`` PRNG keys, e.g. ``jax.random.split(key, batch)``.
+
+  Returns:
+    The augmented images, same shape and dtype.
+  """
+  images = _check_images(images)
+  if keys.shape[:1] != images.shape[:1]:
+    raise ValueError(f'apply_each needs one key per example: got keys of shape {keys.shape} '
+                     f'for images of shape {images.shape}.')
+  return jax.vmap(lambda x, k: fn(x[None], k)[0])(images, keys)
+
+
 def augment(images: chex.Array, key: chex.PRNGKey, policy: str) -> chex.Array:
   """Applies the DiffAugment ``policy`` to ``images``; see :func:`make_augment`.
 

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
+from absl import logging
 
 from jaxgan import content, data, losses, models, optimizers, penalties, registry
 from jaxgan import gan as gan_lib
@@ -157,12 +158,20 @@ def build(config: ml_collections.ConfigDict,
   try:  # shapes only: a model's own checks (sizes, norms, layouts) as a config error
     out = jax.eval_shape(lambda: generator.init_with_output(
         jax.random.key(0), *((z,) if y is None else (z, y)), train=False)[0])
-    jax.eval_shape(lambda: discriminator.init(jax.random.key(0),
-                                              *((x,) if y_d is None else (x, y_d)), train=False))
+    d_vars = jax.eval_shape(lambda: discriminator.init(
+        jax.random.key(0), *((x,) if y_d is None else (x, y_d)), train=False))
   except ConfigError:
     raise
   except ValueError as e:
     raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}') from None
+  if penalty is not None and gan.n_critic and 'batch_stats' in d_vars:
+    logging.warning(
+        'config.penalty %r on a critic with batch normalization (%r): the penalty is taken '
+        'in inference mode, at the running statistics, while the losses train the critic '
+        'on batch statistics, so the function penalized is not the one trained. Gulrajani '
+        'et al. (2017) leave batch normalization out of a penalized critic: e.g. '
+        "--config.model.discriminator.norm=layer (or 'none', 'spectral').",
+        config.penalty.name, config.model.name)
   if tuple(out.shape[1:]) != pipe.element_shape:
     raise ConfigError(f'The generator makes samples of shape {tuple(out.shape[1:])} but '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}.')

@@ -30,7 +30,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxgan import losses, optimizers, penalties
+from jaxgan import augment, losses, optimizers, penalties
 
 if TYPE_CHECKING:
   from jaxgan import auxiliary
@@ -104,7 +104,8 @@ class GAN:
       at step t (0: the EMA equals the current weights).
     auxiliary: an extra loss term on the discriminator's heads (``jaxgan.auxiliary``).
     augment: DiffAugment ``fn(images, key) -> images`` applied to every image the
-      discriminator sees, real and fake, in both updates; ``None`` for none.
+      discriminator sees, real and fake, in both updates, and inside the penalty (the
+      gradient is taken in the raw images through it); ``None`` for none.
     content: a content loss of the generator (:data:`ContentLoss`), or ``None``.
     adversarial_weight: the weight of the objective's generator loss (1 for most GANs;
       SRGAN 1e-3, ESRGAN 5e-3; 0 with ``n_critic = 0``).
@@ -231,17 +232,35 @@ def _critic_train(gan: GAN, d_params: Any, d_stats: Any, x: jax.Array, y: Any,
 def _penalty(gan: GAN, d_params: Any, d_stats: Any, real: jax.Array, fake: jax.Array,
              real_y: Any, fake_y: Any, key: chex.PRNGKey) -> jax.Array:
   """The penalty, with the critic in inference mode (no dropout, running statistics): a
-  pure per-example function of ``x`` (at fixed labels), as the definitions assume."""
-  k_real, k_fake, k_pen = jax.random.split(key, 3)
-  if gan.augment is not None:  # augmented points, like those the critic is trained on
-    real, fake = gan.augment(real, k_real), gan.augment(fake, k_fake)
+  pure per-example function of ``x`` (at fixed labels), as the definitions assume.
 
-  def critic_fn(x, y=None):
+  With DiffAugment the critic regularized is the one the losses train, ``x -> D(T(x))``:
+  the penalty's points (real, fake, interpolates, perturbed reals) are made from the raw
+  images and the gradient is taken in them through ``T``, as the R1 of DiffAugment's own
+  StyleGAN2 code and of StyleGAN2-ADA does. Each example keeps its own draw (carried as
+  the critic's condition, so per-example and batched gradients agree): with
+  ``k_real, k_fake, k_pen = split(key, 3)``, real-side example ``i`` (real points and
+  interpolates) is augmented with ``split(k_real, batch)[i]``, fake-side example ``i``
+  with ``split(k_fake, batch)[i]``; ``k_pen`` is the penalty's own key.
+  """
+  k_real, k_fake, k_pen = jax.random.split(key, 3)
+  labels = gan.latent.discriminator_labels
+
+  def apply(x: jax.Array, y: Any) -> jax.Array:
     out = gan.discriminator.apply(_variables(d_params, d_stats), *_args(x, y), train=False)
     return _split_output(out)[0]
-  if gan.latent.discriminator_labels:
-    return gan.penalty(critic_fn, real, fake, k_pen, real_y, fake_y)
-  return gan.penalty(critic_fn, real, fake, k_pen)
+
+  if gan.augment is None:
+    if labels:
+      return gan.penalty(apply, real, fake, k_pen, real_y, fake_y)
+    return gan.penalty(lambda x: apply(x, None), real, fake, k_pen)
+
+  def augmented(x: jax.Array, cond: dict) -> jax.Array:
+    return apply(augment.apply_each(gan.augment, x, cond['keys']), cond['y'])
+  n = real.shape[0]
+  real_cond = {'keys': jax.random.split(k_real, n), 'y': real_y if labels else None}
+  fake_cond = {'keys': jax.random.split(k_fake, n), 'y': fake_y if labels else None}
+  return gan.penalty(augmented, real, fake, k_pen, real_cond, fake_cond)
 
 
 def _d_loss(gan: GAN, d_params: Any, d_stats: Any, real: Batch, fake: jax.Array,

@@ -339,6 +339,19 @@ class PolicyTest(chex.TestCase):
     looped = jnp.stack([fn(xs[i], keys[i]) for i in range(3)])
     chex.assert_trees_all_close(batched, looped, rtol=1e-6, atol=1e-6)
 
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_apply_each_gives_example_i_its_own_key(self):
+    x = _images(18, (5, 8, 8, 3))
+    keys = jax.random.split(KEY, 5)
+    names = ['color', 'translation', 'cutout']
+    out = self.variant(lambda v, k: augment.apply_each(augment.make_augment(','.join(names)),
+                                                       v, k))(x, keys)
+    want = np.concatenate([self._numpy_policy(x[i:i + 1], keys[i], names) for i in range(5)])
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    with self.assertRaisesRegex(ValueError, r'one key per example: got keys of shape \(4,\) '
+                                            r'for images of shape \(5, 8, 8, 3\)'):
+      augment.apply_each(augment.make_augment('cutout'), x, keys[:4])
+
   def test_jacobian_equals_numpy_and_check_grads(self):
     # For a fixed key the policy is affine in the images; its Jacobian is the reference's.
     x = _images(16, (2, 4, 5, 2))

@@ -8,8 +8,9 @@ import numpy as np
 import optax
 from absl.testing import absltest, parameterized
 
+from jaxgan import augment, losses, models, penalties
 from jaxgan import gan as gan_lib
-from jaxgan import losses, models, penalties
+from tests.test_augment import _apply_draws, _draws, _np_jacobian
 
 Z, B = 4, 8
 
@@ -216,6 +217,74 @@ class DiscriminatorStateTest(chex.TestCase):
                                                k_pen))(state.d_params)
     chex.assert_trees_all_close(jax.tree.map(jnp.subtract, grad(1.0), grad(0.0)), want,
                                 rtol=1e-4, atol=1e-6)
+
+
+class LinearCritic(nn.Module):
+  """``D(x) = <w, x>``: its input gradient is ``w`` everywhere, through ``T`` it is
+  ``J_T^T w``."""
+
+  @nn.compact
+  def __call__(self, x, train=True):
+    w = self.param('w', nn.initializers.normal(1.0), x.shape[1:])
+    return jnp.sum(x * w, axis=tuple(range(1, x.ndim)))
+
+
+class AugmentedPenaltyTest(chex.TestCase):
+  """With DiffAugment the penalty differentiates ``D(T(x))`` in the raw images."""
+
+  POLICY = 'color,translation,cutout'
+
+  def _setup(self, name, per_example):
+    gan = _gan(discriminator=LinearCritic(), penalty_weight=1.0,
+               penalty=penalties.get(name, per_example=per_example),
+               augment=augment.make_augment(self.POLICY))
+    rng = np.random.default_rng(3)
+    real = jnp.asarray(rng.uniform(-1, 1, (4, 6, 6, 2)), jnp.float32)
+    fake = jnp.asarray(rng.uniform(-1, 1, (4, 6, 6, 2)), jnp.float32)
+    params = LinearCritic().init(jax.random.key(0), real)['params']
+    return gan, params, real, fake
+
+  def _transported(self, w, key, n):
+    """``||J_i^T w||`` for example ``i`` augmented alone with ``split(key, n)[i]``, from the
+    NumPy transcription of the official transformations (the policy is affine in x)."""
+    names = self.POLICY.split(',')
+    shape = (1, *w.shape)
+    norms = []
+    for k in jax.random.split(key, n):
+      draws = _draws(k, names, shape, {})
+      jac = _np_jacobian(lambda v, d=draws: _apply_draws(v, names, d, {}), shape)
+      norms.append(np.linalg.norm(jac.T @ np.asarray(w, np.float64).ravel()))
+    return np.asarray(norms)
+
+  @parameterized.product(name=('r1', 'r2', 'wgan_gp'), per_example=(False, True))
+  def test_gradient_through_the_augmentation_matches_numpy(self, name, per_example):
+    gan, params, real, fake = self._setup(name, per_example)
+    key = jax.random.key(5)
+    got = jax.jit(lambda p: gan_lib._penalty(gan, p, {}, real, fake, None, None, key))(params)
+    k_real, k_fake, _ = jax.random.split(key, 3)
+    norms = self._transported(params['w'], k_fake if name == 'r2' else k_real, 4)
+    want = np.mean((norms - 1.0) ** 2) if name == 'wgan_gp' else np.mean(norms ** 2)
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    # Not the gradient at the augmented points, which is w for every example.
+    plain = float(jnp.sum(params['w'] ** 2))
+    plain = (np.sqrt(plain) - 1.0) ** 2 if name == 'wgan_gp' else plain
+    self.assertGreater(abs(float(got) - plain) / plain, 0.05)
+
+  def test_parameter_gradient_matches_numpy(self):
+    gan, params, real, fake = self._setup('r1', False)
+    key = jax.random.key(6)
+    g = jax.jit(jax.grad(lambda p: gan_lib._penalty(gan, p, {}, real, fake, None, None,
+                                                    key)))(params)
+    # R1 = mean_i ||J_i^T w||^2, so its gradient in w is mean_i 2 J_i J_i^T w.
+    names = self.POLICY.split(',')
+    shape = (1, *real.shape[1:])
+    w = np.asarray(params['w'], np.float64).ravel()
+    want = 0
+    for k in jax.random.split(jax.random.split(key, 3)[0], 4):
+      draws = _draws(k, names, shape, {})
+      jac = _np_jacobian(lambda v, d=draws: _apply_draws(v, names, d, {}), shape)
+      want = want + 2 * jac @ (jac.T @ w) / 4
+    np.testing.assert_allclose(np.asarray(g['w']).ravel(), want, rtol=1e-4, atol=1e-6)
 
 
 if __name__ == '__main__':

@@ -585,6 +585,21 @@ class ValidationTest(chex.TestCase):
         train.train_and_evaluate(small_config(num_steps=steps, num_epochs=epochs), wd)
     self.assertFalse(os.path.exists(wd))
 
+  def test_a_penalty_on_a_batchnorm_critic_is_warned_about(self):
+    from configs import acgan_digits
+    c = acgan_digits.get_config()  # DCGAN critic with batch normalization
+    c.penalty = dict(name='r1', weight=1.0, every=1, kwargs={})
+    with self.assertLogs('absl', 'WARNING') as logs:
+      build.build(c)
+    self.assertRegex(logs.output[0], r"config.penalty 'r1' on a critic with batch "
+                                     r"normalization \('acgan'\).*discriminator.norm=layer")
+    c.model.discriminator.norm = 'layer'  # a penalized critic without batch statistics
+    with self.assertNoLogs('absl', 'WARNING'):
+      build.build(c)
+    self.assertEqual(acgan_digits.get_config().penalty.name, 'none')
+    with self.assertNoLogs('absl', 'WARNING'):  # batch norm, no penalty
+      build.build(acgan_digits.get_config())
+
   def test_bad_names_fail_before_compiling(self):
     cases = {'loss.name': ('hinge2', 'minimax, non_saturating'),
              'penalty.name': ('gp', 'none, wgan_gp'),
