@@ -30,17 +30,16 @@ def r1_values(gan: gan_lib.GAN, state: gan_lib.GANState, real: jax.Array,
               draws: int = 4) -> tuple[float, float, float]:
   """Mean R1 ``(at T(x), through T, no augmentation)`` over ``draws`` keys."""
   fake = real[::-1]
+  plain = dataclasses.replace(gan, augment=None)
 
-  def critic(x):
-    return gan.discriminator.apply({'params': state.d_params}, x, train=False)
+  def penalty(g: gan_lib.GAN, r: jax.Array, f: jax.Array, key: jax.Array) -> float:
+    return float(gan_lib._penalty(g, state.d_params, state.d_stats, r, f, None, None, key))
   rows = []
   for s in range(draws):
     key = jax.random.key(100 + s)
-    through = gan_lib._penalty(gan, state.d_params, state.d_stats, real, fake, None, None,
-                               key)
-    k_real, k_fake, k_pen = jax.random.split(key, 3)
-    at = gan.penalty(critic, gan.augment(real, k_real), gan.augment(fake, k_fake), k_pen)
-    rows.append((float(at), float(through), float(gan.penalty(critic, real, fake, k_pen))))
+    k_real, k_fake, _ = jax.random.split(key, 3)  # _penalty's own split of key
+    rows.append((penalty(plain, gan.augment(real, k_real), gan.augment(fake, k_fake), key),
+                 penalty(gan, real, fake, key), penalty(plain, real, fake, key)))
   return tuple(np.mean(rows, axis=0))
 
 

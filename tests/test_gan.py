@@ -244,17 +244,17 @@ class AugmentedPenaltyTest(chex.TestCase):
     params = LinearCritic().init(jax.random.key(0), real)['params']
     return gan, params, real, fake
 
-  def _transported(self, w, key, n):
-    """``||J_i^T w||`` for example ``i`` augmented alone with ``split(key, n)[i]``, from the
-    NumPy transcription of the official transformations (the policy is affine in x)."""
+  def _jacobians(self, key, n, shape):
+    """``J_i`` ``[size, size]`` of the policy for example ``i`` augmented alone with
+    ``split(key, n)[i]``, from the NumPy transcription of the official transformations
+    (for fixed draws the policy is affine in x)."""
     names = self.POLICY.split(',')
-    shape = (1, *w.shape)
-    norms = []
+    shape = (1, *shape)
+    jacs = []
     for k in jax.random.split(key, n):
       draws = _draws(k, names, shape, {})
-      jac = _np_jacobian(lambda v, d=draws: _apply_draws(v, names, d, {}), shape)
-      norms.append(np.linalg.norm(jac.T @ np.asarray(w, np.float64).ravel()))
-    return np.asarray(norms)
+      jacs.append(_np_jacobian(lambda v, d=draws: _apply_draws(v, names, d, {}), shape))
+    return jacs
 
   @parameterized.product(name=('r1', 'r2', 'wgan_gp'), per_example=(False, True))
   def test_gradient_through_the_augmentation_matches_numpy(self, name, per_example):
@@ -262,7 +262,9 @@ class AugmentedPenaltyTest(chex.TestCase):
     key = jax.random.key(5)
     got = jax.jit(lambda p: gan_lib._penalty(gan, p, {}, real, fake, None, None, key))(params)
     k_real, k_fake, _ = jax.random.split(key, 3)
-    norms = self._transported(params['w'], k_fake if name == 'r2' else k_real, 4)
+    w = np.asarray(params['w'], np.float64)
+    norms = np.asarray([np.linalg.norm(j.T @ w.ravel()) for j in
+                        self._jacobians(k_fake if name == 'r2' else k_real, 4, w.shape)])
     want = np.mean((norms - 1.0) ** 2) if name == 'wgan_gp' else np.mean(norms ** 2)
     np.testing.assert_allclose(got, want, rtol=1e-4)
     # Not the gradient at the augmented points, which is w for every example.
@@ -276,14 +278,9 @@ class AugmentedPenaltyTest(chex.TestCase):
     g = jax.jit(jax.grad(lambda p: gan_lib._penalty(gan, p, {}, real, fake, None, None,
                                                     key)))(params)
     # R1 = mean_i ||J_i^T w||^2, so its gradient in w is mean_i 2 J_i J_i^T w.
-    names = self.POLICY.split(',')
-    shape = (1, *real.shape[1:])
     w = np.asarray(params['w'], np.float64).ravel()
-    want = 0
-    for k in jax.random.split(jax.random.split(key, 3)[0], 4):
-      draws = _draws(k, names, shape, {})
-      jac = _np_jacobian(lambda v, d=draws: _apply_draws(v, names, d, {}), shape)
-      want = want + 2 * jac @ (jac.T @ w) / 4
+    jacs = self._jacobians(jax.random.split(key, 3)[0], 4, real.shape[1:])
+    want = np.mean([2 * j @ (j.T @ w) for j in jacs], axis=0)
     np.testing.assert_allclose(np.asarray(g['w']).ravel(), want, rtol=1e-4, atol=1e-6)
 
 

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from configs import default, toy2d
+from configs import acgan_digits, default, toy2d
 from jaxgan import (
   build,
   checkpoints,
@@ -586,7 +586,6 @@ class ValidationTest(chex.TestCase):
     self.assertFalse(os.path.exists(wd))
 
   def test_a_penalty_on_a_batchnorm_critic_is_warned_about(self):
-    from configs import acgan_digits
     c = acgan_digits.get_config()  # DCGAN critic with batch normalization
     c.penalty = dict(name='r1', weight=1.0, every=1, kwargs={})
     with self.assertLogs('absl', 'WARNING') as logs:
