@@ -1,4 +1,4 @@
-"""Two alternatives to jaxgan's DCGAN convolutions on XLA:CPU, measured (not adopted).
+"""Alternatives to jaxgan's DCGAN convolutions on XLA:CPU, measured (none adopted).
 
 * **Winograd F(2x2, 2x2)** for the generators' 4x4 stride-2 transposed convolutions. Each
   output phase of such a layer is a 2x2 stride-1 convolution (``layers.
@@ -10,15 +10,24 @@
   once and the products are 9 matrix products ``[tiles, C_in] @ [C_in, 4 C_out]``, which
   XLA:CPU runs fast (``dcgan_layers``: its matrix product at about 2x PyTorch's, its
   convolutions at 0.8x oneDNN's). The transforms are additions of strided slices.
+* **One product of 2x2 windows** for the same layers (``windows``): output phase ``(r, c)``
+  reads the 2x2 input window at ``(q + r - 1, p + c - 1)``, so the ``(H + 1) (W + 1)``
+  windows of the input padded by 1 (``[.., 4 C_in]``, four slices) times the four phases'
+  kernels side by side (``[4 C_in, 4 C_out]``) is every phase's output and a little more
+  (``(H + 1) (W + 1) / (H W)`` times the FLOPs): one matrix product instead of four
+  convolutions.
+* **One 3x3 convolution** for the same layers (``embedded``): the four 2x2 phase kernels
+  placed in a zero 3x3 kernel with ``4 C_out`` outputs, then depth-to-space: one stride-1
+  convolution of XLA's, 2.25x the FLOPs.
 * **Space-to-depth** for the critics' wider 4x4 stride-2 convolutions: the padded input
   rearranged to ``[N, H/2 + 1, W/2 + 1, 4 C_in]`` and one 2x2 stride-1 convolution
   (jaxgan keeps XLA's strided op there and sends the input derivative through
   ``layers.phase_conv``).
 
-For each layer shape of ``benchmarks/dcgan_layers.py`` that the alternative applies to, it
+For each layer shape of ``benchmarks/dcgan_layers.py`` that an alternative applies to, it
 times (milliseconds, medians of interleaved rounds) the output (``fwd``) and the gradient of
 ``sum(y**2) / 2`` in the input and the kernel (``fwd+bwd``), jaxgan's ``impl='fast'``
-against the alternative, after checking the alternative against ``lax`` (max abs error).
+against each alternative, after checking the alternative against ``lax`` (max abs error).
 For the Winograd layers it also times its parts alone: the 9 matrix products, and the
 input and output transforms.
 
@@ -100,6 +109,48 @@ def winograd_conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
   return jnp.stack(rows, axis=2).reshape(n, 2 * qh, 2 * qw, -1)[:, :oh, :ow]
 
 
+def _phase_kernels(kernel: jax.Array) -> jax.Array:
+  """``[4, 4, C_in, C_out] -> [i, j, C_in, r, c, C_out]``: phase ``(r, c)``'s 2x2 kernel,
+  ``kernel[r + 2 i, c + 2 j]``, the tap that meets the input at ``(q + r + i - 1, p + c + j -
+  1)`` (``lax.conv_transpose`` with 'SAME' padding ``(2, 2)``, no kernel flip)."""
+  c_in, c_out = kernel.shape[2:]
+  return kernel.reshape(2, 2, 2, 2, c_in, c_out).transpose(0, 2, 4, 1, 3, 5)
+
+
+def _interleave(y: jax.Array) -> jax.Array:
+  """``[N, H, W, 2, 2, C]`` phases ``(r, c)`` -> ``[N, 2 H, 2 W, C]``."""
+  n, h, w, _, _, c = y.shape
+  return y.transpose(0, 1, 3, 2, 4, 5).reshape(n, 2 * h, 2 * w, c)
+
+
+def windows_conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` of a 4x4 kernel as one matrix product
+  of the input's 2x2 windows with the four phases' kernels side by side."""
+  n, h, w, c_in = x.shape
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  z = jnp.concatenate([xp[:, i:i + h + 1, j:j + w + 1] for i in range(2) for j in range(2)],
+                      axis=-1)
+  y = jnp.einsum('nhwk,kd->nhwd', z, _phase_kernels(kernel).reshape(4 * c_in, -1))
+  y = y.reshape(n, h + 1, w + 1, 2, 2, -1)
+  return _interleave(jnp.stack([jnp.stack([y[:, r:r + h, c:c + w, r, c] for c in range(2)],
+                                          axis=3) for r in range(2)], axis=3))
+
+
+def embedded_conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
+  """``lax.conv_transpose(x, kernel, (2, 2), 'SAME')`` of a 4x4 kernel as one 3x3 stride-1
+  convolution to ``4 C_out`` channels (phase ``(r, c)``'s taps at ``(r + i, c + j)``, zeros
+  elsewhere), then depth-to-space."""
+  n, h, w, c_in = x.shape
+  g = _phase_kernels(kernel)
+  k3 = jnp.zeros((3, 3) + g.shape[2:], kernel.dtype)
+  for r in range(2):
+    for c in range(2):
+      k3 = k3.at[r:r + 2, c:c + 2, :, r, c].set(g[:, :, :, r, c])
+  y = lax.conv_general_dilated(x, k3.reshape(3, 3, c_in, -1), (1, 1), ((1, 1), (1, 1)),
+                               dimension_numbers=_DN)
+  return _interleave(y.reshape(n, h, w, 2, 2, -1))
+
+
 def space_to_depth_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """``lax.conv_general_dilated(x, kernel, (2, 2), ((1, 1), (1, 1)))`` of a 4x4 kernel (even
   ``H``, ``W``) as one 2x2 stride-1 convolution of the space-to-depth padded input."""
@@ -113,13 +164,15 @@ def space_to_depth_conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
 
 
 def _pair(kind: str) -> tuple:
-  """(jaxgan's layer function, the alternative, lax's op) for a layer kind."""
+  """(jaxgan's layer function, {name: alternative}, lax's op) for a layer kind."""
   if kind == 'ConvTranspose':
     return (lambda x, k: layers.conv_transpose(x, k, (2, 2), 'SAME', impl='fast'),
-            winograd_conv_transpose,
+            {'Winograd': winograd_conv_transpose, 'windows': windows_conv_transpose,
+             'embedded': embedded_conv_transpose},
             lambda x, k: lax.conv_transpose(x, k, (2, 2), 'SAME', dimension_numbers=_DN))
   pad = ((1, 1), (1, 1))
-  return (lambda x, k: layers.conv(x, k, (2, 2), pad, impl='fast'), space_to_depth_conv,
+  return (lambda x, k: layers.conv(x, k, (2, 2), pad, impl='fast'),
+          {'space-to-depth': space_to_depth_conv},
           lambda x, k: lax.conv_general_dilated(x, k, (2, 2), pad, dimension_numbers=_DN))
 
 
@@ -140,10 +193,11 @@ def main() -> None:
       x = jnp.asarray(rng.uniform(-1, 1, (b, size, size, c_in)), jnp.float32)
       kern = jnp.asarray(rng.normal(size=(k, k, c_in, c_out)) / np.sqrt(k * k * c_in),
                          jnp.float32)
-      fast, alt, ref = _pair(kind)
-      err = float(jnp.max(jnp.abs(jit(alt)(x, kern) - ref(x, kern))))
+      fast, alts, ref = _pair(kind)
+      errors = {what: float(jnp.max(jnp.abs(jit(alt)(x, kern) - ref(x, kern))))
+                for what, alt in alts.items()}
       variants = {}
-      for name, fn in (('fast', fast), ('alt', alt)):
+      for name, fn in (('fast', fast), *alts.items()):
         loss = lambda x, k, fn=fn: 0.5 * jnp.sum(fn(x, k) ** 2)
         variants[f'{name} fwd'] = (functools.partial(jit(fn), x, kern), sync)
         variants[f'{name} fwd+bwd'] = (functools.partial(jit(jax.grad(loss, (0, 1))), x, kern),
@@ -163,14 +217,14 @@ def main() -> None:
       ms = {name: 1e3 / rate for name, rate in
             interleaved_rates(variants, args.steps, args.rounds).items()}
       shape = f'[{b},{size},{size},{c_in}] -> {c_out}'
-      what = 'Winograd' if kind == 'ConvTranspose' else 'space-to-depth'
-      rows.append([case_name, kind, shape, what, f'{err:.1e}',
-                   *(f'{ms[v]:.3g}' for v in ('fast fwd', 'alt fwd')),
-                   f'{ms["fast fwd"] / ms["alt fwd"]:.2f}',
-                   *(f'{ms[v]:.3g}' for v in ('fast fwd+bwd', 'alt fwd+bwd')),
-                   f'{ms["fast fwd+bwd"] / ms["alt fwd+bwd"]:.2f}'])
+      for what, err in errors.items():
+        rows.append([case_name, kind, shape, what, f'{err:.1e}',
+                     *(f'{ms[v]:.3g}' for v in ('fast fwd', f'{what} fwd')),
+                     f'{ms["fast fwd"] / ms[f"{what} fwd"]:.2f}',
+                     *(f'{ms[v]:.3g}' for v in ('fast fwd+bwd', f'{what} fwd+bwd')),
+                     f'{ms["fast fwd+bwd"] / ms[f"{what} fwd+bwd"]:.2f}'])
       if kind == 'ConvTranspose':
-        part_rows.append([case_name, shape, f'{ms["fast fwd"]:.3g}', f'{ms["alt fwd"]:.3g}',
+        part_rows.append([case_name, shape, f'{ms["fast fwd"]:.3g}', f'{ms["Winograd fwd"]:.3g}',
                           *(f'{ms[v]:.3g}' for v in ('products', 'in transform',
                                                      'out transform'))])
   print(f'jax {jax.__version__} on {jax.default_backend()}; medians of {args.rounds} '
