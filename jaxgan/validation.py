@@ -16,6 +16,8 @@ from typing import Any
 
 import ml_collections
 
+from jaxgan import penalties
+
 
 class ConfigError(ValueError):
   """A config field has a value that is not allowed (the message says which and why)."""
@@ -137,6 +139,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if n_critic == 0 and adversarial != 0:
     problems.append(f'config.n_critic = 0 trains no discriminator: config.adversarial_weight '
                     f'must be 0 then; got {adversarial!r}.')
+  penalty = config.get('penalty', {})
+  name, weight = penalty.get('name', 'none'), penalty.get('weight', 0.0)
+  # (A misspelt name is left to the penalty registry, which lists the valid ones.)
+  if name != 'none' and name in penalties.names() and _is_real(weight) and weight == 0:
+    problems.append(f'config.penalty.name = {name!r} with config.penalty.weight = {weight!r}: '
+                    'the penalty would be computed and add nothing. Set its weight (e.g. '
+                    "--config.penalty.weight=10, WGAN-GP's lambda; R1/R2 take gamma / 2) or "
+                    '--config.penalty.name=none.')
   content = config.get('content', {})
   if n_critic == 0 and not (content.get('pixel_weight') or content.get('perceptual_weight')):
     problems.append('config.n_critic = 0 trains the generator on its content loss alone: set '

@@ -70,12 +70,18 @@ def check(config: ml_collections.ConfigDict) -> None:
     if not config.study.get(field):
       raise validation.ConfigError(f'config.study.{field} is empty: the study would run '
                                    'nothing.')
+  weights = config.study.get('penalty_weights', {})
   for group in config.study.groups:
     for run in config.study.runs:
       c = run_config(config, group, run)[0]
-      validation.validate(c)
       losses.get(c.loss.name, **c.loss.kwargs)
       penalties.get(c.penalty.name, **c.penalty.kwargs)
+      if c.penalty.name != 'none' and c.penalty.name not in weights:
+        raise validation.ConfigError(
+            f'config.study.runs has {run!r} but config.study.penalty_weights '
+            f'({dict(weights)}) gives {c.penalty.name!r} no weight: the penalty would add '
+            f'nothing. Add one, e.g. penalty_weights=dict({c.penalty.name}=1.0).')
+      validation.validate(c)
       build.optimizer(c.g_optimizer)  # names, arguments and schedules
       build.optimizer(c.d_optimizer)
 

@@ -163,6 +163,20 @@ class SeedsTest(chex.TestCase):
         run_one.assert_not_called()
         self.assertFalse(os.path.exists(wd))
 
+  def test_a_penalty_without_a_study_weight_fails_before_the_first_run(self):
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.study.runs = ('hinge:none', 'hinge:r2')
+    del c.study.penalty_weights['r2']
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with mock.patch.object(mixtures_study, 'run_one') as run_one:
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  r"config.study.runs has 'hinge:r2' but "
+                                  r"config.study.penalty_weights \(.*\) gives 'r2' no weight"):
+        runner.run_study(c, wd)
+      run_one.assert_not_called()
+    self.assertFalse(os.path.exists(wd))
+
   def test_figures_cli_refuses_what_it_cannot_draw(self):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for args, message in ((['sr', '--workdirs=bicubic'], 'at least one NAME=DIR run'),

@@ -517,6 +517,24 @@ class ValidationTest(chex.TestCase):
       train.train_and_evaluate(small_config(**{field: value}), wd)
     self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
 
+  def test_a_penalty_without_a_weight_is_refused(self):
+    # The default weight is 0: naming a penalty alone would compute it and add nothing.
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"config.penalty.name = 'wgan_gp' with config.penalty.weight "
+                                r"= 0.0: the penalty would be computed and add nothing"):
+      train.train_and_evaluate(small_config(**{'penalty.name': 'wgan_gp',
+                                               'penalty.weight': 0.0}), wd)
+    self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+    # Switching a penalty off takes one flag: its weight and laziness are then unused.
+    validation.validate(small_config(**{'penalty.name': 'none', 'penalty.weight': 5.0,
+                                        'penalty.every': 4}))
+    # A misspelt name is the registry's error, which lists the valid names.
+    c = small_config(**{'penalty.name': 'wgan_gpp', 'penalty.weight': 0.0})
+    validation.validate(c)
+    with self.assertRaisesRegex(ValueError, "'wgan_gpp'.*wgan_gp"):
+      build.build(c)
+
   def test_unknown_fields_are_named_with_the_valid_ones_at_their_level(self):
     # Misspelt in a config file or in Python (the command line has its own check): each
     # would be ignored, e.g. no EMA and a penalty at every step.
