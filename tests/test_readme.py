@@ -58,13 +58,15 @@ class ReadmeTest(absltest.TestCase):
     self.assertEqual(rows, {k: sorted(v) for k, v in registries.items()})
 
   def test_named_files_exist(self):
+    # The README and the benchmarks' full record (docs/benchmarks.md, paths from the root).
     pattern = (r'\b((?:configs|benchmarks|launch|jaxgan|tests|docs|studies)/[\w/.\-]+'
-               r'\.(?:py|png|json|md|sh|csv))')
-    paths = set(re.findall(pattern, open(README).read()))
-    self.assertGreater(len(paths), 10)
+               r'\.(?:py|png|json|md|sh|csv|txt))')
     root = os.path.dirname(README)
-    missing = sorted(p for p in paths if not os.path.exists(os.path.join(root, p)))
-    self.assertEqual(missing, [], 'README names files that do not exist')
+    for doc in (README, os.path.join(root, 'docs', 'benchmarks.md')):
+      paths = set(re.findall(pattern, open(doc).read()))
+      self.assertGreater(len(paths), 10, doc)
+      missing = sorted(p for p in paths if not os.path.exists(os.path.join(root, p)))
+      self.assertEqual(missing, [], f'{doc} names files that do not exist')
 
   def test_commands_match_ci(self):
     readme = open(README).read()
