@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Every GPU figure docs/benchmarks.md reports ("On a GPU"), in one run, most important first; each benchmark
-# has its own time limit so that one slow part cannot take the rest with it (about 20
-# minutes in all on an H200, most of it compiling; the first 9 minutes covered the first
-# five sections there).
+# Every GPU figure docs/benchmarks.md reports ("On a GPU"), in one run, most important
+# first; each benchmark has its own time limit so that one slow part cannot take the rest
+# with it (about 20 minutes in all on an H200, most of it compiling; the first 9 minutes
+# covered the first five sections there).
 #
 #   bash benchmarks/gpu.sh [LOG]        # needs a CUDA jax, PyTorch (.[bench]) and, for
 #                                       # fid_features, pytorch-fid (.[parity])
