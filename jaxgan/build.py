@@ -127,10 +127,13 @@ def frozen_variables(config: ml_collections.ConfigDict) -> dict:
   return {'vgg': vgg.load(config.content.vgg_weights or None)}
 
 
-def build(config: ml_collections.ConfigDict,
-          pipe: data.Pipeline | None = None) -> tuple[gan_lib.GAN, data.Pipeline]:
+def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, *,
+          warn: bool = True) -> tuple[gan_lib.GAN, data.Pipeline]:
   """The GAN and the input pipeline of ``config`` (``pipe`` instead, when given: e.g. the
   shapes-only pipeline of :func:`jaxgan.data.sr_shapes`).
+
+  ``warn``: log the warnings about training choices (a penalty on a batch-normalized
+  critic); a run restored to sample or evaluate passes False.
 
   Raises:
     ValueError / TypeError: an unknown name or argument (from the registries, listing
@@ -164,7 +167,7 @@ def build(config: ml_collections.ConfigDict,
     raise
   except ValueError as e:
     raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}') from None
-  if penalty is not None and gan.n_critic and 'batch_stats' in d_vars:
+  if warn and penalty is not None and gan.n_critic and 'batch_stats' in d_vars:
     logging.warning(
         'config.penalty %r on a critic with batch normalization (%r): the penalty is taken '
         'in inference mode, at the running statistics, while the losses train the critic '

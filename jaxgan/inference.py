@@ -75,7 +75,7 @@ def restore(workdir: str, with_data: bool = True
   """
   config = load_config(workdir)
   pipe = None if with_data else data_shapes(workdir, config)
-  gan, pipe = build.build(config, pipe)
+  gan, pipe = build.build(config, pipe, warn=False)  # training advice is no use here
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'))
   try:
     target = checkpoints.abstract_like(build.abstract_state(gan, pipe),

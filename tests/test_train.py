@@ -610,6 +610,8 @@ class ValidationTest(chex.TestCase):
       build.build(c)
     self.assertRegex(logs.output[0], r"config.penalty 'r1' on a critic with batch "
                                      r"normalization \('acgan'\).*discriminator.norm=layer")
+    with self.assertNoLogs('absl', 'WARNING'):  # a run restored to sample from
+      build.build(c, warn=False)
     c.model.discriminator.norm = 'layer'  # a penalized critic without batch statistics
     with self.assertNoLogs('absl', 'WARNING'):
       build.build(c)
