@@ -152,7 +152,7 @@ def main() -> None:
       step = torch_step(c, device)
       if step:
         variants[f'torch {name}'] = (step, torch_sync)
-    rates = interleaved_rates(variants, args.steps, args.rounds, warmup=1)
+    rates = interleaved_rates(variants, args.steps, args.rounds, warmup=3)
     for name in names:
       jr, tr = rates[f'jax {name}'], rates.get(f'torch {name}', float('nan'))
       rows.append([name.upper(), f'ngf {ngf} / ndf {ngf // 2}', args.batch, jr, tr, jr / tr,

@@ -227,7 +227,7 @@ def main() -> None:
       step = torch_step(c, device)
       if step:
         variants[f'torch {kind}'] = (step, torch_sync)
-    rates = interleaved_rates(variants, args.steps, args.rounds, warmup=1)
+    rates = interleaved_rates(variants, args.steps, args.rounds, warmup=3)
     for kind in KINDS:
       c = configs[kind]
       b = c.data.batch_size
