@@ -98,7 +98,7 @@ def run_cpu_programs_inline() -> bool:
   A program's largest buffer is then allocated by the main thread, from the heap that
   :func:`retain_host_memory` keeps, instead of being ``mmap``ped and faulted in again at
   every call (see there): the CIFAR DCGAN step's 21,700 page faults per call go to about
-  20, and its steps run faster (README, "Host memory"). Python then waits for each call
+  20, and its steps run faster (docs/benchmarks.md, "Host memory"). Python then waits for each call
   instead of preparing the next meanwhile; the MLP main job, one step per call, trained
   as fast either way. Programs over several devices stay asynchronous (JAX's rule).
 

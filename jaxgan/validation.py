@@ -16,7 +16,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxgan import penalties
+from jaxgan import penalties, registry
 
 
 class ConfigError(ValueError):
@@ -141,12 +141,17 @@ def validate(config: ml_collections.ConfigDict) -> None:
                     f'must be 0 then; got {adversarial!r}.')
   penalty = config.get('penalty', {})
   name, weight = penalty.get('name', 'none'), penalty.get('weight', 0.0)
-  # (A misspelt name is left to the penalty registry, which lists the valid ones.)
-  if name != 'none' and name in penalties.names() and _is_real(weight) and weight == 0:
+  # A misspelt name or spec is left to the penalty registry, which lists the valid ones.
+  try:
+    base = registry.parse_spec(name)[0] if isinstance(name, str) else None
+  except ValueError:
+    base = None
+  if base in penalties.names() and base != 'none' and _is_real(weight) and weight == 0:
     problems.append(f'config.penalty.name = {name!r} with config.penalty.weight = {weight!r}: '
                     'the penalty would be computed and add nothing. Set its weight (e.g. '
                     "--config.penalty.weight=10, WGAN-GP's lambda; R1/R2 take gamma / 2) or "
-                    '--config.penalty.name=none.')
+                    '--config.penalty.name=none (to resume a run saved with this config, '
+                    'add --config.allow_config_change=True).')
   content = config.get('content', {})
   if n_critic == 0 and not (content.get('pixel_weight') or content.get('perceptual_weight')):
     problems.append('config.n_critic = 0 trains the generator on its content loss alone: set '

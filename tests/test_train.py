@@ -526,6 +526,9 @@ class ValidationTest(chex.TestCase):
       train.train_and_evaluate(small_config(**{'penalty.name': 'wgan_gp',
                                                'penalty.weight': 0.0}), wd)
     self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+    with self.assertRaisesRegex(validation.ConfigError, r"'dragan\(scale=1.0\)' with config"):
+      validation.validate(small_config(**{'penalty.name': 'dragan(scale=1.0)',
+                                          'penalty.weight': 0.0}))
     # Switching a penalty off takes one flag: its weight and laziness are then unused.
     validation.validate(small_config(**{'penalty.name': 'none', 'penalty.weight': 5.0,
                                         'penalty.every': 4}))
