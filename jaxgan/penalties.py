@@ -159,19 +159,26 @@ def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
 
 
 def dragan_points(real: chex.Array, key: chex.PRNGKey, scale: float = 0.5,
-                  data_range: tuple[float, float] | None = None) -> chex.Array:
+                  data_range: tuple[float, float] | None = None,
+                  one_sided: bool = False) -> chex.Array:
   """DRAGAN's perturbed real points ``clip(x + alpha * scale * std(x) * u)``.
 
-  ``u ~ U[0, 1]`` per element and ``alpha ~ U[-1, 1]`` per example (two-sided: the
-  one-sided U[0, 1] of the first paper version was acknowledged as a bug by its author);
-  ``std`` is the standard deviation of the whole real batch.
+  ``u ~ U[0, 1]`` per element, ``alpha`` per example, ``std`` the standard deviation of
+  the whole real batch. The authors' code (``x + alpha * (x_p - x)`` with ``x_p = x + 0.5
+  std(x) u``) draws ``alpha ~ U[0, 1]``: every point lies on the positive side of its real
+  sample (``one_sided=True``; StudioGAN's form too). Its final paper version adds Gaussian
+  noise ``N(0, cI)`` instead, and the author calls the code's form an early one (DRAGAN
+  issues #5 and #6). jaxgan's default draws ``alpha ~ U[-1, 1]``, perturbing both ways, as
+  khanrc's tf.gans-comparison does and as compare_gan's ``x + std (u - 1/2)`` does without
+  the per-example factor.
 
   Args:
     real: real samples ``[batch, ...]``.
     key: PRNG key.
-    scale: the perturbation scale (0.5 in the paper).
+    scale: the perturbation scale (0.5 in the code).
     data_range: ``(low, high)`` to clip the points to, e.g. ``(-1, 1)`` for images;
       ``None`` leaves them unclipped (2-D mixtures have no bounded range).
+    one_sided: ``alpha ~ U[0, 1]`` (the authors' code) instead of ``U[-1, 1]``.
 
   Returns:
     The perturbed points, the shape of ``real``.
@@ -179,7 +186,7 @@ def dragan_points(real: chex.Array, key: chex.PRNGKey, scale: float = 0.5,
   k_u, k_alpha = jax.random.split(key)
   u = jax.random.uniform(k_u, real.shape, real.dtype)
   alpha = jax.random.uniform(k_alpha, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype,
-                             minval=-1.0, maxval=1.0)
+                             minval=0.0 if one_sided else -1.0, maxval=1.0)
   points = real + alpha * (scale * jnp.std(real) * u)
   if data_range is not None:
     points = jnp.clip(points, data_range[0], data_range[1])
@@ -189,7 +196,8 @@ def dragan_points(real: chex.Array, key: chex.PRNGKey, scale: float = 0.5,
 def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                    key: chex.PRNGKey, real_cond: Cond = None, fake_cond: Cond = None,
                    per_example: bool = True, scale: float = 0.5,
-                   data_range: tuple[float, float] | None = None) -> chex.Array:
+                   data_range: tuple[float, float] | None = None,
+                   one_sided: bool = False) -> chex.Array:
   """DRAGAN gradient penalty around the real data.
 
   ``E (||grad D(xhat)|| - 1)^2`` at the points of :func:`dragan_points`. Weight lambda = 10.
@@ -202,9 +210,11 @@ def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     real_cond: conditions of the real samples, or None.
     fake_cond: unused.
     per_example: see :func:`input_gradients`.
-    scale: the perturbation scale (0.5 in the paper).
+    scale: the perturbation scale (0.5 in the code).
     data_range: ``(low, high)`` to clip the points to; ``None`` (default) leaves them
       unclipped, as the paper's code does.
+    one_sided: perturb on the positive side only, as the authors' code
+      (:func:`dragan_points`).
 
   Returns:
     The unweighted scalar penalty.
@@ -214,7 +224,7 @@ def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   """
   del fake_cond
   _check_pair(real, fake)
-  points = dragan_points(real, key, scale, data_range)
+  points = dragan_points(real, key, scale, data_range, one_sided)
   norms = gradient_norms(critic_fn, points, real_cond, per_example)
   return jnp.mean(jnp.square(norms - 1.0))
 
@@ -318,7 +328,7 @@ def get(name: str, **hparams) -> PenaltyFn | None:
     name: one of :func:`names`, optionally with hyper-parameters inline
       (``'dragan(scale=0.5)'``).
     **hparams: the penalty's keyword hyper-parameters (only ``dragan`` has any:
-      ``scale`` and ``data_range``).
+      ``scale``, ``data_range`` and ``one_sided``).
 
   Raises:
     ValueError: an unknown name (the message lists the valid names).

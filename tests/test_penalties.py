@@ -142,6 +142,24 @@ class PointsTest(chex.TestCase):
     self.assertGreater((signs.sum(1) > 0).sum(), 10)
     self.assertGreater((signs.sum(1) < 0).sum(), 10)
 
+  def test_dragan_one_sided_is_the_authors_code(self):
+    # The authors' code: x + alpha (x_p - x), x_p = x + 0.5 std(x) u, alpha, u ~ U[0, 1];
+    # NumPy from the same draws (alpha per example, u per element).
+    real = _batch(19, (64, 8))
+    k_u, k_alpha = jax.random.split(KEY)
+    u = np.asarray(jax.random.uniform(k_u, real.shape), np.float64)
+    alpha = np.asarray(jax.random.uniform(k_alpha, (64, 1)), np.float64)
+    x = np.asarray(real, np.float64)
+    x_p = x + 0.5 * x.std() * u
+    want = x + alpha * (x_p - x)
+    got = penalties.dragan_points(real, KEY, one_sided=True)
+    np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=1e-5, atol=1e-6)
+    self.assertTrue(np.all(np.asarray(got) >= np.asarray(real)))
+    two_sided = np.asarray(penalties.dragan_points(real, KEY), np.float64)
+    self.assertTrue(np.any(two_sided < x - 1e-3))
+    fn = penalties.get('dragan(one_sided=True)')
+    self.assertTrue(np.isfinite(fn(_half_square_critic, real, real, KEY)))
+
   def test_dragan_clips_to_data_range(self):
     real = jnp.clip(_batch(18, (32, 4, 4, 1)), -1.0, 1.0)
     pts = penalties.dragan_points(real, KEY, data_range=(-1.0, 1.0))
