@@ -44,6 +44,22 @@ def optimizer(config: ml_collections.ConfigDict,
   return optimizers.get(config.pop('name'), **config)
 
 
+def schedule_warnings(config: ml_collections.ConfigDict, steps: int) -> list[str]:
+  """A line for each optimizer whose learning-rate schedule is still changing when a run
+  of ``steps`` train steps ends (e.g. a linear decay over 100k steps in a 50k-step run: the
+  rate never reaches its end value)."""
+  lines = []
+  for field in ('g_optimizer', 'd_optimizer'):
+    spec = config[field].get('schedule', 'constant')
+    end = optimizers.schedule_end(spec)
+    if end > steps:
+      lines.append(f'config.{field}.schedule = {spec!r} changes the rate until train step '
+                   f'{end}, but this run trains {steps} steps: it ends before its schedule '
+                   'does (set the step arguments to the run, e.g. decay_steps='
+                   f'{steps}, to decay over it).')
+  return lines
+
+
 def pipeline(config: ml_collections.ConfigDict, seed: int | None = None) -> data.Pipeline:
   """The input pipeline of ``config.data`` (``{name, batch_size, ...dataset arguments}``)."""
   kwargs = dict(config.data)

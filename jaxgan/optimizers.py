@@ -105,6 +105,17 @@ def schedule_names() -> list[str]:
   return _SCHEDULES.names()
 
 
+def schedule_end(spec: str) -> int:
+  """The train step from which schedule ``spec`` keeps its rate: its last milestone, or
+  where its decay ends (0 for ``'constant'``). The spec is checked as :func:`schedule`
+  checks it."""
+  _SCHEDULES.get(spec)(1.0)  # names, arguments and their values
+  name, kwargs = registry.parse_spec(spec)
+  if name == 'multistep':
+    return max(kwargs['milestones'], default=0)
+  return int(kwargs.get('decay_steps', 0))
+
+
 def schedule(spec: str, learning_rate: float,
              updates_per_step: int = 1) -> float | optax.Schedule:
   """The learning rate, or its schedule, of an optimizer that updates ``updates_per_step``

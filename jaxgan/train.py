@@ -174,6 +174,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     jax.distributed.initialize()
   gan, pipe = build.build(config)
   length = build.training_length(config, pipe)
+  for line in build.schedule_warnings(config, length.steps):
+    logging.warning(line)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
   lead = jax.process_index() == 0

@@ -110,6 +110,33 @@ class ScheduleTest(chex.TestCase):
     with self.assertRaisesRegex(TypeError, "'cosine' has no argument.*steps"):
       optimizers.schedule('cosine(steps=10)', 1e-4)
 
+  def test_schedule_end_is_where_the_rate_stops_changing(self):
+    for spec, end in (('constant', 0), ('linear(decay_steps=100)', 100),
+                      ('cosine(decay_steps=70, alpha=0.1)', 70),
+                      ('multistep(milestones=(20, 5), gamma=0.5)', 20),
+                      ('warmup_cosine(warmup_steps=10, decay_steps=50)', 50)):
+      self.assertEqual(optimizers.schedule_end(spec), end, spec)
+      if end:  # the rate changes up to that step and not after it
+        fn = optimizers.schedule(spec, 1.0)
+        self.assertNotEqual(float(fn(end - 1)), float(fn(end)), spec)
+        self.assertEqual(float(fn(end)), float(fn(end + 1000)), spec)
+    with self.assertRaisesRegex(validation.ConfigError, 'milestones = 5: must be a tuple'):
+      optimizers.schedule_end('multistep(milestones=5)')
+
+  def test_a_schedule_longer_than_the_run_is_warned_about(self):
+    from configs import toy2d
+    from jaxgan import build
+    c = toy2d.get_config()
+    c.num_steps = 500
+    c.g_optimizer.schedule = 'linear(decay_steps=1000)'
+    c.d_optimizer.schedule = 'multistep(milestones=(100, 500))'
+    lines = build.schedule_warnings(c, 500)
+    self.assertLen(lines, 1)
+    self.assertIn("config.g_optimizer.schedule = 'linear(decay_steps=1000)' changes the rate "
+                  'until train step 1000, but this run trains 500 steps', lines[0])
+    c.g_optimizer.schedule = 'linear(decay_steps=500)'
+    self.assertEqual(build.schedule_warnings(c, 500), [])
+
 
 class WeightClippingTest(chex.TestCase):
 
