@@ -98,9 +98,9 @@ def run_cpu_programs_inline() -> bool:
   A program's largest buffer is then allocated by the main thread, from the heap that
   :func:`retain_host_memory` keeps, instead of being ``mmap``ped and faulted in again at
   every call (see there): the CIFAR DCGAN step's 21,700 page faults per call go to about
-  20, and its steps run faster (docs/benchmarks.md, "Host memory"). Python then waits for each call
-  instead of preparing the next meanwhile; the MLP main job, one step per call, trained
-  as fast either way. Programs over several devices stay asynchronous (JAX's rule).
+  20, and its steps run faster (docs/benchmarks.md, "Host memory"). Python then waits for
+  each call instead of preparing the next meanwhile; the MLP main job, one step per call,
+  trained as fast either way. Programs over several devices stay asynchronous (JAX's rule).
 
   It must run before JAX starts its backends; the launchers (``launch.common.run``) and
   the benchmark scripts call it first. Returns whether it was applied: not when the

@@ -80,7 +80,7 @@ def check(config: ml_collections.ConfigDict) -> None:
         raise validation.ConfigError(
             f'config.study.runs has {run!r} but config.study.penalty_weights '
             f'({dict(weights)}) gives {c.penalty.name!r} no weight: the penalty would add '
-            f'nothing. Add one, e.g. penalty_weights=dict({c.penalty.name}=1.0).')
+            f'nothing. Add one, e.g. penalty_weights={{{c.penalty.name!r}: 1.0}}.')
       validation.validate(c)
       build.optimizer(c.g_optimizer)  # names, arguments and schedules
       build.optimizer(c.d_optimizer)
