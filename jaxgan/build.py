@@ -46,17 +46,17 @@ def optimizer(config: ml_collections.ConfigDict,
 
 def schedule_warnings(config: ml_collections.ConfigDict, steps: int) -> list[str]:
   """A line for each optimizer whose learning-rate schedule is still changing when a run
-  of ``steps`` train steps ends (e.g. a linear decay over 100k steps in a 50k-step run: the
-  rate never reaches its end value)."""
+  of ``steps`` train steps ends (:func:`jaxgan.optimizers.schedule_outlasts`; e.g. a linear
+  decay over 100k steps in a 50k-step run never reaches its end value). The critic's is
+  not checked when ``n_critic = 0`` trains no critic."""
+  fields = ('g_optimizer', 'd_optimizer') if config.n_critic else ('g_optimizer',)
+  specs = {field: config[field].get('schedule', 'constant') for field in fields}
   lines = []
-  for field in ('g_optimizer', 'd_optimizer'):
-    spec = config[field].get('schedule', 'constant')
-    end = optimizers.schedule_end(spec)
-    if end > steps:
-      lines.append(f'config.{field}.schedule = {spec!r} changes the rate until train step '
-                   f'{end}, but this run trains {steps} steps: it ends before its schedule '
-                   'does (set the step arguments to the run, e.g. decay_steps='
-                   f'{steps}, to decay over it).')
+  for spec in dict.fromkeys(specs.values()):  # one line for a schedule both players share
+    why = optimizers.schedule_outlasts(spec, steps)
+    if why:
+      named = ' and '.join(f'config.{f}.schedule' for f, s in specs.items() if s == spec)
+      lines.append(f'{named} = {spec!r} in a run of {steps} train steps: {why}')
   return lines
 
 

@@ -116,6 +116,33 @@ def schedule_end(spec: str) -> int:
   return int(kwargs.get('decay_steps', 0))
 
 
+def schedule_outlasts(spec: str, steps: int) -> str | None:
+  """Why schedule ``spec`` is still changing when a run of ``steps`` train steps ends, and
+  which arguments to set; ``None`` when it is not.
+
+  Train step ``s`` reads the schedule at ``s``, for ``s = 0 .. steps - 1``. So a milestone
+  at ``steps`` or later never applies, while a decay over exactly ``steps`` (the WGAN-GP
+  code's ``lr * (1 - step / steps)``) ends within the run, its last step at ``lr / steps``.
+  """
+  end = schedule_end(spec)
+  name, kwargs = registry.parse_spec(spec)
+  if name == 'multistep':
+    late = sorted({m for m in kwargs['milestones'] if m >= steps})
+    if not late:
+      return None
+    return (f'its milestone(s) {", ".join(map(str, late))} fall at or after the last train '
+            f'step ({steps - 1}), so the rate never drops there (set milestones below '
+            f'{steps}).')
+  if end <= steps:
+    return None
+  if name == 'warmup_cosine' and kwargs['warmup_steps'] >= steps:
+    fix = f'warmup_steps below {steps} and decay_steps={steps}'
+  else:
+    fix = f'decay_steps={steps}'
+  return (f'it changes the rate until train step {end}, past the run\'s end (set {fix} to '
+          'decay over the run).')
+
+
 def schedule(spec: str, learning_rate: float,
              updates_per_step: int = 1) -> float | optax.Schedule:
   """The learning rate, or its schedule, of an optimizer that updates ``updates_per_step``

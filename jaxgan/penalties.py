@@ -327,8 +327,9 @@ def get(name: str, **hparams) -> PenaltyFn | None:
   Args:
     name: one of :func:`names`, optionally with hyper-parameters inline
       (``'dragan(scale=0.5)'``).
-    **hparams: the penalty's keyword hyper-parameters (only ``dragan`` has any:
-      ``scale``, ``data_range`` and ``one_sided``).
+    **hparams: the penalty's keyword hyper-parameters: every penalty takes
+      ``per_example`` (:func:`input_gradients`); ``dragan`` also ``scale``, ``data_range``
+      and ``one_sided``.
 
   Raises:
     ValueError: an unknown name (the message lists the valid names).

@@ -39,6 +39,9 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
   Raises:
     ValueError: the spec is not a name or a call with literal keyword arguments.
   """
+  if not isinstance(spec, str):
+    raise UnknownNameError(f"Cannot read {spec!r}: write a name as a string, or a name with "
+                           "literal keyword arguments such as 'least_squares(a=-1.0, b=1.0)'.")
   spec = spec.strip()
   if '(' not in spec:
     return spec, {}

@@ -174,11 +174,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     jax.distributed.initialize()
   gan, pipe = build.build(config)
   length = build.training_length(config, pipe)
-  for line in build.schedule_warnings(config, length.steps):
+  lead = jax.process_index() == 0
+  for line in build.schedule_warnings(config, length.steps) if lead else ():
     logging.warning(line)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
-  lead = jax.process_index() == 0
   os.makedirs(workdir, exist_ok=True)
   with workdir_lib.Lock(workdir) if lead else contextlib.nullcontext():
     return _train(config, workdir, gan, pipe, length, mesh, lead)

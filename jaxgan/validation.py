@@ -119,7 +119,9 @@ def _lookup(config: ml_collections.ConfigDict, path: str) -> tuple[bool, Any]:
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks that every field of a training config is one jaxgan knows (:data:`FIELDS`),
-  every numeric field's value, and the training length rule.
+  every numeric field's value, the training length rule, and the rules between fields:
+  ``n_critic = 0`` needs ``adversarial_weight = 0`` and a content loss, and a penalty
+  named (other than ``'none'``) needs a weight > 0.
 
   Raises:
     ConfigError: listing every unknown field with the valid ones at its level, and every
@@ -148,10 +150,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     base = None
   if base in penalties.names() and base != 'none' and _is_real(weight) and weight == 0:
     problems.append(f'config.penalty.name = {name!r} with config.penalty.weight = {weight!r}: '
-                    'the penalty would be computed and add nothing. Set its weight (e.g. '
-                    "--config.penalty.weight=10, WGAN-GP's lambda; R1/R2 take gamma / 2) or "
-                    '--config.penalty.name=none (to resume a run saved with this config, '
-                    'add --config.allow_config_change=True).')
+                    'the penalty would be computed and add nothing. Set config.penalty.weight '
+                    "(e.g. 10, WGAN-GP's lambda; R1/R2 take gamma / 2), or config.penalty.name "
+                    "= 'none'. On the command line: --config.penalty.weight=10 or "
+                    '--config.penalty.name=none (to resume a run saved with this config, add '
+                    '--config.allow_config_change=True).')
   content = config.get('content', {})
   if n_critic == 0 and not (content.get('pixel_weight') or content.get('perceptual_weight')):
     problems.append('config.n_critic = 0 trains the generator on its content loss alone: set '

@@ -169,6 +169,17 @@ class ConfigsTest(chex.TestCase):
         for step, want in rates.items():
           self.assertAlmostEqual(got[step] / want, 1.0, places=5, msg=f'{spec} step {step}')
 
+  def test_every_scheduled_recipe_ends_its_schedule_within_its_run(self):
+    """No shipped recipe logs the schedule warning: its last milestone falls before its
+    last train step, and its decay ends by it."""
+    for spec in ('srgan.py', 'esrgan.py', 'esrgan.py:psnr', 'sngan_cifar10.py',
+                 'cgan_pd_cifar10.py'):
+      c = load([f'--config=configs/{spec}'])
+      self.assertNotEqual(c.g_optimizer.schedule, 'constant', spec)
+      self.assertEqual(build.schedule_warnings(c, c.num_steps), [], spec)
+      c.num_steps //= 2  # the same recipe cut short is warned about
+      self.assertNotEqual(build.schedule_warnings(c, c.num_steps), [], spec)
+
   def test_the_critic_schedule_counts_train_steps(self):
     """With n_critic = 3 the critic's optimizer updates 3 times per train step: its
     schedule (milestone: train step 2) switches at its 7th update, the generator's at its

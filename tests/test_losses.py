@@ -217,6 +217,10 @@ class RegistryTest(chex.TestCase):
       losses.get('least_squares(a=-1.0)', a=0.0)
     with self.assertRaisesRegex(ValueError, 'Cannot read'):
       losses.get('least_squares(a=b)')
+    # A name that is not a string (an unset config field) is the same clear error.
+    for spec in (None, 3):
+      with self.assertRaisesRegex(ValueError, f'Cannot read {spec}: write a name as a string'):
+        losses.get(spec)
 
   def test_unknown_name_lists_valid_names(self):
     with self.assertRaisesRegex(ValueError, 'nonsaturating.*non_saturating.*rahinge'):

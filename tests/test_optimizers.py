@@ -1,4 +1,5 @@
-"""Tests of jaxgan.optimizers: optax by name, weight clipping as a projection."""
+"""Tests of jaxgan.optimizers: optax by name, learning-rate schedules against their closed
+forms and the warning for a schedule that outlasts the run, weight clipping as a projection."""
 
 import chex
 import jax
@@ -127,14 +128,57 @@ class ScheduleTest(chex.TestCase):
     from configs import toy2d
     from jaxgan import build
     c = toy2d.get_config()
-    c.num_steps = 500
     c.g_optimizer.schedule = 'linear(decay_steps=1000)'
-    c.d_optimizer.schedule = 'multistep(milestones=(100, 500))'
+    c.d_optimizer.schedule = 'multistep(milestones=(100, 499))'
     lines = build.schedule_warnings(c, 500)
     self.assertLen(lines, 1)
-    self.assertIn("config.g_optimizer.schedule = 'linear(decay_steps=1000)' changes the rate "
-                  'until train step 1000, but this run trains 500 steps', lines[0])
+    self.assertIn("config.g_optimizer.schedule = 'linear(decay_steps=1000)' in a run of 500 "
+                  'train steps: it changes the rate until train step 1000', lines[0])
+    self.assertIn('set decay_steps=500', lines[0])
+    # A decay over exactly the run ends within it: step 499 reads lr / 500.
     c.g_optimizer.schedule = 'linear(decay_steps=500)'
+    self.assertEqual(build.schedule_warnings(c, 500), [])
+
+  def test_a_milestone_at_the_run_length_is_never_reached(self):
+    """Steps 0 .. N-1 read the schedule, so milestone N never applies; one before it does."""
+    from configs import toy2d
+    from jaxgan import build
+    c = toy2d.get_config()
+    c.d_optimizer.schedule = 'multistep(milestones=(100, 500, 700))'
+    (line,) = build.schedule_warnings(c, 500)
+    self.assertIn("config.d_optimizer.schedule = 'multistep(milestones=(100, 500, 700))'", line)
+    self.assertIn('milestone(s) 500, 700 fall at or after the last train step (499)', line)
+    self.assertIn('set milestones below 500', line)
+    self.assertNotIn('decay_steps', line)
+    fn = optimizers.schedule('multistep(milestones=(100, 500, 700))', 1.0)
+    # The run's last step has had one drop, not three.
+    self.assertAlmostEqual(float(fn(499)), 0.1, places=6)
+    c.d_optimizer.schedule = 'multistep(milestones=(100, 499))'
+    self.assertEqual(build.schedule_warnings(c, 500), [])
+
+  def test_a_warmup_longer_than_the_run_names_both_arguments(self):
+    from configs import toy2d
+    from jaxgan import build
+    c = toy2d.get_config()
+    c.g_optimizer.schedule = 'warmup_cosine(warmup_steps=600, decay_steps=2000)'
+    (line,) = build.schedule_warnings(c, 500)
+    self.assertIn('set warmup_steps below 500 and decay_steps=500', line)
+    c.g_optimizer.schedule = 'warmup_cosine(warmup_steps=100, decay_steps=2000)'
+    (line,) = build.schedule_warnings(c, 500)
+    self.assertIn('set decay_steps=500 to decay', line)
+    self.assertNotIn('warmup_steps below', line)
+
+  def test_a_shared_schedule_is_one_line_and_no_critic_is_not_checked(self):
+    from configs import toy2d
+    from jaxgan import build
+    c = toy2d.get_config()
+    c.g_optimizer.schedule = c.d_optimizer.schedule = 'cosine(decay_steps=900)'
+    (line,) = build.schedule_warnings(c, 500)
+    self.assertTrue(line.startswith('config.g_optimizer.schedule and config.d_optimizer.'
+                                    "schedule = 'cosine(decay_steps=900)'"), line)
+    # n_critic = 0 (a PSNR-only pretraining) updates no critic: its schedule does not run.
+    c.n_critic = 0
+    c.g_optimizer.schedule = 'constant'
     self.assertEqual(build.schedule_warnings(c, 500), [])
 
 
