@@ -1,14 +1,18 @@
 """The training loop: ``train_and_evaluate(config, workdir)``, what ``launch/train.py`` calls.
 
 Re-running with the same workdir resumes from the latest checkpoint, exactly: the data of
-step ``s`` and its PRNG key are functions of ``(seed, s)``. Nothing a user has is lost:
+step ``s`` and its PRNG key are functions of ``(seed, s)`` (bit for bit, except a
+convolutional model on CPU with ``steps_per_call > 1`` resumed between calls: its unrolled
+calls of other lengths compile differently and match to float rounding). Nothing a user
+has is lost:
 
 * the config is validated, and every name resolved, before anything is written;
 * one trainer per workdir (:class:`jaxgan.workdir.Lock`), and a resume with another config
   is refused unless asked for;
 * a checkpoint is written only when every parameter, EMA weight, optimizer state and
   statistic is finite and every loss since the previous one was; a non-finite value
-  stops training with its step and the last good checkpoint, which is never rotated out;
+  stops training with its step and the last good checkpoint, which is never rotated out
+  (the finite rows logged before it are kept);
 * SIGTERM/SIGINT save a checkpoint and stop within about two compiled calls (the loop runs
   at most :data:`IN_FLIGHT` calls ahead of the device; on several hosts, which vote
   without waiting for the device, about two more); metric rows after the restored step
@@ -243,18 +247,22 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
       rates[f'{player}_lr'] = fn
 
   def flush(save: bool = False) -> None:
-    """Fetches pending metrics, stops at the first non-finite one, writes the log: the
-    rows at multiples of ``log_every`` and, at a save, the saved step's."""
-    rows = []
+    """Fetches pending metrics and writes the log: the rows at multiples of ``log_every``
+    and, at a save, the saved step's. At the first non-finite one, the finite rows before
+    it are written (what led up to it), then training stops."""
+    rows, error = [], None
     for first, metrics in jax.device_get(pending):
       metrics = {k: np.asarray(v) for k, v in metrics.items()}
       bad = int(first_nonfinite(metrics))
+      n = len(metrics['g_total']) if bad < 0 else bad
+      rows += [(first + i + 1, {k: float(v[i]) for k, v in metrics.items()})
+               for i in range(n)]
       if bad >= 0:
         values = {k: float(v[bad]) for k, v in metrics.items()}
-        stop(f'Non-finite loss at step {first + bad + 1}: {values}.')
-      rows += [(first + i + 1, {k: float(v[i]) for k, v in metrics.items()})
-               for i in range(len(metrics['g_total']))]
+        error = f'Non-finite loss at step {first + bad + 1}: {values}.'
+        break
     pending.clear()
+    save = save and error is None  # no save follows a non-finite loss
     for step, m in rows if lazy else ():  # row `step` is the state after step `step - 1`
       if gan_lib.penalty_due(gan, step - 1):
         last_penalty[0] = m['penalty']
@@ -270,6 +278,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
                               'steps_per_sec': rate})
       bar.set_postfix({k: f'{v:.3f}' for k, v in rows[-1][1].items()
                        if k in ('d_loss', 'g_loss')})
+    if error:
+      stop(error)
 
   try:
     with _StopRequest() as stop_request:

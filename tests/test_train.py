@@ -140,8 +140,11 @@ class TrainLoopTest(chex.TestCase):
     wd = os.path.join(self.dir, 'unaligned')
     train.train_and_evaluate(small_config(num_steps=13, keep_checkpoints=10), wd)  # as a stop
     self.assertEqual(_steps(wd), [10, 13])
-    train.train_and_evaluate(small_config(keep_checkpoints=10), wd)
+    resumed = train.train_and_evaluate(small_config(keep_checkpoints=10), wd)
     self.assertEqual(_steps(wd), [10, 13, 20, 30, 40])
+    # The MLP's fused steps are scanned: calls of other lengths give the same state.
+    full = train.train_and_evaluate(small_config(), os.path.join(self.dir, 'full'))
+    self.assertTrue(_leaves_equal(full, resumed), 'resume must be bit for bit')
     steps = [r['step'] for r in map(json.loads, open(os.path.join(wd, 'metrics.jsonl')))]
     self.assertEqual(steps, [5, 10, 13, 15, 20, 25, 30, 35, 40])
     self.assertEqual(sorted(os.listdir(os.path.join(wd, 'samples'))),
@@ -202,8 +205,11 @@ class TrainLoopTest(chex.TestCase):
     wd = os.path.join(self.dir, 'nan')
     with _poison_data(22), self.assertRaisesRegex(  # the real data of step 23
         FloatingPointError, r'loss at step 23\b.*last good checkpoint is step 20'):
-      train.train_and_evaluate(small_config(), wd)
+      train.train_and_evaluate(small_config(steps_per_call=10, log_every=2), wd)
     self.assertEqual(_steps(wd), [10, 20])
+    # The finite rows computed before it, in the same call, are logged: what led up to it.
+    steps = [r['step'] for r in map(json.loads, open(os.path.join(wd, 'metrics.jsonl')))]
+    self.assertEqual(steps, list(range(2, 23, 2)))
     _, _, state, _ = inference.restore(wd)
     self.assertEqual(int(state.step), 20)
     chex.assert_tree_all_finite(state)
