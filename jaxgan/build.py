@@ -111,6 +111,18 @@ def _auxiliary(config: ml_collections.ConfigDict):
   return auxiliary.get(name, **config.auxiliary.kwargs)
 
 
+def _check_auxiliary(config: ml_collections.ConfigDict, aux: Any, heads: dict,
+                     y: Any) -> None:
+  """A config error unless the auxiliary terms take the discriminator's heads and the
+  generator's conditioning (shapes only: e.g. ACGAN needs a ``class_logits`` head)."""
+  try:
+    jax.eval_shape(lambda h, c: (aux.discriminator_term(h, h, c, c), aux.generator_term(h, c)),
+                   heads, y)
+  except ValueError as e:
+    raise ConfigError(f'config.auxiliary.name = {config.auxiliary.name!r} with config.model '
+                      f'({config.model.name!r}): {e}') from None
+
+
 def _augment(config: ml_collections.ConfigDict):
   if not config.augment:
     return None
@@ -177,12 +189,14 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
   try:  # shapes only: a model's own checks (sizes, norms, layouts) as a config error
     out = jax.eval_shape(lambda: generator.init_with_output(
         jax.random.key(0), *((z,) if y is None else (z, y)), train=False)[0])
-    d_vars = jax.eval_shape(lambda: discriminator.init(
+    d_out, d_vars = jax.eval_shape(lambda: discriminator.init_with_output(
         jax.random.key(0), *((x,) if y_d is None else (x, y_d)), train=False))
   except ConfigError:
     raise
   except ValueError as e:
     raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}') from None
+  if gan.auxiliary is not None:
+    _check_auxiliary(config, gan.auxiliary, d_out[1] if isinstance(d_out, tuple) else {}, y)
   if warn and penalty is not None and gan.n_critic and 'batch_stats' in d_vars:
     logging.warning(
         'config.penalty %r on a critic with batch normalization (%r): the penalty is taken '

@@ -2,9 +2,10 @@
 
 A field jaxgan does not know is an error listing the valid fields at its level (a misspelt
 field would otherwise be silently ignored); every numeric field is checked against what it
-allows, and the error names each bad field, its value and what is allowed. Names
-(objective, penalty, model, dataset, optimizer) are checked by their registries when the
-run is built, also before anything compiles.
+allows (and each content-loss choice against the valid ones), and the error names each
+bad field, its value and what is allowed. Names (objective, penalty, model, dataset,
+optimizer) are checked by their registries when the run is built, also before anything
+compiles.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 import ml_collections
 
-from jaxgan import penalties, registry
+from jaxgan import content, penalties, registry
+from jaxgan.models import vgg
 
 
 class ConfigError(ValueError):
@@ -42,6 +44,10 @@ POSITIVE_REAL = (lambda v: _is_real(v) and v > 0, 'a finite number > 0')
 NON_NEGATIVE_REAL = (lambda v: _is_real(v) and v >= 0, 'a finite number >= 0')
 UNIT_INTERVAL = (lambda v: _is_real(v) and 0 <= v < 1, 'a number in [0, 1)')
 
+
+def _one_of(values: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
+  return (lambda v: isinstance(v, str) and v in values), f'one of {", ".join(values)}'
+
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     'seed': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0 (0 is an ordinary seed)'),
     'data.batch_size': POSITIVE_INT,
@@ -49,6 +55,9 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     'adversarial_weight': NON_NEGATIVE_REAL,
     'content.pixel_weight': NON_NEGATIVE_REAL,
     'content.perceptual_weight': NON_NEGATIVE_REAL,
+    'content.pixel': _one_of(content.PIXEL_CRITERIA),
+    'content.perceptual_criterion': _one_of(content.PIXEL_CRITERIA),
+    'content.perceptual_layer': _one_of(vgg.LAYERS),
     'num_steps': NON_NEGATIVE_INT,
     'num_epochs': NON_NEGATIVE_REAL,
     'g_optimizer.learning_rate': POSITIVE_REAL,
@@ -119,9 +128,9 @@ def _lookup(config: ml_collections.ConfigDict, path: str) -> tuple[bool, Any]:
 
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks that every field of a training config is one jaxgan knows (:data:`FIELDS`),
-  every numeric field's value, the training length rule, and the rules between fields:
-  ``n_critic = 0`` needs ``adversarial_weight = 0`` and a content loss, and a penalty
-  named (other than ``'none'``) needs a weight > 0.
+  every numeric field's value and content-loss choice, the training length rule, and the
+  rules between fields: ``n_critic = 0`` needs ``adversarial_weight = 0`` and a content
+  loss, and a penalty named (other than ``'none'``) needs a weight > 0.
 
   Raises:
     ConfigError: listing every unknown field with the valid ones at its level, and every

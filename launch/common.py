@@ -63,6 +63,16 @@ def _unknown_field_message(argv: list[str]) -> str | None:
   return None
 
 
+def _without_traceback(message: str) -> str:
+  """A config file's own ``ValueError`` (e.g. an unknown ``FILE:option``) without the
+  traceback ml_collections puts before it; any other error keeps its traceback."""
+  head, sep, rest = message.partition('Traceback (most recent call last):')
+  last = rest.strip().splitlines()[-1] if rest.strip() else ''
+  if sep and re.match(r'([\w.]+\.)?(ValueError|ConfigError): ', last):
+    return f'{head.strip()} {last}'
+  return message
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with a bad flag (unknown, missing, invalid) and an unknown config
   field reported as one clear line, as ``absl.app`` reports the first (exit code 1, as for
@@ -70,7 +80,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    print(f'FATAL Flags parsing error: {e}', file=sys.stderr)
+    print(f'FATAL Flags parsing error: {_without_traceback(str(e))}', file=sys.stderr)
     print('Pass --helpshort or --helpfull to see help on flags.', file=sys.stderr)
     sys.exit(1)
   except (AttributeError, KeyError):

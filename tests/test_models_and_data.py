@@ -83,6 +83,28 @@ class ModelsTest(chex.TestCase):
     gv = g.init(jax.random.key(3), jnp.zeros((2, 100)), train=False)['params']
     np.testing.assert_allclose(np.asarray(gv['Dense_0']['kernel']).std(), 0.5, rtol=0.05)
 
+  def test_every_model_takes_initializers_by_name(self):
+    """A config can only hold a name: the ResNet and conditional modules, which do not
+    resolve names themselves, take them through models.get too."""
+    g, d = models.get('sngan', {'ngf': 32, 'kernel_init': 'orthogonal'},
+                      {'ndf': 32, 'residual_init': 'normal(stddev=0.5)'})
+    w = np.asarray(g.init(jax.random.key(0), jnp.zeros((1, 128)),
+                          train=False)['params']['l1']['kernel'])  # 128 x (4 * 4 * 32)
+    np.testing.assert_allclose(w @ w.T, np.eye(128), atol=1e-5)  # orthonormal rows
+    dv = d.init(jax.random.key(1), jnp.zeros((1, 32, 32, 3)), train=False)
+    c1 = np.asarray(dv['params']['block1']['c1']['kernel'])
+    np.testing.assert_allclose(c1.std(), 0.5, rtol=0.05)
+    g, _ = models.get('cgan', {'kernel_init': 'normal(stddev=0.5)'})
+    gv = g.init(jax.random.key(2), jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32),
+                train=False)['params']
+    kernels = [np.asarray(k) for p, k in jax.tree_util.tree_leaves_with_path(gv)
+               if 'kernel' in jax.tree_util.keystr(p) and k.size > 1000]
+    self.assertNotEmpty(kernels)
+    for k in kernels:
+      np.testing.assert_allclose(k.std(), 0.5, rtol=0.05)
+    with self.assertRaisesRegex(ValueError, "initializer 'orthogonl'.*orthogonal"):
+      models.get('sngan', {'kernel_init': 'orthogonl'})
+
   def test_unconditional_models_refuse_labels(self):
     g, d = models.get('dcgan', {'image_size': 28, 'channels': 1, 'width': 8}, {'width': 8})
     z, y = jnp.zeros((2, 8)), jnp.zeros((2,), jnp.int32)

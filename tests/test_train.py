@@ -515,6 +515,10 @@ class ValidationTest(chex.TestCase):
       ('ema_decay', 1.0, r'a number in \[0, 1\)'),
       ('num_steps', -5, r'an integer >= 0 \(0 = unset/off\)'),
       ('seed', -1, r'an integer >= 0 \(0 is an ordinary seed\)'),
+      # Content-loss choices, refused here rather than when the first step is traced.
+      ('content.pixel', 'l2', 'one of l1, mse'),
+      ('content.perceptual_criterion', 'huber', 'one of l1, mse'),
+      ('content.perceptual_layer', 'relu6_1', 'one of conv1_1, relu1_1, .*, conv5_4, relu5_4'),
   )
   def test_bad_value_names_field_value_and_rule(self, field, value, allowed):
     wd = os.path.join(tempfile.mkdtemp(), 'never')
@@ -584,6 +588,23 @@ class ValidationTest(chex.TestCase):
                                 r"auxiliary.kwargs = \{'weight': 2.0\} are arguments of no "
                                 r"auxiliary term: config.auxiliary.name is 'none'"):
       build.build(c)
+
+  def test_an_auxiliary_term_without_its_heads_is_a_config_error_before_any_write(self):
+    from configs import cgan_digits, infogan_digits
+    c = cgan_digits.get_config()
+    c.auxiliary.name = 'acgan'
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"config.auxiliary.name = 'acgan' with config.model \('cgan'\): "
+                                r"ACGAN needs the discriminator head 'class_logits'; the "
+                                r'discriminator gave heads: none'):
+      train.train_and_evaluate(c, wd)
+    self.assertFalse(os.path.exists(wd), 'nothing may be written before the check')
+    c = infogan_digits.get_config()
+    c.auxiliary = dict(name='acgan', kwargs={})
+    with self.assertRaisesRegex(validation.ConfigError, "gave heads: 'categorical_logits'"):
+      build.build(c)
+    build.build(infogan_digits.get_config())  # the recipe itself has its heads
 
   def test_the_known_fields_are_the_default_configs(self):
     d = default.get_config()
@@ -705,7 +726,10 @@ class LaunchTest(chex.TestCase):
         ('launch.sample', ['--workdir=/tmp/never'], "Flag --output must have a value"),
         ('launch.sample', ['--wrkdir=/tmp/never', '--output=x'], 'Unknown command line flag'),
         ('launch.train', ['--config=configs/toy2d.py', '--workdir=/tmp/never',
-                          '--config.num_steps=abc'], 'num_steps')):
+                          '--config.num_steps=abc'], 'num_steps'),
+        ('launch.train', ['--config=configs/srgan.py:foo', '--workdir=/tmp/never'],
+         'Error whilst parsing config file: ValueError: Unknown config option(s) foo; valid: '
+         'psnr, small, offline.')):
       proc = self._run(module, *args)
       self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
       self.assertIn('FATAL Flags parsing error', proc.stderr)

@@ -20,6 +20,7 @@ import functools
 import flax.linen as nn
 
 from jaxgan import registry
+from jaxgan.models import initializers
 from jaxgan.models.conditional import (
     ACGANDiscriminator,
     ConditionalDiscriminator,
@@ -50,11 +51,18 @@ def _signature(generator: dict | None = None, discriminator: dict | None = None)
 
 def _make(family: Family, generator: dict | None = None,
           discriminator: dict | None = None) -> tuple[nn.Module, nn.Module]:
-  generator, discriminator = dict(generator or {}), dict(discriminator or {})
+  generator, discriminator = _named_inits(generator), _named_inits(discriminator)
   registry.check_kwargs(f'The generator of model {family.name!r}', family.generator, generator)
   registry.check_kwargs(f'The discriminator of model {family.name!r}', family.discriminator,
                         discriminator)
   return family.generator(**generator), family.discriminator(**discriminator)
+
+
+def _named_inits(kwargs: dict | None) -> dict:
+  """``kwargs`` with every initializer given by name (an ``*_init`` attribute, e.g.
+  ``kernel_init='orthogonal'``: a config can only hold a name) made the initializer."""
+  return {k: initializers.resolve(v) if k.endswith('_init') and isinstance(v, str) else v
+          for k, v in (kwargs or {}).items()}
 
 
 _MODELS = registry.Registry('model', make=_make, signature=lambda family: _signature)
