@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
@@ -27,11 +28,20 @@ def init_states(gan: gan_lib.GAN, pipe: data.Pipeline, seeds: list[int]) -> gan_
 
 def compile_seed_steps(gan: gan_lib.GAN):
   """``fn(states[S], batches[S, K, n_critic, B, ...], base_keys[S], frozen) -> (states,
-  metrics[S, K])`` with the states donated (``frozen`` shared by all seeds)."""
+  metrics[S, K])`` with the states donated (``frozen`` shared by all seeds).
+
+  Every seed is at the same step, so the step is mapped as one scalar: what depends on it
+  alone (a lazy penalty's ``lax.cond``) stays a branch rather than becoming a select that
+  computes the penalty at every step."""
   sharding.retain_host_memory()
-  return jax.jit(jax.vmap(lambda s, b, k, f: gan_lib.train_steps(gan, s, b, k, frozen=f),
-                          in_axes=(0, 0, 0, None)), donate_argnums=0,
-                 compiler_options=sharding.default_compiler_options())
+
+  def steps(states, batches, keys, frozen):
+    one = states.replace(step=states.step[0])
+    axes = jax.tree.map(lambda _: 0, one).replace(step=None)
+    out, metrics = jax.vmap(lambda s, b, k: gan_lib.train_steps(gan, s, b, k, frozen=frozen),
+                            in_axes=(axes, 0, 0), out_axes=(axes, 0))(one, batches, keys)
+    return out.replace(step=jnp.broadcast_to(out.step, states.step.shape)), metrics
+  return jax.jit(steps, donate_argnums=0, compiler_options=sharding.default_compiler_options())
 
 
 def pipelines(config: ml_collections.ConfigDict, seeds: list[int]) -> list[data.Pipeline]:

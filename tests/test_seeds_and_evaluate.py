@@ -71,6 +71,26 @@ class SeedsTest(chex.TestCase):
     self.assertFalse(np.allclose(jax.tree.leaves(states.g_params)[0][0],
                                  jax.tree.leaves(states.g_params)[0][1]))
 
+  def test_a_lazy_penalty_stays_a_branch_under_the_seeds_vmap(self):
+    """The seeds share their step, so the penalty's lax.cond on it is not turned into a
+    select computing the penalty at every step; the states still equal separate runs."""
+    config = small_config(num_steps=10)
+    config.penalty.update(name='wgan_gp', weight=10.0, every=4)
+    gan, _ = build.build(config)
+    pipes, seed_list = seeds.pipelines(config, [3, 7]), [3, 7]
+    keys = jax.vmap(build.step_base_key)(np.asarray(seed_list, np.uint32))
+    lowered = seeds.compile_seed_steps(gan).lower(
+        seeds.init_states(gan, pipes[0], seed_list), seeds.stacked_batches(pipes, 0, 5),
+        keys, {})
+    self.assertRegex(lowered.as_text(), r'stablehlo\.case')
+    states, _ = seeds.train_seeds(gan, pipes, seed_list, 10, 5)
+    np.testing.assert_array_equal(states.step, [10, 10])
+    for i, s in enumerate(seed_list):
+      config.seed = s
+      alone = train.train_and_evaluate(config, tempfile.mkdtemp())
+      chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x[i], states), alone,
+                                  rtol=2e-4, atol=2e-5)
+
   def test_a_diverging_seed_is_reported_and_others_continue(self):
     config = small_config(num_steps=20)
     gan, _ = build.build(config)
