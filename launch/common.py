@@ -28,7 +28,7 @@ class LaunchError(ValueError):
 
 USER_ERRORS = (ConfigError, registry.UnknownNameError, registry.ArgumentError,
                CheckpointError, WorkdirBusy, FloatingPointError, FileNotFoundError,
-               DataError, LaunchError)
+               DataError, LaunchError, FileExistsError)
 
 
 def _load_config_file(spec: str):

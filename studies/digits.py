@@ -2,7 +2,8 @@
 
 For each run the seeds train together in one vmapped compiled step (:mod:`jaxgan.seeds`),
 or one after another where the group sets ``vmap_seeds=False``; every
-``study.eval_every`` steps each seed's generator (EMA when the run keeps one) draws
+``study.eval_every`` steps (at the end of the compiled call that reaches the multiple) and
+at the end, each seed's generator (EMA when the run keeps one) draws
 ``study.num_samples`` samples scored by digit-FD against the held-out digits
 (:func:`jaxgan.evaluate.digit_reference`). The figure: the curves of each group, mean ±
 std over seeds, with the real-vs-real reference.
@@ -46,9 +47,12 @@ def run_one(config: ml_collections.ConfigDict, seed_list: list[int],
   ref = context['reference']
   gan, _ = build.build(config)
   curve_steps, curve_fd, curve_is = [], [], []
+  last = [0]  # the step of the previous call: calls end at multiples of steps_per_call
 
   def score(s, states):
-    if s % study.eval_every and s != config.num_steps:
+    crossed = s // study.eval_every > last[0] // study.eval_every
+    last[0] = s
+    if not crossed and s != config.num_steps:
       return
     x = seeds.generate(gan, states, study.num_samples, use_ema=inference.uses_ema(config))
     fds, iss = [], []
@@ -88,7 +92,7 @@ def _sampler(config: ml_collections.ConfigDict) -> str:
 def title(config: ml_collections.ConfigDict) -> str:
   return (f'digits {config.data.image_size}x{config.data.image_size} '
           f'({config.study.num_seeds} seeds, {_sampler(config)}, {config.study.num_samples} '
-          'samples; mean ± std over seeds)')
+          'samples; mean ± std over seeds, std with ddof=0)')
 
 
 def report_extras(config: ml_collections.ConfigDict, context: dict) -> dict:

@@ -2,7 +2,7 @@
 
 Every run's seeds train together in one compiled step (:mod:`jaxgan.seeds`); each seed's
 generator then draws 10,000 samples scored by the VEEGAN/PacGAN mode metrics. One scatter
-panel figure per group (dataset): seed 0 of each run.
+panel figure per group: seed 0 of each run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ NUM_SAMPLES = 10000
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict:
-  """Seed 0's samples of each run, per group, for the panels."""
+  """Seed 0's samples of each run, per group (the runner sets ``context['group']``), for
+  the panels."""
   del config
   return {'panels': {}}
 
@@ -58,7 +59,7 @@ def run_one(config: ml_collections.ConfigDict, seed_list: list[int],
     results.append(metrics.mode_metrics(x, pipe.evaluator_args['modes'],
                                         pipe.evaluator_args['std']))
   label = config.loss.name + ('' if config.penalty.name == 'none' else f'+{config.penalty.name}')
-  context['panels'].setdefault(config.data.name, {})[label] = samples[0]
+  context['panels'].setdefault(context.get('group', config.data.name), {})[label] = samples[0]
   context['modes'] = pipe.evaluator_args['modes']
   return {'seconds': seconds, **summarize(results), 'per_seed': results}
 
@@ -70,7 +71,7 @@ def summary(row: dict) -> str:
 
 def title(config: ml_collections.ConfigDict) -> str:
   return (f'{config.study.num_seeds} seeds, {config.num_steps} steps, mean ± std over '
-          'seeds')
+          'seeds, std with ddof=0')
 
 
 def report_extras(config: ml_collections.ConfigDict, context: dict) -> dict:
@@ -94,13 +95,15 @@ def table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 
 def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, workdir: str,
             context: dict) -> None:
-  """The scatter panel of ``group``: seed 0 of each run over the true modes."""
+  """The scatter panel of ``group`` (``study_{group}.png``, its samples in
+  ``samples_{group}.npz``): seed 0 of each run over the true modes. Groups on one dataset
+  (e.g. float32 and bfloat16) each get their own."""
   del rows
   dataset = dict(config.study.groups[group]).get('data', config.data)['name']
-  panels = context['panels'].get(dataset, {})
+  panels = context['panels'].get(group, {})
   if not panels:
     return
-  np.savez(os.path.join(workdir, f'samples_{dataset}.npz'), **panels)
+  np.savez(os.path.join(workdir, f'samples_{group}.npz'), **panels)
   modes = context['modes']
   n = len(panels)
   cols = min(6, n)
@@ -119,7 +122,8 @@ def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, wor
     ax.set_title(name, fontsize=7)
   for ax in axes[n:]:
     ax.axis('off')
-  fig.suptitle(f'{dataset}: seed 0 of each run, {config.num_steps} steps', fontsize=9)
+  name = dataset if group == dataset else f'{group} ({dataset})'
+  fig.suptitle(f'{name}: seed 0 of each run, {config.num_steps} steps', fontsize=9)
   fig.tight_layout()
-  fig.savefig(os.path.join(workdir, f'study_{dataset}.png'))
+  fig.savefig(os.path.join(workdir, f'study_{group}.png'))
   plt.close(fig)

@@ -10,7 +10,9 @@ A study config is a training config plus a ``study`` section:
 * ``penalty_weights``: penalty name -> weight; ``num_seeds``; kind-specific fields.
 
 ``study.json`` and ``study.md`` are rewritten after every run, so a long study that is
-stopped keeps what it finished; the kind's figures are drawn after each group.
+stopped keeps what it finished; the kind's figures are drawn after each group. A study
+does not resume: a workdir that already holds a ``study.json`` is refused rather than
+overwritten.
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ def check(config: ml_collections.ConfigDict) -> None:
     if not config.study.get(field):
       raise validation.ConfigError(f'config.study.{field} is empty: the study would run '
                                    'nothing.')
+  for field in ('num_seeds', 'eval_every', 'num_samples'):
+    ok, allowed = validation.POSITIVE_INT
+    if field in config.study and not ok(config.study[field]):
+      raise validation.ConfigError(f'config.study.{field} = {config.study[field]!r}: must be '
+                                   f'{allowed}.')
   weights = config.study.get('penalty_weights', {})
   for group in config.study.groups:
     for run in config.study.runs:
@@ -107,11 +114,17 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     validation.ConfigError / registry.UnknownNameError / registry.ArgumentError: a run's
       config or names are not valid (:func:`check`: every run, before the first starts;
       nothing is written).
+    FileExistsError: ``workdir`` already holds a study's results (nothing is written).
   """
   if 'kind' not in config.study:
     raise ValueError(f'config.study.kind is required; valid kinds: {", ".join(KINDS.names())}.')
   kind = KINDS.entry(config.study.kind)
   check(config)
+  report = os.path.join(workdir, 'study.json')
+  if os.path.exists(report):
+    raise FileExistsError(f'{report} holds the results of an earlier study, which this one '
+                          'would overwrite (a study does not resume): choose another '
+                          '--workdir, or move that one aside.')
   os.makedirs(workdir, exist_ok=True)
   seeds = list(range(config.study.num_seeds))
   context = kind.prepare(config)
@@ -120,6 +133,7 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     for run in config.study.runs:
       run_cfg, vmap_seeds = run_config(config, group, run)
       objective, penalty = _split(run)
+      context['group'] = group
       row = {'group': group, 'objective': objective, 'penalty': penalty,
              **kind.run_one(run_cfg, seeds, config.study, context, vmap_seeds)}
       rows.append(row)

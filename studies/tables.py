@@ -1,4 +1,8 @@
-"""The one table formatter of the studies: Markdown tables of mean ± std over seeds."""
+"""The one table formatter of the studies: Markdown tables of mean ± std over seeds.
+
+The std is NumPy's default, the seeds' own spread (ddof=0), in every table and figure of
+the studies; with n seeds the sample std (ddof=1) is sqrt(n / (n - 1)) times it.
+"""
 
 from __future__ import annotations
 

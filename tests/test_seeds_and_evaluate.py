@@ -130,6 +130,28 @@ class SeedsTest(chex.TestCase):
     for name in ('study.md', 'study.json', 'study_ring8.png'):
       self.assertTrue(os.path.exists(os.path.join(wd, name)), name)
     self.assertIn('| ring8 | wasserstein | wgan_gp |', open(os.path.join(wd, 'study.md')).read())
+    # A second study in the same workdir would overwrite these results: refused.
+    with self.assertRaisesRegex(FileExistsError, r'study.json holds the results of an '
+                                r'earlier study.*choose another --workdir'):
+      runner.run_study(c, wd)
+
+  def test_groups_on_one_dataset_each_keep_their_panel(self):
+    from configs import study_ring8_default
+    c = study_ring8_default.get_config()
+    c.model.generator.features = (16,)
+    c.model.discriminator.features = (16,)
+    c.num_steps, c.steps_per_call = 10, 5
+    c.study.num_seeds = 2
+    wd = tempfile.mkdtemp()
+    runner.run_study(c, wd)
+    panels = {}
+    for group in ('float32', 'bfloat16'):
+      self.assertTrue(os.path.exists(os.path.join(wd, f'study_{group}.png')), group)
+      with np.load(os.path.join(wd, f'samples_{group}.npz')) as f:
+        panels[group] = f['non_saturating+r1']
+    # Each group's own samples: the two precisions differ.
+    self.assertFalse(np.array_equal(panels['float32'], panels['bfloat16']))
+    self.assertFalse(os.path.exists(os.path.join(wd, 'study_ring8.png')))
 
   def test_study_kind_is_required_and_named(self):
     from configs import study_toy
@@ -265,6 +287,20 @@ class DigitsStudyTest(chex.TestCase):
     self.assertIn('| mlp | wasserstein | wgan_gp | 20 |',
                   open(os.path.join(wd, 'study.md')).read())
     self.assertGreater(json.load(open(os.path.join(wd, 'study.json')))['floor_real_vs_real'], 0)
+
+  def test_an_eval_every_between_calls_scores_after_each_multiple(self):
+    """Calls end at multiples of steps_per_call (10): eval_every=25 scores at the end of
+    the calls that pass 25 and 50 (30, 50), and at the end (60)."""
+    c = self._config()
+    c.num_steps, c.steps_per_call = 60, 10
+    c.study.update(eval_every=25, num_seeds=1)
+    context = digits_study.prepare(c)
+    run, _ = runner.run_config(c, 'mlp', 'non_saturating:none')
+    self.assertEqual(digits_study.run_one(run, [0], c.study, context)['steps'], [30, 50, 60])
+    c.study.eval_every = 0
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'config.study.eval_every = 0: must be an integer >= 1'):
+      runner.check(c)
 
   def test_sequential_seeds_give_the_vmapped_curves(self):
     """The sequential path (for conv models) trains the same seeds to the same scores."""
