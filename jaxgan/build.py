@@ -196,7 +196,7 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
   except ValueError as e:
     raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}') from None
   if gan.auxiliary is not None:
-    _check_auxiliary(config, gan.auxiliary, d_out[1] if isinstance(d_out, tuple) else {}, y)
+    _check_auxiliary(config, gan.auxiliary, gan_lib.split_output(d_out)[1], y)
   if warn and penalty is not None and gan.n_critic and 'batch_stats' in d_vars:
     logging.warning(
         'config.penalty %r on a critic with batch normalization (%r): the penalty is taken '

@@ -211,7 +211,8 @@ def _generate_train(gan: GAN, g_params: Any, g_stats: Any, z: Any,
   return x.astype(jnp.float32), updates.get('batch_stats', g_stats)
 
 
-def _split_output(out: Any) -> tuple[jax.Array, dict]:
+def split_output(out: Any) -> tuple[jax.Array, dict]:
+  """A discriminator's output as ``(logits, heads)``; ``heads`` is ``{}`` when it has none."""
   return out if isinstance(out, tuple) else (out, {})
 
 
@@ -225,7 +226,7 @@ def _critic_train(gan: GAN, d_params: Any, d_stats: Any, x: jax.Array, y: Any,
   out, updates = gan.discriminator.apply(
       _variables(d_params, d_stats), *_args(x, y if gan.latent.discriminator_labels else None),
       train=True, rngs={'dropout': k_drop}, mutable=['batch_stats'])
-  logits, heads = _split_output(out)
+  logits, heads = split_output(out)
   return logits, heads, updates.get('batch_stats', d_stats)
 
 
@@ -248,7 +249,7 @@ def _penalty(gan: GAN, d_params: Any, d_stats: Any, real: jax.Array, fake: jax.A
 
   def apply(x: jax.Array, y: Any) -> jax.Array:
     out = gan.discriminator.apply(_variables(d_params, d_stats), *_args(x, y), train=False)
-    return _split_output(out)[0]
+    return split_output(out)[0]
 
   if gan.augment is None:
     if labels:

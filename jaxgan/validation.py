@@ -126,6 +126,18 @@ def _lookup(config: ml_collections.ConfigDict, path: str) -> tuple[bool, Any]:
   return True, node
 
 
+def value_problems(config: ml_collections.ConfigDict,
+                   rules: dict[str, tuple[Callable[[Any], bool], str]] = RULES) -> list[str]:
+  """A line for each field of ``rules`` (dotted path -> ``(ok, allowed)``) present in
+  ``config`` whose value is not allowed: the field, its value and what is allowed."""
+  problems = []
+  for path, (ok, allowed) in rules.items():
+    present, value = _lookup(config, path)
+    if present and not ok(value):
+      problems.append(f'config.{path} = {value!r}: must be {allowed}.')
+  return problems
+
+
 def validate(config: ml_collections.ConfigDict) -> None:
   """Checks that every field of a training config is one jaxgan knows (:data:`FIELDS`),
   every numeric field's value and content-loss choice, the training length rule, and the
@@ -136,11 +148,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     ConfigError: listing every unknown field with the valid ones at its level, and every
       field whose value is not allowed, with the value and what is allowed.
   """
-  problems = _unknown_fields(config)
-  for path, (ok, allowed) in RULES.items():
-    present, value = _lookup(config, path)
-    if present and not ok(value):
-      problems.append(f'config.{path} = {value!r}: must be {allowed}.')
+  problems = _unknown_fields(config) + value_problems(config)
   steps, epochs = config.get('num_steps', 0), config.get('num_epochs', 0)
   if _is_real(steps) and _is_real(epochs) and (steps > 0) == (epochs > 0):
     problems.append(f'config.num_steps = {steps!r} and config.num_epochs = {epochs!r}: set '

@@ -26,6 +26,9 @@ import ml_collections
 from jaxgan import build, losses, penalties, registry, validation
 from studies import digits, mixtures, tables
 
+# The study's counts, where its kind has them: each an integer >= 1.
+STUDY_COUNTS = ('num_seeds', 'eval_every', 'num_samples')
+
 KINDS = registry.Registry('study kind')
 KINDS.register('mixtures', mixtures)
 KINDS.register('digits', digits)
@@ -72,11 +75,10 @@ def check(config: ml_collections.ConfigDict) -> None:
     if not config.study.get(field):
       raise validation.ConfigError(f'config.study.{field} is empty: the study would run '
                                    'nothing.')
-  for field in ('num_seeds', 'eval_every', 'num_samples'):
-    ok, allowed = validation.POSITIVE_INT
-    if field in config.study and not ok(config.study[field]):
-      raise validation.ConfigError(f'config.study.{field} = {config.study[field]!r}: must be '
-                                   f'{allowed}.')
+  problems = validation.value_problems(config, {f'study.{field}': validation.POSITIVE_INT
+                                                for field in STUDY_COUNTS})
+  if problems:
+    raise validation.ConfigError('Invalid config:\n  ' + '\n  '.join(problems))
   weights = config.study.get('penalty_weights', {})
   for group in config.study.groups:
     for run in config.study.runs:
