@@ -45,6 +45,14 @@ EVALUATORS = registry.Registry('evaluator')
 # SR inputs are padded to a multiple of this many pixels per axis (see EvalRun.generate):
 # at most 31 extra rows and columns, one compiled program per bucket of sizes.
 PAD_TO = 32
+# The fewest samples each evaluator can score, checked before any is drawn: an Inception
+# Score (digit-IS included) averages 10 splits; mode coverage counts the modes among the
+# first 2,500 samples (VEEGAN's protocol).
+MIN_SAMPLES = {'inception': 10, 'digits': 10, 'modes': 2500}
+
+
+class NumSamplesError(ValueError):
+  """Too few samples for the run's evaluator (the message says how many it needs)."""
 
 
 @dataclasses.dataclass
@@ -256,6 +264,23 @@ def sr_evaluation(run: EvalRun, inception_weights: str | None = None) -> dict[st
   return {'num_images': len(pairs), 'scale': scale, **table}
 
 
+def check_num_samples(num_samples: int, evaluator: str, latent: gan_lib.Latent) -> None:
+  """:class:`NumSamplesError` unless ``num_samples`` is enough for ``evaluator``
+  (:data:`MIN_SAMPLES`) and, for a class-conditional model, gives every class (or
+  categorical code) a sample. Super-resolution scores its held-out images and draws no
+  samples."""
+  if evaluator == 'sr':
+    return
+  need, why = MIN_SAMPLES.get(evaluator, 2), f'the {evaluator!r} evaluator'
+  classes = (latent.num_classes if latent.conditioning in ('labels', 'generator_labels')
+             else latent.num_categorical if latent.conditioning == 'codes' else 0)
+  if classes > need:
+    need, why = classes, f'one sample of each of the {classes} classes or codes'
+  if num_samples < need:
+    raise NumSamplesError(f'num_samples = {num_samples} is too few: {why} needs at least '
+                          f'{need} (thousands, for meaningful scores).')
+
+
 def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
              inception_weights: str | None = None) -> dict:
   """Metrics of the latest checkpoint in ``workdir``; also written to ``eval.json``.
@@ -269,6 +294,7 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
       jaxgan cache. Used for RGB sets always, for grayscale digits when given.
   """
   gan, pipe, state, config = inference.restore(workdir)
+  check_num_samples(num_samples, pipe.evaluator, gan.latent)
   run = EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples, seed)
   result = {'workdir': os.path.abspath(workdir), 'step': int(state.step), 'dataset': pipe.name,
             'ema': run.use_ema, 'evaluator': pipe.evaluator}

@@ -22,8 +22,12 @@ flags.mark_flags_as_required(['workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
-  print(json.dumps(evaluate.evaluate(
-      FLAGS.workdir, FLAGS.num_samples, FLAGS.seed, FLAGS.inception_weights), indent=1))
+  try:
+    result = evaluate.evaluate(FLAGS.workdir, FLAGS.num_samples, FLAGS.seed,
+                               FLAGS.inception_weights)
+  except evaluate.NumSamplesError as e:
+    raise common.LaunchError(f'--{e}') from None
+  print(json.dumps(result, indent=1))
 
 
 if __name__ == '__main__':

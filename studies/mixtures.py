@@ -37,7 +37,8 @@ def summarize(results: list[dict]) -> dict:
   out = {'seeds': len(results), 'diverged': len(results) - len(ok)}
   for k in METRIC_KEYS:
     vals = np.array([r[k] for r in ok]) if ok else np.array([np.nan])
-    out[k] = (float(vals.mean()), float(vals.std()))
+    finite = np.all(np.isfinite(vals))  # an infinite value's std is undefined
+    out[k] = (float(vals.mean()), float(vals.std()) if finite else float('nan'))
   return out
 
 
@@ -80,8 +81,12 @@ def report_extras(config: ml_collections.ConfigDict, context: dict) -> dict:
 
 
 def _fmt(mean_std: tuple[float, float], digits: int = 1) -> str:
+  """``'m ± s'``; ``'n/a'`` when every seed diverged; ``'inf'`` when a seed's value is
+  infinite (a reverse KL with no high-quality sample), whose std is undefined."""
   m, s = mean_std
-  return 'n/a' if np.isnan(m) else f'{m:.{digits}f} ± {s:.{digits}f}'
+  if np.isnan(m):
+    return 'n/a'
+  return 'inf' if np.isinf(m) else f'{m:.{digits}f} ± {s:.{digits}f}'
 
 
 def table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:

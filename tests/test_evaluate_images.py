@@ -61,7 +61,7 @@ class EvaluateImagesTest(chex.TestCase):
       inception.load.cache_clear()
       with tfds.testing.mock_data(num_examples=24), pytest.raises(
           FileNotFoundError, match=f'{inception.WEIGHTS_FILE}.*{cache}'):
-        evaluate.evaluate(wd, num_samples=8)
+        evaluate.evaluate(wd, num_samples=10)
 
 
 if __name__ == '__main__':

@@ -16,6 +16,7 @@ from absl.testing import absltest
 
 from configs import toy2d
 from jaxgan import build, data, evaluate, inference, seeds, sharding, train, validation
+from jaxgan import gan as gan_lib
 from jaxgan.metrics import digit_classifier, frechet
 from studies import digits as digits_study
 from studies import mixtures as mixtures_study
@@ -112,6 +113,18 @@ class SeedsTest(chex.TestCase):
     np.testing.assert_allclose(s['hq_percent'], (80.0, 10.0))
     # The console line shows the summary's mean ± std, not the spread of the pair.
     self.assertEqual(mixtures_study.summary(s), 'modes 7.0 ± 1.0, HQ 80.0 ± 10.0')
+
+  def test_table_shows_an_infinite_reverse_kl_as_inf(self):
+    # A seed with no high-quality sample has reverse KL = inf: its mean is inf and its std
+    # undefined (NumPy's nan), shown as 'inf', not 'inf ± nan'. All diverged: 'n/a'.
+    good = {'modes': 8.0, 'hq_percent': 90.0, 'strict_modes': 8.0, 'reverse_kl': 0.5}
+    rows = []
+    for results in ([good, {**good, 'reverse_kl': 0.25}], [good, {**good, 'reverse_kl': np.inf}],
+                    [{'diverged_at': 3}]):
+      rows.append({'group': 'ring8', 'objective': 'hinge', 'penalty': 'none', 'seconds': 1.0,
+                   **mixtures_study.summarize(results)})
+    _, body = mixtures_study.table(rows)
+    self.assertEqual([r[6] for r in body], ['0.38 ± 0.12', 'inf', 'n/a'])
 
   def test_study_writes_report(self):
     from configs import study_toy
@@ -324,6 +337,30 @@ class EvaluateTest(chex.TestCase):
     for k in ('hq_percent', 'modes', 'strict_modes', 'reverse_kl'):
       self.assertIn(k, result)
     self.assertEqual(json.load(open(os.path.join(wd, 'eval.json')))['modes'], result['modes'])
+    # Too few samples for mode coverage is refused before any sample is drawn.
+    with mock.patch.object(evaluate.inference, 'sample') as sample, \
+         self.assertRaisesRegex(evaluate.NumSamplesError,
+                                r"num_samples = 2499 is too few: the 'modes' evaluator needs "
+                                r'at least 2500'):
+      evaluate.evaluate(wd, num_samples=2499)
+    sample.assert_not_called()
+
+  def test_num_samples_check(self):
+    latent = gan_lib.Latent
+    evaluate.check_num_samples(10, 'digits', latent())
+    evaluate.check_num_samples(2, 'sr', latent())         # SR draws no samples
+    evaluate.check_num_samples(2, 'unknown', latent())    # FD and KID need 2
+    for n, evaluator, lat, need in (
+        (9, 'digits', latent(), r"the 'digits' evaluator needs at least 10"),
+        (9, 'inception', latent(), r"the 'inception' evaluator needs at least 10"),
+        (1, 'unknown', latent(), "the 'unknown' evaluator needs at least 2"),
+        (11, 'digits', latent(conditioning='labels', num_classes=12),
+         'one sample of each of the 12 classes or codes needs at least 12'),
+        (15, 'digits', latent(conditioning='codes', num_categorical=16),
+         'one sample of each of the 16 classes or codes needs at least 16')):
+      with self.assertRaisesRegex(ValueError, f'num_samples = {n} is too few: {need}'):
+        evaluate.check_num_samples(n, evaluator, lat)
+    evaluate.check_num_samples(12, 'digits', latent(conditioning='labels', num_classes=12))
 
   def test_digits_run(self):
     cache = tempfile.mkdtemp()

@@ -699,6 +699,14 @@ class LaunchTest(chex.TestCase):
       proc = self._run('launch.sample', *args)
       self.assertNotEqual(proc.returncode, 0)
       self.assertIn(message, proc.stderr)
+    # launch.evaluate: too few samples for the mixture's mode coverage is one line.
+    proc = self._run('launch.evaluate', f'--workdir={wd}', '--num_samples=100')
+    self.assertEqual(proc.returncode, 1, proc.stderr[-3000:])
+    self.assertEqual(proc.stderr.strip().splitlines()[-1],
+                     "Error: --num_samples = 100 is too few: the 'modes' evaluator needs at "
+                     'least 2500 (thousands, for meaningful scores).')
+    self.assertNotIn('Traceback', proc.stderr)
+    self.assertFalse(os.path.exists(os.path.join(wd, 'eval.json')))
 
   def test_corrupt_checkpoint_gives_one_short_message(self):
     """Defect 5: step, directory, cause and what to do, last; no unrelated tracebacks."""
