@@ -15,8 +15,9 @@ has is lost:
   (the finite rows logged before it are kept);
 * SIGTERM/SIGINT save a checkpoint and stop within about two compiled calls (the loop runs
   at most :data:`IN_FLIGHT` calls ahead of the device; on several hosts, which vote
-  without waiting for the device, about two more); metric rows after the restored step
-  are dropped on resume, so the logs match the state.
+  without waiting for the device, about two more), then the signal does what it would
+  have done (:func:`train_and_evaluate`), so a stopped run does not look finished; metric
+  rows after the restored step are dropped on resume, so the logs match the state.
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ class _StopRequest:
 
   def __init__(self):
     self.requested = False
+    self.signum: int | None = None  # the first signal received
     self._old = {}
 
   def __enter__(self):
@@ -82,6 +84,7 @@ class _StopRequest:
   def _handle(self, signum, frame):
     logging.warning('Signal %d: saving a checkpoint and stopping.', signum)
     self.requested = True
+    self.signum = self.signum or signum
 
   def __exit__(self, *exc):
     for sig, old in self._old.items():
@@ -172,6 +175,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     FloatingPointError: a non-finite loss or state; names the step and the last good
       checkpoint. Every checkpoint on disk is from before it.
     checkpoints.CheckpointError: a checkpoint in the workdir cannot be restored.
+    KeyboardInterrupt: after SIGINT, once the checkpoint is saved (Python's own handler;
+      ``launch.train`` exits with 130).
+
+  A SIGTERM stops training the same way, then is delivered again to the handler that was
+  in place before training: by default the process ends as SIGTERM ends it (exit code
+  143 in a shell), so a requeue wrapper can tell a stopped run from a finished one
+  (exit 0). A host that stopped only because another host received the signal returns.
   """
   validation.validate(config)
   if config.get('distributed', False):
@@ -185,10 +195,18 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   sharding.check_batch_size(config.data.batch_size, mesh)
   os.makedirs(workdir, exist_ok=True)
   with workdir_lib.Lock(workdir) if lead else contextlib.nullcontext():
-    return _train(config, workdir, gan, pipe, length, mesh, lead)
+    state, signum = _train(config, workdir, gan, pipe, length, mesh, lead)
+  if signum is not None:  # saved, closed and unlocked: let the signal act as it would have
+    logging.warning('Stopped by signal %d at step %d; the checkpoint is saved: rerun the '
+                    'same command to resume.', signum, int(state.step))
+    logging.flush()
+    signal.raise_signal(signum)
+  return state
 
 
-def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
+def _train(config, workdir, gan, pipe, length, mesh,
+           lead) -> tuple[gan_lib.GANState, int | None]:
+  """The loop; returns the state and the signal that stopped it on this host, if any."""
   logging.info('Training %s.', length.describe())
   replicated = sharding.replicated(mesh)
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'),
@@ -281,6 +299,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
     if error:
       stop(error)
 
+  signum = None
   try:
     with _StopRequest() as stop_request:
       s, votes, lag = start, [], _stop_lag()
@@ -316,6 +335,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
           ckpt.wait()  # the next step donates the state's buffers
           last_saved = s
         if stopping:
+          signum = stop_request.signum  # None where only another host was signalled
           break
   finally:
     bar.close()
@@ -324,4 +344,4 @@ def _train(config, workdir, gan, pipe, length, mesh, lead) -> gan_lib.GANState:
       writer.close()
       plots.save_loss_curves(writers.read_jsonl(writer.jsonl_path),
                              os.path.join(workdir, 'loss_curves.png'))
-  return state
+  return state, signum

@@ -111,7 +111,8 @@ def _quiet_closed_event_loops(unraisable) -> None:
 def run(main: Callable[[list[str]], None]) -> None:
   """``app.run(main)`` with :func:`parse_flags`, CPU programs run inline
   (:func:`jaxgan.sharding.run_cpu_programs_inline`), quiet Orbax logs, and user errors
-  reported as one short message last (exit code 1)."""
+  reported as one short message last (exit code 1); an interrupt (SIGINT) is one line and
+  exit code 130."""
 
   def wrapped(argv: list[str]) -> None:
     sharding.run_cpu_programs_inline()
@@ -124,5 +125,10 @@ def run(main: Callable[[list[str]], None]) -> None:
       sys.stderr.flush()
       print(f'\nError: {e}', file=sys.stderr, flush=True)
       os._exit(1)  # skip teardown: TensorStore callbacks into closed event loops
+    except KeyboardInterrupt:  # SIGINT (launch.train: after its checkpoint is saved)
+      logging.flush()
+      sys.stderr.flush()
+      print('\nInterrupted.', file=sys.stderr, flush=True)
+      os._exit(130)  # the shell's code for SIGINT
 
   app.run(wrapped, flags_parser=parse_flags)

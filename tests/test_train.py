@@ -773,24 +773,34 @@ class LaunchTest(chex.TestCase):
       first.kill()
       first.wait()
 
-  def test_sigterm_saves_a_checkpoint_and_stops(self):
+  @parameterized.parameters(
+      # SIGTERM is delivered again to its default handler: the process ends as SIGTERM
+      # ends it (Popen's -15; 143 in a shell), so a stopped run does not look finished.
+      (signal.SIGTERM, -signal.SIGTERM, 'Stopped by signal 15 at step'),
+      # SIGINT raises Python's KeyboardInterrupt, which the launcher turns into one line.
+      (signal.SIGINT, 130, 'Interrupted.'))
+  def test_a_signal_saves_a_checkpoint_and_stops(self, signum, returncode, message):
     wd = tempfile.mkdtemp()
     cmd = [sys.executable, '-m', 'launch.train', f'--workdir={wd}',
            *small_flags(num_steps=1000000, steps_per_call=10, checkpoint_every=100000,
                         log_every=10)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, text=True)
     metrics = os.path.join(wd, 'metrics.jsonl')
     for _ in range(600):
       if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
         break
       time.sleep(0.5)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
-    self.assertEqual(proc.returncode, 0, err[-2000:])
+    self.assertEqual(proc.returncode, returncode, err[-2000:])
+    self.assertIn(message, err)
+    self.assertNotIn('Traceback', err)
     steps = _steps(wd)
     self.assertLen(steps, 1)
     self.assertTrue(0 < steps[0] < 1000000 and steps[0] % 10 == 0)
+    self.assertIn(f'Stopped by signal {int(signum)} at step {steps[0]}; the checkpoint is '
+                  'saved', err)
 
 
 class CompilerOptionsTest(chex.TestCase):
