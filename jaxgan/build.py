@@ -170,9 +170,8 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
   """
   objective = losses.get(config.loss.name, **config.loss.kwargs)
   # The step's penalty sees the critic in inference mode, which couples no examples: the
-  # gradient of the summed logits gives each example's own gradient, at less cost.
-  penalty = penalties.get(config.penalty.name,
-                          **{'per_example': False, **config.penalty.kwargs})
+  # gradient of the summed logits (the penalties' default) is each example's own.
+  penalty = penalties.get(config.penalty.name, **config.penalty.kwargs)
   family, generator, discriminator = _modules(config)
   pipe = pipeline(config) if pipe is None else pipe
   gan = gan_lib.GAN(

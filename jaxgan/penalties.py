@@ -5,12 +5,17 @@ Every penalty has the signature
 ``critic_fn`` maps a batch ``x[batch, ...]`` to logits ``[batch]`` or ``[batch, 1]``
 (close over the critic's parameters: ``lambda x: model.apply(params, x)``). A penalty
 ignores the arguments it does not use. The input gradient ``g_i = grad_x D(x_i)`` is taken
-over all non-batch axes, per example with ``jax.vmap(jax.grad(...))`` (``per_example=True``,
-the default: right for any critic), or as ``jax.grad`` of the summed logits
-(``per_example=False``: the same values when the critic couples no examples, e.g. in
-inference mode, and cheaper); the value returned is the *unweighted* batch mean (the
-weight, lambda or gamma, comes from the config). Every
-penalty is differentiable with respect to the critic's parameters (double backprop).
+over all non-batch axes, as ``jax.grad`` of the summed logits (``per_example=False``, the
+default, and the convention of the papers' code: ``autograd.grad(D(x).sum(), x)``), or on
+each example alone with ``jax.vmap(jax.grad(...))`` (``per_example=True``). The two agree
+when the critic couples no examples (no batch statistics: inference mode, layer or
+instance norm, spectral norm), which the penalties assume (WGAN-GP's critic has no batch
+norm). A critic with batch statistics in training mode has no per-example gradient:
+summed, example ``i`` gets ``sum_j dD_j/dx_i``; alone, it is a batch of one, whose batch
+norm maps every input to the same value (gradient 0: an R1 of 0, a WGAN-GP of 1). The
+value returned is the *unweighted* batch mean (the weight, lambda or gamma, comes from
+the config). Every penalty is differentiable with respect to the critic's parameters
+(double backprop).
 
 Conditional critics: when ``real_cond`` (a pytree of per-example conditions, e.g. class
 labels ``[batch]``) is given, the critic is called as ``critic_fn(x, cond)`` and the
@@ -49,7 +54,7 @@ def _check_pair(real: chex.Array, fake: chex.Array) -> None:
 
 
 def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
-                    per_example: bool = True) -> chex.Array:
+                    per_example: bool = False) -> chex.Array:
   """Per-example input gradients ``g_i = grad_x D(x_i)`` of a batched critic.
 
   Args:
@@ -58,10 +63,11 @@ def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
     x: points ``[batch, ...]``.
     cond: ``None``, or per-example conditions (a pytree with leading axis ``batch``) held
       fixed: ``g_i`` is the gradient of ``D(., cond_i)`` at ``x_i``.
-    per_example: evaluate the critic on each example alone (``vmap`` of ``grad``), so that
-      critics coupling examples (batch statistics) still give each example's own
-      gradient; ``False`` takes ``grad`` of the summed logits, equal when the critic
-      couples no examples, and cheaper.
+    per_example: ``False`` (default) takes ``grad`` of the summed logits; ``True``
+      evaluates the critic on each example alone (``vmap`` of ``grad``, a batch of one
+      each). Equal when the critic couples no examples; the summed form is cheaper. For
+      a critic with batch statistics neither is an example's own gradient (see the
+      module docstring).
 
   Returns:
     ``g`` with the shape of ``x``.
@@ -86,7 +92,7 @@ def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
 
 
 def gradient_norms(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
-                   per_example: bool = True) -> chex.Array:
+                   per_example: bool = False) -> chex.Array:
   """``||grad_x D(x_i)||_2`` over all non-batch axes, shape ``[batch]`` (float32).
 
   Uses ``optax.safe_norm`` so that a zero gradient has a finite derivative.
@@ -104,7 +110,7 @@ def interpolates(real: chex.Array, fake: chex.Array, key: chex.PRNGKey) -> chex.
 
 def gradient_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                      key: chex.PRNGKey, real_cond: Cond = None, fake_cond: Cond = None,
-                     per_example: bool = True) -> chex.Array:
+                     per_example: bool = False) -> chex.Array:
   """WGAN-GP two-sided gradient penalty at random interpolates.
 
   ``E_xhat (||grad D(xhat)|| - 1)^2`` with ``xhat = eps x_real + (1 - eps) x_fake``,
@@ -132,7 +138,7 @@ def gradient_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
 
 def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                       key: chex.PRNGKey, real_cond: Cond = None, fake_cond: Cond = None,
-                      per_example: bool = True) -> chex.Array:
+                      per_example: bool = False) -> chex.Array:
   """WGAN-LP one-sided Lipschitz penalty at random interpolates.
 
   ``E_xhat max(0, ||grad D(xhat)|| - 1)^2``, the same points as :func:`gradient_penalty`;
@@ -156,6 +162,15 @@ def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   del fake_cond
   norms = gradient_norms(critic_fn, interpolates(real, fake, key), real_cond, per_example)
   return jnp.mean(jnp.square(jax.nn.relu(norms - 1.0)))
+
+
+def _check_data_range(data_range: Any) -> None:
+  if data_range is not None and not (
+      isinstance(data_range, (tuple, list)) and len(data_range) == 2
+      and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data_range)
+      and data_range[0] < data_range[1]):
+    raise registry.ArgumentError('data_range must be None or (low, high) with low < high, '
+                                 f'e.g. (-1.0, 1.0); got {data_range!r}.')
 
 
 def dragan_points(real: chex.Array, key: chex.PRNGKey, scale: float = 0.5,
@@ -183,6 +198,7 @@ def dragan_points(real: chex.Array, key: chex.PRNGKey, scale: float = 0.5,
   Returns:
     The perturbed points, the shape of ``real``.
   """
+  _check_data_range(data_range)
   k_u, k_alpha = jax.random.split(key)
   u = jax.random.uniform(k_u, real.shape, real.dtype)
   alpha = jax.random.uniform(k_alpha, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype,
@@ -195,7 +211,7 @@ def dragan_points(real: chex.Array, key: chex.PRNGKey, scale: float = 0.5,
 
 def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                    key: chex.PRNGKey, real_cond: Cond = None, fake_cond: Cond = None,
-                   per_example: bool = True, scale: float = 0.5,
+                   per_example: bool = False, scale: float = 0.5,
                    data_range: tuple[float, float] | None = None,
                    one_sided: bool = False) -> chex.Array:
   """DRAGAN gradient penalty around the real data.
@@ -237,7 +253,7 @@ def _mean_squared_gradient_norm(critic_fn: CriticFn, x: chex.Array, cond: Cond,
 
 def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                key: chex.PRNGKey | None = None, real_cond: Cond = None,
-               fake_cond: Cond = None, per_example: bool = True) -> chex.Array:
+               fake_cond: Cond = None, per_example: bool = False) -> chex.Array:
   """R1 regularizer: ``E_real ||grad D(x_real)||^2``.
 
   Mescheder et al. and StyleGAN2 weight it ``gamma / 2``: a config's ``penalty.weight`` is
@@ -267,7 +283,7 @@ def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
 
 def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                key: chex.PRNGKey | None = None, real_cond: Cond = None,
-               fake_cond: Cond = None, per_example: bool = True) -> chex.Array:
+               fake_cond: Cond = None, per_example: bool = False) -> chex.Array:
   """R2 regularizer: ``E_fake ||grad D(x_fake)||^2``.
 
   Args:
@@ -275,7 +291,8 @@ def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     real: unused except for the shape check.
     fake: generated samples ``[batch, ...]``.
     key: unused.
-    real_cond: unused.
+    real_cond: unused, except that a conditional critic's (not None) requires
+      ``fake_cond``.
     fake_cond: conditions of the generated samples, or None.
     per_example: see :func:`input_gradients`.
 
@@ -286,14 +303,17 @@ def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     Mescheder et al., Which Training Methods for GANs do actually Converge?, ICML 2018,
     eq. (10).
   """
-  del key, real_cond
+  del key
   _check_pair(real, fake)
+  if real_cond is not None and fake_cond is None:
+    raise ValueError('r2_penalty of a conditional critic (real_cond given) needs fake_cond, '
+                     'the conditions of the generated samples.')
   return _mean_squared_gradient_norm(critic_fn, fake, fake_cond, per_example)
 
 
 def no_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
                key: chex.PRNGKey | None = None, real_cond: Cond = None,
-               fake_cond: Cond = None, per_example: bool = True) -> chex.Array:
+               fake_cond: Cond = None, per_example: bool = False) -> chex.Array:
   """The ``'none'`` entry: no penalty (``get('none')`` returns ``None``)."""
   del critic_fn, real, fake, key, real_cond, fake_cond, per_example
   raise NotImplementedError('no_penalty is a registry placeholder; get("none") is None.')
@@ -333,6 +353,10 @@ def get(name: str, **hparams) -> PenaltyFn | None:
 
   Raises:
     ValueError: an unknown name (the message lists the valid names).
-    TypeError: a hyper-parameter the penalty does not have (the message lists them).
+    TypeError: a hyper-parameter the penalty does not have (the message lists them), one
+      of another type than its default (``one_sided='False'``), or a ``data_range`` that
+      is not ``(low, high)``.
   """
-  return _PENALTIES.get(name, **hparams)
+  fn = _PENALTIES.get(name, **hparams)
+  _check_data_range(getattr(fn, 'keywords', {}).get('data_range'))  # now, not when traced
+  return fn

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -30,7 +31,7 @@ class UnknownNameError(ValueError):
 
 class ArgumentError(TypeError):
   """An argument an entry does not take, or a missing required one (the message lists
-  the arguments it takes)."""
+  the arguments it takes), or a value it cannot take (the message says what it takes)."""
 
 
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
@@ -48,6 +49,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
   try:
     node = ast.parse(spec, mode='eval').body
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args):
+      raise SyntaxError
+    if any(k.arg is None for k in node.keywords):  # name(**{...})
       raise SyntaxError
     return node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords}
   except (SyntaxError, ValueError):
@@ -78,6 +81,41 @@ def check_kwargs(what: str, fn: Callable, kwargs: Iterable[str], skip: int = 0) 
     raise ArgumentError(f'{what} needs argument(s) {", ".join(missing)}; it takes: {takes}.')
 
 
+def _kind_of(default: Any) -> str | None:
+  """What a parameter with this default takes: 'bool', 'number' or 'str'; None for
+  anything else (no check)."""
+  if isinstance(default, bool):
+    return 'bool'
+  if isinstance(default, (int, float)):
+    return 'number'
+  return 'str' if isinstance(default, str) else None
+
+
+def _fits(kind: str, value: Any) -> bool:
+  if kind == 'bool':
+    return isinstance(value, bool) or type(value).__name__ == 'bool_'
+  if kind == 'str':
+    return isinstance(value, str)
+  if isinstance(value, bool):
+    return False
+  # Python and NumPy numbers, and numeric arrays (a traced hyper-parameter).
+  return isinstance(value, numbers.Real) or getattr(getattr(value, 'dtype', None), 'kind',
+                                                    '') in ('f', 'i', 'u')
+
+
+def check_values(what: str, fn: Callable, kwargs: dict[str, Any], skip: int = 0) -> None:
+  """Raises ``TypeError`` when a value does not have the type of its parameter's default
+  (a bool for a bool, a number for a number, a string for a string): a hyper-parameter
+  written as a string (``'least_squares(a="0")'``) fails here, not inside the traced step,
+  and ``one_sided='False'`` is not taken as true."""
+  defaults = parameters(fn, skip)
+  for k, v in kwargs.items():
+    kind = _kind_of(defaults.get(k))
+    if kind is not None and not _fits(kind, v):
+      raise ArgumentError(f'{what}: {k} must be a {kind} (like its default '
+                          f'{defaults[k]!r}); got {v!r}.')
+
+
 class Registry:
   """Named entries of one kind of component.
 
@@ -88,11 +126,15 @@ class Registry:
       keyword arguments; default the entry itself.
     skip: leading parameters of that callable that are not keyword arguments of ``get``
       (e.g. the two logits of a loss).
+    check_values: also check each value against its default's type
+      (:func:`check_values`).
   """
 
   def __init__(self, kind: str, make: Callable[..., Any] | None = None,
-               signature: Callable[[Any], Callable] | None = None, skip: int = 0):
+               signature: Callable[[Any], Callable] | None = None, skip: int = 0,
+               check_values: bool = True):
     self.kind = kind
+    self._check_values = check_values
     self._make = make or (lambda entry, **kwargs: entry(**kwargs))
     self._signature = signature or (lambda entry: entry)
     self._skip = skip
@@ -132,7 +174,7 @@ class Registry:
     Raises:
       ValueError: an unknown name (listing the valid ones), or a malformed spec.
       TypeError: an argument the entry does not take, or a missing required one
-        (listing the arguments it takes).
+        (listing the arguments it takes); a value of another type than its default's.
     """
     name, inline = parse_spec(spec)
     both = sorted(set(inline) & set(kwargs))
@@ -142,4 +184,6 @@ class Registry:
     kwargs = {**inline, **kwargs}
     entry = self.entry(name)
     check_kwargs(f'{self.kind} {name!r}', self._signature(entry), kwargs, self._skip)
+    if self._check_values:
+      check_values(f'{self.kind} {name!r}', self._signature(entry), kwargs, self._skip)
     return self._make(entry, **kwargs)

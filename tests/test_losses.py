@@ -217,6 +217,13 @@ class RegistryTest(chex.TestCase):
       losses.get('least_squares(a=-1.0)', a=0.0)
     with self.assertRaisesRegex(ValueError, 'Cannot read'):
       losses.get('least_squares(a=b)')
+    with self.assertRaisesRegex(ValueError, 'Cannot read'):
+      losses.get('least_squares(**{"a": 1.0})')
+    # A value of another type than its default fails at get, not inside the traced step.
+    with self.assertRaisesRegex(TypeError, "least_squares': a must be a number .*got 'x'"):
+      losses.get('least_squares(a="x")')
+    for ok in (0, 0.5, np.float32(1.0), jnp.asarray(2.0)):  # numbers and numeric arrays
+      self.assertIsNotNone(losses.get('least_squares', a=ok))
     # A name that is not a string (an unset config field) is the same clear error.
     for spec in (None, 3):
       with self.assertRaisesRegex(ValueError, f'Cannot read {spec}: write a name as a string'):

@@ -120,6 +120,35 @@ class ImageCriticTest(chex.TestCase):
     np.testing.assert_allclose(lp, want_lp, atol=1e-5)
 
 
+class WherePenaltiesLookTest(chex.TestCase):
+  """D(x) = ||x||^2 / 2 has gradient x: each penalty's value says where it took its
+  gradients. Real and fake differ, with norms on both sides of 1, so that the interpolates,
+  DRAGAN's points, the real and the fake points all give different values (a linear
+  critic's gradient is the same everywhere and cannot tell them apart)."""
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_each_penalty_at_its_own_points(self):
+    real, fake = 0.5 * _batch(60, (16, 3)), 0.2 * _batch(61, (16, 3))
+    norm = lambda p: np.linalg.norm(np.asarray(p, np.float64), axis=1)
+    at = {'interpolates': norm(penalties.interpolates(real, fake, KEY)),
+          'dragan points': norm(penalties.dragan_points(real, KEY)),
+          'real': norm(real), 'fake': norm(fake)}
+    self.assertTrue(np.any(at['interpolates'] < 1) and np.any(at['interpolates'] > 1))
+    want = {'wgan_gp': np.mean((at['interpolates'] - 1) ** 2),
+            'wgan_lp': np.mean(np.maximum(0.0, at['interpolates'] - 1) ** 2),
+            'dragan': np.mean((at['dragan points'] - 1) ** 2),
+            'r1': np.mean(at['real'] ** 2), 'r2': np.mean(at['fake'] ** 2)}
+    self.assertGreater(abs(want['wgan_lp'] - want['wgan_gp']), 1e-2)  # one-sided matters
+    for name, value in want.items():
+      for per_example in (False, True):
+        got = self.variant(lambda r, f, name=name, pe=per_example: penalties.get(
+            name, per_example=pe)(_half_square_critic, r, f, KEY))(real, fake)
+        np.testing.assert_allclose(got, value, rtol=1e-5, err_msg=f'{name} {per_example}')
+    # Anywhere else gives other values: at the real points, GP and DRAGAN would agree.
+    values = sorted(want.values())
+    self.assertGreater(min(np.diff(values)), 1e-3)
+
+
 class PointsTest(chex.TestCase):
 
   def test_interpolates_one_eps_per_example(self):
@@ -189,8 +218,8 @@ class SummedGradientTest(chex.TestCase):
     # x_i + e_0; the summed logits give x_i + B e_0 (here B = 5).
     critic = lambda x: 0.5 * jnp.sum(x ** 2, axis=1) + jnp.sum(x[:, 0])
     x = _batch(43, (5, 3))
-    per = penalties.input_gradients(critic, x)
-    summed = penalties.input_gradients(critic, x, per_example=False)
+    per = penalties.input_gradients(critic, x, per_example=True)
+    summed = penalties.input_gradients(critic, x)  # the default
     want_per = np.asarray(x) + np.eye(3)[0]  # each example alone: x_i + e_0
     np.testing.assert_allclose(per, want_per, rtol=1e-5)
     np.testing.assert_allclose(summed, np.asarray(x) + 5 * np.eye(3)[0], rtol=1e-5)
@@ -243,9 +272,32 @@ class BadInputTest(chex.TestCase):
                             KEY)
 
   def test_critic_with_wrong_output_shape(self):
-    with self.assertRaisesRegex(ValueError, r'critic_fn.*\(1, 2\)'):
-      penalties.r1_penalty(lambda x: jnp.concatenate([x, x], 1)[:, :2], jnp.zeros((4, 3)),
-                           jnp.zeros((4, 3)), KEY)
+    critic = lambda x: jnp.concatenate([x, x], 1)[:, :2]
+    for per_example, shape in ((False, r'batch of 4 it returned shape \(4, 2\)'),
+                               (True, r'batch of 1 it returned shape \(1, 2\)')):
+      with self.assertRaisesRegex(ValueError, f'critic_fn must map .*{shape}'):
+        penalties.r1_penalty(critic, jnp.zeros((4, 3)), jnp.zeros((4, 3)), KEY,
+                             per_example=per_example)
+
+  def test_bad_values_fail_at_get(self):
+    for spec, message in (
+        ('dragan(scale="x")', "scale must be a number .*got 'x'"),
+        ('dragan(one_sided="False")', "one_sided must be a bool .*got 'False'"),  # not true
+        ('r1(per_example=1)', 'per_example must be a bool .*got 1'),
+        ('dragan(data_range=1)', r'data_range must be None or \(low, high\).*got 1'),
+        ('dragan(data_range=(1, -1))', r'low < high.*got \(1, -1\)')):
+      with self.assertRaisesRegex(TypeError, message):
+        penalties.get(spec)
+    # per_example written in the name is taken once (the train step's build adds nothing).
+    self.assertEqual(penalties.get('r1(per_example=True)').keywords, {'per_example': True})
+
+  def test_r2_of_a_conditional_critic_needs_fake_cond(self):
+    critic = lambda x, y: jnp.sum(x, axis=1) * (1.0 + y)
+    x, y = jnp.ones((2, 3)), jnp.zeros(2)
+    with self.assertRaisesRegex(ValueError, 'r2_penalty of a conditional critic .*needs '
+                                'fake_cond'):
+      penalties.r2_penalty(critic, x, x, KEY, real_cond=y)
+    np.testing.assert_allclose(penalties.r2_penalty(critic, x, x, KEY, y, y), 3.0)
 
   def test_unknown_name_and_hparam(self):
     with self.assertRaisesRegex(ValueError, 'gp.*none, wgan_gp, wgan_lp, dragan, r1, r2'):

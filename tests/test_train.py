@@ -662,6 +662,18 @@ class ValidationTest(chex.TestCase):
       self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
 
 
+  def test_penalty_hyperparameters_in_the_name(self):
+    # Written once, inline, per_example is taken (build adds no keyword of its own) ...
+    c = small_config(**{'penalty.name': 'r1(per_example=True)', 'penalty.weight': 1.0})
+    self.assertEqual(build.build(c)[0].penalty.keywords, {'per_example': True})
+    # ... and a value of the wrong type is refused before anything is written.
+    wd = os.path.join(tempfile.mkdtemp(), 'run')
+    with self.assertRaisesRegex(TypeError, "one_sided must be a bool .*got 'False'"):
+      train.train_and_evaluate(small_config(**{'penalty.name': 'dragan(one_sided="False")',
+                                               'penalty.weight': 1.0}), wd)
+    self.assertFalse(os.path.exists(wd))
+
+
 class LaunchTest(chex.TestCase):
 
   def _run(self, module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
