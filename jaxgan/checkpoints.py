@@ -27,14 +27,16 @@ def _root_cause(e: BaseException) -> str:
 
 
 class Checkpoints:
-  """Saves and restores the train state; keeps the last ``keep`` checkpoints (>= 1)."""
+  """Saves and restores the train state; keeps the last ``keep`` checkpoints (>= 1).
+  ``read_only`` (sampling, evaluation) does not create the directory."""
 
-  def __init__(self, directory: str, keep: int = 3):
+  def __init__(self, directory: str, keep: int = 3, read_only: bool = False):
     if keep < 1:
       raise ValueError(f'keep_checkpoints must be at least 1; got {keep}.')
     self.directory = os.path.abspath(directory)
     self._manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()

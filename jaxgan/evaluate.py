@@ -51,7 +51,11 @@ PAD_TO = 32
 MIN_SAMPLES = {'inception': 10, 'digits': 10, 'modes': 2500}
 
 
-class NumSamplesError(ValueError):
+class EvaluationError(ValueError):
+  """The run cannot be scored as asked: non-finite samples, or too few of them."""
+
+
+class NumSamplesError(EvaluationError):
   """Too few samples for the run's evaluator (the message says how many it needs)."""
 
 
@@ -78,8 +82,8 @@ class EvalRun:
 
   @functools.cached_property
   def samples(self) -> np.ndarray:
-    """``num_samples`` samples, each of its :attr:`assigned` class or code; ``ValueError``
-    on any non-finite value."""
+    """``num_samples`` samples, each of its :attr:`assigned` class or code;
+    :class:`EvaluationError` on any non-finite value."""
     codes = labels = None
     if self.gan.latent.conditioning == 'codes' and self.assigned is not None:
       codes = {'categorical': self.assigned}
@@ -88,8 +92,8 @@ class EvalRun:
     x = inference.sample(self.gan, self.state, self.num_samples, self.use_ema, self.seed,
                          labels=labels, codes=codes)
     if not np.all(np.isfinite(x)):
-      raise ValueError(f'{int((~np.isfinite(x)).sum())} non-finite values in the samples '
-                       f'of step {int(self.state.step)}.')
+      raise EvaluationError(f'{int((~np.isfinite(x)).sum())} non-finite values in the '
+                            f'samples of step {int(self.state.step)}.')
     return x
 
   @functools.cached_property
@@ -292,9 +296,18 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
     seed: the noise seed.
     inception_weights: the FID Inception weights (``.pth`` or ``.npz``); default the
       jaxgan cache. Used for RGB sets always, for grayscale digits when given.
+
+  Raises:
+    NumSamplesError: ``num_samples`` below what the evaluator needs, before any sample is
+      drawn (:func:`check_num_samples`).
+    FileNotFoundError, torch_weights.WeightsError: Inception weights that are needed and
+      missing or unusable, also before any sample is drawn.
+    EvaluationError: non-finite samples.
   """
   gan, pipe, state, config = inference.restore(workdir)
   check_num_samples(num_samples, pipe.evaluator, gan.latent)
+  if pipe.evaluator == 'inception' or (pipe.evaluator == 'digits' and inception_weights):
+    inception.load(inception_weights)  # a missing or bad file fails now, before the work
   run = EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples, seed)
   result = {'workdir': os.path.abspath(workdir), 'step': int(state.step), 'dataset': pipe.name,
             'ema': run.use_ema, 'evaluator': pipe.evaluator}

@@ -26,8 +26,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path} not found: is {workdir} a jaxgan workdir (made by '
                             'python -m launch.train)?')
-  with open(path) as f:
-    return ml_collections.ConfigDict(json.load(f))
+  return ml_collections.ConfigDict(workdir_lib.read_json(path))
 
 
 def uses_ema(config: ml_collections.ConfigDict) -> bool:
@@ -76,7 +75,7 @@ def restore(workdir: str, with_data: bool = True
   config = load_config(workdir)
   pipe = None if with_data else data_shapes(workdir, config)
   gan, pipe = build.build(config, pipe, warn=False)  # training advice is no use here
-  ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'))
+  ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'), read_only=True)
   try:
     target = checkpoints.abstract_like(build.abstract_state(gan, pipe),
                                        sharding.replicated(sharding.make_mesh()))
@@ -99,10 +98,17 @@ def generator_weights(workdir: str) -> tuple[Any, Any]:
 
 
 def _check_same_structure(a: Any, b: Any, what: str) -> None:
-  shapes = [jax.tree.map(lambda x: tuple(x.shape), t) for t in (a, b)]
-  if jax.tree.structure(a) != jax.tree.structure(b) or shapes[0] != shapes[1]:
-    raise ValueError(f'{what}: the generators differ in architecture; parameter shapes '
-                     f'{shapes[0]} vs {shapes[1]}.')
+  """``ValueError`` naming the first few parameters that differ (path and shapes), not the
+  whole trees."""
+  flat = [{jax.tree_util.keystr(k): tuple(v.shape)
+           for k, v in jax.tree_util.tree_leaves_with_path(t)} for t in (a, b)]
+  if flat[0] == flat[1]:
+    return
+  diffs = [f'{k}: {flat[0].get(k, "absent")} vs {flat[1].get(k, "absent")}'
+           for k in sorted(set(flat[0]) | set(flat[1])) if flat[0].get(k) != flat[1].get(k)]
+  more = f'; and {len(diffs) - 3} more' if len(diffs) > 3 else ''
+  raise ValueError(f'{what}: the generators differ in architecture ({len(flat[0])} vs '
+                   f'{len(flat[1])} parameters); {"; ".join(diffs[:3])}{more}.')
 
 
 def init_generator_from(state: gan_lib.GANState, gan: gan_lib.GAN,
@@ -128,13 +134,15 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
 
   Raises:
     ValueError: ``alpha`` outside [0, 1], different architectures, or an ``out_workdir``
-      that already holds checkpoints (nothing is overwritten).
+      that exists and is not empty (nothing is overwritten).
   """
   if not 0.0 <= alpha <= 1.0:
     raise ValueError(f'alpha must lie in [0, 1]; got {alpha}.')
   ckpt_dir = os.path.join(out_workdir, 'checkpoints')
-  if os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir):
-    raise ValueError(f'{out_workdir} already holds checkpoints; choose a new workdir.')
+  if os.path.exists(out_workdir) and (not os.path.isdir(out_workdir)
+                                      or os.listdir(out_workdir)):
+    raise ValueError(f'{out_workdir} exists and is not an empty folder; choose a new '
+                     'workdir (nothing was written).')
   psnr_params, psnr_stats = generator_weights(psnr_workdir)
   _, pipe, state, config = restore(gan_workdir, with_data=False)
   _check_same_structure(psnr_params, state.g_params, 'interpolate')

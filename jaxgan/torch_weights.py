@@ -24,6 +24,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+
+class WeightsError(ValueError):
+  """A weights file that cannot be used: unreadable, not the network's state dict, or a
+  ``.pth`` without PyTorch installed (the message names the file and what to do)."""
+
+
 CACHE_ENV = 'JAXGAN_CACHE'
 DEFAULT_CACHE = '~/.cache/jaxgan'
 Layout = Sequence[tuple[str, Sequence[int]]]  # [(key, shape), ...], as in the JSON files
@@ -62,7 +68,8 @@ def load_state_dict(path: str | None, *, file_name: str, url: str, needed_by: st
   Raises:
     FileNotFoundError: no file at ``path``; the message names ``file_name``, ``url``, the
       default path (``$JAXGAN_CACHE`` or ``~/.cache/jaxgan/``) and ``how_to_pass``.
-    ImportError: a ``.pth`` file without PyTorch installed.
+    WeightsError: a file that cannot be read as either, or a ``.pth`` file without
+      PyTorch installed.
   """
   path = path or cache_path(file_name)
   if not os.path.exists(path):
@@ -71,17 +78,25 @@ def load_state_dict(path: str | None, *, file_name: str, url: str, needed_by: st
         f'from {url} and put it at {cache_path(file_name)} (the directory ${CACHE_ENV} if set, '
         f'else {DEFAULT_CACHE}/), or {how_to_pass}.')
   if path.endswith('.npz'):
-    with np.load(path) as f:
-      return {k: f[k] for k in f.files}
+    try:
+      with np.load(path) as f:
+        return {k: f[k] for k in f.files}
+    except Exception as e:  # not a zip, pickled objects, truncated: many types
+      raise WeightsError(f'{path} cannot be read as an .npz of arrays ({type(e).__name__}: '
+                         f'{e}); {needed_by} needs {file_name} or an .npz of its keys.') from None
   try:
     import torch
-  except ImportError as e:
-    raise ImportError(
+  except ImportError:
+    raise WeightsError(
         f'Reading {path} needs PyTorch (pip install torch); or convert it once, where PyTorch '
         'is installed, to an .npz of the same keys: np.savez(out, **{k: v.numpy() for k, v '
-        'in torch.load(path).items()}).') from e
-  state = torch.load(path, map_location='cpu', weights_only=True)
-  return {k: v.numpy() for k, v in state.items()}
+        'in torch.load(path).items()}).') from None
+  try:
+    state = torch.load(path, map_location='cpu', weights_only=True)
+    return {k: v.numpy() for k, v in state.items()}
+  except Exception as e:
+    raise WeightsError(f'{path} cannot be read as a PyTorch state dict ({type(e).__name__}: '
+                       f'{e}); {needed_by} needs {file_name}.') from None
 
 
 def _names(keys: Sequence[str], limit: int = 10) -> str:
@@ -103,8 +118,8 @@ def check_state_dict(state_dict: Mapping[str, np.ndarray], expected: Mapping[str
     ignore: keys that are accepted and not needed (e.g. a classifier head).
 
   Raises:
-    ValueError: naming every missing key, every unexpected key and every key of the wrong
-      shape (with the shape found and the shape expected).
+    WeightsError: naming every missing key, every unexpected key and every key of the
+      wrong shape (with the shape found and the shape expected).
   """
   given = {k for k in state_dict if not (k.endswith('num_batches_tracked') or ignore(k))}
   missing = sorted(set(expected) - given)
@@ -116,7 +131,7 @@ def check_state_dict(state_dict: Mapping[str, np.ndarray], expected: Mapping[str
               for kind, names in (('missing keys', missing), ('unexpected keys', unexpected),
                                   ('keys of the wrong shape', shapes)) if names]
   if problems:
-    raise ValueError(f'Not the {what} state dict: ' + '; '.join(problems) + '.')
+    raise WeightsError(f'Not the {what} state dict: ' + '; '.join(problems) + '.')
 
 
 def _torch_shape(flax_shape: tuple[int, ...]) -> tuple[int, ...]:

@@ -130,14 +130,24 @@ def write_data_shapes(workdir: str, record: dict[str, Any]) -> None:
   _write_atomically(data_shapes_path(workdir), json.dumps(record, indent=1))
 
 
+def read_json(path: str) -> Any:
+  """A workdir's JSON record (``config.json``, ``data_shapes.json``); one that cannot be
+  parsed is a :class:`ConfigError` naming it, not a traceback."""
+  with open(path) as f:
+    try:
+      return json.load(f)
+    except json.JSONDecodeError as e:
+      raise ConfigError(f'{path} is damaged and cannot be read ({e}); restore it from a '
+                        'copy (its run wrote it at start-up).') from None
+
+
 def read_data_shapes(workdir: str) -> dict[str, Any] | None:
   """The workdir's ``data_shapes.json``; ``None`` when it has none (a run of a version
   before it was written)."""
   path = data_shapes_path(workdir)
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  return read_json(path)
 
 
 def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
@@ -160,8 +170,7 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
   path = config_path(workdir)
   if not os.path.exists(path):
     return []
-  with open(path) as f:
-    saved = json.load(f)
+  saved = read_json(path)
   current = json.loads(config.to_json())
   changes = config_changes(saved, current)
   moved = config_changes(saved, current, LOCATION_FIELDS)  # recorded, never refused

@@ -17,6 +17,7 @@ from absl import app, flags, logging
 
 from jaxgan import registry, sharding
 from jaxgan.checkpoints import CheckpointError
+from jaxgan.torch_weights import WeightsError
 from jaxgan.validation import ConfigError, DataError, describe_unknown_field
 from jaxgan.workdir import WorkdirBusy
 
@@ -28,7 +29,7 @@ class LaunchError(ValueError):
 
 USER_ERRORS = (ConfigError, registry.UnknownNameError, registry.ArgumentError,
                CheckpointError, WorkdirBusy, FloatingPointError, FileNotFoundError,
-               DataError, LaunchError, FileExistsError)
+               DataError, LaunchError, FileExistsError, WeightsError)
 
 
 def _load_config_file(spec: str):

@@ -25,8 +25,9 @@ def main(argv):
   try:
     result = evaluate.evaluate(FLAGS.workdir, FLAGS.num_samples, FLAGS.seed,
                                FLAGS.inception_weights)
-  except evaluate.NumSamplesError as e:
-    raise common.LaunchError(f'--{e}') from None
+  except evaluate.EvaluationError as e:  # too few samples (the flag), or non-finite ones
+    flag = '--' if isinstance(e, evaluate.NumSamplesError) else ''
+    raise common.LaunchError(f'{flag}{e}') from None
   print(json.dumps(result, indent=1))
 
 

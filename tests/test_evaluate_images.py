@@ -53,6 +53,24 @@ class EvaluateImagesTest(chex.TestCase):
     self.assertTrue(1.0 <= result['is'] <= 1008.0)
     self.assertIn('train split', result['fid_reference'])
 
+  def test_unusable_weights_fail_before_any_sample(self):
+    from jaxgan import evaluate
+    d = tempfile.mkdtemp()
+    bad_npz, wrong_keys = os.path.join(d, 'bad.npz'), os.path.join(d, 'wrong.npz')
+    with open(bad_npz, 'wb') as f:
+      f.write(b'not a zip file')
+    np.savez(wrong_keys, fc=np.zeros(3))
+    eval_json = os.path.join(self.workdir, 'eval.json')
+    before = os.path.getmtime(eval_json) if os.path.exists(eval_json) else None
+    for path, message in ((bad_npz, 'bad.npz cannot be read as an .npz of arrays'),
+                          (wrong_keys, 'Not the FID Inception state dict: .* missing keys')):
+      with tfds.testing.mock_data(num_examples=24), \
+           mock.patch.object(evaluate.inference, 'sample') as sample, \
+           pytest.raises(torch_weights.WeightsError, match=message):
+        evaluate.evaluate(self.workdir, num_samples=10, inception_weights=path)
+      sample.assert_not_called()
+    self.assertEqual(os.path.getmtime(eval_json) if os.path.exists(eval_json) else None, before)
+
   def test_rgb_run_without_weights_names_the_file(self):
     from jaxgan import evaluate
     wd = self.workdir

@@ -163,7 +163,7 @@ class LoadingTest(chex.TestCase):
     path = os.path.join(tempfile.mkdtemp(), 'w.pth')
     open(path, 'wb').close()
     with mock.patch.dict(sys.modules, {'torch': None}), pytest.raises(
-        ImportError, match=r'needs PyTorch.*\.npz'):
+        torch_weights.WeightsError, match=r'needs PyTorch.*\.npz'):
       torch_weights.load_state_dict(path, file_name='w.pth', url='u', needed_by='FID',
                                     how_to_pass='p')
 

@@ -4,6 +4,7 @@ import dataclasses
 import functools
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -344,6 +345,21 @@ class EvaluateTest(chex.TestCase):
                                 r'at least 2500'):
       evaluate.evaluate(wd, num_samples=2499)
     sample.assert_not_called()
+
+  def test_reading_a_workdir_writes_nothing_and_damage_is_one_error(self):
+    wd = tempfile.mkdtemp()
+    train.train_and_evaluate(small_config(num_steps=5), wd)
+    shutil.rmtree(os.path.join(wd, 'checkpoints'))  # a run stopped before its first save
+    with self.assertRaisesRegex(FileNotFoundError, 'No checkpoint in'):
+      inference.restore(wd, with_data=False)
+    self.assertFalse(os.path.exists(os.path.join(wd, 'checkpoints')))  # not created
+    for name in ('data_shapes.json', 'config.json'):
+      path = os.path.join(wd, name)
+      with open(path, 'r+') as f:
+        f.truncate(20)
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  f'{path} is damaged and cannot be read'):
+        inference.restore(wd, with_data=False)
 
   def test_num_samples_check(self):
     latent = gan_lib.Latent

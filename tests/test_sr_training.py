@@ -90,8 +90,17 @@ class TwoStageTest(chex.TestCase):
     chex.assert_trees_all_close(
         got, jax.tree.map(lambda a, b: 0.75 * a + 0.25 * b, psnr_w, gan_w), rtol=1e-6)
     self.assertEqual(json.load(open(os.path.join(half, 'interpolation.json')))['alpha'], 0.25)
-    with self.assertRaisesRegex(ValueError, 'already holds checkpoints'):
+    with self.assertRaisesRegex(ValueError, 'exists and is not an empty folder'):
       inference.interpolate(self.psnr, self.gan, 0.5, half)
+    # Any file in the folder is kept: a run stopped before its first checkpoint too.
+    other = os.path.join(self.root, 'other_run')
+    os.makedirs(other)
+    with open(os.path.join(other, 'config.json'), 'w') as f:
+      f.write('{"mine": 1}')
+    with self.assertRaisesRegex(ValueError, 'exists and is not an empty folder'):
+      inference.interpolate(self.psnr, self.gan, 0.5, other)
+    self.assertEqual(os.listdir(other), ['config.json'])
+    self.assertEqual(open(os.path.join(other, 'config.json')).read(), '{"mine": 1}')
     with self.assertRaisesRegex(ValueError, r'alpha must lie in \[0, 1\]'):
       inference.interpolate(self.psnr, self.gan, 1.5, os.path.join(self.root, 'bad'))
 
@@ -99,8 +108,13 @@ class TwoStageTest(chex.TestCase):
     c = _tiny(esrgan.get_config('small,offline'))
     c.model.generator.features = 12
     c.init_from = self.psnr
-    with self.assertRaisesRegex(ValueError, 'init_from=.*differ in architecture'):
+    with self.assertRaisesRegex(ValueError, 'init_from=.*differ in architecture') as e:
       train.train_and_evaluate(c, os.path.join(self.root, 'other'))
+    # The message names the first parameters that differ, not both whole trees.
+    self.assertIn("(42 vs 42 parameters); ['conv_body']['bias']: (8,) vs (12,); "
+                  "['conv_body']['kernel']: (3, 3, 8, 8) vs (3, 3, 12, 12);", str(e.exception))
+    self.assertRegex(str(e.exception), r'; and \d+ more\.$')
+    self.assertLess(len(str(e.exception)), 600)
 
   def test_evaluation_reports_both_conventions_and_bicubic(self):
     result = evaluate.evaluate(self.gan)
