@@ -262,9 +262,9 @@ def sr_evaluation(run: EvalRun, inception_weights: str | None = None) -> dict[st
   del inception_weights
   scale = run.pipe.evaluator_args['scale']
   pairs = run.pipe.evaluator_args['eval_pairs']()
-  table = sr_table(pairs, {
-      'model': run.upscale_whole,
-      'bicubic': lambda lr: bicubic_upscale(lr, scale)}, scale)
+  table = sr_table(pairs, {  # the baseline first, as every report lists it
+      'bicubic': lambda lr: bicubic_upscale(lr, scale),
+      'model': run.upscale_whole}, scale)
   return {'num_images': len(pairs), 'scale': scale, **table}
 
 

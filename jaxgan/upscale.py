@@ -6,7 +6,8 @@ image's edges, so that every window has the same shape and the generator compile
 and only the tile is kept. A convolutional generator's output at a pixel depends on the
 inputs within its receptive-field radius (:func:`jaxgan.models.sr.receptive_radius`), so
 with ``margin`` at least that radius the tiled result equals the whole-image one (no seam),
-while memory stays bounded by one window. An image (or an axis of it) that fits in one
+while the generator's memory stays bounded by one window (the output is one float32 array
+of the whole image). An image (or an axis of it) that fits in one
 window runs whole.
 """
 
@@ -45,8 +46,8 @@ def upscale(generate: Generate, lr: np.ndarray, scale: int, *, margin: int,
     margin: LR pixels of context around each tile: at least the generator's
       receptive-field radius for a result equal to the whole-image one; less trades
       exactness (seams) for speed.
-    tile: the side of the tiles (LR pixels); memory is bounded by one window of
-      ``tile + 2 * margin`` pixels a side.
+    tile: the side of the tiles (LR pixels); the generator's memory is bounded by one
+      window of ``tile + 2 * margin`` pixels a side.
   """
   lr = np.asarray(lr, np.float32)
   if lr.ndim != 3:

@@ -99,6 +99,16 @@ class _QuietOrbax(pylogging.Filter):
     return record.levelno >= pylogging.WARNING or 'orbax' not in record.pathname
 
 
+def check_output_name(path: str, flag: str = '--output') -> None:
+  """:class:`LaunchError` for an output path that is a folder, or a file name that is a
+  suffix alone (``out/.png``), before any work."""
+  if os.path.isdir(path):
+    raise LaunchError(f'{flag} is a folder: {path}; give a file name.')
+  name = os.path.basename(path)
+  if not name.rsplit('.', 1)[0]:  # '', '.png'
+    raise LaunchError(f'{flag} needs a file name before its suffix; got {path!r}.')
+
+
 def _quiet_closed_event_loops(unraisable) -> None:
   """``sys.unraisablehook`` that drops TensorStore's late callbacks into an event loop
   Orbax already closed (``RuntimeError: Event loop is closed``, printed from a background

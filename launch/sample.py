@@ -92,7 +92,9 @@ def check_arguments(num_samples: int, batch_size: int, output: str) -> str:
     raise common.LaunchError(f'--num_samples must be at least 1; got {num_samples}.')
   if batch_size < 1:
     raise common.LaunchError(f'--batch_size must be at least 1; got {batch_size}.')
+  common.check_output_name(output)
   path = output_path(output)
+  common.check_output_name(path)
   folder = os.path.dirname(os.path.abspath(path))
   if not os.path.isdir(folder):
     raise common.LaunchError(f'The folder of --output does not exist: {folder}')

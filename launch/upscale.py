@@ -3,10 +3,10 @@ r"""Upscales your own image with a trained super-resolution model:
   python -m launch.upscale --workdir=DIR --input=photo.jpg --output=photo_x4.png
 
 Any size: large images run in tiles inside windows with a margin of the generator's
-receptive-field radius (memory stays bounded by one window; the result equals the
-whole-image one, so no seam shows). PNG or JPEG in and out; the EXIF orientation of the
-input is applied. The workdir needs its checkpoints, not its training data. The input,
-the output path and the workdir are checked before any work.
+receptive-field radius (the generator's memory stays bounded by one window; the result
+equals the whole-image one, so no seam shows). PNG or JPEG in and out; the EXIF
+orientation of the input is applied. The workdir needs its checkpoints, not its training
+data. The input, the output path and the workdir are checked before any work.
 """
 
 import os
@@ -21,8 +21,9 @@ FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A super-resolution workdir of launch.train.')
 flags.DEFINE_string('input', None, 'The low-resolution image (PNG or JPEG).')
 flags.DEFINE_string('output', None, 'Where to write the upscaled image (.png, .jpg).')
-flags.DEFINE_integer('tile', None, 'Tile side in input pixels (memory is bounded by one '
-                     'window of tile + 2 * margin). Default: max(128, 2 * margin).',
+flags.DEFINE_integer('tile', None, "Tile side in input pixels (the generator's memory is "
+                     'bounded by one window of tile + 2 * margin). Default: max(128, 2 * '
+                     'margin).',
                      lower_bound=8)
 flags.DEFINE_integer('margin', None, "Context around each tile, in input pixels. Default: "
                      "the generator's receptive-field radius (exact, no seam); less is "
@@ -31,6 +32,7 @@ flags.mark_flags_as_required(['workdir', 'input', 'output'])
 
 
 def _check_output(path: str, source: str) -> None:
+  common.check_output_name(path)
   if not path.lower().endswith(upscale.IMAGE_SUFFIXES):
     raise common.LaunchError(f'--output must end in {", ".join(upscale.IMAGE_SUFFIXES)}; '
                              f'got {path}.')

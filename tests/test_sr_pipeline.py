@@ -225,6 +225,20 @@ class UpscaleTest(chex.TestCase):
     np.testing.assert_allclose(x, np.repeat(ramp[..., None] / 65535 * 2 - 1, 3, -1),
                                atol=1e-6)
 
+  def test_float_and_32_bit_images_are_refused(self):
+    # Their range has no standard: read as 8 bits they came out black or clipped.
+    d = tempfile.mkdtemp()
+    Image.fromarray(np.full((4, 5), 0.5, np.float32), 'F').save(os.path.join(d, 'f.tif'))
+    Image.fromarray(np.full((4, 5), 70000, np.int32), 'I').save(os.path.join(d, 'i.tif'))
+    Image.fromarray(np.full((4, 5), 60000, np.int32), 'I').save(os.path.join(d, 'j.tif'))
+    with self.assertRaisesRegex(ValueError, 'f.tif is a floating-point image'):
+      upscale.read_image(os.path.join(d, 'f.tif'))
+    with self.assertRaisesRegex(ValueError, r'i.tif holds values in \[70000, 70000\], outside '
+                                '16 bits'):
+      upscale.read_image(os.path.join(d, 'i.tif'))
+    np.testing.assert_allclose(upscale.read_image(os.path.join(d, 'j.tif')),
+                               60000 / 65535 * 2 - 1, rtol=1e-6)  # within 16 bits: kept
+
   def test_exif_orientation_is_applied(self):
     d = tempfile.mkdtemp()
     pixels = np.random.default_rng(1).integers(0, 256, (4, 6, 3)).astype(np.uint8)

@@ -167,7 +167,10 @@ class TwoStageTest(chex.TestCase):
                           ([f'--input={d}/in.jpg', f'--workdir={toy}'],
                            'not a super-resolution one'),
                           ([f'--input={d}/out.png', f'--output={d}/out.png'],
-                           'is the input image')):
+                           'is the input image'),
+                          ([f'--input={d}/in.jpg', f'--output={d}'], 'is a folder'),
+                          ([f'--input={d}/in.jpg', f'--output={d}/.png'],
+                           'needs a file name before its suffix')):
       flags = {a.split('=')[0]: a for a in [f'--workdir={self.gan}', f'--output={d}/o.png',
                                              *args]}
       proc = run(*flags.values())

@@ -706,6 +706,8 @@ class LaunchTest(chex.TestCase):
     for bad, message in (('--num_samples=0', 'num_samples must be at least 1'),
                          ('--num_samples=-5', 'num_samples must be at least 1'),
                          (f'--output={wd}/missing/x.npy', 'folder of --output does not exist'),
+                         (f'--output={wd}', 'is a folder'),
+                         (f'--output={wd}/.png', 'needs a file name before its suffix'),
                          ('--labels=all', 'not class-conditional')):
       args = [f'--workdir={wd}', f'--output={out}', '--num_samples=7', bad]
       proc = self._run('launch.sample', *args)

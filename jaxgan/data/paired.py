@@ -93,8 +93,8 @@ def read_image(path: str) -> np.ndarray:
 
   Raises:
     FileNotFoundError: no such file.
-    DataError: the file is not an image PIL can read (named, with PIL's reason); a
-      ValueError.
+    DataError: the file is not an image PIL can read (named, with PIL's reason), or a
+      floating-point or 32-bit integer one; a ValueError.
   """
   from PIL import Image, ImageOps, UnidentifiedImageError
   if not os.path.isfile(path):
@@ -105,10 +105,15 @@ def read_image(path: str) -> np.ndarray:
       if im.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in im.info:
         logging.warning('%s has an alpha channel: it is dropped (transparent pixels take the '
                         'colour stored under them).', path)
-      if im.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit grayscale
-        gray = np.asarray(im, np.float64) / 65535.0
-        return np.repeat(np.clip(gray, 0.0, 1.0)[..., None] * 2.0 - 1.0, 3,
-                         -1).astype(np.float32)
+      if im.mode == 'F':
+        raise DataError(f'{path} is a floating-point image (mode F), whose range has no '
+                        'standard; save it as an 8- or 16-bit PNG.')
+      if im.mode in ('I', 'I;16', 'I;16B', 'I;16L'):  # 16-bit grayscale (PIL reads 'I')
+        gray = np.asarray(im, np.float64)
+        if gray.min() < 0 or gray.max() > 65535:  # a 32-bit integer image, not 16-bit
+          raise DataError(f'{path} holds values in [{gray.min():.0f}, {gray.max():.0f}], '
+                          'outside 16 bits; save it as an 8- or 16-bit PNG.')
+        return np.repeat((gray / 65535.0)[..., None] * 2.0 - 1.0, 3, -1).astype(np.float32)
       return to_unit_range(np.asarray(im.convert('RGB')))
   except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
     raise DataError(f'{path} is not an image PIL can read ({e}).') from None
