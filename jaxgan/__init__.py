@@ -1,6 +1,28 @@
-"""jaxgan: GAN objectives, penalties, models and training in JAX/Flax."""
+"""jaxgan: GAN objectives, penalties, models and training in JAX/Flax.
+
+``jaxgan.losses`` and ``jaxgan.penalties`` are imported with the package; every other
+submodule on first use (``jaxgan.models.names()`` after a plain ``import jaxgan``), so that
+importing the pure functions does not load the data, model and training code.
+"""
+
+import importlib
+from types import ModuleType
 
 from jaxgan import losses, penalties
 
 __version__ = '0.1.0'
 __all__ = ['losses', 'penalties']
+
+_LAZY = ('augment', 'auxiliary', 'build', 'checkpoints', 'content', 'data', 'evaluate', 'gan',
+         'inference', 'metrics', 'models', 'optimizers', 'plots', 'registry', 'seeds',
+         'sharding', 'torch_weights', 'train', 'upscale', 'validation', 'workdir', 'writers')
+
+
+def __getattr__(name: str) -> ModuleType:
+  if name in _LAZY:
+    return importlib.import_module(f'jaxgan.{name}')
+  raise AttributeError(f"module 'jaxgan' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+  return sorted([*globals(), *_LAZY])

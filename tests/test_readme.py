@@ -5,6 +5,8 @@ import importlib
 import io
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 from absl.testing import absltest
@@ -40,6 +42,18 @@ class ReadmeTest(absltest.TestCase):
       if obj is None:
         missing.append(name)
     self.assertEqual(missing, [], 'README names objects that do not exist')
+
+  def test_named_objects_resolve_after_a_plain_import(self):
+    # `jaxgan.models.names()` and the like work after `import jaxgan` alone (a fresh
+    # process: the tests' own imports would hide a submodule the package does not load).
+    names = sorted(set(re.findall(r'`(jaxgan(?:\.[A-Za-z_]\w*)+)', open(README).read())))
+    code = ('import functools, jaxgan\n'
+            'print([n for n in NAMES if functools.reduce(lambda o, a: getattr(o, a, None), '
+            'n.split(".")[1:], jaxgan) is None])').replace('NAMES', repr(names))
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         cwd=os.path.dirname(README), timeout=300)
+    self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+    self.assertEqual(out.stdout.strip(), '[]')
 
   def test_the_names_table_lists_each_registry(self):
     """The README's table of valid names: each row is its registry's ``names()``."""

@@ -1,7 +1,11 @@
 """Sample-quality metrics: mode coverage on 2-D mixtures, Fréchet distance, KID, IS.
 
-This package takes arrays (samples, features, logits); it does not load data sets.
+This package takes arrays (samples, features, logits); it does not load data sets. The
+networks' modules (``inception``, ``digit_classifier``) and ``sr`` load on first use.
 """
+
+import importlib
+from types import ModuleType
 
 from jaxgan.metrics.frechet import (
     feature_statistics,
@@ -14,3 +18,9 @@ from jaxgan.metrics.mixture import mode_metrics, nearest_modes
 
 __all__ = ['feature_statistics', 'frechet_distance', 'frechet_distance_from_features',
            'inception_score', 'kernel_inception_distance', 'mode_metrics', 'nearest_modes']
+
+
+def __getattr__(name: str) -> ModuleType:
+  if name in ('digit_classifier', 'inception', 'sr'):
+    return importlib.import_module(f'{__name__}.{name}')
+  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
