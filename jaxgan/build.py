@@ -196,7 +196,7 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
     raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}') from None
   if gan.auxiliary is not None:
     _check_auxiliary(config, gan.auxiliary, gan_lib.split_output(d_out)[1], y)
-  if warn and penalty is not None and gan.n_critic and 'batch_stats' in d_vars:
+  if warn and penalty is not None and gan.n_critic and _has_batch_norm(d_vars):
     logging.warning(
         'config.penalty %r on a critic with batch normalization (%r): the penalty is taken '
         'in inference mode, at the running statistics, while the losses train the critic '
@@ -208,6 +208,13 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
     raise ConfigError(f'The generator makes samples of shape {tuple(out.shape[1:])} but '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}.')
   return gan, pipe
+
+
+def _has_batch_norm(variables: Any) -> bool:
+  """Whether a module's variables hold BatchNorm running statistics (``mean`` and ``var``
+  leaves of ``batch_stats``; spectral norm keeps its ``u`` and ``sigma`` there too)."""
+  leaves = jax.tree_util.tree_leaves_with_path(variables.get('batch_stats', {}))
+  return any(getattr(path[-1], 'key', None) in ('mean', 'var') for path, _ in leaves)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -648,6 +648,9 @@ class ValidationTest(chex.TestCase):
     self.assertEqual(acgan_digits.get_config().penalty.name, 'none')
     with self.assertNoLogs('absl', 'WARNING'):  # batch norm, no penalty
       build.build(acgan_digits.get_config())
+    c.model.discriminator.norm = 'spectral'  # SN keeps u and sigma in batch_stats too
+    with self.assertNoLogs('absl', 'WARNING'):
+      build.build(c)
 
   def test_bad_names_fail_before_compiling(self):
     cases = {'loss.name': ('hinge2', 'minimax, non_saturating'),
