@@ -1,6 +1,10 @@
 """Mixed precision: bfloat16 activations, float32 parameters, optimizer states and losses."""
 
+import functools
+from typing import Any
+
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +14,7 @@ from absl.testing import absltest
 from configs import toy2d
 from jaxgan import build, losses, models, penalties
 from jaxgan import gan as gan_lib
+from jaxgan.models import blocks, layers, mixed, sr
 
 
 def _conv_critic():
@@ -73,6 +78,64 @@ class BFloat16Test(chex.TestCase):
     with self.assertRaisesRegex(ValueError, "config.dtype must be one of float32, bfloat16; "
                                             "got 'float16'"):
       build.build(c)
+
+
+def _grad_errors(make, x, extra=(), **kwargs):
+  """Relative error of each parameter's gradient of ``sum(w * module(x))`` computed in
+  bfloat16 against float32 (the same parameters, a bf16-exact ``w``)."""
+  m32, m16 = make(jnp.float32), make(jnp.bfloat16)
+  v = m32.init(jax.random.key(0), x, *extra, **kwargs)
+  call = lambda m, p: m.apply({**v, 'params': p}, x, *extra, mutable=['batch_stats'],
+                              **kwargs)[0].astype(jnp.float32)
+  w = jax.random.normal(jax.random.key(2), call(m32, v['params']).shape)
+  w = w.astype(jnp.bfloat16).astype(jnp.float32)
+  grads = [jax.grad(lambda p, m=m: jnp.sum(w * call(m, p)))(v['params']) for m in (m32, m16)]
+  return jax.tree.map(lambda a, b: float(np.linalg.norm(np.asarray(b, np.float64) - a) /
+                                         np.linalg.norm(np.asarray(a, np.float64))), *grads)
+
+
+class _PReLU(nn.Module):
+  dtype: Any
+
+  @nn.compact
+  def __call__(self, x):
+    return mixed.PReLU(negative_slope_init=0.25)(x.astype(self.dtype))
+
+
+class BroadcastParameterGradientTest(chex.TestCase):
+  """A float32 parameter broadcast over bfloat16 activations (bias, scale, slope) has a
+  gradient summed over every position: summed in bfloat16 it was 17-46 % off here (a conv
+  bias, SAGAN's attention gamma, the dense block's biases), now as close as the kernels'."""
+
+  def test_bias_and_scale_gradients_are_summed_in_float32(self):
+    x = jax.random.normal(jax.random.key(1), (8, 32, 32, 8))
+    y = jnp.arange(8) % 4
+    cases = {  # module -> (its broadcast parameters' paths, the largest error allowed)
+        'conv': (lambda d: layers.Conv(8, (3, 3), dtype=d), (), {}, [('bias',)], 0.01),
+        'dense': (lambda d: mixed.Dense(8, dtype=d), (), {}, [('bias',)], 0.01),
+        'prelu': (_PReLU, (), {}, [('PReLU_0', 'negative_slope')], 0.01),
+        'attention': (lambda d: blocks.SelfAttention(spectral_norm=False, dtype=d), (), {},
+                      [('gamma',)], 0.03),
+        'conditional bn': (lambda d: blocks.ConditionalBatchNorm(num_classes=4, dtype=d),
+                           (y,), {'train': True}, [('scale',), ('bias',)], 0.01),
+        'dense block': (lambda d: sr.ResidualDenseBlock(features=8, growth=4, dtype=d), (),
+                        {}, [('conv1', 'bias'), ('conv5', 'bias')], 0.05)}
+    for name, (make, extra, kwargs, paths, bound) in cases.items():
+      errors = _grad_errors(make, x, extra, **kwargs)
+      for path in paths:
+        error = functools.reduce(lambda t, k: t[k], path, errors)
+        self.assertLess(error, bound, f'{name} {path}: {errors}')
+
+  def test_in_float32_dense_and_prelu_are_flax_s(self):
+    x = jax.random.normal(jax.random.key(3), (4, 6))
+    for ours, flax_layer in ((mixed.Dense(5), nn.Dense(5)),
+                             (mixed.PReLU(negative_slope_init=0.25),
+                              nn.PReLU(negative_slope_init=0.25))):
+      v = flax_layer.init(jax.random.key(0), x)
+      chex.assert_trees_all_equal_shapes(ours.init(jax.random.key(0), x), v)
+      chex.assert_trees_all_equal(ours.apply(v, x), flax_layer.apply(v, x))
+      chex.assert_trees_all_equal(jax.grad(lambda p, m=ours: m.apply(p, x).sum())(v),
+                                  jax.grad(lambda p, m=flax_layer: m.apply(p, x).sum())(v))
 
 
 if __name__ == '__main__':

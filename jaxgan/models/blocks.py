@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 from flax.linen import transforms
 
-from jaxgan.models import layers
+from jaxgan.models import layers, mixed
 
 Initializer = Any  # a jax.nn.initializers function
 
@@ -169,9 +169,9 @@ class ConditionalBatchNorm(nn.Module):
     scale = self.param('scale', self.scale_init, (self.num_classes, c))
     bias = self.param('bias', self.bias_init, (self.num_classes, c))
     bshape = (x.shape[0],) + (1,) * (x.ndim - 2) + (c,)
-    gamma = jnp.take(scale, y, axis=0).reshape(bshape).astype(self.dtype)
-    beta = jnp.take(bias, y, axis=0).reshape(bshape).astype(self.dtype)
-    return gamma * h + beta
+    gamma = jnp.take(scale, y, axis=0).reshape(bshape)
+    beta = jnp.take(bias, y, axis=0).reshape(bshape)
+    return mixed.affine(h, gamma, beta)  # gradients summed in float32
 
 
 class SelfAttention(nn.Module):
@@ -222,7 +222,7 @@ class SelfAttention(nn.Module):
     o = jnp.einsum('bij,bjc->bic', beta, value).reshape(b, hgt, wid, c // 2)
     o = conv(c, 'v', o)
     gamma = self.param('gamma', nn.initializers.zeros, ())
-    return x + gamma.astype(o.dtype) * o
+    return x + mixed.scale(o, gamma)  # its gradient summed in float32
 
 
 class ProjectionHead(nn.Module):
@@ -257,12 +257,13 @@ class ProjectionHead(nn.Module):
     if phi.ndim != 2:
       raise ValueError(f'ProjectionHead needs features of shape [B, D]; got {phi.shape}.')
     check_labels('ProjectionHead', y, phi.shape[0], self.num_classes)
-    psi = nn.Dense(1, use_bias=self.use_bias, kernel_init=self.kernel_init, dtype=self.dtype,
+    psi = mixed.Dense(1, use_bias=self.use_bias, kernel_init=self.kernel_init, dtype=self.dtype,
                    name='psi')
     out = spectral(psi, phi, enabled=self.spectral_norm, train=train)[:, 0]
     if self.num_classes:
+      # The inner product in float32: the rows' gradients are summed over their examples.
       embed = nn.Embed(self.num_classes, phi.shape[-1], embedding_init=self.kernel_init,
-                       dtype=self.dtype, name='embed')
+                       dtype=jnp.float32, name='embed')
       w_y = spectral(embed, y, enabled=self.spectral_norm, train=train)
-      out = out + jnp.sum(w_y * phi, axis=-1)
+      out = out + jnp.sum(w_y * phi.astype(jnp.float32), axis=-1)
     return out.astype(jnp.float32)

@@ -21,7 +21,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxgan.models import layers
+from jaxgan.models import layers, mixed
 from jaxgan.models.blocks import (
   LAYER_NORMS,
   ConditionalBatchNorm,
@@ -84,7 +84,7 @@ class DigitTrunk(nn.Module):
     h = act(conv(self.width, x.astype(self.dtype)))
     h = act(norm(conv(2 * self.width, h)))
     h = h.reshape(h.shape[0], -1)
-    dense = nn.Dense(self.hidden, kernel_init=self.kernel_init, dtype=self.dtype)
+    dense = mixed.Dense(self.hidden, kernel_init=self.kernel_init, dtype=self.dtype)
     return act(norm(spectral(dense, h, enabled=sn, train=train)))
 
 
@@ -148,9 +148,10 @@ class ConditionalGenerator(nn.Module):
     if z.ndim != 2:
       raise ValueError(f'ConditionalGenerator needs noise of shape [B, z_dim]; got {z.shape}.')
     check_labels('ConditionalGenerator', y, z.shape[0], self.num_classes)
-    e = nn.Embed(self.num_classes, self.embed_dim, dtype=self.dtype, name='embed')(y)
+    e = nn.Embed(self.num_classes, self.embed_dim, dtype=jnp.float32,  # rows summed in f32
+                 name='embed')(y).astype(self.dtype)
     h = jnp.concatenate([z.astype(self.dtype), e], axis=-1)
-    h = nn.Dense(7 * 7 * 2 * self.width, kernel_init=self.kernel_init, dtype=self.dtype)(h)
+    h = mixed.Dense(7 * 7 * 2 * self.width, kernel_init=self.kernel_init, dtype=self.dtype)(h)
     k = self.num_classes if self.conditional_bn else 0
 
     def norm(t):
@@ -256,7 +257,7 @@ class ACGANDiscriminator(nn.Module):
                      self.dtype, name='trunk')(x, train)
 
     def dense(features, name):
-      layer = nn.Dense(features, kernel_init=self.kernel_init, dtype=self.dtype, name=name)
+      layer = mixed.Dense(features, kernel_init=self.kernel_init, dtype=self.dtype, name=name)
       return spectral(layer, phi, enabled=sn, train=train).astype(jnp.float32)
 
     return dense(1, 'adv')[:, 0], {'class_logits': dense(self.num_classes, 'cls')}
@@ -319,8 +320,8 @@ class InfoGANGenerator(nn.Module):
     def norm(t):
       return nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(t)
 
-    h = nn.relu(norm(nn.Dense(self.hidden, kernel_init=self.kernel_init, dtype=self.dtype)(h)))
-    h = nn.Dense(7 * 7 * 2 * self.width, kernel_init=self.kernel_init, dtype=self.dtype)(h)
+    h = nn.relu(norm(mixed.Dense(self.hidden, kernel_init=self.kernel_init, dtype=self.dtype)(h)))
+    h = mixed.Dense(7 * 7 * 2 * self.width, kernel_init=self.kernel_init, dtype=self.dtype)(h)
     return _upsampling_stack(h, self.width, self.channels, norm, self.kernel_init, self.dtype)
 
 
@@ -368,7 +369,7 @@ class InfoGANDiscriminator(nn.Module):
                      self.dtype, name='trunk')(x, train)
 
     def dense(features, name, h):
-      layer = nn.Dense(features, kernel_init=self.kernel_init, dtype=self.dtype, name=name)
+      layer = mixed.Dense(features, kernel_init=self.kernel_init, dtype=self.dtype, name=name)
       return spectral(layer, h, enabled=sn, train=train)
 
     q = dense(self.q_hidden, 'q_hidden', phi)

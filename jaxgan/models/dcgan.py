@@ -8,7 +8,7 @@ import chex
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import blocks, initializers, layers
+from jaxgan.models import blocks, initializers, layers, mixed
 from jaxgan.models.mlp import _unconditional
 
 NORMS = ('batch', *blocks.LAYER_NORMS, 'none', 'spectral')  # the critics' norm choices
@@ -60,7 +60,7 @@ class DCGANGenerator(nn.Module):
     bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)
     start, _ = _start_size(self.image_size)
     ch, outs = generator_channels(self.image_size, self.width)
-    x = nn.Dense(start * start * ch, kernel_init=init, dtype=self.dtype)(z)
+    x = mixed.Dense(start * start * ch, kernel_init=init, dtype=self.dtype)(z)
     x = nn.relu(bn()(x))
     x = x.reshape((z.shape[0], start, start, ch))
     for out in outs:
@@ -113,4 +113,4 @@ class DCGANDiscriminator(nn.Module):
         h = blocks.layer_norm(h, self.norm, self.dtype)
       h = nn.leaky_relu(h, 0.2)
     h = h.reshape((h.shape[0], -1))
-    return layer(nn.Dense(1, kernel_init=init, dtype=self.dtype), h)[:, 0].astype(jnp.float32)
+    return layer(mixed.Dense(1, kernel_init=init, dtype=self.dtype), h)[:, 0].astype(jnp.float32)

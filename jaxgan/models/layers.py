@@ -57,6 +57,8 @@ from flax.linen import dtypes
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
+from jaxgan.models import mixed
+
 _DIMENSION_NUMBERS = ('NHWC', 'HWIO', 'NHWC')
 IMPLS = ('auto', 'fast', 'flax')
 # The implementation ``impl='auto'`` takes on each backend (``jax.default_backend()``),
@@ -792,10 +794,10 @@ class _ConvBase(nn.Module):
                         self.param_dtype)
     bias = (self.param('bias', self.bias_init, (self.features,), self.param_dtype)
             if self.use_bias else None)
-    x, kernel, bias = dtypes.promote_dtype(x, kernel, bias, dtype=self.dtype)
+    x, kernel = dtypes.promote_dtype(x, kernel, dtype=self.dtype)
     y = layer_fn(x, kernel, strides, padding, self.precision, impl)
-    if bias is not None:
-      y += bias.reshape((1, 1, 1, -1))
+    if bias is not None:  # its gradient summed in the bias's float32 (mixed.add_bias)
+      y = mixed.add_bias(y, bias.reshape((1, 1, 1, -1)))
     return y.reshape(batch_shape + y.shape[1:])
 
 

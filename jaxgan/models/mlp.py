@@ -10,7 +10,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan.models import initializers
+from jaxgan.models import initializers, mixed
 
 
 class MLPGenerator(nn.Module):
@@ -44,10 +44,10 @@ class MLPGenerator(nn.Module):
     init = initializers.resolve(self.kernel_init)
     x = z
     for width in self.features:
-      x = nn.relu(nn.Dense(width, kernel_init=init, dtype=self.dtype)(x))
+      x = nn.relu(mixed.Dense(width, kernel_init=init, dtype=self.dtype)(x))
     if self.batch_norm:
       x = nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)(x)
-    x = nn.Dense(int(np.prod(self.output_shape)), kernel_init=init, dtype=self.dtype)(x)
+    x = mixed.Dense(int(np.prod(self.output_shape)), kernel_init=init, dtype=self.dtype)(x)
     if self.output_activation == 'tanh':
       x = jnp.tanh(x)
     elif self.output_activation != 'linear':
@@ -87,10 +87,10 @@ class MLPDiscriminator(nn.Module):
     init = initializers.resolve(self.kernel_init)
     h = x.reshape((x.shape[0], -1))
     for width in self.features:
-      h = acts[self.activation](nn.Dense(width, kernel_init=init, dtype=self.dtype)(h))
+      h = acts[self.activation](mixed.Dense(width, kernel_init=init, dtype=self.dtype)(h))
     if self.dropout:
       h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    return nn.Dense(1, kernel_init=init, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
+    return mixed.Dense(1, kernel_init=init, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
 
 
 def _unconditional(module: nn.Module, y: chex.Array | None) -> None:

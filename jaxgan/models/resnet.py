@@ -24,7 +24,7 @@ import chex
 import flax.linen as nn
 import jax.numpy as jnp
 
-from jaxgan.models import layers
+from jaxgan.models import layers, mixed
 from jaxgan.models.blocks import (
   ConditionalBatchNorm,
   Initializer,
@@ -209,7 +209,7 @@ class ResNetGenerator(nn.Module):
     _check_attention_at('ResNetGenerator', self.attention_at, resolutions)
     sn = self.spectral_norm
     w = self.bottom_width
-    l1 = nn.Dense(w * w * self.ngf, kernel_init=self.kernel_init, dtype=self.dtype, name='l1')
+    l1 = mixed.Dense(w * w * self.ngf, kernel_init=self.kernel_init, dtype=self.dtype, name='l1')
     h = spectral(l1, z, enabled=sn, train=train).reshape(z.shape[0], w, w, self.ngf)
     attended = False
     for i, res in enumerate(resolutions):

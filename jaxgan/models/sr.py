@@ -58,7 +58,7 @@ import jax
 import jax.numpy as jnp
 from flax.linen import dtypes
 
-from jaxgan.models import blocks, initializers, layers
+from jaxgan.models import blocks, initializers, layers, mixed
 from jaxgan.models.blocks import Initializer, check_labels, torch_default_init
 from jaxgan.models.dcgan import NORMS
 
@@ -125,7 +125,8 @@ class ResidualBlock(nn.Module):
   @nn.compact
   def __call__(self, x: chex.Array, train: bool = True) -> chex.Array:
     h = _conv(self.features, 3, self.kernel_init, self.dtype, 'conv1', use_bias=False)(x)
-    h = nn.PReLU(negative_slope_init=0.25, name='prelu')(_batch_norm(train, self.dtype, 'bn1')(h))
+    h = _batch_norm(train, self.dtype, 'bn1')(h)
+    h = mixed.PReLU(negative_slope_init=0.25, name='prelu')(h)
     h = _conv(self.features, 3, self.kernel_init, self.dtype, 'conv2', use_bias=False)(h)
     return x + _batch_norm(train, self.dtype, 'bn2')(h)
 
@@ -143,7 +144,7 @@ class SRResNet(nn.Module):
   residual branch is renormalized, so that scaling is not needed. The paper states no
   initialisation: this follows SRGAN-PyTorch (Lornatang, ``model.py``), Kaiming normal
   (``a=0``, fan_in, gain sqrt(2)) for every convolution, zero biases, BN scale 1 and bias 0,
-  and PyTorch's ``nn.PReLU()``: one learned slope per PReLU layer, initialised at 0.25
+  and PyTorch's ``mixed.PReLU()``: one learned slope per PReLU layer, initialised at 0.25
   (He et al. 2015). Convolutions followed by BN have no bias (redundant with BN's).
 
   Attributes:
@@ -174,7 +175,7 @@ class SRResNet(nn.Module):
     stages = _num_stages('SRResNet', self.scale)
     init = initializers.resolve(self.kernel_init)
     f = _conv(self.features, 9, init, self.dtype, 'conv_first')(lr)
-    f = nn.PReLU(negative_slope_init=0.25, name='prelu_first')(f)
+    f = mixed.PReLU(negative_slope_init=0.25, name='prelu_first')(f)
     h = f
     for i in range(self.num_blocks):
       h = ResidualBlock(self.features, init, self.dtype, name=f'block_{i}')(h, train)
@@ -182,7 +183,7 @@ class SRResNet(nn.Module):
     h = f + _batch_norm(train, self.dtype, 'bn_body')(h)
     for i in range(stages):
       h = _conv(4 * self.features, 3, init, self.dtype, f'conv_up_{i}')(h)
-      h = nn.PReLU(negative_slope_init=0.25, name=f'prelu_up_{i}')(layers.pixel_shuffle(h, 2))
+      h = mixed.PReLU(negative_slope_init=0.25, name=f'prelu_up_{i}')(layers.pixel_shuffle(h, 2))
     return _conv(self.channels, 9, init, self.dtype, 'conv_last')(h)
 
 
@@ -242,8 +243,10 @@ class ResidualDenseBlock(nn.Module):
     params = [_ConvParams((3, 3, f + g * (k - 1), widths[k - 1]), self.kernel_init,
                           name=f'conv{k}')() for k in range(1, 6)]
     kernels = [kernel for kernel, _ in params]
-    biases = dtypes.promote_dtype(*[b for _, b in params], dtype=self.dtype)
-    h, pre = x, list(biases)  # pre[k]: the pre-activation of conv k+1, summed over parts
+    biases = [b for _, b in params]
+    # pre[k]: the pre-activation of conv k+1, summed over parts; its bias is added last
+    # (mixed.add_bias: the bias's gradient summed in float32 when computing in bfloat16).
+    h, pre = x, [None] * 5
     for j in range(5):  # the input part j: x (j = 0) or x_j, rows [lo, lo + width) of the
       lo, width = (0, f) if j == 0 else (f + g * (j - 1), g)  # kernels of conv j+1 ... conv5
       kernel = jnp.concatenate([k[:, :, lo:lo + width] for k in kernels[j:]], axis=-1)
@@ -253,10 +256,10 @@ class ResidualDenseBlock(nn.Module):
       # parts in one pass, and the cotangent of y is one concatenation.
       parts = jnp.split(y, list(itertools.accumulate(widths[j:-1])), axis=-1)
       for k, part in enumerate(parts, start=j):
-        pre[k] = pre[k] + part
+        pre[k] = part if pre[k] is None else pre[k] + part
       if j < 4:
-        h = nn.leaky_relu(pre[j], 0.2)
-    return self.residual_scale * pre[4] + x
+        h = nn.leaky_relu(mixed.add_bias(pre[j], biases[j]), 0.2)
+    return self.residual_scale * mixed.add_bias(pre[4], biases[4]) + x
 
 
 class RRDB(nn.Module):
@@ -482,7 +485,7 @@ class SRGANDiscriminator(nn.Module):
       return nn.leaky_relu(h, 0.2)
 
     w = self.width
-    dense = lambda features, name: nn.Dense(features, kernel_init=init, dtype=self.dtype,
+    dense = lambda features, name: mixed.Dense(features, kernel_init=init, dtype=self.dtype,
                                             name=name)
     if self.layout == 'srgan':
       h = nn.leaky_relu(layer(_conv(w, 3, init, self.dtype, 'conv_0'), x), 0.2)
