@@ -25,4 +25,4 @@ def __getattr__(name: str) -> ModuleType:
 
 
 def __dir__() -> list[str]:
-  return sorted([*globals(), *_LAZY])
+  return sorted({*__all__, '__version__', *_LAZY})

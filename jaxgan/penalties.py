@@ -11,8 +11,9 @@ each example alone with ``jax.vmap(jax.grad(...))`` (``per_example=True``). The 
 when the critic couples no examples (no batch statistics: inference mode, layer or
 instance norm, spectral norm), which the penalties assume (WGAN-GP's critic has no batch
 norm). A critic with batch statistics in training mode has no per-example gradient:
-summed, example ``i`` gets ``sum_j dD_j/dx_i``; alone, it is a batch of one, whose batch
-norm maps every input to the same value (gradient 0: an R1 of 0, a WGAN-GP of 1). The
+summed, example ``i`` gets ``sum_j dD_j/dx_i``; alone, it is a batch of one with its own
+statistics (a batch norm over the batch axis alone, as after a dense layer, then maps every
+input to the same value: gradient 0, an R1 of 0, a WGAN-GP of 1). The
 value returned is the *unweighted* batch mean (the weight, lambda or gamma, comes from
 the config). Every penalty is differentiable with respect to the critic's parameters
 (double backprop).

@@ -22,6 +22,8 @@ import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import numpy as np
+
 _FLAX_FIELDS = ('parent', 'name')  # attributes every flax.linen.Module has
 
 
@@ -93,7 +95,7 @@ def _kind_of(default: Any) -> str | None:
 
 def _fits(kind: str, value: Any) -> bool:
   if kind == 'bool':
-    return isinstance(value, bool) or type(value).__name__ == 'bool_'
+    return isinstance(value, (bool, np.bool_))
   if kind == 'str':
     return isinstance(value, str)
   if isinstance(value, bool):

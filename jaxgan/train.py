@@ -75,6 +75,8 @@ class _StopRequest:
 
   def __enter__(self):
     for sig in (signal.SIGTERM, signal.SIGINT):
+      if signal.getsignal(sig) == signal.SIG_IGN:  # ignored by whoever started us: it stays
+        continue
       try:
         self._old[sig] = signal.signal(sig, self._handle)
       except ValueError:  # not the main thread

@@ -136,7 +136,7 @@ def read_json(path: str) -> Any:
   with open(path) as f:
     try:
       return json.load(f)
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSON or UTF-8 that does not decode
       raise ConfigError(f'{path} is damaged and cannot be read ({e}); restore it from a '
                         'copy (its run wrote it at start-up).') from None
 

@@ -26,7 +26,7 @@ def main(argv):
     raise common.LaunchError(f'--alpha must lie in [0, 1]; got {FLAGS.alpha}.')
   try:
     inference.interpolate(FLAGS.psnr, FLAGS.gan, FLAGS.alpha, FLAGS.workdir)
-  except ValueError as e:  # generators that differ, a workdir that holds checkpoints
+  except ValueError as e:  # generators that differ, a workdir that is not empty
     raise common.LaunchError(str(e)) from None
   print(f'wrote {FLAGS.workdir}: (1 - {FLAGS.alpha}) * {FLAGS.psnr} + {FLAGS.alpha} * '
         f'{FLAGS.gan}')

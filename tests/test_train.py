@@ -790,6 +790,18 @@ class LaunchTest(chex.TestCase):
       first.kill()
       first.wait()
 
+  def test_an_ignored_signal_stays_ignored(self):
+    # Started with SIGINT ignored (a background job of a script), a run is not stopped by
+    # it, and so never re-delivers it to the ignore as if it had finished.
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+      with train._StopRequest():
+        self.assertEqual(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
+        self.assertNotEqual(signal.getsignal(signal.SIGTERM), signal.SIG_DFL)
+      self.assertEqual(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
+    finally:
+      signal.signal(signal.SIGINT, old)
+
   @parameterized.parameters(
       # SIGTERM is delivered again to its default handler: the process ends as SIGTERM
       # ends it (Popen's -15; 143 in a shell), so a stopped run does not look finished.
@@ -801,8 +813,10 @@ class LaunchTest(chex.TestCase):
     cmd = [sys.executable, '-m', 'launch.train', f'--workdir={wd}',
            *small_flags(num_steps=1000000, steps_per_call=10, checkpoint_every=100000,
                         log_every=10)]
+    # A background job may inherit SIGINT ignored (which training respects): not this one.
     proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
     metrics = os.path.join(wd, 'metrics.jsonl')
     for _ in range(600):
       if os.path.exists(metrics) and os.path.getsize(metrics) > 0:

@@ -20,7 +20,14 @@ __all__ = ['feature_statistics', 'frechet_distance', 'frechet_distance_from_feat
            'inception_score', 'kernel_inception_distance', 'mode_metrics', 'nearest_modes']
 
 
+_LAZY = ('digit_classifier', 'inception', 'sr')
+
+
 def __getattr__(name: str) -> ModuleType:
-  if name in ('digit_classifier', 'inception', 'sr'):
+  if name in _LAZY:
     return importlib.import_module(f'{__name__}.{name}')
   raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+
+
+def __dir__() -> list[str]:
+  return sorted({*__all__, *_LAZY})

@@ -201,6 +201,8 @@ def load(path: str | None = None) -> dict:
 
   Raises:
     FileNotFoundError: no file; the message says where to download it and where to put it.
+    torch_weights.WeightsError: a file that cannot be read, or not the FID Inception's
+      state dict (the message names the keys).
   """
   return variables_from_state_dict(torch_weights.load_state_dict(
       path, file_name=WEIGHTS_FILE, url=WEIGHTS_URL, needed_by='FID',

@@ -28,8 +28,10 @@ Initializer = Any
 
 
 def _wider(y: chex.Array, p: chex.Array) -> Any:
-  """The dtype to form ``y`` op ``p`` in: the parameter's, when it is wider than ``y``'s."""
-  return p.dtype if jnp.finfo(p.dtype).bits > jnp.finfo(y.dtype).bits else y.dtype
+  """The dtype to form ``y`` op ``p`` in: the parameter's, when both are floating and it is
+  the wider (otherwise ``y``'s, as Flax's layers do)."""
+  floating = all(jnp.issubdtype(t, jnp.floating) for t in (y.dtype, p.dtype))
+  return p.dtype if floating and jnp.finfo(p.dtype).bits > jnp.finfo(y.dtype).bits else y.dtype
 
 
 def add_bias(y: chex.Array, bias: chex.Array) -> chex.Array:

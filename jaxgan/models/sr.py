@@ -144,7 +144,7 @@ class SRResNet(nn.Module):
   residual branch is renormalized, so that scaling is not needed. The paper states no
   initialisation: this follows SRGAN-PyTorch (Lornatang, ``model.py``), Kaiming normal
   (``a=0``, fan_in, gain sqrt(2)) for every convolution, zero biases, BN scale 1 and bias 0,
-  and PyTorch's ``mixed.PReLU()``: one learned slope per PReLU layer, initialised at 0.25
+  and PyTorch's ``nn.PReLU()``: one learned slope per PReLU layer, initialised at 0.25
   (He et al. 2015). Convolutions followed by BN have no bias (redundant with BN's).
 
   Attributes:
@@ -244,7 +244,7 @@ class ResidualDenseBlock(nn.Module):
                           name=f'conv{k}')() for k in range(1, 6)]
     kernels = [kernel for kernel, _ in params]
     biases = [b for _, b in params]
-    # pre[k]: the pre-activation of conv k+1, summed over parts; its bias is added last
+    # pre[k]: the pre-activation of conv k+1: its bias plus its parts, summed in that order
     # (mixed.add_bias: the bias's gradient summed in float32 when computing in bfloat16).
     h, pre = x, [None] * 5
     for j in range(5):  # the input part j: x (j = 0) or x_j, rows [lo, lo + width) of the
@@ -256,10 +256,10 @@ class ResidualDenseBlock(nn.Module):
       # parts in one pass, and the cotangent of y is one concatenation.
       parts = jnp.split(y, list(itertools.accumulate(widths[j:-1])), axis=-1)
       for k, part in enumerate(parts, start=j):
-        pre[k] = part if pre[k] is None else pre[k] + part
+        pre[k] = mixed.add_bias(part, biases[k]) if pre[k] is None else pre[k] + part
       if j < 4:
-        h = nn.leaky_relu(mixed.add_bias(pre[j], biases[j]), 0.2)
-    return self.residual_scale * mixed.add_bias(pre[4], biases[4]) + x
+        h = nn.leaky_relu(pre[j], 0.2)
+    return self.residual_scale * pre[4] + x
 
 
 class RRDB(nn.Module):
