@@ -9,7 +9,9 @@ before the activation of conv5_4, L1) with weight 1 + pixel L1 with weight 1e-2,
 adversarial weight 5e-3 (the reference code's weights; in jaxgan's conventions pixel 5e-3
 and adversarial 2.5e-3, see get_config); Adam 1e-4 (0.9, 0.99, as the code) halved at
 50k, 100k, 200k and 300k of 400k updates, batch 16, 128x128 HR crops, bicubic x4 LR
-(``:small`` keeps its rates constant). Network interpolation blends the two stages:
+(``:small`` keeps its rates constant). No EMA of the generator, as in the paper (BasicSR's
+current ``train_ESRGAN_x4.yml`` keeps one: ``--config.ema_decay=0.999``). Network
+interpolation blends the two stages:
 ``python -m launch.interpolate --psnr=DIR --gan=DIR --alpha=0.8 --workdir=OUT``.
 
 Options (comma-separated after ':'): ``psnr`` (the pretraining stage); ``small`` (2 RRDBs,

@@ -4,7 +4,8 @@
 upsamplings) on the pixel MSE; the GAN stage starts from it (``init_from``) and adds the
 SRGAN discriminator with the non-saturating loss: content = the VGG54 perceptual loss
 (VGG19 features after the activation of conv5_4, MSE, rescaled by 1/12.75) with weight 1,
-adversarial weight 1e-3. Adam (0.9, 0.999), batch 16, 96x96 HR crops, bicubic x4 LR; the
+adversarial weight 1e-3. Adam (0.9, 0.999), batch 16, 96x96 HR crops, bicubic x4 LR (in
+[-1, 1] like the HR targets; the paper scales the LR inputs to [0, 1]); the
 rate as the paper's: SRResNet 10^6 updates at 1e-4, SRGAN 10^5 at 1e-4 then 10^5 at 1e-5
 (``:small`` keeps 1e-4 throughout).
 The 1/12.75 is the paper's, set for its Caffe VGG19 (0-255 inputs); on torchvision's VGG19

@@ -41,7 +41,8 @@ class DCGANGenerator(nn.Module):
   Attributes:
     image_size: 28, 32 or 64.
     channels: channels of the output image (1 or 3).
-    width: channels of the last hidden feature map; they double towards the input.
+    width: channels of the feature map before the last transposed convolution, which
+      outputs ``width // 2`` (at least 8); they double towards the input.
     kernel_init: initializer of the Dense and conv weights.
     dtype: the computation dtype (parameters stay float32).
   """
