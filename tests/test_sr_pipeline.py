@@ -105,6 +105,14 @@ class PairedDataTest(chex.TestCase):
     p = data.get('folder', batch_size=2, path=d, crop_size=16, scale=4)
     self.assertEqual(p.num_examples, 2)  # the last image is held out
     chex.assert_shape(p.batch(0)['lr'], (1, 2, 4, 4, 3))
+    # Held as stored (uint8: a quarter of float32's memory), mapped to [-1, 1] when drawn.
+    from jaxgan.data import paired
+    self.assertEqual({im.dtype for im in paired.folder(d)}, {np.dtype(np.uint8)})
+    hr = p.batch(0)['x'][0]  # each training image is one flat value: 0 or 40
+    self.assertEqual(hr.dtype, np.float32)
+    self.assertTrue(np.all(np.isclose(hr, -1.0) | np.isclose(hr, 40 / 127.5 - 1)))
+    lr, held_hr = p.evaluator_args['eval_pairs']()[0]
+    np.testing.assert_allclose(held_hr, 80 / 127.5 - 1, rtol=1e-6)  # the held-out image 2
     with self.assertRaisesRegex(FileNotFoundError, 'not a folder'):
       data.get('folder', batch_size=2, path=os.path.join(d, 'nope'))
     empty = tempfile.mkdtemp()
