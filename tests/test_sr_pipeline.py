@@ -138,7 +138,16 @@ class PairedDataTest(chex.TestCase):
       p = data.get('sr_tfds', batch_size=2, tfds_name='cifar10', image_key='image',
                    eval_split='test', num_eval=2, crop_size=16, scale=4)
       chex.assert_shape(p.batch(0)['x'], (1, 2, 16, 16, 3))
-      self.assertLen(p.evaluator_args['eval_pairs'](), 2)
+      pairs = p.evaluator_args['eval_pairs']()
+      self.assertLen(pairs, 2)
+      # Stored as uint8, mapped to [-1, 1] per crop and pair: the same values as before.
+      from jaxgan.data import images, paired
+      held = images.TFDSImages('cifar10', 'test', 'image')[0]
+      self.assertEqual(held.dtype, np.uint8)
+      np.testing.assert_allclose(pairs[0][1], paired.to_unit_range(held), rtol=1e-6)
+      x = p.batch(0)['x']
+      self.assertEqual(x.dtype, np.float32)
+      self.assertTrue(-1.0 <= x.min() and x.max() <= 1.0)
 
 
 class _TinySR(nn.Module):

@@ -84,8 +84,9 @@ def _data_source(name: str, split: str, data_dir: str | None):
 
 
 class TFDSImages:
-  """Lazy random access to the images of a TFDS split: ``images[i]`` is float32 RGB
-  ``[H, W, 3]`` in [-1, 1] (any size; decoded when read)."""
+  """Lazy random access to the images of a TFDS split: ``images[i]`` is RGB ``[H, W, 3]``
+  as stored (uint8; any size; decoded when read). A crop or an evaluation pair maps it to
+  [-1, 1] (``paired.unit_range``), so a 2K image is not converted whole for a 96 px crop."""
 
   def __init__(self, name: str, split: str, image_key: str = 'image',
                data_dir: str | None = None):
@@ -96,8 +97,8 @@ class TFDSImages:
     return len(self._source)
 
   def __getitem__(self, i: int) -> np.ndarray:
-    from jaxgan.data.paired import to_unit_range
-    return to_unit_range(self._source[int(i)][self._key])
+    from jaxgan.data.paired import to_rgb
+    return to_rgb(self._source[int(i)][self._key])
 
 
 class TFDSSource:

@@ -35,15 +35,19 @@ HELD_OUT_PHOTOS = ('astronaut', 'chelsea', 'coffee')
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 
 
-def to_unit_range(image: np.ndarray) -> np.ndarray:
-  """uint8 ``[H, W, C]`` (C 1, 3 or 4) -> float32 RGB ``[H, W, 3]`` in [-1, 1]."""
+def to_rgb(image: np.ndarray) -> np.ndarray:
+  """``[H, W]`` or ``[H, W, C]`` (C 1, 3 or 4) -> RGB ``[H, W, 3]``, in its own dtype."""
   image = np.asarray(image)
   if image.ndim == 2:
     image = image[..., None]
   if image.ndim != 3 or image.shape[-1] not in (1, 3, 4):
     raise ValueError(f'Expected an image [H, W] or [H, W, 1|3|4]; got shape {image.shape}.')
-  image = np.repeat(image, 3, -1) if image.shape[-1] == 1 else image[..., :3]
-  return image.astype(np.float32) / 127.5 - 1.0
+  return np.repeat(image, 3, -1) if image.shape[-1] == 1 else image[..., :3]
+
+
+def to_unit_range(image: np.ndarray) -> np.ndarray:
+  """uint8 ``[H, W, C]`` (C 1, 3 or 4) -> float32 RGB ``[H, W, 3]`` in [-1, 1]."""
+  return to_rgb(image).astype(np.float32) / 127.5 - 1.0
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
