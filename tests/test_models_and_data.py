@@ -82,6 +82,12 @@ class ModelsTest(chex.TestCase):
     g, _ = models.get('mlp', {'kernel_init': 'normal(stddev=0.5)'})
     gv = g.init(jax.random.key(3), jnp.zeros((2, 100)), train=False)['params']
     np.testing.assert_allclose(np.asarray(gv['Dense_0']['kernel']).std(), 0.5, rtol=0.05)
+    # JAX's initializers take a sequence where their default is an int (fan over 2 axes).
+    from jaxgan.models import initializers
+    init = initializers.resolve("variance_scaling(scale=2.0, mode='fan_in', "
+                                "distribution='normal', in_axis=(0, 1), out_axis=2)")
+    k = np.asarray(init(jax.random.key(4), (8, 16, 200)))  # fan_in = 8 * 16
+    np.testing.assert_allclose(k.std(), np.sqrt(2.0 / 128), rtol=0.05)
 
   def test_every_model_takes_initializers_by_name(self):
     """A config can only hold a name: the ResNet and conditional modules, which do not

@@ -14,7 +14,9 @@ from jaxgan import registry
 
 Initializer = Callable  # (key, shape, dtype) -> array
 
-_INITIALIZERS = registry.Registry('initializer')
+# JAX's initializers take an int or a sequence for their axes (in_axis=-2 or (0, 1)): their
+# defaults' types do not bound their values, so only names and keywords are checked.
+_INITIALIZERS = registry.Registry('initializer', check_values=False)
 for _name, _factory in (
     ('glorot_uniform', nn.initializers.glorot_uniform),   # = Xavier uniform, Keras' default
     # The *_normal ones draw from a truncated normal (rescaled to the variance), unlike
