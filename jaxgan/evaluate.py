@@ -73,12 +73,8 @@ class EvalRun:
   def assigned(self) -> np.ndarray | None:
     """What sample ``i`` was asked for: class ``i mod K`` (class-conditional models) or
     categorical code ``i mod K`` (InfoGAN); ``None`` for unconditional models."""
-    latent = self.gan.latent
-    if latent.conditioning in ('labels', 'generator_labels'):
-      return np.arange(self.num_samples) % latent.num_classes
-    if latent.conditioning == 'codes' and latent.num_categorical:
-      return np.arange(self.num_samples) % latent.num_categorical
-    return None
+    k = assigned_classes(self.gan.latent)
+    return np.arange(self.num_samples) % k if k else None
 
   @functools.cached_property
   def samples(self) -> np.ndarray:
@@ -268,6 +264,14 @@ def sr_evaluation(run: EvalRun, inception_weights: str | None = None) -> dict[st
   return {'num_images': len(pairs), 'scale': scale, **table}
 
 
+def assigned_classes(latent: gan_lib.Latent) -> int:
+  """The classes (class-conditional models) or categorical codes (InfoGAN) the samples
+  are spread over, sample ``i`` getting ``i mod K``; 0 for an unconditional model."""
+  if latent.conditioning in ('labels', 'generator_labels'):
+    return latent.num_classes
+  return latent.num_categorical if latent.conditioning == 'codes' else 0
+
+
 def check_num_samples(num_samples: int, evaluator: str, latent: gan_lib.Latent) -> None:
   """:class:`NumSamplesError` unless ``num_samples`` is enough for ``evaluator``
   (:data:`MIN_SAMPLES`) and, for a class-conditional model, gives every class (or
@@ -276,8 +280,7 @@ def check_num_samples(num_samples: int, evaluator: str, latent: gan_lib.Latent) 
   if evaluator == 'sr':
     return
   need, why = MIN_SAMPLES.get(evaluator, 2), f'the {evaluator!r} evaluator'
-  classes = (latent.num_classes if latent.conditioning in ('labels', 'generator_labels')
-             else latent.num_categorical if latent.conditioning == 'codes' else 0)
+  classes = assigned_classes(latent)
   if classes > need:
     need, why = classes, f'one sample of each of the {classes} classes or codes'
   if num_samples < need:

@@ -50,9 +50,8 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     return spec, {}
   try:
     node = ast.parse(spec, mode='eval').body
-    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args):
-      raise SyntaxError
-    if any(k.arg is None for k in node.keywords):  # name(**{...})
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args
+            and all(k.arg is not None for k in node.keywords)):  # no name(**{...})
       raise SyntaxError
     return node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords}
   except (SyntaxError, ValueError):

@@ -141,10 +141,10 @@ class PairedDataTest(chex.TestCase):
       pairs = p.evaluator_args['eval_pairs']()
       self.assertLen(pairs, 2)
       # Stored as uint8, mapped to [-1, 1] per crop and pair: the same values as before.
-      from jaxgan.data import images, paired
+      from jaxgan.data import images
       held = images.TFDSImages('cifar10', 'test', 'image')[0]
       self.assertEqual(held.dtype, np.uint8)
-      np.testing.assert_allclose(pairs[0][1], paired.to_unit_range(held), rtol=1e-6)
+      np.testing.assert_allclose(pairs[0][1], held.astype(np.float32) / 127.5 - 1, rtol=1e-6)
       x = p.batch(0)['x']
       self.assertEqual(x.dtype, np.float32)
       self.assertTrue(-1.0 <= x.min() and x.max() <= 1.0)

@@ -86,7 +86,7 @@ def _data_source(name: str, split: str, data_dir: str | None):
 class TFDSImages:
   """Lazy random access to the images of a TFDS split: ``images[i]`` is RGB ``[H, W, 3]``
   as stored (uint8; any size; decoded when read). A crop or an evaluation pair maps it to
-  [-1, 1] (``paired.unit_range``), so a 2K image is not converted whole for a 96 px crop."""
+  [-1, 1] (``paired.to_unit_range``), so a 2K image is not converted whole for a 96 px crop."""
 
   def __init__(self, name: str, split: str, image_key: str = 'image',
                data_dir: str | None = None):

@@ -46,8 +46,15 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def to_unit_range(image: np.ndarray) -> np.ndarray:
-  """uint8 ``[H, W, C]`` (C 1, 3 or 4) -> float32 RGB ``[H, W, 3]`` in [-1, 1]."""
-  return to_rgb(image).astype(np.float32) / 127.5 - 1.0
+  """A stored image ``[H, W]`` or ``[H, W, C]`` (C 1, 3 or 4; uint8, or uint16 for 16-bit
+  files, :func:`read_stored`) -> float32 RGB ``[H, W, 3]`` in [-1, 1]; a float image is
+  taken to be in [-1, 1] already."""
+  image = to_rgb(image)
+  if image.dtype == np.uint8:
+    return image.astype(np.float32) / 127.5 - 1.0
+  if image.dtype == np.uint16:
+    return (image.astype(np.float64) / 65535.0 * 2.0 - 1.0).astype(np.float32)
+  return np.asarray(image, np.float32)
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
@@ -87,20 +94,10 @@ def photos(split: str) -> list[np.ndarray]:
   return [_photos()[n] for n in names]
 
 
-def unit_range(image: np.ndarray) -> np.ndarray:
-  """A stored image (:func:`read_stored`: uint8, or uint16 for 16-bit files) as float32
-  in [-1, 1]; a float image is taken to be in [-1, 1] already."""
-  if image.dtype == np.uint8:
-    return image.astype(np.float32) / 127.5 - 1.0
-  if image.dtype == np.uint16:
-    return (image.astype(np.float64) / 65535.0 * 2.0 - 1.0).astype(np.float32)
-  return np.asarray(image, np.float32)
-
-
 def read_image(path: str) -> np.ndarray:
   """A PNG/JPEG/BMP file as RGB float32 ``[h, w, 3]`` in [-1, 1], as a viewer shows it
-  (:func:`read_stored`, then :func:`unit_range`)."""
-  return unit_range(read_stored(path))
+  (:func:`read_stored`, then :func:`to_unit_range`)."""
+  return to_unit_range(read_stored(path))
 
 
 def read_stored(path: str) -> np.ndarray:
@@ -194,7 +191,7 @@ def random_crops(images: Sequence[np.ndarray], index: np.ndarray, size: int,
     top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
     crop = image[top:top + size, left:left + size]
     k, flip = rng.integers(0, 4), rng.integers(0, 2)
-    crop = np.rot90(unit_range(crop), k)
+    crop = np.rot90(to_unit_range(crop), k)
     out[n] = crop[:, ::-1] if flip else crop
   return out
 
@@ -203,7 +200,7 @@ def eval_pairs(images: Sequence[np.ndarray], scale: int) -> list[tuple[np.ndarra
   """``(lr, hr)`` of whole images, ``hr`` cropped to a multiple of ``scale``."""
   pairs = []
   for image in images:
-    hr = crop_to_multiple(unit_range(image), scale)
+    hr = crop_to_multiple(to_unit_range(image), scale)
     pairs.append((downscale(hr, scale), hr))
   return pairs
 

@@ -257,8 +257,8 @@ class ProjectionHead(nn.Module):
     if phi.ndim != 2:
       raise ValueError(f'ProjectionHead needs features of shape [B, D]; got {phi.shape}.')
     check_labels('ProjectionHead', y, phi.shape[0], self.num_classes)
-    psi = mixed.Dense(1, use_bias=self.use_bias, kernel_init=self.kernel_init, dtype=self.dtype,
-                   name='psi')
+    psi = mixed.Dense(1, use_bias=self.use_bias, kernel_init=self.kernel_init,
+                      dtype=self.dtype, name='psi')
     out = spectral(psi, phi, enabled=self.spectral_norm, train=train)[:, 0]
     if self.num_classes:
       # The inner product in float32: the rows' gradients are summed over their examples.

@@ -486,7 +486,7 @@ class SRGANDiscriminator(nn.Module):
 
     w = self.width
     dense = lambda features, name: mixed.Dense(features, kernel_init=init, dtype=self.dtype,
-                                            name=name)
+                                               name=name)
     if self.layout == 'srgan':
       h = nn.leaky_relu(layer(_conv(w, 3, init, self.dtype, 'conv_0'), x), 0.2)
       plan = ((w, 2), (2 * w, 1), (2 * w, 2), (4 * w, 1), (4 * w, 2), (8 * w, 1), (8 * w, 2))
