@@ -47,7 +47,7 @@ from benchmarks.conv_step import CASES
 from benchmarks.dcgan_layers import layer_shapes
 from benchmarks.timing import interleaved_rates, print_table, rounds_args
 from jaxgan import sharding
-from jaxgan.models import layers
+from jaxgan.models import layers, polyphase
 
 _DN = ('NHWC', 'HWIO', 'NHWC')
 
@@ -80,11 +80,11 @@ def output_transform(m: jax.Array, n: int, th: int, tw: int) -> jax.Array:
 
 def _grid(x: jax.Array) -> tuple:
   """The aligned tile grid of a 4x4 stride-2 'SAME' transposed convolution of ``x``: the
-  per-axis phases (``layers._transpose_phases``), the low padding ``P`` that makes every
+  per-axis phases (``polyphase._transpose_phases``), the low padding ``P`` that makes every
   phase's offset ``e_r = d_r + P`` non-negative, and the tiles per axis."""
   out = []
   for size in x.shape[1:3]:
-    o, q, phases = layers._transpose_phases(size, 4, 2, layers._transpose_padding(4, 2, 'SAME'))
+    o, q, phases = polyphase._transpose_phases(size, 4, 2, layers._transpose_padding(4, 2, 'SAME'))
     d = [-pad[0] for _, _, pad in phases]
     low = max(0, -min(d))
     e = [v + low for v in d]

@@ -15,7 +15,7 @@ from jax import lax
 from jax import test_util as jtu
 
 from jaxgan import sharding
-from jaxgan.models import layers
+from jaxgan.models import im2col, layers
 
 # jaxgan's layers with the sub-pixel implementation ('auto' takes it only on CPUs), and Flax's.
 # 'Conv/patch' and 'Conv/shift' are the convolution with few input or few output channels
@@ -393,7 +393,7 @@ class NumpyReferenceTest(chex.TestCase):
     params = layer.init(jax.random.key(0), x)
     want = nn.Conv(3, (3, 3)).apply(params, x)
     for limit, calls in [(27 * 120, 1), (27 * 120 - 1, 0)]:
-      with (mock.patch.object(layers, 'SHIFT_MAX_VALUES', limit),
+      with (mock.patch.object(im2col, 'SHIFT_MAX_VALUES', limit),
             mock.patch.object(layers, 'shift_conv', wraps=layers.shift_conv) as spy):
         np.testing.assert_allclose(layer.apply(params, x), want, atol=1e-5)
       self.assertEqual(spy.call_count, calls, msg=str(limit))
