@@ -1,0 +1,177 @@
+"""Tests of the absl launchers as a user runs them: flags, messages, locks, signals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import chex
+import numpy as np
+from absl.testing import absltest, parameterized
+
+from jaxgan import train
+from tests.train_helpers import ENV, ROOT, saved_steps, small_flags
+
+
+class LaunchTest(chex.TestCase):
+
+  def _run(self, module: str, *args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=300, **kwargs)
+
+  def test_absl_launch_with_overrides_logs_length_and_samples(self):
+    wd = tempfile.mkdtemp()
+    proc = self._run('launch.train', f'--workdir={wd}', *small_flags(
+        num_steps=10, **{'loss.name': 'hinge', 'penalty.name': 'wgan_gp',
+                         'penalty.weight': 10}))
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn('Training 10 steps of 32 examples', proc.stderr)
+    cfg = json.load(open(os.path.join(wd, 'config.json')))
+    self.assertEqual((cfg['loss']['name'], cfg['penalty']['name']), ('hinge', 'wgan_gp'))
+    # launch.sample: the file really written is printed (np.save appends .npy).
+    out = os.path.join(wd, 's')
+    proc = self._run('launch.sample', f'--workdir={wd}', '--num_samples=7', f'--output={out}')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn(f'to {out}.npy', proc.stdout)
+    self.assertEqual(np.load(out + '.npy').shape, (7, 2))
+    # .png (any case): for 2-D data a scatter over the mixture's modes.
+    proc = self._run('launch.sample', f'--workdir={wd}', '--num_samples=300',
+                     f'--output={out}.PNG')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn(f'wrote (300, 2) float32 samples of step 10 to {out}.PNG', proc.stdout)
+    with open(f'{out}.PNG', 'rb') as f:
+      self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+    # Bad arguments are refused before anything is restored (defect 6).
+    for bad, message in (('--num_samples=0', 'num_samples must be at least 1'),
+                         ('--num_samples=-5', 'num_samples must be at least 1'),
+                         (f'--output={wd}/missing/x.npy', 'folder of --output does not exist'),
+                         (f'--output={wd}', 'is a folder'),
+                         (f'--output={wd}/.png', 'needs a file name before its suffix'),
+                         ('--labels=all', 'not class-conditional')):
+      args = [f'--workdir={wd}', f'--output={out}', '--num_samples=7', bad]
+      proc = self._run('launch.sample', *args)
+      self.assertNotEqual(proc.returncode, 0)
+      self.assertIn(message, proc.stderr)
+    # launch.evaluate: too few samples for the mixture's mode coverage is one line.
+    proc = self._run('launch.evaluate', f'--workdir={wd}', '--num_samples=100')
+    self.assertEqual(proc.returncode, 1, proc.stderr[-3000:])
+    self.assertEqual(proc.stderr.strip().splitlines()[-1],
+                     "Error: --num_samples = 100 is too few: the 'modes' evaluator needs at "
+                     'least 2500 (thousands, for meaningful scores).')
+    self.assertNotIn('Traceback', proc.stderr)
+    self.assertFalse(os.path.exists(os.path.join(wd, 'eval.json')))
+
+  def test_corrupt_checkpoint_gives_one_short_message(self):
+    """Defect 5: step, directory, cause and what to do, last; no unrelated tracebacks."""
+    wd = tempfile.mkdtemp()
+    proc = self._run('launch.train', f'--workdir={wd}', *small_flags(num_steps=20))
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    # Truncated array data (the issue's OUT_OF_RANGE case, which used to end in dozens of
+    # "Event loop is closed" tracebacks from TensorStore at interpreter exit).
+    for root, _, files in os.walk(os.path.join(wd, 'checkpoints', '20')):
+      for f in files:
+        if os.path.basename(root) == 'd':
+          os.truncate(os.path.join(root, f), 10)
+    proc = self._run('launch.train', f'--workdir={wd}', *small_flags(num_steps=30))
+    self.assertEqual(proc.returncode, 1)
+    last = proc.stderr.strip().splitlines()[-1]
+    self.assertRegex(last, r'^Error: The checkpoint of step 20 in .*checkpoints cannot be '
+                     r'restored \(.*OUT_OF_RANGE.*\)\. .*move .*/20 aside to resume from step '
+                     r'10')
+    self.assertNotIn('Traceback', proc.stderr)
+    self.assertNotIn('Event loop is closed', proc.stderr)
+    self.assertLess(len(proc.stderr.splitlines()), 40, proc.stderr)
+
+  def test_bad_flags_give_one_line_not_a_traceback(self):
+    for module, args, message in (
+        ('launch.sample', ['--workdir=/tmp/never'], "Flag --output must have a value"),
+        ('launch.sample', ['--wrkdir=/tmp/never', '--output=x'], 'Unknown command line flag'),
+        ('launch.train', ['--config=configs/toy2d.py', '--workdir=/tmp/never',
+                          '--config.num_steps=abc'], 'num_steps'),
+        ('launch.train', ['--config=configs/srgan.py:foo', '--workdir=/tmp/never'],
+         'Error whilst parsing config file: ValueError: Unknown config option(s) foo; valid: '
+         'psnr, small, offline.')):
+      proc = self._run(module, *args)
+      self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+      self.assertIn('FATAL Flags parsing error', proc.stderr)
+      self.assertIn(message, proc.stderr)
+      self.assertNotIn('Traceback', proc.stderr)
+
+  def test_unknown_config_field_lists_the_valid_ones(self):
+    for config in (['--config=configs/toy2d.py'], ['--config', 'configs/toy2d.py']):
+      proc = self._run('launch.train', *config, '--workdir=/tmp/never', '--config.loss.margin=2')
+      self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+      self.assertIn("config.loss has no field 'margin'; its fields are: kwargs, name",
+                    proc.stderr)
+      self.assertNotIn('Traceback', proc.stderr)
+
+  def test_second_launch_on_a_busy_workdir_names_the_first(self):
+    """Defect 2, through the launcher: the second trainer refuses at once."""
+    wd = tempfile.mkdtemp()
+    first = subprocess.Popen(
+        [sys.executable, '-m', 'launch.train', f'--workdir={wd}',
+         *small_flags(num_steps=1000000, checkpoint_every=100000)],
+        cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+      metrics = os.path.join(wd, 'metrics.jsonl')
+      for _ in range(600):
+        if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
+          break
+        time.sleep(0.5)
+      proc = self._run('launch.train', f'--workdir={wd}', *small_flags(num_steps=10))
+      self.assertEqual(proc.returncode, 1)
+      self.assertIn(f'in use by another training run (pid {first.pid} on', proc.stderr)
+      self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['num_steps'], 1000000)
+    finally:
+      first.kill()
+      first.wait()
+
+  def test_an_ignored_signal_stays_ignored(self):
+    # Started with SIGINT ignored (a background job of a script), a run is not stopped by
+    # it, and so never re-delivers it to the ignore as if it had finished.
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+      with train._StopRequest():
+        self.assertEqual(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
+        self.assertNotEqual(signal.getsignal(signal.SIGTERM), signal.SIG_DFL)
+      self.assertEqual(signal.getsignal(signal.SIGINT), signal.SIG_IGN)
+    finally:
+      signal.signal(signal.SIGINT, old)
+
+  @parameterized.parameters(
+      # SIGTERM is delivered again to its default handler: the process ends as SIGTERM
+      # ends it (Popen's -15; 143 in a shell), so a stopped run does not look finished.
+      (signal.SIGTERM, -signal.SIGTERM, 'Stopped by signal 15 at step'),
+      # SIGINT raises Python's KeyboardInterrupt, which the launcher turns into one line.
+      (signal.SIGINT, 130, 'Interrupted.'))
+  def test_a_signal_saves_a_checkpoint_and_stops(self, signum, returncode, message):
+    wd = tempfile.mkdtemp()
+    cmd = [sys.executable, '-m', 'launch.train', f'--workdir={wd}',
+           *small_flags(num_steps=1000000, steps_per_call=10, checkpoint_every=100000,
+                        log_every=10)]
+    # A background job may inherit SIGINT ignored (which training respects): not this one.
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
+    metrics = os.path.join(wd, 'metrics.jsonl')
+    for _ in range(600):
+      if os.path.exists(metrics) and os.path.getsize(metrics) > 0:
+        break
+      time.sleep(0.5)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    self.assertEqual(proc.returncode, returncode, err[-2000:])
+    self.assertIn(message, err)
+    self.assertNotIn('Traceback', err)
+    steps = saved_steps(wd)
+    self.assertLen(steps, 1)
+    self.assertTrue(0 < steps[0] < 1000000 and steps[0] % 10 == 0)
+    self.assertIn(f'Stopped by signal {int(signum)} at step {steps[0]}; the checkpoint is '
+                  'saved', err)
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -1,0 +1,191 @@
+"""Tests of the config check that runs before anything is written or compiled."""
+
+import os
+import tempfile
+
+import chex
+from absl.testing import absltest, parameterized
+
+from configs import acgan_digits, default, toy2d
+from jaxgan import build, train, validation
+from tests.train_helpers import small_config
+
+
+class ValidationTest(chex.TestCase):
+  """Defects 3 and 4: one validation pass before anything is written or compiled."""
+
+  @parameterized.parameters(
+      ('keep_checkpoints', 0, 'an integer >= 1'),
+      ('data.batch_size', 0, 'an integer >= 1'),
+      ('data.batch_size', -4, 'an integer >= 1'),
+      ('g_optimizer.learning_rate', -1.0, 'a finite number > 0'),
+      ('d_optimizer.learning_rate', float('nan'), 'a finite number > 0'),
+      ('penalty.weight', float('nan'), 'a finite number >= 0'),
+      ('n_critic', -1, 'an integer >= 0'),
+      ('ema_decay', 1.0, r'a number in \[0, 1\)'),
+      ('num_steps', -5, r'an integer >= 0 \(0 = unset/off\)'),
+      ('seed', -1, r'an integer >= 0 \(0 is an ordinary seed\)'),
+      # Content-loss choices, refused here rather than when the first step is traced.
+      ('content.pixel', 'l2', 'one of l1, mse'),
+      ('content.perceptual_criterion', 'huber', 'one of l1, mse'),
+      ('content.perceptual_layer', 'relu6_1', 'one of conv1_1, relu1_1, .*, conv5_4, relu5_4'),
+  )
+  def test_bad_value_names_field_value_and_rule(self, field, value, allowed):
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaisesRegex(validation.ConfigError,
+                                rf'config\.{field} = {value!r}: must be {allowed}'):
+      train.train_and_evaluate(small_config(**{field: value}), wd)
+    self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+
+  def test_a_penalty_without_a_weight_is_refused(self):
+    # The default weight is 0: naming a penalty alone would compute it and add nothing.
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"config.penalty.name = 'wgan_gp' with config.penalty.weight "
+                                r"= 0.0: the penalty would be computed and add nothing"):
+      train.train_and_evaluate(small_config(**{'penalty.name': 'wgan_gp',
+                                               'penalty.weight': 0.0}), wd)
+    self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+    with self.assertRaisesRegex(validation.ConfigError, r"'dragan\(scale=1.0\)' with config"):
+      validation.validate(small_config(**{'penalty.name': 'dragan(scale=1.0)',
+                                          'penalty.weight': 0.0}))
+    # Switching a penalty off takes one flag: its weight and laziness are then unused.
+    validation.validate(small_config(**{'penalty.name': 'none', 'penalty.weight': 5.0,
+                                        'penalty.every': 4}))
+    # A misspelt name is the registry's error, which lists the valid names.
+    c = small_config(**{'penalty.name': 'wgan_gpp', 'penalty.weight': 0.0})
+    validation.validate(c)
+    with self.assertRaisesRegex(ValueError, "'wgan_gpp'.*wgan_gp"):
+      build.build(c)
+
+  def test_unknown_fields_are_named_with_the_valid_ones_at_their_level(self):
+    # Misspelt in a config file or in Python (the command line has its own check): each
+    # would be ignored, e.g. no EMA and a penalty at every step.
+    c = small_config(**{'penalty.every': 5})
+    c.ema_deacy = 0.999
+    c.penalty.evry = 4
+    c.content.pixel_wieght = 1.0
+    c.model.zdim = 64
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaises(validation.ConfigError) as raised:
+      train.train_and_evaluate(c, wd)
+    lines = str(raised.exception).splitlines()[1:]
+    self.assertLen(lines, 4)
+    top = ', '.join(sorted(toy2d.get_config().keys()))
+    self.assertEqual(lines[0].strip(), "config has no field 'ema_deacy' (did you mean "
+                     f"'ema_decay'?); its fields are: {top}.")
+    self.assertEqual(lines[1].strip(), "config.model has no field 'zdim' (did you mean "
+                     "'z_dim'?); its fields are: discriminator, generator, name, z_dim.")
+    self.assertEqual(lines[2].strip(), "config.penalty has no field 'evry' (did you mean "
+                     "'every'?); its fields are: every, kwargs, name, weight.")
+    self.assertIn("config.content has no field 'pixel_wieght' (did you mean "
+                  "'pixel_weight'?)", lines[3])
+    self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+
+  def test_free_form_sections_are_left_to_what_they_build(self):
+    # A dataset's, a module's and an optimizer's arguments are checked where they are
+    # built: here the Flax module refuses the unknown attribute, naming it.
+    c = small_config()
+    validation.validate(c)  # the toy config itself is valid
+    c.model.generator.featurez = (8,)
+    validation.validate(c)
+    with self.assertRaisesRegex(TypeError, 'featurez'):
+      build.build(c)
+
+  def test_arguments_of_no_auxiliary_term_are_refused(self):
+    c = small_config(**{'auxiliary.kwargs': {'weight': 2.0}})
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"auxiliary.kwargs = \{'weight': 2.0\} are arguments of no "
+                                r"auxiliary term: config.auxiliary.name is 'none'"):
+      build.build(c)
+
+  def test_an_auxiliary_term_without_its_heads_is_a_config_error_before_any_write(self):
+    from configs import cgan_digits, infogan_digits
+    c = cgan_digits.get_config()
+    c.auxiliary.name = 'acgan'
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"config.auxiliary.name = 'acgan' with config.model \('cgan'\): "
+                                r"ACGAN needs the discriminator head 'class_logits'; the "
+                                r'discriminator gave heads: none'):
+      train.train_and_evaluate(c, wd)
+    self.assertFalse(os.path.exists(wd), 'nothing may be written before the check')
+    c = infogan_digits.get_config()
+    c.auxiliary = dict(name='acgan', kwargs={})
+    with self.assertRaisesRegex(validation.ConfigError, "gave heads: 'categorical_logits'"):
+      build.build(c)
+    build.build(infogan_digits.get_config())  # the recipe itself has its heads
+
+  def test_the_known_fields_are_the_default_configs(self):
+    d = default.get_config()
+    expected = {'': set(d.keys())} | {k: set(d[k].keys()) for k in validation.FIELDS if k}
+    self.assertEqual({k: set(v) for k, v in validation.FIELDS.items()}, expected)
+
+  def test_zero_critic_steps_need_a_content_loss_and_no_adversarial_term(self):
+    # n_critic = 0 is the SR pre-training mode (generator on its content loss alone); in a
+    # plain GAN config it trains nothing useful, and the error says why.
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaisesRegex(
+        validation.ConfigError,
+        r'(?s)n_critic = 0 trains no discriminator: config\.adversarial_weight must be 0.*'
+        r'content loss alone: set config\.content\.pixel_weight'):
+      train.train_and_evaluate(small_config(n_critic=0), wd)
+    self.assertFalse(os.path.exists(wd))
+
+  def test_epochs_must_be_positive_and_exactly_one_length_is_set(self):
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    c = small_config(num_steps=0, num_epochs=-1.0)
+    with self.assertRaisesRegex(validation.ConfigError, r'num_epochs = -1\.0: must be'):
+      train.train_and_evaluate(c, wd)
+    for steps, epochs in ((0, 0.0), (10, 2.0)):
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  'set exactly one of them.*--config.num_epochs=0'):
+        train.train_and_evaluate(small_config(num_steps=steps, num_epochs=epochs), wd)
+    self.assertFalse(os.path.exists(wd))
+
+  def test_a_penalty_on_a_batchnorm_critic_is_warned_about(self):
+    c = acgan_digits.get_config()  # DCGAN critic with batch normalization
+    c.penalty = dict(name='r1', weight=1.0, every=1, kwargs={})
+    with self.assertLogs('absl', 'WARNING') as logs:
+      build.build(c)
+    self.assertRegex(logs.output[0], r"config.penalty 'r1' on a critic with batch "
+                                     r"normalization \('acgan'\).*discriminator.norm=layer")
+    with self.assertNoLogs('absl', 'WARNING'):  # a run restored to sample from
+      build.build(c, warn=False)
+    c.model.discriminator.norm = 'layer'  # a penalized critic without batch statistics
+    with self.assertNoLogs('absl', 'WARNING'):
+      build.build(c)
+    self.assertEqual(acgan_digits.get_config().penalty.name, 'none')
+    with self.assertNoLogs('absl', 'WARNING'):  # batch norm, no penalty
+      build.build(acgan_digits.get_config())
+    c.model.discriminator.norm = 'spectral'  # SN keeps u and sigma in batch_stats too
+    with self.assertNoLogs('absl', 'WARNING'):
+      build.build(c)
+
+  def test_bad_names_fail_before_compiling(self):
+    cases = {'loss.name': ('hinge2', 'minimax, non_saturating'),
+             'penalty.name': ('gp', 'none, wgan_gp'),
+             'data.name': ('ring9', 'ring8, grid25'),
+             'model.name': ('resnet', 'mlp, dcgan'),
+             'g_optimizer.name': ('adamw2', 'adam, adamw, rmsprop, sgd')}
+    for field, (bad, listed) in cases.items():
+      wd = os.path.join(tempfile.mkdtemp(), field)
+      with self.assertRaisesRegex(ValueError, f'{bad}.*{listed}'):
+        train.train_and_evaluate(small_config(**{field: bad}), wd)
+      self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
+
+
+  def test_penalty_hyperparameters_in_the_name(self):
+    # Written once, inline, per_example is taken (build adds no keyword of its own) ...
+    c = small_config(**{'penalty.name': 'r1(per_example=True)', 'penalty.weight': 1.0})
+    self.assertEqual(build.build(c)[0].penalty.keywords, {'per_example': True})
+    # ... and a value of the wrong type is refused before anything is written.
+    wd = os.path.join(tempfile.mkdtemp(), 'run')
+    with self.assertRaisesRegex(TypeError, "one_sided must be a bool .*got 'False'"):
+      train.train_and_evaluate(small_config(**{'penalty.name': 'dragan(one_sided="False")',
+                                               'penalty.weight': 1.0}), wd)
+    self.assertFalse(os.path.exists(wd))
+
+
+if __name__ == '__main__':
+  absltest.main()

@@ -1,0 +1,42 @@
+"""What the training-loop tests share: the repository root, a subprocess environment, the
+small toy config as a ConfigDict and as launcher flags, and the steps saved in a workdir."""
+
+import os
+
+from configs import toy2d
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = {**os.environ, 'PYTHONPATH': ROOT}
+
+
+def small_config(**overrides):
+  """The toy config, small: 32-wide MLPs, batch 32, 40 steps of 5 per call."""
+  c = toy2d.get_config()
+  c.model.generator.features = (32, 32)
+  c.model.discriminator.features = (32, 32)
+  c.data.batch_size = 32
+  c.num_steps = 40
+  c.steps_per_call = 5
+  c.log_every = 5
+  c.eval_every = 20
+  c.checkpoint_every = 10
+  c.num_eval_samples = 100
+  for k, v in overrides.items():
+    node = c
+    *path, last = k.split('.')
+    for p in path:
+      node = node[p]
+    node[last] = v
+  return c
+
+
+def small_flags(**overrides) -> list[str]:
+  """``--config.*`` flags giving :func:`small_config` from configs/toy2d.py."""
+  fields = {'model.generator.features': '(32,32)', 'model.discriminator.features': '(32,32)',
+            'data.batch_size': 32, 'num_steps': 40, 'steps_per_call': 5, 'log_every': 5,
+            'eval_every': 20, 'checkpoint_every': 10, 'num_eval_samples': 100, **overrides}
+  return ['--config=configs/toy2d.py'] + [f'--config.{k}={v}' for k, v in fields.items()]
+
+
+def saved_steps(wd: str) -> list[int]:
+  return sorted(int(s) for s in os.listdir(os.path.join(wd, 'checkpoints')) if s.isdigit())
