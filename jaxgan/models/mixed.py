@@ -34,30 +34,28 @@ def _wider(y: chex.Array, p: chex.Array) -> Any:
   return p.dtype if floating and jnp.finfo(p.dtype).bits > jnp.finfo(y.dtype).bits else y.dtype
 
 
+def affine(y: chex.Array, factor: chex.Array | None = None,
+           bias: chex.Array | None = None) -> chex.Array:
+  """``factor * y + bias`` (either may be ``None``; both broadcast over ``y``) in ``y``'s
+  dtype, formed in the wider of ``y``'s and the parameters' (``factor``'s when given), so
+  that the parameters' gradients are summed at their own precision."""
+  dtype = _wider(y, factor if factor is not None else bias)
+  z = y.astype(dtype)
+  if factor is not None:
+    z = factor.astype(dtype) * z
+  if bias is not None:
+    z = z + bias.astype(dtype)
+  return z.astype(y.dtype)
+
+
 def add_bias(y: chex.Array, bias: chex.Array) -> chex.Array:
-  """``y + bias`` (``bias`` broadcast over ``y``) in ``y``'s dtype, formed in the wider of
-  the two, so that ``bias``'s gradient is summed at ``bias``'s precision."""
-  dtype = _wider(y, bias)
-  if dtype == y.dtype:
-    return y + bias.astype(y.dtype)
-  return (y.astype(dtype) + bias).astype(y.dtype)
+  """``y + bias`` by :func:`affine`: ``bias``'s gradient summed at ``bias``'s precision."""
+  return affine(y, bias=bias)
 
 
 def scale(y: chex.Array, factor: chex.Array) -> chex.Array:
-  """``factor * y`` (``factor`` broadcast over ``y``) in ``y``'s dtype, formed in the wider
-  of the two, so that ``factor``'s gradient is summed at ``factor``'s precision."""
-  dtype = _wider(y, factor)
-  if dtype == y.dtype:
-    return factor.astype(y.dtype) * y
-  return (factor * y.astype(dtype)).astype(y.dtype)
-
-
-def affine(y: chex.Array, factor: chex.Array, bias: chex.Array) -> chex.Array:
-  """``factor * y + bias`` in ``y``'s dtype, formed in the wider dtype (see :func:`scale`)."""
-  dtype = _wider(y, factor)
-  if dtype == y.dtype:
-    return factor.astype(y.dtype) * y + bias.astype(y.dtype)
-  return (factor * y.astype(dtype) + bias).astype(y.dtype)
+  """``factor * y`` by :func:`affine`: ``factor``'s gradient summed at its precision."""
+  return affine(y, factor)
 
 
 class Dense(nn.Module):
