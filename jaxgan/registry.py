@@ -181,7 +181,7 @@ class Registry:
     both = sorted(set(inline) & set(kwargs))
     if both:
       raise ArgumentError(f'{self.kind} {name!r}: {", ".join(both)} given twice ({spec!r} and '
-                      'keyword arguments).')
+                          'keyword arguments).')
     kwargs = {**inline, **kwargs}
     entry = self.entry(name)
     check_kwargs(f'{self.kind} {name!r}', self._signature(entry), kwargs, self._skip)
