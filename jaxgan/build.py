@@ -23,6 +23,7 @@ from absl import logging
 
 from jaxgan import content, data, losses, models, optimizers, penalties, registry
 from jaxgan import gan as gan_lib
+from jaxgan.data import paired
 from jaxgan.validation import ConfigError
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -274,12 +275,14 @@ def step_base_key(seed: int) -> jax.Array:
 
 def eval_inputs(gan: gan_lib.GAN, pipe: data.Pipeline, seed: int, num: int):
   """The fixed generator inputs ``(z, y)`` of the sample grids: fixed noise, and for
-  class-conditional models the labels ``i mod K``; for super-resolution, the first
-  low-resolution crops of step 0 (at most ``num``)."""
+  class-conditional models the labels ``i mod K``; for super-resolution, the low-resolution
+  images of the held-out crops ``pipe.real_samples`` (at most 8): the same on every host,
+  as the replicated sampling program takes them."""
   key = jax.random.fold_in(step_base_key(seed), 2**31 - 1)
   real = None
   if pipe.lowres_shape:
-    real = {'lr': pipe.batch(0)['lr'][0][:min(num, 8)]}
+    hr = pipe.real_samples(min(num, 8))
+    real = {'lr': paired.downscale(hr, hr.shape[1] // pipe.lowres_shape[0])}
   z, y = gan_lib.sample_latent(gan.latent, key, num, real)
   if gan.latent.conditioning in ('labels', 'generator_labels'):
     y = jnp.arange(num, dtype=jnp.int32) % gan.latent.num_classes

@@ -3,6 +3,8 @@ training and network interpolation (with small stand-in generators)."""
 
 import os
 import tempfile
+import types
+from unittest import mock
 
 import chex
 import flax.linen as nn
@@ -88,6 +90,40 @@ class PairedDataTest(chex.TestCase):
     np.testing.assert_array_equal(p.real_samples(5), real)  # a fixed set
     with self.assertRaisesRegex(ValueError, 'crop_size 30 must be a multiple of data.scale 4'):
       data.get('photos', batch_size=4, crop_size=30)
+
+  def test_a_host_reads_only_its_share_of_the_batch(self):
+    # Two hosts of a batch of 8: each host touches 4 images per critic step, not the global 8
+    # (a lazily read TFDS set decodes what is touched).
+    sources = [_images(i, (40, 40, 3)) for i in range(10)]
+
+    class Counting(list):
+      reads = 0
+
+      def __getitem__(self, i):
+        Counting.reads += 1
+        return list.__getitem__(self, i)
+    for host, num_hosts in ((0, 1), (0, 2), (1, 2)):
+      Counting.reads = 0
+      batch = paired.pipeline_parts(lambda: Counting(sources), len(sources), 16, 4, 2, 3, 8,
+                                    host, num_hosts, data.epoch_indices)
+      chex.assert_shape(batch(5)['x'], (2, 8 // num_hosts, 16, 16, 3))
+      self.assertEqual(Counting.reads, 2 * 8 // num_hosts)
+
+  def test_the_sample_grid_inputs_are_the_same_on_every_host(self):
+    # The LR inputs of the pictures go into one replicated program: every host must pass the
+    # same (the held-out crops, bicubic-downscaled), not its own slice of a training batch.
+    from jaxgan import build
+    from jaxgan import gan as gan_lib
+    gan = types.SimpleNamespace(latent=gan_lib.Latent(conditioning='lowres'))  # all it reads
+    lrs = []
+    for host in (0, 1):
+      with (mock.patch.object(jax, 'process_index', return_value=host),
+            mock.patch.object(jax, 'process_count', return_value=2)):
+        pipe = data.get('photos', batch_size=4, crop_size=32, scale=4)
+        lrs.append(np.asarray(build.eval_inputs(gan, pipe, 0, 16)[0]))
+    chex.assert_shape(lrs[0], (8, 8, 8, 3))
+    np.testing.assert_array_equal(lrs[0], lrs[1])
+    np.testing.assert_allclose(lrs[0], paired.downscale(pipe.real_samples(8), 4), atol=1e-6)
 
   def test_shapes_only_pipeline(self):
     p = data.sr_shapes('div2k', crop_size=64, scale=4, tfds_name='unused', batch_size=8)

@@ -179,20 +179,27 @@ def check_crop_fits(images: Sequence[np.ndarray], crop_size: int, what: str) -> 
     _check_fits(image, crop_size, f'{what} image {i}')
 
 
+def random_crop(image: np.ndarray, size: int, rng: np.random.Generator,
+                name: str = 'Image') -> np.ndarray:
+  """A random ``size``-square crop of ``image`` under a random one of the 8
+  flips/rotations, in [-1, 1]: ``[size, size, 3]``. ``name`` names the image in the error
+  when it is smaller than the crop."""
+  _check_fits(image, size, name)  # a lazily read set's, when drawn
+  h, w = image.shape[:2]
+  top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
+  crop = image[top:top + size, left:left + size]
+  k, flip = rng.integers(0, 4), rng.integers(0, 2)
+  crop = np.rot90(to_unit_range(crop), k)
+  return crop[:, ::-1] if flip else crop
+
+
 def random_crops(images: Sequence[np.ndarray], index: np.ndarray, size: int,
                  rng: np.random.Generator) -> np.ndarray:
-  """One random ``size``-square crop of ``images[i]`` for each ``i`` in ``index``, each
-  under a random one of the 8 flips/rotations: ``[len(index), size, size, 3]``."""
+  """:func:`random_crop` of ``images[i]`` for each ``i`` in ``index``, drawn in turn from
+  ``rng``: ``[len(index), size, size, 3]``."""
   out = np.empty((len(index), size, size, 3), np.float32)
   for n, i in enumerate(index):
-    image = images[int(i)]
-    _check_fits(image, size, f'Image {int(i)}')  # a lazily read set's, when drawn
-    h, w = image.shape[:2]
-    top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
-    crop = image[top:top + size, left:left + size]
-    k, flip = rng.integers(0, 4), rng.integers(0, 2)
-    crop = np.rot90(to_unit_range(crop), k)
-    out[n] = crop[:, ::-1] if flip else crop
+    out[n] = random_crop(images[int(i)], size, rng, f'Image {int(i)}')
   return out
 
 
@@ -214,12 +221,17 @@ def pipeline_parts(train_images: Callable[[], Sequence[np.ndarray]], num_images:
   local = batch_size // num_hosts
 
   def batch(step: int) -> dict[str, np.ndarray]:
-    # The global batch's crops (cheap), of which each host takes its slice and makes the LR
-    # images: the same examples on any number of hosts (a resume may change it).
+    # Each example's crop has its own generator, keyed by its place in the global batch: a
+    # host reads and crops only its slice, and a run trains on the same examples on any
+    # number of hosts (a resume may change it).
     idx = epoch_indices(num_images, seed, step, n_critic, batch_size)
-    rng = np.random.default_rng([seed, step, 0, 7])
-    hr = random_crops(train_images(), idx.reshape(-1), crop_size, rng)
-    hr = hr.reshape(idx.shape + hr.shape[1:])[:, host * local:(host + 1) * local]
+    images = train_images()
+    hr = np.empty((n_critic, local, crop_size, crop_size, 3), np.float32)
+    for k in range(n_critic):
+      for j, g in enumerate(range(host * local, (host + 1) * local)):
+        i = int(idx[k, g])
+        hr[k, j] = random_crop(images[i], crop_size, np.random.default_rng([seed, step, 7, k, g]),
+                               f'Image {i}')
     lr = downscale(hr.reshape((-1,) + hr.shape[2:]), scale)
     return {'x': hr, 'lr': lr.reshape(hr.shape[:2] + lr.shape[1:])}
   return batch
