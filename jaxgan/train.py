@@ -31,6 +31,7 @@ import jax
 import ml_collections
 import numpy as np
 from absl import logging
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from jaxgan import (
@@ -196,7 +197,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
   os.makedirs(workdir, exist_ok=True)
-  with workdir_lib.Lock(workdir) if lead else contextlib.nullcontext():
+  with _workdir_lock(workdir, lead):
     state, signum = _train(config, workdir, gan, pipe, length, mesh, lead)
   if signum is not None:  # saved, closed and unlocked: let the signal act as it would have
     logging.warning('Stopped by signal %d at step %d; the checkpoint is saved: rerun the '
@@ -204,6 +205,29 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     logging.flush()
     signal.raise_signal(signum)
   return state
+
+
+@contextlib.contextmanager
+def _workdir_lock(workdir: str, lead: bool):
+  """The workdir's lock (:class:`jaxgan.workdir.Lock`), held by the lead host while the run
+  trains. When the lead cannot take it, every host raises: the others would otherwise wait
+  in the checkpoints' first collective for a lead that has gone."""
+  with contextlib.ExitStack() as stack:
+    failed = None
+    if lead:
+      try:
+        stack.enter_context(workdir_lib.Lock(workdir))
+      except Exception as e:  # any failure must reach every host
+        failed = e
+    # Every host takes part (the lead's value is broadcast), the lead too when it failed.
+    refused = (jax.process_count() > 1
+               and bool(multihost_utils.broadcast_one_to_all(np.int32(failed is not None))))
+    if failed is not None:
+      raise failed
+    if refused:
+      raise workdir_lib.WorkdirBusy(f'{workdir}: host 0 could not take the workdir lock (see '
+                                    'its log); every host stops.')
+    yield
 
 
 def _train(config, workdir, gan, pipe, length, mesh,

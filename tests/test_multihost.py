@@ -12,6 +12,8 @@ import chex
 import numpy as np
 from absl.testing import absltest
 
+from jaxgan import workdir
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENV = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': os.path.dirname(HERE)}
 
@@ -22,17 +24,34 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
+def _start(mode: str, workdir: str, processes=(0, 1)) -> list[subprocess.Popen]:
+  port = str(_free_port())
+  return [subprocess.Popen([sys.executable, os.path.join(HERE, 'multihost_worker.py'), mode,
+                            str(p), port, workdir], env=ENV, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True) for p in processes]
+
+
+def _wait(procs: list[subprocess.Popen], timeout: float) -> list[tuple[int, str, str]]:
+  """``(returncode, stdout, stderr)`` of each worker; every worker is killed when one
+  overruns (a host waiting in a collective for one that has gone)."""
+  try:
+    results = []
+    for p in procs:
+      out, err = p.communicate(timeout=timeout)
+      results.append((p.returncode, out, err))
+    return results
+  finally:
+    for p in procs:
+      p.kill()
+      p.communicate()
+
+
 def _run(mode: str, workdir: str, processes=(0, 1)) -> list[str]:
   """Runs the worker as ``processes`` at once; returns each one's stdout."""
-  port = str(_free_port())
-  procs = [subprocess.Popen([sys.executable, os.path.join(HERE, 'multihost_worker.py'), mode,
-                             str(p), port, workdir], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True) for p in processes]
   outs = []
-  for p in procs:
-    out, err = p.communicate(timeout=600)
-    if p.returncode:
-      raise AssertionError(f'worker failed ({p.returncode}):\n{err[-3000:]}')
+  for code, out, err in _wait(_start(mode, workdir, processes), timeout=600):
+    if code:
+      raise AssertionError(f'worker failed ({code}):\n{err[-3000:]}')
     outs.append(out)
   return outs
 
@@ -72,6 +91,19 @@ class MultiHostTest(chex.TestCase):
     self.assertLess(steps[0], 30)
     self.assertEqual(os.listdir(os.path.join(wd, 'checkpoints')), [str(steps[0])])
 
+
+  def test_a_busy_workdir_stops_every_host(self):
+    # Host 0 alone takes the workdir's lock; refused, it must not leave host 1 waiting in the
+    # checkpoints' collectives.
+    wd = tempfile.mkdtemp()
+    with workdir.Lock(wd):  # another run holds it
+      results = _wait(_start('train', wd), timeout=240)
+    for code, _, err in results:
+      self.assertNotEqual(code, 0)
+      self.assertIn('WorkdirBusy', err[-3000:])
+    self.assertIn('in use by another training run', results[0][2])
+    self.assertIn('host 0 could not take the workdir lock', results[1][2])
+    self.assertFalse(os.path.exists(os.path.join(wd, 'checkpoints')))
 
 if __name__ == '__main__':
   absltest.main()
