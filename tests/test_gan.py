@@ -210,11 +210,25 @@ class DiscriminatorStateTest(chex.TestCase):
     key = jax.random.key(2)
     grad = lambda scale: jax.grad(gan_lib._d_loss, argnums=1, has_aux=True)(
         gan, state.d_params, state.d_stats, real, fake, None, key, scale)[0]
-    _, (stats, _) = gan_lib._d_loss(gan, state.d_params, state.d_stats, real, fake, None, key,
-                                    0.0)
-    k_pen = jax.random.split(key, 3)[2]
-    want = jax.grad(lambda p: gan_lib._penalty(gan, p, stats, real['x'], fake, None, None,
-                                               k_pen))(state.d_params)
+    # By hand: the running statistics after the real then the fake train-mode pass
+    # (momentum 0.5 from mean 0, var 1; biased batch variance), then R1 = E||dD/dx||^2 of
+    # D(x) = tanh(BN(x W1 + b1)) W2 + b2 at those fixed statistics.
+    p = jax.tree.map(np.asarray, state.d_params)
+    w1, b1 = p['Dense_0']['kernel'].astype(np.float64), p['Dense_0']['bias']
+    mean, var = np.zeros(8), np.ones(8)
+    for x in (real['x'], fake):
+      h = np.asarray(x, np.float64) @ w1 + b1
+      mean, var = 0.5 * mean + 0.5 * h.mean(0), 0.5 * var + 0.5 * h.var(0)
+
+    def r1(p):
+      def d(x):
+        h = x @ p['Dense_0']['kernel'] + p['Dense_0']['bias']
+        bn = p['BatchNorm_0']
+        h = (h - mean) / np.sqrt(var + 1e-5) * bn['scale'] + bn['bias']
+        return jnp.tanh(h) @ p['Dense_1']['kernel'][:, 0] + p['Dense_1']['bias'][0]
+      g = jax.vmap(jax.grad(d))(real['x'])
+      return jnp.mean(jnp.sum(g ** 2, axis=-1))
+    want = jax.grad(r1)(state.d_params)
     chex.assert_trees_all_close(jax.tree.map(jnp.subtract, grad(1.0), grad(0.0)), want,
                                 rtol=1e-4, atol=1e-6)
 
