@@ -2,17 +2,20 @@
 
 FID/KID/IS use the FID Inception with random weights (``torch_weights.random_state_dict``
 of ``tests/data/inception_layout.json``, saved as ``.npz``: no PyTorch needed); the numbers
-are only checked for being well-formed, the network itself by ``test_inception.py``.
+are recomputed here from the network's features (SciPy, NumPy), the network itself is checked
+by ``test_inception.py``.
 """
 
 import json
 import os
 import tempfile
+import warnings
 from unittest import mock
 
 import chex
 import numpy as np
 import pytest
+import scipy.linalg
 import tensorflow_datasets as tfds
 from absl.testing import absltest
 
@@ -45,12 +48,37 @@ class EvaluateImagesTest(chex.TestCase):
       state_dict = torch_weights.random_state_dict(json.load(f), seed=0)
     weights = os.path.join(tempfile.mkdtemp(), 'w.npz')
     np.savez(weights, **state_dict)
-    with tfds.testing.mock_data(num_examples=24), self.assertWarnsRegex(UserWarning, '2048'):
-      result = evaluate.evaluate(wd, num_samples=10, inception_weights=weights)
-    self.assertEqual((result['num_real'], result['num_fake']), (10, 10))
-    self.assertGreater(result['fid'], 0.0)
-    self.assertTrue(np.isfinite(result['kid']))
-    self.assertTrue(1.0 <= result['is'] <= 1008.0)
+    spy = mock.patch.object(inception, 'fid_kid_is', wraps=inception.fid_kid_is)
+    with (tfds.testing.mock_data(num_examples=24), self.assertWarnsRegex(UserWarning, '2048'),
+          spy as fid_kid_is):
+      result = evaluate.evaluate(wd, num_samples=20, inception_weights=weights)
+    self.assertEqual((result['num_real'], result['num_fake']), (20, 20))
+    # The numbers reported are those of the samples and reals the run passed, recomputed
+    # here from their Inception features: FID with SciPy's sqrtm, KID as the brute-force
+    # unbiased MMD (20 <= the subset size: every subset is the whole set), IS in NumPy.
+    variables, real, fake = fid_kid_is.call_args.args
+    chex.assert_shape((real, fake), (20, 32, 32, 3))
+    f_real, _ = inception.features_and_logits(variables, real)
+    f_fake, logits = inception.features_and_logits(variables, fake)
+    f_real, f_fake, logits = (np.asarray(a, np.float64) for a in (f_real, f_fake, logits))
+    s1, s2 = np.cov(f_real, rowvar=False), np.cov(f_fake, rowvar=False)
+    with warnings.catch_warnings():  # 20 samples in 2048 dimensions: singular, as expected
+      warnings.simplefilter('ignore', scipy.linalg.LinAlgWarning)
+      root = scipy.linalg.sqrtm(s1 @ s2).real
+    fid = (((f_real.mean(0) - f_fake.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2)
+           - 2 * np.trace(root))
+    np.testing.assert_allclose(result['fid'], fid, rtol=1e-3)
+    k = lambda a, b: (a @ b.T / a.shape[1] + 1) ** 3
+    off = ~np.eye(20, dtype=bool)
+    kid = k(f_real, f_real)[off].mean() + k(f_fake, f_fake)[off].mean() - 2 * k(f_real,
+                                                                                 f_fake).mean()
+    np.testing.assert_allclose(result['kid'], kid, rtol=1e-4, atol=1e-9)
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    scores = [np.exp(np.mean(np.sum(q * (np.log(q) - np.log(q.mean(0))), axis=1)))
+              for q in np.split(p, 10)]  # 10 splits of 2
+    np.testing.assert_allclose(result['is'], np.mean(scores), rtol=1e-5)
+    self.assertGreater(result['is'], 1.0)
     self.assertIn('train split', result['fid_reference'])
 
   def test_unusable_weights_fail_before_any_sample(self):

@@ -49,6 +49,72 @@ NUMPY_REFERENCES: dict[str, tuple[Callable, Callable]] = {
 RELATIVISTIC = ('rsgan', 'rasgan', 'ralsgan', 'rahinge')
 
 
+def _sig(t):
+  """The logistic sigmoid in float64 NumPy, d softplus(t)/dt."""
+  return 0.5 * (1.0 + np.tanh(0.5 * t))
+
+
+def _no_real(f):
+  return lambda r, f_: (np.zeros_like(r), f(f_))
+
+
+def _ra(core):
+  """(D, G) gradients of an average-relativistic pair from the gradients of its core.
+
+  ``core(x, y)`` returns (d/dx, d/dy) of ``L(x, y)``; ``L_D = L(r, f)`` and
+  ``L_G = L(f, r)``, so the generator's (d/dr, d/df) is the core's swapped.
+  """
+  return (lambda r, f: core(r, f), lambda r, f: core(f, r)[::-1])
+
+
+def _rasgan_core(x, y):
+  # L = E_i softplus(E y - x_i) + E_j softplus(y_j - E x): the batch means add cross terms.
+  p, q = _sig(y.mean() - x), _sig(y - x.mean())
+  return -(p + q.mean()) / x.size, (p.mean() + q) / y.size
+
+
+def _ralsgan_core(x, y):
+  # L = E_i (x_i - E y - 1)^2 + E_j (y_j - E x + 1)^2.
+  u, v = x - y.mean() - 1.0, y - x.mean() + 1.0
+  return 2.0 * (u - v.mean()) / x.size, 2.0 * (v - u.mean()) / y.size
+
+
+def _rahinge_core(x, y):
+  # L = E_i relu(1 - x_i + E y) + E_j relu(1 + y_j - E x); relu' is the step (off the kinks).
+  p, q = (1.0 - x + y.mean() > 0).astype(float), (1.0 + y - x.mean() > 0).astype(float)
+  return -(p + q.mean()) / x.size, (p.mean() + q) / y.size
+
+
+# Gradients written by hand from the same table: NUMPY_GRADIENTS[name] = (D, G), each a
+# function of float64 (r, f) returning (d loss / d r, d loss / d f). n = r.size, m = f.size.
+NUMPY_GRADIENTS: dict[str, tuple[Callable, Callable]] = {
+    'minimax': (lambda r, f: (-_sig(-r) / r.size, _sig(f) / f.size),
+                _no_real(lambda f: -_sig(f) / f.size)),
+    'non_saturating': (lambda r, f: (-_sig(-r) / r.size, _sig(f) / f.size),
+                       _no_real(lambda f: -_sig(-f) / f.size)),
+    'least_squares': (lambda r, f: ((r - 1.0) / r.size, f / f.size),
+                      _no_real(lambda f: (f - 1.0) / f.size)),
+    'wasserstein': (lambda r, f: (np.full_like(r, -1.0 / r.size), np.full_like(f, 1.0 / f.size)),
+                    _no_real(lambda f: np.full_like(f, -1.0 / f.size))),
+    'hinge': (lambda r, f: (-1.0 * (r < 1.0) / r.size, 1.0 * (f > -1.0) / f.size),
+              _no_real(lambda f: np.full_like(f, -1.0 / f.size))),
+    'hinge_v1': (lambda r, f: (-1.0 * (r < 1.0) / r.size, 1.0 * (f > -1.0) / f.size),
+                 _no_real(lambda f: -1.0 * (f < 1.0) / f.size)),
+    # Paired: L_D = E softplus(f_i - r_i), L_G = E softplus(r_i - f_i).
+    'rsgan': (lambda r, f: (-_sig(f - r) / r.size, _sig(f - r) / r.size),
+              lambda r, f: (_sig(r - f) / r.size, -_sig(r - f) / r.size)),
+    'rasgan': _ra(_rasgan_core),
+    'ralsgan': _ra(_ralsgan_core),
+    'rahinge': _ra(_rahinge_core),
+}
+
+
+def _hinge_margins(r: np.ndarray, f: np.ndarray) -> np.ndarray:
+  """Every argument at which a hinge of the table kinks; keep them away from 0."""
+  return np.concatenate([1 - r, 1 + f, 1 - f, 1 - r + f.mean(), 1 + f - r.mean(),
+                         1 - f + r.mean(), 1 + r - f.mean()])
+
+
 def _logits(seed: int, batch: int = 16, scale: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
   rng = np.random.default_rng(seed)
   return (rng.normal(size=batch) * scale).astype(np.float32), \
@@ -99,6 +165,26 @@ class _ObjectiveTest(chex.TestCase):
     for fn in (self.objective.discriminator_loss, self.objective.generator_loss):
       jtu.check_grads(fn, (jnp.asarray(r), jnp.asarray(f)), order=2, modes=['rev'],
                       eps=1e-2, atol=2e-2, rtol=2e-2)
+
+  @parameterized.parameters((2, 8, 8), (5, 9, 6))  # seeds whose logits miss every kink
+  def test_gradients_match_numpy_closed_form(self, seed, n, m):
+    # Different batch sizes separate the 1/n of real terms from the 1/m of fake ones.
+    if self.NAME == 'rsgan':
+      m = n
+    rng = np.random.default_rng(seed)
+    r = (rng.normal(size=n) * 1.5).astype(np.float32)
+    f = (rng.normal(size=m) * 1.5).astype(np.float32)
+    r64, f64 = r.astype(np.float64), f.astype(np.float64)
+    self.assertGreater(np.abs(_hinge_margins(r64, f64)).min(), 1e-2)  # off every kink
+    np_d, np_g = NUMPY_GRADIENTS[self.NAME]
+    for which, fn, ref in (('D', self.objective.discriminator_loss, np_d),
+                           ('G', self.objective.generator_loss, np_g)):
+      grads = jax.jit(jax.grad(fn, argnums=(0, 1)))(r, f)
+      expected = ref(r64, f64)
+      for arg, got, want in zip(('real', 'fake'), grads, expected, strict=True):
+        self.assertEqual(got.shape, want.shape)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6,
+                                   err_msg=f'{self.NAME} d{which}/d{arg}')
 
   def test_gradients_push_the_right_way(self):
     # Between the least-squares labels (a=0 < logits < b=c=1) every hinge is active and
@@ -207,12 +293,15 @@ class RegistryTest(chex.TestCase):
 
   def test_inline_spec_binds_hyperparameters(self):
     r, f = _logits(8)
+    r64, f64 = r.astype(np.float64), f.astype(np.float64)
     inline = losses.get('least_squares(a=-1.0, b=1.0, c=0.0)')
     keyword = losses.get('least_squares', a=-1.0, b=1.0, c=0.0)
-    np.testing.assert_allclose(inline.discriminator_loss(r, f),
-                               0.5 * ((r - 1.0) ** 2).mean() + 0.5 * ((f + 1.0) ** 2).mean(),
-                               rtol=1e-5)
-    np.testing.assert_allclose(inline.generator_loss(r, f), keyword.generator_loss(r, f))
+    for obj in (inline, keyword):
+      np.testing.assert_allclose(obj.discriminator_loss(r, f),
+                                 0.5 * ((r64 - 1.0) ** 2).mean() + 0.5 * ((f64 + 1.0) ** 2).mean(),
+                                 rtol=1e-5)
+      # L_G = scale * E (f - c)^2 with c = 0.
+      np.testing.assert_allclose(obj.generator_loss(r, f), 0.5 * (f64 ** 2).mean(), rtol=1e-5)
     with self.assertRaisesRegex(TypeError, 'a given twice'):
       losses.get('least_squares(a=-1.0)', a=0.0)
     with self.assertRaisesRegex(ValueError, 'Cannot read'):
@@ -223,7 +312,14 @@ class RegistryTest(chex.TestCase):
     with self.assertRaisesRegex(TypeError, "least_squares': a must be a number .*got 'x'"):
       losses.get('least_squares(a="x")')
     for ok in (0, 0.5, np.float32(1.0), jnp.asarray(2.0)):  # numbers and numeric arrays
-      self.assertIsNotNone(losses.get('least_squares', a=ok))
+      obj = losses.get('least_squares', a=ok)
+      a = float(ok)
+      np.testing.assert_allclose(obj.discriminator_loss(r, f),
+                                 0.5 * ((r64 - 1.0) ** 2).mean() + 0.5 * ((f64 - a) ** 2).mean(),
+                                 rtol=1e-5, err_msg=f'a={ok!r}')
+      # a is the discriminator's fake label only: the generator keeps c = 1.
+      np.testing.assert_allclose(obj.generator_loss(r, f), 0.5 * ((f64 - 1.0) ** 2).mean(),
+                                 rtol=1e-5, err_msg=f'a={ok!r}')
     # A name that is not a string (an unset config field) is the same clear error.
     for spec in (None, 3):
       with self.assertRaisesRegex(ValueError, f'Cannot read {spec}: write a name as a string'):
@@ -262,15 +358,31 @@ class RegistryTest(chex.TestCase):
   def test_unpaired_batches(self):
     # Non-paired objectives accept different real and fake batch sizes; RSGAN does not.
     r, f = jnp.zeros(4), jnp.ones(6)
-    self.assertTrue(np.isfinite(losses.get('hinge').discriminator_loss(r, f)))
+    # E relu(1 - 0) + E relu(1 + 1) = 1 + 2, exactly.
+    self.assertEqual(float(losses.get('hinge').discriminator_loss(r, f)), 3.0)
+    rng = np.random.default_rng(6)
+    r5 = rng.normal(size=5).astype(np.float32)
+    f7 = rng.normal(size=7).astype(np.float32)
+    for name in losses.names():
+      if name == 'rsgan':
+        continue
+      obj = losses.get(name)
+      for fn, ref in zip((obj.discriminator_loss, obj.generator_loss), NUMPY_REFERENCES[name],
+                         strict=True):
+        np.testing.assert_allclose(fn(r5, f7), ref(r5.astype(np.float64), f7.astype(np.float64)),
+                                   rtol=1e-5, atol=1e-6, err_msg=name)
     with self.assertRaisesRegex(ValueError, r'\(4,\).*\(6,\)'):
       losses.get('rsgan').discriminator_loss(r, f)
 
   def test_relativistic_generator_depends_on_real_logits(self):
     r, f = _logits(2)
+    r64, f64 = r.astype(np.float64), f.astype(np.float64)
+    self.assertGreater(np.abs(_hinge_margins(r64, f64)).min(), 1e-2)  # off every kink
     for name in RELATIVISTIC:
       g_r = jax.grad(losses.get(name).generator_loss)(jnp.asarray(r), jnp.asarray(f))
-      self.assertGreater(float(jnp.abs(g_r).sum()), 0.0, name)
+      want = NUMPY_GRADIENTS[name][1](r64, f64)[0]
+      self.assertGreater(np.abs(want).min(), 1e-3, name)  # every real logit matters to G
+      np.testing.assert_allclose(g_r, want, rtol=1e-5, atol=1e-6, err_msg=name)
 
 
 if __name__ == '__main__':

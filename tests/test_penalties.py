@@ -31,6 +31,33 @@ def _half_square_critic(x):
   return 0.5 * jnp.sum(jnp.square(x), axis=tuple(range(1, x.ndim)))[:, None]
 
 
+def _np_interpolates(real, fake, key):
+  """NumPy float64 ``eps * real + (1 - eps) * fake``, ``eps ~ U[0, 1]`` per example: the raw
+  uniforms are the one ``jax.random.uniform(key, [batch, 1, ...])`` draw."""
+  r, f = np.asarray(real, np.float64), np.asarray(fake, np.float64)
+  eps = np.asarray(jax.random.uniform(key, (r.shape[0],) + (1,) * (r.ndim - 1)), np.float64)
+  return eps * r + (1.0 - eps) * f
+
+
+def _np_dragan_points(real, key, scale=0.5, data_range=None, one_sided=False):
+  """NumPy float64 ``clip(x + alpha * scale * std(x) * u)``: ``u ~ U[0, 1]`` per element from
+  the first half of ``split(key)``, a raw ``U[0, 1]`` per example from the second, mapped to
+  ``alpha ~ U[-1, 1]`` (``U[0, 1]`` when one-sided); ``std`` of the whole batch (ddof 0)."""
+  x = np.asarray(real, np.float64)
+  k_u, k_alpha = jax.random.split(key)
+  u = np.asarray(jax.random.uniform(k_u, x.shape), np.float64)
+  raw = np.asarray(jax.random.uniform(k_alpha, (x.shape[0],) + (1,) * (x.ndim - 1)), np.float64)
+  alpha = raw if one_sided else 2.0 * raw - 1.0
+  points = x + alpha * scale * np.sqrt(np.mean((x - x.mean()) ** 2)) * u
+  return points if data_range is None else np.clip(points, *data_range)
+
+
+def _np_half_square_gp(points):
+  """E (||g_i|| - 1)^2 for D(x) = 0.5 ||x||^2 (g_i = x_i), norms over non-batch axes."""
+  norms = np.linalg.norm(np.asarray(points, np.float64).reshape(len(points), -1), axis=1)
+  return np.mean((norms - 1.0) ** 2)
+
+
 # Closed forms for a linear critic (gradient w everywhere); `n` is ||w||.
 LINEAR_CLOSED_FORMS = {
     'wgan_gp': lambda n: (n - 1.0) ** 2,
@@ -130,8 +157,8 @@ class WherePenaltiesLookTest(chex.TestCase):
   def test_each_penalty_at_its_own_points(self):
     real, fake = 0.5 * _batch(60, (16, 3)), 0.2 * _batch(61, (16, 3))
     norm = lambda p: np.linalg.norm(np.asarray(p, np.float64), axis=1)
-    at = {'interpolates': norm(penalties.interpolates(real, fake, KEY)),
-          'dragan points': norm(penalties.dragan_points(real, KEY)),
+    at = {'interpolates': norm(_np_interpolates(real, fake, KEY)),  # NumPy, not the library
+          'dragan points': norm(_np_dragan_points(real, KEY)),
           'real': norm(real), 'fake': norm(fake)}
     self.assertTrue(np.any(at['interpolates'] < 1) and np.any(at['interpolates'] > 1))
     want = {'wgan_gp': np.mean((at['interpolates'] - 1) ** 2),
@@ -160,9 +187,18 @@ class PointsTest(chex.TestCase):
     self.assertTrue(np.all((eps >= -1e-4) & (eps <= 1 + 1e-4)))
     self.assertGreater(eps[:, 0].std(), 0.15)  # U[0,1] has std 0.29.
 
+  def test_interpolates_match_numpy(self):
+    real, fake = _batch(20, (8, 3, 2)), _batch(21, (8, 3, 2))
+    np.testing.assert_allclose(np.asarray(penalties.interpolates(real, fake, KEY), np.float64),
+                               _np_interpolates(real, fake, KEY), rtol=1e-5, atol=1e-6)
+
   def test_dragan_points_are_two_sided_and_bounded(self):
     real = _batch(17, (64, 8))
     pts = np.asarray(penalties.dragan_points(real, KEY), np.float64)
+    # alpha ~ U[-1, 1] per example, rebuilt in NumPy from the same raw uniforms.
+    np.testing.assert_allclose(pts, _np_dragan_points(real, KEY), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(penalties.dragan_points(real, KEY, scale=2.0)),
+                               _np_dragan_points(real, KEY, scale=2.0), rtol=1e-5, atol=1e-6)
     delta = pts - np.asarray(real, np.float64)
     bound = 0.5 * np.asarray(real, np.float64).std()
     self.assertTrue(np.all(np.abs(delta) <= bound + 1e-5))
@@ -186,15 +222,27 @@ class PointsTest(chex.TestCase):
     self.assertTrue(np.all(np.asarray(got) >= np.asarray(real)))
     two_sided = np.asarray(penalties.dragan_points(real, KEY), np.float64)
     self.assertTrue(np.any(two_sided < x - 1e-3))
+    np.testing.assert_allclose(want, _np_dragan_points(real, KEY, one_sided=True), rtol=1e-12)
+    # D(x) = 0.5 ||x||^2 has g_i = x_i: the penalty is E(||want_i|| - 1)^2.
     fn = penalties.get('dragan(one_sided=True)')
-    self.assertTrue(np.isfinite(fn(_half_square_critic, real, real, KEY)))
+    value = fn(_half_square_critic, real, real, KEY)
+    np.testing.assert_allclose(value, _np_half_square_gp(want), rtol=1e-5)
+    self.assertGreater(abs(float(value) - _np_half_square_gp(two_sided)), 1e-3)
 
-  def test_dragan_clips_to_data_range(self):
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(False, True)
+  def test_dragan_clips_to_data_range(self, one_sided):
     real = jnp.clip(_batch(18, (32, 4, 4, 1)), -1.0, 1.0)
-    pts = penalties.dragan_points(real, KEY, data_range=(-1.0, 1.0))
+    pts = penalties.dragan_points(real, KEY, data_range=(-1.0, 1.0), one_sided=one_sided)
     self.assertTrue(bool(jnp.all((pts >= -1.0) & (pts <= 1.0))))
-    fn = penalties.get('dragan', data_range=(-1.0, 1.0), scale=0.5)
-    self.assertTrue(np.isfinite(fn(_half_square_critic, real, real, KEY)))
+    want_pts = _np_dragan_points(real, KEY, data_range=(-1.0, 1.0), one_sided=one_sided)
+    np.testing.assert_allclose(np.asarray(pts, np.float64), want_pts, rtol=1e-5, atol=1e-6)
+    unclipped = _np_dragan_points(real, KEY, one_sided=one_sided)
+    self.assertGreater(np.sum(np.abs(unclipped) > 1.0 + 1e-3), 20)  # the clip bites
+    fn = penalties.get('dragan', data_range=(-1.0, 1.0), scale=0.5, one_sided=one_sided)
+    value = self.variant(lambda r, k: fn(_half_square_critic, r, r, k))(real, KEY)
+    np.testing.assert_allclose(value, _np_half_square_gp(want_pts), rtol=1e-5)
+    self.assertGreater(abs(float(value) - _np_half_square_gp(unclipped)), 1e-3)
 
 
 class SummedGradientTest(chex.TestCase):
