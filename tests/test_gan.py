@@ -8,7 +8,7 @@ import numpy as np
 import optax
 from absl.testing import absltest, parameterized
 
-from jaxgan import augment, losses, models, penalties
+from jaxgan import augment, content, losses, models, penalties
 from jaxgan import gan as gan_lib
 from tests.test_augment import _apply_draws, _draws, _np_jacobian
 
@@ -35,7 +35,8 @@ class TrainStepTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
   def test_matches_hand_written_update(self):
-    gan = _gan()
+    # SGD: the updates are the gradients themselves (Adam's first step is lr * sign(grad)).
+    gan = _gan(g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.1))
     state = gan_lib.init_state(gan, jax.random.key(0), (2,))
     real = _real()
     key = jax.random.key(1)
@@ -52,23 +53,59 @@ class TrainStepTest(chex.TestCase):
       r = D.apply({'params': p}, real[0])
       f = D.apply({'params': p}, fake)
       return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
-    d_opt = optax.adam(1e-2)
-    upd, _ = d_opt.update(jax.grad(d_loss)(state.d_params), d_opt.init(state.d_params))
-    d_params = optax.apply_updates(state.d_params, upd)
+    sgd = lambda p, g: jax.tree.map(lambda a, b: a - 0.1 * b, p, g)
+    d_params = sgd(state.d_params, jax.grad(d_loss)(state.d_params))
 
     z2 = jax.random.normal(jax.random.split(jax.random.split(k_g, 3)[0], 3)[0], (B, Z))
 
     def g_loss(p):
       return jnp.mean(jax.nn.softplus(-D.apply({'params': d_params},
                                                G.apply({'params': p}, z2))))
-    upd, _ = d_opt.update(jax.grad(g_loss)(state.g_params), d_opt.init(state.g_params))
-    g_params = optax.apply_updates(state.g_params, upd)
+    g_params = sgd(state.g_params, jax.grad(g_loss)(state.g_params))
 
     chex.assert_trees_all_close(new.d_params, d_params, rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close(new.g_params, g_params, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(metrics['d_loss'], d_loss(state.d_params), rtol=1e-5)
     np.testing.assert_allclose(metrics['g_loss'], g_loss(state.g_params), rtol=1e-5)
     self.assertEqual(int(new.step), 1)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_generator_terms_match_hand_written_update(self):
+    # The generator's total: adversarial_weight * its objective's loss + pixel_weight * E|G-x|
+    # + perceptual_weight * E(s phi(G) - s phi(x))^2, phi a stand-in feature map whose
+    # target side carries no gradient.
+    features = lambda v, x: {'conv5_4': jnp.tanh(x @ v['w'])}
+    # SGD: the update is the gradient itself (Adam's first step is lr * sign(grad)).
+    gan = _gan(g_optimizer=optax.sgd(0.1), adversarial_weight=0.3, content=content.make(
+        features, pixel='l1', pixel_weight=0.7, perceptual_weight=0.5,
+        perceptual_layer='conv5_4', perceptual_criterion='mse', perceptual_scale=2.0))
+    frozen = {'vgg': {'w': jnp.asarray(np.random.default_rng(5).normal(size=(2, 3)),
+                                       jnp.float32)}}
+    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    real, key = _real(), jax.random.key(1)
+    new, metrics = self.variant(
+        lambda s, b, k, f: gan_lib.train_step(gan, s, b, k, frozen=f))(state, real, key, frozen)
+
+    # By hand, with the updated critic of the step (checked by the test above).
+    G, D = gan.generator, gan.discriminator
+    k_g = jax.random.split(key, 2)[1]
+    z = jax.random.normal(jax.random.split(jax.random.split(k_g, 3)[0], 3)[0], (B, Z))
+    w, x = frozen['vgg']['w'], real[0]
+
+    def g_total(p):
+      fake = G.apply({'params': p}, z)
+      adversarial = jnp.mean(jax.nn.softplus(-D.apply({'params': new.d_params}, fake)))
+      pixel = jnp.mean(jnp.abs(fake - x))
+      perceptual = jnp.mean((2.0 * jnp.tanh(fake @ w) - 2.0 * jnp.tanh(x @ w)) ** 2)
+      return 0.3 * adversarial + 0.7 * pixel + 0.5 * perceptual, (adversarial, pixel,
+                                                                   perceptual)
+    (total, parts), grad = jax.value_and_grad(g_total, has_aux=True)(state.g_params)
+    chex.assert_trees_all_close(new.g_params,
+                                jax.tree.map(lambda p, g: p - 0.1 * g, state.g_params, grad),
+                                rtol=1e-5, atol=1e-6)
+    for name, want in zip(('g_loss', 'pixel_loss', 'perceptual_loss'), parts, strict=True):
+      np.testing.assert_allclose(metrics[name], want, rtol=1e-5, err_msg=name)
+    np.testing.assert_allclose(metrics['g_total'], total, rtol=1e-5)
 
   def test_n_critic_updates_and_weight_clipping(self):
     gan = _gan(n_critic=3, weight_clip=0.01, objective=losses.get('wasserstein'),
