@@ -8,15 +8,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from unittest import mock
 
 import chex
 import jax
 import numpy as np
 from absl.testing import absltest
 from PIL import Image
+from skimage.color import rgb2ycbcr
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from configs import esrgan, srgan
 from jaxgan import evaluate, inference, torch_weights, train
+from jaxgan.data import bicubic
 from jaxgan.models import sr
 from jaxgan.models.layers import pixel_shuffle, pixel_unshuffle
 
@@ -117,13 +121,39 @@ class TwoStageTest(chex.TestCase):
     self.assertLess(len(str(e.exception)), 600)
 
   def test_evaluation_reports_both_conventions_and_bicubic(self):
-    result = evaluate.evaluate(self.gan)
+    seen = {}
+    table = evaluate.sr_table
+
+    def spy(pairs, upscalers, scale):
+      seen.update(pairs=pairs, upscalers=upscalers)
+      return table(pairs, upscalers, scale)
+    with mock.patch.object(evaluate, 'sr_table', spy):
+      result = evaluate.evaluate(self.gan)
     self.assertEqual((result['evaluator'], result['scale'], result['num_images']), ('sr', 4, 3))
-    for row in ('model', 'bicubic'):
-      self.assertEqual(result[row]['y']['convention'], 'Y channel (BT.601), border 4')
-      self.assertEqual(result[row]['rgb']['convention'], 'RGB, border 4')
-      self.assertTrue(0 < result[row]['y']['ssim'] <= 1)
-    self.assertGreater(result['bicubic']['y']['psnr'], 20.0)  # bicubic of natural photos
+    self.assertEqual(list(result)[-2:], ['bicubic', 'model'])  # the baseline first
+    # Each row is the mean over the held-out photos of scikit-image's PSNR and SSIM of the
+    # 8-bit images (Y of BT.601, or RGB; a border of 4 cropped): the bicubic row of MATLAB
+    # bicubic upscaling, the model row of the run's generator.
+    pairs = seen['pairs']
+    self.assertLen(pairs, 3)
+    eight_bit = lambda x: np.round(255 * np.clip((np.asarray(x) + 1) / 2, 0, 1))[4:-4, 4:-4]
+    bicubic_sr = lambda lr: np.clip(bicubic.imresize(lr, 4), -1.0, 1.0)
+    for row, upscale in (('bicubic', bicubic_sr), ('model', seen['upscalers']['model'])):
+      for convention in ('y', 'rgb'):
+        psnrs, ssims = [], []
+        for lr, hr in pairs:
+          a, b = eight_bit(upscale(lr)), eight_bit(hr)
+          if convention == 'y':
+            a, b = rgb2ycbcr(a.astype(np.uint8))[..., 0], rgb2ycbcr(b.astype(np.uint8))[..., 0]
+          psnrs.append(peak_signal_noise_ratio(b, a, data_range=255))
+          ssims.append(structural_similarity(
+              b, a, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+              data_range=255, channel_axis=-1 if convention == 'rgb' else None))
+        got = result[row][convention]
+        self.assertEqual(got['convention'], 'Y channel (BT.601), border 4' if convention == 'y'
+                         else 'RGB, border 4')
+        self.assertAlmostEqual(got['psnr'], np.mean(psnrs), delta=1e-3, msg=(row, convention))
+        self.assertAlmostEqual(got['ssim'], np.mean(ssims), delta=1e-4, msg=(row, convention))
 
   def test_sampling_from_noise_is_refused_with_the_upscale_command(self):
     gan, _, state, _ = inference.restore(self.gan, with_data=False)
