@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
+from jax import test_util as jtu
 from PIL import Image
 
 from jaxgan import content, data, upscale, validation
@@ -22,37 +23,78 @@ def _images(seed: int, shape: tuple[int, ...]) -> np.ndarray:
   return np.random.default_rng(seed).uniform(-1, 1, shape).astype(np.float32)
 
 
-class ContentLossTest(chex.TestCase):
+class PixelLossTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
-  def test_pixel_losses_match_numpy(self):
+  def test_values_and_gradients_match_numpy(self):
     sr, hr = _images(0, (2, 8, 8, 3)), _images(1, (2, 8, 8, 3))
-    l1 = self.variant(lambda a, b: content.pixel_loss(a, b, 'l1'))(sr, hr)
-    mse = self.variant(lambda a, b: content.pixel_loss(a, b, 'mse'))(sr, hr)
-    d = sr.astype(np.float64) - hr
-    np.testing.assert_allclose(l1, np.abs(d).mean(), rtol=1e-5)
-    np.testing.assert_allclose(mse, (d ** 2).mean(), rtol=1e-5)
+    d, n = sr.astype(np.float64) - hr, sr.size
+    for criterion, value, grad in (('l1', np.abs(d).mean(), np.sign(d) / n),
+                                   ('mse', (d ** 2).mean(), 2 * d / n)):
+      fn = self.variant(jax.value_and_grad(lambda a, b, c=criterion: content.pixel_loss(a, b, c)))
+      got, got_grad = fn(sr, hr)
+      np.testing.assert_allclose(got, value, rtol=1e-5, err_msg=criterion)
+      np.testing.assert_allclose(got_grad, grad, rtol=1e-5, atol=1e-9, err_msg=criterion)
 
-  def test_perceptual_loss_uses_the_layer_and_stops_the_target(self):
-    # A stand-in feature network: 'a' = 2x, 'b' = x^2; the loss compares only `layer`.
-    feats = lambda v, x: {'a': v * x, 'b': x ** 2}
-    sr, hr = jnp.asarray(_images(2, (2, 4, 4, 3))), jnp.asarray(_images(3, (2, 4, 4, 3)))
-    got = content.perceptual_loss(feats, 2.0, sr, hr, 'b', 'mse', scale=0.5)
-    want = ((0.5 * np.asarray(sr) ** 2 - 0.5 * np.asarray(hr) ** 2) ** 2).mean()
-    np.testing.assert_allclose(got, want, rtol=1e-5)
-    g_hr = jax.grad(lambda h: content.perceptual_loss(feats, 2.0, sr, h, 'a'))(hr)
-    np.testing.assert_array_equal(g_hr, 0.0)  # the target's features carry no gradient
+  def test_check_grads(self):
+    sr, hr = _images(2, (1, 4, 4, 3)), _images(3, (1, 4, 4, 3))  # |sr - hr| > 0: no kink
+    for criterion in ('l1', 'mse'):
+      jtu.check_grads(lambda a, c=criterion: content.pixel_loss(a, hr, c), (sr,), order=2,
+                      modes=['rev'], eps=1e-3)
 
-  def test_weights_combine_and_bad_input(self):
+  def test_bad_input(self):
     sr, hr = _images(4, (1, 4, 4, 3)), _images(5, (1, 4, 4, 3))
-    fn = content.make(pixel='mse', pixel_weight=0.25)
-    total, parts = fn(sr, hr, {})
-    np.testing.assert_allclose(total, 0.25 * ((sr - hr) ** 2).mean(), rtol=1e-5)
-    self.assertEqual(list(parts), ['pixel_loss'])
     with self.assertRaisesRegex(ValueError, r'sr \(1, 4, 4, 3\) and hr \(1, 8, 8, 3\)'):
       content.pixel_loss(sr, _images(6, (1, 8, 8, 3)))
     with self.assertRaisesRegex(ValueError, "criterion must be one of l1, mse; got 'l2'"):
       content.pixel_loss(sr, hr, 'l2')
+
+
+# A stand-in feature network: 'a' = v x, 'b' = x^2; the loss compares only its `layer`.
+FEATURES = lambda v, x: {'a': v * x, 'b': x ** 2}
+
+
+class PerceptualLossTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_values_and_gradient_match_numpy(self):
+    sr, hr = _images(2, (2, 4, 4, 3)), _images(3, (2, 4, 4, 3))
+    fn = self.variant(jax.value_and_grad(
+        lambda a, b: content.perceptual_loss(FEATURES, 2.0, a, b, 'b', 'mse', scale=0.5)))
+    got, grad = fn(sr, hr)
+    s, h = sr.astype(np.float64), hr.astype(np.float64)
+    diff = 0.5 * s ** 2 - 0.5 * h ** 2
+    np.testing.assert_allclose(got, (diff ** 2).mean(), rtol=1e-5)
+    # d/ds mean((0.5 s^2 - 0.5 h^2)^2) = 2 (0.5 s^2 - 0.5 h^2) * s / N
+    np.testing.assert_allclose(grad, 2 * diff * s / s.size, rtol=1e-5, atol=1e-9)
+    l1 = self.variant(lambda a, b: content.perceptual_loss(FEATURES, 2.0, a, b, 'a'))(sr, hr)
+    np.testing.assert_allclose(l1, np.abs(2 * s - 2 * h).mean(), rtol=1e-5)
+
+  def test_the_target_carries_no_gradient_and_check_grads(self):
+    sr, hr = jnp.asarray(_images(2, (2, 4, 4, 3))), jnp.asarray(_images(3, (2, 4, 4, 3)))
+    g_hr = jax.grad(lambda h: content.perceptual_loss(FEATURES, 2.0, sr, h, 'a'))(hr)
+    np.testing.assert_array_equal(g_hr, 0.0)
+    jtu.check_grads(lambda a: content.perceptual_loss(FEATURES, 2.0, a, hr, 'b', 'mse', 0.5),
+                    (sr,), order=2, modes=['rev'], eps=1e-3)
+
+
+class ContentLossTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_weights_combine(self):
+    sr, hr = _images(4, (1, 4, 4, 3)), _images(5, (1, 4, 4, 3))
+    total, parts = self.variant(lambda a, b: content.make(pixel='mse', pixel_weight=0.25)(
+        a, b, {}))(sr, hr)
+    d = sr.astype(np.float64) - hr
+    np.testing.assert_allclose(total, 0.25 * (d ** 2).mean(), rtol=1e-5)
+    self.assertEqual(list(parts), ['pixel_loss'])
+    fn = content.make(FEATURES, pixel='l1', pixel_weight=0.5, perceptual_weight=2.0,
+                      perceptual_layer='a', perceptual_criterion='mse', perceptual_scale=3.0)
+    total, parts = self.variant(lambda a, b: fn(a, b, {'vgg': 1.5}))(sr, hr)
+    perceptual = ((3.0 * 1.5 * d) ** 2).mean()
+    np.testing.assert_allclose(parts['perceptual_loss'], perceptual, rtol=1e-5)
+    np.testing.assert_allclose(parts['pixel_loss'], np.abs(d).mean(), rtol=1e-5)
+    np.testing.assert_allclose(total, 0.5 * np.abs(d).mean() + 2.0 * perceptual, rtol=1e-5)
 
 
 class PairedDataTest(chex.TestCase):
