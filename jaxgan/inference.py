@@ -219,9 +219,11 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   if batch_size < 1:
     raise ValueError(f'batch_size must be at least 1; got {batch_size}.')
   options = sharding.default_compiler_options()
-  # The EMA's standing statistics once, not in every batch.
+  # Each batch is split over this process's devices (sharding.put_rows), the weights
+  # copied to each; the EMA's standing statistics once, not in every batch.
+  mesh = sharding.local_mesh()
   weights = jax.jit(lambda s: gan_lib.sampling_weights(gan, s, use_ema),
-                    compiler_options=options)(state)
+                    out_shardings=sharding.replicated(mesh), compiler_options=options)(state)
   gen = jax.jit(lambda w, z, y: gan_lib.apply_generator(gan, *w, z, y),
                 compiler_options=options)
   key = jax.random.key(seed)
@@ -232,12 +234,13 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   out = []
   for i in range(0, num_samples, batch_size):
     rows = slice(i, i + batch_size)
-    z, y = jax.tree.map(lambda a, rows=rows: jnp.asarray(a[rows]), (z_all, y_all))
+    z, y = jax.tree.map(lambda a, rows=rows: a[rows], (z_all, y_all))
     if labels is not None:
-      y = jnp.asarray(labels[rows], jnp.int32)
+      y = np.asarray(labels[rows], np.int32)
     if codes is not None:
-      y = {**y, **{k: jnp.asarray(v[rows]) for k, v in codes.items()}}
-    out.append(np.asarray(gen(weights, z, y), np.float32))
+      y = {**y, **{k: np.asarray(v[rows]) for k, v in codes.items()}}
+    (z, y), n = sharding.put_rows((z, y), mesh)
+    out.append(np.asarray(gen(weights, z, y), np.float32)[:n])
   return np.concatenate(out)
 
 

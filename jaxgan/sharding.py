@@ -125,6 +125,28 @@ def make_mesh(devices: list | None = None) -> Mesh:
                        devices=devices)
 
 
+def local_mesh() -> Mesh:
+  """A ``'data'`` mesh over this process's devices, for work each process does on its own:
+  sampling and evaluation features, split over its GPUs (a CPU host has one device)."""
+  return make_mesh(jax.local_devices())
+
+
+def put_rows(tree, mesh: Mesh):
+  """``tree``'s arrays (a common leading axis of ``n`` rows) padded to a multiple of the
+  mesh's devices (the last row repeated) and split over its ``'data'`` axis, and ``n``.
+  The mesh must hold this process's devices only (:func:`local_mesh`)."""
+  n = jax.tree.leaves(tree)[0].shape[0]
+  pad = -n % mesh.size
+  rows = NamedSharding(mesh, P('data'))
+
+  def put(a):
+    a = np.asarray(a)
+    if pad:
+      a = np.concatenate([a, np.repeat(a[-1:], pad, axis=0)])
+    return jax.device_put(a, rows)
+  return jax.tree.map(put, tree), n
+
+
 def replicated(mesh: Mesh) -> NamedSharding:
   """The sharding of the train state and keys: a full copy on every device."""
   return NamedSharding(mesh, P())

@@ -188,5 +188,51 @@ class MultiDeviceTest(chex.TestCase):
     self.assertIn('8 devices == 1 device', proc.stdout)
 
 
+
+SHARDED_EVALUATION = r'''
+import json, os
+import chex
+chex.set_n_cpu_devices(8)
+import jax, numpy as np
+from unittest import mock
+from configs import toy2d
+from jaxgan import build, inference, sharding, torch_weights
+from jaxgan.metrics import inception
+config = toy2d.get_config()
+config.model.generator.features = (16,)
+gan, pipe = build.build(config)
+state = build.init_state(gan, pipe, jax.random.key(0))
+rng = np.random.default_rng(0)
+images = rng.uniform(-1, 1, (11, 16, 16, 3)).astype(np.float32)
+layout = json.load(open(os.path.join('tests', 'data', 'inception_layout.json')))
+variables = inception.variables_from_state_dict(torch_weights.random_state_dict(layout, 0))
+sizes, put = [], sharding.put_rows
+def spy(tree, mesh):
+  sizes.append(mesh.size)
+  return put(tree, mesh)
+out = {}
+for n in (8, 1):
+  one = sharding.make_mesh(jax.local_devices()[:n])
+  with mock.patch.object(sharding, 'local_mesh', lambda: one), \
+       mock.patch.object(sharding, 'put_rows', spy):
+    # 37 samples in batches of 13 (not multiples of 8), 11 images in batches of 4.
+    out[n] = (inference.sample(gan, state, 37, use_ema=False, batch_size=13),
+              *inception.features_and_logits(variables, images, batch_size=4))
+assert set(sizes) == {8, 1}, sizes
+for a, b in zip(out[8], out[1]):
+  assert a.shape == b.shape, (a.shape, b.shape)
+  np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+print('sharded == one device', [a.shape for a in out[8]])
+'''
+
+
+class ShardedEvaluationTest(chex.TestCase):
+
+  def test_samples_and_features_over_eight_devices_equal_one(self):
+    proc = subprocess.run([sys.executable, '-c', SHARDED_EVALUATION], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=600)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn('sharded == one device [(37, 2), (11, 2048), (11, 1008)]', proc.stdout)
+
 if __name__ == '__main__':
   absltest.main()

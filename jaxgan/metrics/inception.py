@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import torch_weights
+from jaxgan import sharding, torch_weights
 from jaxgan.metrics import frechet
 from jaxgan.metrics.inception_score import inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
@@ -244,7 +244,8 @@ def features_and_logits(variables: dict, images: np.ndarray, batch_size: int = 1
   Inception Score code (and torch-fidelity's ``logits_unbiased``).
   """
   x = to_unit_range(images, quantize)
-  batch_size = min(batch_size, len(x))
+  mesh = sharding.local_mesh()  # each batch split over this process's devices
+  batch_size = -(-min(batch_size, len(x)) // mesh.size) * mesh.size
   feats, logits = [], []
   kernel = np.asarray(variables['params']['fc']['kernel'], np.float32)
   for start in range(0, len(x), batch_size):
@@ -252,7 +253,7 @@ def features_and_logits(variables: dict, images: np.ndarray, batch_size: int = 1
     n = len(chunk)
     if n < batch_size:  # one compiled shape for every batch
       chunk = np.concatenate([chunk, np.zeros((batch_size - n, *chunk.shape[1:]), chunk.dtype)])
-    pool3, _ = _apply(variables, jnp.asarray(chunk))
+    pool3, _ = _apply(variables, sharding.put_rows(chunk, mesh)[0])
     pool3 = np.asarray(pool3[:n])
     feats.append(pool3)
     logits.append(pool3 @ kernel)  # NumPy: float32 on the host, whatever the backend
