@@ -1,0 +1,294 @@
+"""Forward passes of the DCGAN and conditional models against float64 NumPy written by hand.
+
+Every variable is redrawn (biases, BN scales and running statistics included) so that no
+layer is the identity; the reference rebuilds each network from its documented architecture
+(layer order, activations, 'SAME' paddings, where the labels enter) with its own
+convolutions, and compares with ``jax.jit(model.apply)`` in inference mode (``train=False``).
+"""
+
+import functools
+
+import chex
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest, parameterized
+from flax import traverse_util
+
+from jaxgan import models
+from jaxgan.models import blocks
+
+BN_EPS = nn.BatchNorm.epsilon  # DCGAN's, the trunk's and InfoGAN's BatchNorm
+CBN_EPS = blocks.ConditionalBatchNorm.epsilon  # the cGAN generator's
+SAME_4X4_S2 = ((1, 1), (1, 1))  # conv 4x4 stride 2, 'SAME', even input
+SAME_3X3 = ((1, 1), (1, 1))
+SAME_T_4X4_S2 = ((2, 2), (2, 2))  # lax.conv_transpose 'SAME', k=4, s=2: pads ceil(4/2), 2
+K = 3  # classes / categories
+
+
+def _conv(x, w, stride, pads):
+  """Correlation (no flip) of NHWC ``x`` with HWIO ``w``, zero padding ``pads``."""
+  kh, kw = w.shape[:2]
+  x = np.pad(x, ((0, 0), *pads, (0, 0)))
+  oh, ow = (x.shape[1] - kh) // stride + 1, (x.shape[2] - kw) // stride + 1
+  return sum(x[:, u:u + stride * (oh - 1) + 1:stride, v:v + stride * (ow - 1) + 1:stride]
+             @ w[u, v] for u in range(kh) for v in range(kw))
+
+
+def _conv_transpose(x, w, stride, pads):
+  """``lax.conv_transpose`` (no kernel flip): ``x`` dilated by ``stride``, padded, correlated."""
+  n, h, wd, c = x.shape
+  dilated = np.zeros((n, (h - 1) * stride + 1, (wd - 1) * stride + 1, c))
+  dilated[:, ::stride, ::stride] = x
+  return _conv(dilated, w, 1, pads)
+
+
+def _relu(x):
+  return np.maximum(x, 0.0)
+
+
+def _lrelu(x, slope):
+  return np.where(x >= 0, x, slope * x)
+
+
+def _dense(h, p, kernel=None):
+  return h @ (p['kernel'] if kernel is None else kernel) + p['bias']
+
+
+def _bn(h, p, s, eps=BN_EPS):
+  return (h - s['mean']) / np.sqrt(s['var'] + eps) * p['scale'] + p['bias']
+
+
+def _spectral(w, u):
+  """``w / sigma``, sigma from one power iteration from ``u`` on ``w`` as ``[-1, out]``."""
+  m = w.reshape(-1, w.shape[-1])
+  v = u @ m.T
+  v = v / np.sqrt(np.sum(v * v) + 1e-12)
+  u = v @ m
+  u = u / np.sqrt(np.sum(u * u) + 1e-12)
+  return w / (v @ m @ u.T)[0, 0]
+
+
+_DRAWS = {'embedding': lambda rng, shape: rng.normal(size=shape),
+          'bias': lambda rng, shape: 0.3 * rng.normal(size=shape),
+          'mean': lambda rng, shape: 0.3 * rng.normal(size=shape),
+          'var': lambda rng, shape: 10.0 ** rng.uniform(-4, 0.3, size=shape),
+          'scale': lambda rng, shape: rng.uniform(0.5, 1.5, size=shape)}
+
+
+def _randomize(variables, seed=0):
+  """``variables`` (float32) redrawn: kernels N(0, 1 / fan_in) (a 4x4/2 transposed conv: 4
+  taps per output), embeddings N(0, 1), biases and
+  running means 0.3 N(0, 1) (BN biases + 0.5: fewer dead ReLUs), running variances
+  log-uniform in [1e-4, 2] and BN scales U(0.5, 1.5) * sqrt(var), so that outputs stay O(1)
+  while ``eps`` matters (up to 5%). Spectral norm's stored ``u`` is kept."""
+  rng = np.random.default_rng(seed)
+  flat = traverse_util.flatten_dict(jax.device_get(variables))
+  for key, x in flat.items():
+    if key[-1] == 'kernel':
+      fan_in = np.prod(x.shape[:-1]) // (4 if 'ConvTranspose' in key[-2] else 1)
+      flat[key] = (rng.normal(size=x.shape) / np.sqrt(fan_in)).astype(np.float32)
+    elif key[-1] in _DRAWS:
+      shift = 0.5 if key[-1] == 'bias' and 'BatchNorm' in key[-2] + key[-3] else 0.0
+      flat[key] = (_DRAWS[key[-1]](rng, np.shape(x)) + shift).astype(np.float32)
+  for key in [k for k in flat if k[0] == 'batch_stats' and k[-1] == 'var']:
+    path = key[1:-1]  # nn.BatchNorm's scope; ConditionalBatchNorm's tables one level up
+    scale = ('params', *path, 'scale')
+    scale = scale if scale in flat else ('params', *path[:-1], 'scale')
+    flat[scale] = (flat[scale] * np.sqrt(flat[key])).astype(np.float32)
+  return traverse_util.unflatten_dict(flat)
+
+
+def _float64(variables):
+  return jax.tree.map(lambda t: np.asarray(t, np.float64), variables)
+
+
+def _forward(model, variables, *inputs):
+  return jax.jit(functools.partial(model.apply, train=False))(variables, *inputs)
+
+
+def _np_dcgan_generator(v, z):
+  """Dense -> BN, ReLU -> 4x4 -> 3 x [ConvT 4x4/2, BN, ReLU] -> Conv 3x3 -> tanh (32 px)."""
+  p, s = v['params'], v['batch_stats']
+  h = _relu(_bn(_dense(z, p['Dense_0']), p['BatchNorm_0'], s['BatchNorm_0']))
+  h = h.reshape(z.shape[0], 4, 4, -1)
+  for i in range(3):
+    conv = p[f'ConvTranspose_{i}']
+    h = _conv_transpose(h, conv['kernel'], 2, SAME_T_4X4_S2) + conv['bias']
+    h = _relu(_bn(h, p[f'BatchNorm_{i + 1}'], s[f'BatchNorm_{i + 1}']))
+  return np.tanh(_conv(h, p['Conv_0']['kernel'], 1, SAME_3X3) + p['Conv_0']['bias'])
+
+
+def _np_dcgan_discriminator(v, x, num_layers):
+  """[Conv 4x4/2, BN (not the first), LeakyReLU 0.2] * num_layers -> flatten -> Dense 1."""
+  p, s = v['params'], v['batch_stats']
+  h = x
+  for i in range(num_layers):
+    h = _conv(h, p[f'Conv_{i}']['kernel'], 2, SAME_4X4_S2) + p[f'Conv_{i}']['bias']
+    if i > 0:
+      h = _bn(h, p[f'BatchNorm_{i - 1}'], s[f'BatchNorm_{i - 1}'])
+    h = _lrelu(h, 0.2)
+  return _dense(h.reshape(x.shape[0], -1), p['Dense_0'])[:, 0]
+
+
+def _np_trunk(p, s, x, slope, norm):
+  """conv 4x4/2 -> lReLU -> conv 4x4/2 -> norm -> lReLU -> flatten -> Dense -> norm -> lReLU."""
+  def kernel(name, i):
+    w = p[name]['kernel']
+    return _spectral(w, s[f'SpectralNorm_{i}'][f'{name}/kernel/u']) if norm == 'spectral' else w
+
+  def normalize(h, i):
+    return _bn(h, p[f'BatchNorm_{i}'], s[f'BatchNorm_{i}']) if norm == 'batch' else h
+
+  h = _lrelu(_conv(x, kernel('Conv_0', 0), 2, SAME_4X4_S2) + p['Conv_0']['bias'], slope)
+  h = _conv(h, kernel('Conv_1', 1), 2, SAME_4X4_S2) + p['Conv_1']['bias']
+  h = _lrelu(normalize(h, 0), slope).reshape(x.shape[0], -1)
+  return _lrelu(normalize(_dense(h, p['Dense_0'], kernel('Dense_0', 2)), 1), slope)
+
+
+def _np_upsample(h, p, norm, width):
+  """``norm`` (flat), ReLU -> 7x7x(2 width) -> ConvT 4x4/2 -> ``norm``, ReLU -> ConvT 4x4/2
+  -> tanh; ``norm(h, i)`` is the i-th norm of the stack."""
+  h = _relu(norm(h, 0)).reshape(h.shape[0], 7, 7, 2 * width)
+  c0, c1 = p['ConvTranspose_0'], p['ConvTranspose_1']
+  h = _relu(norm(_conv_transpose(h, c0['kernel'], 2, SAME_T_4X4_S2) + c0['bias'], 1))
+  return np.tanh(_conv_transpose(h, c1['kernel'], 2, SAME_T_4X4_S2) + c1['bias'])
+
+
+def _np_cgan_generator(v, z, y, width, conditional_bn):
+  """[z, embed(y)] -> Dense -> the up-sampling stack, conditional BN gamma[y], beta[y]."""
+  p, s = v['params'], v['batch_stats']
+
+  def norm(h, i):
+    scope, stats = p[f'ConditionalBatchNorm_{i}'], s[f'ConditionalBatchNorm_{i}']['bn']
+    if not conditional_bn:
+      return _bn(h, scope['bn'], stats, CBN_EPS)
+    shape = (h.shape[0],) + (1,) * (h.ndim - 2) + (-1,)
+    table = {'scale': scope['scale'][y].reshape(shape), 'bias': scope['bias'][y].reshape(shape)}
+    return _bn(h, table, stats, CBN_EPS)
+
+  h = _dense(np.concatenate([z, p['embed']['embedding'][y]], -1), p['Dense_0'])
+  return _np_upsample(h, p, norm, width)
+
+
+def _np_infogan_generator(v, z, codes, width):
+  """[z, one_hot(c), c_cont] -> Dense -> BN, ReLU -> Dense -> the up-sampling stack (BN)."""
+  p, s = v['params'], v['batch_stats']
+  h = np.concatenate([z, np.eye(K)[codes['categorical']], codes['continuous']], -1)
+  h = _dense(_relu(_bn(_dense(h, p['Dense_0']), p['BatchNorm_0'], s['BatchNorm_0'])),
+             p['Dense_1'])
+  return _np_upsample(h, p, lambda t, i: _bn(t, p[f'BatchNorm_{i + 1}'],
+                                             s[f'BatchNorm_{i + 1}']), width)
+
+
+def _close(got, want):
+  chex.assert_trees_all_close(jax.tree.map(np.asarray, got), want, rtol=1e-4, atol=1e-4)
+
+
+class DCGANReferenceTest(chex.TestCase):
+
+  def test_generator(self):
+    """The 32 px generator: Dense, three ConvT 4x4/2 with BN (running stats), Conv, tanh."""
+    g, _ = models.get('dcgan', {'image_size': 32, 'channels': 3, 'width': 8})
+    z = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
+    v = _randomize(g.init(jax.random.key(0), z, train=False))
+    out = _forward(g, v, z)
+    want = _np_dcgan_generator(_float64(v), z.astype(np.float64))
+    chex.assert_shape(out, (4, 32, 32, 3))
+    self.assertLess(np.mean(np.abs(want) > 0.99), 0.2)  # tanh mostly unsaturated
+    _close(out, want)
+
+  def test_discriminator(self):
+    """Three Conv 4x4/2 (BN after the 2nd and 3rd), LeakyReLU 0.2, Dense 1 on 16 px."""
+    _, d = models.get('dcgan', discriminator={'width': 4, 'num_layers': 3, 'norm': 'batch'})
+    x = np.random.default_rng(1).uniform(-1, 1, size=(3, 16, 16, 3)).astype(np.float32)
+    v = _randomize(d.init(jax.random.key(0), x, train=False))
+    _close(_forward(d, v, x), _np_dcgan_discriminator(_float64(v), x.astype(np.float64), 3))
+
+
+class ConditionalReferenceTest(chex.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    rng = np.random.default_rng(1)
+    self.z = rng.normal(size=(4, 5)).astype(np.float32)
+    self.x = rng.uniform(-1, 1, size=(4, 28, 28, 1)).astype(np.float32)
+    self.y = np.array([0, 2, 1, 2], np.int32)
+
+  @parameterized.parameters(False, True)
+  def test_cgan_generator(self, conditional_bn):
+    """The label's embedding concatenated to z (and, with conditional BN, gamma[y], beta[y])."""
+    g, _ = models.get('cgan', {'num_classes': K, 'width': 4, 'embed_dim': 3,
+                               'conditional_bn': conditional_bn})
+    v = _randomize(g.init(jax.random.key(0), self.z, self.y, train=False))
+    out = _forward(g, v, self.z, self.y)
+    want = _np_cgan_generator(_float64(v), self.z.astype(np.float64), self.y, 4, conditional_bn)
+    _close(out, want)
+    # Same noise, other labels: another image, as the reference says.
+    other = _forward(g, v, self.z, (self.y + 1) % K)
+    self.assertGreater(float(jnp.max(jnp.abs(other - out))), 1e-2)
+    _close(other, _np_cgan_generator(_float64(v), self.z.astype(np.float64), (self.y + 1) % K,
+                                     4, conditional_bn))
+
+  @parameterized.parameters(('projection', 'none'), ('projection', 'spectral'),
+                            ('concat', 'none'))
+  def test_cgan_critic(self, conditioning, norm):
+    """Projection: psi(phi(x)) + <embed(y), phi(x)>; concat: psi(phi([x, one_hot(y)]))."""
+    _, d = models.get('cgan', discriminator={'num_classes': K, 'conditioning': conditioning,
+                                             'norm': norm, 'width': 4, 'hidden': 8})
+    v = _randomize(d.init(jax.random.key(0), self.x, self.y, train=False))
+    out = _forward(d, v, self.x, self.y)
+    p, s = _float64(v)['params'], _float64(v).get('batch_stats', {})
+    x = self.x.astype(np.float64)
+    if conditioning == 'concat':
+      x = np.concatenate([x, np.broadcast_to(np.eye(K)[self.y][:, None, None],
+                                             (4, 28, 28, K))], -1)
+    phi = _np_trunk(p['trunk'], s.get('trunk'), x, 0.2, norm)
+    head, stats = p['head'], s.get('head')
+    psi, embed = head['psi']['kernel'], head.get('embed', {}).get('embedding')
+    if norm == 'spectral':
+      psi = _spectral(psi, stats['SpectralNorm_0']['psi/kernel/u'])
+      embed = _spectral(embed, stats['SpectralNorm_1']['embed/embedding/u'])
+    want = _dense(phi, head['psi'], psi)[:, 0]
+    if conditioning == 'projection':
+      want = want + np.sum(embed[self.y] * phi, -1)
+      # The projection term is not negligible next to psi.
+      self.assertGreater(np.max(np.abs(np.sum(embed[self.y] * phi, -1))), 0.1)
+    _close(out, want)
+
+  def test_acgan_discriminator(self):
+    """BN trunk (lReLU 0.2), then Dense 1 (adversarial logit) and Dense K (class logits)."""
+    _, d = models.get('acgan', discriminator={'num_classes': K, 'width': 4, 'hidden': 8})
+    v = _randomize(d.init(jax.random.key(0), self.x, train=False))
+    p, s = _float64(v)['params'], _float64(v)['batch_stats']
+    phi = _np_trunk(p['trunk'], s['trunk'], self.x.astype(np.float64), 0.2, 'batch')
+    want = (_dense(phi, p['adv'])[:, 0], {'class_logits': _dense(phi, p['cls'])})
+    _close(_forward(d, v, self.x), want)
+
+  def test_infogan_discriminator(self):
+    """BN trunk (lReLU 0.1); logit Dense 1 (phi); Q: Dense, BN, lReLU, then both heads."""
+    _, d = models.get('infogan', discriminator={'num_categories': K, 'num_continuous': 2,
+                                                'width': 4, 'hidden': 8, 'q_hidden': 6})
+    v = _randomize(d.init(jax.random.key(0), self.x, train=False))
+    p, s = _float64(v)['params'], _float64(v)['batch_stats']
+    phi = _np_trunk(p['trunk'], s['trunk'], self.x.astype(np.float64), 0.1, 'batch')
+    q = _lrelu(_bn(_dense(phi, p['q_hidden']), p['BatchNorm_0'], s['BatchNorm_0']), 0.1)
+    want = (_dense(phi, p['adv'])[:, 0], {'categorical_logits': _dense(q, p['q_categorical']),
+                                           'continuous_mean': _dense(q, p['q_continuous'])})
+    _close(_forward(d, v, self.x), want)
+
+  def test_infogan_generator(self):
+    """[z, one_hot(c_cat), c_cont] -> Dense, BN, ReLU -> the cGAN up-sampling stack."""
+    g, _ = models.get('infogan', {'num_categories': K, 'num_continuous': 2, 'width': 4,
+                                  'hidden': 8})
+    cont = np.float32([[0.5, -1], [0, 1], [-0.3, 0.2], [1, 0.7]])
+    codes = {'categorical': self.y, 'continuous': cont}
+    v = _randomize(g.init(jax.random.key(0), self.z, codes, train=False))
+    codes64 = {'categorical': self.y, 'continuous': cont.astype(np.float64)}
+    want = _np_infogan_generator(_float64(v), self.z.astype(np.float64), codes64, 4)
+    _close(_forward(g, v, self.z, codes), want)
+
+
+if __name__ == '__main__':
+  absltest.main()
