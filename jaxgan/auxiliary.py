@@ -264,7 +264,8 @@ def categorical_mutual_information(categorical_logits: chex.Array,
   """The bound ``L_I = H(c) - CE(q, c) <= I(c; G(z, c))`` for a uniform categorical code.
 
   ``H(c) = log K`` for ``c ~ U{0, ..., K-1}``; the bound is ``log K`` for a perfect Q and 0
-  for a uniform one. For logging (the official code's ``MI_disc``).
+  for a uniform one. For logging (the official code's ``MI_disc``): the ``infogan`` term
+  logs it as ``infogan_mi_categorical``.
 
   Args:
     categorical_logits: Q's logits ``[batch, K]`` on images generated with ``codes``.
@@ -288,10 +289,13 @@ def categorical_mutual_information(categorical_logits: chex.Array,
 
 @dataclasses.dataclass(frozen=True)
 class AuxiliaryLoss:
-  """An auxiliary loss: its two terms, with any weights already bound."""
+  """An auxiliary loss: its two terms, with any weights already bound, and what it logs
+  beside them: ``metrics(fake_heads, fake_y) -> {name: scalar}`` (computed in D's update,
+  on the fakes), or ``None``."""
   name: str
   discriminator_term: DiscriminatorTerm
   generator_term: GeneratorTerm
+  metrics: Callable[[Heads, chex.ArrayTree], dict[str, chex.Array]] | None = None
 
 
 AUXILIARY_LOSSES = Registry('auxiliary loss')
@@ -308,12 +312,19 @@ def acgan(weight: float = 1.0) -> AuxiliaryLoss:
 
 @AUXILIARY_LOSSES.register('infogan')
 def infogan(lambda_cat: float = 1.0, lambda_cont: float = 0.1) -> AuxiliaryLoss:
-  """InfoGAN's mutual-information terms; see :func:`infogan_information_loss`."""
+  """InfoGAN's mutual-information terms; see :func:`infogan_information_loss`. Logs
+  ``infogan_mi_categorical``, the bound :func:`categorical_mutual_information` (``log K``
+  for a Q that recovers every categorical code, 0 for a uniform one)."""
+  def metrics(fake_heads: Heads, fake_y: chex.ArrayTree) -> dict[str, chex.Array]:
+    if 'categorical' not in fake_y:
+      return {}
+    return {'infogan_mi_categorical': categorical_mutual_information(
+        fake_heads['categorical_logits'], fake_y['categorical'])}
   return AuxiliaryLoss(
       'infogan',
       lambda rh, fh, ry, fy: infogan_discriminator_term(rh, fh, ry, fy, lambda_cat,
                                                         lambda_cont),
-      lambda fh, fy: infogan_generator_term(fh, fy, lambda_cat, lambda_cont))
+      lambda fh, fy: infogan_generator_term(fh, fy, lambda_cat, lambda_cont), metrics)
 
 
 def names() -> list[str]:

@@ -197,6 +197,10 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
     raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}') from None
   if gan.auxiliary is not None:
     _check_auxiliary(config, gan.auxiliary, gan_lib.split_output(d_out)[1], y)
+  if gan.augment is not None and len(pipe.element_shape) != 3:
+    raise ConfigError(f'config.augment = {config.augment!r} augments images [H, W, C]; '
+                      f'{pipe.name!r} has samples of shape {pipe.element_shape}. Leave '
+                      "config.augment empty ('').")
   if warn and penalty is not None and gan.n_critic and _has_batch_norm(d_vars):
     logging.warning(
         'config.penalty %r on a critic with batch normalization (%r): the penalty is taken '

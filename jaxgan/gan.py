@@ -105,7 +105,8 @@ class GAN:
     auxiliary: an extra loss term on the discriminator's heads (``jaxgan.auxiliary``).
     augment: DiffAugment ``fn(images, key) -> images`` applied to every image the
       discriminator sees, real and fake, in both updates, and inside the penalty (the
-      gradient is taken in the raw images through it); ``None`` for none.
+      gradient is taken in the raw images through it); the auxiliary heads see the
+      augmented images too. ``None`` for none.
     content: a content loss of the generator (:data:`ContentLoss`), or ``None``.
     adversarial_weight: the weight of the objective's generator loss (1 for most GANs;
       SRGAN 1e-3, ESRGAN 5e-3; 0 with ``n_critic = 0``).
@@ -237,8 +238,10 @@ def _penalty(gan: GAN, d_params: Any, d_stats: Any, real: jax.Array, fake: jax.A
 
   With DiffAugment the critic regularized is the one the losses train, ``x -> D(T(x))``:
   the penalty's points (real, fake, interpolates, perturbed reals) are made from the raw
-  images and the gradient is taken in them through ``T``, as the R1 of DiffAugment's own
-  StyleGAN2 code and of StyleGAN2-ADA does. Each example keeps its own draw (carried as
+  images and the gradient is taken in them through ``T``, as the R1 of StyleGAN2-ADA and of
+  DiffAugment's low-shot and PyTorch StyleGAN2 code does (its CIFAR and FFHQ TensorFlow
+  scripts take R1 at ``T(x)``), with draws of its own, not the loss's. Each example keeps
+  its own draw (carried as
   the critic's condition, so per-example and batched gradients agree): with
   ``k_real, k_fake, k_pen = split(key, 3)``, real-side example ``i`` (real points and
   interpolates) is augmented with ``split(k_real, batch)[i]``, fake-side example ``i``
@@ -279,6 +282,8 @@ def _d_loss(gan: GAN, d_params: Any, d_stats: Any, real: Batch, fake: jax.Array,
   if gan.auxiliary is not None:
     aux = gan.auxiliary.discriminator_term(real_heads, fake_heads, real_y, fake_y)
     metrics[f'd_{gan.auxiliary.name}'] = aux
+    if gan.auxiliary.metrics is not None:
+      metrics.update(gan.auxiliary.metrics(fake_heads, fake_y))
     total += aux
   if gan.penalty is not None:
     # The statistics the two passes above just updated are functions of d_params; the

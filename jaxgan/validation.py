@@ -142,7 +142,8 @@ def validate(config: ml_collections.ConfigDict) -> None:
   """Checks that every field of a training config is one jaxgan knows (:data:`FIELDS`),
   every numeric field's value and content-loss choice, the training length rule, and the
   rules between fields: ``n_critic = 0`` needs ``adversarial_weight = 0`` and a content
-  loss, and a penalty named (other than ``'none'``) needs a weight > 0.
+  loss, an auxiliary term needs ``adversarial_weight > 0``, and a penalty named (other than
+  ``'none'``) needs a weight > 0.
 
   Raises:
     ConfigError: listing every unknown field with the valid ones at its level, and every
@@ -158,6 +159,12 @@ def validate(config: ml_collections.ConfigDict) -> None:
   if n_critic == 0 and adversarial != 0:
     problems.append(f'config.n_critic = 0 trains no discriminator: config.adversarial_weight '
                     f'must be 0 then; got {adversarial!r}.')
+  aux = config.get('auxiliary', {}).get('name', 'none')
+  if aux != 'none' and adversarial == 0:
+    problems.append(f'config.auxiliary.name = {aux!r} with config.adversarial_weight = 0: '
+                    "the generator's auxiliary term is part of its adversarial step, so it "
+                    'would train the discriminator\'s head alone. Set adversarial_weight > 0 '
+                    "or config.auxiliary.name = 'none'.")
   penalty = config.get('penalty', {})
   name, weight = penalty.get('name', 'none'), penalty.get('weight', 0.0)
   # A misspelt name or spec is left to the penalty registry, which lists the valid ones.

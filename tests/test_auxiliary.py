@@ -266,6 +266,16 @@ class InfoGANTest(chex.TestCase):
     np.testing.assert_allclose(auxiliary.categorical_mutual_information(perfect, labels),
                                math.log(10), rtol=1e-6)
 
+  def test_the_infogan_term_logs_the_estimate(self):
+    heads, codes = _infogan_batch(20, k=5)
+    got = auxiliary.get('infogan').metrics(heads, codes)
+    self.assertEqual(list(got), ['infogan_mi_categorical'])
+    np.testing.assert_allclose(got['infogan_mi_categorical'], math.log(5) - np_ce(
+        heads['categorical_logits'], codes['categorical']), rtol=1e-5)
+    self.assertEqual(auxiliary.get('infogan').metrics(heads, {'continuous': codes[
+        'continuous']}), {})  # no categorical code, nothing to estimate
+    self.assertIsNone(auxiliary.get('acgan').metrics)
+
   def test_check_grads_and_directions(self):
     heads, codes = _infogan_batch(18, batch=4, k=3, log_std=True)
     heads = jax.tree.map(lambda a: jnp.asarray(a) * 0.5, heads)

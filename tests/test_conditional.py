@@ -72,6 +72,7 @@ class ConditionalStepTest(chex.TestCase):
       if c.auxiliary.name != 'none':
         self.assertIn(f'"d_{c.auxiliary.name}"', rows)
         self.assertIn(f'"g_{c.auxiliary.name}"', rows)
+      self.assertEqual('"infogan_mi_categorical"' in rows, c.auxiliary.name == 'infogan')
 
   def test_conditional_model_on_unlabelled_data_is_refused(self):
     c = _small(cgan_digits.get_config())

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 from absl.testing import absltest, parameterized
 
-from jaxgan import augment, content, losses, models, penalties
+from jaxgan import augment, auxiliary, content, losses, models, penalties
 from jaxgan import gan as gan_lib
 from tests.test_augment import _apply_draws, _draws, _np_jacobian
 
@@ -106,6 +106,71 @@ class TrainStepTest(chex.TestCase):
     for name, want in zip(('g_loss', 'pixel_loss', 'perceptual_loss'), parts, strict=True):
       np.testing.assert_allclose(metrics[name], want, rtol=1e-5, err_msg=name)
     np.testing.assert_allclose(metrics['g_total'], total, rtol=1e-5)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_augmented_acgan_step_matches_hand_written_update(self):
+    # DiffAugment's T on every critic input (reals and fakes in D's update, fakes in G's,
+    # each with its own key) and ACGAN's class terms in both losses, by hand, with SGD.
+    k_classes = 3
+
+    class Generator(nn.Module):
+      @nn.compact
+      def __call__(self, z, y, train=True):
+        return nn.Dense(2)(jnp.concatenate([z, jax.nn.one_hot(y, k_classes)], -1))
+
+    class Critic(nn.Module):
+      @nn.compact
+      def __call__(self, x, train=True):
+        h = jnp.tanh(nn.Dense(8)(x))
+        return nn.Dense(1)(h)[:, 0], {'class_logits': nn.Dense(k_classes)(h)}
+    aug = lambda x, k: 2.0 * x + jax.random.uniform(k, x.shape)  # a stand-in T
+    gan = _gan(generator=Generator(), discriminator=Critic(), g_optimizer=optax.sgd(0.1),
+               d_optimizer=optax.sgd(0.1), augment=aug,
+               auxiliary=auxiliary.get('acgan', weight=0.7),
+               latent=gan_lib.Latent(conditioning='generator_labels', z_dim=Z,
+                                     num_classes=k_classes))
+    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    rng = np.random.default_rng(0)
+    batch = {'x': jnp.asarray(rng.normal(size=(1, B, 2)), jnp.float32),
+             'y': jnp.asarray(rng.integers(0, k_classes, (1, B)), jnp.int32)}
+    key = jax.random.key(1)
+    new, metrics = self.variant(lambda s, b, k: gan_lib.train_step(gan, s, b, k))(
+        state, batch, key)
+
+    G, D = Generator(), Critic()
+    ce = lambda logits, t: -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(B), t])
+    t_key = lambda k: jax.random.split(k)[0]  # each critic pass augments with split(k)[0]
+    k_d, k_g = jax.random.split(key)
+    k_z, k_loss = jax.random.split(k_d)
+    kz, ky, _ = jax.random.split(k_z, 3)
+    z, y = jax.random.normal(kz, (B, Z)), jax.random.randint(ky, (B,), 0, k_classes)
+    fake = G.apply({'params': state.g_params}, z, y)
+    k_real, k_fake, _ = jax.random.split(k_loss, 3)
+
+    def d_loss(p):
+      r, r_heads = D.apply({'params': p}, aug(batch['x'][0], t_key(k_real)))
+      f, f_heads = D.apply({'params': p}, aug(fake, t_key(k_fake)))
+      adversarial = jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
+      aux = 0.7 * (ce(r_heads['class_logits'], batch['y'][0]) + ce(f_heads['class_logits'], y))
+      return adversarial + aux, (adversarial, aux)
+    (_, (d_adv, d_aux)), grad = jax.value_and_grad(d_loss, has_aux=True)(state.d_params)
+    sgd = lambda p, g: jax.tree.map(lambda a, b: a - 0.1 * b, p, g)
+    d_params = sgd(state.d_params, grad)
+    g_kz, _, g_kfake = jax.random.split(k_g, 3)
+    kz2, ky2, _ = jax.random.split(g_kz, 3)
+    z2, y2 = jax.random.normal(kz2, (B, Z)), jax.random.randint(ky2, (B,), 0, k_classes)
+
+    def g_loss(p):
+      f, f_heads = D.apply({'params': d_params}, aug(G.apply({'params': p}, z2, y2),
+                                                     t_key(g_kfake)))
+      adversarial, aux = jnp.mean(jax.nn.softplus(-f)), 0.7 * ce(f_heads['class_logits'], y2)
+      return adversarial + aux, (adversarial, aux)
+    (_, (g_adv, g_aux)), grad = jax.value_and_grad(g_loss, has_aux=True)(state.g_params)
+    chex.assert_trees_all_close(new.d_params, d_params, rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(new.g_params, sgd(state.g_params, grad), rtol=1e-5, atol=1e-6)
+    for name, want in (('d_loss', d_adv), ('d_acgan', d_aux), ('g_loss', g_adv),
+                       ('g_acgan', g_aux)):
+      np.testing.assert_allclose(metrics[name], want, rtol=1e-5, err_msg=name)
 
   def test_n_critic_updates_and_weight_clipping(self):
     gan = _gan(n_critic=3, weight_clip=0.01, objective=losses.get('wasserstein'),

@@ -132,6 +132,23 @@ class ValidationTest(chex.TestCase):
       train.train_and_evaluate(small_config(n_critic=0), wd)
     self.assertFalse(os.path.exists(wd))
 
+  def test_an_auxiliary_term_needs_the_adversarial_step(self):
+    # G's ACGAN/InfoGAN term rides on its adversarial step: with adversarial_weight 0 only
+    # D's head would train, silently.
+    c = acgan_digits.get_config()
+    c.adversarial_weight = 0.0
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"auxiliary.name = 'acgan' with config.adversarial_weight = 0"):
+      validation.validate(c)
+
+  def test_augmenting_data_that_are_not_images_is_a_config_error(self):
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"augments images \[H, W, C\]; 'ring8' has samples of shape "
+                                r'\(2,\)'):
+      train.train_and_evaluate(small_config(augment='translation'), wd)
+    self.assertFalse(os.path.exists(wd))
+
   def test_epochs_must_be_positive_and_exactly_one_length_is_set(self):
     wd = os.path.join(tempfile.mkdtemp(), 'never')
     c = small_config(num_steps=0, num_epochs=-1.0)
