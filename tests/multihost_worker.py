@@ -5,7 +5,9 @@
 ``PROCESS_ID`` -1: a single process (no ``jax.distributed``). Modes: ``train`` (the digits
 config of :func:`config`, then the parameters saved to ``WORKDIR/params_<id>.npy``) and
 ``any_host`` (prints ``train._stop_vote`` of a flag set on process 1 only, and of none),
-``stop`` (``train`` with a stop requested on process 1 only, from its second call on).
+``stop`` (``train`` with a stop requested on process 1 only, from its second call on),
+``distributed`` (``train`` with ``config.distributed``: ``jax.distributed.initialize()``
+reads the cluster from the environment).
 """
 
 import os
@@ -35,7 +37,8 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
   sharding.run_cpu_programs_inline()  # as the launchers run (launch.common.run)
   if pid >= 0:
     jax.config.update('jax_cpu_collectives_implementation', 'gloo')
-    jax.distributed.initialize(f'localhost:{port}', num_processes=2, process_id=pid)
+    if mode != 'distributed':  # there, launch.train's config.distributed does it
+      jax.distributed.initialize(f'localhost:{port}', num_processes=2, process_id=pid)
   import numpy as np
 
   from jaxgan import sharding as sharding_lib
@@ -46,6 +49,7 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
           flush=True)
     return
   c = config()
+  c.distributed = mode == 'distributed'  # from the cluster's environment (here SLURM's)
   if mode == 'stop':  # process 1 alone is asked to stop, from its second call on
     c.num_steps, c.checkpoint_every, c.eval_every = 30, 100, 100
 
@@ -65,7 +69,8 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
   leaves = jax.tree.leaves((state.g_params, state.d_params))
   np.save(os.path.join(workdir, f'params_{pid}.npy'),
           np.concatenate([np.asarray(x).ravel() for x in leaves]))
-  print('STEP', int(state.step), flush=True)
+  print('STEP', int(state.step), 'DEVICES', jax.local_device_count(), jax.device_count(),
+        flush=True)
 
 
 if __name__ == '__main__':

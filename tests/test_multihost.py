@@ -15,7 +15,10 @@ from absl.testing import absltest
 from jaxgan import workdir
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENV = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': os.path.dirname(HERE)}
+# Two CPU devices per process: a host's batch slice is split over its local devices too.
+ENV = {**os.environ, 'JAX_PLATFORMS': 'cpu', 'PYTHONPATH': os.path.dirname(HERE),
+       'XLA_FLAGS': (os.environ.get('XLA_FLAGS', '')
+                     + ' --xla_force_host_platform_device_count=2').strip()}
 
 
 def _free_port() -> int:
@@ -24,11 +27,13 @@ def _free_port() -> int:
     return s.getsockname()[1]
 
 
-def _start(mode: str, workdir: str, processes=(0, 1)) -> list[subprocess.Popen]:
+def _start(mode: str, workdir: str, processes=(0, 1), env=None) -> list[subprocess.Popen]:
+  """The workers; ``env(process, port)``: variables added to each one's environment."""
   port = str(_free_port())
   return [subprocess.Popen([sys.executable, os.path.join(HERE, 'multihost_worker.py'), mode,
-                            str(p), port, workdir], env=ENV, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True) for p in processes]
+                            str(p), port, workdir], env={**ENV, **(env(p, port) if env else {})},
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+          for p in processes]
 
 
 def _wait(procs: list[subprocess.Popen], timeout: float) -> list[tuple[int, str, str]]:
@@ -61,8 +66,8 @@ class MultiHostTest(chex.TestCase):
   def test_two_hosts_train_what_one_host_trains(self):
     two, one = tempfile.mkdtemp(), tempfile.mkdtemp()
     outs = _run('train', two)
-    self.assertTrue(all('STEP 10' in o for o in outs), outs)
-    _run('train', one, processes=(-1,))
+    self.assertTrue(all('STEP 10 DEVICES 2 4' in o for o in outs), outs)
+    self.assertIn('STEP 10 DEVICES 2 2', _run('train', one, processes=(-1,))[0])
     host0, host1 = (np.load(os.path.join(two, f'params_{p}.npy')) for p in (0, 1))
     single = np.load(os.path.join(one, 'params_-1.npy'))
     np.testing.assert_array_equal(host0, host1)
@@ -91,6 +96,20 @@ class MultiHostTest(chex.TestCase):
     self.assertLess(steps[0], 30)
     self.assertEqual(os.listdir(os.path.join(wd, 'checkpoints')), [str(steps[0])])
 
+
+  def test_config_distributed_takes_the_cluster_from_the_environment(self):
+    # --config.distributed=True calls jax.distributed.initialize() with no arguments: on a
+    # cluster (here a SLURM job's variables, the coordinator's port overridden to a free
+    # one) it finds the processes itself.
+    def slurm(p, port):
+      return {'SLURM_JOB_ID': '4242', 'SLURM_STEP_NODELIST': 'localhost', 'SLURM_NTASKS': '2',
+              'SLURM_PROCID': str(p), 'SLURM_LOCALID': str(p),
+              'JAX_COORDINATOR_ADDRESS': f'localhost:{port}'}
+    wd = tempfile.mkdtemp()
+    results = _wait(_start('distributed', wd, env=slurm), timeout=600)
+    for code, out, err in results:
+      self.assertEqual(code, 0, err[-3000:])
+      self.assertIn('STEP 10 DEVICES 2 4', out)
 
   def test_a_busy_workdir_stops_every_host(self):
     # Host 0 alone takes the workdir's lock; refused, it must not leave host 1 waiting in the
