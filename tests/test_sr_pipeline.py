@@ -113,12 +113,38 @@ class PairedDataTest(chex.TestCase):
     want = np.round((np.clip(bicubic.imresize(crops, 0.25), -1, 1) + 1) * 127.5) / 127.5 - 1
     np.testing.assert_allclose(lr, want, atol=1e-6)
 
+  def test_lr_crops_are_windows_of_the_whole_images_lr(self):
+    # Training pairs as evaluation (and BasicSR) make them: the LR crop is the matching
+    # window of the whole image's LR, at its borders too, under the HR crop's flip/rotation.
+    source = (np.random.default_rng(8).uniform(0, 255, (42, 53, 3))
+              .round().astype(np.uint8))  # 40 x 52 on the x4 grid
+    whole = source[:40, :52].astype(np.float32) / 127.5 - 1.0
+    whole_lr = np.round((np.clip(bicubic.imresize(whole, 0.25), -1, 1) + 1) * 127.5) / 127.5 - 1
+    views = []
+    for flip in (False, True):
+      for k in range(4):
+        hr, lr = np.rot90(whole, k), np.rot90(whole_lr, k)
+        views.append((hr[:, ::-1], lr[:, ::-1]) if flip else (hr, lr))
+    batch = paired.pipeline_parts(lambda: [source], 1, 16, 4, 1, 0, 24, 0, 1,
+                                  data.epoch_indices)(3)
+    at_border = 0
+    for hr, lr in zip(batch['x'][0], batch['lr'][0], strict=True):
+      found = [(v, v_lr, i, j) for v, v_lr in views for i in range(0, v.shape[0] - 15, 4)
+               for j in range(0, v.shape[1] - 15, 4) if np.array_equal(hr, v[i:i + 16, j:j + 16])]
+      self.assertLen(found, 1)
+      v, v_lr, i, j = found[0]
+      np.testing.assert_allclose(lr, v_lr[i // 4:i // 4 + 4, j // 4:j // 4 + 4], atol=1e-6)
+      at_border += i in (0, v.shape[0] - 16) or j in (0, v.shape[1] - 16)
+    self.assertGreater(at_border, 5)  # the reflected context is exercised
+
   def test_photos_pipeline(self):
     p = data.get('photos', batch_size=4, n_critic=2, crop_size=32, scale=4)
     b = p.batch(3)
     chex.assert_shape(b['x'], (2, 4, 32, 32, 3))
     chex.assert_shape(b['lr'], (2, 4, 8, 8, 3))
-    np.testing.assert_allclose(b['lr'][1], paired.downscale(b['x'][1], 4), atol=1e-6)
+    # Away from its 2-pixel border (the kernel's reach) the LR is that of the crop itself.
+    np.testing.assert_allclose(b['lr'][1][:, 2:-2, 2:-2],
+                               paired.downscale(b['x'][1], 4)[:, 2:-2, 2:-2], atol=1e-6)
     np.testing.assert_array_equal(p.batch(3)['x'], b['x'])  # stateless
     self.assertEqual((p.evaluator, p.lowres_shape, p.num_examples),
                      ('sr', (8, 8, 3), len(paired.TRAIN_PHOTOS)))

@@ -10,10 +10,11 @@ Sources of high-resolution images:
 * ``div2k`` and any TFDS image set (``sr_tfds`` with ``tfds_name``): prepared TFDS data.
 
 A batch is ``{'x': HR crops [n_critic, B, S, S, 3], 'lr': [n_critic, B, S/scale,
-S/scale, 3]}`` in [-1, 1]; crops are uniform over the image, flipped and rotated by a
-random element of the dihedral group (as BasicSR's ``augment``), and each epoch visits
-every training image once. Evaluation pairs are whole held-out images cropped to a
-multiple of ``scale``.
+S/scale, 3]}`` in [-1, 1]; crops are uniform over the image's positions on the LR grid, the
+LR crop is the matching window of the whole image's LR (:func:`random_pair`), both are
+flipped and rotated by one random element of the dihedral group (as BasicSR's
+``paired_random_crop`` and ``augment``), and each epoch visits every training image once.
+Evaluation pairs are whole held-out images cropped to a multiple of ``scale``.
 """
 
 from __future__ import annotations
@@ -193,6 +194,41 @@ def random_crop(image: np.ndarray, size: int, rng: np.random.Generator,
   return crop[:, ::-1] if flip else crop
 
 
+def _mirrored(start: int, stop: int, n: int) -> np.ndarray:
+  """Indices ``start .. stop - 1`` into an axis of ``n`` pixels, those outside reflected
+  with the edge pixel repeated (MATLAB ``imresize``'s boundary, :mod:`bicubic`)."""
+  i = np.arange(start, stop) % (2 * n)
+  return np.where(i < n, i, 2 * n - 1 - i)
+
+
+def random_pair(image: np.ndarray, size: int, scale: int, rng: np.random.Generator,
+                name: str = 'Image') -> tuple[np.ndarray, np.ndarray]:
+  """A random ``size``-square HR crop of ``image`` and its LR, the matching window of the
+  whole image's LR (:func:`downscale` of the image cut to multiples of ``scale``, as
+  evaluation and BasicSR's paired data make it), both under one random of the 8
+  flips/rotations: ``([size, size, 3], [size / scale, size / scale, 3])`` in [-1, 1].
+
+  The crop starts on the LR grid (multiples of ``scale``). Its LR is computed from the crop
+  with ``3 * scale`` pixels of context on each side (the antialiased bicubic kernel reaches
+  ``2 * scale`` pixels), reflected where the image ends as ``imresize`` reflects, and then
+  trimmed: downscaling the bare crop instead made its 2-pixel LR border from mirrored
+  pixels (up to 19 levels off the whole image's LR).
+  """
+  _check_fits(image, size, name)
+  h, w = image.shape[0] - image.shape[0] % scale, image.shape[1] - image.shape[1] % scale
+  top = scale * rng.integers(0, (h - size) // scale + 1)
+  left = scale * rng.integers(0, (w - size) // scale + 1)
+  pad = 3 * scale
+  window = image[np.ix_(_mirrored(top - pad, top + size + pad, h),
+                        _mirrored(left - pad, left + size + pad, w))]
+  hr = to_unit_range(window)
+  lr = downscale(hr, scale)[3:-3, 3:-3]
+  hr = hr[pad:-pad, pad:-pad]
+  k, flip = rng.integers(0, 4), rng.integers(0, 2)
+  hr, lr = np.rot90(hr, k), np.rot90(lr, k)
+  return (hr[:, ::-1], lr[:, ::-1]) if flip else (hr, lr)
+
+
 def random_crops(images: Sequence[np.ndarray], index: np.ndarray, size: int,
                  rng: np.random.Generator) -> np.ndarray:
   """:func:`random_crop` of ``images[i]`` for each ``i`` in ``index``, drawn in turn from
@@ -227,11 +263,12 @@ def pipeline_parts(train_images: Callable[[], Sequence[np.ndarray]], num_images:
     idx = epoch_indices(num_images, seed, step, n_critic, batch_size)
     images = train_images()
     hr = np.empty((n_critic, local, crop_size, crop_size, 3), np.float32)
+    lr = np.empty((n_critic, local, crop_size // scale, crop_size // scale, 3), np.float32)
     for k in range(n_critic):
       for j, g in enumerate(range(host * local, (host + 1) * local)):
         i = int(idx[k, g])
-        hr[k, j] = random_crop(images[i], crop_size, np.random.default_rng([seed, step, 7, k, g]),
-                               f'Image {i}')
-    lr = downscale(hr.reshape((-1,) + hr.shape[2:]), scale)
-    return {'x': hr, 'lr': lr.reshape(hr.shape[:2] + lr.shape[1:])}
+        hr[k, j], lr[k, j] = random_pair(images[i], crop_size, scale,
+                                         np.random.default_rng([seed, step, 7, k, g]),
+                                         f'Image {i}')
+    return {'x': hr, 'lr': lr}
   return batch
