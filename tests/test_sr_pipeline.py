@@ -299,14 +299,28 @@ class UpscaleTest(chex.TestCase):
 
   def test_an_sr_generator_tiled_with_its_receptive_radius_equals_the_whole_image(self):
     from jaxgan.models import sr
-    g = sr.SRResNet(num_blocks=1, features=8, scale=2)
     lr = _images(10, (1, 41, 47, 3))
-    v = g.init(jax.random.key(0), lr, train=False)
-    gen = jax.jit(lambda x: g.apply(v, x, train=False))
-    margin = sr.receptive_radius(g)   # 10
-    tiled = upscale.upscale(gen, lr[0], 2, tile=8, margin=margin)
-    self.assertEqual(upscale.num_tiles((41, 47), 8, margin), 6 * 6)
-    np.testing.assert_allclose(tiled, np.asarray(gen(lr))[0], atol=1e-5)
+    for g, tile in ((sr.SRResNet(num_blocks=1, features=8, scale=2), 8),
+                    (sr.RRDBNet(num_blocks=1, features=8, growth=4, scale=2), 8)):
+      v = g.init(jax.random.key(0), lr, train=False)
+      # Every variable redrawn (BN's running statistics far from the identity), so that each
+      # layer spreads what it sees.
+      leaves, tree = jax.tree.flatten(v)
+      rng = np.random.default_rng(11)
+      v = jax.tree.unflatten(tree, [
+          jnp.asarray(rng.uniform(0.5, 2.0, x.shape) if x.ndim == 1 else
+                      rng.normal(size=x.shape) / np.sqrt(np.prod(x.shape[:-1])), x.dtype)
+          for x in leaves])
+      gen = jax.jit(lambda x, g=g, v=v: g.apply(v, x, train=False))
+      margin = sr.receptive_radius(g)
+      whole = np.asarray(gen(lr))[0]
+      tiled = upscale.upscale(gen, lr[0], 2, tile=tile, margin=margin)
+      self.assertGreater(upscale.num_tiles((41, 47), tile, margin), 1, type(g).__name__)
+      np.testing.assert_allclose(tiled, whole, atol=1e-4, err_msg=type(g).__name__)
+      if isinstance(g, sr.SRResNet):  # its radius is tight: one pixel less is not exact
+        self.assertEqual((margin, upscale.num_tiles((41, 47), 8, margin)), (10, 6 * 6))
+        short = upscale.upscale(gen, lr[0], 2, tile=tile, margin=margin - 1)
+        self.assertGreater(np.abs(short - whole).max(), 1e-3)
 
   def test_image_files(self):
     d = tempfile.mkdtemp()
