@@ -20,7 +20,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from configs import esrgan, srgan
 from jaxgan import evaluate, inference, torch_weights, train
-from jaxgan.data import bicubic
+from jaxgan.data import bicubic, paired
 from jaxgan.models import sr
 from jaxgan.models.layers import pixel_shuffle, pixel_unshuffle
 
@@ -79,6 +79,25 @@ class TwoStageTest(chex.TestCase):
     chex.assert_trees_all_close(self.psnr_state.d_params, fresh.d_params)
     rows = [json.loads(r) for r in open(os.path.join(self.gan, 'metrics.jsonl'))]
     self.assertIn('d_loss', rows[-1])
+
+  def test_the_sample_picture_rows_are_bicubic_generated_and_real_of_one_crop(self):
+    from jaxgan import build
+    from jaxgan import gan as gan_lib
+    gan, pipe, state, config = inference.restore(self.gan)
+    inputs = build.eval_inputs(gan, pipe, config.seed, config.num_eval_samples)
+    generate = lambda st, *x: gan_lib.generate(gan, st, *x, use_ema=False)
+    grids = []
+    with mock.patch.object(train.plots, 'save_image_grid',
+                           lambda images, *a, **k: grids.append(np.asarray(images))):
+      train._write_pictures(generate, gan, pipe, state, inputs, tempfile.mkdtemp(), 1,
+                            write=True)
+    bicubic_lr, generated, real = grids[0].reshape(-1, 3, *grids[0].shape[1:]).swapaxes(0, 1)
+    lr = np.asarray(inputs[0])
+    self.assertEqual(len(real), len(lr))
+    # Each row is one crop: its LR is the real HR crop's, bicubic upscaled in the first column.
+    np.testing.assert_allclose(paired.downscale(real, 4), lr, atol=1e-6)
+    np.testing.assert_allclose(bicubic_lr, np.clip(bicubic.imresize(lr, 4), -1, 1), atol=1e-6)
+    np.testing.assert_allclose(generated, np.clip(generate(state, lr, None), -1, 1), atol=1e-5)
 
   def test_interpolation_endpoints_are_the_two_models(self):
     psnr_w, _ = inference.generator_weights(self.psnr)
