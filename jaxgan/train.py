@@ -94,27 +94,33 @@ class _StopRequest:
       signal.signal(sig, old)
 
 
-def _stop_vote(flag: bool, mesh: jax.sharding.Mesh) -> bool | jax.Array:
-  """``flag`` or'ed over every host (a SIGTERM may reach some hosts first; all must save
-  and stop together, since saving is collective).
+# What a host votes at each call: go on, stop (a signal: save and stop), or stop because its
+# own work outside the train step (the lead's log and pictures) failed: save, stop, fail.
+GO_ON, STOP, FAILED = 0, 1, 2
 
-  One host: the flag. Several: a replicated device scalar, dispatched but not read. A
+
+def _stop_vote(code: int, mesh: jax.sharding.Mesh) -> int | jax.Array:
+  """The largest of every host's ``code`` (:data:`GO_ON`, :data:`STOP`, :data:`FAILED`):
+  a SIGTERM may reach some hosts first, and only the lead writes the logs and pictures, yet
+  all must save and stop together, since saving is collective.
+
+  One host: the code. Several: a replicated device scalar, dispatched but not read. A
   host-side gather (``process_allgather``) would run behind the train call just
   dispatched and wait for it at every call, so the loop reads each vote
   :data:`IN_FLIGHT` calls later (:func:`_stop_lag`), when that call is done anyway; every
   host reads the same vote at the same call.
   """
   if jax.process_count() == 1:
-    return bool(flag)
-  local = np.full((len(mesh.local_devices),), bool(flag))
+    return int(code)
+  local = np.full((len(mesh.local_devices),), int(code), np.int32)
   votes = jax.make_array_from_process_local_data(
       jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('data')), local)
-  return _or(votes)
+  return _max(votes)
 
 
 @jax.jit
-def _or(votes: jax.Array) -> jax.Array:
-  return votes.any()
+def _max(votes: jax.Array) -> jax.Array:
+  return votes.max()
 
 
 def _stop_lag() -> int:
@@ -290,6 +296,35 @@ def _train(config, workdir, gan, pipe, length, mesh,
     if callable(fn):
       rates[f'{player}_lr'] = fn
 
+  # On several hosts an error in a host's own work outside the train step (the lead's log
+  # and pictures) is kept and voted (FAILED): every host saves and stops at the same call,
+  # then fails. Raised at once, it left the other hosts waiting in the next collective until
+  # a Gloo timeout. One host raises at once.
+  failed: list[Exception] = []
+
+  def own_work(fn, *args) -> None:
+    if jax.process_count() == 1:
+      fn(*args)
+      return
+    try:
+      fn(*args)
+    except Exception as e:  # every host must hear of it: the vote
+      if not failed:
+        logging.exception('This host failed writing its outputs: every host saves and stops.')
+        failed.append(e)
+
+  def write_rows(rows: list, save: bool) -> None:
+    # Steps per second since the last flush (the first interval includes compilation).
+    now, last = time.perf_counter(), rows[-1][0]
+    rate = (last - last_write[1]) / max(now - last_write[0], 1e-9)
+    last_write[:] = now, last
+    for step, m in rows:
+      if step % config.log_every == 0 or (save and step == last):
+        writer.write(step, {**m, **{k: float(fn(step - 1)) for k, fn in rates.items()},
+                            'steps_per_sec': rate})
+    bar.set_postfix({k: f'{v:.3f}' for k, v in rows[-1][1].items()
+                     if k in ('d_loss', 'g_loss')})
+
   def flush(save: bool = False) -> None:
     """Fetches pending metrics and writes the log: the rows at multiples of ``log_every``
     and, at a save, the saved step's. At the first non-finite one, the finite rows before
@@ -312,20 +347,11 @@ def _train(config, workdir, gan, pipe, length, mesh,
         last_penalty[0] = m['penalty']
       m['penalty'] = last_penalty[0]
     if rows and writer is not None:
-      # Steps per second since the last flush (the first interval includes compilation).
-      now, last = time.perf_counter(), rows[-1][0]
-      rate = (last - last_write[1]) / max(now - last_write[0], 1e-9)
-      last_write[:] = now, last
-      for step, m in rows:
-        if step % config.log_every == 0 or (save and step == last):
-          writer.write(step, {**m, **{k: float(fn(step - 1)) for k, fn in rates.items()},
-                              'steps_per_sec': rate})
-      bar.set_postfix({k: f'{v:.3f}' for k, v in rows[-1][1].items()
-                       if k in ('d_loss', 'g_loss')})
+      own_work(write_rows, rows, save)
     if error:
       stop(error)
 
-  signum = None
+  signum, vote = None, GO_ON
   try:
     with _StopRequest() as stop_request:
       s, votes, lag = start, [], _stop_lag()
@@ -341,8 +367,10 @@ def _train(config, workdir, gan, pipe, length, mesh,
           jax.block_until_ready(pending[-1 - IN_FLIGHT][1])
         before, s = s, s + k
         bar.update(k)
-        votes.append(_stop_vote(stop_request.requested, mesh))  # read once
-        stopping = len(votes) > lag and bool(votes.pop(0))
+        code = FAILED if failed else STOP if stop_request.requested else GO_ON
+        votes.append(_stop_vote(code, mesh))  # read once
+        vote = int(votes.pop(0)) if len(votes) > lag else GO_ON
+        stopping = vote != GO_ON
         save = _crossed(before, s, config.checkpoint_every) or s == total or stopping
         if save or _crossed(before, s, config.log_every):
           flush(save)
@@ -356,7 +384,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
         if save:  # before the pictures: a failure there must not cost the checkpoint
           ckpt.save(s, state)
         if _crossed(before, s, config.eval_every) or s == total:
-          _write_pictures(generate, gan, pipe, state, eval_inputs, workdir, s, write=lead)
+          own_work(_write_pictures, generate, gan, pipe, state, eval_inputs, workdir, s, lead)
         if save:
           ckpt.wait()  # the next step donates the state's buffers
           last_saved = s
@@ -370,4 +398,9 @@ def _train(config, workdir, gan, pipe, length, mesh,
       writer.close()
       plots.save_loss_curves(writers.read_jsonl(writer.jsonl_path),
                              os.path.join(workdir, 'loss_curves.png'))
+  if vote == FAILED:
+    if failed:
+      raise failed[0]
+    raise RuntimeError(f'Another host failed writing its outputs (see the log of host 0); '
+                       f'every host saved a checkpoint at step {int(state.step)} and stopped.')
   return state, signum

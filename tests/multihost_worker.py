@@ -7,7 +7,8 @@ config of :func:`config`, then the parameters saved to ``WORKDIR/params_<id>.npy
 ``any_host`` (prints ``train._stop_vote`` of a flag set on process 1 only, and of none),
 ``stop`` (``train`` with a stop requested on process 1 only, from its second call on),
 ``distributed`` (``train`` with ``config.distributed``: ``jax.distributed.initialize()``
-reads the cluster from the environment).
+reads the cluster from the environment), ``write_fails`` (``stop``'s run, the lead's metric
+log failing from its first row).
 """
 
 import os
@@ -65,6 +66,14 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
       def requested(self, value):
         pass
     train._StopRequest = StopAtSecondCall
+  if mode == 'write_fails':  # the lead's metric log fails (a full disk, say) from step 5 on
+    c.num_steps, c.checkpoint_every, c.eval_every = 30, 100, 100
+    from jaxgan import writers
+
+    def write(self, step, metrics):
+      raise OSError(f'No space left on device (step {step})')
+    if pid == 0:
+      writers.MetricWriter.write = write
   state = train.train_and_evaluate(c, workdir)
   leaves = jax.tree.leaves((state.g_params, state.d_params))
   np.save(os.path.join(workdir, f'params_{pid}.npy'),

@@ -111,6 +111,18 @@ class MultiHostTest(chex.TestCase):
       self.assertEqual(code, 0, err[-3000:])
       self.assertIn('STEP 10 DEVICES 2 4', out)
 
+  def test_a_failing_lead_output_stops_every_host_with_a_checkpoint(self):
+    # Only the lead writes the log: when that fails, every host saves at the same step and
+    # fails, rather than the others waiting in the next collective for a lead that has gone.
+    wd = tempfile.mkdtemp()
+    results = _wait(_start('write_fails', wd), timeout=240)
+    self.assertTrue(all(code != 0 for code, _, _ in results), results)
+    self.assertIn('OSError: No space left on device (step 5)', results[0][2])
+    self.assertIn('Another host failed writing its outputs', results[1][2])
+    steps = os.listdir(os.path.join(wd, 'checkpoints'))
+    self.assertLen(steps, 1)
+    self.assertLess(int(steps[0]), 30)
+
   def test_a_busy_workdir_stops_every_host(self):
     # Host 0 alone takes the workdir's lock; refused, it must not leave host 1 waiting in the
     # checkpoints' collectives.
