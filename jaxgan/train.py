@@ -26,6 +26,8 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 import ml_collections
@@ -213,11 +215,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   return state
 
 
+def _share_failure(failed: Exception | None, what: str,
+                   error: type[Exception] = RuntimeError) -> None:
+  """Raises on every host when the lead failed at something only it does (``failed``, on
+  the lead): the lead its own error, the others ``error`` naming ``what``. On several
+  hosts every host takes part in one broadcast of the lead's outcome, so none is left
+  waiting in the next collective for a lead that has gone."""
+  refused = (jax.process_count() > 1
+             and bool(multihost_utils.broadcast_one_to_all(np.int32(failed is not None))))
+  if failed is not None:
+    raise failed
+  if refused:
+    raise error(f'Host 0 failed {what} (see its log); every host stops.')
+
+
+def _lead_first(fn: Callable[[], Any], lead: bool, what: str) -> Any:
+  """``fn()`` on the lead (``None`` elsewhere), its failure raised on every host
+  (:func:`_share_failure`)."""
+  failed, value = None, None
+  if lead:
+    try:
+      value = fn()
+    except Exception as e:  # any failure must reach every host
+      failed = e
+  _share_failure(failed, what)
+  return value
+
+
 @contextlib.contextmanager
-def _workdir_lock(workdir: str, lead: bool):
+def _workdir_lock(workdir: str, lead: bool) -> Iterator[None]:
   """The workdir's lock (:class:`jaxgan.workdir.Lock`), held by the lead host while the run
-  trains. When the lead cannot take it, every host raises: the others would otherwise wait
-  in the checkpoints' first collective for a lead that has gone."""
+  trains; refused, it stops every host (:func:`_share_failure`)."""
   with contextlib.ExitStack() as stack:
     failed = None
     if lead:
@@ -225,14 +253,7 @@ def _workdir_lock(workdir: str, lead: bool):
         stack.enter_context(workdir_lib.Lock(workdir))
       except Exception as e:  # any failure must reach every host
         failed = e
-    # Every host takes part (the lead's value is broadcast), the lead too when it failed.
-    refused = (jax.process_count() > 1
-               and bool(multihost_utils.broadcast_one_to_all(np.int32(failed is not None))))
-    if failed is not None:
-      raise failed
-    if refused:
-      raise workdir_lib.WorkdirBusy(f'{workdir}: host 0 could not take the workdir lock (see '
-                                    'its log); every host stops.')
+    _share_failure(failed, f'to take the lock of {workdir}', workdir_lib.WorkdirBusy)
     yield
 
 
@@ -248,9 +269,10 @@ def _train(config, workdir, gan, pipe, length, mesh,
   # lead alone while the others wait in the restore's collectives.
   changes = workdir_lib.check_resume_config(workdir, config, last_saved)
   state = ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
-  if lead:  # only now: a failed restore leaves the workdir as it was
+  def record() -> None:  # only now: a failed restore leaves the workdir as it was
     workdir_lib.record_config(workdir, config, last_saved or 0, changes)
     workdir_lib.write_data_shapes(workdir, data.shapes_record(pipe))
+  _lead_first(record, lead, 'to write config.json and data_shapes.json')
   if state is None:
     init = jax.jit(lambda k: build.init_state(gan, pipe, k), out_shardings=replicated)
     state = init(build.init_key(config.seed))
@@ -272,7 +294,8 @@ def _train(config, workdir, gan, pipe, length, mesh,
   use_ema = inference.uses_ema(config)
   generate = jax.jit(lambda st, *inputs: gan_lib.generate(gan, st, *inputs, use_ema=use_ema),
                      compiler_options=sharding.default_compiler_options())
-  writer = writers.MetricWriter(workdir, start) if lead else None
+  writer = _lead_first(lambda: writers.MetricWriter(workdir, start), lead,
+                       'to open the metric logs')
   per_call = config.steps_per_call
   pending: list[tuple[int, dict]] = []
   bar = tqdm(total=total, initial=start, disable=not lead, unit='step', dynamic_ncols=True)
@@ -302,7 +325,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
   # a Gloo timeout. One host raises at once.
   failed: list[Exception] = []
 
-  def own_work(fn, *args) -> None:
+  def own_work(fn: Callable[..., Any], *args: Any) -> None:
     if jax.process_count() == 1:
       fn(*args)
       return
@@ -391,6 +414,10 @@ def _train(config, workdir, gan, pipe, length, mesh,
         if stopping:
           signum = stop_request.signum  # None where only another host was signalled
           break
+      # A failure in the last calls came after their votes were cast: one more vote, read
+      # at once (every host is here, after the same call).
+      if jax.process_count() > 1 and vote != FAILED:
+        vote = max(vote, int(_stop_vote(FAILED if failed else GO_ON, mesh)))
   finally:
     bar.close()
     ckpt.close()
@@ -401,6 +428,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
   if vote == FAILED:
     if failed:
       raise failed[0]
-    raise RuntimeError(f'Another host failed writing its outputs (see the log of host 0); '
-                       f'every host saved a checkpoint at step {int(state.step)} and stopped.')
+    raise RuntimeError('Another host failed at its own work outside the train step (writing '
+                       "the log or the pictures: see the other hosts' logs); every host saved "
+                       f'a checkpoint at step {int(state.step)} and stopped.')
   return state, signum

@@ -8,7 +8,7 @@ config of :func:`config`, then the parameters saved to ``WORKDIR/params_<id>.npy
 ``stop`` (``train`` with a stop requested on process 1 only, from its second call on),
 ``distributed`` (``train`` with ``config.distributed``: ``jax.distributed.initialize()``
 reads the cluster from the environment), ``write_fails`` (``stop``'s run, the lead's metric
-log failing from its first row).
+log failing from step ``$FAIL_FROM``, 5 by default).
 """
 
 import os
@@ -66,12 +66,15 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
       def requested(self, value):
         pass
     train._StopRequest = StopAtSecondCall
-  if mode == 'write_fails':  # the lead's metric log fails (a full disk, say) from step 5 on
+  if mode == 'write_fails':  # the lead's metric log fails (a full disk, say) from a step on
     c.num_steps, c.checkpoint_every, c.eval_every = 30, 100, 100
     from jaxgan import writers
+    first, write_row = int(os.environ.get('FAIL_FROM', '5')), writers.MetricWriter.write
 
     def write(self, step, metrics):
-      raise OSError(f'No space left on device (step {step})')
+      if step >= first:
+        raise OSError(f'No space left on device (step {step})')
+      write_row(self, step, metrics)
     if pid == 0:
       writers.MetricWriter.write = write
   state = train.train_and_evaluate(c, workdir)

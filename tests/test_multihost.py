@@ -7,10 +7,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 import chex
 import numpy as np
-from absl.testing import absltest
+from absl.testing import absltest, parameterized
 
 from jaxgan import workdir
 
@@ -37,12 +38,14 @@ def _start(mode: str, workdir: str, processes=(0, 1), env=None) -> list[subproce
 
 
 def _wait(procs: list[subprocess.Popen], timeout: float) -> list[tuple[int, str, str]]:
-  """``(returncode, stdout, stderr)`` of each worker; every worker is killed when one
-  overruns (a host waiting in a collective for one that has gone)."""
+  """``(returncode, stdout, stderr)`` of each worker, all within ``timeout`` seconds; every
+  worker is killed when one overruns (a host waiting in a collective for one that has
+  gone)."""
+  deadline = time.monotonic() + timeout
   try:
     results = []
     for p in procs:
-      out, err = p.communicate(timeout=timeout)
+      out, err = p.communicate(timeout=max(deadline - time.monotonic(), 1))
       results.append((p.returncode, out, err))
     return results
   finally:
@@ -111,17 +114,21 @@ class MultiHostTest(chex.TestCase):
       self.assertEqual(code, 0, err[-3000:])
       self.assertIn('STEP 10 DEVICES 2 4', out)
 
-  def test_a_failing_lead_output_stops_every_host_with_a_checkpoint(self):
-    # Only the lead writes the log: when that fails, every host saves at the same step and
-    # fails, rather than the others waiting in the next collective for a lead that has gone.
+  @parameterized.parameters(5, 30)
+  def test_a_failing_lead_output_stops_every_host_with_a_checkpoint(self, first):
+    # Only the lead writes the log: when that fails (from step 5, or at the last step, after
+    # the last call's vote), every host saves at the same step and fails, rather than the
+    # others waiting in the next collective for a lead that has gone, or exiting 0.
     wd = tempfile.mkdtemp()
-    results = _wait(_start('write_fails', wd), timeout=240)
+    results = _wait(_start('write_fails', wd, env=lambda p, port: {'FAIL_FROM': str(first)}),
+                    timeout=240)
     self.assertTrue(all(code != 0 for code, _, _ in results), results)
-    self.assertIn('OSError: No space left on device (step 5)', results[0][2])
-    self.assertIn('Another host failed writing its outputs', results[1][2])
+    self.assertIn(f'OSError: No space left on device (step {first})', results[0][2])
+    self.assertIn('Another host failed at its own work outside the train step',
+                  results[1][2])
     steps = os.listdir(os.path.join(wd, 'checkpoints'))
     self.assertLen(steps, 1)
-    self.assertLess(int(steps[0]), 30)
+    self.assertLess(int(steps[0]), 30) if first < 30 else self.assertEqual(steps, ['30'])
 
   def test_a_busy_workdir_stops_every_host(self):
     # Host 0 alone takes the workdir's lock; refused, it must not leave host 1 waiting in the
@@ -133,7 +140,7 @@ class MultiHostTest(chex.TestCase):
       self.assertNotEqual(code, 0)
       self.assertIn('WorkdirBusy', err[-3000:])
     self.assertIn('in use by another training run', results[0][2])
-    self.assertIn('host 0 could not take the workdir lock', results[1][2])
+    self.assertIn('Host 0 failed to take the lock of', results[1][2])
     self.assertFalse(os.path.exists(os.path.join(wd, 'checkpoints')))
 
 if __name__ == '__main__':
