@@ -219,11 +219,13 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   if batch_size < 1:
     raise ValueError(f'batch_size must be at least 1; got {batch_size}.')
   options = sharding.default_compiler_options()
-  # Each batch is split over this process's devices (sharding.put_rows), the weights
-  # copied to each; the EMA's standing statistics once, not in every batch.
+  # The EMA's standing statistics once, not in every batch, where the state lies; then each
+  # batch is split over this process's devices (sharding.put_rows), the weights copied to
+  # each.
   mesh = sharding.local_mesh()
   weights = jax.jit(lambda s: gan_lib.sampling_weights(gan, s, use_ema),
-                    out_shardings=sharding.replicated(mesh), compiler_options=options)(state)
+                    compiler_options=options)(state)
+  weights = jax.device_put(weights, sharding.replicated(mesh))
   gen = jax.jit(lambda w, z, y: gan_lib.apply_generator(gan, *w, z, y),
                 compiler_options=options)
   key = jax.random.key(seed)

@@ -201,7 +201,8 @@ from jaxgan.metrics import inception
 config = toy2d.get_config()
 config.model.generator.features = (16,)
 gan, pipe = build.build(config)
-state = build.init_state(gan, pipe, jax.random.key(0))
+# A state committed to one device, as a restore on a machine with several may leave it.
+state = jax.device_put(build.init_state(gan, pipe, jax.random.key(0)), jax.devices()[3])
 rng = np.random.default_rng(0)
 images = rng.uniform(-1, 1, (11, 16, 16, 3)).astype(np.float32)
 layout = json.load(open(os.path.join('tests', 'data', 'inception_layout.json')))
