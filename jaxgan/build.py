@@ -23,7 +23,6 @@ from absl import logging
 
 from jaxgan import content, data, losses, models, optimizers, penalties, registry
 from jaxgan import gan as gan_lib
-from jaxgan.data import paired
 from jaxgan.validation import ConfigError
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -279,14 +278,13 @@ def step_base_key(seed: int) -> jax.Array:
 
 def eval_inputs(gan: gan_lib.GAN, pipe: data.Pipeline, seed: int, num: int):
   """The fixed generator inputs ``(z, y)`` of the sample grids: fixed noise, and for
-  class-conditional models the labels ``i mod K``; for super-resolution, the low-resolution
-  images of the held-out crops ``pipe.real_samples`` (at most 8): the same on every host,
-  as the replicated sampling program takes them."""
+  class-conditional models the labels ``i mod K``; for super-resolution, the LR crops of
+  at most 8 fixed held-out pairs (``evaluator_args['sample_pairs']``): the same on every
+  host, as the replicated sampling program takes them."""
   key = jax.random.fold_in(step_base_key(seed), 2**31 - 1)
   real = None
   if pipe.lowres_shape:
-    hr = pipe.real_samples(min(num, 8))
-    real = {'lr': paired.downscale(hr, hr.shape[1] // pipe.lowres_shape[0])}
+    real = {'lr': pipe.evaluator_args['sample_pairs'](min(num, 8))[1]}
   z, y = gan_lib.sample_latent(gan.latent, key, num, real)
   if gan.latent.conditioning in ('labels', 'generator_labels'):
     y = jnp.arange(num, dtype=jnp.int32) % gan.latent.num_classes

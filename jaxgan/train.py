@@ -159,7 +159,7 @@ def _write_pictures(generate, gan, pipe, state, inputs, workdir, step_no,
   os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
   path = os.path.join(workdir, 'samples', f'step_{step_no:07d}.png')
   if pipe.lowres_shape:  # super-resolution: bicubic | generated | real, a row per crop
-    lr, hr = inputs[0], pipe.real_samples(len(samples))  # the crops of build.eval_inputs
+    lr, hr = inputs[0], pipe.evaluator_args['sample_pairs'](len(samples))[0]  # eval_inputs'
     scale = pipe.evaluator_args['scale']
     bicubic = np.stack([np.clip(imresize(np.asarray(x), scale), -1, 1) for x in lr])
     triplets = np.stack([bicubic, np.clip(samples, -1, 1), hr], 1)

@@ -207,12 +207,17 @@ def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarr
   batch = paired.pipeline_parts(lambda: train, len(train), crop_size, scale, n_critic, seed,
                                 batch_size, host, num_hosts, epoch_indices)
 
-  def real_samples(n: int) -> np.ndarray:  # the same crops on every call
+  @functools.lru_cache(maxsize=2)
+  def sample_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    # n fixed held-out (HR, LR) crops, made as training makes its pairs; read once.
     rng = np.random.default_rng(0)
-    return paired.random_crops(held, rng.integers(0, len(held), n), crop_size, rng)
+    pairs = [paired.random_pair(held[int(i)], crop_size, scale, rng, f'Held-out image {i}')
+             for i in rng.integers(0, len(held), n)]
+    return tuple(np.stack(a) for a in zip(*pairs, strict=True))
   return dataclasses.replace(
-      shapes, num_examples=len(train), batch=batch, real_samples=real_samples,
-      evaluator_args={**shapes.evaluator_args,
+      shapes, num_examples=len(train), batch=batch,
+      real_samples=lambda n: sample_pairs(n)[0],
+      evaluator_args={**shapes.evaluator_args, 'sample_pairs': sample_pairs,
                       'eval_pairs': lambda: paired.eval_pairs(held, scale)})
 
 

@@ -180,20 +180,6 @@ def check_crop_fits(images: Sequence[np.ndarray], crop_size: int, what: str) -> 
     _check_fits(image, crop_size, f'{what} image {i}')
 
 
-def random_crop(image: np.ndarray, size: int, rng: np.random.Generator,
-                name: str = 'Image') -> np.ndarray:
-  """A random ``size``-square crop of ``image`` under a random one of the 8
-  flips/rotations, in [-1, 1]: ``[size, size, 3]``. ``name`` names the image in the error
-  when it is smaller than the crop."""
-  _check_fits(image, size, name)  # a lazily read set's, when drawn
-  h, w = image.shape[:2]
-  top, left = rng.integers(0, h - size + 1), rng.integers(0, w - size + 1)
-  crop = image[top:top + size, left:left + size]
-  k, flip = rng.integers(0, 4), rng.integers(0, 2)
-  crop = np.rot90(to_unit_range(crop), k)
-  return crop[:, ::-1] if flip else crop
-
-
 def _mirrored(start: int, stop: int, n: int) -> np.ndarray:
   """Indices ``start .. stop - 1`` into an axis of ``n`` pixels, those outside reflected
   with the edge pixel repeated (MATLAB ``imresize``'s boundary, :mod:`bicubic`)."""
@@ -227,16 +213,6 @@ def random_pair(image: np.ndarray, size: int, scale: int, rng: np.random.Generat
   k, flip = rng.integers(0, 4), rng.integers(0, 2)
   hr, lr = np.rot90(hr, k), np.rot90(lr, k)
   return (hr[:, ::-1], lr[:, ::-1]) if flip else (hr, lr)
-
-
-def random_crops(images: Sequence[np.ndarray], index: np.ndarray, size: int,
-                 rng: np.random.Generator) -> np.ndarray:
-  """:func:`random_crop` of ``images[i]`` for each ``i`` in ``index``, drawn in turn from
-  ``rng``: ``[len(index), size, size, 3]``."""
-  out = np.empty((len(index), size, size, 3), np.float32)
-  for n, i in enumerate(index):
-    out[n] = random_crop(images[int(i)], size, rng, f'Image {int(i)}')
-  return out
 
 
 def eval_pairs(images: Sequence[np.ndarray], scale: int) -> list[tuple[np.ndarray, np.ndarray]]:
