@@ -241,11 +241,10 @@ def _penalty(gan: GAN, d_params: Any, d_stats: Any, real: jax.Array, fake: jax.A
   images and the gradient is taken in them through ``T``, as the R1 of StyleGAN2-ADA and of
   DiffAugment's low-shot and PyTorch StyleGAN2 code does (its CIFAR and FFHQ TensorFlow
   scripts take R1 at ``T(x)``), with draws of its own, not the loss's. Each example keeps
-  its own draw (carried as
-  the critic's condition, so per-example and batched gradients agree): with
-  ``k_real, k_fake, k_pen = split(key, 3)``, real-side example ``i`` (real points and
-  interpolates) is augmented with ``split(k_real, batch)[i]``, fake-side example ``i``
-  with ``split(k_fake, batch)[i]``; ``k_pen`` is the penalty's own key.
+  its own draw (carried as the critic's condition, so per-example and batched gradients
+  agree): with ``k_real, k_fake, k_pen = split(key, 3)``, real-side example ``i`` (real
+  points and interpolates) is augmented with ``split(k_real, batch)[i]``, fake-side example
+  ``i`` with ``split(k_fake, batch)[i]``; ``k_pen`` is the penalty's own key.
   """
   k_real, k_fake, k_pen = jax.random.split(key, 3)
   labels = gan.latent.discriminator_labels

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+from typing import Any
 
 import jax
 import numpy as np
@@ -127,11 +128,12 @@ def make_mesh(devices: list | None = None) -> Mesh:
 
 def local_mesh() -> Mesh:
   """A ``'data'`` mesh over this process's devices, for work each process does on its own:
-  sampling and evaluation features, split over its GPUs (a CPU host has one device)."""
+  sampling and evaluation features, split over its GPUs (XLA:CPU gives a host one device
+  unless told otherwise)."""
   return make_mesh(jax.local_devices())
 
 
-def put_rows(tree, mesh: Mesh):
+def put_rows(tree: Any, mesh: Mesh) -> tuple[Any, int]:
   """``tree``'s arrays (a common leading axis of ``n`` rows) padded to a multiple of the
   mesh's devices (the last row repeated) and split over its ``'data'`` axis, and ``n``.
   The mesh must hold this process's devices only (:func:`local_mesh`)."""

@@ -4,7 +4,8 @@
 
 ``PROCESS_ID`` -1: a single process (no ``jax.distributed``). Modes: ``train`` (the digits
 config of :func:`config`, then the parameters saved to ``WORKDIR/params_<id>.npy``) and
-``any_host`` (prints ``train._stop_vote`` of a flag set on process 1 only, and of none),
+``any_host`` (prints ``train._stop_vote`` of STOP on process 1 only, of GO_ON on both, and
+of FAILED on process 0 with STOP on process 1),
 ``stop`` (``train`` with a stop requested on process 1 only, from its second call on),
 ``distributed`` (``train`` with ``config.distributed``: ``jax.distributed.initialize()``
 reads the cluster from the environment), ``write_fails`` (``stop``'s run, the lead's metric
@@ -46,8 +47,9 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
   from jaxgan import train
   if mode == 'any_host':
     mesh = sharding_lib.make_mesh()
-    print('ANY', bool(train._stop_vote(pid == 1, mesh)), bool(train._stop_vote(False, mesh)),
-          flush=True)
+    votes = [(train.STOP if pid == 1 else train.GO_ON), train.GO_ON,
+             (train.FAILED if pid == 0 else train.STOP)]
+    print('ANY', *[int(train._stop_vote(v, mesh)) for v in votes], flush=True)
     return
   c = config()
   c.distributed = mode == 'distributed'  # from the cluster's environment (here SLURM's)

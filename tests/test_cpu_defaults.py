@@ -235,5 +235,6 @@ class ShardedEvaluationTest(chex.TestCase):
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
     self.assertIn('sharded == one device [(37, 2), (11, 2048), (11, 1008)]', proc.stdout)
 
+
 if __name__ == '__main__':
   absltest.main()

@@ -2,6 +2,9 @@
 small toy config as a ConfigDict and as launcher flags, and the steps saved in a workdir."""
 
 import os
+from typing import Any
+
+import ml_collections
 
 from configs import toy2d
 
@@ -9,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, 'PYTHONPATH': ROOT}
 
 
-def small_config(**overrides):
+def small_config(**overrides: Any) -> ml_collections.ConfigDict:
   """The toy config, small: 32-wide MLPs, batch 32, 40 steps of 5 per call."""
   c = toy2d.get_config()
   c.model.generator.features = (32, 32)
@@ -30,7 +33,7 @@ def small_config(**overrides):
   return c
 
 
-def small_flags(**overrides) -> list[str]:
+def small_flags(**overrides: Any) -> list[str]:
   """``--config.*`` flags giving :func:`small_config` from configs/toy2d.py."""
   fields = {'model.generator.features': '(32,32)', 'model.discriminator.features': '(32,32)',
             'data.batch_size': 32, 'num_steps': 40, 'steps_per_call': 5, 'log_every': 5,
@@ -39,4 +42,5 @@ def small_flags(**overrides) -> list[str]:
 
 
 def saved_steps(wd: str) -> list[int]:
+  """The steps of the checkpoints saved in workdir ``wd``, in order."""
   return sorted(int(s) for s in os.listdir(os.path.join(wd, 'checkpoints')) if s.isdigit())

@@ -241,7 +241,8 @@ def features_and_logits(variables: dict, images: np.ndarray, batch_size: int = 1
   """pool3 features [N, 2048] and logits [N, 1008] of jaxgan images in [-1, 1].
 
   The logits are ``pool3 @ fc.kernel`` without the bias, as in the original TensorFlow
-  Inception Score code (and torch-fidelity's ``logits_unbiased``).
+  Inception Score code (and torch-fidelity's ``logits_unbiased``). Each batch is split over
+  this process's devices, ``batch_size`` rounded up to a multiple of their number.
   """
   x = to_unit_range(images, quantize)
   mesh = sharding.local_mesh()  # each batch split over this process's devices

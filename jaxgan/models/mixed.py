@@ -39,6 +39,8 @@ def affine(y: chex.Array, factor: chex.Array | None = None,
   """``factor * y + bias`` (either may be ``None``; both broadcast over ``y``) in ``y``'s
   dtype, formed in the wider of ``y``'s and the parameters' (``factor``'s when given), so
   that the parameters' gradients are summed at their own precision."""
+  if factor is None and bias is None:
+    return y
   dtype = _wider(y, factor if factor is not None else bias)
   z = y.astype(dtype)
   if factor is not None:
