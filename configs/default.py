@@ -33,7 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.loss = dict(name='non_saturating', kwargs={})
   # weight: multiplies the penalty (WGAN-GP's lambda; R1/R2: E||grad D||^2, so a paper's
   # gamma, which weights it gamma / 2, is weight = gamma / 2); every: lazy regularization
-  # every k steps (weight x k).
+  # every k steps (weight x k, in the ordinary update: no Adam correction is needed).
   c.penalty = dict(name='none', weight=0.0, every=1, kwargs={})
   c.auxiliary = dict(name='none', kwargs={})  # 'acgan', 'infogan': extra loss terms
   c.augment = ''  # DiffAugment policy, e.g. 'color,translation,cutout'

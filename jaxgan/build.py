@@ -186,8 +186,8 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
       adversarial_weight=float(config.adversarial_weight))
   (z, y), (x, y_d) = gan_lib.example_inputs(gan, pipe.element_shape, pipe.lowres_shape)
   try:  # shapes only: a model's own checks (sizes, norms, layouts) as a config error
-    out = jax.eval_shape(lambda: generator.init_with_output(
-        jax.random.key(0), *((z,) if y is None else (z, y)), train=False)[0])
+    out, g_vars = jax.eval_shape(lambda: generator.init_with_output(
+        jax.random.key(0), *((z,) if y is None else (z, y)), train=False))
     d_out, d_vars = jax.eval_shape(lambda: discriminator.init_with_output(
         jax.random.key(0), *((x,) if y_d is None else (x, y_d)), train=False))
   except ConfigError:
@@ -208,6 +208,14 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
         'et al. (2017) leave batch normalization out of a penalized critic: e.g. '
         "--config.model.discriminator.norm=layer (or 'none', 'spectral').",
         config.penalty.name, config.model.name)
+  if (warn and gan.latent.conditioning == 'lowres' and config.ema_decay > 0
+      and _has_batch_norm(g_vars)):
+    logging.warning(
+        'config.ema_decay %s with a super-resolution generator with batch normalization '
+        '(%r): its samples, pictures and evaluation pair the EMA weights with the trained '
+        "weights' running statistics (standing statistics are recomputed for generators of "
+        'noise only). Use --config.ema_decay=0, or a generator without batch normalization '
+        '(RRDBNet).', config.ema_decay, config.model.name)
   if tuple(out.shape[1:]) != pipe.element_shape:
     raise ConfigError(f'The generator makes samples of shape {tuple(out.shape[1:])} but '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}.')

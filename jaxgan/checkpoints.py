@@ -36,7 +36,10 @@ class Checkpoints:
     self.directory = os.path.abspath(directory)
     self._manager = ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only))
+        # A save cut short (a killed run) leaves a temporary folder as large as a state: the
+        # trainer, which holds the workdir's lock, removes them; readers leave them.
+        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
+                                             cleanup_tmp_directories=not read_only))
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()

@@ -96,10 +96,14 @@ class GAN:
     penalty_weight: lambda (or gamma) multiplying the penalty.
     penalty_every: lazy regularization: the penalty (weighted ``penalty_weight *
       penalty_every``) is added on critic updates of generator steps that are multiples
-      of this (Karras et al. 2020); 1 applies it at every update.
+      of this (Karras et al. 2020); 1 applies it at every update. The penalty joins the
+      ordinary update (as StudioGAN's), not an extra optimizer step, so StyleGAN2's Adam
+      correction (lr and betas to the power k / (k + 1)) has nothing to correct and is
+      not applied.
     n_critic: discriminator updates per generator update (0: the generator trains alone,
       on its content loss).
-    weight_clip: WGAN weight clipping of the critic to [-c, c] after each update (0: off).
+    weight_clip: WGAN weight clipping of the critic to [-c, c] at initialization and after
+      each update (0: off).
     ema_decay: decay of the generator EMA, warmed up as ``min(decay, (1+t)/(10+t))``
       at step t (0: the EMA equals the current weights).
     auxiliary: an extra loss term on the discriminator's heads (``jaxgan.auxiliary``).
@@ -197,6 +201,8 @@ def init_state(gan: GAN, key: chex.PRNGKey, element_shape: tuple[int, ...],
   g_params, g_stats = _split_variables(gan.generator.init(k_g, *_args(*g_args), train=False))
   d_params, d_stats = _split_variables(gan.discriminator.init(k_d, *_args(*d_args),
                                                               train=False))
+  if gan.weight_clip:  # the critic lives in the box from its first update on
+    d_params = optimizers.clip_weights(d_params, gan.weight_clip)
   return GANState(step=jnp.zeros((), jnp.int32), g_params=g_params, g_stats=g_stats,
                   d_params=d_params, d_stats=d_stats,
                   g_opt_state=gan.g_optimizer.init(g_params),

@@ -51,9 +51,9 @@ def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str =
 
 def save_loss_curves(rows: list[dict], path: str) -> None:
   """Writes a PNG of every metric in ``rows`` (dicts with a ``step``) against the step."""
-  if not rows:
+  keys = list(dict.fromkeys(k for r in rows for k in r if k != 'step'))  # every row's
+  if not keys:
     return
-  keys = [k for k in rows[-1] if k != 'step']
   fig, axes = plt.subplots(len(keys), 1, figsize=(6, 1.6 * len(keys)), dpi=100, sharex=True)
   axes = np.atleast_1d(axes)
   steps = [r['step'] for r in rows]

@@ -423,8 +423,11 @@ def _train(config, workdir, gan, pipe, length, mesh,
     ckpt.close()
     if writer is not None:
       writer.close()
-      plots.save_loss_curves(writers.read_jsonl(writer.jsonl_path),
-                             os.path.join(workdir, 'loss_curves.png'))
+      try:  # a picture must not replace the error in flight, if any
+        plots.save_loss_curves(writers.read_jsonl(writer.jsonl_path),
+                               os.path.join(workdir, 'loss_curves.png'))
+      except Exception:
+        logging.exception('Writing loss_curves.png failed.')
   if vote == FAILED:
     if failed:
       raise failed[0]

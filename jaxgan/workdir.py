@@ -165,7 +165,8 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
       ``None``: nothing is trained to protect otherwise) and ``config.allow_config_change``
       is not set; the message lists them. Also, whatever ``allow_config_change`` says, an
       optimizer that moves between a constant and a scheduled rate (its checkpointed
-      state has another structure).
+      state has another structure), and another ``n_critic`` under a scheduled critic
+      rate (its schedule would jump).
   """
   path = config_path(workdir)
   if not os.path.exists(path):
@@ -190,6 +191,17 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
             'one none), so its checkpoint cannot be resumed with it. Keep '
             f'{opt}.schedule={was!r} (a scheduled one may change to another schedule), or '
             'train in a new --workdir with --config.init_from pointing here.')
+    # The critic's schedule reads its optimizer's count, n_critic per generator step: with
+    # another n_critic it would jump to another generator step.
+    n_was, n_now = (_flatten(c).get('n_critic', 1) for c in (saved, current))
+    d_schedule = _flatten(current).get('d_optimizer.schedule', 'constant')
+    if n_was != n_now and d_schedule != 'constant':
+      raise ConfigError(
+          f'{workdir} holds a run (step {step}) with n_critic={n_was}; n_critic={n_now} '
+          f'with the scheduled d_optimizer ({d_schedule!r}) would read its schedule at '
+          f'another step (its count is {n_was} updates per generator step). Keep '
+          f'n_critic={n_was}, or train in a new --workdir with --config.init_from pointing '
+          'here.')
   return changes + moved
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 
 from absl import logging
@@ -37,9 +38,13 @@ class MetricWriter:
         os.replace(tmp, path)
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
-    row = {'step': int(step), **{k: float(v) for k, v in metrics.items()}}
-    for name, value in metrics.items():
-      self._tb.add_scalar(name, float(value), int(step))
+    """Appends the row of ``step``; a non-finite value (a lazy penalty not computed since a
+    resume added it) is left out, so that the JSON stays strict and the curves unbroken."""
+    row = {'step': int(step),
+           **{k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}}
+    for name, value in row.items():
+      if name != 'step':
+        self._tb.add_scalar(name, value, int(step))
     with open(self.jsonl_path, 'a') as f:
       f.write(json.dumps(row) + '\n')
     if not set(row) <= set(self._fields) or not os.path.exists(self.csv_path):

@@ -1,5 +1,7 @@
 """Tests of the pure train step against an update written out by hand with optax."""
 
+import dataclasses
+
 import chex
 import flax.linen as nn
 import jax
@@ -176,6 +178,14 @@ class TrainStepTest(chex.TestCase):
     gan = _gan(n_critic=3, weight_clip=0.01, objective=losses.get('wasserstein'),
                d_optimizer=optax.rmsprop(5e-2))
     state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    # The initial critic is in the box too (its first gradient is taken there, as in the
+    # reference code, which clamps before each critic update): the clip of a plain init.
+    plain = gan_lib.init_state(dataclasses.replace(gan, weight_clip=0.0), jax.random.key(0),
+                               (2,))
+    self.assertGreater(max(float(jnp.abs(x).max()) for x in jax.tree.leaves(plain.d_params)),
+                       0.01)
+    chex.assert_trees_all_equal(state.d_params, jax.tree.map(
+        lambda x: jnp.clip(x, -0.01, 0.01), plain.d_params))
     new, _ = jax.jit(lambda s, b: gan_lib.train_step(gan, s, b, jax.random.key(2)))(
         state, _real(3))
     self.assertEqual(int(optax.tree_utils.tree_get(new.g_opt_state, 'count')), 1)

@@ -7,7 +7,7 @@ import chex
 from absl.testing import absltest, parameterized
 
 from configs import acgan_digits, default, toy2d
-from jaxgan import build, train, validation
+from jaxgan import build, train, validation, workdir
 from tests.train_helpers import small_config
 
 
@@ -141,6 +141,22 @@ class ValidationTest(chex.TestCase):
                                 r"auxiliary.name = 'acgan' with config.adversarial_weight = 0"):
       validation.validate(c)
 
+  def test_another_n_critic_under_a_scheduled_critic_rate_is_refused_on_resume(self):
+    # The critic's schedule reads its optimizer's count (n_critic updates per generator
+    # step): another n_critic would move it to another step, even with allow_config_change.
+    wd = tempfile.mkdtemp()
+    saved = small_config(n_critic=5, **{'d_optimizer.schedule': 'cosine(decay_steps=100)'})
+    workdir.write_config(wd, saved)
+    changed = small_config(n_critic=1, allow_config_change=True,
+                           **{'d_optimizer.schedule': 'cosine(decay_steps=100)'})
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"n_critic=5; n_critic=1 with the scheduled d_optimizer"):
+      workdir.check_resume_config(wd, changed, step=10)
+    self.assertEqual(workdir.check_resume_config(wd, changed, step=None), ['n_critic: 5 -> 1'])
+    workdir.write_config(wd, small_config(n_critic=5))  # a constant rate: only a change
+    self.assertEqual(workdir.check_resume_config(wd, small_config(
+        n_critic=1, allow_config_change=True), step=10)[0], 'n_critic: 5 -> 1')
+
   def test_augmenting_data_that_are_not_images_is_a_config_error(self):
     wd = os.path.join(tempfile.mkdtemp(), 'never')
     with self.assertRaisesRegex(validation.ConfigError,
@@ -176,6 +192,24 @@ class ValidationTest(chex.TestCase):
     with self.assertNoLogs('absl', 'WARNING'):  # batch norm, no penalty
       build.build(acgan_digits.get_config())
     c.model.discriminator.norm = 'spectral'  # SN keeps u and sigma in batch_stats too
+    with self.assertNoLogs('absl', 'WARNING'):
+      build.build(c)
+
+  def test_an_ema_of_a_batchnorm_sr_generator_is_warned_about(self):
+    # SRResNet has batch normalization, whose EMA statistics are not recomputed for an SR
+    # generator; RRDBNet has none.
+    from configs import esrgan, srgan
+    c = srgan.get_config('small,offline')
+    c.ema_decay = 0.999
+    with self.assertLogs('absl', 'WARNING') as logs:
+      build.build(c)
+    self.assertRegex(logs.output[0], r'config.ema_decay 0.999 with a super-resolution '
+                                     r'generator with batch normalization')
+    c.ema_decay = 0.0
+    with self.assertNoLogs('absl', 'WARNING'):
+      build.build(c)
+    c = esrgan.get_config('small,offline')
+    c.ema_decay = 0.999
     with self.assertNoLogs('absl', 'WARNING'):
       build.build(c)
 

@@ -1,0 +1,77 @@
+"""Tests of the run's outputs: metric logs, loss curves and the checkpoint folder."""
+
+import csv
+import json
+import os
+import tempfile
+from unittest import mock
+
+import chex
+import numpy as np
+from absl.testing import absltest
+
+from jaxgan import checkpoints, plots, writers
+
+
+def _strict(constant: str):
+  raise ValueError(f'{constant} is not JSON')
+
+
+class MetricWriterTest(chex.TestCase):
+
+  def test_a_non_finite_value_is_left_out_and_the_log_stays_strict_json(self):
+    # A lazy penalty that a resume added has no value until its first due step: NaN.
+    wd = tempfile.mkdtemp()
+    w = writers.MetricWriter(wd)
+    w.write(1, {'d_loss': 1.5, 'penalty': float('nan')})
+    w.write(2, {'d_loss': 1.25, 'penalty': np.float32(0.5)})
+    w.close()
+    with open(w.jsonl_path) as f:
+      rows = [json.loads(line, parse_constant=_strict) for line in f]
+    self.assertEqual(rows, [{'step': 1, 'd_loss': 1.5},
+                            {'step': 2, 'd_loss': 1.25, 'penalty': 0.5}])
+    with open(w.csv_path, newline='') as f:
+      self.assertEqual(list(csv.DictReader(f)),
+                       [{'step': '1', 'd_loss': '1.5', 'penalty': ''},
+                        {'step': '2', 'd_loss': '1.25', 'penalty': '0.5'}])
+
+
+class LossCurvesTest(chex.TestCase):
+
+  def test_every_metric_of_any_row_gets_a_panel(self):
+    # The penalty is logged early and not at the end (a resumed run dropped it): plotted.
+    rows = [{'step': 1, 'd_loss': 1.0, 'penalty': 0.5}, {'step': 2, 'd_loss': 0.9},
+            {'step': 3, 'g_loss': 2.0}]
+    path = os.path.join(tempfile.mkdtemp(), 'curves.png')
+    with mock.patch.object(plots.plt, 'subplots', wraps=plots.plt.subplots) as spy:
+      plots.save_loss_curves(rows, path)
+    self.assertEqual(spy.call_args.args[:2], (3, 1))
+    self.assertTrue(os.path.exists(path))
+
+  def test_rows_without_metrics_write_nothing(self):
+    path = os.path.join(tempfile.mkdtemp(), 'curves.png')
+    for rows in ([], [{'step': 1}]):
+      plots.save_loss_curves(rows, path)
+    self.assertFalse(os.path.exists(path))
+
+
+class CheckpointFolderTest(chex.TestCase):
+
+  def test_a_save_cut_short_is_cleaned_up_by_the_trainer_not_by_readers(self):
+    d = tempfile.mkdtemp()
+    ckpt = checkpoints.Checkpoints(d)
+    ckpt.save(1, {'w': np.ones(3, np.float32)})
+    ckpt.wait()
+    ckpt.close()
+    leftover = os.path.join(d, '2.orbax-checkpoint-tmp-12345')  # a killed run's save
+    os.makedirs(leftover)
+    checkpoints.Checkpoints(d, read_only=True).close()
+    self.assertTrue(os.path.isdir(leftover))
+    ckpt = checkpoints.Checkpoints(d)
+    self.assertEqual(ckpt.latest_step(), 1)
+    ckpt.close()
+    self.assertEqual(sorted(os.listdir(d)), ['1'])
+
+
+if __name__ == '__main__':
+  absltest.main()
