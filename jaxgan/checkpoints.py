@@ -37,7 +37,8 @@ class Checkpoints:
     self._manager = ocp.CheckpointManager(
         self.directory,
         # A save cut short (a killed run) leaves a temporary folder as large as a state: the
-        # trainer, which holds the workdir's lock, removes them; readers leave them.
+        # trainer, which holds the workdir's lock, removes them (in the background, done
+        # before its first save); readers leave them.
         options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
                                              cleanup_tmp_directories=not read_only))
 

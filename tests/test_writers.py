@@ -67,10 +67,11 @@ class CheckpointFolderTest(chex.TestCase):
     os.makedirs(leftover)
     checkpoints.Checkpoints(d, read_only=True).close()
     self.assertTrue(os.path.isdir(leftover))
-    ckpt = checkpoints.Checkpoints(d)
+    ckpt = checkpoints.Checkpoints(d)  # the trainer's: removed before its first save
     self.assertEqual(ckpt.latest_step(), 1)
+    ckpt.save(3, {'w': np.ones(3, np.float32)})
     ckpt.close()
-    self.assertEqual(sorted(os.listdir(d)), ['1'])
+    self.assertEqual(sorted(os.listdir(d)), ['1', '3'])
 
 
 if __name__ == '__main__':
