@@ -179,13 +179,18 @@ print('8 devices == 1 device')
 '''
 
 
+def _stdout(test: chex.TestCase, script: str) -> str:
+  """The output of ``python -c script`` (8 CPU devices of its own), which must succeed."""
+  proc = subprocess.run([sys.executable, '-c', script], cwd=ROOT, env=ENV,
+                        capture_output=True, text=True, timeout=600)
+  test.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+  return proc.stdout
+
+
 class MultiDeviceTest(chex.TestCase):
 
   def test_eight_devices_equal_one(self):
-    proc = subprocess.run([sys.executable, '-c', MULTI_DEVICE], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=600)
-    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
-    self.assertIn('8 devices == 1 device', proc.stdout)
+    self.assertIn('8 devices == 1 device', _stdout(self, MULTI_DEVICE))
 
 
 
@@ -230,10 +235,8 @@ print('sharded == one device', [a.shape for a in out[8]])
 class ShardedEvaluationTest(chex.TestCase):
 
   def test_samples_and_features_over_eight_devices_equal_one(self):
-    proc = subprocess.run([sys.executable, '-c', SHARDED_EVALUATION], cwd=ROOT, env=ENV,
-                          capture_output=True, text=True, timeout=600)
-    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
-    self.assertIn('sharded == one device [(37, 2), (11, 2048), (11, 1008)]', proc.stdout)
+    self.assertIn('sharded == one device [(37, 2), (11, 2048), (11, 1008)]',
+                  _stdout(self, SHARDED_EVALUATION))
 
 
 if __name__ == '__main__':
