@@ -161,7 +161,8 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
   shapes-only pipeline of :func:`jaxgan.data.sr_shapes`).
 
   ``warn``: log the warnings about training choices (a penalty on a batch-normalized
-  critic); a run restored to sample or evaluate passes False.
+  critic, an EMA of a batch-normalized SR generator); a run restored to sample or evaluate
+  passes False.
 
   Raises:
     ValueError / TypeError: an unknown name or argument (from the registries, listing

@@ -173,7 +173,8 @@ def schedule(spec: str, learning_rate: float,
 def clip_weights(params: chex.ArrayTree, clip_value: float = 0.01) -> chex.ArrayTree:
   """WGAN weight clipping: projects every critic parameter onto ``[-c, c]``.
 
-  Apply after each critic update (``optax.projections.projection_box``).
+  Apply to the initial critic and after each critic update
+  (``optax.projections.projection_box``).
 
   Args:
     params: the critic's parameter pytree.

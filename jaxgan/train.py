@@ -269,6 +269,9 @@ def _train(config, workdir, gan, pipe, length, mesh,
   # lead alone while the others wait in the restore's collectives.
   changes = workdir_lib.check_resume_config(workdir, config, last_saved)
   state = ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
+  if jax.process_count() > 1:  # every host has read config.json before the lead moves it
+    multihost_utils.sync_global_devices('jaxgan: config.json read')
+
   def record() -> None:  # only now: a failed restore leaves the workdir as it was
     workdir_lib.record_config(workdir, config, last_saved or 0, changes)
     workdir_lib.write_data_shapes(workdir, data.shapes_record(pipe))
@@ -319,16 +322,13 @@ def _train(config, workdir, gan, pipe, length, mesh,
     if callable(fn):
       rates[f'{player}_lr'] = fn
 
-  # On several hosts an error in a host's own work outside the train step (the lead's log
-  # and pictures) is kept and voted (FAILED): every host saves and stops at the same call,
-  # then fails. Raised at once, it left the other hosts waiting in the next collective until
-  # a Gloo timeout. One host raises at once.
+  # An error in a host's own work outside the train step (the lead's log and pictures) is
+  # kept and voted (FAILED): every host saves and stops at the same call, then fails. Raised
+  # at once, it left the other hosts waiting in the next collective, and on one host it cost
+  # the checkpoint of a save step whose log row failed.
   failed: list[Exception] = []
 
   def own_work(fn: Callable[..., Any], *args: Any) -> None:
-    if jax.process_count() == 1:
-      fn(*args)
-      return
     try:
       fn(*args)
     except Exception as e:  # every host must hear of it: the vote
@@ -414,20 +414,24 @@ def _train(config, workdir, gan, pipe, length, mesh,
         if stopping:
           signum = stop_request.signum  # None where only another host was signalled
           break
-      # A failure in the last calls came after their votes were cast: one more vote, read
-      # at once (every host is here, after the same call).
-      if jax.process_count() > 1 and vote != FAILED:
-        vote = max(vote, int(_stop_vote(FAILED if failed else GO_ON, mesh)))
+      # A failure or a signal in the last calls came after their votes were cast: one more
+      # vote, read at once (every host is here, after the same call).
+      if vote != FAILED:
+        last = int(_stop_vote(FAILED if failed else STOP if stop_request.requested else GO_ON,
+                              mesh))
+        if last == STOP:
+          signum = stop_request.signum
+        vote = max(vote, last)
   finally:
     bar.close()
     ckpt.close()
     if writer is not None:
-      writer.close()
-      try:  # a picture must not replace the error in flight, if any
+      try:  # the logs' last writes must not replace the error in flight, if any
+        writer.close()
         plots.save_loss_curves(writers.read_jsonl(writer.jsonl_path),
                                os.path.join(workdir, 'loss_curves.png'))
       except Exception:
-        logging.exception('Writing loss_curves.png failed.')
+        logging.exception('Closing the metric logs or writing loss_curves.png failed.')
   if vote == FAILED:
     if failed:
       raise failed[0]

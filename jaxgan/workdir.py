@@ -195,7 +195,7 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
     # another n_critic it would jump to another generator step.
     n_was, n_now = (_flatten(c).get('n_critic', 1) for c in (saved, current))
     d_schedule = _flatten(current).get('d_optimizer.schedule', 'constant')
-    if n_was != n_now and d_schedule != 'constant':
+    if n_was != n_now and n_now and d_schedule != 'constant':  # n_critic 0 reads none
       raise ConfigError(
           f'{workdir} holds a run (step {step}) with n_critic={n_was}; n_critic={n_now} '
           f'with the scheduled d_optimizer ({d_schedule!r}) would read its schedule at '

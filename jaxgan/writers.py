@@ -39,7 +39,8 @@ class MetricWriter:
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
     """Appends the row of ``step``; a non-finite value (a lazy penalty not computed since a
-    resume added it) is left out, so that the JSON stays strict and the curves unbroken."""
+    resume added it) is left out (an empty CSV cell, a gap in the curves), so that the
+    JSON stays strict."""
     row = {'step': int(step),
            **{k: float(v) for k, v in metrics.items() if math.isfinite(float(v))}}
     for name, value in row.items():

@@ -9,7 +9,8 @@ of FAILED on process 0 with STOP on process 1),
 ``stop`` (``train`` with a stop requested on process 1 only, from its second call on),
 ``distributed`` (``train`` with ``config.distributed``: ``jax.distributed.initialize()``
 reads the cluster from the environment), ``write_fails`` (``stop``'s run, the lead's metric
-log failing from step ``$FAIL_FROM``, 5 by default).
+log failing from step ``$FAIL_FROM``, 5 by default), ``record_fails`` (the lead failing to
+write ``config.json``).
 """
 
 import os
@@ -68,6 +69,12 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
       def requested(self, value):
         pass
     train._StopRequest = StopAtSecondCall
+  if mode == 'record_fails' and pid == 0:  # the lead cannot write config.json
+    from jaxgan import workdir as workdir_lib
+
+    def record_config(*args, **kwargs):
+      raise PermissionError('config.json: permission denied')
+    workdir_lib.record_config = record_config
   if mode == 'write_fails':  # the lead's metric log fails (a full disk, say) from a step on
     c.num_steps, c.checkpoint_every, c.eval_every = 30, 100, 100
     from jaxgan import writers

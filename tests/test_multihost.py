@@ -129,6 +129,12 @@ class MultiHostTest(chex.TestCase):
     self.assertLen(steps, 1)
     self.assertLess(int(steps[0]), 30) if first < 30 else self.assertEqual(steps, ['30'])
 
+  def test_a_lead_that_cannot_record_the_config_stops_every_host(self):
+    results = _wait(_start('record_fails', tempfile.mkdtemp()), timeout=240)
+    self.assertTrue(all(code != 0 for code, _, _ in results), results)
+    self.assertIn('PermissionError: config.json: permission denied', results[0][2])
+    self.assertIn('Host 0 failed to write config.json and data_shapes.json', results[1][2])
+
   def test_a_busy_workdir_stops_every_host(self):
     # Host 0 alone takes the workdir's lock; refused, it must not leave host 1 waiting in the
     # checkpoints' collectives.

@@ -149,7 +149,9 @@ class PairedDataTest(chex.TestCase):
     self.assertTrue(set(paired.TRAIN_PHOTOS).isdisjoint(paired.HELD_OUT_PHOTOS))
     real = p.real_samples(5)
     chex.assert_shape(real, (5, 32, 32, 3))
-    np.testing.assert_array_equal(p.real_samples(5), real)  # a fixed set
+    again = data.get('photos', batch_size=4, n_critic=2, crop_size=32, scale=4)
+    np.testing.assert_array_equal(again.real_samples(5), real)  # a fixed set
+    self.assertFalse(real.flags.writeable)  # shared by every caller: read-only
     with self.assertRaisesRegex(ValueError, 'crop_size 30 must be a multiple of data.scale 4'):
       data.get('photos', batch_size=4, crop_size=30)
 

@@ -435,6 +435,22 @@ class TrainLoopTest(chex.TestCase):
         train.train_and_evaluate(small_config(num_steps=20), wd)
     self.assertEqual(saved_steps(wd), [10, 20])
 
+  def test_a_failing_log_row_does_not_cost_the_checkpoint(self):
+    # The metric log fails at step 10, a save step (a full disk, say): the checkpoint of
+    # step 10 is still saved, training stops at the next call with its own, and the error
+    # is raised then.
+    wd = os.path.join(self.dir, 'log_fails')
+    real_write = writers.MetricWriter.write
+
+    def write(writer, step, metrics):
+      if step >= 10:
+        raise OSError('No space left on device')
+      real_write(writer, step, metrics)
+    with (mock.patch.object(writers.MetricWriter, 'write', write),
+          self.assertRaisesRegex(OSError, 'No space left')):
+      train.train_and_evaluate(small_config(num_steps=40), wd)
+    self.assertEqual(saved_steps(wd), [10, 15])
+
   def test_a_lazy_penalty_without_a_critic_logs_no_penalty(self):
     # n_critic = 0 (content loss alone) with the toy config's R1 set to every 2 steps: no
     # critic, so no penalty is computed or logged (this raised KeyError at the first log).

@@ -43,7 +43,9 @@ class Pipeline:
     real_samples: ``real_samples(n) -> [n, *element_shape]``: a fixed set of real samples
       (a seeded random subset of the split, or fixed draws), e.g. the FID reference.
     evaluator: the name of the evaluator that fits this data (see ``jaxgan.evaluate``).
-    evaluator_args: what that evaluator needs to know about the data.
+    evaluator_args: what that evaluator needs to know about the data (super-resolution:
+      ``'eval_pairs'`` the held-out images, ``'sample_pairs'`` ``n -> (hr, lr)`` fixed
+      held-out crops for the sample pictures).
     num_classes: number of classes of ``'y'`` (0: unlabelled).
     lowres_shape: super-resolution data: the shape of one low-resolution input ``'lr'``
       (``None`` otherwise).
@@ -213,7 +215,10 @@ def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarr
     rng = np.random.default_rng(0)
     pairs = [paired.random_pair(held[int(i)], crop_size, scale, rng, f'Held-out image {i}')
              for i in rng.integers(0, len(held), n)]
-    return tuple(np.stack(a) for a in zip(*pairs, strict=True))
+    out = tuple(np.stack(a) for a in zip(*pairs, strict=True))
+    for a in out:  # shared by every caller
+      a.setflags(write=False)
+    return out
   return dataclasses.replace(
       shapes, num_examples=len(train), batch=batch,
       real_samples=lambda n: sample_pairs(n)[0],
