@@ -49,6 +49,14 @@ def cubic(x: np.ndarray) -> np.ndarray:
           + np.where((ax > 1) & (ax <= 2), -0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2, 0.0))
 
 
+def reflect(index: np.ndarray, n: int) -> np.ndarray:
+  """0-based ``index`` into an axis of ``n`` pixels, those outside ``[0, n)`` reflected
+  with the edge pixel repeated: MATLAB's ``aux = [1:n, n:-1:1]``, the boundary of its
+  ``imresize``."""
+  period = np.mod(index, 2 * n)
+  return np.where(period < n, period, 2 * n - 1 - period)
+
+
 @functools.lru_cache(maxsize=64)
 def _weight_matrix(in_length: int, out_length: int, scale: float,
                    antialiasing: bool) -> np.ndarray:
@@ -60,9 +68,7 @@ def _weight_matrix(in_length: int, out_length: int, scale: float,
   distance = u[:, None] - taps
   weights = scale * cubic(scale * distance) if antialias else cubic(distance)
   weights /= weights.sum(axis=1, keepdims=True)
-  # MATLAB's aux = [1:n, n:-1:1]: reflect out-of-range taps, repeating the edge pixel.
-  period = np.mod(taps - 1, 2 * in_length).astype(np.int64)
-  source = np.where(period < in_length, period, 2 * in_length - 1 - period)
+  source = reflect((taps - 1).astype(np.int64), in_length)
   matrix = np.zeros((out_length, in_length), np.float64)
   np.add.at(matrix, (np.repeat(np.arange(out_length), taps.shape[1]), source.ravel()),
             weights.ravel())

@@ -180,13 +180,6 @@ def check_crop_fits(images: Sequence[np.ndarray], crop_size: int, what: str) -> 
     _check_fits(image, crop_size, f'{what} image {i}')
 
 
-def _mirrored(start: int, stop: int, n: int) -> np.ndarray:
-  """Indices ``start .. stop - 1`` into an axis of ``n`` pixels, those outside reflected
-  with the edge pixel repeated (MATLAB ``imresize``'s boundary, :mod:`bicubic`)."""
-  i = np.arange(start, stop) % (2 * n)
-  return np.where(i < n, i, 2 * n - 1 - i)
-
-
 def random_pair(image: np.ndarray, size: int, scale: int, rng: np.random.Generator,
                 name: str = 'Image') -> tuple[np.ndarray, np.ndarray]:
   """A random ``size``-square HR crop of ``image`` and its LR, the matching window of the
@@ -205,8 +198,8 @@ def random_pair(image: np.ndarray, size: int, scale: int, rng: np.random.Generat
   top = scale * rng.integers(0, (h - size) // scale + 1)
   left = scale * rng.integers(0, (w - size) // scale + 1)
   pad = 3 * scale
-  window = image[np.ix_(_mirrored(top - pad, top + size + pad, h),
-                        _mirrored(left - pad, left + size + pad, w))]
+  window = image[np.ix_(bicubic.reflect(np.arange(top - pad, top + size + pad), h),
+                        bicubic.reflect(np.arange(left - pad, left + size + pad), w))]
   hr = to_unit_range(window)
   lr = downscale(hr, scale)[3:-3, 3:-3]
   hr = hr[pad:-pad, pad:-pad]
