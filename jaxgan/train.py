@@ -229,31 +229,27 @@ def _share_failure(failed: Exception | None, what: str,
     raise error(f'Host 0 failed {what} (see its log); every host stops.')
 
 
-def _lead_first(fn: Callable[[], Any], lead: bool, what: str) -> Any:
+def _lead_first(fn: Callable[[], Any], lead: bool, what: str,
+                error: type[Exception] = RuntimeError) -> Any:
   """``fn()`` on the lead (``None`` elsewhere), its failure raised on every host
-  (:func:`_share_failure`)."""
+  (:func:`_share_failure`, the others' as ``error``)."""
   failed, value = None, None
   if lead:
     try:
       value = fn()
     except Exception as e:  # any failure must reach every host
       failed = e
-  _share_failure(failed, what)
+  _share_failure(failed, what, error)
   return value
 
 
 @contextlib.contextmanager
 def _workdir_lock(workdir: str, lead: bool) -> Iterator[None]:
   """The workdir's lock (:class:`jaxgan.workdir.Lock`), held by the lead host while the run
-  trains; refused, it stops every host (:func:`_share_failure`)."""
+  trains; refused, it stops every host (:func:`_lead_first`)."""
   with contextlib.ExitStack() as stack:
-    failed = None
-    if lead:
-      try:
-        stack.enter_context(workdir_lib.Lock(workdir))
-      except Exception as e:  # any failure must reach every host
-        failed = e
-    _share_failure(failed, f'to take the lock of {workdir}', workdir_lib.WorkdirBusy)
+    _lead_first(lambda: stack.enter_context(workdir_lib.Lock(workdir)), lead,
+                f'to take the lock of {workdir}', workdir_lib.WorkdirBusy)
     yield
 
 
@@ -328,6 +324,9 @@ def _train(config, workdir, gan, pipe, length, mesh,
   # the checkpoint of a save step whose log row failed.
   failed: list[Exception] = []
 
+  def my_vote(stop_request: _StopRequest) -> int:
+    return FAILED if failed else STOP if stop_request.requested else GO_ON
+
   def own_work(fn: Callable[..., Any], *args: Any) -> None:
     try:
       fn(*args)
@@ -390,8 +389,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
           jax.block_until_ready(pending[-1 - IN_FLIGHT][1])
         before, s = s, s + k
         bar.update(k)
-        code = FAILED if failed else STOP if stop_request.requested else GO_ON
-        votes.append(_stop_vote(code, mesh))  # read once
+        votes.append(_stop_vote(my_vote(stop_request), mesh))  # read once
         vote = int(votes.pop(0)) if len(votes) > lag else GO_ON
         stopping = vote != GO_ON
         save = _crossed(before, s, config.checkpoint_every) or s == total or stopping
@@ -417,8 +415,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
       # A failure or a signal in the last calls came after their votes were cast: one more
       # vote, read at once (every host is here, after the same call).
       if vote != FAILED:
-        last = int(_stop_vote(FAILED if failed else STOP if stop_request.requested else GO_ON,
-                              mesh))
+        last = int(_stop_vote(my_vote(stop_request), mesh))
         if last == STOP:
           signum = stop_request.signum
         vote = max(vote, last)
