@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Every GPU figure docs/benchmarks.md reports ("On a GPU"), in one run, most important
 # first; each benchmark has its own time limit so that one slow part cannot take the rest
-# with it (about 20 minutes in all on an H200, most of it compiling; the first 9 minutes
-# covered the first five sections there).
+# with it (about 25 minutes in all on an H200, most of it compiling). Name sections to run
+# only those, in the order given (a lease of 15 minutes holds about half of them).
 #
-#   bash benchmarks/gpu.sh [LOG]        # needs a CUDA jax, PyTorch (.[bench]) and, for
-#                                       # fid_features, pytorch-fid (.[parity])
+#   bash benchmarks/gpu.sh [LOG [SECTION...]]  # needs a CUDA jax, PyTorch (.[bench]) and,
+#                                              # for fid, pytorch-fid (.[parity])
 #
+# Sections: smoke conv_f32 vmap fid conv_bf16 resnet sr sr_small conv_batches
+# conv_batches_bf16 conv_layers sr_rrdb (all of them, in this order, when none is named).
 # Output: the tables, in LOG (default gpu.log) and on stdout.
 set -u
 LOG=${1:-gpu.log}
+shift $(( $# > 0 ? 1 : 0 ))
+SECTIONS=${*:-smoke conv_f32 vmap fid conv_bf16 resnet sr sr_small conv_batches conv_batches_bf16
+  conv_layers sr_rrdb}
 PY=${PYTHON:-python}
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.6}
 : > "$LOG"
@@ -27,17 +32,32 @@ $PY -c 'import jax, flax, optax, torch; print("jax", jax.__version__, jax.device
 flax.__version__, "optax", optax.__version__, "torch", torch.__version__,
 torch.cuda.is_available())' 2>&1 | tee -a "$LOG"
 nvidia-smi -L 2>&1 | tee -a "$LOG"
-# Fail fast: one compiled train step of the default config's models.
-section 60 'smoke: one DCGAN train step' $PY -m benchmarks.conv_step --batch 8 --variants plain \
-  --parts steps --rounds 1 --steps 1
-grep -q '^| digits DCGAN' "$LOG" || { echo 'smoke failed'; exit 1; }
-
-section 170 'conv_step float32' $PY -m benchmarks.conv_step --impl auto,flax --steps 20
-section 150 'vmap_seeds' $PY -m benchmarks.vmap_seeds
-section 70 'fid_features' $PY -m benchmarks.fid_features --batch 500 --rounds 5
-section 130 'conv_step bfloat16' $PY -m benchmarks.conv_step --dtype bfloat16 --steps 20
-section 160 'resnet_step' $PY -m benchmarks.resnet_step --width 128,256 --steps 10 --rounds 5
-section 300 'sr_step' $PY -m benchmarks.sr_step --steps 5 --rounds 5
-section 100 'conv_step float32, batch 64 and 128' $PY -m benchmarks.conv_step --batch 64,128 \
-  --variants plain,wgan_gp --parts steps --steps 20
-section 60 'conv_layers' $PY -m benchmarks.conv_layers
+for name in $SECTIONS; do
+  case $name in
+    smoke)  # fail fast: one compiled train step of the default config's models
+      section 60 'smoke: one DCGAN train step' $PY -m benchmarks.conv_step --batch 8 \
+        --variants plain --parts steps --rounds 1 --steps 1
+      grep -q '^| digits DCGAN' "$LOG" || { echo 'smoke failed'; exit 1; } ;;
+    conv_f32) section 170 'conv_step float32' $PY -m benchmarks.conv_step --impl auto,flax \
+      --steps 20 ;;
+    vmap) section 150 'vmap_seeds' $PY -m benchmarks.vmap_seeds ;;
+    fid) section 70 'fid_features' $PY -m benchmarks.fid_features --batch 500 --rounds 5 ;;
+    conv_bf16) section 130 'conv_step bfloat16' $PY -m benchmarks.conv_step --dtype bfloat16 \
+      --steps 20 ;;
+    resnet) section 160 'resnet_step' $PY -m benchmarks.resnet_step --width 128,256 --steps 10 \
+      --rounds 5 ;;
+    sr) section 100 'sr_step, the paper'"'"'s SRResNet' $PY -m benchmarks.sr_step \
+      --models srresnet --steps 3 --rounds 3 ;;
+    sr_rrdb)  # printed nothing in 195 s on an H200 (steps 1, rounds 1): it prints its phases
+      section 400 'sr_step, the paper'"'"'s RRDBNet' $PY -m benchmarks.sr_step --models rrdb \
+        --steps 3 --rounds 3 ;;
+    sr_small) section 100 'sr_step, the small models' $PY -m benchmarks.sr_step \
+      --models srresnet_small,rrdb_small --steps 5 --rounds 3 ;;
+    conv_batches) section 130 'conv_step float32, batch 64 and 128' $PY -m benchmarks.conv_step \
+      --batch 64,128 --parts steps --steps 20 ;;
+    conv_batches_bf16) section 120 'conv_step bfloat16, batch 64 and 128' \
+      $PY -m benchmarks.conv_step --dtype bfloat16 --batch 64,128 --parts steps --steps 20 ;;
+    conv_layers) section 60 'conv_layers' $PY -m benchmarks.conv_layers ;;
+    *) echo "unknown section $name" | tee -a "$LOG"; exit 2 ;;
+  esac
+done

@@ -43,6 +43,8 @@ idle machine, or compare with ``--torch_threads 1``.
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from collections.abc import Callable
 
 import jax
@@ -197,6 +199,12 @@ def torch_step(c: ml_collections.ConfigDict, device: str) -> Callable[[], None] 
   return step
 
 
+def progress(line: str) -> None:
+  """One progress line on stderr, at once (a run cut short by a time limit still says where
+  its time went: the papers' RRDBNet printed nothing in 195 s on an H200)."""
+  print(line, file=sys.stderr, flush=True)
+
+
 def main() -> None:
   sharding.run_cpu_programs_inline()  # as the launchers run jaxgan's programs
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -219,15 +227,22 @@ def main() -> None:
   for name in names:
     variants, compile_s = {}, {}
     configs = {kind: config(name, kind, args.batch, args.hr) for kind in KINDS}
-    state = initial_state(configs['psnr'])
+    start = time.perf_counter()
+    state = jax.block_until_ready(initial_state(configs['psnr']))
+    progress(f'{name}: jaxgan init {time.perf_counter() - start:.1f} s')
     for kind in KINDS:
       c = configs[kind]
       run, compile_s[kind] = jax_step(c, state)
+      progress(f'{name} {kind}: jaxgan compile {compile_s[kind]:.1f} s')
       variants[f'jax {kind}'] = (run, sync)
+      start = time.perf_counter()
       step = torch_step(c, device)
       if step:
         variants[f'torch {kind}'] = (step, torch_sync)
+        progress(f'{name} {kind}: PyTorch set-up {time.perf_counter() - start:.1f} s')
+    start = time.perf_counter()
     rates = interleaved_rates(variants, args.steps, args.rounds, warmup=3)
+    progress(f'{name}: timed in {time.perf_counter() - start:.1f} s')
     for kind in KINDS:
       c = configs[kind]
       b = c.data.batch_size
