@@ -17,11 +17,15 @@ has is lost:
   at most :data:`IN_FLIGHT` calls ahead of the device; on several hosts, which vote
   without waiting for the device, about two more), then the signal does what it would
   have done (:func:`train_and_evaluate`), so a stopped run does not look finished; metric
-  rows after the restored step are dropped on resume, so the logs match the state.
+  rows after the restored step are dropped on resume, so the logs match the state;
+* a failure of a host's own work outside the train step (reading its data, writing the log
+  or the pictures) is voted like a signal: every host saves and stops at the same call,
+  then fails (the batches are read ahead of the calls for that: :func:`_train`).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -55,6 +59,17 @@ from jaxgan.data.bicubic import imresize
 # ``log_every`` steps ahead, so a SIGTERM waited for all of them before its checkpoint
 # (minutes on a slow model, past a scheduler's grace period); two keep the device busy.
 IN_FLIGHT = 2
+
+
+def _calls(start: int, total: int, per_call: int) -> Iterator[tuple[int, int]]:
+  """``(first step, steps)`` of each compiled call from ``start`` to ``total``. Calls end at
+  multiples of ``per_call``, also after a resume at another step (a SIGTERM's save), so
+  that checkpoints, logs and pictures fall on the same steps as in an uninterrupted run."""
+  s = start
+  while s < total:
+    k = min(per_call - s % per_call, total - s)
+    yield s, k
+    s += k
 
 
 def _crossed(before: int, after: int, every: int) -> bool:
@@ -186,6 +201,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     FloatingPointError: a non-finite loss or state; names the step and the last good
       checkpoint. Every checkpoint on disk is from before it.
     checkpoints.CheckpointError: a checkpoint in the workdir cannot be restored.
+    Exception: this host's error reading its data or writing the log or pictures, raised
+      once every host has saved the state of the last call before it; the other hosts
+      raise RuntimeError.
     KeyboardInterrupt: after SIGINT, once the checkpoint is saved (Python's own handler;
       ``launch.train`` exits with 130).
 
@@ -318,10 +336,10 @@ def _train(config, workdir, gan, pipe, length, mesh,
     if callable(fn):
       rates[f'{player}_lr'] = fn
 
-  # An error in a host's own work outside the train step (the lead's log and pictures) is
-  # kept and voted (FAILED): every host saves and stops at the same call, then fails. Raised
-  # at once, it left the other hosts waiting in the next collective, and on one host it cost
-  # the checkpoint of a save step whose log row failed.
+  # An error in a host's own work outside the train step (reading its data; the lead's log
+  # and pictures) is kept and voted (FAILED): every host saves and stops at the same call,
+  # then fails. Raised at once, it left the other hosts waiting in the next collective, and
+  # on one host it cost the checkpoint of a save step whose log row failed.
   failed: list[Exception] = []
 
   def my_vote(stop_request: _StopRequest) -> int:
@@ -332,8 +350,27 @@ def _train(config, workdir, gan, pipe, length, mesh,
       fn(*args)
     except Exception as e:  # every host must hear of it: the vote
       if not failed:
-        logging.exception('This host failed writing its outputs: every host saves and stops.')
+        logging.exception('This host failed at its own work outside the train step (its '
+                          'data, log or pictures): every host saves and stops.')
         failed.append(e)
+
+  # The batches are read `lag + 1` calls ahead (NumPy, on the host), so that a host's data
+  # error is voted before the call that needs those batches is due: every host then saves
+  # the state of the last call that had its data everywhere, and stops. Read on demand, a
+  # failed read left the other hosts waiting in that call's collectives. After any failure
+  # nothing more is read: the calls until the vote is read are already here.
+  plan, ahead = _calls(start, total, per_call), collections.deque()
+  depth = _stop_lag() + 1
+
+  def read(first: int, k: int) -> None:
+    ahead.append((first, k, pipe.batches(first, k)))
+
+  def read_ahead() -> None:
+    while len(ahead) < depth and not failed:
+      call = next(plan, None)
+      if call is None:
+        return
+      own_work(read, *call)
 
   def write_rows(rows: list, save: bool) -> None:
     # Steps per second since the last flush (the first interval includes compilation).
@@ -377,18 +414,20 @@ def _train(config, workdir, gan, pipe, length, mesh,
   try:
     with _StopRequest() as stop_request:
       s, votes, lag = start, [], _stop_lag()
-      while s < total:
-        # Calls end at multiples of steps_per_call, also after a resume at another step (a
-        # SIGTERM's save): checkpoints, logs and pictures fall on the same steps as in an
-        # uninterrupted run.
-        k = min(per_call - s % per_call, total - s)
-        state, metrics = train_fn(state, sharding.put_batches(pipe.batches(s, k), mesh),
-                                  base_key, frozen)
+      read_ahead()
+      # The first calls' data, voted at once: a host whose read failed has no first call.
+      vote = FAILED if int(_stop_vote(FAILED if failed else GO_ON, mesh)) else GO_ON
+      while s < total and vote == GO_ON:
+        first, k, batches = ahead.popleft()
+        assert first == s, (first, s)
+        state, metrics = train_fn(state, sharding.put_batches(batches, mesh), base_key,
+                                  frozen)
         pending.append((s, metrics))
         if len(pending) > IN_FLIGHT:  # dispatch at most IN_FLIGHT calls ahead
           jax.block_until_ready(pending[-1 - IN_FLIGHT][1])
         before, s = s, s + k
         bar.update(k)
+        read_ahead()  # while the device computes
         votes.append(_stop_vote(my_vote(stop_request), mesh))  # read once
         vote = int(votes.pop(0)) if len(votes) > lag else GO_ON
         stopping = vote != GO_ON
@@ -432,7 +471,9 @@ def _train(config, workdir, gan, pipe, length, mesh,
   if vote == FAILED:
     if failed:
       raise failed[0]
-    raise RuntimeError('Another host failed at its own work outside the train step (writing '
-                       "the log or the pictures: see the other hosts' logs); every host saved "
-                       f'a checkpoint at step {int(state.step)} and stopped.')
+    saved = (f'the last checkpoint is step {last_saved}' if last_saved is not None
+             else 'no checkpoint was saved')
+    raise RuntimeError('Another host failed at its own work outside the train step (reading '
+                       "its data, writing the log or the pictures: see the other hosts' "
+                       f'logs); every host stopped at step {int(state.step)}, and {saved}.')
   return state, signum

@@ -10,7 +10,8 @@ of FAILED on process 0 with STOP on process 1),
 ``distributed`` (``train`` with ``config.distributed``: ``jax.distributed.initialize()``
 reads the cluster from the environment), ``write_fails`` (``stop``'s run, the lead's metric
 log failing from step ``$FAIL_FROM``, 5 by default), ``record_fails`` (the lead failing to
-write ``config.json``).
+write ``config.json``), ``data_fails`` (``write_fails``' run, process 1's data failing from
+step ``$FAIL_FROM``, 20 by default).
 """
 
 import os
@@ -86,6 +87,17 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
       write_row(self, step, metrics)
     if pid == 0:
       writers.MetricWriter.write = write
+  if mode == 'data_fails':  # process 1 cannot read its batches from step $FAIL_FROM on
+    c.num_steps, c.checkpoint_every, c.eval_every = 30, 100, 100
+    from jaxgan import data
+    first, read = int(os.environ.get('FAIL_FROM', '20')), data.Pipeline.batches
+
+    def batches(self, start, count):
+      if start >= first:
+        raise OSError(f'unreadable record (step {start})')
+      return read(self, start, count)
+    if pid == 1:
+      data.Pipeline.batches = batches
   state = train.train_and_evaluate(c, workdir)
   leaves = jax.tree.leaves((state.g_params, state.d_params))
   np.save(os.path.join(workdir, f'params_{pid}.npy'),

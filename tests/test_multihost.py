@@ -129,6 +129,23 @@ class MultiHostTest(chex.TestCase):
     self.assertLen(steps, 1)
     self.assertLess(int(steps[0]), 30) if first < 30 else self.assertEqual(steps, ['30'])
 
+  @parameterized.parameters(0, 20)
+  def test_a_data_error_on_one_host_stops_every_host_with_a_checkpoint(self, first):
+    # Host 1 cannot read its batches from step 20 (an unreadable file of its shard): the
+    # batches are read IN_FLIGHT + 1 calls ahead, so the failure is voted before the call
+    # that needs them is due, and both hosts save the state of step 20 and fail; with the
+    # very first call's batches, nothing is trained. Before, host 0 waited in the call's
+    # collectives for a host that had gone.
+    wd = tempfile.mkdtemp()
+    results = _wait(_start('data_fails', wd, env=lambda p, port: {'FAIL_FROM': str(first)}),
+                    timeout=240)
+    self.assertTrue(all(code != 0 for code, _, _ in results), results)
+    self.assertIn(f'OSError: unreadable record (step {first})', results[1][2])
+    self.assertIn('Another host failed at its own work outside the train step',
+                  results[0][2])
+    saved = os.listdir(os.path.join(wd, 'checkpoints'))
+    self.assertEqual(saved, ['20'] if first else [])
+
   def test_a_lead_that_cannot_record_the_config_stops_every_host(self):
     results = _wait(_start('record_fails', tempfile.mkdtemp()), timeout=240)
     self.assertTrue(all(code != 0 for code, _, _ in results), results)

@@ -451,6 +451,35 @@ class TrainLoopTest(chex.TestCase):
       train.train_and_evaluate(small_config(num_steps=40), wd)
     self.assertEqual(saved_steps(wd), [10, 15])
 
+  def test_a_failing_data_read_saves_the_last_call_that_had_data(self):
+    # The batches are read one call ahead: the read of the call from step 15 fails (an
+    # unreadable file, say) while the call of steps 10-15 runs, so the state of step 15 is
+    # saved, the same state an uninterrupted run has there, and then the error is raised.
+    wd = os.path.join(self.dir, 'data_fails')
+    real_batches = data.Pipeline.batches
+
+    def batches(pipe, start, count):
+      if start >= 15:
+        raise OSError(f'unreadable record at step {start}')
+      return real_batches(pipe, start, count)
+    with (mock.patch.object(data.Pipeline, 'batches', batches),
+          self.assertRaisesRegex(OSError, 'unreadable record at step 15')):
+      train.train_and_evaluate(small_config(num_steps=40), wd)
+    self.assertEqual(saved_steps(wd), [10, 15])
+    resumed = train.train_and_evaluate(small_config(num_steps=15), wd)  # restores, trains 0
+    straight = train.train_and_evaluate(small_config(num_steps=15),
+                                        os.path.join(self.dir, 'data_fails_ref'))
+    self.assertEqual(int(resumed.step), 15)
+    chex.assert_trees_all_close(resumed.g_params, straight.g_params, atol=1e-6)
+    chex.assert_trees_all_close(resumed.d_params, straight.d_params, atol=1e-6)
+
+  def test_a_failing_first_data_read_trains_nothing(self):
+    wd = os.path.join(self.dir, 'first_read_fails')
+    with (mock.patch.object(data.Pipeline, 'batches', side_effect=OSError('unreadable')),
+          self.assertRaisesRegex(OSError, 'unreadable')):
+      train.train_and_evaluate(small_config(num_steps=40), wd)
+    self.assertEqual(saved_steps(wd), [])
+
   def test_a_lazy_penalty_without_a_critic_logs_no_penalty(self):
     # n_critic = 0 (content loss alone) with the toy config's R1 set to every 2 steps: no
     # critic, so no penalty is computed or logged (this raised KeyError at the first log).
