@@ -113,19 +113,23 @@ class MultiHostTest(chex.TestCase):
       self.assertEqual(code, 0, err[-3000:])
       self.assertIn('STEP 10 DEVICES 2 4', out)
 
+  def _failing_run(self, mode: str, first: int) -> tuple[list[str], list[str]]:
+    """Runs worker ``mode`` failing from step ``first`` on both hosts, checks that both
+    failed; returns each host's stderr and the checkpoints' steps."""
+    wd = tempfile.mkdtemp()
+    results = _wait(_start(mode, wd, env=lambda p, port: {'FAIL_FROM': str(first)}),
+                    timeout=240)
+    self.assertTrue(all(code != 0 for code, _, _ in results), results)
+    return [err for _, _, err in results], os.listdir(os.path.join(wd, 'checkpoints'))
+
   @parameterized.parameters(5, 30)
   def test_a_failing_lead_output_stops_every_host_with_a_checkpoint(self, first):
     # Only the lead writes the log: when that fails (from step 5, or at the last step, after
     # the last call's vote), every host saves at the same step and fails, rather than the
     # others waiting in the next collective for a lead that has gone, or exiting 0.
-    wd = tempfile.mkdtemp()
-    results = _wait(_start('write_fails', wd, env=lambda p, port: {'FAIL_FROM': str(first)}),
-                    timeout=240)
-    self.assertTrue(all(code != 0 for code, _, _ in results), results)
-    self.assertIn(f'OSError: No space left on device (step {first})', results[0][2])
-    self.assertIn('Another host failed at its own work outside the train step',
-                  results[1][2])
-    steps = os.listdir(os.path.join(wd, 'checkpoints'))
+    errors, steps = self._failing_run('write_fails', first)
+    self.assertIn(f'OSError: No space left on device (step {first})', errors[0])
+    self.assertIn('Another host failed at its own work outside the train step', errors[1])
     self.assertLen(steps, 1)
     self.assertLess(int(steps[0]), 30) if first < 30 else self.assertEqual(steps, ['30'])
 
@@ -136,15 +140,10 @@ class MultiHostTest(chex.TestCase):
     # that needs them is due, and both hosts save the state of step 20 and fail; with the
     # very first call's batches, nothing is trained. Before, host 0 waited in the call's
     # collectives for a host that had gone.
-    wd = tempfile.mkdtemp()
-    results = _wait(_start('data_fails', wd, env=lambda p, port: {'FAIL_FROM': str(first)}),
-                    timeout=240)
-    self.assertTrue(all(code != 0 for code, _, _ in results), results)
-    self.assertIn(f'OSError: unreadable record (step {first})', results[1][2])
-    self.assertIn('Another host failed at its own work outside the train step',
-                  results[0][2])
-    saved = os.listdir(os.path.join(wd, 'checkpoints'))
-    self.assertEqual(saved, ['20'] if first else [])
+    errors, steps = self._failing_run('data_fails', first)
+    self.assertIn(f'OSError: unreadable record (step {first})', errors[1])
+    self.assertIn('Another host failed at its own work outside the train step', errors[0])
+    self.assertEqual(steps, ['20'] if first else [])
 
   def test_a_lead_that_cannot_record_the_config_stops_every_host(self):
     results = _wait(_start('record_fails', tempfile.mkdtemp()), timeout=240)
