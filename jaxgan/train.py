@@ -112,7 +112,8 @@ class _StopRequest:
 
 
 # What a host votes at each call: go on, stop (a signal: save and stop), or stop because its
-# own work outside the train step (the lead's log and pictures) failed: save, stop, fail.
+# own work outside the train step (its data, the lead's log and pictures) failed: save,
+# stop, fail.
 GO_ON, STOP, FAILED = 0, 1, 2
 
 
@@ -202,8 +203,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
       checkpoint. Every checkpoint on disk is from before it.
     checkpoints.CheckpointError: a checkpoint in the workdir cannot be restored.
     Exception: this host's error reading its data or writing the log or pictures, raised
-      once every host has saved the state of the last call before it; the other hosts
-      raise RuntimeError.
+      once every host has stopped after the same call and saved its state (a failed read:
+      the last call whose data every host had; nothing is trained when it is one of the
+      first calls' reads); the other hosts raise RuntimeError.
     KeyboardInterrupt: after SIGINT, once the checkpoint is saved (Python's own handler;
       ``launch.train`` exits with 130).
 
@@ -353,6 +355,8 @@ def _train(config, workdir, gan, pipe, length, mesh,
         logging.exception('This host failed at its own work outside the train step (its '
                           'data, log or pictures): every host saves and stops.')
         failed.append(e)
+      else:  # the first one is raised; this one would be lost without a trace
+        logging.exception('A further failure of this host\'s own work.')
 
   # The batches are read `lag + 1` calls ahead (NumPy, on the host), so that a host's data
   # error is voted before the call that needs those batches is due: every host then saves
@@ -415,7 +419,8 @@ def _train(config, workdir, gan, pipe, length, mesh,
     with _StopRequest() as stop_request:
       s, votes, lag = start, [], _stop_lag()
       read_ahead()
-      # The first calls' data, voted at once: a host whose read failed has no first call.
+      # The first calls' data, voted at once: where any host's read failed, every host stops
+      # before the first call (its state is the restored or initial one: nothing is lost).
       vote = FAILED if int(_stop_vote(FAILED if failed else GO_ON, mesh)) else GO_ON
       while s < total and vote == GO_ON:
         first, k, batches = ahead.popleft()
@@ -427,7 +432,8 @@ def _train(config, workdir, gan, pipe, length, mesh,
           jax.block_until_ready(pending[-1 - IN_FLIGHT][1])
         before, s = s, s + k
         bar.update(k)
-        read_ahead()  # while the device computes
+        if not stop_request.requested:  # (stopping: the calls until the vote are here)
+          read_ahead()  # while the device computes
         votes.append(_stop_vote(my_vote(stop_request), mesh))  # read once
         vote = int(votes.pop(0)) if len(votes) > lag else GO_ON
         stopping = vote != GO_ON
