@@ -3,7 +3,9 @@
 The state gets a leading seed axis ``[S, ...]``; each seed has its own initialization,
 step keys and data stream — the same ones ``launch.train`` gives that seed (the key
 schedule and pipelines come from :mod:`jaxgan.build`). One compiled call advances all
-seeds by ``K`` steps.
+seeds by ``K`` steps, the seeds split over this process's devices (:func:`seed_mesh`:
+on 8 GPUs, 8 seeds train one per GPU; the seeds are independent, so the split needs no
+communication).
 """
 
 from __future__ import annotations
@@ -15,20 +17,39 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from jaxgan import build, data, sharding, train
 from jaxgan import gan as gan_lib
 
 
-def init_states(gan: gan_lib.GAN, pipe: data.Pipeline, seeds: list[int]) -> gan_lib.GANState:
-  """States of ``seeds`` stacked on a leading axis (seed ``s`` from ``build.init_key(s)``)."""
+def seed_mesh(num_seeds: int) -> jax.sharding.Mesh:
+  """A ``'data'`` mesh over as many of this process's devices as divide ``num_seeds`` (the
+  most that split the seeds evenly: 8 seeds on 3 GPUs use 2), for the seed axis."""
+  devices = jax.local_devices()
+  n = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
+  return sharding.make_mesh(devices[:n])
+
+
+def per_seed(mesh: jax.sharding.Mesh) -> NamedSharding:
+  """The sharding of arrays with a leading seed axis: split over ``mesh``'s devices."""
+  return NamedSharding(mesh, P('data'))
+
+
+def init_states(gan: gan_lib.GAN, pipe: data.Pipeline, seeds: list[int],
+                mesh: jax.sharding.Mesh | None = None) -> gan_lib.GANState:
+  """States of ``seeds`` stacked on a leading axis (seed ``s`` from ``build.init_key(s)``),
+  split over ``mesh`` when given."""
   keys = jax.vmap(build.init_key)(np.asarray(seeds, np.uint32))
-  return jax.jit(jax.vmap(lambda k: build.init_state(gan, pipe, k)))(keys)
+  out = None if mesh is None else per_seed(mesh)
+  return jax.jit(jax.vmap(lambda k: build.init_state(gan, pipe, k)), out_shardings=out)(keys)
 
 
-def compile_seed_steps(gan: gan_lib.GAN):
+def compile_seed_steps(gan: gan_lib.GAN, mesh: jax.sharding.Mesh | None = None):
   """``fn(states[S], batches[S, K, n_critic, B, ...], base_keys[S], frozen) -> (states,
-  metrics[S, K])`` with the states donated (``frozen`` shared by all seeds).
+  metrics[S, K])`` with the states donated (``frozen`` shared by all seeds); with ``mesh``,
+  the states and metrics split over its devices by seed.
 
   Every seed is at the same step, so the step is mapped as one scalar: what depends on it
   alone (a lazy penalty's ``lax.cond``) stays a branch rather than becoming a select that
@@ -41,7 +62,9 @@ def compile_seed_steps(gan: gan_lib.GAN):
     out, metrics = jax.vmap(lambda s, b, k: gan_lib.train_steps(gan, s, b, k, frozen=frozen),
                             in_axes=(axes, 0, 0), out_axes=(axes, 0))(one, batches, keys)
     return out.replace(step=jnp.broadcast_to(out.step, states.step.shape)), metrics
-  return jax.jit(steps, donate_argnums=0, compiler_options=sharding.default_compiler_options())
+  out = None if mesh is None else (per_seed(mesh), per_seed(mesh))
+  return jax.jit(steps, donate_argnums=0, out_shardings=out,
+                 compiler_options=sharding.default_compiler_options())
 
 
 def pipelines(config: ml_collections.ConfigDict, seeds: list[int]) -> list[data.Pipeline]:
@@ -69,15 +92,18 @@ def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
     finite (0 where the seed trained to the end without one). A diverged seed does not
     stop the others: a study reports it.
   """
-  states = init_states(gan, pipes[0], seeds)
-  fn = compile_seed_steps(gan)
-  keys = jax.vmap(build.step_base_key)(np.asarray(seeds, np.uint32))
+  mesh = seed_mesh(len(seeds))
+  states = init_states(gan, pipes[0], seeds, mesh)
+  fn = compile_seed_steps(gan, mesh)
+  keys = jax.device_put(jax.vmap(build.step_base_key)(np.asarray(seeds, np.uint32)),
+                        per_seed(mesh))
+  frozen = jax.device_put({} if frozen is None else frozen, sharding.replicated(mesh))
   diverged_at = np.zeros(len(seeds), np.int64)
   s = 0
   while s < num_steps:
     k = min(steps_per_call, num_steps - s)
-    states, metrics = fn(states, stacked_batches(pipes, s, k), keys,
-                         {} if frozen is None else frozen)
+    batches = jax.device_put(stacked_batches(pipes, s, k), per_seed(mesh))
+    states, metrics = fn(states, batches, keys, frozen)
     bad = train.first_nonfinite(jax.device_get(metrics))  # [S]
     new = (bad >= 0) & (diverged_at == 0)
     diverged_at[new] = s + 1 + bad[new]

@@ -187,10 +187,43 @@ def _stdout(test: chex.TestCase, script: str) -> str:
   return proc.stdout
 
 
+SHARDED_SEEDS = r'''
+import chex
+chex.set_n_cpu_devices(8)
+import jax, numpy as np
+from unittest import mock
+from jaxgan import build, seeds, sharding
+from tests.train_helpers import small_config
+assert [seeds.seed_mesh(n).size for n in (8, 4, 6, 7, 9, 16)] == [8, 4, 6, 7, 3, 8]
+config = small_config(num_steps=10)
+gan, _ = build.build(config)
+seed_list = [3, 7, 11, 19]
+out = {}
+for n in (4, 1):
+  one = sharding.make_mesh(jax.local_devices()[:1])
+  with mock.patch.object(seeds, 'seed_mesh', (lambda k: one) if n == 1 else seeds.seed_mesh):
+    states, diverged = seeds.train_seeds(gan, seeds.pipelines(config, seed_list), seed_list,
+                                         10, 5)
+  assert list(diverged) == [0, 0, 0, 0], diverged
+  leaf = jax.tree.leaves(states.g_params)[0]
+  assert len(leaf.sharding.device_set) == n, leaf.sharding
+  assert leaf.addressable_shards[0].data.shape[0] == 4 // n
+  out[n] = jax.device_get(states)
+  samples = seeds.generate(gan, states, 16)
+  assert samples.shape[0] == 4, samples.shape
+chex.assert_trees_all_close(out[4], out[1], rtol=1e-4, atol=1e-5)
+print('seeds on 4 devices == on 1')
+'''
+
+
 class MultiDeviceTest(chex.TestCase):
 
   def test_eight_devices_equal_one(self):
     self.assertIn('8 devices == 1 device', _stdout(self, MULTI_DEVICE))
+
+  def test_seeds_split_over_the_devices_train_as_on_one(self):
+    # 4 seeds on 8 devices: one seed per device (4 of them), the same states as on one.
+    self.assertIn('seeds on 4 devices == on 1', _stdout(self, SHARDED_SEEDS))
 
 
 
