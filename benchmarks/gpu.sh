@@ -11,10 +11,21 @@
 # conv_batches_bf16 conv_layers sr_rrdb (all of them, in this order, when none is named).
 # Output: the tables, in LOG (default gpu.log) and on stdout.
 set -u
+ALL='smoke conv_f32 vmap fid conv_bf16 resnet sr sr_small conv_batches conv_batches_bf16
+  conv_layers sr_rrdb'
 LOG=${1:-gpu.log}
 shift $(( $# > 0 ? 1 : 0 ))
-SECTIONS=${*:-smoke conv_f32 vmap fid conv_bf16 resnet sr sr_small conv_batches conv_batches_bf16
-  conv_layers sr_rrdb}
+SECTIONS=${*:-$ALL}
+for name in $LOG $SECTIONS; do  # every name checked before the first (minutes-long) section
+  known=0
+  for s in $ALL; do [ "$name" = "$s" ] && known=1; done
+  if [ "$name" = "$LOG" ]; then
+    [ $known = 1 ] && { echo "gpu.sh: the first argument is the log file, not a section" \
+      "('$LOG'): bash benchmarks/gpu.sh LOG [SECTION...]"; exit 2; }
+  elif [ $known = 0 ]; then
+    echo "gpu.sh: unknown section '$name'; the sections: $(echo $ALL)"; exit 2
+  fi
+done
 PY=${PYTHON:-python}
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.6}
 : > "$LOG"
@@ -58,6 +69,5 @@ for name in $SECTIONS; do
     conv_batches_bf16) section 120 'conv_step bfloat16, batch 64 and 128' \
       $PY -m benchmarks.conv_step --dtype bfloat16 --batch 64,128 --parts steps --steps 20 ;;
     conv_layers) section 60 'conv_layers' $PY -m benchmarks.conv_layers ;;
-    *) echo "unknown section $name" | tee -a "$LOG"; exit 2 ;;
   esac
 done

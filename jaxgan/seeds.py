@@ -4,8 +4,9 @@ The state gets a leading seed axis ``[S, ...]``; each seed has its own initializ
 step keys and data stream — the same ones ``launch.train`` gives that seed (the key
 schedule and pipelines come from :mod:`jaxgan.build`). One compiled call advances all
 seeds by ``K`` steps, the seeds split over this process's devices (:func:`seed_mesh`:
-on 8 GPUs, 8 seeds train one per GPU; the seeds are independent, so the split needs no
-communication).
+on 8 GPUs, 8 seeds train one per GPU; the seeds are independent, so the split's only
+communication is their shared step, one scalar per call). Only device counts that divide
+the number of seeds are used: 5 seeds on 4 GPUs train on one.
 """
 
 from __future__ import annotations

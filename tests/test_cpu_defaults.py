@@ -205,9 +205,9 @@ for n in (4, 1):
     states, diverged = seeds.train_seeds(gan, seeds.pipelines(config, seed_list), seed_list,
                                          10, 5)
   assert list(diverged) == [0, 0, 0, 0], diverged
-  leaf = jax.tree.leaves(states.g_params)[0]
-  assert len(leaf.sharding.device_set) == n, leaf.sharding
-  assert leaf.addressable_shards[0].data.shape[0] == 4 // n
+  for leaf in jax.tree.leaves(states):  # every leaf, the step too: one seed per device
+    assert len(leaf.sharding.device_set) == n, leaf.sharding
+    assert leaf.addressable_shards[0].data.shape[0] == 4 // n, leaf.shape
   out[n] = jax.device_get(states)
   samples = seeds.generate(gan, states, 16)
   assert samples.shape[0] == 4, samples.shape
