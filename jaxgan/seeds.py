@@ -5,8 +5,8 @@ step keys and data stream — the same ones ``launch.train`` gives that seed (th
 schedule and pipelines come from :mod:`jaxgan.build`). One compiled call advances all
 seeds by ``K`` steps, the seeds split over this process's devices (:func:`seed_mesh`:
 on 8 GPUs, 8 seeds train one per GPU; the seeds are independent, so the split's only
-communication is their shared step, one scalar per call). Only device counts that divide
-the number of seeds are used: 5 seeds on 4 GPUs train on one.
+communication is their shared step, one scalar per call; 5 seeds on 4 GPUs train two per
+GPU on 3 of them, the last seed computed twice and the copy dropped).
 """
 
 from __future__ import annotations
@@ -25,12 +25,13 @@ from jaxgan import build, data, sharding, train
 from jaxgan import gan as gan_lib
 
 
-def seed_mesh(num_seeds: int) -> jax.sharding.Mesh:
-  """A ``'data'`` mesh over as many of this process's devices as divide ``num_seeds`` (the
-  most that split the seeds evenly: 8 seeds on 3 GPUs use 2), for the seed axis."""
-  devices = jax.local_devices()
-  n = max(d for d in range(1, len(devices) + 1) if num_seeds % d == 0)
-  return sharding.make_mesh(devices[:n])
+def seed_mesh(num_seeds: int, devices: list | None = None) -> jax.sharding.Mesh:
+  """A ``'data'`` mesh for the seed axis: over the fewest of ``devices`` (default: this
+  process's) that hold the fewest seeds each. 8 seeds on 8 GPUs: 8, one each; 5 on 4: 3,
+  two each (the seeds padded to 6: :func:`train_seeds`)."""
+  devices = jax.local_devices() if devices is None else devices
+  each = -(-num_seeds // len(devices))
+  return sharding.make_mesh(devices[:-(-num_seeds // each)])
 
 
 def per_seed(mesh: jax.sharding.Mesh) -> NamedSharding:
@@ -93,25 +94,29 @@ def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
     finite (0 where the seed trained to the end without one). A diverged seed does not
     stop the others: a study reports it.
   """
-  mesh = seed_mesh(len(seeds))
+  n = len(seeds)
+  mesh = seed_mesh(n)
+  pad = -n % mesh.size  # the last seed again, so that every device holds as many
+  seeds, pipes = list(seeds) + [seeds[-1]] * pad, list(pipes) + [pipes[-1]] * pad
   states = init_states(gan, pipes[0], seeds, mesh)
   fn = compile_seed_steps(gan, mesh)
   keys = jax.device_put(jax.vmap(build.step_base_key)(np.asarray(seeds, np.uint32)),
                         per_seed(mesh))
   frozen = jax.device_put({} if frozen is None else frozen, sharding.replicated(mesh))
-  diverged_at = np.zeros(len(seeds), np.int64)
+  diverged_at = np.zeros(n, np.int64)
+  unpadded = (lambda t: t) if not pad else (lambda t: jax.tree.map(lambda x: x[:n], t))
   s = 0
   while s < num_steps:
     k = min(steps_per_call, num_steps - s)
     batches = jax.device_put(stacked_batches(pipes, s, k), per_seed(mesh))
     states, metrics = fn(states, batches, keys, frozen)
-    bad = train.first_nonfinite(jax.device_get(metrics))  # [S]
+    bad = train.first_nonfinite(jax.device_get(metrics))[:n]  # [S]
     new = (bad >= 0) & (diverged_at == 0)
     diverged_at[new] = s + 1 + bad[new]
     s += k
     if callback is not None:
-      callback(s, states)
-  return states, diverged_at
+      callback(s, unpadded(states))
+  return unpadded(states), diverged_at
 
 
 def generate(gan: gan_lib.GAN, states: gan_lib.GANState, num_samples: int,

@@ -194,25 +194,32 @@ import jax, numpy as np
 from unittest import mock
 from jaxgan import build, seeds, sharding
 from tests.train_helpers import small_config
-assert [seeds.seed_mesh(n).size for n in (8, 4, 6, 7, 9, 16)] == [8, 4, 6, 7, 3, 8]
+assert [seeds.seed_mesh(n).size for n in (8, 4, 6, 7, 9, 16, 1)] == [8, 4, 6, 7, 5, 8, 1]
+assert seeds.seed_mesh(5, jax.local_devices()[:4]).size == 3  # two seeds each
 config = small_config(num_steps=10)
 gan, _ = build.build(config)
-seed_list = [3, 7, 11, 19]
+mesh_of = seeds.seed_mesh
+one = lambda k: mesh_of(k, jax.local_devices()[:1])
+four = lambda k: mesh_of(k, jax.local_devices()[:4])
 out = {}
-for n in (4, 1):
-  one = sharding.make_mesh(jax.local_devices()[:1])
-  with mock.patch.object(seeds, 'seed_mesh', (lambda k: one) if n == 1 else seeds.seed_mesh):
-    states, diverged = seeds.train_seeds(gan, seeds.pipelines(config, seed_list), seed_list,
-                                         10, 5)
-  assert list(diverged) == [0, 0, 0, 0], diverged
-  for leaf in jax.tree.leaves(states):  # every leaf, the step too: one seed per device
-    assert len(leaf.sharding.device_set) == n, leaf.sharding
-    assert leaf.addressable_shards[0].data.shape[0] == 4 // n, leaf.shape
-  out[n] = jax.device_get(states)
-  samples = seeds.generate(gan, states, 16)
-  assert samples.shape[0] == 4, samples.shape
-chex.assert_trees_all_close(out[4], out[1], rtol=1e-4, atol=1e-5)
-print('seeds on 4 devices == on 1')
+for seed_list, meshes in (([3, 7, 11, 19], (mesh_of, one)), ([3, 7, 11, 19, 23], (four, one))):
+  for mesh in meshes:
+    seen = []
+    with mock.patch.object(seeds, 'seed_mesh', mesh):
+      states, diverged = seeds.train_seeds(gan, seeds.pipelines(config, seed_list), seed_list,
+                                           10, 5, callback=lambda s, st: seen.append(st))
+    assert list(diverged) == [0] * len(seed_list), diverged
+    for st in (states, seen[-1]):  # the seeds asked for, no padding
+      assert all(x.shape[0] == len(seed_list) for x in jax.tree.leaves(st))
+    if mesh is mesh_of:  # 4 seeds on 8 devices: every leaf, the step too, one seed per device
+      for leaf in jax.tree.leaves(states):
+        assert len(leaf.sharding.device_set) == 4, leaf.sharding
+        assert leaf.addressable_shards[0].data.shape[0] == 1, leaf.shape
+    assert seeds.generate(gan, states, 16).shape[0] == len(seed_list)
+    out[len(seed_list), mesh is one] = jax.device_get(states)
+for n in (4, 5):
+  chex.assert_trees_all_close(out[n, False], out[n, True], rtol=1e-4, atol=1e-5)
+print('seeds split over 4 and 3 devices == on 1')
 '''
 
 
@@ -222,8 +229,9 @@ class MultiDeviceTest(chex.TestCase):
     self.assertIn('8 devices == 1 device', _stdout(self, MULTI_DEVICE))
 
   def test_seeds_split_over_the_devices_train_as_on_one(self):
-    # 4 seeds on 8 devices: one seed per device (4 of them), the same states as on one.
-    self.assertIn('seeds on 4 devices == on 1', _stdout(self, SHARDED_SEEDS))
+    # 4 seeds on 8 devices: one seed per device (4 of them); 5 seeds on 4 devices: two on
+    # each of 3, the last one padded; the same states as on one device.
+    self.assertIn('seeds split over 4 and 3 devices == on 1', _stdout(self, SHARDED_SEEDS))
 
 
 
