@@ -16,15 +16,12 @@ ALL='smoke conv_f32 vmap fid conv_bf16 resnet sr sr_small conv_batches conv_batc
 LOG=${1:-gpu.log}
 shift $(( $# > 0 ? 1 : 0 ))
 SECTIONS=${*:-$ALL}
-for name in $LOG $SECTIONS; do  # every name checked before the first (minutes-long) section
-  known=0
-  for s in $ALL; do [ "$name" = "$s" ] && known=1; done
-  if [ "$name" = "$LOG" ]; then
-    [ $known = 1 ] && { echo "gpu.sh: the first argument is the log file, not a section" \
-      "('$LOG'): bash benchmarks/gpu.sh LOG [SECTION...]"; exit 2; }
-  elif [ $known = 0 ]; then
-    echo "gpu.sh: unknown section '$name'; the sections: $(echo $ALL)"; exit 2
-  fi
+known() { [[ " $(echo $ALL) " == *" $1 "* ]]; }
+# Every name checked before the first (minutes-long) section.
+known "$LOG" && { echo "gpu.sh: the first argument is the log file, not a section ('$LOG'):" \
+  'bash benchmarks/gpu.sh LOG [SECTION...]'; exit 2; }
+for name in $SECTIONS; do
+  known "$name" || { echo "gpu.sh: unknown section '$name'; the sections: $(echo $ALL)"; exit 2; }
 done
 PY=${PYTHON:-python}
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.6}
