@@ -364,7 +364,8 @@ def _train(config, workdir, gan, pipe, length, mesh,
   # failed read left the other hosts waiting in that call's collectives. After any failure
   # nothing more is read: the calls until the vote is read are already here.
   plan, ahead = _calls(start, total, per_call), collections.deque()
-  depth = _stop_lag() + 1
+  lag = _stop_lag()  # the calls between a vote and its reading
+  depth = lag + 1
 
   def read(first: int, k: int) -> None:
     ahead.append((first, k, pipe.batches(first, k)))
@@ -417,7 +418,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
   signum, vote = None, GO_ON
   try:
     with _StopRequest() as stop_request:
-      s, votes, lag = start, [], _stop_lag()
+      s, votes = start, []
       read_ahead()
       # The first calls' data, voted at once: where any host's read failed, every host stops
       # before the first call (its state is the restored or initial one: nothing is lost).

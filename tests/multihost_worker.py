@@ -76,28 +76,18 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
     def record_config(*args, **kwargs):
       raise PermissionError('config.json: permission denied')
     workdir_lib.record_config = record_config
-  if mode == 'write_fails':  # the lead's metric log fails (a full disk, say) from a step on
+  if mode in ('write_fails', 'data_fails'):
+    from jaxgan import data, writers
+    from tests.train_helpers import failing_from
     c.num_steps, c.checkpoint_every, c.eval_every = 30, 100, 100
-    from jaxgan import writers
-    first, write_row = int(os.environ.get('FAIL_FROM', '5')), writers.MetricWriter.write
-
-    def write(self, step, metrics):
-      if step >= first:
-        raise OSError(f'No space left on device (step {step})')
-      write_row(self, step, metrics)
-    if pid == 0:
-      writers.MetricWriter.write = write
-  if mode == 'data_fails':  # process 1 cannot read its batches from step $FAIL_FROM on
-    c.num_steps, c.checkpoint_every, c.eval_every = 30, 100, 100
-    from jaxgan import data
-    first, read = int(os.environ.get('FAIL_FROM', '20')), data.Pipeline.batches
-
-    def batches(self, start, count):
-      if start >= first:
-        raise OSError(f'unreadable record (step {start})')
-      return read(self, start, count)
-    if pid == 1:
-      data.Pipeline.batches = batches
+  if mode == 'write_fails' and pid == 0:  # the lead's metric log fails (a full disk, say)
+    writers.MetricWriter.write = failing_from(
+        writers.MetricWriter.write, int(os.environ.get('FAIL_FROM', '5')),
+        lambda step: OSError(f'No space left on device (step {step})'))
+  if mode == 'data_fails' and pid == 1:  # process 1 cannot read its batches
+    data.Pipeline.batches = failing_from(
+        data.Pipeline.batches, int(os.environ.get('FAIL_FROM', '20')),
+        lambda step: OSError(f'unreadable record (step {step})'))
   state = train.train_and_evaluate(c, workdir)
   leaves = jax.tree.leaves((state.g_params, state.d_params))
   np.save(os.path.join(workdir, f'params_{pid}.npy'),

@@ -30,7 +30,7 @@ from jaxgan import (
   writers,
 )
 from jaxgan import gan as gan_lib
-from tests.train_helpers import ENV, ROOT, saved_steps, small_config
+from tests.train_helpers import ENV, ROOT, failing_from, saved_steps, small_config
 
 
 def _leaves_equal(a, b) -> bool:
@@ -440,12 +440,8 @@ class TrainLoopTest(chex.TestCase):
     # step 10 is still saved, training stops at the next call with its own, and the error
     # is raised then.
     wd = os.path.join(self.dir, 'log_fails')
-    real_write = writers.MetricWriter.write
-
-    def write(writer, step, metrics):
-      if step >= 10:
-        raise OSError('No space left on device')
-      real_write(writer, step, metrics)
+    write = failing_from(writers.MetricWriter.write, 10,
+                         lambda step: OSError('No space left on device'))
     with (mock.patch.object(writers.MetricWriter, 'write', write),
           self.assertRaisesRegex(OSError, 'No space left')):
       train.train_and_evaluate(small_config(num_steps=40), wd)
@@ -456,12 +452,8 @@ class TrainLoopTest(chex.TestCase):
     # unreadable file, say) while the call of steps 10-15 runs, so the state of step 15 is
     # saved, the same state an uninterrupted run has there, and then the error is raised.
     wd = os.path.join(self.dir, 'data_fails')
-    real_batches = data.Pipeline.batches
-
-    def batches(pipe, start, count):
-      if start >= 15:
-        raise OSError(f'unreadable record at step {start}')
-      return real_batches(pipe, start, count)
+    batches = failing_from(data.Pipeline.batches, 15,
+                           lambda step: OSError(f'unreadable record at step {step}'))
     with (mock.patch.object(data.Pipeline, 'batches', batches),
           self.assertRaisesRegex(OSError, 'unreadable record at step 15')):
       train.train_and_evaluate(small_config(num_steps=40), wd)

@@ -2,6 +2,7 @@
 small toy config as a ConfigDict and as launcher flags, and the steps saved in a workdir."""
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import ml_collections
@@ -39,6 +40,17 @@ def small_flags(**overrides: Any) -> list[str]:
             'data.batch_size': 32, 'num_steps': 40, 'steps_per_call': 5, 'log_every': 5,
             'eval_every': 20, 'checkpoint_every': 10, 'num_eval_samples': 100, **overrides}
   return ['--config=configs/toy2d.py'] + [f'--config.{k}={v}' for k, v in fields.items()]
+
+
+def failing_from(method: Callable[..., Any], first: int,
+                 error: Callable[[int], Exception]) -> Callable[..., Any]:
+  """``method`` (of ``(self, step, ...)``: a log row's write, a pipeline's batches) raising
+  ``error(step)`` from step ``first`` on: a full disk or an unreadable file, for the loop."""
+  def failing(self: Any, step: int, *args: Any) -> Any:
+    if step >= first:
+      raise error(step)
+    return method(self, step, *args)
+  return failing
 
 
 def saved_steps(wd: str) -> list[int]:
