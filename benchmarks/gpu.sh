@@ -8,11 +8,12 @@
 #                                              # for fid, pytorch-fid (.[parity])
 #
 # Sections: smoke conv_f32 vmap fid conv_bf16 resnet sr sr_small conv_batches
-# conv_batches_bf16 conv_layers sr_rrdb (all of them, in this order, when none is named).
+# conv_batches_bf16 conv_layers sr_rrdb_scan vmap_widths sr_rrdb (all of them, in this
+# order, when none is named).
 # Output: the tables, in LOG (default gpu.log) and on stdout.
 set -u
 ALL='smoke conv_f32 vmap fid conv_bf16 resnet sr sr_small conv_batches conv_batches_bf16
-  conv_layers sr_rrdb'
+  conv_layers sr_rrdb_scan vmap_widths sr_rrdb'
 LOG=${1:-gpu.log}
 shift $(( $# > 0 ? 1 : 0 ))
 SECTIONS=${*:-$ALL}
@@ -59,12 +60,17 @@ for name in $SECTIONS; do
     sr_rrdb)  # printed nothing in 195 s on an H200 (steps 1, rounds 1): it prints its phases
       section 400 'sr_step, the paper'"'"'s RRDBNet' $PY -m benchmarks.sr_step --models rrdb \
         --steps 3 --rounds 3 ;;
+    sr_rrdb_scan)  # its 23 RRDBs as one nn.scan: one block compiled, not 23
+      section 150 'sr_step, the paper'"'"'s RRDBNet, scanned' $PY -m benchmarks.sr_step \
+        --models rrdb --scan on --steps 3 --rounds 3 ;;
+    vmap_widths) section 120 'vmap_seeds, widths 32 and 128' $PY -m benchmarks.vmap_seeds \
+      --widths 32,128 --rounds 3 ;;
     sr_small) section 100 'sr_step, the small models' $PY -m benchmarks.sr_step \
       --models srresnet_small,rrdb_small --steps 5 --rounds 3 ;;
     conv_batches) section 130 'conv_step float32, batch 64 and 128' $PY -m benchmarks.conv_step \
       --batch 64,128 --parts steps --steps 20 ;;
     conv_batches_bf16) section 120 'conv_step bfloat16, batch 64 and 128' \
       $PY -m benchmarks.conv_step --dtype bfloat16 --batch 64,128 --parts steps --steps 20 ;;
-    conv_layers) section 60 'conv_layers' $PY -m benchmarks.conv_layers ;;
+    conv_layers) section 150 'conv_layers' $PY -m benchmarks.conv_layers ;;
   esac
 done

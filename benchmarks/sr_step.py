@@ -9,6 +9,10 @@ Models (``--models``, comma-separated; sizes from ``configs/srgan.py`` and
 * ``srresnet``: the paper's SRResNet, 16 blocks, 64 features; 96 px;
 * ``rrdb``: ESRGAN's RRDBNet, 23 RRDBs, 64 features, growth 32; 128 px.
 
+``--scan on`` (or ``off,on``: a row each) runs the RRDBNets with ``scan_blocks=True``, their
+blocks as one ``nn.scan`` (``configs/esrgan.py`` scans the papers' model); ``off``, the
+default, unrolls them, as the small config does.
+
 The discriminator is SRGAN's with BatchNorm (width 16, 256 hidden units for the small
 variants; 64 and 1024 for the papers'), also for RRDBNet, whose config now takes ESRGAN's
 VGG-style one: the table's numbers were measured so. Two steps per model, both with the
@@ -37,7 +41,7 @@ region (seen here: 2 threads 100x slower than 1 at load average 5 on 2 cores): t
 idle machine, or compare with ``--torch_threads 1``.
 
     python -m benchmarks.sr_step [--models srresnet_small,rrdb_small,srresnet,rrdb]
-        [--batch 16] [--hr 64] [--rounds 3] [--steps 2] [--torch_threads 0]
+        [--batch 16] [--hr 64] [--rounds 3] [--steps 2] [--scan off] [--torch_threads 0]
 """
 
 from __future__ import annotations
@@ -73,11 +77,15 @@ MODELS = {
 KINDS = ('psnr', 'gan')
 
 
-def config(model: str, kind: str, batch: int | None, hr: int | None) -> ml_collections.ConfigDict:
-  """The config of ``model``'s ``kind`` step, at ``batch`` and ``hr`` when given."""
+def config(model: str, kind: str, batch: int | None, hr: int | None,
+           scan: bool = False) -> ml_collections.ConfigDict:
+  """The config of ``model``'s ``kind`` step, at ``batch`` and ``hr`` when given; ``scan``:
+  RRDBNet's blocks as one ``nn.scan`` (``scan_blocks``)."""
   module, options, _, cpu_batch = MODELS[model]
   options = ','.join(o for o in (options, 'psnr' if kind == 'psnr' else 'offline') if o)
   c = module.get_config(options)
+  if 'scan_blocks' in c.model.generator:  # RRDBNet: as asked, whatever the config says
+    c.model.generator.scan_blocks = scan
   if c.model.discriminator.get('layout') == 'esrgan':  # the table's D is SRGAN's, as its twin
     c.model.discriminator.update(layout='srgan', hidden=256 if 'small' in options else 1024)
   for opt in (c.g_optimizer, c.d_optimizer):  # as the twin's Adam; one state for both steps
@@ -146,7 +154,8 @@ def torch_step(c: ml_collections.ConfigDict, device: str) -> Callable[[], None] 
     return None
   torch.manual_seed(0)
   cls = torch_sr_models.SRResNet if c.model.name == 'srgan' else torch_sr_models.RRDBNet
-  g = cls(**dict(c.model.generator)).to(device).train()
+  g_kwargs = {k: v for k, v in dict(c.model.generator).items() if k != 'scan_blocks'}
+  g = cls(**g_kwargs).to(device).train()
   d_kwargs = {k: v for k, v in dict(c.model.discriminator).items() if k != 'layout'}
   d = torch_sr_models.SRGANDiscriminator(**d_kwargs).to(device).train()
   adam = lambda module, o: torch.optim.Adam(module.parameters(), o.learning_rate,
@@ -216,17 +225,25 @@ def main() -> None:
                       help="every model's HR crop size (default the configs': 64, 96, 128)")
   parser.add_argument('--rounds', type=int, default=3)
   parser.add_argument('--steps', type=int, default=2)
+  parser.add_argument('--scan', default='off',
+                      help="RRDBNet's blocks (scan_blocks): 'off' (unrolled), 'on' (one "
+                           "nn.scan, compiled once) or 'off,on' (a row each)")
   parser.add_argument('--torch_threads', type=int, default=0,
                       help="PyTorch's intra-op threads (default 0: PyTorch's own default)")
   args = parser.parse_args()
   names = comma_list(args.models, tuple(MODELS), 'models')
+  scans = [s == 'on' for s in comma_list(args.scan, ('off', 'on'), 'scan')]
+  runs = [(name, scan) for name in names for scan in scans
+          if not scan or MODELS[name][0] is esrgan]
   device, torch_sync, torch_note = torch_with_threads(args.torch_threads)
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}; {torch_note}')
   sync = jax.block_until_ready
   rows = []
-  for name in names:
+  for name, scan in runs:
     variants, compile_s = {}, {}
-    configs = {kind: config(name, kind, args.batch, args.hr) for kind in KINDS}
+    configs = {kind: config(name, kind, args.batch, args.hr, scan) for kind in KINDS}
+    label = MODELS[name][2] + (', scanned' if scan else '')
+    name += ' scanned' if scan else ''
     start = time.perf_counter()
     state = jax.block_until_ready(initial_state(configs['psnr']))
     progress(f'{name}: jaxgan init {time.perf_counter() - start:.1f} s')
@@ -247,7 +264,7 @@ def main() -> None:
       c = configs[kind]
       b = c.data.batch_size
       jr, tr = b * rates[f'jax {kind}'], b * rates.get(f'torch {kind}', float('nan'))
-      rows.append([MODELS[name][2], f'{kind}: {describe(c)}',
+      rows.append([label, f'{kind}: {describe(c)}',
                    f'{b} x {c.data.crop_size}px', jr, tr, jr / tr, compile_s[kind]])
   print('\nSuper-resolution train steps (psnr: G alone; gan: one D + one G update), Adam:')
   print_table(['model', 'step', 'batch x HR', 'jaxgan images/s', 'PyTorch images/s',

@@ -39,9 +39,10 @@ RESUMABLE_FIELDS = ('num_steps', 'num_epochs', 'steps_per_call', 'log_every', 'e
 LOCATION_FIELDS = ('init_from', 'data.data_dir', 'content.vgg_weights')
 # Fields added after runs were saved without them: their absence means this value (a run
 # saved before learning-rate schedules resumes under a config with 'constant'; one saved
-# before the SR discriminator's layout had SRGAN's).
+# before the SR discriminator's layout had SRGAN's; one saved before RRDBNet could scan its
+# blocks had them unrolled).
 ABSENT_MEANS = {'g_optimizer.schedule': 'constant', 'd_optimizer.schedule': 'constant',
-                'model.discriminator.layout': 'srgan'}
+                'model.discriminator.layout': 'srgan', 'model.generator.scan_blocks': False}
 
 
 class WorkdirBusy(RuntimeError):

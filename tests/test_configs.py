@@ -171,6 +171,22 @@ class ConfigsTest(chex.TestCase):
         for step, want in rates.items():
           self.assertAlmostEqual(got[step] / want, 1.0, places=5, msg=f'{spec} step {step}')
 
+  def test_esrgan_scans_the_papers_rrdbs_in_both_stages(self):
+    """The papers' RRDBNet compiles its 23 blocks once (scan_blocks), in the PSNR stage and
+    the GAN stage alike, so that the GAN stage starts from the PSNR stage's parameters
+    (init_from); the small one, which trains on a CPU, is unrolled."""
+    lr = jax.numpy.zeros((1, 8, 8, 3))
+    shapes = {}
+    for spec, scanned in (('esrgan.py', True), ('esrgan.py:psnr', True),
+                          ('esrgan.py:small', False), ('esrgan.py:psnr,small', False)):
+      gan, _ = build.build(load([f'--config={ROOT}/configs/{spec}']))
+      self.assertEqual(gan.generator.scan_blocks, scanned, spec)
+      v = jax.eval_shape(lambda g=gan.generator: g.init(jax.random.key(0), lr))
+      shapes[spec] = jax.tree.map(lambda a: a.shape, v)
+      self.assertEqual('rrdbs' in v['params'], scanned, spec)
+    self.assertEqual(shapes['esrgan.py'], shapes['esrgan.py:psnr'])
+    self.assertEqual(shapes['esrgan.py:small'], shapes['esrgan.py:psnr,small'])
+
   def test_every_scheduled_recipe_ends_its_schedule_within_its_run(self):
     """No shipped recipe logs the schedule warning: its last milestone falls before its
     last train step, and its decay ends by it."""

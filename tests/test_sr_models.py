@@ -283,14 +283,23 @@ class SRModelsTest(chex.TestCase):
     want = np_srresnet(v, lr, SMALL_SRRESNET['num_blocks'], scale)
     np.testing.assert_allclose(np.asarray(got), want, rtol=2e-4, atol=2e-4)
 
-  @parameterized.parameters(2, 4)
-  def test_rrdbnet_matches_numpy_reference(self, scale):
-    g = sr.RRDBNet(scale=scale, **SMALL_RRDBNET)
+  @parameterized.product(scale=[2, 4], scan=[False, True])
+  def test_rrdbnet_matches_numpy_reference(self, scale, scan):
+    # Two blocks: the scanned layout's second block is its stacked parameters' row 1.
+    g = sr.RRDBNet(scale=scale, scan_blocks=scan, **dict(SMALL_RRDBNET, num_blocks=2))
     lr = _images(LR, seed=2)
     v = _randomize(_init(g, lr), seed=scale)
     got = g.apply(v, lr, train=False)
-    want = np_rrdbnet(v, lr, SMALL_RRDBNET['num_blocks'], scale)
-    np.testing.assert_allclose(np.asarray(got), want, rtol=2e-4, atol=2e-4)
+    params = v['params']
+    if scan:  # the reference reads block b's parameters at rrdb_{b}: row b of rrdbs
+      self.assertNotIn('rrdb_0', params)
+      params = {k: x for k, x in params.items() if k != 'rrdbs'}
+      params.update({f'rrdb_{b}': jax.tree.map(lambda a, b=b: a[b], v['params']['rrdbs'])
+                     for b in range(2)})
+    want = np_rrdbnet({'params': params}, lr, 2, scale)
+    # Outputs grow to ~100 through two blocks of N(0, 0.3^2) weights: float32 rounding.
+    np.testing.assert_allclose(np.asarray(got), want, rtol=2e-4,
+                               atol=2e-5 * np.abs(want).max())
 
   @parameterized.parameters('batch', 'none')
   def test_discriminator_matches_numpy_reference(self, norm):
@@ -361,15 +370,16 @@ class SRModelsTest(chex.TestCase):
     v = _shapes(sr.SRGANDiscriminator(), jnp.zeros((1, 96, 96, 3)))
     chex.assert_shape(v['params']['dense_hidden']['kernel'], (18432, 1024))
 
-  def test_rrdbnet_kaiming_init_scaled_by_a_tenth(self):
-    g = sr.RRDBNet(num_blocks=1, features=64, growth=32)
+  @parameterized.parameters(False, True)
+  def test_rrdbnet_kaiming_init_scaled_by_a_tenth(self, scan):
+    g = sr.RRDBNet(num_blocks=1, features=64, growth=32, scan_blocks=scan)
     params = _init(g, jnp.zeros((1, 4, 4, 3)), seed=3)['params']
     flat = flax.traverse_util.flatten_dict(params)
     kernels = {k: np.asarray(x, np.float64) for k, x in flat.items() if k[-1] == 'kernel'}
     self.assertLen(kernels, 15 + 6)
     z = []
     for path, w in kernels.items():
-      fan_in = int(np.prod(w.shape[:-1]))
+      fan_in = int(np.prod(w.shape[-4:-1]))  # [(blocks,) kh, kw, c_in, c_out]
       sigma = 0.1 * math.sqrt(2.0 / fan_in)
       n = w.size
       # The sample std's standard error is ~ sigma / sqrt(2 n); the mean's sigma / sqrt(n).
@@ -579,6 +589,80 @@ class SRModelsTest(chex.TestCase):
                                 'none, spectral; got .group.'):
       sr.SRGANDiscriminator(norm='group', **SMALL_D).init(_key(0),
                                                           jnp.zeros((1, 20, 20, 3)))
+
+
+class ScannedRRDBNetTest(chex.TestCase):
+  """``RRDBNet(scan_blocks=True)``: the same function as the unrolled blocks, with their
+  parameters stacked (:func:`sr.stack_rrdbs`)."""
+
+  def test_the_layout_is_the_unrolled_one_stacked(self):
+    lr = jnp.zeros((1, 8, 8, 3))
+    for kwargs in (dict(num_blocks=3, features=8, growth=4), {}):  # {}: the paper's
+      unrolled = _shapes(sr.RRDBNet(**kwargs), lr)['params']
+      scanned = _shapes(sr.RRDBNet(scan_blocks=True, **kwargs), lr)['params']
+      n = kwargs.get('num_blocks', 23)
+      self.assertEqual(sorted(scanned), sorted(
+          [k for k in unrolled if not k.startswith('rrdb_')] + ['rrdbs']))
+      for path, leaf in flax.traverse_util.flatten_dict(scanned['rrdbs']).items():
+        one = flax.traverse_util.flatten_dict(unrolled['rrdb_0'])[path]
+        self.assertEqual(leaf.shape, (n, *one.shape), msg=str(path))
+      self.assertEqual(_count(scanned), _count(unrolled))
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(2, 4)
+  def test_same_output_and_gradients_as_the_unrolled_blocks(self, scale):
+    kwargs = dict(num_blocks=3, features=8, growth=4, scale=scale)
+    unrolled, scanned = sr.RRDBNet(**kwargs), sr.RRDBNet(scan_blocks=True, **kwargs)
+    lr = _images(LR, seed=5)
+    # 0.3-scale weights (not the init's 0.03): every block changes the trunk.
+    params = _randomize(_init(unrolled, lr), seed=6)['params']
+    stacked = sr.stack_rrdbs(params)
+    loss = lambda g: lambda p, x: jnp.sum(jnp.sin(g.apply({'params': p}, x)))
+    want_y = unrolled.apply({'params': params}, lr)
+    got_y = self.variant(lambda p, x: scanned.apply({'params': p}, x))(stacked, lr)
+    # Relative to each leaf's largest value: outputs reach ~10, gradients ~3000.
+    close = lambda got, want: jax.tree.map(lambda a, b: np.testing.assert_allclose(
+        a, b, rtol=1e-4, atol=1e-5 * np.abs(b).max()), got, want)
+    close(got_y, want_y)
+    # Without the blocks the output differs (the check can fail).
+    self.assertGreater(float(jnp.abs(want_y - unrolled.clone(num_blocks=1).apply(
+        {'params': params}, lr)).max()), 0.1)
+    want_g = jax.grad(loss(unrolled), argnums=(0, 1))(params, lr)
+    got_g = self.variant(jax.grad(loss(scanned), argnums=(0, 1)))(stacked, lr)
+    chex.assert_trees_all_equal_structs(got_g[0], stacked)
+    close(got_g[0], sr.stack_rrdbs(want_g[0]))
+    close(got_g[1], want_g[1])
+
+  def test_blocks_are_initialized_independently(self):
+    g = sr.RRDBNet(num_blocks=2, features=8, growth=4, scan_blocks=True)
+    kernels = _init(g, jnp.zeros((1, 4, 4, 3)))['params']['rrdbs']['rdb1']['conv1']['kernel']
+    chex.assert_shape(kernels, (2, 3, 3, 8, 4))
+    self.assertGreater(float(jnp.abs(kernels[0] - kernels[1]).min()), 0.0)
+
+  def test_unstack_inverts_stack(self):
+    rng = np.random.default_rng(0)
+    normal = lambda *shape: rng.normal(size=shape).astype(np.float32)
+    params = {'conv_first': {'kernel': normal(3, 3, 3, 4)},
+              **{f'rrdb_{i}': {'rdb1': {'w': normal(2, 5)}} for i in range(12)}}
+    stacked = sr.stack_rrdbs(params)
+    # rrdb_10 and rrdb_11 come after rrdb_9 (numeric order, not the strings').
+    np.testing.assert_array_equal(stacked['rrdbs']['rdb1']['w'],
+                                  np.stack([params[f'rrdb_{i}']['rdb1']['w']
+                                            for i in range(12)]))
+    np.testing.assert_array_equal(stacked['conv_first']['kernel'],
+                                  params['conv_first']['kernel'])
+    back = sr.unstack_rrdbs(stacked)
+    self.assertEqual(sorted(back), sorted(params))
+    chex.assert_trees_all_equal(back, params)
+
+  def test_bad_layouts_are_named(self):
+    with self.assertRaisesRegex(ValueError, r"rrdb_0 \.\.\. rrdb_\{n-1\}; got \['rrdb_0', "
+                                r"'rrdb_2'\]"):
+      sr.stack_rrdbs({'rrdb_0': {'w': np.zeros(1)}, 'rrdb_2': {'w': np.zeros(1)}})
+    with self.assertRaisesRegex(ValueError, r'rrdb_0 \.\.\. rrdb_\{n-1\}; got \[\]'):
+      sr.stack_rrdbs({'conv_first': {}})
+    with self.assertRaisesRegex(ValueError, r"subtree 'rrdbs'; got \['conv_first', 'rrdb_0'\]"):
+      sr.unstack_rrdbs({'rrdb_0': {}, 'conv_first': {}})
 
 
 if __name__ == '__main__':

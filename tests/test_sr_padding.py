@@ -17,6 +17,8 @@ MODELS = {
     'srresnet_x4': lambda: sr.SRResNet(num_blocks=2, features=8, scale=4),
     'rrdbnet_x4': lambda: sr.RRDBNet(num_blocks=1, features=8, growth=4, scale=4),
     'rrdbnet_x2': lambda: sr.RRDBNet(num_blocks=1, features=8, growth=4, scale=2),
+    'rrdbnet_x4_scanned': lambda: sr.RRDBNet(num_blocks=2, features=8, growth=4, scale=4,
+                                             scan_blocks=True),
 }
 
 

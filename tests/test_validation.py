@@ -6,7 +6,7 @@ import tempfile
 import chex
 from absl.testing import absltest, parameterized
 
-from configs import acgan_digits, default, toy2d
+from configs import acgan_digits, default, esrgan, toy2d
 from jaxgan import build, train, validation, workdir
 from tests.train_helpers import small_config
 
@@ -156,6 +156,22 @@ class ValidationTest(chex.TestCase):
     workdir.write_config(wd, small_config(n_critic=5))  # a constant rate: only a change
     self.assertEqual(workdir.check_resume_config(wd, small_config(
         n_critic=1, allow_config_change=True), step=10)[0], 'n_critic: 5 -> 1')
+
+  def test_a_run_saved_before_scan_blocks_resumes_unrolled_only(self):
+    # config.json of an ESRGAN run from before RRDBNet's scan_blocks: its blocks were
+    # unrolled, so the small recipe (unrolled) resumes it, and the papers' (scanned, another
+    # parameter layout) is refused with the difference named.
+    wd = tempfile.mkdtemp()
+    old = esrgan.get_config('small,offline')
+    del old.model.generator['scan_blocks']
+    workdir.write_config(wd, old)
+    self.assertEqual(workdir.check_resume_config(wd, esrgan.get_config('small,offline'),
+                                                 step=10), [])
+    scanned = esrgan.get_config('small,offline')
+    scanned.model.generator.scan_blocks = True
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'model\.generator\.scan_blocks: False -> True'):
+      workdir.check_resume_config(wd, scanned, step=10)
 
   def test_augmenting_data_that_are_not_images_is_a_config_error(self):
     wd = os.path.join(tempfile.mkdtemp(), 'never')
