@@ -15,7 +15,7 @@ from jax import lax
 from jax import test_util as jtu
 
 from jaxgan import sharding
-from jaxgan.models import im2col, layers
+from jaxgan.models import im2col, layers, polyphase
 
 # jaxgan's layers with the sub-pixel implementation ('auto' takes it only on CPUs), and Flax's.
 # 'Conv/patch' and 'Conv/shift' are the convolution with few input or few output channels
@@ -411,6 +411,69 @@ class NumpyReferenceTest(chex.TestCase):
       w = jnp.asarray(np.random.default_rng(1).normal(size=(k, k, 2, 2)))
       jtu.check_grads(jax.jit(lambda x, w: jnp.sin(fn(x, w, strides, pads))), (x, w),
                       order=2, modes=['rev'])
+
+
+class LoopSafeConvTest(chex.TestCase):
+  """``polyphase.loop_safe_conv``, the stride-1 convolution of jaxgan's layers: XLA's value,
+  and derivatives that compile to canonical convolutions inside a ``lax.scan`` too."""
+
+  PADS = (((1, 1), (1, 1)), ((2, 0), (0, 3)), ((0, 0), (0, 0)))
+
+  @chex.variants(with_jit=True, without_jit=True)
+  @parameterized.parameters(*[(p,) for p in PADS])
+  def test_value_and_gradients_match_numpy(self, pads):
+    x, w = _inputs((2, 6, 5, 3)), _inputs((3, 2, 3, 4), seed=1)
+    conv = lambda x, w: polyphase.loop_safe_conv(x, w, pads)
+    want_y = _np_conv(np.float64(x), np.float64(w), (1, 1), pads)
+    g = _inputs(want_y.shape, seed=2)
+    got_y, (got_dx, got_dw) = self.variant(
+        lambda x, w, g: (conv(x, w), jax.vjp(conv, x, w)[1](g)))(x, w, g)
+    np.testing.assert_allclose(got_y, want_y, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        got_dw, _np_conv_kernel_grad(np.float64(x), np.float64(g), (3, 2), (1, 1), pads),
+        rtol=1e-5, atol=1e-5)
+    # The input gradient: the transpose of the (linear) map x -> conv(x, w), by hand.
+    want_dx = np.zeros(x.shape)
+    for idx in np.ndindex(*x.shape):
+      e = np.zeros(x.shape)
+      e[idx] = 1.0
+      want_dx[idx] = np.sum(_np_conv(e, np.float64(w), (1, 1), pads) * np.float64(g))
+    np.testing.assert_allclose(got_dx, want_dx, rtol=1e-5, atol=1e-5)
+
+  @parameterized.parameters(*[(p,) for p in PADS])
+  def test_check_grads_second_order_both_modes(self, pads):
+    with jax.enable_x64(True):
+      x = jnp.asarray(np.random.default_rng(0).normal(size=(2, 5, 4, 2)))
+      w = jnp.asarray(np.random.default_rng(1).normal(size=(3, 2, 2, 3)))
+      jtu.check_grads(lambda x, w: jnp.sin(polyphase.loop_safe_conv(x, w, pads)), (x, w),
+                      order=2, modes=['fwd', 'rev'])
+
+  def test_canonical_convolutions_in_a_scan(self):
+    # Five residual layers as one lax.scan: the gradients in the kernels and the input
+    # compile to canonical convolutions, with the values of XLA's own op. XLA's op itself
+    # does not (which shows that the check sees the slow path): its kernel gradient in the
+    # loop stays f01b_i01o->01bf. A gradient penalty's second derivative through the loop
+    # has the values but not the layouts (no jaxgan critic is scanned; see loop_safe_conv).
+    x, ks = _inputs((2, 6, 6, 8)), 0.2 * _inputs((5, 3, 3, 8, 8), seed=3)
+    xla_op = lambda h, k, pads: lax.conv_general_dilated(
+        h, k, (1, 1), pads, dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+    def fns(conv):
+      def loss(ks, x):
+        layer = lambda h, k: (h + 0.5 * jnp.tanh(conv(h, k, ((1, 1), (1, 1)))), None)
+        return jnp.sum(jnp.sin(lax.scan(layer, x, ks)[0]))
+
+      def penalty(ks, x):
+        return jnp.sum(jax.grad(loss, argnums=1)(ks, x) ** 2)
+      return {'grads': jax.grad(loss, argnums=(0, 1)), 'penalty': jax.grad(penalty)}
+    ours = {n: jax.jit(f).lower(ks, x).compile() for n, f in
+            fns(polyphase.loop_safe_conv).items()}
+    xla = {n: jax.jit(f).lower(ks, x).compile() for n, f in fns(xla_op).items()}
+    for name in ours:
+      chex.assert_trees_all_close(ours[name](ks, x), xla[name](ks, x), rtol=1e-5, atol=1e-5)
+    if jax.default_backend() == 'cpu':
+      self.assertEqual(_slow_convolutions(ours['grads']), 0)
+      self.assertGreater(_slow_convolutions(xla['grads']), 0)
 
 
 class CpuCompilerOptionsTest(parameterized.TestCase):

@@ -329,11 +329,12 @@ class RRDBNet(nn.Module):
       ``h200_run6.log``): the train state's jitted init 14 s instead of 205 s, the PSNR
       step's compilation 6 s instead of 47 s. A different parameter layout: ``rrdbs``,
       its leaves stacked on a leading axis of ``num_blocks``, instead of ``rrdb_0`` ...
-      (:func:`stack_rrdbs` and :func:`unstack_rrdbs` convert). Off by default: on
-      XLA:CPU a convolution's weight gradient inside a loop is ~15x slower than outside
-      one (jax 0.10 and 0.12), and the papers' RRDBNet's PSNR step runs ~2.5x slower
-      scanned there (the small one's ~1.6x); the forward pass runs at the same speed.
-      ``configs/esrgan.py`` scans the papers' model and not the small one.
+      (:func:`stack_rrdbs` and :func:`unstack_rrdbs` convert). On XLA:CPU the scanned
+      steps run at the unrolled ones' speed (0.95-1.0x, ``benchmarks/loop_safe_conv.py``)
+      since jaxgan's stride-1 convolution keeps its gradients on the fast path inside
+      loops (``polyphase.loop_safe_conv``; with XLA's op the papers' GAN step ran 2.5x
+      slower scanned). Off by default, so that a model's layout does not change under
+      it; ``configs/esrgan.py`` scans the papers' model and not the small one.
 
   References: Wang et al. 2018, "ESRGAN: Enhanced Super-Resolution Generative Adversarial
   Networks", ECCV Workshops 2018; BasicSR ``basicsr/archs/rrdbnet_arch.py``,
