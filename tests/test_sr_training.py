@@ -141,6 +141,34 @@ class TwoStageTest(chex.TestCase):
     self.assertRegex(str(e.exception), r'; and \d+ more\.$')
     self.assertLess(len(str(e.exception)), 600)
 
+  def test_a_scanned_gan_stage_starts_from_and_mixes_with_an_unrolled_psnr_run(self):
+    # The PSNR run is unrolled (rrdb_0); a GAN stage with scan_blocks=True takes its weights
+    # stacked, and network interpolation mixes the two in the GAN run's (scanned) layout.
+    from jaxgan import build
+    psnr_w, _ = inference.generator_weights(self.psnr)
+    self.assertIn('rrdb_0', psnr_w)
+    c = _tiny(esrgan.get_config('small,offline'))
+    c.model.generator.scan_blocks = True
+    c.init_from = self.psnr
+    gan, pipe = build.build(c)
+    fresh = jax.jit(lambda k: build.init_state(gan, pipe, k))(build.init_key(c.seed))
+    state = inference.init_generator_from(fresh, gan, self.psnr)
+    self.assertNotIn('rrdb_0', state.g_params)
+    chex.assert_shape(state.g_params['rrdbs']['rdb1']['conv1']['kernel'], (1, 3, 3, 8, 4))
+    chex.assert_trees_all_close(state.g_params, sr.stack_rrdbs(psnr_w))
+    scanned = os.path.join(self.root, 'scanned_gan')
+    train.train_and_evaluate(c, scanned)
+    scanned_w, _ = inference.generator_weights(scanned)
+    for alpha, want in ((0.0, sr.stack_rrdbs(psnr_w)), (1.0, scanned_w)):
+      out = os.path.join(self.root, f'interp_scanned_{alpha}')
+      inference.interpolate(self.psnr, scanned, alpha, out)
+      got, _ = inference.generator_weights(out)
+      chex.assert_trees_all_close(got, want, atol=1e-7)
+    # And back: the unrolled layout from a scanned tree; other trees pass unchanged.
+    chex.assert_trees_all_close(inference.in_block_layout_of(scanned_w, psnr_w),
+                                sr.unstack_rrdbs(scanned_w))
+    self.assertIs(inference.in_block_layout_of(psnr_w, {'conv_first': 1}), psnr_w)
+
   def test_evaluation_reports_both_conventions_and_bicubic(self):
     seen = {}
     table = evaluate.sr_table
