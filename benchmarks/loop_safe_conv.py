@@ -5,7 +5,7 @@ Two tables:
 
 * ``loop``: the gradient of 12 residual 3x3 convolution layers (64 channels, batch 4,
   16x16), unrolled and as one ``lax.scan``, with XLA's op and with ``loop_safe_conv``. XLA:CPU
-  computes the kernel gradient of its own op ~35x slower inside the loop.
+  leaves its own op's kernel gradient in a slow layout inside the loop.
 * ``steps``: whole train steps with every stride-1 convolution of jaxgan's layers (
   ``polyphase.conv_stride1``, also the phases of the sub-pixel layers) as
   ``loop_safe_conv`` (the library) or as XLA's op (before it): the DCGANs of
@@ -18,6 +18,7 @@ Two tables:
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from unittest import mock
 
 import jax
@@ -63,9 +64,10 @@ def loop_rows(rounds: int, steps: int) -> list[list[object]]:
            rates[(name, 'unrolled')] / rates[(name, form)]] for name, form in variants]
 
 
-def step_variants() -> dict[str, callable]:
-  """name -> a function of ``conv`` that compiles the step with ``conv_stride1``'s
-  convolution patched to ``conv``; returns (one-step closure, images per step)."""
+def step_variants() -> dict[str, Callable[[], tuple[Callable[[], object], int]]]:
+  """name -> a function that compiles the step, with whatever ``polyphase.loop_safe_conv``
+  is when called (the caller patches it), and returns (one-step closure, images per
+  step)."""
   out = {}
   for case_name, case in conv_step.CASES.items():
     for variant in ('plain', 'wgan_gp'):

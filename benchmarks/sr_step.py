@@ -235,6 +235,9 @@ def main() -> None:
   scans = [s == 'on' for s in comma_list(args.scan, ('off', 'on'), 'scan')]
   runs = [(name, scan) for name in names for scan in scans
           if not scan or MODELS[name][0] is esrgan]
+  if not runs:
+    raise SystemExit('--scan on applies to the RRDBNets (rrdb_small, rrdb); --models names '
+                     'none of them.')
   device, torch_sync, torch_note = torch_with_threads(args.torch_threads)
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}; {torch_note}')
   sync = jax.block_until_ready

@@ -39,9 +39,10 @@ def get_config(options: str = '') -> ml_collections.ConfigDict:
   c.data = dict(name='photos', batch_size=16, crop_size=crop, scale=4)
   # The papers' 23 RRDBs as one nn.scan (scan_blocks): on an H200 its train state's jitted
   # init takes 14 s instead of 205 s and a step compiles in 6 s instead of 47 s
-  # (benchmarks/sr_step.py --scan), at the same step speed (also on a CPU). A different
-  # parameter layout (stacked blocks; jaxgan.models.sr.stack_rrdbs / unstack_rrdbs
-  # convert); the small model compiles fast either way and keeps its layout.
+  # (benchmarks/sr_step.py --scan); its step ran at 2.6-2.7x PyTorch eager there, and at
+  # 0.95x the unrolled step on 2 CPU cores. A different parameter layout (stacked blocks;
+  # jaxgan.models.sr.stack_rrdbs / unstack_rrdbs convert); the small model compiles fast
+  # either way and keeps its layout.
   generator = (dict(num_blocks=2, features=32, growth=16, scan_blocks=False)
                if 'small' in opts else
                dict(num_blocks=23, features=64, growth=32, scan_blocks=True))

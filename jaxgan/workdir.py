@@ -166,8 +166,9 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
       ``None``: nothing is trained to protect otherwise) and ``config.allow_config_change``
       is not set; the message lists them. Also, whatever ``allow_config_change`` says, an
       optimizer that moves between a constant and a scheduled rate (its checkpointed
-      state has another structure), and another ``n_critic`` under a scheduled critic
-      rate (its schedule would jump).
+      state has another structure), another RRDBNet ``scan_blocks`` (another parameter
+      layout), and another ``n_critic`` under a scheduled critic rate (its schedule would
+      jump).
   """
   path = config_path(workdir)
   if not os.path.exists(path):
@@ -192,6 +193,15 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
             'one none), so its checkpoint cannot be resumed with it. Keep '
             f'{opt}.schedule={was!r} (a scheduled one may change to another schedule), or '
             'train in a new --workdir with --config.init_from pointing here.')
+    was, now = ({**ABSENT_MEANS, **_flatten(c)}['model.generator.scan_blocks']
+                for c in (saved, current))
+    if was != now:  # another parameter layout: not even with allow_config_change
+      raise ConfigError(
+          f'{workdir} holds a run (step {step}) whose model.generator.scan_blocks is {was}; '
+          f'{now} stores the RRDBs in another layout (stacked or one per block), so its '
+          f'checkpoint cannot be resumed with it. Keep --config.model.generator.scan_blocks='
+          f'{was}, or train in a new --workdir with --config.init_from pointing here (it '
+          'converts the generator).')
     # The critic's schedule reads its optimizer's count, n_critic per generator step: with
     # another n_critic it would jump to another generator step.
     n_was, n_now = (_flatten(c).get('n_critic', 1) for c in (saved, current))

@@ -448,6 +448,27 @@ class LoopSafeConvTest(chex.TestCase):
       jtu.check_grads(lambda x, w: jnp.sin(polyphase.loop_safe_conv(x, w, pads)), (x, w),
                       order=2, modes=['fwd', 'rev'])
 
+  @parameterized.parameters(((0, 0),), ((0, None),), ((None, 0),))
+  def test_vmapped_gradients_and_bfloat16_equal_xla_s_op(self, in_axes):
+    # Per-seed inputs and/or kernels (jax.vmap over seeds); bfloat16 values and gradients.
+    pads = ((1, 1), (2, 0))
+    xla_op = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), pads,
+                                                   dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    ours = lambda x, w: polyphase.loop_safe_conv(x, w, pads)
+    x, w = _inputs((3, 2, 6, 5, 3)), _inputs((3, 3, 3, 3, 4), seed=1)
+    x, w = (x if in_axes[0] == 0 else x[0]), (w if in_axes[1] == 0 else w[0])
+    grads = lambda f: jax.jit(jax.vmap(jax.grad(lambda x, w: jnp.sum(jnp.sin(f(x, w))),
+                                                argnums=(0, 1)), in_axes=in_axes))
+    got, want = grads(ours)(x, w), grads(xla_op)(x, w)
+    # Unmapped operands get one gradient per mapped instance.
+    chex.assert_trees_all_close(got, want, rtol=1e-5, atol=1e-5)
+    xb, wb = x.astype(jnp.bfloat16), w.astype(jnp.bfloat16)
+    got, want = grads(ours)(xb, wb), grads(xla_op)(xb, wb)
+    self.assertEqual([g.dtype for g in got], [jnp.bfloat16] * 2)
+    chex.assert_trees_all_close(jax.tree.map(lambda a: a.astype(jnp.float32), got),
+                                jax.tree.map(lambda a: a.astype(jnp.float32), want),
+                                rtol=2e-2, atol=2e-2)
+
   def test_canonical_convolutions_in_a_scan(self):
     # Five residual layers as one lax.scan: the gradients in the kernels and the input
     # compile to canonical convolutions, with the values of XLA's own op. XLA's op itself

@@ -172,6 +172,14 @@ class ValidationTest(chex.TestCase):
     with self.assertRaisesRegex(validation.ConfigError,
                                 r'model\.generator\.scan_blocks: False -> True'):
       workdir.check_resume_config(wd, scanned, step=10)
+    # Not even with allow_config_change: the checkpoint holds the other layout.
+    scanned.allow_config_change = True
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'scan_blocks is False; True stores the RRDBs in another '
+                                r'layout.*--config\.model\.generator\.scan_blocks=False'):
+      workdir.check_resume_config(wd, scanned, step=10)
+    self.assertEqual(workdir.check_resume_config(wd, scanned, step=None),
+                     ['model.generator.scan_blocks: False -> True'])
 
   def test_augmenting_data_that_are_not_images_is_a_config_error(self):
     wd = os.path.join(tempfile.mkdtemp(), 'never')

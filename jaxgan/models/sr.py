@@ -329,12 +329,14 @@ class RRDBNet(nn.Module):
       ``h200_run6.log``): the train state's jitted init 14 s instead of 205 s, the PSNR
       step's compilation 6 s instead of 47 s. A different parameter layout: ``rrdbs``,
       its leaves stacked on a leading axis of ``num_blocks``, instead of ``rrdb_0`` ...
-      (:func:`stack_rrdbs` and :func:`unstack_rrdbs` convert). On XLA:CPU the scanned
-      steps run at the unrolled ones' speed (0.95-1.0x, ``benchmarks/loop_safe_conv.py``)
-      since jaxgan's stride-1 convolution keeps its gradients on the fast path inside
-      loops (``polyphase.loop_safe_conv``; with XLA's op the papers' GAN step ran 2.5x
-      slower scanned). Off by default, so that a model's layout does not change under
-      it; ``configs/esrgan.py`` scans the papers' model and not the small one.
+      (:func:`stack_rrdbs` and :func:`unstack_rrdbs` convert). One seed draws other
+      initial weights in the two layouts (the scan splits the key per block). On 2 CPU
+      cores the papers' GAN step (batch 1, 32 px) ran scanned at 0.95x its unrolled
+      speed (``benchmarks/loop_safe_conv.py``), since jaxgan's stride-1 convolution keeps
+      its gradients on XLA:CPU's fast path inside loops (``polyphase.loop_safe_conv``;
+      with XLA's op it ran at 0.39x); on the H200 only the scanned step was timed (2.6-2.7x
+      PyTorch eager). Off by default, so that a model's layout does not change under it;
+      ``configs/esrgan.py`` scans the papers' model and not the small one.
 
   References: Wang et al. 2018, "ESRGAN: Enhanced Super-Resolution Generative Adversarial
   Networks", ECCV Workshops 2018; BasicSR ``basicsr/archs/rrdbnet_arch.py``,
