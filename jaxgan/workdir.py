@@ -92,11 +92,17 @@ def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
   return {prefix[:-1]: tree}
 
 
+def _fields(config: dict) -> dict[str, Any]:
+  """A saved or current config's fields by dotted name, :data:`ABSENT_MEANS` filling in the
+  fields it was saved without."""
+  return {**ABSENT_MEANS, **_flatten(config)}
+
+
 def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = None
                    ) -> list[str]:
   """``'field: saved -> current'`` for every field that differs, except
   :data:`RESUMABLE_FIELDS` and :data:`LOCATION_FIELDS` (``fields``: only those)."""
-  a, b = ({**ABSENT_MEANS, **_flatten(tree)} for tree in (saved, current))
+  a, b = _fields(saved), _fields(current)
   out = []
   for k in sorted(set(a) | set(b)):
     if fields is not None and k not in fields:
@@ -184,8 +190,9 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
         'Resume with the same config, use another --workdir, or pass '
         '--config.allow_config_change=True to resume with these changes.')
   if step is not None:
+    fields = _fields(saved), _fields(current)
     for opt in ('g_optimizer', 'd_optimizer'):
-      was, now = (_flatten(c).get(f'{opt}.schedule', 'constant') for c in (saved, current))
+      was, now = (f[f'{opt}.schedule'] for f in fields)
       if (was == 'constant') != (now == 'constant'):  # not even with allow_config_change
         raise ConfigError(
             f'{workdir} holds a run (step {step}) whose {opt}.schedule is {was!r}; {now!r} '
@@ -193,8 +200,7 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
             'one none), so its checkpoint cannot be resumed with it. Keep '
             f'{opt}.schedule={was!r} (a scheduled one may change to another schedule), or '
             'train in a new --workdir with --config.init_from pointing here.')
-    was, now = ({**ABSENT_MEANS, **_flatten(c)}['model.generator.scan_blocks']
-                for c in (saved, current))
+    was, now = (f['model.generator.scan_blocks'] for f in fields)
     if was != now:  # another parameter layout: not even with allow_config_change
       raise ConfigError(
           f'{workdir} holds a run (step {step}) whose model.generator.scan_blocks is {was}; '
@@ -204,8 +210,8 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
           'converts the generator).')
     # The critic's schedule reads its optimizer's count, n_critic per generator step: with
     # another n_critic it would jump to another generator step.
-    n_was, n_now = (_flatten(c).get('n_critic', 1) for c in (saved, current))
-    d_schedule = _flatten(current).get('d_optimizer.schedule', 'constant')
+    n_was, n_now = (f.get('n_critic', 1) for f in fields)
+    d_schedule = fields[1]['d_optimizer.schedule']
     if n_was != n_now and n_now and d_schedule != 'constant':  # n_critic 0 reads none
       raise ConfigError(
           f'{workdir} holds a run (step {step}) with n_critic={n_was}; n_critic={n_now} '
