@@ -13,9 +13,10 @@ from jaxgan import losses, penalties
 __version__ = '0.1.0'
 __all__ = ['losses', 'penalties']
 
-_LAZY = ('augment', 'auxiliary', 'build', 'checkpoints', 'content', 'data', 'evaluate', 'gan',
-         'inference', 'metrics', 'models', 'optimizers', 'plots', 'registry', 'seeds',
-         'sharding', 'torch_weights', 'train', 'upscale', 'validation', 'workdir', 'writers')
+_LAZY = ('augment', 'auxiliary', 'build', 'checkpoints', 'content', 'data', 'evaluate',
+         'files', 'gan', 'inference', 'metrics', 'models', 'optimizers', 'plots', 'registry',
+         'seeds', 'sharding', 'torch_weights', 'train', 'upscale', 'validation', 'workdir',
+         'writers')
 
 
 def __getattr__(name: str) -> ModuleType:

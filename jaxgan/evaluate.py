@@ -33,7 +33,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxgan import data, inference, metrics, registry, sharding
+from jaxgan import data, files, inference, metrics, registry, sharding
 from jaxgan import gan as gan_lib
 from jaxgan.data import bicubic
 from jaxgan.metrics import digit_classifier, inception
@@ -318,6 +318,5 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
     result['num_samples'] = num_samples
   evaluator = EVALUATORS.entry(pipe.evaluator)
   result.update(evaluator(run, inception_weights=inception_weights))
-  with open(os.path.join(workdir, 'eval.json'), 'w') as f:
-    json.dump(result, f, indent=1)
+  files.write_text(os.path.join(workdir, 'eval.json'), json.dumps(result, indent=1))
   return result

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from jaxgan import build, checkpoints, data, models, sharding
+from jaxgan import build, checkpoints, data, files, models, sharding
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.models import sr
@@ -170,9 +170,9 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   os.makedirs(out_workdir, exist_ok=True)
   workdir_lib.write_config(out_workdir, config)
   workdir_lib.write_data_shapes(out_workdir, data.shapes_record(pipe))
-  with open(os.path.join(out_workdir, 'interpolation.json'), 'w') as f:
-    json.dump({'psnr': os.path.abspath(psnr_workdir), 'gan': os.path.abspath(gan_workdir),
-               'alpha': alpha}, f, indent=1)
+  files.write_text(os.path.join(out_workdir, 'interpolation.json'), json.dumps(
+      {'psnr': os.path.abspath(psnr_workdir), 'gan': os.path.abspath(gan_workdir),
+       'alpha': alpha}, indent=1))
   ckpt = checkpoints.Checkpoints(ckpt_dir)
   try:
     ckpt.save(int(state.step), state)

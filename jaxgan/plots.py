@@ -1,4 +1,5 @@
-"""Pictures of training: sample grids, 2-D scatters over the true modes, loss curves."""
+"""Pictures of training: sample grids, 2-D scatters over the true modes, loss curves. Each
+is written whole or not at all (:func:`jaxgan.files.replacing`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from jaxgan import files  # noqa: E402
 
 
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:
@@ -31,7 +34,9 @@ def save_image_grid(images: np.ndarray, path: str, scale: int = 3,
   ``ncols`` images a row (default: a square grid)."""
   grid = image_grid(np.asarray(images), ncols)
   grid = np.repeat(np.repeat(grid, scale, 0), scale, 1)
-  plt.imsave(path, grid[..., 0] if grid.shape[-1] == 1 else grid, cmap='gray', vmin=0, vmax=1)
+  with files.replacing(path) as tmp:
+    plt.imsave(tmp, grid[..., 0] if grid.shape[-1] == 1 else grid, cmap='gray', vmin=0,
+               vmax=1)
 
 
 def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str = '') -> None:
@@ -45,8 +50,11 @@ def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str =
   ax.set_aspect('equal')
   ax.set_title(title, fontsize=9)
   fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  try:
+    with files.replacing(path) as tmp:
+      fig.savefig(tmp)
+  finally:
+    plt.close(fig)
 
 
 def save_loss_curves(rows: list[dict], path: str) -> None:
@@ -63,5 +71,8 @@ def save_loss_curves(rows: list[dict], path: str) -> None:
     ax.grid(alpha=0.3)
   axes[-1].set_xlabel('generator step')
   fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  try:
+    with files.replacing(path) as tmp:
+      fig.savefig(tmp)
+  finally:
+    plt.close(fig)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from jaxgan import files
 from jaxgan.data import paired
 
 Generate = Callable[[np.ndarray], np.ndarray]  # lr [1, h, w, 3] -> hr [1, h*s, w*s, 3]
@@ -83,4 +84,5 @@ def write_image(path: str, image: np.ndarray) -> None:
     raise ValueError(f'The output must end in {", ".join(IMAGE_SUFFIXES)}; got {path}.')
   pixels = np.round((np.clip(image, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
   jpeg = path.lower().endswith(('.jpg', '.jpeg'))
-  Image.fromarray(pixels).save(path, **({'quality': 95} if jpeg else {}))
+  with files.replacing(path) as tmp:  # an earlier file stays whole until this one is
+    Image.fromarray(pixels).save(tmp, **({'quality': 95} if jpeg else {}))

@@ -26,6 +26,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
+from jaxgan import files
 from jaxgan.validation import ConfigError
 
 # Fields that may change between the runs of one workdir: how long and how verbosely it
@@ -118,14 +119,8 @@ def config_path(workdir: str) -> str:
   return os.path.join(workdir, 'config.json')
 
 
-def _write_atomically(path: str, text: str) -> None:
-  with open(path + '.tmp', 'w') as f:
-    f.write(text)
-  os.replace(path + '.tmp', path)
-
-
 def write_config(workdir: str, config: ml_collections.ConfigDict) -> None:
-  _write_atomically(config_path(workdir), config.to_json(indent=2))
+  files.write_text(config_path(workdir), config.to_json(indent=2))
 
 
 def data_shapes_path(workdir: str) -> str:
@@ -134,7 +129,7 @@ def data_shapes_path(workdir: str) -> str:
 
 def write_data_shapes(workdir: str, record: dict[str, Any]) -> None:
   """Writes ``data_shapes.json`` (a :func:`jaxgan.data.shapes_record`)."""
-  _write_atomically(data_shapes_path(workdir), json.dumps(record, indent=1))
+  files.write_text(data_shapes_path(workdir), json.dumps(record, indent=1))
 
 
 def read_json(path: str) -> Any:

@@ -10,6 +10,8 @@ import os
 from absl import logging
 from tensorboardX import SummaryWriter
 
+from jaxgan import files
+
 
 class MetricWriter:
   """Appends scalar metrics of a step to TensorBoard, JSONL and CSV in ``workdir``.
@@ -33,9 +35,8 @@ class MetricWriter:
     rows = [r for r in read_jsonl(self.jsonl_path) if r['step'] <= step]
     for path, write in ((self.jsonl_path, _write_jsonl), (self.csv_path, _write_csv)):
       if os.path.exists(path):
-        tmp = path + '.tmp'
-        write(tmp, rows)
-        os.replace(tmp, path)
+        with files.replacing(path) as tmp:
+          write(tmp, rows)
 
   def write(self, step: int, metrics: dict[str, float]) -> None:
     """Appends the row of ``step``; a non-finite value (a lazy penalty not computed since a
@@ -51,9 +52,8 @@ class MetricWriter:
     if not set(row) <= set(self._fields) or not os.path.exists(self.csv_path):
       rows = read_jsonl(self.jsonl_path)
       self._fields = _columns(rows)
-      tmp = self.csv_path + '.tmp'
-      _write_csv(tmp, rows)
-      os.replace(tmp, self.csv_path)
+      with files.replacing(self.csv_path) as tmp:
+        _write_csv(tmp, rows)
       return
     with open(self.csv_path, 'a', newline='') as f:
       csv.DictWriter(f, fieldnames=self._fields, restval='').writerow(row)

@@ -21,7 +21,7 @@ import os
 import numpy as np
 from absl import app, flags
 
-from jaxgan import inference, plots
+from jaxgan import files, inference, plots
 from jaxgan.data import mixtures
 from launch import common
 
@@ -59,7 +59,8 @@ def write(path: str, samples: np.ndarray, dataset: str, ncols: int | None) -> No
   """``samples`` as ``.npy``, or as a PNG: an image grid of ``ncols`` columns (square when
   ``None``) or a scatter of 2-D samples over the modes of mixture ``dataset``."""
   if not _is_png(path):
-    np.save(path, samples)
+    with files.replacing(path) as tmp:  # path ends in .npy, and so does tmp
+      np.save(tmp, samples)
   elif samples.ndim == 4:
     plots.save_image_grid(samples, path, ncols=ncols)
   else:

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan import sharding
+from jaxgan import files, sharding
 from jaxgan.metrics import frechet
 from jaxgan.metrics.inception import PRECISION
 
@@ -110,10 +110,8 @@ def load_or_train(train_x: np.ndarray, train_y: np.ndarray, source: str = 'digit
       return flax.serialization.from_bytes(template, f.read())
   params = train_classifier(train_x, train_y)
   os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = f'{path}.{os.getpid()}.tmp'
-  with open(tmp, 'wb') as f:
+  with files.replacing(path) as tmp, open(tmp, 'wb') as f:
     f.write(flax.serialization.to_bytes(params))
-  os.replace(tmp, path)
   return params
 
 

@@ -1,0 +1,149 @@
+"""Tests that an output written through ``jaxgan.files.replacing`` is whole or absent: an
+error or interrupt while writing it leaves the earlier file as it was, and no temporary
+file behind."""
+
+import os
+import tempfile
+from unittest import mock
+
+import chex
+import matplotlib.pyplot as plt
+import numpy as np
+from absl.testing import absltest, parameterized
+from PIL import Image
+
+from jaxgan import files, plots, upscale
+from launch import sample
+
+
+def _write_partial_then_fail(path, *args, **kwargs):
+  """A writer cut short: part of a file, then an error (a full disk)."""
+  del args, kwargs
+  with open(path, 'wb') as f:
+    f.write(b'partial')
+  raise OSError('No space left on device')
+
+
+class ReplacingTest(parameterized.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp()
+    self.path = os.path.join(self.dir, 'out.txt')
+    with open(self.path, 'w') as f:
+      f.write('earlier')
+
+  def _read(self) -> str:
+    with open(self.path) as f:
+      return f.read()
+
+  def test_the_new_file_replaces_the_earlier_one_and_no_temporary_file_stays(self):
+    with files.replacing(self.path) as tmp:
+      self.assertNotEqual(tmp, self.path)
+      self.assertEqual(os.path.dirname(tmp), self.dir)  # the same file system: one rename
+      with open(tmp, 'w') as f:
+        f.write('new')
+      self.assertEqual(self._read(), 'earlier')  # readers see the old file until the end
+    self.assertEqual(self._read(), 'new')
+    self.assertEqual(os.listdir(self.dir), ['out.txt'])
+
+  @parameterized.parameters(ValueError('bad value'), KeyboardInterrupt())
+  def test_an_error_or_interrupt_keeps_the_earlier_file_whole(self, error):
+    with self.assertRaises(type(error)), files.replacing(self.path) as tmp:
+      with open(tmp, 'w') as f:
+        f.write('half of a new fi')
+      raise error
+    self.assertEqual(self._read(), 'earlier')
+    self.assertEqual(os.listdir(self.dir), ['out.txt'])
+
+  def test_a_block_that_writes_nothing_changes_nothing(self):
+    with files.replacing(self.path):
+      pass
+    self.assertEqual(self._read(), 'earlier')
+    with files.replacing(os.path.join(self.dir, 'new.txt')):
+      pass
+    self.assertEqual(os.listdir(self.dir), ['out.txt'])
+
+  def test_the_temporary_name_keeps_the_suffix_so_np_save_writes_it_exactly(self):
+    # np.save appends '.npy' to a name not ending in it: a temporary name without the
+    # suffix would leave the array in another file than the one renamed.
+    path = os.path.join(self.dir, 'samples.npy')
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    with files.replacing(path) as tmp:
+      self.assertTrue(tmp.endswith('.npy'))
+      np.save(tmp, x)
+    np.testing.assert_array_equal(np.load(path), x)
+    self.assertEqual(sorted(os.listdir(self.dir)), ['out.txt', 'samples.npy'])
+
+  def test_write_text(self):
+    files.write_text(self.path, 'text')
+    self.assertEqual(self._read(), 'text')
+    self.assertEqual(os.listdir(self.dir), ['out.txt'])
+
+
+class OutputsCutShortTest(chex.TestCase):
+  """The launchers' and the trainer's pictures and arrays, their writer failing halfway."""
+
+  def setUp(self):
+    super().setUp()
+    self.dir = tempfile.mkdtemp()
+
+  def _earlier(self, name: str) -> tuple[str, bytes]:
+    path = os.path.join(self.dir, name)
+    content = b'the earlier output'
+    with open(path, 'wb') as f:
+      f.write(content)
+    return path, content
+
+  def _assert_kept(self, path: str, content: bytes) -> None:
+    with open(path, 'rb') as f:
+      self.assertEqual(f.read(), content)
+    self.assertEqual(os.listdir(self.dir), [os.path.basename(path)])
+
+  def test_sample_npy(self):
+    path, content = self._earlier('s.npy')
+    with mock.patch.object(np, 'save', _write_partial_then_fail), \
+        self.assertRaisesRegex(OSError, 'No space'):
+      sample.write(path, np.zeros((4, 2), np.float32), 'ring8', None)
+    self._assert_kept(path, content)
+    sample.write(path, np.ones((4, 2), np.float32), 'ring8', None)  # and then it works
+    np.testing.assert_array_equal(np.load(path), np.ones((4, 2)))
+
+  def test_image_grid(self):
+    path, content = self._earlier('grid.png')
+    with mock.patch.object(plt, 'imsave', _write_partial_then_fail), \
+        self.assertRaises(OSError):
+      plots.save_image_grid(np.zeros((4, 8, 8, 1), np.float32), path)
+    self._assert_kept(path, content)
+    plots.save_image_grid(np.zeros((4, 8, 8, 1), np.float32), path, scale=1)
+    with Image.open(path) as im:
+      self.assertEqual(im.size, (19, 19))  # 2x2 images of 8 px and 3 px of padding
+
+  def test_scatter_and_loss_curves_close_their_figure(self):
+    for name, write in (
+        ('scatter.png', lambda p: plots.save_scatter(np.zeros((5, 2)), np.ones((2, 2)), p)),
+        ('loss_curves.png', lambda p: plots.save_loss_curves([{'step': 1, 'd_loss': 0.5}],
+                                                             p))):
+      self.dir = tempfile.mkdtemp()
+      path, content = self._earlier(name)
+      with mock.patch.object(plt.Figure, 'savefig',
+                             lambda fig, p, **kw: _write_partial_then_fail(p)), \
+          self.assertRaises(OSError):
+        write(path)
+      self._assert_kept(path, content)
+      self.assertEqual(plt.get_fignums(), [])
+
+  def test_upscaled_image(self):
+    path, content = self._earlier('photo_x4.png')
+    with mock.patch.object(Image.Image, 'save',
+                           lambda self, p, **kw: _write_partial_then_fail(p)), \
+        self.assertRaises(OSError):
+      upscale.write_image(path, np.zeros((4, 4, 3), np.float32))
+    self._assert_kept(path, content)
+    upscale.write_image(path, np.ones((4, 6, 3), np.float32))
+    with Image.open(path) as im:
+      self.assertEqual((im.size, im.getpixel((0, 0))), ((6, 4), (255, 255, 255)))
+
+
+if __name__ == '__main__':
+  absltest.main()
