@@ -98,20 +98,6 @@ def generator_weights(workdir: str) -> tuple[Any, Any]:
                  compiler_options=sharding.default_compiler_options())(state)
 
 
-def in_block_layout_of(params: Any, like: Any) -> Any:
-  """An RRDBNet's ``params`` in the block layout of ``like``: stacked (``scan_blocks=True``,
-  ``rrdbs``) or unrolled (``rrdb_0`` ...), by :func:`jaxgan.models.sr.stack_rrdbs` or
-  ``unstack_rrdbs``; any other tree unchanged. A run saved before ``scan_blocks`` existed
-  (unrolled) then starts (``init_from``) or mixes (:func:`interpolate`) with a scanned one."""
-  if not (isinstance(params, dict) and isinstance(like, dict)):
-    return params
-  if sr.SCANNED_RRDBS in like and 'rrdb_0' in params:
-    return sr.stack_rrdbs(params)
-  if sr.SCANNED_RRDBS in params and 'rrdb_0' in like:
-    return sr.unstack_rrdbs(params)
-  return params
-
-
 def _check_same_structure(a: Any, b: Any, what: str) -> None:
   """``ValueError`` naming the first few parameters that differ (path and shapes), not the
   whole trees."""
@@ -131,7 +117,7 @@ def init_generator_from(state: gan_lib.GANState, gan: gan_lib.GAN,
   """``state`` with the generator of ``workdir`` (two-stage training, e.g. ESRGAN from its
   PSNR-oriented model): its weights, statistics and EMA, and a fresh optimizer state."""
   params, stats = generator_weights(workdir)
-  params = in_block_layout_of(params, state.g_params)
+  params = sr.in_block_layout_of(params, state.g_params)
   _check_same_structure(params, state.g_params, f'init_from={workdir}')
   return state.replace(g_params=params, g_stats=stats,
                        ema_params=jax.tree.map(jnp.copy, params),
@@ -161,7 +147,7 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
                      'workdir (nothing was written).')
   psnr_params, psnr_stats = generator_weights(psnr_workdir)
   _, pipe, state, config = restore(gan_workdir, with_data=False)
-  psnr_params = in_block_layout_of(psnr_params, state.g_params)  # the GAN run's layout
+  psnr_params = sr.in_block_layout_of(psnr_params, state.g_params)  # the GAN run's layout
   _check_same_structure(psnr_params, state.g_params, 'interpolate')
   mix = lambda a, b: jax.tree.map(lambda x, y: (1.0 - alpha) * x + alpha * y, a, b)
   state = state.replace(g_params=mix(psnr_params, state.g_params),

@@ -184,7 +184,8 @@ class Registry:
                           'keyword arguments).')
     kwargs = {**inline, **kwargs}
     entry = self.entry(name)
-    check_kwargs(f'{self.kind} {name!r}', self._signature(entry), kwargs, self._skip)
+    signature = self._signature(entry)
+    check_kwargs(f'{self.kind} {name!r}', signature, kwargs, self._skip)
     if self._check_values:
-      check_values(f'{self.kind} {name!r}', self._signature(entry), kwargs, self._skip)
+      check_values(f'{self.kind} {name!r}', signature, kwargs, self._skip)
     return self._make(entry, **kwargs)

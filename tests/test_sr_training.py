@@ -165,9 +165,9 @@ class TwoStageTest(chex.TestCase):
       got, _ = inference.generator_weights(out)
       chex.assert_trees_all_close(got, want, atol=1e-7)
     # And back: the unrolled layout from a scanned tree; other trees pass unchanged.
-    chex.assert_trees_all_close(inference.in_block_layout_of(scanned_w, psnr_w),
+    chex.assert_trees_all_close(sr.in_block_layout_of(scanned_w, psnr_w),
                                 sr.unstack_rrdbs(scanned_w))
-    self.assertIs(inference.in_block_layout_of(psnr_w, {'conv_first': 1}), psnr_w)
+    self.assertIs(sr.in_block_layout_of(psnr_w, {'conv_first': 1}), psnr_w)
 
   def test_evaluation_reports_both_conventions_and_bicubic(self):
     seen = {}

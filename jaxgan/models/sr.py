@@ -412,6 +412,21 @@ def unstack_rrdbs(params: dict[str, Any]) -> dict[str, Any]:
                      for i in range(n)}}
 
 
+def in_block_layout_of(params: Any, like: Any) -> Any:
+  """An RRDBNet's ``params`` in the block layout of ``like``: stacked (``scan_blocks=True``,
+  ``rrdbs``) or unrolled (``rrdb_0`` ...), by :func:`stack_rrdbs` or :func:`unstack_rrdbs`;
+  any other tree unchanged. A run saved before ``scan_blocks`` existed (unrolled) then
+  starts (``init_from``) or mixes (:func:`jaxgan.inference.interpolate`) with a scanned
+  one."""
+  if not (isinstance(params, dict) and isinstance(like, dict)):
+    return params
+  if SCANNED_RRDBS in like and 'rrdb_0' in params:
+    return stack_rrdbs(params)
+  if SCANNED_RRDBS in params and 'rrdb_0' in like:
+    return unstack_rrdbs(params)
+  return params
+
+
 # The generators made of stride-1 and upsampling convolutions and per-pixel maps only:
 # computed exactly on zero-padded inputs under ``layers.valid_region`` (SR evaluation
 # pads images to buckets of sizes). A new generator joins once a test shows it exact.
