@@ -14,6 +14,15 @@ import numpy as np  # noqa: E402
 from jaxgan import files  # noqa: E402
 
 
+def save_figure(fig: plt.Figure, path: str) -> None:
+  """Writes ``fig`` to ``path`` (format by suffix) whole or not at all, and closes it."""
+  try:
+    with files.replacing(path) as tmp:
+      fig.savefig(tmp)
+  finally:
+    plt.close(fig)
+
+
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:
   """Tiles ``images[N, H, W, C]`` in [-1, 1] into one ``[rows*H', cols*W', C]`` array
   in [0, 1]."""
@@ -50,11 +59,7 @@ def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str =
   ax.set_aspect('equal')
   ax.set_title(title, fontsize=9)
   fig.tight_layout()
-  try:
-    with files.replacing(path) as tmp:
-      fig.savefig(tmp)
-  finally:
-    plt.close(fig)
+  save_figure(fig, path)
 
 
 def save_loss_curves(rows: list[dict], path: str) -> None:
@@ -71,8 +76,4 @@ def save_loss_curves(rows: list[dict], path: str) -> None:
     ax.grid(alpha=0.3)
   axes[-1].set_xlabel('generator step')
   fig.tight_layout()
-  try:
-    with files.replacing(path) as tmp:
-      fig.savefig(tmp)
-  finally:
-    plt.close(fig)
+  save_figure(fig, path)

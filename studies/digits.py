@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxgan import build, evaluate, inference, metrics, seeds  # noqa: E402
+from jaxgan import build, evaluate, inference, metrics, plots, seeds  # noqa: E402
 from studies import tables  # noqa: E402
 
 
@@ -133,5 +133,4 @@ def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, wor
   ax.set_xlabel('step')
   ax.legend(fontsize=7)
   fig.tight_layout()
-  fig.savefig(os.path.join(workdir, f'digits_fd_{group}.png'))
-  plt.close(fig)
+  plots.save_figure(fig, os.path.join(workdir, f'digits_fd_{group}.png'))

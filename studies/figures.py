@@ -86,8 +86,7 @@ def sr_crops(named_workdirs: list[tuple[str, str | None]], output: str, size: in
       if r == 0:
         axes[r, c].set_title(name, fontsize=8)
   fig.tight_layout()
-  fig.savefig(output)
-  plt.close(fig)
+  plots.save_figure(fig, output)
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxgan import build, inference, metrics, seeds  # noqa: E402
+from jaxgan import build, files, inference, metrics, plots, seeds  # noqa: E402
 
 METRIC_KEYS = ('modes', 'hq_percent', 'strict_modes', 'reverse_kl')
 NUM_SAMPLES = 10000
@@ -108,7 +108,8 @@ def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, wor
   panels = context['panels'].get(group, {})
   if not panels:
     return
-  np.savez(os.path.join(workdir, f'samples_{group}.npz'), **panels)
+  with files.replacing(os.path.join(workdir, f'samples_{group}.npz')) as tmp:
+    np.savez(tmp, **panels)
   modes = context['modes']
   n = len(panels)
   cols = min(6, n)
@@ -130,5 +131,4 @@ def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, wor
   name = dataset if group == dataset else f'{group} ({dataset})'
   fig.suptitle(f'{name}: seed 0 of each run, {config.num_steps} steps', fontsize=9)
   fig.tight_layout()
-  fig.savefig(os.path.join(workdir, f'study_{group}.png'))
-  plt.close(fig)
+  plots.save_figure(fig, os.path.join(workdir, f'study_{group}.png'))

@@ -23,7 +23,7 @@ from typing import Any
 
 import ml_collections
 
-from jaxgan import build, losses, penalties, registry, validation
+from jaxgan import build, files, losses, penalties, registry, validation
 from studies import digits, mixtures, tables
 
 # The study's counts, where its kind has them: each an integer >= 1.
@@ -97,12 +97,12 @@ def check(config: ml_collections.ConfigDict) -> None:
 
 def _write(config: ml_collections.ConfigDict, kind: Any, rows: list[dict], workdir: str,
            context: dict) -> None:
-  with open(os.path.join(workdir, 'study.json'), 'w') as f:
-    json.dump({'kind': config.study.kind, **kind.report_extras(config, context), 'runs': rows}, f,
-              indent=1)
+  files.write_text(os.path.join(workdir, 'study.json'), json.dumps(
+      {'kind': config.study.kind, **kind.report_extras(config, context), 'runs': rows},
+      indent=1))
   header, body = kind.table(rows)
-  with open(os.path.join(workdir, 'study.md'), 'w') as f:
-    f.write(f'### {kind.title(config)}\n\n{tables.markdown(header, body)}\n')
+  files.write_text(os.path.join(workdir, 'study.md'),
+                   f'### {kind.title(config)}\n\n{tables.markdown(header, body)}\n')
 
 
 def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
