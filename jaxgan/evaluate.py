@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from typing import Any
 
@@ -318,5 +317,5 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
     result['num_samples'] = num_samples
   evaluator = EVALUATORS.entry(pipe.evaluator)
   result.update(evaluator(run, inception_weights=inception_weights))
-  files.write_text(os.path.join(workdir, 'eval.json'), json.dumps(result, indent=1))
+  files.write_json(os.path.join(workdir, 'eval.json'), result)
   return result

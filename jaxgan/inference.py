@@ -6,7 +6,6 @@ One rule for which weights sample: the EMA generator when the run has an EMA
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -156,9 +155,9 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   os.makedirs(out_workdir, exist_ok=True)
   workdir_lib.write_config(out_workdir, config)
   workdir_lib.write_data_shapes(out_workdir, data.shapes_record(pipe))
-  files.write_text(os.path.join(out_workdir, 'interpolation.json'), json.dumps(
-      {'psnr': os.path.abspath(psnr_workdir), 'gan': os.path.abspath(gan_workdir),
-       'alpha': alpha}, indent=1))
+  files.write_json(os.path.join(out_workdir, 'interpolation.json'),
+                   {'psnr': os.path.abspath(psnr_workdir), 'gan': os.path.abspath(gan_workdir),
+                    'alpha': alpha})
   ckpt = checkpoints.Checkpoints(ckpt_dir)
   try:
     ckpt.save(int(state.step), state)

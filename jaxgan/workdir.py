@@ -129,7 +129,7 @@ def data_shapes_path(workdir: str) -> str:
 
 def write_data_shapes(workdir: str, record: dict[str, Any]) -> None:
   """Writes ``data_shapes.json`` (a :func:`jaxgan.data.shapes_record`)."""
-  files.write_text(data_shapes_path(workdir), json.dumps(record, indent=1))
+  files.write_json(data_shapes_path(workdir), record)
 
 
 def read_json(path: str) -> Any:

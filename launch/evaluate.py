@@ -2,11 +2,9 @@ r"""Evaluates the latest checkpoint of a run:
 ``python -m launch.evaluate --workdir=DIR [--num_samples=10000]
 [--inception_weights=PATH]``; prints JSON and writes ``DIR/eval.json``."""
 
-import json
-
 from absl import app, flags
 
-from jaxgan import evaluate
+from jaxgan import evaluate, files
 from launch import common
 
 FLAGS = flags.FLAGS
@@ -28,7 +26,7 @@ def main(argv):
   except evaluate.EvaluationError as e:  # too few samples (the flag), or non-finite ones
     flag = '--' if isinstance(e, evaluate.NumSamplesError) else ''
     raise common.LaunchError(f'{flag}{e}') from None
-  print(json.dumps(result, indent=1))
+  print(files.json_text(result))  # as eval.json
 
 
 if __name__ == '__main__':

@@ -17,7 +17,6 @@ overwritten.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
@@ -97,9 +96,9 @@ def check(config: ml_collections.ConfigDict) -> None:
 
 def _write(config: ml_collections.ConfigDict, kind: Any, rows: list[dict], workdir: str,
            context: dict) -> None:
-  files.write_text(os.path.join(workdir, 'study.json'), json.dumps(
-      {'kind': config.study.kind, **kind.report_extras(config, context), 'runs': rows},
-      indent=1))
+  files.write_json(os.path.join(workdir, 'study.json'),
+                   {'kind': config.study.kind, **kind.report_extras(config, context),
+                    'runs': rows})
   header, body = kind.table(rows)
   files.write_text(os.path.join(workdir, 'study.md'),
                    f'### {kind.title(config)}\n\n{tables.markdown(header, body)}\n')

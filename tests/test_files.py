@@ -2,6 +2,7 @@
 error or interrupt while writing it leaves the earlier file as it was, and no temporary
 file behind."""
 
+import json
 import os
 import tempfile
 from unittest import mock
@@ -79,6 +80,28 @@ class ReplacingTest(parameterized.TestCase):
     files.write_text(self.path, 'text')
     self.assertEqual(self._read(), 'text')
     self.assertEqual(os.listdir(self.dir), ['out.txt'])
+
+
+class JsonTextTest(parameterized.TestCase):
+
+  def test_non_finite_numbers_are_null_and_the_rest_unchanged(self):
+    obj = {'reverse_kl': float('inf'), 'nested': {'a': [1.5, float('nan'), -np.inf]},
+           'np': np.float64('inf'), 'pair': (2, 'x'), 'ok': np.float64(0.25), 'n': 3,
+           'flag': True, 'none': None}
+    text = files.json_text(obj)
+    strict = json.loads(text, parse_constant=lambda c: self.fail(f'{c} in {text}'))
+    self.assertEqual(strict, {'reverse_kl': None, 'nested': {'a': [1.5, None, None]},
+                              'np': None, 'pair': [2, 'x'], 'ok': 0.25, 'n': 3,
+                              'flag': True, 'none': None})
+    self.assertNotIn('Infinity', text)
+    self.assertEqual(obj['reverse_kl'], float('inf'))  # the caller's object is not changed
+
+  def test_write_json(self):
+    path = os.path.join(tempfile.mkdtemp(), 'eval.json')
+    files.write_json(path, {'fid': 12.5, 'kid': float('nan')})
+    with open(path) as f:
+      self.assertEqual(json.load(f), {'fid': 12.5, 'kid': None})
+    self.assertEqual(os.listdir(os.path.dirname(path)), ['eval.json'])
 
 
 class OutputsCutShortTest(chex.TestCase):

@@ -3,6 +3,7 @@
 import dataclasses
 import functools
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -359,7 +360,10 @@ class EvaluateTest(chex.TestCase):
     self.assertEqual(result['step'], 10)
     for k in ('hq_percent', 'modes', 'strict_modes', 'reverse_kl'):
       self.assertIn(k, result)
-    self.assertEqual(json.load(open(os.path.join(wd, 'eval.json')))['modes'], result['modes'])
+    with open(os.path.join(wd, 'eval.json')) as f:  # strict JSON: no Infinity or NaN
+      saved = json.load(f, parse_constant=lambda c: self.fail(f'{c} in eval.json'))
+    self.assertEqual(saved, {k: v if not isinstance(v, float) or math.isfinite(v) else None
+                             for k, v in result.items()})
     # Too few samples for mode coverage is refused before any sample is drawn.
     with mock.patch.object(evaluate.inference, 'sample') as sample, \
          self.assertRaisesRegex(evaluate.NumSamplesError,
