@@ -285,6 +285,31 @@ class EMAStatisticsTest(chex.TestCase):
     self.assertFalse(np.allclose(state.g_stats['BatchNorm_0']['mean'], bias, atol=0.05))
 
 
+class GeneratorStatisticsTest(chex.TestCase):
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_only_the_generator_update_moves_g_running_statistics(self):
+    """G(z) = BN(0 z + b): every batch of pre-BN activations has mean b and variance 0, so
+    after k recorded batches BN's running mean is b (1 - 0.9^k) and its variance 0.9^k
+    (from 0 and 1). One step with three critic updates records one batch (k = 1), not 4."""
+    class ConstantBN(nn.Module):
+      @nn.compact
+      def __call__(self, z, train=True):
+        h = nn.Dense(2, kernel_init=nn.initializers.zeros,
+                     bias_init=nn.initializers.constant(1.5))(z)
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+    gan = _gan(generator=ConstantBN(), g_optimizer=optax.sgd(0.0), n_critic=3)
+    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    step = self.variant(lambda s, b: gan_lib.train_step(gan, s, b, jax.random.key(1)))
+    out, _ = step(state, _real(3))
+    np.testing.assert_allclose(out.g_stats['BatchNorm_0']['mean'], [0.15, 0.15], rtol=1e-5)
+    np.testing.assert_allclose(out.g_stats['BatchNorm_0']['var'], [0.9, 0.9], rtol=1e-5)
+    moved = [not np.allclose(a, b) for a, b in zip(jax.tree.leaves(out.d_params),
+                                                   jax.tree.leaves(state.d_params),
+                                                   strict=True)]
+    self.assertTrue(all(moved))  # the critic did train
+
+
 class DiscriminatorStateTest(chex.TestCase):
 
   def test_penalty_with_batchnorm_and_dropout_critic(self):
