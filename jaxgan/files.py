@@ -8,7 +8,8 @@ import contextlib
 import json
 import math
 import os
-import threading
+import stat
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,30 +17,40 @@ from typing import Any
 @contextlib.contextmanager
 def replacing(path: str) -> Iterator[str]:
   """Yields a temporary path beside ``path`` to write to; when the block ends without an
-  error, the file written there replaces ``path`` in one step (``os.replace``).
+  error, the file written there replaces ``path`` in one step (``os.replace``), with the
+  earlier file's permissions, after it is flushed to disk (``fsync``).
 
-  The temporary name ends in ``path``'s suffix, so writers that choose the format by the
-  suffix (PIL, matplotlib, ``np.save``'s ``.npy``) write exactly what they would to
-  ``path``. If the block raises (``KeyboardInterrupt`` included), the temporary file is
-  removed and an earlier ``path`` is left as it was; if the block writes nothing, nothing
-  changes.
+  The temporary name ends in ``path``'s whole name (``.tmp-<random>-<name>``), so writers
+  that choose the format by the suffix (PIL, matplotlib, ``np.save``'s ``.npy``) write
+  exactly what they would to ``path``. If the block raises (``KeyboardInterrupt``
+  included), or writes nothing there (a writer that appended a suffix of its own: a
+  ``FileNotFoundError``), the temporary file is removed and an earlier ``path`` is left as
+  it was. A symbolic link's target is replaced and the link kept; a hard link to the earlier
+  file keeps the earlier contents. A process killed outright (SIGKILL) can leave a
+  ``.tmp-*`` file behind, never a partial ``path``.
 
   Example::
 
     with files.replacing('grid.png') as tmp:
       plt.imsave(tmp, image)
   """
+  path = os.path.realpath(path)
   folder, name = os.path.split(path)
-  stem, suffix = os.path.splitext(name)
-  tmp = os.path.join(folder, f'.{stem}.{os.getpid()}-{threading.get_ident()}.tmp{suffix}')
+  tmp = os.path.join(folder, f'.tmp-{uuid.uuid4().hex[:12]}-{name}')
   try:
     yield tmp
+    if not os.path.exists(tmp):
+      raise FileNotFoundError(f'Nothing was written to {tmp}, the temporary name of {path} '
+                              '(a writer that appends a suffix of its own?).')
+    if os.path.exists(path):
+      os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
+    with open(tmp, 'rb') as f:
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
   except BaseException:
     with contextlib.suppress(FileNotFoundError):
       os.remove(tmp)
     raise
-  if os.path.exists(tmp):
-    os.replace(tmp, path)
 
 
 def write_text(path: str, text: str) -> None:

@@ -4,6 +4,7 @@ is written whole or not at all (:func:`jaxgan.files.replacing`)."""
 from __future__ import annotations
 
 import math
+import os
 
 import matplotlib
 
@@ -14,13 +15,18 @@ import numpy as np  # noqa: E402
 from jaxgan import files  # noqa: E402
 
 
-def save_figure(fig: plt.Figure, path: str) -> None:
-  """Writes ``fig`` to ``path`` (format by suffix) whole or not at all, and closes it."""
+def save_figure(fig: plt.Figure, path: str) -> str:
+  """Writes ``fig`` to ``path`` (format by suffix) whole or not at all, and closes it.
+  Returns the file written: ``path``, with ``.png`` appended (matplotlib's default
+  format, as ``savefig`` does) when it has no suffix."""
+  if not os.path.splitext(os.path.basename(path))[1]:
+    path = f'{path}.{plt.rcParams["savefig.format"]}'
   try:
     with files.replacing(path) as tmp:
       fig.savefig(tmp)
   finally:
     plt.close(fig)
+  return path
 
 
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:

@@ -41,7 +41,7 @@ class ReplacingTest(parameterized.TestCase):
   def test_the_new_file_replaces_the_earlier_one_and_no_temporary_file_stays(self):
     with files.replacing(self.path) as tmp:
       self.assertNotEqual(tmp, self.path)
-      self.assertEqual(os.path.dirname(tmp), self.dir)  # the same file system: one rename
+      self.assertEqual(os.path.dirname(tmp), os.path.realpath(self.dir))  # one rename
       with open(tmp, 'w') as f:
         f.write('new')
       self.assertEqual(self._read(), 'earlier')  # readers see the old file until the end
@@ -57,13 +57,71 @@ class ReplacingTest(parameterized.TestCase):
     self.assertEqual(self._read(), 'earlier')
     self.assertEqual(os.listdir(self.dir), ['out.txt'])
 
-  def test_a_block_that_writes_nothing_changes_nothing(self):
-    with files.replacing(self.path):
-      pass
+  def test_a_block_that_writes_nothing_there_fails_and_changes_nothing(self):
+    # np.savez appends '.npz' to a name not ending in it: the file it wrote is not renamed.
+    for name in ('out.txt', 'new.npy'):
+      with self.assertRaisesRegex(FileNotFoundError, 'Nothing was written'), \
+          files.replacing(os.path.join(self.dir, name)) as tmp:
+        np.savez(tmp.replace('.npy', '.data'), x=np.zeros(2))
+      for left in os.listdir(self.dir):  # remove what the misdirected writer left
+        if left != 'out.txt':
+          os.remove(os.path.join(self.dir, left))
     self.assertEqual(self._read(), 'earlier')
-    with files.replacing(os.path.join(self.dir, 'new.txt')):
-      pass
-    self.assertEqual(os.listdir(self.dir), ['out.txt'])
+
+  def test_a_failed_rename_leaves_no_temporary_file(self):
+    os.mkdir(os.path.join(self.dir, 'd.json'))  # a folder cannot be replaced by a file
+    with self.assertRaises(OSError):
+      files.write_text(os.path.join(self.dir, 'd.json'), '{}')
+    self.assertEqual(sorted(os.listdir(self.dir)), ['d.json', 'out.txt'])
+
+  def test_the_earlier_files_permissions_are_kept(self):
+    os.chmod(self.path, 0o640)
+    files.write_text(self.path, 'new')
+    self.assertEqual(os.stat(self.path).st_mode & 0o777, 0o640)
+
+  def test_a_symlinked_output_replaces_its_target_and_keeps_the_link(self):
+    link = os.path.join(self.dir, 'latest.txt')
+    os.symlink(self.path, link)
+    files.write_text(link, 'new')
+    self.assertTrue(os.path.islink(link))
+    self.assertEqual(self._read(), 'new')
+    self.assertEqual(sorted(os.listdir(self.dir)), ['latest.txt', 'out.txt'])
+
+  @parameterized.parameters('..npy', 's.npy', 'S.NPY.npy')
+  def test_odd_names_and_a_path_without_a_folder(self, name):
+    x = np.arange(3.0)
+    cwd = os.getcwd()
+    os.chdir(self.dir)
+    try:
+      with files.replacing(name) as tmp:
+        np.save(tmp, x)
+    finally:
+      os.chdir(cwd)
+    np.testing.assert_array_equal(np.load(os.path.join(self.dir, name)), x)
+    self.assertEqual(sorted(os.listdir(self.dir)), sorted([name, 'out.txt']))
+
+  @parameterized.parameters(('x.JPG', 'JPEG'), ('x.PNG', 'PNG'), ('..png', 'PNG'))
+  def test_the_format_follows_the_suffix_in_any_case(self, name, want):
+    path = os.path.join(self.dir, name)
+    upscale.write_image(path, np.zeros((4, 4, 3), np.float32))
+    with Image.open(path) as im:
+      self.assertEqual(im.format, want)
+    self.assertEqual(sorted(os.listdir(self.dir)), sorted([name, 'out.txt']))
+
+  def test_np_savez(self):
+    path = os.path.join(self.dir, 'panels.npz')
+    with files.replacing(path) as tmp:
+      np.savez(tmp, a=np.ones(2))
+    np.testing.assert_array_equal(np.load(path)['a'], np.ones(2))
+
+  def test_a_figure_without_a_suffix_is_written_as_png(self):
+    fig = plt.figure()
+    written = plots.save_figure(fig, os.path.join(self.dir, 'crops'))
+    self.assertEqual(written, os.path.join(self.dir, 'crops.png'))
+    with Image.open(written) as im:
+      self.assertEqual(im.format, 'PNG')
+    self.assertEqual(sorted(os.listdir(self.dir)), ['crops.png', 'out.txt'])
+    self.assertEqual(plt.get_fignums(), [])
 
   def test_the_temporary_name_keeps_the_suffix_so_np_save_writes_it_exactly(self):
     # np.save appends '.npy' to a name not ending in it: a temporary name without the

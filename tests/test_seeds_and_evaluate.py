@@ -360,10 +360,16 @@ class EvaluateTest(chex.TestCase):
     self.assertEqual(result['step'], 10)
     for k in ('hq_percent', 'modes', 'strict_modes', 'reverse_kl'):
       self.assertIn(k, result)
-    with open(os.path.join(wd, 'eval.json')) as f:  # strict JSON: no Infinity or NaN
+    with open(os.path.join(wd, 'eval.json')) as f:
+      self.assertEqual(json.load(f)['modes'], result['modes'])
+    # Samples near no mode: reverse KL is infinite; eval.json stays strict JSON (null).
+    no_mode = {'hq_percent': 0.0, 'modes': 0.0, 'strict_modes': 0.0, 'reverse_kl': math.inf}
+    with mock.patch.object(evaluate.metrics, 'mode_metrics', return_value=no_mode):
+      result = evaluate.evaluate(wd, num_samples=3000)
+    self.assertEqual(result['reverse_kl'], math.inf)
+    with open(os.path.join(wd, 'eval.json')) as f:
       saved = json.load(f, parse_constant=lambda c: self.fail(f'{c} in eval.json'))
-    self.assertEqual(saved, {k: v if not isinstance(v, float) or math.isfinite(v) else None
-                             for k, v in result.items()})
+    self.assertEqual(saved, {**result, 'reverse_kl': None})
     # Too few samples for mode coverage is refused before any sample is drawn.
     with mock.patch.object(evaluate.inference, 'sample') as sample, \
          self.assertRaisesRegex(evaluate.NumSamplesError,
