@@ -127,7 +127,9 @@ def main(argv):
   ncols = (latent.num_classes if FLAGS.labels == 'all' else
            latent.num_categorical if FLAGS.codes == 'all' else None)
   write(path, samples, pipe.name, ncols)
-  print(f'wrote {samples.shape} {samples.dtype} samples of step {int(state.step)} to {path}')
+  what = 'a picture of ' if _is_png(path) else ''  # a grid or a scatter; else the array
+  kind = '' if what else f' {samples.dtype}'
+  print(f'wrote {what}{samples.shape}{kind} samples of step {int(state.step)} to {path}')
 
 
 if __name__ == '__main__':

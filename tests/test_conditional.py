@@ -122,7 +122,8 @@ class ConditionalSamplingTest(chex.TestCase):
     out = os.path.join(tempfile.mkdtemp(), 'grid.png')
     proc, _ = self._sample(self.cgan, f'--output={out}', '--labels=all')  # 20 samples
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-    self.assertIn(f'wrote (20, 28, 28, 1) float32 samples of step 2 to {out}', proc.stdout)
+    self.assertIn(f'wrote a picture of (20, 28, 28, 1) samples of step 2 to {out}',
+                  proc.stdout)
     gan, _, state, _ = inference.restore(self.cgan, with_data=False)
     x = inference.sample(gan, state, 20, use_ema=True, labels=np.arange(20) % 10)
     grid = np.asarray(Image.open(out).convert('L'), np.float32) / 255
@@ -133,7 +134,7 @@ class ConditionalSamplingTest(chex.TestCase):
       cell = grid[1 + 29 * r:29 * (r + 1), 1 + 29 * c:29 * (c + 1)]
       np.testing.assert_allclose(cell, np.clip((x[i, ..., 0] + 1) / 2, 0, 1), atol=0.01)
     np.testing.assert_array_equal(grid[::29], 1.0)  # the white lines between rows
-    for flags, want in ((['--labels=3'], 'wrote (100, 28, 28, 1)'),
+    for flags, want in ((['--labels=3'], 'wrote a picture of (100, 28, 28, 1)'),
                         (['--labels=3', '--num_samples=1001'],
                          'A PNG grid holds at most 1000 images')):
       proc = subprocess.run([sys.executable, '-m', 'launch.sample', f'--workdir={self.cgan}',

@@ -41,7 +41,7 @@ class LaunchTest(chex.TestCase):
     proc = self._run('launch.sample', f'--workdir={wd}', '--num_samples=300',
                      f'--output={out}.PNG')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
-    self.assertIn(f'wrote (300, 2) float32 samples of step 10 to {out}.PNG', proc.stdout)
+    self.assertIn(f'wrote a picture of (300, 2) samples of step 10 to {out}.PNG', proc.stdout)
     with open(f'{out}.PNG', 'rb') as f:
       self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
     # Bad arguments are refused before anything is restored (defect 6).
