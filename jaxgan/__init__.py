@@ -5,10 +5,7 @@ submodule on first use (``jaxgan.models.names()`` after a plain ``import jaxgan`
 importing the pure functions does not load the data, model and training code.
 """
 
-import importlib
-from types import ModuleType
-
-from jaxgan import losses, penalties
+from jaxgan import lazy, losses, penalties
 
 __version__ = '0.1.0'
 __all__ = ['losses', 'penalties']
@@ -19,11 +16,4 @@ _LAZY = ('augment', 'auxiliary', 'build', 'checkpoints', 'content', 'data', 'eva
          'writers')
 
 
-def __getattr__(name: str) -> ModuleType:
-  if name in _LAZY:
-    return importlib.import_module(f'jaxgan.{name}')
-  raise AttributeError(f"module 'jaxgan' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-  return sorted({*__all__, '__version__', *_LAZY})
+__getattr__, __dir__ = lazy.submodules(__name__, _LAZY, [*__all__, '__version__'])

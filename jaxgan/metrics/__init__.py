@@ -4,9 +4,7 @@ This package takes arrays (samples, features, logits); it does not load data set
 networks' modules (``inception``, ``digit_classifier``) and ``sr`` load on first use.
 """
 
-import importlib
-from types import ModuleType
-
+from jaxgan import lazy
 from jaxgan.metrics.frechet import (
     feature_statistics,
     frechet_distance,
@@ -23,11 +21,4 @@ __all__ = ['feature_statistics', 'frechet_distance', 'frechet_distance_from_feat
 _LAZY = ('digit_classifier', 'inception', 'sr')
 
 
-def __getattr__(name: str) -> ModuleType:
-  if name in _LAZY:
-    return importlib.import_module(f'{__name__}.{name}')
-  raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
-
-
-def __dir__() -> list[str]:
-  return sorted({*__all__, *_LAZY})
+__getattr__, __dir__ = lazy.submodules(__name__, _LAZY, __all__)

@@ -1,0 +1,44 @@
+"""Tests of the package's import surface: ``import jaxgan`` loads the pure losses and
+penalties only; every other submodule loads when first named (PEP 562)."""
+
+import subprocess
+import sys
+
+from absl.testing import absltest
+
+_CHECK = r'''
+import sys
+import jaxgan
+heavy = ['jaxgan.models', 'jaxgan.train', 'jaxgan.data', 'jaxgan.metrics', 'flax.linen',
+         'orbax.checkpoint', 'matplotlib']
+print('loaded', [m for m in heavy if m in sys.modules])
+print('names', jaxgan.models.names()[:2], 'jaxgan.models' in sys.modules)
+print('metrics', jaxgan.metrics.inception.__name__, 'jaxgan.metrics.sr' in sys.modules)
+for obj, name in ((jaxgan, 'modles'), (jaxgan.metrics, 'fid')):
+  try:
+    getattr(obj, name)
+  except AttributeError as e:
+    print('error', e)
+print('dir', {'models', 'losses', '__version__'} <= set(dir(jaxgan)),
+      {'inception', 'frechet_distance'} <= set(dir(jaxgan.metrics)))
+'''
+
+
+class LazyImportTest(absltest.TestCase):
+
+  def test_plain_import_is_light_and_submodules_load_when_named(self):
+    out = subprocess.run([sys.executable, '-c', _CHECK], capture_output=True, text=True,
+                         timeout=300)
+    self.assertEqual(out.returncode, 0, out.stderr[-2000:])
+    self.assertEqual(out.stdout.splitlines(), [
+        'loaded []',
+        "names ['mlp', 'dcgan'] True",
+        'metrics jaxgan.metrics.inception False',
+        "error module 'jaxgan' has no attribute 'modles'",
+        "error module 'jaxgan.metrics' has no attribute 'fid'",
+        'dir True True',
+    ])
+
+
+if __name__ == '__main__':
+  absltest.main()
