@@ -127,9 +127,9 @@ def main(argv):
   ncols = (latent.num_classes if FLAGS.labels == 'all' else
            latent.num_categorical if FLAGS.codes == 'all' else None)
   write(path, samples, pipe.name, ncols)
-  what = 'a picture of ' if _is_png(path) else ''  # a grid or a scatter; else the array
-  kind = '' if what else f' {samples.dtype}'
-  print(f'wrote {what}{samples.shape}{kind} samples of step {int(state.step)} to {path}')
+  shown = (f'a picture of {samples.shape}' if _is_png(path)  # a grid or a scatter
+           else f'{samples.shape} {samples.dtype}')
+  print(f'wrote {shown} samples of step {int(state.step)} to {path}')
 
 
 if __name__ == '__main__':
