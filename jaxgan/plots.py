@@ -15,12 +15,18 @@ import numpy as np  # noqa: E402
 from jaxgan import files  # noqa: E402
 
 
+def _with_suffix(path: str) -> str:
+  """``path``, with matplotlib's default format (``.png``) appended when it has no suffix,
+  as ``savefig`` does (``imsave`` would fail on it)."""
+  if not os.path.splitext(os.path.basename(path))[1]:
+    return f'{path}.{plt.rcParams["savefig.format"]}'
+  return path
+
+
 def save_figure(fig: plt.Figure, path: str) -> str:
   """Writes ``fig`` to ``path`` (format by suffix) whole or not at all, and closes it.
-  Returns the file written: ``path``, with ``.png`` appended (matplotlib's default
-  format, as ``savefig`` does) when it has no suffix."""
-  if not os.path.splitext(os.path.basename(path))[1]:
-    path = f'{path}.{plt.rcParams["savefig.format"]}'
+  Returns the file written: ``path``, with ``.png`` appended when it has no suffix."""
+  path = _with_suffix(path)
   try:
     with files.replacing(path) as tmp:
       fig.savefig(tmp)
@@ -44,18 +50,22 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np
 
 
 def save_image_grid(images: np.ndarray, path: str, scale: int = 3,
-                    ncols: int | None = None) -> None:
-  """Writes a PNG grid of ``images[N, H, W, C]`` in [-1, 1], upscaled ``scale`` times,
-  ``ncols`` images a row (default: a square grid)."""
+                    ncols: int | None = None) -> str:
+  """Writes a grid of ``images[N, H, W, C]`` in [-1, 1], upscaled ``scale`` times,
+  ``ncols`` images a row (default: a square grid), in the format of ``path``'s suffix (a
+  PNG, appended, when it has none). Returns the file written."""
   grid = image_grid(np.asarray(images), ncols)
   grid = np.repeat(np.repeat(grid, scale, 0), scale, 1)
+  path = _with_suffix(path)
   with files.replacing(path) as tmp:
     plt.imsave(tmp, grid[..., 0] if grid.shape[-1] == 1 else grid, cmap='gray', vmin=0,
                vmax=1)
+  return path
 
 
-def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str = '') -> None:
-  """Writes a PNG scatter of 2-D ``samples`` over the true ``modes``."""
+def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str = '') -> str:
+  """Writes a scatter of 2-D ``samples`` over the true ``modes`` (a PNG when ``path`` has
+  no suffix). Returns the file written."""
   fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
   ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label='samples')
   ax.scatter(modes[:, 0], modes[:, 1], s=30, c='red', marker='x', label='modes')
@@ -65,7 +75,7 @@ def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str =
   ax.set_aspect('equal')
   ax.set_title(title, fontsize=9)
   fig.tight_layout()
-  save_figure(fig, path)
+  return save_figure(fig, path)
 
 
 def save_loss_curves(rows: list[dict], path: str) -> None:

@@ -123,6 +123,15 @@ class ReplacingTest(parameterized.TestCase):
     self.assertEqual(sorted(os.listdir(self.dir)), ['crops.png', 'out.txt'])
     self.assertEqual(plt.get_fignums(), [])
 
+  def test_an_image_grid_without_a_suffix_is_written_as_png(self):
+    # plt.imsave alone fails on a name without a suffix ("unknown file extension").
+    written = plots.save_image_grid(np.zeros((4, 8, 8, 1), np.float32),
+                                    os.path.join(self.dir, 'grid'), scale=1)
+    self.assertEqual(written, os.path.join(self.dir, 'grid.png'))
+    with Image.open(written) as im:
+      self.assertEqual((im.format, im.size), ('PNG', (19, 19)))  # 2 x 8 px + 3 px pads
+    self.assertEqual(sorted(os.listdir(self.dir)), ['grid.png', 'out.txt'])
+
   def test_the_temporary_name_keeps_the_suffix_so_np_save_writes_it_exactly(self):
     # np.save appends '.npy' to a name not ending in it: a temporary name without the
     # suffix would leave the array in another file than the one renamed.
