@@ -52,6 +52,26 @@ class FrechetTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, 'Mismatched'):
       metrics.frechet_distance(np.zeros(2), np.eye(2), np.zeros(3), np.eye(3))
 
+  def test_statistics_that_are_no_gaussian_are_an_error(self):
+    # Unchecked, these gave NaN, a LinAlgError, 0.0 (for -I against I, whose true value is
+    # complex) and a silently symmetrized value.
+    i, z = np.eye(3), np.zeros(3)
+    lopsided = i.copy()
+    lopsided[0, 1] = 0.5
+    for args, message in (((np.array([0, np.nan, 0]), i, z, i), 'mu1 contains 1 non-finite'),
+                          ((z, i, z, np.full((3, 3), np.inf)), 'sigma2 contains 9'),
+                          ((z, -i, z, i), 'sigma1 is not positive semi-definite'),
+                          ((z, i, z, lopsided), 'sigma2 is not symmetric')):
+      with self.subTest(message), self.assertRaisesRegex(ValueError, message):
+        metrics.frechet_distance(*args)
+
+  def test_float32_round_off_and_singular_covariances_are_accepted(self):
+    rng = np.random.default_rng(5)
+    f = rng.normal(size=(40, 64)).astype(np.float32)  # rank 39 < 64: eigenvalues ~ -1e-7
+    s = np.cov(f, rowvar=False).astype(np.float32)
+    s[0, 1] += 1e-7  # asymmetry of float32 round-off
+    self.assertTrue(np.isfinite(metrics.frechet_distance(f.mean(0), s, f.mean(0) + 1, s)))
+
 
 class MaxPoolTest(chex.TestCase):
 
@@ -83,6 +103,15 @@ class KIDTest(chex.TestCase):
     np.testing.assert_allclose(mean, xx + yy - 2 * xy, rtol=1e-10)
     self.assertAlmostEqual(std, 0.0, places=10)  # every subset is the whole set
 
+  def test_bad_subsets_are_an_error_naming_them(self):
+    x = np.zeros((100, 4))
+    with self.assertRaisesRegex(ValueError, 'num_subsets=0, subset_size=1000'):
+      metrics.kernel_inception_distance(x, x, num_subsets=0)  # was (nan, nan)
+    with self.assertRaisesRegex(ValueError, 'num_subsets=100, subset_size=1'):
+      metrics.kernel_inception_distance(x, x, subset_size=1)
+    with self.assertRaisesRegex(ValueError, 'got 100 real and 1 fake'):
+      metrics.kernel_inception_distance(x, x[:1])
+
   def test_unbiased_near_zero_for_same_distribution(self):
     rng = np.random.default_rng(3)
     mean, _ = metrics.kernel_inception_distance(rng.normal(size=(2000, 8)),
@@ -91,6 +120,25 @@ class KIDTest(chex.TestCase):
 
 
 class InceptionScoreTest(chex.TestCase):
+
+  def test_matches_the_reference_code_for_any_number_of_samples(self):
+    # The split loop of Salimans et al.'s inception_score.py, on probabilities; n = 1005
+    # and 15 are not multiples of 10, where np.array_split's boundaries would differ.
+    rng = np.random.default_rng(6)
+    for n in (1000, 1005, 15):
+      logits = rng.normal(scale=3.0, size=(n, 20))
+      preds = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+      scores = []
+      for i in range(10):
+        part = preds[(i * n // 10):((i + 1) * n // 10), :]
+        kl = part * (np.log(part) - np.log(np.expand_dims(np.mean(part, 0), 0)))
+        scores.append(np.exp(np.mean(np.sum(kl, 1))))
+      np.testing.assert_allclose(metrics.inception_score(logits),
+                                 (np.mean(scores), np.std(scores)), rtol=1e-10)
+
+  def test_bad_num_splits_is_an_error(self):
+    with self.assertRaisesRegex(ValueError, 'num_splits must be at least 1; got 0'):
+      metrics.inception_score(np.zeros((5, 10)), num_splits=0)
 
   def test_fewer_samples_than_splits_is_an_error(self):
     with self.assertRaisesRegex(ValueError, '5 samples in 10 splits'):

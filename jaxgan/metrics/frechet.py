@@ -36,9 +36,14 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
   ``tr (S1 S2)^{1/2}`` is computed as the sum of square roots of the eigenvalues of the
   symmetric PSD matrix ``S1^{1/2} S2 S1^{1/2}`` (same spectrum as ``S1 S2``), which stays
   real and stable where ``scipy.linalg.sqrtm(S1 @ S2)`` can return complex noise, and
-  finite for any finite statistics (the eigenvalues are clipped at 0), so pytorch-fid's
-  fallback (``eps`` added to both diagonals when ``sqrtm`` is not finite) is never needed;
-  ``eps`` is accepted for that signature and unused.
+  finite for any valid statistics (round-off's tiny negative eigenvalues are clipped at
+  0), so pytorch-fid's fallback (``eps`` added to both diagonals when ``sqrtm`` is not
+  finite) is never needed; ``eps`` is accepted for that signature and unused.
+
+  Raises:
+    ValueError: mismatched shapes; a non-finite mean or covariance; a covariance that is
+      not symmetric, or not positive semi-definite, beyond float32 round-off (relative
+      1e-5): not a covariance, e.g. statistics loaded from the wrong file or transposed.
 
   References:
     Dowson & Landau, The Fréchet distance between multivariate normal distributions, 1982;
@@ -49,6 +54,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
   if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
     raise ValueError(f'Mismatched statistics: mu {mu1.shape} vs {mu2.shape}, sigma '
                      f'{s1.shape} vs {s2.shape}.')
+  for i, (m, s) in enumerate(((mu1, s1), (mu2, s2)), 1):
+    _check_statistics(m, s, i)
 
   def trace_sqrt(a, b):
     root_a = _psd_sqrt(a)
@@ -59,6 +66,23 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
   tr = trace_sqrt(s1, s2)
   diff = mu1 - mu2
   return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr)
+
+
+def _check_statistics(mu: np.ndarray, sigma: np.ndarray, i: int, tol: float = 1e-5) -> None:
+  """``ValueError`` unless ``mu{i}``/``sigma{i}`` are finite and ``sigma{i}`` is symmetric
+  positive semi-definite up to ``tol`` relative to its largest entry or eigenvalue."""
+  for name, a in ((f'mu{i}', mu), (f'sigma{i}', sigma)):
+    if not np.all(np.isfinite(a)):
+      raise ValueError(f'{name} contains {int((~np.isfinite(a)).sum())} non-finite values.')
+  scale = np.abs(sigma).max()
+  asym = np.abs(sigma - sigma.T).max()
+  if asym > tol * scale:
+    raise ValueError(f'sigma{i} is not symmetric (largest |S - S^T| {asym:.3g} against '
+                     f'largest |S| {scale:.3g}): not a covariance.')
+  w = np.linalg.eigvalsh((sigma + sigma.T) / 2)
+  if w[0] < -tol * max(w[-1], 0.0):
+    raise ValueError(f'sigma{i} is not positive semi-definite (eigenvalues from {w[0]:.3g} '
+                     f'to {w[-1]:.3g}): not a covariance.')
 
 
 def _psd_sqrt(a: np.ndarray) -> np.ndarray:

@@ -10,6 +10,10 @@ from jaxgan.metrics.arrays import check_features
 def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, float]:
   """IS = exp(E_x KL(p(y|x) || p(y))), mean and std over ``num_splits`` splits.
 
+  Split ``i`` is ``logits[i * n // num_splits:(i + 1) * n // num_splits]``, as in the
+  reference code of Salimans et al. (and pytorch-gan-metrics, torch-fidelity), so the
+  score is theirs for any ``n``, not only for multiples of ``num_splits``.
+
   Raises:
     ValueError: fewer samples than splits (an empty split would make the score NaN).
 
@@ -17,14 +21,17 @@ def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, fl
     Salimans et al., Improved Techniques for Training GANs, NeurIPS 2016.
   """
   z = check_features(logits, 'logits')
+  if num_splits < 1:
+    raise ValueError(f'num_splits must be at least 1; got {num_splits}.')
   if len(z) < num_splits:
     raise ValueError(f'An Inception Score (or digit-IS) of {len(z)} samples in {num_splits} '
                      f'splits: give at least {num_splits} samples (thousands, for a '
                      'meaningful score).')
   z = z - z.max(1, keepdims=True)
   log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
-  scores = []
-  for part in np.array_split(log_p, num_splits):
+  n, scores = len(log_p), []
+  for i in range(num_splits):
+    part = log_p[i * n // num_splits:(i + 1) * n // num_splits]
     p = np.exp(part)
     log_marginal = np.log(p.mean(0) + 1e-300)
     scores.append(np.exp(np.mean(np.sum(p * (part - log_marginal), axis=1))))

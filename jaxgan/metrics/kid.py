@@ -24,9 +24,13 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: i
   x, y = check_features(real, 'real features'), check_features(fake, 'fake features')
   if x.shape[1] != y.shape[1]:
     raise ValueError(f'Feature dimensions differ: {x.shape} vs {y.shape}.')
+  if num_subsets < 1 or subset_size < 2:
+    raise ValueError(f'KID needs num_subsets >= 1 and subset_size >= 2 (an unbiased MMD); '
+                     f'got num_subsets={num_subsets}, subset_size={subset_size}.')
   m = min(subset_size, len(x), len(y))
   if m < 2:
-    raise ValueError('KID needs at least 2 samples in each set.')
+    raise ValueError(f'KID needs at least 2 samples in each set; got {len(x)} real and '
+                     f'{len(y)} fake.')
   d = x.shape[1]
   rng = np.random.default_rng(seed)
   values = []
