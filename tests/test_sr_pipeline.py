@@ -201,6 +201,30 @@ class PairedDataTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, 'crop_size 30 must be a multiple of data.scale 4'):
       data.sr_shapes('photos', crop_size=30)
 
+  def test_shapes_only_pipeline_reads_sizes_written_in_the_name(self):
+    # A run configured with data.name = 'photos(crop_size=32, scale=2)' is rebuilt without
+    # its data from its config; its sizes were read as the defaults 96 and 4.
+    for config_data in ({'name': 'photos(crop_size=32, scale=2)', 'batch_size': 4},
+                        {'name': 'photos(scale=2)', 'crop_size': 32, 'batch_size': 4}):
+      p = data.sr_shapes(**config_data)
+      self.assertEqual((p.name, p.element_shape, p.lowres_shape, p.evaluator_args['scale']),
+                       ('photos', (32, 32, 3), (16, 16, 3), 2))
+
+  def test_sizes_that_are_not_positive_are_config_errors(self):
+    # Were a ZeroDivisionError, or a TypeError deep in JAX at the first step.
+    for kwargs, message in (({'scale': 0}, 'data.scale must be an integer >= 1; got 0'),
+                            ({'scale': -4}, 'data.scale must be an integer >= 1; got -4'),
+                            ({'crop_size': 0}, 'data.crop_size must be an integer >= 1')):
+      with self.subTest(**kwargs), self.assertRaisesRegex(validation.ConfigError, message):
+        data.get('photos', batch_size=2, **kwargs)
+    with self.assertRaisesRegex(validation.ConfigError, 'data.scale .* got 0'):
+      data.sr_shapes('photos(scale=0)')
+    for size in (0, -3):
+      with self.assertRaisesRegex(validation.ConfigError, 'data.image_size must be an integer'):
+        data.get('digits', batch_size=4, image_size=size)
+    with self.assertRaisesRegex(validation.ConfigError, 'data.image_size must be an integer'):
+      data.get('cifar10', batch_size=4, image_size=-1)  # before any TFDS data is looked for
+
   def test_folder_pipeline_and_its_errors(self):
     d = tempfile.mkdtemp()
     for i in range(3):
@@ -218,6 +242,18 @@ class PairedDataTest(chex.TestCase):
     np.testing.assert_allclose(held_hr, 80 / 127.5 - 1, rtol=1e-6)  # the held-out image 2
     with self.assertRaisesRegex(FileNotFoundError, 'not a folder'):
       data.get('folder', batch_size=2, path=os.path.join(d, 'nope'))
+    # No path: the message shows the form that gives one (data has no 'path' field).
+    with self.assertRaisesRegex(FileNotFoundError,
+                                r'needs the folder of images: --config.data.name="folder'
+                                r"\(path='DIR'\)\""):
+      data.get('folder', batch_size=2)
+    # Hidden files (macOS's ._* beside each copied image) and folders are not images.
+    with open(os.path.join(d, '._0.png'), 'wb') as f:
+      f.write(b'\x00\x05\x16\x07 AppleDouble')
+    os.mkdir(os.path.join(d, 'sub.png'))
+    self.assertLen(paired.folder(d), 3)
+    with mock.patch.dict(os.environ, {'HOME': os.path.dirname(d)}):
+      self.assertLen(paired.folder(os.path.join('~', os.path.basename(d))), 3)
     empty = tempfile.mkdtemp()
     with self.assertRaisesRegex(FileNotFoundError, 'No .png/.jpg/.jpeg/.bmp image'):
       data.get('folder', batch_size=2, path=empty)
@@ -234,6 +270,22 @@ class PairedDataTest(chex.TestCase):
                                 r'Held-out image 0 of shape \(12, 48, 3\) is smaller than '
                                 r'the crop size 16'):
       data.get('folder', batch_size=2, path=small, crop_size=16, scale=4)
+
+  def test_sr_tfds_reads_the_image_feature_and_names_a_missing_one(self):
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=6):
+      # 'image', as most TFDS image sets name it, is the default (it was DIV2K's 'hr').
+      p = data.get('sr_tfds', batch_size=2, tfds_name='cifar10', eval_split='test',
+                   num_eval=2, crop_size=16, scale=4)
+      chex.assert_shape(p.batch(0)['x'], (1, 2, 16, 16, 3))
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  "'cifar10' \\(train\\) has no feature 'hr'; its features "
+                                  'are: .*image.*label'):
+        data.get('sr_tfds', batch_size=2, tfds_name='cifar10', image_key='hr')
+      for n in (0, -1):
+        with self.assertRaisesRegex(validation.ConfigError, 'num_eval must be an integer >= 1'):
+          data.get('sr_tfds', batch_size=2, tfds_name='cifar10', num_eval=n)
+    self.assertEqual(data._DATASETS.parameters('div2k')['image_key'], 'hr')
 
   def test_tfds_images_pipeline(self):
     import tensorflow_datasets as tfds

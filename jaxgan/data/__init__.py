@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxgan import registry
 from jaxgan.data import images, mixtures, paired
-from jaxgan.validation import ConfigError
+from jaxgan.validation import ConfigError, DataError
 
 Batch = dict[str, np.ndarray]
 
@@ -152,6 +152,8 @@ def digits(batch_size: int, n_critic: int = 1, seed: int = 0, image_size: int = 
   """scikit-learn's 1,797 bundled digits (offline), labelled 0-9, resized to
   ``image_size``; evaluated by digit-FD against the held-out split. ``subset > 0`` trains
   on a fixed random subset of that many digits (data-efficiency experiments)."""
+  if not (isinstance(image_size, int) and image_size >= 1):
+    raise ConfigError(f'data.image_size must be an integer >= 1; got {image_size!r}.')
   x, y = images.load_digits(image_size)
   if subset:
     if not 0 < subset <= len(x):
@@ -174,7 +176,11 @@ def sklearn_digit_reference(image_size: int):
 def tfds_images(name: str, batch_size: int, n_critic: int = 1, seed: int = 0,
                 image_size: int | None = None, data_dir: str | None = None,
                 split: str = 'train') -> Pipeline:
-  """A prepared TFDS image set (``mnist``, ``fashion_mnist``, ``cifar10``, ``celeb_a``)."""
+  """A prepared TFDS image set (``mnist``, ``fashion_mnist``, ``cifar10``, ``celeb_a``);
+  ``image_size`` 0 or ``None``: the set's own."""
+  if image_size is not None and not (isinstance(image_size, int) and image_size >= 0):
+    raise ConfigError(f'data.image_size must be an integer >= 1 (0: the set\'s own); got '
+                      f'{image_size!r}.')
   source = images.TFDSSource(name, split, data_dir or None, image_size or None)
   args = {'image_size': source.image_size, 'split': split}
   evaluator = 'inception'
@@ -202,6 +208,9 @@ def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarr
                  batch_size: int, n_critic: int, seed: int, crop_size: int,
                  scale: int) -> Pipeline:
   shapes = sr_shapes(name, crop_size, scale)
+  for images_, what in ((train, 'training'), (held, 'held-out')):
+    if not len(images_):
+      raise DataError(f'{name!r} has no {what} images.')
   for images_, what in ((train, 'Training'), (held, 'Held-out')):
     if isinstance(images_, list):  # in memory (a TFDS set is read lazily, when drawn)
       paired.check_crop_fits(images_, crop_size, what)
@@ -244,12 +253,15 @@ def image_folder(batch_size: int, n_critic: int = 1, seed: int = 0, path: str = 
 
 
 def sr_tfds(batch_size: int, n_critic: int = 1, seed: int = 0, tfds_name: str = 'div2k',
-            image_key: str = 'hr', split: str = 'train', eval_split: str = 'validation',
+            image_key: str = 'image', split: str = 'train', eval_split: str = 'validation',
             num_eval: int = 10, data_dir: str | None = None, crop_size: int = 96,
             scale: int = 4) -> Pipeline:
-  """Super-resolution on a prepared TFDS image set (DIV2K by default: its HR images, with
-  LR made here from each crop); evaluated on the first ``num_eval`` images of
-  ``eval_split``."""
+  """Super-resolution on a prepared TFDS image set's ``image_key`` feature (``image``, as
+  most sets name it; ``div2k`` is this with DIV2K's ``hr`` images), with LR made here from
+  each crop; evaluated on the first ``num_eval`` images of ``eval_split``."""
+  if not (isinstance(num_eval, int) and num_eval >= 1):
+    raise ConfigError(f'sr_tfds: num_eval must be an integer >= 1; got {num_eval!r}.')
+  sr_shapes(tfds_name, crop_size, scale)  # the sizes checked before any data is opened
   train = images.TFDSImages(tfds_name, split, image_key, data_dir or None)
   held = images.TFDSImages(tfds_name, eval_split, image_key, data_dir or None)
   held = [held[i] for i in range(min(num_eval, len(held)))]
@@ -259,7 +271,18 @@ def sr_tfds(batch_size: int, n_critic: int = 1, seed: int = 0, tfds_name: str = 
 def sr_shapes(name: str, crop_size: int = 96, scale: int = 4, **_) -> Pipeline:
   """A super-resolution pipeline's shapes and scale without its images, for inference on
   images of one's own (``launch.upscale``): it needs no data set, folder or TFDS data.
-  Its batches and samples raise ``RuntimeError``."""
+  ``name`` may hold the sizes as the data registry reads them (``'photos(scale=2)'``);
+  they then replace the arguments. Its batches and samples raise ``RuntimeError``.
+
+  Raises:
+    ConfigError: a size that is not a positive integer, or a crop that is not a multiple
+      of the scale.
+  """
+  name, inline = registry.parse_spec(name)
+  crop_size, scale = inline.get('crop_size', crop_size), inline.get('scale', scale)
+  for field, value in (('crop_size', crop_size), ('scale', scale)):
+    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+      raise ConfigError(f'data.{field} must be an integer >= 1; got {value!r}.')
   if crop_size % scale:
     raise ConfigError(f'data.crop_size {crop_size} must be a multiple of data.scale {scale}.')
   low = crop_size // scale
@@ -303,7 +326,8 @@ for _name in images.TFDS_IMAGE_SETS:
 del _name
 _DATASETS.register('photos', photos)
 _DATASETS.register('folder', image_folder)
-_DATASETS.register('div2k', functools.partial(sr_tfds, tfds_name='div2k/bicubic_x4'))
+_DATASETS.register('div2k', functools.partial(sr_tfds, tfds_name='div2k/bicubic_x4',
+                                              image_key='hr'))
 _DATASETS.register('sr_tfds', sr_tfds)
 
 

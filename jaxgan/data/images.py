@@ -92,6 +92,14 @@ class TFDSImages:
                data_dir: str | None = None):
     self._source = _data_source(name, split, data_dir)
     self._key = image_key
+    if len(self._source):  # a misnamed feature fails here, naming those the set has
+      first = self._source[0]
+      if image_key not in first:
+        from jaxgan.validation import ConfigError
+        raise ConfigError(f'TFDS set {name!r} ({split}) has no feature {image_key!r}; its '
+                          f'features are: {", ".join(sorted(first))}. Name the image one, '
+                          f'e.g. --config.data.name="sr_tfds(tfds_name=\'{name}\', '
+                          f'image_key=\'image\')".')
 
   def __len__(self) -> int:
     return len(self._source)

@@ -139,18 +139,28 @@ def read_stored(path: str) -> np.ndarray:
     raise DataError(f'{path} is not an image PIL can read ({e}).') from None
 
 
+FOLDER_SPEC = "--config.data.name=\"folder(path='DIR')\""
+
+
 def folder(path: str) -> list[np.ndarray]:
-  """Every PNG/JPEG/BMP image in ``path`` (sorted by name), RGB as stored (uint8 or
-  uint16, :func:`read_stored`; crops and evaluation pairs are mapped to [-1, 1] when drawn,
-  so 800 DIV2K-size images take 6.7 GB, not float32's 27 GB).
+  """Every PNG/JPEG/BMP image in ``path`` (``~`` expanded; sorted by name), RGB as stored
+  (uint8 or uint16, :func:`read_stored`; crops and evaluation pairs are mapped to [-1, 1]
+  when drawn, so 800 DIV2K-size images take 6.7 GB, not float32's 27 GB). Hidden files
+  (a leading ``.``: macOS's ``._*`` resource forks beside each copied image, editors'
+  temporary files) and sub-folders are skipped.
 
   Raises:
-    FileNotFoundError: ``path`` is not a folder or holds no image.
+    FileNotFoundError: no ``path`` given, ``path`` is not a folder, or it holds no image.
     DataError: a file that is not a readable image (named).
   """
+  if not path:
+    raise FileNotFoundError(f'The folder dataset needs the folder of images: {FOLDER_SPEC}.')
+  path = os.path.expanduser(path)
   if not os.path.isdir(path):
-    raise FileNotFoundError(f'data.path {path!r} is not a folder of images.')
-  files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES))
+    raise FileNotFoundError(f'The folder dataset\'s path {path!r} is not a folder of images '
+                            f'({FOLDER_SPEC}).')
+  files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES)
+                 and not f.startswith('.') and os.path.isfile(os.path.join(path, f)))
   if not files:
     raise FileNotFoundError(f'No {"/".join(IMAGE_SUFFIXES)} image in {path}.')
   return [read_stored(os.path.join(path, f)) for f in files]
