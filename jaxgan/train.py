@@ -285,7 +285,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
   # lead alone while the others wait in the restore's collectives.
   changes = workdir_lib.check_resume_config(workdir, config, last_saved)
   state = ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
-  if jax.process_count() > 1:  # every host has read config.json before the lead moves it
+  if jax.process_count() > 1:  # every host has read config.json before the lead rewrites it
     multihost_utils.sync_global_devices('jaxgan: config.json read')
 
   def record() -> None:  # only now: a failed restore leaves the workdir as it was

@@ -163,16 +163,21 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
     change); empty for a new workdir or the same config.
 
   Raises:
-    ConfigError: there are differences, the workdir holds a checkpoint (``step`` is not
-      ``None``: nothing is trained to protect otherwise) and ``config.allow_config_change``
-      is not set; the message lists them. Also, whatever ``allow_config_change`` says, an
-      optimizer that moves between a constant and a scheduled rate (its checkpointed
-      state has another structure), another RRDBNet ``scan_blocks`` (another parameter
-      layout), and another ``n_critic`` under a scheduled critic rate (its schedule would
-      jump).
+    ConfigError: the workdir holds a checkpoint (``step`` is not ``None``: nothing is
+      trained to protect otherwise), ``config.allow_config_change`` is not set, and there
+      are differences (the message lists them) or no ``config.json`` to compare with.
+      Also, whatever ``allow_config_change`` says, an optimizer that moves between a
+      constant and a scheduled rate (its checkpointed state has another structure),
+      another RRDBNet ``scan_blocks`` (another parameter layout), and another
+      ``n_critic`` under a scheduled critic rate (its schedule would jump).
   """
   path = config_path(workdir)
   if not os.path.exists(path):
+    if step is not None and not config.get('allow_config_change', False):
+      raise ConfigError(
+          f'{workdir} holds a run (step {step}) but no config.json, so the config it was '
+          'trained with cannot be checked. Put its config.json back, or pass '
+          '--config.allow_config_change=True to resume it with this config.')
     return []
   saved = read_json(path)
   current = json.loads(config.to_json())
@@ -221,14 +226,18 @@ def record_config(workdir: str, config: ml_collections.ConfigDict, step: int,
                   changes: list[str]) -> None:
   """Writes ``config.json`` for the run now training; after a change the previous one is
   kept as ``config_before_step_{step}.json`` (``..._{step}_2.json``, ``_3``, ... when
-  that is taken: a second changed resume at the same step keeps the first record)."""
+  that is taken: a second changed resume at the same step keeps the first record). The
+  previous one is copied, not moved: ``config.json`` is never missing, so a write that
+  fails (an interrupt, a full disk) leaves it as it was, and a later resume is still
+  checked against it."""
   path = config_path(workdir)
   if changes:
     kept, n = os.path.join(workdir, f'config_before_step_{step}.json'), 1
     while os.path.exists(kept):
       n += 1
       kept = os.path.join(workdir, f'config_before_step_{step}_{n}.json')
-    os.replace(path, kept)
+    with open(path) as f:
+      files.write_text(kept, f.read())
     logging.warning('Resuming at step %d with a changed config (the previous one kept as %s):'
                     '\n  %s', step, kept, '\n  '.join(changes))
   write_config(workdir, config)

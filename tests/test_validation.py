@@ -1,7 +1,9 @@
 """Tests of the config check that runs before anything is written or compiled."""
 
+import errno
 import os
 import tempfile
+from unittest import mock
 
 import chex
 from absl.testing import absltest, parameterized
@@ -140,6 +142,37 @@ class ValidationTest(chex.TestCase):
     with self.assertRaisesRegex(validation.ConfigError,
                                 r"auxiliary.name = 'acgan' with config.adversarial_weight = 0"):
       validation.validate(c)
+
+  def test_a_failed_write_of_a_changed_config_keeps_the_old_one_and_its_check(self):
+    # config.json was moved aside before the new one was written: a full disk there left
+    # none, and every later resume went unchecked.
+    wd = tempfile.mkdtemp()
+    workdir.write_config(wd, small_config(n_critic=5))
+    with open(workdir.config_path(wd)) as f:
+      before = f.read()
+    changed = small_config(n_critic=1, allow_config_change=True)
+    changes = workdir.check_resume_config(wd, changed, step=10)
+    with mock.patch.object(workdir, 'write_config',
+                           side_effect=OSError(errno.ENOSPC, 'No space left on device')):
+      with self.assertRaisesRegex(OSError, 'No space left'):
+        workdir.record_config(wd, changed, 10, changes)
+    with open(workdir.config_path(wd)) as f:
+      self.assertEqual(f.read(), before)
+    with self.assertRaisesRegex(validation.ConfigError, r'n_critic: 5 -> 1'):
+      workdir.check_resume_config(wd, small_config(n_critic=1), step=10)
+    workdir.record_config(wd, changed, 10, changes)  # with room: recorded and kept
+    with open(os.path.join(wd, 'config_before_step_10.json')) as f:
+      self.assertEqual(f.read(), before)
+    self.assertEqual(workdir.read_json(workdir.config_path(wd))['n_critic'], 1)
+
+  def test_a_checkpoint_without_config_json_is_not_resumed_unchecked(self):
+    wd = tempfile.mkdtemp()
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'holds a run \(step 10\) but no config.json'):
+      workdir.check_resume_config(wd, small_config(), step=10)
+    self.assertEqual(workdir.check_resume_config(
+        wd, small_config(allow_config_change=True), step=10), [])
+    self.assertEqual(workdir.check_resume_config(wd, small_config(), step=None), [])
 
   def test_another_n_critic_under_a_scheduled_critic_rate_is_refused_on_resume(self):
     # The critic's schedule reads its optimizer's count (n_critic updates per generator
