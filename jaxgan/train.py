@@ -284,6 +284,11 @@ def _train(config, workdir, gan, pipe, length, mesh,
   # Every host checks (read-only), so that a refused resume stops all of them, not the
   # lead alone while the others wait in the restore's collectives.
   changes = workdir_lib.check_resume_config(workdir, config, last_saved)
+  if last_saved is not None and last_saved > length.steps:  # would train nothing, silently
+    raise validation.ConfigError(
+        f'{workdir} holds a run already at step {last_saved}, past the length asked '
+        f'({length.describe()}): nothing would be trained. Ask for at least {last_saved} '
+        'steps to resume it, or use another --workdir.')
   state = ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
   if jax.process_count() > 1:  # every host has read config.json before the lead rewrites it
     multihost_utils.sync_global_devices('jaxgan: config.json read')

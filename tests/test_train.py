@@ -320,6 +320,14 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
     old = json.load(open(os.path.join(wd, 'config_before_step_20.json')))
     self.assertEqual(old['loss']['name'], 'non_saturating')
+    # Fewer steps than the run has trained: refused (it trained nothing, exited 0 and
+    # rewrote config.json with a length its checkpoint had passed).
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'already at step 30, past the length asked \(20 steps.*'
+                                r'at least 30 steps'):
+      train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True,
+                                            **{'loss.name': 'hinge'}), wd)
+    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['num_steps'], 30)
 
   def test_a_second_changed_resume_at_one_step_keeps_the_first_record(self):
     wd = os.path.join(self.dir, 'changed_twice')
