@@ -11,6 +11,7 @@ import logging as pylogging
 import os
 import re
 import sys
+import tempfile
 from collections.abc import Callable
 
 from absl import app, flags, logging
@@ -107,6 +108,23 @@ def check_output_name(path: str, flag: str = '--output') -> None:
   name = os.path.basename(path)
   if not name.rsplit('.', 1)[0]:  # '', '.png'
     raise LaunchError(f'{flag} needs a file name before its suffix; got {path!r}.')
+
+
+def check_output_writable(path: str, flag: str = '--output') -> None:
+  """:class:`LaunchError` before any work when ``path``'s folder does not exist or a file
+  cannot be made in it (read-only, no permission, a system folder: tried by making and
+  removing a hidden file there, since ``os.access`` says yes to root everywhere), or when
+  ``path`` exists and cannot be replaced. Outputs are written to a temporary name in the
+  folder of ``path``'s real location, then renamed (:func:`jaxgan.files.replacing`)."""
+  folder = os.path.dirname(os.path.realpath(path))
+  if not os.path.isdir(folder):
+    raise LaunchError(f'The folder of {flag} does not exist: {folder}')
+  try:
+    tempfile.NamedTemporaryFile(dir=folder, prefix='.tmp-probe-').close()
+  except OSError as e:
+    raise LaunchError(f'{flag} cannot be written in {folder}: {e.strerror or e}.') from None
+  if os.path.exists(path) and not os.access(path, os.W_OK):
+    raise LaunchError(f'{flag} cannot be written: {path}')
 
 
 def _quiet_closed_event_loops(unraisable) -> None:

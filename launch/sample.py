@@ -16,8 +16,6 @@ written is printed. The run's data set is not needed (the model is rebuilt from 
 workdir's ``config.json`` and ``data_shapes.json``).
 """
 
-import os
-
 import numpy as np
 from absl import app, flags
 
@@ -96,9 +94,7 @@ def check_arguments(num_samples: int, batch_size: int, output: str) -> str:
   common.check_output_name(output)
   path = output_path(output)
   common.check_output_name(path)
-  folder = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(folder):
-    raise common.LaunchError(f'The folder of --output does not exist: {folder}')
+  common.check_output_writable(path)
   return path
 
 

@@ -38,11 +38,7 @@ def _check_output(path: str, source: str) -> None:
   if not path.lower().endswith(upscale.IMAGE_SUFFIXES):
     raise common.LaunchError(f'--output must end in {", ".join(upscale.IMAGE_SUFFIXES)}; '
                              f'got {path}.')
-  folder = os.path.dirname(os.path.abspath(path))
-  if not os.path.isdir(folder):
-    raise common.LaunchError(f'The folder of --output does not exist: {folder}')
-  if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-    raise common.LaunchError(f'--output cannot be written: {path}')
+  common.check_output_writable(path)
   if os.path.exists(path) and os.path.samefile(path, source):
     raise common.LaunchError(f'--output is the input image ({path}); choose another path.')
 
