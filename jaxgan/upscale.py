@@ -77,12 +77,25 @@ def num_tiles(shape: tuple[int, int], tile: int, margin: int) -> int:
 read_image = paired.read_image
 
 
-def write_image(path: str, image: np.ndarray) -> None:
-  """Writes ``image [h, w, 3]`` in [-1, 1] (clipped) as 8-bit PNG or JPEG (by suffix)."""
+def color_profile(path: str) -> bytes | None:
+  """The ICC colour profile embedded in an image file (Display P3 phone photos, Adobe RGB
+  exports), or ``None``. The model upscales the stored values; :func:`write_image` tags
+  the result with the same profile, so that a colour-managed viewer shows its colours as
+  the input's (untagged, they would be read as sRGB and shift)."""
+  from PIL import Image
+  with Image.open(path) as im:
+    return im.info.get('icc_profile') or None
+
+
+def write_image(path: str, image: np.ndarray, icc_profile: bytes | None = None) -> None:
+  """Writes ``image [h, w, 3]`` in [-1, 1] (clipped) as 8-bit PNG or JPEG (by suffix),
+  tagged with ``icc_profile`` when given (:func:`color_profile` of the input)."""
   from PIL import Image
   if not path.lower().endswith(IMAGE_SUFFIXES):
     raise ValueError(f'The output must end in {", ".join(IMAGE_SUFFIXES)}; got {path}.')
   pixels = np.round((np.clip(image, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
-  jpeg = path.lower().endswith(('.jpg', '.jpeg'))
+  options = {'quality': 95} if path.lower().endswith(('.jpg', '.jpeg')) else {}
+  if icc_profile:
+    options['icc_profile'] = icc_profile
   with files.replacing(path) as tmp:  # an earlier file stays whole until this one is
-    Image.fromarray(pixels).save(tmp, **({'quality': 95} if jpeg else {}))
+    Image.fromarray(pixels).save(tmp, **options)

@@ -48,6 +48,7 @@ def main(argv):
     raise app.UsageError('Too many command-line arguments.')
   try:
     lr = upscale.read_image(FLAGS.input)
+    profile = upscale.color_profile(FLAGS.input)
     _check_output(FLAGS.output, FLAGS.input)
     inference.check_super_resolution(FLAGS.workdir)
     gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False)
@@ -58,7 +59,7 @@ def main(argv):
   margin = sr.receptive_radius(gan.generator) if FLAGS.margin is None else FLAGS.margin
   tile = max(128, 2 * margin) if FLAGS.tile is None else FLAGS.tile
   hr = upscale.upscale(run.generate, lr, scale, margin=margin, tile=tile)
-  upscale.write_image(FLAGS.output, hr)
+  upscale.write_image(FLAGS.output, hr, profile)  # tagged with the input's colour profile
   n = upscale.num_tiles(lr.shape[:2], tile, margin)
   print(f'wrote {FLAGS.output}: {lr.shape[1]}x{lr.shape[0]} -> {hr.shape[1]}x{hr.shape[0]} '
         f'(x{scale}, step {int(state.step)}, {n} tile{"s" * (n != 1)} of {tile} px, margin '

@@ -106,6 +106,12 @@ class ReplacingTest(parameterized.TestCase):
     upscale.write_image(path, np.zeros((4, 4, 3), np.float32))
     with Image.open(path) as im:
       self.assertEqual(im.format, want)
+      self.assertNotIn('icc_profile', im.info)
+    # A colour profile given (the input's) is embedded, and read back as given.
+    from PIL import ImageCms
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile('LAB')).tobytes()
+    upscale.write_image(path, np.zeros((4, 4, 3), np.float32), profile)
+    self.assertEqual(upscale.color_profile(path), profile)
     self.assertEqual(sorted(os.listdir(self.dir)), sorted([name, 'out.txt']))
 
   def test_np_savez(self):

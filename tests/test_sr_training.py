@@ -212,7 +212,9 @@ class TwoStageTest(chex.TestCase):
   def test_upscale_command(self):
     d = tempfile.mkdtemp()
     pixels = np.random.default_rng(0).integers(0, 256, (20, 60, 3)).astype(np.uint8)
-    Image.fromarray(pixels).save(os.path.join(d, 'in.jpg'))
+    from PIL import ImageCms
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile('LAB')).tobytes()
+    Image.fromarray(pixels).save(os.path.join(d, 'in.jpg'), icc_profile=profile)
     run = lambda *a: subprocess.run([sys.executable, '-m', 'launch.upscale', *a], cwd=ROOT,
                                     env=ENV, capture_output=True, text=True, timeout=300)
     margin = sr.receptive_radius(inference.restore(self.gan, with_data=False)[0].generator)
@@ -220,6 +222,8 @@ class TwoStageTest(chex.TestCase):
                '--tile=8', f'--margin={margin}')
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
     self.assertEqual(np.asarray(Image.open(f'{d}/out.png')).shape, (80, 240, 3))
+    # Tagged with the input's colour profile (untagged, a viewer would read it as sRGB).
+    self.assertEqual(Image.open(f'{d}/out.png').info.get('icc_profile'), profile)
     self.assertIn(f'8 tiles of 8 px, margin {margin}', proc.stdout)  # 60 > 8 + 2 margin
     # Upscaling needs the checkpoints, not the training data: a copy of the workdir whose
     # config names a folder that does not exist still upscales, with the default margin

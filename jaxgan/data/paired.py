@@ -107,7 +107,8 @@ def read_stored(path: str) -> np.ndarray:
   images held for training.
 
   The EXIF orientation is applied (a phone photo stored sideways comes out upright);
-  16-bit images keep their full range (Pillow's ``convert('RGB')`` would clip them at 255);
+  16-bit grayscale images keep their full range (Pillow's ``convert('RGB')`` would clip
+  them at 255; Pillow itself reads 16-bit colour PNGs at 8 bits);
   grayscale becomes three equal channels; an alpha channel is dropped, with a warning
   (transparent pixels take the colour stored under them).
 
