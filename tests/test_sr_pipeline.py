@@ -261,14 +261,15 @@ class PairedDataTest(chex.TestCase):
       f.write('not an image')
     with self.assertRaisesRegex(validation.DataError, 'broken.png is not an image PIL can read'):
       data.get('folder', batch_size=2, path=d)
-    # An image smaller than the crop is named when the pipeline is built, not at the step
-    # that first draws it (here the held-out one: the last of three).
+    # An image smaller than the crop is named, by its file, when the pipeline is built, not
+    # at the step that first draws it (here the held-out one, whose number in the held-out
+    # list, 0, named no file).
     small = tempfile.mkdtemp()
     for i, size in enumerate((40, 40, 12)):
       Image.fromarray(np.zeros((size, 48, 3), np.uint8)).save(os.path.join(small, f'{i}.png'))
     with self.assertRaisesRegex(validation.DataError,
-                                r'Held-out image 0 of shape \(12, 48, 3\) is smaller than '
-                                r'the crop size 16'):
+                                rf'Folder image 2 \({os.path.join(small, "2.png")}\) of shape '
+                                r'\(12, 48, 3\) is smaller than the crop size 16'):
       data.get('folder', batch_size=2, path=small, crop_size=16, scale=4)
 
   def test_sr_tfds_reads_the_image_feature_and_names_a_missing_one(self):

@@ -248,7 +248,11 @@ def image_folder(batch_size: int, n_critic: int = 1, seed: int = 0, path: str = 
                  crop_size: int = 96, scale: int = 4) -> Pipeline:
   """Super-resolution on a folder of the user's own images (``path``); every tenth image
   (or the last, for fewer than ten) is held out for evaluation."""
-  train, held = paired.split_folder(paired.folder(path))
+  paths = paired.folder_files(path)
+  images_ = [paired.read_stored(f) for f in paths]
+  # Named by file here (the training and held-out lists below number them apart).
+  paired.check_crop_fits(images_, crop_size, 'Folder', paths)
+  train, held = paired.split_folder(images_)
   return _sr_pipeline('folder', train, held, batch_size, n_critic, seed, crop_size, scale)
 
 

@@ -154,6 +154,11 @@ def folder(path: str) -> list[np.ndarray]:
     FileNotFoundError: no ``path`` given, ``path`` is not a folder, or it holds no image.
     DataError: a file that is not a readable image (named).
   """
+  return [read_stored(f) for f in folder_files(path)]
+
+
+def folder_files(path: str) -> list[str]:
+  """The image files :func:`folder` reads, in its order (paths joined to ``path``)."""
   if not path:
     raise FileNotFoundError(f'The folder dataset needs the folder of images: {FOLDER_SPEC}.')
   path = os.path.expanduser(path)
@@ -164,7 +169,7 @@ def folder(path: str) -> list[np.ndarray]:
                  and not f.startswith('.') and os.path.isfile(os.path.join(path, f)))
   if not files:
     raise FileNotFoundError(f'No {"/".join(IMAGE_SUFFIXES)} image in {path}.')
-  return [read_stored(os.path.join(path, f)) for f in files]
+  return [os.path.join(path, f) for f in files]
 
 
 def split_folder(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -184,11 +189,13 @@ def _check_fits(image: np.ndarray, crop_size: int, name: str) -> None:
                     f'{crop_size}; use a smaller data.crop_size or leave it out.')
 
 
-def check_crop_fits(images: Sequence[np.ndarray], crop_size: int, what: str) -> None:
-  """Raises :class:`DataError` naming the first of ``images`` (``what``: whose) smaller than
-  ``crop_size`` on a side: before training, not at the step that first draws it."""
+def check_crop_fits(images: Sequence[np.ndarray], crop_size: int, what: str,
+                    files: Sequence[str] | None = None) -> None:
+  """Raises :class:`DataError` naming the first of ``images`` (``what``: whose; its file
+  when ``files`` are given) smaller than ``crop_size`` on a side: before training, not at
+  the step that first draws it."""
   for i, image in enumerate(images):
-    _check_fits(image, crop_size, f'{what} image {i}')
+    _check_fits(image, crop_size, f'{what} image {i}' + (f' ({files[i]})' if files else ''))
 
 
 def random_pair(image: np.ndarray, size: int, scale: int, rng: np.random.Generator,
