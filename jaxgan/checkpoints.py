@@ -45,6 +45,10 @@ class Checkpoints:
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
 
+  def all_steps(self) -> list[int]:
+    """The steps of the checkpoints kept, oldest first."""
+    return sorted(self._manager.all_steps())
+
   def restore(self, abstract_state: Any, step: int | None = None) -> Any | None:
     """Restores ``step`` (default: the latest) into the structure, shapes and shardings of
     ``abstract_state``; returns ``None`` when there is no checkpoint."""

@@ -324,9 +324,18 @@ def _train(config, workdir, gan, pipe, length, mesh,
   pending: list[tuple[int, dict]] = []
   bar = tqdm(total=total, initial=start, disable=not lead, unit='step', dynamic_ncols=True)
 
-  def stop(what: str) -> None:
+  def stop(what: str, at: int | None = None) -> None:
     good = (f'the last good checkpoint is step {last_saved} in {ckpt.directory}'
             if last_saved is not None else 'no checkpoint was saved')
+    if at is not None and last_saved is not None and at == last_saved + 1:
+      # Its weights are finite (checked at the save), but they may already be diverging:
+      # nothing has run from them but this step.
+      earlier = [s for s in ckpt.all_steps() if s < last_saved]
+      then = (f'move {os.path.join(ckpt.directory, str(last_saved))} aside to resume from '
+              f'step {earlier[-1]}' if earlier else 'train in a new workdir')
+      good += (f'. The loss failed at the first step after that save: if a resume fails '
+               f'there again, the weights saved were already diverging; to go on, {then} '
+               'with a lower learning rate')
     raise FloatingPointError(f'{what} Training stopped; {good}.')
 
   # Lazy regularization computes the penalty on some steps only (gan.penalty_due) and
@@ -398,7 +407,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
     """Fetches pending metrics and writes the log: the rows at multiples of ``log_every``
     and, at a save, the saved step's. At the first non-finite one, the finite rows before
     it are written (what led up to it), then training stops."""
-    rows, error = [], None
+    rows, error, error_step = [], None, None
     for first, metrics in jax.device_get(pending):
       metrics = {k: np.asarray(v) for k, v in metrics.items()}
       bad = int(first_nonfinite(metrics))
@@ -407,7 +416,8 @@ def _train(config, workdir, gan, pipe, length, mesh,
                for i in range(n)]
       if bad >= 0:
         values = {k: float(v[bad]) for k, v in metrics.items()}
-        error = f'Non-finite loss at step {first + bad + 1}: {values}.'
+        error_step = first + bad + 1
+        error = f'Non-finite loss at step {error_step}: {values}.'
         break
     pending.clear()
     save = save and error is None  # no save follows a non-finite loss
@@ -418,7 +428,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
     if rows and writer is not None:
       own_work(write_rows, rows, save)
     if error:
-      stop(error)
+      stop(error, error_step)
 
   signum, vote = None, GO_ON
   try:

@@ -177,6 +177,21 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(int(state.step), 20)
     chex.assert_tree_all_finite(state)
 
+  def test_a_nan_right_after_a_save_names_the_checkpoint_before_it(self):
+    # A finite state can already be diverging (weights of 1e35, say): when the loss fails
+    # at the first step after a save, the message says how to go back one checkpoint.
+    wd = os.path.join(self.dir, 'nan_after_save')
+    with _poison_data(20), self.assertRaisesRegex(
+        FloatingPointError, r'loss at step 21\b.*last good checkpoint is step 20 in (\S+)\. '
+        r'The loss failed at the first step after that save.*move \1/20 aside to resume '
+        r'from step 10 with a lower learning rate\.$'):
+      train.train_and_evaluate(small_config(steps_per_call=10, log_every=2), wd)
+    self.assertEqual(saved_steps(wd), [10, 20])
+    with _poison_data(22), self.assertRaises(FloatingPointError) as caught:  # not right after
+      train.train_and_evaluate(small_config(steps_per_call=10, log_every=2),
+                               os.path.join(self.dir, 'nan_later'))
+    self.assertNotIn('first step after that save', str(caught.exception))
+
   def test_nan_state_is_never_saved_and_good_checkpoints_stay(self):
     """Defect 1: a NaN update of G's weights whose losses are still finite at that step."""
     wd = os.path.join(self.dir, 'nan_state')
