@@ -4,16 +4,17 @@ r"""Writes generator samples of a run: a float32 NumPy array in data space, or a
   python -m launch.sample --workdir=DIR --num_samples=100 --output=grid.npy --labels=all
   python -m launch.sample --workdir=DIR --output=grid.png --labels=all
 
-``.npy`` (appended when the name ends in neither): ``[N, 2]`` for 2-D data, ``[N, H, W, C]``
-in [-1, 1] for images. ``.png``: an image grid (at most 1,000 samples, 100 unless
-``--num_samples`` is given; with ``--labels=all`` or ``--codes=all`` one column per class or
-code), or for 2-D data a scatter over the mixture's modes. EMA weights when the run has an
-EMA (``ema_decay > 0``). Class-conditional models need ``--labels``: ``all`` gives sample
-``i`` the class ``i mod K``, a number fixes one class. InfoGAN models take ``--codes`` the
-same way for their categorical code. The arguments' form is checked before anything is
-restored, whether they fit the model (a class or code in ``[0, K)``) right after; the file
-written is printed. The run's data set is not needed (the model is rebuilt from the
-workdir's ``config.json`` and ``data_shapes.json``).
+``.npy`` (appended when the name ends in neither; another picture suffix, ``.jpg`` say, is
+refused): ``[N, 2]`` for 2-D data, ``[N, H, W, C]`` in [-1, 1] for images. ``.png``: an
+image grid (at most 1,000 samples, 100 unless ``--num_samples`` is given; with
+``--labels=all`` or ``--codes=all`` one column per class or code), or for 2-D data a scatter
+over the mixture's modes. EMA weights when the run has an EMA (``ema_decay > 0``).
+Class-conditional models need ``--labels``: ``all`` gives sample ``i`` the class ``i mod
+K``, a number fixes one class. InfoGAN models take ``--codes`` the same way for their
+categorical code. The arguments' form is checked before anything is restored, whether they
+fit the model (a class or code in ``[0, K)``) right after; the file written is printed. The
+run's data set is not needed (the model is rebuilt from the workdir's ``config.json`` and
+``data_shapes.json``).
 """
 
 import numpy as np
@@ -92,6 +93,9 @@ def check_arguments(num_samples: int, batch_size: int, output: str) -> str:
   if batch_size < 1:
     raise common.LaunchError(f'--batch_size must be at least 1; got {batch_size}.')
   common.check_output_name(output)
+  if output.lower().endswith(('.jpg', '.jpeg', '.gif', '.bmp', '.tif', '.tiff', '.webp')):
+    raise common.LaunchError(f'--output {output!r}: launch.sample writes a picture as .png '
+                             '(or the samples as .npy).')  # was written as output + '.npy'
   path = output_path(output)
   common.check_output_name(path)
   common.check_output_writable(path)

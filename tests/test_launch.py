@@ -32,6 +32,10 @@ class OutputCheckTest(chex.TestCase):
     self.assertEqual(sample.check_arguments(7, 10, os.path.join(d, 'x')),
                      os.path.join(d, 'x.npy'))
     self.assertEqual(os.listdir(d), [])  # the probe file is gone
+    # A picture suffix other than .png was taken as a name, and written as x.jpg.npy.
+    with self.assertRaisesRegex(common.LaunchError, r"'x.JPG': launch.sample writes a "
+                                r'picture as .png \(or the samples as .npy\)'):
+      sample.check_arguments(7, 10, 'x.JPG')
 
 
 class LaunchTest(chex.TestCase):
