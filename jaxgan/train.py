@@ -226,7 +226,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   sharding.check_batch_size(config.data.batch_size, mesh)
   os.makedirs(workdir, exist_ok=True)
   with _workdir_lock(workdir, lead):
-    state, signum = _train(config, workdir, gan, pipe, length, mesh, lead)
+    record: dict[str, Any] = {}  # _train's config record: {'kept': path, 'saved': bool}
+    try:
+      state, signum = _train(config, workdir, gan, pipe, length, mesh, lead, record)
+    except BaseException:
+      # A changed resume that failed before it saved anything (a NaN at its first steps, an
+      # error compiling): its checkpoints are the old config's, so config.json is put back.
+      if record.get('kept') and not record.get('saved'):
+        workdir_lib.undo_config_record(workdir, record['kept'])
+      raise
   if signum is not None:  # saved, closed and unlocked: let the signal act as it would have
     logging.warning('Stopped by signal %d at step %d; the checkpoint is saved: rerun the '
                     'same command to resume.', signum, int(state.step))
@@ -273,9 +281,11 @@ def _workdir_lock(workdir: str, lead: bool) -> Iterator[None]:
     yield
 
 
-def _train(config, workdir, gan, pipe, length, mesh,
-           lead) -> tuple[gan_lib.GANState, int | None]:
-  """The loop; returns the state and the signal that stopped it on this host, if any."""
+def _train(config, workdir, gan, pipe, length, mesh, lead,
+           record: dict[str, Any]) -> tuple[gan_lib.GANState, int | None]:
+  """The loop; returns the state and the signal that stopped it on this host, if any.
+  ``record`` gets the config kept by a changed resume (``'kept'``) and whether a
+  checkpoint was saved since (``'saved'``)."""
   logging.info('Training %s.', length.describe())
   replicated = sharding.replicated(mesh)
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'),
@@ -293,10 +303,10 @@ def _train(config, workdir, gan, pipe, length, mesh,
   if jax.process_count() > 1:  # every host has read config.json before the lead rewrites it
     multihost_utils.sync_global_devices('jaxgan: config.json read')
 
-  def record() -> None:  # only now: a failed restore leaves the workdir as it was
-    workdir_lib.record_config(workdir, config, last_saved or 0, changes)
+  def record_config() -> None:  # only now: a failed restore leaves the workdir as it was
+    record['kept'] = workdir_lib.record_config(workdir, config, last_saved or 0, changes)
     workdir_lib.write_data_shapes(workdir, data.shapes_record(pipe))
-  _lead_first(record, lead, 'to write config.json and data_shapes.json')
+  _lead_first(record_config, lead, 'to write config.json and data_shapes.json')
   if state is None:
     init = jax.jit(lambda k: build.init_state(gan, pipe, k), out_shardings=replicated)
     state = init(build.init_key(config.seed))
@@ -469,7 +479,7 @@ def _train(config, workdir, gan, pipe, length, mesh,
           own_work(_write_pictures, generate, gan, pipe, state, eval_inputs, workdir, s, lead)
         if save:
           ckpt.wait()  # the next step donates the state's buffers
-          last_saved = s
+          last_saved, record['saved'] = s, True
         if stopping:
           signum = stop_request.signum  # None where only another host was signalled
           break

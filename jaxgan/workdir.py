@@ -26,7 +26,7 @@ from typing import Any
 import ml_collections
 from absl import logging
 
-from jaxgan import files
+from jaxgan import files, registry
 from jaxgan.validation import ConfigError
 
 # Fields that may change between the runs of one workdir: how long and how verbosely it
@@ -152,6 +152,15 @@ def read_data_shapes(workdir: str) -> dict[str, Any] | None:
   return read_json(path)
 
 
+def _constant(schedule: Any) -> bool:
+  """Whether an optimizer's ``schedule`` spec is a constant rate, as
+  :func:`jaxgan.optimizers.schedule` reads it (``'constant'``, ``' constant()'``)."""
+  try:
+    return registry.parse_spec(schedule)[0] == 'constant'
+  except ValueError:
+    return False
+
+
 def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
                         step: int | None) -> list[str]:
   """Compares ``config`` with the workdir's ``config.json`` before resuming at ``step``
@@ -193,7 +202,7 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
     fields = _fields(saved), _fields(current)
     for opt in ('g_optimizer', 'd_optimizer'):
       was, now = (f[f'{opt}.schedule'] for f in fields)
-      if (was == 'constant') != (now == 'constant'):  # not even with allow_config_change
+      if _constant(was) != _constant(now):  # not even with allow_config_change
         raise ConfigError(
             f'{workdir} holds a run (step {step}) whose {opt}.schedule is {was!r}; {now!r} '
             'changes the optimizer state (a scheduled rate keeps a step count, a constant '
@@ -212,7 +221,7 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
     # another n_critic it would jump to another generator step.
     n_was, n_now = (f.get('n_critic', 1) for f in fields)
     d_schedule = fields[1]['d_optimizer.schedule']
-    if n_was != n_now and n_now and d_schedule != 'constant':  # n_critic 0 reads none
+    if n_was != n_now and n_now and not _constant(d_schedule):  # n_critic 0 reads none
       raise ConfigError(
           f'{workdir} holds a run (step {step}) with n_critic={n_was}; n_critic={n_now} '
           f'with the scheduled d_optimizer ({d_schedule!r}) would read its schedule at '
@@ -223,14 +232,16 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
 
 
 def record_config(workdir: str, config: ml_collections.ConfigDict, step: int,
-                  changes: list[str]) -> None:
+                  changes: list[str]) -> str | None:
   """Writes ``config.json`` for the run now training; after a change the previous one is
   kept as ``config_before_step_{step}.json`` (``..._{step}_2.json``, ``_3``, ... when
   that is taken: a second changed resume at the same step keeps the first record). The
   previous one is copied, not moved: ``config.json`` is never missing, so a write that
   fails (an interrupt, a full disk) leaves it as it was, and a later resume is still
-  checked against it."""
+  checked against it. Returns the kept file (``None`` without changes), for
+  :func:`undo_config_record`."""
   path = config_path(workdir)
+  kept = None
   if changes:
     kept, n = os.path.join(workdir, f'config_before_step_{step}.json'), 1
     while os.path.exists(kept):
@@ -241,3 +252,16 @@ def record_config(workdir: str, config: ml_collections.ConfigDict, step: int,
     logging.warning('Resuming at step %d with a changed config (the previous one kept as %s):'
                     '\n  %s', step, kept, '\n  '.join(changes))
   write_config(workdir, config)
+  return kept
+
+
+def undo_config_record(workdir: str, kept: str) -> None:
+  """Puts back the ``config.json`` that :func:`record_config` kept as ``kept``, and removes
+  ``kept``: for a changed resume that failed before it saved anything, so the workdir's
+  checkpoints and its ``config.json`` still agree (a retry with the original config is
+  not refused)."""
+  with open(kept) as f:
+    files.write_text(config_path(workdir), f.read())
+  os.remove(kept)
+  logging.warning('Nothing was saved with the changed config: %s is back as config.json.',
+                  kept)

@@ -344,6 +344,28 @@ class TrainLoopTest(chex.TestCase):
                                             **{'loss.name': 'hinge'}), wd)
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['num_steps'], 30)
 
+  def test_a_changed_resume_that_saves_nothing_puts_the_old_config_back(self):
+    # It failed at its first step (a NaN): every checkpoint is still the old config's, so a
+    # retry with that config must not be refused as a change.
+    wd = os.path.join(self.dir, 'changed_failed')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    with open(os.path.join(wd, 'config.json')) as f:
+      before = f.read()
+    with _poison_data(10), self.assertRaisesRegex(FloatingPointError, 'loss at step 11'):
+      train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True,
+                                            **{'loss.name': 'hinge'}), wd)
+    with open(os.path.join(wd, 'config.json')) as f:
+      self.assertEqual(f.read(), before)
+    self.assertFalse([f for f in os.listdir(wd) if f.startswith('config_before')])
+    self.assertEqual(int(train.train_and_evaluate(small_config(num_steps=20), wd).step), 20)
+    # One that saved keeps its record (its checkpoints are the new config's).
+    with _poison_data(25), self.assertRaisesRegex(FloatingPointError,
+                                                  'loss at step 26.*checkpoint is step 25'):
+      train.train_and_evaluate(small_config(num_steps=30, allow_config_change=True,
+                                            checkpoint_every=5, **{'loss.name': 'hinge'}), wd)
+    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
+    self.assertTrue(os.path.exists(os.path.join(wd, 'config_before_step_20.json')))
+
   def test_a_second_changed_resume_at_one_step_keeps_the_first_record(self):
     wd = os.path.join(self.dir, 'changed_twice')
     train.train_and_evaluate(small_config(num_steps=10), wd)

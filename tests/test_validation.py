@@ -165,6 +165,21 @@ class ValidationTest(chex.TestCase):
       self.assertEqual(f.read(), before)
     self.assertEqual(workdir.read_json(workdir.config_path(wd))['n_critic'], 1)
 
+  def test_a_constant_rate_is_constant_however_it_is_written(self):
+    # optimizers.schedule reads 'constant()' as 'constant': no change of optimizer state,
+    # and n_critic may change under it.
+    wd = tempfile.mkdtemp()
+    workdir.write_config(wd, small_config(**{'d_optimizer.schedule': 'constant()'}))
+    self.assertEqual(workdir.check_resume_config(wd, small_config(
+        allow_config_change=True, n_critic=2, **{'d_optimizer.schedule': 'constant'}),
+        step=10), ['d_optimizer.schedule: \'constant()\' -> \'constant\'',
+                   'n_critic: 1 -> 2'])
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"d_optimizer.schedule is 'constant\(\)'; 'linear"):
+      workdir.check_resume_config(wd, small_config(
+          allow_config_change=True, **{'d_optimizer.schedule': 'linear(decay_steps=300)'}),
+          step=10)
+
   def test_a_checkpoint_without_config_json_is_not_resumed_unchecked(self):
     wd = tempfile.mkdtemp()
     with self.assertRaisesRegex(validation.ConfigError,
