@@ -281,7 +281,7 @@ class PairedDataTest(chex.TestCase):
       chex.assert_shape(p.batch(0)['x'], (1, 2, 16, 16, 3))
       with self.assertRaisesRegex(validation.ConfigError,
                                   "'cifar10' \\(train\\) has no feature 'hr'; its features "
-                                  'are: .*image.*label'):
+                                  "are: .*image.*label.*image_key='image'"):
         data.get('sr_tfds', batch_size=2, tfds_name='cifar10', image_key='hr')
       for n in (0, -1):
         with self.assertRaisesRegex(validation.ConfigError, 'num_eval must be an integer >= 1'):

@@ -96,10 +96,11 @@ class TFDSImages:
       first = self._source[0]
       if image_key not in first:
         from jaxgan.validation import ConfigError
+        pictures = [k for k in sorted(first) if np.ndim(first[k]) >= 2] or ['...']
         raise ConfigError(f'TFDS set {name!r} ({split}) has no feature {image_key!r}; its '
                           f'features are: {", ".join(sorted(first))}. Name the image one, '
                           f'e.g. --config.data.name="sr_tfds(tfds_name=\'{name}\', '
-                          f'image_key=\'image\')".')
+                          f'image_key=\'{pictures[0]}\')".')
 
   def __len__(self) -> int:
     return len(self._source)
