@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxgan import registry
 from jaxgan.data import images, mixtures, paired
-from jaxgan.validation import ConfigError, DataError
+from jaxgan.validation import NON_NEGATIVE_INT, POSITIVE_INT, ConfigError, DataError
 
 Batch = dict[str, np.ndarray]
 
@@ -147,13 +147,20 @@ def _finite_pipeline(name: str, xs: Callable[[np.ndarray], tuple[np.ndarray, np.
                   num_classes=num_classes)
 
 
+def _check_positive(field: str, value: Any) -> None:
+  """:class:`ConfigError` unless ``value`` is an integer >= 1 (the config rule
+  :data:`jaxgan.validation.POSITIVE_INT`), for a size that may come inside a data name."""
+  ok, allowed = POSITIVE_INT
+  if not ok(value):
+    raise ConfigError(f'{field} must be {allowed}; got {value!r}.')
+
+
 def digits(batch_size: int, n_critic: int = 1, seed: int = 0, image_size: int = 8,
            subset: int = 0) -> Pipeline:
   """scikit-learn's 1,797 bundled digits (offline), labelled 0-9, resized to
   ``image_size``; evaluated by digit-FD against the held-out split. ``subset > 0`` trains
   on a fixed random subset of that many digits (data-efficiency experiments)."""
-  if not (isinstance(image_size, int) and image_size >= 1):
-    raise ConfigError(f'data.image_size must be an integer >= 1; got {image_size!r}.')
+  _check_positive('data.image_size', image_size)
   x, y = images.load_digits(image_size)
   if subset:
     if not 0 < subset <= len(x):
@@ -178,7 +185,7 @@ def tfds_images(name: str, batch_size: int, n_critic: int = 1, seed: int = 0,
                 split: str = 'train') -> Pipeline:
   """A prepared TFDS image set (``mnist``, ``fashion_mnist``, ``cifar10``, ``celeb_a``);
   ``image_size`` 0 or ``None``: the set's own."""
-  if image_size is not None and not (isinstance(image_size, int) and image_size >= 0):
+  if image_size is not None and not NON_NEGATIVE_INT[0](image_size):
     raise ConfigError(f'data.image_size must be an integer >= 1 (0: the set\'s own); got '
                       f'{image_size!r}.')
   source = images.TFDSSource(name, split, data_dir or None, image_size or None)
@@ -263,8 +270,7 @@ def sr_tfds(batch_size: int, n_critic: int = 1, seed: int = 0, tfds_name: str = 
   """Super-resolution on a prepared TFDS image set's ``image_key`` feature (``image``, as
   most sets name it; ``div2k`` is this with DIV2K's ``hr`` images), with LR made here from
   each crop; evaluated on the first ``num_eval`` images of ``eval_split``."""
-  if not (isinstance(num_eval, int) and num_eval >= 1):
-    raise ConfigError(f'sr_tfds: num_eval must be an integer >= 1; got {num_eval!r}.')
+  _check_positive('sr_tfds: num_eval', num_eval)
   sr_shapes(tfds_name, crop_size, scale)  # the sizes checked before any data is opened
   train = images.TFDSImages(tfds_name, split, image_key, data_dir or None)
   held = images.TFDSImages(tfds_name, eval_split, image_key, data_dir or None)
@@ -284,9 +290,8 @@ def sr_shapes(name: str, crop_size: int = 96, scale: int = 4, **_) -> Pipeline:
   """
   name, inline = registry.parse_spec(name)
   crop_size, scale = inline.get('crop_size', crop_size), inline.get('scale', scale)
-  for field, value in (('crop_size', crop_size), ('scale', scale)):
-    if not (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
-      raise ConfigError(f'data.{field} must be an integer >= 1; got {value!r}.')
+  _check_positive('data.crop_size', crop_size)
+  _check_positive('data.scale', scale)
   if crop_size % scale:
     raise ConfigError(f'data.crop_size {crop_size} must be a multiple of data.scale {scale}.')
   low = crop_size // scale
