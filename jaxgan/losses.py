@@ -30,8 +30,12 @@ LossFn = Callable[[chex.Array, chex.Array], chex.Array]
 
 
 def _as_vector(logits: chex.Array, which: str) -> chex.Array:
-  """Returns logits of shape (batch,) or (batch, 1) as (batch,); else ValueError."""
+  """Returns logits of shape (batch,) or (batch, 1), batch >= 1, as (batch,); else
+  ValueError (an empty batch has no mean: NaN)."""
   logits = jnp.asarray(logits)
+  if logits.ndim in (1, 2) and logits.shape[0] == 0:
+    raise ValueError(f'{which} is an empty batch (shape {logits.shape}); a loss needs at '
+                     'least one logit.')
   if logits.ndim == 1:
     return logits
   if logits.ndim == 2 and logits.shape[1] == 1:
@@ -246,7 +250,9 @@ hinge_v1_discriminator_loss = hinge_discriminator_loss
 def hinge_v1_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) -> chex.Array:
   """Generator loss of the "type 1" hinge GAN: ``L_G = E relu(1 - f)``.
 
-  The symmetric form some code uses: the generator stops pushing once ``f >= 1``.
+  The symmetric form some code uses: the generator stops pushing once ``f >= 1``. The
+  papers' hinge GAN (Lim & Ye; SNGAN, SAGAN, BigGAN) uses ``-E f`` (:data:`hinge`); this form
+  and the name come from Lynn Ho's GAN code, whose ``hinge_v2`` is jaxgan's ``hinge``.
 
   Args:
     real_logits: unused; kept for the common signature.
@@ -256,7 +262,9 @@ def hinge_v1_generator_loss(real_logits: chex.Array, fake_logits: chex.Array) ->
     The scalar loss, minimized by the generator.
 
   References:
-    Lim & Ye, Geometric GAN, arXiv:1705.02894, 2017 (discussion of generator updates).
+    L. Ho, DCGAN-LSGAN-WGAN-GP-DRAGAN-Tensorflow-2, ``tf2gan/loss.py``
+    (``get_hinge_v1_losses_fn``),
+    https://github.com/LynnHo/DCGAN-LSGAN-WGAN-GP-DRAGAN-Tensorflow-2.
   """
   _, f = _pair(real_logits, fake_logits)
   return jnp.mean(jax.nn.relu(1.0 - f))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from typing import Any
 
 import chex
@@ -183,9 +184,15 @@ def clip_weights(params: chex.ArrayTree, clip_value: float = 0.01) -> chex.Array
   Returns:
     The clipped parameters.
 
+  Raises:
+    ValueError: a ``clip_value`` (a number, not a traced array) that is not finite and
+      positive: a negative one would map every parameter to ``-c``.
+
   References:
     Arjovsky et al., Wasserstein Generative Adversarial Networks, ICML 2017, Algorithm 1.
   """
+  if isinstance(clip_value, numbers.Real) and not 0 < clip_value < math.inf:
+    raise ValueError(f'clip_value must be a finite number > 0, e.g. 0.01; got {clip_value!r}.')
   # projection_box documents scalar bounds but tree-maps them (optax 0.2.8): pass trees.
   lower = jax.tree.map(lambda _: -clip_value, params)
   upper = jax.tree.map(lambda _: clip_value, params)

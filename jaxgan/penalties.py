@@ -1,22 +1,23 @@
 """Gradient penalties and Lipschitz control for GAN critics, as pure functions.
 
-Every penalty has the signature
-``penalty(critic_fn, real, fake, key, real_cond=None, fake_cond=None) -> scalar`` where
-``critic_fn`` maps a batch ``x[batch, ...]`` to logits ``[batch]`` or ``[batch, 1]``
-(close over the critic's parameters: ``lambda x: model.apply(params, x)``). A penalty
-ignores the arguments it does not use. The input gradient ``g_i = grad_x D(x_i)`` is taken
-over all non-batch axes, as ``jax.grad`` of the summed logits (``per_example=False``, the
+Every penalty has the signature ``penalty(critic_fn, real, fake, key, real_cond=None,
+fake_cond=None) -> scalar`` where ``critic_fn`` maps a batch ``x[batch, ...]`` to logits
+``[batch]`` or ``[batch, 1]`` (close over the critic's parameters: ``lambda x:
+model.apply(params, x)``). A penalty ignores the arguments it does not use: only WGAN-GP and
+WGAN-LP, which pair real ``i`` with fake ``i``, need ``real`` and ``fake`` of one shape.
+Random points are drawn and built, and the penalty reduced, in float32 (float64 for float64
+inputs) whatever the data's dtype. The input gradient ``g_i = grad_x D(x_i)`` is taken over
+all non-batch axes, as ``jax.grad`` of the summed logits (``per_example=False``, the
 default, and the convention of the papers' code: ``autograd.grad(D(x).sum(), x)``), or on
 each example alone with ``jax.vmap(jax.grad(...))`` (``per_example=True``). The two agree
-when the critic couples no examples (no batch statistics: inference mode, layer or
-instance norm, spectral norm), which the penalties assume (WGAN-GP's critic has no batch
-norm). A critic with batch statistics in training mode has no per-example gradient:
-summed, example ``i`` gets ``sum_j dD_j/dx_i``; alone, it is a batch of one with its own
-statistics (a batch norm over the batch axis alone, as after a dense layer, then maps every
-input to the same value: gradient 0, an R1 of 0, a WGAN-GP of 1). The
-value returned is the *unweighted* batch mean (the weight, lambda or gamma, comes from
-the config). Every penalty is differentiable with respect to the critic's parameters
-(double backprop).
+when the critic couples no examples (no batch statistics: inference mode, layer or instance
+norm, spectral norm), which the penalties assume (WGAN-GP's critic has no batch norm). A
+critic with batch statistics in training mode has no per-example gradient: summed, example
+``i`` gets ``sum_j dD_j/dx_i``; alone, it is a batch of one with its own statistics (a batch
+norm over the batch axis alone, as after a dense layer, then maps every input to the same
+value: gradient 0, an R1 of 0, a WGAN-GP of 1). The value returned is the *unweighted* batch
+mean (the weight, lambda or gamma, comes from the config). Every penalty is differentiable
+with respect to the critic's parameters (double backprop).
 
 Conditional critics: when ``real_cond`` (a pytree of per-example conditions, e.g. class
 labels ``[batch]``) is given, the critic is called as ``critic_fn(x, cond)`` and the
@@ -33,12 +34,14 @@ controls.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 from typing import Any
 
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxgan import registry
@@ -46,6 +49,11 @@ from jaxgan import registry
 CriticFn = Callable[..., chex.Array]
 PenaltyFn = Callable[..., chex.Array]
 Cond = Any  # a pytree of per-example conditions with a leading batch axis, or None
+
+
+def _reduction_dtype(dtype: Any) -> Any:
+  """float32, or float64 for float64 inputs: what penalties reduce and draw in."""
+  return jnp.promote_types(dtype, jnp.float32)
 
 
 def _check_pair(real: chex.Array, fake: chex.Array) -> None:
@@ -79,7 +87,7 @@ def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
       if out.shape not in ((xs.shape[0],), (xs.shape[0], 1)):
         raise ValueError('critic_fn must map x[batch, ...] to logits [batch] or [batch, 1]; '
                          f'for a batch of {xs.shape[0]} it returned shape {out.shape}.')
-      return jnp.sum(out.astype(jnp.float32))
+      return jnp.sum(out.astype(_reduction_dtype(out.dtype)))
     return jax.grad(summed)(x)
 
   def single(xi: chex.Array, ci: Cond) -> chex.Array:
@@ -88,25 +96,33 @@ def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
     if out.shape not in ((1,), (1, 1)):
       raise ValueError('critic_fn must map x[batch, ...] to logits [batch] or [batch, 1]; '
                        f'for a batch of 1 it returned shape {out.shape}.')
-    return out.reshape(()).astype(jnp.float32)
+    return out.reshape(()).astype(_reduction_dtype(out.dtype))
   return jax.vmap(jax.grad(single))(x, cond)
 
 
 def gradient_norms(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
                    per_example: bool = False) -> chex.Array:
-  """``||grad_x D(x_i)||_2`` over all non-batch axes, shape ``[batch]`` (float32).
+  """``||grad_x D(x_i)||_2`` over all non-batch axes, shape ``[batch]`` (float32, or
+  float64 for a float64 ``x``).
 
   Uses ``optax.safe_norm`` so that a zero gradient has a finite derivative.
   """
   g = input_gradients(critic_fn, x, cond, per_example)
-  return optax.safe_norm(g.reshape(g.shape[0], -1).astype(jnp.float32), 0.0, axis=-1)
+  g = g.reshape(g.shape[0], -1).astype(_reduction_dtype(g.dtype))
+  return optax.safe_norm(g, 0.0, axis=-1)
 
 
 def interpolates(real: chex.Array, fake: chex.Array, key: chex.PRNGKey) -> chex.Array:
-  """``x_hat = eps * real + (1 - eps) * fake`` with ``eps ~ U[0, 1]`` per example."""
+  """``x_hat = eps * real + (1 - eps) * fake`` with ``eps ~ U[0, 1]`` per example.
+
+  ``eps`` is drawn, and ``x_hat`` built, in float32 (float64 for float64 inputs) whatever
+  the inputs' dtype: a key gives the same ``eps`` for bfloat16 data as for float32, and
+  ``eps`` is not rounded to bfloat16's 128 values in [0, 1).
+  """
   _check_pair(real, fake)
-  eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype)
-  return eps * real + (1.0 - eps) * fake
+  dtype = _reduction_dtype(jnp.result_type(real, fake))
+  eps = jax.random.uniform(key, (real.shape[0],) + (1,) * (real.ndim - 1), dtype)
+  return eps * real.astype(dtype) + (1.0 - eps) * fake.astype(dtype)
 
 
 def gradient_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
@@ -168,7 +184,8 @@ def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
 def _check_data_range(data_range: Any) -> None:
   if data_range is not None and not (
       isinstance(data_range, (tuple, list)) and len(data_range) == 2
-      and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in data_range)
+      and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+          for v in data_range)
       and data_range[0] < data_range[1]):
     raise registry.ArgumentError('data_range must be None or (low, high) with low < high, '
                                  f'e.g. (-1.0, 1.0); got {data_range!r}.')
@@ -197,12 +214,15 @@ def dragan_points(real: chex.Array, key: chex.PRNGKey, scale: float = 0.5,
     one_sided: ``alpha ~ U[0, 1]`` (the authors' code) instead of ``U[-1, 1]``.
 
   Returns:
-    The perturbed points, the shape of ``real``.
+    The perturbed points, the shape of ``real``, in float32 (float64 for float64 ``real``):
+    the draws are made in that dtype whatever ``real``'s, as in :func:`interpolates`.
   """
   _check_data_range(data_range)
+  dtype = _reduction_dtype(real.dtype)
+  real = real.astype(dtype)
   k_u, k_alpha = jax.random.split(key)
-  u = jax.random.uniform(k_u, real.shape, real.dtype)
-  alpha = jax.random.uniform(k_alpha, (real.shape[0],) + (1,) * (real.ndim - 1), real.dtype,
+  u = jax.random.uniform(k_u, real.shape, dtype)
+  alpha = jax.random.uniform(k_alpha, (real.shape[0],) + (1,) * (real.ndim - 1), dtype,
                              minval=0.0 if one_sided else -1.0, maxval=1.0)
   points = real + alpha * (scale * jnp.std(real) * u)
   if data_range is not None:
@@ -222,7 +242,7 @@ def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   Args:
     critic_fn: maps ``x[batch, ...]`` to logits ``[batch]`` or ``[batch, 1]``.
     real: real samples ``[batch, ...]``.
-    fake: unused except for the shape check.
+    fake: unused (any shape).
     key: PRNG key for the perturbations.
     real_cond: conditions of the real samples, or None.
     fake_cond: unused.
@@ -239,8 +259,7 @@ def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   References:
     Kodali et al., On Convergence and Stability of GANs, arXiv:1705.07215, 2017.
   """
-  del fake_cond
-  _check_pair(real, fake)
+  del fake, fake_cond
   points = dragan_points(real, key, scale, data_range, one_sided)
   norms = gradient_norms(critic_fn, points, real_cond, per_example)
   return jnp.mean(jnp.square(norms - 1.0))
@@ -248,7 +267,8 @@ def dragan_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
 
 def _mean_squared_gradient_norm(critic_fn: CriticFn, x: chex.Array, cond: Cond,
                                 per_example: bool) -> chex.Array:
-  g = input_gradients(critic_fn, x, cond, per_example).astype(jnp.float32)
+  g = input_gradients(critic_fn, x, cond, per_example)
+  g = g.astype(_reduction_dtype(g.dtype))
   return jnp.mean(jnp.sum(jnp.square(g.reshape(g.shape[0], -1)), axis=-1))
 
 
@@ -264,7 +284,7 @@ def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
   Args:
     critic_fn: maps ``x[batch, ...]`` to logits ``[batch]`` or ``[batch, 1]``.
     real: real samples ``[batch, ...]``.
-    fake: unused except for the shape check.
+    fake: unused (any shape).
     key: unused.
     real_cond: conditions of the real samples, or None.
     fake_cond: unused.
@@ -277,8 +297,7 @@ def r1_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     Mescheder et al., Which Training Methods for GANs do actually Converge?, ICML 2018,
     eq. (9).
   """
-  del key, fake_cond
-  _check_pair(real, fake)
+  del fake, key, fake_cond
   return _mean_squared_gradient_norm(critic_fn, real, real_cond, per_example)
 
 
@@ -289,7 +308,7 @@ def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
 
   Args:
     critic_fn: maps ``x[batch, ...]`` to logits ``[batch]`` or ``[batch, 1]``.
-    real: unused except for the shape check.
+    real: unused (any shape).
     fake: generated samples ``[batch, ...]``.
     key: unused.
     real_cond: unused, except that a conditional critic's (not None) requires
@@ -304,8 +323,7 @@ def r2_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
     Mescheder et al., Which Training Methods for GANs do actually Converge?, ICML 2018,
     eq. (10).
   """
-  del key
-  _check_pair(real, fake)
+  del real, key
   if real_cond is not None and fake_cond is None:
     raise ValueError('r2_penalty of a conditional critic (real_cond given) needs fake_cond, '
                      'the conditions of the generated samples.')

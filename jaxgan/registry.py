@@ -36,11 +36,17 @@ class ArgumentError(TypeError):
   the arguments it takes), or a value it cannot take (the message says what it takes)."""
 
 
+def _unreadable(spec: str) -> str:
+  return (f"Cannot read {spec!r}: write a name, or a name with literal keyword arguments "
+          "such as 'least_squares(a=-1.0, b=1.0)'.")
+
+
 def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
   """``'name(k=v, ...)'`` -> ``('name', {'k': v})``; a bare ``'name'`` has no kwargs.
 
   Raises:
     ValueError: the spec is not a name or a call with literal keyword arguments.
+    TypeError: the spec gives a keyword more than once.
   """
   if not isinstance(spec, str):
     raise UnknownNameError(f"Cannot read {spec!r}: write a name as a string, or a name with "
@@ -53,10 +59,16 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args
             and all(k.arg is not None for k in node.keywords)):  # no name(**{...})
       raise SyntaxError
+    keys = [k.arg for k in node.keywords]
+  except SyntaxError:
+    raise UnknownNameError(_unreadable(spec)) from None
+  repeated = sorted({k for k in keys if keys.count(k) > 1})
+  if repeated:
+    raise ArgumentError(f'{spec!r}: {", ".join(repeated)} given twice; give each keyword once.')
+  try:
     return node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-  except (SyntaxError, ValueError):
-    raise UnknownNameError(f"Cannot read {spec!r}: write a name, or a name with literal "
-                           "keyword arguments such as 'least_squares(a=-1.0, b=1.0)'.") from None
+  except ValueError:
+    raise UnknownNameError(_unreadable(spec)) from None
 
 
 def parameters(fn: Callable, skip: int = 0) -> dict[str, Any]:

@@ -227,6 +227,13 @@ class _ObjectiveTest(chex.TestCase):
       with self.assertRaisesRegex(ValueError, r'real_logits'):
         self.objective.discriminator_loss(bad, good)
 
+  def test_empty_batch_is_an_error_not_nan(self):
+    for empty in (jnp.zeros(0), jnp.zeros((0, 1))):
+      with self.assertRaisesRegex(ValueError, r'fake_logits is an empty batch'):
+        self.objective.generator_loss(jnp.zeros(4), empty)
+      with self.assertRaisesRegex(ValueError, r'real_logits is an empty batch'):
+        self.objective.discriminator_loss(empty, jnp.zeros(4))
+
 
 class MinimaxTest(_ObjectiveTest):
   __test__ = True
@@ -304,6 +311,8 @@ class RegistryTest(chex.TestCase):
       np.testing.assert_allclose(obj.generator_loss(r, f), 0.5 * (f64 ** 2).mean(), rtol=1e-5)
     with self.assertRaisesRegex(TypeError, 'a given twice'):
       losses.get('least_squares(a=-1.0)', a=0.0)
+    with self.assertRaisesRegex(TypeError, r"'least_squares\(a=-1.0, a=2.0\)': a given twice"):
+      losses.get('least_squares(a=-1.0, a=2.0)')  # not the last one silently
     with self.assertRaisesRegex(ValueError, 'Cannot read'):
       losses.get('least_squares(a=b)')
     with self.assertRaisesRegex(ValueError, 'Cannot read'):

@@ -194,6 +194,15 @@ class WeightClippingTest(chex.TestCase):
     want = jax.tree.map(lambda x: np.clip(np.asarray(x), -0.01, 0.01), params)
     chex.assert_trees_all_close(clipped, want)
 
+  def test_bad_clip_value_is_refused(self):
+    params = {'w': jnp.asarray([0.5, -0.5, 0.0])}
+    for bad in (-0.01, 0.0, float('nan'), float('inf'), np.float32(-1.0)):
+      with self.assertRaisesRegex(ValueError, f'clip_value must be a finite number > 0.*{bad}'):
+        optimizers.clip_weights(params, bad)
+    # A traced bound (a user's own jit over it) is not checked, and still clips.
+    got = jax.jit(optimizers.clip_weights)(params, jnp.float32(0.1))
+    np.testing.assert_allclose(got['w'], [0.1, -0.1, 0.0])
+
 
 if __name__ == '__main__':
   absltest.main()

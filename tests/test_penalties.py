@@ -314,10 +314,55 @@ class BadInputTest(chex.TestCase):
     self.assertEqual(penalties.names(), ['none', *LINEAR_CLOSED_FORMS])
 
   def test_mismatched_shapes_name_both(self):
-    for name in LINEAR_CLOSED_FORMS:
+    for name in ('wgan_gp', 'wgan_lp'):  # they pair real i with fake i
       with self.assertRaisesRegex(ValueError, r'\(4, 3\).*\(5, 3\)'):
         penalties.get(name)(_linear_critic(jnp.ones(3)), jnp.zeros((4, 3)), jnp.zeros((5, 3)),
                             KEY)
+
+  def test_unpaired_penalties_take_batches_of_any_size(self):
+    # R1, R2 and DRAGAN each read one batch: D(x) = 0.5 ||x||^2 has g_i = x_i.
+    real, fake = _batch(0, (4, 3)), _batch(1, (6, 3))
+    sq = lambda x: np.mean(np.sum(np.square(np.asarray(x, np.float64)), axis=1))
+    np.testing.assert_allclose(penalties.r1_penalty(_half_square_critic, real, fake), sq(real),
+                               rtol=1e-6)
+    np.testing.assert_allclose(penalties.r2_penalty(_half_square_critic, real, fake), sq(fake),
+                               rtol=1e-6)
+    np.testing.assert_allclose(
+        penalties.dragan_penalty(_half_square_critic, real, fake, KEY),
+        _np_half_square_gp(_np_dragan_points(real, KEY)), rtol=1e-5)
+
+  def test_bfloat16_points_are_drawn_in_float32(self):
+    # The same key gives the same eps, u and alpha for bfloat16 data as for float32 ones
+    # (NumPy's reference draws in float32), and the points keep float32's precision.
+    real, fake = (_batch(s, (64, 3)).astype(jnp.bfloat16) for s in (0, 1))
+    pts = penalties.interpolates(real, fake, KEY)
+    self.assertEqual(pts.dtype, jnp.float32)
+    np.testing.assert_allclose(pts, _np_interpolates(real, fake, KEY), rtol=1e-5, atol=1e-6)
+    pts = penalties.dragan_points(real, KEY)
+    self.assertEqual(pts.dtype, jnp.float32)
+    np.testing.assert_allclose(pts, _np_dragan_points(real, KEY), rtol=1e-5, atol=1e-6)
+    gp = penalties.gradient_penalty(_half_square_critic, real, fake, KEY)
+    np.testing.assert_allclose(gp, _np_half_square_gp(_np_interpolates(real, fake, KEY)),
+                               rtol=1e-5)
+
+  def test_float64_critic_gives_float64_penalties(self):
+    with jax.enable_x64(True):
+      real = jnp.asarray(np.random.default_rng(0).normal(size=(5, 3)))
+      want = np.mean(np.sum(np.square(np.asarray(real)), axis=1))
+      for name in ('r1', 'r2'):
+        got = penalties.get(name)(_half_square_critic, real, real, KEY)
+        self.assertEqual(got.dtype, jnp.float64, name)
+        np.testing.assert_allclose(got, want, rtol=1e-13, err_msg=name)
+      gp = penalties.gradient_penalty(_half_square_critic, real, real + 1.0, KEY)
+      self.assertEqual(gp.dtype, jnp.float64)
+
+  def test_data_range_takes_numpy_numbers(self):
+    low, high = np.float32(-1), np.float32(1)
+    pts = penalties.dragan_points(_batch(0, (8, 3)) * 3.0, KEY, data_range=(low, high))
+    self.assertLessEqual(float(jnp.max(jnp.abs(pts))), 1.0)
+    penalties.get('dragan', data_range=(low, high))
+    with self.assertRaisesRegex(TypeError, 'data_range must be None'):
+      penalties.get('dragan', data_range=(np.bool_(False), np.bool_(True)))
 
   def test_critic_with_wrong_output_shape(self):
     critic = lambda x: jnp.concatenate([x, x], 1)[:, :2]
