@@ -85,7 +85,7 @@ def _modules(config: ml_collections.ConfigDict):
 
 
 def _latent(config: ml_collections.ConfigDict, family: models.Family,
-            generator: Any, pipe: data.Pipeline) -> gan_lib.Latent:
+            generator: Any, discriminator: Any, pipe: data.Pipeline) -> gan_lib.Latent:
   latent = gan_lib.Latent(conditioning=family.conditioning, z_dim=int(config.model.z_dim),
                           num_classes=int(getattr(generator, 'num_classes', 0)),
                           num_categorical=int(getattr(generator, 'num_categories', 0)),
@@ -97,6 +97,15 @@ def _latent(config: ml_collections.ConfigDict, family: models.Family,
     if latent.num_classes != pipe.num_classes:
       raise ConfigError(f'Model {config.model.name!r} has num_classes={latent.num_classes} '
                         f'but dataset {pipe.name!r} has {pipe.num_classes} classes.')
+  # The critic reads the generator's labels or codes: a label >= its own count would be
+  # an out-of-range embedding or class logit (NaN at the first step), not an error.
+  for field, value in (('num_classes', latent.num_classes),
+                       ('num_categories', latent.num_categorical)):
+    d_value = getattr(discriminator, field, None)
+    if value and d_value is not None and int(d_value) != value:
+      raise ConfigError(
+          f'Model {config.model.name!r}: the discriminator has {field}={d_value} but the '
+          f'generator has {value}; set config.model.discriminator.{field} to {value}.')
   return latent
 
 
@@ -179,7 +188,7 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
       generator=generator, discriminator=discriminator, objective=objective,
       g_optimizer=optimizer(config.g_optimizer),
       d_optimizer=optimizer(config.d_optimizer, max(int(config.n_critic), 1)),
-      latent=_latent(config, family, generator, pipe), penalty=penalty,
+      latent=_latent(config, family, generator, discriminator, pipe), penalty=penalty,
       penalty_weight=float(config.penalty.weight), penalty_every=int(config.penalty.every),
       n_critic=int(config.n_critic), weight_clip=float(config.weight_clip),
       ema_decay=float(config.ema_decay), auxiliary=_auxiliary(config),

@@ -81,6 +81,19 @@ class ConditionalStepTest(chex.TestCase):
                                             'has no labels'):
       build.build(c)
 
+  def test_discriminator_class_count_must_match_the_generators(self):
+    # A critic with fewer classes than the labels it is given turned the first step's
+    # losses to NaN; more classes would train a class it never sees.
+    for get, field in ((cgan_digits.get_config, 'num_classes'),
+                       (acgan_digits.get_config, 'num_classes'),
+                       (infogan_digits.get_config, 'num_categories')):
+      for wrong in (5, 12):
+        c = _small(get())
+        c.model.discriminator[field] = wrong
+        with self.assertRaisesRegex(ValueError, f'discriminator has {field}={wrong} but the '
+                                    f'generator has 10; set config.model.discriminator'):
+          build.build(c)
+
 
 class ConditionalSamplingTest(chex.TestCase):
 

@@ -186,6 +186,24 @@ class ConditionalModelsTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r"codes\['categorical'\] must be integers"):
       info.init(key, Z_IN, {'categorical': jnp.zeros(B), 'continuous': jnp.zeros((B, 2))})
 
+  def test_labels_out_of_range_are_refused(self):
+    # Labels >= K gave NaN through an embedding, negative ones wrapped to K - 1, and the
+    # concatenating critic read them as an all-zero one-hot: now a clear error, outside jit.
+    key = _key(0)
+    g, d = cond.ConditionalGenerator(K, width=8), cond.ConditionalDiscriminator(K, width=8)
+    info = cond.InfoGANGenerator(K, N_CONT, width=8, hidden=32)
+    for bad, lo, hi in ((Y_IN.at[0].set(K), 1, K), (Y_IN.at[1].set(-1), -1, K - 1)):
+      with self.assertRaisesRegex(ValueError, rf'ConditionalGenerator has {K} classes: labels '
+                                  rf'y must lie in \[0, {K}\); got values from {lo} to {hi}'):
+        g.init(key, Z_IN, bad)
+      with self.assertRaisesRegex(ValueError, r'labels y must lie in'):
+        d.init(key, X_IN, bad)
+      with self.assertRaisesRegex(ValueError, r"codes\['categorical'\] must lie in"):
+        info.init(key, Z_IN, _codes(bad, jnp.zeros((B, N_CONT))))
+    variables = g.init(key, Z_IN, Y_IN)  # in range: fine, and under jit nothing is checked
+    out = jax.jit(lambda v, y: g.apply(v, Z_IN, y, train=False))(variables, Y_IN)
+    chex.assert_shape(out, (B, 28, 28, 1))
+
   def test_bad_options_and_shapes(self):
     key = _key(0)
     with self.assertRaisesRegex(ValueError, r"conditioning must be one of 'projection', "

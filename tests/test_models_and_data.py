@@ -119,6 +119,24 @@ class ModelsTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, 'DCGANDiscriminator is unconditional'):
       d.init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)), y, train=False)
 
+  def test_inputs_of_the_wrong_rank_name_both_shapes(self):
+    key = jax.random.key(0)
+    g, d = models.get('dcgan', {'image_size': 28, 'channels': 1, 'width': 8}, {'width': 8})
+    with self.assertRaisesRegex(ValueError, r'DCGANGenerator needs noise z of shape '
+                                r'\[B, z_dim\]; got shape \(4, 1, 8\)'):
+      g.init(key, jnp.zeros((4, 1, 8)), train=False)
+    # Three axes were read as one unbatched image: logits of shape (1,) for 4 images.
+    with self.assertRaisesRegex(ValueError, r'DCGANDiscriminator needs images x of shape '
+                                r'\[B, H, W, C\]; got shape \(4, 28, 28\)'):
+      d.init(key, jnp.zeros((4, 28, 28)), train=False)
+    g, d = models.get('mlp', {'output_shape': (2,)})
+    with self.assertRaisesRegex(ValueError, r'MLPGenerator needs noise z of shape \[B, z_dim\]; '
+                                r'got shape \(4,\)'):
+      g.init(key, jnp.zeros(4), train=False)
+    with self.assertRaisesRegex(ValueError, r'MLPDiscriminator needs samples x of shape '
+                                r'\[B, \.\.\.\] \(at least 2 axes\); got shape \(4,\)'):
+      d.init(key, jnp.zeros(4), train=False)
+
   def test_bad_model_names(self):
     with self.assertRaisesRegex(ValueError, 'resnet.*mlp, dcgan'):
       models.get('resnet')

@@ -3,7 +3,8 @@
 * :class:`SpectralNorm`: ``flax.linen.SpectralNorm`` that stores its layer's initial weights
   as drawn (not divided by a first estimate of sigma).
 * :func:`spectral`: apply a layer, wrapped in :class:`SpectralNorm` when asked.
-* :func:`check_labels`: the one check of ``y`` for every conditional/unconditional model.
+* :func:`check_labels`: the one check of ``y`` for every conditional/unconditional model
+  (:func:`check_range`, its range check, also serves InfoGAN's categorical code).
 * :class:`ConditionalBatchNorm`: BatchNorm with class-dependent scale and shift.
 * :class:`SelfAttention`: the SAGAN attention layer.
 * :class:`ProjectionHead`: ``psi(phi) + <embed(y), phi>``, the projection discriminator.
@@ -20,6 +21,7 @@ import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax.linen import transforms
 
 from jaxgan.models import layers, mixed
@@ -109,7 +111,10 @@ def check_labels(who: str, y: Any, batch: int, num_classes: int) -> None:
   """Raises ``ValueError`` unless ``y`` fits a model with ``num_classes`` classes.
 
   ``num_classes == 0`` (unconditional) needs ``y is None``; ``num_classes > 0`` needs
-  integer labels of shape ``[batch]``.
+  integer labels of shape ``[batch]`` in ``[0, num_classes)``. The range is checked where
+  ``y`` has values (outside ``jax.jit``); a traced label out of range is not caught: it gives
+  NaN through a label embedding (and wraps, if negative) and an all-zero one-hot. The train
+  step draws its labels in range and :mod:`jaxgan.inference` checks a user's.
   """
   if num_classes == 0:
     if y is not None:
@@ -123,6 +128,17 @@ def check_labels(who: str, y: Any, batch: int, num_classes: int) -> None:
                                                                     jnp.integer):
     raise ValueError(f'{who} needs integer labels y of shape [{batch}]; got '
                      f'{getattr(y, "dtype", type(y))} of shape {getattr(y, "shape", None)}.')
+  check_range(who, y, num_classes, 'labels y')
+
+
+def check_range(who: str, y: Any, num_classes: int, what: str) -> None:
+  """Raises ``ValueError`` unless integer ``y`` lies in ``[0, num_classes)``; a traced ``y``
+  (under ``jax.jit``) has no values to check and passes."""
+  if not isinstance(y, jax.core.Tracer):
+    values = np.asarray(y)
+    if values.size and (values.min() < 0 or values.max() >= num_classes):
+      raise ValueError(f'{who} has {num_classes} classes: {what} must lie in '
+                       f'[0, {num_classes}); got values from {values.min()} to {values.max()}.')
 
 
 class ConditionalBatchNorm(nn.Module):

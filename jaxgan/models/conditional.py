@@ -28,6 +28,7 @@ from jaxgan.models.blocks import (
   Initializer,
   ProjectionHead,
   check_labels,
+  check_range,
   layer_norm,
   spectral,
 )
@@ -263,7 +264,8 @@ class ACGANDiscriminator(nn.Module):
     return dense(1, 'adv')[:, 0], {'class_logits': dense(self.num_classes, 'cls')}
 
 
-def _check_codes(who: str, codes: Any, batch: int, num_continuous: int) -> None:
+def _check_codes(who: str, codes: Any, batch: int, num_categories: int,
+                 num_continuous: int) -> None:
   if not isinstance(codes, dict) or set(codes) != {'categorical', 'continuous'}:
     raise ValueError(f"{who} needs codes y = {{'categorical': int32 [B], 'continuous': "
                      f"float32 [B, {num_continuous}]}}; got {type(codes).__name__} "
@@ -276,6 +278,7 @@ def _check_codes(who: str, codes: Any, batch: int, num_continuous: int) -> None:
   if getattr(cont, 'shape', None) != (batch, num_continuous):
     raise ValueError(f"{who}: codes['continuous'] must have shape [{batch}, {num_continuous}]; "
                      f'got {getattr(cont, "shape", None)}.')
+  check_range(who, cat, num_categories, "codes['categorical']")
 
 
 class InfoGANGenerator(nn.Module):
@@ -312,7 +315,7 @@ class InfoGANGenerator(nn.Module):
     float [B, n]}`` to images ``[B, 28, 28, C]``."""
     if z.ndim != 2:
       raise ValueError(f'InfoGANGenerator needs noise of shape [B, z_dim]; got {z.shape}.')
-    _check_codes('InfoGANGenerator', y, z.shape[0], self.num_continuous)
+    _check_codes('InfoGANGenerator', y, z.shape[0], self.num_categories, self.num_continuous)
     h = jnp.concatenate([z.astype(self.dtype),
                          jax.nn.one_hot(y['categorical'], self.num_categories, dtype=self.dtype),
                          y['continuous'].astype(self.dtype)], axis=-1)

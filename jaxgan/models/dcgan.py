@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxgan.models import blocks, initializers, layers, mixed
-from jaxgan.models.mlp import _unconditional
+from jaxgan.models.mlp import _check_input, _unconditional
 
 NORMS = ('batch', *blocks.LAYER_NORMS, 'none', 'spectral')  # the critics' norm choices
 
@@ -57,6 +57,7 @@ class DCGANGenerator(nn.Module):
                train: bool = True) -> chex.Array:
     """Maps noise ``z[batch, z_dim]`` to images ``[batch, size, size, channels]`` in [-1, 1]."""
     _unconditional(self, y)
+    _check_input(self, 'noise z', z, '[B, z_dim]', lambda n: n == 2)
     init = initializers.resolve(self.kernel_init)
     bn = lambda: nn.BatchNorm(use_running_average=not train, momentum=0.9, dtype=self.dtype)
     start, _ = _start_size(self.image_size)
@@ -97,6 +98,7 @@ class DCGANDiscriminator(nn.Module):
                train: bool = True) -> chex.Array:
     """Maps images ``x[batch, H, W, C]`` to logits ``[batch]``."""
     _unconditional(self, y)
+    _check_input(self, 'images x', x, '[B, H, W, C]', lambda n: n == 4)
     if self.norm not in NORMS:
       raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {self.norm!r}.")
     init = initializers.resolve(self.kernel_init)

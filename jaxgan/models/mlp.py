@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import chex
@@ -41,6 +41,7 @@ class MLPGenerator(nn.Module):
                train: bool = True) -> chex.Array:
     """Maps noise ``z[batch, z_dim]`` to samples ``[batch, *output_shape]``."""
     _unconditional(self, y)
+    _check_input(self, 'noise z', z, '[B, z_dim]', lambda n: n == 2)
     init = initializers.resolve(self.kernel_init)
     x = z
     for width in self.features:
@@ -81,6 +82,7 @@ class MLPDiscriminator(nn.Module):
                train: bool = True) -> chex.Array:
     """Maps samples ``x[batch, ...]`` to logits ``[batch]``."""
     _unconditional(self, y)
+    _check_input(self, 'samples x', x, '[B, ...] (at least 2 axes)', lambda n: n >= 2)
     acts = {'relu': nn.relu, 'leaky_relu': lambda t: nn.leaky_relu(t, 0.2)}
     if self.activation not in acts:
       raise ValueError(f"activation must be one of {', '.join(acts)}; got {self.activation!r}.")
@@ -97,3 +99,11 @@ def _unconditional(module: nn.Module, y: chex.Array | None) -> None:
   if y is not None:
     raise ValueError(f'{type(module).__name__} is unconditional; it got labels/codes y. '
                      'Use a conditional model (cgan, acgan, infogan) for labels.')
+
+
+def _check_input(module: nn.Module, what: str, a: chex.Array, form: str,
+                 ok: Callable[[int], bool]) -> None:
+  """Raises ``ValueError`` naming ``form`` and the given shape unless ``ok(a.ndim)``."""
+  if not ok(getattr(a, 'ndim', -1)):
+    raise ValueError(f'{type(module).__name__} needs {what} of shape {form}; got shape '
+                     f'{getattr(a, "shape", None)}.')
