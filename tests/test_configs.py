@@ -36,6 +36,15 @@ def _mock():
   return tfds.testing.mock_data(num_examples=MOCK_EXAMPLES)
 
 
+def _mock_div2k():
+  """DIV2K's mock: a few 128 x 136 photos under 'hr' (TFDS's random mock images can be 5 px,
+  smaller than any SR crop)."""
+  import tensorflow_datasets as tfds
+  rng = np.random.default_rng(0)
+  records = [{'hr': rng.integers(0, 256, (128, 136, 3), np.uint8)} for _ in range(4)]
+  return tfds.testing.mock_data(as_data_source_fn=lambda *args, **kwargs: records)
+
+
 class ConfigsTest(chex.TestCase):
 
   @parameterized.parameters(
@@ -233,6 +242,31 @@ class ConfigsTest(chex.TestCase):
         importlib.import_module(module[:-3].replace('/', '.')).get_config(arg)
     self.assertEqual(list(load(['--config=configs/study_digits.py:dcgan']).study.groups),
                      ['dcgan'])
+
+  def test_every_command_in_a_config_docstring_builds(self):
+    """Every ``launch.train`` line of every config's docstring, flags read from it, loads
+    and builds (models, data, auxiliary terms, schedules); every ``launch.study`` line
+    loads, and the first run of each of its groups builds. TFDS is mocked."""
+    import glob
+    import shlex
+
+    from studies import runner
+    lines = []
+    for path in sorted(glob.glob(os.path.join(ROOT, 'configs', '*.py'))):
+      doc = (importlib.import_module(f'configs.{os.path.basename(path)[:-3]}').__doc__ or '')
+      lines += [ln.strip() for ln in doc.replace('\\\n', ' ').splitlines()
+                if ln.strip().startswith(('python -m launch.train', 'python -m launch.study'))]
+    self.assertGreaterEqual(len(lines), 25)
+    for line in lines:
+      argv = [a for a in shlex.split(line) if a.startswith('--config')]
+      with self.subTest(line), (_mock_div2k() if 'data.name=div2k' in line else _mock()):
+        c = load(argv)
+        if 'launch.study' in line:
+          for group in c.study.groups:
+            build.build(runner.run_config(c, group, c.study.runs[0])[0])
+        else:
+          _, pipe = build.build(c)
+          build.schedule_warnings(c, build.training_length(c, pipe).steps)
 
   def test_study_digits_quick_command_trains_every_group_briefly(self):
     """The docstring's quick command (its flags read from the docstring): every run of
