@@ -34,6 +34,7 @@ class Checkpoints:
     if keep < 1:
       raise ValueError(f'keep_checkpoints must be at least 1; got {keep}.')
     self.directory = os.path.abspath(directory)
+    self._read_only = read_only
     self._manager = ocp.CheckpointManager(
         self.directory,
         # A save cut short (a killed run) leaves a temporary folder as large as a state: the
@@ -59,6 +60,16 @@ class Checkpoints:
       return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
     except Exception as e:  # orbax raises many types for unreadable or mismatched data
       earlier = [s for s in self._manager.all_steps() if s < step]
+      if self._read_only:  # sampling or evaluating: nothing to resume
+        raise CheckpointError(
+            f'The checkpoint of step {step} in {self.directory} cannot be restored into the '
+            f'model of the run\'s config.json ({_root_cause(e)}). Nothing on disk was '
+            'changed. If the cause may pass (out of memory, a file system that was '
+            'unavailable), retry. Otherwise the checkpoint is damaged, or config.json is not '
+            'the config it was saved with (changed since, or the checkpoint copied from '
+            'another run)' + (f'; the earlier checkpoints are of steps '
+                              f'{", ".join(map(str, sorted(earlier)))}.' if earlier else '.')
+        ) from None
       then = (f'move {os.path.join(self.directory, str(step))} aside to resume from step '
               f'{max(earlier)}' if earlier else 'train in a new workdir')
       raise CheckpointError(

@@ -289,7 +289,8 @@ def check_num_samples(num_samples: int, evaluator: str, latent: gan_lib.Latent) 
 
 def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
              inception_weights: str | None = None) -> dict:
-  """Metrics of the latest checkpoint in ``workdir``; also written to ``eval.json``.
+  """Metrics of the latest checkpoint in ``workdir``; also written to ``eval.json``
+  (replacing an earlier evaluation's), with the step, the sample count and the seed.
 
   Args:
     workdir: a run of ``launch.train``.
@@ -314,7 +315,7 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
   result = {'workdir': os.path.abspath(workdir), 'step': int(state.step), 'dataset': pipe.name,
             'ema': run.use_ema, 'evaluator': pipe.evaluator}
   if pipe.evaluator != 'sr':  # super-resolution scores its held-out images instead
-    result['num_samples'] = num_samples
+    result.update(num_samples=num_samples, seed=seed)
   evaluator = EVALUATORS.entry(pipe.evaluator)
   result.update(evaluator(run, inception_weights=inception_weights))
   files.write_json(os.path.join(workdir, 'eval.json'), result)

@@ -127,6 +127,22 @@ def check_output_writable(path: str, flag: str = '--output') -> None:
     raise LaunchError(f'{flag} cannot be written: {path}')
 
 
+def check_folder_writable(path: str, flag: str = '--workdir') -> None:
+  """:class:`LaunchError` before any work unless folder ``path`` can be written: a file
+  is made and removed in it or, when it does not exist yet, in its nearest existing
+  parent, where it would be made. A ``path`` that is a file is refused too."""
+  path = os.path.realpath(os.path.expanduser(path))
+  if os.path.exists(path) and not os.path.isdir(path):
+    raise LaunchError(f'{flag} is a file, not a folder: {path}')
+  folder = path
+  while not os.path.isdir(folder):
+    folder = os.path.dirname(folder)
+  try:
+    tempfile.NamedTemporaryFile(dir=folder, prefix='.tmp-probe-').close()
+  except OSError as e:
+    raise LaunchError(f'{flag} cannot be written in {folder}: {e.strerror or e}.') from None
+
+
 def _quiet_closed_event_loops(unraisable) -> None:
   """``sys.unraisablehook`` that drops TensorStore's late callbacks into an event loop
   Orbax already closed (``RuntimeError: Event loop is closed``, printed from a background

@@ -2,6 +2,8 @@ r"""Evaluates the latest checkpoint of a run:
 ``python -m launch.evaluate --workdir=DIR [--num_samples=10000]
 [--inception_weights=PATH]``; prints JSON and writes ``DIR/eval.json``."""
 
+import os
+
 from absl import app, flags
 
 from jaxgan import evaluate, files
@@ -20,6 +22,8 @@ flags.mark_flags_as_required(['workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
+  if os.path.isdir(FLAGS.workdir):  # eval.json goes there: known before the work
+    common.check_folder_writable(FLAGS.workdir)
   try:
     result = evaluate.evaluate(FLAGS.workdir, FLAGS.num_samples, FLAGS.seed,
                                FLAGS.inception_weights)

@@ -24,6 +24,7 @@ def main(argv):
     raise app.UsageError('Too many command-line arguments.')
   if not 0.0 <= FLAGS.alpha <= 1.0:
     raise common.LaunchError(f'--alpha must lie in [0, 1]; got {FLAGS.alpha}.')
+  common.check_folder_writable(FLAGS.workdir)
   try:
     inference.interpolate(FLAGS.psnr, FLAGS.gan, FLAGS.alpha, FLAGS.workdir)
   except ValueError as e:  # generators that differ, a workdir that is not empty

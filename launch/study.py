@@ -16,6 +16,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
+  common.check_folder_writable(FLAGS.workdir)
   runner.run_study(FLAGS.config, FLAGS.workdir)
 
 

@@ -101,7 +101,7 @@ def report_extras(config: ml_collections.ConfigDict, context: dict) -> dict:
 
 
 def table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-  header = ['model', 'objective', 'penalty', 'steps', 'digit-FD', 'best digit-FD (step)',
+  header = ['group', 'objective', 'penalty', 'steps', 'digit-FD', 'best digit-FD (step)',
             'digit-IS', 'diverged', 's']
   body = []
   for r in rows:

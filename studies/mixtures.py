@@ -2,7 +2,7 @@
 
 Every run's seeds train together in one compiled step (:mod:`jaxgan.seeds`); each seed's
 generator then draws 10,000 samples scored by the VEEGAN/PacGAN mode metrics. One scatter
-panel figure per group: seed 0 of each run.
+panel figure per group: the first seed of each run.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ NUM_SAMPLES = 10000
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict:
-  """Seed 0's samples of each run, per group (the runner sets ``context['group']``), for
+  """The first seed's samples of each run, per group (the runner sets ``context['group']``), for
   the panels."""
   del config
   return {'panels': {}}
@@ -90,7 +90,7 @@ def _fmt(mean_std: tuple[float, float], digits: int = 1) -> str:
 
 
 def table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-  header = ['dataset', 'objective', 'penalty', 'modes', 'HQ %', 'strict modes', 'reverse KL',
+  header = ['group', 'objective', 'penalty', 'modes', 'HQ %', 'strict modes', 'reverse KL',
             'diverged', 's']
   body = [[r['group'], r['objective'], r['penalty'], _fmt(r['modes']), _fmt(r['hq_percent']),
            _fmt(r['strict_modes']), _fmt(r['reverse_kl'], 2),
@@ -101,7 +101,7 @@ def table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
 def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, workdir: str,
             context: dict) -> None:
   """The scatter panel of ``group`` (``study_{group}.png``, its samples in
-  ``samples_{group}.npz``): seed 0 of each run over the true modes. Groups on one dataset
+  ``samples_{group}.npz``): the first seed of each run over the true modes. Groups on one dataset
   (e.g. float32 and bfloat16) each get their own."""
   del rows
   dataset = dict(config.study.groups[group]).get('data', config.data)['name']
@@ -129,6 +129,7 @@ def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, wor
   for ax in axes[n:]:
     ax.axis('off')
   name = dataset if group == dataset else f'{group} ({dataset})'
-  fig.suptitle(f'{name}: seed 0 of each run, {config.num_steps} steps', fontsize=9)
+  fig.suptitle(f'{name}: seed {context["seeds"][0]} of each run, {config.num_steps} steps',
+               fontsize=9)
   fig.tight_layout()
   plots.save_figure(fig, os.path.join(workdir, f'study_{group}.png'))

@@ -7,7 +7,13 @@ A study config is a training config plus a ``study`` section:
   model family, ...); a group may set ``vmap_seeds=False`` to train its seeds one after
   another;
 * ``runs``: ``'objective:penalty'`` strings, each trained in every group;
-* ``penalty_weights``: penalty name -> weight; ``num_seeds``; kind-specific fields.
+* ``penalty_weights``: penalty name -> weight; ``num_seeds`` (seeds ``config.seed`` to
+  ``config.seed + num_seeds - 1``); kind-specific fields.
+
+A group's field replaces the config's whole field (``data``, ``model``, ``num_steps``...):
+a command-line flag on a field the group sets (``--config.num_steps``) does not reach that
+group; set it on the group (``--config.study.groups.dcgan.num_steps=200``). The study prints
+what each group sets before it starts. A study counts steps: ``config.num_epochs`` is refused.
 
 ``study.json`` and ``study.md`` are rewritten after every run, so a long study that is
 stopped keeps what it finished; the kind's figures are drawn after each group. A study
@@ -82,6 +88,10 @@ def check(config: ml_collections.ConfigDict) -> None:
   for group in config.study.groups:
     for run in config.study.runs:
       c = run_config(config, group, run)[0]
+      if c.get('num_epochs'):
+        raise validation.ConfigError(
+            f'Group {group!r} has num_epochs={c.num_epochs}: a study counts steps. Set '
+            'config.num_steps (or the group\'s num_steps) and leave config.num_epochs 0.')
       losses.get(c.loss.name, **c.loss.kwargs)
       penalties.get(c.penalty.name, **c.penalty.kwargs)
       if c.penalty.name != 'none' and c.penalty.name not in weights:
@@ -97,8 +107,8 @@ def check(config: ml_collections.ConfigDict) -> None:
 def _write(config: ml_collections.ConfigDict, kind: Any, rows: list[dict], workdir: str,
            context: dict) -> None:
   files.write_json(os.path.join(workdir, 'study.json'),
-                   {'kind': config.study.kind, **kind.report_extras(config, context),
-                    'runs': rows})
+                   {'kind': config.study.kind, 'seeds': context['seeds'],
+                    **kind.report_extras(config, context), 'runs': rows})
   header, body = kind.table(rows)
   files.write_text(os.path.join(workdir, 'study.md'),
                    f'### {kind.title(config)}\n\n{tables.markdown(header, body)}\n')
@@ -127,8 +137,11 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
                           'would overwrite (a study does not resume): choose another '
                           '--workdir, or move that one aside.')
   os.makedirs(workdir, exist_ok=True)
-  seeds = list(range(config.study.num_seeds))
-  context = kind.prepare(config)
+  seeds = list(range(config.seed, config.seed + config.study.num_seeds))
+  for group, fields in config.study.groups.items():
+    print(f'group {group} sets: ' + ', '.join(f'{k}={v!r}' for k, v in fields.items()),
+          flush=True)
+  context = {'seeds': seeds, **kind.prepare(config)}
   rows: list[dict] = []
   for group in config.study.groups:
     for run in config.study.runs:

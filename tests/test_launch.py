@@ -37,6 +37,28 @@ class OutputCheckTest(chex.TestCase):
                                 r'picture as .png \(or the samples as .npy\)'):
       sample.check_arguments(7, 10, 'x.JPG')
 
+  def test_a_workdir_that_cannot_be_made_is_refused_before_any_work(self):
+    # launch.interpolate restored both runs, launch.study trained its first run or began
+    # to, then each died in a PermissionError traceback making the folder.
+    from launch import common
+    check = common.check_folder_writable
+    with self.assertRaisesRegex(common.LaunchError, r'--workdir cannot be written in /sys'):
+      check('/sys/jaxgan_never/run')  # probed in its nearest existing parent
+    f = tempfile.NamedTemporaryFile(delete=False).name
+    with self.assertRaisesRegex(common.LaunchError, rf'--workdir is a file, not a folder: {f}'):
+      check(f)
+    d = tempfile.mkdtemp()
+    check(os.path.join(d, 'new', 'run'))
+    check(d)
+    self.assertEqual(os.listdir(d), [])  # nothing made, the probe file gone
+    for module, flags in (('launch.study', ['--config=configs/study_toy.py']),
+                          ('launch.interpolate', [f'--psnr={d}', f'--gan={d}'])):
+      proc = subprocess.run([sys.executable, '-m', module, *flags, '--workdir=/sys/jaxgan_x'],
+                            cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=300)
+      self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+      self.assertEqual(proc.stderr.strip().splitlines()[-1],
+                       'Error: --workdir cannot be written in /sys: Permission denied.')
+
 
 class LaunchTest(chex.TestCase):
 
@@ -106,6 +128,15 @@ class LaunchTest(chex.TestCase):
     self.assertNotIn('Traceback', proc.stderr)
     self.assertNotIn('Event loop is closed', proc.stderr)
     self.assertLess(len(proc.stderr.splitlines()), 40, proc.stderr)
+    # Evaluating has nothing to resume: its message says what else may be wrong.
+    proc = self._run('launch.evaluate', f'--workdir={wd}', '--num_samples=2')
+    self.assertEqual(proc.returncode, 1)
+    last = proc.stderr.strip().splitlines()[-1]
+    self.assertRegex(last, r"^Error: The checkpoint of step 20 in .*checkpoints cannot be "
+                     r"restored into the model of the run's config.json \(.*OUT_OF_RANGE.*\)\. "
+                     r'.*or config.json is not the config it was saved with .*; the earlier '
+                     r'checkpoints are of steps 10\.$')
+    self.assertNotIn('aside', last)
 
   def test_bad_flags_give_one_line_not_a_traceback(self):
     for module, args, message in (

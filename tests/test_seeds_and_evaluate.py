@@ -160,13 +160,27 @@ class SeedsTest(chex.TestCase):
     c.study.groups = {'ring8': c.study.groups.ring8.to_dict()}
     c.study.runs = ('hinge:none', 'wasserstein:wgan_gp')
     c.study.num_seeds = 2
+    c.seed = 3  # the seeds are 3 and 4 (config.seed was ignored: always 0, 1, ...)
     wd = tempfile.mkdtemp()
     rows = runner.run_study(c, wd)
     self.assertEqual([r['objective'] for r in rows], ['hinge', 'wasserstein'])
     self.assertEqual(len(rows[1]['per_seed']), 2)
     for name in ('study.md', 'study.json', 'study_ring8.png'):
       self.assertTrue(os.path.exists(os.path.join(wd, name)), name)
-    self.assertIn('| ring8 | wasserstein | wgan_gp |', open(os.path.join(wd, 'study.md')).read())
+    report = json.load(open(os.path.join(wd, 'study.json')))
+    self.assertEqual(report['seeds'], [3, 4])
+    # Each table cell is mean ± std (ddof=0) of the per-seed records, recomputed here.
+    table = open(os.path.join(wd, 'study.md')).read()
+    for row in report['runs']:
+      if row['diverged']:
+        continue
+      cells = [f'{np.mean(v):.1f} ± {np.std(v):.1f}' for v in (
+          [s[k] for s in row['per_seed']] for k in ('modes', 'hq_percent', 'strict_modes'))]
+      self.assertIn(f"| ring8 | {row['objective']} | {row['penalty']} | "
+                    + ' | '.join(cells) + ' |', table)
+    one = mixtures_study.run_one(runner.run_config(c, 'ring8', 'hinge:none')[0], [3],
+                                 c.study, {'panels': {}})
+    self.assertEqual(one['per_seed'][0], report['runs'][0]['per_seed'][0])
     # A second study in the same workdir would overwrite these results: refused.
     with self.assertRaisesRegex(FileExistsError, r'study.json holds the results of an '
                                 r'earlier study.*choose another --workdir'):
@@ -241,6 +255,20 @@ class SeedsTest(chex.TestCase):
           runner.run_study(c, wd)
         run_one.assert_not_called()
         self.assertFalse(os.path.exists(wd))
+
+  def test_a_study_counts_steps_not_epochs(self):
+    # Given num_epochs (and num_steps 0), a study trained 0 steps and tabled the untrained
+    # generators; now refused, before anything trains or is written.
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.num_steps, c.num_epochs = 0, 1
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with mock.patch.object(mixtures_study, 'run_one') as run_one:
+      with self.assertRaisesRegex(validation.ConfigError, r"Group '\w+' has num_epochs=1.0: a "
+                                  'study counts steps'):
+        runner.run_study(c, wd)
+      run_one.assert_not_called()
+    self.assertFalse(os.path.exists(wd))
 
   def test_a_penalty_without_a_study_weight_fails_before_the_first_run(self):
     from configs import study_toy
@@ -356,8 +384,9 @@ class EvaluateTest(chex.TestCase):
   def test_mixture_run(self):
     wd = tempfile.mkdtemp()
     train.train_and_evaluate(small_config(num_steps=10), wd)
-    result = evaluate.evaluate(wd, num_samples=3000)
-    self.assertEqual(result['step'], 10)
+    result = evaluate.evaluate(wd, num_samples=3000, seed=5)
+    self.assertEqual((result['step'], result['num_samples'], result['seed']), (10, 3000, 5))
+    self.assertEqual(json.load(open(os.path.join(wd, 'eval.json')))['seed'], 5)
     for k in ('hq_percent', 'modes', 'strict_modes', 'reverse_kl'):
       self.assertIn(k, result)
     with open(os.path.join(wd, 'eval.json')) as f:
