@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 
 from jaxgan import files  # noqa: E402
 
@@ -23,10 +24,22 @@ def _with_suffix(path: str) -> str:
   return path
 
 
+def check_format(path: str) -> str:
+  """``path`` as it will be written (``.png`` appended when it has no suffix); ``ValueError``
+  naming the formats matplotlib writes when its suffix is none of them."""
+  path = _with_suffix(path)
+  suffix = os.path.splitext(path)[1][1:].lower()
+  formats = FigureCanvasBase.get_supported_filetypes()
+  if suffix not in formats:
+    raise ValueError(f'{path}: cannot write a picture as .{suffix}; give one of '
+                     f'{", ".join("." + f for f in formats)}.')
+  return path
+
+
 def save_figure(fig: plt.Figure, path: str) -> str:
   """Writes ``fig`` to ``path`` (format by suffix) whole or not at all, and closes it.
   Returns the file written: ``path``, with ``.png`` appended when it has no suffix."""
-  path = _with_suffix(path)
+  path = check_format(path)
   try:
     with files.replacing(path) as tmp:
       fig.savefig(tmp)
@@ -54,9 +67,9 @@ def save_image_grid(images: np.ndarray, path: str, scale: int = 3,
   """Writes a grid of ``images[N, H, W, C]`` in [-1, 1], upscaled ``scale`` times,
   ``ncols`` images a row (default: a square grid), in the format of ``path``'s suffix (a
   PNG, appended, when it has none). Returns the file written."""
+  path = check_format(path)
   grid = image_grid(np.asarray(images), ncols)
   grid = np.repeat(np.repeat(grid, scale, 0), scale, 1)
-  path = _with_suffix(path)
   with files.replacing(path) as tmp:
     plt.imsave(tmp, grid[..., 0] if grid.shape[-1] == 1 else grid, cmap='gray', vmin=0,
                vmax=1)

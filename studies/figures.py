@@ -20,12 +20,16 @@ import numpy as np  # noqa: E402
 
 from jaxgan import evaluate, inference, plots  # noqa: E402
 from jaxgan import gan as gan_lib  # noqa: E402
+from launch import common  # noqa: E402
 
 
 def class_grid(workdir: str, output: str, per_class: int = 10) -> None:
   """One row per class: ``per_class`` samples asked for that class (EMA rule)."""
   gan, _, state, config = inference.restore(workdir, with_data=False)
   k = gan.latent.num_classes
+  if not k:
+    raise ValueError(f'{workdir} is not a class-conditional run: classes draws one row per '
+                     'class (a cgan, acgan, cgan_pd or sagan_cond run).')
   labels = np.repeat(np.arange(k), per_class)
   x = inference.sample(gan, state, k * per_class, inference.uses_ema(config), seed=1,
                        labels=labels)
@@ -38,6 +42,9 @@ def code_grid(workdir: str, output: str, continuous: int = 0, steps: int = 10) -
   noise and the other codes fixed."""
   gan, _, state, config = inference.restore(workdir, with_data=False)
   latent = gan.latent
+  if not latent.num_categorical or continuous >= latent.num_continuous:
+    raise ValueError(f'{workdir} is not an InfoGAN run with a categorical code and '
+                     f'continuous code {continuous}: codes draws one row per category.')
   z = jax.random.normal(jax.random.key(3), (1, latent.z_dim))
   rows = []
   for c in range(latent.num_categorical):
@@ -66,6 +73,9 @@ def sr_crops(named_workdirs: list[tuple[str, str | None]], output: str, size: in
     if workdir is None:
       continue
     gan, pipe, state, config = inference.restore(workdir)
+    if pipe.evaluator != 'sr':
+      raise ValueError(f'{workdir} is not a super-resolution run (its data, '
+                       f'{pipe.name!r}, has no low- and high-resolution pairs).')
     scale = pipe.evaluator_args['scale']
     pairs = pairs or pipe.evaluator_args['eval_pairs']()
     run = evaluate.EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples=0)
@@ -108,11 +118,18 @@ def main() -> None:
     named = [(i.split('=', 1)[0], i.split('=', 1)[1] if '=' in i else None) for i in items]
     if all(d is None for _, d in named):
       parser.error("sr needs at least one NAME=DIR run beside 'bicubic'.")
-    sr_crops(named, args.output)
-  elif args.kind == 'classes':
-    class_grid(args.workdir, args.output)
-  else:
-    code_grid(args.workdir, args.output)
+  # A bad output or run is one line (exit 1), and the output is checked before any work.
+  try:
+    plots.check_format(args.output)
+    common.check_output_writable(args.output)
+    if args.kind == 'sr':
+      sr_crops(named, args.output)
+    elif args.kind == 'classes':
+      class_grid(args.workdir, args.output)
+    else:
+      code_grid(args.workdir, args.output)
+  except (*common.USER_ERRORS, ValueError, OSError) as e:
+    parser.exit(1, f'Error: {e}\n')
 
 
 if __name__ == '__main__':

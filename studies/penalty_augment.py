@@ -35,11 +35,16 @@ def r1_values(gan: gan_lib.GAN, state: gan_lib.GANState, real: jax.Array,
   def penalty(g: gan_lib.GAN, r: jax.Array, f: jax.Array, key: jax.Array) -> float:
     return float(gan_lib._penalty(g, state.d_params, state.d_stats, r, f, None, None, key))
   rows = []
+  n = real.shape[0]
   for s in range(draws):
     key = jax.random.key(100 + s)
     k_real, k_fake, _ = jax.random.split(key, 3)  # _penalty's own split of key
-    rows.append((penalty(plain, gan.augment(real, k_real), gan.augment(fake, k_fake), key),
-                 penalty(gan, real, fake, key), penalty(plain, real, fake, key)))
+    # The same per-example draws as _penalty's (split(k_real, n)[i] for example i): the
+    # two forms differ only in where the gradient is taken, at T(x) or in x through T.
+    at_real = augment.apply_each(gan.augment, real, jax.random.split(k_real, n))
+    at_fake = augment.apply_each(gan.augment, fake, jax.random.split(k_fake, n))
+    rows.append((penalty(plain, at_real, at_fake, key), penalty(gan, real, fake, key),
+                 penalty(plain, real, fake, key)))
   return tuple(np.mean(rows, axis=0))
 
 

@@ -294,6 +294,26 @@ class SeedsTest(chex.TestCase):
       self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
       self.assertRegex(proc.stderr, message)
       self.assertNotIn('Traceback', proc.stderr)
+    # A run the figure does not fit, an output it cannot write (checked before restoring
+    # anything): one line, exit 1, not a traceback after the sampling.
+    wd = tempfile.mkdtemp()
+    train.train_and_evaluate(small_config(num_steps=2), wd)
+    out = os.path.join(tempfile.mkdtemp(), 'f.png')
+    for args, message in (
+        (['classes', f'--workdir={wd}', f'--output={out}'], 'is not a class-conditional run'),
+        (['codes', f'--workdir={wd}', f'--output={out}'], 'is not an InfoGAN run'),
+        (['sr', f'--workdirs=toy={wd}', f'--output={out}'], 'is not a super-resolution run'),
+        (['classes', '--workdir=/never', '--output=x.xyz'], r'cannot write a picture as \.xyz; '
+         r'give one of .*\.png'),
+        (['classes', '--workdir=/never', '--output=/sys/x.png'],
+         '--output cannot be written in /sys'),
+        (['classes', '--workdir=/never', f'--output={out}'], '/never/config.json not found')):
+      proc = subprocess.run([sys.executable, '-m', 'studies.figures', *args], cwd=root,
+                            capture_output=True, text=True, timeout=300, check=False)
+      self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+      self.assertRegex(proc.stderr.strip().splitlines()[-1], f'^Error: .*{message}')
+      self.assertNotIn('Traceback', proc.stderr)
+    self.assertEqual(os.listdir(os.path.dirname(out)), [])
 
   def test_digits_title_names_the_generator_sampled(self):
     from configs import study_digits
