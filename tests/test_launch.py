@@ -138,6 +138,41 @@ class LaunchTest(chex.TestCase):
                      r'checkpoints are of steps 10\.$')
     self.assertNotIn('aside', last)
 
+  def test_evaluate_interpolate_and_study_from_the_command_line(self):
+    """The three commands as the README runs them, each to its success: evaluate prints
+    the JSON it writes (with its seed), interpolate writes a run evaluate reads, a study
+    writes its report with the seeds it used."""
+    wd = tempfile.mkdtemp()
+    proc = self._run('launch.train', f'--workdir={wd}', *small_flags(num_steps=10))
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    proc = self._run('launch.evaluate', f'--workdir={wd}', '--num_samples=2500', '--seed=4')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    printed = json.loads(proc.stdout)
+    self.assertEqual(printed, json.load(open(os.path.join(wd, 'eval.json'))))
+    self.assertEqual((printed['step'], printed['num_samples'], printed['seed']), (10, 2500, 4))
+    mixed = os.path.join(tempfile.mkdtemp(), 'mixed')
+    proc = self._run('launch.interpolate', f'--psnr={wd}', f'--gan={wd}', '--alpha=0.5',
+                     f'--workdir={mixed}')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn(f'wrote {mixed}', proc.stdout)
+    proc = self._run('launch.evaluate', f'--workdir={mixed}', '--num_samples=2500', '--seed=4')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    # Mixing a generator with itself is that generator: the same samples, the same scores.
+    self.assertEqual({k: v for k, v in json.loads(proc.stdout).items() if k != 'workdir'},
+                     {k: v for k, v in printed.items() if k != 'workdir'})
+    study = os.path.join(tempfile.mkdtemp(), 'study')
+    proc = self._run('launch.study', '--config=configs/study_toy.py', f'--workdir={study}',
+                     "--config.study.runs=('hinge:none',)", '--config.study.num_seeds=1',
+                     '--config.num_steps=10', '--config.steps_per_call=5', '--config.seed=2',
+                     '--config.model.generator.features=(16,)',
+                     '--config.model.discriminator.features=(16,)')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn('group ring8 sets: ', proc.stdout)
+    report = json.load(open(os.path.join(study, 'study.json')))
+    self.assertEqual(report['seeds'], [2])
+    self.assertCountEqual([(r['group'], r['objective']) for r in report['runs']],
+                          [(g, 'hinge') for g in ('ring8', 'grid25')])
+
   def test_bad_flags_give_one_line_not_a_traceback(self):
     for module, args, message in (
         ('launch.sample', ['--workdir=/tmp/never'], "Flag --output must have a value"),
