@@ -28,7 +28,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-from jaxgan.registry import Registry
+from jaxgan.registry import ArgumentError, Registry
 
 Augmentation = Callable[[chex.Array, chex.PRNGKey], chex.Array]
 
@@ -38,6 +38,8 @@ def _check_images(images: chex.Array) -> chex.Array:
   if images.ndim != 4:
     raise ValueError(f'images must have shape [batch, height, width, channels]; got shape '
                      f'{images.shape}.')
+  if not jnp.issubdtype(images.dtype, jnp.floating):  # an int brightness shift would be 0
+    raise ValueError(f'images must be floating point (in [-1, 1]); got {images.dtype}.')
   return images
 
 
@@ -348,9 +350,19 @@ def make_augment(policy: str) -> Augmentation:
 
   Raises:
     ValueError: an unknown name (the message lists the valid ones).
-    TypeError: an argument the transformation does not take.
+    TypeError: a policy that is not a string, an argument the transformation does not
+      take, or a ratio outside [0, 1].
   """
-  fns = [TRANSFORMATIONS.get(spec) for spec in _split_policy(policy)]
+  if not isinstance(policy, str):
+    raise TypeError("A DiffAugment policy is a string such as 'color,translation,cutout' "
+                    f"('' for none); got {policy!r}.")
+  specs = _split_policy(policy)
+  fns = [TRANSFORMATIONS.get(spec) for spec in specs]
+  for spec, f in zip(specs, fns, strict=True):
+    ratio = f.keywords.get('ratio')
+    if ratio is not None and not 0 <= ratio <= 1:  # a number: the registry checked
+      raise ArgumentError(f'DiffAugment {spec!r}: ratio must lie in [0, 1] (a fraction of '
+                          f'the side); got {ratio!r}.')
 
   def fn(images: chex.Array, key: chex.PRNGKey) -> chex.Array:
     images = _check_images(images)

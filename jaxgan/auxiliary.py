@@ -54,7 +54,8 @@ def classification_loss(logits: chex.Array, labels: chex.Array) -> chex.Array:
 
   Args:
     logits: class logits ``[batch, K]``.
-    labels: integer class indices ``[batch]`` in ``[0, K)``.
+    labels: integer class indices ``[batch]`` in ``[0, K)``; one outside gives NaN (not
+      checked: under ``jax.jit`` it cannot raise; ``jaxgan.build`` checks class counts).
 
   Returns:
     The scalar loss (float32, or float64 for float64 logits).
@@ -264,8 +265,9 @@ def categorical_mutual_information(categorical_logits: chex.Array,
   """The bound ``L_I = H(c) - CE(q, c) <= I(c; G(z, c))`` for a uniform categorical code.
 
   ``H(c) = log K`` for ``c ~ U{0, ..., K-1}``; the bound is ``log K`` for a perfect Q and 0
-  for a uniform one. For logging (the official code's ``MI_disc``): the ``infogan`` term
-  logs it as ``infogan_mi_categorical``.
+  for a uniform one, and negative while Q does worse than uniform (early in training). For
+  logging (the official code's ``MI_disc``): the ``infogan`` term logs it as
+  ``infogan_mi_categorical``.
 
   Args:
     categorical_logits: Q's logits ``[batch, K]`` on images generated with ``codes``.

@@ -97,6 +97,11 @@ def content_loss(sr: chex.Array, hr: chex.Array, frozen: Any, *, pixel: str = 'l
     metrics['pixel_loss'] = pixel_loss(sr, hr, pixel)
     total += pixel_weight * metrics['pixel_loss']
   if perceptual_weight:
+    if not isinstance(frozen, dict) or 'vgg' not in frozen:
+      raise ValueError('A perceptual content loss needs the VGG19 variables as '
+                       "frozen['vgg'] (jaxgan.build.frozen_variables gives them); got "
+                       f'frozen={type(frozen).__name__}'
+                       + (f' with keys {sorted(frozen)}.' if isinstance(frozen, dict) else '.'))
     metrics['perceptual_loss'] = perceptual_loss(features_fn, frozen['vgg'], sr, hr,
                                                  perceptual_layer, perceptual_criterion,
                                                  perceptual_scale)

@@ -401,6 +401,20 @@ class PolicyTest(chex.TestCase):
       augment.make_augment('cutout(size=4)')
     self.assertEqual(augment.names(), ['color', 'translation', 'cutout'])
 
+  def test_bad_policies_ratios_and_dtypes_are_refused(self):
+    # A negative ratio shifted every example by the same +15 px (translation) or cut
+    # nothing (cutout); a list was read as 'colorcutout'; int images lost the brightness.
+    for spec in ('translation(ratio=-0.5)', 'cutout(ratio=1.5)', 'translation(ratio=2)'):
+      with self.assertRaisesRegex(TypeError, r'ratio must lie in \[0, 1\]'):
+        augment.make_augment(spec)
+    for policy in (['color', 'cutout'], None):
+      with self.assertRaisesRegex(TypeError, r"A DiffAugment policy is a string such as "
+                                  r"'color,translation,cutout'"):
+        augment.make_augment(policy)
+    with self.assertRaisesRegex(ValueError, 'images must be floating point.*int32'):
+      augment.make_augment('color')(jnp.zeros((2, 8, 8, 3), jnp.int32), KEY)
+    augment.make_augment('translation(ratio=0.0),cutout(ratio=1.0)')  # the bounds are fine
+
   def test_bad_shapes_name_the_shape(self):
     with self.assertRaisesRegex(ValueError, r'\(8, 8, 3\)'):
       augment.augment(jnp.zeros((8, 8, 3)), KEY, 'color')

@@ -1,5 +1,6 @@
 """Every config builds with the training length it says, and the conv configs train."""
 
+import functools
 import importlib
 import json
 import math
@@ -107,6 +108,29 @@ class ConfigsTest(chex.TestCase):
     reference = 5e-3 * (bce(real - fake.mean(), 0) + bce(fake - real.mean(), 1)) / 2
     np.testing.assert_allclose(gan.adversarial_weight * gan.objective.generator_loss(real, fake),
                                reference, rtol=1e-5)
+
+  def test_perceptual_terms_are_the_papers(self):
+    """The GAN stages' content terms, through a stand-in feature extractor whose layers are
+    known functions of the image, against the papers by hand: SRGAN's VGG54 is the MSE of
+    features after the ReLU, rescaled by 1/12.75, weight 1 (Ledig et al. eq. 5); ESRGAN's
+    is the L1 of features before it, weight 1, plus L1 pixels 1e-2 on [0, 1] images."""
+    rng = np.random.default_rng(0)
+    sr, hr = (rng.uniform(-1, 1, (2, 8, 8, 3)).astype(np.float32) for _ in range(2))
+    stand_in = lambda variables, x: {'relu5_4': np.maximum(3 * x, 0), 'conv5_4': 3 * x}
+    for argv, want in (
+        (['--config=configs/srgan.py:small'],
+         np.mean(np.square((np.maximum(3 * sr, 0) - np.maximum(3 * hr, 0)) / 12.75))),
+        (['--config=configs/esrgan.py:small'],
+         np.mean(np.abs(3 * sr - 3 * hr)) + 1e-2 * np.mean(np.abs((sr - hr) / 2)))):
+      c = load([f'--config={ROOT}/{argv[0].split("=")[1]}'])
+      gan, _ = build.build(c)
+      content = functools.partial(gan.content, features_fn=stand_in)
+      total, parts = content(sr, hr, {'vgg': None})
+      self.assertIn('perceptual_loss', parts, argv)
+      np.testing.assert_allclose(total, want, rtol=1e-5, err_msg=str(argv))
+    with self.assertRaisesRegex(ValueError, r"needs the VGG19 variables as frozen\['vgg'\] "
+                                r'.*got frozen=dict with keys \[\]'):
+      content(sr, hr, {})
 
   def test_length_rule_names_both_fields(self):
     for argv in (['--config=configs/default.py'],
