@@ -219,9 +219,11 @@ def torch_parts(case: dict, variant: str, device: str = 'cpu', bf16: bool = Fals
       fake = g(torch.randn(b, case['z_dim'], device=device)).float()
     critic_update(fake)
     opt_g.zero_grad(set_to_none=True)
+    d.requires_grad_(False)  # the generator update needs no critic weight gradients
     with autocast():
       f = d(g(torch.randn(b, case['z_dim'], device=device))).float()
     (-f.mean() if objective == 'wasserstein' else softplus(-f).mean()).backward()
+    d.requires_grad_(True)
     opt_g.step()
 
   fixed_fake = torch.rand_like(real) * 2 - 1

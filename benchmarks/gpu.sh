@@ -24,7 +24,9 @@ known "$LOG" && { echo "gpu.sh: the first argument is the log file, not a sectio
 for name in $SECTIONS; do
   known "$name" || { echo "gpu.sh: unknown section '$name'; the sections: $(echo $ALL)"; exit 2; }
 done
-PY=${PYTHON:-python}
+PY=${PYTHON:-python3}
+case $LOG in /*) ;; *) LOG=$PWD/$LOG ;; esac  # the caller's folder, before the cd below
+cd "$(dirname "$0")/.." || exit 2  # python -m benchmarks.* runs from the repository root
 export PYTHONUNBUFFERED=1 XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.6}
 : > "$LOG"
 
@@ -47,7 +49,7 @@ for name in $SECTIONS; do
       section 60 'smoke: one DCGAN train step' $PY -m benchmarks.conv_step --batch 8 \
         --variants plain --parts steps --rounds 1 --steps 1
       grep -q '^| digits DCGAN' "$LOG" || { echo 'smoke failed'; exit 1; } ;;
-    conv_f32) section 170 'conv_step float32' $PY -m benchmarks.conv_step --impl auto,flax \
+    conv_f32) section 170 'conv_step float32' $PY -m benchmarks.conv_step --impl fast,flax \
       --steps 20 ;;
     vmap) section 150 'vmap_seeds' $PY -m benchmarks.vmap_seeds ;;
     fid) section 70 'fid_features' $PY -m benchmarks.fid_features --batch 500 --rounds 5 ;;

@@ -163,12 +163,15 @@ def torch_runner(kind: str, width: int = 256):
   sp = torch.nn.functional.softplus
 
   def run():
-    fake = g(torch.randn(batch, z_dim))
+    with torch.no_grad():  # the critic update needs no generator graph
+      fake = g(torch.randn(batch, z_dim))
     d_opt.zero_grad(set_to_none=True)
-    (sp(-d(real)).mean() + sp(d(fake.detach())).mean()).backward()
+    (sp(-d(real)).mean() + sp(d(fake)).mean()).backward()
     d_opt.step()
     g_opt.zero_grad(set_to_none=True)
+    d.requires_grad_(False)  # nor the generator update critic weight gradients
     sp(-d(g(torch.randn(batch, z_dim)))).mean().backward()  # fresh z, as jaxgan does
+    d.requires_grad_(True)
     g_opt.step()
   return run
 

@@ -87,7 +87,9 @@ def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
   """Trains all seeds for ``num_steps`` steps.
 
   ``callback(steps_done, states)``, if given, runs after every compiled call (an
-  evaluation hook: the digits study scores samples with it).
+  evaluation hook: the digits study scores samples with it). ``states`` are valid during
+  the callback only: the next call donates their buffers, so a hook that keeps a state
+  (a best-so-far copy) keeps ``jax.tree.map(jnp.copy, states)``.
 
   Returns:
     The stacked final states, and for each seed the first step whose losses were not

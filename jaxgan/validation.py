@@ -49,7 +49,9 @@ def _one_of(values: tuple[str, ...]) -> tuple[Callable[[Any], bool], str]:
   return (lambda v: isinstance(v, str) and v in values), f'one of {", ".join(values)}'
 
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    'seed': (lambda v: _is_int(v) and v >= 0, 'an integer >= 0 (0 is an ordinary seed)'),
+    # jax.random.key keeps a seed's low 32 bits: 2**32 + 5 would silently be seed 5.
+    'seed': (lambda v: _is_int(v) and 0 <= v < 2**32,
+             'an integer in [0, 2**32) (0 is an ordinary seed)'),
     'data.batch_size': POSITIVE_INT,
     'n_critic': NON_NEGATIVE_INT,
     'adversarial_weight': NON_NEGATIVE_REAL,

@@ -126,6 +126,10 @@ class SeedsTest(chex.TestCase):
     states, diverged = seeds.train_seeds(gan, [pipes[0], poisoned], [0, 1], 20, 5)
     np.testing.assert_array_equal(diverged, [0, 7])
     chex.assert_tree_all_finite(jax.tree.map(lambda x: x[0], states))
+    # Not only finite: seed 0 trained exactly as beside a healthy seed 1.
+    clean, _ = seeds.train_seeds(gan, pipes, [0, 1], 20, 5)
+    chex.assert_trees_all_equal(jax.tree.map(lambda x: x[0], states),
+                                jax.tree.map(lambda x: x[0], clean))
 
   def test_summarize_skips_diverged_seeds(self):
     results = [{'modes': 8.0, 'hq_percent': 90.0, 'strict_modes': 8.0, 'reverse_kl': 0.1},

@@ -26,7 +26,8 @@ class ValidationTest(chex.TestCase):
       ('n_critic', -1, 'an integer >= 0'),
       ('ema_decay', 1.0, r'a number in \[0, 1\)'),
       ('num_steps', -5, r'an integer >= 0 \(0 = unset/off\)'),
-      ('seed', -1, r'an integer >= 0 \(0 is an ordinary seed\)'),
+      ('seed', -1, r'an integer in \[0, 2\*\*32\) \(0 is an ordinary seed\)'),
+      ('seed', 2**32 + 5, r'an integer in \[0, 2\*\*32\)'),  # was seed 5 again
       # Content-loss choices, refused here rather than when the first step is traced.
       ('content.pixel', 'l2', 'one of l1, mse'),
       ('content.perceptual_criterion', 'huber', 'one of l1, mse'),
