@@ -22,7 +22,8 @@ configs' Adam:
   (MSE for SRResNet, L1 for RRDBNet);
 * ``gan``: one discriminator update and one generator update on the pixel content loss plus
   the adversarial term (SRGAN: non-saturating, weight 1e-3, MSE weight 1; ESRGAN:
-  relativistic average, 5e-3, L1 weight 1.01): the configs' ``offline`` GAN stage. There
+  relativistic average, 2.5e-3, L1 weight 1.005: the halved weights of jaxgan's [-1, 1] and
+  summed-RaGAN conventions): the configs' ``offline`` GAN stage. There
   is no VGG19 perceptual term: its weights are not available offline (it would add one
   VGG19 forward and backward pass to both frameworks alike).
 
@@ -102,7 +103,7 @@ def config(model: str, kind: str, batch: int | None, hr: int | None,
 
 
 def describe(c: ml_collections.ConfigDict) -> str:
-  """The step's losses, e.g. 'MSE' or 'L1 x 1.01 + 5e-3 rasgan'."""
+  """The step's losses, e.g. 'MSE' or 'L1 x 1.005 + 0.0025 rasgan'."""
   pixel = f'{c.content.pixel.upper()}'
   if c.content.pixel_weight != 1:
     pixel += f' x {c.content.pixel_weight:g}'
