@@ -40,7 +40,9 @@ def compare(width: int, seed_list: list[int], args) -> list[float]:
     box[0], m = vmapped_fn(box[0], batches, keys, {})
     return m
 
-  single_fn = jax.jit(lambda s, b, k: gan_lib.train_steps(gan, s, b, k), donate_argnums=0)
+  # The same XLA options as the vmapped step's (jaxgan's CPU defaults; none on a GPU).
+  single_fn = jax.jit(lambda s, b, k: gan_lib.train_steps(gan, s, b, k), donate_argnums=0,
+                      compiler_options=sharding.default_compiler_options())
   stacked = seeds.init_states(gan, pipeline, seed_list)
   singles = [jax.tree.map(lambda x, i=i: x[i], stacked) for i in range(len(seed_list))]
 
