@@ -146,6 +146,13 @@ class MatchesFlaxTest(chex.TestCase):
     chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
     # Same parameter names, shapes and initial values.
     chex.assert_trees_all_equal(layer.init(jax.random.key(0), x), variables)
+    # A bias that is not zero (Flax initializes it to 0) is added as Flax adds it.
+    biased = jax.tree_util.tree_map_with_path(
+        lambda path, v: v + 0.3 * (1 + jnp.arange(v.shape[0]))
+        if path[-1].key == 'bias' else v, variables)
+    chex.assert_trees_all_close(self.variant(layer.apply)(biased, x),
+                                theirs(c_out, (k, k), strides=s, padding=padding).apply(
+                                    biased, x), atol=1e-5, rtol=1e-5)
 
   @parameterized.product(config=[(3, 2, 'SAME', 7), (4, 2, 'SAME', 8), (4, 2, 'VALID', 9),
                                  (3, 2, ((1, 1), (1, 1)), 8), (3, 1, 'VALID', 7)],
@@ -274,13 +281,42 @@ class MatchesFlaxTest(chex.TestCase):
     # Both bf16 results are within bf16 rounding of the float32 one (and of each other).
     for y in (got, want):
       np.testing.assert_allclose(np.asarray(y, np.float32), exact, atol=0.02 * scale)
-    # Every convolution and matrix product runs on bf16 operands.
+    # Every convolution and matrix product of the data runs on bf16 operands (the shift
+    # path's exact layout product with the identity, at HIGHEST, takes its float32 sums).
     convs = _conv_equations(jax.make_jaxpr(layer.apply)(variables, x).jaxpr)
     self.assertNotEmpty(convs)
-    for eqn in convs:
+    data = [e for e in convs if e.params.get('precision') != (lax.Precision.HIGHEST,) * 2]
+    self.assertNotEmpty(data)
+    for eqn in data:
       self.assertEqual([v.aval.dtype for v in eqn.invars], [jnp.bfloat16] * 2)
     loss = lambda v: jnp.sum(layer.apply(v, x).astype(jnp.float32) ** 2)
     chex.assert_trees_all_equal_dtypes(jax.jit(jax.grad(loss))(variables), variables)
+
+  def test_functional_strides_may_be_a_list(self):
+    # A list missed the stride-1 test (strides == (1, 1)) and, on the few-output-channel
+    # path, failed as a non-hashable static argument.
+    x = _inputs((2, 8, 8, 16))
+    kernel = _inputs((3, 3, 16, 3), seed=1)
+    want = lax.conv_general_dilated(x, kernel, (1, 1), 'SAME',
+                                    dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    np.testing.assert_allclose(layers.conv(x, kernel, [1, 1], 'SAME', impl='fast'), want,
+                               atol=1e-5)
+    self.assertEqual(im2col.conv_path(16, 32, (3, 3), [1, 1]), 'stride1')
+
+  def test_bfloat16_outputs_are_as_accurate_as_flaxs(self):
+    # The few-output-channel path rounded each of its 81 taps to bf16 before summing them:
+    # 3.6x Flax's bf16 error on SRResNet's last layer. Now both accumulate in float32.
+    for c_in, c_out, k in ((64, 3, 9), (16, 3, 3), (3, 64, 3)):  # shift, shift, patch
+      x = _inputs((4, 16, 16, c_in))
+      variables = nn.Conv(c_out, (k, k)).init(jax.random.key(0), x)
+      exact = nn.Conv(c_out, (k, k), precision='highest').apply(variables, x)
+      error = lambda y, e=exact: float(jnp.sqrt(jnp.mean((y.astype(jnp.float32) - e) ** 2)))
+      self.assertEqual(im2col.conv_path(c_in, c_out, (k, k), (1, 1)),
+                       'shift' if c_out == 3 else 'patch')
+      ours = jax.jit(layers.Conv(c_out, (k, k), dtype=jnp.bfloat16, impl='fast').apply)
+      theirs = jax.jit(nn.Conv(c_out, (k, k), dtype=jnp.bfloat16).apply)
+      self.assertLessEqual(error(ours(variables, x)), 1.2 * error(theirs(variables, x)),
+                           (c_in, c_out, k))
 
   @parameterized.parameters(*LAYERS)
   def test_spectral_norm_wrapping(self, kind):

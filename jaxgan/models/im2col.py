@@ -45,8 +45,16 @@ def _chunked_matmul(a: chex.Array, b: chex.Array, precision: Any) -> chex.Array:
   """``a[N, ..., Q] @ b[Q, O]`` as a batched product over chunks of ``N``."""
   chunks = next(c for c in (_CHUNKS, 4, 2, 1) if a.shape[0] % c == 0)
   b = jnp.broadcast_to(b, (chunks,) + b.shape)
-  y = jnp.einsum('bmq,bqo->bmo', a.reshape(chunks, -1, a.shape[-1]), b, precision=precision)
-  return y.reshape(a.shape[:-1] + b.shape[-1:])
+  dtype = jnp.result_type(a, b)
+  y = jnp.einsum('bmq,bqo->bmo', a.reshape(chunks, -1, a.shape[-1]), b, precision=precision,
+                 preferred_element_type=_accumulation_dtype(dtype))
+  return y.reshape(a.shape[:-1] + b.shape[-1:]).astype(dtype)
+
+
+def _accumulation_dtype(dtype: Any) -> Any:
+  """float32 for bfloat16 or float16 operands (as XLA's convolution accumulates them), else
+  the operands' own dtype."""
+  return jnp.promote_types(dtype, jnp.float32)
 
 
 def _strided_window(x: chex.Array, start: tuple[int, int], out: tuple[int, int],
@@ -155,8 +163,12 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   out = (out_size(h, kh, strides[0], padding[0]), out_size(w, kw, strides[1], padding[1]))
   if (empty := empty_output(x, kernel, out)) is not None:
     return empty
+  # Low-precision operands: the products accumulate, and the taps are summed, in float32
+  # (rounded once at the end, as XLA's convolution does; not once per tap).
+  dtype = jnp.result_type(x, kernel)
   q = jnp.einsum('kc,mc->km', kernel.transpose(0, 1, 3, 2).reshape(kh * kw * c_out, c_in),
-                 x.reshape(n * h * w, c_in), precision=precision
+                 x.reshape(n * h * w, c_in), precision=precision,
+                 preferred_element_type=_accumulation_dtype(dtype)
                  ).reshape(kh * kw * c_out, n, h, w)
   # Split (not indexed) into the taps' planes: its transpose is one concatenation.
   planes = lax.split(q, [c_out] * (kh * kw), axis=0)
@@ -177,7 +189,7 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   y = jnp.einsum('cm,co->mo', y.reshape(c_out, n * out[0] * out[1]),
                  jnp.eye(c_out, dtype=y.dtype),
                  precision=lax.Precision.HIGHEST)
-  return y.reshape(n, *out, c_out)
+  return y.reshape(n, *out, c_out).astype(dtype)
 
 
 def conv_path(c_in: int, c_out: int, kernel_size: tuple[int, int],
@@ -189,6 +201,7 @@ def conv_path(c_in: int, c_out: int, kernel_size: tuple[int, int],
   planes would hold more than SHIFT_MAX_VALUES values (a large image upscaled whole) takes
   'stride1' or 'strided' instead. Under ``vmap`` the bound holds per mapped instance."""
   taps = kernel_size[0] * kernel_size[1]
+  strides = tuple(strides)
   if c_in <= FEW_CHANNELS and taps * c_in <= PATCH_LIMIT:
     return 'patch'
   if (c_out <= FEW_CHANNELS and taps * c_out <= SHIFT_LIMIT

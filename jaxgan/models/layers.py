@@ -227,6 +227,7 @@ def conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int] = (1, 1),
   """
   x = _mask_padding(x)
   impl = _resolve_impl(impl)
+  strides = tuple(strides)  # a list would miss the stride-1 paths and the jit cache
   if impl == 'flax':
     return lax.conv_general_dilated(x, kernel, strides, padding, precision=precision,
                                     dimension_numbers=DIMENSION_NUMBERS)
@@ -332,6 +333,7 @@ def conv_transpose(x: chex.Array, kernel: chex.Array, strides: tuple[int, int],
   C_out]``."""
   x = _mask_padding(x)
   impl = _resolve_impl(impl)
+  strides = tuple(strides)
   if impl == 'flax':
     return lax.conv_transpose(x, kernel, strides, padding, precision=precision,
                               dimension_numbers=DIMENSION_NUMBERS)
