@@ -86,6 +86,9 @@ def _modules(config: ml_collections.ConfigDict):
 
 def _latent(config: ml_collections.ConfigDict, family: models.Family,
             generator: Any, discriminator: Any, pipe: data.Pipeline) -> gan_lib.Latent:
+  if family.conditioning != 'lowres' and int(config.model.z_dim) < 1:
+    raise ConfigError(f'config.model.z_dim = {config.model.z_dim}: model '
+                      f'{config.model.name!r} draws noise z, so it needs z_dim >= 1.')
   latent = gan_lib.Latent(conditioning=family.conditioning, z_dim=int(config.model.z_dim),
                           num_classes=int(getattr(generator, 'num_classes', 0)),
                           num_categorical=int(getattr(generator, 'num_categories', 0)),

@@ -410,6 +410,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
       if step % config.log_every == 0 or (save and step == last):
         writer.write(step, {**m, **{k: float(fn(step - 1)) for k, fn in rates.items()},
                             'steps_per_sec': rate})
+    if save:  # on disk before the checkpoint: a killed run resumes after these rows
+      writer.flush()
     bar.set_postfix({k: f'{v:.3f}' for k, v in rows[-1][1].items()
                      if k in ('d_loss', 'g_loss')})
 

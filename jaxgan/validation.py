@@ -60,6 +60,8 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     'content.pixel': _one_of(content.PIXEL_CRITERIA),
     'content.perceptual_criterion': _one_of(content.PIXEL_CRITERIA),
     'content.perceptual_layer': _one_of(vgg.LAYERS),
+    'content.perceptual_scale': POSITIVE_REAL,
+    'model.z_dim': NON_NEGATIVE_INT,  # 0 for the SR models (no noise); >= 1 checked in build
     'num_steps': NON_NEGATIVE_INT,
     'num_epochs': NON_NEGATIVE_REAL,
     'g_optimizer.learning_rate': POSITIVE_REAL,

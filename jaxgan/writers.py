@@ -58,6 +58,12 @@ class MetricWriter:
     with open(self.csv_path, 'a', newline='') as f:
       csv.DictWriter(f, fieldnames=self._fields, restval='').writerow(row)
 
+  def flush(self) -> None:
+    """Writes TensorBoard's buffered events to disk (the JSONL and CSV rows are written
+    as they come): called before each checkpoint, so that a run killed after it and
+    resumed from it keeps every row up to it (tensorboardX buffers up to 120 s)."""
+    self._tb.flush()
+
   def close(self) -> None:
     self._tb.close()
 

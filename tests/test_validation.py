@@ -16,6 +16,19 @@ from tests.train_helpers import small_config
 class ValidationTest(chex.TestCase):
   """Defects 3 and 4: one validation pass before anything is written or compiled."""
 
+  def test_model_values_are_checked_where_the_model_is_built(self):
+    # z_dim 0 divided by zero in an initializer; dropout 1.5 zeroed the critic's output
+    # and trained nothing (rc 0, d_loss ln 4 at every step).
+    for field, value, message in (
+        ('model.z_dim', 0, "model 'mlp' draws noise z, so it needs z_dim >= 1"),
+        ('model.discriminator.dropout', 1.5, r'dropout must be a rate in \[0, 1\); got 1.5'),
+        ('model.discriminator.dropout', -0.5, r'dropout must be a rate in \[0, 1\)')):
+      wd = os.path.join(tempfile.mkdtemp(), 'never')
+      with self.subTest(field=field, value=value), self.assertRaisesRegex(
+          validation.ConfigError, message):
+        train.train_and_evaluate(small_config(**{field: value}), wd)
+      self.assertFalse(os.path.exists(wd))
+
   @parameterized.parameters(
       ('keep_checkpoints', 0, 'an integer >= 1'),
       ('data.batch_size', 0, 'an integer >= 1'),
@@ -28,6 +41,8 @@ class ValidationTest(chex.TestCase):
       ('num_steps', -5, r'an integer >= 0 \(0 = unset/off\)'),
       ('seed', -1, r'an integer in \[0, 2\*\*32\) \(0 is an ordinary seed\)'),
       ('seed', 2**32 + 5, r'an integer in \[0, 2\*\*32\)'),  # was seed 5 again
+      ('model.z_dim', -1, 'an integer >= 0'),  # an MLIR error inside JAX
+      ('content.perceptual_scale', float('nan'), 'a finite number > 0'),  # never resumed
       # Content-loss choices, refused here rather than when the first step is traced.
       ('content.pixel', 'l2', 'one of l1, mse'),
       ('content.perceptual_criterion', 'huber', 'one of l1, mse'),

@@ -36,6 +36,20 @@ class MetricWriterTest(chex.TestCase):
                         {'step': '2', 'd_loss': '1.25', 'penalty': '0.5'}])
 
 
+  def test_flush_puts_the_tensorboard_rows_on_disk(self):
+    # tensorboardX buffered them (up to 120 s): a run killed after a checkpoint lost, for
+    # good, the events of the steps before it. The trainer flushes before each save.
+    import glob
+    d = tempfile.mkdtemp()
+    w = writers.MetricWriter(d)
+    size = lambda: sum(os.path.getsize(p) for p in glob.glob(os.path.join(d, 'tensorboard', '*')))
+    w.write(10, {'d_loss': 1.0})
+    before = size()
+    w.flush()
+    self.assertGreater(size(), before)
+    w.close()
+
+
 class LossCurvesTest(chex.TestCase):
 
   def test_every_metric_of_any_row_gets_a_panel(self):

@@ -90,6 +90,8 @@ class MLPDiscriminator(nn.Module):
     h = x.reshape((x.shape[0], -1))
     for width in self.features:
       h = acts[self.activation](mixed.Dense(width, kernel_init=init, dtype=self.dtype)(h))
+    if not 0 <= self.dropout < 1:  # 1.5 zeroed the critic's output: it trained nothing
+      raise ValueError(f'dropout must be a rate in [0, 1); got {self.dropout!r}.')
     if self.dropout:
       h = nn.Dropout(self.dropout, deterministic=not train)(h)
     return mixed.Dense(1, kernel_init=init, dtype=self.dtype)(h)[:, 0].astype(jnp.float32)
