@@ -50,6 +50,13 @@ class Checkpoints:
     """The steps of the checkpoints kept, oldest first."""
     return sorted(self._manager.all_steps())
 
+  def without(self, step: int) -> str:
+    """How to go on without the checkpoint of ``step``: move it aside to resume from the
+    one before it, or, with none before it, train in a new workdir."""
+    earlier = [s for s in self.all_steps() if s < step]
+    return (f'move {os.path.join(self.directory, str(step))} aside to resume from step '
+            f'{earlier[-1]}' if earlier else 'train in a new workdir')
+
   def restore(self, abstract_state: Any, step: int | None = None) -> Any | None:
     """Restores ``step`` (default: the latest) into the structure, shapes and shardings of
     ``abstract_state``; returns ``None`` when there is no checkpoint."""
@@ -59,8 +66,8 @@ class Checkpoints:
     try:
       return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
     except Exception as e:  # orbax raises many types for unreadable or mismatched data
-      earlier = [s for s in self._manager.all_steps() if s < step]
       if self._read_only:  # sampling or evaluating: nothing to resume
+        earlier = [s for s in self.all_steps() if s < step]
         raise CheckpointError(
             f'The checkpoint of step {step} in {self.directory} cannot be restored into the '
             f'model of the run\'s config.json ({_root_cause(e)}). Nothing on disk was '
@@ -68,15 +75,14 @@ class Checkpoints:
             'unavailable), retry. Otherwise the checkpoint is damaged, or config.json is not '
             'the config it was saved with (changed since, or the checkpoint copied from '
             'another run)' + (f'; the earlier checkpoints are of steps '
-                              f'{", ".join(map(str, sorted(earlier)))}.' if earlier else '.')
+                              f'{", ".join(map(str, earlier))}.' if earlier else '.')
         ) from None
-      then = (f'move {os.path.join(self.directory, str(step))} aside to resume from step '
-              f'{max(earlier)}' if earlier else 'train in a new workdir')
       raise CheckpointError(
           f'The checkpoint of step {step} in {self.directory} cannot be restored '
           f'({_root_cause(e)}). Nothing on disk was changed. If the cause may pass (out '
-          f'of memory, a file system that was unavailable), retry first. To go on, {then}; '
-          'if the config changed since it was saved, use the original config.') from None
+          f'of memory, a file system that was unavailable), retry first. To go on, '
+          f'{self.without(step)}; if the config changed since it was saved, use the original '
+          'config.') from None
 
   def save(self, step: int, state: Any) -> None:
     self._manager.save(step, args=ocp.args.StandardSave(state), force=True)

@@ -340,12 +340,9 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
     if at is not None and last_saved is not None and at == last_saved + 1:
       # Its weights are finite (checked at the save), but they may already be diverging:
       # nothing has run from them but this step.
-      earlier = [s for s in ckpt.all_steps() if s < last_saved]
-      then = (f'move {os.path.join(ckpt.directory, str(last_saved))} aside to resume from '
-              f'step {earlier[-1]}' if earlier else 'train in a new workdir')
       good += (f'. The loss failed at the first step after that save: if a resume fails '
-               f'there again, the weights saved were already diverging; to go on, {then} '
-               'with a lower learning rate')
+               f'there again, the weights saved were already diverging; to go on, '
+               f'{ckpt.without(last_saved)} with a lower learning rate')
     raise FloatingPointError(f'{what} Training stopped; {good}.')
 
   # Lazy regularization computes the penalty on some steps only (gan.penalty_due) and

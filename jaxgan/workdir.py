@@ -247,12 +247,17 @@ def record_config(workdir: str, config: ml_collections.ConfigDict, step: int,
     while os.path.exists(kept):
       n += 1
       kept = os.path.join(workdir, f'config_before_step_{step}_{n}.json')
-    with open(path) as f:
-      files.write_text(kept, f.read())
+    _copy(path, kept)
     logging.warning('Resuming at step %d with a changed config (the previous one kept as %s):'
                     '\n  %s', step, kept, '\n  '.join(changes))
   write_config(workdir, config)
   return kept
+
+
+def _copy(source: str, target: str) -> None:
+  """Copies the text file ``source`` to ``target``, whole or not at all."""
+  with open(source) as f:
+    files.write_text(target, f.read())
 
 
 def undo_config_record(workdir: str, kept: str) -> None:
@@ -260,8 +265,7 @@ def undo_config_record(workdir: str, kept: str) -> None:
   ``kept``: for a changed resume that failed before it saved anything, so the workdir's
   checkpoints and its ``config.json`` still agree (a retry with the original config is
   not refused)."""
-  with open(kept) as f:
-    files.write_text(config_path(workdir), f.read())
+  _copy(kept, config_path(workdir))
   os.remove(kept)
   logging.warning('Nothing was saved with the changed config: %s is back as config.json.',
                   kept)

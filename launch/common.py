@@ -110,6 +110,15 @@ def check_output_name(path: str, flag: str = '--output') -> None:
     raise LaunchError(f'{flag} needs a file name before its suffix; got {path!r}.')
 
 
+def _probe(folder: str, flag: str) -> None:
+  """:class:`LaunchError` unless a file can be made (and is removed) in ``folder``: tried,
+  since ``os.access`` says yes to root everywhere."""
+  try:
+    tempfile.NamedTemporaryFile(dir=folder, prefix='.tmp-probe-').close()
+  except OSError as e:
+    raise LaunchError(f'{flag} cannot be written in {folder}: {e.strerror or e}.') from None
+
+
 def check_output_writable(path: str, flag: str = '--output') -> None:
   """:class:`LaunchError` before any work when ``path``'s folder does not exist or a file
   cannot be made in it (read-only, no permission, a system folder: tried by making and
@@ -119,10 +128,7 @@ def check_output_writable(path: str, flag: str = '--output') -> None:
   folder = os.path.dirname(os.path.realpath(path))
   if not os.path.isdir(folder):
     raise LaunchError(f'The folder of {flag} does not exist: {folder}')
-  try:
-    tempfile.NamedTemporaryFile(dir=folder, prefix='.tmp-probe-').close()
-  except OSError as e:
-    raise LaunchError(f'{flag} cannot be written in {folder}: {e.strerror or e}.') from None
+  _probe(folder, flag)
   if os.path.exists(path) and not os.access(path, os.W_OK):
     raise LaunchError(f'{flag} cannot be written: {path}')
 
@@ -137,10 +143,7 @@ def check_folder_writable(path: str, flag: str = '--workdir') -> None:
   folder = path
   while not os.path.isdir(folder):
     folder = os.path.dirname(folder)
-  try:
-    tempfile.NamedTemporaryFile(dir=folder, prefix='.tmp-probe-').close()
-  except OSError as e:
-    raise LaunchError(f'{flag} cannot be written in {folder}: {e.strerror or e}.') from None
+  _probe(folder, flag)
 
 
 def _quiet_closed_event_loops(unraisable) -> None:
