@@ -13,6 +13,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
+
 
 @contextlib.contextmanager
 def replacing(path: str) -> Iterator[str]:
@@ -60,7 +62,9 @@ def write_text(path: str, text: str) -> None:
 
 
 def _finite_or_none(obj: Any) -> Any:
-  if isinstance(obj, float):  # np.float64 too
+  if hasattr(obj, '__array__'):  # NumPy scalars and arrays, jax arrays: Python numbers
+    obj = np.asarray(obj).tolist()
+  if isinstance(obj, float):
     return obj if math.isfinite(obj) else None
   if isinstance(obj, dict):
     return {k: _finite_or_none(v) for k, v in obj.items()}
@@ -73,7 +77,8 @@ def json_text(obj: Any, indent: int = 1) -> str:
   """Strict JSON (RFC 8259) of ``obj``: a non-finite number, which JSON cannot hold, is
   written as ``null`` (as JavaScript's ``JSON.stringify`` does), not as Python's
   ``Infinity``/``NaN`` that strict parsers (``jq``, browsers, most languages) reject. E.g.
-  the mode-coverage ``reverse_kl`` of samples near no mode at all."""
+  the mode-coverage ``reverse_kl`` of samples near no mode at all. NumPy and jax scalars
+  and arrays are written as the numbers and lists they hold."""
   return json.dumps(_finite_or_none(obj), indent=indent, allow_nan=False)
 
 

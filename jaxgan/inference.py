@@ -111,13 +111,27 @@ def _check_same_structure(a: Any, b: Any, what: str) -> None:
                    f'{len(flat[1])} parameters); {"; ".join(diffs[:3])}{more}.')
 
 
-def init_generator_from(state: gan_lib.GANState, gan: gan_lib.GAN,
-                        workdir: str) -> gan_lib.GANState:
-  """``state`` with the generator of ``workdir`` (two-stage training, e.g. ESRGAN from its
-  PSNR-oriented model): its weights, statistics and EMA, and a fresh optimizer state."""
+def init_weights(workdir: str, like: gan_lib.GANState) -> tuple[Any, Any]:
+  """``(params, batch_stats)`` that :func:`init_generator_from` puts in a state like
+  ``like`` (which may be abstract, :func:`jaxgan.build.abstract_state`): those of
+  :func:`generator_weights`, in ``like``'s block layout, checked to fit its generator.
+
+  Raises:
+    FileNotFoundError: ``workdir`` is not a run, or has no checkpoint.
+    ValueError: the generators differ in architecture.
+  """
   params, stats = generator_weights(workdir)
-  params = sr.in_block_layout_of(params, state.g_params)
-  _check_same_structure(params, state.g_params, f'init_from={workdir}')
+  params = sr.in_block_layout_of(params, like.g_params)
+  _check_same_structure(params, like.g_params, f'init_from={workdir}')
+  return params, stats
+
+
+def init_generator_from(state: gan_lib.GANState, gan: gan_lib.GAN, workdir: str,
+                        weights: tuple[Any, Any] | None = None) -> gan_lib.GANState:
+  """``state`` with the generator of ``workdir`` (two-stage training, e.g. ESRGAN from its
+  PSNR-oriented model): its weights, statistics and EMA, and a fresh optimizer state.
+  ``weights``: :func:`init_weights` of ``workdir``, when read already."""
+  params, stats = init_weights(workdir, state) if weights is None else weights
   return state.replace(g_params=params, g_stats=stats,
                        ema_params=jax.tree.map(jnp.copy, params),
                        g_opt_state=gan.g_optimizer.init(params))

@@ -299,7 +299,12 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
         f'{workdir} holds a run already at step {last_saved}, past the length asked '
         f'({length.describe()}): nothing would be trained. Ask for at least {last_saved} '
         'steps to resume it, or use another --workdir.')
-  state = ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
+  abstract = build.abstract_state(gan, pipe)
+  state = ckpt.restore(checkpoints.abstract_like(abstract, replicated))
+  # The source of a fresh run's generator is read and checked before anything is written:
+  # a wrong init_from leaves the workdir as it was.
+  source = (inference.init_weights(config.init_from, abstract)
+            if state is None and config.init_from else None)
   if jax.process_count() > 1:  # every host has read config.json before the lead rewrites it
     multihost_utils.sync_global_devices('jaxgan: config.json read')
 
@@ -311,8 +316,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
     init = jax.jit(lambda k: build.init_state(gan, pipe, k), out_shardings=replicated)
     state = init(build.init_key(config.seed))
     if config.init_from:
-      state = jax.device_put(inference.init_generator_from(state, gan, config.init_from),
-                             replicated)  # the new optimizer state is made outside jit
+      state = jax.device_put(  # the new optimizer state is made outside jit
+          inference.init_generator_from(state, gan, config.init_from, source), replicated)
       logging.info('Generator initialized from %s', config.init_from)
   else:
     logging.info('Resumed from step %d in %s', int(state.step), ckpt.directory)

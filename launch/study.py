@@ -1,5 +1,6 @@
 r"""Runs a study: ``python -m launch.study --config=configs/study_toy.py --workdir=DIR``;
-writes ``study.md``, ``study.json`` and the study kind's figures to DIR."""
+writes ``study.md``, ``study.json`` and the study kind's figures to DIR; the same command
+resumes a study stopped there."""
 
 from absl import app, flags
 from ml_collections import config_flags

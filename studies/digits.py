@@ -24,6 +24,10 @@ import numpy as np  # noqa: E402
 from jaxgan import build, evaluate, inference, metrics, plots, seeds  # noqa: E402
 from studies import tables  # noqa: E402
 
+# What a resumed study keeps of the context of its finished runs: nothing (the reference
+# is made again).
+RESUME_CONTEXT = ()
+
 
 def prepare(config: ml_collections.ConfigDict) -> dict:
   """The digit-FD reference at the study's image size."""

@@ -21,6 +21,8 @@ import numpy as np  # noqa: E402
 from jaxgan import build, files, inference, metrics, plots, seeds  # noqa: E402
 
 METRIC_KEYS = ('modes', 'hq_percent', 'strict_modes', 'reverse_kl')
+# What a resumed study keeps of the context of its finished runs: their panels.
+RESUME_CONTEXT = ('panels', 'modes')
 NUM_SAMPLES = 10000
 
 

@@ -16,14 +16,18 @@ group; set it on the group (``--config.study.groups.dcgan.num_steps=200``). The 
 what each group sets before it starts. A study counts steps: ``config.num_epochs`` is refused.
 
 ``study.json`` and ``study.md`` are rewritten after every run, so a long study that is
-stopped keeps what it finished; the kind's figures are drawn after each group. A study
-does not resume: a workdir that already holds a ``study.json`` is refused rather than
-overwritten.
+stopped keeps what it finished; the kind's figures are drawn after each group. The same
+command resumes a stopped study: ``study_resume.pkl`` (rewritten with the reports) holds
+the finished runs and the config, and a study given the same config skips them (a run is
+deterministic in its seeds, so the rows are those of an unbroken study but for the
+seconds; the run that was stopped starts over). A workdir holding a study with another
+config, or one written before resuming existed, is refused rather than overwritten.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 from typing import Any
 
 import ml_collections
@@ -104,8 +108,54 @@ def check(config: ml_collections.ConfigDict) -> None:
       build.optimizer(c.d_optimizer)
 
 
+RESUME_FILE = 'study_resume.pkl'
+
+
+def _flat(tree: Any, prefix: str = '') -> dict[str, Any]:
+  if not isinstance(tree, dict):
+    return {prefix: tree}
+  return {k: v for key, sub in tree.items() for k, v in _flat(sub, f'{prefix}{key}.').items()}
+
+
+def _resumed(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
+  """The finished runs and kept context of the study stopped in ``workdir`` with this
+  ``config`` (``None`` for a new study).
+
+  Raises:
+    FileExistsError: ``workdir`` holds a study with another config, or one that cannot be
+      resumed.
+  """
+  report = os.path.join(workdir, 'study.json')
+  if not os.path.exists(report):
+    return None
+  advice = 'choose another --workdir, or move that one aside.'
+  path = os.path.join(workdir, RESUME_FILE)
+  if not os.path.exists(path):
+    raise FileExistsError(f'{report} holds the results of an earlier study, which this one '
+                          f'would overwrite (it has no {RESUME_FILE} to resume from): '
+                          + advice)
+  try:
+    with open(path, 'rb') as f:
+      saved = pickle.load(f)
+  except Exception as e:  # any unreadable file is reported, not replaced
+    raise FileExistsError(f'{path} cannot be read ({type(e).__name__}: {e}), so the study '
+                          f'in {workdir} cannot be resumed: ' + advice) from e
+  was, now = _flat(saved['config']), _flat(config.to_dict())
+  changed = sorted(k[:-1] for k in set(was) | set(now) if was.get(k) != now.get(k))
+  if changed:
+    more = f' and {len(changed) - 5} more' if len(changed) > 5 else ''
+    raise FileExistsError(
+        f'{report} holds the results of an earlier study with another config (it differs in '
+        f'{", ".join(changed[:5])}{more}), which this one would overwrite: run the same '
+        'config to resume it, or ' + advice)
+  return saved
+
+
 def _write(config: ml_collections.ConfigDict, kind: Any, rows: list[dict], workdir: str,
            context: dict) -> None:
+  kept = {k: context[k] for k in kind.RESUME_CONTEXT}
+  with files.replacing(os.path.join(workdir, RESUME_FILE)) as tmp, open(tmp, 'wb') as f:
+    pickle.dump({'config': config.to_dict(), 'rows': rows, 'context': kept}, f)
   files.write_json(os.path.join(workdir, 'study.json'),
                    {'kind': config.study.kind, 'seeds': context['seeds'],
                     **kind.report_extras(config, context), 'runs': rows})
@@ -125,17 +175,14 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     validation.ConfigError / registry.UnknownNameError / registry.ArgumentError: a run's
       config or names are not valid (:func:`check`: every run, before the first starts;
       nothing is written).
-    FileExistsError: ``workdir`` already holds a study's results (nothing is written).
+    FileExistsError: ``workdir`` holds the results of a study with another config, or
+      of one that cannot be resumed (nothing is written).
   """
   if 'kind' not in config.study:
     raise ValueError(f'config.study.kind is required; valid kinds: {", ".join(KINDS.names())}.')
   kind = KINDS.entry(config.study.kind)
   check(config)
-  report = os.path.join(workdir, 'study.json')
-  if os.path.exists(report):
-    raise FileExistsError(f'{report} holds the results of an earlier study, which this one '
-                          'would overwrite (a study does not resume): choose another '
-                          '--workdir, or move that one aside.')
+  saved = _resumed(config, workdir)
   os.makedirs(workdir, exist_ok=True)
   seeds = list(range(config.seed, config.seed + config.study.num_seeds))
   for group, fields in config.study.groups.items():
@@ -143,10 +190,18 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
           flush=True)
   context = {'seeds': seeds, **kind.prepare(config)}
   rows: list[dict] = []
+  if saved is not None:
+    rows, done = saved['rows'], {(r['group'], r['objective'], r['penalty'])
+                                 for r in saved['rows']}
+    context.update(saved['context'])
+    print(f'Resuming the study in {workdir}: {len(rows)} of '
+          f'{len(config.study.groups) * len(config.study.runs)} runs finished.', flush=True)
   for group in config.study.groups:
     for run in config.study.runs:
       run_cfg, vmap_seeds = run_config(config, group, run)
       objective, penalty = _split(run)
+      if saved is not None and (group, objective, penalty) in done:
+        continue
       context['group'] = group
       row = {'group': group, 'objective': objective, 'penalty': penalty,
              **kind.run_one(run_cfg, seeds, config.study, context, vmap_seeds)}

@@ -8,6 +8,7 @@ import tempfile
 from unittest import mock
 
 import chex
+import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 from absl.testing import absltest, parameterized
@@ -168,6 +169,14 @@ class JsonTextTest(parameterized.TestCase):
                               'flag': True, 'none': None})
     self.assertNotIn('Infinity', text)
     self.assertEqual(obj['reverse_kl'], float('inf'))  # the caller's object is not changed
+
+  def test_numpy_and_jax_numbers_are_written_as_numbers(self):
+    obj = {'f32': np.float32(0.5), 'i64': np.int64(7), 'b': np.bool_(True),
+           'arr': np.array([[1.0, np.nan], [np.inf, 2.0]], np.float32),
+           'jax': jnp.asarray(3.0), 'jax_nan': jnp.asarray([jnp.nan, 1.0])}
+    self.assertEqual(json.loads(files.json_text(obj)),
+                     {'f32': 0.5, 'i64': 7, 'b': True, 'arr': [[1.0, None], [None, 2.0]],
+                      'jax': 3.0, 'jax_nan': [None, 1.0]})
 
   def test_write_json(self):
     path = os.path.join(tempfile.mkdtemp(), 'eval.json')

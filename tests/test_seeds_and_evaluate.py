@@ -14,6 +14,7 @@ from unittest import mock
 
 import chex
 import jax
+import ml_collections
 import numpy as np
 import scipy.linalg
 from absl.testing import absltest
@@ -185,10 +186,47 @@ class SeedsTest(chex.TestCase):
     one = mixtures_study.run_one(runner.run_config(c, 'ring8', 'hinge:none')[0], [3],
                                  c.study, {'panels': {}})
     self.assertEqual(one['per_seed'][0], report['runs'][0]['per_seed'][0])
-    # A second study in the same workdir would overwrite these results: refused.
+    # A study with another config in the same workdir would overwrite these results:
+    # refused, naming what differs; the same config has nothing left to run.
+    other = ml_collections.ConfigDict(c.to_dict())
+    other.num_steps = 20
     with self.assertRaisesRegex(FileExistsError, r'study.json holds the results of an '
-                                r'earlier study.*choose another --workdir'):
-      runner.run_study(c, wd)
+                                r'earlier study with another config \(it differs in '
+                                r'num_steps\).*choose another --workdir'):
+      runner.run_study(other, wd)
+    with mock.patch.object(mixtures_study, 'run_one') as run_one:
+      self.assertEqual(runner.run_study(c, wd), rows)
+    run_one.assert_not_called()
+
+    # Stopped after its first run, the same command resumes the study: the rows are those
+    # of the unbroken study (but for the seconds), the panels of both runs are drawn.
+    stopped = tempfile.mkdtemp()
+    real_run_one = mixtures_study.run_one
+    calls = []
+
+    def stop_at_the_second(*args, **kwargs):
+      calls.append(args[0].loss.name)
+      if len(calls) == 2:
+        raise KeyboardInterrupt
+      return real_run_one(*args, **kwargs)
+    with mock.patch.object(mixtures_study, 'run_one', side_effect=stop_at_the_second):
+      with self.assertRaises(KeyboardInterrupt):
+        runner.run_study(c, stopped)
+    self.assertEqual(len(json.load(open(os.path.join(stopped, 'study.json')))['runs']), 1)
+    with mock.patch.object(mixtures_study, 'run_one', side_effect=real_run_one) as run_one:
+      resumed = runner.run_study(c, stopped)
+    self.assertEqual([call.args[0].loss.name for call in run_one.call_args_list],
+                     ['wasserstein'])
+    no_seconds = lambda rs: [{k: v for k, v in r.items() if k != 'seconds'} for r in rs]
+    self.assertEqual(no_seconds(resumed), no_seconds(rows))
+    with np.load(os.path.join(stopped, 'samples_ring8.npz')) as f:
+      self.assertEqual(sorted(f.files), ['hinge', 'wasserstein+wgan_gp'])
+    self.assertEqual(open(os.path.join(stopped, 'study.md')).read().count('| ring8 |'), 2)
+    # A resume file that cannot be read is reported, not replaced.
+    with open(os.path.join(stopped, runner.RESUME_FILE), 'wb') as f:
+      f.write(b'not a pickle')
+    with self.assertRaisesRegex(FileExistsError, 'study_resume.pkl cannot be read'):
+      runner.run_study(c, stopped)
 
   def test_groups_on_one_dataset_each_keep_their_panel(self):
     from configs import study_ring8_default

@@ -99,6 +99,14 @@ class TrainLoopTest(chex.TestCase):
     flat = lambda stats: np.concatenate([np.ravel(x) for x in jax.tree.leaves(stats)])
     self.assertGreater(np.abs(flat(state.g_stats) - flat(saved.g_stats)).max(), 1e-3)
 
+  def test_a_missing_init_from_run_is_refused_before_anything_is_written(self):
+    wd = os.path.join(self.dir, 'from_nowhere')
+    with self.assertRaisesRegex(FileNotFoundError, 'nowhere'):
+      train.train_and_evaluate(small_config(init_from=os.path.join(self.dir, 'nowhere')), wd)
+    # The lock and the empty checkpoint folder alone: no config.json to refuse a retry.
+    self.assertEqual(sorted(os.listdir(wd)), ['.lock', 'checkpoints'])
+    self.assertEqual(os.listdir(os.path.join(wd, 'checkpoints')), [])
+
   def test_a_resume_at_an_unaligned_step_saves_at_the_usual_steps(self):
     wd = os.path.join(self.dir, 'unaligned')
     train.train_and_evaluate(small_config(num_steps=13, keep_checkpoints=10), wd)  # as a stop
