@@ -86,6 +86,17 @@ def _modules(config: ml_collections.ConfigDict):
 
 def _latent(config: ml_collections.ConfigDict, family: models.Family,
             generator: Any, discriminator: Any, pipe: data.Pipeline) -> gan_lib.Latent:
+  sr_models = [n for n in models.names() if models.family(n).conditioning == 'lowres']
+  if family.conditioning == 'lowres' and not pipe.lowres_shape:
+    raise ConfigError(
+        f'Model {config.model.name!r} upscales low-resolution images, but dataset '
+        f'{pipe.name!r} has no low-resolution inputs: use a super-resolution dataset '
+        "(e.g. 'folder' with crop_size and scale, 'div2k').")
+  if family.conditioning != 'lowres' and pipe.lowres_shape:
+    raise ConfigError(
+        f'Model {config.model.name!r} makes images from noise, but dataset {pipe.name!r} '
+        'pairs low- and high-resolution crops (super-resolution): use a super-resolution '
+        f'model ({", ".join(sr_models)}) or a dataset of images.')
   if family.conditioning != 'lowres' and int(config.model.z_dim) < 1:
     raise ConfigError(f'config.model.z_dim = {config.model.z_dim}: model '
                       f'{config.model.name!r} draws noise z, so it needs z_dim >= 1.')

@@ -16,7 +16,7 @@ from jax import test_util as jtu
 from PIL import Image
 
 from jaxgan import content, data, upscale, validation
-from jaxgan.data import bicubic, paired
+from jaxgan.data import bicubic, images, paired
 
 
 def _images(seed: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -271,6 +271,14 @@ class PairedDataTest(chex.TestCase):
                                 rf'Folder image 2 \({os.path.join(small, "2.png")}\) of shape '
                                 r'\(12, 48, 3\) is smaller than the crop size 16'):
       data.get('folder', batch_size=2, path=small, crop_size=16, scale=4)
+    # One image is trained on and held out: its scores are the training image's, said.
+    one = tempfile.mkdtemp()
+    Image.fromarray(np.zeros((40, 48, 3), np.uint8)).save(os.path.join(one, '0.png'))
+    with self.assertLogs(level='WARNING') as logs:
+      p = data.get('folder', batch_size=2, path=one, crop_size=16, scale=4)
+    self.assertRegex('\n'.join(logs.output), 'holds one image: it is both trained on and '
+                     'held out')
+    self.assertEqual((p.num_examples, len(p.evaluator_args['eval_pairs']())), (1, 1))
 
   def test_sr_tfds_reads_the_image_feature_and_names_a_missing_one(self):
     import tensorflow_datasets as tfds
@@ -287,6 +295,21 @@ class PairedDataTest(chex.TestCase):
         with self.assertRaisesRegex(validation.ConfigError, 'num_eval must be an integer >= 1'):
           data.get('sr_tfds', batch_size=2, tfds_name='cifar10', num_eval=n)
     self.assertEqual(data._DATASETS.parameters('div2k')['image_key'], 'hr')
+
+  def test_a_small_tfds_image_is_named_with_its_set_when_drawn(self):
+    # A TFDS set is read lazily: an image under the crop size is found at the step that
+    # draws it, and the error names the set (it said 'Image 11' alone).
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=30):  # mock images of random sizes
+      p = data.get('div2k', batch_size=2, crop_size=16, scale=4, num_eval=2)
+      sizes = [min(im.shape[:2]) for im in (images.TFDSImages('div2k/bicubic_x4', 'train',
+                                                              'hr')[i] for i in range(30))]
+      self.assertLess(min(sizes), 16)
+      with self.assertRaisesRegex(validation.DataError, r"Training image \d+ of "
+                                  r"'div2k/bicubic_x4' of shape .* is smaller than the crop "
+                                  'size 16'):
+        for step in range(30):
+          p.batch(step)
 
   def test_tfds_images_pipeline(self):
     import tensorflow_datasets as tfds

@@ -6,7 +6,9 @@ import tempfile
 from unittest import mock
 
 import chex
+import numpy as np
 from absl.testing import absltest, parameterized
+from PIL import Image
 
 from configs import acgan_digits, default, esrgan, toy2d
 from jaxgan import build, train, validation, workdir
@@ -28,6 +30,34 @@ class ValidationTest(chex.TestCase):
           validation.ConfigError, message):
         train.train_and_evaluate(small_config(**{field: value}), wd)
       self.assertFalse(os.path.exists(wd))
+
+  def test_a_noise_model_on_sr_data_and_an_sr_model_on_images_are_refused(self):
+    # A DCGAN on a folder (a super-resolution set) trained and saved, then failed at its
+    # first sample picture (its noise read as low-resolution images); an SR model on
+    # digits failed with a bare TypeError.
+    folder = tempfile.mkdtemp()
+    Image.fromarray(np.zeros((40, 48, 3), np.uint8)).save(os.path.join(folder, '0.png'))
+    noise = default.get_config()
+    noise.data = dict(name='folder', batch_size=4, path=folder, crop_size=16, scale=4)
+    noise.model.generator = dict(output_shape=(16, 16, 3))
+    noise.num_steps, noise.num_epochs = 2, 0
+    sr_on_digits = esrgan.get_config('small,offline')
+    sr_on_digits.data = dict(name='digits', batch_size=4, image_size=32)
+    for config, message in (
+        (noise, "Model 'mlp' makes images from noise, but dataset 'folder' pairs low- and "
+                r'high-resolution crops .*: use a super-resolution model \(.*esrgan'),
+        (sr_on_digits, "Model 'esrgan' upscales low-resolution images, but dataset "
+                       "'digits' has no low-resolution inputs")):
+      wd = os.path.join(tempfile.mkdtemp(), 'never')
+      with self.subTest(message[:20]), self.assertRaisesRegex(validation.ConfigError, message):
+        train.train_and_evaluate(config, wd)
+      self.assertFalse(os.path.exists(os.path.join(wd, 'config.json')))
+
+  def test_a_fractional_digits_subset_is_refused(self):
+    from jaxgan import data
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'data.subset must be an integer >= 1; got 2.5'):
+      data.get('digits', batch_size=4, subset=2.5)  # was a TypeError from NumPy slicing
 
   @parameterized.parameters(
       ('keep_checkpoints', 0, 'an integer >= 1'),

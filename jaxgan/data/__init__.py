@@ -163,6 +163,7 @@ def digits(batch_size: int, n_critic: int = 1, seed: int = 0, image_size: int = 
   _check_positive('data.image_size', image_size)
   x, y = images.load_digits(image_size)
   if subset:
+    _check_positive('data.subset', subset)
     if not 0 < subset <= len(x):
       raise ConfigError(f'data.subset must be in [1, {len(x)}]; got {subset}.')
     keep = fixed_subset(len(x), subset, seed=12345)
@@ -223,7 +224,8 @@ def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarr
       paired.check_crop_fits(images_, crop_size, what)
   host, num_hosts, _ = _local_batch(batch_size)
   batch = paired.pipeline_parts(lambda: train, len(train), crop_size, scale, n_critic, seed,
-                                batch_size, host, num_hosts, epoch_indices)
+                                batch_size, host, num_hosts, epoch_indices,
+                                repr(name))
 
   @functools.lru_cache(maxsize=2)
   def sample_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -174,8 +174,12 @@ def folder_files(path: str) -> list[str]:
 
 def split_folder(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
   """A fixed split of a folder: every tenth image (at least one, when there are two or
-  more) is held out for evaluation; a single image serves both."""
+  more) is held out for evaluation; a single image serves both (with a warning: its
+  scores are then of the training image)."""
   if len(images) < 2:
+    logging.warning('The folder holds one image: it is both trained on and held out, so '
+                    'its evaluation (PSNR, SSIM) scores the training image. Add images to '
+                    'hold one out.')
     return images, images
   held = set(range(0, len(images), 10)) if len(images) >= 10 else {len(images) - 1}
   return ([im for i, im in enumerate(images) if i not in held],
@@ -237,9 +241,11 @@ def eval_pairs(images: Sequence[np.ndarray], scale: int) -> list[tuple[np.ndarra
 
 def pipeline_parts(train_images: Callable[[], Sequence[np.ndarray]], num_images: int,
                    crop_size: int, scale: int, n_critic: int, seed: int, batch_size: int,
-                   host: int, num_hosts: int, epoch_indices: Callable) -> Callable:
+                   host: int, num_hosts: int, epoch_indices: Callable,
+                   name: str = '') -> Callable:
   """``batch(step)`` of a paired pipeline (see the module docstring); ``crop_size`` a
-  multiple of ``scale`` (checked by :func:`jaxgan.data.sr_shapes`)."""
+  multiple of ``scale`` (checked by :func:`jaxgan.data.sr_shapes`). ``name``: the
+  images' set, named by an error about one of them."""
 
   local = batch_size // num_hosts
 
@@ -256,6 +262,7 @@ def pipeline_parts(train_images: Callable[[], Sequence[np.ndarray]], num_images:
         i = int(idx[k, g])
         hr[k, j], lr[k, j] = random_pair(images[i], crop_size, scale,
                                          np.random.default_rng([seed, step, 7, k, g]),
-                                         f'Image {i}')
+                                         f'Training image {i}' + (f' of {name}' if name
+                                                                  else ''))
     return {'x': hr, 'lr': lr}
   return batch
