@@ -96,7 +96,8 @@ def _latent(config: ml_collections.ConfigDict, family: models.Family,
     raise ConfigError(
         f'Model {config.model.name!r} makes images from noise, but dataset {pipe.name!r} '
         'pairs low- and high-resolution crops (super-resolution): use a super-resolution '
-        f'model ({", ".join(sr_models)}) or a dataset of images.')
+        f'model ({", ".join(sr_models)}), or a dataset of images (a folder of your own: '
+        '"images(path=\'DIR\')").')
   if family.conditioning != 'lowres' and int(config.model.z_dim) < 1:
     raise ConfigError(f'config.model.z_dim = {config.model.z_dim}: model '
                       f'{config.model.name!r} draws noise z, so it needs z_dim >= 1.')

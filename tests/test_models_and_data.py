@@ -169,6 +169,53 @@ class MixturesTest(chex.TestCase):
 
 class PipelineTest(chex.TestCase):
 
+  def test_a_folder_of_ones_own_images_for_the_noise_models(self):
+    import os
+    import tempfile
+
+    from PIL import Image
+
+    from configs import cgan_pd_cifar10, dcgan_cifar10
+    from jaxgan import build
+    root = tempfile.mkdtemp()
+    colours = {'cats': (200, 20, 20), 'dogs': (20, 200, 60)}
+    for name, colour in colours.items():
+      os.mkdir(os.path.join(root, name))
+      for i, (h, w) in enumerate(((40, 60), (50, 30), (16, 16))):
+        # A landscape image's side thirds, a portrait one's top and bottom, are another
+        # colour: the centre crop keeps the square of the class colour alone.
+        im = np.zeros((h, w, 3), np.uint8)
+        c = min(h, w)
+        top, left = (h - c) // 2, (w - c) // 2
+        im[top:top + c, left:left + c] = colour
+        Image.fromarray(im).save(os.path.join(root, name, f'{i}.png'))
+    p = data.get('images', batch_size=4, path=root, image_size=32, labels=True)
+    self.assertEqual((p.num_examples, p.num_classes, p.element_shape, p.evaluator),
+                     (6, 2, (32, 32, 3), 'inception'))
+    b = p.batch(0)
+    chex.assert_shape(b['x'], (1, 4, 32, 32, 3))
+    for x, y in zip(b['x'][0], b['y'][0], strict=True):
+      want = np.asarray(colours[['cats', 'dogs'][y]], np.float32) / 127.5 - 1
+      np.testing.assert_allclose(x, np.broadcast_to(want, x.shape), atol=1e-6)
+    # Without labels the images are those in the folder itself: here it holds sub-folders.
+    with self.assertRaisesRegex(FileNotFoundError, 'pass labels=True'):
+      data.get('images', batch_size=4, path=root)
+    with self.assertRaisesRegex(FileNotFoundError, r'The images dataset needs the folder of '
+                                r"images: --config.data.name=\"images\(path='DIR'\)\""):
+      data.get('images', batch_size=4)
+    flat = os.path.join(root, 'cats')
+    p = data.get('images', batch_size=2, path=flat, image_size=8)
+    self.assertEqual((p.num_examples, p.num_classes), (3, 0))
+    self.assertNotIn('y', p.batch(0))
+    # The noise models build on it: a DCGAN, and a class-conditional GAN on its labels.
+    c = dcgan_cifar10.get_config()
+    c.data = dict(name='images', batch_size=4, path=flat, image_size=32)
+    self.assertEqual(build.build(c)[1].element_shape, (32, 32, 3))
+    c = cgan_pd_cifar10.get_config()
+    c.data = dict(name='images', batch_size=4, path=root, image_size=32, labels=True)
+    c.model.generator.num_classes = c.model.discriminator.num_classes = 2
+    self.assertEqual(build.build(c)[1].num_classes, 2)
+
   def test_digits(self):
     x, y = images.load_digits()
     chex.assert_shape(x, (1797, 8, 8, 1))

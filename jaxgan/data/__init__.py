@@ -200,6 +200,24 @@ def tfds_images(name: str, batch_size: int, n_critic: int = 1, seed: int = 0,
                           batch_size, n_critic, seed, source.num_classes, evaluator, args)
 
 
+def image_folder_images(batch_size: int, n_critic: int = 1, seed: int = 0, path: str = '',
+                        image_size: int = 64, labels: bool = False) -> Pipeline:
+  """A folder of one's own images for the noise models (DCGAN, SNGAN, ...; the
+  super-resolution models read ``folder``): centre-cropped squares resized to
+  ``image_size`` (:func:`images.load_folder`), read once and held as uint8;
+  ``labels=True`` reads one class per sub-folder (the conditional models). Evaluated by
+  FID/KID/IS against the run's own training images."""
+  _check_positive('data.image_size', image_size)
+  if not isinstance(labels, bool):
+    raise ConfigError(f'images: labels must be True or False; got {labels!r}.')
+  x, y, classes = images.load_folder(path, image_size, labels)
+
+  def xs(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return x[i].astype(np.float32) / 127.5 - 1.0, y[i]
+  return _finite_pipeline('images', xs, len(x), x.shape[1:], batch_size, n_critic, seed,
+                          len(classes), 'inception', {'image_size': image_size})
+
+
 def mnist_digit_reference(data_dir: str | None, image_size: int, num_train: int = 10000,
                           num_held: int = 10000):
   """MNIST's digit-FD reference: ``((train_x, train_y), held_x, 'mnist')``, the digit
@@ -337,6 +355,7 @@ for _name in images.TFDS_IMAGE_SETS:
 del _name
 _DATASETS.register('photos', photos)
 _DATASETS.register('folder', image_folder)
+_DATASETS.register('images', image_folder_images)
 _DATASETS.register('div2k', functools.partial(sr_tfds, tfds_name='div2k/bicubic_x4',
                                               image_key='hr'))
 _DATASETS.register('sr_tfds', sr_tfds)

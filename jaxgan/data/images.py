@@ -61,6 +61,62 @@ def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
   return _resize(x[None], size)[0]
 
 
+IMAGES_SPEC = "--config.data.name=\"images(path='DIR')\""
+
+
+def load_folder(path: str, image_size: int, labels: bool = False
+                ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+  """A folder of one's own images for the noise models: each centre-cropped to a square
+  (its shorter side) and resized to ``image_size`` (bilinear, antialiased, as the TFDS
+  sets are), held as uint8.
+
+  Args:
+    path: the folder (``~`` expanded). Its PNG/JPEG/BMP files are read as
+      :func:`jaxgan.data.paired.read_stored` reads them (EXIF orientation applied,
+      grayscale as three channels, alpha dropped); hidden files are skipped.
+    image_size: the side of the square images.
+    labels: read one class per sub-folder of ``path`` (sorted by name, as torchvision's
+      ``ImageFolder``), for the class-conditional models; else the images in ``path``.
+
+  Returns:
+    ``(images [N, image_size, image_size, 3] uint8, labels [N] int32, class names)``.
+
+  Raises:
+    FileNotFoundError: no folder, no image, or (``labels``) no sub-folder.
+    DataError: a file that is not a readable image (named).
+  """
+  from jaxgan.data import paired
+  if labels:
+    root = os.path.expanduser(path)
+    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
+                     and not d.startswith('.')) if path and os.path.isdir(root) else []
+    if not classes:
+      raise FileNotFoundError(f'The images dataset with labels=True reads one class per '
+                              f'sub-folder of its path; {path!r} has none.')
+    files = [(f, k) for k, c in enumerate(classes)
+             for f in paired.folder_files(os.path.join(root, c), IMAGES_SPEC)]
+  else:
+    classes = []
+    try:
+      files = [(f, 0) for f in paired.folder_files(path, IMAGES_SPEC)]
+    except FileNotFoundError as e:
+      root = os.path.expanduser(path)
+      if path and os.path.isdir(root) and any(
+          os.path.isdir(os.path.join(root, d)) for d in os.listdir(root)):
+        raise FileNotFoundError(f'{e} It has sub-folders: pass labels=True to read one class '
+                                'per sub-folder.') from None
+      raise
+  x = np.empty((len(files), image_size, image_size, 3), np.uint8)
+  for i, (f, _) in enumerate(files):
+    image = paired.to_unit_range(paired.read_stored(f))
+    h, w = image.shape[:2]
+    c = min(h, w)
+    top, left = (h - c) // 2, (w - c) // 2
+    square = _resize(image[None, top:top + c, left:left + c], image_size)[0]
+    x[i] = np.round((np.clip(square, -1.0, 1.0) + 1.0) * 127.5)
+  return x, np.array([k for _, k in files], np.int32), classes
+
+
 def _data_source(name: str, split: str, data_dir: str | None):
   """``tfds.data_source`` of a prepared dataset, or an error saying how to prepare it."""
   try:

@@ -157,14 +157,16 @@ def folder(path: str) -> list[np.ndarray]:
   return [read_stored(f) for f in folder_files(path)]
 
 
-def folder_files(path: str) -> list[str]:
-  """The image files :func:`folder` reads, in its order (paths joined to ``path``)."""
+def folder_files(path: str, spec: str = FOLDER_SPEC) -> list[str]:
+  """The image files :func:`folder` reads, in its order (paths joined to ``path``);
+  ``spec``: the data name that gives the folder, shown when none is given."""
+  name = spec.split('"')[1].split('(')[0]
   if not path:
-    raise FileNotFoundError(f'The folder dataset needs the folder of images: {FOLDER_SPEC}.')
+    raise FileNotFoundError(f'The {name} dataset needs the folder of images: {spec}.')
   path = os.path.expanduser(path)
   if not os.path.isdir(path):
-    raise FileNotFoundError(f'The folder dataset\'s path {path!r} is not a folder of images '
-                            f'({FOLDER_SPEC}).')
+    raise FileNotFoundError(f'The {name} dataset\'s path {path!r} is not a folder of images '
+                            f'({spec}).')
   files = sorted(f for f in os.listdir(path) if f.lower().endswith(IMAGE_SUFFIXES)
                  and not f.startswith('.') and os.path.isfile(os.path.join(path, f)))
   if not files:
