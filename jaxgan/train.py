@@ -230,8 +230,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     try:
       state, signum = _train(config, workdir, gan, pipe, length, mesh, lead, record)
     except BaseException:
-      # A changed resume that failed before it saved anything (a NaN at its first steps, an
-      # error compiling): its checkpoints are the old config's, so config.json is put back.
+      # A changed start in a workdir with no checkpoint, failed before it saved anything (a
+      # NaN at its first steps, an error compiling): the old config.json is put back. (A
+      # changed resume records its config only with its first checkpoint.)
       if record.get('kept') and not record.get('saved'):
         workdir_lib.undo_config_record(workdir, record['kept'])
       raise
@@ -297,8 +298,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   if last_saved is not None and last_saved > length.steps:  # would train nothing, silently
     raise validation.ConfigError(
         f'{workdir} holds a run already at step {last_saved}, past the length asked '
-        f'({length.describe()}): nothing would be trained. Ask for at least {last_saved} '
-        'steps to resume it, or use another --workdir.')
+        f'({length.describe()}): nothing would be trained. Ask for more than {last_saved} '
+        'steps to train it further, or use another --workdir.')
   abstract = build.abstract_state(gan, pipe)
   state = ckpt.restore(checkpoints.abstract_like(abstract, replicated))
   # The source of a fresh run's generator is read and checked before anything is written:
@@ -308,10 +309,20 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   if jax.process_count() > 1:  # every host has read config.json before the lead rewrites it
     multihost_utils.sync_global_devices('jaxgan: config.json read')
 
+  resumed_at = last_saved or 0
+
   def record_config() -> None:  # only now: a failed restore leaves the workdir as it was
-    record['kept'] = workdir_lib.record_config(workdir, config, last_saved or 0, changes)
+    record['kept'] = workdir_lib.record_config(workdir, config, resumed_at, changes)
     workdir_lib.write_data_shapes(workdir, data.shapes_record(pipe))
-  _lead_first(record_config, lead, 'to write config.json and data_shapes.json')
+  # A changed resume records its config with its first checkpoint: until then every
+  # checkpoint is the old config's, and so is config.json, whatever stops the run (a
+  # SIGKILL too), so that the original command still resumes it.
+  record_pending = bool(changes) and last_saved is not None
+  if record_pending:
+    logging.warning('Resuming at step %d with a changed config, recorded in config.json '
+                    'with its first checkpoint:\n  %s', last_saved, '\n  '.join(changes))
+  else:
+    _lead_first(record_config, lead, 'to write config.json and data_shapes.json')
   if state is None:
     init = jax.jit(lambda k: build.init_state(gan, pipe, k), out_shardings=replicated)
     state = init(build.init_key(config.seed))
@@ -484,6 +495,9 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
         if save:
           ckpt.wait()  # the next step donates the state's buffers
           last_saved, record['saved'] = s, True
+          if record_pending:
+            _lead_first(record_config, lead, 'to write config.json and data_shapes.json')
+            record_pending = False
         if stopping:
           signum = stop_request.signum  # None where only another host was signalled
           break

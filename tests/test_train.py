@@ -347,21 +347,26 @@ class TrainLoopTest(chex.TestCase):
     # rewrote config.json with a length its checkpoint had passed).
     with self.assertRaisesRegex(validation.ConfigError,
                                 r'already at step 30, past the length asked \(20 steps.*'
-                                r'at least 30 steps'):
+                                r'more than 30 steps'):
       train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True,
                                             **{'loss.name': 'hinge'}), wd)
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['num_steps'], 30)
 
-  def test_a_changed_resume_that_saves_nothing_puts_the_old_config_back(self):
+  def test_a_changed_resume_records_its_config_with_its_first_checkpoint(self):
     # It failed at its first step (a NaN): every checkpoint is still the old config's, so a
-    # retry with that config must not be refused as a change.
+    # retry with that config must not be refused as a change. config.json is not touched
+    # before the first save (it was written at the start and put back on an error, so a
+    # SIGKILL left the new config over the old checkpoints, refusing the old command).
     wd = os.path.join(self.dir, 'changed_failed')
     train.train_and_evaluate(small_config(num_steps=10), wd)
     with open(os.path.join(wd, 'config.json')) as f:
       before = f.read()
-    with _poison_data(10), self.assertRaisesRegex(FloatingPointError, 'loss at step 11'):
+    with (_poison_data(10), self.assertRaisesRegex(FloatingPointError, 'loss at step 11'),
+          mock.patch.object(workdir, 'write_config',
+                            side_effect=AssertionError('config.json written')) as write):
       train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True,
                                             **{'loss.name': 'hinge'}), wd)
+    write.assert_not_called()
     with open(os.path.join(wd, 'config.json')) as f:
       self.assertEqual(f.read(), before)
     self.assertFalse([f for f in os.listdir(wd) if f.startswith('config_before')])
@@ -374,13 +379,24 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
     self.assertTrue(os.path.exists(os.path.join(wd, 'config_before_step_20.json')))
 
-  def test_a_second_changed_resume_at_one_step_keeps_the_first_record(self):
+  def test_a_changed_resume_that_trains_nothing_records_nothing(self):
+    wd = os.path.join(self.dir, 'changed_nothing')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    train.train_and_evaluate(small_config(num_steps=10, allow_config_change=True,
+                                          **{'loss.name': 'hinge'}), wd)
+    self.assertEqual(saved_steps(wd), [10])
+    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'],
+                     'non_saturating')
+    self.assertFalse([f for f in os.listdir(wd) if f.startswith('config_before')])
+
+  def test_a_second_changed_record_at_one_step_keeps_the_first(self):
     wd = os.path.join(self.dir, 'changed_twice')
     train.train_and_evaluate(small_config(num_steps=10), wd)
-    for loss in ('hinge', 'least_squares'):  # each changed resume stops before a save
-      train.train_and_evaluate(small_config(num_steps=10, allow_config_change=True,
-                                            **{'loss.name': loss}), wd)
-    self.assertEqual(saved_steps(wd), [10])
+    was = small_config(num_steps=10)
+    for loss in ('hinge', 'least_squares'):  # e.g. two changed starts, each killed
+      now = small_config(num_steps=10, **{'loss.name': loss})
+      workdir.record_config(wd, now, 10, [f'loss.name: {was.loss.name} -> {loss}'])
+      was = now
     names = {name: json.load(open(os.path.join(wd, name)))['loss']['name']
              for name in ('config_before_step_10.json', 'config_before_step_10_2.json',
                           'config.json')}
