@@ -15,6 +15,9 @@ from typing import Any
 
 import numpy as np
 
+# The longest file name (bytes) on Linux and macOS file systems.
+NAME_MAX = 255
+
 
 @contextlib.contextmanager
 def replacing(path: str) -> Iterator[str]:
@@ -22,7 +25,8 @@ def replacing(path: str) -> Iterator[str]:
   error, the file written there replaces ``path`` in one step (``os.replace``), with the
   earlier file's permissions, after it is flushed to disk (``fsync``).
 
-  The temporary name ends in ``path``'s whole name (``.tmp-<random>-<name>``), so writers
+  The temporary name ends in ``path``'s whole name (``.tmp-<random>-<name>``; its end
+  alone where that would pass a file name's 255 bytes), so writers
   that choose the format by the suffix (PIL, matplotlib, ``np.save``'s ``.npy``) write
   exactly what they would to ``path``. If the block raises (``KeyboardInterrupt``
   included), or writes nothing there (a writer that appended a suffix of its own: a
@@ -38,7 +42,11 @@ def replacing(path: str) -> Iterator[str]:
   """
   path = os.path.realpath(path)
   folder, name = os.path.split(path)
-  tmp = os.path.join(folder, f'.tmp-{uuid.uuid4().hex[:12]}-{name}')
+  prefix = f'.tmp-{uuid.uuid4().hex[:12]}-'
+  tail = name  # the name's end (its suffix), within a file name's 255 bytes
+  while len((prefix + tail).encode()) > NAME_MAX and len(tail) > 1:
+    tail = tail[1:]
+  tmp = os.path.join(folder, prefix + tail)
   try:
     yield tmp
     if not os.path.exists(tmp):
@@ -50,7 +58,7 @@ def replacing(path: str) -> Iterator[str]:
       os.fsync(f.fileno())
     os.replace(tmp, path)
   except BaseException:
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):
       os.remove(tmp)
     raise
 

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+from absl import logging
 
 from jaxgan import files
 from jaxgan.data import paired
@@ -81,10 +82,33 @@ def color_profile(path: str) -> bytes | None:
   """The ICC colour profile embedded in an image file (Display P3 phone photos, Adobe RGB
   exports), or ``None``. The model upscales the stored values; :func:`write_image` tags
   the result with the same profile, so that a colour-managed viewer shows its colours as
-  the input's (untagged, they would be read as sRGB and shift)."""
+  the input's (untagged, they would be read as sRGB and shift).
+
+  Only an RGB profile is kept: the output is RGB, and a grayscale or CMYK profile on it
+  is invalid (colour-managed software refuses the file); such an input's output is
+  written untagged (sRGB), with a warning."""
   from PIL import Image
   with Image.open(path) as im:
-    return im.info.get('icc_profile') or None
+    profile = im.info.get('icc_profile') or None
+  space = profile[16:20] if profile and len(profile) >= 20 else b''  # the ICC header's
+  if profile and space != b'RGB ':
+    logging.warning('%s has a %s colour profile, which cannot tag the RGB output: it is '
+                    'written without one (read as sRGB).', path,
+                    space.decode('ascii', 'replace').strip() or 'malformed')
+    return None
+  return profile
+
+
+# JPEG's largest width and height.
+JPEG_MAX_SIDE = 65535
+
+
+def check_output_size(path: str, shape: tuple[int, int]) -> None:
+  """``ValueError`` when an image of ``shape`` (h, w) cannot be written to ``path``'s
+  format: a JPEG side is at most 65,535 pixels. For a check before the work."""
+  if path.lower().endswith(('.jpg', '.jpeg')) and max(shape) > JPEG_MAX_SIDE:
+    raise ValueError(f'The output would be {shape[1]}x{shape[0]} pixels; a JPEG side is at '
+                     f'most {JPEG_MAX_SIDE}: write a .png ({path}).')
 
 
 def write_image(path: str, image: np.ndarray, icc_profile: bytes | None = None) -> None:
@@ -93,6 +117,7 @@ def write_image(path: str, image: np.ndarray, icc_profile: bytes | None = None) 
   from PIL import Image
   if not path.lower().endswith(IMAGE_SUFFIXES):
     raise ValueError(f'The output must end in {", ".join(IMAGE_SUFFIXES)}; got {path}.')
+  check_output_size(path, image.shape[:2])
   pixels = np.round((np.clip(image, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
   options = {'quality': 95} if path.lower().endswith(('.jpg', '.jpeg')) else {}
   if icc_profile:

@@ -52,10 +52,11 @@ def main(argv):
     _check_output(FLAGS.output, FLAGS.input)
     inference.check_super_resolution(FLAGS.workdir)
     gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False)
+    scale = pipe.evaluator_args['scale']
+    upscale.check_output_size(FLAGS.output, (lr.shape[0] * scale, lr.shape[1] * scale))
   except (ValueError, FileNotFoundError) as e:
     raise common.LaunchError(str(e)) from None
   run = evaluate.EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples=0)
-  scale = pipe.evaluator_args['scale']
   margin = sr.receptive_radius(gan.generator) if FLAGS.margin is None else FLAGS.margin
   tile = max(128, 2 * margin) if FLAGS.tile is None else FLAGS.tile
   hr = upscale.upscale(run.generate, lr, scale, margin=margin, tile=tile)

@@ -49,6 +49,17 @@ class ReplacingTest(parameterized.TestCase):
     self.assertEqual(self._read(), 'new')
     self.assertEqual(os.listdir(self.dir), ['out.txt'])
 
+  def test_a_name_near_the_longest_allowed_is_written(self):
+    # 246 characters + '.npy' is a legal name; the temporary one (18 characters longer)
+    # was not: np.save failed, and so did the cleanup, with a chained traceback.
+    path = os.path.join(self.dir, 'a' * 246 + '.npy')
+    with files.replacing(path) as tmp:
+      self.assertLessEqual(len(os.path.basename(tmp)), 255)
+      self.assertTrue(tmp.endswith('.npy'))
+      np.save(tmp, np.arange(3))
+    np.testing.assert_array_equal(np.load(path), np.arange(3))
+    self.assertEqual(sorted(os.listdir(self.dir)), sorted(['out.txt', os.path.basename(path)]))
+
   @parameterized.parameters(ValueError('bad value'), KeyboardInterrupt())
   def test_an_error_or_interrupt_keeps_the_earlier_file_whole(self, error):
     with self.assertRaises(type(error)), files.replacing(self.path) as tmp:
@@ -110,10 +121,27 @@ class ReplacingTest(parameterized.TestCase):
       self.assertNotIn('icc_profile', im.info)
     # A colour profile given (the input's) is embedded, and read back as given.
     from PIL import ImageCms
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile('LAB')).tobytes()
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB')).tobytes()
     upscale.write_image(path, np.zeros((4, 4, 3), np.float32), profile)
     self.assertEqual(upscale.color_profile(path), profile)
     self.assertEqual(sorted(os.listdir(self.dir)), sorted([name, 'out.txt']))
+
+  def test_a_profile_of_another_colour_space_is_not_passed_to_the_rgb_output(self):
+    # A grayscale (or CMYK, Lab) input's profile tagged the RGB output, which colour-managed
+    # software then refused.
+    from PIL import ImageCms
+    lab = ImageCms.ImageCmsProfile(ImageCms.createProfile('LAB')).tobytes()
+    path = os.path.join(self.dir, 'in.png')
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path, icc_profile=lab)
+    with self.assertLogs(level='WARNING') as logs:
+      self.assertIsNone(upscale.color_profile(path))
+    self.assertRegex(logs.output[0], 'has a Lab colour profile, which cannot tag the RGB')
+
+  def test_a_jpeg_side_over_65535_is_refused_before_the_work(self):
+    with self.assertRaisesRegex(ValueError, r'would be 65600x8 pixels; a JPEG side is at most '
+                                '65535: write a .png'):
+      upscale.check_output_size(os.path.join(self.dir, 'x.jpg'), (8, 65600))
+    upscale.check_output_size(os.path.join(self.dir, 'x.png'), (8, 65600))
 
   def test_np_savez(self):
     path = os.path.join(self.dir, 'panels.npz')

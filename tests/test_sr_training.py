@@ -213,7 +213,7 @@ class TwoStageTest(chex.TestCase):
     d = tempfile.mkdtemp()
     pixels = np.random.default_rng(0).integers(0, 256, (20, 60, 3)).astype(np.uint8)
     from PIL import ImageCms
-    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile('LAB')).tobytes()
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile('sRGB')).tobytes()
     Image.fromarray(pixels).save(os.path.join(d, 'in.jpg'), icc_profile=profile)
     run = lambda *a: subprocess.run([sys.executable, '-m', 'launch.upscale', *a], cwd=ROOT,
                                     env=ENV, capture_output=True, text=True, timeout=300)
