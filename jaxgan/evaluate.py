@@ -35,7 +35,7 @@ import numpy as np
 from jaxgan import data, files, inference, metrics, registry, sharding
 from jaxgan import gan as gan_lib
 from jaxgan.data import bicubic
-from jaxgan.metrics import digit_classifier, inception
+from jaxgan.metrics import digit_classifier, inception, kid
 from jaxgan.metrics import sr as sr_metrics
 from jaxgan.models import layers
 from jaxgan.models import sr as sr_models
@@ -188,6 +188,7 @@ def digit_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[st
          'digit_fd_floor_real_vs_real': ref.floor,
          'digit_fd_training_data': metrics.frechet_distance_from_features(ref.held, f_train),
          'digit_kid': metrics.kernel_inception_distance(ref.held, f_fake)[0],
+         'digit_kid_subset_size': kid.kid_subset_size(len(ref.held), len(f_fake)),
          'digit_is': metrics.inception_score(logits)[0],
          'reference': ref.description}
   if run.assigned is not None:

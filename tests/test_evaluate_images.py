@@ -52,7 +52,8 @@ class EvaluateImagesTest(chex.TestCase):
     with (tfds.testing.mock_data(num_examples=24), self.assertWarnsRegex(UserWarning, '2048'),
           spy as fid_kid_is):
       result = evaluate.evaluate(wd, num_samples=20, inception_weights=weights)
-    self.assertEqual((result['num_real'], result['num_fake']), (20, 20))
+    self.assertEqual((result['num_real'], result['num_fake'], result['kid_subset_size']),
+                     (20, 20, 20))  # the KID subsets' size, under its 1,000: recorded
     # The numbers reported are those of the samples and reals the run passed, recomputed
     # here from their Inception features: FID with SciPy's sqrtm, KID as the brute-force
     # unbiased MMD (20 <= the subset size: every subset is the whole set), IS in NumPy.

@@ -18,6 +18,23 @@ def _scipy_fid(mu1, s1, mu2, s2):
 
 class FrechetTest(chex.TestCase):
 
+  def test_statistics_shapes_and_their_errors(self):
+    # One feature: the covariance is [1, 1] (np.cov gave a 0-d array).
+    mu, sigma = metrics.feature_statistics(np.array([[1.0], [3.0], [5.0]]))
+    self.assertEqual((mu.shape, sigma.shape), ((1,), (1, 1)))
+    np.testing.assert_allclose(sigma, [[4.0]])
+    # A column-vector mean is named as a shape error (it failed inside NumPy's matmul).
+    with self.assertRaisesRegex(ValueError, r'mu \(3, 1\) vs \(3, 1\).*want mu \[d\]'):
+      metrics.frechet_distance(np.zeros((3, 1)), np.eye(3), np.zeros((3, 1)), np.eye(3))
+    # A covariance made in float32 as E[x x^T] - mu mu^T goes slightly negative: the error
+    # says so, and how to make one that is not.
+    x = np.random.default_rng(0).normal(20.0, 1.0, (50, 64)).astype(np.float32)  # rank 49
+    m = x.mean(0)
+    one_pass = x.T @ x / len(x) - np.outer(m, m)  # float32
+    self.assertLess(np.linalg.eigvalsh(one_pass.astype(np.float64))[0], 0)
+    with self.assertRaisesRegex(ValueError, 'not positive semi-definite.*computed in float32'):
+      metrics.frechet_distance(m, one_pass, m, one_pass)
+
   def test_matches_scipy_sqrtm_on_well_conditioned_inputs(self):
     rng = np.random.default_rng(0)
     for d in (2, 16, 64):
@@ -136,6 +153,22 @@ class InceptionScoreTest(chex.TestCase):
       np.testing.assert_allclose(metrics.inception_score(logits),
                                  (np.mean(scores), np.std(scores)), rtol=1e-10)
 
+  def test_the_splits_follow_the_order_unless_shuffled_as_torch_fidelity_does(self):
+    # Logits sorted by class: each unshuffled split holds one class (IS near 1); shuffled
+    # with torch-fidelity's permutation (RandomState(2020)), the splits are mixed.
+    n, k = 1000, 10
+    logits = np.full((n, k), -20.0)
+    logits[np.arange(n), np.arange(n) * k // n] = 20.0
+    self.assertLess(metrics.inception_score(logits)[0], 1.01)
+    shuffled = logits[np.random.RandomState(2020).permutation(n)]
+    p = np.exp(shuffled - shuffled.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    scores = [np.exp(np.mean(np.sum(q * (np.log(q) - np.log(q.mean(0))), 1)))
+              for q in (p[i * n // 10:(i + 1) * n // 10] for i in range(10))]
+    got = metrics.inception_score(logits, shuffle_seed=2020)
+    np.testing.assert_allclose(got, (np.mean(scores), np.std(scores)), rtol=1e-10)
+    self.assertGreater(got[0], 9.0)
+
   def test_bad_num_splits_is_an_error(self):
     with self.assertRaisesRegex(ValueError, 'num_splits must be at least 1; got 0'):
       metrics.inception_score(np.zeros((5, 10)), num_splits=0)
@@ -156,6 +189,15 @@ class InceptionScoreTest(chex.TestCase):
 
 
 class MixtureMetricsTest(chex.TestCase):
+
+  def test_bad_samples_modes_or_std_are_errors(self):
+    modes, std = mixtures.MIXTURES['ring8']
+    for args, message in (((np.zeros((0, 2)), modes, std), r'n >= 1; got \(0, 2\)'),
+                          ((np.zeros((5, 2)), modes, 0.0), 'std must be a finite number > 0'),
+                          ((np.zeros((5, 2)), modes, np.nan), 'std must be'),
+                          ((np.zeros((5, 2)), np.zeros((0, 2)), std), r'K >= 1')):
+      with self.subTest(message), self.assertRaisesRegex(ValueError, message):
+        metrics.nearest_modes(*args)
 
   def test_true_samples(self):
     modes, std = mixtures.MIXTURES['grid25']

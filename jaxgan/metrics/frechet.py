@@ -26,7 +26,7 @@ def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     warnings.warn(f'Only {n} samples for {d}-dimensional features: the covariance is '
                   'singular and the Fréchet distance is biased and unstable; use at least '
                   f'{d} (FID convention: 10,000 or 50,000).', stacklevel=2)
-  return f.mean(0), np.cov(f, rowvar=False)
+  return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
@@ -51,9 +51,10 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
   """
   mu1, mu2 = (np.atleast_1d(np.asarray(m, np.float64)) for m in (mu1, mu2))
   s1, s2 = (np.atleast_2d(np.asarray(s, np.float64)) for s in (sigma1, sigma2))
-  if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (mu1.size, mu1.size):
+  if (mu1.ndim != 1 or mu1.shape != mu2.shape or s1.shape != s2.shape
+      or s1.shape != (mu1.size, mu1.size)):
     raise ValueError(f'Mismatched statistics: mu {mu1.shape} vs {mu2.shape}, sigma '
-                     f'{s1.shape} vs {s2.shape}.')
+                     f'{s1.shape} vs {s2.shape} (want mu [d] and sigma [d, d]).')
   for i, (m, s) in enumerate(((mu1, s1), (mu2, s2)), 1):
     _check_statistics(m, s, i)
 
@@ -82,7 +83,9 @@ def _check_statistics(mu: np.ndarray, sigma: np.ndarray, i: int, tol: float = 1e
   w = np.linalg.eigvalsh((sigma + sigma.T) / 2)
   if w[0] < -tol * max(w[-1], 0.0):
     raise ValueError(f'sigma{i} is not positive semi-definite (eigenvalues from {w[0]:.3g} '
-                     f'to {w[-1]:.3g}): not a covariance.')
+                     f'to {w[-1]:.3g}): not a covariance, or one computed in float32 (e.g. '
+                     'as E[x x^T] - mu mu^T, whose round-off goes negative): recompute it '
+                     'in float64 from the features (feature_statistics does).')
 
 
 def _psd_sqrt(a: np.ndarray) -> np.ndarray:

@@ -36,7 +36,7 @@ import numpy as np
 from jaxgan import sharding, torch_weights
 from jaxgan.metrics import frechet
 from jaxgan.metrics.inception_score import inception_score
-from jaxgan.metrics.kid import kernel_inception_distance
+from jaxgan.metrics.kid import kernel_inception_distance, kid_subset_size
 
 WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 WEIGHTS_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/'
@@ -269,6 +269,8 @@ def fid_kid_is(variables: dict, real: np.ndarray, fake: np.ndarray,
   kid_mean, kid_std = kernel_inception_distance(f_real, f_fake)
   is_mean, is_std = inception_score(logits)
   return {'fid': frechet.frechet_distance_from_features(f_real, f_fake),
-          'kid': kid_mean, 'kid_std': kid_std, 'is': is_mean, 'is_std': is_std,
+          'kid': kid_mean, 'kid_std': kid_std,
+          'kid_subset_size': kid_subset_size(len(f_real), len(f_fake)),
+          'is': is_mean, 'is_std': is_std,
           'num_real': len(real), 'num_fake': len(fake)}
 

@@ -7,12 +7,18 @@ import numpy as np
 from jaxgan.metrics.arrays import check_features
 
 
-def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, float]:
+def inception_score(logits: np.ndarray, num_splits: int = 10,
+                    shuffle_seed: int | None = None) -> tuple[float, float]:
   """IS = exp(E_x KL(p(y|x) || p(y))), mean and std over ``num_splits`` splits.
 
   Split ``i`` is ``logits[i * n // num_splits:(i + 1) * n // num_splits]``, as in the
-  reference code of Salimans et al. (and pytorch-gan-metrics, torch-fidelity), so the
-  score is theirs for any ``n``, not only for multiples of ``num_splits``.
+  reference code of Salimans et al. (and pytorch-gan-metrics), so the score is theirs for
+  any ``n``, not only for multiples of ``num_splits``. The splits follow the samples'
+  order: samples grouped by class (features extracted class by class) give each split a
+  few classes and a far lower score. jaxgan's evaluators draw class ``i mod K`` for sample
+  ``i`` (or classes at random), so every split holds them all. ``shuffle_seed``: permute
+  the samples first with ``np.random.RandomState(shuffle_seed)``, as torch-fidelity does
+  (its default seed: 2020; its score is then this one).
 
   Raises:
     ValueError: fewer samples than splits (an empty split would make the score NaN).
@@ -27,6 +33,8 @@ def inception_score(logits: np.ndarray, num_splits: int = 10) -> tuple[float, fl
     raise ValueError(f'An Inception Score (or digit-IS) of {len(z)} samples in {num_splits} '
                      f'splits: give at least {num_splits} samples (thousands, for a '
                      'meaningful score).')
+  if shuffle_seed is not None:
+    z = z[np.random.RandomState(shuffle_seed).permutation(len(z))]
   z = z - z.max(1, keepdims=True)
   log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
   n, scores = len(log_p), []

@@ -16,7 +16,9 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: i
     Bińkowski et al., Demystifying MMD GANs, ICLR 2018.
 
   Returns:
-    ``(mean, std)`` over ``num_subsets`` subsets of ``min(subset_size, n_real, n_fake)``.
+    ``(mean, std)`` over ``num_subsets`` subsets of ``min(subset_size, n_real, n_fake)``
+    (torch-fidelity refuses sets smaller than ``subset_size``; the evaluators record the
+    size used, :func:`kid_subset_size`).
     A set of at most that many samples is whole in every subset, so the std then shows
     only the other set's resampling (0 when both are whole): below ``subset_size``
     samples per set it understates the estimate's spread.
@@ -27,7 +29,7 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: i
   if num_subsets < 1 or subset_size < 2:
     raise ValueError(f'KID needs num_subsets >= 1 and subset_size >= 2 (an unbiased MMD); '
                      f'got num_subsets={num_subsets}, subset_size={subset_size}.')
-  m = min(subset_size, len(x), len(y))
+  m = kid_subset_size(len(x), len(y), subset_size)
   if m < 2:
     raise ValueError(f'KID needs at least 2 samples in each set; got {len(x)} real and '
                      f'{len(y)} fake.')
@@ -41,3 +43,8 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: i
     values.append((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
                   + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
   return float(np.mean(values)), float(np.std(values))
+
+
+def kid_subset_size(num_real: int, num_fake: int, subset_size: int = 1000) -> int:
+  """The subset size :func:`kernel_inception_distance` uses for sets of these sizes."""
+  return min(subset_size, num_real, num_fake)

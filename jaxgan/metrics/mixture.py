@@ -18,8 +18,14 @@ def nearest_modes(samples: np.ndarray, modes: np.ndarray,
                   std: float) -> tuple[np.ndarray, np.ndarray]:
   """``(index of the nearest mode [n], is-high-quality [n])`` of ``samples[n, 2]``."""
   samples = np.asarray(samples, np.float64)
-  if samples.ndim != 2 or samples.shape[1] != modes.shape[1]:
-    raise ValueError(f'samples must have shape [n, {modes.shape[1]}]; got {samples.shape}.')
+  modes = np.asarray(modes)
+  if modes.ndim != 2 or not len(modes):
+    raise ValueError(f'modes must have shape [K, dim], K >= 1; got {modes.shape}.')
+  if samples.ndim != 2 or samples.shape[1] != modes.shape[1] or not len(samples):
+    raise ValueError(f'samples must have shape [n, {modes.shape[1]}], n >= 1; got '
+                     f'{samples.shape}.')
+  if not (np.isfinite(std) and std > 0):
+    raise ValueError(f'std must be a finite number > 0 (the modes\' spread); got {std}.')
   if not np.all(np.isfinite(samples)):
     raise ValueError(f'samples contain {int((~np.isfinite(samples)).sum())} non-finite values.')
   dist = np.linalg.norm(samples[:, None, :] - modes[None, :, :].astype(np.float64), axis=-1)
