@@ -20,10 +20,11 @@ PyTorch runs on the GPU when one is available (``cudnn.benchmark`` on; with ``--
 bfloat16`` under ``torch.autocast`` to bf16), else on the CPU. ``--batch 64,128`` runs each
 model at each batch instead of its own; ``--impl fast,flax`` times the train step with
 each convolution implementation of ``jaxgan.models.layers`` (default: ``auto``, the
-backend's choice); ``--variants`` and ``--parts steps`` (train steps only) shorten a run.
+backend's choice; the critic updates and generator parts take the first); ``--variants``
+and ``--parts steps`` (train steps only) shorten a run.
 
     python -m benchmarks.conv_step [--dtype bfloat16] [--rounds 5] [--batch 64,128]
-        [--impl auto] [--variants plain,wgan_gp,r1] [--parts all]
+        [--impl auto] [--variants plain,wgan_gp,r1] [--parts all] [--torch_threads 0]
 """
 
 from __future__ import annotations
@@ -255,6 +256,8 @@ def main() -> None:
   parser.add_argument('--variants', default=','.join(VARIANTS),
                       help=f'comma-separated, of {", ".join(VARIANTS)}')
   parser.add_argument('--parts', default='all', choices=['all', 'steps'])
+  parser.add_argument('--torch_threads', type=int, default=0,
+                      help="PyTorch's intra-op threads on CPU (default 0: PyTorch's own)")
   args = parser.parse_args()
   dtype = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}[args.dtype]
   impls = comma_list(args.impl, ('auto', 'fast', 'flax'), 'impl')
@@ -268,6 +271,8 @@ def main() -> None:
   device, torch_sync = torch_device(cudnn_benchmark=True)
   if device:
     import torch
+    if args.torch_threads and device == 'cpu':
+      torch.set_num_threads(args.torch_threads)
     torch_note = (f'PyTorch {torch.__version__} eager on {device}'
                   + (f', {torch.get_num_threads()} threads' if device == 'cpu' else '')
                   + (', bf16 autocast' if args.dtype == 'bfloat16' else ''))
@@ -276,8 +281,9 @@ def main() -> None:
   from jaxgan.models import layers
   peak = conv_peak()
   impl_note = ', '.join(i if i != 'auto' else f'auto ({layers.default_impl()})' for i in impls)
+  parts_impl = impl_note.split(', ')[0]
   print(f'jax {jax.__version__} on {jax.devices()[0].device_kind}, activations {args.dtype}, '
-        f'convolutions {impl_note}; '
+        f'convolutions {impl_note} (critic updates and generator parts: {parts_impl}); '
         f'{torch_note}; conv peak {peak / 1e9:.1f} GFLOP/s')
   sync = jax.block_until_ready
   bf16 = args.dtype == 'bfloat16'
@@ -292,11 +298,15 @@ def main() -> None:
       if parts:
         variants[f'torch {variant}'] = (parts[0], torch_sync)
       if args.parts == 'all':
-        variants[f'jax critic {variant}'] = (jax_critic_update(case, variant, dtype), sync)
+        with conv_impl(impls[0]):  # traced and compiled here, with the first impl
+          critic = jax_critic_update(case, variant, dtype)
+          critic()
+        variants[f'jax critic {variant}'] = (critic, sync)
         if parts:
           variants[f'torch critic {variant}'] = (parts[1], torch_sync)
     if args.parts == 'all':
-      fwd, grad, fwd_flops, grad_flops = jax_generator_parts(case, dtype)
+      with conv_impl(impls[0]):
+        fwd, grad, fwd_flops, grad_flops = jax_generator_parts(case, dtype)
       g_flops[name] = fwd_flops, grad_flops
       variants['jax G forward'], variants['jax G gradient'] = (fwd, sync), (grad, sync)
       parts = torch_parts(case, 'plain', device, bf16) if device else None
