@@ -292,6 +292,9 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'),
                                  keep=config.keep_checkpoints)
   last_saved = ckpt.latest_step()
+  # A changed resume stopped right after its first checkpoint is recorded first.
+  _lead_first(lambda: workdir_lib.settle_pending(workdir, last_saved), lead,
+              'to settle config_pending.json')
   # Every host checks (read-only), so that a refused resume stops all of them, not the
   # lead alone while the others wait in the restore's collectives.
   changes = workdir_lib.check_resume_config(workdir, config, last_saved)
@@ -314,6 +317,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   def record_config() -> None:  # only now: a failed restore leaves the workdir as it was
     record['kept'] = workdir_lib.record_config(workdir, config, resumed_at, changes)
     workdir_lib.write_data_shapes(workdir, data.shapes_record(pipe))
+    if os.path.exists(workdir_lib.pending_path(workdir)):
+      os.remove(workdir_lib.pending_path(workdir))
   # A changed resume records its config with its first checkpoint: until then every
   # checkpoint is the old config's, and so is config.json, whatever stops the run (a
   # SIGKILL too), so that the original command still resumes it.
@@ -488,6 +493,10 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
             stop(f'Non-finite values in {", ".join(bad)} of the train state at step {s} '
                  f'(not saved). The state is checked at each save: they appeared after '
                  f'{since}, the losses logged until then being finite.')
+        if save and record_pending:  # in case it stops before config.json is written
+          _lead_first(lambda: workdir_lib.write_pending(
+              workdir, config, resumed_at, changes, data.shapes_record(pipe)), lead,
+                      'to write config_pending.json')
         if save:  # before the pictures: a failure there must not cost the checkpoint
           ckpt.save(s, state)
         if _crossed(before, s, config.eval_every) or s == total:

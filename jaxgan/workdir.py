@@ -231,15 +231,15 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
   return changes + moved
 
 
-def record_config(workdir: str, config: ml_collections.ConfigDict, step: int,
+def record_config(workdir: str, config: ml_collections.ConfigDict | str, step: int,
                   changes: list[str]) -> str | None:
   """Writes ``config.json`` for the run now training; after a change the previous one is
   kept as ``config_before_step_{step}.json`` (``..._{step}_2.json``, ``_3``, ... when
   that is taken: a second changed resume at the same step keeps the first record). The
   previous one is copied, not moved: ``config.json`` is never missing, so a write that
   fails (an interrupt, a full disk) leaves it as it was, and a later resume is still
-  checked against it. Returns the kept file (``None`` without changes), for
-  :func:`undo_config_record`."""
+  checked against it. ``config``: the config, or its JSON text (a pending record's).
+  Returns the kept file (``None`` without changes), for :func:`undo_config_record`."""
   path = config_path(workdir)
   kept = None
   if changes:
@@ -250,8 +250,46 @@ def record_config(workdir: str, config: ml_collections.ConfigDict, step: int,
     _copy(path, kept)
     logging.warning('Resuming at step %d with a changed config (the previous one kept as %s):'
                     '\n  %s', step, kept, '\n  '.join(changes))
-  write_config(workdir, config)
+  if isinstance(config, str):
+    files.write_text(path, config)
+  else:
+    write_config(workdir, config)
   return kept
+
+
+def pending_path(workdir: str) -> str:
+  return os.path.join(workdir, 'config_pending.json')
+
+
+def write_pending(workdir: str, config: ml_collections.ConfigDict, step: int,
+                  changes: list[str], data_shapes: dict[str, Any]) -> None:
+  """The record of a changed resume from ``step``, written before its first checkpoint:
+  if the run stops between that checkpoint and :func:`record_config` (a SIGKILL, a full
+  disk), :func:`settle_pending` makes it when the workdir is next trained."""
+  files.write_json(pending_path(workdir), {
+      'resumed_at': step, 'changes': changes, 'config': config.to_json(indent=2),
+      'data_shapes': data_shapes})
+
+
+def settle_pending(workdir: str, latest_step: int | None) -> None:
+  """Settles a pending record (:func:`write_pending`) before a run reads ``config.json``:
+  when a checkpoint after its resume step exists (it is the changed config's) its
+  config becomes ``config.json`` (the previous one kept, :func:`record_config`; nothing
+  more if it already is), else it is dropped (every checkpoint is the old config's)."""
+  path = pending_path(workdir)
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    pending = json.load(f)
+  if latest_step is not None and latest_step > pending['resumed_at']:
+    with open(config_path(workdir)) as f:
+      recorded = f.read() == pending['config']
+    if not recorded:
+      logging.warning('The run stopped after its checkpoint %d, before recording its changed '
+                      'config: recorded now.', latest_step)
+      record_config(workdir, pending['config'], pending['resumed_at'], pending['changes'])
+      write_data_shapes(workdir, pending['data_shapes'])
+  os.remove(path)
 
 
 def _copy(source: str, target: str) -> None:

@@ -379,6 +379,31 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
     self.assertTrue(os.path.exists(os.path.join(wd, 'config_before_step_20.json')))
 
+  def test_a_changed_resume_stopped_after_its_first_checkpoint_is_recorded_next_time(self):
+    # Stopped between its first checkpoint and writing config.json (a SIGKILL there, a full
+    # disk): the original command resumed the changed config's checkpoint unchecked.
+    wd = os.path.join(self.dir, 'changed_killed')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    with (mock.patch.object(workdir, 'record_config', side_effect=RuntimeError('killed')),
+          self.assertRaisesRegex(RuntimeError, 'killed')):
+      train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True,
+                                            **{'loss.name': 'hinge'}), wd)
+    self.assertEqual(saved_steps(wd), [10, 20])
+    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'],
+                     'non_saturating')
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"(?s)step 20.*loss.name: 'hinge' -> 'non_saturating'"):
+      train.train_and_evaluate(small_config(num_steps=30), wd)
+    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
+    old = json.load(open(os.path.join(wd, 'config_before_step_10.json')))
+    self.assertEqual(old['loss']['name'], 'non_saturating')
+    self.assertFalse(os.path.exists(workdir.pending_path(wd)))
+    # The changed config resumes; no record is left pending after a normal save.
+    train.train_and_evaluate(small_config(num_steps=30, allow_config_change=True,
+                                          **{'loss.name': 'hinge'}), wd)
+    self.assertEqual(sorted(f for f in os.listdir(wd) if f.startswith('config')),
+                     ['config.json', 'config_before_step_10.json'])
+
   def test_a_changed_resume_that_trains_nothing_records_nothing(self):
     wd = os.path.join(self.dir, 'changed_nothing')
     train.train_and_evaluate(small_config(num_steps=10), wd)
