@@ -18,6 +18,7 @@ from jaxgan import build, checkpoints, data, files, models, sharding
 from jaxgan import gan as gan_lib
 from jaxgan import workdir as workdir_lib
 from jaxgan.models import sr
+from jaxgan.validation import ConfigError
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:
@@ -98,8 +99,8 @@ def generator_weights(workdir: str) -> tuple[Any, Any]:
 
 
 def _check_same_structure(a: Any, b: Any, what: str) -> None:
-  """``ValueError`` naming the first few parameters that differ (path and shapes), not the
-  whole trees."""
+  """``ConfigError`` (a ``ValueError``: the launchers' one-line error) naming the first
+  few parameters that differ (path and shapes), not the whole trees."""
   flat = [{jax.tree_util.keystr(k): tuple(v.shape)
            for k, v in jax.tree_util.tree_leaves_with_path(t)} for t in (a, b)]
   if flat[0] == flat[1]:
@@ -107,7 +108,7 @@ def _check_same_structure(a: Any, b: Any, what: str) -> None:
   diffs = [f'{k}: {flat[0].get(k, "absent")} vs {flat[1].get(k, "absent")}'
            for k in sorted(set(flat[0]) | set(flat[1])) if flat[0].get(k) != flat[1].get(k)]
   more = f'; and {len(diffs) - 3} more' if len(diffs) > 3 else ''
-  raise ValueError(f'{what}: the generators differ in architecture ({len(flat[0])} vs '
+  raise ConfigError(f'{what}: the generators differ in architecture ({len(flat[0])} vs '
                    f'{len(flat[1])} parameters); {"; ".join(diffs[:3])}{more}.')
 
 

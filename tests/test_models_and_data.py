@@ -175,8 +175,8 @@ class PipelineTest(chex.TestCase):
 
     from PIL import Image
 
-    from configs import cgan_pd_cifar10, dcgan_cifar10
-    from jaxgan import build
+    from configs import cgan_pd_cifar10, dcgan_cifar10, wgan_gp_mnist
+    from jaxgan import build, validation
     root = tempfile.mkdtemp()
     colours = {'cats': (200, 20, 20), 'dogs': (20, 200, 60)}
     for name, colour in colours.items():
@@ -197,20 +197,43 @@ class PipelineTest(chex.TestCase):
     for x, y in zip(b['x'][0], b['y'][0], strict=True):
       want = np.asarray(colours[['cats', 'dogs'][y]], np.float32) / 127.5 - 1
       np.testing.assert_allclose(x, np.broadcast_to(want, x.shape), atol=1e-6)
-    # Without labels the images are those in the folder itself: here it holds sub-folders.
-    with self.assertRaisesRegex(FileNotFoundError, 'pass labels=True'):
-      data.get('images', batch_size=4, path=root)
-    with self.assertRaisesRegex(FileNotFoundError, r'The images dataset needs the folder of '
-                                r"images: --config.data.name=\"images\(path='DIR'\)\""):
-      data.get('images', batch_size=4)
-    flat = os.path.join(root, 'cats')
-    p = data.get('images', batch_size=2, path=flat, image_size=8)
-    self.assertEqual((p.num_examples, p.num_classes), (3, 0))
+    # Without labels every image under the folder is one set, sub-folders (and theirs, as
+    # with labels) included; hidden ones are not.
+    os.makedirs(os.path.join(root, 'dogs', 'more', '.thumbnails'))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+        os.path.join(root, 'dogs', 'more', 'x.png'))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+        os.path.join(root, 'dogs', 'more', '.thumbnails', 'x.png'))
+    p = data.get('images', batch_size=4, path=root, image_size=8)
+    self.assertEqual((p.num_examples, p.num_classes), (7, 0))
     self.assertNotIn('y', p.batch(0))
-    # The noise models build on it: a DCGAN, and a class-conditional GAN on its labels.
+    self.assertEqual(data.get('images', batch_size=4, path=root, image_size=8,
+                              labels=True).num_examples, 7)
+    with self.assertRaisesRegex(FileNotFoundError, r"needs a folder of images \(--config.data"
+                                r".name=\"images\(path='DIR'\)\"\); got ''"):
+      data.get('images', batch_size=4)
+    one = os.path.join(root, 'dogs', 'more')
+    with self.assertRaisesRegex(validation.DataError, 'holds 1 image: a GAN and its FID/KID '
+                                'need at least 2'):
+      data.get('images', batch_size=4, path=one)
+    # Grayscale for the 1-channel models: ITU-R 601 luma of the class colour.
+    p = data.get('images', batch_size=2, path=os.path.join(root, 'cats'), image_size=8,
+                 channels=1)
+    chex.assert_shape(p.batch(0)['x'], (1, 2, 8, 8, 1))
+    luma = np.round(200 * 0.299 + 20 * 0.587 + 20 * 0.114) / 127.5 - 1
+    np.testing.assert_allclose(p.batch(0)['x'], luma, atol=1.5 / 127.5)
+    # The shipped configs take it by its name alone (the TFDS ones' data_dir and split, the
+    # image size, stay as they are); a DCGAN and a class-conditional GAN build on it.
+    flat = os.path.join(root, 'cats')
     c = dcgan_cifar10.get_config()
-    c.data = dict(name='images', batch_size=4, path=flat, image_size=32)
+    c.data.name = f"images(path='{flat}')"
     self.assertEqual(build.build(c)[1].element_shape, (32, 32, 3))
+    c.data.split = 'test'
+    with self.assertRaisesRegex(validation.ConfigError, 'a folder has no splits'):
+      build.build(c)
+    c = wgan_gp_mnist.get_config()
+    c.data.name = f"images(path='{flat}', channels=1)"
+    self.assertEqual(build.build(c)[1].element_shape, (28, 28, 1))
     c = cgan_pd_cifar10.get_config()
     c.data = dict(name='images', batch_size=4, path=root, image_size=32, labels=True)
     c.model.generator.num_classes = c.model.discriminator.num_classes = 2

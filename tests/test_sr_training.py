@@ -140,6 +140,9 @@ class TwoStageTest(chex.TestCase):
                   "['conv_body']['kernel']: (3, 3, 8, 8) vs (3, 3, 12, 12);", str(e.exception))
     self.assertRegex(str(e.exception), r'; and \d+ more\.$')
     self.assertLess(len(str(e.exception)), 600)
+    # A config error: the launcher's one-line error, not a traceback.
+    from jaxgan import validation
+    self.assertIsInstance(e.exception, validation.ConfigError)
 
   def test_a_scanned_gan_stage_starts_from_and_mixes_with_an_unrolled_psnr_run(self):
     # The PSNR run is unrolled (rrdb_0); a GAN stage with scan_blocks=True takes its weights

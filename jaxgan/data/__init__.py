@@ -201,16 +201,23 @@ def tfds_images(name: str, batch_size: int, n_critic: int = 1, seed: int = 0,
 
 
 def image_folder_images(batch_size: int, n_critic: int = 1, seed: int = 0, path: str = '',
-                        image_size: int = 64, labels: bool = False) -> Pipeline:
+                        image_size: int = 64, labels: bool = False, channels: int = 3,
+                        data_dir: str | None = None, split: str = 'train') -> Pipeline:
   """A folder of one's own images for the noise models (DCGAN, SNGAN, ...; the
   super-resolution models read ``folder``): centre-cropped squares resized to
   ``image_size`` (:func:`images.load_folder`), read once and held as uint8;
-  ``labels=True`` reads one class per sub-folder (the conditional models). Evaluated by
-  FID/KID/IS against the run's own training images."""
+  ``labels=True`` reads one class per sub-folder (the conditional models); ``channels``
+  1 for the grayscale models. Evaluated by FID/KID/IS against the run's own training
+  images. ``data_dir`` and ``split`` are the TFDS configs' fields, so that their
+  ``data.name`` may name this set: a folder has no splits (only ``'train'``)."""
   _check_positive('data.image_size', image_size)
   if not isinstance(labels, bool):
     raise ConfigError(f'images: labels must be True or False; got {labels!r}.')
-  x, y, classes = images.load_folder(path, image_size, labels)
+  if split != 'train':
+    raise ConfigError(f"images: a folder has no splits; got split={split!r} (leave it "
+                      "'train').")
+  del data_dir  # a TFDS field
+  x, y, classes = images.load_folder(path, image_size, labels, channels)
 
   def xs(i: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x[i].astype(np.float32) / 127.5 - 1.0, y[i]

@@ -64,55 +64,81 @@ def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
 IMAGES_SPEC = "--config.data.name=\"images(path='DIR')\""
 
 
-def load_folder(path: str, image_size: int, labels: bool = False
+def _image_files(root: str) -> list[str]:
+  """The PNG/JPEG/BMP files under ``root``, sub-folders included (sorted by path; hidden
+  files and folders skipped)."""
+  from jaxgan.data import paired
+  found = []
+  for folder, subfolders, names in os.walk(root):
+    subfolders[:] = sorted(d for d in subfolders if not d.startswith('.'))
+    found += [os.path.join(folder, n) for n in sorted(names)
+              if n.lower().endswith(paired.IMAGE_SUFFIXES) and not n.startswith('.')]
+  return found
+
+
+def load_folder(path: str, image_size: int, labels: bool = False, channels: int = 3
                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
   """A folder of one's own images for the noise models: each centre-cropped to a square
   (its shorter side) and resized to ``image_size`` (bilinear, antialiased, as the TFDS
   sets are), held as uint8.
 
   Args:
-    path: the folder (``~`` expanded). Its PNG/JPEG/BMP files are read as
-      :func:`jaxgan.data.paired.read_stored` reads them (EXIF orientation applied,
-      grayscale as three channels, alpha dropped); hidden files are skipped.
+    path: the folder (``~`` expanded). Its PNG/JPEG/BMP files, in sub-folders too, are
+      read as :func:`jaxgan.data.paired.read_stored` reads them (EXIF orientation
+      applied, alpha dropped); hidden files and folders are skipped.
     image_size: the side of the square images.
-    labels: read one class per sub-folder of ``path`` (sorted by name, as torchvision's
-      ``ImageFolder``), for the class-conditional models; else the images in ``path``.
+    labels: one class per sub-folder of ``path`` (sorted by name; its images in its own
+      sub-folders too, as torchvision's ``ImageFolder``), for the class-conditional
+      models; else every image under ``path`` is one set.
+    channels: 3 (RGB) or 1 (the ITU-R 601 luma, as PIL's ``'L'``).
 
   Returns:
-    ``(images [N, image_size, image_size, 3] uint8, labels [N] int32, class names)``.
+    ``(images [N, image_size, image_size, channels] uint8, labels [N] int32, class
+    names)``.
 
   Raises:
-    FileNotFoundError: no folder, no image, or (``labels``) no sub-folder.
-    DataError: a file that is not a readable image (named).
+    FileNotFoundError: no folder, no image, or (``labels``) a class folder without one.
+    DataError: a file that is not a readable image (named), or fewer than 2 images.
   """
   from jaxgan.data import paired
+  from jaxgan.validation import ConfigError, DataError
+  if channels not in (1, 3):
+    raise ConfigError(f'images: channels must be 1 or 3; got {channels!r}.')
+  root = os.path.expanduser(path)
+  if not path or not os.path.isdir(root):
+    raise FileNotFoundError(f'The images dataset needs a folder of images ({IMAGES_SPEC}); '
+                            f'got {path!r}.')
   if labels:
-    root = os.path.expanduser(path)
-    classes = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))
-                     and not d.startswith('.')) if path and os.path.isdir(root) else []
+    classes = sorted(d for d in os.listdir(root)
+                     if os.path.isdir(os.path.join(root, d)) and not d.startswith('.'))
     if not classes:
       raise FileNotFoundError(f'The images dataset with labels=True reads one class per '
-                              f'sub-folder of its path; {path!r} has none.')
-    files = [(f, k) for k, c in enumerate(classes)
-             for f in paired.folder_files(os.path.join(root, c), IMAGES_SPEC)]
+                              f'sub-folder of its path; {root} has none.')
+    files = []
+    for k, c in enumerate(classes):
+      found = _image_files(os.path.join(root, c))
+      if not found:
+        raise FileNotFoundError(f'Class folder {os.path.join(root, c)} holds no '
+                                f'{"/".join(paired.IMAGE_SUFFIXES)} image.')
+      files += [(f, k) for f in found]
   else:
     classes = []
-    try:
-      files = [(f, 0) for f in paired.folder_files(path, IMAGES_SPEC)]
-    except FileNotFoundError as e:
-      root = os.path.expanduser(path)
-      if path and os.path.isdir(root) and any(
-          os.path.isdir(os.path.join(root, d)) for d in os.listdir(root)):
-        raise FileNotFoundError(f'{e} It has sub-folders: pass labels=True to read one class '
-                                'per sub-folder.') from None
-      raise
-  x = np.empty((len(files), image_size, image_size, 3), np.uint8)
+    files = [(f, 0) for f in _image_files(root)]
+    if not files:
+      raise FileNotFoundError(f'No {"/".join(paired.IMAGE_SUFFIXES)} image in {root} or its '
+                              'sub-folders.')
+  if len(files) < 2:
+    raise DataError(f'{root} holds {len(files)} image: a GAN and its FID/KID need at least '
+                    '2 (thousands, for a meaningful FID).')
+  x = np.empty((len(files), image_size, image_size, channels), np.uint8)
   for i, (f, _) in enumerate(files):
     image = paired.to_unit_range(paired.read_stored(f))
     h, w = image.shape[:2]
     c = min(h, w)
     top, left = (h - c) // 2, (w - c) // 2
     square = _resize(image[None, top:top + c, left:left + c], image_size)[0]
+    if channels == 1:
+      square = square @ np.array([[0.299], [0.587], [0.114]], np.float32)
     x[i] = np.round((np.clip(square, -1.0, 1.0) + 1.0) * 127.5)
   return x, np.array([k for _, k in files], np.int32), classes
 
