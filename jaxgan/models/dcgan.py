@@ -36,7 +36,10 @@ class DCGANGenerator(nn.Module):
   """z -> Dense -> [ConvTranspose 4x4 /2, BN, ReLU]* -> Conv 3x3 -> tanh.
 
   Radford et al., Unsupervised Representation Learning with Deep Convolutional GANs, ICLR
-  2016: weights from N(0, 0.02), biases zero (section 4).
+  2016: weights from N(0, 0.02), biases zero (section 4). The layers before a BatchNorm
+  keep their bias (as the TF WGAN-GP DCGAN and this project's PyTorch twin,
+  ``benchmarks/torch_dcgan.py``): BN cancels it, so it only costs its few parameters
+  (Radford's code has none there), and BN scales start at 1 (his: N(1, 0.02)).
 
   Attributes:
     image_size: 28, 32 or 64.
