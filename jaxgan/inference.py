@@ -6,6 +6,7 @@ One rule for which weights sample: the EMA generator when the run has an EMA
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -21,12 +22,32 @@ from jaxgan.models import sr
 from jaxgan.validation import ConfigError
 
 
+def _pending_record(workdir: str) -> dict | None:
+  """The changed config's record that a run stopped before writing (``config_pending.json``,
+  :func:`jaxgan.workdir.write_pending`) when its checkpoint is the latest, else ``None``:
+  what the next training run would record (:func:`jaxgan.workdir.settle_pending`)."""
+  path = workdir_lib.pending_path(workdir)
+  if not os.path.exists(path):
+    return None
+  pending = workdir_lib.read_json(path)
+  ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'), read_only=True)
+  try:
+    latest = ckpt.latest_step()
+  finally:
+    ckpt.close()
+  return pending if latest is not None and latest > pending['resumed_at'] else None
+
+
 def load_config(workdir: str) -> ml_collections.ConfigDict:
-  """The config a run in ``workdir`` was trained with (``config.json``)."""
+  """The config a run in ``workdir`` was trained with (``config.json``; the pending record
+  of a changed resume stopped before writing it, where its checkpoint is the latest)."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path} not found: is {workdir} a jaxgan workdir (made by '
                             'python -m launch.train)?')
+  pending = _pending_record(workdir)
+  if pending is not None:
+    return ml_collections.ConfigDict(json.loads(pending['config']))
   return ml_collections.ConfigDict(workdir_lib.read_json(path))
 
 
@@ -54,7 +75,9 @@ def data_shapes(workdir: str, config: ml_collections.ConfigDict) -> data.Pipelin
   ``None`` for a run from before that file was written."""
   if is_super_resolution(config):
     return data.sr_shapes(**config.data)
-  record = workdir_lib.read_data_shapes(workdir)
+  pending = _pending_record(workdir)
+  record = (pending['data_shapes'] if pending is not None
+            else workdir_lib.read_data_shapes(workdir))
   return None if record is None else data.from_shapes_record(record)
 
 

@@ -391,6 +391,9 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(saved_steps(wd), [10, 20])
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'],
                      'non_saturating')
+    # The read-only tools (sample, evaluate, upscale) read the changed config meanwhile.
+    self.assertEqual(inference.load_config(wd).loss.name, 'hinge')
+    self.assertEqual(int(inference.restore(wd, with_data=False)[2].step), 20)
     with self.assertRaisesRegex(validation.ConfigError,
                                 r"(?s)step 20.*loss.name: 'hinge' -> 'non_saturating'"):
       train.train_and_evaluate(small_config(num_steps=30), wd)
