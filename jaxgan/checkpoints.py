@@ -26,6 +26,24 @@ def _root_cause(e: BaseException) -> str:
   return f'{type(e).__name__}: {text[:300]}{"..." if len(text) > 300 else ""}'
 
 
+def _shapes(tree: Any) -> dict[tuple, tuple]:
+  """``{path of key names: shape}`` of a tree's arrays (a state, or orbax's metadata of
+  one: their paths spelled alike)."""
+  name = lambda k: getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k)))
+  return {tuple(str(name(k)) for k in path): tuple(leaf.shape)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
+          if hasattr(leaf, 'shape')}
+
+
+def architecture_differences(saved: Any, wanted: Any, most: int = 3) -> list[str]:
+  """The first ``most`` arrays (path: saved vs wanted shape) in which two state trees
+  differ; ``[]`` when they hold the same arrays."""
+  a, b = _shapes(saved), _shapes(wanted)
+  params_first = lambda k: (not (k and k[0].endswith('params')), k)  # before optimizer states
+  return [f'{"/".join(k)}: {a.get(k, "absent")} vs {b.get(k, "absent")}'
+          for k in sorted(set(a) | set(b), key=params_first) if a.get(k) != b.get(k)][:most]
+
+
 class Checkpoints:
   """Saves and restores the train state; keeps the last ``keep`` checkpoints (>= 1).
   ``read_only`` (sampling, evaluation) does not create the directory."""
@@ -77,6 +95,17 @@ class Checkpoints:
             'another run)' + (f'; the earlier checkpoints are of steps '
                               f'{", ".join(map(str, earlier))}.' if earlier else '.')
         ) from None
+      try:  # another architecture: no earlier checkpoint helps, whatever the advice below
+        differ = architecture_differences(self._manager.item_metadata(step), abstract_state)
+      except Exception:  # unreadable metadata: the damaged-checkpoint advice stands
+        differ = []
+      if differ:
+        raise CheckpointError(
+            f'The checkpoint of step {step} in {self.directory} holds another architecture '
+            f'than this config builds (checkpoint vs config: {"; ".join(differ)}). Nothing '
+            'on disk was changed. Resume with the config it was trained with, or train this '
+            'one in a new --workdir (--config.init_from=THIS_WORKDIR starts its generator '
+            'from this run where the generators agree).') from None
       raise CheckpointError(
           f'The checkpoint of step {step} in {self.directory} cannot be restored '
           f'({_root_cause(e)}). Nothing on disk was changed. If the cause may pass (out '
