@@ -26,16 +26,14 @@ def _pending_record(workdir: str) -> dict | None:
   """The changed config's record that a run stopped before writing (``config_pending.json``,
   :func:`jaxgan.workdir.write_pending`) when its checkpoint is the latest, else ``None``:
   what the next training run would record (:func:`jaxgan.workdir.settle_pending`)."""
-  path = workdir_lib.pending_path(workdir)
-  if not os.path.exists(path):
+  if not os.path.exists(workdir_lib.pending_path(workdir)):
     return None
-  pending = workdir_lib.read_json(path)
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'), read_only=True)
   try:
     latest = ckpt.latest_step()
   finally:
     ckpt.close()
-  return pending if latest is not None and latest > pending['resumed_at'] else None
+  return workdir_lib.read_pending(workdir, latest)
 
 
 def load_config(workdir: str) -> ml_collections.ConfigDict:

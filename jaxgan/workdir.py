@@ -271,6 +271,18 @@ def write_pending(workdir: str, config: ml_collections.ConfigDict, step: int,
       'data_shapes': data_shapes})
 
 
+def read_pending(workdir: str, latest_step: int | None) -> dict[str, Any] | None:
+  """The pending record (:func:`write_pending`) when the latest checkpoint,
+  ``latest_step``, comes after its resume step (it is the changed config's), else
+  ``None``: the record that :func:`settle_pending` makes."""
+  path = pending_path(workdir)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    pending = json.load(f)
+  return pending if latest_step is not None and latest_step > pending['resumed_at'] else None
+
+
 def settle_pending(workdir: str, latest_step: int | None) -> None:
   """Settles a pending record (:func:`write_pending`) before a run reads ``config.json``:
   when a checkpoint after its resume step exists (it is the changed config's) its
@@ -279,9 +291,8 @@ def settle_pending(workdir: str, latest_step: int | None) -> None:
   path = pending_path(workdir)
   if not os.path.exists(path):
     return
-  with open(path) as f:
-    pending = json.load(f)
-  if latest_step is not None and latest_step > pending['resumed_at']:
+  pending = read_pending(workdir, latest_step)
+  if pending is not None:
     with open(config_path(workdir)) as f:
       recorded = f.read() == pending['config']
     if not recorded:

@@ -50,15 +50,21 @@ def digits_split(image_size: int) -> tuple[tuple[np.ndarray, np.ndarray],
   return (x[perm[:1200]], y[perm[:1200]]), (x[perm[1200:]], y[perm[1200:]])
 
 
-def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
-  """uint8 [H, W, C] -> float32 [size, size, C] in [-1, 1] (CelebA: center crop 140)."""
-  x = np.asarray(image, np.float32) / 127.5 - 1.0
+def _centre_square(x: np.ndarray, size: int, most: int | None = None) -> np.ndarray:
+  """The centre square of ``x [H, W, C]`` (its shorter side, at most ``most``; a square
+  image whole), resized to ``size`` (:func:`_resize`)."""
   h, w = x.shape[:2]
-  if h != w:  # CelebA is 218x178: the usual 140x140 center crop before resizing
-    c = min(h, w, 140)
+  if h != w:
+    c = min(h, w) if most is None else min(h, w, most)
     top, left = (h - c) // 2, (w - c) // 2
     x = x[top:top + c, left:left + c]
   return _resize(x[None], size)[0]
+
+
+def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
+  """uint8 [H, W, C] -> float32 [size, size, C] in [-1, 1] (CelebA: center crop 140)."""
+  # CelebA is 218x178: the usual 140x140 center crop before resizing.
+  return _centre_square(np.asarray(image, np.float32) / 127.5 - 1.0, size, most=140)
 
 
 IMAGES_SPEC = "--config.data.name=\"images(path='DIR')\""
@@ -132,11 +138,7 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
                     '2 (thousands, for a meaningful FID).')
   x = np.empty((len(files), image_size, image_size, channels), np.uint8)
   for i, (f, _) in enumerate(files):
-    image = paired.to_unit_range(paired.read_stored(f))
-    h, w = image.shape[:2]
-    c = min(h, w)
-    top, left = (h - c) // 2, (w - c) // 2
-    square = _resize(image[None, top:top + c, left:left + c], image_size)[0]
+    square = _centre_square(paired.to_unit_range(paired.read_stored(f)), image_size)
     if channels == 1:
       square = square @ np.array([[0.299], [0.587], [0.114]], np.float32)
     x[i] = np.round((np.clip(square, -1.0, 1.0) + 1.0) * 127.5)
