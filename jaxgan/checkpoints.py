@@ -37,8 +37,12 @@ def _shapes(tree: Any) -> dict[tuple, tuple]:
 
 def architecture_differences(saved: Any, wanted: Any, most: int = 3) -> list[str]:
   """The first ``most`` arrays (path: saved vs wanted shape) in which two state trees
-  differ; ``[]`` when they hold the same arrays."""
+  differ; ``[]`` when they hold the same arrays, and when ``saved`` holds none of
+  ``wanted``'s arrays: orbax reads a checkpoint whose metadata is lost as an empty tree,
+  and that is a damaged checkpoint, not another architecture."""
   a, b = _shapes(saved), _shapes(wanted)
+  if not set(a) & set(b):
+    return []
   params_first = lambda k: (not (k and k[0].endswith('params')), k)  # before optimizer states
   return [f'{"/".join(k)}: {a.get(k, "absent")} vs {b.get(k, "absent")}'
           for k in sorted(set(a) | set(b), key=params_first) if a.get(k) != b.get(k)][:most]

@@ -458,6 +458,21 @@ class TrainLoopTest(chex.TestCase):
                                             **{'model.discriminator.features': (64, 64)}), wd)
     self.assertNotIn('aside', str(e.exception))
 
+  def test_a_checkpoint_without_its_metadata_is_damaged_not_another_architecture(self):
+    # Orbax reads a missing _METADATA as an empty tree: that is a damaged checkpoint (move
+    # it aside, resume from the one before), not another architecture.
+    wd = os.path.join(self.dir, 'no_metadata')
+    train.train_and_evaluate(small_config(num_steps=20), wd)
+    self.assertEqual(saved_steps(wd), [10, 20])
+    os.remove(os.path.join(wd, 'checkpoints', '20', 'default', '_METADATA'))
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                r'step 20 .* cannot be restored .* move .*20 aside to resume '
+                                r'from step 10') as e:
+      train.train_and_evaluate(small_config(num_steps=30), wd)
+    self.assertNotIn('another architecture', str(e.exception))
+    self.assertEqual(checkpoints.architecture_differences({}, {'d_params': {'w': np.zeros(2)}}),
+                     [])
+
   def test_second_trainer_on_a_workdir_is_refused(self):
     wd = os.path.join(self.dir, 'locked')
     with workdir.Lock(wd):
