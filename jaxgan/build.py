@@ -110,8 +110,11 @@ def _latent(config: ml_collections.ConfigDict, family: models.Family,
       raise ConfigError(f'Model {config.model.name!r} is class-conditional but dataset '
                         f'{pipe.name!r} has no labels.')
     if latent.num_classes != pipe.num_classes:
+      n = pipe.num_classes
       raise ConfigError(f'Model {config.model.name!r} has num_classes={latent.num_classes} '
-                        f'but dataset {pipe.name!r} has {pipe.num_classes} classes.')
+                        f'but dataset {pipe.name!r} has {n} classes: set '
+                        f'--config.model.generator.num_classes={n} '
+                        f'--config.model.discriminator.num_classes={n}.')
   # The critic reads the generator's labels or codes: a label >= its own count would be
   # an out-of-range embedding or class logit (NaN at the first step), not an error.
   for field, value in (('num_classes', latent.num_classes),

@@ -236,8 +236,31 @@ class PipelineTest(chex.TestCase):
     self.assertEqual(build.build(c)[1].element_shape, (28, 28, 1))
     c = cgan_pd_cifar10.get_config()
     c.data = dict(name='images', batch_size=4, path=root, image_size=32, labels=True)
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'has num_classes=10 but dataset .* has 2 classes: set '
+                                r'--config.model.generator.num_classes=2 '
+                                r'--config.model.discriminator.num_classes=2\.'):
+      build.build(c)
     c.model.generator.num_classes = c.model.discriminator.num_classes = 2
     self.assertEqual(build.build(c)[1].num_classes, 2)
+
+  def test_an_image_folder_follows_symlinked_folders_once(self):
+    import os
+    import tempfile
+
+    from PIL import Image
+    root, elsewhere = tempfile.mkdtemp(), tempfile.mkdtemp()
+    for folder, n in ((root, 2), (elsewhere, 3)):
+      for i in range(n):
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(os.path.join(folder, f'{i}.png'))
+    os.symlink(elsewhere, os.path.join(root, 'linked'))  # a class of images kept elsewhere
+    os.symlink(elsewhere, os.path.join(elsewhere, 'itself'))  # a loop: read once
+    # 2 of root's own, 3 through the link; the loop adds none.
+    self.assertEqual(data.get('images', batch_size=2, path=root, image_size=8).num_examples,
+                     5)
+    # labels=True found the linked class folder already; now its images are read too.
+    p = data.get('images', batch_size=1, path=root, image_size=8, labels=True)
+    self.assertEqual((p.num_examples, p.num_classes), (3, 1))
 
   def test_digits(self):
     x, y = images.load_digits()

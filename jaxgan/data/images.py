@@ -72,10 +72,16 @@ IMAGES_SPEC = "--config.data.name=\"images(path='DIR')\""
 
 def _image_files(root: str) -> list[str]:
   """The PNG/JPEG/BMP files under ``root``, sub-folders included (sorted by path; hidden
-  files and folders skipped)."""
+  files and folders skipped). Symlinked folders are followed, as ``labels=True`` follows
+  them, each real folder read once (a link back up is no loop)."""
   from jaxgan.data import paired
-  found = []
-  for folder, subfolders, names in os.walk(root):
+  found, seen = [], set()
+  for folder, subfolders, names in os.walk(root, followlinks=True):
+    real = os.path.realpath(folder)
+    if real in seen:
+      subfolders[:] = []
+      continue
+    seen.add(real)
     subfolders[:] = sorted(d for d in subfolders if not d.startswith('.'))
     found += [os.path.join(folder, n) for n in sorted(names)
               if n.lower().endswith(paired.IMAGE_SUFFIXES) and not n.startswith('.')]
