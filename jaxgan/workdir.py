@@ -287,7 +287,8 @@ def settle_pending(workdir: str, latest_step: int | None) -> None:
   """Settles a pending record (:func:`write_pending`) before a run reads ``config.json``:
   when a checkpoint after its resume step exists (it is the changed config's) its
   config becomes ``config.json`` (the previous one kept, :func:`record_config`; nothing
-  more if it already is), else it is dropped (every checkpoint is the old config's)."""
+  more if it already is) and its data shapes ``data_shapes.json`` (a stop between the two
+  writes left the old ones), else it is dropped (every checkpoint is the old config's)."""
   path = pending_path(workdir)
   if not os.path.exists(path):
     return
@@ -299,7 +300,7 @@ def settle_pending(workdir: str, latest_step: int | None) -> None:
       logging.warning('The run stopped after its checkpoint %d, before recording its changed '
                       'config: recorded now.', latest_step)
       record_config(workdir, pending['config'], pending['resumed_at'], pending['changes'])
-      write_data_shapes(workdir, pending['data_shapes'])
+    write_data_shapes(workdir, pending['data_shapes'])
   os.remove(path)
 
 

@@ -407,6 +407,25 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(sorted(f for f in os.listdir(wd) if f.startswith('config')),
                      ['config.json', 'config_before_step_10.json'])
 
+  def test_a_changed_resume_stopped_between_its_two_records_writes_the_second_next_time(self):
+    # Stopped after config.json, before data_shapes.json: the next start writes the changed
+    # run's data shapes though config.json is already its config.
+    wd = os.path.join(self.dir, 'changed_half_recorded')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    with (mock.patch.object(workdir, 'write_data_shapes', side_effect=RuntimeError('killed')),
+          self.assertRaisesRegex(RuntimeError, 'killed')):
+      train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True,
+                                            **{'loss.name': 'hinge'}), wd)
+    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
+    self.assertTrue(os.path.exists(workdir.pending_path(wd)))
+    with open(os.path.join(wd, 'data_shapes.json')) as f:
+      shapes = json.load(f)
+    with open(os.path.join(wd, 'data_shapes.json'), 'w') as f:  # the old run's, unlike
+      json.dump({**shapes, 'marker': 'old'}, f)
+    workdir.settle_pending(wd, 20)
+    self.assertEqual(json.load(open(os.path.join(wd, 'data_shapes.json'))), shapes)
+    self.assertFalse(os.path.exists(workdir.pending_path(wd)))
+
   def test_a_changed_resume_that_trains_nothing_records_nothing(self):
     wd = os.path.join(self.dir, 'changed_nothing')
     train.train_and_evaluate(small_config(num_steps=10), wd)
