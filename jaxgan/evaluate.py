@@ -150,7 +150,8 @@ def inception_metrics(run: EvalRun, inception_weights: str | None = None) -> dic
   else:  # a finite set with no split (the offline digits): the run's own training images
     every = len(real) == pipe.num_examples
     source = f"the run's training images, {'all' if every else 'a fixed random subset'}"
-  out['fid_reference'] = (f'{len(real)} real {pipe.name} images ({source}); pytorch-fid '
+  what = 'images of the folder' if pipe.name == 'images' else f'{pipe.name} images'
+  out['fid_reference'] = (f'{len(real)} real {what} ({source}); pytorch-fid '
                           f'InceptionV3 ({inception.WEIGHTS_FILE}), bilinear resize to 299, '
                           '8-bit quantized samples')
   return out

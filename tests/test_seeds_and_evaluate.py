@@ -16,6 +16,7 @@ import chex
 import jax
 import ml_collections
 import numpy as np
+import PIL.Image
 import scipy.linalg
 from absl.testing import absltest
 
@@ -559,6 +560,16 @@ class EvaluateTest(chex.TestCase):
         run = mock.Mock(samples=np.zeros((n, 8, 8, 1), np.float32), pipe=pipe)
         self.assertIn(words, evaluate.inception_metrics(run, 'w.npz')['fid_reference'])
     self.assertEqual(seen, [1797, 100])
+    # A folder of one's own images is named as such (not 'real images images').
+    folder = tempfile.mkdtemp()
+    for i in range(3):
+      PIL.Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(os.path.join(folder, f'{i}.png'))
+    pipe = data.get('images', batch_size=1, path=folder, image_size=8)
+    with mock.patch.object(evaluate.inception, 'load'), \
+         mock.patch.object(evaluate.inception, 'fid_kid_is', lambda v, real, fake: {}):
+      run = mock.Mock(samples=np.zeros((3, 8, 8, 3), np.float32), pipe=pipe)
+      self.assertIn("3 real images of the folder (the run's training images, all)",
+                    evaluate.inception_metrics(run, 'w.npz')['fid_reference'])
 
   def test_mnist_reference_is_mnist_train_and_test_splits(self):
     # digit-FD of MNIST runs: a classifier trained on MNIST's train split, compared against
