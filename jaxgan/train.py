@@ -289,6 +289,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   checkpoint was saved since (``'saved'``)."""
   logging.info('Training %s.', length.describe())
   replicated = sharding.replicated(mesh)
+  # Read before anything is written or initialized: a missing VGG19 file fails at once.
+  frozen_host = build.frozen_variables(config)
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'),
                                  keep=config.keep_checkpoints)
   last_saved = ckpt.latest_step()
@@ -340,7 +342,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   start, total = int(state.step), length.steps
 
   train_fn = sharding.compile_train_steps(gan, mesh)
-  frozen = jax.device_put(build.frozen_variables(config), replicated)
+  frozen = jax.device_put(frozen_host, replicated)
   base_key = build.step_base_key(config.seed)
   eval_inputs = build.eval_inputs(gan, pipe, config.seed, config.num_eval_samples)
   # One compiled program for the sample pictures (op by op, the first grid compiled every

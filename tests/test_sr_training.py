@@ -280,8 +280,11 @@ class PerceptualStepTest(chex.TestCase):
     self.assertGreater(row['perceptual_loss'], 0.0)
     chex.assert_tree_all_finite(state)
     c.content.vgg_weights = os.path.join(tempfile.mkdtemp(), 'missing.pth')
+    fresh = tempfile.mkdtemp()
     with self.assertRaisesRegex(FileNotFoundError, 'vgg19-dcbb9e9d.pth'):
-      train.train_and_evaluate(c, tempfile.mkdtemp())
+      train.train_and_evaluate(c, fresh)
+    # Found missing before anything is written (config.json, checkpoints/) or initialized.
+    self.assertEqual([f for f in os.listdir(fresh) if not f.startswith('.')], [])
 
 
 if __name__ == '__main__':
