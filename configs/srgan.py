@@ -43,14 +43,18 @@ def get_config(options: str = '') -> ml_collections.ConfigDict:
   """``options``: comma-separated 'psnr', 'small', 'offline' (see the module docstring)."""
   opts = parts.options(options, ('psnr', 'small', 'offline'))
   c = default.get_config()
-  crop = 64 if 'small' in opts else 96
-  c.data = dict(name='photos', batch_size=16, crop_size=crop, scale=4)
+  # One crop size and one scale, each shared by the fields that must agree (the
+  # discriminator takes the HR crops; the generator upscales by the data's scale): an
+  # override of either field sets both.
+  crop = ml_collections.FieldReference(64 if 'small' in opts else 96)
+  scale = ml_collections.FieldReference(4)
+  c.data = dict(name='photos', batch_size=16, crop_size=crop, scale=scale)
   generator = dict(num_blocks=4, features=32) if 'small' in opts else dict(num_blocks=16,
                                                                             features=64)
   discriminator = dict(image_size=crop, norm='batch')
   if 'small' in opts:
     discriminator.update(width=16, hidden=256)
-  c.model = dict(name='srgan', z_dim=0, generator=dict(scale=4, **generator),
+  c.model = dict(name='srgan', z_dim=0, generator=dict(scale=scale, **generator),
                  discriminator=discriminator)
   # The paper: SRResNet 1e6 updates at 1e-4; SRGAN 1e5 at 1e-4 and 1e5 at 1e-5 (the short
   # ':small' runs keep the rate constant).

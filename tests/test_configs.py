@@ -256,6 +256,31 @@ class ConfigsTest(chex.TestCase):
                                 r"config.model \('esrgan'\) on 'photos': .*4 \* 2\^k.*got 96"):
       build.build(c)
 
+  def test_an_sr_crop_or_scale_override_sets_every_field_that_must_agree(self):
+    # The discriminator takes the HR crops and the generator upscales by the data's scale:
+    # one override sets both (the discriminator's size alone used to stop the PSNR stage).
+    for name in ('srgan', 'esrgan'):
+      with self.subTest(name):
+        c = load([f'--config=configs/{name}.py:psnr,small,offline', '--config.data.crop_size=32',
+                  '--config.data.scale=2'])
+        self.assertEqual((c.model.discriminator.image_size, c.model.generator.scale), (32, 2))
+        self.assertEqual(build.build(c)[1].lowres_shape, (16, 16, 3))
+        self.assertEqual(json.loads(c.to_json())['model']['generator']['scale'], 2)
+    # A scale set on one side only is named, with both fields.
+    c = load(['--config=configs/srgan.py:psnr,small,offline'])
+    c.model.generator = dict(c.model.generator.to_dict(), scale=2)
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'upscales 2x \(config.model.generator.scale\) and .photos. '
+                                r'pairs its crops at 4x \(config.data.scale\): set both'):
+      build.build(c)
+    # The PSNR stage does not train the discriminator: its error says so and how to go on.
+    argv = ['--config=configs/esrgan.py:psnr,small,offline', '--config.data.crop_size=96']
+    with self.assertRaisesRegex(validation.ConfigError, r'4 \* 2\^k.*got 96. The discriminator '
+                                r'is not trained in this stage \(n_critic = 0\).*layout=srgan'):
+      build.build(load(argv))
+    c = load([*argv, '--config.model.discriminator.layout=srgan'])
+    self.assertEqual(build.build(c)[1].element_shape, (96, 96, 3))
+
   def test_an_unknown_variant_lists_the_valid_ones(self):
     for argv, message in (('configs/sngan_cifar10.py:cond', "variant 'cond'.*'digits'"),
                           ('configs/sagan_cifar10.py:digit', "variant 'digit'.*'cond'"),
