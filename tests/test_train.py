@@ -379,15 +379,21 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
     self.assertTrue(os.path.exists(os.path.join(wd, 'config_before_step_20.json')))
 
-  def test_a_changed_resume_stopped_after_its_first_checkpoint_is_recorded_next_time(self):
-    # Stopped between its first checkpoint and writing config.json (a SIGKILL there, a full
-    # disk): the original command resumed the changed config's checkpoint unchecked.
-    wd = os.path.join(self.dir, 'changed_killed')
+  def _changed_resume_killed_in(self, name: str, function: str) -> str:
+    """A workdir trained 10 steps, then resumed to 20 with another loss (allowed) and
+    stopped by an error in ``workdir.<function>``."""
+    wd = os.path.join(self.dir, name)
     train.train_and_evaluate(small_config(num_steps=10), wd)
-    with (mock.patch.object(workdir, 'record_config', side_effect=RuntimeError('killed')),
+    with (mock.patch.object(workdir, function, side_effect=RuntimeError('killed')),
           self.assertRaisesRegex(RuntimeError, 'killed')):
       train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True,
                                             **{'loss.name': 'hinge'}), wd)
+    return wd
+
+  def test_a_changed_resume_stopped_after_its_first_checkpoint_is_recorded_next_time(self):
+    # Stopped between its first checkpoint and writing config.json (a SIGKILL there, a full
+    # disk): the original command resumed the changed config's checkpoint unchecked.
+    wd = self._changed_resume_killed_in('changed_killed', 'record_config')
     self.assertEqual(saved_steps(wd), [10, 20])
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'],
                      'non_saturating')
@@ -410,12 +416,7 @@ class TrainLoopTest(chex.TestCase):
   def test_a_changed_resume_stopped_between_its_two_records_writes_the_second_next_time(self):
     # Stopped after config.json, before data_shapes.json: the next start writes the changed
     # run's data shapes though config.json is already its config.
-    wd = os.path.join(self.dir, 'changed_half_recorded')
-    train.train_and_evaluate(small_config(num_steps=10), wd)
-    with (mock.patch.object(workdir, 'write_data_shapes', side_effect=RuntimeError('killed')),
-          self.assertRaisesRegex(RuntimeError, 'killed')):
-      train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True,
-                                            **{'loss.name': 'hinge'}), wd)
+    wd = self._changed_resume_killed_in('changed_half_recorded', 'write_data_shapes')
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['loss']['name'], 'hinge')
     self.assertTrue(os.path.exists(workdir.pending_path(wd)))
     with open(os.path.join(wd, 'data_shapes.json')) as f:
