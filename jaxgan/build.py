@@ -321,7 +321,7 @@ def init_key(seed: int) -> jax.Array:
 def step_base_key(seed: int) -> jax.Array:
   """The base key of the train steps: step ``s`` uses ``fold_in(base, s)``.
 
-  With threefry ``fold_in(key, 1)`` is ``split(key)[1]``, the key :func:`jaxgan.gan.init`
+  With threefry ``fold_in(key, 1)`` is ``split(key)[1]``, the key :func:`jaxgan.gan.init_state`
   gives the critic's initializers. Flax derives each parameter's key from it by folding in
   a hash of the module path, so no step key is one of them unless a step number equals
   such a 32-bit hash, and a shared draw would only tie one step's noise to one kernel's
