@@ -227,7 +227,7 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
     raise
   except ValueError as e:
     raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}'
-                      f'{unused}') from None
+                      f'{unused if "image_size" in str(e) else ""}') from None
   if gan.auxiliary is not None:
     _check_auxiliary(config, gan.auxiliary, gan_lib.split_output(d_out)[1], y)
   if gan.augment is not None and len(pipe.element_shape) != 3:
@@ -253,9 +253,10 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
   if tuple(out.shape[1:]) != pipe.element_shape:
     scale = getattr(generator, 'scale', None)
     hint = (f' The generator upscales {scale}x (config.model.generator.scale) and '
-            f'{pipe.name!r} pairs its crops at {config.data.get("scale")}x (config.data.scale)'
-            ': set both to one scale.'
-            if family.conditioning == 'lowres' and scale is not None else '')
+            f'{pipe.name!r} pairs its crops at '
+            f'{pipe.element_shape[0] // pipe.lowres_shape[0]}x (config.data.scale): set both '
+            'to one scale.'
+            if family.conditioning == 'lowres' and scale and pipe.lowres_shape else '')
     raise ConfigError(f'The generator makes samples of shape {tuple(out.shape[1:])} but '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}.{hint}')
   return gan, pipe

@@ -343,6 +343,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
 
   train_fn = sharding.compile_train_steps(gan, mesh)
   frozen = jax.device_put(frozen_host, replicated)
+  del frozen_host  # the host copy (VGG19: ~80 MB) is not kept through training
   base_key = build.step_base_key(config.seed)
   eval_inputs = build.eval_inputs(gan, pipe, config.seed, config.num_eval_samples)
   # One compiled program for the sample pictures (op by op, the first grid compiled every

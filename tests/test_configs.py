@@ -280,6 +280,10 @@ class ConfigsTest(chex.TestCase):
       build.build(load(argv))
     c = load([*argv, '--config.model.discriminator.layout=srgan'])
     self.assertEqual(build.build(c)[1].element_shape, (96, 96, 3))
+    # Only a size error gets that hint.
+    with self.assertRaisesRegex(validation.ConfigError, r"got 'bogus'.$"):
+      build.build(load(['--config=configs/esrgan.py:psnr,small,offline',
+                        '--config.model.discriminator.norm=bogus']))
 
   def test_an_unknown_variant_lists_the_valid_ones(self):
     for argv, message in (('configs/sngan_cifar10.py:cond', "variant 'cond'.*'digits'"),

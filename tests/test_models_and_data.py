@@ -249,7 +249,9 @@ class PipelineTest(chex.TestCase):
     import tempfile
 
     from PIL import Image
-    root, elsewhere = tempfile.mkdtemp(), tempfile.mkdtemp()
+    parent, elsewhere = tempfile.mkdtemp(), tempfile.mkdtemp()
+    root = os.path.join(parent, 'data')  # its parent holds nothing else
+    os.mkdir(root)
     for folder, n in ((root, 2), (elsewhere, 3)):
       for i in range(n):
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(os.path.join(folder, f'{i}.png'))
@@ -261,6 +263,17 @@ class PipelineTest(chex.TestCase):
     # labels=True found the linked class folder already; now its images are read too.
     p = data.get('images', batch_size=1, path=root, image_size=8, labels=True)
     self.assertEqual((p.num_examples, p.num_classes), (3, 1))
+    # A link inside a class to another class, or up to the dataset's folder or above it,
+    # is not read: those images are another class's, or the whole tree again.
+    os.mkdir(os.path.join(root, 'own'))
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(os.path.join(root, 'own', 'x.png'))
+    os.symlink(elsewhere, os.path.join(root, 'own', 'see_also'))
+    os.symlink(root, os.path.join(root, 'own', 'up'))
+    os.symlink(parent, os.path.join(root, 'own', 'way_up'))
+    _, y, classes = images.load_folder(root, 8, labels=True)
+    self.assertEqual((classes, np.bincount(y).tolist()), (['linked', 'own'], [3, 1]))
+    self.assertEqual(data.get('images', batch_size=2, path=root, image_size=8).num_examples,
+                     6)
 
   def test_digits(self):
     x, y = images.load_digits()

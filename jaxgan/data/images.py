@@ -70,11 +70,21 @@ def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
 IMAGES_SPEC = "--config.data.name=\"images(path='DIR')\""
 
 
-def _image_files(root: str) -> list[str]:
+def _image_files(root: str, dataset: str, others: frozenset[str] = frozenset()
+                 ) -> list[str]:
   """The PNG/JPEG/BMP files under ``root``, sub-folders included (sorted by path; hidden
   files and folders skipped). Symlinked folders are followed, as ``labels=True`` follows
-  them, each real folder read once (a link back up is no loop)."""
+  them, each real folder read once, except a link to the dataset's folder ``dataset`` or
+  one above it (a loop, or the whole tree again) and a link to another class's folder
+  (real paths ``others``), whose images are that class's."""
   from jaxgan.data import paired
+  top = os.path.realpath(dataset)
+
+  def enters(folder: str, d: str) -> bool:
+    real = os.path.realpath(os.path.join(folder, d))
+    return not (d.startswith('.') or real in others
+                or os.path.commonpath([real, top]) == real)
+
   found, seen = [], set()
   for folder, subfolders, names in os.walk(root, followlinks=True):
     real = os.path.realpath(folder)
@@ -82,7 +92,7 @@ def _image_files(root: str) -> list[str]:
       subfolders[:] = []
       continue
     seen.add(real)
-    subfolders[:] = sorted(d for d in subfolders if not d.startswith('.'))
+    subfolders[:] = sorted(d for d in subfolders if enters(folder, d))
     found += [os.path.join(folder, n) for n in sorted(names)
               if n.lower().endswith(paired.IMAGE_SUFFIXES) and not n.startswith('.')]
   return found
@@ -127,15 +137,17 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
       raise FileNotFoundError(f'The images dataset with labels=True reads one class per '
                               f'sub-folder of its path; {root} has none.')
     files = []
+    real = {c: os.path.realpath(os.path.join(root, c)) for c in classes}
     for k, c in enumerate(classes):
-      found = _image_files(os.path.join(root, c))
+      found = _image_files(os.path.join(root, c), root,
+                           frozenset(r for d, r in real.items() if d != c))
       if not found:
         raise FileNotFoundError(f'Class folder {os.path.join(root, c)} holds no '
                                 f'{"/".join(paired.IMAGE_SUFFIXES)} image.')
       files += [(f, k) for f in found]
   else:
     classes = []
-    files = [(f, 0) for f in _image_files(root)]
+    files = [(f, 0) for f in _image_files(root, root)]
     if not files:
       raise FileNotFoundError(f'No {"/".join(paired.IMAGE_SUFFIXES)} image in {root} or its '
                               'sub-folders.')
