@@ -213,21 +213,21 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
       augment=_augment(config), content=_content(config),
       adversarial_weight=float(config.adversarial_weight))
   (z, y), (x, y_d) = gan_lib.example_inputs(gan, pipe.element_shape, pipe.lowres_shape)
-  unused = ''
+  untrained_hint = ''
   try:  # shapes only: a model's own checks (sizes, norms, layouts) as a config error
     out, g_vars = jax.eval_shape(lambda: generator.init_with_output(
         jax.random.key(0), *((z,) if y is None else (z, y)), train=False))
     if not gan.n_critic:  # e.g. the PSNR stage of SRGAN/ESRGAN
-      unused = (' The discriminator is not trained in this stage (n_critic = 0), but it is '
-                'built and checkpointed: give it a shape it takes (e.g. '
-                '--config.model.discriminator.layout=srgan takes any image size).')
+      untrained_hint = (' The discriminator is not trained in this stage (n_critic = 0), '
+                        'but it is built and checkpointed: give it a shape it takes (e.g. '
+                        '--config.model.discriminator.layout=srgan takes any image size).')
     d_out, d_vars = jax.eval_shape(lambda: discriminator.init_with_output(
         jax.random.key(0), *((x,) if y_d is None else (x, y_d)), train=False))
   except ConfigError:
     raise
   except ValueError as e:
     raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}'
-                      f'{unused if "image_size" in str(e) else ""}') from None
+                      f'{untrained_hint if "image_size" in str(e) else ""}') from None
   if gan.auxiliary is not None:
     _check_auxiliary(config, gan.auxiliary, gan_lib.split_output(d_out)[1], y)
   if gan.augment is not None and len(pipe.element_shape) != 3:
@@ -256,7 +256,7 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
             f'{pipe.name!r} pairs its crops at '
             f'{pipe.element_shape[0] // pipe.lowres_shape[0]}x (config.data.scale): set both '
             'to one scale.'
-            if family.conditioning == 'lowres' and scale and pipe.lowres_shape else '')
+            if family.conditioning == 'lowres' and scale else '')  # _latent: lowres_shape set
     raise ConfigError(f'The generator makes samples of shape {tuple(out.shape[1:])} but '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}.{hint}')
   return gan, pipe

@@ -421,7 +421,7 @@ class TrainLoopTest(chex.TestCase):
     self.assertTrue(os.path.exists(workdir.pending_path(wd)))
     with open(os.path.join(wd, 'data_shapes.json')) as f:
       shapes = json.load(f)
-    with open(os.path.join(wd, 'data_shapes.json'), 'w') as f:  # the old run's, unlike
+    with open(os.path.join(wd, 'data_shapes.json'), 'w') as f:  # as the old run left it
       json.dump({**shapes, 'marker': 'old'}, f)
     workdir.settle_pending(wd, 20)
     self.assertEqual(json.load(open(os.path.join(wd, 'data_shapes.json'))), shapes)
