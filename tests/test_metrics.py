@@ -217,6 +217,24 @@ class MixtureMetricsTest(chex.TestCase):
     self.assertAlmostEqual(m['hq_percent'], 100 * 9980 / 10000)
     self.assertAlmostEqual(m['reverse_kl'], np.log(4), places=6)  # KL(1/2,1/2 || 1/8)
 
+  def test_reverse_kl_is_over_hq_samples_as_pacgans_code_computes_it(self):
+    # PacGAN's MetricLogger counts a sample toward its nearest mode only within 3 std and
+    # reports the entropy of those counts: reverse KL = log K - that entropy, blind to
+    # the samples near no mode.
+    modes, std = mixtures.MIXTURES['ring8']
+    counts = np.array([400, 200, 100, 100, 50, 50, 50, 50])
+    x = np.concatenate([np.tile(modes[i], (c, 1)) for i, c in enumerate(counts)]
+                       + [np.zeros((10000 - counts.sum(), 2))])   # the centre: near no mode
+    np.random.default_rng(7).shuffle(x)
+    m = metrics.mode_metrics(x, modes, std)
+    q = counts / counts.sum()
+    entropy = -np.sum(q * np.log(q))
+    self.assertAlmostEqual(m['hq_percent'], 100 * counts.sum() / 10000)
+    self.assertAlmostEqual(m['reverse_kl'], np.log(8) - entropy, places=10)
+    even = np.concatenate([np.tile(modes, (100, 1)), np.zeros((9200, 2))])
+    self.assertAlmostEqual(metrics.mode_metrics(even, modes, std)['reverse_kl'], 0.0,
+                           places=12)   # 8 % HQ, shared evenly
+
   def test_strict_count_needs_a_tenth_of_the_fair_share(self):
     modes, std = mixtures.MIXTURES['ring8']
     counts = [3000] * 3 + [124, 126] + [0, 0, 0]   # fair share 1250: threshold 125
