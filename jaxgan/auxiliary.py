@@ -202,7 +202,9 @@ def infogan_information_loss(heads: Heads, codes: Mapping[str, chex.Array],
     Generative Adversarial Nets, NeurIPS 2016, eqs. (5)-(6) and section 5.
   """
   if not isinstance(codes, Mapping) or not codes or set(codes) - {'categorical', 'continuous'}:
-    keys = sorted(codes) if isinstance(codes, Mapping) else type(codes).__name__
+    keys = (sorted(codes) if isinstance(codes, Mapping) else
+            f'an array {jnp.dtype(codes.dtype).name}{list(codes.shape)} (class labels?)'
+            if hasattr(codes, 'shape') else type(codes).__name__)
     raise ValueError("InfoGAN codes must be a dict with keys 'categorical' and/or "
                      f"'continuous'; got {keys}.")
   loss = jnp.zeros((), jnp.float32)

@@ -101,6 +101,11 @@ def _latent(config: ml_collections.ConfigDict, family: models.Family,
   if family.conditioning != 'lowres' and int(config.model.z_dim) < 1:
     raise ConfigError(f'config.model.z_dim = {config.model.z_dim}: model '
                       f'{config.model.name!r} draws noise z, so it needs z_dim >= 1.')
+  if family.conditioning == 'codes':
+    for field, least in (('num_categories', 1), ('num_continuous', 0)):
+      if int(getattr(generator, field)) < least:
+        raise ConfigError(f'config.model.generator.{field} = {getattr(generator, field)}: '
+                          f'model {config.model.name!r} needs {field} >= {least}.')
   latent = gan_lib.Latent(conditioning=family.conditioning, z_dim=int(config.model.z_dim),
                           num_classes=int(getattr(generator, 'num_classes', 0)),
                           num_categorical=int(getattr(generator, 'num_categories', 0)),
@@ -125,6 +130,15 @@ def _latent(config: ml_collections.ConfigDict, family: models.Family,
           f'Model {config.model.name!r}: the discriminator has {field}={d_value} but the '
           f'generator has {value}; set config.model.discriminator.{field} to {value}.')
   return latent
+
+
+# Families whose generator's conditioning reaches the images only through an auxiliary
+# term (ACGAN's class head, InfoGAN's Q head): what it is, the term, another way.
+_NEEDS_AUXILIARY = {
+    'generator_labels': ('labels', 'acgan', ' (or --config.model.name=cgan, whose '
+                         'discriminator reads the labels)'),
+    'codes': ('codes', 'infogan', ''),
+}
 
 
 def _auxiliary(config: ml_collections.ConfigDict):
@@ -230,6 +244,13 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
                       f'{untrained_hint if "image_size" in str(e) else ""}') from None
   if gan.auxiliary is not None:
     _check_auxiliary(config, gan.auxiliary, gan_lib.split_output(d_out)[1], y)
+  elif family.conditioning in _NEEDS_AUXILIARY:
+    what, name, instead = _NEEDS_AUXILIARY[family.conditioning]
+    raise ConfigError(
+        f"config.model.name = {config.model.name!r} with config.auxiliary.name = 'none': "
+        f"its discriminator never sees the generator's {what}; only the auxiliary term ties "
+        f'them to the images, so they would be ignored and its head never trained. Set '
+        f'--config.auxiliary.name={name}{instead}.')
   if gan.augment is not None and len(pipe.element_shape) != 3:
     raise ConfigError(f'config.augment = {config.augment!r} augments images [H, W, C]; '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}. Leave '

@@ -15,7 +15,7 @@ from absl.testing import absltest
 from PIL import Image
 
 from configs import acgan_digits, cgan_digits, infogan_digits
-from jaxgan import build, evaluate, inference, train
+from jaxgan import build, evaluate, inference, models, train, validation
 from jaxgan import gan as gan_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,6 +93,23 @@ class ConditionalStepTest(chex.TestCase):
         with self.assertRaisesRegex(ValueError, f'discriminator has {field}={wrong} but the '
                                     f'generator has 10; set config.model.discriminator'):
           build.build(c)
+
+  def test_infogan_code_sizes_out_of_range_name_the_fields(self):
+    for field, value, least in (('num_categories', 0, 1), ('num_continuous', -1, 0)):
+      c = _small(infogan_digits.get_config())
+      c.model.generator[field] = c.model.discriminator[field] = value
+      with self.subTest(field), self.assertRaisesRegex(
+          validation.ConfigError, rf'config.model.generator.{field} = {value}: model '
+          rf"'infogan' needs {field} >= {least}\."):
+        build.build(c)
+    for module in models.get('infogan', {'num_categories': 0}, {'num_categories': 0}):
+      with self.subTest(type(module).__name__), self.assertRaisesRegex(
+          ValueError, f'{type(module).__name__} needs num_categories >= 1 and num_continuous '
+          '>= 0; got num_categories=0, num_continuous=2'):
+        inputs = ((jnp.zeros((2, 28, 28, 1)),) if 'Discriminator' in type(module).__name__
+                  else (jnp.zeros((2, 4)), {'categorical': jnp.zeros(2, jnp.int32),
+                                            'continuous': jnp.zeros((2, 2))}))
+        jax.eval_shape(lambda m=module, i=inputs: m.init(jax.random.key(0), *i))
 
 
 class ConditionalSamplingTest(chex.TestCase):

@@ -163,6 +163,28 @@ class ValidationTest(chex.TestCase):
     with self.assertRaisesRegex(validation.ConfigError, "gave heads: 'categorical_logits'"):
       build.build(c)
     build.build(infogan_digits.get_config())  # the recipe itself has its heads
+    from configs import acgan_digits
+    c = acgan_digits.get_config()
+    c.auxiliary = dict(name='infogan', kwargs={})   # codes wanted, class labels given
+    with self.assertRaisesRegex(validation.ConfigError, r"config.model \('acgan'\): InfoGAN "
+                                r'codes must be a dict .*; got an array int32\[\d+\] \(class '
+                                r'labels\?\)\.$'):
+      build.build(c)
+
+  def test_a_model_whose_conditioning_needs_an_auxiliary_term_refuses_none(self):
+    # ACGAN's and InfoGAN's discriminators never see the generator's labels or codes: only
+    # the auxiliary term uses them, so without it they would be silently ignored.
+    from configs import acgan_digits, infogan_digits
+    for get, name, advice in ((acgan_digits.get_config, 'acgan',
+                               r'--config.auxiliary.name=acgan \(or --config.model.name=cgan'),
+                              (infogan_digits.get_config, 'infogan',
+                               r'--config.auxiliary.name=infogan\.')):
+      c = get()
+      c.auxiliary = dict(name='none', kwargs={})
+      with self.subTest(name), self.assertRaisesRegex(
+          validation.ConfigError, rf"config.model.name = '{name}' with config.auxiliary.name "
+          rf"= 'none': .*never trained\. Set {advice}"):
+        build.build(c)
 
   def test_the_known_fields_are_the_default_configs(self):
     d = default.get_config()

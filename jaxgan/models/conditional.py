@@ -264,8 +264,15 @@ class ACGANDiscriminator(nn.Module):
     return dense(1, 'adv')[:, 0], {'class_logits': dense(self.num_classes, 'cls')}
 
 
+def _check_code_sizes(who: str, num_categories: int, num_continuous: int) -> None:
+  if num_categories < 1 or num_continuous < 0:
+    raise ValueError(f'{who} needs num_categories >= 1 and num_continuous >= 0; got '
+                     f'num_categories={num_categories}, num_continuous={num_continuous}.')
+
+
 def _check_codes(who: str, codes: Any, batch: int, num_categories: int,
                  num_continuous: int) -> None:
+  _check_code_sizes(who, num_categories, num_continuous)
   if not isinstance(codes, dict) or set(codes) != {'categorical', 'continuous'}:
     raise ValueError(f"{who} needs codes y = {{'categorical': int32 [B], 'continuous': "
                      f"float32 [B, {num_continuous}]}}; got {type(codes).__name__} "
@@ -364,6 +371,7 @@ class InfoGANDiscriminator(nn.Module):
     """Maps images ``x[B, 28, 28, C]`` to ``(logits [B], {'categorical_logits': [B, K],
     'continuous_mean': [B, n]})``."""
     who = 'InfoGANDiscriminator'
+    _check_code_sizes(who, self.num_categories, self.num_continuous)
     _check_image(who, x)
     if y is not None:
       raise ValueError(f'{who} takes no codes y: its Q head predicts them; pass y=None.')
