@@ -192,6 +192,8 @@ class LoadingTest(chex.TestCase):
       inception.to_unit_range(np.full((2, 8, 8, 3), 2.0, np.float32))
     with pytest.raises(ValueError, match=r'\(2, 8, 8\)'):
       inception.to_unit_range(np.zeros((2, 8, 8), np.float32))
+    with pytest.raises(ValueError, match=r'N >= 1; got \(0, 8, 8, 3\)'):
+      inception.to_unit_range(np.zeros((0, 8, 8, 3), np.float32))
 
 
 class RandomStateDictTest(chex.TestCase):

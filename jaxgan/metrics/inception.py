@@ -220,11 +220,12 @@ def to_unit_range(images: np.ndarray, quantize: bool = True) -> np.ndarray:
 
   Raises:
     ValueError: on non-finite values, values outside [-1, 1], or a shape that is not
-      [N, H, W, 1 or 3].
+      [N, H, W, 1 or 3] with N >= 1.
   """
   images = np.asarray(images, np.float32)
-  if images.ndim != 4 or images.shape[-1] not in (1, 3):
-    raise ValueError(f'Inception inputs must be [N, H, W, 1 or 3]; got {images.shape}.')
+  if images.ndim != 4 or images.shape[-1] not in (1, 3) or not len(images):
+    raise ValueError(f'Inception inputs must be [N, H, W, 1 or 3] with N >= 1; got '
+                     f'{images.shape}.')
   if not np.all(np.isfinite(images)):
     raise ValueError(f'{int((~np.isfinite(images)).sum())} non-finite values in the images.')
   lo, hi = float(images.min()), float(images.max())
