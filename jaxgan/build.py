@@ -215,6 +215,13 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
   # gradient of the summed logits (the penalties' default) is each example's own.
   penalty = penalties.get(config.penalty.name, **config.penalty.kwargs)
   family, generator, discriminator = _modules(config)
+  if config.auxiliary.name == 'none' and family.conditioning in _NEEDS_AUXILIARY:
+    what, name, instead = _NEEDS_AUXILIARY[family.conditioning]
+    raise ConfigError(
+        f"config.model.name = {config.model.name!r} with config.auxiliary.name = 'none': "
+        f"its discriminator never sees the generator's {what}; only the auxiliary term ties "
+        f'them to the images, so they would be ignored and its head never trained. Set '
+        f'--config.auxiliary.name={name}{instead}.')
   pipe = pipeline(config) if pipe is None else pipe
   gan = gan_lib.GAN(
       generator=generator, discriminator=discriminator, objective=objective,
@@ -244,13 +251,6 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
                       f'{untrained_hint if "image_size" in str(e) else ""}') from None
   if gan.auxiliary is not None:
     _check_auxiliary(config, gan.auxiliary, gan_lib.split_output(d_out)[1], y)
-  elif family.conditioning in _NEEDS_AUXILIARY:
-    what, name, instead = _NEEDS_AUXILIARY[family.conditioning]
-    raise ConfigError(
-        f"config.model.name = {config.model.name!r} with config.auxiliary.name = 'none': "
-        f"its discriminator never sees the generator's {what}; only the auxiliary term ties "
-        f'them to the images, so they would be ignored and its head never trained. Set '
-        f'--config.auxiliary.name={name}{instead}.')
   if gan.augment is not None and len(pipe.element_shape) != 3:
     raise ConfigError(f'config.augment = {config.augment!r} augments images [H, W, C]; '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}. Leave '

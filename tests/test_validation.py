@@ -180,7 +180,7 @@ class ValidationTest(chex.TestCase):
                               (infogan_digits.get_config, 'infogan',
                                r'--config.auxiliary.name=infogan\.')):
       c = get()
-      c.auxiliary = dict(name='none', kwargs={})
+      c.auxiliary.name = 'none'   # as on the command line: the recipe's kwargs stay
       with self.subTest(name), self.assertRaisesRegex(
           validation.ConfigError, rf"config.model.name = '{name}' with config.auxiliary.name "
           rf"= 'none': .*never trained\. Set {advice}"):
