@@ -195,6 +195,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   ``checkpoints/``, ``metrics.jsonl``/``.csv``, TensorBoard events, ``samples/step_*.png``
   (from fixed noise) and ``loss_curves.png``.
 
+  A run refused before it writes anything (a config error, a wrong ``init_from``, a
+  missing VGG19 file) leaves ``workdir`` as it found it: no lock file, no empty
+  ``checkpoints/``, and no folder when it made one.
+
   Raises:
     validation.ConfigError: a config value that is not allowed, or a resume with a
       changed config; nothing is written.
@@ -224,18 +228,26 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     logging.warning(line)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
+  before = workdir_lib.entries(workdir) if lead else None
   os.makedirs(workdir, exist_ok=True)
-  with _workdir_lock(workdir, lead):
-    record: dict[str, Any] = {}  # _train's config record: {'kept': path, 'saved': bool}
-    try:
-      state, signum = _train(config, workdir, gan, pipe, length, mesh, lead, record)
-    except BaseException:
-      # A changed start in a workdir with no checkpoint, failed before it saved anything (a
-      # NaN at its first steps, an error compiling): the old config.json is put back. (A
-      # changed resume records its config only with its first checkpoint.)
-      if record.get('kept') and not record.get('saved'):
-        workdir_lib.undo_config_record(workdir, record['kept'])
-      raise
+  record: dict[str, Any] = {}  # _train's config record: {'kept': path, 'saved': bool}
+  try:
+    with _workdir_lock(workdir, lead):
+      try:
+        state, signum = _train(config, workdir, gan, pipe, length, mesh, lead, record)
+      except BaseException:
+        # A changed start in a workdir with no checkpoint, failed before it saved anything
+        # (a NaN at its first steps, an error compiling): the old config.json is put back.
+        # (A changed resume records its config only with its first checkpoint.)
+        if record.get('kept') and not record.get('saved'):
+          workdir_lib.undo_config_record(workdir, record['kept'])
+        raise
+  except BaseException:
+    # Refused before it wrote anything (a wrong init_from, a missing VGG19 file): the lock
+    # and the empty checkpoint folder go too, and the workdir itself if this run made it.
+    if lead and 'kept' not in record:
+      workdir_lib.remove_unused(workdir, before)
+    raise
   if signum is not None:  # saved, closed and unlocked: let the signal act as it would have
     logging.warning('Stopped by signal %d at step %d; the checkpoint is saved: rerun the '
                     'same command to resume.', signum, int(state.step))

@@ -84,6 +84,31 @@ class Lock:
       self._file = None
 
 
+def entries(workdir: str) -> frozenset[str] | None:
+  """The names in ``workdir`` (``None``: it does not exist), for :func:`remove_unused`."""
+  return frozenset(os.listdir(workdir)) if os.path.isdir(workdir) else None
+
+
+def remove_unused(workdir: str, before: frozenset[str] | None) -> None:
+  """Undoes what a run that failed before writing anything added to ``workdir``: its lock
+  file, an empty ``checkpoints/`` and the folder itself when the run made it (``before``:
+  :func:`entries` then). Anything else in it (a config.json, a checkpoint, a log) keeps
+  it all as it is."""
+  now = entries(workdir)
+  if now is None:
+    return
+  made = now - (before or frozenset())
+  ckpts = os.path.join(workdir, 'checkpoints')
+  if not made <= {'.lock', 'checkpoints'} or (
+      'checkpoints' in made and (not os.path.isdir(ckpts) or os.listdir(ckpts))):
+    return
+  for name in made:
+    path = os.path.join(workdir, name)
+    os.rmdir(path) if name == 'checkpoints' else os.remove(path)
+  if before is None:
+    os.rmdir(workdir)
+
+
 def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
   if isinstance(tree, dict):
     out = {}

@@ -103,9 +103,20 @@ class TrainLoopTest(chex.TestCase):
     wd = os.path.join(self.dir, 'from_nowhere')
     with self.assertRaisesRegex(FileNotFoundError, 'nowhere'):
       train.train_and_evaluate(small_config(init_from=os.path.join(self.dir, 'nowhere')), wd)
-    # The lock and the empty checkpoint folder alone: no config.json to refuse a retry.
-    self.assertEqual(sorted(os.listdir(wd)), ['.lock', 'checkpoints'])
-    self.assertEqual(os.listdir(os.path.join(wd, 'checkpoints')), [])
+    # The run made the workdir, and takes it away again: nothing to refuse a retry.
+    self.assertFalse(os.path.exists(wd))
+    # A workdir that was there keeps what it had, and gets nothing more.
+    os.makedirs(wd)
+    open(os.path.join(wd, 'notes.txt'), 'w').close()
+    with self.assertRaisesRegex(FileNotFoundError, 'nowhere'):
+      train.train_and_evaluate(small_config(init_from=os.path.join(self.dir, 'nowhere')), wd)
+    self.assertEqual(os.listdir(wd), ['notes.txt'])
+
+  def test_a_run_refused_by_the_lock_leaves_the_other_runs_files(self):
+    wd = os.path.join(self.dir, 'busy')
+    with workdir.Lock(wd), self.assertRaises(workdir.WorkdirBusy):
+      train.train_and_evaluate(small_config(), wd)
+    self.assertEqual(os.listdir(wd), ['.lock'])
 
   def test_a_resume_at_an_unaligned_step_saves_at_the_usual_steps(self):
     wd = os.path.join(self.dir, 'unaligned')
