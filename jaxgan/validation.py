@@ -201,6 +201,16 @@ def describe_unknown_field(config: ml_collections.ConfigDict, path: str) -> str 
       return (f'config.{".".join(parts[:i])} is a value ({node!r}), it has no field '
               f'{part!r}.')
     if part not in node:
-      return _no_field('config' + ''.join(f'.{p}' for p in parts[:i]), part, node.keys())
+      where = 'config' + ''.join(f'.{p}' for p in parts[:i])
+      message = (_no_field(where, part, node.keys()) if node.keys()
+                 else f'{where} has no field {part!r}; it has no fields.')
+      owner = _lookup(config, '.'.join(parts[:i - 1]))[1] if i >= 2 else None
+      if parts[i - 1] == 'kwargs' and isinstance(owner, (ml_collections.ConfigDict, dict)):
+        name = str(owner.get('name', 'none')).split('(')[0]
+        name = 'NAME' if name == 'none' else name
+        message += (f' The command line adds no field to a config file\'s kwargs: give the '
+                    f"arguments with the name, --{where[:-len('.kwargs')]}.name="
+                    f"'{name}({part}=VALUE)'.")
+      return message
     node = node[part]
   return None

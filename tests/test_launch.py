@@ -196,6 +196,19 @@ class LaunchTest(chex.TestCase):
                     proc.stderr)
       self.assertNotIn('Traceback', proc.stderr)
 
+  def test_a_kwargs_field_from_the_command_line_names_the_inline_form(self):
+    # A locked config takes no new field: the arguments go with the name instead.
+    proc = self._run('launch.train', '--config=configs/default.py', '--workdir=/tmp/never',
+                     '--config.penalty.kwargs.gamma=5', '--config.loss.kwargs.a=1')
+    self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+    self.assertIn("config.penalty.kwargs has no field 'gamma'; it has no fields. The command "
+                  "line adds no field to a config file's kwargs: give the arguments with the "
+                  "name, --config.penalty.name='NAME(gamma=VALUE)'.", proc.stderr)
+    self.assertNotIn('Traceback', proc.stderr)
+    proc = self._run('launch.train', '--config=configs/default.py', '--workdir=/tmp/never',
+                     '--config.loss.kwargs.a=1')
+    self.assertIn("--config.loss.name='non_saturating(a=VALUE)'", proc.stderr)
+
   def test_second_launch_on_a_busy_workdir_names_the_first(self):
     """Defect 2, through the launcher: the second trainer refuses at once."""
     wd = tempfile.mkdtemp()
