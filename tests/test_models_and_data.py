@@ -1,5 +1,6 @@
 """Tests of jaxgan.models and jaxgan.data."""
 
+import re
 from unittest import mock
 
 import chex
@@ -234,6 +235,20 @@ class PipelineTest(chex.TestCase):
     c = wgan_gp_mnist.get_config()
     c.data.name = f"images(path='{flat}', channels=1)"
     self.assertEqual(build.build(c)[1].element_shape, (28, 28, 1))
+    # The wrong channel count, or no labels for a conditional model: the spec that fits.
+    c.data.name = f"images(path='{flat}')"
+    with self.assertRaisesRegex(validation.ConfigError, re.escape(
+        "makes samples of shape (28, 28, 1) but 'images' has samples of shape (28, 28, 3). "
+        'The generator makes 1 channel(s): read the folder with channels=1, '
+        f'--config.data.name="images(path=\'{flat}\', channels=1)".')):
+      build.build(c)
+    c = cgan_pd_cifar10.get_config()
+    c.data.name = f"images(path='{root}', channels=3)"
+    with self.assertRaisesRegex(validation.ConfigError, re.escape(
+        "is class-conditional but dataset 'images' has no labels. A folder gives one class "
+        f'per sub-folder with labels=True: --config.data.name="images(path=\'{root}\', '
+        'channels=3, labels=True)".')):
+      build.build(c)
     c = cgan_pd_cifar10.get_config()
     c.data = dict(name='images', batch_size=4, path=root, image_size=32, labels=True)
     with self.assertRaisesRegex(validation.ConfigError,
