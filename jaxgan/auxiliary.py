@@ -305,6 +305,13 @@ class AuxiliaryLoss:
 AUXILIARY_LOSSES = Registry('auxiliary loss')
 
 
+@AUXILIARY_LOSSES.register('none')
+def no_auxiliary() -> None:
+  """The ``'none'`` entry: no auxiliary term (``get('none')`` returns ``None``), as
+  ``penalties.get('none')``."""
+  return None
+
+
 @AUXILIARY_LOSSES.register('acgan')
 def acgan(weight: float = 1.0) -> AuxiliaryLoss:
   """ACGAN's auxiliary classifier terms, weighted ``weight`` (1 in the paper)."""
@@ -332,19 +339,19 @@ def infogan(lambda_cat: float = 1.0, lambda_cont: float = 0.1) -> AuxiliaryLoss:
 
 
 def names() -> list[str]:
-  """The names :func:`get` accepts: acgan, infogan."""
+  """The names :func:`get` accepts: none (first), acgan, infogan."""
   return AUXILIARY_LOSSES.names()
 
 
-def get(spec: str, **hyperparameters: float) -> AuxiliaryLoss:
+def get(spec: str, **hyperparameters: float) -> AuxiliaryLoss | None:
   """The auxiliary loss ``spec`` (a name or ``'name(k=v)'``) with its weights bound.
 
   Args:
-    spec: ``'acgan'`` or ``'infogan'``, e.g. ``'infogan(lambda_cont=1.0)'``.
+    spec: ``'acgan'``, ``'infogan'`` or ``'none'``, e.g. ``'infogan(lambda_cont=1.0)'``.
     **hyperparameters: ``weight`` (acgan); ``lambda_cat``, ``lambda_cont`` (infogan).
 
   Returns:
-    An :class:`AuxiliaryLoss`.
+    An :class:`AuxiliaryLoss`, or ``None`` for ``'none'``.
 
   Raises:
     ValueError: an unknown name (the message lists the valid ones).

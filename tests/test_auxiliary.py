@@ -319,9 +319,12 @@ class InfoGANTest(chex.TestCase):
 class RegistryTest(chex.TestCase):
 
   def test_names_and_errors(self):
-    self.assertEqual(auxiliary.names(), ['acgan', 'infogan'])
-    with self.assertRaisesRegex(ValueError, "'info_gan'.*acgan, infogan"):
+    self.assertEqual(auxiliary.names(), ['none', 'acgan', 'infogan'])
+    with self.assertRaisesRegex(ValueError, "'info_gan'.*none, acgan, infogan"):
       auxiliary.get('info_gan')
+    self.assertIsNone(auxiliary.get('none'))  # as penalties.get('none')
+    with self.assertRaisesRegex(TypeError, "'none'.*weight"):
+      auxiliary.get('none', weight=1.0)
     with self.assertRaisesRegex(TypeError, "'acgan'.*lambda_cat.*it takes: weight"):
       auxiliary.get('acgan', lambda_cat=1.0)
 

@@ -62,7 +62,7 @@ class ReadmeTest(absltest.TestCase):
                   'model.name': models.names(), 'data.name': data.names(),
                   'g_optimizer.name': optimizers.names(),
                   'g_optimizer.schedule': optimizers.schedule_names(),
-                  'auxiliary.name': ['none', *auxiliary.names()]}  # 'none': no auxiliary term
+                  'auxiliary.name': auxiliary.names()}
     rows = {}
     for line in open(README).read().splitlines():
       m = re.match(r'\| `([\w.]+)`[^|]*\| ([^|]+) \|$', line)
