@@ -195,6 +195,15 @@ class LoadingTest(chex.TestCase):
     with pytest.raises(ValueError, match=r'N >= 1; got \(0, 8, 8, 3\)'):
       inception.to_unit_range(np.zeros((0, 8, 8, 3), np.float32))
 
+  def test_images_in_zero_one_are_warned_of(self):
+    light = np.random.default_rng(0).uniform(0, 1, (4, 8, 8, 3)).astype(np.float32)
+    with self.assertLogs('absl', level='WARNING') as logs:
+      inception.to_unit_range(light)
+    self.assertIn('4 images with every value in [0.0', logs.output[0])
+    self.assertIn('pass 2 * x - 1', logs.output[0])
+    with self.assertNoLogs('absl', level='WARNING'):  # a set with dark values: no warning
+      inception.to_unit_range(light * 2 - 1)
+
 
 class RandomStateDictTest(chex.TestCase):
   """``torch_weights.random_state_dict``: the rules its docstring states."""

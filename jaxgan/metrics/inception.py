@@ -32,6 +32,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import logging
 
 from jaxgan import sharding, torch_weights
 from jaxgan.metrics import frechet
@@ -218,6 +219,9 @@ def _apply(variables: dict, x: jax.Array, resize: bool = True):
 def to_unit_range(images: np.ndarray, quantize: bool = True) -> np.ndarray:
   """jaxgan images ([-1, 1], NHWC, 1 or 3 channels) to 3-channel [0, 1] Inception inputs.
 
+  Logs a warning when every value of several images is >= 0: images in [0, 1], most
+  likely, which would be read as lighter than they are.
+
   Raises:
     ValueError: on non-finite values, values outside [-1, 1], or a shape that is not
       [N, H, W, 1 or 3] with N >= 1.
@@ -231,6 +235,11 @@ def to_unit_range(images: np.ndarray, quantize: bool = True) -> np.ndarray:
   lo, hi = float(images.min()), float(images.max())
   if lo < -1.001 or hi > 1.001:
     raise ValueError(f'Images must lie in [-1, 1]; got [{lo:.3f}, {hi:.3f}].')
+  if lo >= 0 and len(images) > 1:  # a whole set with no dark half: [0, 1] images, likely
+    logging.warning('%d images with every value in [%.3f, %.3f]: jaxgan images lie in '
+                    '[-1, 1] (black is -1). If these are [0, 1] images, pass 2 * x - 1; '
+                    'as they are, they are read as twice as bright as they are.',
+                    len(images), lo, hi)
   x = np.clip((images + 1) / 2, 0, 1)
   if quantize:
     x = np.round(x * 255) / 255
