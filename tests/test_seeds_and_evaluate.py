@@ -595,6 +595,33 @@ class EvaluateTest(chex.TestCase):
     self.assertLen(set(held_x[:, 0, 0, 0]), 8)                      # distinct images
     np.testing.assert_array_equal(train_y, (train_x[:, 0, 0, 0] - 0.25).astype(int) % 10)
 
+  def test_the_classifier_cache_is_keyed_by_architecture_and_reported_when_unreadable(self):
+    cache = tempfile.mkdtemp()
+    self.enter_context(mock.patch.dict(os.environ, {'JAXGAN_CACHE': cache}))
+    self.enter_context(quick_classifier(steps=3))
+    x = np.random.default_rng(0).uniform(-1, 1, (32, 8, 8, 1)).astype(np.float32)
+    y = np.arange(32) % 10
+    digit_classifier.load_or_train(x, y)
+    (name,) = os.listdir(cache)
+    self.assertRegex(name, r'^digit_classifier_8px_v2_[0-9a-f]{8}\.msgpack$')
+    path = os.path.join(cache, name)
+    # Another architecture (a narrower feature layer) gets a file of its own.
+    with mock.patch.object(digit_classifier, 'FEATURE_DIM', 32):
+      narrow = digit_classifier.load_or_train(x, y)
+    chex.assert_shape(narrow['params']['Dense_0']['kernel'], (4 * 4 * 64, 32))
+    self.assertLen(os.listdir(cache), 2)
+    # A file of other shapes, or a truncated one, is reported with its path, and kept.
+    other = [n for n in os.listdir(cache) if n != name][0]
+    shutil.copy(os.path.join(cache, other), path)
+    with self.assertRaisesRegex(ValueError, f'{path} cannot be read .*other shapes.*Delete '
+                                'it to train it again'):
+      digit_classifier.load_or_train(x, y)
+    with open(path, 'r+b') as f:
+      f.truncate(100)
+    with self.assertRaisesRegex(ValueError, f'{path} cannot be read'):
+      digit_classifier.load_or_train(x, y)
+    self.assertEqual(os.path.getsize(path), 100)
+
   def test_mnist_run_is_scored_with_an_mnist_classifier(self):
     import tensorflow_datasets as tfds
     cache = tempfile.mkdtemp()

@@ -3,7 +3,8 @@ Fréchet distance for digit images ("digit-FD"), the offline stand-in for FID.
 
 Trained on the digits it is given (scikit-learn's digits for the offline data, MNIST's
 train split for MNIST; seeded, deterministic on one machine) and cached in
-``$JAXGAN_CACHE`` (default ``~/.cache/jaxgan``), keyed by the image size and, for other
+``$JAXGAN_CACHE`` (default ``~/.cache/jaxgan``), keyed by the image size, the
+architecture (its parameters' shapes) and, for other
 sources than scikit-learn's digits, by the source's name and a fingerprint of its
 training images (so a classifier of one data set is never used for another).
 
@@ -60,12 +61,26 @@ class DigitClassifier(nn.Module):
     return nn.Dense(10)(features), features
 
 
+def _template(image_size: int) -> dict:
+  return DigitClassifier().init(jax.random.key(0), jnp.zeros((1, image_size, image_size, 1)))
+
+
+def _architecture_tag(image_size: int) -> str:
+  """8 hex digits of the classifier's parameter names and shapes: an architecture change
+  gets its own cache file, even if :data:`CACHE_VERSION` was not raised with it."""
+  shapes = jax.tree_util.tree_flatten_with_path(
+      jax.eval_shape(lambda: _template(image_size)))[0]
+  layout = ';'.join(f'{jax.tree_util.keystr(k)}{tuple(v.shape)}' for k, v in shapes)
+  return hashlib.sha256(layout.encode()).hexdigest()[:8]
+
+
 def _cache_path(train_x: np.ndarray, train_y: np.ndarray, source: str) -> str:
   root = os.environ.get('JAXGAN_CACHE') or os.path.expanduser('~/.cache/jaxgan')
   image_size = train_x.shape[1]
+  version = f'{CACHE_VERSION}_{_architecture_tag(image_size)}'
   if source == 'digits':
-    return os.path.join(root, f'digit_classifier_{image_size}px_{CACHE_VERSION}.msgpack')
-  digest = hashlib.sha256(CACHE_VERSION.encode()
+    return os.path.join(root, f'digit_classifier_{image_size}px_{version}.msgpack')
+  digest = hashlib.sha256(version.encode()
                           + np.ascontiguousarray(train_x, np.float32).tobytes()
                           + np.ascontiguousarray(train_y, np.int64).tobytes()).hexdigest()
   return os.path.join(root, f'digit_classifier_{source}_{image_size}px_{digest[:12]}.msgpack')
@@ -102,12 +117,19 @@ def load_or_train(train_x: np.ndarray, train_y: np.ndarray, source: str = 'digit
   """The cached classifier for inputs of ``train_x``'s size, trained once on
   ``(train_x, train_y)`` if absent (``source``: the data set's name, see the module
   docstring)."""
-  image_size = train_x.shape[1]
   path = _cache_path(train_x, train_y, source)
-  template = DigitClassifier().init(jax.random.key(0), jnp.zeros((1, image_size, image_size, 1)))
   if os.path.exists(path):
-    with open(path, 'rb') as f:
-      return flax.serialization.from_bytes(template, f.read())
+    template = _template(train_x.shape[1])
+    try:
+      with open(path, 'rb') as f:
+        params = flax.serialization.from_bytes(template, f.read())
+      same = jax.tree.map(lambda a, b: np.shape(a) == np.shape(b), params, template)
+      if not all(jax.tree.leaves(same)):
+        raise ValueError('its arrays have other shapes than the classifier\'s')
+    except Exception as e:  # a truncated or foreign file: reported, not silently replaced
+      raise ValueError(f'The cached digit classifier {path} cannot be read ({e}). Delete it '
+                       'to train it again.') from e
+    return params
   params = train_classifier(train_x, train_y)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with files.replacing(path) as tmp, open(tmp, 'wb') as f:
