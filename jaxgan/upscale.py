@@ -113,11 +113,20 @@ def check_output_size(path: str, shape: tuple[int, int]) -> None:
 
 def write_image(path: str, image: np.ndarray, icc_profile: bytes | None = None) -> None:
   """Writes ``image [h, w, 3]`` in [-1, 1] (clipped) as 8-bit PNG or JPEG (by suffix),
-  tagged with ``icc_profile`` when given (:func:`color_profile` of the input)."""
+  tagged with ``icc_profile`` when given (:func:`color_profile` of the input).
+
+  Raises:
+    ValueError: a suffix that is not an image's, a JPEG side over 65,535 pixels, or a
+      non-finite value (nothing is written).
+  """
   from PIL import Image
   if not path.lower().endswith(IMAGE_SUFFIXES):
     raise ValueError(f'The output must end in {", ".join(IMAGE_SUFFIXES)}; got {path}.')
   check_output_size(path, image.shape[:2])
+  if not np.all(np.isfinite(image)):  # the uint8 cast would write them as black, silently
+    raise ValueError(f'{int((~np.isfinite(image)).sum())} non-finite values in the image for '
+                     f'{path}: the generator gave NaN or Inf (a diverged checkpoint?); '
+                     'nothing was written.')
   pixels = np.round((np.clip(image, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
   options = {'quality': 95} if path.lower().endswith(('.jpg', '.jpeg')) else {}
   if icc_profile:

@@ -413,6 +413,25 @@ class UpscaleTest(chex.TestCase):
       upscale.read_image(os.path.join(d, 'c.png'))
     with self.assertRaisesRegex(ValueError, 'must end in .png, .jpg, .jpeg'):
       upscale.write_image(os.path.join(d, 'b.gif'), x)
+    # A generator's NaN is refused, not written as black; the file is not made.
+    bad = x.copy()
+    bad[0, 0, 0] = np.nan
+    with self.assertRaisesRegex(ValueError, r'1 non-finite values in the image for .*e\.png: '
+                                'the generator gave NaN or Inf'):
+      upscale.write_image(os.path.join(d, 'e.png'), bad)
+    self.assertFalse(os.path.exists(os.path.join(d, 'e.png')))
+
+  def test_a_float_image_must_be_in_minus_one_one(self):
+    from jaxgan.data import paired
+    x = np.linspace(-1, 1, 4 * 5 * 3, dtype=np.float32).reshape(4, 5, 3)
+    np.testing.assert_array_equal(paired.to_unit_range(x), x)
+    np.testing.assert_allclose(paired.to_unit_range(np.full((2, 2), 255, np.uint8)), 1.0)
+    for wrong, message in ((x * 127.5 + 127.5, r'must lie in \[-1, 1\]; got \[0\.000, 255\.000\]'),
+                           (np.full((2, 2, 3), np.nan, np.float32), '12 non-finite values'),
+                           (np.zeros((2, 2, 3), np.int32), 'uint8, uint16 or float image; '
+                            'got int32')):
+      with self.assertRaisesRegex(ValueError, message):
+        paired.to_unit_range(wrong)
 
   def test_an_alpha_channel_is_dropped_with_a_warning(self):
     d = tempfile.mkdtemp()

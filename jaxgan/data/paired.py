@@ -48,14 +48,28 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
 
 def to_unit_range(image: np.ndarray) -> np.ndarray:
   """A stored image ``[H, W]`` or ``[H, W, C]`` (C 1, 3 or 4; uint8, or uint16 for 16-bit
-  files, :func:`read_stored`) -> float32 RGB ``[H, W, 3]`` in [-1, 1]; a float image is
-  taken to be in [-1, 1] already."""
+  files, :func:`read_stored`) -> float32 RGB ``[H, W, 3]`` in [-1, 1]; a float image must
+  be in [-1, 1] already.
+
+  Raises:
+    ValueError: a float image with a non-finite value or one outside [-1, 1] (a [0, 255]
+      one, say), or an image of another dtype.
+  """
   image = to_rgb(image)
   if image.dtype == np.uint8:
     return image.astype(np.float32) / 127.5 - 1.0
   if image.dtype == np.uint16:
     return (image.astype(np.float64) / 65535.0 * 2.0 - 1.0).astype(np.float32)
-  return np.asarray(image, np.float32)
+  if not np.issubdtype(image.dtype, np.floating):
+    raise ValueError(f'Expected a uint8, uint16 or float image; got {image.dtype}.')
+  image = np.asarray(image, np.float32)
+  if not np.all(np.isfinite(image)):
+    raise ValueError(f'{int((~np.isfinite(image)).sum())} non-finite values in a float image.')
+  lo, hi = (float(image.min()), float(image.max())) if image.size else (0.0, 0.0)
+  if lo < -1.001 or hi > 1.001:
+    raise ValueError(f'A float image must lie in [-1, 1]; got [{lo:.3f}, {hi:.3f}] (give '
+                     'uint8 for [0, 255], or 2 * x - 1 for [0, 1]).')
+  return image
 
 
 def quantize(x: np.ndarray) -> np.ndarray:
