@@ -334,6 +334,9 @@ def rasgan_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array) 
 
   ``L_D = E softplus(-(r - E f)) + E softplus(f - E r)``.
 
+  The paper's sum of the two terms (and of the generator's); the author's code halves
+  both losses, which scales the gradients by 1/2 (barely felt with Adam).
+
   Args:
     real_logits: critic logits on real samples, shape (batch,) or (batch, 1).
     fake_logits: critic logits on generated samples, shape (batch,) or (batch, 1).
@@ -369,6 +372,9 @@ def ralsgan_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array)
 
   ``L_D = E (r - E f - 1)^2 + E (f - E r + 1)^2``.
 
+  The paper's sum of the two terms (and of the generator's); the author's code halves
+  both losses, which scales the gradients by 1/2 (barely felt with Adam).
+
   Args:
     real_logits: critic outputs on real samples, shape (batch,) or (batch, 1).
     fake_logits: critic outputs on generated samples, shape (batch,) or (batch, 1).
@@ -403,6 +409,9 @@ def rahinge_discriminator_loss(real_logits: chex.Array, fake_logits: chex.Array)
   """Discriminator loss of the relativistic average hinge GAN (RaHinge).
 
   ``L_D = E relu(1 - (r - E f)) + E relu(1 + (f - E r))``.
+
+  The paper's sum of the two terms (and of the generator's); the author's code halves
+  both losses, which scales the gradients by 1/2 (barely felt with Adam).
 
   Args:
     real_logits: critic outputs on real samples, shape (batch,) or (batch, 1).
