@@ -63,7 +63,9 @@ def run_one(config: ml_collections.ConfigDict, seed_list: list[int],
                                         pipe.evaluator_args['std']))
   label = config.loss.name + ('' if config.penalty.name == 'none' else f'+{config.penalty.name}')
   context['panels'].setdefault(context.get('group', config.data.name), {})[label] = samples[0]
-  context['modes'] = pipe.evaluator_args['modes']
+  if not isinstance(context.get('modes'), dict):  # a resume file of one array for all groups
+    context['modes'] = {}
+  context['modes'][context.get('group', config.data.name)] = pipe.evaluator_args['modes']
   return {'seconds': seconds, **summarize(results), 'per_seed': results}
 
 
@@ -112,7 +114,9 @@ def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, wor
     return
   with files.replacing(os.path.join(workdir, f'samples_{group}.npz')) as tmp:
     np.savez(tmp, **panels)
-  modes = context['modes']
+  modes = context['modes'].get(group) if isinstance(context.get('modes'), dict) else None
+  if modes is None:  # drawn when the group ran, by a process before a resume that kept no modes
+    return
   n = len(panels)
   cols = min(6, n)
   nrows = math.ceil(n / cols)

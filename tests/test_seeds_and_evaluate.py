@@ -229,6 +229,32 @@ class SeedsTest(chex.TestCase):
     with self.assertRaisesRegex(FileExistsError, 'study_resume.pkl cannot be read'):
       runner.run_study(c, stopped)
 
+  def test_each_groups_figure_shows_its_own_modes(self):
+    # Redrawn after another group ran (as a resume redraws every group's figure), ring8's
+    # panel showed grid25's 25 modes.
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.model.generator.features = (16,)
+    c.model.discriminator.features = (16,)
+    c.num_steps, c.steps_per_call = 10, 5
+    context = {'panels': {}, 'seeds': [0]}
+    for group in ('ring8', 'grid25'):
+      context['group'] = group
+      mixtures_study.run_one(runner.run_config(c, group, 'hinge:none')[0], [0], c.study,
+                             context)
+    drawn = []
+    with mock.patch.object(mixtures_study.plots, 'save_figure',
+                           lambda fig, path: drawn.append(fig)):
+      for group in ('ring8', 'grid25'):
+        mixtures_study.figures(c, [], group, tempfile.mkdtemp(), context)
+    angles = 2 * np.pi * np.arange(8) / 8
+    ring = 2 * np.stack([np.cos(angles), np.sin(angles)], 1)
+    grid = np.stack(np.meshgrid(*[np.arange(-4, 5, 2)] * 2, indexing='ij'), -1).reshape(-1, 2)
+    for fig, want in zip(drawn, (ring, grid), strict=True):
+      marks = fig.axes[0].collections[1].get_offsets()
+      np.testing.assert_allclose(np.asarray(marks), want, atol=1e-6)
+      self.assertAlmostEqual(fig.axes[0].get_xlim()[1], np.abs(want).max() * 1.4, places=5)
+
   def test_groups_on_one_dataset_each_keep_their_panel(self):
     from configs import study_ring8_default
     c = study_ring8_default.get_config()
