@@ -1,8 +1,9 @@
 """Orbax checkpoints of the train state in ``WORKDIR/checkpoints``.
 
 A checkpoint that cannot be restored (corrupt files, or a state of another shape because
-the config changed) raises :class:`CheckpointError` naming the step, the directory, the
-cause and what to do; nothing on disk is removed or overwritten.
+the config changed), or that restores with a non-finite value (damaged bytes that still
+decompress: jaxgan saves finite states only), raises :class:`CheckpointError` naming the
+step, the directory, the cause and what to do; nothing on disk is removed or overwritten.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 
@@ -46,6 +48,25 @@ def architecture_differences(saved: Any, wanted: Any, most: int = 3) -> list[str
   params_first = lambda k: (not (k and k[0].endswith('params')), k)  # before optimizer states
   return [f'{"/".join(k)}: {a.get(k, "absent")} vs {b.get(k, "absent")}'
           for k in sorted(set(a) | set(b), key=params_first) if a.get(k) != b.get(k)][:most]
+
+
+@jax.jit  # compiled once per state structure
+def _finite_leaves(leaves: list[jax.Array]) -> list[jax.Array]:
+  return [jnp.all(jnp.isfinite(x)) for x in leaves]
+
+
+def nonfinite_paths(tree: Any, most: int = 3) -> list[str]:
+  """The paths (``'/'``-joined key names) of the first ``most`` floating-point arrays of
+  ``tree`` that hold a NaN or an infinity."""
+  name = lambda k: getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k)))
+  paths, leaves = [], []
+  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    dtype = leaf.dtype if hasattr(leaf, 'dtype') else jnp.asarray(leaf).dtype
+    if jnp.issubdtype(dtype, jnp.inexact):
+      paths.append('/'.join(str(name(k)) for k in path))
+      leaves.append(leaf)
+  finite = jax.device_get(_finite_leaves(leaves)) if leaves else []
+  return [p for p, ok in zip(paths, finite, strict=True) if not ok][:most]
 
 
 class Checkpoints:
@@ -86,7 +107,7 @@ class Checkpoints:
     if step is None:
       return None
     try:
-      return self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+      state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
     except Exception as e:  # orbax raises many types for unreadable or mismatched data
       if self._read_only:  # sampling or evaluating: nothing to resume
         earlier = [s for s in self.all_steps() if s < step]
@@ -116,6 +137,18 @@ class Checkpoints:
           f'of memory, a file system that was unavailable), retry first. To go on, '
           f'{self.without(step)}; if the config changed since it was saved, use the original '
           'config.') from None
+    # Every state is checked finite before it is saved: a NaN or infinity read back is a
+    # damaged file (flipped bytes can still decompress), not a diverged run.
+    bad = nonfinite_paths(state)
+    if bad:
+      go_on = (self.without(step) if not self._read_only else
+               'the earlier checkpoints are of steps '
+               f'{", ".join(map(str, [s for s in self.all_steps() if s < step])) or "(none)"}')
+      raise CheckpointError(
+          f'The checkpoint of step {step} in {self.directory} is damaged: it holds '
+          f'non-finite values (in {", ".join(bad)}), and a state is saved only when every '
+          f'value is finite. Nothing on disk was changed. To go on, {go_on}.')
+    return state
 
   def save(self, step: int, state: Any) -> None:
     self._manager.save(step, args=ocp.args.StandardSave(state), force=True)

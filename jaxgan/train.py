@@ -242,9 +242,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
         if record.get('kept') and not record.get('saved'):
           workdir_lib.undo_config_record(workdir, record['kept'])
         raise
+  except workdir_lib.WorkdirBusy:  # what is there is the other run's
+    raise
   except BaseException:
     # Refused before it wrote anything (a wrong init_from, a missing VGG19 file): the lock
     # and the empty checkpoint folder go too, and the workdir itself if this run made it.
+    # (Held by this run until now, they are its own.)
     if lead and 'kept' not in record:
       workdir_lib.remove_unused(workdir, before)
     raise

@@ -117,6 +117,17 @@ class TrainLoopTest(chex.TestCase):
     with workdir.Lock(wd), self.assertRaises(workdir.WorkdirBusy):
       train.train_and_evaluate(small_config(), wd)
     self.assertEqual(os.listdir(wd), ['.lock'])
+    # The other run made the workdir after this one looked (no folder yet) and holds it,
+    # its checkpoint folder still empty: refused, this run takes nothing of it away.
+    with workdir.Lock(wd):
+      os.makedirs(os.path.join(wd, 'checkpoints'))
+      looks = [None]  # what this run saw first; then the real listing
+      real_entries = workdir.entries
+      first_none = lambda d: looks.pop() if looks else real_entries(d)
+      with mock.patch.object(workdir, 'entries', first_none), \
+           self.assertRaises(workdir.WorkdirBusy):
+        train.train_and_evaluate(small_config(), wd)
+      self.assertEqual(sorted(os.listdir(wd)), ['.lock', 'checkpoints'])
 
   def test_a_resume_at_an_unaligned_step_saves_at_the_usual_steps(self):
     wd = os.path.join(self.dir, 'unaligned')

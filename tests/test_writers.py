@@ -7,6 +7,7 @@ import tempfile
 from unittest import mock
 
 import chex
+import jax
 import numpy as np
 from absl.testing import absltest
 
@@ -86,6 +87,29 @@ class CheckpointFolderTest(chex.TestCase):
     ckpt.save(3, {'w': np.ones(3, np.float32)})
     ckpt.close()
     self.assertEqual(sorted(os.listdir(d)), ['1', '3'])
+
+  def test_a_checkpoint_that_reads_back_non_finite_is_reported_as_damaged(self):
+    # Damaged bytes that still decompress read back as any value; jaxgan saves a state
+    # only when it is finite, so a NaN read back is the file's fault, not the run's.
+    d = tempfile.mkdtemp()
+    ckpt = checkpoints.Checkpoints(d)
+    good = {'w': np.ones(3, np.float32), 'step': np.int32(1)}
+    ckpt.save(1, good)
+    ckpt.save(2, {'w': np.array([1.0, np.nan, np.inf], np.float32), 'step': np.int32(2)})
+    ckpt.wait()
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), good)
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                r'step 2 in .* is damaged: it holds non-finite values \(in '
+                                r'w\).*Nothing on disk was changed\. To go on, move '
+                                r'.*/2 aside to resume from step 1\.'):
+      ckpt.restore(abstract)
+    reader = checkpoints.Checkpoints(d, read_only=True)
+    with self.assertRaisesRegex(checkpoints.CheckpointError, 'the earlier checkpoints are of '
+                                'steps 1'):
+      reader.restore(abstract)
+    chex.assert_trees_all_equal(reader.restore(abstract, step=1), good)
+    ckpt.close()
+    self.assertEqual(sorted(os.listdir(d)), ['1', '2'])
 
 
 if __name__ == '__main__':
