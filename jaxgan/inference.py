@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import uuid
 from typing import Any
 
 import jax
@@ -175,7 +177,6 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   """
   if not 0.0 <= alpha <= 1.0:
     raise ValueError(f'alpha must lie in [0, 1]; got {alpha}.')
-  ckpt_dir = os.path.join(out_workdir, 'checkpoints')
   if os.path.exists(out_workdir) and (not os.path.isdir(out_workdir)
                                       or os.listdir(out_workdir)):
     raise ValueError(f'{out_workdir} exists and is not an empty folder; choose a new '
@@ -188,17 +189,28 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   state = state.replace(g_params=mix(psnr_params, state.g_params),
                         ema_params=mix(psnr_params, state.ema_params),
                         g_stats=mix(psnr_stats, state.g_stats))
-  os.makedirs(out_workdir, exist_ok=True)
-  workdir_lib.write_config(out_workdir, config)
-  workdir_lib.write_data_shapes(out_workdir, data.shapes_record(pipe))
-  files.write_json(os.path.join(out_workdir, 'interpolation.json'),
-                   {'psnr': os.path.abspath(psnr_workdir), 'gan': os.path.abspath(gan_workdir),
-                    'alpha': alpha})
-  ckpt = checkpoints.Checkpoints(ckpt_dir)
+  # Written whole in a folder beside it, then moved into place: a failure (a full disk)
+  # leaves no half-written workdir that looks like a run without checkpoints.
+  parent = os.path.dirname(os.path.abspath(out_workdir))
+  os.makedirs(parent, exist_ok=True)
+  tmp = os.path.join(parent, f'.{os.path.basename(os.path.abspath(out_workdir))}.tmp-'
+                     f'{uuid.uuid4().hex[:12]}')
+  os.makedirs(tmp)
   try:
-    ckpt.save(int(state.step), state)
-  finally:
-    ckpt.close()
+    workdir_lib.write_config(tmp, config)
+    workdir_lib.write_data_shapes(tmp, data.shapes_record(pipe))
+    files.write_json(os.path.join(tmp, 'interpolation.json'),
+                     {'psnr': os.path.abspath(psnr_workdir),
+                      'gan': os.path.abspath(gan_workdir), 'alpha': alpha})
+    ckpt = checkpoints.Checkpoints(os.path.join(tmp, 'checkpoints'))
+    try:
+      ckpt.save(int(state.step), state)
+    finally:
+      ckpt.close()
+    os.replace(tmp, out_workdir)  # onto nothing, or onto the empty folder checked above
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
 
 
 def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:

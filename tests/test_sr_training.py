@@ -19,7 +19,7 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from configs import esrgan, srgan
-from jaxgan import evaluate, inference, torch_weights, train
+from jaxgan import checkpoints, evaluate, inference, torch_weights, train
 from jaxgan.data import bicubic, paired
 from jaxgan.models import sr
 from jaxgan.models.layers import pixel_shuffle, pixel_unshuffle
@@ -128,6 +128,17 @@ class TwoStageTest(chex.TestCase):
     self.assertEqual(open(os.path.join(other, 'config.json')).read(), '{"mine": 1}')
     with self.assertRaisesRegex(ValueError, r'alpha must lie in \[0, 1\]'):
       inference.interpolate(self.psnr, self.gan, 1.5, os.path.join(self.root, 'bad'))
+    # A failure while writing (a full disk) leaves no half-written workdir, nor its
+    # temporary folder: the same command can run again.
+    failed = os.path.join(self.root, 'failed')
+    with mock.patch.object(checkpoints.Checkpoints, 'save', side_effect=OSError(28, 'full')):
+      with self.assertRaisesRegex(OSError, 'full'):
+        inference.interpolate(self.psnr, self.gan, 0.5, failed)
+    self.assertFalse(os.path.exists(failed))
+    self.assertEqual([n for n in os.listdir(self.root) if n.startswith('.failed')], [])
+    inference.interpolate(self.psnr, self.gan, 0.5, failed)
+    self.assertEqual(sorted(os.listdir(failed)), ['checkpoints', 'config.json',
+                                                  'data_shapes.json', 'interpolation.json'])
 
   def test_init_from_another_architecture_is_refused(self):
     c = _tiny(esrgan.get_config('small,offline'))
