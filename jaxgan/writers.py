@@ -32,9 +32,13 @@ class MetricWriter:
     self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'), purge_step=resume_step + 1)
 
   def _drop_rows_after(self, step: int) -> None:
-    rows = [r for r in read_jsonl(self.jsonl_path) if r['step'] <= step]
+    # The JSONL is the record; without it (deleted, or copied without it) the CSV is, and
+    # the JSONL is written again from it rather than the CSV emptied.
+    from_csv = not os.path.exists(self.jsonl_path) and os.path.exists(self.csv_path)
+    rows = read_csv(self.csv_path) if from_csv else read_jsonl(self.jsonl_path)
+    rows = [r for r in rows if r['step'] <= step]
     for path, write in ((self.jsonl_path, _write_jsonl), (self.csv_path, _write_csv)):
-      if os.path.exists(path):
+      if os.path.exists(path) or from_csv:
         with files.replacing(path) as tmp:
           write(tmp, rows)
 
@@ -84,6 +88,17 @@ def _write_csv(path: str, rows: list[dict]) -> None:
       writer = csv.DictWriter(f, fieldnames=_columns(rows), restval='')
       writer.writeheader()
       writer.writerows(rows)
+
+
+def read_csv(path: str) -> list[dict]:
+  """The rows of a ``metrics.csv`` file as :func:`read_jsonl` gives them: ``step`` an int,
+  the other values floats, empty cells left out."""
+  with open(path, newline='') as f:
+    try:
+      return [{k: int(v) if k == 'step' else float(v) for k, v in r.items() if v not in ('', None)}
+              for r in csv.DictReader(f)]
+    except (ValueError, TypeError) as e:
+      raise ValueError(f'{path} is not a metrics CSV ({e}).') from None
 
 
 def read_jsonl(path: str) -> list[dict]:

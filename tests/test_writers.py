@@ -37,6 +37,23 @@ class MetricWriterTest(chex.TestCase):
                         {'step': '2', 'd_loss': '1.25', 'penalty': '0.5'}])
 
 
+  def test_a_resume_without_the_jsonl_keeps_the_csv_rows(self):
+    # The CSV alone (the JSONL deleted, or not copied): its rows up to the resumed step are
+    # kept, and the JSONL is written again from them, not the CSV emptied.
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, 'metrics.csv'), 'w') as f:
+      f.write('step,d_loss,penalty\n10,1.5,0.25\n20,1.25,\n30,1.0,0.5\n40,0.75,0.125\n')
+    w = writers.MetricWriter(d, resume_step=30)
+    w.write(40, {'d_loss': 2.0, 'penalty': 1.0})
+    w.close()
+    want = [{'step': 10, 'd_loss': 1.5, 'penalty': 0.25}, {'step': 20, 'd_loss': 1.25},
+            {'step': 30, 'd_loss': 1.0, 'penalty': 0.5},
+            {'step': 40, 'd_loss': 2.0, 'penalty': 1.0}]
+    self.assertEqual(writers.read_jsonl(os.path.join(d, 'metrics.jsonl')), want)
+    self.assertEqual(open(os.path.join(d, 'metrics.csv')).read().splitlines(),
+                     ['step,d_loss,penalty', '10,1.5,0.25', '20,1.25,', '30,1.0,0.5',
+                      '40,2.0,1.0'])
+
   def test_flush_puts_the_tensorboard_rows_on_disk(self):
     # tensorboardX buffered them (up to 120 s): a run killed after a checkpoint lost, for
     # good, the events of the steps before it. The trainer flushes before each save.
