@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 from typing import Any
 
 import jax
@@ -189,27 +188,29 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   state = state.replace(g_params=mix(psnr_params, state.g_params),
                         ema_params=mix(psnr_params, state.ema_params),
                         g_stats=mix(psnr_stats, state.g_stats))
-  # Written whole in a folder beside it, then moved into place: a failure (a full disk)
-  # leaves no half-written workdir that looks like a run without checkpoints.
-  parent = os.path.dirname(os.path.abspath(out_workdir))
-  os.makedirs(parent, exist_ok=True)
-  tmp = os.path.join(parent, f'.{os.path.basename(os.path.abspath(out_workdir))}.tmp-'
-                     f'{uuid.uuid4().hex[:12]}')
-  os.makedirs(tmp)
+  # A failure (a full disk, an interrupt) takes back what was written, and the folder if
+  # this made it: no half-written workdir, which looks like a run without checkpoints and
+  # which the same command would refuse. (Written in place, not moved there: the target
+  # may be a link to an empty folder, or a mount point.)
+  made = not os.path.exists(out_workdir)
+  os.makedirs(out_workdir, exist_ok=True)
   try:
-    workdir_lib.write_config(tmp, config)
-    workdir_lib.write_data_shapes(tmp, data.shapes_record(pipe))
-    files.write_json(os.path.join(tmp, 'interpolation.json'),
+    workdir_lib.write_config(out_workdir, config)
+    workdir_lib.write_data_shapes(out_workdir, data.shapes_record(pipe))
+    files.write_json(os.path.join(out_workdir, 'interpolation.json'),
                      {'psnr': os.path.abspath(psnr_workdir),
                       'gan': os.path.abspath(gan_workdir), 'alpha': alpha})
-    ckpt = checkpoints.Checkpoints(os.path.join(tmp, 'checkpoints'))
+    ckpt = checkpoints.Checkpoints(os.path.join(out_workdir, 'checkpoints'))
     try:
       ckpt.save(int(state.step), state)
     finally:
       ckpt.close()
-    os.replace(tmp, out_workdir)  # onto nothing, or onto the empty folder checked above
   except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
+    for name in os.listdir(out_workdir):  # it was empty: all of it is this call's
+      path = os.path.join(out_workdir, name)
+      shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
+    if made:
+      os.rmdir(out_workdir)
     raise
 
 

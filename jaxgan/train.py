@@ -231,26 +231,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   before = workdir_lib.entries(workdir) if lead else None
   os.makedirs(workdir, exist_ok=True)
   record: dict[str, Any] = {}  # _train's config record: {'kept': path, 'saved': bool}
-  try:
-    with _workdir_lock(workdir, lead):
-      try:
-        state, signum = _train(config, workdir, gan, pipe, length, mesh, lead, record)
-      except BaseException:
-        # A changed start in a workdir with no checkpoint, failed before it saved anything
-        # (a NaN at its first steps, an error compiling): the old config.json is put back.
-        # (A changed resume records its config only with its first checkpoint.)
-        if record.get('kept') and not record.get('saved'):
-          workdir_lib.undo_config_record(workdir, record['kept'])
-        raise
-  except workdir_lib.WorkdirBusy:  # what is there is the other run's
-    raise
-  except BaseException:
-    # Refused before it wrote anything (a wrong init_from, a missing VGG19 file): the lock
-    # and the empty checkpoint folder go too, and the workdir itself if this run made it.
-    # (Held by this run until now, they are its own.)
-    if lead and 'kept' not in record:
-      workdir_lib.remove_unused(workdir, before)
-    raise
+  with _workdir_lock(workdir, lead):  # refused (another run holds it): nothing is touched
+    try:
+      state, signum = _train(config, workdir, gan, pipe, length, mesh, lead, record)
+    except BaseException:
+      # A changed start in a workdir with no checkpoint, failed before it saved anything
+      # (a NaN at its first steps, an error compiling): the old config.json is put back.
+      # (A changed resume records its config only with its first checkpoint.)
+      if record.get('kept') and not record.get('saved'):
+        workdir_lib.undo_config_record(workdir, record['kept'])
+      # Refused before it wrote anything (a wrong init_from, a missing VGG19 file): the
+      # lock file and the empty checkpoint folder go too, and the workdir if this run made
+      # it, while the lock is held.
+      elif lead and 'kept' not in record:
+        workdir_lib.remove_unused(workdir, before)
+      raise
   if signum is not None:  # saved, closed and unlocked: let the signal act as it would have
     logging.warning('Stopped by signal %d at step %d; the checkpoint is saved: rerun the '
                     'same command to resume.', signum, int(state.step))

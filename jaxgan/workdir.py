@@ -58,17 +58,24 @@ class Lock:
     self._file = None
 
   def __enter__(self) -> Lock:
-    os.makedirs(os.path.dirname(self.path), exist_ok=True)
-    f = open(self.path, 'a+')  # noqa: SIM115  (held open for the run's lifetime)
-    try:
-      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      f.seek(0)
-      holder = f.read().strip() or 'an unknown process'
+    while True:
+      os.makedirs(os.path.dirname(self.path), exist_ok=True)
+      f = open(self.path, 'a+')  # noqa: SIM115  (held open for the run's lifetime)
+      try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or 'an unknown process'
+        f.close()
+        raise WorkdirBusy(f'{os.path.dirname(self.path)} is in use by another training run '
+                          f'({holder}). Wait for it to finish or stop it, or choose another '
+                          '--workdir.') from None
+      try:  # the file locked is still the one at the path (a refused run removes its own)
+        if os.stat(self.path).st_ino == os.fstat(f.fileno()).st_ino:
+          break
+      except FileNotFoundError:
+        pass
       f.close()
-      raise WorkdirBusy(f'{os.path.dirname(self.path)} is in use by another training run '
-                        f'({holder}). Wait for it to finish or stop it, or choose another '
-                        '--workdir.') from None
     f.seek(0)
     f.truncate()
     f.write(f'pid {os.getpid()} on {socket.gethostname()}, started '
@@ -93,7 +100,8 @@ def remove_unused(workdir: str, before: frozenset[str] | None) -> None:
   """Undoes what a run that failed before writing anything added to ``workdir``: its lock
   file, an empty ``checkpoints/`` and the folder itself when the run made it (``before``:
   :func:`entries` then). Anything else in it (a config.json, a checkpoint, a log) keeps
-  it all as it is."""
+  it all as it is. Called while the run still holds the lock (:class:`Lock` takes a lock
+  file only while it is the one at its path); a folder that is no longer empty stays."""
   now = entries(workdir)
   if now is None:
     return
@@ -102,11 +110,14 @@ def remove_unused(workdir: str, before: frozenset[str] | None) -> None:
   if not made <= {'.lock', 'checkpoints'} or (
       'checkpoints' in made and (not os.path.isdir(ckpts) or os.listdir(ckpts))):
     return
-  for name in made:
-    path = os.path.join(workdir, name)
-    os.rmdir(path) if name == 'checkpoints' else os.remove(path)
-  if before is None:
-    os.rmdir(workdir)
+  try:
+    for name in sorted(made, reverse=True):  # '.lock' last
+      path = os.path.join(workdir, name)
+      os.rmdir(path) if name == 'checkpoints' else os.remove(path)
+    if before is None:
+      os.rmdir(workdir)
+  except OSError as e:  # something else appeared meanwhile: it stays, and so does the rest
+    logging.warning('Left %s as it is (%s).', workdir, e)
 
 
 def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:

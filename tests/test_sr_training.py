@@ -135,7 +135,16 @@ class TwoStageTest(chex.TestCase):
       with self.assertRaisesRegex(OSError, 'full'):
         inference.interpolate(self.psnr, self.gan, 0.5, failed)
     self.assertFalse(os.path.exists(failed))
-    self.assertEqual([n for n in os.listdir(self.root) if n.startswith('.failed')], [])
+    # An empty folder given (here through a link) stays, empty.
+    empty = os.path.join(self.root, 'empty')
+    os.makedirs(empty)
+    os.symlink(empty, os.path.join(self.root, 'link'))
+    with mock.patch.object(checkpoints.Checkpoints, 'save', side_effect=OSError(28, 'full')):
+      with self.assertRaisesRegex(OSError, 'full'):
+        inference.interpolate(self.psnr, self.gan, 0.5, os.path.join(self.root, 'link'))
+    self.assertEqual(os.listdir(empty), [])
+    inference.interpolate(self.psnr, self.gan, 0.5, os.path.join(self.root, 'link'))
+    self.assertIn('interpolation.json', os.listdir(empty))
     inference.interpolate(self.psnr, self.gan, 0.5, failed)
     self.assertEqual(sorted(os.listdir(failed)), ['checkpoints', 'config.json',
                                                   'data_shapes.json', 'interpolation.json'])

@@ -129,6 +129,28 @@ class TrainLoopTest(chex.TestCase):
         train.train_and_evaluate(small_config(), wd)
       self.assertEqual(sorted(os.listdir(wd)), ['.lock', 'checkpoints'])
 
+  def test_a_lock_file_removed_by_its_holder_is_not_taken_by_a_run_that_opened_it(self):
+    # A refused run removes its own lock file while it holds it. A run that opened that
+    # file just before must not lock the removed file (a third run would get the new one
+    # too): it locks the file at the path.
+    wd = os.path.join(self.dir, 'handover')
+    first = workdir.Lock(wd).__enter__()
+    real_open, calls = open, []
+
+    def open_then_first_leaves(path, mode):
+      f = real_open(path, mode)
+      if not calls:
+        calls.append(path)
+        os.remove(first.path)
+        first.__exit__(None, None, None)
+      return f
+    with mock.patch.object(workdir, 'open', open_then_first_leaves, create=True):
+      second = workdir.Lock(wd).__enter__()
+    self.assertEqual(os.stat(second.path).st_ino, os.fstat(second._file.fileno()).st_ino)
+    with self.assertRaises(workdir.WorkdirBusy):
+      workdir.Lock(wd).__enter__()
+    second.__exit__(None, None, None)
+
   def test_a_resume_at_an_unaligned_step_saves_at_the_usual_steps(self):
     wd = os.path.join(self.dir, 'unaligned')
     train.train_and_evaluate(small_config(num_steps=13, keep_checkpoints=10), wd)  # as a stop
