@@ -164,7 +164,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
     problems.append(f'config.n_critic = 0 trains no discriminator: config.adversarial_weight '
                     f'must be 0 then; got {adversarial!r}.')
   aux = config.get('auxiliary', {}).get('name', 'none')
-  if aux != 'none' and adversarial == 0:
+  try:
+    aux_base = registry.parse_spec(aux)[0] if isinstance(aux, str) else aux
+  except ValueError:
+    aux_base = aux
+  if aux_base != 'none' and adversarial == 0:
     problems.append(f'config.auxiliary.name = {aux!r} with config.adversarial_weight = 0: '
                     "the generator's auxiliary term is part of its adversarial step, so it "
                     'would train the discriminator\'s head alone. Set adversarial_weight > 0 '

@@ -179,12 +179,13 @@ class ValidationTest(chex.TestCase):
                                r'--config.auxiliary.name=acgan \(or --config.model.name=cgan'),
                               (infogan_digits.get_config, 'infogan',
                                r'--config.auxiliary.name=infogan\.')):
-      c = get()
-      c.auxiliary.name = 'none'   # as on the command line: the recipe's kwargs stay
-      with self.subTest(name), self.assertRaisesRegex(
-          validation.ConfigError, rf"config.model.name = '{name}' with config.auxiliary.name "
-          rf"= 'none': .*never trained\. Set {advice}"):
-        build.build(c)
+      for none in ('none', 'none()', ' none'):  # every spelling of the registry's 'none'
+        c = get()
+        c.auxiliary.name = none   # as on the command line: the recipe's kwargs stay
+        with self.subTest(name=name, none=none), self.assertRaisesRegex(
+            validation.ConfigError, rf"config.model.name = '{name}' with config.auxiliary."
+            rf"name = 'none': .*never trained\. Set {advice}"):
+          build.build(c)
 
   def test_the_known_fields_are_the_default_configs(self):
     d = default.get_config()
