@@ -113,8 +113,7 @@ def _latent(config: ml_collections.ConfigDict, family: models.Family,
   if family.conditioning in ('labels', 'generator_labels'):
     if not pipe.num_classes:
       hint = (' A folder gives one class per sub-folder with labels=True: '
-              f'--config.data.name="{_with_arg(config.data.name, "labels=True")}".'
-              if pipe.name == 'images' else '')
+              f'{_data_flag(config, "labels", True)}.' if pipe.name == 'images' else '')
       raise ConfigError(f'Model {config.model.name!r} is class-conditional but dataset '
                         f'{pipe.name!r} has no labels.{hint}')
     if latent.num_classes != pipe.num_classes:
@@ -291,19 +290,20 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
     made, has = tuple(out.shape[1:]), pipe.element_shape
     if pipe.name == 'images' and made[:-1] == has[:-1] and made[-1] in (1, 3):
       hint = (f' The generator makes {made[-1]} channel(s): read the folder with '
-              f'channels={made[-1]}, --config.data.name='
-              f'"{_with_arg(config.data.name, f"channels={made[-1]}")}".')
+              f'channels={made[-1]}, {_data_flag(config, "channels", made[-1])}.')
     raise ConfigError(f'The generator makes samples of shape {tuple(out.shape[1:])} but '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}.{hint}')
   return gan, pipe
 
 
-def _with_arg(spec: str, arg: str) -> str:
-  """A data spec ``name(k=v, ...)`` with ``arg`` (``'key=value'``) set, for a hint."""
-  key = arg.split('=')[0]
-  name, kwargs = registry.parse_spec(str(spec))
+def _data_flag(config: ml_collections.ConfigDict, key: str, value: Any) -> str:
+  """The flag that sets the data argument ``key`` to ``value``, for a hint: its own field
+  where ``config.data`` has one, else the data spec ``name(k=v, ...)`` with it set."""
+  if key in config.data:
+    return f'--config.data.{key}={value}'
+  name, kwargs = registry.parse_spec(str(config.data.name))
   args = [f'{k}={v!r}' for k, v in kwargs.items() if k != key]
-  return f'{name}({", ".join([*args, arg])})'
+  return f'--config.data.name="{name}({", ".join([*args, f"{key}={value}"])})"'
 
 
 def _has_batch_norm(variables: Any) -> bool:

@@ -249,6 +249,11 @@ class PipelineTest(chex.TestCase):
         f'per sub-folder with labels=True: --config.data.name="images(path=\'{root}\', '
         'channels=3, labels=True)".')):
       build.build(c)
+    # A data argument that is a field of config.data is set by its own flag.
+    c.data = dict(name='images', batch_size=4, path=root, image_size=32, labels=False)
+    with self.assertRaisesRegex(validation.ConfigError, re.escape(
+        'with labels=True: --config.data.labels=True.')):
+      build.build(c)
     c = cgan_pd_cifar10.get_config()
     c.data = dict(name='images', batch_size=4, path=root, image_size=32, labels=True)
     with self.assertRaisesRegex(validation.ConfigError,
