@@ -92,13 +92,27 @@ def _write_csv(path: str, rows: list[dict]) -> None:
 
 def read_csv(path: str) -> list[dict]:
   """The rows of a ``metrics.csv`` file as :func:`read_jsonl` gives them: ``step`` an int,
-  the other values floats, empty cells left out."""
+  the other values floats, empty cells left out.
+
+  A last row cut short (no line end, too few cells, or a cell that is not a number) is
+  left out with a warning; such a row before it raises ``ValueError`` naming its line.
+  """
   with open(path, newline='') as f:
+    text = f.read()
+  reader = csv.DictReader(text.splitlines())
+  records = list(reader)
+  rows = []
+  for i, r in enumerate(records):
+    last = i == len(records) - 1
     try:
-      return [{k: int(v) if k == 'step' else float(v) for k, v in r.items() if v not in ('', None)}
-              for r in csv.DictReader(f)]
-    except (ValueError, TypeError) as e:
-      raise ValueError(f'{path} is not a metrics CSV ({e}).') from None
+      if None in r.values() or None in r or 'step' not in r or (last and not text.endswith('\n')):
+        raise ValueError('cut short')
+      rows.append({k: int(v) if k == 'step' else float(v) for k, v in r.items() if v != ''})
+    except ValueError as e:
+      if not last:
+        raise ValueError(f'{path}, row {i + 1}, is not a metrics row ({e}).') from None
+      logging.warning('Leaving out the last row of %s (row %d: %s).', path, i + 1, e)
+  return rows
 
 
 def read_jsonl(path: str) -> list[dict]:

@@ -53,6 +53,19 @@ class MetricWriterTest(chex.TestCase):
     self.assertEqual(open(os.path.join(d, 'metrics.csv')).read().splitlines(),
                      ['step,d_loss,penalty', '10,1.5,0.25', '20,1.25,', '30,1.0,0.5',
                       '40,2.0,1.0'])
+    # A last row cut short (a killed run) is left out, as in the JSONL; a bad row before
+    # it is named.
+    head = 'step,d_loss,penalty\n10,1.5,0.25\n'
+    for cut in ('20,1.2', '2\n', '20,1.2e\n'):
+      with open(os.path.join(d, 'metrics.csv'), 'w') as f:
+        f.write(head + cut)
+      with self.assertLogs('absl', level='WARNING'):
+        self.assertEqual(writers.read_csv(os.path.join(d, 'metrics.csv')),
+                         [{'step': 10, 'd_loss': 1.5, 'penalty': 0.25}])
+    with open(os.path.join(d, 'metrics.csv'), 'w') as f:
+      f.write(head + '20,x,1\n30,1.0,0.5\n')
+    with self.assertRaisesRegex(ValueError, r'metrics.csv, row 2, is not a metrics row'):
+      writers.read_csv(os.path.join(d, 'metrics.csv'))
 
   def test_flush_puts_the_tensorboard_rows_on_disk(self):
     # tensorboardX buffered them (up to 120 s): a run killed after a checkpoint lost, for
