@@ -145,11 +145,12 @@ def inception_metrics(run: EvalRun, inception_weights: str | None = None) -> dic
   real = pipe.real_samples(len(samples))
   out = inception.fid_kid_is(variables, real, samples)
   split = pipe.evaluator_args.get('split')
+  every = len(real) == pipe.num_examples
+  subset = 'all' if every else 'a fixed random subset'
   if split:
-    source = f'a fixed random subset of the {split} split'
+    source = f'the {split} split, {subset}'
   else:  # a finite set with no split (the offline digits): the run's own training images
-    every = len(real) == pipe.num_examples
-    source = f"the run's training images, {'all' if every else 'a fixed random subset'}"
+    source = f"the run's training images, {subset}"
   what = 'images of the folder' if pipe.name == 'images' else f'{pipe.name} images'
   out['fid_reference'] = (f'{len(real)} real {what} ({source}); pytorch-fid '
                           f'InceptionV3 ({inception.WEIGHTS_FILE}), bilinear resize to 299, '
@@ -169,6 +170,20 @@ def digit_reference(image_size: int) -> digit_classifier.Reference:
   """The digit classifier with the held-out digits at ``image_size`` (digit-FD's
   reference, shared by evaluation and the digits study)."""
   return digit_classifier.Reference(*data.sklearn_digit_reference(image_size))
+
+
+def _held_from_the_run(pipe: data.Pipeline, held_x: np.ndarray) -> str:
+  """Whether the run trained on digit-FD's held-out digits: a TFDS set's are its test
+  split (held out unless the run's split takes from it); the offline digits' are counted
+  among the run's training images."""
+  split = pipe.evaluator_args.get('split')
+  if split is not None:
+    return (f"; the run trains on the {split!r} split, which holds test digits: they are "
+            'not held out from the GAN' if 'test' in split else
+            f"; the run trains on the {split!r} split, without them")
+  training = {x.tobytes() for x in np.asarray(pipe.real_samples(pipe.num_examples))}
+  shared = sum(x.tobytes() in training for x in np.asarray(held_x, np.float32))
+  return f"; {shared} of them are among the run's {pipe.num_examples} training images"
 
 
 @EVALUATORS.register('digits')
@@ -191,7 +206,7 @@ def digit_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[st
          'digit_kid': metrics.kernel_inception_distance(ref.held, f_fake)[0],
          'digit_kid_subset_size': kid.kid_subset_size(len(ref.held), len(f_fake)),
          'digit_is': metrics.inception_score(logits)[0],
-         'reference': ref.description}
+         'reference': ref.description + _held_from_the_run(run.pipe, ref.held_x)}
   if run.assigned is not None:
     predicted = logits.argmax(1)
     if run.gan.latent.conditioning == 'codes':

@@ -267,6 +267,8 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
                      '--input=IMAGE --output=IMAGE.')
   check_codes(gan, codes)  # first: codes given to a class-conditional model say what is wrong
   check_labels(gan, labels)
+  if num_samples < 1:
+    raise ValueError(f'num_samples must be at least 1; got {num_samples}.')
   if batch_size < 1:
     raise ValueError(f'batch_size must be at least 1; got {batch_size}.')
   options = sharding.default_compiler_options()

@@ -553,6 +553,11 @@ class EvaluateTest(chex.TestCase):
       result = evaluate.evaluate(wd, num_samples=1000)
     self.assertEqual(result['evaluator'], 'digits')
     self.assertGreater(result['digit_fd'], result['digit_fd_floor_real_vs_real'])
+    # Held out from the classifier, not from the GAN: the 1,200 / 597 split is of the
+    # 1,797 digits, all of which the run trains on.
+    self.assertIn("597 digits held out from the classifier at 8px; features: jaxgan digit "
+                  "classifier (64-d) trained on 1200 digits; 597 of them are among the run's "
+                  '1797 training images', result['reference'])
     # The numbers are those of the samples drawn, recomputed from the classifier's
     # features and logits: the Frechet distance with SciPy's sqrtm, the IS in NumPy.
     ref = evaluate.digit_reference(8)
@@ -586,6 +591,16 @@ class EvaluateTest(chex.TestCase):
         run = mock.Mock(samples=np.zeros((n, 8, 8, 1), np.float32), pipe=pipe)
         self.assertIn(words, evaluate.inception_metrics(run, 'w.npz')['fid_reference'])
     self.assertEqual(seen, [1797, 100])
+    # A TFDS set's split, all of it or a subset (FID-50k on CIFAR-10's 50,000: all).
+    split_pipe = mock.Mock(evaluator_args={'split': 'train'}, num_examples=50,
+                           real_samples=lambda n: np.zeros((min(n, 50), 8, 8, 3), np.float32))
+    split_pipe.name = 'cifar10'  # (Mock's own name= argument names the mock)
+    with mock.patch.object(evaluate.inception, 'load'), \
+         mock.patch.object(evaluate.inception, 'fid_kid_is', lambda v, real, fake: {}):
+      for n, words in ((50, '50 real cifar10 images (the train split, all)'),
+                       (20, '20 real cifar10 images (the train split, a fixed random subset)')):
+        run = mock.Mock(samples=np.zeros((n, 8, 8, 3), np.float32), pipe=split_pipe)
+        self.assertIn(words, evaluate.inception_metrics(run, 'w.npz')['fid_reference'])
     # A folder of one's own images is named as such (not 'real images images').
     folder = tempfile.mkdtemp()
     for i in range(3):
@@ -662,8 +677,15 @@ class EvaluateTest(chex.TestCase):
       train.train_and_evaluate(c, wd)
       result = evaluate.evaluate(wd, num_samples=50)
     self.assertEqual(result['evaluator'], 'digits')
-    self.assertIn('40 held-out mnist digits at 28px', result['reference'])
-    self.assertIn('trained on 40 mnist digits', result['reference'])
+    self.assertIn('40 mnist digits held out from the classifier at 28px', result['reference'])
+    self.assertIn("trained on 40 mnist digits; the run trains on the 'train' split, without "
+                  'them', result['reference'])
+    # A run on the test split trains on the held-out digits: the reference says so.
+    with tfds.testing.mock_data(num_examples=40):
+      pipe = data.get('mnist', batch_size=8, split='test')
+    self.assertEqual(evaluate._held_from_the_run(pipe, None),
+                     "; the run trains on the 'test' split, which holds test digits: they "
+                     'are not held out from the GAN')
     files = os.listdir(cache)
     self.assertLen(files, 1)
     self.assertRegex(files[0], r'^digit_classifier_mnist_28px_[0-9a-f]{12}\.msgpack$')
@@ -691,6 +713,9 @@ class EvaluateTest(chex.TestCase):
       np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=str(batch_size))
     with self.assertRaisesRegex(ValueError, 'batch_size must be at least 1; got 0'):
       inference.sample(gan, state, 5, use_ema=True, batch_size=0)
+    for n in (0, -3):
+      with self.assertRaisesRegex(ValueError, f'num_samples must be at least 1; got {n}'):
+        inference.sample(gan, state, n, use_ema=True)
 
 
   def test_a_run_without_data_shapes_json_restores_with_its_pipeline(self):

@@ -181,9 +181,10 @@ class Reference:
     self.held = self(held_x)[0]
     self.floor = frechet.frechet_distance_from_features(self.held, self(train_x)[0])
     what = 'digits' if source == 'digits' else f'{source} digits'
-    self.description = (f'{len(held_x)} held-out {what} at {image_size}px; '
-                        f'features: jaxgan digit classifier ({FEATURE_DIM}-d) trained on '
-                        f'{len(train_x)} {what}')
+    self.held_x = held_x
+    self.description = (f'{len(held_x)} {what} held out from the classifier at '
+                        f'{image_size}px; features: jaxgan digit classifier '
+                        f'({FEATURE_DIM}-d) trained on {len(train_x)} {what}')
 
   def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return features_and_logits(self.params, x)
