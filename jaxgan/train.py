@@ -203,6 +203,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     validation.ConfigError: a config value that is not allowed, or a resume with a
       changed config; nothing is written.
     workdir.WorkdirBusy: another run trains in ``workdir``.
+    FileExistsError: ``workdir`` holds a run's outputs (logs, pictures) but no run
+      (:func:`jaxgan.workdir.check_not_foreign`); nothing is written.
     FloatingPointError: a non-finite loss or state; names the step and the last good
       checkpoint. Every checkpoint on disk is from before it.
     checkpoints.CheckpointError: a checkpoint in the workdir cannot be restored.
@@ -228,6 +230,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     logging.warning(line)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
+  workdir_lib.check_not_foreign(workdir)
   before = workdir_lib.entries(workdir) if lead else None
   os.makedirs(workdir, exist_ok=True)
   record: dict[str, Any] = {}  # _train's config record: {'kept': path, 'saved': bool}

@@ -91,6 +91,31 @@ class Lock:
       self._file = None
 
 
+# What a run writes in its workdir besides config.json and checkpoints/.
+RUN_OUTPUTS = ('metrics.jsonl', 'metrics.csv', 'loss_curves.png', 'samples', 'tensorboard',
+               'data_shapes.json', 'eval.json')
+
+
+def check_not_foreign(workdir: str) -> None:
+  """``FileExistsError`` when ``workdir`` holds files a run writes (:data:`RUN_OUTPUTS`) but
+  is no run's: no ``checkpoints/`` and no ``config.json`` of a jaxgan config. A run there
+  would replace them (its logs, curves and pictures); other files in a folder are left
+  alone, and so is a run's own workdir (resumed or restarted)."""
+  found = sorted(n for n in RUN_OUTPUTS if os.path.exists(os.path.join(workdir, n)))
+  if not found or os.path.isdir(os.path.join(workdir, 'checkpoints')):
+    return
+  try:
+    saved = read_json(config_path(workdir))
+  except Exception:  # none, or not one of jaxgan's
+    saved = None
+  if isinstance(saved, dict) and {'model', 'loss', 'data'} <= set(saved):
+    return
+  raise FileExistsError(
+      f'{workdir} holds {", ".join(found)} but no jaxgan run (no checkpoints/, no config.json '
+      'of a run): training there would replace them. Choose another --workdir, or move '
+      'them away.')
+
+
 def entries(workdir: str) -> frozenset[str] | None:
   """The names in ``workdir`` (``None``: it does not exist), for :func:`remove_unused`."""
   return frozenset(os.listdir(workdir)) if os.path.isdir(workdir) else None

@@ -112,6 +112,24 @@ class TrainLoopTest(chex.TestCase):
       train.train_and_evaluate(small_config(init_from=os.path.join(self.dir, 'nowhere')), wd)
     self.assertEqual(os.listdir(wd), ['notes.txt'])
 
+  def test_a_folder_with_a_runs_outputs_but_no_run_is_refused(self):
+    # Someone's own logs or curves in the folder: a run there would replace them.
+    wd = os.path.join(self.dir, 'foreign')
+    os.makedirs(wd)
+    for name, text in (('metrics.csv', 'step,x\n1,2\n'), ('config.json', '{"mine": 1}')):
+      with open(os.path.join(wd, name), 'w') as f:
+        f.write(text)
+      with self.assertRaisesRegex(FileExistsError, r'holds metrics.csv but no jaxgan run \(no '
+                                  r'checkpoints/, no config.json of a run\)'):
+        train.train_and_evaluate(small_config(num_steps=10), wd)
+      self.assertLessEqual(set(os.listdir(wd)), {'metrics.csv', 'config.json'})  # nothing added
+    self.assertEqual(open(os.path.join(wd, 'metrics.csv')).read(), 'step,x\n1,2\n')
+    # A run's own workdir, stopped before its first checkpoint, is still its own.
+    own = os.path.join(self.dir, 'own')
+    train.train_and_evaluate(small_config(num_steps=10), own)
+    shutil.rmtree(os.path.join(own, 'checkpoints'))
+    self.assertEqual(int(train.train_and_evaluate(small_config(num_steps=10), own).step), 10)
+
   def test_a_run_refused_by_the_lock_leaves_the_other_runs_files(self):
     wd = os.path.join(self.dir, 'busy')
     with workdir.Lock(wd), self.assertRaises(workdir.WorkdirBusy):
