@@ -42,14 +42,20 @@ def _load_config_file(spec: str):
   return module.get_config(arg) if arg else module.get_config()
 
 
-def _unknown_field_message(argv: list[str]) -> str | None:
-  """For the first ``--config.a.b=v`` naming a field the config file lacks: the message."""
+def _config_spec(argv: list[str]) -> str | None:
+  """The ``PATH[:ARG]`` of ``--config=PATH[:ARG]`` or ``--config PATH[:ARG]`` (the last)."""
   spec = None
-  for i, a in enumerate(argv):  # --config=PATH[:ARG] or --config PATH[:ARG]
+  for i, a in enumerate(argv):
     if a.startswith('--config='):
       spec = a.split('=', 1)[1]
     elif a == '--config' and i + 1 < len(argv):
       spec = argv[i + 1]
+  return spec
+
+
+def _unknown_field_message(argv: list[str]) -> str | None:
+  """For the first ``--config.a.b=v`` naming a field the config file lacks: the message."""
+  spec = _config_spec(argv)
   if spec is None:
     return None
   try:
@@ -72,6 +78,10 @@ def _without_traceback(message: str) -> str:
   last = rest.strip().splitlines()[-1] if rest.strip() else ''
   if sep and re.match(r'([\w.]+\.)?(ValueError|ConfigError): ', last):
     return f'{head.strip()} {last}'
+  if sep and re.match(r"TypeError: get_config\(\) takes 0 positional", last):
+    return f'{head.strip()} This config file takes no option (nothing after its ":").'
+  if sep and re.match(r"AttributeError: .*has no attribute 'get_config'", last):
+    return f'{head.strip()} The file has no get_config(): it is not a config file.'
   return message
 
 
@@ -79,14 +89,23 @@ def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with a bad flag (unknown, missing, invalid) and an unknown config
   field reported as one clear line, as ``absl.app`` reports the first (exit code 1, as for
   every error a user can fix)."""
+  spec = _config_spec(argv)
+  path = spec.partition(':')[0] if spec else None
+  if path and not os.path.isfile(path):  # ml_collections would say so with a traceback
+    what = 'is a folder' if os.path.isdir(path) else 'does not exist'
+    print(f'FATAL Flags parsing error: --config={spec}: {path} {what}; give a config file '
+          '(e.g. configs/default.py).', file=sys.stderr)
+    sys.exit(1)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
     print(f'FATAL Flags parsing error: {_without_traceback(str(e))}', file=sys.stderr)
     print('Pass --helpshort or --helpfull to see help on flags.', file=sys.stderr)
     sys.exit(1)
-  except (AttributeError, KeyError):
+  except (AttributeError, KeyError) as e:
     message = _unknown_field_message(argv)
+    if message is None and "has no attribute 'get_config'" in str(e):
+      message = f'--config={spec}: the file has no get_config(); it is not a config file.'
     if message is None:
       raise
     print(f'FATAL Flags parsing error: {message}', file=sys.stderr)
@@ -137,12 +156,16 @@ def check_folder_writable(path: str, flag: str = '--workdir') -> None:
   """:class:`LaunchError` before any work unless folder ``path`` can be written: a file
   is made and removed in it or, when it does not exist yet, in its nearest existing
   parent, where it would be made. A ``path`` that is a file is refused too."""
+  if not path or not path.strip():
+    raise LaunchError(f'{flag} is empty: give a folder.')
   path = os.path.realpath(os.path.expanduser(path))
   if os.path.exists(path) and not os.path.isdir(path):
     raise LaunchError(f'{flag} is a file, not a folder: {path}')
   folder = path
   while not os.path.isdir(folder):
     folder = os.path.dirname(folder)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+      raise LaunchError(f'{flag} {path} lies inside {folder}, which is a file.')
   _probe(folder, flag)
 
 
@@ -163,6 +186,10 @@ def run(main: Callable[[list[str]], None]) -> None:
   exit code 130."""
 
   def wrapped(argv: list[str]) -> None:
+    if len(argv) > 1:  # absl would print the whole help without naming it
+      print(f'FATAL Flags parsing error: unexpected argument(s) {" ".join(argv[1:])!r}; every '
+            'option is a flag, --name=value. Pass --helpshort to see them.', file=sys.stderr)
+      sys.exit(1)
     sharding.run_cpu_programs_inline()
     logging.get_absl_handler().addFilter(_QuietOrbax())
     sys.unraisablehook = _quiet_closed_event_loops

@@ -21,6 +21,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError('Too many command-line arguments.')
+  common.check_folder_writable(FLAGS.workdir)
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

@@ -178,8 +178,13 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
     FileExistsError: ``workdir`` holds the results of a study with another config, or
       of one that cannot be resumed (nothing is written).
   """
+  if 'study' not in config:
+    raise validation.ConfigError('This config has no config.study: it is a training config, not a '
+                     'study; train it with python -m launch.train, or give a study config '
+                     '(configs/study_*.py).')
   if 'kind' not in config.study:
-    raise ValueError(f'config.study.kind is required; valid kinds: {", ".join(KINDS.names())}.')
+    raise validation.ConfigError('config.study.kind is required; valid kinds: '
+                                 f'{", ".join(KINDS.names())}.')
   kind = KINDS.entry(config.study.kind)
   check(config)
   saved = _resumed(config, workdir)

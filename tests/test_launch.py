@@ -188,6 +188,35 @@ class LaunchTest(chex.TestCase):
       self.assertIn(message, proc.stderr)
       self.assertNotIn('Traceback', proc.stderr)
 
+  def test_bad_paths_and_arguments_give_one_line_that_names_them(self):
+    d = tempfile.mkdtemp()
+    a_file = os.path.join(d, 'a_file')
+    open(a_file, 'w').close()
+    toy = ['--config=configs/toy2d.py']
+    for module, args, message in (
+        ('launch.train', ['--config=configs/nope.py', f'--workdir={d}/w'],
+         'configs/nope.py does not exist; give a config file'),
+        ('launch.train', ['--config=configs', f'--workdir={d}/w'], 'configs is a folder'),
+        ('launch.train', ['--config=configs/toy2d.py:foo', f'--workdir={d}/w'],
+         'This config file takes no option'),
+        ('launch.train', ['--config=jaxgan/losses.py', f'--workdir={d}/w'],
+         'the file has no get_config(); it is not a config file'),
+        ('launch.train', [*toy, f'--workdir={d}/w', 'extra'],
+         "unexpected argument(s) 'extra'"),
+        ('launch.train', [*toy, '--workdir='], '--workdir is empty'),
+        ('launch.train', [*toy, f'--workdir={a_file}/sub'],
+         f'--workdir {a_file}/sub lies inside {a_file}, which is a file'),
+        ('launch.study', [*toy, f'--workdir={d}/s'], 'This config has no config.study: it is '
+         'a training config'),
+        ('launch.upscale', [f'--workdir={d}', f'--input={d}', f'--output={d}/o.png'],
+         f'{d} is a folder, not an image file')):
+      with self.subTest(module=module, args=args):
+        proc = self._run(module, *args)
+        self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+        self.assertIn(message, proc.stderr)
+        self.assertNotIn('Traceback', proc.stderr)
+    self.assertEqual(sorted(os.listdir(d)), ['a_file'])  # nothing made
+
   def test_unknown_config_field_lists_the_valid_ones(self):
     for config in (['--config=configs/toy2d.py'], ['--config', 'configs/toy2d.py']):
       proc = self._run('launch.train', *config, '--workdir=/tmp/never', '--config.loss.margin=2')

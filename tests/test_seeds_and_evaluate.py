@@ -280,8 +280,13 @@ class SeedsTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, "study kind 'grid'.*mixtures, digits"):
       runner.run_study(c, tempfile.mkdtemp())
     del c.study['kind']
-    with self.assertRaisesRegex(ValueError, 'study.kind is required.*mixtures, digits'):
+    with self.assertRaisesRegex(validation.ConfigError,
+                                'study.kind is required.*mixtures, digits'):
       runner.run_study(c, tempfile.mkdtemp())
+    # A training config is not a study: the error says which launcher takes it.
+    with self.assertRaisesRegex(validation.ConfigError, 'no config.study: it is a training '
+                                'config, not a study; train it with python -m launch.train'):
+      runner.run_study(toy2d.get_config(), tempfile.mkdtemp())
 
 
   def test_a_misspelt_field_in_a_group_fails_before_the_first_run(self):

@@ -132,6 +132,8 @@ def read_stored(path: str) -> np.ndarray:
       floating-point or 32-bit integer one; a ValueError.
   """
   from PIL import Image, ImageOps, UnidentifiedImageError
+  if os.path.isdir(path):
+    raise FileNotFoundError(f'{path} is a folder, not an image file.')
   if not os.path.isfile(path):
     raise FileNotFoundError(f'No such image file: {path}')
   try:
