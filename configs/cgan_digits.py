@@ -1,6 +1,7 @@
 """Class-conditional GAN on the 28x28 digits with a projection discriminator.
 
-Mirza & Osindero 2014 (label embedding joined to z) with Miyato & Koyama 2018's projection
+Mirza & Osindero 2014 (label embedding joined to z; the labels also set G's BatchNorm scales
+and offsets, ``conditional_bn``) with Miyato & Koyama 2018's projection
 discriminator (spectral norm, no batch statistics), hinge loss; Adam 2e-4 (0.5, 0.999),
 batch 64, z 64, EMA 0.999, 5,000 steps on the offline digits (labels from scikit-learn).
 Evaluated by class fidelity: the share of samples asked for class c that the digit

@@ -8,8 +8,8 @@ batch 64, 5,000 steps on the offline digits. Evaluated by the accuracy of the be
 one-to-one matching of categorical codes to digit classes (the paper: 5 % error on MNIST).
 The 62 noise dimensions are N(0, 1) as for every jaxgan family; the official code
 (openai/InfoGAN) draws them from U(-1, 1), trains with batch 128 and weighs every code's
-term 1 (``info_reg_coeff``); jaxgan keeps batch 64 and the paper's smaller weight for the
-continuous codes.
+term 1 (``info_reg_coeff``); jaxgan keeps batch 64 and a smaller weight for the continuous
+codes, as the paper asks (it gives no number; 0.1 is the PyTorch ports' value).
 
   python -m launch.train --config=configs/infogan_digits.py --workdir=/tmp/infogan
   python -m launch.evaluate --workdir=/tmp/infogan --num_samples=2000

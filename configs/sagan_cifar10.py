@@ -1,5 +1,6 @@
 """SAGAN on CIFAR-10 (Zhang et al. 2019): the SNGAN ResNets with a self-attention block
-(learned gamma initialised at 0; at 16x16 in G, 8x8 in D), spectral norm in G and D,
+(learned gamma initialised at 0; at 16x16 in G, 8x8 in D, where Mimicry's 32 px SAGAN puts
+it: the paper defines 128 px only, at 32x32 there), spectral norm in G and D,
 hinge loss and TTUR (G lr 1e-4, D lr 4e-4, betas (0, 0.9)), n_critic 1, batch 64, z 128,
 100,000 steps. ``:cond`` is the class-conditional version (conditional BN in G, a
 projection D).

@@ -194,6 +194,9 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   # may be a link to an empty folder, or a mount point.)
   made = not os.path.exists(out_workdir)
   os.makedirs(out_workdir, exist_ok=True)
+  if os.listdir(out_workdir):  # filled since the check above, while the runs were read
+    raise ValueError(f'{out_workdir} exists and is not an empty folder; choose a new '
+                     'workdir (nothing was written).')
   try:
     workdir_lib.write_config(out_workdir, config)
     workdir_lib.write_data_shapes(out_workdir, data.shapes_record(pipe))
@@ -206,10 +209,13 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
     finally:
       ckpt.close()
   except BaseException:
-    for name in os.listdir(out_workdir):  # it was empty: all of it is this call's
-      path = os.path.join(out_workdir, name)
-      shutil.rmtree(path) if os.path.isdir(path) and not os.path.islink(path) else os.remove(path)
-    if made:
+    for name in ('checkpoints', 'config.json', 'data_shapes.json', 'interpolation.json'):
+      path = os.path.join(out_workdir, name)  # what this call writes, and nothing else
+      if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path)
+      elif os.path.lexists(path):
+        os.remove(path)
+    if made and not os.listdir(out_workdir):
       os.rmdir(out_workdir)
     raise
 

@@ -234,7 +234,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   before = workdir_lib.entries(workdir) if lead else None
   os.makedirs(workdir, exist_ok=True)
   record: dict[str, Any] = {}  # _train's config record: {'kept': path, 'saved': bool}
-  with _workdir_lock(workdir, lead):  # refused (another run holds it): nothing is touched
+  with contextlib.ExitStack() as held:
+    try:
+      held.enter_context(_workdir_lock(workdir, lead))
+    except workdir_lib.WorkdirBusy:  # another run holds it: nothing of it is touched
+      raise
+    except BaseException:  # no lock to be had (a file system without flock), an interrupt
+      if lead:
+        workdir_lib.remove_unused(workdir, before)
+      raise
     try:
       state, signum = _train(config, workdir, gan, pipe, length, mesh, lead, record)
     except BaseException:

@@ -104,10 +104,8 @@ def check_not_foreign(workdir: str) -> None:
   found = sorted(n for n in RUN_OUTPUTS if os.path.exists(os.path.join(workdir, n)))
   if not found or os.path.isdir(os.path.join(workdir, 'checkpoints')):
     return
-  try:
-    saved = read_json(config_path(workdir))
-  except Exception:  # none, or not one of jaxgan's
-    saved = None
+  # A damaged config.json is a ConfigError naming it (read_json), as on a resume.
+  saved = read_json(config_path(workdir)) if os.path.exists(config_path(workdir)) else None
   if isinstance(saved, dict) and {'model', 'loss', 'data'} <= set(saved):
     return
   raise FileExistsError(

@@ -145,6 +145,18 @@ class TwoStageTest(chex.TestCase):
     self.assertEqual(os.listdir(empty), [])
     inference.interpolate(self.psnr, self.gan, 0.5, os.path.join(self.root, 'link'))
     self.assertIn('interpolation.json', os.listdir(empty))
+    # A file put in the folder while the runs are read: refused, and the file kept.
+    late = os.path.join(self.root, 'late')
+    real_restore = inference.restore
+
+    def restore_then_someone_writes(*args, **kwargs):
+      os.makedirs(late, exist_ok=True)
+      open(os.path.join(late, 'mine.txt'), 'w').close()
+      return real_restore(*args, **kwargs)
+    with mock.patch.object(inference, 'restore', restore_then_someone_writes), \
+         self.assertRaisesRegex(ValueError, 'exists and is not an empty folder'):
+      inference.interpolate(self.psnr, self.gan, 0.5, late)
+    self.assertEqual(os.listdir(late), ['mine.txt'])
     inference.interpolate(self.psnr, self.gan, 0.5, failed)
     self.assertEqual(sorted(os.listdir(failed)), ['checkpoints', 'config.json',
                                                   'data_shapes.json', 'interpolation.json'])

@@ -147,6 +147,25 @@ class TrainLoopTest(chex.TestCase):
         train.train_and_evaluate(small_config(), wd)
       self.assertEqual(sorted(os.listdir(wd)), ['.lock', 'checkpoints'])
 
+  def test_a_lock_that_cannot_be_taken_leaves_no_folder(self):
+    # A file system without flock: the run fails taking the lock, and takes back the
+    # folder it made.
+    import errno
+    wd = os.path.join(self.dir, 'nolock', 'run')
+    no_locks = mock.Mock(side_effect=OSError(errno.ENOLCK, 'No locks available'))
+    with mock.patch.object(workdir.fcntl, 'flock', no_locks), \
+         self.assertRaisesRegex(OSError, 'No locks available'):
+      train.train_and_evaluate(small_config(), wd)
+    self.assertEqual(os.listdir(os.path.join(self.dir, 'nolock')), [])
+
+  def test_a_damaged_config_json_is_named_before_anything_else(self):
+    wd = os.path.join(self.dir, 'damaged')
+    os.makedirs(os.path.join(wd, 'samples'))
+    with open(os.path.join(wd, 'config.json'), 'w') as f:
+      f.write('{"model": ')
+    with self.assertRaisesRegex(validation.ConfigError, 'config.json'):
+      train.train_and_evaluate(small_config(), wd)
+
   def test_a_lock_file_removed_by_its_holder_is_not_taken_by_a_run_that_opened_it(self):
     # A refused run removes its own lock file while it holds it. A run that opened that
     # file just before must not lock the removed file (a third run would get the new one
