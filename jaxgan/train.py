@@ -234,15 +234,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   before = workdir_lib.entries(workdir) if lead else None
   os.makedirs(workdir, exist_ok=True)
   record: dict[str, Any] = {}  # _train's config record: {'kept': path, 'saved': bool}
-  with contextlib.ExitStack() as held:
-    try:
-      held.enter_context(_workdir_lock(workdir, lead))
-    except workdir_lib.WorkdirBusy:  # another run holds it: nothing of it is touched
-      raise
-    except BaseException:  # no lock to be had (a file system without flock), an interrupt
-      if lead:
-        workdir_lib.remove_unused(workdir, before)
-      raise
+  with _workdir_lock(workdir, lead, before):
     try:
       state, signum = _train(config, workdir, gan, pipe, length, mesh, lead, record)
     except BaseException:
@@ -294,12 +286,22 @@ def _lead_first(fn: Callable[[], Any], lead: bool, what: str,
 
 
 @contextlib.contextmanager
-def _workdir_lock(workdir: str, lead: bool) -> Iterator[None]:
+def _workdir_lock(workdir: str, lead: bool, before: frozenset[str] | None) -> Iterator[None]:
   """The workdir's lock (:class:`jaxgan.workdir.Lock`), held by the lead host while the run
-  trains; refused, it stops every host (:func:`_lead_first`)."""
+  trains; refused, it stops every host (:func:`_lead_first`). Failing otherwise while it is
+  taken (no flock on the file system, an interrupt), the lead takes back what the run made
+  (:func:`jaxgan.workdir.remove_unused`, ``before``: the workdir's entries before), still
+  holding the lock where it got it."""
   with contextlib.ExitStack() as stack:
-    _lead_first(lambda: stack.enter_context(workdir_lib.Lock(workdir)), lead,
-                f'to take the lock of {workdir}', workdir_lib.WorkdirBusy)
+    try:
+      _lead_first(lambda: stack.enter_context(workdir_lib.Lock(workdir)), lead,
+                  f'to take the lock of {workdir}', workdir_lib.WorkdirBusy)
+    except workdir_lib.WorkdirBusy:  # another run holds it: nothing of it is touched
+      raise
+    except BaseException:
+      if lead:
+        workdir_lib.remove_unused(workdir, before)
+      raise
     yield
 
 

@@ -91,7 +91,7 @@ def parse_flags(argv: list[str]) -> list[str]:
   every error a user can fix)."""
   spec = _config_spec(argv)
   path = spec.partition(':')[0] if spec else None
-  if path and not os.path.isfile(path):  # ml_collections would say so with a traceback
+  if path and 'config' in flags.FLAGS and not os.path.isfile(path):  # else a traceback
     what = 'is a folder' if os.path.isdir(path) else 'does not exist'
     print(f'FATAL Flags parsing error: --config={spec}: {path} {what}; give a config file '
           '(e.g. configs/default.py).', file=sys.stderr)

@@ -209,7 +209,9 @@ class LaunchTest(chex.TestCase):
         ('launch.study', [*toy, f'--workdir={d}/s'], 'This config has no config.study: it is '
          'a training config'),
         ('launch.upscale', [f'--workdir={d}', f'--input={d}', f'--output={d}/o.png'],
-         f'{d} is a folder, not an image file')):
+         f'{d} is a folder, not an image file'),
+        ('launch.sample', ['--config=nope.py', f'--workdir={d}', f'--output={d}/s.npy'],
+         "Unknown command line flag 'config'")):
       with self.subTest(module=module, args=args):
         proc = self._run(module, *args)
         self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])

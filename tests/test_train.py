@@ -158,6 +158,24 @@ class TrainLoopTest(chex.TestCase):
       train.train_and_evaluate(small_config(), wd)
     self.assertEqual(os.listdir(os.path.join(self.dir, 'nolock')), [])
 
+  def test_an_interrupt_while_the_lock_is_taken_cleans_up_holding_it(self):
+    wd = os.path.join(self.dir, 'interrupted')
+    held_during_cleanup, real_remove = [], workdir.remove_unused
+
+    def remove_unused(d, before):
+      try:  # another taker is refused only while this run still holds the lock
+        with workdir.Lock(d):
+          held_during_cleanup.append(False)
+      except workdir.WorkdirBusy:
+        held_during_cleanup.append(True)
+      real_remove(d, before)
+    with mock.patch.object(train, '_share_failure', side_effect=KeyboardInterrupt), \
+         mock.patch.object(workdir, 'remove_unused', remove_unused), \
+         self.assertRaises(KeyboardInterrupt):
+      train.train_and_evaluate(small_config(), wd)
+    self.assertEqual(held_during_cleanup, [True])
+    self.assertFalse(os.path.exists(wd))
+
   def test_a_damaged_config_json_is_named_before_anything_else(self):
     wd = os.path.join(self.dir, 'damaged')
     os.makedirs(os.path.join(wd, 'samples'))
