@@ -110,10 +110,11 @@ def table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
   body = []
   for r in rows:
     mean_curve = np.nanmean(np.asarray(r['digit_fd'], np.float64), axis=1)
-    best = int(np.nanargmin(mean_curve)) if np.isfinite(mean_curve).any() else 0
+    scored = np.isfinite(mean_curve).any()  # else every seed diverged before any score
+    best = int(np.nanargmin(mean_curve)) if scored else 0
     body.append([r['group'], r['objective'], r['penalty'], r['steps'][-1],
                  tables.mean_std(r['digit_fd'][-1]),
-                 f'{mean_curve[best]:.1f} ({r["steps"][best]})',
+                 f'{mean_curve[best]:.1f} ({r["steps"][best]})' if scored else 'diverged',
                  tables.mean_std(r['digit_is'][-1]),
                  f'{sum(d > 0 for d in r["diverged_at"])}/{len(r["diverged_at"])}',
                  f'{r["seconds"]:.0f}'])

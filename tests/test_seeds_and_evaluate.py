@@ -389,6 +389,20 @@ class SeedsTest(chex.TestCase):
       self.assertNotIn('Traceback', proc.stderr)
     self.assertEqual(os.listdir(os.path.dirname(out)), [])
 
+  def test_digits_table_rows_by_hand(self):
+    # digit-FD curves [steps, seeds]: the last step's mean ± std over the finite seeds, the
+    # best seed-mean along the curve with its step; a run whose every seed diverged before
+    # any score has no best (it named the last step with a nan).
+    nan = float('nan')
+    row = dict(group='g', objective='hinge', penalty='none', steps=[10, 20, 30],
+               digit_fd=[[9.0, 7.0], [4.0, nan], [6.0, 8.0]],
+               digit_is=[[1.0, 1.0], [2.0, 2.0], [3.0, 5.0]], diverged_at=[0, 0], seconds=12.4)
+    dead = dict(row, digit_fd=[[nan, nan]] * 3, digit_is=[[nan, nan]] * 3, diverged_at=[5, 7])
+    _, body = digits_study.table([row, dead])
+    self.assertEqual(body[0], ['g', 'hinge', 'none', 30, '7.0 ± 1.0', '4.0 (20)', '4.0 ± 1.0',
+                               '0/2', '12'])
+    self.assertEqual(body[1][4:8], ['diverged', 'diverged', 'diverged', '2/2'])
+
   def test_digits_title_names_the_generator_sampled(self):
     from configs import study_digits
     c = study_digits.get_config()
