@@ -143,17 +143,9 @@ _NEEDS_AUXILIARY = {
 }
 
 
-def is_none(spec: Any) -> bool:
-  """Whether a registry spec names ``'none'`` (``'none'``, ``'none()'``, ``' none'``)."""
-  try:
-    return isinstance(spec, str) and registry.parse_spec(spec)[0] == 'none'
-  except ValueError:  # not a spec: left to the registry, which says why
-    return False
-
-
 def _auxiliary(config: ml_collections.ConfigDict):
   name = config.auxiliary.name
-  if is_none(name):
+  if registry.spec_name(name) == 'none':
     if config.auxiliary.kwargs:
       raise ConfigError(f'config.auxiliary.kwargs = {dict(config.auxiliary.kwargs)!r} are '
                         "arguments of no auxiliary term: config.auxiliary.name is 'none'.")
@@ -224,7 +216,8 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
   # gradient of the summed logits (the penalties' default) is each example's own.
   penalty = penalties.get(config.penalty.name, **config.penalty.kwargs)
   family, generator, discriminator = _modules(config)
-  if is_none(config.auxiliary.name) and family.conditioning in _NEEDS_AUXILIARY:
+  if (registry.spec_name(config.auxiliary.name) == 'none'
+      and family.conditioning in _NEEDS_AUXILIARY):
     what, name, instead = _NEEDS_AUXILIARY[family.conditioning]
     raise ConfigError(
         f"config.model.name = {config.model.name!r} with config.auxiliary.name = 'none': "

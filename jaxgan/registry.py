@@ -71,6 +71,15 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     raise UnknownNameError(_unreadable(spec)) from None
 
 
+def spec_name(spec: Any) -> str | None:
+  """The name a spec gives (``'none'`` for ``'none'``, ``' none'`` and ``'none()'``), or
+  ``None`` for what :func:`parse_spec` cannot read (left to the registry, which says why)."""
+  try:
+    return parse_spec(spec)[0] if isinstance(spec, str) else None
+  except ValueError:
+    return None
+
+
 def parameters(fn: Callable, skip: int = 0) -> dict[str, Any]:
   """The keyword parameters of ``fn`` after its first ``skip`` ones, with their defaults
   (``inspect.Parameter.empty`` where required). For a Flax module class these are its

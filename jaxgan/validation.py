@@ -164,11 +164,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     problems.append(f'config.n_critic = 0 trains no discriminator: config.adversarial_weight '
                     f'must be 0 then; got {adversarial!r}.')
   aux = config.get('auxiliary', {}).get('name', 'none')
-  try:
-    aux_base = registry.parse_spec(aux)[0] if isinstance(aux, str) else aux
-  except ValueError:
-    aux_base = aux
-  if aux_base != 'none' and adversarial == 0:
+  if registry.spec_name(aux) != 'none' and adversarial == 0:
     problems.append(f'config.auxiliary.name = {aux!r} with config.adversarial_weight = 0: '
                     "the generator's auxiliary term is part of its adversarial step, so it "
                     'would train the discriminator\'s head alone. Set adversarial_weight > 0 '
@@ -176,10 +172,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
   penalty = config.get('penalty', {})
   name, weight = penalty.get('name', 'none'), penalty.get('weight', 0.0)
   # A misspelt name or spec is left to the penalty registry, which lists the valid ones.
-  try:
-    base = registry.parse_spec(name)[0] if isinstance(name, str) else None
-  except ValueError:
-    base = None
+  base = registry.spec_name(name)
   if base in penalties.names() and base != 'none' and _is_real(weight) and weight == 0:
     problems.append(f'config.penalty.name = {name!r} with config.penalty.weight = {weight!r}: '
                     'the penalty would be computed and add nothing. Set config.penalty.weight '
