@@ -243,11 +243,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
       # (A changed resume records its config only with its first checkpoint.)
       if record.get('kept') and not record.get('saved'):
         workdir_lib.undo_config_record(workdir, record['kept'])
-      # Refused before it wrote anything (a wrong init_from, a missing VGG19 file): the
-      # lock file and the empty checkpoint folder go too, and the workdir if this run made
-      # it, while the lock is held.
-      elif lead and 'kept' not in record:
-        workdir_lib.remove_unused(workdir, before)
       raise
   if signum is not None:  # saved, closed and unlocked: let the signal act as it would have
     logging.warning('Stopped by signal %d at step %d; the checkpoint is saved: rerun the '
@@ -288,21 +283,23 @@ def _lead_first(fn: Callable[[], Any], lead: bool, what: str,
 @contextlib.contextmanager
 def _workdir_lock(workdir: str, lead: bool, before: frozenset[str] | None) -> Iterator[None]:
   """The workdir's lock (:class:`jaxgan.workdir.Lock`), held by the lead host while the run
-  trains; refused, it stops every host (:func:`_lead_first`). Failing otherwise while it is
-  taken (no flock on the file system, an interrupt), the lead takes back what the run made
-  (:func:`jaxgan.workdir.remove_unused`, ``before``: the workdir's entries before), still
-  holding the lock where it got it."""
+  trains; refused, it stops every host (:func:`_lead_first`). A run that fails while taking
+  it (no flock on the file system, an interrupt) or before it writes anything (a wrong
+  init_from, a missing VGG19 file) has the lead take back what it made
+  (:func:`jaxgan.workdir.remove_unused`, ``before``: the workdir's entries before; it
+  leaves a workdir anything was written to as it is), still holding the lock where it got
+  it."""
   with contextlib.ExitStack() as stack:
     try:
       _lead_first(lambda: stack.enter_context(workdir_lib.Lock(workdir)), lead,
                   f'to take the lock of {workdir}', workdir_lib.WorkdirBusy)
+      yield
     except workdir_lib.WorkdirBusy:  # another run holds it: nothing of it is touched
       raise
     except BaseException:
       if lead:
         workdir_lib.remove_unused(workdir, before)
       raise
-    yield
 
 
 def _train(config, workdir, gan, pipe, length, mesh, lead,
