@@ -176,10 +176,7 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   """
   if not 0.0 <= alpha <= 1.0:
     raise ValueError(f'alpha must lie in [0, 1]; got {alpha}.')
-  if os.path.exists(out_workdir) and (not os.path.isdir(out_workdir)
-                                      or os.listdir(out_workdir)):
-    raise ValueError(f'{out_workdir} exists and is not an empty folder; choose a new '
-                     'workdir (nothing was written).')
+  _check_empty_or_new(out_workdir)
   psnr_params, psnr_stats = generator_weights(psnr_workdir)
   _, pipe, state, config = restore(gan_workdir, with_data=False)
   psnr_params = sr.in_block_layout_of(psnr_params, state.g_params)  # the GAN run's layout
@@ -192,11 +189,9 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   # this made it: no half-written workdir, which looks like a run without checkpoints and
   # which the same command would refuse. (Written in place, not moved there: the target
   # may be a link to an empty folder, or a mount point.)
+  _check_empty_or_new(out_workdir)  # again: filled while the runs were read?
   made = not os.path.exists(out_workdir)
   os.makedirs(out_workdir, exist_ok=True)
-  if os.listdir(out_workdir):  # filled since the check above, while the runs were read
-    raise ValueError(f'{out_workdir} exists and is not an empty folder; choose a new '
-                     'workdir (nothing was written).')
   try:
     workdir_lib.write_config(out_workdir, config)
     workdir_lib.write_data_shapes(out_workdir, data.shapes_record(pipe))
@@ -218,6 +213,13 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
     if made and not os.listdir(out_workdir):
       os.rmdir(out_workdir)
     raise
+
+
+def _check_empty_or_new(folder: str) -> None:
+  """``ValueError`` unless ``folder`` is an empty folder or does not exist."""
+  if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
+    raise ValueError(f'{folder} exists and is not an empty folder; choose a new workdir '
+                     '(nothing was written).')
 
 
 def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:
