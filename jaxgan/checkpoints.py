@@ -28,11 +28,15 @@ def _root_cause(e: BaseException) -> str:
   return f'{type(e).__name__}: {text[:300]}{"..." if len(text) > 300 else ""}'
 
 
+def _key_name(k: Any) -> Any:
+  """A tree path entry's name: a dict key, a dataclass field name or a sequence index."""
+  return getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k)))
+
+
 def _shapes(tree: Any) -> dict[tuple, tuple]:
   """``{path of key names: shape}`` of a tree's arrays (a state, or orbax's metadata of
   one: their paths spelled alike)."""
-  name = lambda k: getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k)))
-  return {tuple(str(name(k)) for k in path): tuple(leaf.shape)
+  return {tuple(str(_key_name(k)) for k in path): tuple(leaf.shape)
           for path, leaf in jax.tree_util.tree_leaves_with_path(tree)
           if hasattr(leaf, 'shape')}
 
@@ -58,12 +62,11 @@ def _finite_leaves(leaves: list[jax.Array]) -> list[jax.Array]:
 def nonfinite_paths(tree: Any, most: int = 3) -> list[str]:
   """The paths (``'/'``-joined key names) of the first ``most`` floating-point arrays of
   ``tree`` that hold a NaN or an infinity."""
-  name = lambda k: getattr(k, 'key', getattr(k, 'name', getattr(k, 'idx', k)))
   paths, leaves = [], []
   for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
     dtype = leaf.dtype if hasattr(leaf, 'dtype') else jnp.asarray(leaf).dtype
     if jnp.issubdtype(dtype, jnp.inexact):
-      paths.append('/'.join(str(name(k)) for k in path))
+      paths.append('/'.join(str(_key_name(k)) for k in path))
       leaves.append(leaf)
   finite = jax.device_get(_finite_leaves(leaves)) if leaves else []
   return [p for p, ok in zip(paths, finite, strict=True) if not ok][:most]
