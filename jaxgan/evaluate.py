@@ -145,8 +145,7 @@ def inception_metrics(run: EvalRun, inception_weights: str | None = None) -> dic
   real = pipe.real_samples(len(samples))
   out = inception.fid_kid_is(variables, real, samples)
   split = pipe.evaluator_args.get('split')
-  every = len(real) == pipe.num_examples
-  subset = 'all' if every else 'a fixed random subset'
+  subset = 'all' if len(real) == pipe.num_examples else 'a fixed random subset'
   if split:
     source = f'the {split} split, {subset}'
   else:  # a finite set with no split (the offline digits): the run's own training images

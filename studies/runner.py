@@ -179,9 +179,9 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
       of one that cannot be resumed (nothing is written).
   """
   if 'study' not in config:
-    raise validation.ConfigError('This config has no config.study: it is a training config, not a '
-                     'study; train it with python -m launch.train, or give a study config '
-                     '(configs/study_*.py).')
+    raise validation.ConfigError('This config has no config.study: it is a training config, '
+                                 'not a study; train it with python -m launch.train, or give '
+                                 'a study config (configs/study_*.py).')
   if 'kind' not in config.study:
     raise validation.ConfigError('config.study.kind is required; valid kinds: '
                                  f'{", ".join(KINDS.names())}.')
