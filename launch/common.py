@@ -80,8 +80,6 @@ def _without_traceback(message: str) -> str:
     return f'{head.strip()} {last}'
   if sep and re.match(r"TypeError: get_config\(\) takes 0 positional", last):
     return f'{head.strip()} This config file takes no option (nothing after its ":").'
-  if sep and re.match(r"AttributeError: .*has no attribute 'get_config'", last):
-    return f'{head.strip()} The file has no get_config(): it is not a config file.'
   return message
 
 
