@@ -59,6 +59,23 @@ class ValidationTest(chex.TestCase):
                                 r'data.subset must be an integer >= 1; got 2.5'):
       data.get('digits', batch_size=4, subset=2.5)  # was a TypeError from NumPy slicing
 
+  def test_data_get_names_a_bad_batch_size_n_critic_or_seed(self):
+    # Called directly (not through a config), batch_size 0 gave empty batches and seed -1
+    # failed later inside NumPy's generator, at the first batch.
+    from jaxgan import data
+    for kwargs, message in (
+        (dict(batch_size=0), 'batch_size must be an integer >= 1; got 0'),
+        (dict(batch_size=-3), 'batch_size must be an integer >= 1; got -3'),
+        (dict(batch_size=8, n_critic=0), 'n_critic must be an integer >= 1; got 0'),
+        (dict(batch_size=8, seed=-1), r'seed must be an integer in \[0, 2\*\*32\) .*got -1'),
+        (dict(batch_size=8, seed=2**32), r'seed must be .*got 4294967296')):
+      for name in ('ring8', 'digits'):
+        with self.subTest(name=name, **kwargs), self.assertRaisesRegex(
+            validation.ConfigError, message):
+          data.get(name, **kwargs)
+    chex.assert_shape(data.get('ring8', batch_size=8, n_critic=2, seed=2**32 - 1).batch(0)['x'],
+                      (2, 8, 2))
+
   @parameterized.parameters(
       ('keep_checkpoints', 0, 'an integer >= 1'),
       ('data.batch_size', 0, 'an integer >= 1'),

@@ -24,7 +24,7 @@ import numpy as np
 
 from jaxgan import registry
 from jaxgan.data import images, mixtures, paired
-from jaxgan.validation import NON_NEGATIVE_INT, POSITIVE_INT, ConfigError, DataError
+from jaxgan.validation import NON_NEGATIVE_INT, POSITIVE_INT, RULES, ConfigError, DataError
 
 Batch = dict[str, np.ndarray]
 
@@ -385,8 +385,14 @@ def get(name: str, *, batch_size: int, n_critic: int = 1, seed: int = 0, **kwarg
       and ``split``).
 
   Raises:
-    ValueError: an unknown name (listing the valid ones) or a batch size that the hosts
-      cannot share evenly.
+    ValueError: an unknown name (listing the valid ones), a batch size or ``n_critic``
+      below 1, a seed outside ``[0, 2**32)``, or a batch size that the hosts cannot share
+      evenly.
     TypeError: an argument the dataset does not take (listing those it takes).
   """
+  _check_positive('batch_size', batch_size)
+  _check_positive('n_critic', n_critic)
+  ok, allowed = RULES['seed']
+  if not ok(seed):
+    raise ConfigError(f'seed must be {allowed}; got {seed!r}.')
   return _DATASETS.get(name, batch_size=batch_size, n_critic=n_critic, seed=seed, **kwargs)
