@@ -34,6 +34,7 @@ import numpy as np
 
 from jaxgan import data, files, inference, metrics, registry, sharding
 from jaxgan import gan as gan_lib
+from jaxgan.arrays import check_finite
 from jaxgan.data import bicubic
 from jaxgan.metrics import digit_classifier, inception, kid
 from jaxgan.metrics import sr as sr_metrics
@@ -86,9 +87,7 @@ class EvalRun:
       labels = self.assigned
     x = inference.sample(self.gan, self.state, self.num_samples, self.use_ema, self.seed,
                          labels=labels, codes=codes)
-    if not np.all(np.isfinite(x)):
-      raise EvaluationError(f'{int((~np.isfinite(x)).sum())} non-finite values in the '
-                            f'samples of step {int(self.state.step)}.')
+    check_finite(x, f'the samples of step {int(self.state.step)}', error=EvaluationError)
     return x
 
   @functools.cached_property

@@ -20,6 +20,7 @@ import numpy as np
 from absl import logging
 
 from jaxgan import files
+from jaxgan.arrays import check_finite
 from jaxgan.data import paired
 
 Generate = Callable[[np.ndarray], np.ndarray]  # lr [1, h, w, 3] -> hr [1, h*s, w*s, 3]
@@ -123,10 +124,9 @@ def write_image(path: str, image: np.ndarray, icc_profile: bytes | None = None) 
   if not path.lower().endswith(IMAGE_SUFFIXES):
     raise ValueError(f'The output must end in {", ".join(IMAGE_SUFFIXES)}; got {path}.')
   check_output_size(path, image.shape[:2])
-  if not np.all(np.isfinite(image)):  # the uint8 cast would write them as black, silently
-    raise ValueError(f'{int((~np.isfinite(image)).sum())} non-finite values in the image for '
-                     f'{path}: the generator gave NaN or Inf (a diverged checkpoint?); '
-                     'nothing was written.')
+  # The uint8 cast would write them as black, silently.
+  check_finite(image, f'the image for {path}',
+               ', from the generator (a diverged checkpoint?); nothing was written')
   pixels = np.round((np.clip(image, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
   options = {'quality': 95} if path.lower().endswith(('.jpg', '.jpeg')) else {}
   if icc_profile:

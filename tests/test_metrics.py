@@ -6,7 +6,7 @@ import numpy as np
 import scipy.linalg
 from absl.testing import absltest
 
-from jaxgan import metrics
+from jaxgan import arrays, metrics
 from jaxgan.data import mixtures
 from jaxgan.metrics import digit_classifier
 
@@ -14,6 +14,23 @@ from jaxgan.metrics import digit_classifier
 def _scipy_fid(mu1, s1, mu2, s2):
   covmean = scipy.linalg.sqrtm(s1 @ s2).real
   return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+class CheckFiniteTest(chex.TestCase):
+  """The one check every image, sample and statistics input goes through."""
+
+  def test_counts_nan_and_both_infinities(self):
+    x = np.zeros((3, 4, 5), np.float32)
+    x[0, 0, 0], x[1, 2, 3], x[2, 3, 4] = np.nan, np.inf, -np.inf
+    self.assertEqual(arrays.count_nonfinite(x), 3)
+    self.assertEqual(arrays.count_nonfinite(np.arange(6.0)), 0)
+    self.assertEqual(arrays.count_nonfinite(np.arange(6)), 0)  # integers are all finite
+    self.assertEqual(arrays.count_nonfinite(np.float64(np.nan)), 1)
+    with self.assertRaisesRegex(ValueError, r'^x: 3 non-finite values \(NaN or Inf\)\.$'):
+      arrays.check_finite(x, 'x')
+    with self.assertRaisesRegex(KeyError, r'y: 1 non-finite value \(NaN or Inf\); why\.'):
+      arrays.check_finite(np.array([1.0, np.nan]), 'y', '; why', error=KeyError)
+    arrays.check_finite(np.zeros(0), 'empty')  # nothing to count, nothing raised
 
 
 class FrechetTest(chex.TestCase):
@@ -75,8 +92,8 @@ class FrechetTest(chex.TestCase):
     i, z = np.eye(3), np.zeros(3)
     lopsided = i.copy()
     lopsided[0, 1] = 0.5
-    for args, message in (((np.array([0, np.nan, 0]), i, z, i), 'mu1 contains 1 non-finite'),
-                          ((z, i, z, np.full((3, 3), np.inf)), 'sigma2 contains 9'),
+    for args, message in (((np.array([0, np.nan, 0]), i, z, i), r'mu1: 1 non-finite value \('),
+                          ((z, i, z, np.full((3, 3), np.inf)), 'sigma2: 9 non-finite values'),
                           ((z, -i, z, i), 'sigma1 is not positive semi-definite'),
                           ((z, i, z, lopsided), 'sigma2 is not symmetric')):
       with self.subTest(message), self.assertRaisesRegex(ValueError, message):

@@ -514,6 +514,15 @@ class EvaluateTest(chex.TestCase):
                                 r'at least 2500'):
       evaluate.evaluate(wd, num_samples=2499)
     sample.assert_not_called()
+    # A diverged generator's samples are refused by name; eval.json keeps the last scores.
+    bad = np.zeros((2500, 2), np.float32)
+    bad[7, 1] = np.nan
+    with mock.patch.object(evaluate.inference, 'sample', return_value=bad), \
+         self.assertRaisesRegex(evaluate.EvaluationError,
+                                r'^the samples of step 10: 1 non-finite value \(NaN or Inf\)'):
+      evaluate.evaluate(wd, num_samples=2500)
+    with open(os.path.join(wd, 'eval.json')) as f:
+      self.assertEqual(json.load(f)['num_samples'], 3000)
 
   def test_reading_a_workdir_writes_nothing_and_damage_is_one_error(self):
     wd = tempfile.mkdtemp()

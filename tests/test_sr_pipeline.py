@@ -416,8 +416,8 @@ class UpscaleTest(chex.TestCase):
     # A generator's NaN is refused, not written as black; the file is not made.
     bad = x.copy()
     bad[0, 0, 0] = np.nan
-    with self.assertRaisesRegex(ValueError, r'1 non-finite values in the image for .*e\.png: '
-                                'the generator gave NaN or Inf'):
+    with self.assertRaisesRegex(ValueError, r'the image for .*e\.png: 1 non-finite value '
+                                r'\(NaN or Inf\), from the generator'):
       upscale.write_image(os.path.join(d, 'e.png'), bad)
     self.assertFalse(os.path.exists(os.path.join(d, 'e.png')))
 

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from jaxgan.arrays import check_finite
+
 KERNEL_WIDTH = 4.0  # the support of Keys' cubic kernel, in input pixels
 
 
@@ -127,8 +129,7 @@ def imresize(images: np.ndarray, scale: float | None = None,
   if not np.issubdtype(images.dtype, np.floating):
     raise ValueError(f'images must be float (MATLAB rounds between passes on integer '
                      f'images, which this does not mimic); got dtype {images.dtype}.')
-  if not np.all(np.isfinite(images)):
-    raise ValueError(f'images have {int((~np.isfinite(images)).sum())} non-finite values.')
+  check_finite(images, 'images')
   in_h, in_w = images.shape[-3:-1]
   if (scale is None) == (output_shape is None):
     raise ValueError(f'Give exactly one of scale and output_shape; got scale={scale!r}, '

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from absl import logging
 
+from jaxgan.arrays import check_finite
 from jaxgan.data import bicubic
 from jaxgan.validation import DataError
 
@@ -63,8 +64,7 @@ def to_unit_range(image: np.ndarray) -> np.ndarray:
   if not np.issubdtype(image.dtype, np.floating):
     raise ValueError(f'Expected a uint8, uint16 or float image; got {image.dtype}.')
   image = np.asarray(image, np.float32)
-  if not np.all(np.isfinite(image)):
-    raise ValueError(f'{int((~np.isfinite(image)).sum())} non-finite values in a float image.')
+  check_finite(image, 'a float image')
   lo, hi = (float(image.min()), float(image.max())) if image.size else (0.0, 0.0)
   if lo < -1.001 or hi > 1.001:
     raise ValueError(f'A float image must lie in [-1, 1]; got [{lo:.3f}, {hi:.3f}] (give '

@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from jaxgan.metrics.arrays import check_features
+from jaxgan.arrays import check_features, check_finite
 
 
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -73,8 +73,7 @@ def _check_statistics(mu: np.ndarray, sigma: np.ndarray, i: int, tol: float = 1e
   """``ValueError`` unless ``mu{i}``/``sigma{i}`` are finite and ``sigma{i}`` is symmetric
   positive semi-definite up to ``tol`` relative to its largest entry or eigenvalue."""
   for name, a in ((f'mu{i}', mu), (f'sigma{i}', sigma)):
-    if not np.all(np.isfinite(a)):
-      raise ValueError(f'{name} contains {int((~np.isfinite(a)).sum())} non-finite values.')
+    check_finite(a, name)
   scale = np.abs(sigma).max()
   asym = np.abs(sigma - sigma.T).max()
   if asym > tol * scale:

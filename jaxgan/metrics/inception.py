@@ -35,6 +35,7 @@ import numpy as np
 from absl import logging
 
 from jaxgan import sharding, torch_weights
+from jaxgan.arrays import check_finite
 from jaxgan.metrics import frechet
 from jaxgan.metrics.inception_score import inception_score
 from jaxgan.metrics.kid import kernel_inception_distance, kid_subset_size
@@ -230,8 +231,7 @@ def to_unit_range(images: np.ndarray, quantize: bool = True) -> np.ndarray:
   if images.ndim != 4 or images.shape[-1] not in (1, 3) or not len(images):
     raise ValueError(f'Inception inputs must be [N, H, W, 1 or 3] with N >= 1; got '
                      f'{images.shape}.')
-  if not np.all(np.isfinite(images)):
-    raise ValueError(f'{int((~np.isfinite(images)).sum())} non-finite values in the images.')
+  check_finite(images, 'Inception inputs')
   lo, hi = float(images.min()), float(images.max())
   if lo < -1.001 or hi > 1.001:
     raise ValueError(f'Images must lie in [-1, 1]; got [{lo:.3f}, {hi:.3f}].')

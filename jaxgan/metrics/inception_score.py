@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgan.metrics.arrays import check_features
+from jaxgan.arrays import check_features
 
 
 def inception_score(logits: np.ndarray, num_splits: int = 10,

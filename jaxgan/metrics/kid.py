@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxgan.metrics.arrays import check_features
+from jaxgan.arrays import check_features
 
 
 def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: int = 100,

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxgan.arrays import check_finite
+
 
 def nearest_modes(samples: np.ndarray, modes: np.ndarray,
                   std: float) -> tuple[np.ndarray, np.ndarray]:
@@ -31,8 +33,7 @@ def nearest_modes(samples: np.ndarray, modes: np.ndarray,
                      f'{samples.shape}.')
   if not (np.isfinite(std) and std > 0):
     raise ValueError(f'std must be a finite number > 0 (the modes\' spread); got {std}.')
-  if not np.all(np.isfinite(samples)):
-    raise ValueError(f'samples contain {int((~np.isfinite(samples)).sum())} non-finite values.')
+  check_finite(samples, 'samples')
   dist = np.linalg.norm(samples[:, None, :] - modes[None, :, :].astype(np.float64), axis=-1)
   return dist.argmin(1), dist.min(1) <= 3.0 * std
 

@@ -33,6 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.arrays import check_finite
+
 CONVENTIONS = ('y', 'rgb')
 # MATLAB rgb2ycbcr / ITU-R BT.601 luma row, for R, G, B in [0, 1] and Y in [16, 235].
 Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -201,9 +203,7 @@ def _check_values(x: jax.Array, name: str) -> None:
   if isinstance(x, jax.core.Tracer):
     return
   x = np.asarray(x)
-  bad = int(np.size(x) - np.isfinite(x).sum())
-  if bad:
-    raise ValueError(f'{name} has {bad} non-finite values.')
+  check_finite(x, name)
   lo, hi = float(x.min()), float(x.max())
   if lo < -1.0 - _RANGE_SLACK or hi > 1.0 + _RANGE_SLACK:
     raise ValueError(f'{name} must lie in [-1, 1]; got [{lo:.4g}, {hi:.4g}]. Images from a '
