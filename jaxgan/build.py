@@ -11,7 +11,6 @@ before anything is compiled.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from typing import Any
 
@@ -21,7 +20,7 @@ import ml_collections
 import optax
 from absl import logging
 
-from jaxgan import content, data, losses, models, optimizers, penalties, registry
+from jaxgan import checkpoints, content, data, losses, models, optimizers, penalties, registry
 from jaxgan import gan as gan_lib
 from jaxgan.validation import ConfigError
 
@@ -236,22 +235,18 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
       augment=_augment(config), content=_content(config),
       adversarial_weight=float(config.adversarial_weight))
   (z, y), (x, y_d) = gan_lib.example_inputs(gan, pipe.element_shape, pipe.lowres_shape)
-  untrained_hint = ''
+  d_out = d_vars = None  # a generator trained alone (n_critic = 0) has no discriminator
   try:  # shapes only: a model's own checks (sizes, norms, layouts) as a config error
     out, g_vars = jax.eval_shape(lambda: generator.init_with_output(
         jax.random.key(0), *((z,) if y is None else (z, y)), train=False))
-    if not gan.n_critic:  # e.g. the PSNR stage of SRGAN/ESRGAN
-      untrained_hint = (' The discriminator is not trained in this stage (n_critic = 0), '
-                        'but it is built and checkpointed: give it a shape it takes (e.g. '
-                        '--config.model.discriminator.layout=srgan takes any image size).')
-    d_out, d_vars = jax.eval_shape(lambda: discriminator.init_with_output(
-        jax.random.key(0), *((x,) if y_d is None else (x, y_d)), train=False))
+    if gan.n_critic:
+      d_out, d_vars = jax.eval_shape(lambda: discriminator.init_with_output(
+          jax.random.key(0), *((x,) if y_d is None else (x, y_d)), train=False))
   except ConfigError:
     raise
   except ValueError as e:
-    raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}'
-                      f'{untrained_hint if "image_size" in str(e) else ""}') from None
-  if gan.auxiliary is not None:
+    raise ConfigError(f'config.model ({config.model.name!r}) on {pipe.name!r}: {e}') from None
+  if gan.auxiliary is not None and d_out is not None:
     _check_auxiliary(config, gan.auxiliary, gan_lib.split_output(d_out)[1], y)
   if gan.augment is not None and len(pipe.element_shape) != 3:
     raise ConfigError(f'config.augment = {config.augment!r} augments images [H, W, C]; '
@@ -389,6 +384,34 @@ def init_state(gan: gan_lib.GAN, pipe: data.Pipeline, key: jax.Array) -> gan_lib
   return gan_lib.init_state(gan, key, pipe.element_shape, pipe.lowres_shape)
 
 
-def abstract_state(gan: gan_lib.GAN, pipe: data.Pipeline) -> gan_lib.GANState:
-  """Shapes and dtypes of the state (``jax.eval_shape``: nothing is initialized)."""
-  return jax.eval_shape(functools.partial(init_state, gan, pipe), jax.random.key(0))
+def abstract_state(gan: gan_lib.GAN, pipe: data.Pipeline,
+                   discriminator: bool | None = None) -> gan_lib.GANState:
+  """Shapes and dtypes of the state (``jax.eval_shape``: nothing is initialized);
+  ``discriminator`` as in :func:`jaxgan.gan.init_state`."""
+  return jax.eval_shape(lambda k: gan_lib.init_state(gan, k, pipe.element_shape,
+                                                     pipe.lowres_shape, discriminator),
+                        jax.random.key(0))
+
+
+def restore_state(ckpt: checkpoints.Checkpoints, gan: gan_lib.GAN, pipe: data.Pipeline,
+                  sharding: jax.sharding.Sharding) -> gan_lib.GANState | None:
+  """The latest state in ``ckpt`` with ``sharding``; ``None`` when it holds none.
+
+  A run whose generator trains alone (``n_critic = 0``) saved by an older jaxgan also
+  holds the discriminator it never trained: that checkpoint is read whole and the
+  discriminator left out, so the run resumes, samples and seeds a GAN stage as before.
+
+  Raises:
+    checkpoints.CheckpointError: the checkpoint cannot be restored (as
+      :meth:`jaxgan.checkpoints.Checkpoints.restore` says).
+  """
+  try:
+    return ckpt.restore(checkpoints.abstract_like(abstract_state(gan, pipe), sharding))
+  except checkpoints.CheckpointError:
+    step = ckpt.latest_step()
+    if gan.n_critic or not any(k[0] == 'd_params' for k in ckpt.saved_shapes(step)):
+      raise
+  whole = ckpt.restore(checkpoints.abstract_like(abstract_state(gan, pipe, True), sharding),
+                       step)
+  return whole.replace(d_params={}, d_stats={}, d_opt_state=jax.jit(
+      lambda: gan.d_optimizer.init({}), out_shardings=sharding)())

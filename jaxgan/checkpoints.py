@@ -83,6 +83,8 @@ class Checkpoints:
     self._read_only = read_only
     self._manager = ocp.CheckpointManager(
         self.directory,
+        # Named, not left to the first save or restore: a fresh manager reads metadata too.
+        item_handlers=ocp.StandardCheckpointHandler(),
         # A save cut short (a killed run) leaves a temporary folder as large as a state: the
         # trainer, which holds the workdir's lock, removes them (in the background, done
         # before its first save); readers leave them.
@@ -95,6 +97,14 @@ class Checkpoints:
   def all_steps(self) -> list[int]:
     """The steps of the checkpoints kept, oldest first."""
     return sorted(self._manager.all_steps())
+
+  def saved_shapes(self, step: int) -> dict[tuple, tuple]:
+    """``{path of key names: shape}`` of the arrays the checkpoint of ``step`` holds, from
+    its metadata; ``{}`` when that cannot be read."""
+    try:
+      return _shapes(self._manager.item_metadata(step))
+    except Exception:  # noqa: BLE001 - unreadable metadata: restoring says why
+      return {}
 
   def without(self, step: int) -> str:
     """How to go on without the checkpoint of ``step``: move it aside to resume from the

@@ -49,7 +49,7 @@ class GANState:
   step: jax.Array          # int32 scalar: generator updates done
   g_params: Any
   g_stats: Any             # the generator's BatchNorm statistics ({} if none)
-  d_params: Any
+  d_params: Any            # {} when the generator trains alone (n_critic = 0)
   d_stats: Any             # the discriminator's BatchNorm / SpectralNorm state ({} if none)
   g_opt_state: Any
   d_opt_state: Any
@@ -194,13 +194,23 @@ def example_inputs(gan: GAN, element_shape: tuple[int, ...],
 
 
 def init_state(gan: GAN, key: chex.PRNGKey, element_shape: tuple[int, ...],
-               lowres_shape: tuple[int, ...] | None = None) -> GANState:
-  """Initializes parameters and optimizer states (wrap in ``jax.eval_shape`` for shapes)."""
+               lowres_shape: tuple[int, ...] | None = None,
+               discriminator: bool | None = None) -> GANState:
+  """Initializes parameters and optimizer states (wrap in ``jax.eval_shape`` for shapes).
+
+  A GAN whose generator trains alone (``n_critic = 0``, e.g. the PSNR stage of SRGAN and
+  ESRGAN) has no discriminator state: ``d_params`` and ``d_stats`` are ``{}`` and
+  ``d_opt_state`` is the optimizer's state of no parameters. ``discriminator=True``
+  initializes it anyway: the layout of such runs' checkpoints saved before it was left out
+  (SRGAN's untrained discriminator and its Adam moments were 92 % of its PSNR state).
+  """
   k_g, k_d = jax.random.split(key)
   g_args, d_args = example_inputs(gan, element_shape, lowres_shape)
   g_params, g_stats = _split_variables(gan.generator.init(k_g, *_args(*g_args), train=False))
-  d_params, d_stats = _split_variables(gan.discriminator.init(k_d, *_args(*d_args),
-                                                              train=False))
+  d_params, d_stats = {}, {}
+  if gan.n_critic > 0 if discriminator is None else discriminator:
+    d_params, d_stats = _split_variables(gan.discriminator.init(k_d, *_args(*d_args),
+                                                                train=False))
   if gan.weight_clip:  # the critic lives in the box from its first update on
     d_params = optimizers.clip_weights(d_params, gan.weight_clip)
   return GANState(step=jnp.zeros((), jnp.int32), g_params=g_params, g_stats=g_stats,

@@ -100,9 +100,7 @@ def restore(workdir: str, with_data: bool = True
   gan, pipe = build.build(config, pipe, warn=False)  # training advice is no use here
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'), read_only=True)
   try:
-    target = checkpoints.abstract_like(build.abstract_state(gan, pipe),
-                                       sharding.replicated(sharding.make_mesh()))
-    state = ckpt.restore(target)
+    state = build.restore_state(ckpt, gan, pipe, sharding.replicated(sharding.make_mesh()))
   finally:
     ckpt.close()
   if state is None:

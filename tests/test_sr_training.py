@@ -72,13 +72,67 @@ class TwoStageTest(chex.TestCase):
     rows = [json.loads(r) for r in open(os.path.join(self.psnr, 'metrics.jsonl'))]
     self.assertNotIn('d_loss', rows[-1])
     self.assertIn('pixel_loss', rows[-1])
-    # The PSNR stage's discriminator never moved: its state equals a fresh init.
-    gan, pipe, _, config = inference.restore(self.psnr)
-    from jaxgan import build
-    fresh = jax.jit(lambda k: build.init_state(gan, pipe, k))(build.init_key(config.seed))
-    chex.assert_trees_all_close(self.psnr_state.d_params, fresh.d_params)
+    # The PSNR stage keeps no discriminator: none in its state, none in its checkpoint.
+    self.assertEqual((self.psnr_state.d_params, self.psnr_state.d_stats), ({}, {}))
+    self.assertEqual([x.shape for x in jax.tree.leaves(self.psnr_state.d_opt_state)],
+                     [()])  # Adam's step count alone
+    ckpt = checkpoints.Checkpoints(os.path.join(self.psnr, 'checkpoints'), read_only=True)
+    saved = ckpt.saved_shapes(ckpt.latest_step())
+    ckpt.close()
+    self.assertEqual(sorted({k[0] for k in saved}),
+                     ['d_opt_state', 'ema_params', 'g_opt_state', 'g_params', 'step'])
+    self.assertEqual([k for k in saved if k[0] == 'd_opt_state'], [('d_opt_state', '0', 'count')])
     rows = [json.loads(r) for r in open(os.path.join(self.gan, 'metrics.jsonl'))]
     self.assertIn('d_loss', rows[-1])
+    self.assertNotEqual(self.gan_state.d_params, {})
+
+  def test_a_psnr_run_saved_with_its_untrained_discriminator_still_resumes_and_seeds(self):
+    # Older jaxgan checkpointed the PSNR stage's discriminator and its Adam moments (92 %
+    # of SRGAN's PSNR state). Such a run restores without them, resumes, samples,
+    # and starts a GAN stage, its generator the one it saved.
+    from jaxgan import build, sharding
+    from jaxgan import gan as gan_lib
+    old = os.path.join(self.root, 'old_psnr')
+    shutil.copytree(self.psnr, old)
+    gan, pipe, state, config = inference.restore(old)
+    whole = jax.jit(lambda k: gan_lib.init_state(gan, k, pipe.element_shape, pipe.lowres_shape,
+                                                 discriminator=True))(build.init_key(1))
+    self.assertGreater(len(jax.tree.leaves(whole.d_params)), 0)
+    whole = whole.replace(step=state.step, g_params=state.g_params, g_stats=state.g_stats,
+                          g_opt_state=state.g_opt_state, ema_params=state.ema_params)
+    step = int(state.step)
+    shutil.rmtree(os.path.join(old, 'checkpoints'))
+    ckpt = checkpoints.Checkpoints(os.path.join(old, 'checkpoints'))
+    ckpt.save(step, whole)
+    ckpt.close()
+    # A plain restore into today's layout is refused (the structures differ) ...
+    ckpt = checkpoints.Checkpoints(os.path.join(old, 'checkpoints'), read_only=True)
+    replicated = sharding.replicated(sharding.make_mesh())
+    with self.assertRaises(checkpoints.CheckpointError):
+      ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
+    # ... and build.restore_state reads it whole and leaves the discriminator out.
+    restored = build.restore_state(ckpt, gan, pipe, replicated)
+    ckpt.close()
+    self.assertEqual((restored.d_params, restored.d_stats), ({}, {}))
+    chex.assert_trees_all_equal(
+        (restored.step, restored.g_params, restored.g_opt_state, restored.ema_params),
+        (state.step, state.g_params, state.g_opt_state, state.ema_params))
+    chex.assert_trees_all_equal(jax.tree.leaves(restored.d_opt_state), [np.int32(0)])
+    # The workdir functions take it: sampling weights, a GAN stage's init, a resume.
+    chex.assert_trees_all_equal(inference.generator_weights(old),
+                                inference.generator_weights(self.psnr))
+    c = _tiny(esrgan.get_config('small,offline'), steps=1)
+    c.init_from = old
+    seeded = train.train_and_evaluate(c, os.path.join(self.root, 'gan_from_old'))
+    self.assertEqual(int(seeded.step), 1)
+    c = _tiny(esrgan.get_config('psnr,small'), steps=step + 1)
+    c.eval_every = step + 1
+    resumed = train.train_and_evaluate(c, old)
+    self.assertEqual((int(resumed.step), resumed.d_params), (step + 1, {}))
+    ckpt = checkpoints.Checkpoints(os.path.join(old, 'checkpoints'), read_only=True)
+    self.assertFalse(any(k[0] == 'd_params' for k in ckpt.saved_shapes(step + 1)))
+    self.assertTrue(any(k[0] == 'd_params' for k in ckpt.saved_shapes(step)))
+    ckpt.close()
 
   def test_the_sample_picture_rows_are_bicubic_generated_and_real_of_one_crop(self):
     from jaxgan import build
