@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import os
+import time
 
 from absl import logging
 from tensorboardX import SummaryWriter
@@ -29,7 +30,12 @@ class MetricWriter:
     self.csv_path = os.path.join(workdir, 'metrics.csv')
     self._drop_rows_after(resume_step)
     self._fields = _columns(read_jsonl(self.jsonl_path))
-    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'), purge_step=resume_step + 1)
+    # Events of steps from ``resume_step + 1`` on, in earlier files, are dropped by
+    # TensorBoard's reader. tensorboardX names a file by the second it opens it: a suffix
+    # of nanoseconds keeps a resume in the same second from truncating the earlier file,
+    # and its name sorting after it, as TensorBoard reads them.
+    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'), purge_step=resume_step + 1,
+                             filename_suffix=f'.{time.time_ns()}')
 
   def _drop_rows_after(self, step: int) -> None:
     # The JSONL is the record; without it (deleted, or copied without it) the CSV is, and

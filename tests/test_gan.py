@@ -72,6 +72,44 @@ class TrainStepTest(chex.TestCase):
     self.assertEqual(int(new.step), 1)
 
   @chex.variants(with_jit=True, without_jit=True)
+  def test_two_critic_updates_by_hand_log_the_last_and_the_generator_sees_the_last_batch(self):
+    # n_critic = 2 with different real batches and RSGAN (whose generator loss reads the
+    # real logits): the critic metrics are those of the second update, taken at the
+    # parameters of the first; the generator's real batch is the last one.
+    gan = _gan(n_critic=2, objective=losses.get('rsgan'), g_optimizer=optax.sgd(0.1),
+               d_optimizer=optax.sgd(0.1))
+    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    real, key = _real(2, seed=3), jax.random.key(4)
+    new, metrics = self.variant(lambda s, b, k: gan_lib.train_step(gan, s, b, k))(state, real, key)
+
+    G, D = gan.generator, gan.discriminator
+    keys = jax.random.split(key, 3)  # one per critic update, then the generator's
+    noise = lambda k: jax.random.normal(jax.random.split(jax.random.split(k)[0], 3)[0], (B, Z))
+    sgd = lambda p, g: jax.tree.map(lambda a, b: a - 0.1 * b, p, g)
+    d_params, logged = state.d_params, []
+    for i in range(2):
+      fake = G.apply({'params': state.g_params}, noise(keys[i]))
+
+      def d_loss(p, x=real[i], fake=fake):
+        r, f = D.apply({'params': p}, x), D.apply({'params': p}, fake)
+        return jnp.mean(jax.nn.softplus(-(r - f))), jnp.mean(r)
+      logged.append(d_loss(d_params))
+      d_params = sgd(d_params, jax.grad(lambda p: d_loss(p)[0])(d_params))
+    z = jax.random.normal(jax.random.split(jax.random.split(keys[2], 3)[0], 3)[0], (B, Z))
+
+    def g_loss(p):
+      f = D.apply({'params': d_params}, G.apply({'params': p}, z))
+      return jnp.mean(jax.nn.softplus(-(f - D.apply({'params': d_params}, real[1]))))
+    g_params = sgd(state.g_params, jax.grad(g_loss)(state.g_params))
+
+    self.assertGreater(abs(float(logged[0][0] - logged[1][0])), 1e-3)  # the two differ
+    np.testing.assert_allclose((metrics['d_loss'], metrics['real_logits']), logged[1],
+                               rtol=1e-5)
+    chex.assert_trees_all_close(new.d_params, d_params, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(metrics['g_loss'], g_loss(state.g_params), rtol=1e-5)
+    chex.assert_trees_all_close(new.g_params, g_params, rtol=1e-5, atol=1e-6)
+
+  @chex.variants(with_jit=True, without_jit=True)
   def test_generator_terms_match_hand_written_update(self):
     # The generator's total: adversarial_weight * its objective's loss + pixel_weight * E|G-x|
     # + perceptual_weight * E(s phi(G) - s phi(x))^2, phi a stand-in feature map whose

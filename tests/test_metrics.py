@@ -137,6 +137,22 @@ class KIDTest(chex.TestCase):
     np.testing.assert_allclose(mean, xx + yy - 2 * xy, rtol=1e-10)
     self.assertAlmostEqual(std, 0.0, places=10)  # every subset is the whole set
 
+  def test_subsets_mean_and_population_std_by_hand(self):
+    # torch-fidelity's convention: the subsets are drawn without replacement, real then
+    # fake, from one generator; the std is NumPy's default (ddof 0).
+    rng = np.random.default_rng(4)
+    x, y = rng.normal(size=(40, 5)), rng.normal(size=(40, 5)) + 0.3
+    k = lambda a, b: (a @ b / 5 + 1) ** 3
+    m, draw, values = 10, np.random.default_rng(9), []
+    for _ in range(3):
+      a, b = x[draw.choice(40, m, replace=False)], y[draw.choice(40, m, replace=False)]
+      values.append(
+          sum(k(a[i], a[j]) + k(b[i], b[j]) for i in range(m) for j in range(m) if i != j)
+          / (m * (m - 1)) - 2 * sum(k(a[i], b[j]) for i in range(m) for j in range(m)) / m**2)
+    self.assertGreater(np.std(values), 1e-3)  # the subsets differ: ddof matters
+    mean, std = metrics.kernel_inception_distance(x, y, num_subsets=3, subset_size=m, seed=9)
+    np.testing.assert_allclose((mean, std), (np.mean(values), np.std(values)), rtol=1e-10)
+
   def test_bad_subsets_are_an_error_naming_them(self):
     x = np.zeros((100, 4))
     with self.assertRaisesRegex(ValueError, 'num_subsets=0, subset_size=1000'):

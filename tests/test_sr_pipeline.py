@@ -104,6 +104,23 @@ class PairedDataTest(chex.TestCase):
     want = np.round((np.clip(bicubic.imresize(crops, 0.25), -1, 1) + 1) * 127.5) / 127.5 - 1
     np.testing.assert_allclose(paired.downscale(crops, 4), want, atol=1e-6)
 
+  def test_every_crop_position_on_the_lr_grid_is_drawn_and_a_crop_sized_image_is_whole(self):
+    # Rows of value 20 * row: a crop's smallest value is its top row, under any flip or
+    # rotation. A 12 x 8 image has two 8-pixel crops on the x4 grid, at rows 0 and 4.
+    image = np.repeat(20 * np.arange(12, dtype=np.uint8)[:, None, None], 8, 1).repeat(3, 2)
+    tops = set()
+    for seed in range(64):
+      hr, lr = paired.random_pair(image, 8, 4, np.random.default_rng(seed))
+      chex.assert_shape((hr, lr), ((8, 8, 3), (2, 2, 3)))
+      tops.add(int(round((hr.min() + 1) * 127.5)) // 20)
+    self.assertEqual(tops, {0, 4})
+    # An image exactly the crop's size is the crop, every pixel of it.
+    square = np.random.default_rng(3).integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    hr, _ = paired.random_pair(square, 8, 4, np.random.default_rng(0))
+    np.testing.assert_allclose(np.sort(hr, axis=None),
+                               np.sort(square.astype(np.float32) / 127.5 - 1, axis=None),
+                               atol=1e-6)
+
   def test_lr_crops_are_windows_of_the_whole_images_lr(self):
     # Training pairs as evaluation (and BasicSR) make them: the LR crop is the matching
     # window of the whole image's LR, at its borders too, under the HR crop's flip/rotation.
@@ -405,6 +422,17 @@ class UpscaleTest(chex.TestCase):
     np.testing.assert_allclose((x + 1) * 127.5, pixels, atol=1e-4)
     upscale.write_image(os.path.join(d, 'b.png'), x)
     np.testing.assert_array_equal(np.asarray(Image.open(os.path.join(d, 'b.png'))), pixels)
+    # Each level is the nearest one (rounded, not truncated), and [-1, 1] is clipped.
+    levels = np.arange(256, dtype=np.float64)
+    for offset in (-0.4, 0.4):
+      near = np.repeat((levels + offset) / 127.5 - 1.0, 3).reshape(1, 256, 3)
+      upscale.write_image(os.path.join(d, 'r.png'), near.astype(np.float32))
+      np.testing.assert_array_equal(np.asarray(Image.open(os.path.join(d, 'r.png')))[0, :, 0],
+                                    levels, err_msg=f'offset {offset}')
+    beyond = np.array([-3.0, 3.0], np.float32)[None, :, None].repeat(3, axis=2)
+    upscale.write_image(os.path.join(d, 'r.png'), beyond)
+    np.testing.assert_array_equal(np.asarray(Image.open(os.path.join(d, 'r.png')))[0, :, 0],
+                                  [0, 255])
     with self.assertRaisesRegex(FileNotFoundError, 'No such image file'):
       upscale.read_image(os.path.join(d, 'missing.png'))
     with open(os.path.join(d, 'c.png'), 'w') as f:

@@ -526,6 +526,25 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(json.load(open(os.path.join(wd, 'data_shapes.json'))), shapes)
     self.assertFalse(os.path.exists(workdir.pending_path(wd)))
 
+  def test_a_changed_resume_stopped_before_its_first_checkpoint_is_dropped(self):
+    # Its record was written, but every checkpoint is still the old config's (step 10 is
+    # the step it resumed at, not one after it): the record goes, config.json stays.
+    wd = os.path.join(self.dir, 'changed_unsaved')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    with open(os.path.join(wd, 'config.json')) as f:
+      before = f.read()
+    changed = small_config(num_steps=20, allow_config_change=True, **{'loss.name': 'hinge'})
+    workdir.write_pending(wd, changed, 10, ["loss.name: 'non_saturating' -> 'hinge'"],
+                          {'marker': 'changed'})
+    self.assertEqual(inference.load_config(wd).loss.name, 'non_saturating')
+    workdir.settle_pending(wd, 10)
+    self.assertFalse(os.path.exists(workdir.pending_path(wd)))
+    with open(os.path.join(wd, 'config.json')) as f:
+      self.assertEqual(f.read(), before)
+    self.assertNotIn('marker', json.load(open(os.path.join(wd, 'data_shapes.json'))))
+    self.assertFalse([f for f in os.listdir(wd) if f.startswith('config_before')])
+    self.assertEqual(int(train.train_and_evaluate(small_config(num_steps=15), wd).step), 15)
+
   def test_a_changed_resume_that_trains_nothing_records_nothing(self):
     wd = os.path.join(self.dir, 'changed_nothing')
     train.train_and_evaluate(small_config(num_steps=10), wd)

@@ -58,6 +58,11 @@ class ValidationTest(chex.TestCase):
     with self.assertRaisesRegex(validation.ConfigError,
                                 r'data.subset must be an integer >= 1; got 2.5'):
       data.get('digits', batch_size=4, subset=2.5)  # was a TypeError from NumPy slicing
+    # More digits than scikit-learn ships is refused, not silently all 1,797.
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'data.subset must be in \[1, 1797\]; got 1798'):
+      data.get('digits', batch_size=4, subset=1798)
+    self.assertEqual(data.get('digits', batch_size=4, subset=1797).num_examples, 1797)
 
   def test_data_get_names_a_bad_batch_size_n_critic_or_seed(self):
     # Called directly (not through a config), batch_size 0 gave empty batches and seed -1

@@ -67,6 +67,38 @@ class MetricWriterTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'metrics.csv, row 2, is not a metrics row'):
       writers.read_csv(os.path.join(d, 'metrics.csv'))
 
+  def test_a_resume_purges_tensorboard_from_the_step_after_its_checkpoint(self):
+    # TensorBoard reads a run's event files in name order, and a SessionLog START at step
+    # s drops the events of steps >= s read before it. A resume from step 2 keeps steps
+    # 1-2 of the first run and 3-4 of its own, also when it starts in the same second
+    # (both files had one name: the second truncated the first).
+    import glob
+    import struct
+
+    from tensorboardX.proto import event_pb2
+    d = tempfile.mkdtemp()
+    for resume, steps, offset in ((0, (1, 2, 3, 4), 0.0), (2, (3, 4), 10.0)):
+      w = writers.MetricWriter(d, resume)
+      for s in steps:
+        w.write(s, {'d_loss': s + offset})
+      w.close()
+    paths = sorted(glob.glob(os.path.join(d, 'tensorboard', '*tfevents*')))
+    self.assertLen(paths, 2)
+    points = {}
+    for path in paths:
+      with open(path, 'rb') as f:
+        data = f.read()
+      i = 0
+      while i < len(data):  # TFRecords: length (8 bytes), its CRC (4), data, its CRC (4)
+        (n,) = struct.unpack('<Q', data[i:i + 8])
+        event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
+        i += 16 + n
+        if event.session_log.status == event_pb2.SessionLog.START:
+          points = {s: v for s, v in points.items() if s < event.step}
+        for value in event.summary.value:
+          points[event.step] = value.simple_value
+    self.assertEqual(points, {1: 1.0, 2: 2.0, 3: 13.0, 4: 14.0})
+
   def test_flush_puts_the_tensorboard_rows_on_disk(self):
     # tensorboardX buffered them (up to 120 s): a run killed after a checkpoint lost, for
     # good, the events of the steps before it. The trainer flushes before each save.
