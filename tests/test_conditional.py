@@ -239,6 +239,10 @@ class ConditionalEvaluationTest(chex.TestCase):
     out = evaluate.class_fidelity(asked, predicted, 3)
     np.testing.assert_allclose(out['class_fidelity_per_class'], [0.75, 1.0, 0.25])
     self.assertAlmostEqual(out['class_fidelity'], 2 / 3)
+    # Unequal classes (num_samples not a multiple of K): the mean over classes, not over
+    # samples (which would read 3/4 here).
+    out = evaluate.class_fidelity(np.array([0, 0, 0, 1]), np.array([0, 0, 0, 0]), 2)
+    self.assertEqual((out['class_fidelity'], out['class_fidelity_per_class']), (0.5, [1.0, 0.0]))
     with self.assertRaisesRegex(ValueError, r'classes \[2\] have none.*at least 3 samples'):
       evaluate.class_fidelity(np.array([0, 1, 0, 1]), np.array([0, 1, 1, 1]), 3)
 
