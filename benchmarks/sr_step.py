@@ -125,11 +125,19 @@ def initial_state(c: ml_collections.ConfigDict) -> gan_lib.GANState:
   papers' RRDBNet and discriminator takes ~40 s on 2 cores, three times as long (on a GPU
   it is jit-compiled: there each op of an op-by-op init is compiled). The psnr
   and gan steps of a model share it (the same modules; Adam's state does not depend on
-  its hyper-parameters, and :func:`config` keeps both stages' rates constant)."""
+  its hyper-parameters, and :func:`config` keeps both stages' rates constant): give the
+  gan stage's config; :func:`psnr_state` leaves its discriminator out."""
   gan, pipe = build.build(c)
   if jax.default_backend() != 'cpu':  # op by op, each op would be compiled for the device
     return jax.jit(lambda k: build.init_state(gan, pipe, k))(build.init_key(0))
   return build.init_state(gan, pipe, build.init_key(0))
+
+
+def psnr_state(c: ml_collections.ConfigDict, state: gan_lib.GANState) -> gan_lib.GANState:
+  """``state`` of the gan stage without its discriminator, as the psnr stage ``c``
+  (``n_critic = 0``) keeps it (:func:`jaxgan.gan.init_state`)."""
+  gan, _ = build.build(c)
+  return state.replace(d_params={}, d_stats={}, d_opt_state=gan.d_optimizer.init({}))
 
 
 def jax_step(c: ml_collections.ConfigDict, state: gan_lib.GANState,
@@ -251,11 +259,11 @@ def main() -> None:
     label = MODELS[name][2] + (', scanned' if scan else '')
     name += ' scanned' if scan else ''
     start = time.perf_counter()
-    state = jax.block_until_ready(initial_state(configs['psnr']))
+    state = jax.block_until_ready(initial_state(configs['gan']))
     progress(f'{name}: jaxgan init {time.perf_counter() - start:.1f} s')
     for kind in KINDS:
       c = configs[kind]
-      run, compile_s[kind] = jax_step(c, state)
+      run, compile_s[kind] = jax_step(c, state if kind == 'gan' else psnr_state(c, state))
       progress(f'{name} {kind}: jaxgan compile {compile_s[kind]:.1f} s')
       variants[f'jax {kind}'] = (run, sync)
       if (model, kind) not in torch_steps:

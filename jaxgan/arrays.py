@@ -21,7 +21,7 @@ def check_finite(x: np.ndarray, what: str, hint: str = '',
 
   Args:
     x: a concrete (not traced) array.
-    what: what ``x`` is, the subject of the message (e.g. ``'the samples of step 5'``).
+    what: what ``x`` is, the subject of the message (e.g. ``'The samples of step 5'``).
     hint: text appended to the message (a likely cause, what was not done).
     error: the exception type to raise.
   """

@@ -394,24 +394,44 @@ def abstract_state(gan: gan_lib.GAN, pipe: data.Pipeline,
 
 
 def restore_state(ckpt: checkpoints.Checkpoints, gan: gan_lib.GAN, pipe: data.Pipeline,
-                  sharding: jax.sharding.Sharding) -> gan_lib.GANState | None:
+                  sharding: jax.sharding.Sharding, seed: int = 0) -> gan_lib.GANState | None:
   """The latest state in ``ckpt`` with ``sharding``; ``None`` when it holds none.
 
-  A run whose generator trains alone (``n_critic = 0``) saved by an older jaxgan also
-  holds the discriminator it never trained: that checkpoint is read whole and the
-  discriminator left out, so the run resumes, samples and seeds a GAN stage as before.
+  A generator trained alone (``n_critic = 0``) has no discriminator state (see
+  :func:`jaxgan.gan.init_state`). Two checkpoints differ from the config's layout in that
+  alone, and restore:
+  - one of such a run saved by an older jaxgan, with the untrained discriminator it kept:
+    read whole (its discriminator as saved, whatever the config now builds) and the
+    discriminator left out;
+  - one of a generator trained alone, resumed with a discriminator (a changed resume from
+    the PSNR stage to the GAN stage): the discriminator is initialized as a new run of
+    ``seed`` initializes it, as the checkpoint would have held it before.
 
   Raises:
     checkpoints.CheckpointError: the checkpoint cannot be restored (as
       :meth:`jaxgan.checkpoints.Checkpoints.restore` says).
   """
+  target = checkpoints.abstract_like(abstract_state(gan, pipe), sharding)
   try:
-    return ckpt.restore(checkpoints.abstract_like(abstract_state(gan, pipe), sharding))
+    return ckpt.restore(target)
   except checkpoints.CheckpointError:
     step = ckpt.latest_step()
-    if gan.n_critic or not any(k[0] == 'd_params' for k in ckpt.saved_shapes(step)):
+    saved = ckpt.saved_tree(step)
+    saved_d = bool(jax.tree.leaves(saved.get('d_params', {})))
+    if 'g_params' not in saved or saved_d == bool(gan.n_critic):
       raise
-  whole = ckpt.restore(checkpoints.abstract_like(abstract_state(gan, pipe, True), sharding),
-                       step)
-  return whole.replace(d_params={}, d_stats={}, d_opt_state=jax.jit(
-      lambda: gan.d_optimizer.init({}), out_shardings=sharding)())
+  if saved_d:
+    as_saved = lambda name: jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), saved.get(name, {}))
+    target = target.replace(d_params=as_saved('d_params'), d_stats=as_saved('d_stats'),
+                            d_opt_state=as_saved('d_opt_state'))
+  else:
+    target = checkpoints.abstract_like(abstract_state(gan, pipe, discriminator=False),
+                                       sharding)
+  state = ckpt.restore(target, step)
+  if not gan.n_critic:
+    return state.replace(d_params={}, d_stats={}, d_opt_state=jax.jit(
+        lambda: gan.d_optimizer.init({}), out_shardings=sharding)())
+  fresh = jax.jit(lambda k: init_state(gan, pipe, k), out_shardings=sharding)(init_key(seed))
+  return state.replace(d_params=fresh.d_params, d_stats=fresh.d_stats,
+                       d_opt_state=fresh.d_opt_state)

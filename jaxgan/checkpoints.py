@@ -98,13 +98,18 @@ class Checkpoints:
     """The steps of the checkpoints kept, oldest first."""
     return sorted(self._manager.all_steps())
 
-  def saved_shapes(self, step: int) -> dict[tuple, tuple]:
-    """``{path of key names: shape}`` of the arrays the checkpoint of ``step`` holds, from
-    its metadata; ``{}`` when that cannot be read."""
+  def saved_tree(self, step: int) -> dict[str, Any]:
+    """The metadata of the arrays the checkpoint of ``step`` holds (``shape``, ``dtype``),
+    in its saved tree of dicts and lists; ``{}`` when it cannot be read."""
     try:
-      return _shapes(self._manager.item_metadata(step))
+      return dict(self._manager.item_metadata(step).tree)
     except Exception:  # noqa: BLE001 - unreadable metadata: restoring says why
       return {}
+
+  def saved_shapes(self, step: int) -> dict[tuple, tuple]:
+    """``{path of key names: shape}`` of the arrays the checkpoint of ``step`` holds;
+    ``{}`` when its metadata cannot be read."""
+    return _shapes(self.saved_tree(step))
 
   def without(self, step: int) -> str:
     """How to go on without the checkpoint of ``step``: move it aside to resume from the

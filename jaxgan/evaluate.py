@@ -87,7 +87,7 @@ class EvalRun:
       labels = self.assigned
     x = inference.sample(self.gan, self.state, self.num_samples, self.use_ema, self.seed,
                          labels=labels, codes=codes)
-    check_finite(x, f'the samples of step {int(self.state.step)}', error=EvaluationError)
+    check_finite(x, f'The samples of step {int(self.state.step)}', error=EvaluationError)
     return x
 
   @functools.cached_property

@@ -207,8 +207,10 @@ def init_state(gan: GAN, key: chex.PRNGKey, element_shape: tuple[int, ...],
   k_g, k_d = jax.random.split(key)
   g_args, d_args = example_inputs(gan, element_shape, lowres_shape)
   g_params, g_stats = _split_variables(gan.generator.init(k_g, *_args(*g_args), train=False))
+  if discriminator is None:
+    discriminator = gan.n_critic > 0
   d_params, d_stats = {}, {}
-  if gan.n_critic > 0 if discriminator is None else discriminator:
+  if discriminator:
     d_params, d_stats = _split_variables(gan.discriminator.init(k_d, *_args(*d_args),
                                                                 train=False))
   if gan.weight_clip:  # the critic lives in the box from its first update on

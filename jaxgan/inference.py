@@ -100,7 +100,8 @@ def restore(workdir: str, with_data: bool = True
   gan, pipe = build.build(config, pipe, warn=False)  # training advice is no use here
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'), read_only=True)
   try:
-    state = build.restore_state(ckpt, gan, pipe, sharding.replicated(sharding.make_mesh()))
+    state = build.restore_state(ckpt, gan, pipe, sharding.replicated(sharding.make_mesh()),
+                                config.seed)
   finally:
     ckpt.close()
   if state is None:

@@ -326,7 +326,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
         f'({length.describe()}): nothing would be trained. Ask for more than {last_saved} '
         'steps to train it further, or use another --workdir.')
   abstract = build.abstract_state(gan, pipe)
-  state = build.restore_state(ckpt, gan, pipe, replicated)
+  state = build.restore_state(ckpt, gan, pipe, replicated, config.seed)
   # The source of a fresh run's generator is read and checked before anything is written:
   # a wrong init_from leaves the workdir as it was.
   source = (inference.init_weights(config.init_from, abstract)

@@ -136,6 +136,9 @@ class ConditionalModelsTest(chex.TestCase):
     want_d = (16 * 64 + 64 + 16 * 64 * 128 + 128 + 2 * 128 + 6272 * 1024 + 1024 + 2 * 1024
               + 1024 + 1 + 1024 * 128 + 128 + 2 * 128 + 128 * 10 + 10 + 128 * 2 + 2)
     self.assertEqual((_count(g['params']), _count(d['params'])), (want_g, want_d))
+    # Leaky ReLUs of slope 0.1 in D and Q (Appendix C.1), as the infogan config builds it.
+    from jaxgan import models
+    self.assertEqual(models.get('infogan')[1].negative_slope, 0.1)
 
   @parameterized.parameters('cgan_g', 'cgan_g_cbn', 'projection_spectral_d', 'concat_layer_d')
   def test_labels_change_the_output(self, name):

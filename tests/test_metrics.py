@@ -270,11 +270,21 @@ class MixtureMetricsTest(chex.TestCase):
 
   def test_strict_count_needs_a_tenth_of_the_fair_share(self):
     modes, std = mixtures.MIXTURES['ring8']
-    counts = [3000] * 3 + [124, 126] + [0, 0, 0]   # fair share 1250: threshold 125
+    counts = [3000] * 3 + [124, 126, 125] + [0, 0]   # fair share 1250: threshold 125
     x = np.concatenate([np.tile(modes[i], (c, 1)) for i, c in enumerate(counts)]
                        + [np.zeros((10000 - sum(counts), 2))])
     np.random.default_rng(6).shuffle(x)
-    self.assertEqual(metrics.mode_metrics(x, modes, std)['strict_modes'], 4.0)
+    self.assertEqual(metrics.mode_metrics(x, modes, std)['strict_modes'], 5.0)  # 125 counts
+
+  def test_coverage_counts_only_high_quality_samples(self):
+    # 100 of the first 2,500 samples lie far out beyond mode 5 (nearest to it, but not
+    # within 3 std): mode 5 is not covered.
+    modes, std = mixtures.MIXTURES['ring8']
+    x = np.tile(modes[:2], (5000, 1))
+    x[:100] = 10 * modes[5]
+    m = metrics.mode_metrics(x, modes, std)
+    self.assertEqual((m['modes'], m['strict_modes']), (2.0, 2.0))
+    self.assertAlmostEqual(m['hq_percent'], 99.0)
 
   def test_bad_samples(self):
     modes, std = mixtures.MIXTURES['ring8']

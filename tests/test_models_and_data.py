@@ -79,6 +79,17 @@ class ModelsTest(chex.TestCase):
     dense = np.asarray(gv['Dense_0']['kernel'])
     np.testing.assert_allclose(dense.std(), 0.02, rtol=0.01)
     self.assertLess(abs(dense.mean()), 0.001)
+    # SNGAN/SAGAN (Miyato et al.'s code): the residual convolutions Glorot-uniform with gain
+    # sqrt(2), the linear layer and the shortcut with gain 1: U[-a, a], a = gain *
+    # sqrt(6 / (fan_in + fan_out)), fans counting the 3 x 3 (or 1 x 1) receptive field.
+    g, _ = models.get('sngan', {'ngf': 32})
+    gv = g.init(jax.random.key(5), jnp.zeros((1, 128)), train=False)['params']
+    for k, gain, fans in ((gv['block2']['c1']['kernel'], np.sqrt(2.0), 2 * 9 * 32),
+                          (gv['block2']['c_sc']['kernel'], 1.0, 2 * 32),
+                          (gv['l1']['kernel'], 1.0, 128 + 4 * 4 * 32)):
+      k, a = np.asarray(k), gain * np.sqrt(6.0 / fans)
+      self.assertLessEqual(np.abs(k).max(), a)
+      np.testing.assert_allclose(k.std(), a / np.sqrt(3), rtol=0.05)
     # An initializer by name, with arguments.
     g, _ = models.get('mlp', {'kernel_init': 'normal(stddev=0.5)'})
     gv = g.init(jax.random.key(3), jnp.zeros((2, 100)), train=False)['params']
@@ -161,9 +172,17 @@ class MixturesTest(chex.TestCase):
     resid = x - means[nearest]
     np.testing.assert_allclose(resid.std(0), [std, std], rtol=0.05)
 
+  def test_celeba_faces_are_the_centre_140_pixel_square(self):
+    # CelebA's 218 x 178 images: the usual 140 x 140 centre crop, then resizing.
+    image = np.random.default_rng(0).integers(0, 256, (218, 178, 3)).astype(np.uint8)
+    got = images._to_unit_range(image, 140)
+    np.testing.assert_allclose(got, image[39:179, 19:159] / 127.5 - 1.0, atol=1e-6)
+
   def test_ring_geometry(self):
     m = mixtures.ring8_modes()
-    np.testing.assert_allclose(np.linalg.norm(m, axis=1), 2.0, rtol=1e-6)
+    angles = 2 * np.pi * np.arange(8) / 8   # evenly on the whole circle (VEEGAN, PacGAN)
+    np.testing.assert_allclose(m, 2 * np.stack([np.cos(angles), np.sin(angles)], 1),
+                               atol=1e-6)
     self.assertEqual(sorted(set(np.round(mixtures.grid25_modes().ravel(), 6))),
                      [-4.0, -2.0, 0.0, 2.0, 4.0])
 

@@ -375,6 +375,7 @@ class BadInputTest(chex.TestCase):
   def test_bad_values_fail_at_get(self):
     for spec, message in (
         ('dragan(scale="x")', "scale must be a number .*got 'x'"),
+        ('dragan(scale=True)', 'scale must be a number .*got True'),  # not silently 1
         ('dragan(one_sided="False")', "one_sided must be a bool .*got 'False'"),  # not true
         ('r1(per_example=1)', 'per_example must be a bool .*got 1'),
         ('dragan(data_range=1)', r'data_range must be None or \(low, high\).*got 1'),

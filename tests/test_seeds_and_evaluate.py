@@ -519,7 +519,7 @@ class EvaluateTest(chex.TestCase):
     bad[7, 1] = np.nan
     with mock.patch.object(evaluate.inference, 'sample', return_value=bad), \
          self.assertRaisesRegex(evaluate.EvaluationError,
-                                r'^the samples of step 10: 1 non-finite value \(NaN or Inf\)'):
+                                r'^The samples of step 10: 1 non-finite value \(NaN or Inf\)'):
       evaluate.evaluate(wd, num_samples=2500)
     with open(os.path.join(wd, 'eval.json')) as f:
       self.assertEqual(json.load(f)['num_samples'], 3000)
@@ -745,6 +745,17 @@ class EvaluateTest(chex.TestCase):
       with self.assertRaisesRegex(ValueError, f'num_samples must be at least 1; got {n}'):
         inference.sample(gan, state, n, use_ema=True)
 
+  def test_a_run_without_an_ema_samples_its_trained_weights(self):
+    wd = tempfile.mkdtemp()
+    train.train_and_evaluate(small_config(num_steps=10, ema_decay=0.0), wd)
+    out = inference.sample_latest(wd, 8, seed=3)
+    gan, _, state, _ = inference.restore(wd)
+    key = jax.random.split(jax.random.fold_in(jax.random.key(3), 0), 3)[0]
+    z = jax.random.normal(key, (8, gan.z_dim))
+    self.assertFalse(out['ema'])
+    np.testing.assert_allclose(
+        out['samples'], gan.generator.apply({'params': state.g_params}, z, train=False),
+        rtol=1e-5, atol=1e-6)
 
   def test_a_run_without_data_shapes_json_restores_with_its_pipeline(self):
     """Workdirs from before data_shapes.json: with_data=False builds the data instead."""

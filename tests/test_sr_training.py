@@ -112,7 +112,15 @@ class TwoStageTest(chex.TestCase):
       ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
     # ... and build.restore_state reads it whole and leaves the discriminator out.
     restored = build.restore_state(ckpt, gan, pipe, replicated)
+    # Its discriminator is read as saved, not as the config would build it now: a
+    # changed crop (48, which this tiny ESRGAN discriminator would refuse) restores too.
+    c = _tiny(esrgan.get_config('psnr,small'))
+    c.data.crop_size = 48
+    gan48, pipe48 = build.build(c)
+    restored48 = build.restore_state(ckpt, gan48, pipe48, replicated)
     ckpt.close()
+    self.assertEqual((int(restored48.step), restored48.d_params), (step, {}))
+    chex.assert_trees_all_equal(restored48.g_params, state.g_params)
     self.assertEqual((restored.d_params, restored.d_stats), ({}, {}))
     chex.assert_trees_all_equal(
         (restored.step, restored.g_params, restored.g_opt_state, restored.ema_params),
@@ -133,6 +141,30 @@ class TwoStageTest(chex.TestCase):
     self.assertFalse(any(k[0] == 'd_params' for k in ckpt.saved_shapes(step + 1)))
     self.assertTrue(any(k[0] == 'd_params' for k in ckpt.saved_shapes(step)))
     ckpt.close()
+
+  def test_a_psnr_run_resumed_as_the_gan_stage_starts_a_discriminator_as_a_new_run(self):
+    # A changed resume in the same workdir (allowed with a constant critic rate): the
+    # checkpoint holds no discriminator, so it gets the one a new run of its seed would.
+    from jaxgan import build, sharding
+    wd = os.path.join(self.root, 'psnr_then_gan')
+    shutil.copytree(self.psnr, wd)
+    c = _tiny(esrgan.get_config('small,offline'), steps=3)
+    c.allow_config_change = True
+    gan, pipe = build.build(c)
+    replicated = sharding.replicated(sharding.make_mesh())
+    ckpt = checkpoints.Checkpoints(os.path.join(wd, 'checkpoints'), read_only=True)
+    restored = build.restore_state(ckpt, gan, pipe, replicated, c.seed)
+    ckpt.close()
+    fresh = jax.jit(lambda k: build.init_state(gan, pipe, k))(build.init_key(c.seed))
+    chex.assert_trees_all_equal((restored.d_params, restored.d_stats, restored.d_opt_state),
+                                (fresh.d_params, fresh.d_stats, fresh.d_opt_state))
+    chex.assert_trees_all_equal((restored.step, restored.g_params),
+                                (self.psnr_state.step, self.psnr_state.g_params))
+    resumed = train.train_and_evaluate(c, wd)
+    self.assertEqual(int(resumed.step), 3)
+    rows = [json.loads(r) for r in open(os.path.join(wd, 'metrics.jsonl'))]
+    self.assertEqual(rows[-1]['step'], 3)
+    self.assertTrue(all(('d_loss' in r) == (r['step'] > 2) for r in rows), rows)
 
   def test_the_sample_picture_rows_are_bicubic_generated_and_real_of_one_crop(self):
     from jaxgan import build

@@ -107,6 +107,27 @@ class ValidationTest(chex.TestCase):
       train.train_and_evaluate(small_config(**{field: value}), wd)
     self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
 
+  def test_every_rule_refuses_a_value_just_outside_it(self):
+    # One value per checked field, just past its bound (or not among its choices); a
+    # rule added to validation.RULES must be added here.
+    bad = {'seed': -1, 'data.batch_size': 0, 'n_critic': -1, 'adversarial_weight': -0.5,
+           'content.pixel_weight': -0.5, 'content.perceptual_weight': -0.5,
+           'content.pixel': 'l2', 'content.perceptual_criterion': 'l2',
+           'content.perceptual_layer': 'conv6_1', 'content.perceptual_scale': 0.0,
+           'model.z_dim': -1, 'num_steps': -1, 'num_epochs': -0.5,
+           'g_optimizer.learning_rate': 0.0, 'd_optimizer.learning_rate': 0.0,
+           'g_optimizer.b1': 1.0, 'd_optimizer.b1': 1.0, 'g_optimizer.b2': 1.0,
+           'd_optimizer.b2': -0.1, 'penalty.weight': -0.5, 'penalty.every': 0,
+           'weight_clip': -0.01, 'ema_decay': 1.0, 'steps_per_call': 0, 'log_every': 0,
+           'eval_every': -1, 'checkpoint_every': 0, 'keep_checkpoints': 0,
+           'num_eval_samples': 0}
+    self.assertEqual(set(bad), set(validation.RULES))
+    validation.validate(small_config())
+    for field, value in bad.items():
+      with self.subTest(field=field), self.assertRaisesRegex(
+          validation.ConfigError, rf'config\.{field} = {value!r}: must be '):
+        validation.validate(small_config(**{field: value}))
+
   def test_a_penalty_without_a_weight_is_refused(self):
     # The default weight is 0: naming a penalty alone would compute it and add nothing.
     wd = os.path.join(tempfile.mkdtemp(), 'never')

@@ -74,11 +74,15 @@ class MetricWriterTest(chex.TestCase):
     # (both files had one name: the second truncated the first).
     import glob
     import struct
+    import time
 
+    from tensorboardX import event_file_writer
     from tensorboardX.proto import event_pb2
-    d = tempfile.mkdtemp()
+    d, second = tempfile.mkdtemp(), float(int(time.time()))
     for resume, steps, offset in ((0, (1, 2, 3, 4), 0.0), (2, (3, 4), 10.0)):
-      w = writers.MetricWriter(d, resume)
+      # tensorboardX names a file by the second it is opened: the same second for both.
+      with mock.patch.object(event_file_writer.time, 'time', return_value=second):
+        w = writers.MetricWriter(d, resume)
       for s in steps:
         w.write(s, {'d_loss': s + offset})
       w.close()
