@@ -405,7 +405,9 @@ def restore_state(ckpt: checkpoints.Checkpoints, gan: gan_lib.GAN, pipe: data.Pi
     discriminator left out;
   - one of a generator trained alone, resumed with a discriminator (a changed resume from
     the PSNR stage to the GAN stage): the discriminator is initialized as a new run of
-    ``seed`` initializes it, as the checkpoint would have held it before.
+    ``seed`` initializes it, as the checkpoint would have held it before (the resume
+    the other way, which would drop a trained discriminator, is refused:
+    :func:`jaxgan.workdir.check_resume_config`).
 
   Raises:
     checkpoints.CheckpointError: the checkpoint cannot be restored (as
@@ -420,18 +422,17 @@ def restore_state(ckpt: checkpoints.Checkpoints, gan: gan_lib.GAN, pipe: data.Pi
     saved_d = bool(jax.tree.leaves(saved.get('d_params', {})))
     if 'g_params' not in saved or saved_d == bool(gan.n_critic):
       raise
-  if saved_d:
-    as_saved = lambda name: jax.tree.map(
-        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), saved.get(name, {}))
-    target = target.replace(d_params=as_saved('d_params'), d_stats=as_saved('d_stats'),
-                            d_opt_state=as_saved('d_opt_state'))
-  else:
-    target = checkpoints.abstract_like(abstract_state(gan, pipe, discriminator=False),
-                                       sharding)
-  state = ckpt.restore(target, step)
+  # The discriminator's part as saved (whatever the config builds now), then replaced.
+  as_saved = lambda name: jax.tree.map(
+      lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), saved.get(name, {}))
+  state = ckpt.restore(target.replace(d_params=as_saved('d_params'), d_stats=as_saved('d_stats'),
+                                      d_opt_state=as_saved('d_opt_state')), step)
   if not gan.n_critic:
     return state.replace(d_params={}, d_stats={}, d_opt_state=jax.jit(
         lambda: gan.d_optimizer.init({}), out_shardings=sharding)())
-  fresh = jax.jit(lambda k: init_state(gan, pipe, k), out_shardings=sharding)(init_key(seed))
-  return state.replace(d_params=fresh.d_params, d_stats=fresh.d_stats,
-                       d_opt_state=fresh.d_opt_state)
+  logging.warning('The checkpoint of step %d holds no discriminator (its generator trained '
+                  'alone): starting one as a new run of seed %d would.', step, seed)
+  d_params, d_stats, d_opt_state = jax.jit(  # the generator's init is left out by XLA
+      lambda k: (lambda s: (s.d_params, s.d_stats, s.d_opt_state))(init_state(gan, pipe, k)),
+      out_shardings=sharding)(init_key(seed))
+  return state.replace(d_params=d_params, d_stats=d_stats, d_opt_state=d_opt_state)

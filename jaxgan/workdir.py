@@ -236,8 +236,9 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
       are differences (the message lists them) or no ``config.json`` to compare with.
       Also, whatever ``allow_config_change`` says, an optimizer that moves between a
       constant and a scheduled rate (its checkpointed state has another structure),
-      another RRDBNet ``scan_blocks`` (another parameter layout), and another
-      ``n_critic`` under a scheduled critic rate (its schedule would jump).
+      another RRDBNet ``scan_blocks`` (another parameter layout), another ``n_critic``
+      under a scheduled critic rate (its schedule would jump), and ``n_critic = 0`` for a
+      run that trained a discriminator (its state would drop it).
   """
   path = config_path(workdir)
   if not os.path.exists(path):
@@ -279,6 +280,13 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
     # The critic's schedule reads its optimizer's count, n_critic per generator step: with
     # another n_critic it would jump to another generator step.
     n_was, n_now = (f.get('n_critic', 1) for f in fields)
+    if n_was and not n_now:  # not even with allow_config_change: nothing lost
+      raise ConfigError(
+          f'{workdir} holds a run (step {step}) with n_critic={n_was}, whose checkpoint '
+          'holds its trained discriminator; n_critic=0 trains the generator alone, with no '
+          'discriminator in its state, so resuming with it would drop that one. Keep '
+          f'n_critic={n_was}, or train the generator alone in a new --workdir with '
+          '--config.init_from pointing here.')
     d_schedule = fields[1]['d_optimizer.schedule']
     if n_was != n_now and n_now and not _constant(d_schedule):  # n_critic 0 reads none
       raise ConfigError(

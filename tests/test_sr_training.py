@@ -19,7 +19,7 @@ from skimage.color import rgb2ycbcr
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from configs import esrgan, srgan
-from jaxgan import checkpoints, evaluate, inference, torch_weights, train
+from jaxgan import checkpoints, evaluate, inference, torch_weights, train, validation
 from jaxgan.data import bicubic, paired
 from jaxgan.models import sr
 from jaxgan.models.layers import pixel_shuffle, pixel_unshuffle
@@ -143,28 +143,54 @@ class TwoStageTest(chex.TestCase):
     ckpt.close()
 
   def test_a_psnr_run_resumed_as_the_gan_stage_starts_a_discriminator_as_a_new_run(self):
-    # A changed resume in the same workdir (allowed with a constant critic rate): the
-    # checkpoint holds no discriminator, so it gets the one a new run of its seed would.
+    # A changed resume in the same workdir (allowed with a constant critic rate), here with
+    # another seed and critic optimizer: the checkpoint holds no discriminator, so it gets
+    # the one a new run of the config's seed would: Flax's init from the second half of
+    # the seed's key (k_g, k_d = split(key(seed))), with a fresh optimizer state.
     from jaxgan import build, sharding
     wd = os.path.join(self.root, 'psnr_then_gan')
     shutil.copytree(self.psnr, wd)
     c = _tiny(esrgan.get_config('small,offline'), steps=3)
-    c.allow_config_change = True
+    c.allow_config_change, c.seed = True, 1
+    c.d_optimizer = dict(name='rmsprop', learning_rate=1e-4, schedule='constant')
     gan, pipe = build.build(c)
+    variables = gan.discriminator.init(jax.random.split(jax.random.key(1))[1],
+                                       np.zeros((1, 32, 32, 3), np.float32), train=False)
+    self.assertTrue(variables['batch_stats'])
     replicated = sharding.replicated(sharding.make_mesh())
     ckpt = checkpoints.Checkpoints(os.path.join(wd, 'checkpoints'), read_only=True)
-    restored = build.restore_state(ckpt, gan, pipe, replicated, c.seed)
+    with self.assertLogs(level='WARNING') as logs:
+      restored = build.restore_state(ckpt, gan, pipe, replicated, c.seed)
     ckpt.close()
-    fresh = jax.jit(lambda k: build.init_state(gan, pipe, k))(build.init_key(c.seed))
-    chex.assert_trees_all_equal((restored.d_params, restored.d_stats, restored.d_opt_state),
-                                (fresh.d_params, fresh.d_stats, fresh.d_opt_state))
+    self.assertIn('holds no discriminator', logs.output[0])
+    chex.assert_trees_all_equal((restored.d_params, restored.d_stats),
+                                (variables['params'], variables['batch_stats']))
+    chex.assert_trees_all_equal(restored.d_opt_state,
+                                gan.d_optimizer.init(variables['params']))
     chex.assert_trees_all_equal((restored.step, restored.g_params),
                                 (self.psnr_state.step, self.psnr_state.g_params))
-    resumed = train.train_and_evaluate(c, wd)
+    # Training and the read-only tools pass the config's seed.
+    with mock.patch.object(build, 'restore_state', wraps=build.restore_state) as spy:
+      resumed = train.train_and_evaluate(c, wd)
+      self.assertEqual(spy.call_args.args[4], 1)
+      inference.restore(wd, with_data=False)
+      self.assertEqual(spy.call_args.args[4], 1)
     self.assertEqual(int(resumed.step), 3)
     rows = [json.loads(r) for r in open(os.path.join(wd, 'metrics.jsonl'))]
     self.assertEqual(rows[-1]['step'], 3)
     self.assertTrue(all(('d_loss' in r) == (r['step'] > 2) for r in rows), rows)
+
+  def test_a_gan_stage_resumed_with_n_critic_0_is_refused_its_discriminator_kept(self):
+    wd = os.path.join(self.root, 'gan_then_psnr')
+    shutil.copytree(self.gan, wd)
+    before = sorted(os.listdir(os.path.join(wd, 'checkpoints')))
+    c = _tiny(esrgan.get_config('psnr,small'), steps=3)
+    c.allow_config_change = True
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'n_critic=1, whose checkpoint holds its trained '
+                                r'discriminator; n_critic=0 .*init_from'):
+      train.train_and_evaluate(c, wd)
+    self.assertEqual(sorted(os.listdir(os.path.join(wd, 'checkpoints'))), before)
 
   def test_the_sample_picture_rows_are_bicubic_generated_and_real_of_one_crop(self):
     from jaxgan import build
