@@ -176,6 +176,20 @@ for n in (1, 8):
   out[n] = jax.device_get(s)
 chex.assert_trees_all_close(out[1], out[8], rtol=1e-4, atol=1e-5)
 print('8 devices == 1 device')
+# A global batch that does not split over the 8 devices is refused before anything is
+# written.
+import os, tempfile
+from jaxgan import train, validation
+sharding.check_batch_size(16, sharding.make_mesh())
+config.data.batch_size = 12
+wd = os.path.join(tempfile.mkdtemp(), 'never')
+try:
+  train.train_and_evaluate(config, wd)
+  raise AssertionError('batch 12 trained on 8 devices')
+except validation.ConfigError as e:
+  assert 'data.batch_size 12 is not divisible by the 8 devices' in str(e), e
+assert not os.path.exists(wd)
+print('batch 12 refused on 8 devices')
 '''
 
 
@@ -226,7 +240,9 @@ print('seeds split over 4 and 3 devices == on 1')
 class MultiDeviceTest(chex.TestCase):
 
   def test_eight_devices_equal_one(self):
-    self.assertIn('8 devices == 1 device', _stdout(self, MULTI_DEVICE))
+    out = _stdout(self, MULTI_DEVICE)
+    self.assertIn('8 devices == 1 device', out)
+    self.assertIn('batch 12 refused on 8 devices', out)
 
   def test_seeds_split_over_the_devices_train_as_on_one(self):
     # 4 seeds on 8 devices: one seed per device (4 of them); 5 seeds on 4 devices: two on

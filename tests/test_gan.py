@@ -240,6 +240,14 @@ class TrainStepTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'n_critic=2.*\(1, 8, 2\)'):
       gan_lib.train_step(gan2, state, _real(1), jax.random.key(3))
 
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_all_finite_needs_every_float_value_finite(self):
+    fn = self.variant(gan_lib.all_finite)
+    self.assertTrue(fn({'a': jnp.ones(3), 'i': jnp.arange(2)}))
+    self.assertFalse(fn({'a': jnp.ones(3), 'b': jnp.array([1.0, jnp.nan])}))  # one NaN
+    self.assertFalse(fn({'a': jnp.array([-jnp.inf]), 'b': jnp.ones(2)}))
+    self.assertTrue(fn({'empty': {}, 'i': jnp.arange(3)}))  # nothing that can fail
+
   def test_ema_with_warmup(self):
     gan = _gan(ema_decay=0.9)
     state = gan_lib.init_state(gan, jax.random.key(0), (2,))

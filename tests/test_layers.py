@@ -28,7 +28,8 @@ CHANNELS = {'Conv': (6, 5), 'Conv/patch': (2, 5), 'Conv/shift': (6, 2), 'ConvTra
 # The kernels, strides and paddings the jaxgan models use, and a few corner cases
 # (a stride above the kernel size switches lax's transposed 'SAME' padding rule).
 CONFIGS = list(itertools.product([3, 4], [1, 2], ['SAME', 'VALID', ((1, 1), (1, 1))])) + [
-    (1, 2, 'SAME'), (2, 3, 'SAME'), (5, 3, 'VALID'), (4, (2, 1), ((0, 2), (3, 1)))]
+    (1, 2, 'SAME'), (2, 3, 'SAME'), (5, 3, 'VALID'), (4, (2, 1), ((0, 2), (3, 1))),
+    (3, 2, 1), (4, 1, (1, 2))]  # an int, and two ints (one per axis), as Flax takes them
 
 
 def _np_conv(x, w, strides, pads):

@@ -207,6 +207,64 @@ class DCGANReferenceTest(chex.TestCase):
     _close(_forward(d, v, x), _np_dcgan_discriminator(_float64(v), x.astype(np.float64), 3))
 
 
+class MLPReferenceTest(chex.TestCase):
+
+  def test_generator(self):
+    """[Dense, ReLU] x 2 -> BN (running stats) -> Dense -> tanh, reshaped."""
+    g = models.MLPGenerator(features=(8, 6), output_shape=(2, 3))
+    z = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
+    v = _randomize(g.init(jax.random.key(0), z, train=False))
+    p, s = _float64(v)['params'], _float64(v)['batch_stats']
+    h = _relu(_dense(_relu(_dense(z.astype(np.float64), p['Dense_0'])), p['Dense_1']))
+    want = np.tanh(_dense(_bn(h, p['BatchNorm_0'], s['BatchNorm_0']), p['Dense_2']))
+    _close(_forward(g, v, z), want.reshape(4, 2, 3))
+
+  @parameterized.parameters(('relu', 0.0), ('leaky_relu', 0.2))
+  def test_discriminator(self, activation, slope):
+    """Flatten -> [Dense, ReLU or LeakyReLU 0.2] x 2 -> Dense 1 (dropout off in inference)."""
+    d = models.MLPDiscriminator(features=(8, 6), activation=activation, dropout=0.2)
+    x = np.random.default_rng(2).normal(size=(4, 2, 3)).astype(np.float32)
+    v = _randomize(d.init(jax.random.key(0), x, train=False))
+    p = _float64(v)['params']
+    h = x.reshape(4, 6).astype(np.float64)
+    for i in range(2):
+      h = _lrelu(_dense(h, p[f'Dense_{i}']), slope)
+    _close(_forward(d, v, x), _dense(h, p['Dense_2'])[:, 0])
+
+  def test_batchnorm_running_statistics_move_a_tenth_of_the_way(self):
+    """Keras' and DCGAN's momentum 0.9: after one training batch from (0, 1), the running
+    mean is 0.1 * the batch mean and the variance 0.9 + 0.1 * the batch variance."""
+    z = np.random.default_rng(3).normal(size=(16, 6)).astype(np.float32)
+    mlp = models.MLPGenerator(features=(8,), output_shape=(2,), output_activation='linear')
+    v = mlp.init(jax.random.key(0), z, train=False)
+    h = _relu(_dense(z.astype(np.float64), _float64(v)['params']['Dense_0']))
+    dcgan, _ = models.get('dcgan', {'image_size': 32, 'channels': 3, 'width': 8})
+    w = dcgan.init(jax.random.key(0), z, train=False)
+    first = _dense(z.astype(np.float64), _float64(w)['params']['Dense_0'])  # before BN_0
+    for model, variables, pre in ((mlp, v, h), (dcgan, w, first)):
+      _, new = model.apply(variables, z, train=True, mutable=['batch_stats'])
+      stats = new['batch_stats']['BatchNorm_0']
+      np.testing.assert_allclose(stats['mean'], 0.1 * pre.mean(0), rtol=1e-4, atol=1e-7)
+      np.testing.assert_allclose(stats['var'], 0.9 + 0.1 * pre.var(0), rtol=1e-4, atol=1e-7)
+
+
+class DCGANShapesTest(chex.TestCase):
+
+  def test_layer_shapes_of_the_two_dcgans(self):
+    """The digits DCGAN (28 px, width 32) and the CIFAR one (32 px, width 64), as their
+    PyTorch twins in benchmarks/ have them: the transposed convolutions halve the channels
+    towards the image, the last one to width / 2, then a 3x3 convolution to the image."""
+    for size, width, channels, dense, convs in (
+        (28, 32, 1, 7 * 7 * 64, [(64, 32), (32, 16)]),
+        (32, 64, 3, 4 * 4 * 256, [(256, 128), (128, 64), (64, 32)])):
+      g, _ = models.get('dcgan', {'image_size': size, 'channels': channels, 'width': width})
+      p = g.init(jax.random.key(0), np.zeros((1, 100), np.float32), train=False)['params']
+      self.assertEqual(p['Dense_0']['kernel'].shape, (100, dense))
+      self.assertEqual([p[f'ConvTranspose_{i}']['kernel'].shape for i in range(len(convs))],
+                       [(4, 4, c_in, c_out) for c_in, c_out in convs])
+      self.assertEqual(p['Conv_0']['kernel'].shape, (3, 3, convs[-1][1], channels))
+
+
 class ConditionalReferenceTest(chex.TestCase):
 
   def setUp(self):

@@ -143,6 +143,11 @@ class SeedsTest(chex.TestCase):
     np.testing.assert_allclose(s['hq_percent'], (80.0, 10.0))
     # The console line shows the summary's mean ± std, not the spread of the pair.
     self.assertEqual(mixtures_study.summary(s), 'modes 7.0 ± 1.0, HQ 80.0 ± 10.0')
+    # Three finite seeds, skewed: the mean (5, not the median 6) and the population std.
+    three = [{'modes': m, 'hq_percent': 50.0, 'strict_modes': m, 'reverse_kl': 0.2}
+             for m in (8.0, 6.0, 1.0)]
+    np.testing.assert_allclose(mixtures_study.summarize(three)['modes'],
+                               (5.0, np.sqrt((9 + 1 + 16) / 3)))
 
   def test_table_shows_an_infinite_reverse_kl_as_inf(self):
     # A seed with no high-quality sample has reverse KL = inf: its mean is inf and its std
@@ -673,6 +678,11 @@ class EvaluateTest(chex.TestCase):
     digit_classifier.load_or_train(x, y)
     (name,) = os.listdir(cache)
     self.assertRegex(name, r'^digit_classifier_8px_v2_[0-9a-f]{8}\.msgpack$')
+    # A set's classifier is keyed by its images and its labels, each.
+    path = digit_classifier._cache_path
+    self.assertEqual(path(x, y, 'mnist'), path(x.copy(), y.copy(), 'mnist'))
+    self.assertNotEqual(path(x, y, 'mnist'), path(x, (y + 1) % 10, 'mnist'))
+    self.assertNotEqual(path(x, y, 'mnist'), path(x[::-1], y, 'mnist'))
     path = os.path.join(cache, name)
     # Another architecture (a narrower feature layer) gets a file of its own.
     with mock.patch.object(digit_classifier, 'FEATURE_DIM', 32):

@@ -283,6 +283,19 @@ class TrainLoopTest(chex.TestCase):
     _, _, state, _ = inference.restore(wd)
     self.assertEqual(int(state.step), 20)
     chex.assert_tree_all_finite(state)
+    # A NaN on a logged step (24) stops before its row: the rows are all finite.
+    wd = os.path.join(self.dir, 'nan_on_a_log_step')
+    with _poison_data(23), self.assertRaisesRegex(FloatingPointError, r'loss at step 24\b'):
+      train.train_and_evaluate(small_config(steps_per_call=10, log_every=2), wd)
+    rows = list(map(json.loads, open(os.path.join(wd, 'metrics.jsonl'))))
+    self.assertEqual([r['step'] for r in rows], list(range(2, 23, 2)))
+    self.assertTrue(all(np.isfinite(v) for r in rows for v in r.values()), rows)
+
+  def test_the_first_nan_or_infinity_of_each_row_is_found(self):
+    metrics = {'d_loss': np.array([[1.0, np.inf, 2.0], [1.0, 2.0, 3.0], [np.nan, 1.0, 1.0]]),
+               'g_loss': np.array([[1.0, 1.0, 1.0], [1.0, 2.0, -np.inf], [1.0, np.nan, 1.0]])}
+    np.testing.assert_array_equal(train.first_nonfinite(metrics), [1, 2, 0])
+    self.assertEqual(int(train.first_nonfinite({'d_loss': np.ones(4)})), -1)
 
   def test_a_nan_right_after_a_save_names_the_checkpoint_before_it(self):
     # A finite state can already be diverging (weights of 1e35, say): when the loss fails
