@@ -235,6 +235,26 @@ class ConditionalSamplingTest(chex.TestCase):
     _, y = build.eval_inputs(gan, pipe, 0, 25)
     np.testing.assert_array_equal(y, np.arange(25) % 10)
 
+  def test_figure_grids_ask_for_each_class_and_sweep_the_code_over_minus_2_to_2(self):
+    from unittest import mock
+
+    from studies import figures
+    grids = []
+    save = lambda x, path, ncols: grids.append((np.asarray(x).shape, ncols))
+    with mock.patch.object(figures.plots, 'save_image_grid', save), \
+         mock.patch.object(figures.inference, 'sample', wraps=figures.inference.sample) as spy:
+      figures.class_grid(self.cgan, 'unused.png', per_class=3)
+    np.testing.assert_array_equal(spy.call_args.kwargs['labels'], np.repeat(np.arange(10), 3))
+    with mock.patch.object(figures.plots, 'save_image_grid', save), \
+         mock.patch.object(figures.gan_lib, 'generate', wraps=figures.gan_lib.generate) as spy:
+      figures.code_grid(self.infogan, 'unused.png', continuous=1, steps=5)
+    self.assertEqual(spy.call_count, 10)  # one row per category
+    codes = spy.call_args.args[3]
+    np.testing.assert_array_equal(codes['categorical'], np.full(5, 9))
+    np.testing.assert_allclose(codes['continuous'][:, 1], [-2, -1, 0, 1, 2])
+    np.testing.assert_array_equal(codes['continuous'][:, 0], 0.0)
+    self.assertEqual(grids, [((30, 28, 28, 1), 3), ((50, 28, 28, 1), 5)])
+
   def test_codes_outside_the_categories_are_refused(self):
     # one_hot(10, 10) is a zero vector: a code the generator never saw, so refused.
     gan, _, state, _ = inference.restore(self.infogan)

@@ -220,6 +220,41 @@ class ConfigsTest(chex.TestCase):
     self.assertEqual(shapes['esrgan.py'], shapes['esrgan.py:psnr'])
     self.assertEqual(shapes['esrgan.py:small'], shapes['esrgan.py:psnr,small'])
 
+  def test_the_paper_recipes(self):
+    # The hyper-parameters each recipe's docstring states: its paper's (Miyato et al. 2018,
+    # SNGAN, and Miyato & Koyama 2018, cGAN-PD, on CIFAR-10; Zhang et al. 2019, SAGAN's
+    # TTUR; Gulrajani et al. 2017, WGAN-GP's Algorithm 1 and MNIST code; Chen et al. 2016,
+    # InfoGAN App. C.1 with the PyTorch ports' lambda_cont), or a stated deviation (WGAN-GP's
+    # z 64 for 2 cores, theirs 128).
+    adam = lambda lr, b1, b2: {'name': 'adam', 'learning_rate': lr, 'b1': b1, 'b2': b2}
+    recipes = {
+        'sngan_cifar10': dict(loss='hinge', z=128, n_critic=5, g=adam(2e-4, 0.0, 0.9),
+                              d=adam(2e-4, 0.0, 0.9), gen={'ngf': 256}, disc={'ndf': 128}),
+        'cgan_pd_cifar10': dict(loss='hinge', z=128, n_critic=5, g=adam(2e-4, 0.0, 0.9),
+                                d=adam(2e-4, 0.0, 0.9), gen={'ngf': 256, 'num_classes': 10},
+                                disc={'ndf': 128, 'num_classes': 10}),
+        'sagan_cifar10': dict(loss='hinge', z=128, n_critic=1, g=adam(1e-4, 0.0, 0.9),
+                              d=adam(4e-4, 0.0, 0.9), gen={'ngf': 256}, disc={'ndf': 128}),
+        'wgan_gp_mnist': dict(loss='wasserstein', z=64, n_critic=5, g=adam(1e-4, 0.5, 0.9),
+                              d=adam(1e-4, 0.5, 0.9), penalty=('wgan_gp', 10.0)),
+        'infogan_digits': dict(loss='non_saturating', z=62, n_critic=1, g=adam(1e-3, 0.5, 0.999),
+                               d=adam(2e-4, 0.5, 0.999),
+                               auxiliary=('infogan', {'lambda_cat': 1.0, 'lambda_cont': 0.1})),
+    }
+    for name, want in recipes.items():
+      c = importlib.import_module(f'configs.{name}').get_config()
+      with self.subTest(name):
+        self.assertEqual((c.loss.name, c.model.z_dim, c.n_critic),
+                         (want['loss'], want['z'], want['n_critic']))
+        for field, opt in (('g', c.g_optimizer), ('d', c.d_optimizer)):
+          self.assertEqual({k: opt[k] for k in want[field]}, want[field])
+        for field, part in (('gen', c.model.generator), ('disc', c.model.discriminator)):
+          self.assertEqual({k: part[k] for k in want.get(field, {})}, want.get(field, {}))
+        self.assertEqual((c.penalty.name, c.penalty.weight),
+                         want.get('penalty', ('none', 0.0)))
+        self.assertEqual((c.auxiliary.name, c.auxiliary.kwargs.to_dict()),
+                         want.get('auxiliary', ('none', {})))
+
   def test_every_scheduled_recipe_ends_its_schedule_within_its_run(self):
     """No shipped recipe logs the schedule warning: its last milestone falls before its
     last train step, and its decay ends by it."""

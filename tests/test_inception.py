@@ -92,6 +92,14 @@ class FixtureParityTest(parameterized.TestCase):
     # logits = pool3 @ W.T + b, computed by torch.nn.functional.linear in the references.
     np.testing.assert_allclose(logits, self.ref[f'logits_{size}'], atol=TOL, rtol=TOL)
 
+  def test_features_of_jaxgan_rgb_images(self):
+    """[-1, 1] RGB through the public entry point: channels kept in RGB order (a BGR flip
+    moves the features by far more than the tolerance)."""
+    images = 2.0 * fixture_images(299) - 1.0
+    feats, _ = inception.features_and_logits(self.variables, images, batch_size=2,
+                                             quantize=False)
+    np.testing.assert_allclose(feats, self.ref['pool3_299'], atol=TOL, rtol=TOL)
+
   def test_the_references_detect_a_wrong_pooling_or_resizing_rule(self):
     """The test can fail: average pools that count the padding (as torchvision's
     Inception3, not the TF graph) move features by 0.24, resizing with antialiasing

@@ -393,6 +393,24 @@ class PipelineTest(chex.TestCase):
       chex.assert_shape(c.batch(0)['x'], (1, 4, 32, 32, 3))
       self.assertEqual((c.evaluator, c.real_samples(5).shape), ('inception', (5, 32, 32, 3)))
 
+  def test_tfds_records_become_images_and_their_own_labels(self):
+    # Known records under TFDS's mock: each image is its record's, mapped to [-1, 1], with
+    # its record's label; CelebA (no labels) defaults to 64 px faces.
+    import tensorflow_datasets as tfds
+    rng = np.random.default_rng(0)
+    records = [{'image': rng.integers(0, 256, (28, 28, 1), np.uint8), 'label': i % 10}
+               for i in range(12)]
+    with tfds.testing.mock_data(as_data_source_fn=lambda *a, **k: records):
+      source = images.TFDSSource('mnist')
+      idx = np.array([7, 0, 11, 3])
+      x, y = source[idx]
+    np.testing.assert_array_equal(y, [r['label'] for r in (records[i] for i in idx)])
+    np.testing.assert_allclose(x, np.stack([records[i]['image'] for i in idx]) / 127.5 - 1,
+                               atol=1e-6)
+    with tfds.testing.mock_data(num_examples=4):
+      faces = data.get('celeb_a', batch_size=2)
+    self.assertEqual((faces.element_shape, faces.num_classes), ((64, 64, 3), 0))
+
   def test_missing_tfds_dataset_says_how_to_prepare_it(self):
     with self.assertRaisesRegex(FileNotFoundError, 'download_and_prepare'):
       data.get('mnist', batch_size=8, data_dir='/nonexistent/tfds')

@@ -282,6 +282,33 @@ class ResNetModelsTest(chex.TestCase):
     self.assertEqual(float(s['gv']['params']['attention']['gamma']), 0.0)
     self.assertEqual(float(s['dv']['params']['attention']['gamma']), 0.0)
 
+  @parameterized.parameters(('sagan', None), ('sagan_cond', 3))
+  def test_the_registered_sagans_attend_at_16_px_in_g_and_8_px_in_d(self, name, label):
+    # Zhang et al.'s 32 px placement (Mimicry's model), spectral norm in G as in D.
+    import flax.linen as nn
+
+    from jaxgan import models
+    from jaxgan.models import blocks
+    g, d = models.get(name, {'ngf': 16}, {'ndf': 16})
+    seen = []
+
+    def spy(next_fun, args, kwargs, context):
+      if isinstance(context.module, blocks.SelfAttention) and context.method_name == '__call__':
+        seen.append(args[0].shape[1:3])
+      return next_fun(*args, **kwargs)
+    y = None if label is None else jnp.array([label])
+    with nn.intercept_methods(spy):
+      gv = g.init(jax.random.key(0), jnp.zeros((1, 128)), *([] if y is None else [y]),
+                  train=False)
+      self.assertEqual(seen, [(16, 16)])
+      d.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), *([] if y is None else [y]),
+             train=False)
+    self.assertEqual(seen, [(16, 16), (8, 8)])
+    self.assertTrue(g.spectral_norm and d.spectral_norm)
+    from flax import traverse_util
+    stats = traverse_util.flatten_dict(gv['batch_stats'])
+    self.assertIn(('SpectralNorm_0', 'l1/kernel/u'), stats)  # G's linear layer normalized
+
   def test_bfloat16_computation(self):
     # The same float32 parameters, bfloat16 computation.
     s = _setup('sagan')

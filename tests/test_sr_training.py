@@ -227,6 +227,13 @@ class TwoStageTest(chex.TestCase):
     chex.assert_trees_all_close(
         got, jax.tree.map(lambda a, b: 0.75 * a + 0.25 * b, psnr_w, gan_w), rtol=1e-6)
     self.assertEqual(json.load(open(os.path.join(half, 'interpolation.json')))['alpha'], 0.25)
+    # The command line: --psnr weighs 1 - alpha, --gan alpha.
+    cli = os.path.join(self.root, 'interp_cli')
+    proc = subprocess.run([sys.executable, '-m', 'launch.interpolate', f'--psnr={self.psnr}',
+                           f'--gan={self.gan}', '--alpha=0.25', f'--workdir={cli}'], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=600)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    chex.assert_trees_all_close(inference.generator_weights(cli)[0], got, atol=1e-7)
     with self.assertRaisesRegex(ValueError, 'exists and is not an empty folder'):
       inference.interpolate(self.psnr, self.gan, 0.5, half)
     # Any file in the folder is kept: a run stopped before its first checkpoint too.
