@@ -453,6 +453,23 @@ class AugmentedPenaltyTest(chex.TestCase):
       jacs.append(_np_jacobian(lambda v, d=draws: _apply_draws(v, names, d, {}), shape))
     return jacs
 
+  def test_the_penalty_augment_study_columns(self):
+    # studies/penalty_augment.r1_values: (R1 at T(x), R1 through T, no augmentation). For a
+    # linear critic the first and last are ||w||^2 (its gradient is w everywhere); the
+    # second is the mean of ||J_i^T w||^2 over the draws' keys 100, 101.
+    import types
+
+    from studies import penalty_augment
+    gan, params, real, _ = self._setup('r1', False)
+    state = types.SimpleNamespace(d_params=params, d_stats={})
+    at, through, plain = penalty_augment.r1_values(gan, state, real, draws=2)
+    w = np.asarray(params['w'], np.float64)
+    np.testing.assert_allclose((at, plain), (np.sum(w ** 2),) * 2, rtol=1e-5)
+    want = np.mean([np.mean([np.sum((j.T @ w.ravel()) ** 2) for j in self._jacobians(
+        jax.random.split(jax.random.key(100 + s), 3)[0], 4, w.shape)]) for s in range(2)])
+    np.testing.assert_allclose(through, want, rtol=1e-4)
+    self.assertGreater(abs(through - at) / at, 0.05)
+
   @parameterized.product(name=('r1', 'r2', 'wgan_gp'), per_example=(False, True))
   def test_gradient_through_the_augmentation_matches_numpy(self, name, per_example):
     gan, params, real, fake = self._setup(name, per_example)
