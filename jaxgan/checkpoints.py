@@ -138,10 +138,9 @@ class Checkpoints:
             'another run)' + (f'; the earlier checkpoints are of steps '
                               f'{", ".join(map(str, earlier))}.' if earlier else '.')
         ) from None
-      try:  # another architecture: no earlier checkpoint helps, whatever the advice below
-        differ = architecture_differences(self._manager.item_metadata(step), abstract_state)
-      except Exception:  # unreadable metadata: the damaged-checkpoint advice stands
-        differ = []
+      # Another architecture: no earlier checkpoint helps, whatever the advice below.
+      # (Unreadable metadata reads as no arrays: the damaged-checkpoint advice stands.)
+      differ = architecture_differences(self.saved_tree(step), abstract_state)
       if differ:
         raise CheckpointError(
             f'The checkpoint of step {step} in {self.directory} holds another architecture '

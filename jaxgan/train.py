@@ -325,11 +325,10 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
         f'{workdir} holds a run already at step {last_saved}, past the length asked '
         f'({length.describe()}): nothing would be trained. Ask for more than {last_saved} '
         'steps to train it further, or use another --workdir.')
-  abstract = build.abstract_state(gan, pipe)
   state = build.restore_state(ckpt, gan, pipe, replicated, config.seed)
   # The source of a fresh run's generator is read and checked before anything is written:
   # a wrong init_from leaves the workdir as it was.
-  source = (inference.init_weights(config.init_from, abstract)
+  source = (inference.init_weights(config.init_from, build.abstract_state(gan, pipe))
             if state is None and config.init_from else None)
   if jax.process_count() > 1:  # every host has read config.json before the lead rewrites it
     multihost_utils.sync_global_devices('jaxgan: config.json read')
