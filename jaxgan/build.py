@@ -414,14 +414,16 @@ def restore_state(ckpt: checkpoints.Checkpoints, gan: gan_lib.GAN, pipe: data.Pi
       :meth:`jaxgan.checkpoints.Checkpoints.restore` says).
   """
   target = checkpoints.abstract_like(abstract_state(gan, pipe), sharding)
-  try:
-    return ckpt.restore(target)
-  except checkpoints.CheckpointError:
-    step = ckpt.latest_step()
-    saved = ckpt.saved_tree(step)
-    saved_d = bool(jax.tree.leaves(saved.get('d_params', {})))
-    if 'g_params' not in saved or saved_d == bool(gan.n_critic):
-      raise
+  step = ckpt.latest_step()
+  if step is None:
+    return None
+  # Chosen from the checkpoint's metadata (the files every host reads), not from a failed
+  # restore: one read, and no restore tried twice. Unreadable metadata reads as ``{}``,
+  # and the plain restore then says what is wrong.
+  saved = ckpt.saved_tree(step)
+  saved_d = bool(jax.tree.leaves(saved.get('d_params', {})))
+  if 'g_params' not in saved or saved_d == bool(gan.n_critic):
+    return ckpt.restore(target, step)
   # The discriminator's part as saved (whatever the config builds now), then replaced.
   as_saved = lambda name: jax.tree.map(
       lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding), saved.get(name, {}))

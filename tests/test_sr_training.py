@@ -110,8 +110,12 @@ class TwoStageTest(chex.TestCase):
     replicated = sharding.replicated(sharding.make_mesh())
     with self.assertRaises(checkpoints.CheckpointError):
       ckpt.restore(checkpoints.abstract_like(build.abstract_state(gan, pipe), replicated))
-    # ... and build.restore_state reads it whole and leaves the discriminator out.
-    restored = build.restore_state(ckpt, gan, pipe, replicated)
+    # ... and build.restore_state reads it whole and leaves the discriminator out: its
+    # layout told by one read of the metadata, and restored at the first try.
+    with mock.patch.object(ckpt, 'saved_tree', wraps=ckpt.saved_tree) as read, \
+        mock.patch.object(ckpt, 'restore', wraps=ckpt.restore) as load:
+      restored = build.restore_state(ckpt, gan, pipe, replicated)
+    self.assertEqual((read.call_count, load.call_count), (1, 1))
     # Its discriminator is read as saved, not as the config would build it now: a
     # changed crop (48, which this tiny ESRGAN discriminator would refuse) restores too.
     c = _tiny(esrgan.get_config('psnr,small'))
