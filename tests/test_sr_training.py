@@ -419,6 +419,53 @@ class TwoStageTest(chex.TestCase):
       self.assertIn(message, proc.stderr.strip().splitlines()[-1])
 
 
+class LegacyCheckpointTest(chex.TestCase):
+  """A PSNR-stage workdir as jaxgan 215c9a9 wrote it (``tests/data/legacy_psnr_run``, made
+  by ``make_legacy_psnr_run.py``): its checkpoint holds the untrained discriminator and its
+  Adam moments that today's PSNR stage keeps no more."""
+
+  def setUp(self):
+    super().setUp()
+    self.wd = os.path.join(tempfile.mkdtemp(), 'old')
+    shutil.copytree(os.path.join(ROOT, 'tests', 'data', 'legacy_psnr_run'), self.wd)
+    # The arrays as saved, read by orbax with no target (no jaxgan code involved).
+    import orbax.checkpoint as ocp
+    checkpointer = ocp.StandardCheckpointer()
+    self.saved = checkpointer.restore(os.path.join(self.wd, 'checkpoints', '2', 'default'))
+    checkpointer.close()
+
+  def test_the_fixture_holds_a_discriminator(self):
+    self.assertEqual(int(self.saved['step']), 2)
+    self.assertGreater(len(jax.tree.leaves(self.saved['d_params'])), 4)
+    self.assertTrue(jax.tree.leaves(self.saved['d_stats']))  # SRGAN's critic has BatchNorm
+    self.assertTrue(jax.tree.leaves(self.saved['g_stats']))  # and SRResNet
+
+  def test_it_restores_samples_resumes_and_seeds_a_gan_stage_with_todays_code(self):
+    _, _, state, _ = inference.restore(self.wd, with_data=False)
+    self.assertEqual((int(state.step), state.d_params, state.d_stats), (2, {}, {}))
+    chex.assert_trees_all_equal(
+        jax.device_get((state.g_params, state.g_stats, state.g_opt_state, state.ema_params)),
+        (self.saved['g_params'], self.saved['g_stats'],
+         jax.tree.unflatten(jax.tree.structure(state.g_opt_state),
+                            jax.tree.leaves(self.saved['g_opt_state'])),
+         self.saved['ema_params']))
+    params, stats = inference.generator_weights(self.wd)
+    chex.assert_trees_all_equal(jax.tree.structure(params),
+                                jax.tree.structure(self.saved['g_params']))
+    c = _tiny(srgan.get_config('small,offline'), steps=1)
+    c.init_from = self.wd
+    seeded = train.train_and_evaluate(c, os.path.join(os.path.dirname(self.wd), 'gan'))
+    self.assertEqual(int(seeded.step), 1)
+    self.assertTrue(jax.tree.leaves(seeded.d_params))
+    c = _tiny(srgan.get_config('psnr,small'), steps=3)
+    resumed = train.train_and_evaluate(c, self.wd)
+    self.assertEqual((int(resumed.step), resumed.d_params), (3, {}))
+    ckpt = checkpoints.Checkpoints(os.path.join(self.wd, 'checkpoints'), read_only=True)
+    self.assertEqual(ckpt.all_steps(), [2, 3])
+    self.assertFalse(any(k[0] == 'd_params' for k in ckpt.saved_shapes(3)))
+    ckpt.close()
+
+
 class PerceptualStepTest(chex.TestCase):
 
   def test_srgan_with_vgg54_trains_on_random_vgg_weights(self):
