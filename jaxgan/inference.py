@@ -194,16 +194,17 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   try:
     workdir_lib.write_config(out_workdir, config)
     workdir_lib.write_data_shapes(out_workdir, data.shapes_record(pipe))
-    files.write_json(os.path.join(out_workdir, 'interpolation.json'),
-                     {'psnr': os.path.abspath(psnr_workdir),
-                      'gan': os.path.abspath(gan_workdir), 'alpha': alpha})
     ckpt = checkpoints.Checkpoints(os.path.join(out_workdir, 'checkpoints'))
     try:
       ckpt.save(int(state.step), state)
     finally:
       ckpt.close()
+    # Last: a folder without it is an interpolation cut short (a killed process).
+    files.write_json(os.path.join(out_workdir, _INTERPOLATION),
+                     {'psnr': os.path.abspath(psnr_workdir),
+                      'gan': os.path.abspath(gan_workdir), 'alpha': alpha})
   except BaseException:
-    for name in ('checkpoints', 'config.json', 'data_shapes.json', 'interpolation.json'):
+    for name in _WRITES:
       path = os.path.join(out_workdir, name)  # what this call writes, and nothing else
       if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
@@ -214,11 +215,22 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
     raise
 
 
+_INTERPOLATION = 'interpolation.json'  # written last
+_WRITES = ('checkpoints', 'config.json', 'data_shapes.json', _INTERPOLATION)
+
+
 def _check_empty_or_new(folder: str) -> None:
-  """``ValueError`` unless ``folder`` is an empty folder or does not exist."""
+  """``ValueError`` unless ``folder`` is an empty folder or does not exist; for a folder
+  that holds part of what :func:`interpolate` writes, but not the file it writes last, the
+  message says it may be an interpolation cut short (its files are left as they are)."""
   if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
+    held = set(os.listdir(folder)) if os.path.isdir(folder) else set()
+    cut_short = (held <= set(_WRITES) - {_INTERPOLATION} and
+                 f' It holds part of what an interpolation writes but not {_INTERPOLATION}, '
+                 'which it writes last: if it is an interpolation that was cut short (a '
+                 'killed process), remove it and run again.')
     raise ValueError(f'{folder} exists and is not an empty folder; choose a new workdir '
-                     '(nothing was written).')
+                     f'(nothing was written).{cut_short or ""}')
 
 
 def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:

@@ -277,9 +277,29 @@ class TwoStageTest(chex.TestCase):
       open(os.path.join(late, 'mine.txt'), 'w').close()
       return real_restore(*args, **kwargs)
     with mock.patch.object(inference, 'restore', restore_then_someone_writes), \
-         self.assertRaisesRegex(ValueError, 'exists and is not an empty folder'):
+         self.assertRaisesRegex(ValueError, 'exists and is not an empty folder') as e:
       inference.interpolate(self.psnr, self.gan, 0.5, late)
     self.assertEqual(os.listdir(late), ['mine.txt'])
+    self.assertNotIn('cut short', str(e.exception))
+    # A process killed while writing (which no cleanup can catch) leaves the folder
+    # without interpolation.json, written last; a run again names it, and keeps it.
+    cut = os.path.join(self.root, 'cut')
+    real_write = inference.files.write_json
+
+    def killed_at_the_last_file(path, *args, **kwargs):
+      if path.endswith('interpolation.json'):
+        raise SystemExit
+      real_write(path, *args, **kwargs)
+    with mock.patch.object(inference.files, 'write_json', killed_at_the_last_file), \
+        mock.patch('shutil.rmtree'), mock.patch('os.remove'):  # no cleanup, as after a kill
+      with self.assertRaises(SystemExit):
+        inference.interpolate(self.psnr, self.gan, 0.5, cut)
+    kept = sorted(os.listdir(cut))
+    self.assertEqual(kept, ['checkpoints', 'config.json', 'data_shapes.json'])
+    with self.assertRaisesRegex(ValueError, r'not an empty folder; .* not interpolation\.json, '
+                                r'which it writes last: .*cut short .*remove it and run again'):
+      inference.interpolate(self.psnr, self.gan, 0.5, cut)
+    self.assertEqual(sorted(os.listdir(cut)), kept)
     inference.interpolate(self.psnr, self.gan, 0.5, failed)
     self.assertEqual(sorted(os.listdir(failed)), ['checkpoints', 'config.json',
                                                   'data_shapes.json', 'interpolation.json'])
