@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from unittest import mock
 
 import chex
 import numpy as np
@@ -32,6 +33,17 @@ class OutputCheckTest(chex.TestCase):
     self.assertEqual(sample.check_arguments(7, 10, os.path.join(d, 'x')),
                      os.path.join(d, 'x.npy'))
     self.assertEqual(os.listdir(d), [])  # the probe file is gone
+    # An existing output is replaced, unless the user may not write it (a read-only file
+    # for a user other than root, for whom os.access says yes: stood in for by a mock).
+    old = os.path.join(d, 'old.png')
+    open(old, 'w').close()
+    common.check_output_writable(old)
+    with mock.patch.object(common.os, 'access', return_value=False) as access:
+      with self.assertRaisesRegex(common.LaunchError, rf'^--output cannot be written: {old}$'):
+        common.check_output_writable(old)
+      common.check_output_writable(os.path.join(d, 'new.png'))  # none yet: nothing to ask
+    self.assertEqual(access.call_args.args, (old, os.W_OK))
+    os.remove(old)
     # A picture suffix other than .png was taken as a name, and written as x.jpg.npy.
     with self.assertRaisesRegex(common.LaunchError, r"'x.JPG': launch.sample writes a "
                                 r'picture as .png \(or the samples as .npy\)'):
