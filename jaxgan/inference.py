@@ -224,8 +224,8 @@ def _check_empty_or_new(folder: str) -> None:
   that holds part of what :func:`interpolate` writes, but not the file it writes last, the
   message says it may be an interpolation cut short (its files are left as they are)."""
   if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
-    held = set(os.listdir(folder)) if os.path.isdir(folder) else set()
-    cut_short = (held <= set(_WRITES) - {_INTERPOLATION} and
+    cut_short = (os.path.isdir(folder) and
+                 set(os.listdir(folder)) <= set(_WRITES) - {_INTERPOLATION} and
                  f' It holds part of what an interpolation writes but not {_INTERPOLATION}, '
                  'which it writes last: if it is an interpolation that was cut short (a '
                  'killed process), remove it and run again.')

@@ -300,6 +300,9 @@ class TwoStageTest(chex.TestCase):
                                 r'which it writes last: .*cut short .*remove it and run again'):
       inference.interpolate(self.psnr, self.gan, 0.5, cut)
     self.assertEqual(sorted(os.listdir(cut)), kept)
+    with self.assertRaisesRegex(ValueError, r'not an empty folder; choose a new workdir '
+                                r'\(nothing was written\)\.$'):  # a file: no such advice
+      inference.interpolate(self.psnr, self.gan, 0.5, os.path.join(cut, 'config.json'))
     inference.interpolate(self.psnr, self.gan, 0.5, failed)
     self.assertEqual(sorted(os.listdir(failed)), ['checkpoints', 'config.json',
                                                   'data_shapes.json', 'interpolation.json'])
