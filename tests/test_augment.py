@@ -399,6 +399,13 @@ class PolicyTest(chex.TestCase):
       augment.make_augment('color,crop')
     with self.assertRaisesRegex(TypeError, 'size.*it takes: ratio'):
       augment.make_augment('cutout(size=4)')
+    # Commas inside a transformation's parentheses separate its arguments, not entries.
+    with self.assertRaisesRegex(TypeError, "'translation' has no argument.*size.*it takes: "
+                                'ratio'):
+      augment.make_augment('translation(ratio=0.25, size=2)')
+    x = _images(14, (4, 16, 16, 3))
+    np.testing.assert_array_equal(augment.make_augment('color,translation(ratio=0.25,)')(x, KEY),
+                                  augment.make_augment('color,translation(ratio=0.25)')(x, KEY))
     self.assertEqual(augment.names(), ['color', 'translation', 'cutout'])
 
   def test_bad_policies_ratios_and_dtypes_are_refused(self):
@@ -422,6 +429,10 @@ class PolicyTest(chex.TestCase):
       augment.translate(jnp.zeros((4, 8, 8, 3)), jnp.zeros((4, 3), jnp.int32))
     with self.assertRaisesRegex(ValueError, r'\(4,\).*\(5,\)'):
       augment.adjust_contrast(jnp.zeros((4, 8, 8, 3)), jnp.ones(5))
+    # One value per example, not a column (which would broadcast to [4, 4, 8, 8, 3]).
+    with self.assertRaisesRegex(ValueError, r'shift must have shape \(batch,\) = \(4,\).*'
+                                r'got shape \(4, 1\)'):
+      augment.adjust_brightness(jnp.zeros((4, 8, 8, 3)), jnp.zeros((4, 1)))
 
 
 if __name__ == '__main__':

@@ -111,6 +111,22 @@ class ClassificationLossTest(chex.TestCase):
       auxiliary.classification_loss(jnp.zeros((4, 5)), jnp.zeros(4, jnp.float32))
 
 
+class Float64Test(chex.TestCase):
+
+  def test_float64_inputs_keep_float64(self):
+    # As the docstrings say: float64 in, float64 out, to float64 rounding.
+    with jax.enable_x64(True):
+      logits, labels = _logits(21)
+      logits = logits.astype(np.float64) + 1e-9  # bits float32 cannot hold
+      value = auxiliary.classification_loss(jnp.asarray(logits), labels)
+      self.assertEqual(value.dtype, jnp.float64)
+      np.testing.assert_allclose(value, np_ce(logits, labels), rtol=1e-12)
+      x, mean, log_std = (a.astype(np.float64) + 1e-9 for a in _continuous(22))
+      value = auxiliary.gaussian_nll(jnp.asarray(x), jnp.asarray(mean), jnp.asarray(log_std))
+      self.assertEqual(value.dtype, jnp.float64)
+      np.testing.assert_allclose(value, np_gaussian_nll(x, mean, log_std), rtol=1e-12)
+
+
 class GaussianNLLTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
@@ -235,6 +251,8 @@ class InfoGANTest(chex.TestCase):
     expected = (np_ce(heads['categorical_logits'], codes['categorical'])
                 + 0.1 * np_gaussian_nll(codes['continuous'], heads['continuous_mean']))
     np.testing.assert_allclose(auxiliary.get('infogan').generator_term(heads, codes), expected,
+                               rtol=1e-5)
+    np.testing.assert_allclose(auxiliary.infogan_information_loss(heads, codes), expected,
                                rtol=1e-5)
 
   def test_one_kind_of_code(self):

@@ -24,6 +24,14 @@ class OptimizersTest(chex.TestCase):
     # Adam's first step is -lr * sign(g) (up to eps): a closed form, not optax's output.
     np.testing.assert_allclose(a['w'], -0.1 * np.sign(grads['w']), rtol=1e-5)
 
+  def test_adamw_decays_the_weights(self):
+    # With zero gradients Adam's part is 0/(0 + eps) = 0: AdamW's first update is the
+    # decoupled decay -lr * weight_decay * w alone (Adam's would be 0).
+    params = {'w': jnp.asarray([1.0, -2.0, 3.0])}
+    opt = optimizers.get('adamw', learning_rate=0.1, weight_decay=0.5)
+    updates, _ = opt.update(jax.tree.map(jnp.zeros_like, params), opt.init(params), params)
+    np.testing.assert_allclose(updates['w'], -0.05 * np.array([1.0, -2.0, 3.0]), rtol=1e-6)
+
   def test_bad_names_and_arguments(self):
     with self.assertRaisesRegex(ValueError, 'adamx.*adam, adamw, rmsprop, sgd'):
       optimizers.get('adamx', learning_rate=1.0)
@@ -96,11 +104,29 @@ class ScheduleTest(chex.TestCase):
         ('multistep(milestones=(10, -1))', 'milestones = -1: must be an integer >= 0'),
         ('multistep(milestones=(10,), gamma=-0.5)', 'gamma = -0.5'),
         ('cosine(decay_steps=0)', 'decay_steps = 0: must be an integer >= 1'),
+        ('linear(decay_steps=0)', 'decay_steps = 0: must be an integer >= 1'),
+        ('warmup_cosine(warmup_steps=0, decay_steps=0)',
+         'decay_steps = 0: must be an integer >= 1'),
+        ('cosine(decay_steps=True)', 'decay_steps = True: must be an integer'),  # not 1
+        ('multistep(milestones=(True,))', 'milestones = True: must be an integer'),
+        ('multistep(milestones=(10,), gamma=1e999)', 'gamma = inf: must be a finite'),
         ('linear(decay_steps=2.5)', 'decay_steps = 2.5'),
         ('warmup_cosine(warmup_steps=10, decay_steps=5)',
          'decay_steps = 5: must be an integer >= 11')):
       with self.subTest(spec), self.assertRaisesRegex(validation.ConfigError, message):
         optimizers.schedule(spec, 1e-4)
+
+  def test_the_smallest_step_values_are_taken(self):
+    # A milestone at 0 applies from the first step; one-step decays end at step 1.
+    np.testing.assert_allclose(self._values('multistep(milestones=(0,), gamma=0.5)', [0, 1],
+                                            lr=1.0), [0.5, 0.5], rtol=1e-6)
+    np.testing.assert_allclose(self._values('cosine(decay_steps=1, alpha=0.1)', [0, 1, 2],
+                                            lr=1.0), [1.0, 0.1, 0.1], rtol=1e-6)
+    np.testing.assert_allclose(self._values('linear(decay_steps=1)', [0, 1], lr=1.0),
+                               [1.0, 0.0], atol=1e-7)
+    np.testing.assert_allclose(  # no warm-up: the peak at step 0
+        self._values('warmup_cosine(warmup_steps=0, decay_steps=1)', [0, 1], lr=1.0),
+        [1.0, 0.0], atol=1e-7)
 
   def test_bad_schedules(self):
     with self.assertRaisesRegex(ValueError, "schedule 'step'.*constant, multistep, linear, "
@@ -163,6 +189,10 @@ class ScheduleTest(chex.TestCase):
     c.g_optimizer.schedule = 'warmup_cosine(warmup_steps=600, decay_steps=2000)'
     (line,) = build.schedule_warnings(c, 500)
     self.assertIn('set warmup_steps below 500 and decay_steps=500', line)
+    # A warm-up of exactly the run is as long as the run: decay_steps=500 alone would be
+    # refused (it must exceed warmup_steps).
+    self.assertIn('set warmup_steps below 500 and decay_steps=500', optimizers.schedule_outlasts(
+        'warmup_cosine(warmup_steps=500, decay_steps=2000)', 500))
     c.g_optimizer.schedule = 'warmup_cosine(warmup_steps=100, decay_steps=2000)'
     (line,) = build.schedule_warnings(c, 500)
     self.assertIn('set decay_steps=500 to decay', line)
@@ -193,6 +223,8 @@ class WeightClippingTest(chex.TestCase):
     clipped = self.variant(lambda p: optimizers.clip_weights(p, 0.01))(params)
     want = jax.tree.map(lambda x: np.clip(np.asarray(x), -0.01, 0.01), params)
     chex.assert_trees_all_close(clipped, want)
+    # The default bound is the paper's c = 0.01.
+    chex.assert_trees_all_close(self.variant(optimizers.clip_weights)(params), want)
 
   def test_bad_clip_value_is_refused(self):
     params = {'w': jnp.asarray([0.5, -0.5, 0.0])}
