@@ -100,13 +100,14 @@ def color_profile(path: str) -> bytes | None:
   return profile
 
 
-# JPEG's largest width and height.
-JPEG_MAX_SIDE = 65535
+# The largest JPEG width and height Pillow's (libjpeg's) writer takes: 65,500 pixels (the
+# format's own limit is 65,535; a side between them failed after the work, in OSError).
+JPEG_MAX_SIDE = 65500
 
 
 def check_output_size(path: str, shape: tuple[int, int]) -> None:
   """``ValueError`` when an image of ``shape`` (h, w) cannot be written to ``path``'s
-  format: a JPEG side is at most 65,535 pixels. For a check before the work."""
+  format: a JPEG side is at most 65,500 pixels. For a check before the work."""
   if path.lower().endswith(('.jpg', '.jpeg')) and max(shape) > JPEG_MAX_SIDE:
     raise ValueError(f'The output would be {shape[1]}x{shape[0]} pixels; a JPEG side is at '
                      f'most {JPEG_MAX_SIDE}: write a .png ({path}).')
@@ -117,7 +118,7 @@ def write_image(path: str, image: np.ndarray, icc_profile: bytes | None = None) 
   tagged with ``icc_profile`` when given (:func:`color_profile` of the input).
 
   Raises:
-    ValueError: a suffix that is not an image's, a JPEG side over 65,535 pixels, or a
+    ValueError: a suffix that is not an image's, a JPEG side over 65,500 pixels, or a
       non-finite value (nothing is written).
   """
   from PIL import Image

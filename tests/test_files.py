@@ -2,6 +2,7 @@
 error or interrupt while writing it leaves the earlier file as it was, and no temporary
 file behind."""
 
+import io
 import json
 import os
 import tempfile
@@ -137,11 +138,35 @@ class ReplacingTest(parameterized.TestCase):
       self.assertIsNone(upscale.color_profile(path))
     self.assertRegex(logs.output[0], 'has a Lab colour profile, which cannot tag the RGB')
 
-  def test_a_jpeg_side_over_65535_is_refused_before_the_work(self):
+  def test_a_jpeg_side_over_65500_is_refused_before_the_work(self):
     with self.assertRaisesRegex(ValueError, r'would be 65600x8 pixels; a JPEG side is at most '
-                                '65535: write a .png'):
+                                '65500: write a .png'):
       upscale.check_output_size(os.path.join(self.dir, 'x.jpg'), (8, 65600))
+    with self.assertRaisesRegex(ValueError, r'would be 8x65600 pixels'):  # a tall one too
+      upscale.check_output_size(os.path.join(self.dir, 'x.jpeg'), (65600, 8))
     upscale.check_output_size(os.path.join(self.dir, 'x.png'), (8, 65600))
+    # Pillow writes a side of 65,500 and refuses 65,501 (OSError, after the work): the
+    # limit is its, not the format's 65,535. write_image checks before it converts.
+    path = os.path.join(self.dir, 'wide.jpg')
+    upscale.write_image(path, np.zeros((1, 65500, 3), np.float32))
+    with Image.open(path) as im:
+      self.assertEqual(im.size, (65500, 1))
+    with self.assertRaisesRegex(ValueError, r'would be 65501x1 pixels; a JPEG side is at most '
+                                '65500'):
+      upscale.write_image(os.path.join(self.dir, 'wider.jpg'), np.zeros((1, 65501, 3)))
+    with self.assertRaises(OSError):  # libjpeg: 'Maximum supported image dimension is 65500'
+      Image.fromarray(np.zeros((1, 65501, 3), np.uint8)).save(os.path.join(self.dir, 'p.jpg'))
+    self.assertNotIn('wider.jpg', os.listdir(self.dir))
+
+  def test_jpeg_is_written_at_quality_95_for_either_suffix(self):
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3)).astype(np.uint8)
+    reference = io.BytesIO()
+    Image.fromarray(pixels).save(reference, format='JPEG', quality=95)
+    for name in ('q.jpg', 'q.jpeg'):
+      path = os.path.join(self.dir, name)
+      upscale.write_image(path, pixels.astype(np.float32) / 127.5 - 1.0)  # exact levels
+      with open(path, 'rb') as f:
+        self.assertEqual(f.read(), reference.getvalue(), name)
 
   def test_np_savez(self):
     path = os.path.join(self.dir, 'panels.npz')
