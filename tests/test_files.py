@@ -203,6 +203,26 @@ class ReplacingTest(parameterized.TestCase):
     np.testing.assert_array_equal(np.load(path), x)
     self.assertEqual(sorted(os.listdir(self.dir)), ['out.txt', 'samples.npy'])
 
+  def test_the_new_file_is_flushed_to_disk_before_it_replaces_the_earlier_one(self):
+    # A crash after the rename but before the data reached the disk could leave an empty
+    # file where the earlier one was (ext4's delayed allocation): fsync, then rename.
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+      events.append(('fsync', os.fstat(fd).st_ino))
+      real_fsync(fd)
+
+    def replace(src, dst):
+      events.append(('replace', os.stat(src).st_ino))
+      real_replace(src, dst)
+    with mock.patch.object(files.os, 'fsync', fsync), \
+        mock.patch.object(files.os, 'replace', replace):
+      files.write_text(self.path, 'new')
+    written = os.stat(self.path).st_ino
+    self.assertEqual(events, [('fsync', written), ('replace', written)])
+    self.assertEqual(self._read(), 'new')
+
   def test_write_text(self):
     files.write_text(self.path, 'text')
     self.assertEqual(self._read(), 'text')
@@ -214,12 +234,12 @@ class JsonTextTest(parameterized.TestCase):
   def test_non_finite_numbers_are_null_and_the_rest_unchanged(self):
     obj = {'reverse_kl': float('inf'), 'nested': {'a': [1.5, float('nan'), -np.inf]},
            'np': np.float64('inf'), 'pair': (2, 'x'), 'ok': np.float64(0.25), 'n': 3,
-           'flag': True, 'none': None}
+           'flag': True, 'none': None, 'range': (1.0, float('inf'))}
     text = files.json_text(obj)
     strict = json.loads(text, parse_constant=lambda c: self.fail(f'{c} in {text}'))
     self.assertEqual(strict, {'reverse_kl': None, 'nested': {'a': [1.5, None, None]},
                               'np': None, 'pair': [2, 'x'], 'ok': 0.25, 'n': 3,
-                              'flag': True, 'none': None})
+                              'flag': True, 'none': None, 'range': [1.0, None]})
     self.assertNotIn('Infinity', text)
     self.assertEqual(obj['reverse_kl'], float('inf'))  # the caller's object is not changed
 

@@ -118,6 +118,21 @@ class SeedsTest(chex.TestCase):
       chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x[i], states), alone,
                                   rtol=2e-4, atol=2e-5)
 
+  def test_generate_samples_each_seed_with_the_same_noise_and_the_weights_asked_for(self):
+    config = small_config(num_steps=1)
+    gan, pipe = build.build(config)
+    states = seeds.init_states(gan, pipe, [3, 7])
+    states = states.replace(ema_params=jax.tree.map(lambda x: 0.5 * x, states.g_params))
+    z, y = gan_lib.sample_latent(gan.latent, jax.random.key(1234), 6)
+    for use_ema in (False, True):
+      got = seeds.generate(gan, states, 6, use_ema=use_ema)
+      chex.assert_shape(got, (2, 6, *pipe.element_shape))
+      for i in range(2):
+        state = jax.tree.map(lambda x, i=i: x[i], states)
+        np.testing.assert_allclose(got[i], gan_lib.generate(gan, state, z, y, use_ema),
+                                   rtol=1e-5, atol=1e-6)
+    self.assertFalse(np.allclose(got, seeds.generate(gan, states, 6, use_ema=False)))
+
   def test_a_diverging_seed_is_reported_and_others_continue(self):
     config = small_config(num_steps=20)
     gan, _ = build.build(config)

@@ -386,8 +386,9 @@ class UpscaleTest(chex.TestCase):
     shapes.clear()
     upscale.upscale(gen, lr[:20, :20], 2, tile=16, margin=2)
     self.assertEqual(shapes, [(1, 20, 20, 3)])
-    with self.assertRaisesRegex(ValueError, 'tile must be >= 1 and margin >= 0'):
-      upscale.upscale(gen, lr, 2, tile=16, margin=-1)
+    for tile, margin in ((16, -1), (0, 0)):
+      with self.assertRaisesRegex(ValueError, 'tile must be >= 1 and margin >= 0'):
+        upscale.upscale(gen, lr, 2, tile=tile, margin=margin)
 
   def test_an_sr_generator_tiled_with_its_receptive_radius_equals_the_whole_image(self):
     from jaxgan.models import sr
