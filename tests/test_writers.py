@@ -56,16 +56,40 @@ class MetricWriterTest(chex.TestCase):
     # A last row cut short (a killed run) is left out, as in the JSONL; a bad row before
     # it is named.
     head = 'step,d_loss,penalty\n10,1.5,0.25\n'
-    for cut in ('20,1.2', '2\n', '20,1.2e\n'):
+    for cut in ('20,1.2', '2\n', '20,1.2e\n', '20,1.2,0.5'):  # the last: all, no line end
       with open(os.path.join(d, 'metrics.csv'), 'w') as f:
         f.write(head + cut)
       with self.assertLogs('absl', level='WARNING'):
         self.assertEqual(writers.read_csv(os.path.join(d, 'metrics.csv')),
                          [{'step': 10, 'd_loss': 1.5, 'penalty': 0.25}])
-    with open(os.path.join(d, 'metrics.csv'), 'w') as f:
-      f.write(head + '20,x,1\n30,1.0,0.5\n')
-    with self.assertRaisesRegex(ValueError, r'metrics.csv, row 2, is not a metrics row'):
+    for bad in ('20,x,1\n', '20,1.0,0.5,7\n'):  # not a number; a cell too many
+      with open(os.path.join(d, 'metrics.csv'), 'w') as f:
+        f.write(head + bad + '30,1.0,0.5\n')
+      with self.assertRaisesRegex(ValueError, r'metrics.csv, row 2, is not a metrics row'):
+        writers.read_csv(os.path.join(d, 'metrics.csv'))
+    with open(os.path.join(d, 'metrics.csv'), 'w') as f:  # no step column
+      f.write('d_loss,penalty\n1.5,0.25\n1.0,0.5\n')
+    with self.assertRaisesRegex(ValueError, r'metrics.csv, row 1, is not a metrics row'):
       writers.read_csv(os.path.join(d, 'metrics.csv'))
+
+  def test_a_resume_without_the_csv_writes_it_again_whole(self):
+    d = tempfile.mkdtemp()
+    w = writers.MetricWriter(d)
+    w.write(10, {'d_loss': 1.5})
+    w.write(20, {'d_loss': 1.25})
+    w.close()
+    os.remove(w.csv_path)
+    w = writers.MetricWriter(d, resume_step=20)
+    w.write(30, {'d_loss': 1.0})
+    w.close()
+    self.assertEqual(open(w.csv_path).read().splitlines(),
+                     ['step,d_loss', '10,1.5', '20,1.25', '30,1.0'])
+
+  def test_blank_lines_in_the_jsonl_are_skipped(self):
+    path = os.path.join(tempfile.mkdtemp(), 'metrics.jsonl')
+    with open(path, 'w') as f:
+      f.write('{"step": 1}\n\n{"step": 2}\n   \n')
+    self.assertEqual(writers.read_jsonl(path), [{'step': 1}, {'step': 2}])
 
   def test_a_resume_purges_tensorboard_from_the_step_after_its_checkpoint(self):
     # TensorBoard reads a run's event files in name order, and a SessionLog START at step
