@@ -160,6 +160,48 @@ class LossCurvesTest(chex.TestCase):
     self.assertFalse(os.path.exists(path))
 
 
+class PicturesTest(chex.TestCase):
+
+  def test_each_metric_is_drawn_with_gaps_where_a_row_lacks_it(self):
+    import matplotlib.axes
+    rows = [{'step': 1, 'd_loss': 1.0, 'penalty': 0.5}, {'step': 2, 'd_loss': 0.9},
+            {'step': 3, 'd_loss': 0.8}]
+    drawn = []
+    real = matplotlib.axes.Axes.plot
+
+    def plot(ax, *args, **kwargs):
+      drawn.append((list(args[0]), list(args[1])))
+      return real(ax, *args, **kwargs)
+    with mock.patch.object(matplotlib.axes.Axes, 'plot', plot):
+      plots.save_loss_curves(rows, os.path.join(tempfile.mkdtemp(), 'curves.png'))
+    self.assertEqual([d[0] for d in drawn], [[1, 2, 3]] * 2)
+    self.assertEqual(drawn[0][1], [1.0, 0.9, 0.8])
+    np.testing.assert_array_equal(drawn[1][1], [0.5, np.nan, np.nan])  # a gap, not 0
+
+  def test_image_grid_by_hand(self):
+    # 5 images of 2x3 px: a 3-column grid (ceil(sqrt(5))) of 2 rows, 1 px pads of white
+    # (1.0), pixels (x + 1) / 2 clipped to [0, 1].
+    x = np.linspace(-1.5, 1.5, 5 * 2 * 3).reshape(5, 2, 3, 1).astype(np.float32)
+    grid = plots.image_grid(x)
+    chex.assert_shape(grid, (1 + 2 * 3, 1 + 3 * 4, 1))
+    want = np.ones((7, 13, 1), np.float32)
+    for i, (top, left) in enumerate([(1, 1), (1, 5), (1, 9), (4, 1), (4, 5)]):
+      want[top:top + 2, left:left + 3] = np.clip((x[i] + 1) / 2, 0, 1)
+    np.testing.assert_allclose(grid, want, rtol=1e-6)
+    chex.assert_shape(plots.image_grid(x, ncols=5), (1 + 3, 1 + 5 * 4, 1))
+
+  def test_a_grid_is_drawn_three_times_its_size_and_any_suffix_case_is_taken(self):
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    d = tempfile.mkdtemp()
+    written = plots.save_image_grid(np.zeros((4, 8, 8, 3), np.float32), os.path.join(d, 'g.png'))
+    with Image.open(written) as im:
+      self.assertEqual(im.size, (3 * (2 * 9 + 1),) * 2)
+    written = plots.save_figure(plt.figure(), os.path.join(d, 'f.PNG'))
+    with Image.open(written) as im:
+      self.assertEqual(im.format, 'PNG')
+
+
 class CheckpointFolderTest(chex.TestCase):
 
   def test_a_save_cut_short_is_cleaned_up_by_the_trainer_not_by_readers(self):
