@@ -36,6 +36,17 @@ class PixelLossTest(chex.TestCase):
       np.testing.assert_allclose(got, value, rtol=1e-5, err_msg=criterion)
       np.testing.assert_allclose(got_grad, grad, rtol=1e-5, atol=1e-9, err_msg=criterion)
 
+  def test_the_default_is_l1_and_bfloat16_images_are_compared_in_float32(self):
+    sr, hr = _images(0, (2, 8, 8, 3)), _images(1, (2, 8, 8, 3))
+    np.testing.assert_allclose(content.pixel_loss(sr, hr),
+                               np.abs(sr.astype(np.float64) - hr).mean(), rtol=1e-5)
+    a, b = jnp.asarray(sr, jnp.bfloat16), jnp.asarray(hr, jnp.bfloat16)
+    d = np.asarray(a, np.float64) - np.asarray(b, np.float64)  # the bf16 values, exactly
+    for criterion, want in (('l1', np.abs(d).mean()), ('mse', (d ** 2).mean())):
+      got = content.pixel_loss(a, b, criterion)
+      self.assertEqual(got.dtype, jnp.float32)
+      np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=criterion)
+
   def test_check_grads(self):
     sr, hr = _images(2, (1, 4, 4, 3)), _images(3, (1, 4, 4, 3))  # |sr - hr| > 0: no kink
     for criterion in ('l1', 'mse'):
@@ -46,6 +57,8 @@ class PixelLossTest(chex.TestCase):
     sr, hr = _images(4, (1, 4, 4, 3)), _images(5, (1, 4, 4, 3))
     with self.assertRaisesRegex(ValueError, r'sr \(1, 4, 4, 3\) and hr \(1, 8, 8, 3\)'):
       content.pixel_loss(sr, _images(6, (1, 8, 8, 3)))
+    with self.assertRaisesRegex(ValueError, r'sr \(1, 4, 4, 3\) and hr \(2, 4, 4, 3\)'):
+      content.pixel_loss(sr, _images(7, (2, 4, 4, 3)))  # would broadcast
     with self.assertRaisesRegex(ValueError, "criterion must be one of l1, mse; got 'l2'"):
       content.pixel_loss(sr, hr, 'l2')
 
