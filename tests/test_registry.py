@@ -1,0 +1,84 @@
+"""Tests of jaxgan.registry, the one mechanism behind every component chosen by name: spec
+parsing, argument and value checks, and registration."""
+
+import chex
+import flax.linen as nn
+import jax.numpy as jnp
+import numpy as np
+from absl.testing import absltest
+
+from jaxgan import registry
+
+
+def _scaled(x, a: float = 1.0, flag: bool = False, mode: str = 'l1'):
+  return a * x
+
+
+class ParseSpecTest(chex.TestCase):
+
+  def test_names_and_keyword_arguments(self):
+    self.assertEqual(registry.parse_spec(' hinge '), ('hinge', {}))
+    self.assertEqual(registry.parse_spec('least_squares(a=-1, b=1.5, c=0)'),
+                     ('least_squares', {'a': -1, 'b': 1.5, 'c': 0}))
+    self.assertEqual(registry.parse_spec('m(milestones=(10, 20))'), ('m', {'milestones': (10, 20)}))
+
+  def test_positional_and_unliteral_arguments_are_refused(self):
+    # A positional argument was silently dropped: 'least_squares(1.0)' read as the defaults.
+    for spec in ('least_squares(1.0)', 'least_squares(1.0, b=2)', 'f(**{"a": 1})',
+                 'f(a=x)', 'f.g(a=1)', 3):
+      with self.subTest(spec), self.assertRaisesRegex(registry.UnknownNameError,
+                                                      'Cannot read'):
+        registry.parse_spec(spec)
+    with self.assertRaisesRegex(registry.ArgumentError, 'a given twice'):
+      registry.parse_spec('f(a=1, a=2)')
+
+
+class ValuesTest(chex.TestCase):
+
+  def test_numpy_bools_and_numeric_arrays_are_taken(self):
+    for kwargs in ({'flag': np.True_}, {'flag': True}, {'a': jnp.asarray(2)},
+                   {'a': np.uint8(3)}, {'a': jnp.asarray(2.5)}, {'mode': 'mse'}):
+      registry.check_values('scaled', _scaled, kwargs, skip=1)  # no error
+
+  def test_another_type_than_the_defaults_is_refused(self):
+    for kwargs, message in (({'a': '0'}, "a must be a number .*got '0'"),
+                            ({'a': True}, 'a must be a number'),
+                            ({'flag': 'False'}, "flag must be a bool .*got 'False'"),
+                            ({'flag': 1}, 'flag must be a bool'),
+                            ({'mode': 1}, 'mode must be a str'),
+                            ({'a': jnp.asarray([True])}, 'a must be a number')):
+      with self.subTest(str(kwargs)), self.assertRaisesRegex(registry.ArgumentError, message):
+        registry.check_values('scaled', _scaled, kwargs, skip=1)
+
+
+class RegistryTest(chex.TestCase):
+
+  def test_a_name_registered_twice_is_refused_and_the_first_entry_kept(self):
+    r = registry.Registry('thing')
+    r.register('a', _scaled)
+    with self.assertRaisesRegex(ValueError, "thing 'a' is already registered"):
+      r.register('a', lambda x: x)
+    self.assertIs(r.entry('a'), _scaled)
+
+  def test_a_flax_module_takes_its_attributes_not_parent_or_name(self):
+
+    class Block(nn.Module):
+      features: int = 4
+      scale: float = 1.0
+
+      def __call__(self, x):
+        return x
+
+    r = registry.Registry('module')
+    r.register('block', Block)
+    self.assertEqual(r.parameters('block'), {'features': 4, 'scale': 1.0})
+    self.assertEqual(r.get('block(features=8)').features, 8)
+    for bad in ('name', 'parent'):
+      with self.assertRaisesRegex(registry.ArgumentError,
+                                  f"module 'block' has no argument.*{bad}.*it takes: "
+                                  'features, scale'):
+        r.get('block', **{bad: None})
+
+
+if __name__ == '__main__':
+  absltest.main()
