@@ -243,6 +243,54 @@ class CheckpointFolderTest(chex.TestCase):
     ckpt.close()
     self.assertEqual(sorted(os.listdir(d)), ['1', '2'])
 
+  def test_the_advice_names_the_latest_earlier_step_and_the_first_three_bad_arrays(self):
+    d = tempfile.mkdtemp()
+    ckpt = checkpoints.Checkpoints(d)
+    good = {k: np.ones(2, np.float32) for k in 'abcd'}
+    for step in (10, 20):
+      ckpt.save(step, good)
+    ckpt.save(30, {k: np.full(2, np.nan, np.float32) for k in 'abcd'})
+    ckpt.wait()
+    self.assertEqual(ckpt.all_steps(), [10, 20, 30])
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), good)
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                r'non-finite values \(in a, b, c\), .*/30 aside to resume '
+                                r'from step 20\.$'):
+      ckpt.restore(abstract)
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                r'the earlier checkpoints are of steps 10, 20\.$'):
+      checkpoints.Checkpoints(d, read_only=True).restore(abstract)
+    ckpt.close()
+    only = tempfile.mkdtemp()  # a damaged first checkpoint: nothing earlier
+    ckpt = checkpoints.Checkpoints(only)
+    ckpt.save(5, {k: np.full(2, np.nan, np.float32) for k in 'abcd'})
+    ckpt.close()
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                r'the earlier checkpoints are of steps \(none\)\.$'):
+      checkpoints.Checkpoints(only, read_only=True).restore(abstract)
+
+  def test_a_scalar_that_became_a_vector_is_another_architecture(self):
+    self.assertEqual(checkpoints.architecture_differences(
+        {'p': {'gain': jax.ShapeDtypeStruct((), np.float32), 'w': np.ones(2)}},
+        {'p': {'gain': jax.ShapeDtypeStruct((4,), np.float32), 'w': np.ones(2)}}),
+        ['p/gain: () vs (4,)'])
+
+  def test_a_root_cause_names_its_type_and_is_cut_at_300_characters(self):
+    self.assertEqual(checkpoints._root_cause(ValueError('bad  \n value')), 'ValueError: bad value')
+    try:
+      try:
+        raise OSError('x' * 400)
+      except OSError as inner:
+        raise RuntimeError('outer') from inner
+    except RuntimeError as e:
+      self.assertEqual(checkpoints._root_cause(e), f'OSError: {"x" * 300}...')
+
+  def test_a_restore_target_carries_the_sharding(self):
+    from jaxgan import sharding
+    replicated = sharding.replicated(sharding.make_mesh())
+    target = checkpoints.abstract_like({'w': np.ones((2, 3), np.float32)}, replicated)
+    self.assertEqual((target['w'].shape, target['w'].sharding), ((2, 3), replicated))
+
 
 if __name__ == '__main__':
   absltest.main()
