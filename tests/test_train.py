@@ -638,7 +638,10 @@ class TrainLoopTest(chex.TestCase):
     subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=ENV, check=False, timeout=120)
     self.assertIn('pid', open(os.path.join(wd, '.lock')).read())
     with workdir.Lock(wd):  # the dead process's lock went with it
-      pass
+      # ... and its record: the file names the holder alone (a busy error quotes it).
+      record = open(os.path.join(wd, '.lock')).read()
+      self.assertTrue(record.startswith(f'pid {os.getpid()} on '), record)
+      self.assertEqual(record.count('pid '), 1, record)
 
   def test_metric_rows_after_the_restored_step_are_dropped(self):
     """Defect 7: a run killed between its metric write and its checkpoint."""

@@ -1,6 +1,7 @@
 """Tests of the config check that runs before anything is written or compiled."""
 
 import errno
+import json
 import os
 import tempfile
 from unittest import mock
@@ -300,6 +301,36 @@ class ValidationTest(chex.TestCase):
     self.assertEqual(workdir.check_resume_config(
         wd, small_config(allow_config_change=True), step=10), [])
     self.assertEqual(workdir.check_resume_config(wd, small_config(), step=None), [])
+
+  def test_each_location_field_may_change_on_resume_and_is_reported(self):
+    from configs import srgan
+    for field, old, new in (('data.data_dir', '/a', '/b'), ('content.vgg_weights', 'a.pth',
+                                                            'b.pth'), ('init_from', '', '/c')):
+      wd = tempfile.mkdtemp()
+      c = srgan.get_config('small')
+      parent, _, leaf = field.rpartition('.')
+      (c[parent] if parent else c)[leaf] = old
+      workdir.write_config(wd, c)
+      (c[parent] if parent else c)[leaf] = new
+      self.assertEqual(workdir.check_resume_config(wd, c, step=10),
+                       [f'{field}: {old!r} -> {new!r}'], field)
+
+  def test_a_folder_is_a_runs_by_its_checkpoints_or_a_jaxgan_config(self):
+    wd = tempfile.mkdtemp()
+    with open(os.path.join(wd, 'metrics.csv'), 'w') as f:
+      f.write('step,x\n1,2\n')
+    os.makedirs(os.path.join(wd, 'checkpoints'))  # a run's, whose config.json is lost
+    workdir.check_not_foreign(wd)
+    os.rmdir(os.path.join(wd, 'checkpoints'))
+    for saved, foreign in (({'model': 'x'}, True), ({'model': {}, 'loss': {}}, True),
+                           ({'model': {}, 'loss': {}, 'data': {}}, False)):
+      with open(os.path.join(wd, 'config.json'), 'w') as f:
+        json.dump(saved, f)
+      if foreign:
+        with self.assertRaisesRegex(FileExistsError, 'holds metrics.csv but no jaxgan run'):
+          workdir.check_not_foreign(wd)
+      else:
+        workdir.check_not_foreign(wd)
 
   def test_another_n_critic_under_a_scheduled_critic_rate_is_refused_on_resume(self):
     # The critic's schedule reads its optimizer's count (n_critic updates per generator
