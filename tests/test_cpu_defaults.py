@@ -173,14 +173,28 @@ for n in (1, 8):
   state = jax.device_put(state0, sharding.replicated(mesh))
   s, m = fn(state, data, jax.random.key(1), {})
   assert len(data['x'].sharding.device_set) == n
+  # The batch axis split (32 / n examples a device), the rest whole; the state donated.
+  assert data['x'].sharding.spec == jax.sharding.PartitionSpec(None, None, 'data')
+  assert {sh.data.shape[:3] for sh in data['x'].addressable_shards} == {(5, 1, 32 // n)}
+  assert all(x.is_deleted() for x in jax.tree.leaves(state))
   out[n] = jax.device_get(s)
 chex.assert_trees_all_close(out[1], out[8], rtol=1e-4, atol=1e-5)
 print('8 devices == 1 device')
+# Rows for evaluation: 37 padded to 40 with the last one, 5 a device.
+rows, n = sharding.put_rows({'x': np.arange(37.0)}, sharding.make_mesh())
+assert n == 37 and {sh.data.shape for sh in rows['x'].addressable_shards} == {(5,)}
+np.testing.assert_array_equal(rows['x'], np.r_[np.arange(37.0), [36.0] * 3])
 # A global batch that does not split over the 8 devices is refused before anything is
 # written.
 import os, tempfile
 from jaxgan import train, validation
 sharding.check_batch_size(16, sharding.make_mesh())
+for bad in (9, 12):
+  try:
+    sharding.check_batch_size(bad, sharding.make_mesh())
+    raise AssertionError(f'batch {bad} passed on 8 devices')
+  except validation.ConfigError:
+    pass
 config.data.batch_size = 12
 wd = os.path.join(tempfile.mkdtemp(), 'never')
 try:
