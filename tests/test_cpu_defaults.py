@@ -2,8 +2,10 @@
 calling thread) and of data parallelism over several devices."""
 
 import json
+import os
 import subprocess
 import sys
+from unittest import mock
 
 import chex
 import jax
@@ -38,6 +40,10 @@ class CompilerOptionsTest(chex.TestCase):
       self.skipTest('an XLA:CPU option')
     self.assertEqual(sharding.default_compiler_options(), sharding.CPU_COMPILER_OPTIONS)
     chex.assert_trees_all_close(self._run(None), self._run({}), rtol=1e-4, atol=1e-5)
+    # The user's XLA_FLAGS win: set there (even to nothing, XLA's default), not overridden.
+    uncached = sharding.default_compiler_options.__wrapped__
+    with mock.patch.dict(os.environ, {'XLA_FLAGS': '--xla_cpu_experimental_ynn_fusion_type='}):
+      self.assertEqual(uncached(), {})
 
 
 # Allocates, touches and frees 64 MiB with the C library's own malloc, then counts the
