@@ -413,10 +413,10 @@ def restore_state(ckpt: checkpoints.Checkpoints, gan: gan_lib.GAN, pipe: data.Pi
     checkpoints.CheckpointError: the checkpoint cannot be restored (as
       :meth:`jaxgan.checkpoints.Checkpoints.restore` says).
   """
-  target = checkpoints.abstract_like(abstract_state(gan, pipe), sharding)
   step = ckpt.latest_step()
-  if step is None:
+  if step is None:  # a fresh run: nothing to trace the state's shapes for
     return None
+  target = checkpoints.abstract_like(abstract_state(gan, pipe), sharding)
   # Chosen from the checkpoint's metadata (the files every host reads), not from a failed
   # restore: one read, and no restore tried twice. Unreadable metadata reads as ``{}``,
   # and the plain restore then says what is wrong.
