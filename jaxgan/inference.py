@@ -223,9 +223,9 @@ def _check_empty_or_new(folder: str) -> None:
   """``ValueError`` unless ``folder`` is an empty folder or does not exist; for a folder
   that holds part of what :func:`interpolate` writes, but not the file it writes last, the
   message says it may be an interpolation cut short (its files are left as they are)."""
-  if os.path.exists(folder) and (not os.path.isdir(folder) or os.listdir(folder)):
-    cut_short = (os.path.isdir(folder) and
-                 set(os.listdir(folder)) <= set(_WRITES) - {_INTERPOLATION} and
+  held = set(os.listdir(folder)) if os.path.isdir(folder) else None
+  if os.path.exists(folder) and (held is None or held):
+    cut_short = (held is not None and held <= set(_WRITES) - {_INTERPOLATION} and
                  f' It holds part of what an interpolation writes but not {_INTERPOLATION}, '
                  'which it writes last: if it is an interpolation that was cut short (a '
                  'killed process), remove it and run again.')
