@@ -118,6 +118,36 @@ class SeedsTest(chex.TestCase):
       chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x[i], states), alone,
                                   rtol=2e-4, atol=2e-5)
 
+  def test_frozen_variables_reach_every_seeds_content_term(self):
+    """``frozen`` (a content loss's fixed variables, VGG19's in SR) is shared by all seeds:
+    each seed trains as ``launch.train``'s compiled step trains it with the same variables,
+    and the variables' values matter."""
+    config = small_config(num_steps=10)
+    gan, _ = build.build(config)
+
+    def pull(fake, real, frozen):  # a term that pulls the samples toward a fixed point
+      loss = frozen['w'] * jax.numpy.mean((fake - frozen['target']) ** 2)
+      return loss, {'pull': loss}
+    gan = dataclasses.replace(gan, content=pull)
+    frozen = {'w': np.float32(5.0), 'target': np.asarray([1.5, -0.5], np.float32)}
+    seed_list = [3, 7]
+    pipes = seeds.pipelines(config, seed_list)
+    states, diverged = seeds.train_seeds(gan, pipes, seed_list, 10, 5, frozen=frozen)
+    np.testing.assert_array_equal(diverged, [0, 0])
+
+    fn = sharding.compile_train_steps(gan, sharding.make_mesh(jax.devices()[:1]))
+    for i, s in enumerate(seed_list):
+      alone = build.init_state(gan, pipes[i], build.init_key(s))
+      for start in (0, 5):
+        alone, metrics = fn(alone, pipes[i].batches(start, 5), build.step_base_key(s), frozen)
+      self.assertGreater(float(metrics['pull'][-1]), 0.0)
+      chex.assert_trees_all_close(jax.tree.map(lambda x, i=i: x[i], states), alone,
+                                  rtol=2e-4, atol=2e-5)
+    unweighted, _ = seeds.train_seeds(gan, pipes, seed_list, 10, 5,
+                                      frozen={**frozen, 'w': np.float32(0.0)})
+    self.assertFalse(np.allclose(jax.tree.leaves(unweighted.g_params)[0],
+                                 jax.tree.leaves(states.g_params)[0], atol=1e-4))
+
   def test_generate_samples_each_seed_with_the_same_noise_and_the_weights_asked_for(self):
     config = small_config(num_steps=1)
     gan, pipe = build.build(config)
