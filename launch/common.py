@@ -195,11 +195,13 @@ def run(main: Callable[[list[str]], None]) -> None:
       main(argv)
     except USER_ERRORS as e:
       logging.flush()
+      sys.stdout.flush()  # os._exit skips it: a redirected stdout keeps what was printed
       sys.stderr.flush()
       print(f'\nError: {e}', file=sys.stderr, flush=True)
       os._exit(1)  # skip teardown: TensorStore callbacks into closed event loops
     except KeyboardInterrupt:  # SIGINT (launch.train: after its checkpoint is saved)
       logging.flush()
+      sys.stdout.flush()
       sys.stderr.flush()
       print('\nInterrupted.', file=sys.stderr, flush=True)
       os._exit(130)  # the shell's code for SIGINT

@@ -273,6 +273,26 @@ class LaunchTest(chex.TestCase):
       first.kill()
       first.wait()
 
+  def test_what_was_printed_before_an_error_reaches_a_redirected_stdout(self):
+    """The launchers end a user error (exit 1) and an interrupt (130) with ``os._exit``,
+    which flushes no buffer: a piped stdout (block-buffered) must still get what was
+    printed before (a study's progress lines, an evaluation's table)."""
+    for error, returncode, message in (
+        ('ConfigError("config.x = 1: bad")', 1, 'Error: config.x = 1: bad'),
+        ('KeyboardInterrupt()', 130, 'Interrupted.')):
+      code = ('from jaxgan.validation import ConfigError\n'
+              'from launch import common\n'
+              'def main(argv):\n'
+              "  print('done so far: 3 of 4 runs')\n"
+              f'  raise {error}\n'
+              'common.run(main)\n')
+      env = {k: v for k, v in ENV.items() if k != 'PYTHONUNBUFFERED'}  # buffered, as usual
+      proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+      self.assertEqual(proc.returncode, returncode, proc.stderr[-2000:])
+      self.assertEqual(proc.stdout, 'done so far: 3 of 4 runs\n')
+      self.assertIn(message, proc.stderr)
+
   def test_an_ignored_signal_stays_ignored(self):
     # Started with SIGINT ignored (a background job of a script), a run is not stopped by
     # it, and so never re-delivers it to the ignore as if it had finished.
