@@ -306,6 +306,76 @@ class TrainStepTest(chex.TestCase):
     chex.assert_trees_all_close(fused, s, rtol=1e-5, atol=1e-6)
     chex.assert_shape(m['g_loss'], (3,))
 
+  def test_the_ema_starts_at_the_initial_generator_weights(self):
+    # Kills: init_state's ema_params = zeros (or any other start): test_ema_with_warmup
+    # builds its expectation from state.ema_params, so it follows whatever init gives.
+    gan = _gan(ema_decay=0.9)
+    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    chex.assert_trees_all_equal(state.ema_params, state.g_params)
+    s1, _ = gan_lib.train_step(gan, state, _real(), jax.random.key(1))
+    # step 0: decay min(0.9, 1/10) = 0.1 of the *initial weights*, 0.9 of the new ones.
+    want = jax.tree.map(lambda p0, p1: 0.1 * p0 + 0.9 * p1, state.g_params, s1.g_params)
+    chex.assert_trees_all_close(s1.ema_params, want, rtol=1e-6)
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_relativistic_generator_augments_reals_and_fakes_with_their_own_draws(self):
+    # RSGAN's generator loss reads the critic's real logits: with DiffAugment the real
+    # batch is augmented with split(k_real)[0], the fakes with split(k_fake)[0], where
+    # k_z, k_real, k_fake = split(k_g, 3). Kills: the reals augmented with the fakes'
+    # key (the same translation/cutout on both sides).
+    aug = lambda x, k: 2.0 * x + jax.random.uniform(k, x.shape)  # a stand-in T
+    gan = _gan(objective=losses.get('rsgan'), g_optimizer=optax.sgd(0.1), augment=aug)
+    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    real, key = _real(), jax.random.key(1)
+    new, metrics = self.variant(lambda s, b, k: gan_lib.train_step(gan, s, b, k))(
+        state, real, key)
+
+    G, D = gan.generator, gan.discriminator
+    t_key = lambda k: jax.random.split(k)[0]  # each critic pass augments with split(k)[0]
+    k_g = jax.random.split(key, 2)[1]
+    g_kz, g_kreal, g_kfake = jax.random.split(k_g, 3)
+    z = jax.random.normal(jax.random.split(g_kz, 3)[0], (B, Z))
+
+    def g_loss(p):  # with the updated critic of the step (checked by the tests above)
+      f = D.apply({'params': new.d_params}, aug(G.apply({'params': p}, z), t_key(g_kfake)))
+      r = D.apply({'params': new.d_params}, aug(real[0], t_key(g_kreal)))
+      return jnp.mean(jax.nn.softplus(-(f - r)))
+    loss, grad = jax.value_and_grad(g_loss)(state.g_params)
+    np.testing.assert_allclose(metrics['g_loss'], loss, rtol=1e-5)
+    chex.assert_trees_all_close(new.g_params,
+                                jax.tree.map(lambda p, g: p - 0.1 * g, state.g_params, grad),
+                                rtol=1e-5, atol=1e-6)
+
+  def test_a_lazy_penalty_is_computed_only_on_the_steps_it_is_due(self):
+    # penalty_every 4: step 0 computes R1 = E||dD/dx(real)||^2 at the critic it updates
+    # (computed here with plain jax.grad); step 1 does not compute it (logs 0), which is
+    # what makes lazy regularization cheaper. Kills: the penalty computed on every step and
+    # only multiplied by 0 off its steps (same parameters, but no saving, and NaN-prone).
+    gan = _gan(penalty=penalties.get('r1'), penalty_weight=3.0, penalty_every=4)
+    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    real, key = _real(), jax.random.key(5)
+    _, on = gan_lib.train_step(gan, state, real, key)
+    _, off = gan_lib.train_step(gan, state.replace(step=jnp.asarray(1, jnp.int32)), real, key)
+    D = gan.discriminator
+    d = lambda x: D.apply({'params': state.d_params}, x[None])[0]
+    g = jax.vmap(jax.grad(d))(real[0])
+    np.testing.assert_allclose(on['penalty'], np.mean(np.sum(np.asarray(g) ** 2, -1)),
+                               rtol=1e-5)
+    self.assertGreater(float(on['penalty']), 0.0)
+    self.assertEqual(float(off['penalty']), 0.0)
+
+  def test_generator_and_critic_start_from_independent_draws(self):
+    # Flax derives each parameter's draw from the init key and the layer's name, so a
+    # generator and a critic with a same-named, same-shaped layer (here Dense_0, 2 -> 16,
+    # z_dim 2 on 2-D data) would start identical if both were initialized with one key.
+    # init_state splits the key: k_g, k_d = split(key). Kills: D initialized with k_g.
+    gan = _gan(latent=gan_lib.Latent(z_dim=2))
+    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    g0, d0 = state.g_params['Dense_0']['kernel'], state.d_params['Dense_0']['kernel']
+    chex.assert_equal_shape((g0, d0))
+    self.assertFalse(np.allclose(g0, d0))
+    self.assertLess(abs(np.corrcoef(np.ravel(g0), np.ravel(d0))[0, 1]), 0.7)
+
 
 class EMAStatisticsTest(chex.TestCase):
 

@@ -1,6 +1,8 @@
 """Tests of jaxgan.models and jaxgan.data."""
 
+import os
 import re
+import tempfile
 from unittest import mock
 
 import chex
@@ -8,8 +10,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized
+from PIL import Image
+from sklearn.datasets import load_digits as sk_load_digits
 
-from jaxgan import data, models
+from jaxgan import data, models, validation
 from jaxgan.data import images, mixtures
 
 
@@ -190,13 +194,8 @@ class MixturesTest(chex.TestCase):
 class PipelineTest(chex.TestCase):
 
   def test_a_folder_of_ones_own_images_for_the_noise_models(self):
-    import os
-    import tempfile
-
-    from PIL import Image
-
     from configs import cgan_pd_cifar10, dcgan_cifar10, wgan_gp_mnist
-    from jaxgan import build, validation
+    from jaxgan import build
     root = tempfile.mkdtemp()
     colours = {'cats': (200, 20, 20), 'dogs': (20, 200, 60)}
     for name, colour in colours.items():
@@ -284,10 +283,6 @@ class PipelineTest(chex.TestCase):
     self.assertEqual(build.build(c)[1].num_classes, 2)
 
   def test_an_image_folder_follows_symlinked_folders_once(self):
-    import os
-    import tempfile
-
-    from PIL import Image
     parent, elsewhere = tempfile.mkdtemp(), tempfile.mkdtemp()
     root = os.path.join(parent, 'data')  # its parent holds nothing else
     os.mkdir(root)
@@ -418,6 +413,93 @@ class PipelineTest(chex.TestCase):
   def test_unknown_dataset(self):
     with self.assertRaisesRegex(ValueError, 'imagenet.*ring8, grid25, digits, mnist'):
       data.get('imagenet', batch_size=8)
+
+  @parameterized.parameters('ring8', 'digits')
+  def test_the_seed_and_the_step_choose_the_data(self, name):
+    # A batch is a pure function of (seed, step), and both count: another seed or another
+    # step reads other examples, and each critic update of a step has its own batch.
+    # Kills: the epoch permutation seeded by the epoch alone; the mixture's draw ignoring
+    # the seed, or ignoring the step (every step training on one fixed batch).
+    get = lambda seed: data.get(name, batch_size=16, n_critic=2, seed=seed)
+    a, b = get(0), get(1)
+    np.testing.assert_array_equal(a.batch(4)['x'], get(0).batch(4)['x'])
+    self.assertFalse(np.array_equal(a.batch(4)['x'], b.batch(4)['x']), 'seed ignored')
+    self.assertFalse(np.array_equal(a.batch(4)['x'], a.batch(5)['x']), 'step ignored')
+    self.assertFalse(np.array_equal(a.batch(4)['x'][0], a.batch(4)['x'][1]))
+    # real_samples is a fixed set (the FID reference): the same on every call.
+    np.testing.assert_array_equal(a.real_samples(64), get(0).real_samples(64))
+    if name == 'digits':  # whole epochs: two seeds give two different permutations
+      e0, e1 = (data.epoch_indices(50, s, 0, 1, 50)[0] for s in (0, 1))
+      self.assertEqual((sorted(e0.tolist()), sorted(e1.tolist())), (list(range(50)),) * 2)
+      self.assertFalse(np.array_equal(e0, e1))
+
+  def test_hosts_must_share_the_batch_evenly(self):
+    # 8 examples cannot be split over 3 hosts: refused, not silently 2 per host (6 of 8).
+    # Kills: the removal of _local_batch's divisibility check.
+    for name in ('ring8', 'digits'):
+      with mock.patch.object(jax, 'process_index', return_value=0), \
+          mock.patch.object(jax, 'process_count', return_value=3):
+        with self.assertRaisesRegex(validation.ConfigError,
+                                    'batch_size 8 is not divisible by the 3 hosts'):
+          data.get(name, batch_size=8)
+
+  def test_an_image_folder_skips_hidden_files(self):
+    # macOS leaves '._name.png' (AppleDouble) files beside copied images: hidden files are
+    # not read (they are not images). Kills: the hidden-file filter of _image_files.
+    root = tempfile.mkdtemp()
+    for i in range(2):
+      Image.fromarray(np.full((8, 8, 3), 60 * i, np.uint8)).save(
+          os.path.join(root, f'{i}.png'))
+    with open(os.path.join(root, '._0.png'), 'wb') as f:
+      f.write(b'\x00\x05\x16\x07 not an image')
+    p = data.get('images', batch_size=2, path=root, image_size=8)
+    self.assertEqual(p.num_examples, 2)
+
+  def test_a_digits_subset_is_that_many_digits_the_same_for_every_seed(self):
+    # subset=100: the pipeline holds 100 of the 1,797 digits, the same ones whatever the
+    # data seed (a fixed subset: a data-efficiency experiment varies the seed on one set).
+    # Kills: the subset ignored; the subset drawn with the data seed.
+    full, _ = images.load_digits(8)
+    a = data.get('digits', batch_size=4, seed=0, subset=100)
+    b = data.get('digits', batch_size=4, seed=1, subset=100)
+    self.assertEqual(a.num_examples, 100)
+    xa, xb = a.real_samples(100), b.real_samples(100)
+    chex.assert_shape(xa, (100, 8, 8, 1))
+    np.testing.assert_array_equal(xa, xb)
+    self.assertTrue(np.all(np.diff(data.fixed_subset(1797, 100, 7)) > 0))  # sorted
+    # every one of them a digit of the full set, and an epoch of batches reads only them
+    flat = {r.tobytes() for r in full.reshape(len(full), -1)}
+    self.assertTrue(all(r.tobytes() in flat for r in xa.reshape(100, -1)))
+    kept = {r.tobytes() for r in xa.reshape(100, -1)}
+    seen = np.concatenate([a.batch(s)['x'].reshape(-1, 64) for s in range(25)])
+    self.assertEqual({r.tobytes() for r in seen}, kept)
+
+  def test_digits_are_resized_bilinearly(self):
+    # 8 -> 16 px by separable linear interpolation at half-pixel centres (edges clamped),
+    # written out in NumPy. Kills: another resize method ('nearest').
+    src = sk_load_digits().images[:20].astype(np.float64) / 8.0 - 1.0
+
+    def axis_weights(n_in, n_out):
+      c = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+      lo = np.floor(c).astype(int)
+      hi, w = np.minimum(lo + 1, n_in - 1), c - lo
+      m = np.zeros((n_out, n_in))
+      m[np.arange(n_out), lo] += 1 - w
+      m[np.arange(n_out), hi] += w
+      return m
+    m = axis_weights(8, 16)
+    want = np.einsum('ij,njk,lk->nil', m, src, m)
+    got, _ = images.load_digits(16)
+    np.testing.assert_allclose(got[:20, ..., 0], want, atol=1e-5)
+
+  def test_a_tfds_image_size_is_checked_before_the_data_is_opened(self):
+    # Kills: the removal of tfds_images' image_size check (a negative size then reaches
+    # TFDS and fails with "not prepared" for a prepared set, or later with a shape error).
+    for bad in (-1, 2.5, '28'):
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  r"data.image_size must be an integer >= 1 \(0: the set's "
+                                  r'own\); got'):
+        data.get('mnist', batch_size=8, image_size=bad, data_dir='/nonexistent/tfds')
 
 
 if __name__ == '__main__':
