@@ -309,6 +309,28 @@ class PipelineTest(chex.TestCase):
     self.assertEqual(data.get('images', batch_size=2, path=root, image_size=8).num_examples,
                      6)
 
+  def test_a_class_folder_linked_to_another_class_or_up_the_tree_is_refused(self):
+    root = tempfile.mkdtemp()
+    os.mkdir(os.path.join(root, 'cats'))
+    for i in range(2):
+      Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(os.path.join(root, 'cats', f'{i}.png'))
+    os.symlink(os.path.join(root, 'cats'), os.path.join(root, 'kittens'))
+    with self.assertRaisesRegex(validation.DataError,
+                                r"Class folders 'cats' and 'kittens' of .* are one folder"):
+      images.load_folder(root, 8, labels=True)
+    os.remove(os.path.join(root, 'kittens'))
+    for target in (root, os.path.dirname(root)):
+      os.symlink(target, os.path.join(root, 'all'))
+      with self.assertRaisesRegex(validation.DataError,
+                                  r'Class folder .*all is a link to .*, which holds'):
+        images.load_folder(root, 8, labels=True)
+      os.remove(os.path.join(root, 'all'))
+    _, y, classes = images.load_folder(root, 8, labels=True)  # the link removed: one class
+    self.assertEqual((classes, y.tolist()), (['cats'], [0, 0]))
+    # Without labels the links are only folders read once: nothing to refuse.
+    os.symlink(os.path.join(root, 'cats'), os.path.join(root, 'kittens'))
+    self.assertLen(images.load_folder(root, 8)[0], 2)
+
   def test_digits(self):
     x, y = images.load_digits()
     chex.assert_shape(x, (1797, 8, 8, 1))

@@ -120,7 +120,9 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
 
   Raises:
     FileNotFoundError: no folder, no image, or (``labels``) a class folder without one.
-    DataError: a file that is not a readable image (named), or fewer than 2 images.
+    DataError: a file that is not a readable image (named), fewer than 2 images, or
+      (``labels``) a class folder that is a link to another class's folder or to ``path``
+      or above it.
   """
   from jaxgan.data import paired
   from jaxgan.validation import ConfigError, DataError
@@ -138,6 +140,17 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
                               f'sub-folder of its path; {root} has none.')
     files = []
     real = {c: os.path.realpath(os.path.join(root, c)) for c in classes}
+    top = os.path.realpath(root)
+    for c in classes:  # a class folder linked to another class or up the tree: refused
+      same = [d for d in classes if d != c and real[d] == real[c]]
+      if same:
+        raise DataError(f'Class folders {c!r} and {same[0]!r} of {root} are one folder '
+                        f'({real[c]}): its images would be read as two classes. Remove '
+                        'the link, or copy the images if they belong to both.')
+      if os.path.commonpath([real[c], top]) == real[c]:
+        raise DataError(f'Class folder {os.path.join(root, c)} is a link to {real[c]}, '
+                        f'which holds {root} itself: every class would be read again '
+                        'as this one.')
     for k, c in enumerate(classes):
       found = _image_files(os.path.join(root, c), root,
                            frozenset(r for d, r in real.items() if d != c))
