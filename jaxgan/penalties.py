@@ -79,8 +79,16 @@ def input_gradients(critic_fn: CriticFn, x: chex.Array, cond: Cond = None,
       module docstring).
 
   Returns:
-    ``g`` with the shape of ``x``.
+    ``g`` with the shape of ``x`` (float32 for integer ``x``, which is taken as float32).
+
+  Raises:
+    ValueError: ``x`` has no batch axis or an empty batch.
   """
+  if jnp.ndim(x) == 0 or x.shape[0] == 0:
+    raise ValueError('A penalty needs a batch of at least one example x[batch, ...]; got x '
+                     f'of shape {jnp.shape(x)}.')
+  if not jnp.issubdtype(x.dtype, jnp.inexact):  # uint8 images: jax.grad needs floats
+    x = x.astype(jnp.float32)
   if not per_example:
     def summed(xs: chex.Array) -> chex.Array:
       out = critic_fn(xs) if cond is None else critic_fn(xs, cond)

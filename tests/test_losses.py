@@ -383,6 +383,15 @@ class RegistryTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'\(4,\).*\(6,\)'):
       losses.get('rsgan').discriminator_loss(r, f)
 
+  def test_paired_objective_rejects_every_batch_mismatch(self):
+    # RSGAN pairs real_logits[i] with fake_logits[i] in both of its losses: batches of
+    # different sizes are an error in either order, even where they would broadcast (1).
+    obj = losses.get('rsgan')
+    for n, m in ((4, 6), (6, 4), (4, 1), (1, 4)):
+      for fn in (obj.discriminator_loss, obj.generator_loss):
+        with self.assertRaisesRegex(ValueError, rf'pairs real_logits.*\({n},\).*\({m},\)'):
+          fn(jnp.zeros(n), jnp.zeros(m))
+
   def test_relativistic_generator_depends_on_real_logits(self):
     r, f = _logits(2)
     r64, f64 = r.astype(np.float64), f.astype(np.float64)

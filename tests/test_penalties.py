@@ -272,6 +272,28 @@ class SummedGradientTest(chex.TestCase):
     np.testing.assert_allclose(per, want_per, rtol=1e-5)
     np.testing.assert_allclose(summed, np.asarray(x) + 5 * np.eye(3)[0], rtol=1e-5)
 
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_every_penalty_takes_the_per_example_flag_and_defaults_to_summed(self):
+    # D(x)_i = ||x_i||^2 / 2 + sum_j x_j0 couples the batch of B = 6: at points p_i the
+    # summed logits (the default) give g_i = p_i + 6 e_0, each example alone p_i + e_0.
+    critic = lambda x: 0.5 * jnp.sum(x ** 2, axis=1) + jnp.sum(x[:, 0])
+    real, fake = 0.3 * _batch(62, (6, 3)), 0.2 * _batch(63, (6, 3))
+    interp = _np_interpolates(real, fake, KEY)
+    points = {'wgan_gp': interp, 'wgan_lp': interp, 'dragan': _np_dragan_points(real, KEY),
+              'r1': np.asarray(real, np.float64), 'r2': np.asarray(fake, np.float64)}
+    gp = lambda n: np.mean((n - 1.0) ** 2)
+    reduce = {'wgan_gp': gp, 'dragan': gp,
+              'wgan_lp': lambda n: np.mean(np.maximum(0.0, n - 1.0) ** 2),
+              'r1': lambda n: np.mean(n ** 2), 'r2': lambda n: np.mean(n ** 2)}
+    for name in LINEAR_CLOSED_FORMS:
+      for per_example, shift in ((None, 6.0), (False, 6.0), (True, 1.0)):
+        fn = (penalties.get(name) if per_example is None
+              else penalties.get(name, per_example=per_example))
+        got = self.variant(lambda r, f, fn=fn: fn(critic, r, f, KEY))(real, fake)
+        norms = np.linalg.norm(points[name] + shift * np.eye(3)[0], axis=1)
+        np.testing.assert_allclose(got, reduce[name](norms), rtol=1e-5,
+                                   err_msg=f'{name} per_example={per_example}')
+
 
 class ConditionalCriticTest(chex.TestCase):
   """D(x, y) = <w_y, x>: the gradient in x at fixed label y_i is w_{y_i}."""
@@ -331,6 +353,27 @@ class BadInputTest(chex.TestCase):
         penalties.dragan_penalty(_half_square_critic, real, fake, KEY),
         _np_half_square_gp(_np_dragan_points(real, KEY)), rtol=1e-5)
 
+  def test_an_empty_batch_is_named(self):
+    for name in LINEAR_CLOSED_FORMS:
+      with self.assertRaisesRegex(ValueError, r'at least one example .*got x of shape '
+                                  r'\(0, 3\)'):
+        penalties.get(name)(_half_square_critic, jnp.zeros((0, 3)), jnp.zeros((0, 3)), KEY)
+
+  def test_integer_data_are_taken_as_float32(self):
+    # uint8 images (0..255): every penalty takes them, R1 and R2 as WGAN-GP and DRAGAN
+    # do. D(x) = 0.5 ||x||^2 has g_i = x_i: R1 = E ||x_i||^2, exact in NumPy.
+    x = np.random.default_rng(3).integers(0, 256, (4, 6)).astype(np.uint8)
+    want = np.mean(np.sum(x.astype(np.float64) ** 2, axis=1))
+    for name in ('r1', 'r2'):
+      got = penalties.get(name)(_half_square_critic, x, x, KEY)
+      self.assertEqual(got.dtype, jnp.float32, name)
+      np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
+    g = penalties.input_gradients(_half_square_critic, jnp.asarray(x), per_example=True)
+    self.assertEqual(g.dtype, jnp.float32)
+    np.testing.assert_array_equal(g, x.astype(np.float32))
+    for name in ('wgan_gp', 'wgan_lp', 'dragan'):
+      self.assertTrue(np.isfinite(penalties.get(name)(_half_square_critic, x, x, KEY)), name)
+
   def test_bfloat16_points_are_drawn_in_float32(self):
     # The same key gives the same eps, u and alpha for bfloat16 data as for float32 ones
     # (NumPy's reference draws in float32), and the points keep float32's precision.
@@ -363,6 +406,54 @@ class BadInputTest(chex.TestCase):
     penalties.get('dragan', data_range=(low, high))
     with self.assertRaisesRegex(TypeError, 'data_range must be None'):
       penalties.get('dragan', data_range=(np.bool_(False), np.bool_(True)))
+
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_zero_input_gradient_has_finite_parameter_gradient(self):
+    # D(x) = <w, x> + b with w = 0 has input gradient 0 everywhere: WGAN-GP and DRAGAN are
+    # exactly (0 - 1)^2 = 1, WGAN-LP 0, and (safe_norm) their gradients in w are finite.
+    w = jnp.zeros(5)
+    real, fake = _batch(50, (8, 5)), _batch(51, (8, 5))
+    np.testing.assert_array_equal(penalties.gradient_norms(_linear_critic(w), real), np.zeros(8))
+    for name, want in (('wgan_gp', 1.0), ('wgan_lp', 0.0), ('dragan', 1.0)):
+      fn = penalties.get(name)
+      value, grad = self.variant(jax.value_and_grad(
+          lambda w, fn=fn: fn(_linear_critic(w), real, fake, KEY)))(w)
+      np.testing.assert_allclose(value, want, rtol=1e-7, atol=1e-7, err_msg=name)
+      chex.assert_tree_all_finite(grad)
+
+  def test_bfloat16_data_give_float32_r1_r2_and_norms(self):
+    # D(x) = 0.5 ||x||^2 has g_i = x_i, exact in bfloat16; the squares are summed in float32.
+    x = _batch(64, (8, 64)).astype(jnp.bfloat16)
+    x64 = np.asarray(x.astype(jnp.float32), np.float64)  # the bfloat16 values, exactly
+    want = np.mean(np.sum(x64 ** 2, axis=1))
+    for name in ('r1', 'r2'):
+      got = penalties.get(name)(_half_square_critic, x, x, KEY)
+      self.assertEqual(got.dtype, jnp.float32, name)
+      np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=name)
+    norms = penalties.gradient_norms(_half_square_critic, x)
+    self.assertEqual(norms.dtype, jnp.float32)
+    np.testing.assert_allclose(norms, np.linalg.norm(x64, axis=1), rtol=1e-5)
+
+  def test_float32_data_stay_float32_with_x64_enabled(self):
+    with jax.enable_x64(True):
+      real, fake = _batch(0, (5, 3)), _batch(1, (5, 3))
+      self.assertEqual(penalties.interpolates(real, fake, KEY).dtype, jnp.float32)
+      self.assertEqual(penalties.dragan_points(real, KEY).dtype, jnp.float32)
+      for name in LINEAR_CLOSED_FORMS:
+        got = penalties.get(name)(_half_square_critic, real, fake, KEY)
+        self.assertEqual(got.dtype, jnp.float32, name)
+
+  def test_data_range_must_be_two_increasing_real_numbers(self):
+    real = _batch(0, (8, 3))
+    for bad in ((1.0, 1.0), (False, True), (-1.0, 0.0, 1.0), [1.0, -1.0]):
+      message = r'data_range must be None or \(low, high\) with low < high'
+      with self.assertRaisesRegex(TypeError, message, msg=repr(bad)):
+        penalties.get('dragan', data_range=bad)
+      # Called directly, not only through get.
+      with self.assertRaisesRegex(TypeError, message, msg=repr(bad)):
+        penalties.dragan_points(real, KEY, data_range=bad)
+      with self.assertRaisesRegex(TypeError, message, msg=repr(bad)):
+        penalties.dragan_penalty(_half_square_critic, real, real, KEY, data_range=bad)
 
   def test_critic_with_wrong_output_shape(self):
     critic = lambda x: jnp.concatenate([x, x], 1)[:, :2]
