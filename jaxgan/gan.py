@@ -463,7 +463,9 @@ def train_steps(gan: GAN, state: GANState, batches: Batch | jax.Array,
                 base_key: chex.PRNGKey, mesh: Mesh | None = None,
                 frozen: Any = None) -> tuple[GANState, Metrics]:
   """``K`` train steps fused in one call (``batches['x']`` is ``[K, n_critic, B, ...]``);
-  step ``s`` uses key ``fold_in(base_key, s)``. Metrics are stacked ``[K]``."""
+  the step numbered ``s`` uses key ``fold_in(base_key, s)``, ``s`` the state's global step
+  (``state.step`` at that step, not its index in this call), so a run resumed or split into
+  other calls draws the same keys. Metrics are stacked ``[K]``."""
   batches = as_batch(batches)
 
   def body(s, batch):
