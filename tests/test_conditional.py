@@ -267,6 +267,24 @@ class ConditionalSamplingTest(chex.TestCase):
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn('Categorical codes must lie in [0, 10)', proc.stderr)
 
+  def test_evaluation_samples_ask_for_each_class_or_code_in_turn(self):
+    # What evaluate() scores: sample i of class (or categorical code) i mod 10, on
+    # sample()'s documented noise (seed 0), each sample generated with its own class.
+    gan, pipe, state, _ = inference.restore(self.cgan)
+    run = evaluate.EvalRun(gan, state, pipe, use_ema=True, num_samples=20)
+    np.testing.assert_array_equal(run.assigned, np.arange(20) % 10)
+    z, _ = gan_lib.sample_latent(gan.latent, jax.random.fold_in(jax.random.key(0), 0), 20)
+    for i in (0, 7, 13):
+      one = gan_lib.generate(gan, state, z[i:i + 1], jnp.asarray([i % 10]), True)
+      np.testing.assert_allclose(run.samples[i], np.asarray(one)[0], atol=1e-5)
+    gan, pipe, state, _ = inference.restore(self.infogan)
+    run = evaluate.EvalRun(gan, state, pipe, use_ema=False, num_samples=20)
+    np.testing.assert_array_equal(run.assigned, np.arange(20) % 10)
+    z, drawn = gan_lib.sample_latent(gan.latent, jax.random.fold_in(jax.random.key(0), 0), 20)
+    codes = {**drawn, 'categorical': jnp.arange(20) % 10}
+    np.testing.assert_allclose(run.samples, gan_lib.generate(gan, state, z, codes, False),
+                               rtol=1e-4, atol=1e-7)
+
 
 class ConditionalEvaluationTest(chex.TestCase):
 
@@ -290,6 +308,14 @@ class ConditionalEvaluationTest(chex.TestCase):
     out = evaluate.code_class_matching(codes, predicted, 3)
     self.assertEqual(out['code_to_class'], {0: 2, 1: 0, 2: 1})
     self.assertAlmostEqual(out['code_accuracy'], 27 / 30)
+
+  def test_code_matching_with_fewer_codes_than_classes(self):
+    # Two codes over ten digit classes: code 0 draws mostly 7s, code 1 mostly 9s.
+    codes = np.repeat(np.arange(2), 10)
+    predicted = np.array([7] * 8 + [1, 9] + [9] * 9 + [4])
+    out = evaluate.code_class_matching(codes, predicted, 2)
+    self.assertEqual(out['code_to_class'], {0: 7, 1: 9})
+    self.assertAlmostEqual(out['code_accuracy'], 17 / 20)
 
 
 if __name__ == '__main__':

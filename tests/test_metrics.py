@@ -1,5 +1,7 @@
 """Tests of jaxgan.metrics against SciPy, brute-force NumPy and closed forms."""
 
+import warnings
+
 import chex
 import jax
 import numpy as np
@@ -106,6 +108,32 @@ class FrechetTest(chex.TestCase):
     s[0, 1] += 1e-7  # asymmetry of float32 round-off
     self.assertTrue(np.isfinite(metrics.frechet_distance(f.mean(0), s, f.mean(0) + 1, s)))
 
+  def test_as_many_samples_as_dimensions_is_singular_and_warned(self):
+    f = np.random.default_rng(0).normal(size=(8, 8))
+    self.assertEqual(np.linalg.matrix_rank(np.cov(f, rowvar=False)), 7)
+    with self.assertWarnsRegex(UserWarning, '8 samples for 8-dimensional.*at least 9 '):
+      metrics.feature_statistics(f)
+    with warnings.catch_warnings():
+      warnings.simplefilter('error')  # 9 samples: full rank, no warning
+      metrics.feature_statistics(np.random.default_rng(0).normal(size=(9, 8)))
+
+  def test_statistics_are_the_mean_and_unbiased_covariance(self):
+    # Skewed features (mean != median); the covariance by its definition, sum of outer
+    # products of the centred rows over n - 1; the distance from features equals SciPy's.
+    rng = np.random.default_rng(11)
+    f = rng.exponential(size=(50, 4)) ** 2
+    g = rng.exponential(size=(60, 4)) * 1.5
+    mu, sigma = metrics.feature_statistics(f)
+    centred = f - f.sum(0) / 50
+    np.testing.assert_allclose(mu, f.sum(0) / 50, rtol=1e-12)
+    np.testing.assert_allclose(sigma, sum(np.outer(r, r) for r in centred) / 49, rtol=1e-10)
+    want = _scipy_fid(f.sum(0) / 50, np.cov(f.T), g.sum(0) / 60, np.cov(g.T))
+    np.testing.assert_allclose(metrics.frechet_distance_from_features(f, g), want, rtol=1e-8)
+
+  def test_one_sample_is_an_error(self):
+    with self.assertRaisesRegex(ValueError, 'At least 2 samples.*got 1'):
+      metrics.feature_statistics(np.ones((1, 3)))
+
 
 class MaxPoolTest(chex.TestCase):
 
@@ -168,6 +196,18 @@ class KIDTest(chex.TestCase):
                                                 rng.normal(size=(2000, 8)), num_subsets=20)
     self.assertLess(abs(mean), 0.01)
 
+  def test_the_cross_term_keeps_its_diagonal(self):
+    # Bińkowski et al.'s unbiased MMD^2 averages k(x_i, y_j) over all m^2 pairs, i == j
+    # included (x and y are independent); only k(x_i, x_i) and k(y_i, y_i) are dropped.
+    # One sample each (m = 2): closed form.
+    x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    y = np.array([[1.0, 1.0], [0.0, 0.0]])
+    k = lambda a, b: (a @ b / 2 + 1) ** 3
+    want = (k(x[0], x[1]) + k(y[0], y[1]) - 2 * (k(x[0], y[0]) + k(x[0], y[1]) + k(x[1], y[0])
+                                                  + k(x[1], y[1])) / 4)
+    mean, _ = metrics.kernel_inception_distance(x, y, num_subsets=1, subset_size=2)
+    self.assertAlmostEqual(mean, want, places=12)
+
 
 class InceptionScoreTest(chex.TestCase):
 
@@ -219,6 +259,13 @@ class InceptionScoreTest(chex.TestCase):
     mean, std = metrics.inception_score(logits, num_splits=2)
     self.assertAlmostEqual(mean, 10.0, places=5)
     self.assertAlmostEqual(std, 0.0, places=5)
+
+  def test_as_many_samples_as_splits_is_the_least(self):
+    # One sample per split: each split's marginal is its own prediction, KL 0, IS 1.
+    logits = np.random.default_rng(8).normal(size=(10, 5))
+    np.testing.assert_allclose(metrics.inception_score(logits), (1.0, 0.0), atol=1e-12)
+    with self.assertRaisesRegex(ValueError, '9 samples in 10 splits'):
+      metrics.inception_score(logits[:9])
 
 
 class MixtureMetricsTest(chex.TestCase):
@@ -294,6 +341,23 @@ class MixtureMetricsTest(chex.TestCase):
       metrics.mode_metrics(np.zeros((3000, 3)), modes, std)
     with self.assertRaisesRegex(ValueError, 'at least 2500'):
       metrics.mode_metrics(np.zeros((100, 2)), modes, std)
+
+  def test_coverage_counts_the_first_2500_samples_only(self):
+    # Mode 3 appears only after sample 2,500: among the strict modes, not the covered.
+    modes, std = mixtures.MIXTURES['ring8']
+    x = np.tile(modes[:2], (5000, 1))
+    x[2500:4000] = modes[3]
+    m = metrics.mode_metrics(x, modes, std)
+    self.assertEqual((m['modes'], m['strict_modes']), (2.0, 3.0))
+    with self.assertRaisesRegex(ValueError, 'at least 2500 samples; got 2499'):
+      metrics.mode_metrics(x[:2499], modes, std)
+    self.assertEqual(metrics.mode_metrics(x[:2500], modes, std)['modes'], 2.0)
+
+  def test_no_high_quality_sample_gives_an_infinite_reverse_kl(self):
+    modes, std = mixtures.MIXTURES['ring8']
+    m = metrics.mode_metrics(np.full((3000, 2), 50.0), modes, std)   # far from every mode
+    self.assertEqual(m, {'hq_percent': 0.0, 'modes': 0.0, 'strict_modes': 0.0,
+                         'reverse_kl': float('inf')})
 
 
 if __name__ == '__main__':

@@ -338,7 +338,6 @@ class SeedsTest(chex.TestCase):
                                 'config, not a study; train it with python -m launch.train'):
       runner.run_study(toy2d.get_config(), tempfile.mkdtemp())
 
-
   def test_a_misspelt_field_in_a_group_fails_before_the_first_run(self):
     from configs import study_toy
     c = study_toy.get_config()
@@ -351,7 +350,6 @@ class SeedsTest(chex.TestCase):
                                 r"config has no field 'ema_deacy' \(did you mean 'ema_decay'"):
       runner.run_study(c, wd)
     self.assertFalse(os.path.exists(wd), 'nothing may be written before validation')
-
 
   def test_a_bad_run_fails_before_the_first_run(self):
     """A misspelt objective or penalty in the last group's last run, a misspelt schedule in
@@ -825,6 +823,141 @@ class EvaluateTest(chex.TestCase):
     self.assertEqual(int(state.step), 10)
     np.testing.assert_array_equal(pipe.batch(3)['x'],
                                   data.get('ring8', batch_size=32, seed=0).batch(3)['x'])
+
+  def test_digit_metrics_score_the_samples_against_the_held_out_digits(self):
+    rng = np.random.default_rng(12)
+    proj, head = rng.normal(size=(64, 6)), rng.normal(size=(64, 10))
+    feats = lambda x: np.tanh(x.reshape(len(x), -1) @ proj / 4)
+    logits = lambda x: x.reshape(len(x), -1) @ head
+
+    class FakeReference:   # a fixed random feature map in place of the trained classifier
+      def __init__(self, train, held_x, source='digits'):
+        self.held_x, self.held, self.floor = held_x, feats(held_x), 1.0
+        self.description = 'fake'
+
+      def __call__(self, x):
+        return feats(x), logits(x)
+
+    images = lambda n, shift: np.clip(rng.normal(shift, 0.5, (n, 8, 8, 1)), -1, 1).astype(
+        np.float32)
+    held_x, training, samples = images(200, 0.0), images(400, 0.1), images(300, 0.3)
+    pipe = mock.Mock(evaluator_args={'digit_reference': lambda: ((training, None), held_x)},
+                     num_examples=400, real_samples=lambda n: training[:n])
+    run = mock.Mock(samples=samples, pipe=pipe, assigned=None)
+    with mock.patch.object(digit_classifier, 'Reference', FakeReference):
+      out = evaluate.digit_metrics(run)
+    held, fake = feats(held_x), feats(samples)
+    self.assertAlmostEqual(out['digit_fd'], _scipy_fd(held, fake), places=6)
+    self.assertAlmostEqual(out['digit_fd_training_data'],
+                           _scipy_fd(held, feats(training[:300])), places=6)
+    self.assertAlmostEqual(out['digit_is'], _numpy_is(logits(samples)), places=8)
+    # KID: 100 subsets of min(1000, 200, 300) = 200 (all held-out digits, 200 of the 300
+    # samples), drawn held-out then samples from default_rng(0); the unbiased MMD^2 with
+    # k(x, y) = (x.y / 6 + 1)^3, its mean over the subsets.
+    self.assertEqual(out['digit_kid_subset_size'], 200)
+    k = lambda a, b: (a @ b.T / 6 + 1) ** 3
+    off, draw, values = ~np.eye(200, dtype=bool), np.random.default_rng(0), []
+    for _ in range(100):
+      a, b = held[draw.choice(200, 200, replace=False)], fake[draw.choice(300, 200, replace=False)]
+      values.append(k(a, a)[off].mean() + k(b, b)[off].mean() - 2 * k(a, b).mean())
+    self.assertAlmostEqual(out['digit_kid'], np.mean(values), places=10)
+    self.assertGreater(out['digit_kid'], 1e-3)   # the samples differ from the held-out
+    # With Inception weights, FID/KID/IS of the same samples against as many training images.
+    with mock.patch.object(digit_classifier, 'Reference', FakeReference), \
+         mock.patch.object(evaluate.inception, 'load', return_value='variables'), \
+         mock.patch.object(evaluate.inception, 'fid_kid_is', return_value={'fid': 7.0}) as fki:
+      out = evaluate.digit_metrics(run, 'w.npz')
+    self.assertEqual(out['fid'], 7.0)
+    variables, real, fake = fki.call_args.args
+    self.assertEqual(variables, 'variables')
+    np.testing.assert_array_equal(real, training[:300])
+    np.testing.assert_array_equal(fake, samples)
+
+  def test_digit_metrics_of_conditional_samples(self):
+    # Class-conditional: per-class fidelity of the predicted classes; InfoGAN: the best
+    # matching of codes to classes. Logits chosen by hand: samples i (class i mod 4)
+    # predicted as class (i mod 4) except every 8th sample, predicted as class 3.
+    samples = np.zeros((40, 8, 8, 1), np.float32)
+    asked = np.arange(40) % 4
+    predicted = np.where(np.arange(40) % 8 == 0, 3, asked)
+    samples[:, 0, 0, 0] = predicted / 10   # the fake classifier reads the class off pixel 0
+
+    class FakeReference:
+      def __init__(self, train, held_x, source='digits'):
+        self.held_x, self.held, self.floor, self.description = held_x, self(held_x)[0], 0.0, ''
+
+      def __call__(self, x):
+        rng = np.random.default_rng(len(x))
+        return rng.normal(size=(len(x), 3)), 5.0 * np.eye(10)[np.round(x[:, 0, 0, 0] * 10)
+                                                             .astype(int)]
+    held_x = np.random.default_rng(1).uniform(-1, 1, (30, 8, 8, 1)).astype(np.float32)
+    pipe = mock.Mock(evaluator_args={'digit_reference': lambda: ((held_x, None), held_x)},
+                     num_examples=30, real_samples=lambda n: held_x[:min(n, 30)])
+    for conditioning in ('labels', 'codes'):
+      latent = gan_lib.Latent(conditioning=conditioning, num_classes=4, num_categorical=4)
+      run = mock.Mock(samples=samples, pipe=pipe, assigned=asked,
+                      gan=mock.Mock(latent=latent))
+      with mock.patch.object(digit_classifier, 'Reference', FakeReference):
+        out = evaluate.digit_metrics(run)
+      if conditioning == 'labels':   # class 0: 5 of 10 right (samples 0, 8, ... are 3)
+        self.assertEqual(out['class_fidelity_per_class'], [0.5, 1.0, 1.0, 1.0])
+        self.assertAlmostEqual(out['class_fidelity'], 0.875)
+        self.assertNotIn('code_accuracy', out)
+      else:   # the identity matching: 35 of 40
+        self.assertEqual(out['code_to_class'], {0: 0, 1: 1, 2: 2, 3: 3})
+        self.assertAlmostEqual(out['code_accuracy'], 35 / 40)
+        self.assertNotIn('class_fidelity', out)
+
+  def test_reference_floor_is_the_training_digits_against_the_held_out(self):
+    # floor: the Frechet distance (SciPy's sqrtm) between the classifier's features of
+    # its training digits and of the held-out digits; held: the held-out digits' features.
+    self.enter_context(mock.patch.dict(os.environ, {'JAXGAN_CACHE': tempfile.mkdtemp()}))
+    self.enter_context(quick_classifier(steps=20))
+    rng = np.random.default_rng(0)
+    train_x = rng.uniform(-1, 1, (120, 8, 8, 1)).astype(np.float32)
+    train_y = np.arange(120) % 10
+    held_x = rng.uniform(-1, 1, (100, 8, 8, 1)).astype(np.float32) * 0.5
+    ref = digit_classifier.Reference((train_x, train_y), held_x)
+    params = digit_classifier.load_or_train(train_x, train_y)   # the cached classifier
+    f_held = digit_classifier.features_and_logits(params, held_x)[0]
+    f_train = digit_classifier.features_and_logits(params, train_x)[0]
+    np.testing.assert_array_equal(ref.held, f_held)
+    self.assertAlmostEqual(ref.floor, _scipy_fd(f_held, f_train), delta=1e-3 * ref.floor)
+    self.assertGreater(ref.floor, 0.01)
+
+  def test_evaluate_scores_the_ema_samples_of_the_seed_asked_for(self):
+    # The samples scored are the EMA generator's on sample()'s documented noise of the
+    # seed given (z of samples i.. from fold_in(key(seed), i), i a multiple of 1000).
+    wd = tempfile.mkdtemp()
+    train.train_and_evaluate(small_config(num_steps=10, ema_decay=0.9), wd)
+    gan, _, state, _ = inference.restore(wd)
+    seen = []
+    with mock.patch.object(evaluate.metrics, 'mode_metrics',
+                           lambda x, modes, std: seen.append(np.asarray(x)) or {}):
+      result = evaluate.evaluate(wd, num_samples=2500, seed=5)
+    self.assertTrue(result['ema'])
+
+    def documented_z(i, n):
+      key = jax.random.split(jax.random.fold_in(jax.random.key(5), i), 3)[0]
+      return jax.random.normal(key, (n, gan.z_dim))
+    z = np.concatenate([documented_z(i, n) for i, n in ((0, 1000), (1000, 1000), (2000, 500))])
+    want = gan.generator.apply({'params': state.ema_params}, z, train=False)
+    np.testing.assert_allclose(seen[0], want, rtol=1e-5, atol=1e-5)
+    trained = gan.generator.apply({'params': state.g_params}, z, train=False)
+    self.assertFalse(np.allclose(seen[0], trained, atol=1e-4))
+
+  def test_image_samples_outside_the_range_are_refused(self):
+    # Images past [-1, 1] (a generator without its tanh) are refused before any scoring.
+    for value in (1.5, -1.01):
+      samples = np.zeros((10, 8, 8, 3), np.float32)
+      samples[3, 2, 1, 0] = value
+      run = mock.Mock(samples=samples)
+      for evaluator in (evaluate.inception_metrics, evaluate.digit_metrics):
+        with mock.patch.object(evaluate.inception, 'load') as load, \
+             self.assertRaisesRegex(ValueError, r'must lie in \[-1, 1\]'):
+          evaluator(run, 'w.npz')
+        load.assert_not_called()
+    evaluate.check_num_samples(0, 'sr', gan_lib.Latent())   # SR draws no samples at all
 
 
 if __name__ == '__main__':

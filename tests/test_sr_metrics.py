@@ -171,6 +171,45 @@ class ClosedFormTest(chex.TestCase, parameterized.TestCase):
     rgb = float(sr.psnr(srx, hr, crop_border=4, convention='rgb')[0])
     self.assertGreater(abs(y - rgb), 0.1)
 
+  def test_the_report_averages_over_images(self):
+    # Three flat images (RGB), channel 0 off by 3, 6 and 30 levels: MSE d^2 / 3; SSIM of
+    # flat images is the luminance term, (2 mu_x mu_y + C1) / (mu_x^2 + mu_y^2 + C1), on
+    # channel 0 and 1 on the others. The report gives the means over the images.
+    hr8 = np.full((3, 16, 16, 3), 100, np.uint8)
+    sr8 = hr8.copy()
+    for i, d in enumerate((3, 6, 30)):
+      sr8[i, ..., 0] += d
+    to = lambda u: u.astype(np.float32) / 127.5 - 1
+    out = sr.sr_metrics(to(sr8), to(hr8), crop_border=0, convention='rgb')
+    c1 = (0.01 * 255) ** 2
+    psnrs = [10 * np.log10(255 ** 2 / (d * d / 3)) for d in (3, 6, 30)]
+    ssims = [(2 + (2 * (100 + d) * 100 + c1) / ((100 + d) ** 2 + 100 ** 2 + c1)) / 3
+             for d in (3, 6, 30)]
+    np.testing.assert_allclose(out['psnr_per_image'], psnrs, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(out['ssim_per_image'], ssims, rtol=0, atol=1e-4)  # float32 moments
+    self.assertAlmostEqual(out['psnr'], np.mean(psnrs), delta=1e-4)
+    self.assertAlmostEqual(out['ssim'], np.mean(ssims), delta=1e-4)
+    self.assertGreater(abs(np.mean(psnrs) - np.median(psnrs)), 1.0)   # mean, not median
+    self.assertGreater(abs(np.mean(ssims) - np.median(ssims)), 1e-3)
+
+  def test_out_of_range_values_are_clipped_as_a_png_would(self):
+    # to_8bit: round(255 * clip((x + 1) / 2, 0, 1)). Under jit the range is not checked,
+    # so a generator without tanh scores as its saved (clipped) 8-bit images would.
+    np.testing.assert_array_equal(
+        np.asarray(sr.to_8bit(np.array([-3.0, -1.0, 0.0, 1.0, 3.0], np.float32))),
+        [0.0, 0.0, 128.0, 255.0, 255.0])   # 127.5 rounds half to even: 128
+    hr8, sr8 = _hr_sr_uint8(seed=10, n=2)
+    rng = np.random.default_rng(11)
+    hr, srx = _to_jaxgan(hr8, rng), _to_jaxgan(sr8, rng)
+    wild = srx * 1.5   # values up to +-1.5
+    saved = np.round(255 * np.clip((wild.astype(np.float64) + 1) / 2, 0, 1))
+    psnr = jax.jit(sr.psnr, static_argnames=('crop_border', 'convention'))
+    got = np.asarray(psnr(jnp.asarray(wild), hr, crop_border=2, convention='rgb'))
+    for i in range(2):
+      want = peak_signal_noise_ratio(_crop(hr8, 2)[i].astype(np.float64),
+                                     _crop(saved, 2)[i], data_range=255)
+      self.assertAlmostEqual(float(got[i]), want, delta=PSNR_TOL)
+
 
 class BadInputTest(parameterized.TestCase):
 

@@ -16,16 +16,17 @@ from jaxgan.arrays import check_features, check_finite
 def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Mean ``[d]`` and covariance ``[d, d]`` (unbiased) of ``features[n, d]``.
 
-  Warns when ``n < d``: the covariance is then singular and the distance unstable.
+  Warns when ``n <= d``: the covariance (of rank at most ``n - 1``) is then singular and
+  the distance unstable.
   """
   f = check_features(features, 'features')
   n, d = f.shape
   if n < 2:
     raise ValueError(f'At least 2 samples are needed for a covariance; got {n}.')
-  if n < d:
+  if n <= d:  # rank(cov) <= n - 1 < d
     warnings.warn(f'Only {n} samples for {d}-dimensional features: the covariance is '
                   'singular and the Fréchet distance is biased and unstable; use at least '
-                  f'{d} (FID convention: 10,000 or 50,000).', stacklevel=2)
+                  f'{d + 1} (FID convention: 10,000 or 50,000).', stacklevel=2)
   return f.mean(0), np.atleast_2d(np.cov(f, rowvar=False))
 
 
