@@ -142,6 +142,19 @@ class BroadcastParameterGradientTest(chex.TestCase):
         error = functools.reduce(lambda t, k: t[k], path, errors)
         self.assertLess(error, bound, f'{name} {path}: {errors}')
 
+  def test_in_bfloat16_dense_multiplies_and_returns_bfloat16(self):
+    # Activations stay bfloat16 (the module docstring): x W in bfloat16, only the bias added
+    # in float32; the result within bfloat16 rounding of the float64 x W + b.
+    x = jax.random.normal(jax.random.key(3), (4, 64))
+    dense = mixed.Dense(32, dtype=jnp.bfloat16)
+    v = dense.init(jax.random.key(0), x)
+    v = {'params': {'kernel': v['params']['kernel'], 'bias': jnp.full((32,), 0.5)}}
+    out = dense.apply(v, x.astype(jnp.bfloat16))
+    self.assertEqual(out.dtype, jnp.bfloat16)
+    p = jax.tree.map(lambda t: np.asarray(t, np.float64), v['params'])
+    want = np.asarray(x, np.float64) @ p['kernel'] + p['bias']
+    np.testing.assert_allclose(np.asarray(out, np.float64), want, atol=0.05)
+
   def test_in_float32_dense_and_prelu_are_flax_s(self):
     x = jax.random.normal(jax.random.key(3), (4, 6))
     for ours, flax_layer in ((mixed.Dense(5), nn.Dense(5)),

@@ -210,6 +210,16 @@ class SelfAttentionTest(chex.TestCase):
     want = _np_attention(self.x, w['f'], w['g'], w['h'], w['v'], 0.7)
     np.testing.assert_allclose(out, want, rtol=1e-2, atol=1e-3)
 
+  def test_convolutions_start_at_pytorch_s_default_conv_init(self):
+    # Mimicry's SelfAttention keeps nn.Conv2d's default init, kaiming_uniform_(a=sqrt(5)):
+    # U[-b, b] with b = 1 / sqrt(fan_in), the 1x1 kernels' fan_in their input channels.
+    p = blocks.SelfAttention().init(jax.random.key(0), jnp.zeros((1, 2, 2, 256)))['params']
+    for name, fan_in in (('f', 256), ('g', 256), ('h', 256), ('v', 128)):
+      k, bound = np.asarray(p[name]['kernel']), 1.0 / np.sqrt(fan_in)
+      self.assertLessEqual(np.abs(k).max(), bound, name)
+      self.assertGreater(np.abs(k).max(), 0.95 * bound, name)
+      np.testing.assert_allclose(k.std(), bound / np.sqrt(3), rtol=0.05, err_msg=name)
+
   def test_bad_shapes(self):
     with self.assertRaisesRegex(ValueError, r'divisible by 8 .*\(1, 4, 4, 12\)'):
       blocks.SelfAttention().init(jax.random.key(0), jnp.zeros((1, 4, 4, 12)))
@@ -235,6 +245,17 @@ class ProjectionHeadTest(chex.TestCase):
     chex.assert_shape(out, (5,))
     self.assertEqual(out.dtype, jnp.float32)
     np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+
+  def test_psi_and_embedding_start_xavier_uniform(self):
+    # Mimicry's SNLinear / SNEmbedding and the authors' code: Glorot (xavier) uniform, gain 1,
+    # U[-a, a] with a = sqrt(6 / (fan_in + fan_out)): psi [D, 1], the embedding [K, D].
+    v = blocks.ProjectionHead(10).init(jax.random.key(0), jnp.zeros((2, 256)),
+                                       jnp.zeros((2,), jnp.int32))['params']
+    for k, fans in ((v['psi']['kernel'], 256 + 1), (v['embed']['embedding'], 10 + 256)):
+      k, bound = np.asarray(k), np.sqrt(6.0 / fans)
+      self.assertLessEqual(np.abs(k).max(), bound)
+      self.assertGreater(np.abs(k).max(), 0.9 * bound)
+      np.testing.assert_allclose(k.std(), bound / np.sqrt(3), rtol=0.1)
 
   def test_bad_inputs(self):
     with self.assertRaisesRegex(ValueError, r'\[B, D\]; got \(2, 3, 4\)'):
@@ -271,6 +292,33 @@ class SpectralNormTest(chex.TestCase):
     w = np.asarray(v['params']['Dense_0']['kernel'])
     np.testing.assert_allclose(sn.apply(v, x, train=False), x @ (w / _sigma_max(w)) + b,
                                rtol=1e-2, atol=1e-3)
+
+  def test_gradient_treats_the_power_iteration_vectors_as_constants(self):
+    # Miyato et al. 2018 (Algorithm 1), as PyTorch's and chainer's spectral norm: u and v of
+    # the power iteration are constants of the backward pass, so sigma = v W u^T is linear in
+    # W and the gradient of <R, x W / sigma> is G / sigma - <G, W> / sigma^2 v^T u, G = x^T R.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(3, 6)).astype(np.float32)
+    r = rng.normal(size=(3, 4)).astype(np.float32)
+
+    class Layer(nn.Module):
+      @nn.compact
+      def __call__(self, x, train=True):
+        return blocks.spectral(nn.Dense(4, use_bias=False), x, enabled=True, train=train)
+
+    v = Layer().init(jax.random.key(0), x)
+    grad = jax.grad(lambda p: jnp.sum(r * Layer().apply(
+        {**v, 'params': p}, x, train=True, mutable=['batch_stats'])[0]))(v['params'])
+    w = np.asarray(v['params']['Dense_0']['kernel'], np.float64)
+    u = np.asarray(v['batch_stats']['SpectralNorm_0']['Dense_0/kernel/u'], np.float64)
+    left = u @ w.T
+    left /= np.linalg.norm(left)
+    right = left @ w
+    right /= np.linalg.norm(right)
+    sigma = (left @ w @ right.T).item()
+    g = x.T.astype(np.float64) @ r
+    want = g / sigma - np.sum(g * w) / sigma ** 2 * (left.T @ right)
+    np.testing.assert_allclose(grad['Dense_0']['kernel'], want, rtol=1e-4, atol=1e-5)
 
   def test_sngan_discriminator_layers_reach_unit_spectral_norm(self):
     # Every spectrally normalized weight of a (conditional, self-attention) SNGAN D: after

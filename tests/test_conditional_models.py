@@ -223,7 +223,7 @@ class ConditionalModelsTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, 'num_classes > 0'):
       cond.ConditionalGenerator(0).init(key, Z_IN, Y_IN)
 
-  @parameterized.parameters('cgan_g_cbn', 'concat_layer_d', 'infogan_g', 'infogan_d')
+  @parameterized.parameters('cgan_g_cbn', 'concat_layer_d', 'acgan_d', 'infogan_g', 'infogan_d')
   def test_bfloat16_computation(self, name):
     module, inputs = MODELS[name]
     out = jax.jit(lambda v, *a: module.clone(dtype=jnp.bfloat16).apply(
@@ -255,6 +255,33 @@ class ConditionalModelsTest(chex.TestCase):
     diff = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
                         first_two(run_train(v, *other)[0]), first_two(out))
     self.assertGreater(max(jax.tree.leaves(diff)), 1e-4)
+
+  @parameterized.parameters('cgan_g_cbn', 'acgan_d', 'infogan_g', 'infogan_d')
+  def test_batch_norm_running_statistics_move_a_tenth_of_the_way(self, name):
+    # The official InfoGAN code's and DCGAN's momentum 0.9 (PyTorch's 0.1): after one training
+    # batch from (0, 1), each running mean is 0.1 * the batch mean of the norm's input and
+    # each running variance 0.9 + 0.1 * its (biased) batch variance.
+    import flax.linen as nn
+    module, inputs = MODELS[name]
+    seen = {}
+
+    def spy(next_fun, args, kwargs, context):
+      if isinstance(context.module, nn.BatchNorm):
+        seen[context.module.scope.path] = np.asarray(args[0], np.float64)
+      return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(spy):
+      _, upd = module.apply(_variables(name), *inputs, train=True, mutable=['batch_stats'])
+    self.assertLen(seen, 3 if name == 'infogan_d' else 2 + (name == 'infogan_g'))
+    for path, h in seen.items():
+      stats = upd['batch_stats']
+      for k in path:
+        stats = stats[k]
+      axes = tuple(range(h.ndim - 1))
+      np.testing.assert_allclose(stats['mean'], 0.1 * h.mean(axes), rtol=1e-4, atol=1e-6,
+                                 err_msg=str(path))
+      np.testing.assert_allclose(stats['var'], 0.9 + 0.1 * h.var(axes), rtol=1e-4, atol=1e-6,
+                                 err_msg=str(path))
 
   @parameterized.parameters('projection_spectral_d', 'projection_none_d', 'concat_layer_d')
   def test_gradient_penalty_ready_discriminators_treat_examples_independently(self, name):

@@ -105,6 +105,43 @@ class ModelsTest(chex.TestCase):
     k = np.asarray(init(jax.random.key(4), (8, 16, 200)))  # fan_in = 8 * 16
     np.testing.assert_allclose(k.std(), np.sqrt(2.0 / 128), rtol=0.05)
 
+  def test_each_initializer_name_draws_its_distribution(self):
+    """Every registered name against its closed form on a [400, 100] kernel (fan_in 400,
+    fan_out 100): the variance (2/(in+out), 1/in, 2/in; a truncated normal's rescaled to
+    it), the support, and the tails that tell a normal from a truncated one."""
+    from jaxgan.models import initializers
+    fi, fo = 400, 100
+    draw = lambda spec: np.asarray(initializers.get(spec)(jax.random.key(7), (fi, fo)),
+                                   np.float64)
+    uniform = {'glorot_uniform': np.sqrt(6 / (fi + fo)), 'he_uniform': np.sqrt(6 / fi)}
+    for name, bound in uniform.items():
+      k = draw(name)
+      self.assertLessEqual(np.abs(k).max(), bound, name)
+      self.assertGreater(np.abs(k).max(), 0.99 * bound, name)
+      np.testing.assert_allclose(k.std(), bound / np.sqrt(3), rtol=0.03, err_msg=name)
+    truncated = {'glorot_normal': 2 / (fi + fo), 'lecun_normal': 1 / fi, 'he_normal': 2 / fi}
+    for name, variance in truncated.items():
+      k = draw(name)
+      np.testing.assert_allclose(k.var(), variance, rtol=0.05, err_msg=name)
+      # cut at 2 standard deviations of the normal before rescaling (0.8796 of it)
+      self.assertLessEqual(np.abs(k).max(), 2 * np.sqrt(variance) / 0.87962566, name)
+      self.assertGreater(np.abs(k).max(), 2 * np.sqrt(variance), name)  # past a uniform's
+    k = draw('normal(stddev=0.3)')  # untruncated: 4.55 % beyond 2 sigma
+    np.testing.assert_allclose(k.std(), 0.3, rtol=0.03)
+    np.testing.assert_allclose(np.mean(np.abs(k) > 0.6), 0.0455, atol=0.006)
+    k = draw('uniform(scale=0.5)')  # U[0, 0.5)
+    self.assertTrue(0.0 <= k.min() and k.max() < 0.5)
+    np.testing.assert_allclose(k.mean(), 0.25, rtol=0.03)
+    np.testing.assert_allclose(draw('orthogonal').T @ draw('orthogonal'), np.eye(fo),
+                               atol=1e-5)
+    np.testing.assert_array_equal(draw('zeros'), 0.0)
+    np.testing.assert_array_equal(draw('ones'), 1.0)
+    k = draw("variance_scaling(scale=3.0, mode='fan_out', distribution='uniform')")
+    np.testing.assert_allclose(k.var(), 3.0 / fo, rtol=0.05)
+    self.assertCountEqual(initializers.names(), [
+        'glorot_uniform', 'glorot_normal', 'lecun_normal', 'he_normal', 'he_uniform',
+        'orthogonal', 'normal', 'uniform', 'variance_scaling', 'zeros', 'ones'])
+
   def test_every_model_takes_initializers_by_name(self):
     """A config can only hold a name: the ResNet and conditional modules, which do not
     resolve names themselves, take them through models.get too."""

@@ -309,6 +309,58 @@ class ResNetModelsTest(chex.TestCase):
     stats = traverse_util.flatten_dict(gv['batch_stats'])
     self.assertIn(('SpectralNorm_0', 'l1/kernel/u'), stats)  # G's linear layer normalized
 
+  def test_discriminator_and_attention_initializers_are_mimicry_s(self):
+    # Mimicry's SNGAN/SAGAN D: xavier_uniform_ with gain sqrt(2) on the blocks' 3x3 convs and
+    # gain 1 on the shortcuts, the last linear layer and the embedding, U[-a, a] with a = gain
+    # sqrt(6 / (fan_in + fan_out)), fans counting the receptive field (an embedding [K, D]:
+    # K + D); both attention layers keep PyTorch's conv default, a = 1 / sqrt(fan_in).
+    d = ResNetDiscriminator(ndf=64, num_classes=10, attention_at=8)
+    g = ResNetGenerator(ngf=64, attention_at=16)
+    dp = jax.jit(d.init)(_key(0), jnp.zeros((1, 32, 32, 3)),
+                         jnp.zeros((1,), jnp.int32))['params']
+    gp = jax.jit(g.init)(_key(1), jnp.zeros((1, 128)))['params']
+    xavier = lambda gain, fans: gain * np.sqrt(6.0 / fans)
+    cases = {'D block1/c1': (dp['block1']['c1']['kernel'], xavier(np.sqrt(2.0), 9 * 3 + 9 * 64)),
+             'D block2/c2': (dp['block2']['c2']['kernel'], xavier(np.sqrt(2.0), 2 * 9 * 64)),
+             'D block4/c1': (dp['block4']['c1']['kernel'], xavier(np.sqrt(2.0), 2 * 9 * 64)),
+             'D block1/c_sc': (dp['block1']['c_sc']['kernel'], xavier(1.0, 3 + 64)),
+             'D block2/c_sc': (dp['block2']['c_sc']['kernel'], xavier(1.0, 2 * 64)),
+             'D head/psi': (dp['head']['psi']['kernel'], xavier(1.0, 64 + 1)),
+             'D head/embed': (dp['head']['embed']['embedding'], xavier(1.0, 10 + 64))}
+    for who, p in (('D', dp), ('G', gp)):
+      for name, fan_in in (('f', 64), ('g', 64), ('h', 64), ('v', 32)):
+        cases[f'{who} attention/{name}'] = (p['attention'][name]['kernel'], 1 / np.sqrt(fan_in))
+    for where, (k, bound) in cases.items():
+      k = np.asarray(k)
+      self.assertLessEqual(np.abs(k).max(), bound, where)
+      np.testing.assert_allclose(k.std(), bound / np.sqrt(3), rtol=0.15 if k.size < 100 else 0.06,
+                                 err_msg=where)
+
+  def test_batch_norm_running_statistics_move_a_tenth_of_the_way(self):
+    # chainer's BatchNormalization (decay 0.9) and PyTorch's (momentum 0.1, Mimicry): after one
+    # training batch from (0, 1), every running mean is 0.1 * the batch mean of its input and
+    # every running variance 0.9 + 0.1 * its (biased) batch variance.
+    import flax.linen as nn
+    s = _setup('sagan')
+    inputs = {}
+
+    def spy(next_fun, args, kwargs, context):
+      if isinstance(context.module, nn.BatchNorm):
+        inputs[context.module.scope.path] = np.asarray(args[0], np.float64)
+      return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(spy):
+      _, upd = s['g'].apply(s['gv'], s['z'], s['y'], train=True, mutable=['batch_stats'])
+    self.assertLen(inputs, 7)  # 2 per block, and b5
+    for path, h in inputs.items():
+      stats = upd['batch_stats']
+      for k in path:
+        stats = stats[k]
+      np.testing.assert_allclose(stats['mean'], 0.1 * h.mean((0, 1, 2)), rtol=1e-4, atol=1e-6,
+                                 err_msg=str(path))
+      np.testing.assert_allclose(stats['var'], 0.9 + 0.1 * h.var((0, 1, 2)), rtol=1e-4,
+                                 atol=1e-6, err_msg=str(path))
+
   def test_bfloat16_computation(self):
     # The same float32 parameters, bfloat16 computation.
     s = _setup('sagan')
