@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import types
 
 import chex
 import jax
@@ -110,6 +111,21 @@ class ConditionalStepTest(chex.TestCase):
                   else (jnp.zeros((2, 4)), {'categorical': jnp.zeros(2, jnp.int32),
                                             'continuous': jnp.zeros((2, 2))}))
         jax.eval_shape(lambda m=module, i=inputs: m.init(jax.random.key(0), *i))
+
+  def test_labels_and_categorical_codes_must_lie_in_their_range(self):
+    # One past the last class (or category) is refused, as is -1: neither is an input the
+    # generator saw in training. The checks read gan.latent alone.
+    cgan = types.SimpleNamespace(latent=gan_lib.Latent(conditioning='labels', num_classes=10))
+    inference.check_labels(cgan, np.array([0, 9]))
+    for bad in (10, -1):
+      with self.assertRaisesRegex(ValueError, r'Labels must lie in \[0, 10\)'):
+        inference.check_labels(cgan, np.array([0, bad]))
+    info = types.SimpleNamespace(latent=gan_lib.Latent(conditioning='codes', num_categorical=4,
+                                                       num_continuous=2))
+    inference.check_codes(info, {'categorical': np.array([0, 3])})
+    for bad in (4, -1):
+      with self.assertRaisesRegex(ValueError, r'Categorical codes must lie in \[0, 4\)'):
+        inference.check_codes(info, {'categorical': np.array([bad, 0])})
 
 
 class ConditionalSamplingTest(chex.TestCase):

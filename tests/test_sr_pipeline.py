@@ -161,6 +161,80 @@ class PairedDataTest(chex.TestCase):
     self.assertGreater(at_border, 5)  # the reflected context is exercised
     self.assertGreater(len(used), 4)  # the 8 flips/rotations are drawn
 
+  def test_every_crop_column_on_the_lr_grid_is_drawn(self):
+    # Columns of value 12 * column: a crop's smallest value is its left column, under any
+    # flip or rotation. An 8 x 20 image has four 8-pixel crops on the x4 grid, at columns
+    # 0, 4, 8 and 12 (and one row position).
+    image = np.repeat(12 * np.arange(20, dtype=np.uint8)[None, :, None], 8, 0).repeat(3, 2)
+    lefts = set()
+    for seed in range(64):
+      hr, _ = paired.random_pair(image, 8, 4, np.random.default_rng(seed))
+      lefts.add(int(round((hr.min() + 1) * 127.5)) // 12)
+    self.assertEqual(lefts, {0, 4, 8, 12})
+
+  def test_the_eight_flips_and_rotations_are_drawn_alike_and_move_hr_and_lr_together(self):
+    # A crop-sized image is its own crop: each pair is one of the 8 elements of the
+    # dihedral group applied to the image and to its MATLAB-bicubic 8-bit LR.
+    image = np.random.default_rng(5).integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    whole = image.astype(np.float32) / 127.5 - 1.0
+    whole_lr = np.round((np.clip(bicubic.imresize(whole, 0.25), -1, 1) + 1) * 127.5) / 127.5 - 1
+    views = [(np.rot90(whole, k)[:, ::-1], np.rot90(whole_lr, k)[:, ::-1]) if flip
+             else (np.rot90(whole, k), np.rot90(whole_lr, k))
+             for flip in (False, True) for k in range(4)]
+    counts = np.zeros(8, int)
+    for seed in range(400):
+      hr, lr = paired.random_pair(image, 8, 4, np.random.default_rng(seed))
+      found = [n for n, (v, _) in enumerate(views) if np.allclose(hr, v, atol=1e-6)]
+      self.assertLen(found, 1)
+      np.testing.assert_allclose(lr, views[found[0]][1], atol=1e-6)
+      counts[found[0]] += 1
+    # 50 expected each; a binomial(400, 1/8) count is under 30 with probability ~1e-3.
+    self.assertGreater(counts.min(), 25, counts)
+
+  def test_quantize_rounds_to_8_bit_levels_and_clips(self):
+    x = np.array([-1.5, -1.0, -1.0 + 0.4 / 127.5, -1.0 + 0.6 / 127.5, 0.0, 1.0, 1.2],
+                 np.float32)
+    np.testing.assert_allclose(paired.quantize(x),
+                               np.array([0, 0, 0, 1, 128, 255, 255]) / 127.5 - 1, atol=1e-6)
+    # A sharp edge overshoots under bicubic's negative lobes; the LR stays a saved 8-bit
+    # image: in [-1, 1], on the 256 levels.
+    edge = np.where(np.arange(32) < 14, -1.0, 1.0)[None, :, None].repeat(32, 0).repeat(3, 2)
+    self.assertGreater(bicubic.imresize(edge, 0.25).max(), 1.0)
+    lr = paired.downscale(edge.astype(np.float32), 4)
+    self.assertLessEqual(lr.max(), 1.0)
+    self.assertGreaterEqual(lr.min(), -1.0)
+    levels = (lr.astype(np.float64) + 1) * 127.5
+    np.testing.assert_allclose(levels, np.round(levels), atol=1e-4)
+
+  def test_a_batch_split_over_hosts_is_the_one_host_batch(self):
+    # Each example's crop is keyed by its place in the global batch: two hosts' slices,
+    # put together, are the batch one host makes.
+    sources = [_images(i, (40, 44, 3)) for i in range(10)]
+    make = lambda host, num_hosts: paired.pipeline_parts(
+        lambda: sources, len(sources), 16, 4, 2, 3, 8, host, num_hosts, data.epoch_indices)(5)
+    whole = make(0, 1)
+    halves = [make(host, 2) for host in (0, 1)]
+    for key in ('x', 'lr'):
+      np.testing.assert_array_equal(
+          np.concatenate([h[key] for h in halves], axis=1), whole[key], err_msg=key)
+
+  def test_a_folder_holds_out_every_tenth_image_or_its_last(self):
+    images_ = [np.full((1, 1, 3), i, np.uint8) for i in range(25)]
+    train, held = paired.split_folder(images_)
+    self.assertEqual([int(im[0, 0, 0]) for im in held], [0, 10, 20])
+    self.assertEqual([int(im[0, 0, 0]) for im in train],
+                     [i for i in range(25) if i % 10])
+    train, held = paired.split_folder(images_[:4])
+    self.assertEqual(([int(im[0, 0, 0]) for im in train], [int(im[0, 0, 0]) for im in held]),
+                     ([0, 1, 2], [3]))
+
+  def test_to_rgb_keeps_the_colour_channels(self):
+    rgba = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    np.testing.assert_array_equal(paired.to_rgb(rgba), rgba[..., :3])
+    gray = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    np.testing.assert_array_equal(paired.to_rgb(gray), np.stack([gray] * 3, -1))
+    np.testing.assert_array_equal(paired.to_rgb(gray[..., None]), np.stack([gray] * 3, -1))
+
   def test_photos_pipeline(self):
     p = data.get('photos', batch_size=4, n_critic=2, crop_size=32, scale=4)
     b = p.batch(3)

@@ -322,6 +322,19 @@ class TwoStageTest(chex.TestCase):
     from jaxgan import validation
     self.assertIsInstance(e.exception, validation.ConfigError)
 
+  def test_interpolation_mixes_the_trained_weights_and_the_ema_alike(self):
+    # The new workdir's EMA is the mixture too, not the GAN run's: a run with an EMA
+    # samples it, and a run resumed from the workdir continues it.
+    psnr_w, _ = inference.generator_weights(self.psnr)
+    _, _, gan_state, _ = inference.restore(self.gan, with_data=False)
+    out = os.path.join(self.root, 'interp_ema')
+    inference.interpolate(self.psnr, self.gan, 0.25, out)
+    _, _, mixed, _ = inference.restore(out, with_data=False)
+    mix = lambda b: jax.tree.map(lambda x, y: 0.75 * x + 0.25 * y, psnr_w, b)
+    chex.assert_trees_all_close(mixed.g_params, mix(gan_state.g_params), rtol=1e-6, atol=1e-8)
+    chex.assert_trees_all_close(mixed.ema_params, mix(gan_state.ema_params), rtol=1e-6,
+                                atol=1e-8)
+
   def test_a_scanned_gan_stage_starts_from_and_mixes_with_an_unrolled_psnr_run(self):
     # The PSNR run is unrolled (rrdb_0); a GAN stage with scan_blocks=True takes its weights
     # stacked, and network interpolation mixes the two in the GAN run's (scanned) layout.

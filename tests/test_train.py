@@ -220,6 +220,61 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(sorted(os.listdir(os.path.join(wd, 'samples'))),
                      ['step_0000013.png', 'step_0000020.png', 'step_0000040.png'])
 
+  def test_restoring_without_data_builds_the_pending_records_data_shapes(self):
+    # A changed resume (here to another data set) stopped between its checkpoint and its
+    # records: the read-only tools rebuild its data shapes from the pending record, as its
+    # config, not from the old run's data_shapes.json.
+    wd = os.path.join(self.dir, 'pending_data')
+    train.train_and_evaluate(small_config(num_steps=10), wd)
+    changed = small_config(num_steps=20, allow_config_change=True, **{'data.name': 'grid25'})
+    record = data.shapes_record(data.get('grid25', batch_size=32))
+    workdir.write_pending(wd, changed, 5, ["data.name: 'ring8' -> 'grid25'"], record)
+    config = inference.load_config(wd)
+    self.assertEqual(config.data.name, 'grid25')
+    self.assertEqual(inference.data_shapes(wd, config).name, 'grid25')
+    self.assertEqual(inference.restore(wd, with_data=False)[1].name, 'grid25')
+    os.remove(workdir.pending_path(wd))  # without the record: the run's own
+    self.assertEqual(inference.data_shapes(wd, inference.load_config(wd)).name, 'ring8')
+
+  def test_a_batchnorm_run_without_an_ema_samples_its_running_statistics(self):
+    # No EMA: sample_latest uses the trained weights with their running BatchNorm
+    # statistics, on sample()'s documented noise (z ~ N(0, I) from fold_in(key(seed), 0)).
+    from configs import mlp_mnist
+    c = mlp_mnist.get_config()
+    c.model.generator.features, c.model.discriminator.features = (16,), (16,)
+    c.data.batch_size, c.num_steps, c.steps_per_call, c.ema_decay = 16, 4, 2, 0.0
+    c.eval_every, c.checkpoint_every, c.num_eval_samples = 4, 4, 12
+    wd = os.path.join(self.dir, 'bn_no_ema')
+    train.train_and_evaluate(c, wd)
+    out = inference.sample_latest(wd, 12, seed=3)
+    gan, _, state, _ = inference.restore(wd, with_data=False)
+    key = jax.random.split(jax.random.fold_in(jax.random.key(3), 0), 3)[0]
+    z = jax.random.normal(key, (12, gan.z_dim))
+    want = gan.generator.apply({'params': state.g_params, 'batch_stats': state.g_stats}, z,
+                               train=False)
+    self.assertFalse(out['ema'])
+    self.assertNotEqual(jax.tree.leaves(state.g_stats), [])  # the check is not vacuous
+    np.testing.assert_allclose(out['samples'], want, rtol=1e-5, atol=1e-6)
+    # ...and so do init_from and network interpolation (generator_weights).
+    params, stats = inference.generator_weights(wd)
+    chex.assert_trees_all_close(params, state.g_params, atol=0)
+    chex.assert_trees_all_close(stats, state.g_stats, atol=0)
+
+  def test_init_from_restarts_the_ema_and_the_optimizer_at_the_loaded_weights(self):
+    # Two-stage training: the new stage's EMA starts at the loaded weights and its
+    # optimizer afresh (Adam: zero moments, step count 0), whatever the state it replaces.
+    source = os.path.join(self.dir, 'source_restart')
+    train.train_and_evaluate(small_config(num_steps=20, ema_decay=0.9), source)
+    gan, _, saved, _ = inference.restore(source, with_data=False)
+    start = saved.replace(step=saved.step * 0,
+                          ema_params=jax.tree.map(np.zeros_like, saved.ema_params))
+    self.assertGreater(max(np.abs(x).max() for x in jax.tree.leaves(saved.g_opt_state)), 0)
+    state = inference.init_generator_from(start, gan, source)
+    chex.assert_trees_all_equal(state.g_params, saved.ema_params)
+    chex.assert_trees_all_equal(state.ema_params, saved.ema_params)
+    for leaf in jax.tree.leaves(state.g_opt_state):
+      np.testing.assert_array_equal(leaf, 0)
+
   def test_sample_grids_use_the_weights_that_sampling_uses(self):
     """Without an EMA the grids show the trained weights with their running BatchNorm
     statistics (what launch.sample and launch.evaluate use), not the EMA rule's
