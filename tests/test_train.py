@@ -260,6 +260,31 @@ class TrainLoopTest(chex.TestCase):
     chex.assert_trees_all_close(params, state.g_params, atol=0)
     chex.assert_trees_all_close(stats, state.g_stats, atol=0)
 
+  def test_interpolation_mixes_batchnorm_statistics_as_the_weights(self):
+    # ESRGAN's interpolation of generators with BatchNorm (SRResNet's, here a BatchNorm
+    # MLP's): the running statistics are mixed as the weights, (1 - a) * first + a * second.
+    from configs import mlp_mnist
+    c = mlp_mnist.get_config()
+    c.model.generator.features, c.model.discriminator.features = (16,), (16,)
+    c.data.batch_size, c.num_steps, c.steps_per_call, c.ema_decay = 16, 4, 2, 0.0
+    c.eval_every, c.checkpoint_every, c.num_eval_samples = 4, 4, 12
+    runs = []
+    for seed in (1, 2):
+      c.seed = seed
+      runs.append(os.path.join(self.dir, f'bn_interp_{seed}'))
+      train.train_and_evaluate(c, runs[-1])
+    out = os.path.join(self.dir, 'bn_interp_mixed')
+    inference.interpolate(runs[0], runs[1], 0.25, out)
+    (_, _, first, _), (_, _, second, _), (_, _, mixed, _) = (
+        inference.restore(wd, with_data=False) for wd in (*runs, out))
+    self.assertNotEqual(jax.tree.leaves(first.g_stats), [])
+    for name in ('g_stats', 'g_params'):
+      a, b, m = (jax.tree.leaves(getattr(s, name)) for s in (first, second, mixed))
+      self.assertFalse(np.allclose(a[0], b[0]), name)  # the two runs differ
+      for x, y, z in zip(a, b, m, strict=True):
+        np.testing.assert_allclose(z, 0.75 * np.asarray(x, np.float64) + 0.25 * np.asarray(y),
+                                   rtol=1e-6, atol=1e-7, err_msg=name)
+
   def test_init_from_restarts_the_ema_and_the_optimizer_at_the_loaded_weights(self):
     # Two-stage training: the new stage's EMA starts at the loaded weights and its
     # optimizer afresh (Adam: zero moments, step count 0), whatever the state it replaces.
