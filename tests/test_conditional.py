@@ -189,6 +189,24 @@ class ConditionalSamplingTest(chex.TestCase):
       self.assertIn(want, proc.stdout + proc.stderr)
     self.assertEqual(Image.open(out).size, (3 * (10 * 29 + 1),) * 2)
 
+  def test_the_training_grid_shows_each_class_in_its_own_column(self):
+    """samples/step_*.png: the fixed noise of fold_in(fold_in(key(seed), 1), 2**31 - 1)
+    (jaxgan.build's key schedule) with labels i mod 10, sample i in row i // 10 and column
+    i mod 10 (not a 4 x 5 square of 20)."""
+    gan, _, state, config = inference.restore(self.cgan, with_data=False)
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), 1), 2**31 - 1)
+    z, _ = gan_lib.sample_latent(gan.latent, key, 20)
+    x = np.asarray(gan_lib.generate(gan, state, z, jnp.arange(20) % 10,
+                                    use_ema=inference.uses_ema(config)))
+    path = os.path.join(self.cgan, 'samples', 'step_0000002.png')
+    grid = np.asarray(Image.open(path).convert('L'), np.float32) / 255
+    self.assertEqual(grid.shape, (3 * (2 * 29 + 1), 3 * (10 * 29 + 1)))
+    grid = grid[::3, ::3]
+    for i in (0, 9, 10, 17, 19):
+      r, c = divmod(i, 10)
+      cell = grid[1 + 29 * r:29 * (r + 1), 1 + 29 * c:29 * (c + 1)]
+      np.testing.assert_allclose(cell, np.clip((x[i, ..., 0] + 1) / 2, 0, 1), atol=0.01)
+
   def test_a_tfds_run_samples_without_its_data_set(self):
     """A class-conditional MNIST run trained on TFDS's mock data samples, in process and by
     launch.sample, where MNIST is not prepared: its model comes from data_shapes.json."""

@@ -211,6 +211,26 @@ class ScheduleTest(chex.TestCase):
     c.g_optimizer.schedule = 'constant'
     self.assertEqual(build.schedule_warnings(c, 500), [])
 
+  def test_each_player_gets_its_own_optimizer(self):
+    # G's and D's optimizers from their own config fields (here one rate each: a TTUR).
+    from configs import toy2d
+    from jaxgan import build
+    c = toy2d.get_config()
+    c.n_critic = 1
+    c.g_optimizer = dict(name='sgd', learning_rate=1.0)
+    c.d_optimizer = dict(name='sgd', learning_rate=0.25)
+    gan, _ = build.build(c)
+    for optimizer, rate in ((gan.g_optimizer, 1.0), (gan.d_optimizer, 0.25)):
+      params = {'w': np.zeros(())}
+      updates, _ = optimizer.update({'w': np.ones(())}, optimizer.init(params), params)
+      self.assertAlmostEqual(float(updates['w']), -rate)
+
+  def test_a_schedule_without_a_learning_rate_is_a_config_error(self):
+    from jaxgan import build
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"schedule 'linear\(decay_steps=10\)' but no learning_rate"):
+      build.optimizer({'name': 'sgd', 'schedule': 'linear(decay_steps=10)'})
+
 
 class WeightClippingTest(chex.TestCase):
 

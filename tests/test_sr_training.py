@@ -217,6 +217,13 @@ class TwoStageTest(chex.TestCase):
     np.testing.assert_allclose(bicubic_lr, np.clip(bicubic.imresize(lr, 4), -1, 1), atol=1e-6)
     np.testing.assert_allclose(generated, np.clip(generate(state, lr, None), -1, 1), atol=1e-5)
 
+  def test_the_sample_picture_shows_at_most_8_fixed_crops(self):
+    from jaxgan import build
+    gan, pipe, _, config = inference.restore(self.gan)
+    lr, _ = build.eval_inputs(gan, pipe, config.seed, 20)
+    self.assertEqual(np.shape(lr)[0], 8)
+    np.testing.assert_array_equal(lr, pipe.evaluator_args['sample_pairs'](8)[1])
+
   def test_interpolation_endpoints_are_the_two_models(self):
     psnr_w, _ = inference.generator_weights(self.psnr)
     gan_w, _ = inference.generator_weights(self.gan)

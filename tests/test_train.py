@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -848,6 +849,121 @@ class TrainLoopTest(chex.TestCase):
     self.assertTrue(all(float(r['penalty']) > 0 for r in rows[2:]))
     jsonl = [json.loads(line) for line in open(os.path.join(wd, 'metrics.jsonl'))]
     self.assertEqual([float(r['d_loss']) for r in rows], [r['d_loss'] for r in jsonl])
+
+  def test_the_first_of_two_signals_is_kept_and_the_handlers_are_put_back(self):
+    # A SIGTERM (a scheduler's) then a SIGINT (a user's Ctrl-C) while stopping: the run
+    # stops as the first one asked, and the handlers before training are put back.
+    received = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+      self.addCleanup(signal.signal, sig, signal.signal(sig, lambda s, f: received.append(s)))
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    with train._StopRequest() as stop_request:
+      signal.raise_signal(signal.SIGTERM)
+      signal.raise_signal(signal.SIGINT)
+      self.assertTrue(stop_request.requested)
+      self.assertEqual(stop_request.signum, signal.SIGTERM)
+    self.assertEqual({sig: signal.getsignal(sig) for sig in before}, before)
+    self.assertEqual(received, [])  # caught by the loop's handler, not passed on
+
+  def test_a_signal_during_the_last_save_is_delivered_once_it_is_saved(self):
+    # The SIGTERM comes after the last call's vote (while its checkpoint is written): the
+    # run still ends as the signal asks, not as a run that was never stopped.
+    received = []
+    self.addCleanup(signal.signal, signal.SIGTERM,
+                    signal.signal(signal.SIGTERM, lambda s, f: received.append(s)))
+    real_save = checkpoints.Checkpoints.save
+
+    def save_then_signal(ckpt, step, *args, **kwargs):
+      out = real_save(ckpt, step, *args, **kwargs)
+      if step == 10:
+        signal.raise_signal(signal.SIGTERM)
+      return out
+    wd = os.path.join(self.dir, 'late_signal')
+    with mock.patch.object(checkpoints.Checkpoints, 'save', save_then_signal):
+      state = train.train_and_evaluate(small_config(num_steps=10), wd)
+    self.assertEqual(int(state.step), 10)
+    self.assertEqual(saved_steps(wd), [10])
+    self.assertEqual(received, [signal.SIGTERM])
+
+  def test_a_nan_stops_at_the_next_log_step_not_the_next_checkpoint(self):
+    # The losses are read at each log step (every 5 steps here), not only at the saves
+    # (every 20): a NaN at step 3 stops the run after its first call, before any save.
+    real_compile, calls = sharding.compile_train_steps, []
+
+    def counting(*args, **kwargs):
+      fn = real_compile(*args, **kwargs)
+
+      def call(state, *call_args):
+        calls.append(int(state.step))
+        return fn(state, *call_args)
+      return call
+    wd = os.path.join(self.dir, 'nan_before_a_save')
+    with (_poison_data(2), mock.patch.object(sharding, 'compile_train_steps', counting),
+          self.assertRaisesRegex(FloatingPointError,
+                                 r'loss at step 3\b.*no checkpoint was saved')):
+      train.train_and_evaluate(small_config(checkpoint_every=20), wd)
+    self.assertEqual(calls, [0])
+    self.assertEqual(saved_steps(wd), [])
+
+  def test_the_tensorboard_rows_are_flushed_before_each_checkpoint(self):
+    # tensorboardX buffers its events (up to 120 s): a run killed after a save and resumed
+    # from it would miss the rows up to that step in TensorBoard.
+    events = []
+    real_write, real_flush = writers.MetricWriter.write, writers.MetricWriter.flush
+    real_save = checkpoints.Checkpoints.save
+
+    def write(w, step, metrics):
+      events.append(('write', step))
+      return real_write(w, step, metrics)
+
+    def flush(w):
+      events.append(('flush', None))
+      return real_flush(w)
+
+    def save(ckpt, step, *args, **kwargs):
+      events.append(('save', step))
+      return real_save(ckpt, step, *args, **kwargs)
+    with (mock.patch.object(writers.MetricWriter, 'write', write),
+          mock.patch.object(writers.MetricWriter, 'flush', flush),
+          mock.patch.object(checkpoints.Checkpoints, 'save', save)):
+      train.train_and_evaluate(small_config(num_steps=20), os.path.join(self.dir, 'tb'))
+    saves = [i for i, e in enumerate(events) if e[0] == 'save']
+    self.assertEqual([events[i][1] for i in saves], [10, 20])
+    for i in saves:
+      written = events.index(('write', events[i][1]))
+      self.assertIn(('flush', None), events[written:i], events)
+
+  def test_steps_per_sec_counts_the_steps_since_the_previous_row(self):
+    # A clock that advances one second per reading: one reading at the start and one per
+    # flush (every 5 steps here), so every row's rate is 5 steps per second.
+    clock = iter(range(1000))
+    fake_time = mock.Mock(perf_counter=lambda: float(next(clock)))
+    wd = os.path.join(self.dir, 'rate')
+    with mock.patch.object(train, 'time', fake_time):
+      train.train_and_evaluate(small_config(num_steps=20), wd)
+    rows = writers.read_jsonl(os.path.join(wd, 'metrics.jsonl'))
+    self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
+    self.assertEqual([r['steps_per_sec'] for r in rows], [5.0] * 4)
+
+  def test_a_run_follows_the_documented_key_schedule(self):
+    # jaxgan.build: parameters from key(seed), step s from fold_in(fold_in(key(seed), 1),
+    # s). Pinned: another schedule would resume an earlier version's workdir on another
+    # random stream.
+    c = small_config(num_steps=5, seed=3)
+    state = train.train_and_evaluate(c, os.path.join(self.dir, 'keys'))
+    gan, pipe = build.build(c)
+    want = gan_lib.init_state(gan, jax.random.key(3), pipe.element_shape)
+    base = jax.random.fold_in(jax.random.key(3), 1)
+    want, _ = jax.jit(lambda s, b: gan_lib.train_steps(gan, s, b, base))(want,
+                                                                         pipe.batches(0, 5))
+    chex.assert_trees_all_close(state, want, rtol=1e-5, atol=1e-6)
+
+  def test_eval_every_0_draws_the_last_picture_only(self):
+    # eval_every = 0 (allowed: no periodic pictures) is no cadence, not a division by 0.
+    wd = os.path.join(self.dir, 'no_eval')
+    train.train_and_evaluate(small_config(num_steps=10, eval_every=0), wd)
+    self.assertEqual(os.listdir(os.path.join(wd, 'samples')), ['step_0000010.png'])
+    self.assertEqual(saved_steps(wd), [10])
 
   def test_shape_mismatch_between_model_and_data(self):
     with self.assertRaisesRegex(ValueError, r'\(3,\).*\(2,\)'):
