@@ -11,6 +11,34 @@ from jaxgan.models import blocks
 from jaxgan.models.resnet import ResNetDiscriminator
 
 
+def assert_running_statistics_move_a_tenth(apply_train) -> int:
+  """Calls ``apply_train()`` (a module's ``apply`` in training mode, ``mutable=
+  ['batch_stats']``, returning ``(out, updates)``) with every BatchNorm's input recorded,
+  and asserts momentum 0.1 (PyTorch's; chainer's and TensorFlow's decay 0.9) from the
+  initial (0, 1): each running mean is 0.1 * the batch mean of its norm's input and each
+  running variance 0.9 + 0.1 * its biased batch variance (Flax's). Returns the number of
+  norms."""
+  seen = {}
+
+  def spy(next_fun, args, kwargs, context):
+    if isinstance(context.module, nn.BatchNorm):
+      seen[context.module.scope.path] = np.asarray(args[0], np.float64)
+    return next_fun(*args, **kwargs)
+
+  with nn.intercept_methods(spy):
+    _, updates = apply_train()
+  for path, h in seen.items():
+    stats = updates['batch_stats']
+    for k in path:
+      stats = stats[k]
+    axes = tuple(range(h.ndim - 1))
+    np.testing.assert_allclose(stats['mean'], 0.1 * h.mean(axes), rtol=1e-4, atol=1e-6,
+                               err_msg=str(path))
+    np.testing.assert_allclose(stats['var'], 0.9 + 0.1 * h.var(axes), rtol=1e-4, atol=1e-6,
+                               err_msg=str(path))
+  return len(seen)
+
+
 def _np_batch_norm(x, mean, var, gamma, beta, eps=1e-5):
   """``gamma * (x - mean) / sqrt(var + eps) + beta``, statistics per channel (last axis)."""
   return gamma * (x - mean) / np.sqrt(var + eps) + beta
