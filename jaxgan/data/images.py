@@ -70,6 +70,11 @@ def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
 IMAGES_SPEC = "--config.data.name=\"images(path='DIR')\""
 
 
+def _holds(real: str, top: str) -> bool:
+  """Whether real path ``real`` is ``top`` or a folder above it."""
+  return os.path.commonpath([real, top]) == real
+
+
 def _image_files(root: str, dataset: str, others: frozenset[str] = frozenset()
                  ) -> list[str]:
   """The PNG/JPEG/BMP files under ``root``, sub-folders included (sorted by path; hidden
@@ -82,8 +87,7 @@ def _image_files(root: str, dataset: str, others: frozenset[str] = frozenset()
 
   def enters(folder: str, d: str) -> bool:
     real = os.path.realpath(os.path.join(folder, d))
-    return not (d.startswith('.') or real in others
-                or os.path.commonpath([real, top]) == real)
+    return not (d.startswith('.') or real in others or _holds(real, top))
 
   found, seen = [], set()
   for folder, subfolders, names in os.walk(root, followlinks=True):
@@ -140,14 +144,14 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
                               f'sub-folder of its path; {root} has none.')
     files = []
     real = {c: os.path.realpath(os.path.join(root, c)) for c in classes}
-    top = os.path.realpath(root)
+    top, first = os.path.realpath(root), {}
     for c in classes:  # a class folder linked to another class or up the tree: refused
-      same = [d for d in classes if d != c and real[d] == real[c]]
-      if same:
-        raise DataError(f'Class folders {c!r} and {same[0]!r} of {root} are one folder '
+      same = first.setdefault(real[c], c)
+      if same != c:
+        raise DataError(f'Class folders {same!r} and {c!r} of {root} are one folder '
                         f'({real[c]}): its images would be read as two classes. Remove '
                         'the link, or copy the images if they belong to both.')
-      if os.path.commonpath([real[c], top]) == real[c]:
+      if _holds(real[c], top):
         raise DataError(f'Class folder {os.path.join(root, c)} is a link to {real[c]}, '
                         f'which holds {root} itself: every class would be read again '
                         'as this one.')
