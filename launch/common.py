@@ -177,6 +177,18 @@ def _quiet_closed_event_loops(unraisable) -> None:
   sys.__unraisablehook__(unraisable)
 
 
+def _end(message: str, code: int) -> None:
+  """Prints ``message`` last on stderr and exits with ``code`` at once: ``os._exit``
+  skips teardown (TensorStore callbacks into closed event loops) and Python's buffer
+  flush, so the logs, stdout (a redirected one keeps what was printed) and stderr are
+  flushed first."""
+  logging.flush()
+  sys.stdout.flush()
+  sys.stderr.flush()
+  print(f'\n{message}', file=sys.stderr, flush=True)
+  os._exit(code)
+
+
 def run(main: Callable[[list[str]], None]) -> None:
   """``app.run(main)`` with :func:`parse_flags`, CPU programs run inline
   (:func:`jaxgan.sharding.run_cpu_programs_inline`), quiet Orbax logs, and user errors
@@ -194,16 +206,8 @@ def run(main: Callable[[list[str]], None]) -> None:
     try:
       main(argv)
     except USER_ERRORS as e:
-      logging.flush()
-      sys.stdout.flush()  # os._exit skips it: a redirected stdout keeps what was printed
-      sys.stderr.flush()
-      print(f'\nError: {e}', file=sys.stderr, flush=True)
-      os._exit(1)  # skip teardown: TensorStore callbacks into closed event loops
+      _end(f'Error: {e}', 1)
     except KeyboardInterrupt:  # SIGINT (launch.train: after its checkpoint is saved)
-      logging.flush()
-      sys.stdout.flush()
-      sys.stderr.flush()
-      print('\nInterrupted.', file=sys.stderr, flush=True)
-      os._exit(130)  # the shell's code for SIGINT
+      _end('Interrupted.', 130)  # the shell's code for SIGINT
 
   app.run(wrapped, flags_parser=parse_flags)
