@@ -277,6 +277,7 @@ class LaunchTest(chex.TestCase):
     """The launchers end a user error (exit 1) and an interrupt (130) with ``os._exit``,
     which flushes no buffer: a piped stdout (block-buffered) must still get what was
     printed before (a study's progress lines, an evaluation's table)."""
+    env = {k: v for k, v in ENV.items() if k != 'PYTHONUNBUFFERED'}  # buffered, as usual
     for error, returncode, message in (
         ('ConfigError("config.x = 1: bad")', 1, 'Error: config.x = 1: bad'),
         ('KeyboardInterrupt()', 130, 'Interrupted.')):
@@ -286,7 +287,6 @@ class LaunchTest(chex.TestCase):
               "  print('done so far: 3 of 4 runs')\n"
               f'  raise {error}\n'
               'common.run(main)\n')
-      env = {k: v for k, v in ENV.items() if k != 'PYTHONUNBUFFERED'}  # buffered, as usual
       proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=120)
       self.assertEqual(proc.returncode, returncode, proc.stderr[-2000:])

@@ -31,7 +31,14 @@ from jaxgan import (
   writers,
 )
 from jaxgan import gan as gan_lib
-from tests.train_helpers import ENV, ROOT, failing_from, saved_steps, small_config
+from tests.train_helpers import (
+  ENV,
+  ROOT,
+  failing_from,
+  saved_steps,
+  small_batchnorm_config,
+  small_config,
+)
 
 
 def _leaves_equal(a, b) -> bool:
@@ -240,11 +247,7 @@ class TrainLoopTest(chex.TestCase):
   def test_a_batchnorm_run_without_an_ema_samples_its_running_statistics(self):
     # No EMA: sample_latest uses the trained weights with their running BatchNorm
     # statistics, on sample()'s documented noise (z ~ N(0, I) from fold_in(key(seed), 0)).
-    from configs import mlp_mnist
-    c = mlp_mnist.get_config()
-    c.model.generator.features, c.model.discriminator.features = (16,), (16,)
-    c.data.batch_size, c.num_steps, c.steps_per_call, c.ema_decay = 16, 4, 2, 0.0
-    c.eval_every, c.checkpoint_every, c.num_eval_samples = 4, 4, 12
+    c = small_batchnorm_config()
     wd = os.path.join(self.dir, 'bn_no_ema')
     train.train_and_evaluate(c, wd)
     out = inference.sample_latest(wd, 12, seed=3)
@@ -264,11 +267,7 @@ class TrainLoopTest(chex.TestCase):
   def test_interpolation_mixes_batchnorm_statistics_as_the_weights(self):
     # ESRGAN's interpolation of generators with BatchNorm (SRResNet's, here a BatchNorm
     # MLP's): the running statistics are mixed as the weights, (1 - a) * first + a * second.
-    from configs import mlp_mnist
-    c = mlp_mnist.get_config()
-    c.model.generator.features, c.model.discriminator.features = (16,), (16,)
-    c.data.batch_size, c.num_steps, c.steps_per_call, c.ema_decay = 16, 4, 2, 0.0
-    c.eval_every, c.checkpoint_every, c.num_eval_samples = 4, 4, 12
+    c = small_batchnorm_config()
     runs = []
     for seed in (1, 2):
       c.seed = seed
@@ -305,11 +304,7 @@ class TrainLoopTest(chex.TestCase):
     """Without an EMA the grids show the trained weights with their running BatchNorm
     statistics (what launch.sample and launch.evaluate use), not the EMA rule's
     recomputed statistics."""
-    from configs import mlp_mnist
-    c = mlp_mnist.get_config()
-    c.model.generator.features, c.model.discriminator.features = (16,), (16,)
-    c.data.batch_size, c.num_steps, c.steps_per_call, c.ema_decay = 16, 4, 2, 0.0
-    c.eval_every, c.checkpoint_every, c.num_eval_samples = 4, 4, 12
+    c = small_batchnorm_config()
     grids = []
     real_save = train.plots.save_image_grid
     with mock.patch.object(train.plots, 'save_image_grid',

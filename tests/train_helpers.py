@@ -1,5 +1,6 @@
 """What the training-loop tests share: the repository root, a subprocess environment, the
-small toy config as a ConfigDict and as launcher flags, and the steps saved in a workdir."""
+small toy config as a ConfigDict and as launcher flags, a small BatchNorm config, and the
+steps saved in a workdir."""
 
 import os
 from collections.abc import Callable
@@ -7,7 +8,7 @@ from typing import Any
 
 import ml_collections
 
-from configs import toy2d
+from configs import mlp_mnist, toy2d
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, 'PYTHONPATH': ROOT}
@@ -31,6 +32,16 @@ def small_config(**overrides: Any) -> ml_collections.ConfigDict:
     for p in path:
       node = node[p]
     node[last] = v
+  return c
+
+
+def small_batchnorm_config() -> ml_collections.ConfigDict:
+  """mlp_mnist (its generator has BatchNorm), small: 16-wide MLPs, batch 16, 4 steps of 2
+  per call, no EMA."""
+  c = mlp_mnist.get_config()
+  c.model.generator.features, c.model.discriminator.features = (16,), (16,)
+  c.data.batch_size, c.num_steps, c.steps_per_call, c.ema_decay = 16, 4, 2, 0.0
+  c.eval_every, c.checkpoint_every, c.num_eval_samples = 4, 4, 12
   return c
 
 
