@@ -60,7 +60,10 @@ def main(argv):
   margin = sr.receptive_radius(gan.generator) if FLAGS.margin is None else FLAGS.margin
   tile = max(128, 2 * margin) if FLAGS.tile is None else FLAGS.tile
   hr = upscale.upscale(run.generate, lr, scale, margin=margin, tile=tile)
-  upscale.write_image(FLAGS.output, hr, profile)  # tagged with the input's colour profile
+  try:
+    upscale.write_image(FLAGS.output, hr, profile)  # tagged with the input's colour profile
+  except ValueError as e:  # non-finite pixels from the generator: nothing was written
+    raise common.LaunchError(str(e)) from None
   n = upscale.num_tiles(lr.shape[:2], tile, margin)
   print(f'wrote {FLAGS.output}: {lr.shape[1]}x{lr.shape[0]} -> {hr.shape[1]}x{hr.shape[0]} '
         f'(x{scale}, step {int(state.step)}, {n} tile{"s" * (n != 1)} of {tile} px, margin '

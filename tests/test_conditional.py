@@ -159,8 +159,9 @@ class ConditionalSamplingTest(chex.TestCase):
     proc, out = self._sample(self.cgan, '--labels=all')
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
     np.testing.assert_allclose(np.load(out), x, atol=1e-5)
-    proc, _ = self._sample(self.cgan, '--labels=3')
+    proc, out = self._sample(self.cgan, '--labels=3')
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    np.testing.assert_allclose(np.load(out), three, atol=1e-5)  # every sample of class 3
 
   def test_png_grid_has_one_column_per_class(self):
     """--output=*.png: sample i (class i mod 10) in row i // 10 and column i mod 10, 28 px
@@ -180,7 +181,9 @@ class ConditionalSamplingTest(chex.TestCase):
       cell = grid[1 + 29 * r:29 * (r + 1), 1 + 29 * c:29 * (c + 1)]
       np.testing.assert_allclose(cell, np.clip((x[i, ..., 0] + 1) / 2, 0, 1), atol=0.01)
     np.testing.assert_array_equal(grid[::29], 1.0)  # the white lines between rows
-    for flags, want in ((['--labels=3'], 'wrote a picture of (100, 28, 28, 1)'),
+    for flags, want in ((['--labels=3', '--num_samples=1000'],  # the most a grid holds
+                         'wrote a picture of (1000, 28, 28, 1)'),
+                        (['--labels=3'], 'wrote a picture of (100, 28, 28, 1)'),
                         (['--labels=3', '--num_samples=1001'],
                          'A PNG grid holds at most 1000 images')):
       proc = subprocess.run([sys.executable, '-m', 'launch.sample', f'--workdir={self.cgan}',

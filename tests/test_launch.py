@@ -12,6 +12,7 @@ from unittest import mock
 import chex
 import numpy as np
 from absl.testing import absltest, parameterized
+from PIL import Image
 
 from jaxgan import train
 from tests.train_helpers import ENV, ROOT, saved_steps, small_flags
@@ -70,6 +71,149 @@ class OutputCheckTest(chex.TestCase):
       self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
       self.assertEqual(proc.stderr.strip().splitlines()[-1],
                        'Error: --workdir cannot be written in /sys: Permission denied.')
+
+  def test_sample_counts_and_picture_suffixes_are_checked_before_any_work(self):
+    # A count below 1 was refused only after the run was restored; a picture suffix other
+    # than .png was written as NAME.jpg.npy.
+    from launch import common, sample
+    d = tempfile.mkdtemp()
+    out = os.path.join(d, 's.npy')
+    for args, message in (((0, 10), '--num_samples must be at least 1; got 0'),
+                          ((-5, 10), '--num_samples must be at least 1; got -5'),
+                          ((7, 0), '--batch_size must be at least 1; got 0')):
+      with self.subTest(args=args), self.assertRaisesRegex(common.LaunchError, message):
+        sample.check_arguments(*args, out)
+    for suffix in ('.jpg', '.jpeg', '.gif', '.bmp', '.tif', '.tiff', '.webp'):
+      with self.subTest(suffix=suffix), self.assertRaisesRegex(
+          common.LaunchError, 'launch.sample writes a picture as .png'):
+        sample.check_arguments(7, 10, os.path.join(d, 'x' + suffix))
+    self.assertEqual(os.listdir(d), [])
+
+  def test_the_sample_file_named_is_the_one_np_save_writes(self):
+    from launch import sample
+    for name in ('s', 'snpy', 's.npy', 's.NPY'):
+      d = tempfile.mkdtemp()
+      np.save(os.path.join(d, name), np.zeros(1))
+      self.assertEqual(os.listdir(d), [sample.output_path(name)], name)
+    for name in ('g.png', 'g.PNG'):  # a picture keeps its name
+      self.assertEqual(sample.output_path(name), name)
+
+  def test_output_names_and_workdirs_that_cannot_be_used_are_refused(self):
+    from launch import common
+    d = tempfile.mkdtemp()
+    for path in ('.png', os.path.join(d, '.png'), os.path.join(d, '.npy')):
+      with self.subTest(path=path), self.assertRaisesRegex(
+          common.LaunchError, f'--output needs a file name before its suffix; got {path!r}'):
+        common.check_output_name(path)
+    common.check_output_name(os.path.join(d, 'x'))
+    missing = os.path.join(d, 'missing')
+    with self.assertRaisesRegex(common.LaunchError,
+                                f'^The folder of --output does not exist: {missing}$'):
+      common.check_output_writable(os.path.join(missing, 'x.npy'))
+    for blank in ('', '  '):  # '  ' would be a folder named by two spaces
+      with self.subTest(blank=blank), self.assertRaisesRegex(
+          common.LaunchError, '--workdir is empty: give a folder'):
+        common.check_folder_writable(blank)
+    self.assertEqual(os.listdir(d), [])
+
+  def test_labels_and_codes_are_all_or_one_integer(self):
+    from launch import common, sample
+    self.assertEqual([sample._assignment_form(v, 'labels') for v in (None, 'all', '3', '-1')],
+                     [None, 'all', 3, -1])
+    for bad in ('2.5', 'x', ''):  # '2.5' is not class 2
+      with self.subTest(bad=bad), self.assertRaisesRegex(
+          common.LaunchError, f"--codes must be 'all' or an integer; got {bad!r}"):
+        sample._assignment_form(bad, 'codes')
+    np.testing.assert_array_equal(sample._assignment('all', 7, 3), [0, 1, 2, 0, 1, 2, 0])
+    np.testing.assert_array_equal(sample._assignment(3, 4, 10), [3, 3, 3, 3])
+    self.assertIsNone(sample._assignment(None, 4, 10))
+
+  def test_orbax_info_lines_are_kept_out_and_its_warnings_shown(self):
+    import logging as pylogging
+
+    from launch import common
+    orbax = '/site-packages/orbax/checkpoint/checkpointer.py'
+    for pathname, level, shown in ((orbax, pylogging.INFO, False),
+                                   (orbax, pylogging.WARNING, True),
+                                   (orbax, pylogging.ERROR, True),
+                                   ('/repo/jaxgan/train.py', pylogging.INFO, True)):
+      record = pylogging.LogRecord('absl', level, pathname, 1, 'message', None, None)
+      self.assertEqual(common._QuietOrbax().filter(record), shown, (pathname, level))
+
+  def test_the_config_file_checked_is_the_last_one_given_as_absl_takes_it(self):
+    from launch import common
+    for argv, spec in ((['x', '--config=a.py', '--config=b.py:s'], 'b.py:s'),
+                       (['x', '--config', 'a.py', '--config=b.py'], 'b.py'),
+                       (['x', '--config=a.py', '--config', 'b.py'], 'b.py'),
+                       (['x', '--config'], None), (['x', '--workdir=w'], None)):
+      self.assertEqual(common._config_spec(argv), spec, argv)
+    # A config file's own ConfigError is its last line, as a ValueError's is.
+    message = ('Error whilst parsing config file: Traceback (most recent call last):\n'
+               '  File "c.py", line 3, in get_config\n'
+               'jaxgan.validation.ConfigError: config.seed = -1: must be an integer')
+    self.assertEqual(common._without_traceback(message),
+                     'Error whilst parsing config file: jaxgan.validation.ConfigError: '
+                     'config.seed = -1: must be an integer')
+
+  def test_every_error_a_user_can_fix_is_one_line_and_exit_code_1(self):
+    # Each error jaxgan raises for a user to fix (a bad data file, torch weights that do
+    # not fit, a bad keyword in a name) ends in one line, not a traceback; any other
+    # error is raised (here a RuntimeError).
+    code = (
+        'import os\n'
+        'from jaxgan import checkpoints, registry, torch_weights, validation, workdir\n'
+        'from launch import common\n'
+        'errors = (validation.ConfigError, validation.DataError, registry.UnknownNameError,\n'
+        '          registry.ArgumentError, checkpoints.CheckpointError, workdir.WorkdirBusy,\n'
+        '          torch_weights.WeightsError, common.LaunchError, FloatingPointError,\n'
+        '          FileNotFoundError, FileExistsError, RuntimeError)\n'
+        "os._exit = lambda code: print(code, flush=True)  # exits no more: the next error\n"
+        'for error in errors:\n'
+        '  def main(argv, error=error):\n'
+        "    raise error(f'the {error.__name__} message')\n"
+        '  try:\n'
+        '    common.run(main)\n'
+        '  except SystemExit:\n'
+        '    pass\n'
+        '  except RuntimeError as e:\n'
+        "    print('raised', type(e).__name__)\n")
+    proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertEqual(proc.stdout.splitlines(), ['1'] * 11 + ['raised RuntimeError'])
+    names = ('ConfigError', 'DataError', 'UnknownNameError', 'ArgumentError',
+             'CheckpointError', 'WorkdirBusy', 'WeightsError', 'LaunchError',
+             'FloatingPointError', 'FileNotFoundError', 'FileExistsError')
+    self.assertEqual([ln for ln in proc.stderr.splitlines() if ln.startswith('Error: ')],
+                     [f'Error: the {n} message' for n in names])
+    self.assertNotIn('Traceback', proc.stderr)
+
+  def test_upscale_interpolate_and_evaluate_check_their_flags_before_the_runs(self):
+    # None of these folders is a run: each error comes before a workdir is read. An image
+    # suffix no writer takes failed after the work; the input under another spelling was
+    # overwritten; --alpha=1 (the GAN alone) is allowed; eval.json that cannot be written
+    # in the workdir failed after the evaluation.
+    d = tempfile.mkdtemp()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(os.path.join(d, 'in.png'))
+    sys_error = 'Error: --workdir cannot be written in /sys: Permission denied.'
+    for module, args, last in (
+        ('launch.upscale', [f'--workdir={d}', f'--input={d}/in.png', f'--output={d}/o.gif'],
+         f'Error: --output must end in .png, .jpg, .jpeg; got {d}/o.gif.'),
+        ('launch.upscale', [f'--workdir={d}', f'--input={d}/in.png',
+                            f'--output={d}/./in.png'],
+         f'Error: --output is the input image ({d}/./in.png); choose another path.'),
+        ('launch.interpolate', [f'--psnr={d}', f'--gan={d}', '--alpha=1.5',
+                                f'--workdir={d}/mixed'],
+         'Error: --alpha must lie in [0, 1]; got 1.5.'),
+        ('launch.interpolate', [f'--psnr={d}', f'--gan={d}', '--alpha=1.0',
+                                '--workdir=/sys/jaxgan_x'], sys_error),
+        ('launch.evaluate', ['--workdir=/sys'], sys_error)):
+      with self.subTest(module=module, args=args):
+        proc = subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, env=ENV,
+                              capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+        self.assertEqual(proc.stderr.strip().splitlines()[-1], last)
+    self.assertEqual(os.listdir(d), ['in.png'])
 
 
 class LaunchTest(chex.TestCase):

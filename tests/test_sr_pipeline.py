@@ -476,6 +476,10 @@ class UpscaleTest(chex.TestCase):
     for tile, margin in ((16, -1), (0, 0)):
       with self.assertRaisesRegex(ValueError, 'tile must be >= 1 and margin >= 0'):
         upscale.upscale(gen, lr, 2, tile=tile, margin=margin)
+    # One image, not a batch of them (its rows would be tiled as the batch axis).
+    with self.assertRaisesRegex(ValueError, r'lr must be one image \[h, w, C\]; got shape '
+                                r'\(1, 37, 45, 3\)'):
+      upscale.upscale(gen, lr[None], 2, tile=16, margin=3)
 
   def test_an_sr_generator_tiled_with_its_receptive_radius_equals_the_whole_image(self):
     from jaxgan.models import sr

@@ -441,6 +441,8 @@ class TwoStageTest(chex.TestCase):
                                np.asarray(Image.open(f'{d}/out.png'), np.float32), atol=1)
     with open(f'{d}/text.png', 'w') as f:
       f.write('not an image')
+    # 16,376 px x 4 = 65,504: a JPEG side over 65,500, refused before the work.
+    Image.fromarray(np.zeros((1, 16376, 3), np.uint8)).save(f'{d}/wide.png')
     toy = os.path.join(d, 'toy')
     from configs import toy2d
     c = toy2d.get_config()
@@ -454,12 +456,38 @@ class TwoStageTest(chex.TestCase):
                            'is the input image'),
                           ([f'--input={d}/in.jpg', f'--output={d}'], 'is a folder'),
                           ([f'--input={d}/in.jpg', f'--output={d}/.png'],
-                           'needs a file name before its suffix')):
+                           'needs a file name before its suffix'),
+                          ([f'--input={d}/wide.png', f'--output={d}/wide.jpg'],
+                           'would be 65504x4 pixels; a JPEG side is at most 65500')):
       flags = {a.split('=')[0]: a for a in [f'--workdir={self.gan}', f'--output={d}/o.png',
                                              *args]}
       proc = run(*flags.values())
       self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
       self.assertIn(message, proc.stderr.strip().splitlines()[-1])
+      self.assertNotIn('Traceback', proc.stderr)  # the launcher's line, before the work
+
+  def test_a_non_finite_upscaled_image_is_one_line_and_not_written(self):
+    # A diverged generator (stood in for by one whose every pixel is NaN, 32 x 32 x 3 of
+    # them at scale 4): write_image refuses the image, and the launcher ends in that line,
+    # not in a ValueError traceback.
+    d = tempfile.mkdtemp()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(os.path.join(d, 'in.png'))
+    code = ('import runpy\n'
+            'import numpy as np\n'
+            'from jaxgan import evaluate\n'
+            'real = evaluate.EvalRun.generate.func\n'
+            'evaluate.EvalRun.generate = property(\n'
+            '    lambda self: lambda lr: np.full_like(np.asarray(real(self)(lr)), np.nan))\n'
+            "runpy.run_module('launch.upscale', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, '-c', code, f'--workdir={self.gan}',
+                           f'--input={d}/in.png', f'--output={d}/out.png'], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+    self.assertRegex(proc.stderr.strip().splitlines()[-1],
+                     r'^Error: the image for .*out\.png: 3072 non-finite values \(NaN or Inf\), '
+                     r'from the generator')
+    self.assertNotIn('Traceback', proc.stderr)
+    self.assertEqual(os.listdir(d), ['in.png'])
 
 
 class LegacyCheckpointTest(chex.TestCase):

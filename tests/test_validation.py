@@ -129,6 +129,83 @@ class ValidationTest(chex.TestCase):
           validation.ConfigError, rf'config\.{field} = {value!r}: must be '):
         validation.validate(small_config(**{field: value}))
 
+  def test_every_rule_accepts_the_value_on_its_bound(self):
+    # The other side of the test above: 0 is 'unset/off' for the non-negative fields (an
+    # SR generator's z_dim, eval_every, weight_clip), and 2**32 - 1 is the last seed.
+    good = [('seed', 0), ('seed', 2**32 - 1), ('data.batch_size', 1), ('n_critic', 0),
+            ('adversarial_weight', 0.0), ('content.pixel_weight', 0.0),
+            ('content.perceptual_weight', 0.0), ('content.pixel', 'mse'),
+            ('content.perceptual_criterion', 'mse'), ('content.perceptual_layer', 'relu5_4'),
+            ('content.perceptual_scale', 1e-6), ('model.z_dim', 0), ('num_steps', 0),
+            ('num_epochs', 0.0), ('g_optimizer.learning_rate', 1e-8),
+            ('d_optimizer.learning_rate', 1e-8), ('g_optimizer.b1', 0.0),
+            ('d_optimizer.b1', 0.0), ('g_optimizer.b2', 0.0), ('d_optimizer.b2', 0.0),
+            ('penalty.weight', 0.0), ('penalty.every', 1), ('weight_clip', 0.0),
+            ('ema_decay', 0.0), ('steps_per_call', 1), ('log_every', 1), ('eval_every', 0),
+            ('checkpoint_every', 1), ('keep_checkpoints', 1), ('num_eval_samples', 1)]
+    self.assertEqual({field for field, _ in good}, set(validation.RULES))
+    for field, value in good:
+      with self.subTest(field=field, value=value):
+        self.assertEqual(validation.value_problems(small_config(**{field: value})), [])
+
+  def test_infinite_numbers_and_booleans_are_refused(self):
+    # inf > 0 holds, but an infinite rate or weight trains to NaN; a bool is an int in
+    # Python, so seed=True would silently be seed 1 and num_steps=True one step.
+    for field, value, allowed in (('g_optimizer.learning_rate', float('inf'), 'a finite'),
+                                  ('adversarial_weight', float('inf'), 'a finite'),
+                                  ('penalty.weight', float('inf'), 'a finite'),
+                                  ('content.perceptual_scale', float('inf'), 'a finite'),
+                                  ('weight_clip', float('inf'), 'a finite'),
+                                  ('seed', True, 'an integer'),
+                                  ('num_steps', True, 'an integer')):
+      with self.subTest(field=field, value=value), self.assertRaisesRegex(
+          validation.ConfigError, rf'config\.{field} = {value!r}: must be {allowed}'):
+        validation.validate(small_config(**{field: value}))
+
+  def test_a_field_left_out_of_a_config_is_not_checked(self):
+    # Rules apply to the fields a config has: one written without an optional field (here
+    # num_epochs and eval_every) is not refused for its absence.
+    c = small_config()
+    del c['num_epochs']
+    del c['eval_every']
+    validation.validate(c)
+
+  def test_a_content_loss_alone_trains_with_zero_critic_steps(self):
+    # The SR pre-training mode: either content term is enough (ESRGAN's PSNR stage uses
+    # the pixel loss, a perceptual-only stage the VGG one).
+    for content in ({'content.pixel_weight': 1.0}, {'content.perceptual_weight': 1.0}):
+      with self.subTest(**content):
+        validation.validate(small_config(n_critic=0, adversarial_weight=0.0, **content))
+
+  def test_no_auxiliary_term_in_any_spelling_allows_adversarial_weight_0(self):
+    for none in ('none', 'none()', ' none'):
+      with self.subTest(none=none):
+        validation.validate(small_config(adversarial_weight=0.0, **{'auxiliary.name': none}))
+
+  def test_every_unknown_field_of_a_section_is_named(self):
+    c = small_config()
+    c.penalty.evry = 4
+    c.penalty.wieght = 1.0
+    with self.assertRaises(validation.ConfigError) as raised:
+      validation.validate(c)
+    self.assertRegex(str(raised.exception), r"(?s)config.penalty has no field 'evry'.*"
+                     r"config.penalty has no field 'wieght' \(did you mean 'weight'\?\)")
+
+  def test_an_unknown_command_line_field_is_described_at_its_level(self):
+    c = default.get_config()
+    self.assertIsNone(validation.describe_unknown_field(c, 'model.generator'))
+    # A field of a value: said so, not a KeyError (the launcher would show a traceback).
+    self.assertEqual(validation.describe_unknown_field(c, 'seed.x'),
+                     "config.seed is a value (0), it has no field 'x'.")
+    # A module's section is not a kwargs: no advice to put the field in the model's name.
+    message = validation.describe_unknown_field(c, 'model.generator.featurez')
+    self.assertStartsWith(message, "config.model.generator has no field 'featurez'")
+    self.assertNotIn('kwargs', message)
+    # A kwargs field: the advice names the bare name, without the arguments it has.
+    c.penalty.name = 'r1(per_example=True)'
+    self.assertIn("--config.penalty.name='r1(gamma=VALUE)'.",
+                  validation.describe_unknown_field(c, 'penalty.kwargs.gamma'))
+
   def test_a_penalty_without_a_weight_is_refused(self):
     # The default weight is 0: naming a penalty alone would compute it and add nothing.
     wd = os.path.join(tempfile.mkdtemp(), 'never')
