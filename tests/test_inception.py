@@ -247,6 +247,41 @@ class RandomStateDictTest(chex.TestCase):
     with pytest.raises(ValueError, match=r'no rule for lstm.weight_ih of shape \(8, 4\)'):
       torch_weights.random_state_dict([('lstm.weight_ih', [8, 4])])
 
+  def test_layout_of_keeps_the_selected_keys_in_order(self):
+    sd = {'b.weight': np.zeros((2, 3, 1, 1)), 'a.bias': np.zeros(4),
+          'head.weight': np.zeros((5, 2)), 'bn.num_batches_tracked': np.zeros((), np.int64)}
+    self.assertEqual(torch_weights.layout_of(sd),
+                     [('b.weight', [2, 3, 1, 1]), ('a.bias', [4]), ('head.weight', [5, 2]),
+                      ('bn.num_batches_tracked', [])])
+    self.assertEqual(torch_weights.layout_of(sd, keep=lambda k: not k.startswith('head.')),
+                     [('b.weight', [2, 3, 1, 1]), ('a.bias', [4]),
+                      ('bn.num_batches_tracked', [])])
+
+
+class CheckStateDictTest(chex.TestCase):
+
+  def test_no_path_reads_the_file_from_the_cache(self):
+    cache = tempfile.mkdtemp()
+    np.savez(os.path.join(cache, 'w.npz'), a=np.arange(3, dtype=np.float32))
+    kwargs = {'file_name': 'w.npz', 'url': 'u', 'needed_by': 'FID', 'how_to_pass': 'p'}
+    with mock.patch.dict(os.environ, {'JAXGAN_CACHE': cache}):
+      self.assertEqual(torch_weights.cache_path('w.npz'), os.path.join(cache, 'w.npz'))
+      sd = torch_weights.load_state_dict(None, **kwargs)
+    np.testing.assert_array_equal(sd['a'], [0, 1, 2])
+
+  def test_long_lists_of_keys_name_ten_and_count_the_rest(self):
+    expected = {f'k{i:02d}.weight': (2,) for i in range(13)}
+    with pytest.raises(torch_weights.WeightsError) as e:
+      torch_weights.check_state_dict({'k00.weight': np.zeros(2)}, expected, 'Net')
+    names = ', '.join(f'k{i:02d}.weight' for i in range(1, 11))
+    self.assertEqual(str(e.value),
+                     f'Not the Net state dict: 12 missing keys: {names} and 2 more.')
+    with pytest.raises(torch_weights.WeightsError) as e:  # exactly ten: no "more"
+      torch_weights.check_state_dict({f'k{i:02d}.weight': np.zeros(2) for i in range(3)},
+                                     expected, 'Net')
+    names = ', '.join(f'k{i:02d}.weight' for i in range(3, 13))
+    self.assertEqual(str(e.value), f'Not the Net state dict: 10 missing keys: {names}.')
+
 
 @NEEDS_PARITY
 class LiveParityTest(parameterized.TestCase):

@@ -221,6 +221,13 @@ class MatchesFlaxTest(chex.TestCase):
              (32, 64, (4, 4), (2, 2)): 'strided', (64, 64, (3, 3), (1, 1)): 'stride1'}
     for args, path in cases.items():
       self.assertEqual(layers.conv_path(*args), path, msg=str(args))
+    # The limits are inclusive: at most FEW_CHANNELS (4) channels, PATCH_LIMIT (64) patch
+    # values and SHIFT_LIMIT (256) plane channels.
+    bounds = {(4, 32, (4, 4), (2, 2)): 'patch', (5, 32, (4, 4), (2, 2)): 'strided',
+              (4, 32, (4, 5), (1, 1)): 'stride1', (32, 4, (8, 8), (1, 1)): 'shift',
+              (32, 5, (3, 3), (1, 1)): 'stride1', (32, 4, (8, 9), (1, 1)): 'stride1'}
+    for args, path in bounds.items():
+      self.assertEqual(layers.conv_path(*args), path, msg=str(args))
     # Planes over SHIFT_MAX_VALUES values (a whole large image): XLA's op.
     most = layers.SHIFT_MAX_VALUES // 243
     self.assertEqual(layers.conv_path(64, 3, (9, 9), (1, 1), most), 'shift')
@@ -253,6 +260,26 @@ class MatchesFlaxTest(chex.TestCase):
     with mock.patch.dict(os.environ, {'JAXGAN_CONV_IMPL': 'cudnn'}):
       with self.assertRaisesRegex(ValueError, "JAXGAN_CONV_IMPL.*'fast', 'flax'.*'cudnn'"):
         jaxpr('auto')
+
+  def test_default_impl_on_unmeasured_backends_and_a_bad_environment(self):
+    # Backends AUTO_IMPL has not measured (a TPU) get the plain op; the environment names
+    # an implementation, not 'auto'.
+    with mock.patch.dict(os.environ, {'JAXGAN_CONV_IMPL': ''}):
+      with mock.patch.object(jax, 'default_backend', return_value='tpu'):
+        self.assertEqual(layers.default_impl(), 'flax')
+    with mock.patch.dict(os.environ, {'JAXGAN_CONV_IMPL': 'auto'}):
+      with self.assertRaisesRegex(ValueError, "JAXGAN_CONV_IMPL.*'fast', 'flax'.*'auto'"):
+        layers.default_impl()
+
+  def test_strides_none_is_stride_one(self):
+    # Flax reads strides=None as 1 on every axis.
+    x = _inputs((2, 7, 6, 3))
+    pads = ((1, 1), (1, 1))  # 'SAME' for a 3x3 kernel at stride 1, both layers
+    for kind, reference in (('Conv', _np_conv), ('ConvTranspose', _np_conv_transpose)):
+      layer = LAYERS[kind][0](4, (3, 3), strides=None, use_bias=False)
+      variables = layer.init(jax.random.key(0), x)
+      want = reference(np.float64(x), np.float64(variables['params']['kernel']), (1, 1), pads)
+      np.testing.assert_allclose(layer.apply(variables, x), want, atol=1e-5, err_msg=kind)
 
   @parameterized.parameters(*LAYERS)
   def test_batch_dimensions_and_no_bias(self, kind):
@@ -295,6 +322,22 @@ class MatchesFlaxTest(chex.TestCase):
       self.assertEqual([v.aval.dtype for v in eqn.invars], [operands] * 2)
     loss = lambda v: jnp.sum(layer.apply(v, x).astype(jnp.float32) ** 2)
     chex.assert_trees_all_equal_dtypes(jax.jit(jax.grad(loss))(variables), variables)
+
+  def test_bfloat16_few_input_channels_give_bfloat16_at_any_stride(self):
+    # patch_conv multiplies in float32 and rounds once, on its space-to-depth form (4x4,
+    # stride 2) and on its plain im2col one (3x3, stride 1 or 2), as XLA's op.
+    x = _inputs((2, 8, 8, 3))
+    for k, s in ((3, 1), (3, 2), (4, 2)):
+      self.assertEqual(layers.conv_path(3, 8, (k, k), (s, s)), 'patch')
+      layer = layers.Conv(8, (k, k), strides=s, use_bias=False, dtype=jnp.bfloat16, impl='fast')
+      variables = layer.init(jax.random.key(0), x)
+      got = layer.apply(variables, x)
+      self.assertEqual(got.dtype, jnp.bfloat16, (k, s))
+      pads = lax.padtype_to_pads((8, 8), (k, k), (s, s), 'SAME')
+      want = _np_conv(np.float64(x.astype(jnp.bfloat16)),
+                      np.float64(variables['params']['kernel'].astype(jnp.bfloat16)), (s, s),
+                      pads)
+      np.testing.assert_allclose(np.float32(got), want, atol=0.01 * np.abs(want).max())
 
   def test_functional_strides_may_be_a_list(self):
     # A list missed the stride-1 test (strides == (1, 1)) and, on the few-output-channel
@@ -450,6 +493,21 @@ class NumpyReferenceTest(chex.TestCase):
     x = _inputs((2, 1, 1, 3))
     got = layers.shift_conv(x, _inputs((3, 3, 3, 2), seed=1), (4, 4), ((3, 0), (3, 0)))
     np.testing.assert_array_equal(got, np.zeros((2, 1, 1, 2)))
+
+  def test_phase_conv_with_every_tap_on_padding_keeps_the_dtype(self):
+    # A 1x1 input, a 3x3 kernel, stride 4 and low padding 3: the one output's window
+    # covers only padding, so it is zero, in the operands' dtype, also as strided_conv's
+    # input derivative (a custom_jvp's tangent must have its primal's dtype).
+    pads = ((3, 0), (3, 0))
+    x = _inputs((2, 1, 1, 3)).astype(jnp.bfloat16)
+    w = _inputs((3, 3, 3, 2), seed=1).astype(jnp.bfloat16)
+    got = layers.phase_conv(x, w, (4, 4), pads)
+    self.assertEqual((got.shape, got.dtype), ((2, 1, 1, 2), jnp.bfloat16))
+    np.testing.assert_array_equal(np.float32(got), 0.0)
+    dx = jax.grad(lambda x: jnp.sum(layers.strided_conv(x, w, (4, 4), pads)
+                                    .astype(jnp.float32)))(x)
+    self.assertEqual(dx.dtype, jnp.bfloat16)
+    np.testing.assert_array_equal(np.float32(dx), 0.0)
 
   def test_large_planes_take_the_xla_op(self):
     # The layer passes N * H * W of its input (leading batch axes included) to conv_path.
@@ -625,6 +683,22 @@ class FunctionalConvTest(chex.TestCase):
       layers.conv(x, w, impl='cuda')
 
 
+class ValidRegionTransposeTest(chex.TestCase):
+
+  @parameterized.parameters('fast', 'flax')
+  def test_valid_region_masks_a_transposed_convolution_s_input(self, impl):
+    # Inside valid_region(2, 3, 6, 6) the input is zero outside its top-left 2 x 3.
+    x = _inputs((1, 6, 6, 4))
+    w = _inputs((4, 4, 4, 2), seed=1)
+    pads = ((2, 2), (2, 2))  # lax.conv_transpose's 'SAME' for k = 4, s = 2
+    with layers.valid_region(2, 3, 6, 6):
+      got = layers.conv_transpose(x, w, (2, 2), 'SAME', impl=impl)
+    masked = np.zeros((1, 6, 6, 4))
+    masked[:, :2, :3] = np.float64(x[:, :2, :3])
+    np.testing.assert_allclose(got, _np_conv_transpose(masked, np.float64(w), (2, 2), pads),
+                               atol=1e-5)
+
+
 class UpsampleConvTest(chex.TestCase):
   """``UpsampleConv`` / ``upsample_conv``: a convolution of the nearest-upsampled input,
   against the direct NumPy loop over an upsampling done by ``np.repeat``."""
@@ -722,6 +796,12 @@ class ErrorsTest(chex.TestCase):
         layer_cls(4, (3, 3, 3)).init(jax.random.key(0), x)
       with self.assertRaisesRegex(ValueError, r'\(2, 8\)'):
         layer_cls(4, (3, 3)).init(jax.random.key(0), jnp.zeros((2, 8)))
+      with self.assertRaisesRegex(ValueError, r'strides must be an int or a pair'):
+        layer_cls(4, (3, 3), strides=(1, 1, 1)).init(jax.random.key(0), x)
+      with self.assertRaisesRegex(ValueError, 'two ints or'):  # not one pair per axis
+        layer_cls(4, (3, 3), padding=((1, 1),) * 3).init(jax.random.key(0), x)
+      with self.assertRaisesRegex(ValueError, 'two ints or'):
+        layer_cls(4, (3, 3), padding=((1, 1, 1), (1, 1))).init(jax.random.key(0), x)
 
 
 if __name__ == '__main__':

@@ -120,14 +120,24 @@ def _np_dcgan_generator(v, z):
   return np.tanh(_conv(h, p['Conv_0']['kernel'], 1, SAME_3X3) + p['Conv_0']['bias'])
 
 
-def _np_dcgan_discriminator(v, x, num_layers):
-  """[Conv 4x4/2, BN (not the first), LeakyReLU 0.2] * num_layers -> flatten -> Dense 1."""
-  p, s = v['params'], v['batch_stats']
+def _ln(h, p, axes, eps=1e-6):
+  """LayerNorm over ``axes`` (Flax's epsilon), a scale and bias per channel."""
+  mean = h.mean(axis=axes, keepdims=True)
+  var = ((h - mean) ** 2).mean(axis=axes, keepdims=True)
+  return (h - mean) / np.sqrt(var + eps) * p['scale'] + p['bias']
+
+
+def _np_dcgan_discriminator(v, x, num_layers, norm='batch'):
+  """[Conv 4x4/2, norm (not the first), LeakyReLU 0.2] * num_layers -> flatten -> Dense 1;
+  ``norm`` 'batch', 'layer' (over C), 'layer_chw' (over H, W and C) or 'none'."""
+  p, s = v['params'], v.get('batch_stats')
   h = x
   for i in range(num_layers):
     h = _conv(h, p[f'Conv_{i}']['kernel'], 2, SAME_4X4_S2) + p[f'Conv_{i}']['bias']
-    if i > 0:
+    if i > 0 and norm == 'batch':
       h = _bn(h, p[f'BatchNorm_{i - 1}'], s[f'BatchNorm_{i - 1}'])
+    elif i > 0 and norm in ('layer', 'layer_chw'):
+      h = _ln(h, p[f'LayerNorm_{i - 1}'], -1 if norm == 'layer' else (1, 2, 3))
     h = _lrelu(h, 0.2)
   return _dense(h.reshape(x.shape[0], -1), p['Dense_0'])[:, 0]
 
@@ -206,6 +216,35 @@ class DCGANReferenceTest(chex.TestCase):
     v = _randomize(d.init(jax.random.key(0), x, train=False))
     _close(_forward(d, v, x), _np_dcgan_discriminator(_float64(v), x.astype(np.float64), 3))
 
+  @parameterized.parameters('layer', 'layer_chw', 'none')
+  def test_critic_without_batch_statistics(self, norm):
+    """The gradient-penalty critics: LayerNorm after the 2nd and 3rd Conv only, or none."""
+    _, d = models.get('dcgan', discriminator={'width': 4, 'num_layers': 3, 'norm': norm})
+    x = np.random.default_rng(2).uniform(-1, 1, size=(3, 16, 16, 3)).astype(np.float32)
+    v = _randomize(d.init(jax.random.key(0), x, train=False))
+    self.assertNotIn('batch_stats', v)
+    want = _np_dcgan_discriminator(_float64(v), x.astype(np.float64), 3, norm)
+    _close(_forward(d, v, x), want)
+
+  def test_defaults_are_the_cifar_dcgan(self):
+    """Radford et al.'s 32 px RGB pair: generator width 64 (Dense to 4 x 4 x 256, three
+    ConvT 4x4/2 to 128, 64, 32 channels, Conv 3x3 to 3); critic width 64, three Conv 4x4/2
+    (64, 128, 256) with BatchNorm after the 2nd and 3rd."""
+    shapes = lambda model, *inputs: jax.tree.map(lambda a: a.shape, jax.eval_shape(
+        functools.partial(model.init, train=False), jax.random.key(0), *inputs))
+    g = shapes(models.DCGANGenerator(), np.zeros((1, 100), np.float32))
+    self.assertEqual(g['params']['Dense_0']['kernel'], (100, 4 * 4 * 256))
+    self.assertEqual([g['params'][f'ConvTranspose_{i}']['kernel'] for i in range(3)],
+                     [(4, 4, 256, 128), (4, 4, 128, 64), (4, 4, 64, 32)])
+    self.assertEqual(g['params']['Conv_0']['kernel'], (3, 3, 32, 3))
+    self.assertNotIn('ConvTranspose_3', g['params'])
+    d = shapes(models.DCGANDiscriminator(), np.zeros((1, 32, 32, 3), np.float32))
+    self.assertEqual([d['params'][f'Conv_{i}']['kernel'] for i in range(3)],
+                     [(4, 4, 3, 64), (4, 4, 64, 128), (4, 4, 128, 256)])
+    self.assertNotIn('Conv_3', d['params'])
+    self.assertEqual(sorted(d['batch_stats']), ['BatchNorm_0', 'BatchNorm_1'])
+    self.assertEqual(d['params']['Dense_0']['kernel'], (4 * 4 * 256, 1))
+
 
 class MLPReferenceTest(chex.TestCase):
 
@@ -218,6 +257,37 @@ class MLPReferenceTest(chex.TestCase):
     h = _relu(_dense(_relu(_dense(z.astype(np.float64), p['Dense_0'])), p['Dense_1']))
     want = np.tanh(_dense(_bn(h, p['BatchNorm_0'], s['BatchNorm_0']), p['Dense_2']))
     _close(_forward(g, v, z), want.reshape(4, 2, 3))
+
+  def test_generator_without_batch_norm(self):
+    """``batch_norm=False`` (the 2-D toy generator): [Dense, ReLU] -> Dense, linear."""
+    g = models.MLPGenerator(features=(8,), output_shape=(2,), batch_norm=False,
+                            output_activation='linear')
+    z = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
+    v = _randomize(g.init(jax.random.key(0), z, train=False))
+    self.assertEqual(sorted(v), ['params'])
+    self.assertEqual(sorted(v['params']), ['Dense_0', 'Dense_1'])
+    p = _float64(v)['params']
+    want = _dense(_relu(_dense(z.astype(np.float64), p['Dense_0'])), p['Dense_1'])
+    _close(_forward(g, v, z), want)
+
+  def test_classic_discriminator_drops_a_fifth_of_its_units_in_training(self):
+    """The classic critic's defaults: ReLU, then dropout 0.2 before the output layer, in
+    training only: each unit zeroed with probability 0.2, the others scaled by 1 / 0.8."""
+    _, d = models.get('mlp')
+    x = np.random.default_rng(4).normal(size=(64, 28, 28, 1)).astype(np.float32)
+    v = d.init(jax.random.key(0), x, train=False)
+    logits, state = d.apply(v, x, train=True, rngs={'dropout': jax.random.key(1)},
+                            capture_intermediates=True)
+    found = state['intermediates']
+    pre = np.asarray(found['Dense_1']['__call__'][0], np.float64)  # before the ReLU
+    out = np.asarray(found['Dropout_0']['__call__'][0], np.float64)
+    np.testing.assert_array_equal(out[pre <= 0], 0.0)  # ReLU
+    kept = out[pre > 0] != 0
+    np.testing.assert_allclose(1 - kept.mean(), 0.2, atol=0.02)  # 8000+ units
+    np.testing.assert_allclose(out[pre > 0][kept], pre[pre > 0][kept] / 0.8, rtol=1e-5)
+    p = _float64(v)['params']
+    _close(logits, _dense(out, p['Dense_2'])[:, 0])
+    self.assertFalse(np.allclose(logits, _forward(d, v, x), atol=1e-3))  # inference: none
 
   @parameterized.parameters(('relu', 0.0), ('leaky_relu', 0.2))
   def test_discriminator(self, activation, slope):
@@ -241,8 +311,17 @@ class MLPReferenceTest(chex.TestCase):
     dcgan, _ = models.get('dcgan', {'image_size': 32, 'channels': 3, 'width': 8})
     w = dcgan.init(jax.random.key(0), z, train=False)
     first = _dense(z.astype(np.float64), _float64(w)['params']['Dense_0'])  # before BN_0
-    for model, variables, pre in ((mlp, v, h), (dcgan, w, first)):
-      _, new = model.apply(variables, z, train=True, mutable=['batch_stats'])
+    _, critic = models.get('dcgan', discriminator={'width': 4, 'num_layers': 2})
+    x = np.random.default_rng(4).uniform(-1, 1, size=(8, 8, 8, 3)).astype(np.float32)
+    u = critic.init(jax.random.key(0), x, train=False)
+    p = _float64(u)['params']  # the critic's BatchNorm_0 follows its second Conv
+    h0 = _lrelu(_conv(x.astype(np.float64), p['Conv_0']['kernel'], 2, SAME_4X4_S2)
+                + p['Conv_0']['bias'], 0.2)
+    second = (_conv(h0, p['Conv_1']['kernel'], 2, SAME_4X4_S2) + p['Conv_1']['bias']
+              ).reshape(-1, 8)
+    for model, variables, pre, inputs in ((mlp, v, h, z), (dcgan, w, first, z),
+                                          (critic, u, second, x)):
+      _, new = model.apply(variables, inputs, train=True, mutable=['batch_stats'])
       stats = new['batch_stats']['BatchNorm_0']
       np.testing.assert_allclose(stats['mean'], 0.1 * pre.mean(0), rtol=1e-4, atol=1e-7)
       np.testing.assert_allclose(stats['var'], 0.9 + 0.1 * pre.var(0), rtol=1e-4, atol=1e-7)

@@ -190,6 +190,37 @@ class ModelsTest(chex.TestCase):
                                 r'\[B, \.\.\.\] \(at least 2 axes\); got shape \(4,\)'):
       d.init(key, jnp.zeros(4), train=False)
 
+  def test_bad_model_attributes(self):
+    key, z, x = jax.random.key(0), jnp.zeros((2, 8)), jnp.zeros((2, 16, 16, 3))
+    with self.assertRaisesRegex(ValueError, "norm must be one of batch, layer, layer_chw, "
+                                "none, spectral; got 'group'"):
+      models.DCGANDiscriminator(width=4, norm='group').init(key, x, train=False)
+    with self.assertRaisesRegex(ValueError, "output_activation must be 'tanh' or 'linear'; "
+                                "got 'sigmoid'"):
+      models.MLPGenerator(features=(4,), output_shape=(2,),
+                          output_activation='sigmoid').init(key, z, train=False)
+    with self.assertRaisesRegex(ValueError, "activation must be one of relu, leaky_relu; "
+                                "got 'elu'"):
+      models.MLPDiscriminator(features=(4,), activation='elu').init(key, x, train=False)
+    with self.assertRaisesRegex(ValueError, r'dropout must be a rate in \[0, 1\); got 1.0'):
+      models.MLPDiscriminator(features=(4,), dropout=1.0).init(key, x, train=False)
+
+  def test_critics_return_float32_logits_in_bfloat16(self):
+    x = jnp.ones((2, 16, 16, 3))
+    for d in (models.MLPDiscriminator(features=(8,), dtype=jnp.bfloat16),
+              models.DCGANDiscriminator(width=4, num_layers=2, dtype=jnp.bfloat16)):
+      v = d.init(jax.random.key(0), x, train=False)
+      logits = d.apply(v, x, train=False)
+      self.assertEqual((logits.shape, logits.dtype), ((2,), jnp.float32), type(d).__name__)
+
+  def test_dcgan_generator_layers_keep_at_least_8_channels(self):
+    # width 8: the last transposed convolution outputs max(8 // 2, 8) = 8 channels.
+    g = models.DCGANGenerator(image_size=32, channels=1, width=8)
+    p = g.init(jax.random.key(0), jnp.zeros((1, 4)), train=False)['params']
+    self.assertEqual([p[f'ConvTranspose_{i}']['kernel'].shape[-1] for i in range(3)],
+                     [16, 8, 8])
+    self.assertEqual(p['Conv_0']['kernel'].shape, (3, 3, 8, 1))
+
   def test_bad_model_names(self):
     with self.assertRaisesRegex(ValueError, 'resnet.*mlp, dcgan'):
       models.get('resnet')

@@ -275,6 +275,14 @@ class SRModelsTest(chex.TestCase):
     self.assertEqual(out.dtype, jnp.float32)
     chex.assert_tree_all_finite(out)
 
+  def test_x8_is_three_x2_stages(self):
+    lr = jax.ShapeDtypeStruct((1, 6, 5, 3), jnp.float32)
+    for g in (sr.SRResNet(scale=8, **SMALL_SRRESNET), sr.RRDBNet(scale=8, **SMALL_RRDBNET)):
+      out, v = jax.eval_shape(lambda x, g=g: g.init_with_output(_key(0), x, train=False), lr)
+      self.assertEqual(out.shape, (1, 48, 40, 3))
+      self.assertEqual(sorted(k for k in v['params'] if k.startswith('conv_up_')),
+                       ['conv_up_0', 'conv_up_1', 'conv_up_2'])
+
   @parameterized.parameters(2, 4)
   def test_srresnet_matches_numpy_reference(self, scale):
     g = sr.SRResNet(scale=scale, **SMALL_SRRESNET)

@@ -90,6 +90,11 @@ class PerceptualLossTest(chex.TestCase):
     jtu.check_grads(lambda a: content.perceptual_loss(FEATURES, 2.0, a, hr, 'b', 'mse', 0.5),
                     (sr,), order=2, modes=['rev'], eps=1e-3)
 
+  def test_images_of_other_shapes_are_refused(self):
+    sr = _images(2, (1, 4, 4, 3))
+    with self.assertRaisesRegex(ValueError, r'sr \(1, 4, 4, 3\) and hr \(2, 4, 4, 3\)'):
+      content.perceptual_loss(FEATURES, 2.0, sr, _images(3, (2, 4, 4, 3)), 'a')  # would broadcast
+
 
 class ContentLossTest(chex.TestCase):
 
@@ -108,6 +113,16 @@ class ContentLossTest(chex.TestCase):
     np.testing.assert_allclose(parts['perceptual_loss'], perceptual, rtol=1e-5)
     np.testing.assert_allclose(parts['pixel_loss'], np.abs(d).mean(), rtol=1e-5)
     np.testing.assert_allclose(total, 0.5 * np.abs(d).mean() + 2.0 * perceptual, rtol=1e-5)
+
+  def test_perceptual_defaults_are_esrgans(self):
+    """Unset, the perceptual term is ESRGAN's: L1 of conv5_4 features, unscaled."""
+    sr, hr = _images(4, (1, 4, 4, 3)), _images(5, (1, 4, 4, 3))
+    features = lambda v, x: {'conv5_4': v * x, 'relu5_4': jnp.maximum(v * x, 0)}
+    total, parts = content.make(features, perceptual_weight=1.0)(sr, hr, {'vgg': 3.0})
+    self.assertEqual(list(parts), ['perceptual_loss'])
+    want = np.abs(3.0 * (sr.astype(np.float64) - hr)).mean()
+    np.testing.assert_allclose(parts['perceptual_loss'], want, rtol=1e-5)
+    np.testing.assert_allclose(total, want, rtol=1e-5)
 
 
 class PairedDataTest(chex.TestCase):

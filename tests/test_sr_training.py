@@ -53,6 +53,8 @@ class SubPixelTest(chex.TestCase):
     np.testing.assert_array_equal(self.variant(lambda y: pixel_unshuffle(y, 2))(y), x)
     with self.assertRaisesRegex(ValueError, r'divisible by 4.*\(2, 3, 5, 10\)'):
       pixel_shuffle(x[..., :10], 2)
+    with self.assertRaisesRegex(ValueError, r'divisible by 2.*\(2, 6, 9, 3\)'):
+      pixel_unshuffle(y[:, :, :9], 2)
 
 
 class TwoStageTest(chex.TestCase):

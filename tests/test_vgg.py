@@ -161,6 +161,18 @@ class LayerSelectionTest(chex.TestCase):
     with pytest.raises(ValueError, match=r'\(none given\)'):
       apply([], self.variables, self.images)
 
+  def test_one_layer_name_as_a_string_and_the_default_layer(self):
+    """``layers='relu1_1'`` is the one layer, not its characters; the default is SRGAN's
+    relu5_4 (after the activation)."""
+    self.assertEqual(vgg.check_layers('relu1_1'), ('relu1_1',))
+    out = vgg.VGG19Features(layers='relu1_1').apply(self.variables, self.images)
+    self.assertEqual(list(out), ['relu1_1'])
+    out = vgg.VGG19Features().apply(self.variables, self.images)
+    self.assertEqual(list(out), ['relu5_4'])
+    np.testing.assert_array_equal(out['relu5_4'],
+                                  np.maximum(apply(['conv5_4'], self.variables,
+                                                   self.images)['conv5_4'], 0))
+
   def test_non_rgb_input_is_rejected(self):
     with pytest.raises(ValueError, match=r'\[N, H, W, 3\].*\(2, 32, 32, 1\)'):
       apply(['conv1_1'], self.variables, self.images[..., :1])
