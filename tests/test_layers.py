@@ -218,15 +218,13 @@ class MatchesFlaxTest(chex.TestCase):
              (16, 1, (3, 3), (1, 1)): 'shift', (64, 3, (3, 3), (1, 1)): 'shift',
              (3, 64, (9, 9), (1, 1)): 'stride1', (64, 3, (9, 9), (1, 1)): 'shift',
              (64, 4, (9, 9), (1, 1)): 'stride1',
-             (32, 64, (4, 4), (2, 2)): 'strided', (64, 64, (3, 3), (1, 1)): 'stride1'}
+             (32, 64, (4, 4), (2, 2)): 'strided', (64, 64, (3, 3), (1, 1)): 'stride1',
+             # The limits are inclusive: at most FEW_CHANNELS (4) channels, PATCH_LIMIT (64)
+             # patch values and SHIFT_LIMIT (256) plane channels.
+             (4, 32, (4, 4), (2, 2)): 'patch', (5, 32, (4, 4), (2, 2)): 'strided',
+             (4, 32, (4, 5), (1, 1)): 'stride1', (32, 4, (8, 8), (1, 1)): 'shift',
+             (32, 5, (3, 3), (1, 1)): 'stride1', (32, 4, (8, 9), (1, 1)): 'stride1'}
     for args, path in cases.items():
-      self.assertEqual(layers.conv_path(*args), path, msg=str(args))
-    # The limits are inclusive: at most FEW_CHANNELS (4) channels, PATCH_LIMIT (64) patch
-    # values and SHIFT_LIMIT (256) plane channels.
-    bounds = {(4, 32, (4, 4), (2, 2)): 'patch', (5, 32, (4, 4), (2, 2)): 'strided',
-              (4, 32, (4, 5), (1, 1)): 'stride1', (32, 4, (8, 8), (1, 1)): 'shift',
-              (32, 5, (3, 3), (1, 1)): 'stride1', (32, 4, (8, 9), (1, 1)): 'stride1'}
-    for args, path in bounds.items():
       self.assertEqual(layers.conv_path(*args), path, msg=str(args))
     # Planes over SHIFT_MAX_VALUES values (a whole large image): XLA's op.
     most = layers.SHIFT_MAX_VALUES // 243
