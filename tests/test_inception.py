@@ -213,6 +213,80 @@ class LoadingTest(chex.TestCase):
       inception.to_unit_range(light * 2 - 1)
 
 
+def _channel_means(variables, x):
+  """A stand-in for the network, row by row: pool3 = each image's channel means."""
+  del variables
+  return x.mean(axis=(1, 2)), None
+
+
+class PreprocessingAndBatchingTest(chex.TestCase):
+  """``to_unit_range`` by the rules its docstring states, and ``features_and_logits`` /
+  ``fid_kid_is`` with a cheap stand-in for the network (its batching, not its numbers)."""
+
+  def test_unit_range_values_by_hand(self):
+    # (x + 1) / 2 on 8 bits: -1 -> 0, 1 -> 255, 0 -> 127.5 -> 128, 0.3 -> 165.75 -> 166;
+    # values within the tolerance outside [-1, 1] are clipped; gray becomes 3 equal channels.
+    x = np.array([-1.0, 0.0, 0.3, 1.0, 1.0005, -1.0005], np.float32).reshape(2, 1, 3, 1)
+    want = np.array([0, 128, 166, 255, 255, 0], np.float32).reshape(2, 1, 3, 1) / 255
+    got = inception.to_unit_range(x)  # quantized by default
+    chex.assert_shape(got, (2, 1, 3, 3))
+    for c in range(3):
+      np.testing.assert_allclose(got[..., c:c + 1], want, atol=1e-7)
+    unquantized = inception.to_unit_range(x, quantize=False)[..., 0].ravel()
+    np.testing.assert_allclose(unquantized, [0, 0.5, 0.65, 1, 1, 0], atol=1e-6)
+
+  def test_values_beyond_the_range_and_other_channel_counts_are_rejected(self):
+    for bad in (1.01, -1.01):
+      with self.subTest(bad), pytest.raises(ValueError, match=r'\[-1, 1\]'):
+        inception.to_unit_range(np.full((2, 4, 4, 3), bad, np.float32))
+    for channels in (2, 4):
+      with self.subTest(channels), pytest.raises(ValueError, match='1 or 3'):
+        inception.to_unit_range(np.zeros((2, 4, 4, channels), np.float32))
+
+  def test_the_warning_is_for_several_images_with_no_negative_value(self):
+    with self.assertLogs('absl', level='WARNING') as logs:  # min exactly 0: still warned
+      inception.to_unit_range(np.stack([np.zeros((4, 4, 3)), np.ones((4, 4, 3))]))
+    self.assertIn('2 images with every value in [0.000, 1.000]', logs.output[0])
+    with self.assertNoLogs('absl', level='WARNING'):  # one image: no warning
+      inception.to_unit_range(np.full((1, 4, 4, 3), 0.5, np.float32))
+
+  def test_features_and_logits_of_batches_that_do_not_divide_the_set(self):
+    images = np.random.default_rng(0).uniform(-1, 1, (5, 4, 4, 3)).astype(np.float32)
+    kernel = np.random.default_rng(1).standard_normal((3, 7)).astype(np.float32)
+    variables = {'params': {'fc': {'kernel': kernel}}}  # no bias: the logits have none
+    want = ((images + 1) / 2).mean(axis=(1, 2))
+    with mock.patch.object(inception, '_apply', _channel_means):
+      for batch_size in (1, 2, 5, 100):
+        feats, logits = inception.features_and_logits(variables, images, batch_size,
+                                                      quantize=False)
+        np.testing.assert_allclose(feats, want, rtol=1e-6, err_msg=str(batch_size))
+        np.testing.assert_allclose(logits, want @ kernel, rtol=1e-5, atol=1e-6,
+                                   err_msg=str(batch_size))
+
+  def test_fid_kid_is_are_those_of_the_fake_features_against_the_real_ones(self):
+    from jaxgan.metrics.frechet import frechet_distance_from_features
+    from jaxgan.metrics.inception_score import inception_score
+    from jaxgan.metrics.kid import kernel_inception_distance
+    rng = np.random.default_rng(2)
+    real = rng.uniform(-1, 1, (12, 2, 2, 3)).astype(np.float32)
+    fake = rng.uniform(-1, 0.5, (10, 2, 2, 3)).astype(np.float32)
+    kernel = rng.standard_normal((3, 5)).astype(np.float32)
+    with mock.patch.object(inception, '_apply', _channel_means):
+      got = inception.fid_kid_is({'params': {'fc': {'kernel': kernel}}}, real, fake,
+                                 batch_size=4)
+    # The stand-in's features of the 8-bit images, in NumPy.
+    f_real, f_fake = (np.round((x + 1) / 2 * 255).mean(axis=(1, 2)) / 255 for x in (real, fake))
+    kid_mean, kid_std = kernel_inception_distance(f_real, f_fake)
+    is_mean, is_std = inception_score(f_fake @ kernel)
+    want = {'fid': frechet_distance_from_features(f_real, f_fake),
+            'kid': kid_mean, 'kid_std': kid_std, 'kid_subset_size': 10,
+            'is': is_mean, 'is_std': is_std, 'num_real': 12, 'num_fake': 10}
+    self.assertEqual(set(got), set(want))
+    self.assertGreater(want['kid_std'], 0)  # 10 of the 12 reals in each subset
+    for k, v in want.items():
+      np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-7, err_msg=k)
+
+
 class RandomStateDictTest(chex.TestCase):
   """``torch_weights.random_state_dict``: the rules its docstring states."""
 

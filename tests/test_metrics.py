@@ -1,5 +1,6 @@
 """Tests of jaxgan.metrics against SciPy, brute-force NumPy and closed forms."""
 
+import re
 import warnings
 
 import chex
@@ -33,6 +34,15 @@ class CheckFiniteTest(chex.TestCase):
     with self.assertRaisesRegex(KeyError, r'y: 1 non-finite value \(NaN or Inf\); why\.'):
       arrays.check_finite(np.array([1.0, np.nan]), 'y', '; why', error=KeyError)
     arrays.check_finite(np.zeros(0), 'empty')  # nothing to count, nothing raised
+
+  def test_features_are_a_float64_matrix_or_an_error_naming_the_shape(self):
+    got = arrays.check_features(np.array([[1, 2], [3, 4]], np.int32), 'f')
+    self.assertEqual(got.dtype, np.float64)
+    np.testing.assert_array_equal(got, [[1, 2], [3, 4]])
+    for shape in ((5,), (2, 3, 4)):
+      want = rf'^f must have shape \[n, d\]; got {re.escape(str(shape))}\.$'
+      with self.assertRaisesRegex(ValueError, want):
+        arrays.check_features(np.zeros(shape), 'f')
 
 
 class FrechetTest(chex.TestCase):

@@ -1,6 +1,9 @@
 """Tests of jaxgan.registry, the one mechanism behind every component chosen by name: spec
 parsing, argument and value checks, and registration."""
 
+import functools
+import inspect
+
 import chex
 import flax.linen as nn
 import jax.numpy as jnp
@@ -78,6 +81,53 @@ class RegistryTest(chex.TestCase):
                                   f"module 'block' has no argument.*{bad}.*it takes: "
                                   'features, scale'):
         r.get('block', **{bad: None})
+
+
+def _needs(x, k: float, *, m: int = 1):
+  return x * k * m
+
+
+class LookupTest(chex.TestCase):
+  """Names, unknown names, missing and repeated arguments, as the module docstring states."""
+
+  def _registry(self):
+    r = registry.Registry('thing', make=functools.partial, skip=1)
+    r.register('needs', _needs)
+    r.register('also', _scaled)
+    return r
+
+  def test_names_in_registration_order_and_an_unknown_name_lists_them(self):
+    r = self._registry()
+    self.assertEqual(r.names(), ['needs', 'also'])
+    self.assertIn('also', r)
+    self.assertNotIn('scaled', r)
+    with self.assertRaisesRegex(registry.UnknownNameError,
+                                r"Unknown thing 'scaled'; valid names are: needs, also\."):
+      r.get('scaled(a=2.0)')
+    with self.assertRaisesRegex(registry.UnknownNameError, "Unknown thing 'Also'"):
+      r.get('Also')  # names are case-sensitive
+
+  def test_keyword_only_arguments_are_taken_and_a_missing_one_is_named(self):
+    r = self._registry()
+    self.assertEqual(r.parameters('needs'), {'k': inspect.Parameter.empty, 'm': 1})
+    self.assertEqual(r.get('needs(k=2.0, m=3)')(5), 30)
+    with self.assertRaisesRegex(registry.ArgumentError,
+                                r"thing 'needs' needs argument\(s\) k; it takes: k, m\."):
+      r.get('needs', m=3)
+
+  def test_values_are_checked_by_default_an_int_default_included(self):
+    with self.assertRaisesRegex(registry.ArgumentError, "m must be a number .*got '3'"):
+      self._registry().get('needs(k=2.0, m="3")')
+
+  def test_an_argument_in_the_spec_and_as_a_keyword_is_refused(self):
+    with self.assertRaisesRegex(registry.ArgumentError, r"thing 'also': a given twice"):
+      self._registry().get('also(a=2.0)', a=3.0)
+
+  def test_spec_name(self):
+    for spec in ('none', ' none', 'none()', 'none(a=1)'):
+      self.assertEqual(registry.spec_name(spec), 'none', spec)
+    for spec in ('none(1)', 'none(a=x)', 3, None):  # unreadable: left to the registry
+      self.assertIsNone(registry.spec_name(spec), spec)
 
 
 if __name__ == '__main__':

@@ -201,6 +201,41 @@ class PicturesTest(chex.TestCase):
     with Image.open(written) as im:
       self.assertEqual(im.format, 'PNG')
 
+  def test_a_gray_grid_keeps_its_values_in_gray_and_its_column_count(self):
+    # Values -0.5, 0, 0.5, 1 are 0.25, 0.5, 0.75, 1 of white, not stretched to the grid's
+    # own range; 4 columns as asked (not the square 2 x 2), 1 px white pads, scale 1.
+    from PIL import Image
+    x = np.array([-0.5, 0.0, 0.5, 1.0], np.float32).reshape(4, 1, 1, 1) * np.ones((1, 2, 2, 1))
+    path = plots.save_image_grid(x, os.path.join(tempfile.mkdtemp(), 'g.png'), scale=1,
+                                 ncols=4)
+    with Image.open(path) as im:
+      rgb = np.asarray(im.convert('RGB'), np.float32)
+    chex.assert_shape(rgb, (1 + 3, 1 + 4 * 3, 3))
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 1])  # gray: R = G = B
+    np.testing.assert_array_equal(rgb[..., 0], rgb[..., 2])
+    np.testing.assert_allclose(rgb[1, [1, 4, 7, 10], 0], [63.75, 127.5, 191.25, 255], atol=1.5)
+    np.testing.assert_array_equal(rgb[0, :, 0], 255)  # the pad
+
+  def test_a_scatter_draws_the_samples_and_the_modes_where_they_are_in_view(self):
+    samples = np.array([[0.5, -1.0], [2.0, 0.25]])
+    modes = np.array([[1.0, 2.0], [-3.0, 0.5]])
+    real_save, drawn, limits = plots.save_figure, [], []
+
+    def save(fig, path):
+      ax = fig.axes[0]
+      drawn.append([c.get_offsets().tolist() for c in ax.collections])
+      limits.append((ax.get_xlim(), ax.get_ylim()))
+      return real_save(fig, path)
+    d = tempfile.mkdtemp()
+    with mock.patch.object(plots, 'save_figure', save):
+      written = plots.save_scatter(samples, modes, os.path.join(d, 'modes'))
+    self.assertEqual(written, os.path.join(d, 'modes.png'))
+    self.assertTrue(os.path.exists(written))
+    self.assertEqual(drawn, [[samples.tolist(), modes.tolist()]])
+    for (lo, hi), coords in zip(limits[0], modes.T, strict=True):  # every mode well inside
+      self.assertLess(lo, coords.min() - 0.5)
+      self.assertGreater(hi, coords.max() + 0.5)
+
 
 class CheckpointFolderTest(chex.TestCase):
 
