@@ -126,6 +126,10 @@ class Checkpoints:
       return None
     try:
       state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+      # Orbax reads a target array without a sharding as saved, whatever its shape.
+      differ = architecture_differences(state, abstract_state)
+      if differ:
+        raise ValueError(f'restored vs asked for: {"; ".join(differ)}')
     except Exception as e:  # orbax raises many types for unreadable or mismatched data
       if self._read_only:  # sampling or evaluating: nothing to resume
         earlier = [s for s in self.all_steps() if s < step]

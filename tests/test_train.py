@@ -214,6 +214,29 @@ class TrainLoopTest(chex.TestCase):
       workdir.Lock(wd).__enter__()
     second.__exit__(None, None, None)
 
+  def test_a_failed_start_takes_back_only_what_it_added(self):
+    # Its lock file and empty checkpoints/ go; the folder goes only when the run made it.
+    lock = lambda d: open(os.path.join(d, '.lock'), 'w').close()  # noqa: SIM115
+    users = os.path.join(self.dir, 'users')
+    os.makedirs(users)  # the user's empty folder
+    before = workdir.entries(users)
+    lock(users)
+    os.makedirs(os.path.join(users, 'checkpoints'))
+    workdir.remove_unused(users, before)
+    self.assertEqual(os.listdir(users), [])
+    lock(users)
+    with open(workdir.config_path(users), 'w') as f:  # it wrote something: all stays
+      f.write('{}')
+    workdir.remove_unused(users, before)
+    self.assertEqual(sorted(os.listdir(users)), ['.lock', 'config.json'])
+    made = os.path.join(self.dir, 'made')
+    before = workdir.entries(made)
+    self.assertIsNone(before)
+    os.makedirs(made)
+    lock(made)
+    workdir.remove_unused(made, before)
+    self.assertFalse(os.path.exists(made))
+
   def test_a_resume_at_an_unaligned_step_saves_at_the_usual_steps(self):
     wd = os.path.join(self.dir, 'unaligned')
     train.train_and_evaluate(small_config(num_steps=13, keep_checkpoints=10), wd)  # as a stop

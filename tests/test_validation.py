@@ -449,6 +449,99 @@ class ValidationTest(chex.TestCase):
     self.assertEqual(workdir.check_resume_config(wd, scanned, step=None),
                      ['model.generator.scan_blocks: False -> True'])
 
+  def test_the_length_and_logging_fields_change_on_resume_unrefused_and_unlisted(self):
+    wd = tempfile.mkdtemp()
+    workdir.write_config(wd, small_config())
+    changed = small_config(num_steps=80, steps_per_call=10, log_every=10, eval_every=40,
+                           checkpoint_every=20, keep_checkpoints=7, num_eval_samples=50,
+                           distributed=True)
+    self.assertEqual(workdir.check_resume_config(wd, changed, step=10), [])
+
+  def test_a_generator_trained_alone_resumes_alone(self):
+    # n_critic = 0 is refused only for a run that trained a discriminator; a run saved
+    # before n_critic existed trained one (n_critic 1).
+    wd = tempfile.mkdtemp()
+    workdir.write_config(wd, small_config(n_critic=0))
+    self.assertEqual(workdir.check_resume_config(wd, small_config(n_critic=0), step=10), [])
+    old = json.loads(small_config().to_json())
+    del old['n_critic']
+    with open(workdir.config_path(wd), 'w') as f:
+      json.dump(old, f)
+    with self.assertRaisesRegex(validation.ConfigError, r'with n_critic=1, whose checkpoint'):
+      workdir.check_resume_config(wd, small_config(n_critic=0, allow_config_change=True),
+                                  step=10)
+
+  def test_every_changed_record_at_one_step_is_kept_and_an_undo_puts_the_last_back(self):
+    wd = tempfile.mkdtemp()
+    workdir.write_config(wd, small_config(n_critic=1))
+    kept = []
+    for n in (2, 3, 4):
+      kept.append(workdir.record_config(wd, small_config(n_critic=n), 10,
+                                        [f'n_critic: {n - 1} -> {n}']))
+    self.assertEqual([os.path.basename(k) for k in kept],
+                     ['config_before_step_10.json', 'config_before_step_10_2.json',
+                      'config_before_step_10_3.json'])
+    self.assertEqual([workdir.read_json(k)['n_critic'] for k in kept], [1, 2, 3])
+    workdir.undo_config_record(wd, kept[-1])
+    self.assertEqual(workdir.read_json(workdir.config_path(wd))['n_critic'], 3)
+    self.assertFalse(os.path.exists(kept[-1]))
+    self.assertTrue(os.path.exists(kept[-2]))
+
+  def test_a_config_json_that_is_not_utf8_is_a_config_error_naming_it(self):
+    wd = tempfile.mkdtemp()
+    with open(workdir.config_path(wd), 'wb') as f:
+      f.write(b'{"model": "\xff\xfe"}')
+    with self.assertRaisesRegex(validation.ConfigError, r'config\.json is damaged'):
+      workdir.check_resume_config(wd, small_config(), step=10)
+    self.assertIsNone(workdir.read_data_shapes(wd))  # none written: an older run's
+
+  def test_a_pending_record_already_made_is_not_made_twice(self):
+    # The run stopped after recording its changed config, before its data shapes: the
+    # next start writes the shapes and keeps no second copy of the config.
+    wd = tempfile.mkdtemp()
+    workdir.write_config(wd, small_config(n_critic=1))
+    changed, changes = small_config(n_critic=2), ['n_critic: 1 -> 2']
+    workdir.write_pending(wd, changed, 10, changes, {'x': [2]})
+    workdir.record_config(wd, changed, 10, changes)
+    workdir.settle_pending(wd, 20)
+    self.assertEqual(sorted(f for f in os.listdir(wd) if f.startswith('config')),
+                     ['config.json', 'config_before_step_10.json'])
+    self.assertEqual(workdir.read_json(workdir.config_path(wd))['n_critic'], 2)
+    self.assertEqual(workdir.read_data_shapes(wd), {'x': [2]})
+    self.assertFalse(os.path.exists(workdir.pending_path(wd)))
+    # Without any checkpoint the record is none of theirs: dropped, config.json kept.
+    workdir.write_pending(wd, small_config(n_critic=3), 20, ['n_critic: 2 -> 3'], {'x': [3]})
+    self.assertIsNone(workdir.read_pending(wd, None))
+    workdir.settle_pending(wd, None)
+    self.assertEqual(workdir.read_json(workdir.config_path(wd))['n_critic'], 2)
+    self.assertEqual(workdir.read_data_shapes(wd), {'x': [2]})
+    self.assertFalse(os.path.exists(workdir.pending_path(wd)))
+
+  def test_a_field_the_saved_config_lacks_is_a_change(self):
+    # A field added since the run was saved (outside ABSENT_MEANS): its value now is not
+    # what the run trained with, so it is listed and refused like any change.
+    wd = tempfile.mkdtemp()
+    old = json.loads(small_config().to_json())
+    del old['augment']
+    with open(workdir.config_path(wd), 'w') as f:
+      json.dump(old, f)
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"augment: '\(absent\)' -> 'translation'"):
+      workdir.check_resume_config(wd, small_config(augment='translation'), step=10)
+
+  def test_each_run_output_marks_a_folder_as_someone_elses(self):
+    for name in ('metrics.jsonl', 'metrics.csv', 'loss_curves.png', 'samples', 'tensorboard',
+                 'data_shapes.json', 'eval.json'):
+      wd = tempfile.mkdtemp()
+      open(os.path.join(wd, 'notes.txt'), 'w').close()  # other files do not count
+      workdir.check_not_foreign(wd)
+      if '.' in name:
+        open(os.path.join(wd, name), 'w').close()
+      else:
+        os.makedirs(os.path.join(wd, name))
+      with self.assertRaisesRegex(FileExistsError, f'holds {name} but no jaxgan run'):
+        workdir.check_not_foreign(wd)
+
   def test_augmenting_data_that_are_not_images_is_a_config_error(self):
     wd = os.path.join(tempfile.mkdtemp(), 'never')
     with self.assertRaisesRegex(validation.ConfigError,

@@ -140,6 +140,26 @@ class MetricWriterTest(chex.TestCase):
     self.assertGreater(size(), before)
     w.close()
 
+  def test_each_metric_is_a_tensorboard_scalar_at_its_int_step_and_the_step_is_none(self):
+    w = writers.MetricWriter(tempfile.mkdtemp())
+    with mock.patch.object(w._tb, 'add_scalar') as add:
+      w.write(np.int32(7), {'d_loss': 1.5, 'g_loss': np.float32(0.25), 'penalty': float('inf')})
+    w.close()
+    self.assertEqual([c.args for c in add.call_args_list], [('d_loss', 1.5, 7),
+                                                            ('g_loss', 0.25, 7)])
+    self.assertEqual(writers.read_jsonl(w.jsonl_path), [{'step': 7, 'd_loss': 1.5,
+                                                         'g_loss': 0.25}])
+
+  def test_a_restart_from_step_0_empties_both_logs(self):
+    d = tempfile.mkdtemp()
+    w = writers.MetricWriter(d)
+    w.write(10, {'d_loss': 1.5})
+    w.close()
+    writers.MetricWriter(d, resume_step=0).close()  # a run that saved no checkpoint, again
+    for name in ('metrics.jsonl', 'metrics.csv'):
+      with open(os.path.join(d, name)) as f:
+        self.assertEqual(f.read(), '', name)
+
 
 class LossCurvesTest(chex.TestCase):
 
@@ -319,6 +339,111 @@ class CheckpointFolderTest(chex.TestCase):
         raise RuntimeError('outer') from inner
     except RuntimeError as e:
       self.assertEqual(checkpoints._root_cause(e), f'OSError: {"x" * 300}...')
+
+  def test_keep_holds_the_last_checkpoints_and_must_be_at_least_1(self):
+    with self.assertRaisesRegex(ValueError, 'keep_checkpoints must be at least 1; got 0'):
+      checkpoints.Checkpoints(tempfile.mkdtemp(), keep=0)
+    d = tempfile.mkdtemp()
+    ckpt = checkpoints.Checkpoints(d, keep=2)
+    for step in (1, 2, 3, 4):
+      ckpt.save(step, {'w': np.full(2, step, np.float32)})
+    ckpt.close()
+    self.assertEqual(sorted(os.listdir(d)), ['3', '4'])
+
+  def test_a_reader_makes_no_folder(self):
+    d = os.path.join(tempfile.mkdtemp(), 'checkpoints')
+    reader = checkpoints.Checkpoints(d, read_only=True)
+    self.assertIsNone(reader.restore({'w': jax.ShapeDtypeStruct((2,), np.float32)}))
+    reader.close()
+    self.assertFalse(os.path.exists(d))
+
+  def test_a_reader_that_cannot_restore_names_the_earlier_steps(self):
+    # Sampling or evaluating with another model: the checkpoints before the one asked for
+    # are listed, not the advice of a trainer (move it aside, another architecture).
+    d = tempfile.mkdtemp()
+    ckpt = checkpoints.Checkpoints(d)
+    for step in (10, 20, 30):
+      ckpt.save(step, {'w': np.ones(3, np.float32)})
+    ckpt.close()
+    from jaxgan import sharding  # a target without a sharding is read as saved, any shape
+    other = checkpoints.abstract_like({'w': np.ones(4, np.float32)},
+                                      sharding.replicated(sharding.make_mesh()))
+    reader = checkpoints.Checkpoints(d, read_only=True)
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                r'step 30 .* cannot be restored into the model of the run\'s '
+                                r'config\.json .*the earlier checkpoints are of steps 10, 20\.$'):
+      reader.restore(other)
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                r'step 10 .*another run\)\.$'):
+      reader.restore(other, step=10)
+
+  def test_a_root_cause_of_300_characters_is_whole_and_a_suppressed_context_is_not_followed(
+      self):
+    self.assertEqual(checkpoints._root_cause(ValueError('x' * 300)), f'ValueError: {"x" * 300}')
+    try:
+      try:
+        raise OSError('disk')
+      except OSError:
+        raise ValueError('outer') from None
+    except ValueError as e:
+      self.assertEqual(checkpoints._root_cause(e), 'ValueError: outer')
+    try:
+      try:
+        raise OSError('disk')
+      except OSError:
+        raise ValueError('outer')  # noqa: B904 - an implicit context, followed
+    except ValueError as e:
+      self.assertEqual(checkpoints._root_cause(e), 'OSError: disk')
+
+  def test_architecture_differences_name_the_parameters_first_and_three_at_most(self):
+    # The optimizer's state of other parameters differs too: the parameters say why.
+    saved = {'d_opt_state': {'mu': np.ones(2)}, 'd_params': {'b': np.ones(1), 'w': np.ones(3)},
+             'ema_params': {'w': np.ones(2)}, 'g_params': {'w': np.ones(2)}, 'step': np.int32(0)}
+    wanted = {'d_opt_state': {'mu': np.ones(5)}, 'd_params': {'b': np.ones(5), 'w': np.ones(5)},
+              'ema_params': {'w': np.ones(5)}, 'g_params': {'v': np.ones(2)}, 'step': np.int32(0)}
+    self.assertEqual(checkpoints.architecture_differences(saved, wanted, most=5),
+                     ['d_params/b: (1,) vs (5,)', 'd_params/w: (3,) vs (5,)',
+                      'ema_params/w: (2,) vs (5,)', 'g_params/v: absent vs (2,)',
+                      'g_params/w: (2,) vs absent'])
+    self.assertEqual(checkpoints.architecture_differences(saved, wanted),
+                     ['d_params/b: (1,) vs (5,)', 'd_params/w: (3,) vs (5,)',
+                      'ema_params/w: (2,) vs (5,)'])
+
+  def test_saved_shapes_are_read_from_the_checkpoint_and_empty_for_none(self):
+    d = tempfile.mkdtemp()
+    ckpt = checkpoints.Checkpoints(d)
+    ckpt.save(1, {'g': {'w': np.ones((2, 3), np.float32)}, 'step': np.int32(1)})
+    ckpt.close()
+    reader = checkpoints.Checkpoints(d, read_only=True)
+    self.assertEqual(reader.saved_shapes(1), {('g', 'w'): (2, 3), ('step',): ()})
+    self.assertEqual(reader.saved_shapes(2), {})  # no such checkpoint
+
+  def test_wait_returns_once_the_save_is_committed(self):
+    # Saves are asynchronous: the trainer waits before recording a changed config with the
+    # checkpoint, and a reader (sampling) sees only committed checkpoints.
+    d = tempfile.mkdtemp()
+    ckpt = checkpoints.Checkpoints(d)
+    ckpt.save(1, {'w': np.ones((256, 256), np.float32)})
+    ckpt.wait()
+    self.assertEqual(os.listdir(d), ['1'])
+    self.assertEqual(checkpoints.Checkpoints(d, read_only=True).latest_step(), 1)
+    ckpt.close()
+
+  def test_a_target_without_a_sharding_is_restored_only_in_its_shapes(self):
+    # Orbax alone reads such a target's arrays as saved, whatever their shape.
+    d = tempfile.mkdtemp()
+    ckpt = checkpoints.Checkpoints(d)
+    ckpt.save(1, {'w': np.arange(3, dtype=np.float32)})
+    ckpt.close()
+    reader = checkpoints.Checkpoints(d, read_only=True)
+    got = reader.restore({'w': jax.ShapeDtypeStruct((3,), np.float32)})
+    np.testing.assert_array_equal(got['w'], [0, 1, 2])
+    with self.assertRaisesRegex(checkpoints.CheckpointError, r'w: \(3,\) vs \(4,\)'):
+      reader.restore({'w': jax.ShapeDtypeStruct((4,), np.float32)})
+    with self.assertRaisesRegex(checkpoints.CheckpointError,
+                                r'another architecture .*w: \(3,\) vs \(4,\)'):
+      checkpoints.Checkpoints(d).restore({'w': jax.ShapeDtypeStruct((4,), np.float32)})
+    self.assertEqual(os.listdir(d), ['1'])  # nothing on disk changed
 
   def test_a_restore_target_carries_the_sharding(self):
     from jaxgan import sharding
