@@ -57,7 +57,7 @@ def run_config(config: ml_collections.ConfigDict, group: str,
     c[key] = value
   objective, penalty = _split(run)
   c.loss.name, c.penalty.name = objective, penalty
-  c.penalty.weight = float(config.study.penalty_weights.get(penalty, 0.0))
+  c.penalty.weight = float(config.study.get('penalty_weights', {}).get(penalty, 0.0))
   return c, vmap_seeds
 
 

@@ -282,6 +282,7 @@ class ConditionalSamplingTest(chex.TestCase):
          mock.patch.object(figures.inference, 'sample', wraps=figures.inference.sample) as spy:
       figures.class_grid(self.cgan, 'unused.png', per_class=3)
     np.testing.assert_array_equal(spy.call_args.kwargs['labels'], np.repeat(np.arange(10), 3))
+    self.assertIs(spy.call_args.args[3], True)  # the cgan run keeps an EMA (0.999): sampled
     with mock.patch.object(figures.plots, 'save_image_grid', save), \
          mock.patch.object(figures.gan_lib, 'generate', wraps=figures.gan_lib.generate) as spy:
       figures.code_grid(self.infogan, 'unused.png', continuous=1, steps=5)

@@ -496,6 +496,15 @@ class LinearCritic(nn.Module):
     return jnp.sum(x * w, axis=tuple(range(1, x.ndim)))
 
 
+class QuadraticCritic(nn.Module):
+  """``D(x) = sum(w x^2) / 2``: its input gradient is ``w * x``."""
+
+  @nn.compact
+  def __call__(self, x, train=True):
+    w = self.param('w', nn.initializers.normal(1.0), x.shape[1:])
+    return 0.5 * jnp.sum(w * x ** 2, axis=tuple(range(1, x.ndim)))
+
+
 class AugmentedPenaltyTest(chex.TestCase):
   """With DiffAugment the penalty differentiates ``D(T(x))`` in the raw images."""
 
@@ -539,6 +548,41 @@ class AugmentedPenaltyTest(chex.TestCase):
         jax.random.split(jax.random.key(100 + s), 3)[0], 4, w.shape)]) for s in range(2)])
     np.testing.assert_allclose(through, want, rtol=1e-4)
     self.assertGreater(abs(through - at) / at, 0.05)
+
+  def test_the_penalty_augment_study_averages_four_draws(self):
+    # Its docstring: R1 through T averaged over 4 draws (keys 100..103) by default.
+    import types
+
+    from studies import penalty_augment
+    gan, params, real, _ = self._setup('r1', False)
+    state = types.SimpleNamespace(d_params=params, d_stats={})
+    _, through, _ = penalty_augment.r1_values(gan, state, real)
+    w = np.asarray(params['w'], np.float64)
+    want = np.mean([np.mean([np.sum((j.T @ w.ravel()) ** 2) for j in self._jacobians(
+        jax.random.split(jax.random.key(100 + s), 3)[0], 4, w.shape)]) for s in range(4)])
+    np.testing.assert_allclose(through, want, rtol=1e-4)
+
+  def test_the_penalty_augment_study_takes_r1_at_the_penaltys_own_draws(self):
+    # A critic D(x) = sum(w x^2) / 2 has input gradient w * x, so R1 at T(x) is the mean of
+    # ||w * T_i(x_i)||^2, T_i the draws the penalty takes for real example i
+    # (split(split(key, 3)[0], n)[i]; NumPy transcription), and with no augmentation the
+    # mean of ||w * x_i||^2.
+    import types
+
+    from studies import penalty_augment
+    gan = _gan(discriminator=QuadraticCritic(), penalty_weight=1.0,
+               penalty=penalties.get('r1'), augment=augment.make_augment(self.POLICY))
+    real = jnp.asarray(np.random.default_rng(3).uniform(-1, 1, (4, 6, 6, 2)), jnp.float32)
+    params = QuadraticCritic().init(jax.random.key(0), real)['params']
+    state = types.SimpleNamespace(d_params=params, d_stats={})
+    at, _, plain = penalty_augment.r1_values(gan, state, real, draws=2)
+    names, w, x = self.POLICY.split(','), np.asarray(params['w'], np.float64), np.asarray(real)
+    want = np.mean([[np.sum((w * _apply_draws(x[i:i + 1], names, _draws(
+        k, names, (1, *x.shape[1:]), {}), {})[0]) ** 2) for i, k in enumerate(
+            jax.random.split(jax.random.split(jax.random.key(100 + s), 3)[0], 4))]
+        for s in range(2)])
+    np.testing.assert_allclose(at, want, rtol=1e-4)
+    np.testing.assert_allclose(plain, np.mean(np.sum((w * x) ** 2, axis=(1, 2, 3))), rtol=1e-5)
 
   @parameterized.product(name=('r1', 'r2', 'wgan_gp'), per_example=(False, True))
   def test_gradient_through_the_augmentation_matches_numpy(self, name, per_example):

@@ -26,7 +26,7 @@ from jaxgan import gan as gan_lib
 from jaxgan.metrics import digit_classifier
 from studies import digits as digits_study
 from studies import mixtures as mixtures_study
-from studies import runner
+from studies import runner, tables
 
 
 def small_config(num_steps: int = 20, **overrides):
@@ -69,6 +69,22 @@ def _scipy_fd(a: np.ndarray, b: np.ndarray) -> float:
     root = scipy.linalg.sqrtm(s1 @ s2).real
   return float(((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2)
                - 2 * np.trace(root))
+
+
+class _FakeDigitReference:
+  """A fixed random feature map of 8x8 images (6 features, 10 logits) in place of the
+  trained digit classifier, with the features of 300 random "held-out" images."""
+
+  def __init__(self, seed: int = 4):
+    rng = np.random.default_rng(seed)
+    self.proj, self.head = rng.normal(size=(64, 6)), rng.normal(size=(64, 10))
+    self.held = self.features(rng.uniform(-1, 1, (300, 8, 8, 1)))
+
+  def features(self, x):
+    return np.tanh(np.asarray(x, np.float64).reshape(len(x), -1) @ self.proj / 4)
+
+  def __call__(self, x):
+    return self.features(x), np.asarray(x, np.float64).reshape(len(x), -1) @ self.head
 
 
 def _numpy_is(logits: np.ndarray, splits: int = 10) -> float:
@@ -205,6 +221,7 @@ class SeedsTest(chex.TestCase):
                    **mixtures_study.summarize(results)})
     _, body = mixtures_study.table(rows)
     self.assertEqual([r[6] for r in body], ['0.38 ± 0.12', 'inf', 'n/a'])
+    self.assertEqual([r[7] for r in body], ['0/2', '0/2', '1/1'])  # diverged/seeds
 
   def test_study_writes_report(self):
     from configs import study_toy
@@ -437,6 +454,219 @@ class SeedsTest(chex.TestCase):
       self.assertNotIn('Traceback', proc.stderr)
     self.assertEqual(os.listdir(os.path.dirname(out)), [])
 
+  def test_a_mixture_run_scores_10000_samples_per_seed_and_panels_the_first(self):
+    # Training mocked: seed 0 draws every ring8 mode 1,250 times (closed form: 8 modes, 8
+    # strict, 100 % HQ, reverse KL 0); seed 1 did not diverge but drew a nan; seed 2
+    # diverged at step 7. The panel is the first seed's samples.
+    c = small_config()
+    _, pipe = build.build(c)
+    modes = np.asarray(pipe.evaluator_args['modes'], np.float32)
+    good = np.tile(modes, (1250, 1))
+    bad = good.copy()
+    bad[5] = np.nan
+    samples = np.stack([good, bad, good[::-1]])
+    context = {'panels': {}, 'group': 'g'}
+    with mock.patch.object(mixtures_study.seeds, 'train_seeds',
+                           return_value=(None, np.array([0, 0, 7]))), \
+         mock.patch.object(mixtures_study.seeds, 'generate', return_value=samples) as generate:
+      out = mixtures_study.run_one(c, [0, 1, 2], None, context)
+    self.assertEqual(generate.call_args.args[2], 10000)  # the module's documented 10,000
+    self.assertGreater(c.ema_decay, 0)  # the run keeps an EMA: its samples are the EMA's
+    self.assertIs(generate.call_args.kwargs['use_ema'], True)
+    self.assertEqual(out['per_seed'], [
+        {'hq_percent': 100.0, 'modes': 8.0, 'strict_modes': 8, 'reverse_kl': 0.0},
+        {'diverged_at': -1}, {'diverged_at': 7}])
+    self.assertEqual((out['seeds'], out['diverged'], out['modes']), (3, 2, (8.0, 0.0)))
+    (panel,) = context['panels']['g'].values()
+    np.testing.assert_array_equal(panel, good)
+
+  def test_resuming_a_study_of_two_groups_runs_the_second_groups_runs(self):
+    # The groups run in the ConfigDict's order (grid25, ring8). Stopped in the second
+    # group's first run, the resume runs that group's runs (the first group finished the
+    # same objective:penalty pairs); each group's figure gets the rows of that group only;
+    # study.json names the kind and the seeds.
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.study.runs, c.study.num_seeds, c.seed = ('hinge:none', 'hinge:r2'), 2, 5
+    calls, figures = [], []
+
+    def fake_run_one(config, seed_list, study, context, vmap_seeds=True):
+      calls.append((context['group'], config.penalty.name))
+      context.setdefault('modes', {})  # as the real run_one keeps for the resume file
+      if len(calls) == 3:
+        raise KeyboardInterrupt
+      per_seed = [{'modes': 8.0, 'hq_percent': 90.0, 'strict_modes': 8.0,
+                   'reverse_kl': 0.1}] * len(seed_list)
+      return {'seconds': 1.0, **mixtures_study.summarize(per_seed), 'per_seed': per_seed}
+    wd = tempfile.mkdtemp()
+    with mock.patch.object(mixtures_study, 'run_one', fake_run_one), \
+         mock.patch.object(mixtures_study, 'figures',
+                           lambda cfg, rows, group, *_: figures.append(
+                               (group, [r['group'] for r in rows]))):
+      with self.assertRaises(KeyboardInterrupt):
+        runner.run_study(c, wd)
+      self.assertEqual(figures, [('grid25', ['grid25', 'grid25'])])
+      calls.clear()
+      figures.clear()
+      rows = runner.run_study(c, wd)
+    self.assertEqual(calls, [('ring8', 'none'), ('ring8', 'r2')])
+    self.assertEqual(figures, [('grid25', ['grid25', 'grid25']), ('ring8', ['ring8', 'ring8'])])
+    report = json.load(open(os.path.join(wd, 'study.json')))
+    self.assertEqual((report['kind'], report['seeds']), ('mixtures', [5, 6]))
+    self.assertEqual(open(os.path.join(wd, 'study.md')).read().splitlines()[:3], [
+        '### 2 seeds, 5000 steps, mean ± std over seeds, std with ddof=0', '',
+        '| group | objective | penalty | modes | HQ % | strict modes | reverse KL | diverged '
+        '| s |'])
+    self.assertEqual([(r['group'], r['penalty']) for r in report['runs']],
+                     [(r['group'], r['penalty']) for r in rows])
+    self.assertEqual([(r['group'], r['penalty']) for r in rows],
+                     [('grid25', 'none'), ('grid25', 'r2'), ('ring8', 'none'), ('ring8', 'r2')])
+    # Without a group it had, the config is another study's: refused, not resumed.
+    del c.study.groups['ring8']
+    with self.assertRaisesRegex(FileExistsError, r'another config \(it differs in '
+                                r'study.groups.ring8.data.batch_size, '):
+      runner.run_study(c, wd)
+
+  def test_a_study_json_without_a_readable_resume_file_is_kept(self):
+    # A study written before resuming existed (no study_resume.pkl): refused, not
+    # overwritten.
+    from configs import study_toy
+    wd = tempfile.mkdtemp()
+    with open(os.path.join(wd, 'study.json'), 'w') as f:
+      f.write('{"runs": []}')
+    with mock.patch.object(mixtures_study, 'run_one') as run_one:
+      with self.assertRaisesRegex(FileExistsError, 'has no study_resume.pkl to resume from'):
+        runner.run_study(study_toy.get_config(), wd)
+      run_one.assert_not_called()
+    self.assertEqual(os.listdir(wd), ['study.json'])
+    self.assertEqual(open(os.path.join(wd, 'study.json')).read(), '{"runs": []}')
+    # An empty (cut short) resume file is reported like any unreadable one, and kept.
+    open(os.path.join(wd, runner.RESUME_FILE), 'wb').close()
+    with self.assertRaisesRegex(FileExistsError, r'study_resume.pkl cannot be read \(EOFError'):
+      runner.run_study(study_toy.get_config(), wd)
+    self.assertEqual(os.path.getsize(os.path.join(wd, runner.RESUME_FILE)), 0)
+
+  def test_bad_study_counts_and_critic_schedules_fail_before_the_first_run(self):
+    from configs import study_toy
+    for change, error, message in (
+        (lambda c: c.study.update(num_seeds=0), validation.ConfigError,
+         r'config.study.num_seeds = 0: must be an integer >= 1'),
+        (lambda c: c.study.update(runs=('hinge:none', 'hinge:none:r1')), validation.ConfigError,
+         r"'hinge:none:r1'.*'objective:penalty'"),
+        (lambda c: c.study.groups.grid25.update(
+            d_optimizer=dict(c.d_optimizer.to_dict(), schedule='cosin')), ValueError,
+         "schedule 'cosin'.*cosine")):
+      c = study_toy.get_config()
+      change(c)
+      wd = os.path.join(tempfile.mkdtemp(), 'never')
+      with self.subTest(message), mock.patch.object(mixtures_study, 'run_one') as run_one:
+        with self.assertRaisesRegex(error, message):
+          runner.run_study(c, wd)
+        run_one.assert_not_called()
+        self.assertFalse(os.path.exists(wd))
+
+  def test_study_tables_by_hand(self):
+    # mean ± std (ddof=0) over the finite values: an inf is skipped like a nan.
+    self.assertEqual(tables.mean_std([1.0, 3.0, np.inf, np.nan]), '2.0 ± 1.0')
+    self.assertEqual(tables.mean_std([np.inf, -np.inf]), 'diverged')
+    self.assertEqual(tables.mean_std([1.0, 2.0, 6.0]), '3.0 ± 2.2')  # the mean, not the median
+    self.assertEqual(tables.markdown(['a', 'b'], [[1, 'x'], [2.5, 'y']]),
+                     '| a | b |\n|---|---|\n| 1 | x |\n| 2.5 | y |')
+
+  def test_digits_figure_draws_the_seed_mean_of_each_run_and_the_floor(self):
+    nan = float('nan')
+    rows = [dict(objective='hinge', penalty='none', steps=[10, 20, 30],
+                 digit_fd=[[9.0, 7.0], [4.0, nan], [6.0, 8.0]]),
+            dict(objective='wasserstein', penalty='wgan_gp', steps=[10, 20, 30],
+                 digit_fd=[[5.0, 3.0], [2.0, 2.0], [1.0, 3.0]])]
+    drawn = []
+    with mock.patch.object(digits_study.plots, 'save_figure',
+                           lambda fig, path: drawn.append((fig, path))):
+      digits_study.figures(None, rows, 'g', 'wd', {'reference': mock.Mock(floor=2.5)})
+    (fig, path), = drawn
+    self.assertEqual(path, os.path.join('wd', 'digits_fd_g.png'))
+    hinge, wgan, floor = fig.axes[0].lines
+    np.testing.assert_allclose(hinge.get_ydata(), [8.0, 4.0, 7.0])
+    np.testing.assert_allclose(wgan.get_ydata(), [4.0, 2.0, 2.0])
+    np.testing.assert_allclose(floor.get_ydata(), [2.5, 2.5])
+    self.assertEqual([ln.get_label() for ln in (hinge, wgan, floor)],
+                     ['hinge', 'wasserstein+wgan_gp', 'real vs real'])
+
+  def test_sr_crops_shows_lr_each_run_and_hr_at_each_corner(self):
+    # Runs mocked: columns LR (nearest upscaling), bicubic, each run's upscaling, HR, in the
+    # order given; row r crops [top:top+size, left:left+size] of corner r, shown in [0, 1].
+    from studies import figures
+    rng = np.random.default_rng(0)
+    lr, hr = rng.uniform(-1, 1, (8, 8, 3)), rng.uniform(-1, 1, (16, 16, 3))
+    outputs = {'wa': rng.uniform(-1.5, 1.5, (16, 16, 3)), 'wb': rng.uniform(-1, 1, (16, 16, 3))}
+    pipe = mock.Mock(evaluator='sr', evaluator_args={'scale': 2, 'eval_pairs': lambda: [(lr, hr)]})
+
+    def eval_run(gan, *args, **kwargs):
+      return mock.Mock(upscale_whole=lambda x: outputs[gan] if x is lr else None)
+    drawn = []
+    with mock.patch.object(figures.inference, 'restore', lambda w: (w, pipe, None, None)), \
+         mock.patch.object(figures.inference, 'uses_ema', return_value=True), \
+         mock.patch.object(figures.evaluate, 'EvalRun', side_effect=eval_run), \
+         mock.patch.object(figures.plots, 'save_figure', lambda fig, path: drawn.append(fig)):
+      figures.sr_crops([('A', 'wa'), ('bicubic', None), ('B', 'wb')], 'o.png', size=4,
+                       corners=((2, 6), (9, 1)))
+    nearest = lr[np.arange(16) // 2][:, np.arange(16) // 2]
+    full = [nearest, outputs['wa'], evaluate.bicubic_upscale(lr, 2), outputs['wb'], hr]
+    axes = drawn[0].axes
+    self.assertEqual(len(axes), 2 * 5)
+    self.assertEqual([ax.get_title() for ax in axes[:5]], ['LR', 'A', 'bicubic', 'B', 'HR'])
+    for r, (top, left) in enumerate(((2, 6), (9, 1))):
+      for c, image in enumerate(full):
+        want = (np.clip(image[top:top + 4, left:left + 4], -1, 1) + 1) / 2
+        np.testing.assert_allclose(np.asarray(axes[5 * r + c].images[0].get_array()), want,
+                                   err_msg=f'row {r} column {c}')
+
+  def test_digits_seeds_trained_one_after_another_are_merged_by_hand(self):
+    # vmap_seeds=False: one run per seed; the curves' columns are the seeds in order, the
+    # divergence steps concatenated, the seconds summed.
+    per_seed = {0: dict(steps=[10, 20], digit_fd=[[5.0], [3.0]], digit_is=[[1.0], [2.0]],
+                        diverged_at=[0], seconds=2.0),
+                1: dict(steps=[10, 20], digit_fd=[[6.0], [4.0]], digit_is=[[1.5], [2.5]],
+                        diverged_at=[15], seconds=3.0)}
+    real_run_one = digits_study.run_one
+    with mock.patch.object(digits_study, 'run_one',
+                           lambda config, seed_list, *_: per_seed[seed_list[0]]):
+      out = real_run_one(None, [0, 1], None, {}, vmap_seeds=False)
+    self.assertEqual(out, dict(steps=[10, 20], digit_fd=[[5.0, 6.0], [3.0, 4.0]],
+                               digit_is=[[1.0, 1.5], [2.0, 2.5]], diverged_at=[0, 15],
+                               seconds=5.0))
+    # The reference is the held-out digits at the study's image size; the report keeps its
+    # real-vs-real floor.
+    with mock.patch.object(digits_study.evaluate, 'digit_reference',
+                           lambda size: mock.Mock(floor=float(size))):
+      context = digits_study.prepare(ml_collections.ConfigDict({'data': {'image_size': 8}}))
+    self.assertEqual(digits_study.report_extras(None, context), {'floor_real_vs_real': 8.0})
+
+  def test_a_study_without_penalty_weights_checks_its_runs(self):
+    # penalty_weights is optional (check() reads it with a default): without it a run with
+    # no penalty has weight 0, and a penalized one is refused naming the missing weight;
+    # both raised a bare AttributeError("'penalty_weights'").
+    from configs import study_toy
+    c = study_toy.get_config()
+    del c.study['penalty_weights']
+    c.study.runs = ('hinge:none',)
+    runner.check(c)
+    self.assertEqual(runner.run_config(c, 'ring8', 'hinge:none')[0].penalty.weight, 0.0)
+    c.study.runs = ('hinge:none', 'hinge:r1')
+    with self.assertRaisesRegex(validation.ConfigError, r"\(\{\}\) gives 'r1' no weight"):
+      runner.check(c)
+
+  def test_a_groups_field_replaces_the_configs_whole_field(self):
+    # The runner's docstring: a group's field replaces the config's whole field.
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.data = dict(name='grid25', batch_size=64, image_size=28)
+    run, vmap_seeds = runner.run_config(c, 'ring8', ' wasserstein : wgan_gp')  # spaces: stripped
+    self.assertEqual(run.data.to_dict(), {'name': 'ring8', 'batch_size': 256})
+    self.assertEqual((run.loss.name, run.penalty.name, run.penalty.weight, vmap_seeds),
+                     ('wasserstein', 'wgan_gp', 0.1, True))
+    self.assertNotIn('study', run)
+
   def test_digits_table_rows_by_hand(self):
     # digit-FD curves [steps, seeds]: the last step's mean ± std over the finite seeds, the
     # best seed-mean along the curve with its step; a run whose every seed diverged before
@@ -450,11 +680,16 @@ class SeedsTest(chex.TestCase):
     self.assertEqual(body[0], ['g', 'hinge', 'none', 30, '7.0 ± 1.0', '4.0 (20)', '4.0 ± 1.0',
                                '0/2', '12'])
     self.assertEqual(body[1][4:8], ['diverged', 'diverged', 'diverged', '2/2'])
+    # Three seeds: the best is that of the seeds' mean (4 at 10 vs 3 at 20), not the median's.
+    skewed = dict(row, steps=[10, 20], digit_fd=[[1.0, 2.0, 9.0], [3.0, 3.0, 3.0]],
+                  digit_is=[[1.0] * 3] * 2, diverged_at=[0, 0, 0])
+    self.assertEqual(digits_study.table([skewed])[1][0][5], '3.0 (20)')
 
   def test_digits_title_names_the_generator_sampled(self):
     from configs import study_digits
     c = study_digits.get_config()
-    self.assertIn('3 seeds, EMA generator,', digits_study.title(c))
+    self.assertEqual(digits_study.title(c), 'digits 28x28 (3 seeds, EMA generator, 1000 samples; '
+                     'mean ± std over seeds, std with ddof=0)')
     c.study.groups.dcgan.ema_decay = 0.0
     self.assertIn('EMA generator where the run keeps one', digits_study.title(c))
     c.ema_decay = 0.0
@@ -533,6 +768,49 @@ class DigitsStudyTest(chex.TestCase):
     self.assertEqual(together['steps'], apart['steps'])
     np.testing.assert_allclose(apart['digit_fd'], together['digit_fd'], rtol=1e-3)
     self.assertFalse(np.allclose(together['digit_fd'][-1][0], together['digit_fd'][-1][1]))
+
+  def test_run_scores_each_seeds_ema_samples_against_the_held_out_features(self):
+    # A fixed random feature map in place of the trained classifier: each score is the
+    # Frechet distance of the seed's samples' features to the held-out ones and the IS of
+    # their logits, recomputed here with SciPy and NumPy.
+    c = self._config()
+    ref = _FakeDigitReference()
+    run, _ = runner.run_config(c, 'mlp', 'non_saturating:none')
+    self.assertGreater(run.ema_decay, 0)  # the run keeps an EMA: its samples are the EMA's
+    drawn, generate = [], seeds.generate
+
+    def spy(*args, **kwargs):
+      drawn.append((generate(*args, **kwargs), kwargs['use_ema']))
+      return drawn[-1][0]
+    with mock.patch.object(digits_study.seeds, 'generate', spy):
+      out = digits_study.run_one(run, [0, 1], c.study, {'reference': ref})
+    self.assertEqual(out['steps'], [10, 20])
+    self.assertEqual([ema for _, ema in drawn], [True, True])
+    for x, fds, iss in zip([x for x, _ in drawn], out['digit_fd'], out['digit_is'],
+                           strict=True):
+      chex.assert_shape(x, (2, 200, 8, 8, 1))
+      x = np.clip(x, -1, 1)
+      np.testing.assert_allclose(fds, [_scipy_fd(ref.held, ref.features(s)) for s in x],
+                                 rtol=1e-4)
+      np.testing.assert_allclose(iss, [_numpy_is(ref(s)[1]) for s in x], rtol=1e-5)
+
+  def test_a_seed_with_non_finite_samples_scores_nan_and_the_other_is_scored(self):
+    # Training mocked (one scoring call, at the last step): seed 1 drew a nan, so its
+    # digit-FD and IS are nan (tabled as not scored), not numbers; seed 0 is scored.
+    c = self._config()
+    run, _ = runner.run_config(c, 'mlp', 'non_saturating:none')
+    x = np.random.default_rng(5).uniform(-1, 1, (2, 200, 8, 8, 1))
+    x[1, 3] = np.nan
+    ref = _FakeDigitReference()
+    with mock.patch.object(digits_study.seeds, 'train_seeds',
+                           lambda *args, callback: (callback(20, None), np.array([0, 0]))), \
+         mock.patch.object(digits_study.seeds, 'generate', return_value=x):
+      out = digits_study.run_one(run, [0, 1], c.study, {'reference': ref})
+    self.assertEqual(out['steps'], [20])
+    np.testing.assert_allclose(out['digit_fd'][0][0], _scipy_fd(ref.held, ref.features(x[0])),
+                               rtol=1e-4)
+    np.testing.assert_allclose(out['digit_is'][0][0], _numpy_is(ref(x[0])[1]), rtol=1e-5)
+    self.assertTrue(np.isnan(out['digit_fd'][0][1]) and np.isnan(out['digit_is'][0][1]))
 
 
 class EvaluateTest(chex.TestCase):
