@@ -71,20 +71,36 @@ def _scipy_fd(a: np.ndarray, b: np.ndarray) -> float:
                - 2 * np.trace(root))
 
 
-class _FakeDigitReference:
-  """A fixed random feature map of 8x8 images (6 features, 10 logits) in place of the
-  trained digit classifier, with the features of 300 random "held-out" images."""
+class _RandomFeatures:
+  """A fixed random map of 8x8 images in place of the trained digit classifier: 6 features
+  tanh(x P / 4) and 10 logits x H, P and H standard normal, drawn from ``rng``."""
 
-  def __init__(self, seed: int = 4):
-    rng = np.random.default_rng(seed)
+  def __init__(self, rng: np.random.Generator):
     self.proj, self.head = rng.normal(size=(64, 6)), rng.normal(size=(64, 10))
-    self.held = self.features(rng.uniform(-1, 1, (300, 8, 8, 1)))
 
-  def features(self, x):
+  def features(self, x: np.ndarray) -> np.ndarray:
     return np.tanh(np.asarray(x, np.float64).reshape(len(x), -1) @ self.proj / 4)
 
-  def __call__(self, x):
-    return self.features(x), np.asarray(x, np.float64).reshape(len(x), -1) @ self.head
+  def logits(self, x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, np.float64).reshape(len(x), -1) @ self.head
+
+  def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return self.features(x), self.logits(x)
+
+  def reference(self, train: object, held_x: np.ndarray,
+                source: str = 'digits') -> '_RandomFeatures':
+    """Itself as ``digit_classifier.Reference(train, held_x, source)``: ``held`` the
+    features of the held-out digits ``held_x``, a floor of 1."""
+    del train, source
+    self.held_x, self.held, self.floor, self.description = (held_x, self.features(held_x),
+                                                            1.0, 'fake')
+    return self
+
+
+def _held_out_reference(seed: int = 4) -> _RandomFeatures:
+  """A random feature map with the features of 300 random "held-out" images."""
+  rng = np.random.default_rng(seed)
+  return _RandomFeatures(rng).reference(None, rng.uniform(-1, 1, (300, 8, 8, 1)))
 
 
 def _numpy_is(logits: np.ndarray, splits: int = 10) -> float:
@@ -774,7 +790,7 @@ class DigitsStudyTest(chex.TestCase):
     # Frechet distance of the seed's samples' features to the held-out ones and the IS of
     # their logits, recomputed here with SciPy and NumPy.
     c = self._config()
-    ref = _FakeDigitReference()
+    ref = _held_out_reference()
     run, _ = runner.run_config(c, 'mlp', 'non_saturating:none')
     self.assertGreater(run.ema_decay, 0)  # the run keeps an EMA: its samples are the EMA's
     drawn, generate = [], seeds.generate
@@ -801,7 +817,7 @@ class DigitsStudyTest(chex.TestCase):
     run, _ = runner.run_config(c, 'mlp', 'non_saturating:none')
     x = np.random.default_rng(5).uniform(-1, 1, (2, 200, 8, 8, 1))
     x[1, 3] = np.nan
-    ref = _FakeDigitReference()
+    ref = _held_out_reference()
     with mock.patch.object(digits_study.seeds, 'train_seeds',
                            lambda *args, callback: (callback(20, None), np.array([0, 0]))), \
          mock.patch.object(digits_study.seeds, 'generate', return_value=x):
@@ -1104,25 +1120,15 @@ class EvaluateTest(chex.TestCase):
 
   def test_digit_metrics_score_the_samples_against_the_held_out_digits(self):
     rng = np.random.default_rng(12)
-    proj, head = rng.normal(size=(64, 6)), rng.normal(size=(64, 10))
-    feats = lambda x: np.tanh(x.reshape(len(x), -1) @ proj / 4)
-    logits = lambda x: x.reshape(len(x), -1) @ head
-
-    class FakeReference:   # a fixed random feature map in place of the trained classifier
-      def __init__(self, train, held_x, source='digits'):
-        self.held_x, self.held, self.floor = held_x, feats(held_x), 1.0
-        self.description = 'fake'
-
-      def __call__(self, x):
-        return feats(x), logits(x)
-
+    net = _RandomFeatures(rng)  # in place of the trained classifier
+    feats, logits = net.features, net.logits
     images = lambda n, shift: np.clip(rng.normal(shift, 0.5, (n, 8, 8, 1)), -1, 1).astype(
         np.float32)
     held_x, training, samples = images(200, 0.0), images(400, 0.1), images(300, 0.3)
     pipe = mock.Mock(evaluator_args={'digit_reference': lambda: ((training, None), held_x)},
                      num_examples=400, real_samples=lambda n: training[:n])
     run = mock.Mock(samples=samples, pipe=pipe, assigned=None)
-    with mock.patch.object(digit_classifier, 'Reference', FakeReference):
+    with mock.patch.object(digit_classifier, 'Reference', net.reference):
       out = evaluate.digit_metrics(run)
     held, fake = feats(held_x), feats(samples)
     self.assertAlmostEqual(out['digit_fd'], _scipy_fd(held, fake), places=6)
@@ -1141,7 +1147,7 @@ class EvaluateTest(chex.TestCase):
     self.assertAlmostEqual(out['digit_kid'], np.mean(values), places=10)
     self.assertGreater(out['digit_kid'], 1e-3)   # the samples differ from the held-out
     # With Inception weights, FID/KID/IS of the same samples against as many training images.
-    with mock.patch.object(digit_classifier, 'Reference', FakeReference), \
+    with mock.patch.object(digit_classifier, 'Reference', net.reference), \
          mock.patch.object(evaluate.inception, 'load', return_value='variables'), \
          mock.patch.object(evaluate.inception, 'fid_kid_is', return_value={'fid': 7.0}) as fki:
       out = evaluate.digit_metrics(run, 'w.npz')

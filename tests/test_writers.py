@@ -257,6 +257,16 @@ class PicturesTest(chex.TestCase):
       self.assertGreater(hi, coords.max() + 0.5)
 
 
+def _saved(states: dict, keep: int = 3) -> str:
+  """A new folder of checkpoints, ``{step: state}`` saved in order and closed."""
+  d = tempfile.mkdtemp()
+  ckpt = checkpoints.Checkpoints(d, keep=keep)
+  for step, state in states.items():
+    ckpt.save(step, state)
+  ckpt.close()
+  return d
+
+
 class CheckpointFolderTest(chex.TestCase):
 
   def test_a_save_cut_short_is_cleaned_up_by_the_trainer_not_by_readers(self):
@@ -316,10 +326,7 @@ class CheckpointFolderTest(chex.TestCase):
                                 r'the earlier checkpoints are of steps 10, 20\.$'):
       checkpoints.Checkpoints(d, read_only=True).restore(abstract)
     ckpt.close()
-    only = tempfile.mkdtemp()  # a damaged first checkpoint: nothing earlier
-    ckpt = checkpoints.Checkpoints(only)
-    ckpt.save(5, {k: np.full(2, np.nan, np.float32) for k in 'abcd'})
-    ckpt.close()
+    only = _saved({5: {k: np.full(2, np.nan, np.float32) for k in 'abcd'}})  # nothing earlier
     with self.assertRaisesRegex(checkpoints.CheckpointError,
                                 r'the earlier checkpoints are of steps \(none\)\.$'):
       checkpoints.Checkpoints(only, read_only=True).restore(abstract)
@@ -330,24 +337,30 @@ class CheckpointFolderTest(chex.TestCase):
         {'p': {'gain': jax.ShapeDtypeStruct((4,), np.float32), 'w': np.ones(2)}}),
         ['p/gain: () vs (4,)'])
 
-  def test_a_root_cause_names_its_type_and_is_cut_at_300_characters(self):
+  def test_a_root_cause_names_its_type_and_is_cut_after_300_characters(self):
     self.assertEqual(checkpoints._root_cause(ValueError('bad  \n value')), 'ValueError: bad value')
-    try:
+    self.assertEqual(checkpoints._root_cause(ValueError('x' * 300)), f'ValueError: {"x" * 300}')
+    # The innermost of a chain: an explicit cause and an implicit context are followed, a
+    # context suppressed by ``from None`` is not.
+    for link, want in (('from', f'OSError: {"x" * 300}...'), ('implicit', 'OSError: disk'),
+                       ('none', 'RuntimeError: outer')):
+      inner = OSError('x' * 400 if link == 'from' else 'disk')
       try:
-        raise OSError('x' * 400)
-      except OSError as inner:
-        raise RuntimeError('outer') from inner
-    except RuntimeError as e:
-      self.assertEqual(checkpoints._root_cause(e), f'OSError: {"x" * 300}...')
+        try:
+          raise inner
+        except OSError:
+          if link == 'from':
+            raise RuntimeError('outer') from inner
+          if link == 'none':
+            raise RuntimeError('outer') from None
+          raise RuntimeError('outer')  # noqa: B904 - an implicit context
+      except RuntimeError as e:
+        self.assertEqual(checkpoints._root_cause(e), want, link)
 
   def test_keep_holds_the_last_checkpoints_and_must_be_at_least_1(self):
     with self.assertRaisesRegex(ValueError, 'keep_checkpoints must be at least 1; got 0'):
       checkpoints.Checkpoints(tempfile.mkdtemp(), keep=0)
-    d = tempfile.mkdtemp()
-    ckpt = checkpoints.Checkpoints(d, keep=2)
-    for step in (1, 2, 3, 4):
-      ckpt.save(step, {'w': np.full(2, step, np.float32)})
-    ckpt.close()
+    d = _saved({step: {'w': np.full(2, step, np.float32)} for step in (1, 2, 3, 4)}, keep=2)
     self.assertEqual(sorted(os.listdir(d)), ['3', '4'])
 
   def test_a_reader_makes_no_folder(self):
@@ -360,11 +373,7 @@ class CheckpointFolderTest(chex.TestCase):
   def test_a_reader_that_cannot_restore_names_the_earlier_steps(self):
     # Sampling or evaluating with another model: the checkpoints before the one asked for
     # are listed, not the advice of a trainer (move it aside, another architecture).
-    d = tempfile.mkdtemp()
-    ckpt = checkpoints.Checkpoints(d)
-    for step in (10, 20, 30):
-      ckpt.save(step, {'w': np.ones(3, np.float32)})
-    ckpt.close()
+    d = _saved({step: {'w': np.ones(3, np.float32)} for step in (10, 20, 30)})
     other = {'w': jax.ShapeDtypeStruct((4,), np.float32)}  # another model's shape
     reader = checkpoints.Checkpoints(d, read_only=True)
     with self.assertRaisesRegex(checkpoints.CheckpointError,
@@ -374,24 +383,6 @@ class CheckpointFolderTest(chex.TestCase):
     with self.assertRaisesRegex(checkpoints.CheckpointError,
                                 r'step 10 .*another run\)\.$'):
       reader.restore(other, step=10)
-
-  def test_a_root_cause_of_300_characters_is_whole_and_a_suppressed_context_is_not_followed(
-      self):
-    self.assertEqual(checkpoints._root_cause(ValueError('x' * 300)), f'ValueError: {"x" * 300}')
-    try:
-      try:
-        raise OSError('disk')
-      except OSError:
-        raise ValueError('outer') from None
-    except ValueError as e:
-      self.assertEqual(checkpoints._root_cause(e), 'ValueError: outer')
-    try:
-      try:
-        raise OSError('disk')
-      except OSError:
-        raise ValueError('outer')  # noqa: B904 - an implicit context, followed
-    except ValueError as e:
-      self.assertEqual(checkpoints._root_cause(e), 'OSError: disk')
 
   def test_architecture_differences_name_the_parameters_first_and_three_at_most(self):
     # The optimizer's state of other parameters differs too: the parameters say why.
@@ -408,10 +399,7 @@ class CheckpointFolderTest(chex.TestCase):
                       'ema_params/w: (2,) vs (5,)'])
 
   def test_saved_shapes_are_read_from_the_checkpoint_and_empty_for_none(self):
-    d = tempfile.mkdtemp()
-    ckpt = checkpoints.Checkpoints(d)
-    ckpt.save(1, {'g': {'w': np.ones((2, 3), np.float32)}, 'step': np.int32(1)})
-    ckpt.close()
+    d = _saved({1: {'g': {'w': np.ones((2, 3), np.float32)}, 'step': np.int32(1)}})
     reader = checkpoints.Checkpoints(d, read_only=True)
     self.assertEqual(reader.saved_shapes(1), {('g', 'w'): (2, 3), ('step',): ()})
     self.assertEqual(reader.saved_shapes(2), {})  # no such checkpoint
@@ -429,10 +417,7 @@ class CheckpointFolderTest(chex.TestCase):
 
   def test_a_target_without_a_sharding_is_restored_only_in_its_shapes(self):
     # Orbax alone reads such a target's arrays as saved, whatever their shape.
-    d = tempfile.mkdtemp()
-    ckpt = checkpoints.Checkpoints(d)
-    ckpt.save(1, {'w': np.arange(3, dtype=np.float32)})
-    ckpt.close()
+    d = _saved({1: {'w': np.arange(3, dtype=np.float32)}})
     reader = checkpoints.Checkpoints(d, read_only=True)
     got = reader.restore({'w': jax.ShapeDtypeStruct((3,), np.float32)})
     np.testing.assert_array_equal(got['w'], [0, 1, 2])
