@@ -80,9 +80,12 @@ def perceptual_loss(features_fn: FeaturesFn, variables: Any, sr: chex.Array, hr:
     ECCV 2016; Ledig et al. 2017, eq. (5); Wang et al. 2018, section 3.3.
   """
   _check(sr, hr)
-  f_sr = features_fn(variables, sr)[layer]
+  features = features_fn(variables, sr)
+  if layer not in features:
+    raise ValueError(f'No feature layer {layer!r}: the network gives '
+                     f"{', '.join(map(str, features))}.")
   f_hr = jax.lax.stop_gradient(features_fn(variables, hr)[layer])
-  return _distance(scale * f_sr, scale * f_hr, criterion)
+  return _distance(scale * features[layer], scale * f_hr, criterion)
 
 
 def content_loss(sr: chex.Array, hr: chex.Array, frozen: Any, *, pixel: str = 'l1',
@@ -97,6 +100,10 @@ def content_loss(sr: chex.Array, hr: chex.Array, frozen: Any, *, pixel: str = 'l
     metrics['pixel_loss'] = pixel_loss(sr, hr, pixel)
     total += pixel_weight * metrics['pixel_loss']
   if perceptual_weight:
+    if features_fn is None:
+      raise ValueError('A perceptual content loss needs features_fn (the VGG19 feature '
+                       'map: jaxgan.build gives it, or pass your own to content.make); '
+                       f'got None with perceptual_weight={perceptual_weight}.')
     if not isinstance(frozen, dict) or 'vgg' not in frozen:
       raise ValueError('A perceptual content loss needs the VGG19 variables as '
                        "frozen['vgg'] (jaxgan.build.frozen_variables gives them); got "

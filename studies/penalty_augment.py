@@ -57,7 +57,9 @@ def main() -> None:
   try:
     steps = [int(s) for s in args.steps.split(',')]
   except ValueError:
-    parser.error(f'--steps must be comma-separated integers; got {args.steps!r}')
+    steps = []
+  if not steps or min(steps) < 1:
+    parser.error(f'--steps must be comma-separated integers >= 1; got {args.steps!r}')
   print('| steps | policy | R1 at T(x) | R1 through T | no augmentation | at / through |')
   print('|---|---|---|---|---|---|')
   for n in steps:
@@ -65,7 +67,8 @@ def main() -> None:
     del c['study']
     c.augment, c.num_steps = 'color,translation,cutout', n
     c.penalty = dict(name='r1', weight=1.0, every=1, kwargs={})
-    state = train.train_and_evaluate(c, tempfile.mkdtemp())
+    with tempfile.TemporaryDirectory() as workdir:  # the run itself is not kept
+      state = train.train_and_evaluate(c, workdir)
     gan, pipe = build.build(c)
     real = jnp.asarray(pipe.real_samples(min(512, pipe.num_examples)))  # the study's 180
     for policy in POLICIES:

@@ -292,6 +292,9 @@ class ConditionalSamplingTest(chex.TestCase):
     np.testing.assert_allclose(codes['continuous'][:, 1], [-2, -1, 0, 1, 2])
     np.testing.assert_array_equal(codes['continuous'][:, 0], 0.0)
     self.assertEqual(grids, [((30, 28, 28, 1), 3), ((50, 28, 28, 1), 5)])
+    for bad in (2, -1):  # the run has 2 continuous codes; -1 would sweep the last one
+      with self.assertRaisesRegex(ValueError, f'and continuous code {bad}: codes draws'):
+        figures.code_grid(self.infogan, 'unused.png', continuous=bad, steps=5)
 
   def test_codes_outside_the_categories_are_refused(self):
     # one_hot(10, 10) is a zero vector: a code the generator never saw, so refused.

@@ -1,6 +1,7 @@
 """Tests of the pure train step against an update written out by hand with optax."""
 
 import dataclasses
+import os
 
 import chex
 import flax.linen as nn
@@ -583,6 +584,57 @@ class AugmentedPenaltyTest(chex.TestCase):
         for s in range(2)])
     np.testing.assert_allclose(at, want, rtol=1e-4)
     np.testing.assert_allclose(plain, np.mean(np.sum((w * x) ** 2, axis=(1, 2, 3))), rtol=1e-5)
+
+  def test_the_penalty_augment_study_trains_each_length_and_keeps_no_run(self):
+    """``python -m studies.penalty_augment --steps=1``: one DiffAugment digits run with R1
+    (weight 1, every step) and the full policy, one row per policy; the R1 columns are
+    read on the trained critic, the last column is their ratio, and the temporary run is
+    removed."""
+    import contextlib
+    import io
+    import sys
+    import tempfile
+    from unittest import mock
+
+    from jaxgan import train
+    from studies import penalty_augment
+    runs, real_train = [], train.train_and_evaluate
+
+    def recorded(config, workdir):
+      runs.append((config.augment, config.num_steps, config.penalty.name,
+                   config.penalty.weight, config.penalty.every, workdir))
+      return real_train(config, workdir)
+    out = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp, mock.patch.object(tempfile, 'tempdir', tmp), \
+        mock.patch.object(train, 'train_and_evaluate', recorded), \
+        mock.patch.object(sys, 'argv', ['penalty_augment', '--steps=1']), \
+        contextlib.redirect_stdout(out):
+      penalty_augment.main()
+      self.assertEqual(os.listdir(tmp), [])
+    self.assertEqual([r[:5] for r in runs], [('color,translation,cutout', 1, 'r1', 1.0, 1)])
+    self.assertTrue(runs[0][5].startswith(tmp))
+    rows = [line.strip('|').split('|') for line in out.getvalue().splitlines()
+            if line.startswith('| 1 |')]
+    self.assertEqual([r[1].strip() for r in rows], list(penalty_augment.POLICIES))
+    values = np.array([[float(v) for v in r[2:]] for r in rows])
+    self.assertTrue(np.all(np.isfinite(values)) and np.all(values[:, :3] > 0))
+    np.testing.assert_allclose(values[:, 2], values[0, 2])  # no augmentation: one value
+    np.testing.assert_allclose(values[:, 3], values[:, 0] / values[:, 1], rtol=2e-3, atol=6e-3)
+
+  def test_the_penalty_augment_study_refuses_bad_lengths(self):
+    import contextlib
+    import io
+    import sys
+    from unittest import mock
+
+    from studies import penalty_augment
+    for steps in ('1,x', '0', '2,-1', ''):
+      err = io.StringIO()
+      with mock.patch.object(sys, 'argv', ['penalty_augment', f'--steps={steps}']), \
+          contextlib.redirect_stderr(err), self.assertRaises(SystemExit):
+        penalty_augment.main()
+      self.assertIn(f"--steps must be comma-separated integers >= 1; got '{steps}'",
+                    err.getvalue())
 
   @parameterized.product(name=('r1', 'r2', 'wgan_gp'), per_example=(False, True))
   def test_gradient_through_the_augmentation_matches_numpy(self, name, per_example):

@@ -95,6 +95,11 @@ class PerceptualLossTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'sr \(1, 4, 4, 3\) and hr \(2, 4, 4, 3\)'):
       content.perceptual_loss(FEATURES, 2.0, sr, _images(3, (2, 4, 4, 3)), 'a')  # would broadcast
 
+  def test_an_unknown_layer_lists_the_networks_layers(self):
+    sr, hr = _images(2, (1, 4, 4, 3)), _images(3, (1, 4, 4, 3))
+    with self.assertRaisesRegex(ValueError, "No feature layer 'conv5_4': the network gives a, b."):
+      content.perceptual_loss(FEATURES, 2.0, sr, hr, 'conv5_4')
+
 
 class ContentLossTest(chex.TestCase):
 
@@ -123,6 +128,14 @@ class ContentLossTest(chex.TestCase):
     want = np.abs(3.0 * (sr.astype(np.float64) - hr)).mean()
     np.testing.assert_allclose(parts['perceptual_loss'], want, rtol=1e-5)
     np.testing.assert_allclose(total, want, rtol=1e-5)
+
+  def test_a_perceptual_weight_needs_a_feature_network(self):
+    sr, hr = _images(4, (1, 4, 4, 3)), _images(5, (1, 4, 4, 3))
+    with self.assertRaisesRegex(ValueError, 'needs features_fn .* got None with '
+                                'perceptual_weight=0.5'):
+      content.make(perceptual_weight=0.5)(sr, hr, {'vgg': 3.0})
+    total, _ = content.make(pixel_weight=1.0)(sr, hr, {})  # a pixel loss alone needs none
+    np.testing.assert_allclose(total, np.abs(sr.astype(np.float64) - hr).mean(), rtol=1e-5)
 
 
 class PairedDataTest(chex.TestCase):
