@@ -37,7 +37,11 @@ RESUMABLE_FIELDS = ('num_steps', 'num_epochs', 'steps_per_call', 'log_every', 'e
 # Fields that say where a run reads from, not what it trains: a run moved to another
 # machine resumes with its data, VGG weights or source generator at another path (the
 # change is logged; init_from only matters before the first checkpoint anyway).
-LOCATION_FIELDS = ('init_from', 'data.data_dir', 'content.vgg_weights')
+# A data set's path may also be an argument of its name, 'images(path=...)': compared
+# apart from the name as 'data.name(path)' (and the name's other arguments stay training).
+SPEC_LOCATIONS = ('path', 'data_dir')
+LOCATION_FIELDS = ('init_from', 'data.data_dir', 'content.vgg_weights',
+                   *(f'data.name({k})' for k in SPEC_LOCATIONS))
 # Fields added after runs were saved without them: their absence means this value (a run
 # saved before learning-rate schedules resumes under a config with 'constant'; one saved
 # before the SR discriminator's layout had SRGAN's; one saved before RRDBNet could scan its
@@ -154,8 +158,20 @@ def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
 
 def _fields(config: dict) -> dict[str, Any]:
   """A saved or current config's fields by dotted name, :data:`ABSENT_MEANS` filling in the
-  fields it was saved without."""
-  return {**ABSENT_MEANS, **_flatten(config)}
+  fields it was saved without; ``data.name``'s :data:`SPEC_LOCATIONS` arguments apart, as
+  ``data.name(path)``, and the rest of it written one way (``"images( channels=1)"`` is
+  ``"images(channels=1)"``)."""
+  fields = {**ABSENT_MEANS, **_flatten(config)}
+  try:
+    name, kwargs = registry.parse_spec(fields['data.name'])
+  except (KeyError, ValueError, TypeError):  # no data.name, or none to read: as it is
+    return fields
+  for k in SPEC_LOCATIONS:
+    if k in kwargs:
+      fields[f'data.name({k})'] = kwargs.pop(k)
+  args = ', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))
+  fields['data.name'] = f'{name}({args})' if args else name
+  return fields
 
 
 def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = None
@@ -345,8 +361,7 @@ def read_pending(workdir: str, latest_step: int | None) -> dict[str, Any] | None
   path = pending_path(workdir)
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    pending = json.load(f)
+  pending = read_json(path)
   return pending if latest_step is not None and latest_step > pending['resumed_at'] else None
 
 

@@ -537,6 +537,27 @@ class TrainLoopTest(chex.TestCase):
                                             {'model': {'discriminator': {'layout': 'esrgan'}}}),
                      ["model.discriminator.layout: 'srgan' -> 'esrgan'"])
 
+  def test_a_run_whose_images_moved_resumes_from_the_new_path(self):
+    # images(path=...) is the only way to give that data set its folder: a run moved to
+    # another machine resumes like one whose data_dir changed, the move recorded.
+    from PIL import Image
+    a, b = os.path.join(self.dir, 'moved_a'), os.path.join(self.dir, 'moved_b')
+    os.makedirs(a)
+    rng = np.random.default_rng(0)
+    for i in range(8):
+      Image.fromarray(rng.integers(0, 255, (28, 28), dtype=np.uint8)).save(f'{a}/{i}.png')
+    shutil.copytree(a, b)
+    wd, c = os.path.join(self.dir, 'moved'), small_batchnorm_config()
+    c.data.name, c.num_steps = f"images(path='{a}', channels=1)", 4
+    train.train_and_evaluate(c, wd)
+    shutil.rmtree(a)
+    c.data.name, c.num_steps = f"images(channels=1, path='{b}')", 8
+    self.assertEqual(int(train.train_and_evaluate(c, wd).step), 8)
+    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['data']['name'],
+                     c.data.name)
+    old = json.load(open(os.path.join(wd, 'config_before_step_4.json')))
+    self.assertEqual(old['data']['name'], f"images(path='{a}', channels=1)")
+
   def test_changed_config_is_refused_unless_allowed(self):
     wd = os.path.join(self.dir, 'changed')
     train.train_and_evaluate(small_config(num_steps=10), wd)

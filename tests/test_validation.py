@@ -495,6 +495,37 @@ class ValidationTest(chex.TestCase):
       workdir.check_resume_config(wd, small_config(), step=10)
     self.assertIsNone(workdir.read_data_shapes(wd))  # none written: an older run's
 
+  def test_a_damaged_pending_record_is_a_config_error_naming_it(self):
+    wd = tempfile.mkdtemp()
+    with open(workdir.pending_path(wd), 'w') as f:
+      f.write('{"resumed_at": 20, "chan')
+    with self.assertRaisesRegex(validation.ConfigError,
+                                f'{workdir.pending_path(wd)} is damaged and cannot be read'):
+      workdir.read_pending(wd, 30)
+
+  def test_a_data_path_inside_the_data_name_is_a_location(self):
+    # A moved run: 'images(path=A)' -> 'images(path=B)' is recorded, never refused, like
+    # data.data_dir; the name's other arguments are training changes, and spacing or
+    # quoting is not a change.
+    def changes(was, now, fields=None):
+      return workdir.config_changes({'data': {'name': was}}, {'data': {'name': now}}, fields)
+    was = "images(path='/a', channels=1)"
+    self.assertEqual(changes(was, "images(channels=1, path='/b')"), [])
+    self.assertEqual(changes(was, "images(channels=1, path='/b')", workdir.LOCATION_FIELDS),
+                     ["data.name(path): '/a' -> '/b'"])
+    self.assertEqual(changes(was, 'images( path="/a",channels=1 )'), [])
+    self.assertEqual(changes(was, "images(path='/a', channels=3)"),
+                     ["data.name: 'images(channels=1)' -> 'images(channels=3)'"])
+    self.assertEqual(changes(was, "folder(path='/a', channels=1)"),
+                     ["data.name: 'images(channels=1)' -> 'folder(channels=1)'"])
+    self.assertEqual(changes("sr_tfds(data_dir='/x')", "sr_tfds(data_dir='/y')",
+                             workdir.LOCATION_FIELDS),
+                     ["data.name(data_dir): '/x' -> '/y'"])
+    self.assertEqual(changes('ring8', 'grid25'), ["data.name: 'ring8' -> 'grid25'"])
+    self.assertEqual(changes('ring8(', 'ring8('), [])  # unreadable: compared as written
+    self.assertEqual(changes("images(path='/a')", 'images'),  # the path dropped: moved
+                     [])
+
   def test_a_pending_record_already_made_is_not_made_twice(self):
     # The run stopped after recording its changed config, before its data shapes: the
     # next start writes the shapes and keeps no second copy of the config.
