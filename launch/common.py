@@ -62,6 +62,13 @@ def _unknown_field_message(argv: list[str]) -> str | None:
     config = _load_config_file(spec)
   except Exception:  # the config file itself is broken: let absl report it
     return None
+  for arg in argv:  # a name given on the command line is the one the advice completes
+    m = re.match(r'--config\.([\w.]+\.name)=(.*)', arg, re.DOTALL)
+    if m and describe_unknown_field(config, m.group(1)) is None:
+      try:
+        config.update_from_flattened_dict({m.group(1): m.group(2)})
+      except (TypeError, ValueError, AttributeError):  # not a name to complete: as in the file
+        pass
   for arg in argv:
     m = re.match(r'--(?:no)?config\.([\w.]+)', arg)
     if m:

@@ -396,6 +396,17 @@ class LaunchTest(chex.TestCase):
                      '--config.loss.kwargs.a=1')
     self.assertIn("--config.loss.name='non_saturating(a=VALUE)'", proc.stderr)
 
+  def test_the_inline_form_names_the_objective_given_on_the_command_line(self):
+    from launch import common
+    argv = ['train', '--config=configs/toy2d.py', '--config.loss.name=least_squares',
+            '--config.loss.kwargs.a=-1.0']
+    self.assertIn("--config.loss.name='least_squares(a=VALUE)'.",
+                  common._unknown_field_message(argv))
+    argv = ['train', '--config=configs/toy2d.py', '--config.penalty.name=wgan_gp(target=1.0)',
+            '--config.penalty.kwargs.foo=1', '--config.model.name.x=1']  # the last no name
+    self.assertIn("--config.penalty.name='wgan_gp(foo=VALUE)'.",
+                  common._unknown_field_message(argv))
+
   def test_second_launch_on_a_busy_workdir_names_the_first(self):
     """Defect 2, through the launcher: the second trainer refuses at once."""
     wd = tempfile.mkdtemp()
