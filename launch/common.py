@@ -160,10 +160,12 @@ def check_output_writable(path: str, flag: str = '--output') -> None:
 def check_folder_writable(path: str, flag: str = '--workdir') -> None:
   """:class:`LaunchError` before any work unless folder ``path`` can be written: a file
   is made and removed in it or, when it does not exist yet, in its nearest existing
-  parent, where it would be made. A ``path`` that is a file is refused too."""
+  parent, where it would be made. A ``path`` that is a file is refused too. ``~`` is a
+  folder's name here as in training (no flag expands it; the shell does, unquoted and not
+  after ``=``)."""
   if not path or not path.strip():
     raise LaunchError(f'{flag} is empty: give a folder.')
-  path = os.path.realpath(os.path.expanduser(path))
+  path = os.path.realpath(path)
   if os.path.exists(path) and not os.path.isdir(path):
     raise LaunchError(f'{flag} is a file, not a folder: {path}')
   folder = path

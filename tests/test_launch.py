@@ -64,6 +64,15 @@ class OutputCheckTest(chex.TestCase):
     check(os.path.join(d, 'new', 'run'))
     check(d)
     self.assertEqual(os.listdir(d), [])  # nothing made, the probe file gone
+    # The folder checked is the one training writes: '~' is not expanded by either.
+    home = tempfile.NamedTemporaryFile(delete=False).name  # a HOME that is a file
+    with mock.patch.dict(os.environ, {'HOME': home}):
+      cwd = os.getcwd()
+      try:
+        os.chdir(d)
+        check('~/run')  # ./~/run, where training writes it
+      finally:
+        os.chdir(cwd)
     for module, flags in (('launch.study', ['--config=configs/study_toy.py']),
                           ('launch.interpolate', [f'--psnr={d}', f'--gan={d}'])):
       proc = subprocess.run([sys.executable, '-m', module, *flags, '--workdir=/sys/jaxgan_x'],
