@@ -232,9 +232,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   sharding.check_batch_size(config.data.batch_size, mesh)
   workdir_lib.check_not_foreign(workdir)
   before = workdir_lib.entries(workdir) if lead else None
+  parents = workdir_lib.missing_parents(workdir) if lead else ()
   os.makedirs(workdir, exist_ok=True)
   record: dict[str, Any] = {}  # _train's config record: {'kept': path, 'saved': bool}
-  with _workdir_lock(workdir, lead, before):
+  with _workdir_lock(workdir, lead, before, parents):
     try:
       state, signum = _train(config, workdir, gan, pipe, length, mesh, lead, record)
     except BaseException:
@@ -281,14 +282,15 @@ def _lead_first(fn: Callable[[], Any], lead: bool, what: str,
 
 
 @contextlib.contextmanager
-def _workdir_lock(workdir: str, lead: bool, before: frozenset[str] | None) -> Iterator[None]:
+def _workdir_lock(workdir: str, lead: bool, before: frozenset[str] | None,
+                  parents: tuple[str, ...] = ()) -> Iterator[None]:
   """The workdir's lock (:class:`jaxgan.workdir.Lock`), held by the lead host while the run
   trains; refused, it stops every host (:func:`_lead_first`). A run that fails while taking
   it (no flock on the file system, an interrupt) or before it writes anything (a wrong
   init_from, a missing VGG19 file) has the lead take back what it made
-  (:func:`jaxgan.workdir.remove_unused`, ``before``: the workdir's entries before; it
-  leaves a workdir anything was written to as it is), still holding the lock where it got
-  it."""
+  (:func:`jaxgan.workdir.remove_unused`, ``before``: the workdir's entries before,
+  ``parents``: the folders made above it; it leaves a workdir anything was written to as
+  it is), still holding the lock where it got it."""
   with contextlib.ExitStack() as stack:
     try:
       _lead_first(lambda: stack.enter_context(workdir_lib.Lock(workdir)), lead,
@@ -298,7 +300,7 @@ def _workdir_lock(workdir: str, lead: bool, before: frozenset[str] | None) -> It
       raise
     except BaseException:
       if lead:
-        workdir_lib.remove_unused(workdir, before)
+        workdir_lib.remove_unused(workdir, before, parents)
       raise
 
 

@@ -123,12 +123,24 @@ def entries(workdir: str) -> frozenset[str] | None:
   return frozenset(os.listdir(workdir)) if os.path.isdir(workdir) else None
 
 
-def remove_unused(workdir: str, before: frozenset[str] | None) -> None:
+def missing_parents(workdir: str) -> tuple[str, ...]:
+  """The folders above ``workdir`` that do not exist yet, the nearest first: those that
+  ``os.makedirs(workdir)`` would make besides it, for :func:`remove_unused`."""
+  out, folder = [], os.path.dirname(os.path.abspath(workdir))
+  while folder and not os.path.exists(folder):
+    out.append(folder)
+    folder = os.path.dirname(folder)
+  return tuple(out)
+
+
+def remove_unused(workdir: str, before: frozenset[str] | None,
+                  parents: tuple[str, ...] = ()) -> None:
   """Undoes what a run that failed before writing anything added to ``workdir``: its lock
   file, an empty ``checkpoints/`` and the folder itself when the run made it (``before``:
-  :func:`entries` then). Anything else in it (a config.json, a checkpoint, a log) keeps
-  it all as it is. Called while the run still holds the lock (:class:`Lock` takes a lock
-  file only while it is the one at its path); a folder that is no longer empty stays."""
+  :func:`entries` then), with the ``parents`` it made for it (:func:`missing_parents`
+  then) while they are empty. Anything else in it (a config.json, a checkpoint, a log)
+  keeps it all as it is. Called while the run still holds the lock (:class:`Lock` takes a
+  lock file only while it is the one at its path); a folder that is no longer empty stays."""
   now = entries(workdir)
   if now is None:
     return
@@ -143,6 +155,8 @@ def remove_unused(workdir: str, before: frozenset[str] | None) -> None:
       os.rmdir(path) if name == 'checkpoints' else os.remove(path)
     if before is None:
       os.rmdir(workdir)
+      for parent in parents:
+        os.rmdir(parent)
   except OSError as e:  # something else appeared meanwhile: it stays, and so does the rest
     logging.warning('Left %s as it is (%s).', workdir, e)
 

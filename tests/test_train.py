@@ -164,19 +164,19 @@ class TrainLoopTest(chex.TestCase):
     with mock.patch.object(workdir.fcntl, 'flock', no_locks), \
          self.assertRaisesRegex(OSError, 'No locks available'):
       train.train_and_evaluate(small_config(), wd)
-    self.assertEqual(os.listdir(os.path.join(self.dir, 'nolock')), [])
+    self.assertFalse(os.path.exists(os.path.join(self.dir, 'nolock')))  # made for it: gone
 
   def test_an_interrupt_while_the_lock_is_taken_cleans_up_holding_it(self):
     wd = os.path.join(self.dir, 'interrupted')
     held_during_cleanup, real_remove = [], workdir.remove_unused
 
-    def remove_unused(d, before):
+    def remove_unused(d, *args):
       try:  # another taker is refused only while this run still holds the lock
         with workdir.Lock(d):
           held_during_cleanup.append(False)
       except workdir.WorkdirBusy:
         held_during_cleanup.append(True)
-      real_remove(d, before)
+      real_remove(d, *args)
     with mock.patch.object(train, '_share_failure', side_effect=KeyboardInterrupt), \
          mock.patch.object(workdir, 'remove_unused', remove_unused), \
          self.assertRaises(KeyboardInterrupt):
@@ -236,6 +236,21 @@ class TrainLoopTest(chex.TestCase):
     lock(made)
     workdir.remove_unused(made, before)
     self.assertFalse(os.path.exists(made))
+    # The folders made above it go too, while empty; the user's empty folder stays.
+    base = tempfile.mkdtemp(dir=self.dir)  # the user's empty folder
+    top = os.path.join(base, 'a')
+    deep = os.path.join(top, 'b', 'run')
+    parents = workdir.missing_parents(deep)
+    self.assertEqual(parents, (os.path.join(top, 'b'), top))
+    os.makedirs(deep)
+    lock(deep)
+    workdir.remove_unused(deep, None, parents)
+    self.assertEqual(os.listdir(base), [])
+    os.makedirs(deep)
+    open(os.path.join(top, 'notes.txt'), 'w').close()  # noqa: SIM115  (written meanwhile)
+    workdir.remove_unused(deep, None, parents)
+    self.assertEqual(sorted(os.listdir(top)), ['notes.txt'])  # b/ went; a/ is not empty
+    self.assertEqual(workdir.missing_parents(os.path.join(base, 'x')), ())
 
   def test_a_resume_at_an_unaligned_step_saves_at_the_usual_steps(self):
     wd = os.path.join(self.dir, 'unaligned')
