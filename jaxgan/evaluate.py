@@ -35,7 +35,7 @@ import numpy as np
 from jaxgan import data, files, inference, metrics, registry, sharding
 from jaxgan import gan as gan_lib
 from jaxgan.arrays import check_finite
-from jaxgan.data import bicubic
+from jaxgan.data import bicubic, paired
 from jaxgan.metrics import digit_classifier, inception, kid
 from jaxgan.metrics import sr as sr_metrics
 from jaxgan.models import layers
@@ -272,6 +272,14 @@ def sr_evaluation(run: EvalRun, inception_weights: str | None = None) -> dict[st
   del inception_weights
   scale = run.pipe.evaluator_args['scale']
   pairs = run.pipe.evaluator_args['eval_pairs']()
+  need = paired.eval_min_size(scale)
+  for i, (_, hr) in enumerate(pairs):  # a TFDS set's, read only now
+    if min(hr.shape[:2]) < need:
+      raise EvaluationError(
+          f'Held-out image {i} is {hr.shape[0]}x{hr.shape[1]} (cut to a multiple of '
+          f'{scale}): too small to score at x{scale}, whose PSNR and SSIM crop {scale} '
+          f'pixels off each edge and need {need} on a side. Evaluate on larger images '
+          '(the data name\'s eval_split).')
   table = sr_table(pairs, {  # the baseline first, as every report lists it
       'bicubic': lambda lr: bicubic_upscale(lr, scale),
       'model': run.upscale_whole}, scale)

@@ -256,6 +256,25 @@ class PairedDataTest(chex.TestCase):
     self.assertEqual(([int(im[0, 0, 0]) for im in train], [int(im[0, 0, 0]) for im in held]),
                      ([0, 1, 2], [3]))
 
+  def test_the_smallest_held_out_image_is_the_smallest_the_metrics_score(self):
+    # eval_min_size(scale): the least side whose crop to a multiple of scale, less a
+    # border of scale on each edge, SSIM (its 11 px window) takes.
+    from jaxgan.metrics import sr as sr_metrics
+    for scale in (2, 3, 4, 8):
+      scored = []
+      for size in range(1, 60):
+        hr = paired.crop_to_multiple(np.zeros((size, size + 7, 3), np.float32), scale)
+        try:
+          sr_metrics.sr_metrics(hr, hr, crop_border=scale)
+          scored.append(size)
+        except ValueError:
+          pass
+      self.assertEqual(paired.eval_min_size(scale), scored[0], scale)
+      self.assertEqual(scored, list(range(scored[0], 60)), scale)
+    self.assertEqual(sorted(paired.held_out_indices(25)), [0, 10, 20])
+    self.assertEqual(paired.held_out_indices(4), {3})
+    self.assertEqual(paired.held_out_indices(1), {0})
+
   def test_to_rgb_keeps_the_colour_channels(self):
     rgba = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
     np.testing.assert_array_equal(paired.to_rgb(rgba), rgba[..., :3])
@@ -403,6 +422,17 @@ class PairedDataTest(chex.TestCase):
                                 rf'Folder image 2 \({os.path.join(small, "2.png")}\) of shape '
                                 r'\(12, 48, 3\) is smaller than the crop size 16'):
       data.get('folder', batch_size=2, path=small, crop_size=16, scale=4)
+    # A held-out image too small to score (SSIM's 11 px window after a border of `scale`
+    # pixels) is named by its file before training, not by a traceback at evaluation.
+    for i, size in enumerate((40, 40, 18)):
+      Image.fromarray(np.zeros((size, 48, 3), np.uint8)).save(os.path.join(small, f'{i}.png'))
+    with self.assertRaisesRegex(validation.DataError,
+                                rf'Held-out image {os.path.join(small, "2.png")} of shape '
+                                r'\(18, 48, 3\) is too small to evaluate at x4: .* at least '
+                                '20 pixels'):
+      data.get('folder', batch_size=2, path=small, crop_size=16, scale=4)
+    self.assertLen(data.get('folder', batch_size=2, path=small, crop_size=8, scale=2)
+                   .evaluator_args['eval_pairs'](), 1)  # x2 needs 16
     # One image is trained on and held out: its scores are the training image's, said.
     one = tempfile.mkdtemp()
     Image.fromarray(np.zeros((40, 48, 3), np.uint8)).save(os.path.join(one, '0.png'))

@@ -372,6 +372,21 @@ class TwoStageTest(chex.TestCase):
                                 sr.unstack_rrdbs(scanned_w))
     self.assertIs(sr.in_block_layout_of(psnr_w, {'conv_first': 1}), psnr_w)
 
+  def test_a_held_out_image_too_small_to_score_is_an_evaluation_error(self):
+    # A lazily read set (TFDS) is checked only when evaluated: one clear error, before
+    # any image is upscaled, not a traceback from SSIM.
+    import types
+    hr = np.zeros((20, 40, 3), np.float32)  # the least that is scored at x4
+    small = np.zeros((16, 40, 3), np.float32)
+    pairs = [(paired.downscale(hr, 4), hr), (paired.downscale(small, 4), small)]
+    run = types.SimpleNamespace(
+        pipe=types.SimpleNamespace(evaluator_args={'scale': 4, 'eval_pairs': lambda: pairs}),
+        upscale_whole=mock.Mock(side_effect=AssertionError('upscaled')))
+    with self.assertRaisesRegex(evaluate.EvaluationError,
+                                r'^Held-out image 1 is 16x40 \(cut to a multiple of 4\): too '
+                                r'small to score at x4, .* need 20 on a side'):
+      evaluate.sr_evaluation(run)
+
   def test_evaluation_reports_both_conventions_and_bicubic(self):
     seen = {}
     table = evaluate.sr_table

@@ -247,6 +247,8 @@ def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarr
   for images_, what in ((train, 'Training'), (held, 'Held-out')):
     if isinstance(images_, list):  # in memory (a TFDS set is read lazily, when drawn)
       paired.check_crop_fits(images_, crop_size, what)
+  if isinstance(held, list):
+    paired.check_eval_fits(held, scale)
   host, num_hosts, _ = _local_batch(batch_size)
   batch = paired.pipeline_parts(lambda: train, len(train), crop_size, scale, n_critic, seed,
                                 batch_size, host, num_hosts, epoch_indices,
@@ -286,6 +288,9 @@ def image_folder(batch_size: int, n_critic: int = 1, seed: int = 0, path: str = 
   images_ = [paired.read_stored(f) for f in paths]
   # Named by file here (the training and held-out lists below number them apart).
   paired.check_crop_fits(images_, crop_size, 'Folder', paths)
+  held_out = sorted(paired.held_out_indices(len(images_)))
+  paired.check_eval_fits([images_[i] for i in held_out], scale,
+                         names=[f'Held-out image {paths[i]}' for i in held_out])
   train, held = paired.split_folder(images_)
   return _sr_pipeline('folder', train, held, batch_size, n_critic, seed, crop_size, scale)
 

@@ -28,6 +28,7 @@ from absl import logging
 
 from jaxgan.arrays import check_finite
 from jaxgan.data import bicubic
+from jaxgan.metrics.sr import SSIM_WINDOW
 from jaxgan.validation import DataError
 
 # scikit-image / scikit-learn colour photographs (no network needed).
@@ -190,6 +191,13 @@ def folder_files(path: str, spec: str = FOLDER_SPEC) -> list[str]:
   return [os.path.join(path, f) for f in files]
 
 
+def held_out_indices(n: int) -> set[int]:
+  """The images :func:`split_folder` holds out of ``n``."""
+  if n < 2:
+    return set(range(n))
+  return set(range(0, n, 10)) if n >= 10 else {n - 1}
+
+
 def split_folder(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
   """A fixed split of a folder: every tenth image (at least one, when there are two or
   more) is held out for evaluation; a single image serves both (with a warning: its
@@ -199,7 +207,7 @@ def split_folder(images: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.nd
                     'its evaluation (PSNR, SSIM) scores the training image. Add images to '
                     'hold one out.')
     return images, images
-  held = set(range(0, len(images), 10)) if len(images) >= 10 else {len(images) - 1}
+  held = held_out_indices(len(images))
   return ([im for i, im in enumerate(images) if i not in held],
           [im for i, im in enumerate(images) if i in held])
 
@@ -218,6 +226,29 @@ def check_crop_fits(images: Sequence[np.ndarray], crop_size: int, what: str,
   the step that first draws it."""
   for i, image in enumerate(images):
     _check_fits(image, crop_size, f'{what} image {i}' + (f' ({files[i]})' if files else ''))
+
+
+def eval_min_size(scale: int) -> int:
+  """The smallest side a held-out image may have at x``scale``: evaluation cuts it to a
+  multiple of ``scale`` and crops ``scale`` pixels off each edge (the super-resolution
+  convention), and SSIM needs ``SSIM_WINDOW`` pixels left on a side."""
+  return scale * -(-(SSIM_WINDOW + 2 * scale) // scale)
+
+
+def check_eval_fits(images: Sequence[np.ndarray], scale: int, what: str = 'Held-out',
+                    names: Sequence[str] | None = None) -> None:
+  """Raises :class:`DataError` naming the first of ``images`` (``names``: what to call
+  each, else ``what`` image i) too small to be scored at x``scale``
+  (:func:`eval_min_size`): before training, not at its first evaluation."""
+  need = eval_min_size(scale)
+  for i, image in enumerate(images):
+    if min(image.shape[:2]) < need:
+      name = names[i] if names else f'{what} image {i}'
+      raise DataError(
+          f'{name} of shape {image.shape} is too small to evaluate at x{scale}: PSNR and '
+          f'SSIM crop {scale} pixels off each edge and SSIM needs {SSIM_WINDOW}x'
+          f'{SSIM_WINDOW} pixels left, so a held-out image needs at least {need} pixels on '
+          'a side. Leave it out, or add larger images.')
 
 
 def random_pair(image: np.ndarray, size: int, scale: int, rng: np.random.Generator,
