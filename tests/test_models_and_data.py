@@ -591,6 +591,42 @@ class PipelineTest(chex.TestCase):
                                   r'own\); got'):
         data.get('mnist', batch_size=8, image_size=bad, data_dir='/nonexistent/tfds')
 
+  def test_a_tfds_split_the_set_lacks_is_named_with_the_splits_it_has(self):
+    # Most TFDS image sets have no 'validation' split (sr_tfds's default eval_split): a
+    # prepared set was said to be "not prepared", and told to download it again.
+    import tensorflow_datasets as tfds
+
+    class JaxganTestPics(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+      VERSION = tfds.core.Version('1.0.0')
+      code_path = None  # no checksums file beside it (TFDS looks for one in its package)
+
+      def _info(self):
+        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(
+            {'image': tfds.features.Tensor(shape=(20, 20, 3), dtype=np.uint8)}))
+
+      def _split_generators(self, dl_manager):
+        return {'train': self._generate_examples(6), 'test': self._generate_examples(2)}
+
+      def _generate_examples(self, n):
+        for i in range(n):
+          yield i, {'image': np.full((20, 20, 3), 30 * i, np.uint8)}
+    d = tempfile.mkdtemp()
+    JaxganTestPics(data_dir=d, file_format='array_record').download_and_prepare()
+    spec = f"sr_tfds(tfds_name='jaxgan_test_pics', data_dir='{d}'"
+    get = lambda extra: data.get(f'{spec}{extra})', batch_size=2, crop_size=16, scale=4)
+    for extra, missing in (('', 'validation'), (", split='train+extra'", 'extra')):
+      with self.assertRaisesRegex(validation.DataError,
+                                  f"^TFDS dataset 'jaxgan_test_pics' has no split '{missing}'; "
+                                  r"its splits are test, train\. Give one as the data name's "
+                                  'split='):
+        get(extra)
+    p = get(", eval_split='test', split='train[:50%]'")
+    self.assertEqual(p.num_examples, 3)
+    self.assertLen(p.evaluator_args['eval_pairs'](), 2)
+    with self.assertRaisesRegex(FileNotFoundError, "'jaxgan_test_none' .*is not prepared"):
+      data.get(f"sr_tfds(tfds_name='jaxgan_test_none', data_dir='{d}')", batch_size=2,
+               crop_size=16, scale=4)
+
 
 if __name__ == '__main__':
   absltest.main()

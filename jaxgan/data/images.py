@@ -6,6 +6,7 @@ Images are float32 ``[N, H, W, C]`` in [-1, 1]; labels int32 ``[N]``.
 from __future__ import annotations
 
 import os
+import re
 
 import jax
 import numpy as np
@@ -180,6 +181,14 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
   return x, np.array([k for _, k in files], np.int32), classes
 
 
+def _prepared_splits(tfds, name: str, data_dir: str | None) -> set[str]:
+  """The splits of ``name`` prepared in ``data_dir``; none when it is not prepared."""
+  try:
+    return set(tfds.builder(name, data_dir=data_dir).info.splits.keys())
+  except Exception:  # not a known or prepared set: the caller's "not prepared" says so
+    return set()
+
+
 def _data_source(name: str, split: str, data_dir: str | None):
   """``tfds.data_source`` of a prepared dataset, or an error saying how to prepare it."""
   try:
@@ -191,6 +200,15 @@ def _data_source(name: str, split: str, data_dir: str | None):
   try:
     return tfds.data_source(name, split=split, data_dir=data_dir, download=False)
   except Exception as e:  # DatasetNotFoundError and friends
+    splits = _prepared_splits(tfds, name, data_dir)
+    unknown = [s for s in re.split(r'\s*\+\s*', split) if re.split(r'[\[(]', s)[0] not in splits]
+    if splits and unknown:  # prepared, but not with this split
+      from jaxgan.validation import DataError
+      raise DataError(
+          f'TFDS dataset {name!r} has no split {unknown[0]!r}; its splits are '
+          f"{', '.join(sorted(splits))}. Give one as the data name's split= (training) "
+          f'or, for super-resolution, eval_split= (evaluation), e.g. '
+          f'--config.data.name="sr_tfds(tfds_name=\'{name}\', eval_split=\'SPLIT\')".') from None
     where = data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')
     raise FileNotFoundError(
         f'TFDS dataset {name!r} (split {split!r}) is not prepared in {where}. On a machine '
