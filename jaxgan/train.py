@@ -543,14 +543,16 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
         vote = max(vote, last)
   finally:
     bar.close()
-    ckpt.close()
-    if writer is not None:
-      try:  # the logs' last writes must not replace the error in flight, if any
-        writer.close()
-        plots.save_loss_curves(writers.read_jsonl(writer.jsonl_path),
-                               os.path.join(workdir, 'loss_curves.png'))
-      except Exception:
-        logging.exception('Closing the metric logs or writing loss_curves.png failed.')
+    try:
+      ckpt.close()  # waits for the last save: its failure is raised, after the logs close
+    finally:
+      if writer is not None:
+        try:  # the logs' last writes must not replace the error in flight, if any
+          writer.close()
+          plots.save_loss_curves(writers.read_jsonl(writer.jsonl_path),
+                                 os.path.join(workdir, 'loss_curves.png'))
+        except Exception:
+          logging.exception('Closing the metric logs or writing loss_curves.png failed.')
   if vote == FAILED:
     if failed:
       raise failed[0]

@@ -92,6 +92,25 @@ class TrainLoopTest(chex.TestCase):
                                                                    True))
     self.assertTrue(np.all(np.isfinite(x)))
 
+  def test_a_failed_last_save_is_raised_after_the_logs_are_closed(self):
+    # Checkpoints.close waits for the last (asynchronous) save; when that fails, the error
+    # is raised, and the metric logs are still closed and the loss curves written.
+    wd = os.path.join(self.dir, 'failed_save')
+    real_close = checkpoints.Checkpoints.close
+
+    def close_then_fail(ckpt):
+      real_close(ckpt)
+      raise OSError('No space left on device')
+    with mock.patch.object(checkpoints.Checkpoints, 'close', close_then_fail), \
+         mock.patch.object(writers.MetricWriter, 'close', autospec=True,
+                           side_effect=writers.MetricWriter.close) as writer_close, \
+         self.assertRaisesRegex(OSError, 'No space left on device'):
+      train.train_and_evaluate(small_config(num_steps=10), wd)
+    self.assertEqual(writer_close.call_count, 1)
+    self.assertTrue(os.path.exists(os.path.join(wd, 'loss_curves.png')))
+    steps = [r['step'] for r in map(json.loads, open(os.path.join(wd, 'metrics.jsonl')))]
+    self.assertEqual(steps, [5, 10])
+
   def test_init_from_takes_the_ema_weights_with_their_own_statistics(self):
     # A generator with a BatchNorm: with an EMA, init_from starts from the weights and
     # statistics that sampling the source run uses, not the EMA weights with the trained
