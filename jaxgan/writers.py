@@ -14,6 +14,11 @@ from tensorboardX import SummaryWriter
 from jaxgan import files
 
 
+class MetricLogError(ValueError):
+  """A ``metrics.jsonl`` or ``metrics.csv`` line that is not a metrics row, before its
+  last (a last one cut short is left out with a warning)."""
+
+
 class MetricWriter:
   """Appends scalar metrics of a step to TensorBoard, JSONL and CSV in ``workdir``.
 
@@ -101,7 +106,8 @@ def read_csv(path: str) -> list[dict]:
   the other values floats, empty cells left out.
 
   A last row cut short (no line end, too few cells, or a cell that is not a number) is
-  left out with a warning; such a row before it raises ``ValueError`` naming its line.
+  left out with a warning; such a row before it raises :class:`MetricLogError` naming its
+  line.
   """
   with open(path, newline='') as f:
     text = f.read()
@@ -116,7 +122,8 @@ def read_csv(path: str) -> list[dict]:
       rows.append({k: int(v) if k == 'step' else float(v) for k, v in r.items() if v != ''})
     except ValueError as e:
       if not last:
-        raise ValueError(f'{path}, row {i + 1}, is not a metrics row ({e}).') from None
+        raise MetricLogError(f'{path}, row {i + 1}, is not a metrics row ({e}). Correct '
+                             'or delete that row.') from None
       logging.warning('Leaving out the last row of %s (row %d: %s).', path, i + 1, e)
   return rows
 
@@ -125,7 +132,7 @@ def read_jsonl(path: str) -> list[dict]:
   """The rows of a ``metrics.jsonl`` file, or [] when it does not exist.
 
   A last line that is not JSON (an append cut short: a full disk, a killed process) is
-  left out with a warning; a bad line before it raises ``ValueError`` naming it.
+  left out with a warning; a bad line before it raises :class:`MetricLogError` naming it.
   """
   if not os.path.exists(path):
     return []
@@ -137,6 +144,8 @@ def read_jsonl(path: str) -> list[dict]:
       rows.append(json.loads(line))
     except json.JSONDecodeError as e:
       if i < len(lines) - 1:
-        raise ValueError(f'{path}, line {n}, is not JSON ({e}).') from None
+        raise MetricLogError(
+            f'{path}, line {n}, is not JSON ({e}). Correct or delete that line; or delete '
+            'the file, and a run writes it again from metrics.csv beside it.') from None
       logging.warning('Leaving out the last line of %s (line %d, not JSON: %s).', path, n, e)
   return rows

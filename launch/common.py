@@ -21,6 +21,7 @@ from jaxgan.checkpoints import CheckpointError
 from jaxgan.torch_weights import WeightsError
 from jaxgan.validation import ConfigError, DataError, describe_unknown_field
 from jaxgan.workdir import WorkdirBusy
+from jaxgan.writers import MetricLogError
 
 
 class LaunchError(ValueError):
@@ -30,7 +31,7 @@ class LaunchError(ValueError):
 
 USER_ERRORS = (ConfigError, registry.UnknownNameError, registry.ArgumentError,
                CheckpointError, WorkdirBusy, FloatingPointError, FileNotFoundError,
-               DataError, LaunchError, FileExistsError, WeightsError)
+               DataError, LaunchError, FileExistsError, WeightsError, MetricLogError)
 
 
 def _load_config_file(spec: str):

@@ -818,8 +818,23 @@ class TrainLoopTest(chex.TestCase):
     bad = os.path.join(self.dir, 'bad.jsonl')
     with open(bad, 'w') as f:
       f.write('{"step": 5}\n{"step": 1\n{"step": 15}\n')
-    with self.assertRaisesRegex(ValueError, r'bad.jsonl, line 2, is not JSON'):
+    with self.assertRaisesRegex(writers.MetricLogError, r'bad.jsonl, line 2, is not JSON'):
       writers.read_jsonl(bad)
+    # In a run's log, the resume stops with what to do (the launchers print it as one
+    # line: a user error), and doing it resumes with the rows rebuilt from the CSV.
+    from launch import common
+    self.assertIn(writers.MetricLogError, common.USER_ERRORS)
+    jsonl = os.path.join(wd, 'metrics.jsonl')
+    lines = open(jsonl).readlines()
+    with open(jsonl, 'w') as f:
+      f.writelines([lines[0], '{"step": 1\n', *lines[1:]])
+    with self.assertRaisesRegex(writers.MetricLogError, 'line 2, is not JSON .* delete the '
+                                'file, and a run writes it again from metrics.csv'):
+      train.train_and_evaluate(small_config(num_steps=40), wd)
+    os.remove(jsonl)
+    train.train_and_evaluate(small_config(num_steps=40), wd)
+    steps = [json.loads(line)['step'] for line in open(jsonl)]
+    self.assertEqual(steps, list(range(5, 45, 5)))
 
   def test_lazy_penalty_logs_its_last_computed_value(self):
     # Penalty every 5 steps (steps 1, 6, 11, 16) and logs at 5, 10, 15, 20: the steps
