@@ -252,6 +252,13 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
     raise ConfigError(f'config.augment = {config.augment!r} augments images [H, W, C]; '
                       f'{pipe.name!r} has samples of shape {pipe.element_shape}. Leave '
                       "config.augment empty ('').")
+  if warn and gan.content is not None and pipe.lowres_shape is None:
+    logging.warning(
+        'config.content (pixel_weight %s, perceptual_weight %s) on %r: a content loss '
+        'compares each generated image with its own target, and only paired '
+        '(super-resolution) data has one; here each generated sample is compared with an '
+        'unrelated real one of its batch, which pulls the samples toward their mean.',
+        config.content.pixel_weight, config.content.perceptual_weight, pipe.name)
   if warn and penalty is not None and gan.n_critic and _has_batch_norm(d_vars):
     logging.warning(
         'config.penalty %r on a critic with batch normalization (%r): the penalty is taken '

@@ -611,6 +611,18 @@ class ValidationTest(chex.TestCase):
     with self.assertNoLogs('absl', 'WARNING'):
       build.build(c)
 
+  def test_a_content_loss_on_unpaired_data_is_warned_about(self):
+    # Each generated sample would be pulled toward an unrelated real one; the SR configs'
+    # content losses, on paired data, are not warned about (the test below).
+    c = small_config(**{'content.pixel_weight': 1.0})
+    with self.assertLogs('absl', 'WARNING') as logs:
+      build.build(c)
+    self.assertRegex(logs.output[0], r"config.content \(pixel_weight 1.0, perceptual_weight "
+                                     r"0.0\) on 'ring8': .* only paired")
+    with self.assertNoLogs('absl', 'WARNING'):
+      build.build(c, warn=False)
+      build.build(small_config())
+
   def test_an_ema_of_a_batchnorm_sr_generator_is_warned_about(self):
     # SRResNet has batch normalization, whose EMA statistics are not recomputed for an SR
     # generator; RRDBNet has none.
