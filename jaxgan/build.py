@@ -25,6 +25,10 @@ from jaxgan import gan as gan_lib
 from jaxgan.validation import ConfigError
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
+# The models' fields that size a layer (a zero width failed in an initializer, dividing
+# by its fan-in, with a ZeroDivisionError traceback).
+WIDTH_FIELDS = frozenset({'width', 'features', 'hidden', 'q_hidden', 'channels', 'growth',
+                          'ngf', 'ndf', 'embed_dim', 'bottom_width'})
 
 
 def optimizer(config: ml_collections.ConfigDict,
@@ -73,9 +77,16 @@ def _modules(config: ml_collections.ConfigDict):
     raise ConfigError(f'config.dtype must be one of {", ".join(DTYPES)}; got {config.dtype!r}.')
   family = models.family(config.model.name)
   kwargs = []
-  for cls, given in ((family.generator, config.model.generator),
-                     (family.discriminator, config.model.discriminator)):
+  for part, cls, given in (('generator', family.generator, config.model.generator),
+                           ('discriminator', family.discriminator,
+                            config.model.discriminator)):
     given = dict(given)
+    for field in WIDTH_FIELDS & set(given):
+      value = given[field]
+      widths = value if isinstance(value, (tuple, list)) else (value,)
+      if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
+        raise ConfigError(f'config.model.{part}.{field} = {value!r}: a layer width, '
+                          + ('each an integer >= 1.' if widths is value else 'an integer >= 1.'))
     if 'dtype' in registry.parameters(cls):
       given.setdefault('dtype', DTYPES[config.dtype])
     kwargs.append(given)

@@ -3,6 +3,7 @@
 import errno
 import json
 import os
+import re
 import tempfile
 from unittest import mock
 
@@ -610,6 +611,28 @@ class ValidationTest(chex.TestCase):
     c.model.discriminator.norm = 'spectral'  # SN keeps u and sigma in batch_stats too
     with self.assertNoLogs('absl', 'WARNING'):
       build.build(c)
+
+  def test_a_layer_width_below_1_is_a_config_error(self):
+    # Each failed in its initializer (a fan-in of 0) with a ZeroDivisionError traceback.
+    for field, value, said in (('model.generator.features', (128, 0), 'each an integer'),
+                               ('model.discriminator.features', (0,), 'each an integer'),
+                               ('model.generator.features', (64.5,), 'each an integer')):
+      part = field.split('.')[1]
+      with self.subTest(field=field, value=value):
+        c = small_config()
+        c.model[part].features = value
+        with self.assertRaisesRegex(validation.ConfigError,
+                                    rf'^config.{field} = {re.escape(repr(value))}: a layer '
+                                    f'width, {said} >= 1.$'):
+          build.build(c)
+    from configs import cgan_digits
+    for width in (0, -3):
+      c = cgan_digits.get_config()
+      c.model.discriminator.width = width
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  f'^config.model.discriminator.width = {width}: a layer '
+                                  'width, an integer >= 1.$'):
+        build.build(c)
 
   def test_a_content_loss_on_unpaired_data_is_warned_about(self):
     # Each generated sample would be pulled toward an unrelated real one; the SR configs'
