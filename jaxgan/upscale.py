@@ -52,9 +52,16 @@ def upscale(generate: Generate, lr: np.ndarray, scale: int, *, margin: int,
     tile: the side of the tiles (LR pixels); the generator's memory is bounded by one
       window of ``tile + 2 * margin`` pixels a side.
   """
-  lr = np.asarray(lr, np.float32)
+  given = np.asarray(lr)
+  lr = given.astype(np.float32)
   if lr.ndim != 3:
     raise ValueError(f'lr must be one image [h, w, C]; got shape {lr.shape}.')
+  # 8-bit values (0..255) would be upscaled as if far beyond white; a resampled image may
+  # overshoot [-1, 1] a little, so only a clear miss is refused.
+  if np.issubdtype(given.dtype, np.integer) or (lr.size and np.abs(lr).max() > 1.5):
+    raise ValueError(f'lr must be an image in [-1, 1] (float); got {given.dtype} values in '
+                     f'[{lr.min():g}, {lr.max():g}]. Map 8-bit images with x / 127.5 - 1 '
+                     '(jaxgan.data.paired.to_unit_range).')
   if tile < 1 or margin < 0:
     raise ValueError(f'tile must be >= 1 and margin >= 0; got tile={tile}, margin={margin}.')
   rows, cols = (_windows(n, tile, margin) for n in lr.shape[:2])

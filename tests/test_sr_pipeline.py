@@ -538,6 +538,16 @@ class UpscaleTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'lr must be one image \[h, w, C\]; got shape '
                                 r'\(1, 37, 45, 3\)'):
       upscale.upscale(gen, lr[None], 2, tile=16, margin=3)
+    # 8-bit values are refused (upscaled as if far past white); a small overshoot of
+    # [-1, 1], as a resampled image has, is not.
+    eight_bit = np.round((lr + 1) * 127.5)
+    for bad, dtype in ((eight_bit.astype(np.uint8), 'uint8'), (eight_bit, 'float32')):
+      with self.assertRaisesRegex(ValueError, rf'lr must be an image in \[-1, 1\] \(float\); '
+                                  rf'got {dtype} values in \[0, 255\]\. Map 8-bit'):
+        upscale.upscale(gen, bad, 2, tile=16, margin=3)
+    over = 1.2 * lr
+    np.testing.assert_array_equal(upscale.upscale(gen, over, 2, tile=16, margin=3),
+                                  np.repeat(np.repeat(over, 2, 0), 2, 1))
 
   def test_an_sr_generator_tiled_with_its_receptive_radius_equals_the_whole_image(self):
     from jaxgan.models import sr
