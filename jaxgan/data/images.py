@@ -79,10 +79,11 @@ def _holds(real: str, top: str) -> bool:
 def _image_files(root: str, dataset: str, others: frozenset[str] = frozenset()
                  ) -> list[str]:
   """The PNG/JPEG/BMP files under ``root``, sub-folders included (in a fixed order: each
-  folder's files by name, then its sub-folders by name; hidden files and folders skipped). Symlinked folders are followed, as ``labels=True`` follows
-  them, each real folder read once, except a link to the dataset's folder ``dataset`` or
-  one above it (a loop, or the whole tree again) and a link to another class's folder
-  (real paths ``others``), whose images are that class's."""
+  folder's files by name, then its sub-folders by name; hidden files and folders
+  skipped). Symlinked folders are followed, as ``labels=True`` follows them, each real
+  folder read once, except a link to the dataset's folder ``dataset`` or one above it (a
+  loop, or the whole tree again) and a link to another class's folder (real paths
+  ``others``), whose images are that class's."""
   from jaxgan.data import paired
   top = os.path.realpath(dataset)
 
