@@ -58,10 +58,10 @@ def upscale(generate: Generate, lr: np.ndarray, scale: int, *, margin: int,
     raise ValueError(f'lr must be one image [h, w, C]; got shape {lr.shape}.')
   # 8-bit values (0..255) would be upscaled as if far beyond white; a resampled image may
   # overshoot [-1, 1] a little, so only a clear miss is refused.
-  if np.issubdtype(given.dtype, np.integer) or (lr.size and np.abs(lr).max() > 1.5):
+  if lr.size and (np.issubdtype(given.dtype, np.integer) or np.abs(lr).max() > 1.5):
     raise ValueError(f'lr must be an image in [-1, 1] (float); got {given.dtype} values in '
-                     f'[{lr.min():g}, {lr.max():g}]. Map 8-bit images with x / 127.5 - 1 '
-                     '(jaxgan.data.paired.to_unit_range).')
+                     f'[{lr.min():g}, {lr.max():g}]. Map a stored image with '
+                     'jaxgan.data.paired.to_unit_range (8-bit: x / 127.5 - 1).')
   if tile < 1 or margin < 0:
     raise ValueError(f'tile must be >= 1 and margin >= 0; got tile={tile}, margin={margin}.')
   rows, cols = (_windows(n, tile, margin) for n in lr.shape[:2])

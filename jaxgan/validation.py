@@ -203,11 +203,13 @@ def describe_unknown_field(config: ml_collections.ConfigDict, path: str) -> str 
                  else f'{where} has no field {part!r}; it has no fields.')
       owner = _lookup(config, '.'.join(parts[:i - 1]))[1] if i >= 2 else None
       if parts[i - 1] == 'kwargs' and isinstance(owner, (ml_collections.ConfigDict, dict)):
-        name = str(owner.get('name', 'none')).split('(')[0]
-        name = 'NAME' if name == 'none' else name
+        spec = str(owner.get('name', 'none')).strip()
+        name, _, given = spec.partition('(')
+        name = 'NAME' if name.strip() == 'none' else name.strip()
+        given = given.rstrip().removesuffix(')').strip()  # its arguments, kept
         message += (f' The command line adds no field to a config file\'s kwargs: give the '
                     f"arguments with the name, --{where[:-len('.kwargs')]}.name="
-                    f"'{name}({part}=VALUE)'.")
+                    f"'{name}({given + ', ' if given else ''}{part}=VALUE)'.")
       return message
     node = node[part]
   return None

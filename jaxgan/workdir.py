@@ -155,10 +155,15 @@ def remove_unused(workdir: str, before: frozenset[str] | None,
       os.rmdir(path) if name == 'checkpoints' else os.remove(path)
     if before is None:
       os.rmdir(workdir)
-      for parent in parents:
-        os.rmdir(parent)
   except OSError as e:  # something else appeared meanwhile: it stays, and so does the rest
     logging.warning('Left %s as it is (%s).', workdir, e)
+    return
+  for parent in parents if before is None else ():
+    try:
+      os.rmdir(parent)
+    except OSError as e:  # written to meanwhile: it stays, and so do the folders above
+      logging.warning('Left %s, made for %s, as it is (%s).', parent, workdir, e)
+      return
 
 
 def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
@@ -200,7 +205,10 @@ def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = 
     if fields is None and (k.split('.')[0] in RESUMABLE_FIELDS or k in LOCATION_FIELDS):
       continue
     if a.get(k) != b.get(k):
-      out.append(f'{k}: {a.get(k, "(absent)")!r} -> {b.get(k, "(absent)")!r}')
+      # data.name as the user wrote it (it is compared as read, without its paths)
+      shown = (_flatten(saved), _flatten(current)) if k == 'data.name' else (a, b)
+      was, now = (f.get(k, '(absent)') for f in shown)
+      out.append(f'{k}: {was!r} -> {now!r}')
   return out
 
 
@@ -221,15 +229,15 @@ def write_data_shapes(workdir: str, record: dict[str, Any]) -> None:
   files.write_json(data_shapes_path(workdir), record)
 
 
-def read_json(path: str) -> Any:
+def read_json(path: str,
+              remedy: str = 'restore it from a copy (its run wrote it at start-up)') -> Any:
   """A workdir's JSON record (``config.json``, ``data_shapes.json``); one that cannot be
-  parsed is a :class:`ConfigError` naming it, not a traceback."""
+  parsed is a :class:`ConfigError` naming it and ``remedy``, not a traceback."""
   with open(path) as f:
     try:
       return json.load(f)
     except ValueError as e:  # JSON or UTF-8 that does not decode
-      raise ConfigError(f'{path} is damaged and cannot be read ({e}); restore it from a '
-                        'copy (its run wrote it at start-up).') from None
+      raise ConfigError(f'{path} is damaged and cannot be read ({e}); {remedy}.') from None
 
 
 def read_data_shapes(workdir: str) -> dict[str, Any] | None:
@@ -375,7 +383,8 @@ def read_pending(workdir: str, latest_step: int | None) -> dict[str, Any] | None
   path = pending_path(workdir)
   if not os.path.exists(path):
     return None
-  pending = read_json(path)
+  pending = read_json(path, 'delete it and resume with the changed config again (with '
+                            '--config.allow_config_change=True), which records it anew')
   return pending if latest_step is not None and latest_step > pending['resumed_at'] else None
 
 

@@ -42,9 +42,12 @@ def code_grid(workdir: str, output: str, continuous: int = 0, steps: int = 10) -
   noise and the other codes fixed."""
   gan, _, state, config = inference.restore(workdir, with_data=False)
   latent = gan.latent
-  if not latent.num_categorical or not 0 <= continuous < latent.num_continuous:
-    raise ValueError(f'{workdir} is not an InfoGAN run with a categorical code and '
-                     f'continuous code {continuous}: codes draws one row per category.')
+  if not latent.num_categorical or not latent.num_continuous:
+    raise ValueError(f'{workdir} is not an InfoGAN run with a categorical and a continuous '
+                     'code: codes draws one row per category.')
+  if not 0 <= continuous < latent.num_continuous:
+    raise ValueError(f'continuous must be in [0, {latent.num_continuous}) for {workdir} (its '
+                     f'continuous codes); got {continuous}.')
   z = jax.random.normal(jax.random.key(3), (1, latent.z_dim))
   rows = []
   for c in range(latent.num_categorical):

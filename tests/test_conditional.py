@@ -293,7 +293,8 @@ class ConditionalSamplingTest(chex.TestCase):
     np.testing.assert_array_equal(codes['continuous'][:, 0], 0.0)
     self.assertEqual(grids, [((30, 28, 28, 1), 3), ((50, 28, 28, 1), 5)])
     for bad in (2, -1):  # the run has 2 continuous codes; -1 would sweep the last one
-      with self.assertRaisesRegex(ValueError, f'and continuous code {bad}: codes draws'):
+      with self.assertRaisesRegex(ValueError, rf'^continuous must be in \[0, 2\) for .*; got '
+                                  f'{bad}.$'):
         figures.code_grid(self.infogan, 'unused.png', continuous=bad, steps=5)
 
   def test_codes_outside_the_categories_are_refused(self):

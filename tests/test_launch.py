@@ -413,7 +413,7 @@ class LaunchTest(chex.TestCase):
                   common._unknown_field_message(argv))
     argv = ['train', '--config=configs/toy2d.py', '--config.penalty.name=wgan_gp(target=1.0)',
             '--config.penalty.kwargs.foo=1', '--config.model.name.x=1']  # the last no name
-    self.assertIn("--config.penalty.name='wgan_gp(foo=VALUE)'.",
+    self.assertIn("--config.penalty.name='wgan_gp(target=1.0, foo=VALUE)'.",
                   common._unknown_field_message(argv))
 
   def test_second_launch_on_a_busy_workdir_names_the_first(self):

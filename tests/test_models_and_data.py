@@ -618,8 +618,15 @@ class PipelineTest(chex.TestCase):
       with self.assertRaisesRegex(validation.DataError,
                                   f"^TFDS dataset 'jaxgan_test_pics' has no split '{missing}'; "
                                   r"its splits are test, train\. Give one as the data name's "
-                                  'split='):
+                                  r'split= \(training\) or eval_split= \(evaluation\), e\.g\. '
+                                  r'--config\.data\.name="sr_tfds\(tfds_name=\'jaxgan_test_pics\', '
+                                  r"eval_split='SPLIT'\)\"\.$"):
         get(extra)
+    # An image set (mnist, cifar10, ...) takes its split from config.data.split.
+    with self.assertRaisesRegex(validation.DataError,
+                                r"no split 'validation'; its splits are test, train\. Give one "
+                                r'as --config\.data\.split=SPLIT\.$'):
+      images._data_source('jaxgan_test_pics', 'validation', d)
     p = get(", eval_split='test', split='train[:50%]'")
     self.assertEqual(p.num_examples, 3)
     self.assertLen(p.evaluator_args['eval_pairs'](), 2)

@@ -543,7 +543,8 @@ class UpscaleTest(chex.TestCase):
     eight_bit = np.round((lr + 1) * 127.5)
     for bad, dtype in ((eight_bit.astype(np.uint8), 'uint8'), (eight_bit, 'float32')):
       with self.assertRaisesRegex(ValueError, rf'lr must be an image in \[-1, 1\] \(float\); '
-                                  rf'got {dtype} values in \[0, 255\]\. Map 8-bit'):
+                                  rf'got {dtype} values in \[0, 255\]\. Map a stored image '
+                                  r'with jaxgan.data.paired.to_unit_range \(8-bit'):
         upscale.upscale(gen, bad, 2, tile=16, margin=3)
     over = 1.2 * lr
     np.testing.assert_array_equal(upscale.upscale(gen, over, 2, tile=16, margin=3),

@@ -5,6 +5,7 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -267,8 +268,11 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(os.listdir(base), [])
     os.makedirs(deep)
     open(os.path.join(top, 'notes.txt'), 'w').close()  # noqa: SIM115  (written meanwhile)
-    workdir.remove_unused(deep, None, parents)
+    with self.assertLogs('absl', 'WARNING') as logs:
+      workdir.remove_unused(deep, None, parents)
     self.assertEqual(sorted(os.listdir(top)), ['notes.txt'])  # b/ went; a/ is not empty
+    self.assertRegex(logs.output[0], f'Left {re.escape(top)}, made for {re.escape(deep)}, as '
+                                     'it is')
     self.assertEqual(workdir.missing_parents(os.path.join(base, 'x')), ())
 
   def test_a_resume_at_an_unaligned_step_saves_at_the_usual_steps(self):

@@ -202,8 +202,12 @@ class ValidationTest(chex.TestCase):
     message = validation.describe_unknown_field(c, 'model.generator.featurez')
     self.assertStartsWith(message, "config.model.generator has no field 'featurez'")
     self.assertNotIn('kwargs', message)
-    # A kwargs field: the advice names the bare name, without the arguments it has.
+    # A kwargs field: the advice adds it to the arguments the name has (following it
+    # dropped them).
     c.penalty.name = 'r1(per_example=True)'
+    self.assertIn("--config.penalty.name='r1(per_example=True, gamma=VALUE)'.",
+                  validation.describe_unknown_field(c, 'penalty.kwargs.gamma'))
+    c.penalty.name = ' r1( ) '
     self.assertIn("--config.penalty.name='r1(gamma=VALUE)'.",
                   validation.describe_unknown_field(c, 'penalty.kwargs.gamma'))
 
@@ -501,7 +505,9 @@ class ValidationTest(chex.TestCase):
     with open(workdir.pending_path(wd), 'w') as f:
       f.write('{"resumed_at": 20, "chan')
     with self.assertRaisesRegex(validation.ConfigError,
-                                f'{workdir.pending_path(wd)} is damaged and cannot be read'):
+                                f'{workdir.pending_path(wd)} is damaged and cannot be read '
+                                r'\(.*\); delete it and resume with the changed config again '
+                                r'\(with --config.allow_config_change=True\)'):
       workdir.read_pending(wd, 30)
 
   def test_a_data_path_inside_the_data_name_is_a_location(self):
@@ -515,10 +521,11 @@ class ValidationTest(chex.TestCase):
     self.assertEqual(changes(was, "images(channels=1, path='/b')", workdir.LOCATION_FIELDS),
                      ["data.name(path): '/a' -> '/b'"])
     self.assertEqual(changes(was, 'images( path="/a",channels=1 )'), [])
+    # ... and shown as written.
     self.assertEqual(changes(was, "images(path='/a', channels=3)"),
-                     ["data.name: 'images(channels=1)' -> 'images(channels=3)'"])
-    self.assertEqual(changes(was, "folder(path='/a', channels=1)"),
-                     ["data.name: 'images(channels=1)' -> 'folder(channels=1)'"])
+                     [f'data.name: {was!r} -> "images(path=\'/a\', channels=3)"'])
+    self.assertEqual(changes(was, "folder(path='/b', channels=1)"),
+                     [f'data.name: {was!r} -> "folder(path=\'/b\', channels=1)"'])
     self.assertEqual(changes("sr_tfds(data_dir='/x')", "sr_tfds(data_dir='/y')",
                              workdir.LOCATION_FIELDS),
                      ["data.name(data_dir): '/x' -> '/y'"])

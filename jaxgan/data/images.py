@@ -190,8 +190,10 @@ def _prepared_splits(tfds, name: str, data_dir: str | None) -> set[str]:
     return set()
 
 
-def _data_source(name: str, split: str, data_dir: str | None):
-  """``tfds.data_source`` of a prepared dataset, or an error saying how to prepare it."""
+def _data_source(name: str, split: str, data_dir: str | None,
+                 give_split: str = '--config.data.split=SPLIT'):
+  """``tfds.data_source`` of a prepared dataset, or an error saying how to prepare it
+  (``give_split``: how the user names another split, for a set prepared without it)."""
   try:
     import tensorflow_datasets as tfds
   except ImportError:
@@ -207,9 +209,7 @@ def _data_source(name: str, split: str, data_dir: str | None):
       from jaxgan.validation import DataError
       raise DataError(
           f'TFDS dataset {name!r} has no split {unknown[0]!r}; its splits are '
-          f"{', '.join(sorted(splits))}. Give one as the data name's split= (training) "
-          f'or, for super-resolution, eval_split= (evaluation), e.g. '
-          f'--config.data.name="sr_tfds(tfds_name=\'{name}\', eval_split=\'SPLIT\')".') from None
+          f"{', '.join(sorted(splits))}. Give one as {give_split}.") from None
     where = data_dir or os.environ.get('TFDS_DATA_DIR', '~/tensorflow_datasets')
     raise FileNotFoundError(
         f'TFDS dataset {name!r} (split {split!r}) is not prepared in {where}. On a machine '
@@ -228,7 +228,10 @@ class TFDSImages:
 
   def __init__(self, name: str, split: str, image_key: str = 'image',
                data_dir: str | None = None):
-    self._source = _data_source(name, split, data_dir)
+    self._source = _data_source(
+        name, split, data_dir, "the data name's split= (training) or eval_split= "
+        f'(evaluation), e.g. --config.data.name="sr_tfds(tfds_name=\'{name}\', '
+        "eval_split='SPLIT')\"")
     self._key = image_key
     if len(self._source):  # a misnamed feature fails here, naming those the set has
       first = self._source[0]
