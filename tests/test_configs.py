@@ -313,7 +313,8 @@ class ConfigsTest(chex.TestCase):
     argv = ['--config=configs/esrgan.py:psnr,small,offline', '--config.data.crop_size=96']
     self.assertEqual(build.build(load(argv))[1].element_shape, (96, 96, 3))
     argv = ['--config=configs/esrgan.py:small,offline', '--config.data.crop_size=96']
-    with self.assertRaisesRegex(validation.ConfigError, r'4 \* 2\^k.*got 96'):
+    with self.assertRaisesRegex(validation.ConfigError, r'data.crop_size\) must be 4 \* 2\^k.*'
+                                r'got 96\. .*--config.model.discriminator.layout=srgan\.$'):
       build.build(load(argv))
     c = load([*argv, '--config.model.discriminator.layout=srgan'])
     self.assertEqual(build.build(c)[1].element_shape, (96, 96, 3))

@@ -536,7 +536,9 @@ class SRGANDiscriminator(nn.Module):
     stages = math.log2(self.image_size / 4) if self.image_size >= 8 else 0
     if self.layout == 'esrgan' and not (stages >= 1 and stages == int(stages)):
       raise ValueError(f"SRGANDiscriminator(layout='esrgan') downsamples to 4x4: image_size "
-                       f'must be 4 * 2^k (8, 16, ..., 128, 256); got {self.image_size}.')
+                       f'(the HR crop, data.crop_size) must be 4 * 2^k (8, 16, ..., 128, '
+                       f"256); got {self.image_size}. layout='srgan' takes any crop: "
+                       '--config.model.discriminator.layout=srgan.')
     if getattr(x, 'ndim', None) != 4 or x.shape[1:3] != (self.image_size, self.image_size):
       raise ValueError(f'SRGANDiscriminator(image_size={self.image_size}) takes images of '
                        f'shape [B, {self.image_size}, {self.image_size}, C]; got shape '
