@@ -24,12 +24,24 @@ def _with_suffix(path: str) -> str:
   return path
 
 
-def check_format(path: str) -> str:
+def _image_formats() -> list[str]:
+  """The formats ``plt.imsave`` writes: its vector ones, and those Pillow saves under the
+  suffix's own name (not ``.tif``, ``.rgba``, ``.raw``, ``.pgf`` or ``.svgz``, which
+  matplotlib figures take)."""
+  from PIL import Image
+  Image.init()
+  return [f for f in FigureCanvasBase.get_supported_filetypes()
+          if f in ('pdf', 'ps', 'eps', 'svg') or ('jpeg' if f == 'jpg' else f).upper()
+          in Image.SAVE]
+
+
+def check_format(path: str, image: bool = False) -> str:
   """``path`` as it will be written (``.png`` appended when it has no suffix); ``ValueError``
-  naming the formats matplotlib writes when its suffix is none of them."""
+  naming the formats matplotlib writes (``image``: writes an image array in, as
+  :func:`save_image_grid` does) when its suffix is none of them."""
   path = _with_suffix(path)
   suffix = os.path.splitext(path)[1][1:].lower()
-  formats = FigureCanvasBase.get_supported_filetypes()
+  formats = _image_formats() if image else FigureCanvasBase.get_supported_filetypes()
   if suffix not in formats:
     raise ValueError(f'{path}: cannot write a picture as .{suffix}; give one of '
                      f'{", ".join("." + f for f in formats)}.')
@@ -67,7 +79,7 @@ def save_image_grid(images: np.ndarray, path: str, scale: int = 3,
   """Writes a grid of ``images[N, H, W, C]`` in [-1, 1], upscaled ``scale`` times,
   ``ncols`` images a row (default: a square grid), in the format of ``path``'s suffix (a
   PNG, appended, when it has none). Returns the file written."""
-  path = check_format(path)
+  path = check_format(path, image=True)
   grid = image_grid(np.asarray(images), ncols)
   grid = np.repeat(np.repeat(grid, scale, 0), scale, 1)
   with files.replacing(path) as tmp:

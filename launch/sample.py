@@ -17,8 +17,11 @@ run's data set is not needed (the model is rebuilt from the workdir's ``config.j
 ``data_shapes.json``).
 """
 
+import os
+
 import numpy as np
 from absl import app, flags
+from matplotlib.backend_bases import FigureCanvasBase
 
 from jaxgan import files, inference, plots
 from jaxgan.data import mixtures
@@ -93,7 +96,8 @@ def check_arguments(num_samples: int, batch_size: int, output: str) -> str:
   if batch_size < 1:
     raise common.LaunchError(f'--batch_size must be at least 1; got {batch_size}.')
   common.check_output_name(output)
-  if output.lower().endswith(('.jpg', '.jpeg', '.gif', '.bmp', '.tif', '.tiff', '.webp')):
+  suffix = os.path.splitext(output)[1][1:].lower()
+  if suffix != 'png' and suffix in {'bmp', *FigureCanvasBase.get_supported_filetypes()}:
     raise common.LaunchError(f'--output {output!r}: launch.sample writes a picture as .png '
                              '(or the samples as .npy).')  # was written as output + '.npy'
   path = output_path(output)

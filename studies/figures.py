@@ -62,7 +62,8 @@ def code_grid(workdir: str, output: str, continuous: int = 0, steps: int = 10) -
 def sr_crops(named_workdirs: list[tuple[str, str | None]], output: str, size: int = 48,
              image: int = 0, corners: tuple[tuple[int, int], ...] = ((100, 180), (40, 40))):
   """Side-by-side crops of held-out photo ``image``: LR (nearest), each run (or
-  ``'bicubic'``), HR; one row per crop corner (in HR pixels).
+  ``'bicubic'``), HR; one row per crop corner (in HR pixels), moved inside the image
+  where it would reach past its edge (and the crop cut to a smaller image's side).
 
   Raises:
     ValueError: no run among ``named_workdirs`` (the held-out photos and the scale come
@@ -90,7 +91,9 @@ def sr_crops(named_workdirs: list[tuple[str, str | None]], output: str, size: in
   fig, axes = plt.subplots(len(corners), len(order), figsize=(1.6 * len(order),
                                                               1.7 * len(corners)), dpi=120)
   axes = np.atleast_2d(axes)
+  size = min(size, *hr.shape[:2])
   for r, (top, left) in enumerate(corners):
+    top, left = min(top, hr.shape[0] - size), min(left, hr.shape[1] - size)
     for c, name in enumerate(order):
       crop = np.clip(full[name][top:top + size, left:left + size], -1, 1)
       axes[r, c].imshow((crop + 1) / 2, interpolation='nearest')
@@ -121,18 +124,26 @@ def main() -> None:
     named = [(i.split('=', 1)[0], i.split('=', 1)[1] if '=' in i else None) for i in items]
     if all(d is None for _, d in named):
       parser.error("sr needs at least one NAME=DIR run beside 'bicubic'.")
+    names = [n for n, _ in named]
+    taken = sorted({n for n in names if names.count(n) > 1}
+                   | {n for n, d in named if d is not None and n in ('LR', 'HR', 'bicubic')})
+    if taken:  # a column would replace another (HR=DIR the ground truth)
+      parser.error(f"--workdirs: each NAME once, none of LR, HR or bicubic (columns of their "
+                   f"own); got {', '.join(taken)}.")
   # A bad output or run is one line (exit 1), and the output is checked before any work.
   try:
-    plots.check_format(args.output)
-    common.check_output_writable(args.output)
+    common.check_output_name(args.output)
+    output = plots.check_format(args.output, image=args.kind != 'sr')  # .png when none
+    common.check_output_writable(output)
     if args.kind == 'sr':
-      sr_crops(named, args.output)
+      sr_crops(named, output)
     elif args.kind == 'classes':
-      class_grid(args.workdir, args.output)
+      class_grid(args.workdir, output)
     else:
-      code_grid(args.workdir, args.output)
+      code_grid(args.workdir, output)
   except (*common.USER_ERRORS, ValueError, OSError) as e:
     parser.exit(1, f'Error: {e}\n')
+  print(f'wrote {output}')
 
 
 if __name__ == '__main__':

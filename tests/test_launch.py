@@ -92,11 +92,15 @@ class OutputCheckTest(chex.TestCase):
                           ((7, 0), '--batch_size must be at least 1; got 0')):
       with self.subTest(args=args), self.assertRaisesRegex(common.LaunchError, message):
         sample.check_arguments(*args, out)
-    for suffix in ('.jpg', '.jpeg', '.gif', '.bmp', '.tif', '.tiff', '.webp'):
+    for suffix in ('.jpg', '.jpeg', '.gif', '.bmp', '.tif', '.tiff', '.webp', '.svg', '.PDF',
+                   '.eps', '.avif'):  # the vector ones wrote the samples as x.svg.npy
       with self.subTest(suffix=suffix), self.assertRaisesRegex(
           common.LaunchError, 'launch.sample writes a picture as .png'):
         sample.check_arguments(7, 10, os.path.join(d, 'x' + suffix))
     self.assertEqual(os.listdir(d), [])
+    for name, path in (('x.PNG', 'x.PNG'), ('x.npy', 'x.npy'), ('x.run1', 'x.run1.npy')):
+      self.assertEqual(sample.check_arguments(7, 10, os.path.join(d, name)),
+                       os.path.join(d, path))
 
   def test_the_sample_file_named_is_the_one_np_save_writes(self):
     from launch import sample

@@ -443,7 +443,9 @@ class SeedsTest(chex.TestCase):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for args, message in ((['sr', '--workdirs=bicubic'], 'at least one NAME=DIR run'),
                           (['sr', '--workdirs=bicubic,/tmp/w'], 'NAME=DIR.*got /tmp/w'),
-                          (['classes'], 'classes needs --workdir')):
+                          (['classes'], 'classes needs --workdir'),
+                          (['sr', '--workdirs=A=/a,bicubic,A=/b,HR=/c'],
+                           'each NAME once, none of LR, HR or bicubic .*; got A, HR')):
       proc = subprocess.run([sys.executable, '-m', 'studies.figures', *args, '--output=x.png'],
                             cwd=root, capture_output=True, text=True, timeout=300, check=False)
       self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
@@ -462,7 +464,9 @@ class SeedsTest(chex.TestCase):
          r'give one of .*\.png'),
         (['classes', '--workdir=/never', '--output=/sys/x.png'],
          '--output cannot be written in /sys'),
-        (['classes', '--workdir=/never', f'--output={out}'], '/never/config.json not found')):
+        (['classes', '--workdir=/never', f'--output={out}'], '/never/config.json not found'),
+        (['classes', '--workdir=/never', f'--output={os.path.dirname(out)}'],
+         '--output is a folder')):  # it wrote FOLDER.png
       proc = subprocess.run([sys.executable, '-m', 'studies.figures', *args], cwd=root,
                             capture_output=True, text=True, timeout=300, check=False)
       self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
@@ -636,6 +640,19 @@ class SeedsTest(chex.TestCase):
         want = (np.clip(image[top:top + 4, left:left + 4], -1, 1) + 1) / 2
         np.testing.assert_allclose(np.asarray(axes[5 * r + c].images[0].get_array()), want,
                                    err_msg=f'row {r} column {c}')
+    # Corners past the image's edge are moved inside it, and a crop larger than the image
+    # is cut to its side (an empty crop failed in numpy's min, after the upscaling).
+    drawn.clear()
+    with mock.patch.object(figures.inference, 'restore', lambda w: (w, pipe, None, None)), \
+         mock.patch.object(figures.inference, 'uses_ema', return_value=True), \
+         mock.patch.object(figures.evaluate, 'EvalRun', side_effect=eval_run), \
+         mock.patch.object(figures.plots, 'save_figure', lambda fig, path: drawn.append(fig)):
+      figures.sr_crops([('A', 'wa')], 'o.png', size=6, corners=((100, 180), (14, 3)))
+      figures.sr_crops([('A', 'wa')], 'o.png', size=48, corners=((40, 40),))
+    for ax, (top, left, size) in zip([drawn[0].axes[2], drawn[0].axes[5], drawn[1].axes[2]],
+                                     ((10, 10, 6), (10, 3, 6), (0, 0, 16)), strict=True):
+      want = (np.clip(hr[top:top + size, left:left + size], -1, 1) + 1) / 2
+      np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), want)
 
   def test_digits_seeds_trained_one_after_another_are_merged_by_hand(self):
     # vmap_seeds=False: one run per seed; the curves' columns are the seeds in order, the

@@ -221,6 +221,31 @@ class PicturesTest(chex.TestCase):
     with Image.open(written) as im:
       self.assertEqual(im.format, 'PNG')
 
+  def test_a_grid_is_written_in_every_format_it_takes_and_the_rest_are_refused_first(self):
+    # plt.imsave hands raster formats to Pillow by the suffix's name: .tif, .rgba, .raw,
+    # .pgf and .svgz, which matplotlib figures take, failed there with a KeyError after
+    # the sampling. Every format the grid takes is written; the others are refused before.
+    from matplotlib.backend_bases import FigureCanvasBase
+    d, x = tempfile.mkdtemp(), np.zeros((4, 8, 8, 3), np.float32)
+    formats = FigureCanvasBase.get_supported_filetypes()
+    refused = []
+    for suffix in formats:
+      path = os.path.join(d, f'g.{suffix}')
+      try:
+        plots.check_format(path, image=True)
+      except ValueError as e:
+        self.assertIn(f'cannot write a picture as .{suffix}; give one of .eps, ', str(e))
+        refused.append(suffix)
+        with self.assertRaisesRegex(ValueError, f'as .{suffix};'):
+          plots.save_image_grid(x, path)
+        continue
+      self.assertEqual(plots.save_image_grid(x, path), path)
+      self.assertGreater(os.path.getsize(path), 0)
+    self.assertContainsSubset({'pgf', 'raw', 'rgba', 'svgz', 'tif'}, refused)
+    self.assertNoCommonElements({'png', 'jpg', 'jpeg', 'tiff', 'pdf', 'svg', 'eps'}, refused)
+    self.assertEqual(len(os.listdir(d)), len(formats) - len(refused))
+    plots.check_format(os.path.join(d, 'f.tif'))  # a figure takes every one
+
   def test_a_gray_grid_keeps_its_values_in_gray_and_its_column_count(self):
     # Values -0.5, 0, 0.5, 1 are 0.25, 0.5, 0.75, 1 of white, not stretched to the grid's
     # own range; 4 columns as asked (not the square 2 x 2), 1 px white pads, scale 1.
