@@ -31,6 +31,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from absl import logging
 
 from jaxgan import data, files, inference, metrics, registry, sharding
 from jaxgan import gan as gan_lib
@@ -156,10 +157,16 @@ def inception_metrics(run: EvalRun, inception_weights: str | None = None) -> dic
   return out
 
 
+def _unused_inception(inception_weights: str | None, what: str) -> None:
+  if inception_weights:
+    logging.warning('Inception weights %s not used: this run is scored by %s, no FID, KID '
+                    'or IS.', inception_weights, what)
+
+
 @EVALUATORS.register('modes')
 def mode_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[str, Any]:
   """The VEEGAN/PacGAN mode metrics of 2-D samples."""
-  del inception_weights
+  _unused_inception(inception_weights, 'mode metrics of 2-D samples')
   return metrics.mode_metrics(run.samples, run.pipe.evaluator_args['modes'],
                               run.pipe.evaluator_args['std'])
 
@@ -269,7 +276,7 @@ def bicubic_upscale(lr: np.ndarray, scale: int) -> np.ndarray:
 @EVALUATORS.register('sr')
 def sr_evaluation(run: EvalRun, inception_weights: str | None = None) -> dict[str, Any]:
   """PSNR/SSIM of the generator and of bicubic upscaling on the held-out images."""
-  del inception_weights
+  _unused_inception(inception_weights, 'PSNR and SSIM')
   scale = run.pipe.evaluator_args['scale']
   pairs = run.pipe.evaluator_args['eval_pairs']()
   need = paired.eval_min_size(scale)

@@ -848,6 +848,19 @@ class DigitsStudyTest(chex.TestCase):
 
 class EvaluateTest(chex.TestCase):
 
+  def test_inception_weights_a_mixture_run_does_not_use_are_said_unused(self):
+    import types
+    modes = np.array([[1.0, 0.0], [-1.0, 0.0]], np.float32)
+    run = types.SimpleNamespace(samples=np.tile(modes, (1250, 1)), pipe=types.SimpleNamespace(
+        evaluator_args={'modes': modes, 'std': 0.05}))
+    with self.assertLogs('absl', 'WARNING') as logs:
+      out = evaluate.mode_metrics(run, 'w.npz')
+    self.assertRegex(logs.output[0], 'Inception weights w.npz not used: this run is scored by '
+                     'mode metrics of 2-D samples')
+    self.assertEqual(out, evaluate.mode_metrics(run))  # the same scores
+    with self.assertNoLogs('absl', 'WARNING'):
+      evaluate.mode_metrics(run)
+
   def test_mixture_run(self):
     wd = tempfile.mkdtemp()
     train.train_and_evaluate(small_config(num_steps=10), wd)

@@ -384,8 +384,11 @@ class TwoStageTest(chex.TestCase):
         upscale_whole=mock.Mock(side_effect=AssertionError('upscaled')))
     with self.assertRaisesRegex(evaluate.EvaluationError,
                                 r'^Held-out image 1 is 16x40 \(cut to a multiple of 4\): too '
-                                r'small to score at x4, .* need 20 on a side'):
-      evaluate.sr_evaluation(run)
+                                r'small to score at x4, .* need 20 on a side'), \
+        self.assertLogs('absl', 'WARNING') as logs:  # and Inception weights go unused, said
+      evaluate.sr_evaluation(run, 'w.pth')
+    self.assertRegex(logs.output[0], 'Inception weights w.pth not used: this run is scored by '
+                     'PSNR and SSIM, no FID')
 
   def test_evaluation_reports_both_conventions_and_bicubic(self):
     seen = {}
