@@ -33,6 +33,7 @@ from typing import Any
 import ml_collections
 
 from jaxgan import build, files, losses, penalties, registry, validation
+from jaxgan import workdir as workdir_lib
 from studies import digits, mixtures, tables
 
 # The study's counts, where its kind has them: each an integer >= 1.
@@ -177,6 +178,8 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
       nothing is written).
     FileExistsError: ``workdir`` holds the results of a study with another config, or
       of one that cannot be resumed (nothing is written).
+    jaxgan.workdir.WorkdirBusy: another study runs in ``workdir`` (its lock, as a
+      training run's).
   """
   if 'study' not in config:
     raise validation.ConfigError('This config has no config.study: it is a training config, '
@@ -187,8 +190,14 @@ def run_study(config: ml_collections.ConfigDict, workdir: str) -> list[dict]:
                                  f'{", ".join(KINDS.names())}.')
   kind = KINDS.entry(config.study.kind)
   check(config)
-  saved = _resumed(config, workdir)
+  _resumed(config, workdir)  # refused before any folder or lock is made
   os.makedirs(workdir, exist_ok=True)
+  with workdir_lib.Lock(workdir):  # one study at a time: each rewrites the report
+    return _run_study(config, kind, workdir, _resumed(config, workdir))
+
+
+def _run_study(config: ml_collections.ConfigDict, kind: Any, workdir: str,
+               saved: dict | None) -> list[dict]:
   seeds = list(range(config.seed, config.seed + config.study.num_seeds))
   for group, fields in config.study.groups.items():
     print(f'group {group} sets: ' + ', '.join(f'{k}={v!r}' for k, v in fields.items()),

@@ -281,6 +281,17 @@ class SeedsTest(chex.TestCase):
     with mock.patch.object(mixtures_study, 'run_one') as run_one:
       self.assertEqual(runner.run_study(c, wd), rows)
     run_one.assert_not_called()
+    # A second study in the same workdir while one runs would rewrite its report and
+    # resume file: refused, as a second trainer is, nothing run or written.
+    from jaxgan import workdir as workdir_lib
+    times = lambda: {n: os.path.getmtime(os.path.join(wd, n)) for n in os.listdir(wd)
+                     if n != '.lock'}  # the lock records its holder
+    before = times()
+    with workdir_lib.Lock(wd), mock.patch.object(mixtures_study, 'run_one') as run_one, \
+        self.assertRaisesRegex(workdir_lib.WorkdirBusy, 'is in use by another'):
+      runner.run_study(c, wd)
+    run_one.assert_not_called()
+    self.assertEqual(times(), before)
 
     # Stopped after its first run, the same command resumes the study: the rows are those
     # of the unbroken study (but for the seconds), the panels of both runs are drawn.
