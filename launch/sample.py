@@ -130,6 +130,8 @@ def main(argv):
     raise common.LaunchError(str(e)) from None
   ncols = (latent.num_classes if FLAGS.labels == 'all' else
            latent.num_categorical if FLAGS.codes == 'all' else None)
+  if ncols:  # fewer samples than classes: one row, no blank columns
+    ncols = min(ncols, num)
   write(path, samples, pipe.name, ncols)
   shown = (f'a picture of {samples.shape}' if _is_png(path)  # a grid or a scatter
            else f'{samples.shape} {samples.dtype}')

@@ -191,6 +191,10 @@ class ConditionalSamplingTest(chex.TestCase):
                             capture_output=True, text=True, timeout=300)
       self.assertIn(want, proc.stdout + proc.stderr)
     self.assertEqual(Image.open(out).size, (3 * (10 * 29 + 1),) * 2)
+    # Fewer samples than classes: one row of classes 0, 1, 2, no blank columns.
+    proc, _ = self._sample(self.cgan, f'--output={out}', '--labels=all', '--num_samples=3')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertEqual(Image.open(out).size, (3 * (3 * 29 + 1), 3 * (29 + 1)))
 
   def test_the_training_grid_shows_each_class_in_its_own_column(self):
     """samples/step_*.png: the fixed noise of fold_in(fold_in(key(seed), 1), 2**31 - 1)
