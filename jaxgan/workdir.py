@@ -177,27 +177,35 @@ def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
 
 def _fields(config: dict) -> dict[str, Any]:
   """A saved or current config's fields by dotted name, :data:`ABSENT_MEANS` filling in the
-  fields it was saved without; ``data.name``'s :data:`SPEC_LOCATIONS` arguments apart, as
-  ``data.name(path)``, and the rest of it written one way (``"images( channels=1)"`` is
-  ``"images(channels=1)"``)."""
+  fields it was saved without, and every spec (``loss.name``, ``g_optimizer.schedule``, ...:
+  a string :func:`jaxgan.registry.parse_spec` reads as a name) written one way, as it is
+  read: ``"linear( decay_steps=100 )"`` is ``"linear(decay_steps=100)"`` and
+  ``"constant()"`` is ``"constant"``. ``data.name``'s :data:`SPEC_LOCATIONS` arguments are
+  taken apart, as ``data.name(path)``."""
   fields = {**ABSENT_MEANS, **_flatten(config)}
-  try:
-    name, kwargs = registry.parse_spec(fields['data.name'])
-  except (KeyError, ValueError, TypeError):  # no data.name, or none to read: as it is
-    return fields
-  for k in SPEC_LOCATIONS:
-    if k in kwargs:
-      fields[f'data.name({k})'] = kwargs.pop(k)
-  args = ', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))
-  fields['data.name'] = f'{name}({args})' if args else name
+  for key, value in list(fields.items()):
+    try:
+      name, kwargs = registry.parse_spec(value) if isinstance(value, str) else ('', {})
+    except (ValueError, TypeError):  # none to read: compared as written
+      continue
+    if not name.isidentifier():  # not a spec: a path, a number, ...
+      continue
+    if key == 'data.name':
+      for k in SPEC_LOCATIONS:
+        if k in kwargs:
+          fields[f'data.name({k})'] = kwargs.pop(k)
+    args = ', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))
+    fields[key] = f'{name}({args})' if args else name
   return fields
 
 
 def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = None
                    ) -> list[str]:
   """``'field: saved -> current'`` for every field that differs, except
-  :data:`RESUMABLE_FIELDS` and :data:`LOCATION_FIELDS` (``fields``: only those)."""
+  :data:`RESUMABLE_FIELDS` and :data:`LOCATION_FIELDS` (``fields``: only those). Specs are
+  compared as read (see :func:`_fields`) and shown as written."""
   a, b = _fields(saved), _fields(current)
+  written = [{**ABSENT_MEANS, **_flatten(c)} for c in (saved, current)]
   out = []
   for k in sorted(set(a) | set(b)):
     if fields is not None and k not in fields:
@@ -205,9 +213,7 @@ def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = 
     if fields is None and (k.split('.')[0] in RESUMABLE_FIELDS or k in LOCATION_FIELDS):
       continue
     if a.get(k) != b.get(k):
-      # data.name as the user wrote it (it is compared as read, without its paths)
-      shown = (_flatten(saved), _flatten(current)) if k == 'data.name' else (a, b)
-      was, now = (f.get(k, '(absent)') for f in shown)
+      was, now = (w.get(k, f.get(k, '(absent)')) for w, f in zip(written, (a, b), strict=True))
       out.append(f'{k}: {was!r} -> {now!r}')
   return out
 
@@ -298,8 +304,9 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
         '--config.allow_config_change=True to resume with these changes.')
   if step is not None:
     fields = _fields(saved), _fields(current)
+    written = [{**ABSENT_MEANS, **_flatten(c)} for c in (saved, current)]  # for messages
     for opt in ('g_optimizer', 'd_optimizer'):
-      was, now = (f[f'{opt}.schedule'] for f in fields)
+      was, now = (f[f'{opt}.schedule'] for f in written)
       if _constant(was) != _constant(now):  # not even with allow_config_change
         raise ConfigError(
             f'{workdir} holds a run (step {step}) whose {opt}.schedule is {was!r}; {now!r} '
@@ -325,7 +332,7 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
           'discriminator in its state, so resuming with it would drop that one. Keep '
           f'n_critic={n_was}, or train the generator alone in a new --workdir with '
           '--config.init_from pointing here.')
-    d_schedule = fields[1]['d_optimizer.schedule']
+    d_schedule = written[1]['d_optimizer.schedule']
     if n_was != n_now and n_now and not _constant(d_schedule):  # n_critic 0 reads none
       raise ConfigError(
           f'{workdir} holds a run (step {step}) with n_critic={n_was}; n_critic={n_now} '

@@ -361,14 +361,13 @@ class ValidationTest(chex.TestCase):
     self.assertEqual(workdir.read_json(workdir.config_path(wd))['n_critic'], 1)
 
   def test_a_constant_rate_is_constant_however_it_is_written(self):
-    # optimizers.schedule reads 'constant()' as 'constant': no change of optimizer state,
-    # and n_critic may change under it.
+    # optimizers.schedule reads 'constant()' as 'constant': no change of optimizer state
+    # (nor a change at all: specs are compared as read), and n_critic may change under it.
     wd = tempfile.mkdtemp()
     workdir.write_config(wd, small_config(**{'d_optimizer.schedule': 'constant()'}))
     self.assertEqual(workdir.check_resume_config(wd, small_config(
         allow_config_change=True, n_critic=2, **{'d_optimizer.schedule': 'constant'}),
-        step=10), ['d_optimizer.schedule: \'constant()\' -> \'constant\'',
-                   'n_critic: 1 -> 2'])
+        step=10), ['n_critic: 1 -> 2'])
     with self.assertRaisesRegex(validation.ConfigError,
                                 r"d_optimizer.schedule is 'constant\(\)'; 'linear"):
       workdir.check_resume_config(wd, small_config(
@@ -533,6 +532,27 @@ class ValidationTest(chex.TestCase):
     self.assertEqual(changes('ring8(', 'ring8('), [])  # unreadable: compared as written
     self.assertEqual(changes("images(path='/a')", 'images'),  # the path dropped: moved
                      [])
+
+  def test_every_spec_is_compared_as_read(self):
+    # Spacing, quoting, argument order and empty parentheses in any spec field are no
+    # change; another value is, shown as written; what parse_spec cannot read is compared
+    # as written; a field saved without a schedule reads 'constant' (ABSENT_MEANS).
+    saved = {'loss': {'name': "least_squares(a=-1, b=1, c=0)"},
+             'g_optimizer': {'schedule': 'linear(decay_steps=100)'}, 'dtype': 'float32'}
+    same = {'loss': {'name': ' least_squares( c=0,b=1 , a=-1 )'},
+            'g_optimizer': {'schedule': "linear( decay_steps=100 )"}, 'dtype': 'float32'}
+    self.assertEqual(workdir.config_changes(saved, same), [])
+    other = {**same, 'g_optimizer': {'schedule': 'linear(decay_steps=200 )'}}
+    self.assertEqual(workdir.config_changes(saved, other),
+                     ["g_optimizer.schedule: 'linear(decay_steps=100)' -> "
+                      "'linear(decay_steps=200 )'"])
+    self.assertEqual(workdir.config_changes({}, {'d_optimizer': {'schedule': 'constant()'}}),
+                     [])
+    self.assertEqual(workdir.config_changes({}, {'d_optimizer': {'schedule': 'cosine'}}),
+                     ["d_optimizer.schedule: 'constant' -> 'cosine'"])
+    self.assertEqual(workdir.config_changes({'x': 'a(b'}, {'x': 'a(b'}), [])
+    self.assertEqual(workdir.config_changes({'x': '/d/a'}, {'x': '/d/a '}),
+                     ["x: '/d/a' -> '/d/a '"])  # not a spec: as written
 
   def test_a_pending_record_already_made_is_not_made_twice(self):
     # The run stopped after recording its changed config, before its data shapes: the
