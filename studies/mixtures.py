@@ -74,9 +74,17 @@ def summary(row: dict) -> str:
   return f'modes {_fmt(row["modes"])}, HQ {_fmt(row["hq_percent"])}'
 
 
+def _num_steps(config: ml_collections.ConfigDict, group: str) -> int:
+  """The steps of ``group``'s runs (a group may set its own ``num_steps``)."""
+  return int(dict(config.study.groups[group]).get('num_steps', config.num_steps))
+
+
 def title(config: ml_collections.ConfigDict) -> str:
-  return (f'{config.study.num_seeds} seeds, {config.num_steps} steps, mean ± std over '
-          'seeds, std with ddof=0')
+  steps = {g: _num_steps(config, g) for g in config.study.groups}
+  shown = (f'{next(iter(steps.values()))} steps' if len(set(steps.values())) == 1 else
+           'steps ' + ', '.join(f'{n} ({g})' for g, n in steps.items()))
+  return (f'{config.study.num_seeds} seeds, {shown}, mean ± std over seeds, std with '
+          'ddof=0')
 
 
 def report_extras(config: ml_collections.ConfigDict, context: dict) -> dict:
@@ -135,7 +143,7 @@ def figures(config: ml_collections.ConfigDict, rows: list[dict], group: str, wor
   for ax in axes[n:]:
     ax.axis('off')
   name = dataset if group == dataset else f'{group} ({dataset})'
-  fig.suptitle(f'{name}: seed {context["seeds"][0]} of each run, {config.num_steps} steps',
+  fig.suptitle(f'{name}: seed {context["seeds"][0]} of each run, {_num_steps(config, group)} steps',
                fontsize=9)
   fig.tight_layout()
   plots.save_figure(fig, os.path.join(workdir, f'study_{group}.png'))

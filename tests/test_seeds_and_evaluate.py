@@ -740,6 +740,29 @@ class SeedsTest(chex.TestCase):
     self.assertIn('trained generator (no EMA)', digits_study.title(c))
 
 
+  def test_a_digits_group_at_another_image_size_is_refused(self):
+    # One digit-FD reference is made at the study's size; a group at another size would
+    # be scored against it.
+    from configs import study_digits
+    c = study_digits.get_config('dcgan')
+    runner.check(c)
+    c.study.groups.dcgan.data = dict(c.data.to_dict(), image_size=32)
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"Group 'dcgan' sets data.image_size=32; .* made at the "
+                                r"study's data.image_size=28"):
+      runner.check(c)
+
+  def test_mixtures_title_gives_each_groups_steps(self):
+    from configs import study_toy
+    c = study_toy.get_config()
+    steps = c.num_steps
+    self.assertIn(f', {steps} steps, ', mixtures_study.title(c))
+    first, *_ = c.study.groups
+    c.study.groups[first].num_steps = 7
+    self.assertEqual(mixtures_study._num_steps(c, first), 7)
+    self.assertIn(f'steps 7 ({first})', mixtures_study.title(c))
+
+
 class DigitsStudyTest(chex.TestCase):
 
   @classmethod
