@@ -392,7 +392,8 @@ def apply_each(fn: Augmentation, images: chex.Array, keys: chex.PRNGKey) -> chex
     The augmented images, same shape and dtype.
   """
   images = _check_images(images)
-  if keys.shape[:1] != images.shape[:1]:
+  typed = jax.dtypes.issubdtype(keys.dtype, jax.dtypes.prng_key)
+  if (keys.shape if typed else keys.shape[:-1]) != images.shape[:1]:  # raw: [batch, 2]
     raise ValueError(f'apply_each needs one key per example: got keys of shape {keys.shape} '
                      f'for images of shape {images.shape}.')
   return jax.vmap(lambda x, k: fn(x[None], k)[0])(images, keys)

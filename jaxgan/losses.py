@@ -6,8 +6,10 @@ Every objective is a pair of plain functions of ``(real_logits, fake_logits)``:
 * ``<name>_generator_loss`` -- minimized by the generator.
 
 ``real_logits = D(x_real)`` and ``fake_logits = D(G(z))`` have shape ``(batch,)``
-or ``(batch, 1)``; every function returns a scalar in the dtype of its inputs. ``E``
-below is the mean over the batch and ``softplus(t) = log(1 + e^t)``, so
+or ``(batch, 1)``; every function returns a scalar in the dtype of its inputs, as JAX
+promotes it: float32 for integer logits, and float32 for bfloat16 logits with a NumPy
+float64 hyper-parameter, where a Python number keeps them bfloat16. ``E`` below is the
+mean over the batch and ``softplus(t) = log(1 + e^t)``, so
 ``-log sigmoid(t) = softplus(-t)`` and ``-log(1 - sigmoid(t)) = softplus(t)``: logits of
 +/-100 give finite losses and gradients.
 

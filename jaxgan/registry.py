@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import math
 import numbers
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -127,14 +128,19 @@ def _fits(kind: str, value: Any) -> bool:
 
 def check_values(what: str, fn: Callable, kwargs: dict[str, Any], skip: int = 0) -> None:
   """Raises ``TypeError`` when a value does not have the type of its parameter's default
-  (a bool for a bool, a number for a number, a string for a string): a hyper-parameter
-  written as a string (``'least_squares(a="0")'``) fails here, not inside the traced step,
-  and ``one_sided='False'`` is not taken as true."""
+  (a bool for a bool, a number for a number, a string for a string), or is not finite
+  where its default is: a hyper-parameter written as a string (``'least_squares(a="0")'``)
+  or as ``1e999`` fails here, not inside the traced step, and ``one_sided='False'`` is not
+  taken as true."""
   defaults = parameters(fn, skip)
   for k, v in kwargs.items():
     kind = _kind_of(defaults.get(k))
     if kind is not None and not _fits(kind, v):
       raise ArgumentError(f'{what}: {k} must be a {kind} (like its default '
+                          f'{defaults[k]!r}); got {v!r}.')
+    if (kind == 'number' and isinstance(v, numbers.Real) and not math.isfinite(v)
+        and math.isfinite(defaults[k])):  # 'least_squares(a=1e999)' would train on inf
+      raise ArgumentError(f'{what}: {k} must be a finite number (like its default '
                           f'{defaults[k]!r}); got {v!r}.')
 
 

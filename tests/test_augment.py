@@ -351,6 +351,14 @@ class PolicyTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'one key per example: got keys of shape \(4,\) '
                                             r'for images of shape \(5, 8, 8, 3\)'):
       augment.apply_each(augment.make_augment('cutout'), x, keys[:4])
+    # A raw key is [2] uint32: one key, not two, for a batch of 2; raw [batch, 2] keys work.
+    with self.assertRaisesRegex(ValueError, r'one key per example: got keys of shape \(2,\)'):
+      augment.apply_each(augment.make_augment('cutout'), x[:2], jax.random.PRNGKey(0))
+    raw = jax.random.split(jax.random.PRNGKey(1), 5)
+    np.testing.assert_allclose(
+        augment.apply_each(augment.make_augment('cutout'), x, raw),
+        np.concatenate([self._numpy_policy(x[i:i + 1], raw[i], ['cutout']) for i in range(5)]),
+        rtol=1e-5, atol=1e-5)
 
   def test_jacobian_equals_numpy_and_check_grads(self):
     # For a fixed key the policy is affine in the images; its Jacobian is the reference's.

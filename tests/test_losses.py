@@ -216,6 +216,8 @@ class _ObjectiveTest(chex.TestCase):
                                  rtol=3e-2, atol=3e-2)
       extreme = jnp.asarray([100.0, -100.0], jnp.bfloat16)
       self.assertTrue(np.isfinite(float(fn(extreme, -extreme))))
+      # Integer logits give float32 (the module docstring).
+      self.assertEqual(fn(jnp.asarray([1, -2]), jnp.asarray([0, 3])).dtype, jnp.float32)
       chex.assert_tree_all_finite(jax.grad(fn, argnums=(0, 1))(extreme, -extreme))
 
   def test_bad_shapes_name_the_shape(self):

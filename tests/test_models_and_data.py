@@ -229,6 +229,20 @@ class ModelsTest(chex.TestCase):
       g.init(jax.random.key(0), jnp.zeros((1, 8)))
 
 
+  def test_module_attributes_in_the_name_or_as_arguments(self):
+    # 'mlp(generator={...})' is the registry's spec form: taken once, not "given twice".
+    g, d = models.get("mlp(generator={'features': (8,)}, discriminator={'features': (4,)})")
+    self.assertEqual((g.features, d.features), ((8,), (4,)))
+    g, _ = models.get("mlp(generator={'features': (8,)})", discriminator={'features': (4,)})
+    self.assertEqual(g.features, (8,))
+    with self.assertRaisesRegex(TypeError, 'generator given twice'):
+      models.get("mlp(generator={'features': (8,)})", generator={'features': (4,)})
+    for bad in (3, [('features', (8,))]):
+      with self.assertRaisesRegex(TypeError, "The generator of model 'mlp' takes a dict of "
+                                  r'module attributes; got '):
+        models.get('mlp', generator=bad)
+
+
 class MixturesTest(chex.TestCase):
 
   @parameterized.parameters(('ring8', 8, 0.02), ('grid25', 25, 0.05))

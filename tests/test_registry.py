@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
-from jaxgan import registry
+from jaxgan import losses, registry
 
 
 def _scaled(x, a: float = 1.0, flag: bool = False, mode: str = 'l1'):
@@ -43,13 +43,23 @@ class ValuesTest(chex.TestCase):
                    {'a': np.uint8(3)}, {'a': jnp.asarray(2.5)}, {'mode': 'mse'}):
       registry.check_values('scaled', _scaled, kwargs, skip=1)  # no error
 
+  def test_a_non_finite_value_is_taken_where_the_default_is_one(self):
+    def capped(x, limit=float('inf')):
+      return min(x, limit)
+    registry.check_values('capped', capped, {'limit': float('inf')}, skip=1)  # no error
+    with self.assertRaisesRegex(registry.ArgumentError,
+                                "least_squares.*a must be a finite number .*got inf"):
+      losses.get('least_squares(a=1e999)')
+
   def test_another_type_than_the_defaults_is_refused(self):
     for kwargs, message in (({'a': '0'}, "a must be a number .*got '0'"),
                             ({'a': True}, 'a must be a number'),
                             ({'flag': 'False'}, "flag must be a bool .*got 'False'"),
                             ({'flag': 1}, 'flag must be a bool'),
                             ({'mode': 1}, 'mode must be a str'),
-                            ({'a': jnp.asarray([True])}, 'a must be a number')):
+                            ({'a': jnp.asarray([True])}, 'a must be a number'),
+                            ({'a': float('inf')}, 'a must be a finite number .*got inf'),
+                            ({'a': np.float32('nan')}, 'a must be a finite number')):
       with self.subTest(str(kwargs)), self.assertRaisesRegex(registry.ArgumentError, message):
         registry.check_values('scaled', _scaled, kwargs, skip=1)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from collections.abc import Mapping
 
 import flax.linen as nn
 
@@ -51,16 +52,20 @@ def _signature(generator: dict | None = None, discriminator: dict | None = None)
 
 def _make(family: Family, generator: dict | None = None,
           discriminator: dict | None = None) -> tuple[nn.Module, nn.Module]:
-  generator, discriminator = _named_inits(generator), _named_inits(discriminator)
+  generator, discriminator = (_named_inits(f'The {part} of model {family.name!r}', kwargs)
+                              for part, kwargs in (('generator', generator),
+                                                   ('discriminator', discriminator)))
   registry.check_kwargs(f'The generator of model {family.name!r}', family.generator, generator)
   registry.check_kwargs(f'The discriminator of model {family.name!r}', family.discriminator,
                         discriminator)
   return family.generator(**generator), family.discriminator(**discriminator)
 
 
-def _named_inits(kwargs: dict | None) -> dict:
+def _named_inits(what: str, kwargs: Mapping | None) -> dict:
   """``kwargs`` with every initializer given by name (an ``*_init`` attribute, e.g.
   ``kernel_init='orthogonal'``: a config can only hold a name) made the initializer."""
+  if kwargs is not None and not isinstance(kwargs, Mapping):
+    raise registry.ArgumentError(f'{what} takes a dict of module attributes; got {kwargs!r}.')
   return {k: initializers.resolve(v) if k.endswith('_init') and isinstance(v, str) else v
           for k, v in (kwargs or {}).items()}
 
@@ -124,7 +129,8 @@ def get(name: str, generator: dict | None = None,
     ValueError: an unknown name (the message lists the valid names).
     TypeError: an attribute the module does not have (the message lists those it has).
   """
-  return _MODELS.get(name, generator=generator, discriminator=discriminator)
+  given = dict(generator=generator, discriminator=discriminator)  # or in name(...)
+  return _MODELS.get(name, **{k: v for k, v in given.items() if v is not None})
 
 
 __all__ = ['ACGANDiscriminator', 'ConditionalDiscriminator', 'ConditionalGenerator',
