@@ -11,6 +11,7 @@ GPU on 3 of them, the last seed computed twice and the copy dropped).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -121,9 +122,15 @@ def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
   return unpadded(states), diverged_at
 
 
+@functools.partial(jax.jit, static_argnames=('gan', 'use_ema'))
+def _generate_seeds(gan: gan_lib.GAN, states: gan_lib.GANState, z: jax.Array, y: Any,
+                    use_ema: bool) -> jax.Array:
+  return jax.vmap(lambda st: gan_lib.generate(gan, st, z, y, use_ema))(states)
+
+
 def generate(gan: gan_lib.GAN, states: gan_lib.GANState, num_samples: int,
              use_ema: bool = False, key: int = 1234) -> np.ndarray:
-  """``[S, num_samples, ...]`` samples of every seed (the same noise for all seeds)."""
+  """``[S, num_samples, ...]`` samples of every seed (the same noise for all seeds); one
+  program per GAN, sample count and ``use_ema``, so a study's evaluations compile once."""
   z, y = gan_lib.sample_latent(gan.latent, jax.random.key(key), num_samples)
-  fn = jax.jit(jax.vmap(lambda st: gan_lib.generate(gan, st, z, y, use_ema)))
-  return np.asarray(fn(states))
+  return np.asarray(_generate_seeds(gan, states, z, y, use_ema=use_ema))

@@ -181,6 +181,7 @@ class SeedsTest(chex.TestCase):
                                  jax.tree.leaves(states.g_params)[0], atol=1e-4))
 
   def test_generate_samples_each_seed_with_the_same_noise_and_the_weights_asked_for(self):
+    generate = gan_lib.generate
     config = small_config(num_steps=1)
     gan, pipe = build.build(config)
     states = seeds.init_states(gan, pipe, [3, 7])
@@ -194,6 +195,13 @@ class SeedsTest(chex.TestCase):
         np.testing.assert_allclose(got[i], gan_lib.generate(gan, state, z, y, use_ema),
                                    rtol=1e-5, atol=1e-6)
     self.assertFalse(np.allclose(got, seeds.generate(gan, states, 6, use_ema=False)))
+    # One program per (GAN, count, use_ema): a study's evaluations trace it once.
+    traced = []
+    with mock.patch.object(gan_lib, 'generate',
+                           side_effect=lambda *a: traced.append(1) or generate(*a)):
+      for _ in range(3):
+        seeds.generate(gan, states, 5, use_ema=True)
+    self.assertEqual(len(traced), 1)
 
   def test_a_diverging_seed_is_reported_and_others_continue(self):
     config = small_config(num_steps=20)
