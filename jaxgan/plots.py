@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import matplotlib
 
@@ -13,7 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
 
-from jaxgan import files  # noqa: E402
+from jaxgan import arrays, files  # noqa: E402
 
 
 def _with_suffix(path: str) -> str:
@@ -60,14 +61,27 @@ def save_figure(fig: plt.Figure, path: str) -> str:
   return path
 
 
+# The colour of a pixel with a NaN or infinite value (magenta: no image in [-1, 1] has it
+# by chance in a grayscale grid, which then becomes RGB).
+NONFINITE_COLOR = (1.0, 0.0, 1.0)
+
+
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:
   """Tiles ``images[N, H, W, C]`` in [-1, 1] into one ``[rows*H', cols*W', C]`` array
-  in [0, 1]."""
+  in [0, 1]; a pixel with a non-finite value is :data:`NONFINITE_COLOR` (a grayscale grid
+  that has one is RGB)."""
   n, h, w, c = images.shape
+  images = np.asarray(images, np.float32)
+  cells = np.clip((images + 1.0) / 2.0, 0.0, 1.0)
+  bad = ~np.all(np.isfinite(images), axis=-1)  # before clipping: clip(-inf) is 0
+  if bad.any():
+    cells = np.repeat(cells, 3, -1) if c == 1 else cells
+    c = cells.shape[-1]
+    cells[bad] = NONFINITE_COLOR + (1.0,) * (c - 3)
   ncols = ncols or int(math.ceil(math.sqrt(n)))
   nrows = int(math.ceil(n / ncols))
   grid = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), np.float32)
-  for i, img in enumerate(np.clip((images + 1.0) / 2.0, 0.0, 1.0)):
+  for i, img in enumerate(cells):
     r, q = divmod(i, ncols)
     grid[pad + r * (h + pad):pad + r * (h + pad) + h,
          pad + q * (w + pad):pad + q * (w + pad) + w] = img
@@ -78,43 +92,73 @@ def save_image_grid(images: np.ndarray, path: str, scale: int = 3,
                     ncols: int | None = None) -> str:
   """Writes a grid of ``images[N, H, W, C]`` in [-1, 1], upscaled ``scale`` times,
   ``ncols`` images a row (default: a square grid), in the format of ``path``'s suffix (a
-  PNG, appended, when it has none). Returns the file written."""
+  PNG, appended, when it has none). Returns the file written.
+
+  Values are rounded to 8 bits (an image read from 8-bit levels is written with the same
+  levels); NaN and infinite values are drawn :data:`NONFINITE_COLOR`, with a warning."""
   path = check_format(path, image=True)
-  grid = image_grid(np.asarray(images), ncols)
+  images = np.asarray(images)
+  bad = arrays.count_nonfinite(images)
+  if bad:
+    warnings.warn(f'{path}: {bad} non-finite value{"" if bad == 1 else "s"} (NaN or Inf) in '
+                  'the images, drawn magenta.', stacklevel=2)
+  grid = np.round(image_grid(images, ncols) * 255).astype(np.uint8)
   grid = np.repeat(np.repeat(grid, scale, 0), scale, 1)
-  with files.replacing(path) as tmp:
-    plt.imsave(tmp, grid[..., 0] if grid.shape[-1] == 1 else grid, cmap='gray', vmin=0,
-               vmax=1)
+  with files.replacing(path) as tmp:  # 8-bit RGB is written as it is (no colour map)
+    plt.imsave(tmp, np.repeat(grid, 3, -1) if grid.shape[-1] == 1 else grid)
   return path
 
 
 def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str = '') -> str:
   """Writes a scatter of 2-D ``samples`` over the true ``modes`` (a PNG when ``path`` has
-  no suffix). Returns the file written."""
+  no suffix). Returns the file written. Samples with a NaN or infinite coordinate cannot be
+  drawn: the title counts them, with a warning."""
+  path = check_format(path)
+  modes = np.asarray(modes, np.float64)
+  if modes.ndim != 2 or modes.shape[1] != 2 or not len(modes) or not np.isfinite(modes).all():
+    raise ValueError(f'{path}: the modes must be finite 2-D points [k >= 1, 2]; got an array '
+                     f'of shape {modes.shape}.')
+  samples = np.asarray(samples)
+  bad = int(np.sum(~np.all(np.isfinite(samples), axis=-1)))
+  if bad:
+    warnings.warn(f'{path}: {bad} of {len(samples)} samples are not finite (NaN or Inf) '
+                  'and are not drawn.', stacklevel=2)
+    title = f'{title} ({bad} non-finite not drawn)' if title else f'{bad} non-finite not drawn'
   fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-  ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label='samples')
-  ax.scatter(modes[:, 0], modes[:, 1], s=30, c='red', marker='x', label='modes')
-  lim = float(np.abs(modes).max()) * 1.5
-  ax.set_xlim(-lim, lim)
-  ax.set_ylim(-lim, lim)
-  ax.set_aspect('equal')
-  ax.set_title(title, fontsize=9)
-  fig.tight_layout()
+  try:
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label='samples')
+    ax.scatter(modes[:, 0], modes[:, 1], s=30, c='red', marker='x', label='modes')
+    lim = float(np.abs(modes).max()) * 1.5 or 1.0
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect('equal')
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+  except BaseException:
+    plt.close(fig)
+    raise
   return save_figure(fig, path)
 
 
-def save_loss_curves(rows: list[dict], path: str) -> None:
-  """Writes a PNG of every metric in ``rows`` (dicts with a ``step``) against the step."""
+def save_loss_curves(rows: list[dict], path: str) -> str | None:
+  """Writes every metric in ``rows`` (dicts with a ``step``) against the step, in the
+  format of ``path``'s suffix (a PNG when it has none). Returns the file written, or
+  ``None`` when the rows hold no metric (nothing is written)."""
+  path = check_format(path)
   keys = list(dict.fromkeys(k for r in rows for k in r if k != 'step'))  # every row's
   if not keys:
-    return
+    return None
   fig, axes = plt.subplots(len(keys), 1, figsize=(6, 1.6 * len(keys)), dpi=100, sharex=True)
-  axes = np.atleast_1d(axes)
-  steps = [r['step'] for r in rows]
-  for ax, key in zip(axes, keys, strict=True):
-    ax.plot(steps, [r.get(key, np.nan) for r in rows], lw=1)
-    ax.set_ylabel(key, fontsize=8)
-    ax.grid(alpha=0.3)
-  axes[-1].set_xlabel('generator step')
-  fig.tight_layout()
-  save_figure(fig, path)
+  try:
+    axes = np.atleast_1d(axes)
+    steps = [r['step'] for r in rows]
+    for ax, key in zip(axes, keys, strict=True):
+      ax.plot(steps, [r.get(key, np.nan) for r in rows], lw=1)
+      ax.set_ylabel(key, fontsize=8)
+      ax.grid(alpha=0.3)
+    axes[-1].set_xlabel('generator step')
+    fig.tight_layout()
+  except BaseException:
+    plt.close(fig)
+    raise
+  return save_figure(fig, path)

@@ -282,6 +282,72 @@ class PicturesTest(chex.TestCase):
       self.assertGreater(hi, coords.max() + 0.5)
 
 
+  def test_8_bit_levels_are_written_back_as_they_were(self):
+    # Every level v of an 8-bit image, as the data reads it (v / 127.5 - 1), is written
+    # as v: rounded, not truncated (plt.imsave's own float conversion made 63 of 256 RGB
+    # levels one darker).
+    from PIL import Image
+    levels = np.arange(256, dtype=np.float64)
+    for c in (1, 3):
+      x = np.repeat((levels / 127.5 - 1).reshape(1, 16, 16, 1), c, -1).astype(np.float32)
+      path = plots.save_image_grid(x, os.path.join(tempfile.mkdtemp(), 'g.png'), scale=1)
+      with Image.open(path) as im:
+        rgb = np.asarray(im.convert('RGB'))[1:17, 1:17]
+      for k in range(3):
+        np.testing.assert_array_equal(rgb[..., k], levels.reshape(16, 16), err_msg=f'C={c}')
+
+  def test_non_finite_pixels_are_magenta_and_warned_about(self):
+    from PIL import Image
+    x = np.zeros((2, 2, 2, 1), np.float32)
+    x[0, 0, 1, 0], x[1, 1, 0, 0] = np.nan, -np.inf
+    path = os.path.join(tempfile.mkdtemp(), 'g.png')
+    with self.assertWarnsRegex(UserWarning, '2 non-finite values .* drawn magenta'):
+      plots.save_image_grid(x, path, scale=1, ncols=2)
+    with Image.open(path) as im:
+      rgb = np.asarray(im.convert('RGB'))
+    magenta = np.all(rgb == (255, 0, 255), axis=-1)
+    self.assertEqual(list(zip(*np.nonzero(magenta), strict=True)), [(1, 2), (2, 4)])
+    np.testing.assert_array_equal(rgb[1, 1], (128, 128, 128))  # 0 is mid-gray
+
+  def test_a_refused_scatter_or_curve_draws_nothing_and_leaves_no_figure_open(self):
+    import matplotlib.pyplot as plt
+    d, samples = tempfile.mkdtemp(), np.zeros((5, 2))
+    before = plt.get_fignums()
+    for write, message in (
+        (lambda: plots.save_scatter(samples, np.ones((2, 2)), os.path.join(d, 's.xyz')),
+         'cannot write a picture as .xyz'),
+        (lambda: plots.save_loss_curves([{'step': 1, 'd_loss': 0.5}],
+                                        os.path.join(d, 'c.xyz')),
+         'cannot write a picture as .xyz'),
+        (lambda: plots.save_scatter(samples, np.zeros((0, 2)), os.path.join(d, 's.png')),
+         r'modes must be finite 2-D points \[k >= 1, 2\]; got an array of shape \(0, 2\)'),
+        (lambda: plots.save_scatter(samples, np.full((2, 2), np.nan), os.path.join(d, 's')),
+         'modes must be finite')):
+      with self.assertRaisesRegex(ValueError, message):
+        write()
+    self.assertEqual(plt.get_fignums(), before)
+    self.assertEqual(os.listdir(d), [])
+
+  def test_non_finite_samples_of_a_scatter_are_counted(self):
+    samples = np.array([[0.5, 0.0], [np.nan, 1.0], [np.inf, 0.0]])
+    titles, real_save = [], plots.save_figure
+
+    def save(fig, path):
+      titles.append(fig.axes[0].get_title())
+      return real_save(fig, path)
+    with mock.patch.object(plots, 'save_figure', save), \
+        self.assertWarnsRegex(UserWarning, '2 of 3 samples are not finite'):
+      plots.save_scatter(samples, np.ones((2, 2)), os.path.join(tempfile.mkdtemp(), 's'),
+                         'ring8')
+    self.assertEqual(titles, ['ring8 (2 non-finite not drawn)'])
+
+  def test_loss_curves_return_the_file_written(self):
+    d = tempfile.mkdtemp()
+    self.assertEqual(plots.save_loss_curves([{'step': 1, 'd_loss': 0.5}],
+                                            os.path.join(d, 'c')), os.path.join(d, 'c.png'))
+    self.assertIsNone(plots.save_loss_curves([{'step': 1}], os.path.join(d, 'e.png')))
+
+
 def _saved(states: dict, keep: int = 3) -> str:
   """A new folder of checkpoints, ``{step: state}`` saved in order and closed."""
   d = tempfile.mkdtemp()
