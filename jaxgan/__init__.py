@@ -10,7 +10,7 @@ from jaxgan import lazy, losses, penalties
 __version__ = '0.1.0'
 __all__ = ['losses', 'penalties']
 
-_LAZY = ('augment', 'auxiliary', 'build', 'checkpoints', 'content', 'data', 'evaluate',
+_LAZY = ('arrays', 'augment', 'auxiliary', 'build', 'checkpoints', 'content', 'data', 'evaluate',
          'files', 'gan', 'inference', 'metrics', 'models', 'optimizers', 'plots', 'registry',
          'seeds', 'sharding', 'torch_weights', 'train', 'upscale', 'validation', 'workdir',
          'writers')

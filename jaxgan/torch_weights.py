@@ -41,8 +41,9 @@ _TORCH_LEAF = {('params', 'kernel'): 'weight', ('params', 'scale'): 'weight',
 
 
 def cache_dir() -> str:
-  """The weights cache: ``$JAXGAN_CACHE`` if set, else ``~/.cache/jaxgan``."""
-  return os.environ.get(CACHE_ENV) or os.path.expanduser(DEFAULT_CACHE)
+  """The weights cache: ``$JAXGAN_CACHE`` if set (``~`` expanded: a value from a
+  ``.env`` file or a container's settings reaches no shell), else ``~/.cache/jaxgan``."""
+  return os.path.expanduser(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
 
 
 def cache_path(file_name: str) -> str:
@@ -77,7 +78,11 @@ def load_state_dict(path: str | None, *, file_name: str, url: str, needed_by: st
         f'{needed_by} needs the weights file {file_name}, not found at {path}. Download it '
         f'from {url} and put it at {cache_path(file_name)} (the directory ${CACHE_ENV} if set, '
         f'else {DEFAULT_CACHE}/), or {how_to_pass}.')
-  if path.endswith('.npz'):
+  if os.path.isdir(path):
+    raise WeightsError(f'{path} is a folder, not a weights file; {needed_by} needs '
+                       f'{file_name} (or an .npz of its keys), e.g. '
+                       f'{os.path.join(path, file_name)}.')
+  if path.lower().endswith('.npz'):
     try:
       with np.load(path) as f:
         return {k: f[k] for k in f.files}

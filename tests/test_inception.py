@@ -12,6 +12,7 @@ images prove the architecture and the preprocessing without any weights file.
   pytorch-fid computes now, and the port matches it on other images; skipped otherwise.
 """
 
+import functools
 import importlib.util
 import json
 import os
@@ -166,6 +167,20 @@ class LoadingTest(chex.TestCase):
                                   sd['Conv2d_1a_3x3.bn.weight'])
     np.testing.assert_array_equal(v['batch_stats']['Mixed_7c']['branch_pool']['bn']['var'],
                                   sd['Mixed_7c.branch_pool.bn.running_var'])
+
+  def test_an_upper_case_npz_a_folder_and_a_tilde_cache(self):
+    d = tempfile.mkdtemp()
+    with open(os.path.join(d, 'W.NPZ'), 'wb') as f:  # np.savez would append .npz to a name
+      np.savez(f, a=np.arange(3))
+    read = functools.partial(torch_weights.load_state_dict, file_name='w.pth', url='u',
+                             needed_by='FID', how_to_pass='p')
+    with mock.patch.dict(sys.modules, {'torch': None}):  # read without PyTorch
+      np.testing.assert_array_equal(read(os.path.join(d, 'W.NPZ'))['a'], np.arange(3))
+      with pytest.raises(torch_weights.WeightsError,
+                         match=f'{d} is a folder, not a weights file; FID needs w.pth'):
+        read(d)
+    with mock.patch.dict(os.environ, {'JAXGAN_CACHE': '~/weights'}):
+      self.assertEqual(torch_weights.cache_dir(), os.path.expanduser('~/weights'))
 
   def test_pth_file_without_pytorch_says_what_to_do(self):
     path = os.path.join(tempfile.mkdtemp(), 'w.pth')

@@ -41,6 +41,16 @@ class LazyImportTest(absltest.TestCase):
         'dir True True',
     ])
 
+  def test_every_submodule_loads_on_first_use(self):
+    # The package docstring's promise, for every module and subpackage on disk.
+    import pkgutil
+
+    import jaxgan
+    on_disk = {m.name for m in pkgutil.iter_modules(jaxgan.__path__)}
+    self.assertEqual(on_disk - {'lazy', 'losses', 'penalties'}, set(jaxgan._LAZY))
+    for name in sorted(on_disk):
+      self.assertEqual(getattr(jaxgan, name).__name__, f'jaxgan.{name}')
+
 
 if __name__ == '__main__':
   absltest.main()
