@@ -5,6 +5,7 @@ never a part of one."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
@@ -58,8 +59,9 @@ def replacing(path: str) -> Iterator[str]:
       os.fsync(f.fileno())
     os.replace(tmp, path)
   except BaseException:
-    with contextlib.suppress(OSError):
-      os.remove(tmp)
+    for left in (tmp, *glob.glob(glob.escape(tmp) + '.*')):  # and a suffix a writer added
+      with contextlib.suppress(OSError):
+        os.remove(left)
     raise
 
 
@@ -75,7 +77,7 @@ def _finite_or_none(obj: Any) -> Any:
   if isinstance(obj, float):
     return obj if math.isfinite(obj) else None
   if isinstance(obj, dict):
-    return {k: _finite_or_none(v) for k, v in obj.items()}
+    return {_finite_or_none(k): _finite_or_none(v) for k, v in obj.items()}  # np.int64 keys
   if isinstance(obj, (list, tuple)):
     return [_finite_or_none(v) for v in obj]
   return obj

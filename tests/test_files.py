@@ -71,14 +71,13 @@ class ReplacingTest(parameterized.TestCase):
     self.assertEqual(os.listdir(self.dir), ['out.txt'])
 
   def test_a_block_that_writes_nothing_there_fails_and_changes_nothing(self):
-    # np.savez appends '.npz' to a name not ending in it: the file it wrote is not renamed.
+    # np.savez appends '.npz' to a name not ending in it: the file it wrote is not renamed,
+    # and removed with the temporary name it belongs to (the docstring's promise).
     for name in ('out.txt', 'new.npy'):
       with self.assertRaisesRegex(FileNotFoundError, 'Nothing was written'), \
           files.replacing(os.path.join(self.dir, name)) as tmp:
-        np.savez(tmp.replace('.npy', '.data'), x=np.zeros(2))
-      for left in os.listdir(self.dir):  # remove what the misdirected writer left
-        if left != 'out.txt':
-          os.remove(os.path.join(self.dir, left))
+        np.savez(tmp, x=np.zeros(2))
+      self.assertEqual(os.listdir(self.dir), ['out.txt'])
     self.assertEqual(self._read(), 'earlier')
 
   def test_a_failed_rename_leaves_no_temporary_file(self):
@@ -257,6 +256,9 @@ class JsonTextTest(parameterized.TestCase):
     with open(path) as f:
       self.assertEqual(json.load(f), {'fid': 12.5, 'kid': None})
     self.assertEqual(os.listdir(os.path.dirname(path)), ['eval.json'])
+    # NumPy integer keys (a class index) are written as JSON keys, as Python ints are.
+    self.assertEqual(json.loads(files.json_text({np.int64(3): 1.0, 4: np.float32(2)})),
+                     {'3': 1.0, '4': 2.0})
 
 
 class OutputsCutShortTest(chex.TestCase):
