@@ -96,8 +96,17 @@ def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
     The stacked final states, and for each seed the first step whose losses were not
     finite (0 where the seed trained to the end without one). A diverged seed does not
     stop the others: a study reports it.
+
+  Raises:
+    ValueError: no seeds, not one pipeline per seed, or a count below 1.
   """
   n = len(seeds)
+  if not n or len(pipes) != n:
+    raise ValueError(f'train_seeds needs one pipeline per seed, at least one: got {n} seeds '
+                     f'and {len(pipes)} pipelines.')
+  for name, value in (('num_steps', num_steps), ('steps_per_call', steps_per_call)):
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+      raise ValueError(f'train_seeds: {name} must be an integer >= 1; got {value!r}.')
   mesh = seed_mesh(n)
   pad = -n % mesh.size  # the last seed again, so that every device holds as many
   seeds, pipes = list(seeds) + [seeds[-1]] * pad, list(pipes) + [pipes[-1]] * pad

@@ -218,6 +218,18 @@ class SeedsTest(chex.TestCase):
     chex.assert_trees_all_equal(jax.tree.map(lambda x: x[0], states),
                                 jax.tree.map(lambda x: x[0], clean))
 
+  def test_bad_train_seeds_arguments_are_named(self):
+    config = small_config(num_steps=2)
+    gan, _ = build.build(config)
+    pipes = seeds.pipelines(config, [0, 1])
+    for args, message in (((pipes[:0], [], 2, 1), 'got 0 seeds and 0 pipelines'),
+                          ((pipes, [0, 1, 2], 2, 1), 'got 3 seeds and 2 pipelines'),
+                          ((pipes, [0, 1], 0, 1), 'num_steps must be an integer >= 1; got 0'),
+                          ((pipes, [0, 1], 2, 0), 'steps_per_call must be an integer >= 1'),
+                          ((pipes, [0, 1], 2.5, 1), 'num_steps must be an integer')):
+      with self.subTest(message), self.assertRaisesRegex(ValueError, message):
+        seeds.train_seeds(gan, *args)
+
   def test_summarize_skips_diverged_seeds(self):
     results = [{'modes': 8.0, 'hq_percent': 90.0, 'strict_modes': 8.0, 'reverse_kl': 0.1},
                {'modes': 6.0, 'hq_percent': 70.0, 'strict_modes': 5.0, 'reverse_kl': 0.3},
