@@ -243,7 +243,8 @@ def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:
                      'labels (e.g. --labels=all or --labels=3).')
   if not conditional and labels is not None:
     raise ValueError('This model is not class-conditional: it takes no labels.')
-  if labels is not None and (labels.min() < 0 or labels.max() >= latent.num_classes):
+  if labels is not None and labels.size and (labels.min() < 0
+                                             or labels.max() >= latent.num_classes):
     raise ValueError(f'Labels must lie in [0, {latent.num_classes}); got '
                      f'[{labels.min()}, {labels.max()}].')
 
@@ -284,10 +285,20 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
     raise ValueError('This is a super-resolution model: it upscales images rather than '
                      'sampling from noise. Use python -m launch.upscale --workdir=DIR '
                      '--input=IMAGE --output=IMAGE.')
+  labels = None if labels is None else np.asarray(labels)
+  codes = None if codes is None else {k: np.asarray(v) for k, v in codes.items()}
   check_codes(gan, codes)  # first: codes given to a class-conditional model say what is wrong
   check_labels(gan, labels)
   if num_samples < 1:
     raise ValueError(f'num_samples must be at least 1; got {num_samples}.')
+  given = {'labels': labels, **{f'codes[{k!r}]': v for k, v in (codes or {}).items()}}
+  for name, a in given.items():  # one per sample: not dropped or run short silently
+    if a is not None and (a.ndim < 1 or len(a) != num_samples):
+      raise ValueError(f'{name} has shape {a.shape}: give one per sample, '
+                       f'{num_samples} (num_samples) rows.')
+  if labels is not None and (labels.ndim != 1 or np.any(labels != np.round(labels))):
+    raise ValueError(f'labels must be whole class numbers [num_samples]; got {labels.dtype} '
+                     f'of shape {labels.shape}.')  # 2.7 would be class 2
   if batch_size < 1:
     raise ValueError(f'batch_size must be at least 1; got {batch_size}.')
   options = sharding.default_compiler_options()

@@ -162,6 +162,17 @@ class ConditionalSamplingTest(chex.TestCase):
     proc, out = self._sample(self.cgan, '--labels=3')
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
     np.testing.assert_allclose(np.load(out), three, atol=1e-5)  # every sample of class 3
+    # One label per sample, a whole class number: not dropped, run short or truncated.
+    for bad, message in ((np.arange(21) % 10, r'labels has shape \(21,\): give one per sample, '
+                                               r'20 \(num_samples\) rows'),
+                         (np.arange(19) % 10, r'labels has shape \(19,\)'),
+                         (np.zeros(0, int), r'labels has shape \(0,\)'),
+                         (np.full(20, 2.7), 'labels must be whole class numbers'),
+                         (np.zeros((20, 1), int), 'labels must be whole class numbers')):
+      with self.subTest(message), self.assertRaisesRegex(ValueError, message):
+        inference.sample(gan, state, 20, use_ema=True, labels=bad)
+    np.testing.assert_allclose(  # a list, and whole floats, are taken
+        inference.sample(gan, state, 20, use_ema=True, labels=[3.0] * 20), three, atol=1e-5)
 
   def test_png_grid_has_one_column_per_class(self):
     """--output=*.png: sample i (class i mod 10) in row i // 10 and column i mod 10, 28 px
@@ -309,6 +320,9 @@ class ConditionalSamplingTest(chex.TestCase):
         inference.sample(gan, state, 4, use_ema=False, codes={'categorical': np.full(4, bad)})
     with self.assertRaisesRegex(ValueError, r"codes are 'categorical' and 'continuous'"):
       inference.sample(gan, state, 4, use_ema=False, codes={'discrete': np.zeros(4, int)})
+    with self.assertRaisesRegex(ValueError, r"codes\['categorical'\] has shape \(3,\): give one "
+                                r'per sample, 4 \(num_samples\) rows'):
+      inference.sample(gan, state, 4, use_ema=False, codes={'categorical': np.zeros(3, int)})
     proc, _ = self._sample(self.infogan, '--codes=10')
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn('Categorical codes must lie in [0, 10)', proc.stderr)
