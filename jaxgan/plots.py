@@ -70,8 +70,11 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np
   """Tiles ``images[N, H, W, C]`` in [-1, 1] into one ``[rows*H', cols*W', C]`` array
   in [0, 1]; a pixel with a non-finite value is :data:`NONFINITE_COLOR` (a grayscale grid
   that has one is RGB)."""
-  n, h, w, c = images.shape
   images = np.asarray(images, np.float32)
+  if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+    raise ValueError('An image grid takes images [N, H, W, C] of 1 (gray), 3 (RGB) or 4 '
+                     f'(RGBA) channels; got shape {images.shape}.')
+  n, h, w, c = images.shape
   cells = np.clip((images + 1.0) / 2.0, 0.0, 1.0)
   bad = ~np.all(np.isfinite(images), axis=-1)  # before clipping: clip(-inf) is 0
   if bad.any():

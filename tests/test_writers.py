@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import tempfile
 from unittest import mock
 
@@ -209,6 +210,10 @@ class PicturesTest(chex.TestCase):
       want[top:top + 2, left:left + 3] = np.clip((x[i] + 1) / 2, 0, 1)
     np.testing.assert_allclose(grid, want, rtol=1e-6)
     chex.assert_shape(plots.image_grid(x, ncols=5), (1 + 3, 1 + 5 * 4, 1))
+    for bad in (np.zeros((2, 4, 4, 2)), np.zeros((4, 4, 3))):
+      with self.assertRaisesRegex(ValueError, r'of 1 \(gray\), 3 \(RGB\) or 4 \(RGBA\) '
+                                  f'channels; got shape {re.escape(str(bad.shape))}'):
+        plots.save_image_grid(bad, os.path.join(tempfile.mkdtemp(), 'g.png'))
 
   def test_a_grid_is_drawn_three_times_its_size_and_any_suffix_case_is_taken(self):
     import matplotlib.pyplot as plt
