@@ -71,6 +71,12 @@ def pipeline(config: ml_collections.ConfigDict, seed: int | None = None) -> data
                   seed=config.seed if seed is None else seed, **kwargs)
 
 
+def _tuples(value: Any) -> Any:
+  """``value`` with every list a tuple: a module attribute given as a list (a study
+  group's ``model`` dict) would make the module, and so the GAN, unhashable."""
+  return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
 def _modules(config: ml_collections.ConfigDict):
   """The generator and discriminator modules, with ``config.dtype`` as their dtype."""
   if config.dtype not in DTYPES:
@@ -80,7 +86,7 @@ def _modules(config: ml_collections.ConfigDict):
   for part, cls, given in (('generator', family.generator, config.model.generator),
                            ('discriminator', family.discriminator,
                             config.model.discriminator)):
-    given = dict(given)
+    given = {k: _tuples(v) for k, v in dict(given).items()}  # hashable modules (a jit key)
     for field in WIDTH_FIELDS & set(given):
       value = given[field]
       widths = value if isinstance(value, (tuple, list)) else (value,)

@@ -262,7 +262,11 @@ def check_codes(gan: gan_lib.GAN, codes: dict[str, np.ndarray] | None) -> None:
   if unknown:
     raise ValueError(f"InfoGAN codes are 'categorical' and 'continuous'; got {sorted(unknown)}.")
   cat = codes.get('categorical')
-  if cat is not None and (np.min(cat) < 0 or np.max(cat) >= latent.num_categorical):
+  if cat is not None and np.any(np.asarray(cat) != np.round(cat)):  # 2.7: a zero one-hot
+    raise ValueError('Categorical codes must be whole category numbers; got '
+                     f'{np.asarray(cat).dtype} values such as {np.asarray(cat).flat[0]}.')
+  if cat is not None and np.size(cat) and (np.min(cat) < 0
+                                           or np.max(cat) >= latent.num_categorical):
     raise ValueError(f'Categorical codes must lie in [0, {latent.num_categorical}); got '
                      f'[{np.min(cat)}, {np.max(cat)}].')
 

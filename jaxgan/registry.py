@@ -126,6 +126,14 @@ def _fits(kind: str, value: Any) -> bool:
                                                     '') in ('f', 'i', 'u')
 
 
+def _finite(value: numbers.Real) -> bool:
+  """Whether ``value`` is a finite float (an integer too large for one is not)."""
+  try:
+    return math.isfinite(value)
+  except OverflowError:
+    return False
+
+
 def check_values(what: str, fn: Callable, kwargs: dict[str, Any], skip: int = 0) -> None:
   """Raises ``TypeError`` when a value does not have the type of its parameter's default
   (a bool for a bool, a number for a number, a string for a string), or is not finite
@@ -138,8 +146,8 @@ def check_values(what: str, fn: Callable, kwargs: dict[str, Any], skip: int = 0)
     if kind is not None and not _fits(kind, v):
       raise ArgumentError(f'{what}: {k} must be a {kind} (like its default '
                           f'{defaults[k]!r}); got {v!r}.')
-    if (kind == 'number' and isinstance(v, numbers.Real) and not math.isfinite(v)
-        and math.isfinite(defaults[k])):  # 'least_squares(a=1e999)' would train on inf
+    if (kind == 'number' and isinstance(v, numbers.Real) and not _finite(v)
+        and _finite(defaults[k])):  # 'least_squares(a=1e999)' would train on inf
       raise ArgumentError(f'{what}: {k} must be a finite number (like its default '
                           f'{defaults[k]!r}); got {v!r}.')
 

@@ -105,10 +105,10 @@ def check(config: ml_collections.ConfigDict) -> None:
             f'({dict(weights)}) gives {c.penalty.name!r} no weight: the penalty would add '
             f'nothing. Add one, e.g. penalty_weights={{{c.penalty.name!r}: 1.0}}.')
       validation.validate(c)
-      size = c.data.get('image_size')
+      size = c.data.get('image_size', 'its default')  # a group's data replaces the whole
       if config.study.get('kind') == 'digits' and size != config.data.get('image_size'):
         raise validation.ConfigError(
-            f'Group {group!r} sets data.image_size={size}; the digits study scores every '
+            f'Group {group!r} has data.image_size={size}; the digits study scores every '
             'group against one digit-FD reference, made at the study\'s '
             f'data.image_size={config.data.get("image_size")}. Set that one instead '
             '(--config.data.image_size), or run the group as a study of its own.')

@@ -323,6 +323,10 @@ class ConditionalSamplingTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r"codes\['categorical'\] has shape \(3,\): give one "
                                 r'per sample, 4 \(num_samples\) rows'):
       inference.sample(gan, state, 4, use_ema=False, codes={'categorical': np.zeros(3, int)})
+    with self.assertRaisesRegex(ValueError, r"codes\['categorical'\] has shape \(0,\)"):
+      inference.sample(gan, state, 4, use_ema=False, codes={'categorical': np.zeros(0, int)})
+    with self.assertRaisesRegex(ValueError, 'Categorical codes must be whole category numbers'):
+      inference.sample(gan, state, 4, use_ema=False, codes={'categorical': np.full(4, 2.7)})
     proc, _ = self._sample(self.infogan, '--codes=10')
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn('Categorical codes must lie in [0, 10)', proc.stderr)

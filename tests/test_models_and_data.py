@@ -237,6 +237,9 @@ class ModelsTest(chex.TestCase):
     self.assertEqual(g.features, (8,))
     with self.assertRaisesRegex(TypeError, 'generator given twice'):
       models.get("mlp(generator={'features': (8,)})", generator={'features': (4,)})
+    import ml_collections  # a config's section is taken as a dict
+    g, _ = models.get('mlp', ml_collections.ConfigDict({'features': (8,)}))
+    self.assertEqual(g.features, (8,))
     for bad in (3, [('features', (8,))]):
       with self.assertRaisesRegex(TypeError, "The generator of model 'mlp' takes a dict of "
                                   r'module attributes; got '):

@@ -59,7 +59,8 @@ class ValuesTest(chex.TestCase):
                             ({'mode': 1}, 'mode must be a str'),
                             ({'a': jnp.asarray([True])}, 'a must be a number'),
                             ({'a': float('inf')}, 'a must be a finite number .*got inf'),
-                            ({'a': np.float32('nan')}, 'a must be a finite number')):
+                            ({'a': np.float32('nan')}, 'a must be a finite number'),
+                            ({'a': 10**400}, 'a must be a finite number')):  # no float
       with self.subTest(str(kwargs)), self.assertRaisesRegex(registry.ArgumentError, message):
         registry.check_values('scaled', _scaled, kwargs, skip=1)
 

@@ -731,6 +731,20 @@ class SeedsTest(chex.TestCase):
                      ('wasserstein', 'wgan_gp', 0.1, True))
     self.assertNotIn('study', run)
 
+  def test_a_groups_model_given_with_lists_builds_a_hashable_gan(self):
+    # A group's model dict keeps its lists (ConfigDict converts only fields it had); the
+    # modules get tuples, so the GAN can key seeds.generate's compiled program.
+    from configs import study_toy
+    c = study_toy.get_config()
+    model = c.model.to_dict()
+    model['generator']['features'] = [16, 16]
+    c.study.groups.ring8.model = model
+    run, _ = runner.run_config(c, 'ring8', 'hinge:none')
+    self.assertIsInstance(run.model.generator.features, list)
+    gan, _ = build.build(run)
+    self.assertEqual(gan.generator.features, (16, 16))
+    hash(gan)  # no error
+
   def test_digits_table_rows_by_hand(self):
     # digit-FD curves [steps, seeds]: the last step's mean ± std over the finite seeds, the
     # best seed-mean along the curve with its step; a run whose every seed diverged before
@@ -768,7 +782,7 @@ class SeedsTest(chex.TestCase):
     runner.check(c)
     c.study.groups.dcgan.data = dict(c.data.to_dict(), image_size=32)
     with self.assertRaisesRegex(validation.ConfigError,
-                                r"Group 'dcgan' sets data.image_size=32; .* made at the "
+                                r"Group 'dcgan' has data.image_size=32; .* made at the "
                                 r"study's data.image_size=28"):
       runner.check(c)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Mapping
+from typing import Any
 
 import flax.linen as nn
 
@@ -61,10 +62,10 @@ def _make(family: Family, generator: dict | None = None,
   return family.generator(**generator), family.discriminator(**discriminator)
 
 
-def _named_inits(what: str, kwargs: Mapping | None) -> dict:
+def _named_inits(what: str, kwargs: Mapping | Any | None) -> dict:
   """``kwargs`` with every initializer given by name (an ``*_init`` attribute, e.g.
   ``kernel_init='orthogonal'``: a config can only hold a name) made the initializer."""
-  if kwargs is not None and not isinstance(kwargs, Mapping):
+  if kwargs is not None and not callable(getattr(kwargs, 'items', None)):  # ConfigDict too
     raise registry.ArgumentError(f'{what} takes a dict of module attributes; got {kwargs!r}.')
   return {k: initializers.resolve(v) if k.endswith('_init') and isinstance(v, str) else v
           for k, v in (kwargs or {}).items()}
