@@ -233,9 +233,14 @@ def _check_empty_or_new(folder: str) -> None:
                      f'(nothing was written).{cut_short or ""}')
 
 
+def _whole(x: np.ndarray) -> bool:
+  """Whether every value of ``x`` is a whole number (a class or category; 2.7 is not 2)."""
+  return bool(np.all(x == np.round(x)))
+
+
 def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:
-  """``ValueError`` unless ``labels`` fit the model: required (in ``[0, K)``) for
-  class-conditional models, refused for the others."""
+  """``ValueError`` unless ``labels`` fit the model: required (whole class numbers
+  ``[n]`` in ``[0, K)``) for class-conditional models, refused for the others."""
   latent = gan.latent
   conditional = latent.conditioning in ('labels', 'generator_labels')
   if conditional and labels is None:
@@ -243,6 +248,9 @@ def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:
                      'labels (e.g. --labels=all or --labels=3).')
   if not conditional and labels is not None:
     raise ValueError('This model is not class-conditional: it takes no labels.')
+  if labels is not None and (labels.ndim != 1 or not _whole(labels)):
+    raise ValueError(f'labels must be whole class numbers [num_samples]; got {labels.dtype} '
+                     f'of shape {labels.shape}.')  # 2.7 would be class 2
   if labels is not None and labels.size and (labels.min() < 0
                                              or labels.max() >= latent.num_classes):
     raise ValueError(f'Labels must lie in [0, {latent.num_classes}); got '
@@ -262,13 +270,13 @@ def check_codes(gan: gan_lib.GAN, codes: dict[str, np.ndarray] | None) -> None:
   if unknown:
     raise ValueError(f"InfoGAN codes are 'categorical' and 'continuous'; got {sorted(unknown)}.")
   cat = codes.get('categorical')
-  if cat is not None and np.any(np.asarray(cat) != np.round(cat)):  # 2.7: a zero one-hot
+  cat = None if cat is None else np.asarray(cat)
+  if cat is not None and not _whole(cat):  # 2.7: a zero one-hot
     raise ValueError('Categorical codes must be whole category numbers; got '
-                     f'{np.asarray(cat).dtype} values such as {np.asarray(cat).flat[0]}.')
-  if cat is not None and np.size(cat) and (np.min(cat) < 0
-                                           or np.max(cat) >= latent.num_categorical):
+                     f'{cat.dtype} values such as {cat.flat[0]}.')
+  if cat is not None and cat.size and (cat.min() < 0 or cat.max() >= latent.num_categorical):
     raise ValueError(f'Categorical codes must lie in [0, {latent.num_categorical}); got '
-                     f'[{np.min(cat)}, {np.max(cat)}].')
+                     f'[{cat.min()}, {cat.max()}].')
 
 
 NOISE_BLOCK = 1000  # samples whose noise is drawn from one key (see sample())
@@ -300,9 +308,6 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
     if a is not None and (a.ndim < 1 or len(a) != num_samples):
       raise ValueError(f'{name} has shape {a.shape}: give one per sample, '
                        f'{num_samples} (num_samples) rows.')
-  if labels is not None and (labels.ndim != 1 or np.any(labels != np.round(labels))):
-    raise ValueError(f'labels must be whole class numbers [num_samples]; got {labels.dtype} '
-                     f'of shape {labels.shape}.')  # 2.7 would be class 2
   if batch_size < 1:
     raise ValueError(f'batch_size must be at least 1; got {batch_size}.')
   options = sharding.default_compiler_options()

@@ -3,9 +3,11 @@ is written whole or not at all (:func:`jaxgan.files.replacing`)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import warnings
+from collections.abc import Iterator
 
 import matplotlib
 
@@ -47,6 +49,17 @@ def check_format(path: str, image: bool = False) -> str:
     raise ValueError(f'{path}: cannot write a picture as .{suffix}; give one of '
                      f'{", ".join("." + f for f in formats)}.')
   return path
+
+
+@contextlib.contextmanager
+def _closed_on_error(fig: plt.Figure) -> Iterator[None]:
+  """Closes ``fig`` when the drawing in the block fails (:func:`save_figure` closes it
+  otherwise)."""
+  try:
+    yield
+  except BaseException:
+    plt.close(fig)
+    raise
 
 
 def save_figure(fig: plt.Figure, path: str) -> str:
@@ -128,7 +141,7 @@ def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str =
                   'and are not drawn.', stacklevel=2)
     title = f'{title} ({bad} non-finite not drawn)' if title else f'{bad} non-finite not drawn'
   fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-  try:
+  with _closed_on_error(fig):
     ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label='samples')
     ax.scatter(modes[:, 0], modes[:, 1], s=30, c='red', marker='x', label='modes')
     lim = float(np.abs(modes).max()) * 1.5 or 1.0
@@ -137,9 +150,6 @@ def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str =
     ax.set_aspect('equal')
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-  except BaseException:
-    plt.close(fig)
-    raise
   return save_figure(fig, path)
 
 
@@ -152,7 +162,7 @@ def save_loss_curves(rows: list[dict], path: str) -> str | None:
   if not keys:
     return None
   fig, axes = plt.subplots(len(keys), 1, figsize=(6, 1.6 * len(keys)), dpi=100, sharex=True)
-  try:
+  with _closed_on_error(fig):
     axes = np.atleast_1d(axes)
     steps = [r['step'] for r in rows]
     for ax, key in zip(axes, keys, strict=True):
@@ -161,7 +171,4 @@ def save_loss_curves(rows: list[dict], path: str) -> str | None:
       ax.grid(alpha=0.3)
     axes[-1].set_xlabel('generator step')
     fig.tight_layout()
-  except BaseException:
-    plt.close(fig)
-    raise
   return save_figure(fig, path)

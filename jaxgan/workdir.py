@@ -175,14 +175,19 @@ def _flatten(tree: Any, prefix: str = '') -> dict[str, Any]:
   return {prefix[:-1]: tree}
 
 
+def _written(config: dict) -> dict[str, Any]:
+  """A saved or current config's fields by dotted name as written, :data:`ABSENT_MEANS`
+  filling in the fields it was saved without."""
+  return {**ABSENT_MEANS, **_flatten(config)}
+
+
 def _fields(config: dict) -> dict[str, Any]:
-  """A saved or current config's fields by dotted name, :data:`ABSENT_MEANS` filling in the
-  fields it was saved without, and every spec (``loss.name``, ``g_optimizer.schedule``, ...:
+  """:func:`_written`'s fields, every spec (``loss.name``, ``g_optimizer.schedule``, ...:
   a string :func:`jaxgan.registry.parse_spec` reads as a name) written one way, as it is
   read: ``"linear( decay_steps=100 )"`` is ``"linear(decay_steps=100)"`` and
   ``"constant()"`` is ``"constant"``. ``data.name``'s :data:`SPEC_LOCATIONS` arguments are
   taken apart, as ``data.name(path)``."""
-  fields = {**ABSENT_MEANS, **_flatten(config)}
+  fields = _written(config)
   for key, value in list(fields.items()):
     try:
       name, kwargs = registry.parse_spec(value) if isinstance(value, str) else ('', {})
@@ -205,7 +210,7 @@ def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = 
   :data:`RESUMABLE_FIELDS` and :data:`LOCATION_FIELDS` (``fields``: only those). Specs are
   compared as read (see :func:`_fields`) and shown as written."""
   a, b = _fields(saved), _fields(current)
-  written = [{**ABSENT_MEANS, **_flatten(c)} for c in (saved, current)]
+  written = _written(saved), _written(current)
   out = []
   for k in sorted(set(a) | set(b)):
     if fields is not None and k not in fields:
@@ -304,7 +309,7 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
         '--config.allow_config_change=True to resume with these changes.')
   if step is not None:
     fields = _fields(saved), _fields(current)
-    written = [{**ABSENT_MEANS, **_flatten(c)} for c in (saved, current)]  # for messages
+    written = _written(saved), _written(current)  # for messages
     for opt in ('g_optimizer', 'd_optimizer'):
       was, now = (f[f'{opt}.schedule'] for f in written)
       if _constant(was) != _constant(now):  # not even with allow_config_change

@@ -53,13 +53,14 @@ def _signature(generator: dict | None = None, discriminator: dict | None = None)
 
 def _make(family: Family, generator: dict | None = None,
           discriminator: dict | None = None) -> tuple[nn.Module, nn.Module]:
-  generator, discriminator = (_named_inits(f'The {part} of model {family.name!r}', kwargs)
-                              for part, kwargs in (('generator', generator),
-                                                   ('discriminator', discriminator)))
-  registry.check_kwargs(f'The generator of model {family.name!r}', family.generator, generator)
-  registry.check_kwargs(f'The discriminator of model {family.name!r}', family.discriminator,
-                        discriminator)
-  return family.generator(**generator), family.discriminator(**discriminator)
+  modules = []
+  for part, cls, kwargs in (('generator', family.generator, generator),
+                            ('discriminator', family.discriminator, discriminator)):
+    what = f'The {part} of model {family.name!r}'
+    kwargs = _named_inits(what, kwargs)
+    registry.check_kwargs(what, cls, kwargs)
+    modules.append(cls(**kwargs))
+  return modules[0], modules[1]
 
 
 def _named_inits(what: str, kwargs: Mapping | Any | None) -> dict:
