@@ -394,6 +394,35 @@ class PipelineTest(chex.TestCase):
     self.assertEqual(data.get('images', batch_size=2, path=root, image_size=8).num_examples,
                      6)
 
+  def test_links_into_another_class_are_that_class_and_each_image_is_read_once(self):
+    root, outside = tempfile.mkdtemp(), tempfile.mkdtemp()
+
+    def save(path, value):
+      os.makedirs(os.path.dirname(path), exist_ok=True)
+      Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(path)
+    save(os.path.join(root, 'a', 'a1.png'), 10)
+    save(os.path.join(root, 'a', 'a2.png'), 20)
+    save(os.path.join(root, 'b', 'b1.png'), 200)
+    save(os.path.join(root, 'b', 'inner', 'b2.png'), 250)
+    os.symlink(os.path.join(root, 'b', 'inner'), os.path.join(root, 'a', 'x'))  # b's folder
+    os.symlink(os.path.join(root, 'b', 'b1.png'), os.path.join(root, 'a', 'b1.png'))  # b's file
+    os.symlink(os.path.join(root, 'a', 'a1.png'), os.path.join(root, 'a', 'again.png'))
+    x, y, classes = images.load_folder(root, 8, labels=True)
+    # Every image once, with the class of the folder it lies in.
+    self.assertEqual(classes, ['a', 'b'])
+    self.assertEqual(sorted(zip(x[:, 0, 0, 0].tolist(), y.tolist(), strict=True)),
+                     [(10, 0), (20, 0), (200, 1), (250, 1)])
+    self.assertEqual(sorted(images.load_folder(root, 8)[0][:, 0, 0, 0].tolist()),
+                     [10, 20, 200, 250])
+    # A file outside every class, linked from two classes: which class is it? Refused.
+    save(os.path.join(outside, 'o.png'), 99)
+    for c in ('a', 'b'):
+      os.symlink(os.path.join(outside, 'o.png'), os.path.join(root, c, 'o.png'))
+    with self.assertRaisesRegex(validation.DataError,
+                                r'a/o\.png and .*b/o\.png are one image file .*two classes'):
+      images.load_folder(root, 8, labels=True)
+    self.assertLen(images.load_folder(root, 8)[0], 5)  # without labels: read once
+
   def test_a_class_folder_linked_to_another_class_or_up_the_tree_is_refused(self):
     root = tempfile.mkdtemp()
     os.mkdir(os.path.join(root, 'cats'))

@@ -76,22 +76,33 @@ def _holds(real: str, top: str) -> bool:
   return os.path.commonpath([real, top]) == real
 
 
-def _image_files(root: str, dataset: str, others: frozenset[str] = frozenset()
-                 ) -> list[str]:
+def _owner(real: str, classes: dict[str, str]) -> str | None:
+  """The class (of ``classes``, name -> real folder) whose folder holds real path
+  ``real`` most closely; ``None`` when none does."""
+  holders = [(len(r), c) for c, r in classes.items() if _holds(r, real)]
+  return max(holders)[1] if holders else None
+
+
+def _image_files(root: str, dataset: str, classes: dict[str, str] | None = None,
+                 own: str | None = None) -> list[str]:
   """The PNG/JPEG/BMP files under ``root``, sub-folders included (in a fixed order: each
   folder's files by name, then its sub-folders by name; hidden files and folders
-  skipped). Symlinked folders are followed, as ``labels=True`` follows them, each real
-  folder read once, except a link to the dataset's folder ``dataset`` or one above it (a
-  loop, or the whole tree again) and a link to another class's folder (real paths
-  ``others``), whose images are that class's."""
+  skipped). Symlinked folders and files are followed, as ``labels=True`` follows them,
+  each real folder and file read once, except a link to the dataset's folder ``dataset``
+  or one above it (a loop, or the whole tree again) and, with labels (``classes``: every
+  class's real folder; ``own``: the class read), a link to a folder or file that lies in
+  another class's folder, whose images are that class's."""
   from jaxgan.data import paired
-  top = os.path.realpath(dataset)
+  top, classes = os.path.realpath(dataset), classes or {}
+
+  def elsewhere(real: str) -> bool:  # in another class's folder
+    return _owner(real, classes) not in (None, own)
 
   def enters(folder: str, d: str) -> bool:
     real = os.path.realpath(os.path.join(folder, d))
-    return not (d.startswith('.') or real in others or _holds(real, top))
+    return not (d.startswith('.') or elsewhere(real) or _holds(real, top))
 
-  found, seen = [], set()
+  found, seen, seen_files = [], set(), set()
   for folder, subfolders, names in os.walk(root, followlinks=True):
     real = os.path.realpath(folder)
     if real in seen:
@@ -99,8 +110,13 @@ def _image_files(root: str, dataset: str, others: frozenset[str] = frozenset()
       continue
     seen.add(real)
     subfolders[:] = sorted(d for d in subfolders if enters(folder, d))
-    found += [os.path.join(folder, n) for n in sorted(names)
-              if n.lower().endswith(paired.IMAGE_SUFFIXES) and not n.startswith('.')]
+    for n in sorted(names):
+      if n.startswith('.') or not n.lower().endswith(paired.IMAGE_SUFFIXES):
+        continue
+      real_file = os.path.realpath(os.path.join(folder, n))
+      if real_file not in seen_files and not elsewhere(real_file):
+        seen_files.add(real_file)
+        found.append(os.path.join(folder, n))
   return found
 
 
@@ -128,7 +144,7 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
     FileNotFoundError: no folder, no image, or (``labels``) a class folder without one.
     DataError: a file that is not a readable image (named), fewer than 2 images, or
       (``labels``) a class folder that is a link to another class's folder or to ``path``
-      or above it.
+      or above it, or an image file outside every class folder linked from two classes.
   """
   from jaxgan.data import paired
   from jaxgan.validation import ConfigError, DataError
@@ -157,12 +173,19 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
         raise DataError(f'Class folder {os.path.join(root, c)} is a link to {real[c]}, '
                         f'which holds {root} itself: every class would be read again '
                         'as this one.')
+    owners = {}  # real file -> the class folder that read it (files outside every class)
     for k, c in enumerate(classes):
-      found = _image_files(os.path.join(root, c), root,
-                           frozenset(r for d, r in real.items() if d != c))
+      found = _image_files(os.path.join(root, c), root, real, c)
       if not found:
         raise FileNotFoundError(f'Class folder {os.path.join(root, c)} holds no '
                                 f'{"/".join(paired.IMAGE_SUFFIXES)} image.')
+      for f in found:
+        other = owners.setdefault(os.path.realpath(f), f)
+        if other != f:
+          raise DataError(f'{other} and {f} are one image file '
+                          f'({os.path.realpath(f)}), outside every class folder: it would '
+                          'be read as two classes. Remove a link, or copy the image if it '
+                          'belongs to both.')
       files += [(f, k) for f in found]
   else:
     classes = []
