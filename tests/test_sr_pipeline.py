@@ -666,6 +666,16 @@ class UpscaleTest(chex.TestCase):
     x = upscale.read_image(os.path.join(d, 'r.png'))
     np.testing.assert_allclose((x + 1) * 127.5, np.rot90(pixels, -1), atol=1e-4)
 
+  def test_a_malformed_exif_block_is_warned_about_and_the_image_read_as_stored(self):
+    d = tempfile.mkdtemp()
+    pixels = np.random.default_rng(2).integers(0, 256, (4, 6, 3)).astype(np.uint8)
+    path = os.path.join(d, 'bad_exif.png')
+    Image.fromarray(pixels).save(path, exif=b'Exif\x00\x00garbagegarbage')
+    with self.assertLogs(level='WARNING') as logs:
+      x = upscale.read_image(path)
+    np.testing.assert_allclose((x + 1) * 127.5, pixels, atol=1e-4)
+    self.assertRegex(logs.output[0], r'bad_exif\.png: its EXIF orientation cannot be read')
+
 
 if __name__ == '__main__':
   absltest.main()

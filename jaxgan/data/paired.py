@@ -121,7 +121,8 @@ def read_stored(path: str) -> np.ndarray:
   a 16-bit grayscale file): a quarter (a half) of float32's memory, for a folder of
   images held for training.
 
-  The EXIF orientation is applied (a phone photo stored sideways comes out upright);
+  The EXIF orientation is applied (a phone photo stored sideways comes out upright; an
+  unreadable EXIF block is warned about and the image used as stored);
   16-bit grayscale images keep their full range (Pillow's ``convert('RGB')`` would clip
   them at 255; Pillow itself reads 16-bit colour PNGs at 8 bits);
   grayscale becomes three equal channels; an alpha channel is dropped, with a warning
@@ -139,7 +140,11 @@ def read_stored(path: str) -> np.ndarray:
     raise FileNotFoundError(f'No such image file: {path}')
   try:
     with Image.open(path) as im:
-      im = ImageOps.exif_transpose(im)
+      try:
+        im = ImageOps.exif_transpose(im)
+      except Exception as e:  # a malformed EXIF block (Pillow raises many kinds of error)
+        logging.warning('%s: its EXIF orientation cannot be read (%s: %s); the image is '
+                        'used as stored.', path, type(e).__name__, e)
       if im.mode in ('RGBA', 'LA', 'PA', 'RGBa', 'La') or 'transparency' in im.info:
         logging.warning('%s has an alpha channel: it is dropped (transparent pixels take the '
                         'colour stored under them).', path)
