@@ -36,7 +36,8 @@ RESUMABLE_FIELDS = ('num_steps', 'num_epochs', 'steps_per_call', 'log_every', 'e
                     'allow_config_change', 'distributed')
 # Fields that say where a run reads from, not what it trains: a run moved to another
 # machine resumes with its data, VGG weights or source generator at another path (the
-# change is logged; init_from only matters before the first checkpoint anyway).
+# change is logged; init_from only matters before the first checkpoint anyway, and one
+# given to a run saved without one is refused: check_resume_config).
 # A data set's path may also be an argument of its name, 'images(path=...)': compared
 # apart from the name as 'data.name(path)' (and the name's other arguments stay training).
 SPEC_LOCATIONS = ('path', 'data_dir')
@@ -284,7 +285,8 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
       trained to protect otherwise), ``config.allow_config_change`` is not set, and there
       are differences (the message lists them) or no ``config.json`` to compare with.
       Also, whatever ``allow_config_change`` says, an optimizer that moves between a
-      constant and a scheduled rate (its checkpointed state has another structure),
+      constant and a scheduled rate (its checkpointed state has another structure), an
+      ``init_from`` given to a run saved without one (it only starts a fresh run),
       another RRDBNet ``scan_blocks`` (another parameter layout), another ``n_critic``
       under a scheduled critic rate (its schedule would jump), and ``n_critic = 0`` for a
       run that trained a discriminator (its state would drop it).
@@ -319,6 +321,13 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
             'one none), so its checkpoint cannot be resumed with it. Keep '
             f'{opt}.schedule={was!r} (a scheduled one may change to another schedule), or '
             'train in a new --workdir with --config.init_from pointing here.')
+    was, now = (f.get('init_from') or '' for f in written)
+    if now and not was:  # a fresh run's start: never read on a resume, so refused
+      raise ConfigError(
+          f'{workdir} holds a run (step {step}), which resumes from its own checkpoint; '
+          f'init_from={now!r} starts a new run\'s generator from another run, and would be '
+          'ignored here. Train in a new --workdir with it, or leave init_from out to '
+          'resume this run.')
     was, now = (f['model.generator.scan_blocks'] for f in fields)
     if was != now:  # another parameter layout: not even with allow_config_change
       raise ConfigError(

@@ -502,12 +502,15 @@ class TrainLoopTest(chex.TestCase):
     # allow_config_change, the old config kept.
     wd = os.path.join(self.dir, 'moved')
     train.train_and_evaluate(small_config(num_steps=10), wd)
+    path = os.path.join(wd, 'config.json')  # as if it had started from a run at /old/place
+    saved = json.load(open(path))
+    saved['init_from'] = '/old/place'
+    json.dump(saved, open(path, 'w'))
     state = train.train_and_evaluate(small_config(num_steps=20, init_from='/new/place'), wd)
     self.assertEqual(int(state.step), 20)
-    self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['init_from'],
-                     '/new/place')
+    self.assertEqual(json.load(open(path))['init_from'], '/new/place')
     old = json.load(open(os.path.join(wd, 'config_before_step_10.json')))
-    self.assertEqual(old['init_from'], '')
+    self.assertEqual(old['init_from'], '/old/place')
     # A location change beside a real one is still refused, naming only the real one.
     with self.assertRaisesRegex(validation.ConfigError,
                                 r"holds a run \(step 20\)[^/]*loss.name[^/]*$"):

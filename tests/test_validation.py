@@ -386,7 +386,7 @@ class ValidationTest(chex.TestCase):
   def test_each_location_field_may_change_on_resume_and_is_reported(self):
     from configs import srgan
     for field, old, new in (('data.data_dir', '/a', '/b'), ('content.vgg_weights', 'a.pth',
-                                                            'b.pth'), ('init_from', '', '/c')):
+                                                            'b.pth'), ('init_from', '/a', '/c')):
       wd = tempfile.mkdtemp()
       c = srgan.get_config('small')
       parent, _, leaf = field.rpartition('.')
@@ -395,6 +395,25 @@ class ValidationTest(chex.TestCase):
       (c[parent] if parent else c)[leaf] = new
       self.assertEqual(workdir.check_resume_config(wd, c, step=10),
                        [f'{field}: {old!r} -> {new!r}'], field)
+
+  def test_an_init_from_given_to_a_saved_run_is_refused_as_never_read(self):
+    # init_from starts a fresh run's generator; a run with a checkpoint resumes from that,
+    # so a new init_from would be ignored while config.json recorded it.
+    wd = tempfile.mkdtemp()
+    workdir.write_config(wd, small_config())
+    for allow in (False, True):
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  r"holds a run \(step 10\), which resumes from its own "
+                                  r"checkpoint; init_from='/c' starts a new run's generator"):
+        workdir.check_resume_config(wd, small_config(init_from='/c',
+                                                     allow_config_change=allow), step=10)
+    # Before the first checkpoint it is read: a change like any other, and taken.
+    self.assertEqual(workdir.check_resume_config(wd, small_config(init_from='/c'), step=None),
+                     ["init_from: '' -> '/c'"])
+    # Dropped on a resume: nothing to read either way.
+    workdir.write_config(wd, small_config(init_from='/c'))
+    self.assertEqual(workdir.check_resume_config(wd, small_config(), step=10),
+                     ["init_from: '/c' -> ''"])
 
   def test_a_folder_is_a_runs_by_its_checkpoints_or_a_jaxgan_config(self):
     wd = tempfile.mkdtemp()
