@@ -44,10 +44,30 @@ class MetricWriter:
 
   def _drop_rows_after(self, step: int) -> None:
     # The JSONL is the record; without it (deleted, or copied without it) the CSV is, and
-    # the JSONL is written again from it rather than the CSV emptied.
-    from_csv = not os.path.exists(self.jsonl_path) and os.path.exists(self.csv_path)
-    rows = read_csv(self.csv_path) if from_csv else read_jsonl(self.jsonl_path)
-    rows = [r for r in rows if r['step'] <= step]
+    # the JSONL is written again from it rather than the CSV emptied. So is the CSV when
+    # it holds more rows up to ``step`` than the JSONL (one emptied or cut short by a
+    # crash or a sync tool): the JSONL's rows would replace the CSV's, silently losing them.
+    rows = [r for r in read_jsonl(self.jsonl_path) if r['step'] <= step]
+    from_csv = False
+    if os.path.exists(self.csv_path):
+      jsonl_exists = os.path.exists(self.jsonl_path)
+      try:
+        csv_rows = [r for r in read_csv(self.csv_path) if r['step'] <= step]
+      except MetricLogError as e:
+        if not jsonl_exists:
+          raise
+        # The JSONL is the record: a damaged CSV beside it is written again from it.
+        logging.warning('Not reading %s (%s); it is written again from %s.', self.csv_path,
+                        e, self.jsonl_path)
+        csv_rows = []
+      from_csv = not jsonl_exists or len(csv_rows) > len(rows)
+      if from_csv and jsonl_exists:
+        logging.warning('Resuming the metric logs from %s: it holds %d rows up to step %d, '
+                        '%s only %d (emptied or cut short?); %s is written again from it.',
+                        self.csv_path, len(csv_rows), step, self.jsonl_path, len(rows),
+                        self.jsonl_path)
+      if from_csv:
+        rows = csv_rows
     for path, write in ((self.jsonl_path, _write_jsonl), (self.csv_path, _write_csv)):
       if os.path.exists(path) or from_csv:
         with files.replacing(path) as tmp:
@@ -128,11 +148,32 @@ def read_csv(path: str) -> list[dict]:
   return rows
 
 
+def _is_number(v) -> bool:
+  # What ``MetricWriter.write`` writes: floats (finite; an older writer wrote NaN and
+  # Infinity, which ``json.loads`` reads as floats); an int by hand is a number too.
+  return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _row_problem(row) -> str | None:
+  """Why a parsed line of a ``metrics.jsonl`` file is not a metrics row, or None."""
+  if not isinstance(row, dict):
+    return f'a JSON {type(row).__name__}, not an object'
+  if 'step' not in row:
+    return 'no "step"'
+  if not isinstance(row['step'], int) or isinstance(row['step'], bool):
+    return f'"step" is {row["step"]!r}, not an integer'
+  for k, v in row.items():
+    if k != 'step' and not _is_number(v):
+      return f'"{k}" is {v!r}, not a number'
+  return None
+
+
 def read_jsonl(path: str) -> list[dict]:
   """The rows of a ``metrics.jsonl`` file, or [] when it does not exist.
 
-  A last line that is not JSON (an append cut short: a full disk, a killed process) is
-  left out with a warning; a bad line before it raises :class:`MetricLogError` naming it.
+  Each row is a JSON object of an integer ``step`` and numbers. A last line that is not
+  JSON or not such a row (an append cut short: a full disk, a killed process) is left out
+  with a warning; a bad line before it raises :class:`MetricLogError` naming it.
   """
   if not os.path.exists(path):
     return []
@@ -141,11 +182,18 @@ def read_jsonl(path: str) -> list[dict]:
   rows = []
   for i, (n, line) in enumerate(lines):
     try:
-      rows.append(json.loads(line))
+      row = json.loads(line)
     except json.JSONDecodeError as e:
-      if i < len(lines) - 1:
-        raise MetricLogError(
-            f'{path}, line {n}, is not JSON ({e}). Correct or delete that line; or delete '
-            'the file, and a run writes it again from metrics.csv beside it.') from None
-      logging.warning('Leaving out the last line of %s (line %d, not JSON: %s).', path, n, e)
+      what = f'not JSON ({e})'
+    else:
+      problem = _row_problem(row)
+      if problem is None:
+        rows.append(row)
+        continue
+      what = f'not a metrics row ({problem})'
+    if i < len(lines) - 1:
+      raise MetricLogError(
+          f'{path}, line {n}, is {what}. Correct or delete that line; or delete '
+          'the file, and a run writes it again from metrics.csv beside it.')
+    logging.warning('Leaving out the last line of %s (line %d, %s).', path, n, what)
   return rows

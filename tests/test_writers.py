@@ -10,7 +10,7 @@ from unittest import mock
 import chex
 import jax
 import numpy as np
-from absl.testing import absltest
+from absl.testing import absltest, parameterized
 
 from jaxgan import checkpoints, plots, writers
 
@@ -72,6 +72,68 @@ class MetricWriterTest(chex.TestCase):
       f.write('d_loss,penalty\n1.5,0.25\n1.0,0.5\n')
     with self.assertRaisesRegex(ValueError, r'metrics.csv, row 1, is not a metrics row'):
       writers.read_csv(os.path.join(d, 'metrics.csv'))
+
+  def test_a_resume_with_an_emptied_jsonl_keeps_the_csv_rows(self):
+    # metrics.jsonl emptied (zero-length after a crash, or by a sync tool) or cut short:
+    # it replaced every CSV row with its own, silently. The CSV, holding more rows up to
+    # the resumed step, is the record then, and the JSONL is written again from it.
+    d = tempfile.mkdtemp()
+    w = writers.MetricWriter(d, 0)
+    for s in (5, 10, 15, 20):
+      w.write(s, {'d_loss': 1.0, 'g_loss': 2.0})
+    w.close()
+    want = [{'step': s, 'd_loss': 1.0, 'g_loss': 2.0} for s in (5, 10, 15)]
+    for jsonl in ('', '{"step": 5, "d_loss": 1.0, "g_loss": 2.0}\n'):  # emptied; cut short
+      with open(w.jsonl_path, 'w') as f:
+        f.write(jsonl)
+      with self.assertLogs('absl', level='WARNING') as logs:
+        writers.MetricWriter(d, 15).close()
+      self.assertRegex('\n'.join(logs.output), r'from .*metrics\.csv: it holds 3 rows up to '
+                       rf'step 15, .*metrics\.jsonl only {jsonl.count(chr(10))}')
+      self.assertEqual(writers.read_csv(w.csv_path), want)
+      self.assertEqual(writers.read_jsonl(w.jsonl_path), want)
+      w = writers.MetricWriter(d, 15)  # both whole again: one more row to each
+      w.write(20, {'d_loss': 1.0, 'g_loss': 2.0})
+      w.close()
+    # The JSONL whole and the CSV with fewer rows, or damaged: the JSONL stays the record.
+    for csv_text, warned in (('step,d_loss,g_loss\n5,1.0,2.0\n', False),
+                             ('step,d_loss,g_loss\n5,x,2\n10,1,2\n', True)):
+      with open(w.csv_path, 'w') as f:
+        f.write(csv_text)
+      with (self.assertLogs if warned else self.assertNoLogs)('absl', level='WARNING'):
+        writers.MetricWriter(d, 15).close()
+      self.assertEqual(writers.read_csv(w.csv_path), want)
+      self.assertEqual(writers.read_jsonl(w.jsonl_path), want)
+      w = writers.MetricWriter(d, 15)
+      w.write(20, {'d_loss': 1.0, 'g_loss': 2.0})
+      w.close()
+
+  @parameterized.parameters('{}', '{"d_loss": 1.0}', '[5, 1.0]', '{"step": "10", "d_loss": 1.0}',
+                            '{"step": true, "d_loss": 1.0}', '{"step": 10, "d_loss": null}',
+                            '{"step": 10, "d_loss": "1.0"}', '5')
+  def test_a_jsonl_line_that_is_not_a_metrics_row_is_named_or_left_out_last(self, bad):
+    # JSON, but not a row of an integer step and numbers: it raised a KeyError or a
+    # TypeError later, on resume. Before the last line it is named, as a line not JSON is;
+    # as the last, it is left out with a warning.
+    d = tempfile.mkdtemp()
+    path = os.path.join(d, 'metrics.jsonl')
+    good = '{"step": 5, "d_loss": 1.5, "g_loss": 2}\n'
+    with open(path, 'w') as f:
+      f.write(good + bad + '\n{"step": 15, "d_loss": 1.0}\n')
+    message = r'metrics\.jsonl, line 2, is not a metrics row \(.*\)\. Correct or delete'
+    with self.assertRaisesRegex(writers.MetricLogError, message):
+      writers.read_jsonl(path)
+    with self.assertRaisesRegex(writers.MetricLogError, message):  # not a KeyError
+      writers.MetricWriter(d, 15)
+    with open(path, 'w') as f:
+      f.write(good + bad + '\n')
+    with self.assertLogs('absl', level='WARNING') as logs:
+      self.assertEqual(writers.read_jsonl(path), [{'step': 5, 'd_loss': 1.5, 'g_loss': 2}])
+    self.assertIn('line 2, not a metrics row', logs.output[0])
+    with self.assertLogs('absl', level='WARNING'):
+      writers.MetricWriter(d, 15).close()
+    with open(path) as f:  # a resume writes it again without that line
+      self.assertEqual(f.read(), good)
 
   def test_a_resume_without_the_csv_writes_it_again_whole(self):
     d = tempfile.mkdtemp()
