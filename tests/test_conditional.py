@@ -1,12 +1,14 @@
 """Conditioning, once: class labels and InfoGAN codes through the step, penalties at fixed
 labels, DiffAugment, sampling by label or code, and the conditional evaluations."""
 
+import dataclasses
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import types
+from unittest import mock
 
 import chex
 import jax
@@ -16,7 +18,7 @@ from absl.testing import absltest
 from PIL import Image
 
 from configs import acgan_digits, cgan_digits, infogan_digits
-from jaxgan import build, evaluate, inference, models, train, validation
+from jaxgan import build, data, evaluate, inference, models, train, validation
 from jaxgan import gan as gan_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -288,8 +290,6 @@ class ConditionalSamplingTest(chex.TestCase):
     np.testing.assert_array_equal(y, np.arange(25) % 10)
 
   def test_figure_grids_ask_for_each_class_and_sweep_the_code_over_minus_2_to_2(self):
-    from unittest import mock
-
     from studies import figures
     grids = []
     save = lambda x, path, ncols: grids.append((np.asarray(x).shape, ncols))
@@ -348,6 +348,44 @@ class ConditionalSamplingTest(chex.TestCase):
     codes = {**drawn, 'categorical': jnp.arange(20) % 10}
     np.testing.assert_allclose(run.samples, gan_lib.generate(gan, state, z, codes, False),
                                rtol=1e-4, atol=1e-7)
+
+
+  def test_fid_samples_take_the_classes_of_the_real_images_they_are_compared_with(self):
+    # A folder of 6 images of class a and 2 of class b: FID/KID compare the samples with
+    # real images in that 3:1 mix, so a class-conditional model's samples are drawn in it
+    # (i mod K would give 1:1, and even a perfect generator a large FID).
+    root = tempfile.mkdtemp()
+    for c, n, value in (('a', 6, 40), ('b', 2, 200)):
+      os.mkdir(os.path.join(root, c))
+      for i in range(n):
+        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(
+            os.path.join(root, c, f'{i}.png'))
+    pipe = data.get('images', batch_size=2, path=root, image_size=8, labels=True)
+    gan = types.SimpleNamespace(latent=gan_lib.Latent('labels', z_dim=4, num_classes=2))
+    for n in (8, 16, 4):  # all 8 real images; all 8 twice; a random 4 of them
+      run = evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=n, seed=3)
+      real = pipe.real_samples(n)  # the classes by their pixel value, as FID sees them
+      want = np.bincount((real[:, 0, 0, 0] > 0).astype(int), minlength=2) * (n // len(real))
+      np.testing.assert_array_equal(np.bincount(run.assigned, minlength=2), want)
+      if n >= 8:
+        self.assertEqual(want.tolist(), [6 * n // 8, 2 * n // 8])
+    # In a seeded shuffled order (the IS splits follow it), not the folder's class by class.
+    run = evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=16, seed=3)
+    self.assertNotEqual(run.assigned.tolist(), sorted(run.assigned.tolist()))
+    run.__dict__['samples'] = np.zeros((16, 8, 8, 3), np.float32)  # the FID record says so
+    with mock.patch.object(evaluate.inception, 'load'), \
+         mock.patch.object(evaluate.inception, 'fid_kid_is', lambda v, real, fake: {}):
+      self.assertIn("8 real images of the folder (the run's training images, all); ",
+                    evaluate.inception_metrics(run, 'w.npz')['fid_reference'])
+      self.assertTrue(evaluate.inception_metrics(run, 'w.npz')['fid_reference'].endswith(
+          "; the samples' classes those of the real images"))
+    # InfoGAN's codes are uniform by definition, and digit-FD scores every class equally.
+    for latent, evaluator in ((gan_lib.Latent('codes', 4, num_categorical=2), 'inception'),
+                              (gan_lib.Latent('labels', 4, num_classes=2), 'digits')):
+      run = evaluate.EvalRun(types.SimpleNamespace(latent=latent), None,
+                             dataclasses.replace(pipe, evaluator=evaluator),
+                             use_ema=False, num_samples=8)
+      np.testing.assert_array_equal(run.assigned, np.arange(8) % 2)
 
 
 class ConditionalEvaluationTest(chex.TestCase):

@@ -47,6 +47,9 @@ class Pipeline:
       ``'eval_pairs'`` the held-out images, ``'sample_pairs'`` ``n -> (hr, lr)`` fixed
       held-out crops for the sample pictures).
     num_classes: number of classes of ``'y'`` (0: unlabelled).
+    real_labels: labelled finite sets: ``real_labels(n) -> [len(real_samples(n))]`` int,
+      the classes of ``real_samples(n)``, in its order (the FID reference's class mix,
+      which a class-conditional model's samples are drawn in); ``None`` otherwise.
     lowres_shape: super-resolution data: the shape of one low-resolution input ``'lr'``
       (``None`` otherwise).
   """
@@ -59,6 +62,7 @@ class Pipeline:
   evaluator_args: dict[str, Any] = dataclasses.field(default_factory=dict)
   num_classes: int = 0
   lowres_shape: tuple[int, ...] | None = None
+  real_labels: Callable[[int], np.ndarray] | None = None
 
   def batches(self, start: int, count: int) -> Batch:
     """Batches of steps ``start .. start+count-1`` stacked: ``[count, n_critic, ...]``."""
@@ -141,10 +145,12 @@ def _finite_pipeline(name: str, xs: Callable[[np.ndarray], tuple[np.ndarray, np.
     if num_classes:
       out['y'] = y.reshape(idx.shape).astype(np.int32)
     return out
-  return Pipeline(name, tuple(shape), num, batch,
-                  real_samples=lambda n: xs(fixed_subset(num, n, REAL_SAMPLES_SEED))[0],
+  def real(n: int) -> tuple[np.ndarray, np.ndarray]:
+    return xs(fixed_subset(num, n, REAL_SAMPLES_SEED))
+  return Pipeline(name, tuple(shape), num, batch, real_samples=lambda n: real(n)[0],
                   evaluator=evaluator, evaluator_args=evaluator_args or {},
-                  num_classes=num_classes)
+                  num_classes=num_classes,
+                  real_labels=(lambda n: real(n)[1]) if num_classes else None)
 
 
 def _check_positive(field: str, value: Any) -> None:

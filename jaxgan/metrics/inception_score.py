@@ -16,8 +16,9 @@ def inception_score(logits: np.ndarray, num_splits: int = 10,
   any ``n``, not only for multiples of ``num_splits``. The splits follow the samples'
   order: samples grouped by class (features extracted class by class) give each split a
   few classes and a far lower score. jaxgan's evaluators draw class ``i mod K`` for sample
-  ``i`` (or classes at random), so every split holds them all. ``shuffle_seed``: permute
-  the samples first with ``np.random.RandomState(shuffle_seed)``, as torch-fidelity does
+  ``i``, or the real images' classes in a shuffled order, so every split holds them all.
+  ``shuffle_seed``: permute the samples first with
+  ``np.random.RandomState(shuffle_seed)``, as torch-fidelity does
   (its default seed: 2020; from the same logits its score is then this one, though
   its own Inception resizes images as TensorFlow 1 did, so its logits of images that
   are not 299 px differ slightly from pytorch-fid's and jaxgan's).
