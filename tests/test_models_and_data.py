@@ -394,6 +394,28 @@ class PipelineTest(chex.TestCase):
     self.assertEqual(data.get('images', batch_size=2, path=root, image_size=8).num_examples,
                      6)
 
+  def test_a_folder_is_resized_as_jax_image_resize_resizes_it(self):
+    # A folder's images come in many sizes; its NumPy resize (no program compiled per size)
+    # is jax.image.resize's antialiased bilinear, down and up, square or not.
+    rng = np.random.default_rng(0)
+    for h, w, size in ((300, 400, 64), (17, 5, 9), (5, 7, 40), (1, 3, 2), (127, 255, 32),
+                       (8, 8, 28), (33, 33, 33)):
+      x = rng.uniform(-1, 1, (h, w, 3)).astype(np.float32)
+      np.testing.assert_allclose(images._resize_one(x, size),
+                                 jax.image.resize(x, (size, size, 3), 'bilinear'), atol=2e-6)
+    root = tempfile.mkdtemp()
+    pictures = [rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+                for h, w in ((30, 40), (41, 23), (16, 16), (9, 12))]
+    for i, p in enumerate(pictures):
+      Image.fromarray(p).save(os.path.join(root, f'{i}.png'))
+    x, _, _ = images.load_folder(root, 16)
+    for got, p in zip(x, pictures, strict=True):
+      c = min(p.shape[:2])
+      top, left = (p.shape[0] - c) // 2, (p.shape[1] - c) // 2
+      crop = p[top:top + c, left:left + c].astype(np.float32) / 127.5 - 1
+      want = (np.asarray(jax.image.resize(crop, (16, 16, 3), 'bilinear')) + 1) * 127.5
+      np.testing.assert_allclose(got, np.clip(want, 0, 255), atol=0.5 + 1e-3)
+
   def test_links_into_another_class_are_that_class_and_each_image_is_read_once(self):
     root, outside = tempfile.mkdtemp(), tempfile.mkdtemp()
 

