@@ -322,6 +322,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   # Every host checks (read-only), so that a refused resume stops all of them, not the
   # lead alone while the others wait in the restore's collectives.
   changes = workdir_lib.check_resume_config(workdir, config, last_saved)
+  if last_saved is not None and not config.get('allow_config_change', False):
+    data.check_held_out(pipe, workdir_lib.read_data_shapes(workdir), workdir, resuming=True)
   if last_saved is not None and last_saved > length.steps:  # would train nothing, silently
     raise validation.ConfigError(
         f'{workdir} holds a run already at step {last_saved}, past the length asked '

@@ -510,6 +510,41 @@ class TwoStageTest(chex.TestCase):
     self.assertEqual(os.listdir(d), ['in.png'])
 
 
+class FolderSplitTest(chex.TestCase):
+
+  def test_a_folder_whose_held_out_files_moved_is_refused_on_resume_and_evaluation(self):
+    # Every tenth file by name (the last of fewer than ten) is held out: a file added
+    # shifts that split, so a resumed run would train on its held-out image and score one
+    # it trained on. The run records its held-out files; both are refused, nothing written.
+    root = tempfile.mkdtemp()
+    folder, wd = os.path.join(root, 'photos'), os.path.join(root, 'run')
+    os.mkdir(folder)
+    rng = np.random.default_rng(0)
+    for name in ('a.png', 'b.png', 'c.png', 'd.png'):
+      Image.fromarray(rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)).save(
+          os.path.join(folder, name))
+    c = _tiny(srgan.get_config('psnr,small'), steps=1)
+    c.data.name = f"folder(path='{folder}')"
+    train.train_and_evaluate(c, wd)
+    self.assertEqual(json.load(open(os.path.join(wd, 'data_shapes.json')))['held_out_files'],
+                     ['d.png'])
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)).save(
+        os.path.join(folder, 'e.png'))
+    before = sorted(os.listdir(wd))
+    c.num_steps = 2
+    for call in (lambda: train.train_and_evaluate(c, wd),
+                 lambda: evaluate.evaluate(wd, num_samples=2)):
+      with self.assertRaisesRegex(validation.DataError,
+                                  r'held out d\.png \(every tenth file by name\); the folder '
+                                  r'now holds out e\.png'):
+        call()
+    self.assertEqual(sorted(os.listdir(wd)), before)
+    self.assertEqual(checkpoints.Checkpoints(os.path.join(wd, 'checkpoints'),
+                                             read_only=True).all_steps(), [1])
+    os.remove(os.path.join(folder, 'e.png'))  # the folder as it was: evaluated
+    self.assertEqual(evaluate.evaluate(wd, num_samples=2)['num_images'], 1)
+
+
 class LegacyCheckpointTest(chex.TestCase):
   """A PSNR-stage workdir as jaxgan 215c9a9 wrote it (``tests/data/legacy_psnr_run``, made
   by ``make_legacy_psnr_run.py``): its checkpoint holds the untrained discriminator and its

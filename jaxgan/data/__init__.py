@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -289,7 +290,8 @@ def photos(batch_size: int, n_critic: int = 1, seed: int = 0, crop_size: int = 9
 def image_folder(batch_size: int, n_critic: int = 1, seed: int = 0, path: str = '',
                  crop_size: int = 96, scale: int = 4) -> Pipeline:
   """Super-resolution on a folder of the user's own images (``path``); every tenth image
-  (or the last, for fewer than ten) is held out for evaluation."""
+  (or the last, for fewer than ten) is held out for evaluation, its files recorded with the
+  run (:func:`check_held_out`)."""
   paths = paired.folder_files(path)
   images_ = [paired.read_stored(f) for f in paths]
   # Named by file here (the training and held-out lists below number them apart).
@@ -298,7 +300,11 @@ def image_folder(batch_size: int, n_critic: int = 1, seed: int = 0, path: str = 
   paired.check_eval_fits([images_[i] for i in held_out], scale,
                          names=[f'Held-out image {paths[i]}' for i in held_out])
   train, held = paired.split_folder(images_)
-  return _sr_pipeline('folder', train, held, batch_size, n_critic, seed, crop_size, scale)
+  pipe = _sr_pipeline('folder', train, held, batch_size, n_critic, seed, crop_size, scale)
+  # Recorded with the run (shapes_record): a file added or removed shifts the split.
+  names = [os.path.basename(paths[i]) for i in held_out]
+  return dataclasses.replace(pipe, evaluator_args={**pipe.evaluator_args,
+                                                   'held_out_files': names})
 
 
 def sr_tfds(batch_size: int, n_critic: int = 1, seed: int = 0, tfds_name: str = 'div2k',
@@ -353,9 +359,32 @@ def shapes_only(name: str, element_shape: Sequence[int], num_classes: int = 0,
 def shapes_record(pipe: Pipeline) -> dict[str, Any]:
   """The JSON-able shapes of ``pipe`` that :func:`from_shapes_record` rebuilds (a run
   writes them to its workdir, so that its model can be rebuilt without its data)."""
-  return {'name': pipe.name, 'element_shape': list(pipe.element_shape),
-          'num_classes': pipe.num_classes, 'evaluator': pipe.evaluator,
-          'lowres_shape': list(pipe.lowres_shape) if pipe.lowres_shape else None}
+  record = {'name': pipe.name, 'element_shape': list(pipe.element_shape),
+            'num_classes': pipe.num_classes, 'evaluator': pipe.evaluator,
+            'lowres_shape': list(pipe.lowres_shape) if pipe.lowres_shape else None}
+  if 'held_out_files' in pipe.evaluator_args:  # a folder's split (check_held_out)
+    record['held_out_files'] = list(pipe.evaluator_args['held_out_files'])
+  return record
+
+
+def check_held_out(pipe: Pipeline, record: dict[str, Any] | None, workdir: str,
+                   resuming: bool = False) -> None:
+  """:class:`DataError` when ``pipe`` holds out other files of its folder than the run of
+  ``workdir`` did (its :func:`shapes_record` ``record``; none kept by runs before it): a
+  file added or removed shifts the every-tenth split, so images trained on would be scored
+  as held out, and held-out ones trained on. ``resuming``: the message offers
+  ``allow_config_change``, which trains on the new split."""
+  now = pipe.evaluator_args.get('held_out_files')
+  was = (record or {}).get('held_out_files')
+  if now is None or was is None or list(now) == list(was):
+    return
+  raise DataError(
+      f'The {pipe.name!r} images of {workdir} are not the ones it was trained with: it held '
+      f'out {", ".join(was)} (every tenth file by name); the folder now holds out '
+      f'{", ".join(now)}. A file added or removed shifts that split, so images trained on '
+      'would be scored as held out. Put the folder back as it was, or train on it in a new '
+      '--workdir' + (' (or pass --config.allow_config_change=True to go on training on the '
+                     'new split)' if resuming else '') + '.')
 
 
 def from_shapes_record(record: dict[str, Any]) -> Pipeline:
