@@ -473,6 +473,18 @@ class PairedDataTest(chex.TestCase):
         for step in range(30):
           p.batch(step)
 
+  def test_a_small_held_out_tfds_image_is_named_with_its_set_and_split(self):
+    # The held-out images are read when the pipeline is built: one too small for the crop
+    # or for SSIM's window is named with its set and split (it said 'Held-out image 3').
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=30):  # mock images of random sizes
+      for crop, problem in ((16, 'is smaller than the crop size 16'),
+                            (4, 'is too small to evaluate at x4')):
+        with self.assertRaisesRegex(validation.DataError,
+                                    r"^Held-out image \d+ \('div2k/bicubic_x4', split "
+                                    rf"'validation'\) of shape .* {problem}"):
+          data.get('div2k', batch_size=2, crop_size=crop, scale=4, num_eval=30)
+
   def test_tfds_images_pipeline(self):
     import tensorflow_datasets as tfds
     with tfds.testing.mock_data(num_examples=6):

@@ -246,16 +246,19 @@ def mnist_digit_reference(data_dir: str | None, image_size: int, num_train: int 
 
 def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarray],
                  batch_size: int, n_critic: int, seed: int, crop_size: int,
-                 scale: int) -> Pipeline:
+                 scale: int, held_from: str = '') -> Pipeline:
+  """``held_from``: where the held-out images come from, for messages (a TFDS split)."""
   shapes = sr_shapes(name, crop_size, scale)
   for images_, what in ((train, 'training'), (held, 'held-out')):
     if not len(images_):
       raise DataError(f'{name!r} has no {what} images.')
-  for images_, what in ((train, 'Training'), (held, 'Held-out')):
-    if isinstance(images_, list):  # in memory (a TFDS set is read lazily, when drawn)
-      paired.check_crop_fits(images_, crop_size, what)
+  if isinstance(train, list):  # in memory (a TFDS set is read lazily, when drawn)
+    paired.check_crop_fits(train, crop_size, 'Training')
   if isinstance(held, list):
-    paired.check_eval_fits(held, scale)
+    where = [f'{name!r}{held_from}'] * len(held)
+    paired.check_crop_fits(held, crop_size, 'Held-out', where)
+    paired.check_eval_fits(held, scale, names=[f'Held-out image {i} ({w})'
+                                               for i, w in enumerate(where)])
   host, num_hosts, _ = _local_batch(batch_size)
   batch = paired.pipeline_parts(lambda: train, len(train), crop_size, scale, n_critic, seed,
                                 batch_size, host, num_hosts, epoch_indices,
@@ -319,7 +322,8 @@ def sr_tfds(batch_size: int, n_critic: int = 1, seed: int = 0, tfds_name: str = 
   train = images.TFDSImages(tfds_name, split, image_key, data_dir or None)
   held = images.TFDSImages(tfds_name, eval_split, image_key, data_dir or None)
   held = [held[i] for i in range(min(num_eval, len(held)))]
-  return _sr_pipeline(tfds_name, train, held, batch_size, n_critic, seed, crop_size, scale)
+  return _sr_pipeline(tfds_name, train, held, batch_size, n_critic, seed, crop_size, scale,
+                      f', split {eval_split!r}')
 
 
 def sr_shapes(name: str, crop_size: int = 96, scale: int = 4, **_) -> Pipeline:
