@@ -78,10 +78,11 @@ class EvalRun:
 
     A class-conditional model scored by FID/KID/IS (the ``'inception'`` evaluator) on a
     labelled set instead draws the classes of the real images it is compared with
-    (:attr:`data.Pipeline.real_labels`; repeated in turn where there are fewer), in a
-    seeded order: both sides then have one class mix, which on a set with unequal classes
-    ``i mod K`` would not (a folder of 160 and 18 digits against its own images drawn
-    class by class: a Fréchet distance on pixels of 8.2 as ``i mod K``, 0.03 in its mix).
+    (:attr:`data.Pipeline.real_labels`; where there are fewer, each as often, and a random
+    few once more), in a seeded order: both sides then have one class mix, which on a set
+    with unequal classes ``i mod K`` would not (a folder of 160 and 18 digits against its
+    own images drawn class by class: a Fréchet distance on pixels of 8.2 as ``i mod K``,
+    0.03 in its mix).
     """
     k = assigned_classes(self.gan.latent)
     if not k:
@@ -89,9 +90,13 @@ class EvalRun:
     if not self.classes_of_real or not self.num_samples:
       return np.arange(self.num_samples) % k
     y = np.asarray(self.pipe.real_labels(self.num_samples))
-    y = y[np.arange(self.num_samples) % len(y)]
-    # Shuffled: a folder's images come class by class, and the IS splits follow the order.
-    return y[np.random.default_rng(self.seed).permutation(len(y))]
+    rng = np.random.default_rng(self.seed)
+    # More samples than real images (all of them, then): each real image's class as many
+    # times, the rest a random few of them (not the first classes, a folder's come in
+    # order); then shuffled, as the IS splits follow the order.
+    repeats, rest = divmod(self.num_samples, len(y))
+    y = np.concatenate([np.tile(y, repeats), rng.choice(y, rest, replace=False)])
+    return y[rng.permutation(len(y))]
 
   @property
   def classes_of_real(self) -> bool:

@@ -369,6 +369,16 @@ class ConditionalSamplingTest(chex.TestCase):
       np.testing.assert_array_equal(np.bincount(run.assigned, minlength=2), want)
       if n >= 8:
         self.assertEqual(want.tolist(), [6 * n // 8, 2 * n // 8])
+    # 12 = all 8 once and 4 more, a random 4 of the 8 (not the first 4: all of class a);
+    # over seeds, class b's share of the extra 4 averages its 1/4.
+    extra = []
+    for seed in range(200):
+      counts = np.bincount(evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=12,
+                                            seed=seed).assigned, minlength=2)
+      self.assertEqual(counts.sum(), 12)
+      extra.append(counts[1] - 2)
+    self.assertBetween(np.mean(extra), 0.85, 1.15)
+    self.assertGreaterEqual(min(extra), 0)
     # In a seeded shuffled order (the IS splits follow it), not the folder's class by class.
     run = evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=16, seed=3)
     self.assertNotEqual(run.assigned.tolist(), sorted(run.assigned.tolist()))
