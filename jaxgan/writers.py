@@ -60,11 +60,12 @@ class MetricWriter:
         logging.warning('Not reading %s (%s); it is written again from %s.', self.csv_path,
                         e, self.jsonl_path)
         csv_rows = []
-      from_csv = not jsonl_exists or len(csv_rows) > len(rows)
+      steps = [len({r['step'] for r in x}) for x in (csv_rows, rows)]  # not a row twice
+      from_csv = not jsonl_exists or steps[0] > steps[1]
       if from_csv and jsonl_exists:
-        logging.warning('Resuming the metric logs from %s: it holds %d rows up to step %d, '
+        logging.warning('Resuming the metric logs from %s: it holds %d steps up to step %d, '
                         '%s only %d (emptied or cut short?); %s is written again from it.',
-                        self.csv_path, len(csv_rows), step, self.jsonl_path, len(rows),
+                        self.csv_path, steps[0], step, self.jsonl_path, steps[1],
                         self.jsonl_path)
       if from_csv:
         rows = csv_rows
@@ -121,6 +122,16 @@ def _write_csv(path: str, rows: list[dict]) -> None:
       writer.writerows(rows)
 
 
+def _read_text(path: str) -> str:
+  """The text of a metrics log; :class:`MetricLogError` naming it when it is not UTF-8."""
+  try:
+    with open(path, newline='') as f:
+      return f.read()
+  except UnicodeDecodeError as e:
+    raise MetricLogError(f'{path} is not a text file ({e}). Restore it, or delete it and '
+                         'a run writes it again from the other metrics log beside it.') from None
+
+
 def read_csv(path: str) -> list[dict]:
   """The rows of a ``metrics.csv`` file as :func:`read_jsonl` gives them: ``step`` an int,
   the other values floats, empty cells left out.
@@ -129,8 +140,7 @@ def read_csv(path: str) -> list[dict]:
   left out with a warning; such a row before it raises :class:`MetricLogError` naming its
   line.
   """
-  with open(path, newline='') as f:
-    text = f.read()
+  text = _read_text(path)
   reader = csv.DictReader(text.splitlines())
   records = list(reader)
   rows = []
@@ -139,7 +149,10 @@ def read_csv(path: str) -> list[dict]:
     try:
       if None in r.values() or None in r or 'step' not in r or (last and not text.endswith('\n')):
         raise ValueError('cut short')
-      rows.append({k: int(v) if k == 'step' else float(v) for k, v in r.items() if v != ''})
+      row = {k: int(v) if k == 'step' else float(v) for k, v in r.items() if v != ''}
+      if 'step' not in row:
+        raise ValueError('no step')
+      rows.append(row)
     except ValueError as e:
       if not last:
         raise MetricLogError(f'{path}, row {i + 1}, is not a metrics row ({e}). Correct '
@@ -177,8 +190,8 @@ def read_jsonl(path: str) -> list[dict]:
   """
   if not os.path.exists(path):
     return []
-  with open(path) as f:
-    lines = [(n, line) for n, line in enumerate(f, start=1) if line.strip()]
+  lines = [(n, line) for n, line in enumerate(_read_text(path).splitlines(), start=1)
+           if line.strip()]
   rows = []
   for i, (n, line) in enumerate(lines):
     try:

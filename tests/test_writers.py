@@ -88,17 +88,21 @@ class MetricWriterTest(chex.TestCase):
         f.write(jsonl)
       with self.assertLogs('absl', level='WARNING') as logs:
         writers.MetricWriter(d, 15).close()
-      self.assertRegex('\n'.join(logs.output), r'from .*metrics\.csv: it holds 3 rows up to '
+      self.assertRegex('\n'.join(logs.output), r'from .*metrics\.csv: it holds 3 steps up to '
                        rf'step 15, .*metrics\.jsonl only {jsonl.count(chr(10))}')
       self.assertEqual(writers.read_csv(w.csv_path), want)
       self.assertEqual(writers.read_jsonl(w.jsonl_path), want)
       w = writers.MetricWriter(d, 15)  # both whole again: one more row to each
       w.write(20, {'d_loss': 1.0, 'g_loss': 2.0})
       w.close()
-    # The JSONL whole and the CSV with fewer rows, or damaged: the JSONL stays the record.
-    for csv_text, warned in (('step,d_loss,g_loss\n5,1.0,2.0\n', False),
-                             ('step,d_loss,g_loss\n5,x,2\n10,1,2\n', True)):
-      with open(w.csv_path, 'w') as f:
+    # The JSONL whole and the CSV with fewer steps (a row twice is one step), or damaged (a
+    # cell not a number, a row without its step, bytes not text): the JSONL stays the record.
+    for csv_text, warned in ((b'step,d_loss,g_loss\n5,1.0,2.0\n', False),
+                             (b'step,d_loss,g_loss\n5,1,2\n5,1,2\n5,1,2\n5,1,2\n', False),
+                             (b'step,d_loss,g_loss\n5,x,2\n10,1,2\n', True),
+                             (b'step,d_loss,g_loss\n,1,2\n10,1,2\n', True),
+                             (b'step,d_loss,g_loss\n5,1,2\xff\n', True)):
+      with open(w.csv_path, 'wb') as f:
         f.write(csv_text)
       with (self.assertLogs if warned else self.assertNoLogs)('absl', level='WARNING'):
         writers.MetricWriter(d, 15).close()
