@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
 from jaxgan import build, checkpoints, data, files, models, sharding
 from jaxgan import gan as gan_lib
@@ -178,6 +179,17 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   _check_empty_or_new(out_workdir)
   psnr_params, psnr_stats = generator_weights(psnr_workdir)
   _, pipe, state, config = restore(gan_workdir, with_data=False)
+  record = data.shapes_record(pipe)
+  # A folder's held-out files (data.check_held_out), which the shapes alone do not hold.
+  held = [(workdir_lib.read_data_shapes(w) or {}).get('held_out_files')
+          for w in (gan_workdir, psnr_workdir)]
+  if held[0] is not None:
+    record['held_out_files'] = held[0]
+  if None not in held and held[0] != held[1]:
+    logging.warning('%s and %s held out other files of their folder (%s; %s): the '
+                    'interpolation is evaluated on the GAN run\'s, some of which the PSNR '
+                    'run trained on.', gan_workdir, psnr_workdir, ', '.join(held[0]),
+                    ', '.join(held[1]))
   psnr_params = sr.in_block_layout_of(psnr_params, state.g_params)  # the GAN run's layout
   _check_same_structure(psnr_params, state.g_params, 'interpolate')
   mix = lambda a, b: jax.tree.map(lambda x, y: (1.0 - alpha) * x + alpha * y, a, b)
@@ -193,7 +205,7 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   os.makedirs(out_workdir, exist_ok=True)
   try:
     workdir_lib.write_config(out_workdir, config)
-    workdir_lib.write_data_shapes(out_workdir, data.shapes_record(pipe))
+    workdir_lib.write_data_shapes(out_workdir, record)
     ckpt = checkpoints.Checkpoints(os.path.join(out_workdir, 'checkpoints'))
     try:
       ckpt.save(int(state.step), state)

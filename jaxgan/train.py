@@ -322,8 +322,17 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   # Every host checks (read-only), so that a refused resume stops all of them, not the
   # lead alone while the others wait in the restore's collectives.
   changes = workdir_lib.check_resume_config(workdir, config, last_saved)
-  if last_saved is not None and not config.get('allow_config_change', False):
-    data.check_held_out(pipe, workdir_lib.read_data_shapes(workdir), workdir, resuming=True)
+  if last_saved is not None:  # a folder's held-out files: the same, or (allowed) warned of
+    allowed = config.get('allow_config_change', False)
+    try:
+      data.check_held_out(pipe, workdir_lib.read_data_shapes(workdir), workdir,
+                          resuming=not allowed)
+    except validation.DataError as e:
+      if not allowed:
+        raise
+      logging.warning('%s Training goes on with the new split (allow_config_change): later '
+                      'evaluations score images that steps before %d trained on.', e,
+                      last_saved)
   if last_saved is not None and last_saved > length.steps:  # would train nothing, silently
     raise validation.ConfigError(
         f'{workdir} holds a run already at step {last_saved}, past the length asked '

@@ -541,8 +541,25 @@ class FolderSplitTest(chex.TestCase):
     self.assertEqual(sorted(os.listdir(wd)), before)
     self.assertEqual(checkpoints.Checkpoints(os.path.join(wd, 'checkpoints'),
                                              read_only=True).all_steps(), [1])
+    # A network interpolation of the run keeps its record (it is built from shapes alone).
+    interp = os.path.join(root, 'interp')
+    inference.interpolate(wd, wd, 0.5, interp)
+    with self.assertRaisesRegex(validation.DataError, r'held out d\.png .* now holds out e\.png'):
+      evaluate.evaluate(interp, num_samples=2)
     os.remove(os.path.join(folder, 'e.png'))  # the folder as it was: evaluated
-    self.assertEqual(evaluate.evaluate(wd, num_samples=2)['num_images'], 1)
+    for run in (wd, interp):
+      self.assertEqual(evaluate.evaluate(run, num_samples=2)['num_images'], 1)
+    # allow_config_change trains on the new split, with a warning, and records it.
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)).save(
+        os.path.join(folder, 'e.png'))
+    c.allow_config_change = True
+    with self.assertLogs('absl', level='WARNING') as logs:
+      train.train_and_evaluate(c, wd)
+    self.assertRegex('\n'.join(logs.output), r'now holds out e\.png.* Training goes on with '
+                     r'the new split \(allow_config_change\): later evaluations score images '
+                     'that steps before 1 trained on')
+    self.assertEqual(json.load(open(os.path.join(wd, 'data_shapes.json')))['held_out_files'],
+                     ['e.png'])
 
 
 class LegacyCheckpointTest(chex.TestCase):
