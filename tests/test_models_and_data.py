@@ -444,6 +444,19 @@ class PipelineTest(chex.TestCase):
                                 r'a/o\.png and .*b/o\.png are one image file .*two classes'):
       images.load_folder(root, 8, labels=True)
     self.assertLen(images.load_folder(root, 8)[0], 5)  # without labels: read once
+    for c in ('a', 'b'):
+      os.remove(os.path.join(root, c, 'o.png'))
+    # A file in another class's hidden folder, which that class does not read: this one's.
+    save(os.path.join(root, 'b', '.cache', 'h.png'), 120)
+    os.symlink(os.path.join(root, 'b', '.cache', 'h.png'), os.path.join(root, 'a', 'h.png'))
+    x, y, _ = images.load_folder(root, 8, labels=True)
+    self.assertIn((120, 0), zip(x[:, 0, 0, 0].tolist(), y.tolist(), strict=True))
+    # A class folder linked into another class's folder: refused, as one linked to it is.
+    os.symlink(os.path.join(root, 'b', 'inner'), os.path.join(root, 'c'))
+    with self.assertRaisesRegex(validation.DataError,
+                                r"Class folder .*c is a link to .*b/inner, inside class folder "
+                                r"'b' \(.*\): its images would be read as two classes"):
+      images.load_folder(root, 8, labels=True)
 
   def test_a_class_folder_linked_to_another_class_or_up_the_tree_is_refused(self):
     root = tempfile.mkdtemp()

@@ -106,27 +106,35 @@ def _holds(real: str, top: str) -> bool:
   return os.path.commonpath([real, top]) == real
 
 
-def _owner(real: str, classes: dict[str, str]) -> str | None:
-  """The class (of ``classes``, name -> real folder) whose folder holds real path
-  ``real`` most closely; ``None`` when none does."""
-  holders = [(len(r), c) for c, r in classes.items() if _holds(r, real)]
-  return max(holders)[1] if holders else None
+def _owner(real: str, owners: dict[str, str]) -> str | None:
+  """The class whose real folder (``owners``: real folder -> class; none inside another)
+  holds real path ``real`` where that class reads it (no hidden name between them);
+  ``None`` when none does. One look-up per folder above ``real``, whatever the classes."""
+  path, hidden = real, False
+  while True:
+    if path in owners:
+      return None if hidden else owners[path]
+    hidden = hidden or os.path.basename(path).startswith('.')
+    parent = os.path.dirname(path)
+    if parent == path:
+      return None
+    path = parent
 
 
-def _image_files(root: str, dataset: str, classes: dict[str, str] | None = None,
+def _image_files(root: str, dataset: str, owners: dict[str, str] | None = None,
                  own: str | None = None) -> list[str]:
   """The PNG/JPEG/BMP files under ``root``, sub-folders included (in a fixed order: each
   folder's files by name, then its sub-folders by name; hidden files and folders
   skipped). Symlinked folders and files are followed, as ``labels=True`` follows them,
   each real folder and file read once, except a link to the dataset's folder ``dataset``
-  or one above it (a loop, or the whole tree again) and, with labels (``classes``: every
-  class's real folder; ``own``: the class read), a link to a folder or file that lies in
-  another class's folder, whose images are that class's."""
+  or one above it (a loop, or the whole tree again) and, with labels (``owners``: every
+  class's real folder -> its class; ``own``: the class read), a link to a folder or file
+  that another class reads, whose images are that class's."""
   from jaxgan.data import paired
-  top, classes = os.path.realpath(dataset), classes or {}
+  top, owners = os.path.realpath(dataset), owners or {}
 
-  def elsewhere(real: str) -> bool:  # in another class's folder
-    return _owner(real, classes) not in (None, own)
+  def elsewhere(real: str) -> bool:  # read by another class
+    return bool(owners) and _owner(real, owners) not in (None, own)
 
   def enters(folder: str, d: str) -> bool:
     real = os.path.realpath(os.path.join(folder, d))
@@ -173,8 +181,9 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
   Raises:
     FileNotFoundError: no folder, no image, or (``labels``) a class folder without one.
     DataError: a file that is not a readable image (named), fewer than 2 images, or
-      (``labels``) a class folder that is a link to another class's folder or to ``path``
-      or above it, or an image file outside every class folder linked from two classes.
+      (``labels``) a class folder that is a link to another class's folder, into one, or
+      to ``path`` or above it, or an image file outside every class folder linked from two
+      classes.
   """
   from jaxgan.data import paired
   from jaxgan.validation import ConfigError, DataError
@@ -203,9 +212,16 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
         raise DataError(f'Class folder {os.path.join(root, c)} is a link to {real[c]}, '
                         f'which holds {root} itself: every class would be read again '
                         'as this one.')
+    for c in classes:  # a class folder linked into another class's folder: refused too
+      above = _owner(os.path.dirname(real[c]), first)
+      if above is not None:
+        raise DataError(f'Class folder {os.path.join(root, c)} is a link to {real[c]}, '
+                        f'inside class folder {above!r} ({real[above]}): its images would '
+                        'be read as two classes. Remove the link, or copy the images if '
+                        'they belong to both.')
     owners = {}  # real file -> the class folder that read it (files outside every class)
     for k, c in enumerate(classes):
-      found = _image_files(os.path.join(root, c), root, real, c)
+      found = _image_files(os.path.join(root, c), root, first, c)
       if not found:
         raise FileNotFoundError(f'Class folder {os.path.join(root, c)} holds no '
                                 f'{"/".join(paired.IMAGE_SUFFIXES)} image.')
