@@ -298,6 +298,9 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
           f'{workdir} holds a run (step {step}) but no config.json, so the config it was '
           'trained with cannot be checked. Put its config.json back, or pass '
           '--config.allow_config_change=True to resume it with this config.')
+    if step is not None and config.get('init_from'):  # whether it started so is unknown
+      logging.warning('init_from=%r is not read: %s resumes from its step-%d checkpoint.',
+                      config.init_from, workdir, step)
     return []
   saved = read_json(path)
   current = json.loads(config.to_json())

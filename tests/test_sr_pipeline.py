@@ -687,6 +687,19 @@ class UpscaleTest(chex.TestCase):
       x = upscale.read_image(path)
     np.testing.assert_allclose((x + 1) * 127.5, pixels, atol=1e-4)
     self.assertRegex(logs.output[0], r'bad_exif\.png: its EXIF orientation cannot be read')
+    # A truncated file with an orientation is not an image, and not an EXIF problem.
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = os.path.join(d, 'cut.jpg')
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (64, 64, 3)).astype(np.uint8)
+                    ).save(path, exif=exif)
+    with open(path, 'rb') as f:
+      head = f.read()[:-400]
+    with open(path, 'wb') as f:
+      f.write(head)
+    with self.assertNoLogs(level='WARNING'), \
+         self.assertRaisesRegex(validation.DataError, r'cut\.jpg is not an image PIL can read'):
+      upscale.read_image(path)
 
 
 if __name__ == '__main__':

@@ -414,6 +414,13 @@ class ValidationTest(chex.TestCase):
     workdir.write_config(wd, small_config(init_from='/c'))
     self.assertEqual(workdir.check_resume_config(wd, small_config(), step=10),
                      ["init_from: '/c' -> ''"])
+    # No config.json to tell whether the run started from it (allow_config_change): said.
+    os.remove(os.path.join(wd, 'config.json'))
+    with self.assertLogs('absl', level='WARNING') as logs:
+      self.assertEqual(workdir.check_resume_config(
+          wd, small_config(init_from='/c', allow_config_change=True), step=10), [])
+    self.assertIn("init_from='/c' is not read: ", logs.output[0])
+    self.assertIn('resumes from its step-10 checkpoint', logs.output[0])
 
   def test_a_folder_is_a_runs_by_its_checkpoints_or_a_jaxgan_config(self):
     wd = tempfile.mkdtemp()

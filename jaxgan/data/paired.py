@@ -142,6 +142,8 @@ def read_stored(path: str) -> np.ndarray:
     with Image.open(path) as im:
       try:
         im = ImageOps.exif_transpose(im)
+      except OSError:  # a truncated or broken file: not an image (below)
+        raise
       except Exception as e:  # a malformed EXIF block (Pillow raises many kinds of error)
         logging.warning('%s: its EXIF orientation cannot be read (%s: %s); the image is '
                         'used as stored.', path, type(e).__name__, e)
