@@ -289,6 +289,11 @@ def check_codes(gan: gan_lib.GAN, codes: dict[str, np.ndarray] | None) -> None:
   if cat is not None and cat.size and (cat.min() < 0 or cat.max() >= latent.num_categorical):
     raise ValueError(f'Categorical codes must lie in [0, {latent.num_categorical}); got '
                      f'[{cat.min()}, {cat.max()}].')
+  cont = codes.get('continuous')
+  # Not only wrong: XLA:CPU's dot fusion (sharding.CPU_COMPILER_OPTIONS) turns a NaN input
+  # of relu(x @ w) into 0, so the samples would come out finite.
+  if cont is not None and not np.all(np.isfinite(np.asarray(cont, np.float64))):
+    raise ValueError('Continuous codes must be finite numbers; got a NaN or an infinity.')
 
 
 NOISE_BLOCK = 1000  # samples whose noise is drawn from one key (see sample())

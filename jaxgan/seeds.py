@@ -94,8 +94,9 @@ def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
 
   Returns:
     The stacked final states, and for each seed the first step whose losses were not
-    finite (0 where the seed trained to the end without one). A diverged seed does not
-    stop the others: a study reports it.
+    finite, or the last step of the call after which its state was not (losses can stay
+    finite over non-finite weights); 0 where the seed trained to the end without either.
+    A diverged seed does not stop the others: a study reports it.
 
   Raises:
     ValueError: no seeds, not one pipeline per seed, or a count below 1.
@@ -125,10 +126,19 @@ def train_seeds(gan: gan_lib.GAN, pipes: list[data.Pipeline], seeds: list[int],
     bad = train.first_nonfinite(jax.device_get(metrics))[:n]  # [S]
     new = (bad >= 0) & (diverged_at == 0)
     diverged_at[new] = s + 1 + bad[new]
+    # Finite losses from a non-finite state: XLA:CPU's dot fusion (CPU_COMPILER_OPTIONS)
+    # turns a NaN into 0 in relu(x @ w). Such a seed diverged in this call at the latest.
+    broken = ~np.asarray(jax.device_get(_finite_per_seed(states)))[:n] & (diverged_at == 0)
+    diverged_at[broken] = s + k
     s += k
     if callback is not None:
       callback(s, unpadded(states))
   return unpadded(states), diverged_at
+
+
+@jax.jit
+def _finite_per_seed(states: gan_lib.GANState) -> jax.Array:
+  return jax.vmap(gan_lib.all_finite)(states)
 
 
 @functools.partial(jax.jit, static_argnames=('gan', 'use_ema'))

@@ -26,6 +26,9 @@ from jaxgan.validation import ConfigError
 # XLA:CPU's YNNPACK for dot fusions (convolutions included) and reductions: stride-1 conv
 # kernel gradients ~3x faster, train steps 1.05-1.8x (benchmarks/xla_cpu_options.py). With
 # ``dot`` alone reductions (BatchNorm statistics, loss means) run 10-30x slower: both or none.
+# Its dot fusion turns a NaN input of relu(x @ w) into 0 (64x100 @ 100x128 and up; XLA's
+# defaults keep the NaN): losses can stay finite over a NaN, so the state is checked too
+# (train: at each save; seeds: after each call) and sampling refuses non-finite codes.
 CPU_COMPILER_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type':
                         'LIBRARY_FUSION_TYPE_DOT,LIBRARY_FUSION_TYPE_REDUCE'}
 

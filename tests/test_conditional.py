@@ -327,6 +327,11 @@ class ConditionalSamplingTest(chex.TestCase):
       inference.sample(gan, state, 4, use_ema=False, codes={'categorical': np.zeros(0, int)})
     with self.assertRaisesRegex(ValueError, 'Categorical codes must be whole category numbers'):
       inference.sample(gan, state, 4, use_ema=False, codes={'categorical': np.full(4, 2.7)})
+    # A NaN code: XLA:CPU's dot fusion made finite samples of it.
+    for bad in (np.nan, np.inf):
+      with self.assertRaisesRegex(ValueError, 'Continuous codes must be finite numbers'):
+        inference.sample(gan, state, 4, use_ema=False,
+                         codes={'continuous': np.full((4, 2), bad, np.float32)})
     proc, _ = self._sample(self.infogan, '--codes=10')
     self.assertNotEqual(proc.returncode, 0)
     self.assertIn('Categorical codes must lie in [0, 10)', proc.stderr)

@@ -218,6 +218,23 @@ class SeedsTest(chex.TestCase):
     chex.assert_trees_all_equal(jax.tree.map(lambda x: x[0], states),
                                 jax.tree.map(lambda x: x[0], clean))
 
+  def test_a_seed_whose_state_is_not_finite_under_finite_losses_is_reported(self):
+    # A NaN in seed 1's EMA weights never reaches a loss (nor does one that XLA:CPU's dot
+    # fusion turns into 0 in relu(x @ w)): the state is checked after every call.
+    config = small_config(num_steps=10, ema_decay=0.9)
+    gan, _ = build.build(config)
+    pipes = seeds.pipelines(config, [0, 1])
+    init = seeds.init_states
+
+    def poisoned(*args):
+      states = init(*args)
+      return states.replace(ema_params=jax.tree.map(lambda x: x.at[1].set(np.nan),
+                                                    states.ema_params))
+    with mock.patch.object(seeds, 'init_states', poisoned):
+      states, diverged = seeds.train_seeds(gan, pipes, [0, 1], 10, 5)
+    chex.assert_tree_all_finite((states.g_params, states.d_params))  # the losses' weights
+    np.testing.assert_array_equal(diverged, [0, 5])
+
   def test_bad_train_seeds_arguments_are_named(self):
     config = small_config(num_steps=2)
     gan, _ = build.build(config)
