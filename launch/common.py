@@ -177,7 +177,7 @@ def check_folder_writable(path: str, flag: str = '--workdir') -> None:
   _probe(folder, flag)
 
 
-def _quiet_closed_event_loops(unraisable) -> None:
+def quiet_closed_event_loops(unraisable) -> None:
   """``sys.unraisablehook`` that drops TensorStore's late callbacks into an event loop
   Orbax already closed (``RuntimeError: Event loop is closed``, printed from a background
   thread after a failed restore) and passes everything else to the default hook."""
@@ -187,7 +187,7 @@ def _quiet_closed_event_loops(unraisable) -> None:
   sys.__unraisablehook__(unraisable)
 
 
-def _end(message: str, code: int) -> None:
+def end(message: str, code: int) -> None:
   """Prints ``message`` last on stderr and exits with ``code`` at once: ``os._exit``
   skips teardown (TensorStore callbacks into closed event loops) and Python's buffer
   flush, so the logs, stdout (a redirected one keeps what was printed) and stderr are
@@ -212,12 +212,12 @@ def run(main: Callable[[list[str]], None]) -> None:
       sys.exit(1)
     sharding.run_cpu_programs_inline()
     logging.get_absl_handler().addFilter(_QuietOrbax())
-    sys.unraisablehook = _quiet_closed_event_loops
+    sys.unraisablehook = quiet_closed_event_loops
     try:
       main(argv)
     except USER_ERRORS as e:
-      _end(f'Error: {e}', 1)
+      end(f'Error: {e}', 1)
     except KeyboardInterrupt:  # SIGINT (launch.train: after its checkpoint is saved)
-      _end('Interrupted.', 130)  # the shell's code for SIGINT
+      end('Interrupted.', 130)  # the shell's code for SIGINT
 
   app.run(wrapped, flags_parser=parse_flags)

@@ -12,7 +12,9 @@ from launch import common
 FLAGS = flags.FLAGS
 flags.DEFINE_string('workdir', None, 'A workdir of launch.train.')
 flags.DEFINE_integer('num_samples', 10000, 'Generated samples to evaluate.', lower_bound=2)
-flags.DEFINE_integer('seed', 0, 'Noise seed.')
+flags.DEFINE_integer('seed', 0, 'Noise seed, in [0, 2**32) (jax.random.key keeps its low '
+                     '32 bits: 2**32 would be seed 0).', lower_bound=0,
+                     upper_bound=2**32 - 1)
 flags.DEFINE_string('inception_weights', None,
                     'FID Inception weights (pt_inception-2015-12-05-6726825d.pth or .npz); '
                     'default: $JAXGAN_CACHE or ~/.cache/jaxgan. Needed for FID/KID/IS.')

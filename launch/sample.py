@@ -33,7 +33,9 @@ flags.DEFINE_integer('num_samples', 10000, 'Number of samples (>= 1; 100 by defa
                      'image grid, at most 1,000 in it).')
 flags.DEFINE_string('output', None, 'Output path: .png writes a picture, else .npy (appended '
                     'if missing).')
-flags.DEFINE_integer('seed', 0, 'Noise seed.')
+flags.DEFINE_integer('seed', 0, 'Noise seed, in [0, 2**32) (jax.random.key keeps its low '
+                     '32 bits: 2**32 would be seed 0).', lower_bound=0,
+                     upper_bound=2**32 - 1)
 flags.DEFINE_integer('batch_size', 1000, 'Samples generated per call (>= 1; the samples do '
                      'not depend on it).')
 flags.DEFINE_string('labels', None, "Class-conditional models: 'all' (sample i has class "

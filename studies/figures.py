@@ -9,6 +9,7 @@ r"""The README's figures of trained runs: class grids, InfoGAN code sweeps, SR c
 from __future__ import annotations
 
 import argparse
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -131,6 +132,7 @@ def main() -> None:
       parser.error(f"--workdirs: each NAME once, none of LR, HR or bicubic (columns of their "
                    f"own); got {', '.join(taken)}.")
   # A bad output or run is one line (exit 1), and the output is checked before any work.
+  sys.unraisablehook = common.quiet_closed_event_loops
   try:
     common.check_output_name(args.output)
     output = plots.check_format(args.output, image=args.kind != 'sr')  # .png when none
@@ -142,7 +144,7 @@ def main() -> None:
     else:
       code_grid(args.workdir, output)
   except (*common.USER_ERRORS, ValueError, OSError) as e:
-    parser.exit(1, f'Error: {e}\n')
+    common.end(f'Error: {e}', 1)  # one line, without TensorStore's late callbacks
   print(f'wrote {output}')
 
 

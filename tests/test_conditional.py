@@ -289,6 +289,25 @@ class ConditionalSamplingTest(chex.TestCase):
     _, y = build.eval_inputs(gan, pipe, 0, 25)
     np.testing.assert_array_equal(y, np.arange(25) % 10)
 
+  def test_the_figures_cli_on_a_damaged_checkpoint_is_one_line(self):
+    # Its error came first, then TensorStore's late callbacks as tracebacks.
+    import shutil
+    wd = os.path.join(tempfile.mkdtemp(), 'damaged')
+    shutil.copytree(self.cgan, wd)
+    for root, _, names in os.walk(os.path.join(wd, 'checkpoints')):
+      for name in names:
+        if os.sep + 'd' + os.sep in os.path.join(root, name) + os.sep:  # the data files
+          with open(os.path.join(root, name), 'wb') as f:
+            f.write(b'cut')
+    proc = subprocess.run([sys.executable, '-m', 'studies.figures', 'classes',
+                           f'--workdir={wd}', f'--output={os.path.join(wd, "f.png")}'],
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          capture_output=True, text=True, timeout=300, check=False)
+    self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+    self.assertRegex(proc.stderr.strip().splitlines()[-1], r'^Error: The checkpoint of step '
+                     r'\d+ .* cannot be restored')
+    self.assertNotIn('Traceback', proc.stderr)
+
   def test_figure_grids_ask_for_each_class_and_sweep_the_code_over_minus_2_to_2(self):
     from studies import figures
     grids = []

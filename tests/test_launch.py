@@ -350,7 +350,13 @@ class LaunchTest(chex.TestCase):
                           '--config.num_steps=abc'], 'num_steps'),
         ('launch.train', ['--config=configs/srgan.py:foo', '--workdir=/tmp/never'],
          'Error whilst parsing config file: ValueError: Unknown config option(s) foo; valid: '
-         'psnr, small, offline.')):
+         'psnr, small, offline.'),
+        # jax.random.key keeps a seed's low 32 bits: 2**32 was seed 0 (and eval.json said
+        # 4294967296); 2**64 an OverflowError.
+        ('launch.sample', ['--workdir=/tmp/never', '--output=x', f'--seed={2**32}'],
+         'flag --seed=4294967296: 4294967296 is not an integer in the range [0, 4294967295]'),
+        ('launch.evaluate', ['--workdir=/tmp/never', '--seed=-1'],
+         'flag --seed=-1: -1 is not an integer in the range [0, 4294967295]')):
       proc = self._run(module, *args)
       self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
       self.assertIn('FATAL Flags parsing error', proc.stderr)
