@@ -4,8 +4,8 @@ A study config is a training config plus a ``study`` section:
 
 * ``kind``: how runs are scored (``'mixtures'`` or ``'digits'``; required);
 * ``groups``: name -> top-level config fields that the group replaces (a dataset, a
-  model family, ...); a group may set ``vmap_seeds=False`` to train its seeds one after
-  another;
+  model family, ...); a group of a digits study may set ``vmap_seeds=False`` to train its
+  seeds one after another (a mixtures study always vmaps them: its models are small);
 * ``runs``: ``'objective:penalty'`` strings, each trained in every group;
 * ``penalty_weights``: penalty name -> weight; ``num_seeds`` (seeds ``config.seed`` to
   ``config.seed + num_seeds - 1``); kind-specific fields.
@@ -70,16 +70,27 @@ def _split(run: str) -> tuple[str, str]:
   return parts[0].strip(), parts[1].strip()
 
 
+# What a study does not read, in a group or at all: refused rather than ignored.
+_NOT_READ = {
+    'seed': "the study's seeds are config.seed to config.seed + num_seeds - 1 in every "
+            'group: set config.seed, or run the group as a study of its own',
+    'init_from': 'a study trains every seed from scratch; train from another run with '
+                 'python -m launch.train'}
+
+
 def check(config: ml_collections.ConfigDict) -> None:
   """Every run of every group, before the first starts: its config's fields and values
   (:func:`jaxgan.validation.validate`), its objective, penalty and optimizer names and
-  arguments, and its learning-rate schedules.
+  arguments, its learning-rate schedules, and each group's model and data (built as
+  shapes, as training builds them).
 
   Raises:
-    validation.ConfigError: no group or no run, a run not written ``'objective:penalty'``,
-      or a run config that is not valid.
+    validation.ConfigError: no group or no run, a run not written ``'objective:penalty'``
+      or given twice, a group name that is not a file name, a group setting what a study
+      does not read (``seed``, ``init_from``), a group's section without fields the run
+      needs, or a run config that is not valid.
     registry.UnknownNameError / registry.ArgumentError: an unknown objective, penalty,
-      optimizer or schedule name (listing the valid ones) or argument.
+      optimizer, schedule, model or dataset name (listing the valid ones) or argument.
   """
   for field in ('groups', 'runs'):
     if not config.study.get(field):
@@ -89,31 +100,76 @@ def check(config: ml_collections.ConfigDict) -> None:
                                                 for field in STUDY_COUNTS})
   if problems:
     raise validation.ConfigError('Invalid config:\n  ' + '\n  '.join(problems))
+  if config.get('init_from'):
+    raise validation.ConfigError(f'config.init_from is set: {_NOT_READ["init_from"]}.')
+  if config.get('content') and config.content.get('perceptual_weight'):
+    raise validation.ConfigError('config.content.perceptual_weight is set: a study loads no '
+                                 'VGG19 weights for a perceptual loss; train it with python '
+                                 '-m launch.train.')
+  pairs = [_split(run) for run in config.study.runs]
+  twice = sorted({f'{o}:{p}' for o, p in pairs if pairs.count((o, p)) > 1})
+  if twice:
+    raise validation.ConfigError(f'config.study.runs has {", ".join(twice)} more than once: '
+                                 'each run once (a resume would skip the second).')
   weights = config.study.get('penalty_weights', {})
-  for group in config.study.groups:
-    for run in config.study.runs:
-      c = run_config(config, group, run)[0]
-      if c.get('num_epochs'):
+  for group, fields in config.study.groups.items():
+    if group in ('', '.', '..') or '/' in group or os.sep in group:
+      raise validation.ConfigError(f'Group name {group!r} names its files (samples_{group}, '
+                                   '...): give one without a path separator.')
+    for key in set(fields) & set(_NOT_READ):
+      raise validation.ConfigError(f'Group {group!r} sets {key}: {_NOT_READ[key]}.')
+    sections = sorted(k for k, v in fields.items() if hasattr(v, 'items'))
+    try:
+      _check_group(config, group, weights)
+    except (KeyError, AttributeError) as e:  # a section given in part
+      if not sections:
+        raise
+      missing = str(e).strip('"\'')
+      raise validation.ConfigError(
+          f'Group {group!r} replaces config.{", config.".join(sections)} whole (a group\'s '
+          f"field replaces the config's field), and its runs then have no field "
+          f'{missing!r}: give each section with all the fields a run needs, as the config '
+          'has them.') from None
+
+
+def _check_group(config: ml_collections.ConfigDict, group: str, weights: Any) -> None:
+  """:func:`check` of one group's runs."""
+  for i, run in enumerate(config.study.runs):
+    c = run_config(config, group, run)[0]
+    if c.get('num_epochs'):
+      raise validation.ConfigError(
+          f'Group {group!r} has num_epochs={c.num_epochs}: a study counts steps. Set '
+          'config.num_steps (or the group\'s num_steps) and leave config.num_epochs 0.')
+    losses.get(c.loss.name, **c.loss.kwargs)
+    penalties.get(c.penalty.name, **c.penalty.kwargs)
+    if c.penalty.name != 'none' and c.penalty.name not in weights:
+      raise validation.ConfigError(
+          f'config.study.runs has {run!r} but config.study.penalty_weights '
+          f'({dict(weights)}) gives {c.penalty.name!r} no weight: the penalty would add '
+          f'nothing. Add one, e.g. penalty_weights={{{c.penalty.name!r}: 1.0}}.')
+    validation.validate(c)
+    size = c.data.get('image_size', 'its default')  # a group's data replaces the whole
+    if config.study.get('kind') == 'digits' and size != config.data.get('image_size'):
+      raise validation.ConfigError(
+          f'Group {group!r} has data.image_size={size}; the digits study scores every '
+          'group against one digit-FD reference, made at the study\'s '
+          f'data.image_size={config.data.get("image_size")}. Set that one instead '
+          '(--config.data.image_size), or run the group as a study of its own.')
+    build.optimizer(c.g_optimizer)  # names, arguments and schedules
+    build.optimizer(c.d_optimizer)
+    if i == 0:  # the model and data are the group's, whatever the run's objective
+      pipe = build.pipeline(c)
+      want = _EVALUATORS.get(config.study.kind)
+      if want and pipe.evaluator != want:
         raise validation.ConfigError(
-            f'Group {group!r} has num_epochs={c.num_epochs}: a study counts steps. Set '
-            'config.num_steps (or the group\'s num_steps) and leave config.num_epochs 0.')
-      losses.get(c.loss.name, **c.loss.kwargs)
-      penalties.get(c.penalty.name, **c.penalty.kwargs)
-      if c.penalty.name != 'none' and c.penalty.name not in weights:
-        raise validation.ConfigError(
-            f'config.study.runs has {run!r} but config.study.penalty_weights '
-            f'({dict(weights)}) gives {c.penalty.name!r} no weight: the penalty would add '
-            f'nothing. Add one, e.g. penalty_weights={{{c.penalty.name!r}: 1.0}}.')
-      validation.validate(c)
-      size = c.data.get('image_size', 'its default')  # a group's data replaces the whole
-      if config.study.get('kind') == 'digits' and size != config.data.get('image_size'):
-        raise validation.ConfigError(
-            f'Group {group!r} has data.image_size={size}; the digits study scores every '
-            'group against one digit-FD reference, made at the study\'s '
-            f'data.image_size={config.data.get("image_size")}. Set that one instead '
-            '(--config.data.image_size), or run the group as a study of its own.')
-      build.optimizer(c.g_optimizer)  # names, arguments and schedules
-      build.optimizer(c.d_optimizer)
+            f'Group {group!r} trains on {c.data.name!r}, which a {config.study.kind} study '
+            f'cannot score (it scores {want!r} data, this is {pipe.evaluator!r} data): run '
+            'it in a study of its kind.')
+      build.build(c, pipe, warn=False)  # shapes only: no weights are made
+
+
+# The data each kind scores (its pipeline's evaluator).
+_EVALUATORS = {'mixtures': 'modes', 'digits': 'digits'}
 
 
 RESUME_FILE = 'study_resume.pkl'
@@ -217,6 +273,9 @@ def _run_study(config: ml_collections.ConfigDict, kind: Any, workdir: str,
     context.update(saved['context'])
     print(f'Resuming the study in {workdir}: {len(rows)} of '
           f'{len(config.study.groups) * len(config.study.runs)} runs finished.', flush=True)
+    # Written again now: a study stopped between its resume file and its report (or
+    # whose report was deleted) has nothing left to run to write them.
+    _write(config, kind, rows, workdir, context)
   for group in config.study.groups:
     for run in config.study.runs:
       run_cfg, vmap_seeds = run_config(config, group, run)

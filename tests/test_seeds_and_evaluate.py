@@ -459,6 +459,47 @@ class SeedsTest(chex.TestCase):
         run_one.assert_not_called()
         self.assertFalse(os.path.exists(wd))
 
+  def test_a_group_that_would_fail_or_be_ignored_is_refused_before_the_first_run(self):
+    # The check read fields and names only: a group whose model or data could not be built
+    # failed when its first run started, after the groups before it had trained (and the
+    # fixed config then could not resume them); seed and init_from were silently ignored.
+    from configs import study_toy
+    ring8 = lambda **kw: dict(study_toy.get_config().study.groups.ring8.to_dict(), **kw)
+    data = ring8()['data']
+    cases = (
+        ({'ring8': ring8(data=dict(data, name='rign8'))}, None, ValueError,
+         r"Unknown dataset 'rign8'"),
+        ({'ring8': ring8(data={'batch_size': 64})}, None, validation.ConfigError,
+         r"Group 'ring8' replaces config.data whole .* no field 'name'"),
+        ({'ring8': ring8(loss={'name': 'hinge'})}, None, validation.ConfigError,
+         r"Group 'ring8' replaces config.data, config.loss whole .* no field"),
+        ({'ring8': ring8(data=dict(name='digits', batch_size=64))}, None,
+         validation.ConfigError, r"Group 'ring8' trains on 'digits', which a mixtures study "
+         r"cannot score \(it scores 'modes' data, this is 'digits' data\)"),
+        ({'ring8': ring8(seed=5)}, None, validation.ConfigError,
+         r"Group 'ring8' sets seed: the study's seeds are config.seed to"),
+        ({'ring8': ring8(init_from='/elsewhere')}, None, validation.ConfigError,
+         r"Group 'ring8' sets init_from: a study trains every seed from scratch"),
+        ({'ring8/x': ring8()}, None, validation.ConfigError,
+         r"Group name 'ring8/x' names its files"),
+        (None, {'init_from': '/elsewhere'}, validation.ConfigError,
+         'config.init_from is set: a study trains every seed from scratch'),
+        (None, {'study.runs': ('hinge:none', ' hinge : none ')}, validation.ConfigError,
+         r'config.study.runs has hinge:none more than once'))
+    for groups, fields, error, message in cases:
+      c = study_toy.get_config()
+      if groups is not None:
+        c.study.groups = dict(c.study.groups.to_dict(), **groups)
+      for key, value in (fields or {}).items():
+        node, _, leaf = key.rpartition('.')
+        (c[node] if node else c)[leaf] = value
+      wd = os.path.join(tempfile.mkdtemp(), 'never')
+      with self.subTest(message), mock.patch.object(mixtures_study, 'run_one') as run_one:
+        with self.assertRaisesRegex(error, message):
+          runner.run_study(c, wd)
+        run_one.assert_not_called()
+        self.assertFalse(os.path.exists(wd))
+
   def test_a_study_counts_steps_not_epochs(self):
     # Given num_epochs (and num_steps 0), a study trained 0 steps and tabled the untrained
     # generators; now refused, before anything trains or is written.
@@ -589,6 +630,17 @@ class SeedsTest(chex.TestCase):
                      [(r['group'], r['penalty']) for r in rows])
     self.assertEqual([(r['group'], r['penalty']) for r in rows],
                      [('grid25', 'none'), ('grid25', 'r2'), ('ring8', 'none'), ('ring8', 'r2')])
+    # Nothing left to run, its report gone (or one run behind its resume file: stopped
+    # between the two writes): the resume writes it again.
+    os.remove(os.path.join(wd, 'study.md'))
+    json.dump(dict(report, runs=report['runs'][:3]), open(os.path.join(wd, 'study.json'), 'w'))
+    with mock.patch.object(mixtures_study, 'run_one') as run_one, \
+         mock.patch.object(mixtures_study, 'figures'):
+      runner.run_study(c, wd)
+    run_one.assert_not_called()
+    self.assertLen(json.load(open(os.path.join(wd, 'study.json')))['runs'], 4)
+    self.assertLen([line for line in open(os.path.join(wd, 'study.md'))
+                    if line.startswith('| grid25') or line.startswith('| ring8')], 4)
     # Without a group it had, the config is another study's: refused, not resumed.
     del c.study.groups['ring8']
     with self.assertRaisesRegex(FileExistsError, r'another config \(it differs in '
