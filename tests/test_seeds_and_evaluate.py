@@ -485,7 +485,9 @@ class SeedsTest(chex.TestCase):
         (None, {'init_from': '/elsewhere'}, validation.ConfigError,
          'config.init_from is set: a study trains every seed from scratch'),
         (None, {'study.runs': ('hinge:none', ' hinge : none ')}, validation.ConfigError,
-         r'config.study.runs has hinge:none more than once'))
+         r'config.study.runs has hinge:none more than once'),
+        (None, {'content.perceptual_weight': 1.0}, validation.ConfigError,
+         'config.content.perceptual_weight is set: a study loads no VGG19 weights'))
     for groups, fields, error, message in cases:
       c = study_toy.get_config()
       if groups is not None:
