@@ -102,10 +102,6 @@ def check(config: ml_collections.ConfigDict) -> None:
     raise validation.ConfigError('Invalid config:\n  ' + '\n  '.join(problems))
   if config.get('init_from'):
     raise validation.ConfigError(f'config.init_from is set: {_NOT_READ["init_from"]}.')
-  if config.get('content') and config.content.get('perceptual_weight'):
-    raise validation.ConfigError('config.content.perceptual_weight is set: a study loads no '
-                                 'VGG19 weights for a perceptual loss; train it with python '
-                                 '-m launch.train.')
   pairs = [_split(run) for run in config.study.runs]
   twice = sorted({f'{o}:{p}' for o, p in pairs if pairs.count((o, p)) > 1})
   if twice:
@@ -148,6 +144,11 @@ def _check_group(config: ml_collections.ConfigDict, group: str, weights: Any) ->
           f'({dict(weights)}) gives {c.penalty.name!r} no weight: the penalty would add '
           f'nothing. Add one, e.g. penalty_weights={{{c.penalty.name!r}: 1.0}}.')
     validation.validate(c)
+    if c.get('content') and c.content.get('perceptual_weight'):
+      raise validation.ConfigError(
+          f'Group {group!r} has content.perceptual_weight={c.content.perceptual_weight}: a '
+          'study loads no VGG19 weights for a perceptual loss; train it with python -m '
+          'launch.train.')
     size = c.data.get('image_size', 'its default')  # a group's data replaces the whole
     if config.study.get('kind') == 'digits' and size != config.data.get('image_size'):
       raise validation.ConfigError(
@@ -190,11 +191,11 @@ def _resumed(config: ml_collections.ConfigDict, workdir: str) -> dict | None:
       resumed.
   """
   report = os.path.join(workdir, 'study.json')
-  if not os.path.exists(report):
-    return None
   advice = 'choose another --workdir, or move that one aside.'
-  path = os.path.join(workdir, RESUME_FILE)
+  path = os.path.join(workdir, RESUME_FILE)  # the record: a report may be missing
   if not os.path.exists(path):
+    if not os.path.exists(report):
+      return None
     raise FileExistsError(f'{report} holds the results of an earlier study, which this one '
                           f'would overwrite (it has no {RESUME_FILE} to resume from): '
                           + advice)
@@ -274,7 +275,8 @@ def _run_study(config: ml_collections.ConfigDict, kind: Any, workdir: str,
     print(f'Resuming the study in {workdir}: {len(rows)} of '
           f'{len(config.study.groups) * len(config.study.runs)} runs finished.', flush=True)
     # Written again now: a study stopped between its resume file and its report (or
-    # whose report was deleted) has nothing left to run to write them.
+    # whose report was deleted: the resume file is the record) may have nothing left to
+    # run to write them.
     _write(config, kind, rows, workdir, context)
   for group in config.study.groups:
     for run in config.study.runs:

@@ -451,6 +451,11 @@ class PipelineTest(chex.TestCase):
     os.symlink(os.path.join(root, 'b', '.cache', 'h.png'), os.path.join(root, 'a', 'h.png'))
     x, y, _ = images.load_folder(root, 8, labels=True)
     self.assertIn((120, 0), zip(x[:, 0, 0, 0].tolist(), y.tolist(), strict=True))
+    # A class folder linked to another class's hidden folder: its own (and so is h.png).
+    os.symlink(os.path.join(root, 'b', '.cache'), os.path.join(root, 'c'))
+    _, y, classes = images.load_folder(root, 8, labels=True)
+    self.assertEqual((classes, np.bincount(y).tolist()), (['a', 'b', 'c'], [2, 2, 1]))
+    os.remove(os.path.join(root, 'c'))
     # A class folder linked into another class's folder: refused, as one linked to it is.
     os.symlink(os.path.join(root, 'b', 'inner'), os.path.join(root, 'c'))
     with self.assertRaisesRegex(validation.DataError,

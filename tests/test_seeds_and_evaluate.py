@@ -487,7 +487,10 @@ class SeedsTest(chex.TestCase):
         (None, {'study.runs': ('hinge:none', ' hinge : none ')}, validation.ConfigError,
          r'config.study.runs has hinge:none more than once'),
         (None, {'content.perceptual_weight': 1.0}, validation.ConfigError,
-         'config.content.perceptual_weight is set: a study loads no VGG19 weights'))
+         r"Group '\w+' has content.perceptual_weight=1.0: a study loads no VGG19 weights"),
+        ({'ring8': ring8(content=dict(study_toy.get_config().content.to_dict(),
+                                      perceptual_weight=2.0))}, None, validation.ConfigError,
+         "Group 'ring8' has content.perceptual_weight=2.0: a study loads no VGG19 weights"))
     for groups, fields, error, message in cases:
       c = study_toy.get_config()
       if groups is not None:
@@ -643,6 +646,13 @@ class SeedsTest(chex.TestCase):
     self.assertLen(json.load(open(os.path.join(wd, 'study.json')))['runs'], 4)
     self.assertLen([line for line in open(os.path.join(wd, 'study.md'))
                     if line.startswith('| grid25') or line.startswith('| ring8')], 4)
+    # Its study.json gone too: the resume file is the record (it retrained every run).
+    os.remove(os.path.join(wd, 'study.json'))
+    with mock.patch.object(mixtures_study, 'run_one') as run_one, \
+         mock.patch.object(mixtures_study, 'figures'):
+      runner.run_study(c, wd)
+    run_one.assert_not_called()
+    self.assertLen(json.load(open(os.path.join(wd, 'study.json')))['runs'], 4)
     # Without a group it had, the config is another study's: refused, not resumed.
     del c.study.groups['ring8']
     with self.assertRaisesRegex(FileExistsError, r'another config \(it differs in '

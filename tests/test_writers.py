@@ -112,6 +112,23 @@ class MetricWriterTest(chex.TestCase):
       w.write(20, {'d_loss': 1.0, 'g_loss': 2.0})
       w.close()
 
+  def test_a_damaged_csv_is_not_written_over_by_a_shorter_jsonl(self):
+    # A damaged metrics.csv beside an emptied metrics.jsonl: rewriting the CSV from it
+    # would have lost every row; refused, both files kept.
+    d = tempfile.mkdtemp()
+    csv_path, jsonl_path = (os.path.join(d, f) for f in ('metrics.csv', 'metrics.jsonl'))
+    for damaged in (b'step,d_loss,g_loss\n5,1,2\n10,1\xff,2\n15,1,2\n',
+                    b'step,d_loss,g_loss\n5,1,2\n,1,2\n15,1,2\n'):
+      open(jsonl_path, 'w').close()
+      with open(csv_path, 'wb') as f:
+        f.write(damaged)
+      with self.assertRaisesRegex(writers.MetricLogError,
+                                  r'metrics\.jsonl holds 0 rows against its 3, so it is not '
+                                  'written again from that'):
+        writers.MetricWriter(d, 15)
+      with open(csv_path, 'rb') as f:
+        self.assertEqual(f.read(), damaged)
+
   @parameterized.parameters('{}', '{"d_loss": 1.0}', '[5, 1.0]', '{"step": "10", "d_loss": 1.0}',
                             '{"step": true, "d_loss": 1.0}', '{"step": 10, "d_loss": null}',
                             '{"step": 10, "d_loss": "1.0"}', '5')

@@ -106,11 +106,14 @@ def _holds(real: str, top: str) -> bool:
   return os.path.commonpath([real, top]) == real
 
 
-def _owner(real: str, owners: dict[str, str]) -> str | None:
+def _owner(real: str, owners: dict[str, str], above: bool = False) -> str | None:
   """The class whose real folder (``owners``: real folder -> class; none inside another)
   holds real path ``real`` where that class reads it (no hidden name between them);
-  ``None`` when none does. One look-up per folder above ``real``, whatever the classes."""
+  ``None`` when none does. ``above``: a folder strictly above ``real`` only. One look-up
+  per folder above ``real``, whatever the classes."""
   path, hidden = real, False
+  if above:
+    path, hidden = os.path.dirname(real), os.path.basename(real).startswith('.')
   while True:
     if path in owners:
       return None if hidden else owners[path]
@@ -213,7 +216,7 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
                         f'which holds {root} itself: every class would be read again '
                         'as this one.')
     for c in classes:  # a class folder linked into another class's folder: refused too
-      above = _owner(os.path.dirname(real[c]), first)
+      above = _owner(real[c], first, above=True)
       if above is not None:
         raise DataError(f'Class folder {os.path.join(root, c)} is a link to {real[c]}, '
                         f'inside class folder {above!r} ({real[above]}): its images would '
