@@ -114,6 +114,16 @@ def _numpy_is(logits: np.ndarray, splits: int = 10) -> float:
 
 class SeedsTest(chex.TestCase):
 
+  def _refused_before_any_run(self, c, error, message: str) -> None:
+    """The study of ``c`` raises ``error`` (``message``) before its first run, and makes
+    no workdir."""
+    wd = os.path.join(tempfile.mkdtemp(), 'never')
+    with mock.patch.object(mixtures_study, 'run_one') as run_one:
+      with self.assertRaisesRegex(error, message):
+        runner.run_study(c, wd)
+      run_one.assert_not_called()
+    self.assertFalse(os.path.exists(wd))
+
   def test_vmapped_seeds_equal_separate_runs(self):
     config = small_config(num_steps=20)
     gan, _ = build.build(config)
@@ -452,12 +462,8 @@ class SeedsTest(chex.TestCase):
         c.study.groups.grid25['g_optimizer'] = dict(c.g_optimizer.to_dict(), schedule='cosin')
       elif groups is not None:
         c.study.groups = groups
-      wd = os.path.join(tempfile.mkdtemp(), 'never')
-      with self.subTest(runs=runs), mock.patch.object(mixtures_study, 'run_one') as run_one:
-        with self.assertRaisesRegex(error, message):
-          runner.run_study(c, wd)
-        run_one.assert_not_called()
-        self.assertFalse(os.path.exists(wd))
+      with self.subTest(runs=runs):
+        self._refused_before_any_run(c, error, message)
 
   def test_a_group_that_would_fail_or_be_ignored_is_refused_before_the_first_run(self):
     # The check read fields and names only: a group whose model or data could not be built
@@ -498,12 +504,8 @@ class SeedsTest(chex.TestCase):
       for key, value in (fields or {}).items():
         node, _, leaf = key.rpartition('.')
         (c[node] if node else c)[leaf] = value
-      wd = os.path.join(tempfile.mkdtemp(), 'never')
-      with self.subTest(message), mock.patch.object(mixtures_study, 'run_one') as run_one:
-        with self.assertRaisesRegex(error, message):
-          runner.run_study(c, wd)
-        run_one.assert_not_called()
-        self.assertFalse(os.path.exists(wd))
+      with self.subTest(message):
+        self._refused_before_any_run(c, error, message)
 
   def test_a_study_counts_steps_not_epochs(self):
     # Given num_epochs (and num_steps 0), a study trained 0 steps and tabled the untrained
@@ -690,12 +692,8 @@ class SeedsTest(chex.TestCase):
          "schedule 'cosin'.*cosine")):
       c = study_toy.get_config()
       change(c)
-      wd = os.path.join(tempfile.mkdtemp(), 'never')
-      with self.subTest(message), mock.patch.object(mixtures_study, 'run_one') as run_one:
-        with self.assertRaisesRegex(error, message):
-          runner.run_study(c, wd)
-        run_one.assert_not_called()
-        self.assertFalse(os.path.exists(wd))
+      with self.subTest(message):
+        self._refused_before_any_run(c, error, message)
 
   def test_study_tables_by_hand(self):
     # mean ± std (ddof=0) over the finite values: an inf is skipped like a nan.
