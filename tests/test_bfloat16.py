@@ -167,5 +167,76 @@ class BroadcastParameterGradientTest(chex.TestCase):
                                   jax.grad(lambda p, m=flax_layer: m.apply(p, x).sum())(v))
 
 
+def _rel(a, b):
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+class BFloat16PathsTest(chex.TestCase):
+  """Attention softmax, class embeddings and R1 in bfloat16 against float32 (same params)."""
+
+  def test_self_attention_over_a_32x32_map_matches_float32(self):
+    m32 = blocks.SelfAttention(spectral_norm=False)
+    m16 = m32.clone(dtype=jnp.bfloat16)
+    x = jax.random.normal(jax.random.key(1), (2, 32, 32, 64)).astype(jnp.bfloat16)
+    x32 = x.astype(jnp.float32)  # the same (bf16-exact) input for both
+    v = m32.init(jax.random.key(0), x32)
+    v = {'params': {**v['params'], 'gamma': jnp.float32(1.0)}}  # so that o counts
+    out = m16.apply(v, x)
+    self.assertEqual(out.dtype, jnp.bfloat16)
+    # o = out - x: measured 0.6 % from float32's.
+    self.assertLess(_rel(out.astype(jnp.float32) - x32, m32.apply(v, x32) - x32), 0.03)
+    w = jax.random.normal(jax.random.key(2), x.shape).astype(jnp.bfloat16).astype(jnp.float32)
+    grads = [jax.grad(lambda p, m=m, xx=xx: jnp.sum(
+        w * (m.apply(p, xx).astype(jnp.float32) - x32)))(v)['params']
+             for m, xx in ((m16, x), (m32, x32))]
+    # The query kernel's gradient goes through the softmax's backward pass: 0.7 % off with
+    # the softmax in float32, 9 % with it in bfloat16.
+    self.assertLess(_rel(grads[0]['f']['kernel'], grads[1]['f']['kernel']), 0.03)
+    # Large features (logits up to ~2,000) stay finite.
+    chex.assert_tree_all_finite(m16.apply(v, 16 * x))
+
+  def test_class_embeddings_are_float32_and_cast_to_the_compute_dtype(self):
+    # Projection head: float32 logits, the embedding rows' gradients summed in float32
+    # (exact here: phi is bf16-exact); measured 0 vs 1.2 % with a bf16 embedding.
+    phi = (30 * jnp.abs(jax.random.normal(jax.random.key(4), (256, 128)))).astype(jnp.bfloat16)
+    y = jnp.arange(256) % 2
+    h32 = blocks.ProjectionHead(num_classes=2, spectral_norm=False)
+    h16 = h32.clone(dtype=jnp.bfloat16)
+    v = h32.init(jax.random.key(0), phi.astype(jnp.float32), y)
+    out = h16.apply(v, phi, y)
+    self.assertEqual(out.dtype, jnp.float32)
+    self.assertLess(_rel(out, h32.apply(v, phi.astype(jnp.float32), y)), 1e-2)  # 0.2 %
+    grad = lambda h, x: jax.grad(lambda p: jnp.sum(h.apply(p, x, y)))(v)['params']['embed']
+    self.assertLess(_rel(grad(h16, phi)['embedding'],
+                         grad(h32, phi.astype(jnp.float32))['embedding']), 1e-3)
+    # Conditional BN: float32 tables, bfloat16 activations out.
+    cbn = blocks.ConditionalBatchNorm(num_classes=2, dtype=jnp.bfloat16)
+    h = jax.random.normal(jax.random.key(1), (8, 4, 4, 8)).astype(jnp.bfloat16)
+    vc = cbn.init(jax.random.key(0), h, y[:8])
+    self.assertEqual(vc['params']['scale'].dtype, jnp.float32)
+    self.assertEqual(cbn.apply(vc, h, y[:8], mutable=['batch_stats'])[0].dtype, jnp.bfloat16)
+
+  def test_r1_through_attention_and_projection_is_reduced_in_float32(self):
+    x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)), jnp.float32)
+    y = jnp.arange(4) % 10
+    d32 = models.ResNetDiscriminator(ndf=32, num_classes=10, attention_at=16,
+                                     spectral_norm=False)
+    d16 = d32.clone(dtype=jnp.bfloat16)
+    v = d32.init(jax.random.key(0), x, y, train=False)
+    v['params']['attention']['gamma'] = jnp.float32(1.0)
+    r1 = penalties.get('r1')
+    critic = lambda d: (lambda xx, c: d.apply(v, xx, c, train=False))
+    value = r1(critic(d16), x, x, None, y, y)  # eager: the same g as below
+    self.assertEqual(value.dtype, jnp.float32)
+    chex.assert_tree_all_finite(value)
+    # The reduction adds nothing to the bf16 critic's own input gradient: the float64 mean
+    # of its squared norms ...
+    g = np.asarray(penalties.input_gradients(critic(d16), x, y), np.float64)
+    np.testing.assert_allclose(value, np.mean(np.sum(g.reshape(4, -1) ** 2, -1)), rtol=1e-5)
+    # ... and within 2 % of the float32 critic's R1 (measured 0.15 %).
+    np.testing.assert_allclose(value, r1(critic(d32), x, x, None, y, y), rtol=2e-2)
+
+
 if __name__ == '__main__':
   absltest.main()
