@@ -35,7 +35,6 @@ from absl import logging
 
 from jaxgan import data, files, inference, metrics, registry, sharding
 from jaxgan import gan as gan_lib
-from jaxgan import workdir as workdir_lib
 from jaxgan.arrays import check_finite
 from jaxgan.data import bicubic, paired
 from jaxgan.metrics import digit_classifier, inception, kid
@@ -370,7 +369,7 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
       run's training did (:func:`data.check_held_out`).
   """
   gan, pipe, state, config = inference.restore(workdir)
-  data.check_held_out(pipe, workdir_lib.read_data_shapes(workdir), workdir)
+  data.check_held_out(pipe, workdir)
   check_num_samples(num_samples, pipe.evaluator, gan.latent)
   if pipe.evaluator == 'inception' or (pipe.evaluator == 'digits' and inception_weights):
     inception.load(inception_weights)  # a missing or bad file fails now, before the work

@@ -325,8 +325,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   if last_saved is not None:  # a folder's held-out files: the same, or (allowed) warned of
     allowed = config.get('allow_config_change', False)
     try:
-      data.check_held_out(pipe, workdir_lib.read_data_shapes(workdir), workdir,
-                          resuming=not allowed)
+      data.check_held_out(pipe, workdir, resuming=not allowed)
     except validation.DataError as e:
       if not allowed:
         raise

@@ -55,13 +55,15 @@ class MetricWriter:
       try:
         csv_rows = [r for r in read_csv(self.csv_path) if r['step'] <= step]
       except MetricLogError as e:
+        if not jsonl_exists:
+          raise
         with open(self.csv_path, 'rb') as f:
           lines = max(f.read().count(b'\n') - 1, 0)  # its rows, readable or not
-        if not jsonl_exists or len(whole) < lines:  # not written over with fewer rows
+        if len(whole) < lines:  # not written over with fewer rows
           raise MetricLogError(
               f'{e} {self.jsonl_path} holds {len(whole)} rows against its {lines}, so it '
               'is not written again from that: correct the row, or move one of the two '
-              'aside.' if jsonl_exists else str(e)) from None
+              'aside.') from None
         # The JSONL is the record: a damaged CSV beside it is written again from it.
         logging.warning('Not reading %s (%s); it is written again from %s.', self.csv_path,
                         e, self.jsonl_path)

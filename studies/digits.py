@@ -27,6 +27,7 @@ from studies import tables  # noqa: E402
 # What a resumed study keeps of the context of its finished runs: nothing (the reference
 # is made again).
 RESUME_CONTEXT = ()
+EVALUATOR = 'digits'  # the data it scores: digits (digit-FD)
 
 
 def prepare(config: ml_collections.ConfigDict) -> dict:

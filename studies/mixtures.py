@@ -23,6 +23,7 @@ from jaxgan import build, files, inference, metrics, plots, seeds  # noqa: E402
 METRIC_KEYS = ('modes', 'hq_percent', 'strict_modes', 'reverse_kl')
 # What a resumed study keeps of the context of its finished runs: their panels.
 RESUME_CONTEXT = ('panels', 'modes')
+EVALUATOR = 'modes'  # the data it scores: 2-D mixtures
 NUM_SAMPLES = 10000
 
 

@@ -112,7 +112,7 @@ def check(config: ml_collections.ConfigDict) -> None:
     if group in ('', '.', '..') or '/' in group or os.sep in group:
       raise validation.ConfigError(f'Group name {group!r} names its files (samples_{group}, '
                                    '...): give one without a path separator.')
-    for key in set(fields) & set(_NOT_READ):
+    for key in sorted(set(fields) & set(_NOT_READ)):  # the first, named
       raise validation.ConfigError(f'Group {group!r} sets {key}: {_NOT_READ[key]}.')
     sections = sorted(k for k, v in fields.items() if hasattr(v, 'items'))
     try:
@@ -160,17 +160,13 @@ def _check_group(config: ml_collections.ConfigDict, group: str, weights: Any) ->
     build.optimizer(c.d_optimizer)
     if i == 0:  # the model and data are the group's, whatever the run's objective
       pipe = build.pipeline(c)
-      want = _EVALUATORS.get(config.study.kind)
-      if want and pipe.evaluator != want:
+      want = KINDS.entry(config.study.kind).EVALUATOR
+      if pipe.evaluator != want:
         raise validation.ConfigError(
             f'Group {group!r} trains on {c.data.name!r}, which a {config.study.kind} study '
             f'cannot score (it scores {want!r} data, this is {pipe.evaluator!r} data): run '
             'it in a study of its kind.')
       build.build(c, pipe, warn=False)  # shapes only: no weights are made
-
-
-# The data each kind scores (its pipeline's evaluator).
-_EVALUATORS = {'mixtures': 'modes', 'digits': 'digits'}
 
 
 RESUME_FILE = 'study_resume.pkl'

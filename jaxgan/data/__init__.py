@@ -24,6 +24,7 @@ import jax
 import numpy as np
 
 from jaxgan import registry
+from jaxgan import workdir as workdir_lib
 from jaxgan.data import images, mixtures, paired
 from jaxgan.validation import NON_NEGATIVE_INT, POSITIVE_INT, RULES, ConfigError, DataError
 
@@ -255,10 +256,10 @@ def _sr_pipeline(name: str, train: Sequence[np.ndarray], held: Sequence[np.ndarr
   if isinstance(train, list):  # in memory (a TFDS set is read lazily, when drawn)
     paired.check_crop_fits(train, crop_size, 'Training')
   if isinstance(held, list):
-    where = [f'{name!r}{held_from}'] * len(held)
-    paired.check_crop_fits(held, crop_size, 'Held-out', where)
-    paired.check_eval_fits(held, scale, names=[f'Held-out image {i} ({w})'
-                                               for i, w in enumerate(where)])
+    where = f'{name!r}{held_from}'
+    paired.check_crop_fits(held, crop_size, 'Held-out', [where] * len(held))
+    paired.check_eval_fits(held, scale, names=[f'Held-out image {i} ({where})'
+                                               for i in range(len(held))])
   host, num_hosts, _ = _local_batch(batch_size)
   batch = paired.pipeline_parts(lambda: train, len(train), crop_size, scale, n_critic, seed,
                                 batch_size, host, num_hosts, epoch_indices,
@@ -371,16 +372,17 @@ def shapes_record(pipe: Pipeline) -> dict[str, Any]:
   return record
 
 
-def check_held_out(pipe: Pipeline, record: dict[str, Any] | None, workdir: str,
-                   resuming: bool = False) -> None:
+def check_held_out(pipe: Pipeline, workdir: str, resuming: bool = False) -> None:
   """:class:`DataError` when ``pipe`` holds out other files of its folder than the run of
-  ``workdir`` did (its :func:`shapes_record` ``record``; none kept by runs before it): a
-  file added or removed shifts the every-tenth split, so images trained on would be scored
-  as held out, and held-out ones trained on. ``resuming``: the message offers
-  ``allow_config_change``, which trains on the new split."""
+  ``workdir`` did (the :func:`shapes_record` in its ``data_shapes.json``; none kept by runs
+  before it): a file added or removed shifts the every-tenth split, so images trained on
+  would be scored as held out, and held-out ones trained on. ``resuming``: the message
+  offers ``allow_config_change``, which trains on the new split."""
   now = pipe.evaluator_args.get('held_out_files')
-  was = (record or {}).get('held_out_files')
-  if now is None or was is None or list(now) == list(was):
+  if now is None:  # not a folder's split: nothing read
+    return
+  was = (workdir_lib.read_data_shapes(workdir) or {}).get('held_out_files')
+  if was is None or list(now) == list(was):
     return
   raise DataError(
       f'The {pipe.name!r} images of {workdir} are not the ones it was trained with: it held '

@@ -222,14 +222,14 @@ def load_folder(path: str, image_size: int, labels: bool = False, channels: int 
                         f'inside class folder {above!r} ({real[above]}): its images would '
                         'be read as two classes. Remove the link, or copy the images if '
                         'they belong to both.')
-    owners = {}  # real file -> the class folder that read it (files outside every class)
+    read_as = {}  # real file -> the path it was read by (files outside every class)
     for k, c in enumerate(classes):
       found = _image_files(os.path.join(root, c), root, first, c)
       if not found:
         raise FileNotFoundError(f'Class folder {os.path.join(root, c)} holds no '
                                 f'{"/".join(paired.IMAGE_SUFFIXES)} image.')
       for f in found:
-        other = owners.setdefault(os.path.realpath(f), f)
+        other = read_as.setdefault(os.path.realpath(f), f)
         if other != f:
           raise DataError(f'{other} and {f} are one image file '
                           f'({os.path.realpath(f)}), outside every class folder: it would '
