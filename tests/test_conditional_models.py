@@ -223,6 +223,8 @@ class ConditionalModelsTest(chex.TestCase):
       cond.InfoGANDiscriminator(K).init(key, jnp.zeros((B, 32, 32, 1)))
     with self.assertRaisesRegex(ValueError, 'num_classes > 0'):
       cond.ConditionalGenerator(0).init(key, Z_IN, Y_IN)
+    with self.assertRaisesRegex(ValueError, r'ACGANDiscriminator needs num_classes > 0; got 0'):
+      cond.ACGANDiscriminator(0).init(key, X_IN)
 
   @parameterized.parameters('cgan_g_cbn', 'concat_layer_d', 'acgan_d', 'infogan_g', 'infogan_d')
   def test_bfloat16_computation(self, name):

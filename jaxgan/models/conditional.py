@@ -224,7 +224,7 @@ class ACGANDiscriminator(nn.Module):
   real images and the labels given to G.
 
   Attributes:
-    num_classes: number of classes K.
+    num_classes: number of classes K (> 0).
     norm: ``'batch'`` (default; Odena et al. use BatchNorm in D), ``'layer'``,
       ``'layer_chw'``, ``'none'`` or ``'spectral'``.
     width: channels of the first conv.
@@ -249,6 +249,8 @@ class ACGANDiscriminator(nn.Module):
                train: bool = True) -> tuple[chex.Array, dict[str, chex.Array]]:
     """Maps images ``x[B, 28, 28, C]`` to ``(logits [B], {'class_logits': [B, K]})``."""
     who = 'ACGANDiscriminator'
+    if self.num_classes < 1:  # a class head of 0 logits: a cross-entropy of nothing (0)
+      raise ValueError(f'{who} needs num_classes > 0; got {self.num_classes}.')
     _check_image(who, x)
     if y is not None:
       raise ValueError(f'{who} takes no labels y: it predicts them (class_logits); pass '
