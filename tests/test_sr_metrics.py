@@ -186,11 +186,33 @@ class ClosedFormTest(chex.TestCase, parameterized.TestCase):
     ssims = [(2 + (2 * (100 + d) * 100 + c1) / ((100 + d) ** 2 + 100 ** 2 + c1)) / 3
              for d in (3, 6, 30)]
     np.testing.assert_allclose(out['psnr_per_image'], psnrs, rtol=0, atol=1e-4)
-    np.testing.assert_allclose(out['ssim_per_image'], ssims, rtol=0, atol=1e-4)  # float32 moments
+    np.testing.assert_allclose(out['ssim_per_image'], ssims, rtol=0, atol=1e-7)
     self.assertAlmostEqual(out['psnr'], np.mean(psnrs), delta=1e-4)
-    self.assertAlmostEqual(out['ssim'], np.mean(ssims), delta=1e-4)
+    self.assertAlmostEqual(out['ssim'], np.mean(ssims), delta=1e-7)
     self.assertGreater(abs(np.mean(psnrs) - np.median(psnrs)), 1.0)   # mean, not median
     self.assertGreater(abs(np.mean(ssims) - np.median(ssims)), 1e-3)
+
+  @parameterized.parameters('y', 'rgb')
+  def test_ssim_of_bright_flat_images_to_1e7(self, convention):
+    # Flat images near white: SSIM is the luminance term alone, (2 mu_x mu_y + C1) /
+    # (mu_x^2 + mu_y^2 + C1), on each channel that differs. In float32 the local variances
+    # E[x^2] - mu^2 of levels near 230 cancel badly: 9e-5 low at 230 vs 233 (RGB).
+    levels = ((230, 3), (250, 1), (200, 5), (245, 4))
+    hr8 = np.stack([np.full((24, 20, 3), v, np.uint8) for v, _ in levels])
+    sr8 = hr8.copy()
+    for i, (_, d) in enumerate(levels):
+      sr8[i, ..., 0] += d
+    to = lambda u: u.astype(np.float32) / 127.5 - 1
+    got = np.asarray(sr.ssim(to(sr8), to(hr8), crop_border=2, convention=convention))
+    c1 = (0.01 * 255) ** 2
+    lum = lambda a, b: (2 * a * b + c1) / (a * a + b * b + c1)
+    if convention == 'rgb':
+      want = [(2 + lum(v + d, v)) / 3 for v, d in levels]
+    else:  # Y = 16 + (65.481 R + 128.553 G + 24.966 B) / 255: only R moves
+      y = lambda r, g: 16 + (65.481 * r + (128.553 + 24.966) * g) / 255
+      want = [lum(y(v + d, v), y(v, v)) for v, d in levels]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
+    self.assertEqual(got.dtype, np.float32)
 
   def test_out_of_range_values_are_clipped_as_a_png_would(self):
     # to_8bit: round(255 * clip((x + 1) / 2, 0, 1)). Under jit the range is not checked,
@@ -239,6 +261,19 @@ class BadInputTest(parameterized.TestCase):
         fn(bad, x, crop_border=0)
       with self.assertRaisesRegex(ValueError, 'hr(: 1 non-finite value| must lie)'):
         fn(x, bad, crop_border=0)
+
+  def test_no_images_or_integer_images(self):
+    empty = np.zeros((0, 16, 16, 3), np.float32)
+    levels = np.ones((1, 16, 16, 3), np.uint8)  # in [-1, 1], but 8-bit levels
+    for fn in (sr.psnr, sr.ssim, sr.sr_metrics):
+      with self.assertRaisesRegex(ValueError, r'No images to score.*\(0, 16, 16, 3\)'):
+        fn(empty, empty, crop_border=0)
+      with self.assertRaisesRegex(ValueError, 'sr must be a floating-point image.*uint8'):
+        fn(levels, levels.astype(np.float32), crop_border=0)
+      with self.assertRaisesRegex(ValueError, 'hr must be a floating-point image.*int32'):
+        fn(np.zeros((16, 16, 3), np.float32), np.zeros((16, 16, 3), np.int32), crop_border=0)
+    bf16 = jnp.zeros((1, 16, 16, 3), jnp.bfloat16)  # a floating type NumPy does not know
+    self.assertTrue(np.isinf(sr.psnr(bf16, bf16, crop_border=0)[0]))
 
   def test_crop_too_large(self):
     x = np.zeros((1, 20, 20, 3))
