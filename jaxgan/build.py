@@ -204,6 +204,25 @@ def _content(config: ml_collections.ConfigDict):
                       perceptual_scale=float(c.perceptual_scale))
 
 
+def _check_perceptual_size(config: ml_collections.ConfigDict, pipe: data.Pipeline) -> None:
+  """A perceptual loss on images too small for its VGG19 layer (empty features: NaN) is a
+  :class:`ConfigError` naming the size needed."""
+  c = config.content
+  if not c.perceptual_weight or len(pipe.element_shape) != 3:
+    return
+  from jaxgan.models import vgg
+  need = vgg.min_side((c.perceptual_layer,))
+  if min(pipe.element_shape[:2]) < need:
+    crops = ''
+    if pipe.lowres_shape is not None:  # paired data: its HR crop, a multiple of the scale
+      scale = pipe.element_shape[0] // pipe.lowres_shape[0]
+      crops = f'larger crops ({_data_flag(config, "crop_size", -(-need // scale) * scale)}) or '
+    raise ConfigError(
+        f'config.content.perceptual_layer = {c.perceptual_layer!r} needs images of at least '
+        f'{need}x{need} pixels (VGG19 block {c.perceptual_layer[4]}); {pipe.name!r} has '
+        f'samples of shape {pipe.element_shape}. Use {crops}a shallower layer.')
+
+
 def frozen_variables(config: ml_collections.ConfigDict) -> dict:
   """The fixed variables of the content loss: ``{'vgg': VGG19}`` when it is perceptual,
   else ``{}``. Raises ``FileNotFoundError`` (naming the file) without the VGG19 weights."""
@@ -241,6 +260,7 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
         f'them to the images, so they would be ignored and its head never trained. Set '
         f'--config.auxiliary.name={name}{instead}.')
   pipe = pipeline(config) if pipe is None else pipe
+  _check_perceptual_size(config, pipe)
   gan = gan_lib.GAN(
       generator=generator, discriminator=discriminator, objective=objective,
       g_optimizer=optimizer(config.g_optimizer),

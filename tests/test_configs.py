@@ -109,6 +109,19 @@ class ConfigsTest(chex.TestCase):
     np.testing.assert_allclose(gan.adversarial_weight * gan.objective.generator_loss(real, fake),
                                reference, rtol=1e-5)
 
+  def test_crops_too_small_for_the_perceptual_layer_are_refused(self):
+    # conv5_4 follows 4 max pools: a 12 px crop has no features there (a loss of NaN at
+    # the first step); the hint is the next crop that is a multiple of the scale.
+    base = [f'--config={ROOT}/configs/esrgan.py:psnr,small', '--config.data.crop_size=12',
+            '--config.content.perceptual_weight=1']  # no critic: it has its own size check
+    for scale, crop in ((4, 16), (3, 18)):
+      c = load([*base, f'--config.data.scale={scale}', f'--config.model.generator.scale={scale}'])
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  r"'conv5_4' needs images of at least 16x16 pixels.*\(12, 12, "
+                                  rf'3\)\. Use larger crops \(--config.data.crop_size={crop}\)'):
+        build.build(c)
+    build.build(load([*base, '--config.content.perceptual_layer=relu3_1']))  # needs 4 px
+
   def test_perceptual_terms_are_the_papers(self):
     """The GAN stages' content terms, through a stand-in feature extractor whose layers are
     known functions of the image, against the papers by hand: SRGAN's VGG54 is the MSE of

@@ -173,6 +173,18 @@ class LayerSelectionTest(chex.TestCase):
                                   np.maximum(apply(['conv5_4'], self.variables,
                                                    self.images)['conv5_4'], 0))
 
+  def test_images_too_small_for_the_layer_are_rejected(self):
+    # Block B's input has passed B - 1 floored max pools: 2**(B-1) pixels give one feature.
+    for layer, side in (('conv1_1', 1), ('relu2_2', 2), ('conv3_4', 4), ('relu4_1', 8),
+                        ('conv5_4', 16)):
+      self.assertEqual(vgg.min_side([layer, 'conv1_1']), side)
+      out = apply([layer], self.variables, self.images[:, :side, :side + 3])[layer]
+      chex.assert_shape(out, (2, 1, 1 + 3 // side, vgg._CHANNELS[int(layer[4]) - 1]))
+      if side > 1:  # one pixel fewer: an empty map, whose mean is NaN
+        with pytest.raises(ValueError, match=rf'{layer} needs images of at least {side}x'
+                           rf'{side}.*\(2, {side - 1}, {side + 3}, 3\)'):
+          apply([layer], self.variables, self.images[:, :side - 1, :side + 3])
+
   def test_non_rgb_input_is_rejected(self):
     with pytest.raises(ValueError, match=r'\[N, H, W, 3\].*\(2, 32, 32, 1\)'):
       apply(['conv1_1'], self.variables, self.images[..., :1])
