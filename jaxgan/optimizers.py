@@ -72,14 +72,23 @@ def _multistep(learning_rate: float, milestones: tuple[int, ...],
   return lambda count: learning_rate * gamma ** jnp.sum(count >= bounds)
 
 
+def _non_negative(name: str, value: float) -> None:
+  """A rate a schedule ends at: below 0 the player would climb its own loss."""
+  if not (math.isfinite(value) and value >= 0):
+    raise ConfigError(f'schedule argument {name} = {value!r}: must be a finite number >= 0 '
+                      '(a negative learning rate ascends the loss).')
+
+
 def _linear(learning_rate: float, decay_steps: int, end_value: float = 0.0) -> optax.Schedule:
   """From the rate to ``end_value`` linearly over ``decay_steps``, then constant (the
   WGAN-GP CIFAR code's decay to 0 over training)."""
+  _non_negative('end_value', end_value)
   return optax.linear_schedule(learning_rate, end_value, _steps('decay_steps', decay_steps, 1))
 
 
 def _cosine(learning_rate: float, decay_steps: int, alpha: float = 0.0) -> optax.Schedule:
   """Cosine decay from the rate to ``alpha`` times it over ``decay_steps``."""
+  _non_negative('alpha', alpha)
   return optax.cosine_decay_schedule(learning_rate, _steps('decay_steps', decay_steps, 1), alpha)
 
 
@@ -88,6 +97,7 @@ def _warmup_cosine(learning_rate: float, warmup_steps: int, decay_steps: int,
   """Linear warm-up from 0 to the rate over ``warmup_steps``, then cosine decay to
   ``end_value`` at ``decay_steps`` (counted from step 0, warm-up included)."""
   warmup = _steps('warmup_steps', warmup_steps, 0)
+  _non_negative('end_value', end_value)
   return optax.warmup_cosine_decay_schedule(
       0.0, learning_rate, warmup, _steps('decay_steps', decay_steps, warmup + 1), end_value)
 

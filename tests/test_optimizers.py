@@ -111,7 +111,12 @@ class ScheduleTest(chex.TestCase):
         ('multistep(milestones=(True,))', 'milestones = True: must be an integer'),
         ('linear(decay_steps=2.5)', 'decay_steps = 2.5'),
         ('warmup_cosine(warmup_steps=10, decay_steps=5)',
-         'decay_steps = 5: must be an integer >= 11')):
+         'decay_steps = 5: must be an integer >= 11'),
+        # Rates that end below 0 (optax would ascend the loss from where they cross it).
+        ('linear(decay_steps=4, end_value=-1.0)', 'end_value = -1.0: .*>= 0'),
+        ('cosine(decay_steps=4, alpha=-0.5)', 'alpha = -0.5: .*>= 0'),
+        ('warmup_cosine(warmup_steps=1, decay_steps=4, end_value=-1e-6)',
+         'end_value = -1e-06: .*>= 0')):
       with self.subTest(spec), self.assertRaisesRegex(validation.ConfigError, message):
         optimizers.schedule(spec, 1e-4)
     # A non-finite number is refused by the registry, before the schedule's own checks.
