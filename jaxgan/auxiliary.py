@@ -54,8 +54,9 @@ def classification_loss(logits: chex.Array, labels: chex.Array) -> chex.Array:
 
   Args:
     logits: class logits ``[batch, K]``.
-    labels: integer class indices ``[batch]`` in ``[0, K)``; one outside gives NaN (not
-      checked: under ``jax.jit`` it cannot raise; ``jaxgan.build`` checks class counts).
+    labels: integer class indices ``[batch]`` in ``[0, K)``; one outside (negative
+      included) gives NaN (not raised: under ``jax.jit`` it cannot; ``jaxgan.build``
+      checks class counts).
 
   Returns:
     The scalar loss (float32, or float64 for float64 logits).
@@ -73,7 +74,10 @@ def classification_loss(logits: chex.Array, labels: chex.Array) -> chex.Array:
                      f'of shape {logits.shape} and labels of shape {labels.shape}.')
   if not jnp.issubdtype(labels.dtype, jnp.integer):
     raise ValueError(f'labels must be integer class indices; got dtype {labels.dtype}.')
-  return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(_float(logits), labels))
+  ce = optax.softmax_cross_entropy_with_integer_labels(_float(logits), labels)
+  # A negative label would index from the end (class K - 1 for -1, as NumPy), silently.
+  inside = (labels >= 0) & (labels < logits.shape[-1])
+  return jnp.mean(jnp.where(inside, ce, jnp.nan))
 
 
 def gaussian_nll(x: chex.Array, mean: chex.Array,

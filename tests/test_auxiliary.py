@@ -100,6 +100,18 @@ class ClassificationLossTest(chex.TestCase):
     np.testing.assert_allclose(float(value), 200.0, rtol=1e-2)  # both rows: 100 - (-100)
     chex.assert_tree_all_finite(grad)
 
+  @chex.variants(with_jit=True, without_jit=True)
+  def test_labels_outside_the_classes_give_nan(self):
+    # -1 indexed class K - 1 (NumPy's negative indexing): a finite loss toward a wrong class.
+    logits, labels = _logits(7, 4, 3)
+    fn = self.variant(auxiliary.classification_loss)
+    for bad in (-1, -3, -4, 3, 7):
+      self.assertTrue(np.isnan(float(fn(logits, np.where(np.arange(4) == 2, bad, labels)))),
+                      msg=bad)
+    self.assertTrue(np.isnan(float(auxiliary.categorical_mutual_information(
+        logits, np.array([0, -1, 1, 2])))))
+    np.testing.assert_allclose(fn(logits, labels), np_ce(logits, labels), rtol=1e-5)
+
   def test_bad_inputs_name_the_shapes(self):
     with self.assertRaisesRegex(ValueError, r'\(4, 5\).*\(3,\)'):
       auxiliary.classification_loss(jnp.zeros((4, 5)), jnp.zeros(3, jnp.int32))
