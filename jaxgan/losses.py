@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import chex
 import jax
@@ -54,6 +55,15 @@ def _pair(real_logits: chex.Array, fake_logits: chex.Array,
     raise ValueError('This objective pairs real_logits[i] with fake_logits[i]; got '
                      f'real_logits of shape {r.shape} and fake_logits of shape {f.shape}.')
   return r, f
+
+
+def _check_labels(logits: chex.Array, **labels: Any) -> None:
+  """Target labels are scalars (or, per example, of the flattened logits' shape): a
+  ``[batch, 1]`` label against ``[batch]`` logits would broadcast to ``[batch, batch]``."""
+  for name, value in labels.items():
+    if jnp.shape(value) not in ((), logits.shape):
+      raise ValueError(f'Label {name} must be a scalar or of shape {logits.shape} (the '
+                       f'logits, flattened); got shape {jnp.shape(value)}.')
 
 
 # ---------------------------------------------------------------------------
@@ -153,6 +163,8 @@ def least_squares_discriminator_loss(real_logits: chex.Array, fake_logits: chex.
   """
   del c
   r, f = _pair(real_logits, fake_logits)
+  _check_labels(r, b=b)
+  _check_labels(f, a=a)
   return scale * jnp.mean(jnp.square(r - b)) + scale * jnp.mean(jnp.square(f - a))
 
 
@@ -179,6 +191,7 @@ def least_squares_generator_loss(real_logits: chex.Array, fake_logits: chex.Arra
   """
   del a, b
   _, f = _pair(real_logits, fake_logits)
+  _check_labels(f, c=c)
   return scale * jnp.mean(jnp.square(f - c))
 
 

@@ -1,6 +1,7 @@
 """Tests of jaxgan.losses against independent NumPy references (the formulas of README.md,
 "Objectives and penalties")."""
 
+import re
 from collections.abc import Callable
 
 import chex
@@ -357,6 +358,22 @@ class RegistryTest(chex.TestCase):
                                rtol=1e-5)
     self.assertEqual(losses.hyperparameters('least_squares'),
                      {'a': 0.0, 'b': 1.0, 'c': 1.0, 'scale': 0.5})
+
+  def test_least_squares_per_example_labels(self):
+    # Soft labels per example, of the logits' [B] or [B, 1] layout: [B, 1] labels against
+    # logits flattened to [B] broadcast to [B, B], a wrong loss with no error.
+    r, f = _logits(10)
+    b = np.linspace(0.8, 1.0, len(r)).astype(np.float32)
+    obj = losses.get('least_squares', b=b)
+    np.testing.assert_allclose(obj.discriminator_loss(r[:, None], f),
+                               0.5 * ((r - b) ** 2).mean() + 0.5 * (f ** 2).mean(), rtol=1e-5)
+    for kwargs in ({'b': b[:, None]}, {'a': b[:3]}, {'c': b[:, None]}):
+      name = next(iter(kwargs))
+      obj = losses.get('least_squares', **kwargs)
+      shape = re.escape(str(kwargs[name].shape))
+      with self.assertRaisesRegex(ValueError, rf'Label {name} must be a scalar or of shape '
+                                  rf'\({len(r)},\).*got shape {shape}'):
+        (obj.generator_loss if name == 'c' else obj.discriminator_loss)(r, f)
 
   def test_general_form(self):
     # D maximizes E g(r) + E g(-f): g = -softplus(-t) (minimax), t (WGAN), -relu(1-t) (hinge).
