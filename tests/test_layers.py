@@ -440,6 +440,31 @@ class NumpyReferenceTest(chex.TestCase):
       got = jax.jit(fn, static_argnums=(2, 3))(x, w, strides, pads)
       np.testing.assert_allclose(got, want, atol=1e-5)
 
+  @parameterized.parameters(
+      ((2, 3, 8, 3), (2, 2), (1, 1), ((4, -2), (0, 0))),
+      ((2, 3, 8, 3), (2, 2), (2, 2), ((4, -2), (0, 0))),
+      ((1, 2, 3, 3), (3, 3), (1, 2), ((-3, 4), (3, 0))),
+      ((1, 3, 1, 3), (5, 4), (3, 1), ((4, -2), (5, -2))),
+      ((2, 4, 5, 3), (2, 3), (1, 1), ((-5, 6), (2, -4))))
+  def test_a_crop_past_the_other_side_s_padding(self, shape, k, strides, pads):
+    # lax lets a negative pad reach into the other side's padding (3 rows padded (4, -2)
+    # are 5); the crop-first path asked lax.pad for a negative size and raised.
+    x = _inputs(shape)
+    w = _inputs((*k, 3, 2), seed=1)
+    x64, w64 = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    for fn in (layers.phase_conv, layers.strided_conv):
+      got = jax.jit(fn, static_argnums=(2, 3))(x, w, strides, pads)
+      np.testing.assert_allclose(got, _np_conv(x64, w64, strides, pads), atol=1e-5)
+      # Its input gradient is a stride-1 convolution of the cotangent with such pads too.
+      loss = lambda x, fn=fn: jnp.sum(jnp.sin(fn(x, w, strides, pads)))
+      want = jax.grad(lambda x: jnp.sum(jnp.sin(lax.conv_general_dilated(
+          x, w, strides, pads, dimension_numbers=('NHWC', 'HWIO', 'NHWC')))))(x)
+      np.testing.assert_allclose(jax.jit(jax.grad(loss))(x), want, atol=1e-5)
+    if all((n - 1) * st + lo + hi - kk + 2 >= 1  # the transposed output is not empty
+           for n, st, (lo, hi), kk in zip(shape[1:3], strides, pads, k, strict=True)):
+      got = jax.jit(layers.phase_conv_transpose, static_argnums=(2, 3))(x, w, strides, pads)
+      np.testing.assert_allclose(got, _np_conv_transpose(x64, w64, strides, pads), atol=1e-5)
+
   def test_layers_on_a_hand_checked_case(self):
     # One channel, 2x2 input, 2x2 kernel K, stride 2, 'VALID' (lax pads the dilated input
     # by 1 on each side): the transposed convolution tiles x[i, j] * flip(K) into disjoint

@@ -99,9 +99,18 @@ def conv_stride1(x: chex.Array, kernel: chex.Array, padding: Pairs,
   memory for some convolutions with negative padding.
   """
   if any(p < 0 for pair in padding for p in pair):
-    crop = [(0, 0, 0)] + [(min(lo, 0), min(hi, 0), 0) for lo, hi in padding] + [(0, 0, 0)]
-    x = lax.pad(x, jnp.zeros((), x.dtype), crop)
-    padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+    out = [out_size(n, k, 1, pad)
+           for pad, n, k in zip(padding, x.shape[1:3], kernel.shape[:2], strict=True)]
+    if (empty := empty_output(x, kernel, out)) is not None:
+      return empty
+    if all(n + min(lo, 0) + min(hi, 0) >= 0 for (lo, hi), n in zip(padding, x.shape[1:3])):
+      crop = [(0, 0, 0)] + [(min(lo, 0), min(hi, 0), 0) for lo, hi in padding] + [(0, 0, 0)]
+      x = lax.pad(x, jnp.zeros((), x.dtype), crop)
+      padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
+    else:  # a crop reaches past the other side's padding (lax allows it): pad as one
+      x = lax.pad(x, jnp.zeros((), x.dtype),
+                  [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in padding] + [(0, 0, 0)])
+      padding = ((0, 0), (0, 0))
   # Make input and output the same size: a larger output is padded into the input, a
   # smaller one computed larger and cut.
   out = [out_size(n, k, 1, pad)
