@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest
 
-from jaxgan import losses, registry
+from jaxgan import losses, models, registry
 
 
 def _scaled(x, a: float = 1.0, flag: bool = False, mode: str = 'l1'):
@@ -92,6 +92,18 @@ class RegistryTest(chex.TestCase):
                                   f"module 'block' has no argument.*{bad}.*it takes: "
                                   'features, scale'):
         r.get('block', **{bad: None})
+
+  def test_model_attributes_are_checked_against_their_defaults(self):
+    # 'False' (a string) is true: it switched spectral normalization on, silently.
+    for part, kwargs, message in (
+        ('generator', {'spectral_norm': 'False'}, "spectral_norm must be a bool .*'False'"),
+        ('discriminator', {'width': '64'}, "width must be a number .*'64'"),
+        ('generator', {'ngf': float('inf')}, 'ngf must be a finite number .*inf')):
+      with self.assertRaisesRegex(registry.ArgumentError, f'The {part} of model .*{message}'):
+        models.get('sngan' if 'ngf' in kwargs or 'spectral_norm' in kwargs else 'dcgan',
+                   **{part: kwargs})
+    g, _ = models.get('sngan', generator={'spectral_norm': True, 'ngf': 16})
+    self.assertEqual((g.spectral_norm, g.ngf), (True, 16))
 
 
 def _needs(x, k: float, *, m: int = 1):

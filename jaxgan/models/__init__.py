@@ -59,6 +59,8 @@ def _make(family: Family, generator: dict | None = None,
     what = f'The {part} of model {family.name!r}'
     kwargs = _named_inits(what, kwargs)
     registry.check_kwargs(what, cls, kwargs)
+    # spectral_norm='False' is not true; an initializer may be given by name or as a function
+    registry.check_values(what, cls, {k: v for k, v in kwargs.items() if not k.endswith('_init')})
     modules.append(cls(**kwargs))
   return modules[0], modules[1]
 

@@ -103,7 +103,8 @@ def conv_stride1(x: chex.Array, kernel: chex.Array, padding: Pairs,
            for pad, n, k in zip(padding, x.shape[1:3], kernel.shape[:2], strict=True)]
     if (empty := empty_output(x, kernel, out)) is not None:
       return empty
-    if all(n + min(lo, 0) + min(hi, 0) >= 0 for (lo, hi), n in zip(padding, x.shape[1:3])):
+    if all(n + min(lo, 0) + min(hi, 0) >= 0
+           for (lo, hi), n in zip(padding, x.shape[1:3], strict=True)):
       crop = [(0, 0, 0)] + [(min(lo, 0), min(hi, 0), 0) for lo, hi in padding] + [(0, 0, 0)]
       x = lax.pad(x, jnp.zeros((), x.dtype), crop)
       padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
