@@ -2,7 +2,8 @@
 trains it: the SNGAN ResNets with conditional BatchNorm in G and a projection head in D,
 the SNGAN schedule (hinge, n_critic 5, Adam 2e-4 (0, 0.9) decayed linearly to 0 over
 100,000 steps, batch 64).
-Mimicry's FID (50k samples against the training set): 10.84.
+Mimicry's FID (50k samples against the training set): 10.84. G upsamples
+nearest-neighbour, as the chainer code (Mimicry: bilinear; ``jaxgan/models/resnet.py``).
 
   python -m launch.train --config=configs/cgan_pd_cifar10.py --workdir=/tmp/cgan_pd
 """

@@ -61,7 +61,8 @@ def get_config(options: str = '') -> ml_collections.ConfigDict:
   if 'psnr' in opts:
     c.n_critic, c.adversarial_weight = 0, 0.0
     c.content.update(pixel='l1', pixel_weight=1.0)
-    # The paper: 2e-4, halved every 2e5 updates (constant in the short ':small' run).
+    # The paper: 2e-4, halved every 2e5 updates (constant in the short ':small' run);
+    # BasicSR's PSNR-stage file instead restarts a cosine every 250k (eta_min 1e-7).
     schedule = ('constant' if 'small' in opts
                 else 'multistep(milestones=(200000, 400000, 600000, 800000), gamma=0.5)')
     c.g_optimizer = dict(name='adam', learning_rate=2e-4, b1=0.9, b2=0.99, schedule=schedule)

@@ -3,7 +3,8 @@
 it: the paper defines 128 px only, at 32x32 there), spectral norm in G and D,
 hinge loss and TTUR (G lr 1e-4, D lr 4e-4, betas (0, 0.9)), n_critic 1, batch 64, z 128,
 100,000 steps. ``:cond`` is the class-conditional version (conditional BN in G, a
-projection D).
+projection D). G upsamples nearest-neighbour, as the chainer SNGAN code (Mimicry:
+bilinear; ``jaxgan/models/resnet.py``).
 
   python -m launch.train --config=configs/sagan_cifar10.py --workdir=/tmp/sagan
   python -m launch.train --config=configs/sagan_cifar10.py:cond --workdir=/tmp/sagan_cond

@@ -4,7 +4,9 @@ ResNet G (ngf 256) and D (ndf 128, spectral norm on every layer), hinge loss, n_
 Adam 2e-4 (0, 0.9) decayed linearly to 0 over the 100,000 generator steps (Mimicry's
 ``lr_decay='linear'``; a run of another length sets ``schedule='linear(decay_steps=N)'``
 on both optimizers), batch 64, z 128. Mimicry's FID with this
-protocol (50k samples against the training set): 16.77. Needs the prepared TFDS cifar10:
+protocol (50k samples against the training set): 16.77. One architectural difference: G
+upsamples nearest-neighbour, as the chainer SNGAN code (Mimicry: bilinear;
+``jaxgan/models/resnet.py``). Needs the prepared TFDS cifar10:
 
   python -m launch.train --config=configs/sngan_cifar10.py --workdir=/tmp/sngan
   python -m launch.train --config=configs/sngan_cifar10.py:digits --workdir=/tmp/sngan_digits

@@ -8,7 +8,9 @@ Wasserstein loss with gradient penalty lambda = 10, n_critic = 5, Adam (lr 1e-4,
   weights (0.58M parameters); theirs has 5x5 kernels, no BatchNorm in its WGAN-GP mode,
   4x4x256 -> 128 -> 64 -> 1, a sigmoid output in [0, 1] and He-uniform weights (~1.55M);
 * the critic has two 4x4 stride-2 layers (64, 128 channels) with LayerNorm (the paper's
-  advice for a critic without batch statistics; 0.14M parameters); theirs has three 5x5
+  advice for a critic without batch statistics; 0.14M parameters), per position over
+  the channels (``norm='layer'``, the digits study's critic; the paper's ResNet code
+  normalizes each example over C, H and W: ``norm='layer_chw'``); theirs has three 5x5
   layers to 256 channels without normalization (~1.03M);
 * batch 32 (theirs 50), z 64 (theirs 128), 30 epochs (theirs 200,000 generator
   iterations; on the 1,797 offline digits 30 epochs are 337 generator steps, on MNIST
