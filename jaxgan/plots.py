@@ -81,20 +81,22 @@ NONFINITE_COLOR = (1.0, 0.0, 1.0)
 
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 1) -> np.ndarray:
   """Tiles ``images[N, H, W, C]`` in [-1, 1] into one ``[rows*H', cols*W', C]`` array
-  in [0, 1]; a pixel with a non-finite value is :data:`NONFINITE_COLOR` (a grayscale grid
-  that has one is RGB)."""
+  in [0, 1], ``ncols`` images a row (default: a square grid; at most ``N``); a pixel with a
+  non-finite value is :data:`NONFINITE_COLOR` (a grayscale grid that has one is RGB)."""
   images = np.asarray(images, np.float32)
   if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
     raise ValueError('An image grid takes images [N, H, W, C] of 1 (gray), 3 (RGB) or 4 '
                      f'(RGBA) channels; got shape {images.shape}.')
   n, h, w, c = images.shape
+  if not n:
+    raise ValueError(f'An image grid needs at least one image; got shape {images.shape}.')
   cells = np.clip((images + 1.0) / 2.0, 0.0, 1.0)
   bad = ~np.all(np.isfinite(images), axis=-1)  # before clipping: clip(-inf) is 0
   if bad.any():
     cells = np.repeat(cells, 3, -1) if c == 1 else cells
     c = cells.shape[-1]
     cells[bad] = NONFINITE_COLOR + (1.0,) * (c - 3)
-  ncols = ncols or int(math.ceil(math.sqrt(n)))
+  ncols = min(ncols or int(math.ceil(math.sqrt(n))), n)  # fewer images: no blank columns
   nrows = int(math.ceil(n / ncols))
   grid = np.ones((nrows * (h + pad) + pad, ncols * (w + pad) + pad, c), np.float32)
   for i, img in enumerate(cells):
@@ -127,8 +129,9 @@ def save_image_grid(images: np.ndarray, path: str, scale: int = 3,
 
 def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str = '') -> str:
   """Writes a scatter of 2-D ``samples`` over the true ``modes`` (a PNG when ``path`` has
-  no suffix). Returns the file written. Samples with a NaN or infinite coordinate cannot be
-  drawn: the title counts them, with a warning."""
+  no suffix). Returns the file written. The view is the modes' box widened 1.5 times;
+  samples outside it, or with a NaN or infinite coordinate, are not drawn: the title counts
+  them, with a warning."""
   path = check_format(path)
   modes = np.asarray(modes, np.float64)
   if modes.ndim != 2 or modes.shape[1] != 2 or not len(modes) or not np.isfinite(modes).all():
@@ -140,11 +143,17 @@ def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str =
     warnings.warn(f'{path}: {bad} of {len(samples)} samples are not finite (NaN or Inf) '
                   'and are not drawn.', stacklevel=2)
     title = f'{title} ({bad} non-finite not drawn)' if title else f'{bad} non-finite not drawn'
+  lim = float(np.abs(modes).max()) * 1.5 or 1.0
+  with np.errstate(invalid='ignore'):  # NaN compares False: counted above
+    far = int(np.sum(np.any(np.abs(samples) > lim, axis=-1) & np.all(np.isfinite(samples), -1)))
+  if far:  # a generator that throws mass away must not look perfect
+    warnings.warn(f'{path}: {far} of {len(samples)} samples lie outside the view '
+                  f'[-{lim:g}, {lim:g}]^2 and are not drawn.', stacklevel=2)
+    title = f'{title} ({far} outside the view)' if title else f'{far} outside the view'
   fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
   with _closed_on_error(fig):
     ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label='samples')
     ax.scatter(modes[:, 0], modes[:, 1], s=30, c='red', marker='x', label='modes')
-    lim = float(np.abs(modes).max()) * 1.5 or 1.0
     ax.set_xlim(-lim, lim)
     ax.set_ylim(-lim, lim)
     ax.set_aspect('equal')
@@ -166,7 +175,12 @@ def save_loss_curves(rows: list[dict], path: str) -> str | None:
     axes = np.atleast_1d(axes)
     steps = [r['step'] for r in rows]
     for ax, key in zip(axes, keys, strict=True):
-      ax.plot(steps, [r.get(key, np.nan) for r in rows], lw=1)
+      y = np.asarray([r.get(key, np.nan) for r in rows], np.float64)
+      line, = ax.plot(steps, y, lw=1)
+      # A point with no finite neighbour (one row; a row between gaps) makes no line: a dot.
+      ok = np.isfinite(y)
+      alone = ok & ~np.r_[False, ok[:-1]] & ~np.r_[ok[1:], False]
+      ax.plot(np.asarray(steps)[alone], y[alone], '.', ms=4, color=line.get_color())
       ax.set_ylabel(key, fontsize=8)
       ax.grid(alpha=0.3)
     axes[-1].set_xlabel('generator step')

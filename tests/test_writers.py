@@ -278,9 +278,22 @@ class PicturesTest(chex.TestCase):
       return real(ax, *args, **kwargs)
     with mock.patch.object(matplotlib.axes.Axes, 'plot', plot):
       plots.save_loss_curves(rows, os.path.join(tempfile.mkdtemp(), 'curves.png'))
-    self.assertEqual([d[0] for d in drawn], [[1, 2, 3]] * 2)
+    # Per panel a line, then a dot at each point with no finite neighbour (a line through
+    # one point draws nothing): the penalty's one row before its gap.
+    self.assertEqual([d[0] for d in drawn], [[1, 2, 3], [], [1, 2, 3], [1]])
     self.assertEqual(drawn[0][1], [1.0, 0.9, 0.8])
-    np.testing.assert_array_equal(drawn[1][1], [0.5, np.nan, np.nan])  # a gap, not 0
+    np.testing.assert_array_equal(drawn[2][1], [0.5, np.nan, np.nan])  # a gap, not 0
+    self.assertEqual(drawn[3][1], [0.5])
+
+  def test_one_row_is_drawn(self):
+    # A run of log_every steps logs one row: each panel was empty.
+    from PIL import Image
+    path = os.path.join(tempfile.mkdtemp(), 'curves.png')
+    plots.save_loss_curves([{'step': 50, 'd_loss': 1.3, 'g_loss': 0.7}], path)
+    with Image.open(path) as im:
+      rgb = np.asarray(im.convert('RGB'), np.int64)
+    blue = (np.abs(rgb - [31, 119, 180]).sum(-1) < 60).sum()  # matplotlib's first colour
+    self.assertGreater(blue, 10)
 
   def test_image_grid_by_hand(self):
     # 5 images of 2x3 px: a 3-column grid (ceil(sqrt(5))) of 2 rows, 1 px pads of white
@@ -293,6 +306,11 @@ class PicturesTest(chex.TestCase):
       want[top:top + 2, left:left + 3] = np.clip((x[i] + 1) / 2, 0, 1)
     np.testing.assert_allclose(grid, want, rtol=1e-6)
     chex.assert_shape(plots.image_grid(x, ncols=5), (1 + 3, 1 + 5 * 4, 1))
+    # More columns than images (a conditional grid of K columns, fewer samples): no blank
+    # columns; no image at all is refused.
+    chex.assert_shape(plots.image_grid(x[:2], ncols=10), (1 + 3, 1 + 2 * 4, 1))
+    with self.assertRaisesRegex(ValueError, r'at least one image; got shape \(0, 2, 3, 1\)'):
+      plots.image_grid(x[:0])
     for bad in (np.zeros((2, 4, 4, 2)), np.zeros((4, 4, 3))):
       with self.assertRaisesRegex(ValueError, r'of 1 \(gray\), 3 \(RGB\) or 4 \(RGBA\) '
                                   f'channels; got shape {re.escape(str(bad.shape))}'):
@@ -428,6 +446,21 @@ class PicturesTest(chex.TestCase):
       plots.save_scatter(samples, np.ones((2, 2)), os.path.join(tempfile.mkdtemp(), 's'),
                          'ring8')
     self.assertEqual(titles, ['ring8 (2 non-finite not drawn)'])
+
+  def test_samples_outside_the_view_are_counted(self):
+    # The view is the modes' box 1.5 times (|x|, |y| <= 3 here): a third of the mass thrown
+    # to (10, 10) drew as a perfect ring.
+    modes = np.array([[2.0, 0.0], [0.0, -2.0], [-2.0, 1.0]])
+    samples = np.array([[2.0, 0.1], [10.0, 10.0], [0.0, -3.5], [2.9, -2.9], [np.nan, 50.0]])
+    titles, real_save = [], plots.save_figure
+
+    def save(fig, path):
+      titles.append(fig.axes[0].get_title())
+      return real_save(fig, path)
+    with mock.patch.object(plots, 'save_figure', save), \
+        self.assertWarnsRegex(UserWarning, r'2 of 5 samples lie outside the view \[-3, 3\]'):
+      plots.save_scatter(samples, modes, os.path.join(tempfile.mkdtemp(), 's'), 'ring8')
+    self.assertEqual(titles, ['ring8 (1 non-finite not drawn) (2 outside the view)'])
 
   def test_loss_curves_return_the_file_written(self):
     d = tempfile.mkdtemp()
