@@ -76,7 +76,9 @@ def classification_loss(logits: chex.Array, labels: chex.Array) -> chex.Array:
     raise ValueError(f'labels must be integer class indices; got dtype {labels.dtype}.')
   ce = optax.softmax_cross_entropy_with_integer_labels(_float(logits), labels)
   # A negative label would index from the end (class K - 1 for -1, as NumPy), silently.
-  inside = (labels >= 0) & (labels < logits.shape[-1])
+  inside = labels >= 0
+  if logits.shape[-1] <= jnp.iinfo(labels.dtype).max:  # else K wraps in the labels' type
+    inside &= labels < logits.shape[-1]
   return jnp.mean(jnp.where(inside, ce, jnp.nan))
 
 

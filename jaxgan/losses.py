@@ -149,8 +149,9 @@ def least_squares_discriminator_loss(real_logits: chex.Array, fake_logits: chex.
   Args:
     real_logits: critic outputs on real samples, shape (batch,) or (batch, 1).
     fake_logits: critic outputs on generated samples, shape (batch,) or (batch, 1).
-    a: target label of fake samples for the discriminator.
-    b: target label of real samples.
+    a: target label of fake samples for the discriminator (a scalar, or one per example
+      of the flattened logits' shape ``[batch]``; another shape is a ``ValueError``).
+    b: target label of real samples (as ``a``).
     c: unused here (the generator's target); kept so one set of labels serves both.
     scale: factor of each squared term (1/2 in the paper, 1 for plain MSE).
 
@@ -180,7 +181,8 @@ def least_squares_generator_loss(real_logits: chex.Array, fake_logits: chex.Arra
     fake_logits: critic outputs on generated samples, shape (batch,) or (batch, 1).
     a: unused here (the discriminator's fake label).
     b: unused here (the discriminator's real label).
-    c: the value the generator wants the critic to output on its samples.
+    c: the value the generator wants the critic to output on its samples (a scalar, or
+      one per example of shape ``[batch]``; another shape is a ``ValueError``).
     scale: factor of the squared term (1/2 in the paper).
 
   Returns:

@@ -111,6 +111,11 @@ class ClassificationLossTest(chex.TestCase):
     self.assertTrue(np.isnan(float(auxiliary.categorical_mutual_information(
         logits, np.array([0, -1, 1, 2])))))
     np.testing.assert_allclose(fn(logits, labels), np_ce(logits, labels), rtol=1e-5)
+    # K beyond the labels' integer type (300 classes, uint8 labels) does not wrap.
+    wide, _ = _logits(8, 4, 300)
+    for dtype, y in ((np.uint8, [3, 255, 0, 200]), (np.int8, [3, 100, 0, 127])):
+      np.testing.assert_allclose(fn(wide, np.array(y, dtype)), np_ce(wide, np.array(y)),
+                                 rtol=1e-5)
 
   def test_bad_inputs_name_the_shapes(self):
     with self.assertRaisesRegex(ValueError, r'\(4, 5\).*\(3,\)'):

@@ -441,14 +441,14 @@ class NumpyReferenceTest(chex.TestCase):
       np.testing.assert_allclose(got, want, atol=1e-5)
 
   @parameterized.parameters(
-      ((2, 3, 8, 3), (2, 2), (1, 1), ((4, -2), (0, 0))),
-      ((2, 3, 8, 3), (2, 2), (2, 2), ((4, -2), (0, 0))),
+      ((2, 3, 8, 3), (2, 2), (1, 1), ((6, -5), (0, 0))),
+      ((2, 3, 8, 3), (2, 2), (2, 2), ((6, -5), (0, 0))),
       ((1, 2, 3, 3), (3, 3), (1, 2), ((-3, 4), (3, 0))),
       ((1, 3, 1, 3), (5, 4), (3, 1), ((4, -2), (5, -2))),
       ((2, 4, 5, 3), (2, 3), (1, 1), ((-5, 6), (2, -4))))
   def test_a_crop_past_the_other_side_s_padding(self, shape, k, strides, pads):
-    # lax lets a negative pad reach into the other side's padding (3 rows padded (4, -2)
-    # are 5); the crop-first path asked lax.pad for a negative size and raised.
+    # lax lets a negative pad reach into the other side's padding (3 rows padded (6, -5)
+    # are 4); the crop-first path asked lax.pad for a negative size (3 - 5) and raised.
     x = _inputs(shape)
     w = _inputs((*k, 3, 2), seed=1)
     x64, w64 = np.asarray(x, np.float64), np.asarray(w, np.float64)

@@ -104,6 +104,11 @@ class RegistryTest(chex.TestCase):
                    **{part: kwargs})
     g, _ = models.get('sngan', generator={'spectral_norm': True, 'ngf': 16})
     self.assertEqual((g.spectral_norm, g.ngf), (True, 16))
+    # Checked against the class's defaults: sagan's partial sets attention_at=16, and None
+    # (no attention, the class's default) stays valid.
+    g, d = models.get('sagan', generator={'attention_at': None},
+                      discriminator={'attention_at': None})
+    self.assertEqual((g.attention_at, d.attention_at), (None, None))
 
 
 def _needs(x, k: float, *, m: int = 1):

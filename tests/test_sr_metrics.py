@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -213,6 +215,23 @@ class ClosedFormTest(chex.TestCase, parameterized.TestCase):
       want = [lum(y(v + d, v), y(v, v)) for v, d in levels]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)
     self.assertEqual(got.dtype, np.float32)
+
+  def test_ssim_without_a_cpu_backend(self):
+    # JAX_PLATFORMS=cuda starts no CPU backend: jax.devices('cpu') raises; the moments are
+    # then taken in float64 on the default device.
+    hr8, sr8 = _hr_sr_uint8(seed=10, n=2)
+    rng = np.random.default_rng(11)
+    hr, srx = _to_jaxgan(hr8, rng), _to_jaxgan(sr8, rng)
+    want = np.asarray(sr.ssim(srx, hr, crop_border=4))
+    real = jax.devices
+
+    def devices(backend=None):
+      if backend == 'cpu':
+        raise RuntimeError('Unknown backend cpu')
+      return real(backend)
+    with mock.patch.object(jax, 'devices', devices):
+      got = np.asarray(sr.ssim(srx, hr, crop_border=4))
+    np.testing.assert_array_equal(got, want)
 
   def test_out_of_range_values_are_clipped_as_a_png_would(self):
     # to_8bit: round(255 * clip((x + 1) / 2, 0, 1)). Under jit the range is not checked,

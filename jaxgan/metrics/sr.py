@@ -113,8 +113,9 @@ def psnr(sr: jax.Array, hr: jax.Array, *, crop_border: int,
     PSNR per image ``[N]`` (a scalar for one image ``[H, W, 3]``), float32.
 
   Raises:
-    ValueError: on mismatched or wrong shapes, an unknown convention, a crop that leaves
-      no pixels, or (outside ``jit``) values outside [-1, 1] or not finite.
+    ValueError: on mismatched or wrong shapes, no images, integer images, an unknown
+      convention, a crop that leaves no pixels, or (outside ``jit``) values outside
+      [-1, 1] or not finite.
 
   References:
     Ledig et al., CVPR 2017 (SRGAN; Y channel, border = scale); Wang et al., ESRGAN, ECCV
@@ -166,10 +167,12 @@ def ssim(sr: jax.Array, hr: jax.Array, *, crop_border: int,
   # float32, E[x^2] - mu^2 near white (230^2 = 52,900) cancels to ~0.01 of a level, and a
   # flat bright region's SSIM came out up to 9e-5 low (papers print 4 decimals); float64
   # agrees with the closed form to 1e-15. The 8-bit levels and Y are as in float32.
-  cpu = jax.devices('cpu')[0]
+  try:
+    put = functools.partial(jax.device_put, device=jax.devices('cpu')[0])
+  except RuntimeError:  # JAX_PLATFORMS without cpu: on the default device
+    put = jnp.asarray
   with jax.enable_x64(True):
-    out = np.asarray(_ssim(jax.device_put(sr, cpu), jax.device_put(hr, cpu),
-                           int(crop_border), convention, True))
+    out = np.asarray(_ssim(put(sr), put(hr), int(crop_border), convention, True))
   return jnp.asarray(out.astype(np.float32))
 
 

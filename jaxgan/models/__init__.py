@@ -59,8 +59,10 @@ def _make(family: Family, generator: dict | None = None,
     what = f'The {part} of model {family.name!r}'
     kwargs = _named_inits(what, kwargs)
     registry.check_kwargs(what, cls, kwargs)
-    # spectral_norm='False' is not true; an initializer may be given by name or as a function
-    registry.check_values(what, cls, {k: v for k, v in kwargs.items() if not k.endswith('_init')})
+    # spectral_norm='False' is not true. Against the class's own defaults, not a partial's
+    # (sagan's attention_at=16 may be None); an initializer may be a name or a function.
+    registry.check_values(what, getattr(cls, 'func', cls),
+                          {k: v for k, v in kwargs.items() if not k.endswith('_init')})
     modules.append(cls(**kwargs))
   return modules[0], modules[1]
 
