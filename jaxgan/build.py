@@ -219,7 +219,7 @@ def _check_perceptual_size(config: ml_collections.ConfigDict, pipe: data.Pipelin
       crops = f'larger crops ({_data_flag(config, "crop_size", -(-need // scale) * scale)}) or '
     raise ConfigError(
         f'config.content.perceptual_layer = {c.perceptual_layer!r} needs images of at least '
-        f'{need}x{need} pixels (VGG19 block {c.perceptual_layer[4]}); {pipe.name!r} has '
+        f'{need}x{need} pixels (VGG19 block {vgg.block_of(c.perceptual_layer)}); {pipe.name!r} has '
         f'samples of shape {pipe.element_shape}. Use {crops}a shallower layer.')
 
 

@@ -58,6 +58,14 @@ def _constant(learning_rate: float) -> float:
   return learning_rate
 
 
+def _non_negative(name: str, value: float) -> None:
+  """A factor or end value of a schedule's rate: below 0 the player would climb its own
+  loss."""
+  if not (math.isfinite(value) and value >= 0):
+    raise ConfigError(f'schedule argument {name} = {value!r}: must be a finite number >= 0 '
+                      '(a negative learning rate ascends the loss).')
+
+
 def _multistep(learning_rate: float, milestones: tuple[int, ...],
                gamma: float = 0.1) -> optax.Schedule:
   """The rate times ``gamma`` from each milestone on (PyTorch's ``MultiStepLR``, the SR
@@ -67,16 +75,8 @@ def _multistep(learning_rate: float, milestones: tuple[int, ...],
     raise ConfigError(f'schedule argument milestones = {milestones!r}: must be a tuple of '
                       'train steps, e.g. milestones=(100000,) (mind the comma).')
   bounds = jnp.asarray([_steps('milestones', m, 0) for m in milestones], jnp.int32)
-  if not (math.isfinite(gamma) and gamma >= 0):
-    raise ConfigError(f'schedule argument gamma = {gamma!r}: must be a finite number >= 0.')
+  _non_negative('gamma', gamma)
   return lambda count: learning_rate * gamma ** jnp.sum(count >= bounds)
-
-
-def _non_negative(name: str, value: float) -> None:
-  """A rate a schedule ends at: below 0 the player would climb its own loss."""
-  if not (math.isfinite(value) and value >= 0):
-    raise ConfigError(f'schedule argument {name} = {value!r}: must be a finite number >= 0 '
-                      '(a negative learning rate ascends the loss).')
 
 
 def _linear(learning_rate: float, decay_steps: int, end_value: float = 0.0) -> optax.Schedule:

@@ -98,11 +98,13 @@ def conv_stride1(x: chex.Array, kernel: chex.Array, padding: Pairs,
   Negative padding crops the input first: XLA:CPU (jax 0.10.2) returns uninitialized
   memory for some convolutions with negative padding.
   """
+  # The output's size (the padding's total per axis, which the crop below keeps); an empty
+  # one before any pad (a crop of more than the input would be a negative size).
+  out = [out_size(n, k, 1, pad)
+         for pad, n, k in zip(padding, x.shape[1:3], kernel.shape[:2], strict=True)]
+  if (empty := empty_output(x, kernel, out)) is not None:
+    return empty
   if any(p < 0 for pair in padding for p in pair):
-    out = [out_size(n, k, 1, pad)
-           for pad, n, k in zip(padding, x.shape[1:3], kernel.shape[:2], strict=True)]
-    if (empty := empty_output(x, kernel, out)) is not None:
-      return empty
     if all(n + min(lo, 0) + min(hi, 0) >= 0
            for (lo, hi), n in zip(padding, x.shape[1:3], strict=True)):
       crop = [(0, 0, 0)] + [(min(lo, 0), min(hi, 0), 0) for lo, hi in padding] + [(0, 0, 0)]
@@ -114,10 +116,6 @@ def conv_stride1(x: chex.Array, kernel: chex.Array, padding: Pairs,
       padding = ((0, 0), (0, 0))
   # Make input and output the same size: a larger output is padded into the input, a
   # smaller one computed larger and cut.
-  out = [out_size(n, k, 1, pad)
-         for pad, n, k in zip(padding, x.shape[1:3], kernel.shape[:2], strict=True)]
-  if (empty := empty_output(x, kernel, out)) is not None:
-    return empty
   pre, conv_pad = [(0, 0, 0)], []
   for (lo, hi), n, q in zip(padding, x.shape[1:3], out, strict=True):
     grow = max(q - n, 0)

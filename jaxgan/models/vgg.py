@@ -82,11 +82,15 @@ def check_layers(layers: Sequence[str]) -> tuple[str, ...]:
   return layers
 
 
+def block_of(layer: str) -> int:
+  """The block (1-5) of a layer of :data:`LAYERS`: 5 for ``'conv5_4'`` and ``'relu5_4'``."""
+  return int(check_layers(layer)[0][4])
+
+
 def min_side(layers: Sequence[str]) -> int:
   """The smallest image side whose features at the deepest of ``layers`` are not empty:
   ``2**(B-1)`` in block ``B`` (its input has passed ``B - 1`` max pools, which floor)."""
-  deepest = max(check_layers(layers), key=LAYERS.index)
-  return 2 ** (int(deepest[4]) - 1)  # 'conv5_4', 'relu5_4': the block's digit
+  return 2 ** (block_of(max(check_layers(layers), key=LAYERS.index)) - 1)
 
 
 class VGG19Features(nn.Module):
@@ -116,10 +120,11 @@ class VGG19Features(nn.Module):
     if x.ndim != 4 or x.shape[-1] != 3:
       raise ValueError(f'VGG19Features takes RGB images [N, H, W, 3]; got shape {x.shape}.')
     deepest = max(layers, key=LAYERS.index)
-    if min(x.shape[1:3]) < min_side(layers):  # else empty features: a perceptual loss of NaN
-      raise ValueError(f'VGG19Features at {deepest} needs images of at least '
-                       f'{min_side(layers)}x{min_side(layers)} pixels (block {deepest[4]} '
-                       f'follows {int(deepest[4]) - 1} max pools of 2); got shape {x.shape}.')
+    need = min_side(layers)
+    if min(x.shape[1:3]) < need:  # else empty features: a perceptual loss of NaN
+      raise ValueError(f'VGG19Features at {deepest} needs images of at least {need}x{need} '
+                       f'pixels (block {block_of(deepest)} follows {block_of(deepest) - 1} max '
+                       f'pools of 2); got shape {x.shape}.')
     mean = jnp.asarray(IMAGENET_MEAN, jnp.float32)
     std = jnp.asarray(IMAGENET_STD, jnp.float32)
     x = (((x.astype(jnp.float32) + 1) / 2 - mean) / std).astype(self.dtype)
