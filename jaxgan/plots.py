@@ -138,18 +138,18 @@ def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str =
     raise ValueError(f'{path}: the modes must be finite 2-D points [k >= 1, 2]; got an array '
                      f'of shape {modes.shape}.')
   samples = np.asarray(samples)
-  bad = int(np.sum(~np.all(np.isfinite(samples), axis=-1)))
-  if bad:
-    warnings.warn(f'{path}: {bad} of {len(samples)} samples are not finite (NaN or Inf) '
-                  'and are not drawn.', stacklevel=2)
-    title = f'{title} ({bad} non-finite not drawn)' if title else f'{bad} non-finite not drawn'
   lim = float(np.abs(modes).max()) * 1.5 or 1.0
-  with np.errstate(invalid='ignore'):  # NaN compares False: counted above
-    far = int(np.sum(np.any(np.abs(samples) > lim, axis=-1) & np.all(np.isfinite(samples), -1)))
-  if far:  # a generator that throws mass away must not look perfect
-    warnings.warn(f'{path}: {far} of {len(samples)} samples lie outside the view '
-                  f'[-{lim:g}, {lim:g}]^2 and are not drawn.', stacklevel=2)
-    title = f'{title} ({far} outside the view)' if title else f'{far} outside the view'
+  finite = np.all(np.isfinite(samples), axis=-1)
+  with np.errstate(invalid='ignore'):  # NaN compares False: counted as not finite
+    far = finite & np.any(np.abs(samples) > lim, axis=-1)
+  # Samples not drawn are counted: a generator that throws mass away must not look perfect.
+  for count, what, note in (
+      (int(np.sum(~finite)), 'are not finite (NaN or Inf)', 'non-finite not drawn'),
+      (int(np.sum(far)), f'lie outside the view [-{lim:g}, {lim:g}]^2', 'outside the view')):
+    if count:
+      warnings.warn(f'{path}: {count} of {len(samples)} samples {what} and are not drawn.',
+                    stacklevel=2)
+      title = f'{title} ({count} {note})' if title else f'{count} {note}'
   fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
   with _closed_on_error(fig):
     ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label='samples')

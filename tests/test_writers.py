@@ -436,15 +436,8 @@ class PicturesTest(chex.TestCase):
 
   def test_non_finite_samples_of_a_scatter_are_counted(self):
     samples = np.array([[0.5, 0.0], [np.nan, 1.0], [np.inf, 0.0]])
-    titles, real_save = [], plots.save_figure
-
-    def save(fig, path):
-      titles.append(fig.axes[0].get_title())
-      return real_save(fig, path)
-    with mock.patch.object(plots, 'save_figure', save), \
-        self.assertWarnsRegex(UserWarning, '2 of 3 samples are not finite'):
-      plots.save_scatter(samples, np.ones((2, 2)), os.path.join(tempfile.mkdtemp(), 's'),
-                         'ring8')
+    with self.assertWarnsRegex(UserWarning, '2 of 3 samples are not finite'):
+      titles = _scatter_titles(samples, np.ones((2, 2)), 'ring8')
     self.assertEqual(titles, ['ring8 (2 non-finite not drawn)'])
 
   def test_samples_outside_the_view_are_counted(self):
@@ -452,14 +445,8 @@ class PicturesTest(chex.TestCase):
     # to (10, 10) drew as a perfect ring.
     modes = np.array([[2.0, 0.0], [0.0, -2.0], [-2.0, 1.0]])
     samples = np.array([[2.0, 0.1], [10.0, 10.0], [0.0, -3.5], [2.9, -2.9], [np.nan, 50.0]])
-    titles, real_save = [], plots.save_figure
-
-    def save(fig, path):
-      titles.append(fig.axes[0].get_title())
-      return real_save(fig, path)
-    with mock.patch.object(plots, 'save_figure', save), \
-        self.assertWarnsRegex(UserWarning, r'2 of 5 samples lie outside the view \[-3, 3\]'):
-      plots.save_scatter(samples, modes, os.path.join(tempfile.mkdtemp(), 's'), 'ring8')
+    with self.assertWarnsRegex(UserWarning, r'2 of 5 samples lie outside the view \[-3, 3\]'):
+      titles = _scatter_titles(samples, modes, 'ring8')
     self.assertEqual(titles, ['ring8 (1 non-finite not drawn) (2 outside the view)'])
 
   def test_loss_curves_return_the_file_written(self):
@@ -467,6 +454,18 @@ class PicturesTest(chex.TestCase):
     self.assertEqual(plots.save_loss_curves([{'step': 1, 'd_loss': 0.5}],
                                             os.path.join(d, 'c')), os.path.join(d, 'c.png'))
     self.assertIsNone(plots.save_loss_curves([{'step': 1}], os.path.join(d, 'e.png')))
+
+
+def _scatter_titles(samples: np.ndarray, modes: np.ndarray, title: str) -> list[str]:
+  """The titles of the figures :func:`plots.save_scatter` writes (to a new folder)."""
+  titles, real_save = [], plots.save_figure
+
+  def save(fig, path):
+    titles.append(fig.axes[0].get_title())
+    return real_save(fig, path)
+  with mock.patch.object(plots, 'save_figure', save):
+    plots.save_scatter(samples, modes, os.path.join(tempfile.mkdtemp(), 's'), title)
+  return titles
 
 
 def _saved(states: dict, keep: int = 3) -> str:
