@@ -49,18 +49,27 @@ class EvaluateImagesTest(chex.TestCase):
     weights = os.path.join(tempfile.mkdtemp(), 'w.npz')
     np.savez(weights, **state_dict)
     spy = mock.patch.object(inception, 'fid_kid_is', wraps=inception.fid_kid_is)
+    features = []  # what Inception gave for each set, in order: the reals, then the samples
+
+    def features_kept(variables, images, *args, **kwargs):
+      features.append((images, real_features(variables, images, *args, **kwargs)))
+      return features[-1][1]
+    real_features = inception.features_and_logits
     with (tfds.testing.mock_data(num_examples=24), self.assertWarnsRegex(UserWarning, '2048'),
-          spy as fid_kid_is):
+          spy as fid_kid_is,
+          mock.patch.object(inception, 'features_and_logits', features_kept)):
       result = evaluate.evaluate(wd, num_samples=20, inception_weights=weights)
     self.assertEqual((result['num_real'], result['num_fake'], result['kid_subset_size']),
                      (20, 20, 20))  # the KID subsets' size, under its 1,000: recorded
     # The numbers reported are those of the samples and reals the run passed, recomputed
     # here from their Inception features: FID with SciPy's sqrtm, KID as the brute-force
     # unbiased MMD (20 <= the subset size: every subset is the whole set), IS in NumPy.
-    variables, real, fake = fid_kid_is.call_args.args
+    _, real, fake = fid_kid_is.call_args.args
     chex.assert_shape((real, fake), (20, 32, 32, 3))
-    f_real, _ = inception.features_and_logits(variables, real)
-    f_fake, logits = inception.features_and_logits(variables, fake)
+    self.assertLen(features, 2)
+    self.assertIs(features[0][0], real)
+    self.assertIs(features[1][0], fake)
+    (f_real, _), (f_fake, logits) = (f for _, f in features)
     f_real, f_fake, logits = (np.asarray(a, np.float64) for a in (f_real, f_fake, logits))
     s1, s2 = np.cov(f_real, rowvar=False), np.cov(f_fake, rowvar=False)
     with warnings.catch_warnings():  # 20 samples in 2048 dimensions: singular, as expected
