@@ -171,17 +171,21 @@ class LayerNormTest(chex.TestCase):
     for make in (lambda n: dcgan.DCGANDiscriminator(width=8, num_layers=3, norm=n),
                  lambda n: sr.SRGANDiscriminator(image_size=32, width=4, hidden=8, norm=n)):
       d_chw, d_layer = make('layer_chw'), make('layer')
-      v = d_chw.init(jax.random.key(1), x, train=False)
-      chex.assert_trees_all_equal_shapes(v, d_layer.init(jax.random.key(1), x, train=False))
+      # Compiled whole: op by op, these small critics compiled hundreds of programs.
+      v = jax.jit(lambda k, d=d_chw: d.init(k, x, train=False))(jax.random.key(1))
+      chex.assert_trees_all_equal_shapes(
+          v, jax.eval_shape(lambda k, d=d_layer: d.init(k, x, train=False), jax.random.key(1)))
       run = jax.jit(lambda v, x, d=d_chw: d.apply(v, x, train=True,
                                                   mutable=['batch_stats'])[0])
       out = run(v, x)
       changed = x.at[2:].set(5.0)
       np.testing.assert_allclose(run(v, changed)[:2], out[:2], rtol=1e-5, atol=1e-5)
-      self.assertFalse(np.allclose(out, d_layer.apply(v, x, train=False), atol=1e-4))
+      layer_out = jax.jit(lambda v, x, d=d_layer: d.apply(v, x, train=False))(v, x)
+      self.assertFalse(np.allclose(out, layer_out, atol=1e-4))
     d = conditional.InfoGANDiscriminator(width=4, hidden=8, q_hidden=8, norm='layer_chw')
     x28 = jax.random.normal(jax.random.key(2), (2, 28, 28, 1))
-    logits, _ = d.apply(d.init(jax.random.key(3), x28, train=False), x28, train=False)
+    logits, _ = jax.jit(lambda k: d.apply(d.init(k, x28, train=False), x28, train=False))(
+        jax.random.key(3))
     chex.assert_shape(logits, (2,))
     with self.assertRaisesRegex(ValueError, "kind must be one of .*'layer_chw'.*got 'group'"):
       blocks.layer_norm(x, 'group', jnp.float32)
