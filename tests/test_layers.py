@@ -164,8 +164,8 @@ class MatchesFlaxTest(chex.TestCase):
     c_in, c_out = CHANNELS[kind]
     x = _inputs((2, size, size + 1, c_in))
     flax_layer = theirs(c_out, (k, k), strides=s, padding=padding)
-    params = flax_layer.init(jax.random.key(1), x)
-    want = {name: fn(params, x) for name, fn in _loss_fns(flax_layer).items()}
+    params = jax.jit(flax_layer.init)(jax.random.key(1), x)
+    want = {name: jax.jit(fn)(params, x) for name, fn in _loss_fns(flax_layer).items()}
     compiled = {name: jax.jit(fn).lower(params, x).compile() for name, fn in
                 _loss_fns(ours(c_out, (k, k), strides=s, padding=padding)).items()}
     got = {name: fn(params, x) for name, fn in compiled.items()}
@@ -183,10 +183,11 @@ class MatchesFlaxTest(chex.TestCase):
     ours, theirs = LAYERS[kind]
     c_in, c_out = CHANNELS[kind]
     x, dx = _inputs((2, 9, 8, c_in)), _inputs((2, 9, 8, c_in), seed=1)
-    params = theirs(c_out, (4, 4), strides=2).init(jax.random.key(0), x)
+    params = jax.jit(theirs(c_out, (4, 4), strides=2).init)(jax.random.key(0), x)
     dparams = jax.tree.map(lambda p: jnp.ones_like(p) * 0.1, params)
-    got = jax.jvp(ours(c_out, (4, 4), strides=2).apply, (params, x), (dparams, dx))
-    want = jax.jvp(theirs(c_out, (4, 4), strides=2).apply, (params, x), (dparams, dx))
+    jvp = jax.jit(lambda layer, *a: jax.jvp(layer.apply, *a), static_argnums=0)
+    got = jvp(ours(c_out, (4, 4), strides=2), (params, x), (dparams, dx))
+    want = jvp(theirs(c_out, (4, 4), strides=2), (params, x), (dparams, dx))
     chex.assert_trees_all_close(got, want, atol=1e-5, rtol=1e-5)
 
   @parameterized.parameters(*LAYERS)
@@ -792,16 +793,17 @@ class FusedModulesTest(chex.TestCase):
     module_cls, fn, unfused = _FUSED[name]
     x = jnp.asarray(np.random.default_rng(0).standard_normal((2, 6, 8, 6)), jnp.float32)
     module = module_cls(7, (3, 3), padding='SAME', impl='fast')
-    variables = module.init(jax.random.key(0), x)
+    variables = jax.jit(module.init)(jax.random.key(0), x)
     self.assertEqual(variables['params']['kernel'].shape, (3, 3, 6, 7))  # Conv's parameters
-    np.testing.assert_allclose(module.apply(variables, x),
+    np.testing.assert_allclose(jax.jit(module.apply)(variables, x),
                                unfused(nn.Conv(7, (3, 3)), variables, x), rtol=1e-5,
                                atol=1e-5)
     with jax.enable_x64(True):  # derivatives, to second order (a penalty's), both modes
       x64 = np.asarray(x, np.float64)[:1]
       w64 = np.asarray(variables['params']['kernel'], np.float64)
-      jtu.check_grads(lambda x, w: jnp.sin(fn(x, w, 'SAME', impl='fast')), (x64, w64),
-                      order=2, modes=['fwd', 'rev'])
+      # Compiled: op by op, its derivatives compiled hundreds of small programs.
+      jtu.check_grads(jax.jit(lambda x, w: jnp.sin(fn(x, w, 'SAME', impl='fast'))),
+                      (x64, w64), order=2, modes=['fwd', 'rev'])
     with self.assertRaisesRegex(ValueError, 'stride 1'):
       module_cls(7, (3, 3), strides=2).init(jax.random.key(0), x)
 
