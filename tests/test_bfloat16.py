@@ -21,6 +21,10 @@ def _conv_critic():
   return models.DCGANDiscriminator(width=8, num_layers=2, norm='layer', dtype=jnp.bfloat16)
 
 
+# Compiled once for every test's setUp (the same variables as an eager init).
+_init_conv_critic = jax.jit(lambda k, x: _conv_critic().init(k, x, train=False))
+
+
 class BFloat16Test(chex.TestCase):
 
   def setUp(self):
@@ -29,38 +33,53 @@ class BFloat16Test(chex.TestCase):
     self.real = jnp.asarray(rng.uniform(-1, 1, (8, 28, 28, 1)), jnp.float32)
     self.fake = jnp.asarray(rng.uniform(-1, 1, (8, 28, 28, 1)), jnp.float32)
     self.critic = _conv_critic()
-    self.params = self.critic.init(jax.random.key(0), self.real[:1], train=False)
+    self.params = _init_conv_critic(jax.random.key(0), self.real[:1])
 
   def test_every_objective_and_penalty_is_finite_on_a_bf16_conv_critic(self):
     # And close to the float32 critic's (the same parameters): losses within 1 % (or 5e-3),
     # penalties within 5 % and their parameter gradients within 15 % in norm (measured: at
     # most 2 % / 0.001, 1.6 % and 6.8 %).
     f32 = _conv_critic().clone(dtype=jnp.float32)
-    critic_fn = lambda x: self.critic.apply(self.params, x, train=False)
-    r, f = critic_fn(self.real), critic_fn(self.fake)
-    r32, f32_logits = (f32.apply(self.params, x, train=False) for x in (self.real, self.fake))
+
+    @jax.jit  # one program: both critics' logits and every objective's losses on each
+    def logits_and_losses(params, real, fake):
+      r, f = (self.critic.apply(params, x, train=False) for x in (real, fake))
+      r32, f32_logits = (f32.apply(params, x, train=False) for x in (real, fake))
+      pairs = {}
+      for name in losses.names():
+        obj = losses.get(name)
+        pairs[name] = ((obj.discriminator_loss(r, f), obj.generator_loss(r, f)),
+                       (obj.discriminator_loss(r32, f32_logits),
+                        obj.generator_loss(r32, f32_logits)))
+      return r, pairs
+    r, pairs = logits_and_losses(self.params, self.real, self.fake)
     self.assertEqual(r.dtype, jnp.float32)  # the critic returns float32 logits
     for name in losses.names():
-      obj = losses.get(name)
-      values = (obj.discriminator_loss(r, f), obj.generator_loss(r, f))
+      values, want = pairs[name]
       self.assertTrue(all(v.dtype == jnp.float32 for v in values), name)
       chex.assert_tree_all_finite(values)
-      want = (obj.discriminator_loss(r32, f32_logits), obj.generator_loss(r32, f32_logits))
       np.testing.assert_allclose(values, want, rtol=1e-2, atol=5e-3, err_msg=name)
     # The step's form (summed logits) for each penalty, and the per-example form once.
-    for name, per_example in [(n, False) for n in penalties.names()[1:]] + [('r1', True)]:
-      penalty = penalties.get(name, per_example=per_example)
+    cases = [(n, False) for n in penalties.names()[1:]] + [('r1', True)]
 
-      def penalty_value(p, critic, penalty=penalty):
-        return penalty(lambda x: critic.apply(p, x, train=False), self.real, self.fake,
-                       jax.random.key(1))
-      value, grad = jax.jit(jax.value_and_grad(penalty_value), static_argnums=1)(
-          self.params, self.critic)
+    @jax.jit  # one program: each penalty's value and gradient with both critics
+    def penalties_and_gradients(p, real, fake):
+      out = {}
+      for name, per_example in cases:
+        penalty = penalties.get(name, per_example=per_example)
+
+        def penalty_value(p, critic, penalty=penalty):
+          return penalty(lambda x: critic.apply(p, x, train=False), real, fake,
+                         jax.random.key(1))
+        out[name, per_example] = tuple(jax.value_and_grad(penalty_value)(p, critic)
+                                       for critic in (self.critic, f32))
+      return out
+    results = penalties_and_gradients(self.params, self.real, self.fake)
+    for name, per_example in cases:
+      (value, grad), (want, want_grad) = results[name, per_example]
       self.assertEqual(value.dtype, jnp.float32, name)
       chex.assert_tree_all_finite((value, grad))
       self.assertGreater(float(value), 0.0, name)
-      want, want_grad = jax.jit(jax.value_and_grad(penalty_value), static_argnums=1)(
-          self.params, f32)
       np.testing.assert_allclose(value, want, rtol=5e-2, err_msg=name)
       for a, b in zip(jax.tree.leaves(grad), jax.tree.leaves(want_grad), strict=True):
         # (the output bias's gradient is 0: a penalty is a function of input gradients)
@@ -73,14 +92,14 @@ class BFloat16Test(chex.TestCase):
                       objective=losses.get('wasserstein'), g_optimizer=optax.adam(1e-3),
                       d_optimizer=optax.adam(1e-3), latent=gan_lib.Latent(z_dim=8),
                       penalty=penalties.get('wgan_gp'), penalty_weight=10.0)
-    state = gan_lib.init_state(gan, jax.random.key(0), (28, 28, 1))
+    state = jax.jit(lambda k: gan_lib.init_state(gan, k, (28, 28, 1)))(jax.random.key(0))
     new, metrics = jax.jit(lambda s, b: gan_lib.train_step(gan, s, b, jax.random.key(2)))(
         state, {'x': self.real[None]})
     for tree in (new.g_params, new.d_params, new.g_opt_state, new.d_opt_state, new.ema_params):
       self.assertTrue(all(x.dtype in (jnp.float32, jnp.int32) for x in jax.tree.leaves(tree)))
     self.assertTrue(all(v.dtype == jnp.float32 for v in metrics.values()))
     chex.assert_tree_all_finite((new, metrics))
-    x = gan_lib.generate(gan, new, jnp.zeros((2, 8)))
+    x = jax.jit(lambda s, z: gan_lib.generate(gan, s, z))(new, jnp.zeros((2, 8)))
     self.assertEqual(x.dtype, jnp.float32)  # samples are handed out as float32
 
   def test_config_dtype_reaches_every_module(self):
@@ -99,12 +118,18 @@ def _grad_errors(make, x, extra=(), **kwargs):
   """Relative error of each parameter's gradient of ``sum(w * module(x))`` computed in
   bfloat16 against float32 (the same parameters, a bf16-exact ``w``)."""
   m32, m16 = make(jnp.float32), make(jnp.bfloat16)
-  v = m32.init(jax.random.key(0), x, *extra, **kwargs)
-  call = lambda m, p: m.apply({**v, 'params': p}, x, *extra, mutable=['batch_stats'],
-                              **kwargs)[0].astype(jnp.float32)
-  w = jax.random.normal(jax.random.key(2), call(m32, v['params']).shape)
-  w = w.astype(jnp.bfloat16).astype(jnp.float32)
-  grads = [jax.grad(lambda p, m=m: jnp.sum(w * call(m, p)))(v['params']) for m in (m32, m16)]
+  v = jax.jit(lambda k, x, extra: m32.init(k, x, *extra, **kwargs))(jax.random.key(0), x,
+                                                                      extra)
+
+  @jax.jit  # one program: w and both gradients
+  def gradients(v, x, extra):
+    call = lambda m, p: m.apply({**v, 'params': p}, x, *extra, mutable=['batch_stats'],
+                                **kwargs)[0].astype(jnp.float32)
+    w = jax.random.normal(jax.random.key(2), call(m32, v['params']).shape)
+    w = w.astype(jnp.bfloat16).astype(jnp.float32)
+    return [jax.grad(lambda p, m=m: jnp.sum(w * call(m, p)))(v['params'])
+            for m in (m32, m16)]
+  grads = gradients(v, x, tuple(extra))
   return jax.tree.map(lambda a, b: float(np.linalg.norm(np.asarray(b, np.float64) - a) /
                                          max(np.linalg.norm(np.asarray(a, np.float64)),
                                              1e-30)), *grads)  # gamma = 0: f, g, h get 0
@@ -180,21 +205,25 @@ class BFloat16PathsTest(chex.TestCase):
     m16 = m32.clone(dtype=jnp.bfloat16)
     x = jax.random.normal(jax.random.key(1), (2, 32, 32, 64)).astype(jnp.bfloat16)
     x32 = x.astype(jnp.float32)  # the same (bf16-exact) input for both
-    v = m32.init(jax.random.key(0), x32)
+    v = jax.jit(m32.init)(jax.random.key(0), x32)
     v = {'params': {**v['params'], 'gamma': jnp.float32(1.0)}}  # so that o counts
-    out = m16.apply(v, x)
+    w = jax.random.normal(jax.random.key(2), x.shape).astype(jnp.bfloat16).astype(jnp.float32)
+
+    @jax.jit  # one program: both outputs, both gradients and the large features' output
+    def outputs_and_gradients(v, x, x32, w):
+      grads = [jax.grad(lambda p, m=m, xx=xx: jnp.sum(
+          w * (m.apply(p, xx).astype(jnp.float32) - x32)))(v)['params']
+               for m, xx in ((m16, x), (m32, x32))]
+      return m16.apply(v, x), m32.apply(v, x32), grads, m16.apply(v, 16 * x)
+    out, out32, grads, out_large = outputs_and_gradients(v, x, x32, w)
     self.assertEqual(out.dtype, jnp.bfloat16)
     # o = out - x: measured 0.6 % from float32's.
-    self.assertLess(_rel(out.astype(jnp.float32) - x32, m32.apply(v, x32) - x32), 0.03)
-    w = jax.random.normal(jax.random.key(2), x.shape).astype(jnp.bfloat16).astype(jnp.float32)
-    grads = [jax.grad(lambda p, m=m, xx=xx: jnp.sum(
-        w * (m.apply(p, xx).astype(jnp.float32) - x32)))(v)['params']
-             for m, xx in ((m16, x), (m32, x32))]
+    self.assertLess(_rel(out.astype(jnp.float32) - x32, out32 - x32), 0.03)
     # The query kernel's gradient goes through the softmax's backward pass: 0.7 % off with
     # the softmax in float32, 9 % with it in bfloat16.
     self.assertLess(_rel(grads[0]['f']['kernel'], grads[1]['f']['kernel']), 0.03)
     # Large features (logits up to ~2,000) stay finite.
-    chex.assert_tree_all_finite(m16.apply(v, 16 * x))
+    chex.assert_tree_all_finite(out_large)
 
   def test_class_embeddings_are_float32_and_cast_to_the_compute_dtype(self):
     # Projection head: float32 logits, the embedding rows' gradients summed in float32
@@ -203,19 +232,25 @@ class BFloat16PathsTest(chex.TestCase):
     y = jnp.arange(256) % 2
     h32 = blocks.ProjectionHead(num_classes=2, spectral_norm=False)
     h16 = h32.clone(dtype=jnp.bfloat16)
-    v = h32.init(jax.random.key(0), phi.astype(jnp.float32), y)
-    out = h16.apply(v, phi, y)
+    v = jax.jit(h32.init)(jax.random.key(0), phi.astype(jnp.float32), y)
+
+    @jax.jit  # one program: both heads' outputs and embedding gradients
+    def outputs_and_gradients(v, phi, y):
+      grad = lambda h, x: jax.grad(lambda p: jnp.sum(h.apply(p, x, y)))(v)['params']['embed']
+      phi32 = phi.astype(jnp.float32)
+      return (h16.apply(v, phi, y), h32.apply(v, phi32, y), grad(h16, phi)['embedding'],
+              grad(h32, phi32)['embedding'])
+    out, out32, grad16, grad32 = outputs_and_gradients(v, phi, y)
     self.assertEqual(out.dtype, jnp.float32)
-    self.assertLess(_rel(out, h32.apply(v, phi.astype(jnp.float32), y)), 1e-2)  # 0.2 %
-    grad = lambda h, x: jax.grad(lambda p: jnp.sum(h.apply(p, x, y)))(v)['params']['embed']
-    self.assertLess(_rel(grad(h16, phi)['embedding'],
-                         grad(h32, phi.astype(jnp.float32))['embedding']), 1e-3)
+    self.assertLess(_rel(out, out32), 1e-2)  # 0.2 %
+    self.assertLess(_rel(grad16, grad32), 1e-3)
     # Conditional BN: float32 tables, bfloat16 activations out.
     cbn = blocks.ConditionalBatchNorm(num_classes=2, dtype=jnp.bfloat16)
     h = jax.random.normal(jax.random.key(1), (8, 4, 4, 8)).astype(jnp.bfloat16)
-    vc = cbn.init(jax.random.key(0), h, y[:8])
+    vc = jax.jit(cbn.init)(jax.random.key(0), h, y[:8])
     self.assertEqual(vc['params']['scale'].dtype, jnp.float32)
-    self.assertEqual(cbn.apply(vc, h, y[:8], mutable=['batch_stats'])[0].dtype, jnp.bfloat16)
+    self.assertEqual(jax.jit(lambda vc, h, y: cbn.apply(vc, h, y, mutable=['batch_stats'])[0])(
+        vc, h, y[:8]).dtype, jnp.bfloat16)
 
   def test_r1_through_attention_and_projection_is_reduced_in_float32(self):
     x = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 3)), jnp.float32)
