@@ -28,11 +28,18 @@ def random_variables(model, seed: int = 0) -> dict:
   """The model's variables drawn at random: non-zero biases (zero at init), and positive
   BatchNorm variances, so that the padding's values would reach the valid region."""
   rng = np.random.default_rng(seed)
-  v = model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)), train=False)
+  # Only the shapes and dtypes are read (every value is drawn below): not compiled or run.
+  v = jax.eval_shape(lambda k: model.init(k, jnp.zeros((1, 8, 8, 3)), train=False),
+                     jax.random.key(0))
   v = jax.tree.map(lambda a: jnp.asarray(rng.normal(0, 0.2, a.shape), a.dtype), v)
   if 'batch_stats' in v:
     v['batch_stats'] = jax.tree.map(lambda a: jnp.abs(a) + 0.5, v['batch_stats'])
   return v
+
+
+# The references, compiled whole (one program per model and image size, shared by the
+# variants: a module compares equal to one with the same fields).
+_apply = jax.jit(lambda model, v, x: model.apply(v, x, train=False), static_argnums=0)
 
 
 class ValidRegionTest(chex.TestCase, parameterized.TestCase):
@@ -50,15 +57,15 @@ class ValidRegionTest(chex.TestCase, parameterized.TestCase):
     rng = np.random.default_rng(1)
     for rows, cols in SIZES:
       x = rng.uniform(-1, 1, (1, rows, cols, 3)).astype(np.float32)
-      want = np.asarray(model.apply(v, x, train=False))
-      s = want.shape[1] // rows
       xp = np.pad(x, ((0, 0), (0, 32 - rows), (0, 32 - cols), (0, 0)))
+      want = np.asarray(_apply(model, v, x))
+      s = want.shape[1] // rows
       got = np.asarray(padded(v, xp, rows, cols))
       chex.assert_shape(got, (1, 32 * s, 32 * s, 3))
       scale = np.abs(want).max()
       np.testing.assert_allclose(got[:, :rows * s, :cols * s], want, atol=2e-6 * scale)
       # Without the context the padding's values reach the valid region.
-      plain = np.asarray(model.apply(v, xp, train=False))[:, :rows * s, :cols * s]
+      plain = np.asarray(_apply(model, v, xp))[:, :rows * s, :cols * s]
       self.assertGreater(np.abs(plain - want).max(), 0.01 * scale)
 
   def test_the_context_masks_each_convolution_input_and_ends_with_it(self):
@@ -106,6 +113,8 @@ class EvaluationTest(chex.TestCase):
     # _cache_size() was read here before: it counts the C++ fast path's entries, and read
     # 1 for the two programs once in a full run of the suite.
     traced, real_region = [], layers.valid_region
+    # The reference compiled whole (one program per size; it opens no valid_region).
+    generate = jax.jit(lambda state, lr: gan_lib.generate(gan, state, lr, None, False))
 
     def region(rows, cols, height, width):
       traced.append((height, width))
@@ -114,8 +123,7 @@ class EvaluationTest(chex.TestCase):
       for i, (rows, cols) in enumerate(((13, 21), (30, 7), (32, 32), (40, 9))):
         lr = rng.uniform(-1, 1, (1, rows, cols, 3)).astype(np.float32)
         got = run.generate(lr)
-        want = np.clip(np.asarray(gan_lib.generate(gan, state, jnp.asarray(lr), None, False)),
-                       -1, 1)
+        want = np.clip(np.asarray(generate(state, jnp.asarray(lr))), -1, 1)
         chex.assert_shape(got, (1, 4 * rows, 4 * cols, 3))
         np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f'{rows}x{cols}')
         # 32 x 32 holds the first three; 40 x 9 pads to 64 x 32.
