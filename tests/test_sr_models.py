@@ -52,6 +52,11 @@ def _init(model, x, seed: int = 0):
   return _VARIABLES[k]
 
 
+# ``model.apply(v, x, **kwargs)`` compiled whole, not op by op (the model and keywords static).
+_apply = jax.jit(lambda model, v, x, **kwargs: model.apply(v, x, **kwargs), static_argnums=0,
+                 static_argnames=('train',))
+
+
 def _count(tree) -> int:
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
@@ -315,7 +320,7 @@ class SRModelsTest(chex.TestCase):
     d = sr.SRGANDiscriminator(norm=norm, **SMALL_D)
     x = _images(HR, seed=3)
     v = _randomize(_init(d, x), seed=7)
-    got = d.apply(v, x, train=False)
+    got = _apply(d, v, x, train=False)
     self.assertEqual(got.dtype, jnp.float32)
     np.testing.assert_allclose(np.asarray(got), np_discriminator(v, x, SMALL_D['width'], norm),
                                rtol=2e-4, atol=2e-4)
@@ -326,12 +331,12 @@ class SRModelsTest(chex.TestCase):
     x = _images((2, size, size, 3), seed=3)
     v = _randomize(_init(d, x), seed=7)
     if norm == 'spectral':  # the reference sees the normalized weights: check the layout
-      out, _ = d.apply(v, x, train=False, mutable=['batch_stats'])
+      out, _ = jax.jit(lambda v, x: d.apply(v, x, train=False, mutable=['batch_stats']))(v, x)
       chex.assert_shape(out, (2,))
       self.assertEqual(sorted(v['params']), ['conv0_0', 'conv0_1', 'conv1_0', 'conv1_1',
                                              'conv2_0', 'conv2_1', 'linear1', 'linear2'])
       return
-    got = d.apply(v, x, train=False)
+    got = _apply(d, v, x, train=False)
     self.assertEqual(got.dtype, jnp.float32)
     np.testing.assert_allclose(np.asarray(got), np_esrgan_discriminator(v, x, 4, norm),
                                rtol=2e-4, atol=2e-4)
@@ -432,13 +437,14 @@ class SRModelsTest(chex.TestCase):
       self.assertEqual([v['params'][f'conv{k}']['kernel'].shape for k in range(1, 6)],
                        [(3, 3, features + growth * (k - 1), growth if k < 5 else features)
                         for k in range(1, 6)])
-      np.testing.assert_allclose(rdb.apply(v, x), np_rdb(v['params'], np.asarray(x)),
+      np.testing.assert_allclose(_apply(rdb, v, x), np_rdb(v['params'], np.asarray(x)),
                                  rtol=1e-5, atol=1e-5)
     with jax.enable_x64(True):  # against finite differences, both modes
       rdb64 = dataclasses.replace(rdb, dtype=jnp.float64)
       p64 = jax.tree.map(lambda a: np.asarray(a, np.float64), v['params'])
       x64 = np.asarray(x[:1], np.float64)
-      jtu.check_grads(lambda p, x: rdb64.apply({'params': p}, x), (p64, x64), order=1,
+      # (compiled whole: its derivatives and finite differences, not op by op)
+      jtu.check_grads(jax.jit(lambda p, x: rdb64.apply({'params': p}, x)), (p64, x64), order=1,
                       modes=['fwd', 'rev'])
 
   def test_residual_scaling(self):
