@@ -218,15 +218,19 @@ class PointsTest(chex.TestCase):
     x = np.asarray(real, np.float64)
     x_p = x + 0.5 * x.std() * u
     want = x + alpha * (x_p - x)
-    got = penalties.dragan_points(real, KEY, one_sided=True)
+
+    @jax.jit  # one program: both kinds of points and the one-sided penalty
+    def points_and_penalty(real):
+      fn = penalties.get('dragan(one_sided=True)')
+      return (penalties.dragan_points(real, KEY, one_sided=True),
+              penalties.dragan_points(real, KEY), fn(_half_square_critic, real, real, KEY))
+    got, two_sided, value = points_and_penalty(real)
     np.testing.assert_allclose(np.asarray(got, np.float64), want, rtol=1e-5, atol=1e-6)
     self.assertTrue(np.all(np.asarray(got) >= np.asarray(real)))
-    two_sided = np.asarray(penalties.dragan_points(real, KEY), np.float64)
+    two_sided = np.asarray(two_sided, np.float64)
     self.assertTrue(np.any(two_sided < x - 1e-3))
     np.testing.assert_allclose(want, _np_dragan_points(real, KEY, one_sided=True), rtol=1e-12)
     # D(x) = 0.5 ||x||^2 has g_i = x_i: the penalty is E(||want_i|| - 1)^2.
-    fn = penalties.get('dragan(one_sided=True)')
-    value = fn(_half_square_critic, real, real, KEY)
     np.testing.assert_allclose(value, _np_half_square_gp(want), rtol=1e-5)
     self.assertGreater(abs(float(value) - _np_half_square_gp(two_sided)), 1e-3)
 
@@ -365,15 +369,21 @@ class BadInputTest(chex.TestCase):
     # do. D(x) = 0.5 ||x||^2 has g_i = x_i: R1 = E ||x_i||^2, exact in NumPy.
     x = np.random.default_rng(3).integers(0, 256, (4, 6)).astype(np.uint8)
     want = np.mean(np.sum(x.astype(np.float64) ** 2, axis=1))
+
+    @jax.jit  # one program: every penalty and the input gradients of the uint8 data
+    def penalties_and_gradients(x):
+      return ({name: penalties.get(name)(_half_square_critic, x, x, KEY)
+               for name in ('r1', 'r2', 'wgan_gp', 'wgan_lp', 'dragan')},
+              penalties.input_gradients(_half_square_critic, x, per_example=True))
+    values, g = penalties_and_gradients(x)
     for name in ('r1', 'r2'):
-      got = penalties.get(name)(_half_square_critic, x, x, KEY)
+      got = values[name]
       self.assertEqual(got.dtype, jnp.float32, name)
       np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
-    g = penalties.input_gradients(_half_square_critic, jnp.asarray(x), per_example=True)
     self.assertEqual(g.dtype, jnp.float32)
     np.testing.assert_array_equal(g, x.astype(np.float32))
     for name in ('wgan_gp', 'wgan_lp', 'dragan'):
-      self.assertTrue(np.isfinite(penalties.get(name)(_half_square_critic, x, x, KEY)), name)
+      self.assertTrue(np.isfinite(values[name]), name)
 
   def test_bfloat16_points_are_drawn_in_float32(self):
     # The same key gives the same eps, u and alpha for bfloat16 data as for float32 ones
@@ -438,11 +448,17 @@ class BadInputTest(chex.TestCase):
   def test_float32_data_stay_float32_with_x64_enabled(self):
     with jax.enable_x64(True):
       real, fake = _batch(0, (5, 3)), _batch(1, (5, 3))
-      self.assertEqual(penalties.interpolates(real, fake, KEY).dtype, jnp.float32)
-      self.assertEqual(penalties.dragan_points(real, KEY).dtype, jnp.float32)
+
+      @jax.jit  # one program: the points and every penalty
+      def points_and_penalties(real, fake):
+        return (penalties.interpolates(real, fake, KEY), penalties.dragan_points(real, KEY),
+                {name: penalties.get(name)(_half_square_critic, real, fake, KEY)
+                 for name in LINEAR_CLOSED_FORMS})
+      interp, dragan, values = points_and_penalties(real, fake)
+      self.assertEqual(interp.dtype, jnp.float32)
+      self.assertEqual(dragan.dtype, jnp.float32)
       for name in LINEAR_CLOSED_FORMS:
-        got = penalties.get(name)(_half_square_critic, real, fake, KEY)
-        self.assertEqual(got.dtype, jnp.float32, name)
+        self.assertEqual(values[name].dtype, jnp.float32, name)
 
   def test_data_range_must_be_two_increasing_real_numbers(self):
     real = _batch(0, (8, 3))
