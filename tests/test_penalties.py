@@ -389,13 +389,17 @@ class BadInputTest(chex.TestCase):
     # The same key gives the same eps, u and alpha for bfloat16 data as for float32 ones
     # (NumPy's reference draws in float32), and the points keep float32's precision.
     real, fake = (_batch(s, (64, 3)).astype(jnp.bfloat16) for s in (0, 1))
-    pts = penalties.interpolates(real, fake, KEY)
-    self.assertEqual(pts.dtype, jnp.float32)
-    np.testing.assert_allclose(pts, _np_interpolates(real, fake, KEY), rtol=1e-5, atol=1e-6)
-    pts = penalties.dragan_points(real, KEY)
-    self.assertEqual(pts.dtype, jnp.float32)
-    np.testing.assert_allclose(pts, _np_dragan_points(real, KEY), rtol=1e-5, atol=1e-6)
-    gp = penalties.gradient_penalty(_half_square_critic, real, fake, KEY)
+
+    @jax.jit  # one program: both kinds of points and the gradient penalty
+    def points_and_penalty(real, fake):
+      return (penalties.interpolates(real, fake, KEY), penalties.dragan_points(real, KEY),
+              penalties.gradient_penalty(_half_square_critic, real, fake, KEY))
+    interp, dragan, gp = points_and_penalty(real, fake)
+    self.assertEqual(interp.dtype, jnp.float32)
+    np.testing.assert_allclose(interp, _np_interpolates(real, fake, KEY), rtol=1e-5,
+                               atol=1e-6)
+    self.assertEqual(dragan.dtype, jnp.float32)
+    np.testing.assert_allclose(dragan, _np_dragan_points(real, KEY), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gp, _np_half_square_gp(_np_interpolates(real, fake, KEY)),
                                rtol=1e-5)
 
@@ -403,11 +407,16 @@ class BadInputTest(chex.TestCase):
     with jax.enable_x64(True):
       real = jnp.asarray(np.random.default_rng(0).normal(size=(5, 3)))
       want = np.mean(np.sum(np.square(np.asarray(real)), axis=1))
+
+      @jax.jit  # one program: R1, R2 and the gradient penalty
+      def values(real):
+        return ({name: penalties.get(name)(_half_square_critic, real, real, KEY)
+                 for name in ('r1', 'r2')},
+                penalties.gradient_penalty(_half_square_critic, real, real + 1.0, KEY))
+      got, gp = values(real)
       for name in ('r1', 'r2'):
-        got = penalties.get(name)(_half_square_critic, real, real, KEY)
-        self.assertEqual(got.dtype, jnp.float64, name)
-        np.testing.assert_allclose(got, want, rtol=1e-13, err_msg=name)
-      gp = penalties.gradient_penalty(_half_square_critic, real, real + 1.0, KEY)
+        self.assertEqual(got[name].dtype, jnp.float64, name)
+        np.testing.assert_allclose(got[name], want, rtol=1e-13, err_msg=name)
       self.assertEqual(gp.dtype, jnp.float64)
 
   def test_data_range_takes_numpy_numbers(self):
