@@ -271,8 +271,9 @@ class SummedGradientTest(chex.TestCase):
     # x_i + e_0; the summed logits give x_i + B e_0 (here B = 5).
     critic = lambda x: 0.5 * jnp.sum(x ** 2, axis=1) + jnp.sum(x[:, 0])
     x = _batch(43, (5, 3))
-    per = penalties.input_gradients(critic, x, per_example=True)
-    summed = penalties.input_gradients(critic, x)  # the default
+    per, summed = jax.jit(lambda x: (  # one program
+        penalties.input_gradients(critic, x, per_example=True),
+        penalties.input_gradients(critic, x)))(x)  # the default
     want_per = np.asarray(x) + np.eye(3)[0]  # each example alone: x_i + e_0
     np.testing.assert_allclose(per, want_per, rtol=1e-5)
     np.testing.assert_allclose(summed, np.asarray(x) + 5 * np.eye(3)[0], rtol=1e-5)
