@@ -351,13 +351,14 @@ class BadInputTest(chex.TestCase):
     # R1, R2 and DRAGAN each read one batch: D(x) = 0.5 ||x||^2 has g_i = x_i.
     real, fake = _batch(0, (4, 3)), _batch(1, (6, 3))
     sq = lambda x: np.mean(np.sum(np.square(np.asarray(x, np.float64)), axis=1))
-    np.testing.assert_allclose(penalties.r1_penalty(_half_square_critic, real, fake), sq(real),
-                               rtol=1e-6)
-    np.testing.assert_allclose(penalties.r2_penalty(_half_square_critic, real, fake), sq(fake),
-                               rtol=1e-6)
-    np.testing.assert_allclose(
-        penalties.dragan_penalty(_half_square_critic, real, fake, KEY),
-        _np_half_square_gp(_np_dragan_points(real, KEY)), rtol=1e-5)
+    r1, r2, dragan = jax.jit(lambda real, fake: (  # one program
+        penalties.r1_penalty(_half_square_critic, real, fake),
+        penalties.r2_penalty(_half_square_critic, real, fake),
+        penalties.dragan_penalty(_half_square_critic, real, fake, KEY)))(real, fake)
+    np.testing.assert_allclose(r1, sq(real), rtol=1e-6)
+    np.testing.assert_allclose(r2, sq(fake), rtol=1e-6)
+    np.testing.assert_allclose(dragan, _np_half_square_gp(_np_dragan_points(real, KEY)),
+                               rtol=1e-5)
 
   def test_an_empty_batch_is_named(self):
     for name in LINEAR_CLOSED_FORMS:
@@ -447,11 +448,13 @@ class BadInputTest(chex.TestCase):
     x = _batch(64, (8, 64)).astype(jnp.bfloat16)
     x64 = np.asarray(x.astype(jnp.float32), np.float64)  # the bfloat16 values, exactly
     want = np.mean(np.sum(x64 ** 2, axis=1))
+    values, norms = jax.jit(lambda x: (  # one program
+        {name: penalties.get(name)(_half_square_critic, x, x, KEY) for name in ('r1', 'r2')},
+        penalties.gradient_norms(_half_square_critic, x)))(x)
     for name in ('r1', 'r2'):
-      got = penalties.get(name)(_half_square_critic, x, x, KEY)
+      got = values[name]
       self.assertEqual(got.dtype, jnp.float32, name)
       np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=name)
-    norms = penalties.gradient_norms(_half_square_critic, x)
     self.assertEqual(norms.dtype, jnp.float32)
     np.testing.assert_allclose(norms, np.linalg.norm(x64, axis=1), rtol=1e-5)
 
