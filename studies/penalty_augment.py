@@ -33,19 +33,22 @@ def r1_values(gan: gan_lib.GAN, state: gan_lib.GANState, real: jax.Array,
   fake = real[::-1]
   plain = dataclasses.replace(gan, augment=None)
 
-  def penalty(g: gan_lib.GAN, r: jax.Array, f: jax.Array, key: jax.Array) -> float:
-    return float(gan_lib._penalty(g, state.d_params, state.d_stats, r, f, None, None, key))
-  rows = []
   n = real.shape[0]
-  for s in range(draws):
-    key = jax.random.key(100 + s)
+
+  @jax.jit  # one program per call, not each op eagerly
+  def row(d_params: object, d_stats: object, real: jax.Array, fake: jax.Array,
+          key: jax.Array) -> jax.Array:
+    def penalty(g: gan_lib.GAN, r: jax.Array, f: jax.Array) -> jax.Array:
+      return gan_lib._penalty(g, d_params, d_stats, r, f, None, None, key)
     k_real, k_fake, _ = jax.random.split(key, 3)  # _penalty's own split of key
     # The same per-example draws as _penalty's (split(k_real, n)[i] for example i): the
     # two forms differ only in where the gradient is taken, at T(x) or in x through T.
     at_real = augment.apply_each(gan.augment, real, jax.random.split(k_real, n))
     at_fake = augment.apply_each(gan.augment, fake, jax.random.split(k_fake, n))
-    rows.append((penalty(plain, at_real, at_fake, key), penalty(gan, real, fake, key),
-                 penalty(plain, real, fake, key)))
+    return jnp.stack([penalty(plain, at_real, at_fake), penalty(gan, real, fake),
+                      penalty(plain, real, fake)])
+  rows = [[float(v) for v in row(state.d_params, state.d_stats, real, fake,
+                                 jax.random.key(100 + s))] for s in range(draws)]
   return tuple(np.mean(rows, axis=0))
 
 
