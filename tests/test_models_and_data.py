@@ -21,6 +21,11 @@ def _count(tree) -> int:
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
 
 
+def _init(module, key, *args, **kwargs):
+  """``module.init`` as one compiled program (eagerly each op compiles on its own)."""
+  return jax.jit(lambda k, *a: module.init(k, *a, **kwargs))(key, *args)
+
+
 class ModelsTest(chex.TestCase):
 
   def test_classic_mnist_mlp_parameter_count(self):
@@ -42,11 +47,11 @@ class ModelsTest(chex.TestCase):
     g, d = models.get('dcgan', {'image_size': size, 'channels': ch, 'width': 16},
                       {'width': 16, 'norm': norm})
     z = jax.random.normal(jax.random.key(0), (3, 32))
-    gv = g.init(jax.random.key(1), z, train=False)
+    gv = _init(g, jax.random.key(1), z, train=False)
     x = self.variant(lambda v, z: g.apply(v, z, train=False))(gv, z)
     chex.assert_shape(x, (3, size, size, ch))
     self.assertTrue(bool(jnp.all(jnp.abs(x) <= 1.0)))
-    dv = d.init(jax.random.key(2), x, train=False)
+    dv = _init(d, jax.random.key(2), x, train=False)
     logits = self.variant(lambda v, x: d.apply(v, x, train=False))(dv, x)
     chex.assert_shape(logits, (3,))
 
@@ -70,7 +75,7 @@ class ModelsTest(chex.TestCase):
   def test_initializers_are_the_sources(self):
     # The classic MLP is a Keras model: glorot_uniform, U[-b, b] with b = sqrt(6 / (in + out)).
     g, d = models.get('mlp')
-    dv = d.init(jax.random.key(1), jnp.zeros((2, 28, 28, 1)), train=False)['params']
+    dv = _init(d, jax.random.key(1), jnp.zeros((2, 28, 28, 1)), train=False)['params']
     k = np.asarray(dv['Dense_0']['kernel'])  # 784 x 256
     bound = np.sqrt(6.0 / (784 + 256))
     self.assertLessEqual(np.abs(k).max(), bound)
@@ -79,7 +84,7 @@ class ModelsTest(chex.TestCase):
     np.testing.assert_array_equal(dv['Dense_0']['bias'], 0.0)
     # DCGAN: N(0, 0.02) (Radford et al. 2016, section 4).
     g, d = models.get('dcgan', {'image_size': 32, 'width': 32}, {'width': 32})
-    gv = g.init(jax.random.key(2), jnp.zeros((2, 100)), train=False)['params']
+    gv = _init(g, jax.random.key(2), jnp.zeros((2, 100)), train=False)['params']
     dense = np.asarray(gv['Dense_0']['kernel'])
     np.testing.assert_allclose(dense.std(), 0.02, rtol=0.01)
     self.assertLess(abs(dense.mean()), 0.001)
@@ -87,7 +92,7 @@ class ModelsTest(chex.TestCase):
     # sqrt(2), the linear layer and the shortcut with gain 1: U[-a, a], a = gain *
     # sqrt(6 / (fan_in + fan_out)), fans counting the 3 x 3 (or 1 x 1) receptive field.
     g, _ = models.get('sngan', {'ngf': 32})
-    gv = g.init(jax.random.key(5), jnp.zeros((1, 128)), train=False)['params']
+    gv = _init(g, jax.random.key(5), jnp.zeros((1, 128)), train=False)['params']
     for k, gain, fans in ((gv['block2']['c1']['kernel'], np.sqrt(2.0), 2 * 9 * 32),
                           (gv['block2']['c_sc']['kernel'], 1.0, 2 * 32),
                           (gv['l1']['kernel'], 1.0, 128 + 4 * 4 * 32)):
@@ -96,7 +101,7 @@ class ModelsTest(chex.TestCase):
       np.testing.assert_allclose(k.std(), a / np.sqrt(3), rtol=0.05)
     # An initializer by name, with arguments.
     g, _ = models.get('mlp', {'kernel_init': 'normal(stddev=0.5)'})
-    gv = g.init(jax.random.key(3), jnp.zeros((2, 100)), train=False)['params']
+    gv = _init(g, jax.random.key(3), jnp.zeros((2, 100)), train=False)['params']
     np.testing.assert_allclose(np.asarray(gv['Dense_0']['kernel']).std(), 0.5, rtol=0.05)
     # JAX's initializers take a sequence where their default is an int (fan over 2 axes).
     from jaxgan.models import initializers
@@ -147,15 +152,15 @@ class ModelsTest(chex.TestCase):
     resolve names themselves, take them through models.get too."""
     g, d = models.get('sngan', {'ngf': 32, 'kernel_init': 'orthogonal'},
                       {'ndf': 32, 'residual_init': 'normal(stddev=0.5)'})
-    w = np.asarray(g.init(jax.random.key(0), jnp.zeros((1, 128)),
-                          train=False)['params']['l1']['kernel'])  # 128 x (4 * 4 * 32)
+    w = np.asarray(_init(g, jax.random.key(0), jnp.zeros((1, 128)),
+                         train=False)['params']['l1']['kernel'])  # 128 x (4 * 4 * 32)
     np.testing.assert_allclose(w @ w.T, np.eye(128), atol=1e-5)  # orthonormal rows
-    dv = d.init(jax.random.key(1), jnp.zeros((1, 32, 32, 3)), train=False)
+    dv = _init(d, jax.random.key(1), jnp.zeros((1, 32, 32, 3)), train=False)
     c1 = np.asarray(dv['params']['block1']['c1']['kernel'])
     np.testing.assert_allclose(c1.std(), 0.5, rtol=0.05)
     g, _ = models.get('cgan', {'kernel_init': 'normal(stddev=0.5)'})
-    gv = g.init(jax.random.key(2), jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32),
-                train=False)['params']
+    gv = _init(g, jax.random.key(2), jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32),
+               train=False)['params']
     kernels = [np.asarray(k) for p, k in jax.tree_util.tree_leaves_with_path(gv)
                if 'kernel' in jax.tree_util.keystr(p) and k.size > 1000]
     self.assertNotEmpty(kernels)
@@ -209,14 +214,16 @@ class ModelsTest(chex.TestCase):
     x = jnp.ones((2, 16, 16, 3))
     for d in (models.MLPDiscriminator(features=(8,), dtype=jnp.bfloat16),
               models.DCGANDiscriminator(width=4, num_layers=2, dtype=jnp.bfloat16)):
-      v = d.init(jax.random.key(0), x, train=False)
-      logits = d.apply(v, x, train=False)
+      # init and apply as one compiled program
+      logits = jax.jit(lambda k, x, d=d: d.apply(d.init(k, x, train=False), x, train=False))(
+          jax.random.key(0), x)
       self.assertEqual((logits.shape, logits.dtype), ((2,), jnp.float32), type(d).__name__)
 
   def test_dcgan_generator_layers_keep_at_least_8_channels(self):
     # width 8: the last transposed convolution outputs max(8 // 2, 8) = 8 channels.
     g = models.DCGANGenerator(image_size=32, channels=1, width=8)
-    p = g.init(jax.random.key(0), jnp.zeros((1, 4)), train=False)['params']
+    p = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((1, 4)),
+                                      train=False))['params']  # shapes only
     self.assertEqual([p[f'ConvTranspose_{i}']['kernel'].shape[-1] for i in range(3)],
                      [16, 8, 8])
     self.assertEqual(p['Conv_0']['kernel'].shape, (3, 3, 8, 1))
