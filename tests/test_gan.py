@@ -34,6 +34,17 @@ def _real(n_critic: int = 1, seed: int = 0) -> jnp.ndarray:
   return jnp.asarray(np.random.default_rng(seed).normal(size=(n_critic, B, 2)), jnp.float32)
 
 
+def _init_state(gan: gan_lib.GAN, key: jax.Array) -> gan_lib.GANState:
+  """``init_state(gan, key, (2,))`` as one compiled program (eagerly each op compiles on
+  its own)."""
+  return jax.jit(lambda k: gan_lib.init_state(gan, k, (2,)))(key)
+
+
+def _jit_step(gan: gan_lib.GAN):
+  """``train_step`` of ``gan`` as one compiled program."""
+  return jax.jit(lambda s, b, k: gan_lib.train_step(gan, s, b, k))
+
+
 class TrainStepTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
@@ -170,7 +181,7 @@ class TrainStepTest(chex.TestCase):
                auxiliary=auxiliary.get('acgan', weight=0.7),
                latent=gan_lib.Latent(conditioning='generator_labels', z_dim=Z,
                                      num_classes=k_classes))
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     rng = np.random.default_rng(0)
     batch = {'x': jnp.asarray(rng.normal(size=(1, B, 2)), jnp.float32),
              'y': jnp.asarray(rng.integers(0, k_classes, (1, B)), jnp.int32)}
@@ -181,34 +192,40 @@ class TrainStepTest(chex.TestCase):
     G, D = Generator(), Critic()
     ce = lambda logits, t: -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(B), t])
     t_key = lambda k: jax.random.split(k)[0]  # each critic pass augments with split(k)[0]
-    k_d, k_g = jax.random.split(key)
-    k_z, k_loss = jax.random.split(k_d)
-    kz, ky, _ = jax.random.split(k_z, 3)
-    z, y = jax.random.normal(kz, (B, Z)), jax.random.randint(ky, (B,), 0, k_classes)
-    fake = G.apply({'params': state.g_params}, z, y)
-    k_real, k_fake, _ = jax.random.split(k_loss, 3)
-
-    def d_loss(p):
-      r, r_heads = D.apply({'params': p}, aug(batch['x'][0], t_key(k_real)))
-      f, f_heads = D.apply({'params': p}, aug(fake, t_key(k_fake)))
-      adversarial = jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
-      aux = 0.7 * (ce(r_heads['class_logits'], batch['y'][0]) + ce(f_heads['class_logits'], y))
-      return adversarial + aux, (adversarial, aux)
-    (_, (d_adv, d_aux)), grad = jax.value_and_grad(d_loss, has_aux=True)(state.d_params)
     sgd = lambda p, g: jax.tree.map(lambda a, b: a - 0.1 * b, p, g)
-    d_params = sgd(state.d_params, grad)
-    g_kz, _, g_kfake = jax.random.split(k_g, 3)
-    kz2, ky2, _ = jax.random.split(g_kz, 3)
-    z2, y2 = jax.random.normal(kz2, (B, Z)), jax.random.randint(ky2, (B,), 0, k_classes)
 
-    def g_loss(p):
-      f, f_heads = D.apply({'params': d_params}, aug(G.apply({'params': p}, z2, y2),
-                                                     t_key(g_kfake)))
-      adversarial, aux = jnp.mean(jax.nn.softplus(-f)), 0.7 * ce(f_heads['class_logits'], y2)
-      return adversarial + aux, (adversarial, aux)
-    (_, (g_adv, g_aux)), grad = jax.value_and_grad(g_loss, has_aux=True)(state.g_params)
+    @jax.jit  # the update by hand, as one compiled program
+    def by_hand(state, batch, key):
+      k_d, k_g = jax.random.split(key)
+      k_z, k_loss = jax.random.split(k_d)
+      kz, ky, _ = jax.random.split(k_z, 3)
+      z, y = jax.random.normal(kz, (B, Z)), jax.random.randint(ky, (B,), 0, k_classes)
+      fake = G.apply({'params': state.g_params}, z, y)
+      k_real, k_fake, _ = jax.random.split(k_loss, 3)
+
+      def d_loss(p):
+        r, r_heads = D.apply({'params': p}, aug(batch['x'][0], t_key(k_real)))
+        f, f_heads = D.apply({'params': p}, aug(fake, t_key(k_fake)))
+        adversarial = jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
+        aux = 0.7 * (ce(r_heads['class_logits'], batch['y'][0])
+                     + ce(f_heads['class_logits'], y))
+        return adversarial + aux, (adversarial, aux)
+      (_, (d_adv, d_aux)), grad = jax.value_and_grad(d_loss, has_aux=True)(state.d_params)
+      d_params = sgd(state.d_params, grad)
+      g_kz, _, g_kfake = jax.random.split(k_g, 3)
+      kz2, ky2, _ = jax.random.split(g_kz, 3)
+      z2, y2 = jax.random.normal(kz2, (B, Z)), jax.random.randint(ky2, (B,), 0, k_classes)
+
+      def g_loss(p):
+        f, f_heads = D.apply({'params': d_params}, aug(G.apply({'params': p}, z2, y2),
+                                                       t_key(g_kfake)))
+        adversarial, aux = jnp.mean(jax.nn.softplus(-f)), 0.7 * ce(f_heads['class_logits'], y2)
+        return adversarial + aux, (adversarial, aux)
+      (_, (g_adv, g_aux)), grad = jax.value_and_grad(g_loss, has_aux=True)(state.g_params)
+      return d_params, sgd(state.g_params, grad), (d_adv, d_aux, g_adv, g_aux)
+    d_params, g_params, (d_adv, d_aux, g_adv, g_aux) = by_hand(state, batch, key)
     chex.assert_trees_all_close(new.d_params, d_params, rtol=1e-5, atol=1e-6)
-    chex.assert_trees_all_close(new.g_params, sgd(state.g_params, grad), rtol=1e-5, atol=1e-6)
+    chex.assert_trees_all_close(new.g_params, g_params, rtol=1e-5, atol=1e-6)
     for name, want in (('d_loss', d_adv), ('d_acgan', d_aux), ('g_loss', g_adv),
                        ('g_acgan', g_aux)):
       np.testing.assert_allclose(metrics[name], want, rtol=1e-5, err_msg=name)
@@ -270,14 +287,15 @@ class TrainStepTest(chex.TestCase):
     lazy = _gan(penalty=pen, penalty_weight=3.0, penalty_every=4, d_optimizer=sgd)
     eager = _gan(penalty=pen, penalty_weight=12.0, d_optimizer=sgd)
     plain = _gan(penalty=pen, penalty_weight=0.0, d_optimizer=sgd)
-    state = gan_lib.init_state(lazy, jax.random.key(0), (2,))
+    state = _init_state(lazy, jax.random.key(0))
     key, real = jax.random.key(5), _real()
-    on, _ = gan_lib.train_step(lazy, state, real, key)            # step 0: penalized, 3 * 4
-    eager_on = gan_lib.train_step(eager, state, real, key)[0]
+    lazy_step = _jit_step(lazy)  # compiled once, run at steps 0 and 1
+    on, _ = lazy_step(state, real, key)                          # step 0: penalized, 3 * 4
+    eager_on = _jit_step(eager)(state, real, key)[0]
     chex.assert_trees_all_close(on.d_params, eager_on.d_params, rtol=1e-5, atol=1e-7)
     odd = state.replace(step=jnp.asarray(1, jnp.int32))       # step 1: not penalized
-    off, _ = gan_lib.train_step(lazy, odd, real, key)
-    chex.assert_trees_all_close(off.d_params, gan_lib.train_step(plain, odd, real, key)[0].d_params,
+    off, _ = lazy_step(odd, real, key)
+    chex.assert_trees_all_close(off.d_params, _jit_step(plain)(odd, real, key)[0].d_params,
                                 rtol=1e-5, atol=1e-7)
     # (The first layer's bias gets no penalty gradient from a ReLU critic: compare all.)
     self.assertFalse(all(np.allclose(a, b) for a, b in zip(
@@ -353,13 +371,14 @@ class TrainStepTest(chex.TestCase):
     # what makes lazy regularization cheaper. Kills: the penalty computed on every step and
     # only multiplied by 0 off its steps (same parameters, but no saving, and NaN-prone).
     gan = _gan(penalty=penalties.get('r1'), penalty_weight=3.0, penalty_every=4)
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     real, key = _real(), jax.random.key(5)
-    _, on = gan_lib.train_step(gan, state, real, key)
-    _, off = gan_lib.train_step(gan, state.replace(step=jnp.asarray(1, jnp.int32)), real, key)
+    step = _jit_step(gan)  # one program for both steps: the cond picks the branch at run time
+    _, on = step(state, real, key)
+    _, off = step(state.replace(step=jnp.asarray(1, jnp.int32)), real, key)
     D = gan.discriminator
-    d = lambda x: D.apply({'params': state.d_params}, x[None])[0]
-    g = jax.vmap(jax.grad(d))(real[0])
+    d = lambda p, x: D.apply({'params': p}, x[None])[0]
+    g = jax.jit(jax.vmap(jax.grad(d, argnums=1), (None, 0)))(state.d_params, real[0])
     np.testing.assert_allclose(on['penalty'], np.mean(np.sum(np.asarray(g) ** 2, -1)),
                                rtol=1e-5)
     self.assertGreater(float(on['penalty']), 0.0)
@@ -458,12 +477,15 @@ class DiscriminatorStateTest(chex.TestCase):
         h = nn.BatchNorm(use_running_average=not train, momentum=0.5)(nn.Dense(8)(x))
         return nn.Dense(1)(nn.tanh(h))[:, 0]
     gan = _gan(discriminator=Critic(), penalty=penalties.get('r1'), penalty_weight=1.0)
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     real = {'x': _real()[0]}
     fake = _real(seed=1)[0] * 2.0 + 1.0
     key = jax.random.key(2)
-    grad = lambda scale: jax.grad(gan_lib._d_loss, argnums=1, has_aux=True)(
-        gan, state.d_params, state.d_stats, real, fake, None, key, scale)[0]
+    # compiled (the scale static: _d_loss leaves the penalty out at 0), not op by op
+    grad_at = jax.jit(lambda p, stats, real, fake, key, scale: jax.grad(
+        gan_lib._d_loss, argnums=1, has_aux=True)(gan, p, stats, real, fake, None, key,
+                                                  scale)[0], static_argnums=5)
+    grad = lambda scale: grad_at(state.d_params, state.d_stats, real, fake, key, scale)
     # By hand: the running statistics after the real then the fake train-mode pass
     # (momentum 0.5 from mean 0, var 1; biased batch variance), then R1 = E||dD/dx||^2 of
     # D(x) = tanh(BN(x W1 + b1)) W2 + b2 at those fixed statistics.
@@ -482,7 +504,7 @@ class DiscriminatorStateTest(chex.TestCase):
         return jnp.tanh(h) @ p['Dense_1']['kernel'][:, 0] + p['Dense_1']['bias'][0]
       g = jax.vmap(jax.grad(d))(real['x'])
       return jnp.mean(jnp.sum(g ** 2, axis=-1))
-    want = jax.grad(r1)(state.d_params)
+    want = jax.jit(jax.grad(r1))(state.d_params)
     chex.assert_trees_all_close(jax.tree.map(jnp.subtract, grad(1.0), grad(0.0)), want,
                                 rtol=1e-4, atol=1e-6)
 
