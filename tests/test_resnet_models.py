@@ -298,12 +298,13 @@ class ResNetModelsTest(chex.TestCase):
         seen.append(args[0].shape[1:3])
       return next_fun(*args, **kwargs)
     y = None if label is None else jnp.array([label])
+    # Traced once for shapes (eval_shape), not run op by op: the spy reads only shapes.
     with nn.intercept_methods(spy):
-      gv = g.init(jax.random.key(0), jnp.zeros((1, 128)), *([] if y is None else [y]),
-                  train=False)
+      gv = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((1, 128)),
+                                         *([] if y is None else [y]), train=False))
       self.assertEqual(seen, [(16, 16)])
-      d.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), *([] if y is None else [y]),
-             train=False)
+      jax.eval_shape(lambda: d.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)),
+                                    *([] if y is None else [y]), train=False))
     self.assertEqual(seen, [(16, 16), (8, 8)])
     self.assertTrue(g.spectral_norm and d.spectral_norm)
     from flax import traverse_util
