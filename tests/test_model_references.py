@@ -108,6 +108,12 @@ def _forward(model, variables, *inputs):
   return jax.jit(functools.partial(model.apply, train=False))(variables, *inputs)
 
 
+def _init(model, *inputs):
+  """``model.init(key(0), *inputs, train=False)`` as one compiled program (eagerly each op
+  compiles on its own)."""
+  return jax.jit(functools.partial(model.init, train=False))(jax.random.key(0), *inputs)
+
+
 def _np_dcgan_generator(v, z):
   """Dense -> BN, ReLU -> 4x4 -> 3 x [ConvT 4x4/2, BN, ReLU] -> Conv 3x3 -> tanh (32 px)."""
   p, s = v['params'], v['batch_stats']
@@ -202,7 +208,7 @@ class DCGANReferenceTest(chex.TestCase):
     """The 32 px generator: Dense, three ConvT 4x4/2 with BN (running stats), Conv, tanh."""
     g, _ = models.get('dcgan', {'image_size': 32, 'channels': 3, 'width': 8})
     z = np.random.default_rng(1).normal(size=(4, 6)).astype(np.float32)
-    v = _randomize(g.init(jax.random.key(0), z, train=False))
+    v = _randomize(_init(g, z))
     out = _forward(g, v, z)
     want = _np_dcgan_generator(_float64(v), z.astype(np.float64))
     chex.assert_shape(out, (4, 32, 32, 3))
@@ -213,7 +219,7 @@ class DCGANReferenceTest(chex.TestCase):
     """Three Conv 4x4/2 (BN after the 2nd and 3rd), LeakyReLU 0.2, Dense 1 on 16 px."""
     _, d = models.get('dcgan', discriminator={'width': 4, 'num_layers': 3, 'norm': 'batch'})
     x = np.random.default_rng(1).uniform(-1, 1, size=(3, 16, 16, 3)).astype(np.float32)
-    v = _randomize(d.init(jax.random.key(0), x, train=False))
+    v = _randomize(_init(d, x))
     _close(_forward(d, v, x), _np_dcgan_discriminator(_float64(v), x.astype(np.float64), 3))
 
   @parameterized.parameters('layer', 'layer_chw', 'none')
@@ -221,7 +227,7 @@ class DCGANReferenceTest(chex.TestCase):
     """The gradient-penalty critics: LayerNorm after the 2nd and 3rd Conv only, or none."""
     _, d = models.get('dcgan', discriminator={'width': 4, 'num_layers': 3, 'norm': norm})
     x = np.random.default_rng(2).uniform(-1, 1, size=(3, 16, 16, 3)).astype(np.float32)
-    v = _randomize(d.init(jax.random.key(0), x, train=False))
+    v = _randomize(_init(d, x))
     self.assertNotIn('batch_stats', v)
     want = _np_dcgan_discriminator(_float64(v), x.astype(np.float64), 3, norm)
     _close(_forward(d, v, x), want)
@@ -306,14 +312,14 @@ class MLPReferenceTest(chex.TestCase):
     mean is 0.1 * the batch mean and the variance 0.9 + 0.1 * the batch variance."""
     z = np.random.default_rng(3).normal(size=(16, 6)).astype(np.float32)
     mlp = models.MLPGenerator(features=(8,), output_shape=(2,), output_activation='linear')
-    v = mlp.init(jax.random.key(0), z, train=False)
+    v = _init(mlp, z)
     h = _relu(_dense(z.astype(np.float64), _float64(v)['params']['Dense_0']))
     dcgan, _ = models.get('dcgan', {'image_size': 32, 'channels': 3, 'width': 8})
-    w = dcgan.init(jax.random.key(0), z, train=False)
+    w = _init(dcgan, z)
     first = _dense(z.astype(np.float64), _float64(w)['params']['Dense_0'])  # before BN_0
     _, critic = models.get('dcgan', discriminator={'width': 4, 'num_layers': 2})
     x = np.random.default_rng(4).uniform(-1, 1, size=(8, 8, 8, 3)).astype(np.float32)
-    u = critic.init(jax.random.key(0), x, train=False)
+    u = _init(critic, x)
     p = _float64(u)['params']  # the critic's BatchNorm_0 follows its second Conv
     h0 = _lrelu(_conv(x.astype(np.float64), p['Conv_0']['kernel'], 2, SAME_4X4_S2)
                 + p['Conv_0']['bias'], 0.2)
@@ -321,7 +327,8 @@ class MLPReferenceTest(chex.TestCase):
               ).reshape(-1, 8)
     for model, variables, pre, inputs in ((mlp, v, h, z), (dcgan, w, first, z),
                                           (critic, u, second, x)):
-      _, new = model.apply(variables, inputs, train=True, mutable=['batch_stats'])
+      _, new = jax.jit(functools.partial(model.apply, train=True, mutable=['batch_stats']))(
+          variables, inputs)
       stats = new['batch_stats']['BatchNorm_0']
       np.testing.assert_allclose(stats['mean'], 0.1 * pre.mean(0), rtol=1e-4, atol=1e-7)
       np.testing.assert_allclose(stats['var'], 0.9 + 0.1 * pre.var(0), rtol=1e-4, atol=1e-7)
@@ -337,7 +344,8 @@ class DCGANShapesTest(chex.TestCase):
         (28, 32, 1, 7 * 7 * 64, [(64, 32), (32, 16)]),
         (32, 64, 3, 4 * 4 * 256, [(256, 128), (128, 64), (64, 32)])):
       g, _ = models.get('dcgan', {'image_size': size, 'channels': channels, 'width': width})
-      p = g.init(jax.random.key(0), np.zeros((1, 100), np.float32), train=False)['params']
+      p = jax.eval_shape(functools.partial(g.init, train=False), jax.random.key(0),
+                         np.zeros((1, 100), np.float32))['params']  # shapes only
       self.assertEqual(p['Dense_0']['kernel'].shape, (100, dense))
       self.assertEqual([p[f'ConvTranspose_{i}']['kernel'].shape for i in range(len(convs))],
                        [(4, 4, c_in, c_out) for c_in, c_out in convs])
