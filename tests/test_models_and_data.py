@@ -30,8 +30,10 @@ class ModelsTest(chex.TestCase):
 
   def test_classic_mnist_mlp_parameter_count(self):
     g, d = models.get('mlp')
-    gv = g.init(jax.random.key(0), jnp.zeros((2, 100)), train=False)
-    dv = d.init(jax.random.key(1), jnp.zeros((2, 28, 28, 1)), train=False)
+    # shapes only: traced (eval_shape), not run
+    gv = jax.eval_shape(lambda: g.init(jax.random.key(0), jnp.zeros((2, 100)), train=False))
+    dv = jax.eval_shape(lambda: d.init(jax.random.key(1), jnp.zeros((2, 28, 28, 1)),
+                                       train=False))
     # G: 100->128->128 (+BN scale/bias) ->784; D: 784->256->256->1.
     want_g = (100 * 128 + 128) + (128 * 128 + 128) + 2 * 128 + (128 * 784 + 784)
     want_d = (784 * 256 + 256) + (256 * 256 + 256) + (256 + 1)
@@ -59,9 +61,10 @@ class ModelsTest(chex.TestCase):
     # After power iterations, each normalized kernel has largest singular value ~1.
     d = models.DCGANDiscriminator(width=8, num_layers=2, norm='spectral')
     x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
-    v = d.init(jax.random.key(1), x, train=False)
+    v = _init(d, jax.random.key(1), x, train=False)
+    apply_train = jax.jit(lambda v, x: d.apply(v, x, train=True, mutable=['batch_stats']))
     for _ in range(30):
-      _, upd = d.apply(v, x, train=True, mutable=['batch_stats'])
+      _, upd = apply_train(v, x)
       v = {'params': v['params'], **upd}
     sigmas = [np.asarray(s) for p, s in jax.tree_util.tree_leaves_with_path(v['batch_stats'])
               if 'sigma' in jax.tree_util.keystr(p)]
