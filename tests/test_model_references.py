@@ -258,7 +258,7 @@ class MLPReferenceTest(chex.TestCase):
     """[Dense, ReLU] x 2 -> BN (running stats) -> Dense -> tanh, reshaped."""
     g = models.MLPGenerator(features=(8, 6), output_shape=(2, 3))
     z = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
-    v = _randomize(g.init(jax.random.key(0), z, train=False))
+    v = _randomize(_init(g, z))
     p, s = _float64(v)['params'], _float64(v)['batch_stats']
     h = _relu(_dense(_relu(_dense(z.astype(np.float64), p['Dense_0'])), p['Dense_1']))
     want = np.tanh(_dense(_bn(h, p['BatchNorm_0'], s['BatchNorm_0']), p['Dense_2']))
@@ -269,7 +269,7 @@ class MLPReferenceTest(chex.TestCase):
     g = models.MLPGenerator(features=(8,), output_shape=(2,), batch_norm=False,
                             output_activation='linear')
     z = np.random.default_rng(1).normal(size=(4, 5)).astype(np.float32)
-    v = _randomize(g.init(jax.random.key(0), z, train=False))
+    v = _randomize(_init(g, z))
     self.assertEqual(sorted(v), ['params'])
     self.assertEqual(sorted(v['params']), ['Dense_0', 'Dense_1'])
     p = _float64(v)['params']
@@ -300,7 +300,7 @@ class MLPReferenceTest(chex.TestCase):
     """Flatten -> [Dense, ReLU or LeakyReLU 0.2] x 2 -> Dense 1 (dropout off in inference)."""
     d = models.MLPDiscriminator(features=(8, 6), activation=activation, dropout=0.2)
     x = np.random.default_rng(2).normal(size=(4, 2, 3)).astype(np.float32)
-    v = _randomize(d.init(jax.random.key(0), x, train=False))
+    v = _randomize(_init(d, x))
     p = _float64(v)['params']
     h = x.reshape(4, 6).astype(np.float64)
     for i in range(2):
@@ -366,7 +366,7 @@ class ConditionalReferenceTest(chex.TestCase):
     """The label's embedding concatenated to z (and, with conditional BN, gamma[y], beta[y])."""
     g, _ = models.get('cgan', {'num_classes': K, 'width': 4, 'embed_dim': 3,
                                'conditional_bn': conditional_bn})
-    v = _randomize(g.init(jax.random.key(0), self.z, self.y, train=False))
+    v = _randomize(_init(g, self.z, self.y))
     out = _forward(g, v, self.z, self.y)
     want = _np_cgan_generator(_float64(v), self.z.astype(np.float64), self.y, 4, conditional_bn)
     _close(out, want)
@@ -382,7 +382,7 @@ class ConditionalReferenceTest(chex.TestCase):
     """Projection: psi(phi(x)) + <embed(y), phi(x)>; concat: psi(phi([x, one_hot(y)]))."""
     _, d = models.get('cgan', discriminator={'num_classes': K, 'conditioning': conditioning,
                                              'norm': norm, 'width': 4, 'hidden': 8})
-    v = _randomize(d.init(jax.random.key(0), self.x, self.y, train=False))
+    v = _randomize(_init(d, self.x, self.y))
     out = _forward(d, v, self.x, self.y)
     p, s = _float64(v)['params'], _float64(v).get('batch_stats', {})
     x = self.x.astype(np.float64)
@@ -405,7 +405,7 @@ class ConditionalReferenceTest(chex.TestCase):
   def test_acgan_discriminator(self):
     """BN trunk (lReLU 0.2), then Dense 1 (adversarial logit) and Dense K (class logits)."""
     _, d = models.get('acgan', discriminator={'num_classes': K, 'width': 4, 'hidden': 8})
-    v = _randomize(d.init(jax.random.key(0), self.x, train=False))
+    v = _randomize(_init(d, self.x))
     p, s = _float64(v)['params'], _float64(v)['batch_stats']
     phi = _np_trunk(p['trunk'], s['trunk'], self.x.astype(np.float64), 0.2, 'batch')
     want = (_dense(phi, p['adv'])[:, 0], {'class_logits': _dense(phi, p['cls'])})
@@ -415,7 +415,7 @@ class ConditionalReferenceTest(chex.TestCase):
     """BN trunk (lReLU 0.1); logit Dense 1 (phi); Q: Dense, BN, lReLU, then both heads."""
     _, d = models.get('infogan', discriminator={'num_categories': K, 'num_continuous': 2,
                                                 'width': 4, 'hidden': 8, 'q_hidden': 6})
-    v = _randomize(d.init(jax.random.key(0), self.x, train=False))
+    v = _randomize(_init(d, self.x))
     p, s = _float64(v)['params'], _float64(v)['batch_stats']
     phi = _np_trunk(p['trunk'], s['trunk'], self.x.astype(np.float64), 0.1, 'batch')
     q = _lrelu(_bn(_dense(phi, p['q_hidden']), p['BatchNorm_0'], s['BatchNorm_0']), 0.1)
@@ -429,7 +429,7 @@ class ConditionalReferenceTest(chex.TestCase):
                                   'hidden': 8})
     cont = np.float32([[0.5, -1], [0, 1], [-0.3, 0.2], [1, 0.7]])
     codes = {'categorical': self.y, 'continuous': cont}
-    v = _randomize(g.init(jax.random.key(0), self.z, codes, train=False))
+    v = _randomize(_init(g, self.z, codes))
     codes64 = {'categorical': self.y, 'continuous': cont.astype(np.float64)}
     want = _np_infogan_generator(_float64(v), self.z.astype(np.float64), codes64, 4)
     _close(_forward(g, v, self.z, codes), want)
