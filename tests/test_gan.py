@@ -34,10 +34,11 @@ def _real(n_critic: int = 1, seed: int = 0) -> jnp.ndarray:
   return jnp.asarray(np.random.default_rng(seed).normal(size=(n_critic, B, 2)), jnp.float32)
 
 
-def _init_state(gan: gan_lib.GAN, key: jax.Array) -> gan_lib.GANState:
-  """``init_state(gan, key, (2,))`` as one compiled program (eagerly each op compiles on
-  its own)."""
-  return jax.jit(lambda k: gan_lib.init_state(gan, k, (2,)))(key)
+def _init_state(gan: gan_lib.GAN, key: jax.Array,
+                element_shape: tuple[int, ...] = (2,)) -> gan_lib.GANState:
+  """``init_state(gan, key, element_shape)`` as one compiled program (eagerly each op
+  compiles on its own)."""
+  return jax.jit(lambda k: gan_lib.init_state(gan, k, element_shape))(key)
 
 
 def _jit_step(gan: gan_lib.GAN):
@@ -51,36 +52,42 @@ class TrainStepTest(chex.TestCase):
   def test_matches_hand_written_update(self):
     # SGD: the updates are the gradients themselves (Adam's first step is lr * sign(grad)).
     gan = _gan(g_optimizer=optax.sgd(0.1), d_optimizer=optax.sgd(0.1))
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     real = _real()
     key = jax.random.key(1)
     new, metrics = self.variant(lambda s, b, k: gan_lib.train_step(gan, s, b, k))(state, real, key)
 
-    # The same step by hand: documented key schedule, plain jax.grad and optax.
+    # The same step by hand: documented key schedule, plain jax.grad and optax (as one
+    # compiled program).
     G, D = gan.generator, gan.discriminator
-    k_d, k_g = jax.random.split(key, 2)
-    k_z, _ = jax.random.split(k_d)
-    z = jax.random.normal(jax.random.split(k_z, 3)[0], (B, Z))  # sample_latent's z key
-    fake = G.apply({'params': state.g_params}, z)
 
-    def d_loss(p):
-      r = D.apply({'params': p}, real[0])
-      f = D.apply({'params': p}, fake)
-      return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
-    sgd = lambda p, g: jax.tree.map(lambda a, b: a - 0.1 * b, p, g)
-    d_params = sgd(state.d_params, jax.grad(d_loss)(state.d_params))
+    @jax.jit
+    def by_hand(state, real, key):
+      k_d, k_g = jax.random.split(key, 2)
+      k_z, _ = jax.random.split(k_d)
+      z = jax.random.normal(jax.random.split(k_z, 3)[0], (B, Z))  # sample_latent's z key
+      fake = G.apply({'params': state.g_params}, z)
 
-    z2 = jax.random.normal(jax.random.split(jax.random.split(k_g, 3)[0], 3)[0], (B, Z))
+      def d_loss(p):
+        r = D.apply({'params': p}, real[0])
+        f = D.apply({'params': p}, fake)
+        return jnp.mean(jax.nn.softplus(-r)) + jnp.mean(jax.nn.softplus(f))
+      sgd = lambda p, g: jax.tree.map(lambda a, b: a - 0.1 * b, p, g)
+      d_params = sgd(state.d_params, jax.grad(d_loss)(state.d_params))
 
-    def g_loss(p):
-      return jnp.mean(jax.nn.softplus(-D.apply({'params': d_params},
-                                               G.apply({'params': p}, z2))))
-    g_params = sgd(state.g_params, jax.grad(g_loss)(state.g_params))
+      z2 = jax.random.normal(jax.random.split(jax.random.split(k_g, 3)[0], 3)[0], (B, Z))
+
+      def g_loss(p):
+        return jnp.mean(jax.nn.softplus(-D.apply({'params': d_params},
+                                                 G.apply({'params': p}, z2))))
+      g_params = sgd(state.g_params, jax.grad(g_loss)(state.g_params))
+      return d_params, g_params, d_loss(state.d_params), g_loss(state.g_params)
+    d_params, g_params, d_loss0, g_loss0 = by_hand(state, real, key)
 
     chex.assert_trees_all_close(new.d_params, d_params, rtol=1e-5, atol=1e-6)
     chex.assert_trees_all_close(new.g_params, g_params, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(metrics['d_loss'], d_loss(state.d_params), rtol=1e-5)
-    np.testing.assert_allclose(metrics['g_loss'], g_loss(state.g_params), rtol=1e-5)
+    np.testing.assert_allclose(metrics['d_loss'], d_loss0, rtol=1e-5)
+    np.testing.assert_allclose(metrics['g_loss'], g_loss0, rtol=1e-5)
     self.assertEqual(int(new.step), 1)
 
   @chex.variants(with_jit=True, without_jit=True)
@@ -90,7 +97,7 @@ class TrainStepTest(chex.TestCase):
     # parameters of the first; the generator's real batch is the last one.
     gan = _gan(n_critic=2, objective=losses.get('rsgan'), g_optimizer=optax.sgd(0.1),
                d_optimizer=optax.sgd(0.1))
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     real, key = _real(2, seed=3), jax.random.key(4)
     new, metrics = self.variant(lambda s, b, k: gan_lib.train_step(gan, s, b, k))(state, real, key)
 
@@ -133,7 +140,7 @@ class TrainStepTest(chex.TestCase):
         perceptual_layer='conv5_4', perceptual_criterion='mse', perceptual_scale=2.0))
     frozen = {'vgg': {'w': jnp.asarray(np.random.default_rng(5).normal(size=(2, 3)),
                                        jnp.float32)}}
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     real, key = _real(), jax.random.key(1)
     new, metrics = self.variant(
         lambda s, b, k, f: gan_lib.train_step(gan, s, b, k, frozen=f))(state, real, key, frozen)
@@ -151,7 +158,7 @@ class TrainStepTest(chex.TestCase):
       perceptual = jnp.mean((2.0 * jnp.tanh(fake @ w) - 2.0 * jnp.tanh(x @ w)) ** 2)
       return 0.3 * adversarial + 0.7 * pixel + 0.5 * perceptual, (adversarial, pixel,
                                                                    perceptual)
-    (total, parts), grad = jax.value_and_grad(g_total, has_aux=True)(state.g_params)
+    (total, parts), grad = jax.jit(jax.value_and_grad(g_total, has_aux=True))(state.g_params)
     chex.assert_trees_all_close(new.g_params,
                                 jax.tree.map(lambda p, g: p - 0.1 * g, state.g_params, grad),
                                 rtol=1e-5, atol=1e-6)
@@ -233,11 +240,10 @@ class TrainStepTest(chex.TestCase):
   def test_n_critic_updates_and_weight_clipping(self):
     gan = _gan(n_critic=3, weight_clip=0.01, objective=losses.get('wasserstein'),
                d_optimizer=optax.rmsprop(5e-2))
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     # The initial critic is in the box too (its first gradient is taken there, as in the
     # reference code, which clamps before each critic update): the clip of a plain init.
-    plain = gan_lib.init_state(dataclasses.replace(gan, weight_clip=0.0), jax.random.key(0),
-                               (2,))
+    plain = _init_state(dataclasses.replace(gan, weight_clip=0.0), jax.random.key(0))
     self.assertGreater(max(float(jnp.abs(x).max()) for x in jax.tree.leaves(plain.d_params)),
                        0.01)
     chex.assert_trees_all_equal(state.d_params, jax.tree.map(
@@ -251,8 +257,8 @@ class TrainStepTest(chex.TestCase):
 
   def test_n_critic_runs_one_update_per_real_batch(self):
     gan2 = _gan(n_critic=2, objective=losses.get('wasserstein'))
-    state = gan_lib.init_state(gan2, jax.random.key(0), (2,))
-    new2, _ = gan_lib.train_step(gan2, state, _real(2), jax.random.key(3))
+    state = _init_state(gan2, jax.random.key(0))
+    new2, _ = _jit_step(gan2)(state, _real(2), jax.random.key(3))
     adam = optax.tree_utils.tree_get(new2.d_opt_state, 'count')
     self.assertEqual(int(adam), 2)
     with self.assertRaisesRegex(ValueError, r'n_critic=2.*\(1, 8, 2\)'):
@@ -305,12 +311,13 @@ class TrainStepTest(chex.TestCase):
   def test_relativistic_generator_sees_real_logits(self):
     # SGD: Adam's first update is ~lr * sign(grad) and would hide a change of magnitude.
     gan = _gan(objective=losses.get('rsgan'), g_optimizer=optax.sgd(0.1))
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
-    a, _ = gan_lib.train_step(gan, state, _real(seed=0), jax.random.key(1))
+    state = _init_state(gan, jax.random.key(0))
+    step = _jit_step(gan)  # compiled once, run on both batches
+    a, _ = step(state, _real(seed=0), jax.random.key(1))
     # Shifting the real batch changes G's update for RSGAN (for NS-GAN it would not, at
     # equal critic parameters: covered by the hand-written update test).
     real2 = _real(seed=0).at[-1].add(1.0)
-    c, _ = gan_lib.train_step(gan, state, real2, jax.random.key(1))
+    c, _ = step(state, real2, jax.random.key(1))
     self.assertFalse(np.allclose(jax.tree.leaves(a.g_params)[-1], jax.tree.leaves(c.g_params)[-1]))
 
   def test_fused_steps_equal_single_steps(self):
@@ -330,9 +337,9 @@ class TrainStepTest(chex.TestCase):
     # Kills: init_state's ema_params = zeros (or any other start): test_ema_with_warmup
     # builds its expectation from state.ema_params, so it follows whatever init gives.
     gan = _gan(ema_decay=0.9)
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     chex.assert_trees_all_equal(state.ema_params, state.g_params)
-    s1, _ = gan_lib.train_step(gan, state, _real(), jax.random.key(1))
+    s1, _ = _jit_step(gan)(state, _real(), jax.random.key(1))
     # step 0: decay min(0.9, 1/10) = 0.1 of the *initial weights*, 0.9 of the new ones.
     want = jax.tree.map(lambda p0, p1: 0.1 * p0 + 0.9 * p1, state.g_params, s1.g_params)
     chex.assert_trees_all_close(s1.ema_params, want, rtol=1e-6)
@@ -345,7 +352,7 @@ class TrainStepTest(chex.TestCase):
     # key (the same translation/cutout on both sides).
     aug = lambda x, k: 2.0 * x + jax.random.uniform(k, x.shape)  # a stand-in T
     gan = _gan(objective=losses.get('rsgan'), g_optimizer=optax.sgd(0.1), augment=aug)
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     real, key = _real(), jax.random.key(1)
     new, metrics = self.variant(lambda s, b, k: gan_lib.train_step(gan, s, b, k))(
         state, real, key)
@@ -391,7 +398,7 @@ class TrainStepTest(chex.TestCase):
     # z_dim 2 on 2-D data) would start identical if both were initialized with one key.
     # init_state splits the key: k_g, k_d = split(key). Kills: D initialized with k_g.
     gan = _gan(latent=gan_lib.Latent(z_dim=2))
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     g0, d0 = state.g_params['Dense_0']['kernel'], state.d_params['Dense_0']['kernel']
     chex.assert_equal_shape((g0, d0))
     self.assertFalse(np.allclose(g0, d0))
@@ -409,7 +416,7 @@ class EMAStatisticsTest(chex.TestCase):
         h = nn.Dense(3)(z)
         return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
     gan = _gan(generator=LinearBN())
-    state = gan_lib.init_state(gan, jax.random.key(0), (3,))
+    state = _init_state(gan, jax.random.key(0), (3,))
     rng = np.random.default_rng(0)
     kernel, bias = rng.normal(size=(Z, 3)), rng.normal(size=3)
     ema = {'Dense_0': {'kernel': jnp.asarray(kernel, jnp.float32),
@@ -436,7 +443,7 @@ class GeneratorStatisticsTest(chex.TestCase):
                      bias_init=nn.initializers.constant(1.5))(z)
         return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
     gan = _gan(generator=ConstantBN(), g_optimizer=optax.sgd(0.0), n_critic=3)
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     step = self.variant(lambda s, b: gan_lib.train_step(gan, s, b, jax.random.key(1)))
     out, _ = step(state, _real(3))
     np.testing.assert_allclose(out.g_stats['BatchNorm_0']['mean'], [0.15, 0.15], rtol=1e-5)
@@ -458,7 +465,7 @@ class DiscriminatorStateTest(chex.TestCase):
         h = nn.Dropout(0.5, deterministic=not train)(nn.relu(h))
         return nn.Dense(1)(h)[:, 0]
     gan = _gan(discriminator=Critic(), penalty=penalties.get('wgan_gp'), penalty_weight=10.0)
-    state = gan_lib.init_state(gan, jax.random.key(0), (2,))
+    state = _init_state(gan, jax.random.key(0))
     new, metrics = jax.jit(lambda s, b: gan_lib.train_step(gan, s, b, jax.random.key(1)))(
         state, _real())
     chex.assert_tree_all_finite((new, metrics))
