@@ -50,11 +50,11 @@ class EvaluateImagesTest(chex.TestCase):
     np.savez(weights, **state_dict)
     spy = mock.patch.object(inception, 'fid_kid_is', wraps=inception.fid_kid_is)
     features = []  # what Inception gave for each set, in order: the reals, then the samples
+    real_features = inception.features_and_logits
 
     def features_kept(variables, images, *args, **kwargs):
       features.append((images, real_features(variables, images, *args, **kwargs)))
       return features[-1][1]
-    real_features = inception.features_and_logits
     with (tfds.testing.mock_data(num_examples=24), self.assertWarnsRegex(UserWarning, '2048'),
           spy as fid_kid_is,
           mock.patch.object(inception, 'features_and_logits', features_kept)):
