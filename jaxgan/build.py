@@ -410,9 +410,11 @@ def step_base_key(seed: int) -> jax.Array:
 
 def eval_inputs(gan: gan_lib.GAN, pipe: data.Pipeline, seed: int, num: int):
   """The fixed generator inputs ``(z, y)`` of the sample grids: fixed noise, and for
-  class-conditional models the labels ``i mod K``; for super-resolution, the LR crops of
-  at most 8 fixed held-out pairs (``evaluator_args['sample_pairs']``): the same on every
-  host, as the replicated sampling program takes them."""
+  class-conditional models the labels ``i mod K``, for InfoGAN the categorical code ``i mod
+  K`` (its continuous codes drawn): the grids have a column per class or code
+  (:func:`grid_columns`). For super-resolution, the LR crops of at most 8 fixed held-out
+  pairs (``evaluator_args['sample_pairs']``). The same on every host, as the replicated
+  sampling program takes them."""
   key = jax.random.fold_in(step_base_key(seed), 2**31 - 1)
   real = None
   if pipe.lowres_shape:
@@ -420,7 +422,16 @@ def eval_inputs(gan: gan_lib.GAN, pipe: data.Pipeline, seed: int, num: int):
   z, y = gan_lib.sample_latent(gan.latent, key, num, real)
   if gan.latent.conditioning in ('labels', 'generator_labels'):
     y = jnp.arange(num, dtype=jnp.int32) % gan.latent.num_classes
+  if gan.latent.conditioning == 'codes':  # as launch.sample --codes=all
+    y = {**y, 'categorical': jnp.arange(num, dtype=jnp.int32) % gan.latent.num_categorical}
   return z, y
+
+
+def grid_columns(gan: gan_lib.GAN) -> int | None:
+  """Images a row in the sample grids of :func:`eval_inputs`: one per class
+  (class-conditional) or categorical code (InfoGAN), so that a column shows one class or
+  code; ``None`` (a square grid) for the others."""
+  return gan.latent.num_classes or gan.latent.num_categorical or None
 
 
 def init_state(gan: gan_lib.GAN, pipe: data.Pipeline, key: jax.Array) -> gan_lib.GANState:

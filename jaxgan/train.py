@@ -60,6 +60,11 @@ from jaxgan.data.bicubic import imresize
 # (minutes on a slow model, past a scheduler's grace period); two keep the device busy.
 IN_FLIGHT = 2
 
+# loss_curves.png is redrawn at a checkpoint save when this many seconds have passed since
+# it was last drawn (and at the end): a long run's curves stay current, while a save every
+# few steps does not pay for a drawing (~0.4 s) each time.
+CURVES_EVERY_S = 60.0
+
 
 def _calls(start: int, total: int, per_call: int) -> Iterator[tuple[int, int]]:
   """``(first step, steps)`` of each compiled call from ``start`` to ``total``. Calls end at
@@ -184,7 +189,7 @@ def _write_pictures(generate, gan, pipe, state, inputs, workdir, step_no,
     plots.save_scatter(samples, pipe.evaluator_args['modes'], path,
                        f'{pipe.name}, step {step_no}')
   else:
-    plots.save_image_grid(samples[:100], path, ncols=gan.latent.num_classes or None)
+    plots.save_image_grid(samples[:100], path, ncols=build.grid_columns(gan))
   return path
 
 
@@ -193,7 +198,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
 
   Writes ``config.json``, ``data_shapes.json`` (what sampling needs of the data),
   ``checkpoints/``, ``metrics.jsonl``/``.csv``, TensorBoard events, ``samples/step_*.png``
-  (from fixed noise) and ``loss_curves.png``.
+  (from fixed noise) and ``loss_curves.png`` (redrawn at a save at most every
+  :data:`CURVES_EVERY_S` seconds, and at the end).
 
   A run refused before it writes anything (a config error, a wrong ``init_from``, a
   missing VGG19 file) leaves ``workdir`` as it found it: no lock file, no empty
@@ -407,6 +413,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
   lazy = gan.penalty is not None and gan.penalty_every > 1 and gan.n_critic > 0
   last_penalty = [_logged(writer, start, 'penalty') if lazy else float('nan')]
   last_write = [time.perf_counter(), start]  # the time and step of the last rate
+  curves_drawn = [last_write[0]]  # when loss_curves.png was last drawn (the start: not yet)
   rates = {}  # a scheduled learning rate is logged: the rate of the step that made the row
   for player in ('g', 'd') if gan.n_critic else ('g',):
     opt = config[f'{player}_optimizer']
@@ -453,8 +460,13 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
         return
       own_work(read, *call)
 
+  def draw_curves() -> None:
+    plots.save_loss_curves(writers.read_jsonl(writer.jsonl_path),
+                           os.path.join(workdir, 'loss_curves.png'))
+
   def write_rows(rows: list, save: bool) -> None:
-    # Steps per second since the last flush (the first interval includes compilation).
+    # Steps per second since the last flush, or since the last save or pictures, whose time
+    # is not the steps' (the first interval includes compilation).
     now, last = time.perf_counter(), rows[-1][0]
     rate = (last - last_write[1]) / max(now - last_write[0], 1e-9)
     last_write[:] = now, last
@@ -533,7 +545,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
                       'to write config_pending.json')
         if save:  # before the pictures: a failure there must not cost the checkpoint
           ckpt.save(s, state)
-        if _crossed(before, s, config.eval_every) or s == total:
+        pictures = _crossed(before, s, config.eval_every) or s == total
+        if pictures:
           own_work(_write_pictures, generate, gan, pipe, state, eval_inputs, workdir, s, lead)
         if save:
           ckpt.wait()  # the next step donates the state's buffers
@@ -541,6 +554,14 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
           if record_pending:
             _lead_first(record_config, lead, 'to write config.json and data_shapes.json')
             record_pending = False
+        if save or pictures:  # (the device has finished step s: saved or drawn)
+          now = time.perf_counter()
+          # On disk with this save's rows (the last one's: drawn when the logs close).
+          if (save and writer is not None and s < total and not stopping
+              and now - curves_drawn[0] >= CURVES_EVERY_S):
+            own_work(draw_curves)
+            now = curves_drawn[0] = time.perf_counter()
+          last_write[:] = now, s  # the next rate counts the steps after this
         if stopping:
           signum = stop_request.signum  # None where only another host was signalled
           break
@@ -559,8 +580,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
       if writer is not None:
         try:  # the logs' last writes must not replace the error in flight, if any
           writer.close()
-          plots.save_loss_curves(writers.read_jsonl(writer.jsonl_path),
-                                 os.path.join(workdir, 'loss_curves.png'))
+          draw_curves()
         except Exception:
           logging.exception('Closing the metric logs or writing loss_curves.png failed.')
   if vote == FAILED:

@@ -289,6 +289,22 @@ class ConditionalSamplingTest(chex.TestCase):
     _, y = build.eval_inputs(gan, pipe, 0, 25)
     np.testing.assert_array_equal(y, np.arange(25) % 10)
 
+  def test_infogan_grids_ask_for_each_code_in_turn_a_column_each(self):
+    # As launch.sample --codes=all: categorical code i mod K, continuous codes drawn.
+    config = _small(infogan_digits.get_config())
+    gan, pipe = build.build(config)
+    z, codes = build.eval_inputs(gan, pipe, 0, 25)
+    np.testing.assert_array_equal(codes['categorical'], np.arange(25) % 10)
+    chex.assert_shape((z, codes['continuous']), ((25, gan.latent.z_dim), (25, 2)))
+    self.assertTrue(np.all(np.abs(np.asarray(codes['continuous'])) <= 1))
+    self.assertGreater(np.std(np.asarray(codes['continuous'])), 0.3)  # drawn, not fixed
+    # The training grid of 20 samples: 10 columns (one a code) by 2 rows of 28 px cells,
+    # 1 px apart, drawn 3x.
+    path = os.path.join(self.infogan, 'samples', f'step_{config.num_steps:07d}.png')
+    with Image.open(path) as im:
+      size = im.size
+    self.assertEqual(size, (3 * (10 * 29 + 1), 3 * (2 * 29 + 1)))  # (width, height)
+
   def test_the_figures_cli_on_a_damaged_checkpoint_is_one_line(self):
     # Its error came first, then TensorStore's late callbacks as tracebacks.
     import shutil

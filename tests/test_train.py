@@ -1040,6 +1040,38 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
     self.assertEqual([r['steps_per_sec'] for r in rows], [5.0] * 4)
 
+  def test_the_rate_after_a_save_leaves_out_the_save(self):
+    # A save of 1 s at step 10: the row of step 15 reports the five steps after it (toy
+    # steps: hundreds a second), not 5 steps over the save's second.
+    real_save = checkpoints.Checkpoints.save
+
+    def slow_save(ckpt, step, *args, **kwargs):
+      time.sleep(1.0)
+      return real_save(ckpt, step, *args, **kwargs)
+    wd = os.path.join(self.dir, 'rate_save')
+    with mock.patch.object(checkpoints.Checkpoints, 'save', slow_save):
+      train.train_and_evaluate(small_config(num_steps=20), wd)
+    rate = {r['step']: r['steps_per_sec'] for r in writers.read_jsonl(
+        os.path.join(wd, 'metrics.jsonl'))}
+    self.assertGreater(rate[15], 20.0, rate)
+
+  def test_the_loss_curves_are_redrawn_at_the_saves_of_a_long_run(self):
+    # A run's curves are drawn at the end; one whose saves are CURVES_EVERY_S apart (0
+    # here) also at each save before it, with the rows logged until then.
+    drawn = []
+    real_draw = train.plots.save_loss_curves
+
+    def draw(rows, path):
+      drawn.append((rows[-1]['step'], os.path.exists(path)))
+      return real_draw(rows, path)
+    with mock.patch.object(train.plots, 'save_loss_curves', draw):
+      train.train_and_evaluate(small_config(num_steps=30), os.path.join(self.dir, 'c1'))
+      self.assertEqual(drawn, [(30, False)])  # the saves at 10 and 20 came within a minute
+      drawn.clear()
+      with mock.patch.object(train, 'CURVES_EVERY_S', 0.0):
+        train.train_and_evaluate(small_config(num_steps=30), os.path.join(self.dir, 'c2'))
+    self.assertEqual(drawn, [(10, False), (20, True), (30, True)])
+
   def test_a_run_follows_the_documented_key_schedule(self):
     # jaxgan.build: parameters from key(seed), step s from fold_in(fold_in(key(seed), 1),
     # s). Pinned: another schedule would resume an earlier version's workdir on another
