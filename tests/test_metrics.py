@@ -1,17 +1,23 @@
 """Tests of jaxgan.metrics against SciPy, brute-force NumPy and closed forms."""
 
+import importlib.util
+import json
+import os
 import re
 import warnings
 
 import chex
 import jax
 import numpy as np
+import pytest
 import scipy.linalg
 from absl.testing import absltest
 
 from jaxgan import arrays, metrics
 from jaxgan.data import mixtures
 from jaxgan.metrics import digit_classifier
+
+KID_REFERENCE = os.path.join(os.path.dirname(__file__), 'data', 'kid_reference.json')
 
 
 def _scipy_fid(mu1, s1, mu2, s2):
@@ -176,20 +182,69 @@ class KIDTest(chex.TestCase):
     self.assertAlmostEqual(std, 0.0, places=10)  # every subset is the whole set
 
   def test_subsets_mean_and_population_std_by_hand(self):
-    # torch-fidelity's convention: the subsets are drawn without replacement, real then
-    # fake, from one generator; the std is NumPy's default (ddof 0).
+    # torch-fidelity's kid_features_to_metric, called as calculate_metrics(input1=fake,
+    # input2=real): from one np.random.RandomState(rng_seed, 2020 by default), each subset
+    # draws its input1 (fake) indices then its input2 (real) ones, without replacement;
+    # the std is NumPy's default (ddof 0). The sets differ in size, so the order matters.
     rng = np.random.default_rng(4)
-    x, y = rng.normal(size=(40, 5)), rng.normal(size=(40, 5)) + 0.3
+    x, y = rng.normal(size=(40, 5)), rng.normal(size=(30, 5)) + 0.3
     k = lambda a, b: (a @ b / 5 + 1) ** 3
-    m, draw, values = 10, np.random.default_rng(9), []
-    for _ in range(3):
-      a, b = x[draw.choice(40, m, replace=False)], y[draw.choice(40, m, replace=False)]
-      values.append(
-          sum(k(a[i], a[j]) + k(b[i], b[j]) for i in range(m) for j in range(m) if i != j)
-          / (m * (m - 1)) - 2 * sum(k(a[i], b[j]) for i in range(m) for j in range(m)) / m**2)
-    self.assertGreater(np.std(values), 1e-3)  # the subsets differ: ddof matters
-    mean, std = metrics.kernel_inception_distance(x, y, num_subsets=3, subset_size=m, seed=9)
-    np.testing.assert_allclose((mean, std), (np.mean(values), np.std(values)), rtol=1e-10)
+    m = 10
+    for seed in (2020, 9):
+      draw, values = np.random.RandomState(seed), []
+      for _ in range(3):
+        b = y[draw.choice(30, m, replace=False)]
+        a = x[draw.choice(40, m, replace=False)]
+        values.append(
+            sum(k(a[i], a[j]) + k(b[i], b[j]) for i in range(m) for j in range(m) if i != j)
+            / (m * (m - 1)) - 2 * sum(k(a[i], b[j]) for i in range(m) for j in range(m)) / m**2)
+      self.assertGreater(np.std(values), 1e-3)  # the subsets differ: ddof matters
+      kwargs = {} if seed == 2020 else {'seed': seed}  # 2020: the default
+      mean, std = metrics.kernel_inception_distance(x, y, num_subsets=3, subset_size=m,
+                                                    **kwargs)
+      np.testing.assert_allclose((mean, std), (np.mean(values), np.std(values)), rtol=1e-10)
+
+  def _kid_cases(self):
+    """The cases of tests/data/kid_reference.json (make_kid_reference.py): features drawn
+    as that script draws them, checked by their sums, and torch-fidelity's KID of them."""
+    with open(KID_REFERENCE) as f:
+      cases = json.load(f)['cases']
+    for case in cases:
+      rng = np.random.default_rng(case['seed'])
+      real = rng.normal(size=case['real_shape'])
+      fake = rng.normal(size=case['fake_shape']) + case['shift']
+      np.testing.assert_allclose((real.sum(), fake.sum()), (case['real_sum'], case['fake_sum']),
+                                 rtol=1e-12)  # NumPy's stream is the one the script used
+      kwargs = case['kwargs']
+      ours = {'num_subsets': kwargs.get('kid_subsets', 100),
+              'subset_size': kwargs.get('kid_subset_size', 1000)}
+      if 'rng_seed' in kwargs:  # otherwise torch-fidelity's default and ours: 2020
+        ours['seed'] = kwargs['rng_seed']
+      yield case, real, fake, ours
+    self.assertLen(cases, 3)
+
+  def test_matches_torch_fidelitys_stored_values(self):
+    # torch-fidelity 0.4.0's calculate_metrics(input1=fake, input2=real, kid=True) on these
+    # features, its defaults in the first case (100 subsets of 1,000 of 1,200 and 1,100).
+    for case, real, fake, ours in self._kid_cases():
+      got = metrics.kernel_inception_distance(real, fake, **ours)
+      np.testing.assert_allclose(got, (case['mean'], case['std']), rtol=1e-9, err_msg=case)
+      if case['seed'] == 0:  # other draws: another estimate (not a match to 1e-9)
+        other = metrics.kernel_inception_distance(real, fake, num_subsets=10, seed=0)
+        self.assertGreater(abs(other[0] - case['mean']), 1e-6)
+
+  @pytest.mark.skipif(importlib.util.find_spec('torch_fidelity') is None,
+                      reason='live comparison with torch-fidelity needs the [parity] extra; '
+                      'the stored values cover it without')
+  def test_matches_torch_fidelity_live(self):
+    import torch
+    from torch_fidelity import metric_kid
+    for case, real, fake, ours in self._kid_cases():
+      want = metric_kid.kid_features_to_metric(torch.from_numpy(fake), torch.from_numpy(real),
+                                               verbose=False, **case['kwargs'])
+      np.testing.assert_allclose(metrics.kernel_inception_distance(real, fake, **ours),
+                                 (want[metric_kid.KEY_METRIC_KID_MEAN],
+                                  want[metric_kid.KEY_METRIC_KID_STD]), rtol=1e-9)
 
   def test_bad_subsets_are_an_error_naming_them(self):
     x = np.zeros((100, 4))

@@ -6,11 +6,22 @@ import numpy as np
 
 from jaxgan.arrays import check_features
 
+# torch-fidelity's default ``rng_seed``, which seeds its KID subsets.
+TORCH_FIDELITY_SEED = 2020
+
 
 def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: int = 100,
-                              subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+                              subset_size: int = 1000,
+                              seed: int = TORCH_FIDELITY_SEED) -> tuple[float, float]:
   """KID: unbiased MMD^2 with kernel ``k(x, y) = (x.y / d + 1)^3``, mean and std over
   random subsets (as the reference implementation of Bińkowski et al. 2018).
+
+  The subsets are drawn as torch-fidelity draws them: for each subset, ``m`` fake then
+  ``m`` real indices without replacement from one ``np.random.RandomState(seed)``
+  (``seed``: torch-fidelity's default, 2020). For the same features, sets of at least
+  ``subset_size`` samples therefore give the ``kernel_inception_distance_mean`` and
+  ``_std`` of torch-fidelity's ``calculate_metrics(input1=fake, input2=real, kid=True)``
+  (its usual call: the generated samples first), computed here in float64.
 
   References:
     Bińkowski et al., Demystifying MMD GANs, ICLR 2018.
@@ -34,11 +45,11 @@ def kernel_inception_distance(real: np.ndarray, fake: np.ndarray, num_subsets: i
     raise ValueError(f'KID needs at least 2 samples in each set; got {len(x)} real and '
                      f'{len(y)} fake.')
   d = x.shape[1]
-  rng = np.random.default_rng(seed)
+  rng = np.random.RandomState(seed)  # torch-fidelity's generator, for its draws
   values = []
   for _ in range(num_subsets):
+    b = y[rng.choice(len(y), m, replace=False)]  # its input1 (the generated samples) first
     a = x[rng.choice(len(x), m, replace=False)]
-    b = y[rng.choice(len(y), m, replace=False)]
     kxx, kyy, kxy = ((a @ a.T / d + 1) ** 3, (b @ b.T / d + 1) ** 3, (a @ b.T / d + 1) ** 3)
     values.append((kxx.sum() - np.trace(kxx)) / (m * (m - 1))
                   + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean())
