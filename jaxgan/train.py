@@ -38,6 +38,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
+from PIL import Image
 from tqdm import tqdm
 
 from jaxgan import (
@@ -171,11 +172,12 @@ def _nonfinite_parts(state: gan_lib.GANState) -> list[str]:
 
 
 def _write_pictures(generate, gan, pipe, state, inputs, workdir, step_no,
-                    write: bool) -> str | None:
+                    writer: writers.MetricWriter | None) -> str | None:
   """Samples ``generate(state, *inputs)`` of the fixed inputs, computed on every host (a
-  computation over all hosts' devices), written by the one with ``write`` (the lead)."""
+  computation over all hosts' devices), written by the one with the ``writer`` (the lead):
+  a PNG in ``samples/``, and the same picture in TensorBoard's images."""
   samples = np.asarray(jax.device_get(generate(state, *inputs)))
-  if not write:
+  if writer is None:
     return None
   os.makedirs(os.path.join(workdir, 'samples'), exist_ok=True)
   path = os.path.join(workdir, 'samples', f'step_{step_no:07d}.png')
@@ -190,6 +192,8 @@ def _write_pictures(generate, gan, pipe, state, inputs, workdir, step_no,
                        f'{pipe.name}, step {step_no}')
   else:
     plots.save_image_grid(samples[:100], path, ncols=build.grid_columns(gan))
+  with Image.open(path) as im:
+    writer.write_image(step_no, 'samples', np.asarray(im.convert('RGB')))
   return path
 
 
@@ -197,7 +201,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints).
 
   Writes ``config.json``, ``data_shapes.json`` (what sampling needs of the data),
-  ``checkpoints/``, ``metrics.jsonl``/``.csv``, TensorBoard events, ``samples/step_*.png``
+  ``checkpoints/``, ``metrics.jsonl``/``.csv``, TensorBoard events (the rows and the sample
+  pictures), ``samples/step_*.png``
   (from fixed noise) and ``loss_curves.png`` (redrawn at a save at most every
   :data:`CURVES_EVERY_S` seconds, and at the end).
 
@@ -547,7 +552,8 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
           ckpt.save(s, state)
         pictures = _crossed(before, s, config.eval_every) or s == total
         if pictures:
-          own_work(_write_pictures, generate, gan, pipe, state, eval_inputs, workdir, s, lead)
+          own_work(_write_pictures, generate, gan, pipe, state, eval_inputs, workdir, s,
+                   writer)
         if save:
           ckpt.wait()  # the next step donates the state's buffers
           last_saved, record['saved'] = s, True

@@ -1,4 +1,5 @@
-"""Metric writers: TensorBoard event files, ``metrics.jsonl`` and ``metrics.csv``."""
+"""Metric writers: TensorBoard event files (scalars and the sample grids),
+``metrics.jsonl`` and ``metrics.csv``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import math
 import os
 import time
 
+import numpy as np
 from absl import logging
 from tensorboardX import SummaryWriter
 
@@ -101,6 +103,15 @@ class MetricWriter:
       return
     with open(self.csv_path, 'a', newline='') as f:
       csv.DictWriter(f, fieldnames=self._fields, restval='').writerow(row)
+
+  def write_image(self, step: int, name: str, image: np.ndarray) -> None:
+    """Adds ``image`` (uint8 ``[h, w, 3]``, a sample grid) to TensorBoard's images at
+    ``step`` (a resume purges it with the rows after its checkpoint)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[-1] != 3:
+      raise ValueError(f'A TensorBoard image is uint8 [h, w, 3]; got {image.dtype} of shape '
+                       f'{image.shape}.')
+    self._tb.add_image(name, image, int(step), dataformats='HWC')
 
   def flush(self) -> None:
     """Writes TensorBoard's buffered events to disk (the JSONL and CSV rows are written

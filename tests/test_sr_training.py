@@ -204,11 +204,11 @@ class TwoStageTest(chex.TestCase):
     gan, pipe, state, config = inference.restore(self.gan)
     inputs = build.eval_inputs(gan, pipe, config.seed, config.num_eval_samples)
     generate = lambda st, *x: gan_lib.generate(gan, st, *x, use_ema=False)
-    grids = []
-    with mock.patch.object(train.plots, 'save_image_grid',
-                           lambda images, *a, **k: grids.append(np.asarray(images))):
-      train._write_pictures(generate, gan, pipe, state, inputs, tempfile.mkdtemp(), 1,
-                            write=True)
+    grids, real_save, writer = [], train.plots.save_image_grid, mock.Mock()
+    with mock.patch.object(train.plots, 'save_image_grid', lambda images, *a, **k: (
+        grids.append(np.asarray(images)), real_save(images, *a, **k))[1]):
+      train._write_pictures(generate, gan, pipe, state, inputs, tempfile.mkdtemp(), 1, writer)
+    writer.write_image.assert_called_once()  # the same picture in TensorBoard
     bicubic_lr, generated, real = grids[0].reshape(-1, 3, *grids[0].shape[1:]).swapaxes(0, 1)
     lr = np.asarray(inputs[0])
     self.assertEqual(len(real), len(lr))

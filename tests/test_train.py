@@ -18,6 +18,7 @@ import chex
 import jax
 import numpy as np
 from absl.testing import absltest
+from PIL import Image
 
 from jaxgan import (
   build,
@@ -35,10 +36,12 @@ from jaxgan import gan as gan_lib
 from tests.train_helpers import (
   ENV,
   ROOT,
+  decode_png,
   failing_from,
   saved_steps,
   small_batchnorm_config,
   small_config,
+  tensorboard_events,
 )
 
 
@@ -85,7 +88,17 @@ class TrainLoopTest(chex.TestCase):
     for name in ('config.json', 'metrics.jsonl', 'metrics.csv', 'loss_curves.png',
                  'samples/step_0000020.png', 'samples/step_0000040.png'):
       self.assertTrue(os.path.exists(os.path.join(wd, name)), name)
-    self.assertTrue(os.listdir(os.path.join(wd, 'tensorboard')))
+    # TensorBoard: the scalars of every row, and the sample pictures as they are on disk.
+    events = tensorboard_events(wd)
+    images = {e.step: v.image for e in events for v in e.summary.value if v.HasField('image')}
+    self.assertEqual(sorted(images), [20, 40])
+    for step, image in images.items():
+      with Image.open(os.path.join(wd, 'samples', f'step_{step:07d}.png')) as im:
+        np.testing.assert_array_equal(decode_png(image.encoded_image_string),
+                                      np.asarray(im.convert('RGB')))
+    d_loss = {e.step: v.simple_value for e in events for v in e.summary.value
+              if v.tag == 'd_loss'}
+    self.assertEqual(sorted(d_loss), list(range(5, 45, 5)))
     self.assertEqual(saved_steps(wd), [20, 30, 40])
     out = inference.sample_latest(wd, 250, batch_size=100)
     x = out['samples']
@@ -288,6 +301,8 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(steps, [5, 10, 13, 15, 20, 25, 30, 35, 40])
     self.assertEqual(sorted(os.listdir(os.path.join(wd, 'samples'))),
                      ['step_0000013.png', 'step_0000020.png', 'step_0000040.png'])
+    self.assertEqual(sorted(e.step for e in tensorboard_events(wd) for v in e.summary.value
+                            if v.tag == 'samples'), [13, 20, 40])
 
   def test_restoring_without_data_builds_the_pending_records_data_shapes(self):
     # A changed resume (here to another data set) stopped between its checkpoint and its

@@ -13,6 +13,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 
 from jaxgan import checkpoints, plots, writers
+from tests.train_helpers import decode_png, tensorboard_events
 
 
 def _strict(constant: str):
@@ -181,7 +182,6 @@ class MetricWriterTest(chex.TestCase):
     # 1-2 of the first run and 3-4 of its own, also when it starts in the same second
     # (both files had one name: the second truncated the first).
     import glob
-    import struct
     import time
 
     from tensorboardX import event_file_writer
@@ -194,22 +194,29 @@ class MetricWriterTest(chex.TestCase):
       for s in steps:
         w.write(s, {'d_loss': s + offset})
       w.close()
-    paths = sorted(glob.glob(os.path.join(d, 'tensorboard', '*tfevents*')))
-    self.assertLen(paths, 2)
+    self.assertLen(glob.glob(os.path.join(d, 'tensorboard', '*tfevents*')), 2)
     points = {}
-    for path in paths:
-      with open(path, 'rb') as f:
-        data = f.read()
-      i = 0
-      while i < len(data):  # TFRecords: length (8 bytes), its CRC (4), data, its CRC (4)
-        (n,) = struct.unpack('<Q', data[i:i + 8])
-        event = event_pb2.Event.FromString(data[i + 12:i + 12 + n])
-        i += 16 + n
-        if event.session_log.status == event_pb2.SessionLog.START:
-          points = {s: v for s, v in points.items() if s < event.step}
-        for value in event.summary.value:
-          points[event.step] = value.simple_value
+    for event in tensorboard_events(d):
+      if event.session_log.status == event_pb2.SessionLog.START:
+        points = {s: v for s, v in points.items() if s < event.step}
+      for value in event.summary.value:
+        points[event.step] = value.simple_value
     self.assertEqual(points, {1: 1.0, 2: 2.0, 3: 13.0, 4: 14.0})
+
+  def test_images_go_to_tensorboard_as_png(self):
+    d = tempfile.mkdtemp()
+    w = writers.MetricWriter(d)
+    image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    w.write_image(20, 'samples', image)
+    with self.assertRaisesRegex(ValueError, r'uint8 \[h, w, 3\]; got float32 of shape \(5, 7\)'):
+      w.write_image(20, 'samples', np.zeros((5, 7), np.float32))
+    w.close()
+    got = [(e.step, v) for e in tensorboard_events(d) for v in e.summary.value]
+    self.assertLen(got, 1)
+    step, value = got[0]
+    self.assertEqual((step, value.tag, value.image.height, value.image.width),
+                     (20, 'samples', 5, 7))
+    np.testing.assert_array_equal(decode_png(value.image.encoded_image_string), image)
 
   def test_flush_puts_the_tensorboard_rows_on_disk(self):
     # tensorboardX buffered them (up to 120 s): a run killed after a checkpoint lost, for

@@ -1,12 +1,13 @@
 """What the training-loop tests share: the repository root, a subprocess environment, the
-small toy config as a ConfigDict and as launcher flags, a small BatchNorm config, and the
-steps saved in a workdir."""
+small toy config as a ConfigDict and as launcher flags, a small BatchNorm config, the steps
+saved in a workdir and its TensorBoard events."""
 
 import os
 from collections.abc import Callable
 from typing import Any
 
 import ml_collections
+import numpy as np
 
 from configs import mlp_mnist, toy2d
 
@@ -62,6 +63,35 @@ def failing_from(method: Callable[..., Any], first: int,
       raise error(step)
     return method(self, step, *args)
   return failing
+
+
+def tensorboard_events(wd: str) -> list[Any]:
+  """Every event of the TensorBoard files in ``wd/tensorboard``, files in name order (as
+  TensorBoard reads them), read as TFRecords by hand: length (8 bytes), its CRC (4), the
+  event, its CRC (4)."""
+  import glob
+  import struct
+
+  from tensorboardX.proto import event_pb2
+  events = []
+  for path in sorted(glob.glob(os.path.join(wd, 'tensorboard', '*tfevents*'))):
+    with open(path, 'rb') as f:
+      data = f.read()
+    i = 0
+    while i < len(data):
+      (n,) = struct.unpack('<Q', data[i:i + 8])
+      events.append(event_pb2.Event.FromString(data[i + 12:i + 12 + n]))
+      i += 16 + n
+  return events
+
+
+def decode_png(data: bytes) -> np.ndarray:
+  """The pixels of a PNG file's bytes."""
+  import io
+
+  from PIL import Image
+  with Image.open(io.BytesIO(data)) as im:
+    return np.asarray(im)
 
 
 def saved_steps(wd: str) -> list[int]:
