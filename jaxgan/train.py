@@ -201,10 +201,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   """Trains ``config`` in ``workdir`` (resuming if it holds checkpoints).
 
   Writes ``config.json``, ``data_shapes.json`` (what sampling needs of the data),
-  ``checkpoints/``, ``metrics.jsonl``/``.csv``, TensorBoard events (the rows and the sample
-  pictures), ``samples/step_*.png``
-  (from fixed noise) and ``loss_curves.png`` (redrawn at a save at most every
-  :data:`CURVES_EVERY_S` seconds, and at the end).
+  ``checkpoints/``, ``metrics.jsonl``/``.csv``, ``samples/step_*.png`` (from fixed noise),
+  TensorBoard events (the rows and the sample pictures) and ``loss_curves.png`` (redrawn
+  at a save at most every :data:`CURVES_EVERY_S` seconds, and at the end).
 
   A run refused before it writes anything (a config error, a wrong ``init_from``, a
   missing VGG19 file) leaves ``workdir`` as it found it: no lock file, no empty
