@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 
 import matplotlib
 
@@ -110,7 +111,9 @@ def table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
             'digit-IS', 'diverged', 's']
   body = []
   for r in rows:
-    mean_curve = np.nanmean(np.asarray(r['digit_fd'], np.float64), axis=1)
+    with warnings.catch_warnings():  # a step where every seed had diverged: NaN, as meant
+      warnings.simplefilter('ignore', RuntimeWarning)
+      mean_curve = np.nanmean(np.asarray(r['digit_fd'], np.float64), axis=1)
     scored = np.isfinite(mean_curve).any()  # else every seed diverged before any score
     best = int(np.nanargmin(mean_curve)) if scored else 0
     body.append([r['group'], r['objective'], r['penalty'], r['steps'][-1],

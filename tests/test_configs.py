@@ -289,7 +289,7 @@ class ConfigsTest(chex.TestCase):
                                          schedule='multistep(milestones=(2,))')
     gan, _ = build.build(c)
     for optimizer, per_step in ((gan.g_optimizer, 1), (gan.d_optimizer, 3)):
-      params, grads = {'w': np.zeros(())}, {'w': np.ones(())}
+      params, grads = {'w': np.zeros((), np.float32)}, {'w': np.ones((), np.float32)}
       state, applied = optimizer.init(params), []
       for _ in range(3 * per_step):
         updates, state = optimizer.update(grads, state, params)
