@@ -284,10 +284,13 @@ class LiveParityTest(chex.TestCase):
                       if k.startswith('features.')], read_layout())
 
   def test_stored_references_are_what_torchvision_computes(self):
+    # Up to another torch build's float32 round-off: torch 2.14.1 (CPU) computes the
+    # 48x40 image's relu5_4 within 1.24e-5 * std of the stored features, the 16x16 ones
+    # exactly (2026-12-06); a wrong fixture misses by the features' own scale.
     for (n, h, w), layers in IMAGES.items():
       expected = self.torchvision_features(fixture_images(n, h, w))
       for name in layers:
-        assert_close_to_scale(self.ref[f'{name}_{h}x{w}'], expected[name], tol=TOL / 10,
+        assert_close_to_scale(self.ref[f'{name}_{h}x{w}'], expected[name], tol=TOL / 4,
                               what=f'{name} {h}x{w}')
 
   def test_every_layer_matches_torchvision(self):
