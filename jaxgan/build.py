@@ -431,7 +431,10 @@ def grid_columns(gan: gan_lib.GAN) -> int | None:
   """Images a row in the sample grids of :func:`eval_inputs`: one per class
   (class-conditional) or categorical code (InfoGAN), so that a column shows one class or
   code; ``None`` (a square grid) for the others."""
-  return gan.latent.num_classes or gan.latent.num_categorical or None
+  latent = gan.latent
+  if latent.conditioning in ('labels', 'generator_labels'):
+    return latent.num_classes
+  return latent.num_categorical if latent.conditioning == 'codes' else None
 
 
 def init_state(gan: gan_lib.GAN, pipe: data.Pipeline, key: jax.Array) -> gan_lib.GANState:

@@ -194,6 +194,7 @@ def _write_pictures(generate, gan, pipe, state, inputs, workdir, step_no,
     plots.save_image_grid(samples[:100], path, ncols=build.grid_columns(gan))
   with Image.open(path) as im:
     writer.write_image(step_no, 'samples', np.asarray(im.convert('RGB')))
+  writer.flush()  # on disk with a save's checkpoint: a resume does not draw its step again
   return path
 
 

@@ -208,7 +208,8 @@ class TwoStageTest(chex.TestCase):
     with mock.patch.object(train.plots, 'save_image_grid', lambda images, *a, **k: (
         grids.append(np.asarray(images)), real_save(images, *a, **k))[1]):
       train._write_pictures(generate, gan, pipe, state, inputs, tempfile.mkdtemp(), 1, writer)
-    writer.write_image.assert_called_once()  # the same picture in TensorBoard
+    writer.write_image.assert_called_once()  # the same picture in TensorBoard, on disk
+    writer.flush.assert_called_once()  # before a save's checkpoint is final
     bicubic_lr, generated, real = grids[0].reshape(-1, 3, *grids[0].shape[1:]).swapaxes(0, 1)
     lr = np.asarray(inputs[0])
     self.assertEqual(len(real), len(lr))

@@ -1044,8 +1044,9 @@ class TrainLoopTest(chex.TestCase):
       self.assertIn(('flush', None), events[written:i], events)
 
   def test_steps_per_sec_counts_the_steps_since_the_previous_row(self):
-    # A clock that advances one second per reading: one reading at the start and one per
-    # flush (every 5 steps here), so every row's rate is 5 steps per second.
+    # A clock that advances one second per reading: one reading at the start, one per
+    # flush (every 5 steps here) and one after each save or picture (the next rate counts
+    # from there), so every row's rate is 5 steps per second.
     clock = iter(range(1000))
     fake_time = mock.Mock(perf_counter=lambda: float(next(clock)))
     wd = os.path.join(self.dir, 'rate')

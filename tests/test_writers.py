@@ -180,7 +180,7 @@ class MetricWriterTest(chex.TestCase):
     # TensorBoard reads a run's event files in name order, and a SessionLog START at step
     # s drops the events of steps >= s read before it. A resume from step 2 keeps steps
     # 1-2 of the first run and 3-4 of its own, also when it starts in the same second
-    # (both files had one name: the second truncated the first).
+    # (both files had one name: the second truncated the first). The sample pictures too.
     import glob
     import time
 
@@ -193,15 +193,20 @@ class MetricWriterTest(chex.TestCase):
         w = writers.MetricWriter(d, resume)
       for s in steps:
         w.write(s, {'d_loss': s + offset})
+        w.write_image(s, 'samples', np.full((1, 1, 3), s + offset, np.uint8))
       w.close()
     self.assertLen(glob.glob(os.path.join(d, 'tensorboard', '*tfevents*')), 2)
     points = {}
     for event in tensorboard_events(d):
       if event.session_log.status == event_pb2.SessionLog.START:
-        points = {s: v for s, v in points.items() if s < event.step}
+        points = {k: v for k, v in points.items() if k[1] < event.step}
       for value in event.summary.value:
-        points[event.step] = value.simple_value
-    self.assertEqual(points, {1: 1.0, 2: 2.0, 3: 13.0, 4: 14.0})
+        points[value.tag, event.step] = (
+            float(decode_png(value.image.encoded_image_string)[0, 0, 0])
+            if value.HasField('image') else value.simple_value)
+    want = {1: 1.0, 2: 2.0, 3: 13.0, 4: 14.0}
+    self.assertEqual(points, {(tag, s): v for tag in ('d_loss', 'samples')
+                              for s, v in want.items()})
 
   def test_images_go_to_tensorboard_as_png(self):
     d = tempfile.mkdtemp()
