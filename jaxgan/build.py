@@ -411,8 +411,8 @@ def step_base_key(seed: int) -> jax.Array:
 def eval_inputs(gan: gan_lib.GAN, pipe: data.Pipeline, seed: int, num: int):
   """The fixed generator inputs ``(z, y)`` of the sample grids: fixed noise, and for
   class-conditional models the labels ``i mod K``, for InfoGAN the categorical code ``i mod
-  K`` (its continuous codes drawn): the grids have a column per class or code
-  (:func:`grid_columns`). For super-resolution, the LR crops of at most 8 fixed held-out
+  K`` (its continuous codes drawn), ``K`` = ``Latent.assigned_classes``: the grids have a
+  column per class or code. For super-resolution, the LR crops of at most 8 fixed held-out
   pairs (``evaluator_args['sample_pairs']``). The same on every host, as the replicated
   sampling program takes them."""
   key = jax.random.fold_in(step_base_key(seed), 2**31 - 1)
@@ -420,21 +420,12 @@ def eval_inputs(gan: gan_lib.GAN, pipe: data.Pipeline, seed: int, num: int):
   if pipe.lowres_shape:
     real = {'lr': pipe.evaluator_args['sample_pairs'](min(num, 8))[1]}
   z, y = gan_lib.sample_latent(gan.latent, key, num, real)
-  if gan.latent.conditioning in ('labels', 'generator_labels'):
-    y = jnp.arange(num, dtype=jnp.int32) % gan.latent.num_classes
+  k = gan.latent.assigned_classes
   if gan.latent.conditioning == 'codes':  # as launch.sample --codes=all
-    y = {**y, 'categorical': jnp.arange(num, dtype=jnp.int32) % gan.latent.num_categorical}
+    y = {**y, 'categorical': jnp.arange(num, dtype=jnp.int32) % k}
+  elif k:
+    y = jnp.arange(num, dtype=jnp.int32) % k
   return z, y
-
-
-def grid_columns(gan: gan_lib.GAN) -> int | None:
-  """Images a row in the sample grids of :func:`eval_inputs`: one per class
-  (class-conditional) or categorical code (InfoGAN), so that a column shows one class or
-  code; ``None`` (a square grid) for the others."""
-  latent = gan.latent
-  if latent.conditioning in ('labels', 'generator_labels'):
-    return latent.num_classes
-  return latent.num_categorical if latent.conditioning == 'codes' else None
 
 
 def init_state(gan: gan_lib.GAN, pipe: data.Pipeline, key: jax.Array) -> gan_lib.GANState:

@@ -83,7 +83,7 @@ class EvalRun:
     own images drawn class by class: a Fréchet distance on pixels of 8.2 as ``i mod K``,
     0.03 in its mix).
     """
-    k = assigned_classes(self.gan.latent)
+    k = self.gan.latent.assigned_classes
     if not k:
       return None
     if not self.classes_of_real or not self.num_samples:
@@ -321,14 +321,6 @@ def sr_evaluation(run: EvalRun, inception_weights: str | None = None) -> dict[st
   return {'num_images': len(pairs), 'scale': scale, **table}
 
 
-def assigned_classes(latent: gan_lib.Latent) -> int:
-  """The classes (class-conditional models) or categorical codes (InfoGAN) the samples
-  are spread over (:attr:`EvalRun.assigned`); 0 for an unconditional model."""
-  if latent.conditioning in ('labels', 'generator_labels'):
-    return latent.num_classes
-  return latent.num_categorical if latent.conditioning == 'codes' else 0
-
-
 def check_num_samples(num_samples: int, evaluator: str, latent: gan_lib.Latent) -> None:
   """:class:`NumSamplesError` unless ``num_samples`` is enough for ``evaluator``
   (:data:`MIN_SAMPLES`) and, for a class-conditional model, gives every class (or
@@ -337,7 +329,7 @@ def check_num_samples(num_samples: int, evaluator: str, latent: gan_lib.Latent) 
   if evaluator == 'sr':
     return
   need, why = MIN_SAMPLES.get(evaluator, 2), f'the {evaluator!r} evaluator'
-  classes = assigned_classes(latent)
+  classes = latent.assigned_classes
   if classes > need:
     need, why = classes, f'one sample of each of the {classes} classes or codes'
   if num_samples < need:

@@ -79,6 +79,15 @@ class Latent:
     """Whether ``D`` is called as ``D(x, y)``."""
     return self.conditioning == 'labels'
 
+  @property
+  def assigned_classes(self) -> int:
+    """The classes (class-conditional models) or categorical codes (InfoGAN) that the
+    sample grids and evaluations spread their samples over (sample ``i``: ``i mod K``);
+    0 for an unconditional model."""
+    if self.conditioning in ('labels', 'generator_labels'):
+      return self.num_classes
+    return self.num_categorical if self.conditioning == 'codes' else 0
+
 
 @dataclasses.dataclass(frozen=True)
 class GAN:

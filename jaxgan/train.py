@@ -191,7 +191,8 @@ def _write_pictures(generate, gan, pipe, state, inputs, workdir, step_no,
     plots.save_scatter(samples, pipe.evaluator_args['modes'], path,
                        f'{pipe.name}, step {step_no}')
   else:
-    plots.save_image_grid(samples[:100], path, ncols=build.grid_columns(gan))
+    # A column per class or code (build.eval_inputs), square for the others.
+    plots.save_image_grid(samples[:100], path, ncols=gan.latent.assigned_classes or None)
   with Image.open(path) as im:
     writer.write_image(step_no, 'samples', np.asarray(im.convert('RGB')))
   writer.flush()  # on disk with a save's checkpoint: a resume does not draw its step again
