@@ -157,8 +157,10 @@ class EvalRun:
 
 
 def _check_images(samples: np.ndarray) -> None:
+  """:class:`EvaluationError` unless image samples lie in [-1, 1] (a generator without
+  its tanh), before any scoring."""
   if samples.min() < -1.001 or samples.max() > 1.001:
-    raise ValueError(f'Image samples must lie in [-1, 1]; got [{samples.min():.3f}, '
+    raise EvaluationError(f'Image samples must lie in [-1, 1]; got [{samples.min():.3f}, '
                      f'{samples.max():.3f}].')
 
 
@@ -356,7 +358,7 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
       drawn (:func:`check_num_samples`).
     FileNotFoundError, torch_weights.WeightsError: Inception weights that are needed and
       missing or unusable, also before any sample is drawn.
-    EvaluationError: non-finite samples.
+    EvaluationError: non-finite samples, or image samples outside [-1, 1].
     DataError: a folder of super-resolution images that holds out other files than the
       run's training did (:func:`data.check_held_out`).
   """

@@ -29,7 +29,8 @@ def main(argv):
   try:
     result = evaluate.evaluate(FLAGS.workdir, FLAGS.num_samples, FLAGS.seed,
                                FLAGS.inception_weights)
-  except evaluate.EvaluationError as e:  # too few samples (the flag), or non-finite ones
+  except evaluate.EvaluationError as e:  # too few samples (the flag), non-finite ones or
+    # images outside [-1, 1]
     flag = '--' if isinstance(e, evaluate.NumSamplesError) else ''
     raise common.LaunchError(f'{flag}{e}') from None
   print(files.json_text(result))  # as eval.json

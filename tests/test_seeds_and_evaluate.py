@@ -1409,14 +1409,16 @@ class EvaluateTest(chex.TestCase):
     self.assertFalse(np.allclose(seen[0], trained, atol=1e-4))
 
   def test_image_samples_outside_the_range_are_refused(self):
-    # Images past [-1, 1] (a generator without its tanh) are refused before any scoring.
+    # Images past [-1, 1] (a generator without its tanh) are refused before any scoring,
+    # as an EvaluationError, which launch.evaluate reports as a message (a ValueError was a
+    # traceback there).
     for value in (1.5, -1.01):
       samples = np.zeros((10, 8, 8, 3), np.float32)
       samples[3, 2, 1, 0] = value
       run = mock.Mock(samples=samples)
       for evaluator in (evaluate.inception_metrics, evaluate.digit_metrics):
         with mock.patch.object(evaluate.inception, 'load') as load, \
-             self.assertRaisesRegex(ValueError, r'must lie in \[-1, 1\]'):
+             self.assertRaisesRegex(evaluate.EvaluationError, r'must lie in \[-1, 1\]'):
           evaluator(run, 'w.npz')
         load.assert_not_called()
     evaluate.check_num_samples(0, 'sr', gan_lib.Latent())   # SR draws no samples at all

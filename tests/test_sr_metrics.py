@@ -259,6 +259,9 @@ class BadInputTest(parameterized.TestCase):
       sr.psnr(np.zeros((2, 16, 16, 3)), np.zeros((2, 16, 18, 3)), crop_border=0)
     with self.assertRaisesRegex(ValueError, r'\(16, 16, 3\).*\(1, 16, 16, 3\)'):
       sr.sr_metrics(np.zeros((16, 16, 3)), np.zeros((1, 16, 16, 3)), crop_border=0)
+    # Two single images: their own shapes, not the batches of one they were made into.
+    with self.assertRaisesRegex(ValueError, r'got sr \(16, 16, 3\) and hr \(16, 18, 3\)\.$'):
+      sr.sr_metrics(np.zeros((16, 16, 3)), np.zeros((16, 18, 3)), crop_border=0)
 
   @parameterized.parameters((16, 16, 1), (16, 16), (1, 2, 16, 16, 3))
   def test_wrong_rank_or_channels(self, *shape):

@@ -204,7 +204,7 @@ def sr_metrics(sr: jax.Array, hr: jax.Array, *, crop_border: int,
     arrays). The means are over images (as SR papers average a test set); any identical
     pair makes the mean PSNR ``inf``.
   """
-  if np.ndim(sr) == 3 and np.ndim(hr) == 3:
+  if np.ndim(sr) == 3 and np.shape(sr) == np.shape(hr):  # else psnr names the shapes given
     sr, hr = jnp.asarray(sr)[None], jnp.asarray(hr)[None]
   p = np.asarray(psnr(sr, hr, crop_border=crop_border, convention=convention), np.float64)
   s = np.asarray(ssim(sr, hr, crop_border=crop_border, convention=convention), np.float64)
