@@ -68,7 +68,7 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     raise ArgumentError(f'{spec!r}: {", ".join(repeated)} given twice; give each keyword once.')
   try:
     return node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-  except ValueError:
+  except (ValueError, TypeError, RecursionError):  # TypeError: {[1]: 2}, an unhashable key
     raise UnknownNameError(_unreadable(spec)) from None
 
 

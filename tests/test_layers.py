@@ -466,6 +466,34 @@ class NumpyReferenceTest(chex.TestCase):
       got = jax.jit(layers.phase_conv_transpose, static_argnums=(2, 3))(x, w, strides, pads)
       np.testing.assert_allclose(got, _np_conv_transpose(x64, w64, strides, pads), atol=1e-5)
 
+  @parameterized.parameters(
+      ((1, 6, 6, 8), (4, 4), ((-1, 1), (0, -1))),
+      ((1, 5, 9, 8), (3, 3), ((-2, 3), (-1, 0))),
+      ((2, 7, 4, 8), (3, 3), ((-1, 1), (0, -1))))
+  def test_a_strided_conv_with_negative_padding_and_many_channels(self, shape, k, pads):
+    # XLA:CPU's strided convolution returns uninitialized memory (values up to 1e37) for
+    # some negative paddings with more than a few channels; strided_conv, Conv's path for
+    # 8 channels, passed them on (the 3-channel cases above happen to come out right).
+    x = _inputs(shape)
+    w = _inputs((*k, 8, 8), seed=1)
+    self.assertEqual(im2col.conv_path(8, 8, k, (2, 2), shape[0] * shape[1] * shape[2]),
+                     'strided')
+    want = _np_conv(np.asarray(x, np.float64), np.asarray(w, np.float64), (2, 2), pads)
+    for fn in (layers.strided_conv,
+               functools.partial(layers.conv, impl='fast')):
+      np.testing.assert_allclose(jax.jit(fn, static_argnums=(2, 3))(x, w, (2, 2), pads), want,
+                                 atol=1e-5)
+    # Both gradients, against those of the same convolution padded first by lax.pad.
+    def loss(conv, x, w):
+      return jnp.sum(jnp.sin(conv(x, w)))
+    cropped = lambda x, w: lax.conv_general_dilated(
+        lax.pad(x, 0.0, [(0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)]), w, (2, 2),
+        'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    got = jax.jit(jax.grad(functools.partial(
+        loss, lambda x, w: layers.strided_conv(x, w, (2, 2), pads)), argnums=(0, 1)))(x, w)
+    chex.assert_trees_all_close(got, jax.grad(functools.partial(loss, cropped),
+                                              argnums=(0, 1))(x, w), atol=1e-4)
+
   def test_layers_on_a_hand_checked_case(self):
     # One channel, 2x2 input, 2x2 kernel K, stride 2, 'VALID' (lax pads the dilated input
     # by 1 on each side): the transposed convolution tiles x[i, j] * flip(K) into disjoint
@@ -547,6 +575,7 @@ class NumpyReferenceTest(chex.TestCase):
 
   @parameterized.parameters(
       (layers.strided_conv, (2, 2), ((0, 1), (1, 0)), 1),
+      (layers.strided_conv, (2, 2), ((-1, 1), (0, -1)), 1),  # a crop first
       (layers.phase_conv_transpose, (2, 2), ((2, 2), (1, 2)), 1),
       (layers.patch_conv, (2, 1), ((0, 1), (2, -1)), 2),
       # space-to-depth patches: each stride divides the kernel size

@@ -35,6 +35,17 @@ class ParseSpecTest(chex.TestCase):
     with self.assertRaisesRegex(registry.ArgumentError, 'a given twice'):
       registry.parse_spec('f(a=1, a=2)')
 
+  def test_unhashable_literals_are_unreadable_not_a_type_error(self):
+    # A dict keyed by a list, a set of sets: literal_eval raised a bare TypeError, past
+    # spec_name's None and the registry's errors (a traceback for a config value).
+    for spec in ('normal(stddev={[1]: 2})', 'normal(stddev={{0.02}})'):
+      with self.subTest(spec), self.assertRaisesRegex(registry.UnknownNameError,
+                                                      'Cannot read'):
+        registry.parse_spec(spec)
+      self.assertIsNone(registry.spec_name(spec))
+    with self.assertRaisesRegex(registry.UnknownNameError, 'Cannot read'):
+      losses.get('hinge(a={[1]: 2})')
+
 
 class ValuesTest(chex.TestCase):
 

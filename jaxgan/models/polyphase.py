@@ -91,29 +91,37 @@ def empty_output(x: chex.Array, kernel: chex.Array, out: Sequence[int]) -> chex.
                    jnp.result_type(x, kernel))
 
 
+def crop_negative_padding(x: chex.Array, padding: Pairs) -> tuple[chex.Array, Pairs]:
+  """``(x, padding)`` with the negative part of an explicit NHWC ``padding`` applied to
+  ``x`` as a crop, and the padding that is left (not negative), for a non-empty output.
+
+  XLA:CPU (jax 0.10.2) returns uninitialized memory for some convolutions with negative
+  padding (strided ones included), so none is passed to ``lax.conv_general_dilated``.
+  """
+  if not any(p < 0 for pair in padding for p in pair):
+    return x, padding
+  if all(n + min(lo, 0) + min(hi, 0) >= 0
+         for (lo, hi), n in zip(padding, x.shape[1:3], strict=True)):
+    crop = [(0, 0, 0)] + [(min(lo, 0), min(hi, 0), 0) for lo, hi in padding] + [(0, 0, 0)]
+    return (lax.pad(x, jnp.zeros((), x.dtype), crop),
+            tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding))
+  # A crop reaches past the other side's padding (lax allows it): pad as one.
+  return (lax.pad(x, jnp.zeros((), x.dtype),
+                  [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in padding] + [(0, 0, 0)]),
+          ((0, 0), (0, 0)))
+
+
 def conv_stride1(x: chex.Array, kernel: chex.Array, padding: Pairs,
                   precision: Any) -> chex.Array:
-  """A stride-1 NHWC/HWIO convolution with explicit (possibly negative) padding.
-
-  Negative padding crops the input first: XLA:CPU (jax 0.10.2) returns uninitialized
-  memory for some convolutions with negative padding.
-  """
+  """A stride-1 NHWC/HWIO convolution with explicit (possibly negative) padding, which
+  crops the input first (:func:`crop_negative_padding`)."""
   # The output's size (the padding's total per axis, which the crop below keeps); an empty
   # one before any pad (a crop of more than the input would be a negative size).
   out = [out_size(n, k, 1, pad)
          for pad, n, k in zip(padding, x.shape[1:3], kernel.shape[:2], strict=True)]
   if (empty := empty_output(x, kernel, out)) is not None:
     return empty
-  if any(p < 0 for pair in padding for p in pair):
-    if all(n + min(lo, 0) + min(hi, 0) >= 0
-           for (lo, hi), n in zip(padding, x.shape[1:3], strict=True)):
-      crop = [(0, 0, 0)] + [(min(lo, 0), min(hi, 0), 0) for lo, hi in padding] + [(0, 0, 0)]
-      x = lax.pad(x, jnp.zeros((), x.dtype), crop)
-      padding = tuple((max(lo, 0), max(hi, 0)) for lo, hi in padding)
-    else:  # a crop reaches past the other side's padding (lax allows it): pad as one
-      x = lax.pad(x, jnp.zeros((), x.dtype),
-                  [(0, 0, 0)] + [(lo, hi, 0) for lo, hi in padding] + [(0, 0, 0)])
-      padding = ((0, 0), (0, 0))
+  x, padding = crop_negative_padding(x, padding)
   # Make input and output the same size: a larger output is padded into the input, a
   # smaller one computed larger and cut.
   pre, conv_pad = [(0, 0, 0)], []
@@ -313,11 +321,11 @@ def phase_conv_transpose(x: chex.Array, kernel: chex.Array, strides: tuple[int, 
   return y[:, :oh, :ow]
 
 
-@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
 def strided_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padding: Pairs,
                  precision: Any = None) -> chex.Array:
   """``lax.conv_general_dilated(x, kernel, strides, padding)`` whose input tangent goes
-  through :func:`phase_conv`.
+  through :func:`phase_conv`; negative padding crops the input first
+  (:func:`crop_negative_padding`).
 
   The value and the kernel derivative are XLA's own (both fast on XLA:CPU); the derivative
   in ``x`` is ``phase_conv(dx, kernel)``, so the input gradient and everything
@@ -334,6 +342,19 @@ def strided_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], pa
   Returns:
     ``[N, H_out, W_out, C_out]``.
   """
+  padding = tuple(map(tuple, padding))
+  out = [out_size(n, k, s, pad) for pad, n, k, s in
+         zip(padding, x.shape[1:3], kernel.shape[:2], strides, strict=True)]
+  if (empty := empty_output(x, kernel, out)) is not None:
+    return empty
+  x, padding = crop_negative_padding(x, padding)
+  return _strided_conv(x, kernel, tuple(strides), padding, precision)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(2, 3, 4))
+def _strided_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int],
+                  padding: Pairs, precision: Any) -> chex.Array:
+  """:func:`strided_conv` with non-negative padding."""
   return lax.conv_general_dilated(x, kernel, strides, padding, precision=precision,
                                   dimension_numbers=DIMENSION_NUMBERS)
 
@@ -341,7 +362,7 @@ def strided_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], pa
 def _strided_conv_jvp(strides, padding, precision, primals, tangents):
   x, kernel = primals
   dx, dkernel = tangents
-  y = strided_conv(x, kernel, strides, padding, precision)
+  y = _strided_conv(x, kernel, strides, padding, precision)
   terms = []
   if not isinstance(dx, SymbolicZero):
     terms.append(phase_conv(dx, kernel, strides, padding, precision))
@@ -351,4 +372,4 @@ def _strided_conv_jvp(strides, padding, precision, primals, tangents):
   return y, sum(terms[1:], terms[0]) if terms else jnp.zeros_like(y)
 
 
-strided_conv.defjvp(_strided_conv_jvp, symbolic_zeros=True)
+_strided_conv.defjvp(_strided_conv_jvp, symbolic_zeros=True)
