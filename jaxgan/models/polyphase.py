@@ -95,8 +95,9 @@ def crop_negative_padding(x: chex.Array, padding: Pairs) -> tuple[chex.Array, Pa
   """``(x, padding)`` with the negative part of an explicit NHWC ``padding`` applied to
   ``x`` as a crop, and the padding that is left (not negative), for a non-empty output.
 
-  XLA:CPU (jax 0.10.2) returns uninitialized memory for some convolutions with negative
-  padding (strided ones included), so none is passed to ``lax.conv_general_dilated``.
+  XLA:CPU (jax 0.10.2) returns uninitialized memory for some float32 convolutions with
+  negative padding (strided ones included; openxla/xla#48713), so none is passed to
+  ``lax.conv_general_dilated``.
   """
   if not any(p < 0 for pair in padding for p in pair):
     return x, padding
