@@ -220,7 +220,9 @@ def conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int] = (1, 1),
     padding: 'SAME', 'VALID' or explicit ``((low_h, high_h), (low_w, high_w))``.
     precision: ``lax`` precision of the convolutions and matrix products.
     impl: ``'fast'`` (the path :func:`conv_path` chooses), ``'flax'``
-      (``lax.conv_general_dilated``) or ``'auto'`` (:func:`default_impl`).
+      (``lax.conv_general_dilated`` as is, which XLA:CPU gets wrong for some negative
+      paddings, :func:`~jaxgan.models.polyphase.crop_negative_padding`) or ``'auto'``
+      (:func:`default_impl`).
 
   Returns:
     ``[N, H_out, W_out, C_out]``, as ``lax.conv_general_dilated``.
