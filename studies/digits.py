@@ -31,9 +31,15 @@ RESUME_CONTEXT = ()
 EVALUATOR = 'digits'  # the data it scores: digits (digit-FD)
 
 
+def image_size(config: ml_collections.ConfigDict) -> int:
+  """The study's image size: its data's ``image_size``, or the data set's own where the
+  config leaves the field out."""
+  return build.pipeline(config).element_shape[0]
+
+
 def prepare(config: ml_collections.ConfigDict) -> dict:
   """The digit-FD reference at the study's image size."""
-  return {'reference': evaluate.digit_reference(config.data.image_size)}
+  return {'reference': evaluate.digit_reference(image_size(config))}
 
 
 def run_one(config: ml_collections.ConfigDict, seed_list: list[int],
@@ -96,7 +102,8 @@ def _sampler(config: ml_collections.ConfigDict) -> str:
 
 
 def title(config: ml_collections.ConfigDict) -> str:
-  return (f'digits {config.data.image_size}x{config.data.image_size} '
+  size = image_size(config)
+  return (f'digits {size}x{size} '
           f'({config.study.num_seeds} seeds, {_sampler(config)}, {config.study.num_samples} '
           'samples; mean ± std over seeds, std with ddof=0)')
 

@@ -149,13 +149,6 @@ def _check_group(config: ml_collections.ConfigDict, group: str, weights: Any) ->
           f'Group {group!r} has content.perceptual_weight={c.content.perceptual_weight}: a '
           'study loads no VGG19 weights for a perceptual loss; train it with python -m '
           'launch.train.')
-    size = c.data.get('image_size', 'its default')  # a group's data replaces the whole
-    if config.study.get('kind') == 'digits' and size != config.data.get('image_size'):
-      raise validation.ConfigError(
-          f'Group {group!r} has data.image_size={size}; the digits study scores every '
-          'group against one digit-FD reference, made at the study\'s '
-          f'data.image_size={config.data.get("image_size")}. Set that one instead '
-          '(--config.data.image_size), or run the group as a study of its own.')
     build.optimizer(c.g_optimizer)  # names, arguments and schedules
     build.optimizer(c.d_optimizer)
     if i == 0:  # the model and data are the group's, whatever the run's objective
@@ -166,6 +159,15 @@ def _check_group(config: ml_collections.ConfigDict, group: str, weights: Any) ->
             f'Group {group!r} trains on {c.data.name!r}, which a {config.study.kind} study '
             f'cannot score (it scores {want!r} data, this is {pipe.evaluator!r} data): run '
             'it in a study of its kind.')
+      # The sizes the data make, a data set's own where a config leaves image_size out (a
+      # group's data replaces the config's whole).
+      study_size = digits.image_size(config) if want == 'digits' else None
+      if study_size is not None and pipe.element_shape[0] != study_size:
+        raise validation.ConfigError(
+            f'Group {group!r} has data.image_size={pipe.element_shape[0]}; the digits study '
+            'scores every group against one digit-FD reference, made at the study\'s '
+            f'data.image_size={study_size}. Set that one instead '
+            '(--config.data.image_size), or run the group as a study of its own.')
       build.build(c, pipe, warn=False)  # shapes only: no weights are made
 
 

@@ -782,7 +782,9 @@ class SeedsTest(chex.TestCase):
     # real-vs-real floor.
     with mock.patch.object(digits_study.evaluate, 'digit_reference',
                            lambda size: mock.Mock(floor=float(size))):
-      context = digits_study.prepare(ml_collections.ConfigDict({'data': {'image_size': 8}}))
+      context = digits_study.prepare(ml_collections.ConfigDict(
+          {'data': {'name': 'digits', 'batch_size': 8, 'image_size': 8}, 'n_critic': 1,
+           'seed': 0}))
     self.assertEqual(digits_study.report_extras(None, context), {'floor_real_vs_real': 8.0})
 
   def test_a_study_without_penalty_weights_checks_its_runs(self):
@@ -863,6 +865,34 @@ class SeedsTest(chex.TestCase):
     with self.assertRaisesRegex(validation.ConfigError,
                                 r"Group 'dcgan' has data.image_size=32; .* made at the "
                                 r"study's data.image_size=28"):
+      runner.check(c)
+
+  def test_a_digits_study_at_the_data_sets_own_size(self):
+    # A study and groups that leave data.image_size out train and are scored at the
+    # digits' own 8 px: the check compared 'its default' with None and refused them.
+    from configs import study_digits
+    c = study_digits.get_config('mlp')
+    del c.data['image_size']
+    c.model.generator.output_shape = (8, 8, 1)
+    runner.check(c)
+    self.assertTrue(digits_study.title(c).startswith('digits 8x8 '))
+    c.study.groups.mlp.data = dict(c.data.to_dict(), image_size=28)
+    c.study.groups.mlp.model = dict(c.model.to_dict(),
+                                    generator=dict(c.model.generator, output_shape=(28, 28, 1)))
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"Group 'mlp' has data.image_size=28; .* made at the "
+                                r"study's data.image_size=8\. "):
+      runner.check(c)
+
+  def test_a_toy_study_run_as_digits_is_refused_for_its_data(self):
+    # The image-size check ran first and named data.image_size (a field the toy config
+    # does not have) for a study of the wrong kind.
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.study.kind = 'digits'
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"Group '\w+' trains on '\w+', which a digits study cannot "
+                                r"score \(it scores 'digits' data, this is 'modes' data\)"):
       runner.check(c)
 
   def test_mixtures_title_gives_each_groups_steps(self):
