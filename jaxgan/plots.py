@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 
@@ -38,13 +39,20 @@ def _image_formats() -> list[str]:
           in Image.SAVE]
 
 
+def _figure_formats() -> list[str]:
+  """The formats matplotlib writes a figure in here: ``.pgf`` only where its TeX program
+  (``rcParams['pgf.texsystem']``, xelatex by default) is installed."""
+  return [f for f in FigureCanvasBase.get_supported_filetypes()
+          if f != 'pgf' or shutil.which(matplotlib.rcParams['pgf.texsystem'])]
+
+
 def check_format(path: str, image: bool = False) -> str:
   """``path`` as it will be written (``.png`` appended when it has no suffix); ``ValueError``
   naming the formats matplotlib writes (``image``: writes an image array in, as
   :func:`save_image_grid` does) when its suffix is none of them."""
   path = _with_suffix(path)
   suffix = os.path.splitext(path)[1][1:].lower()
-  formats = _image_formats() if image else FigureCanvasBase.get_supported_filetypes()
+  formats = _image_formats() if image else _figure_formats()
   if suffix not in formats:
     raise ValueError(f'{path}: cannot write a picture as .{suffix}; give one of '
                      f'{", ".join("." + f for f in formats)}.')

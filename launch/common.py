@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
-from jaxgan import registry, sharding
+from jaxgan import files, registry, sharding
 from jaxgan.checkpoints import CheckpointError
 from jaxgan.torch_weights import WeightsError
 from jaxgan.validation import ConfigError, DataError, describe_unknown_field
@@ -126,13 +126,16 @@ class _QuietOrbax(pylogging.Filter):
 
 
 def check_output_name(path: str, flag: str = '--output') -> None:
-  """:class:`LaunchError` for an output path that is a folder, or a file name that is a
-  suffix alone (``out/.png``), before any work."""
+  """:class:`LaunchError` for an output path that is a folder, a file name that is a
+  suffix alone (``out/.png``) or one longer than a file name may be, before any work."""
   if os.path.isdir(path):
     raise LaunchError(f'{flag} is a folder: {path}; give a file name.')
   name = os.path.basename(path)
   if not name.rsplit('.', 1)[0]:  # '', '.png'
     raise LaunchError(f'{flag} needs a file name before its suffix; got {path!r}.')
+  if len(os.fsencode(name)) > files.NAME_MAX:  # os.path.exists says False, not an error
+    raise LaunchError(f'{flag}: the file name {name!r} is {len(os.fsencode(name))} bytes; a '
+                      f'file name may have {files.NAME_MAX}.')
 
 
 def _probe(folder: str, flag: str) -> None:

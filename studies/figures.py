@@ -136,6 +136,7 @@ def main() -> None:
   try:
     common.check_output_name(args.output)
     output = plots.check_format(args.output, image=args.kind != 'sr')  # .png when none
+    common.check_output_name(output)  # as written: out/fig may be the folder out/fig.png
     common.check_output_writable(output)
     if args.kind == 'sr':
       sr_crops(named, output)

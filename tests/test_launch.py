@@ -119,6 +119,16 @@ class OutputCheckTest(chex.TestCase):
           common.LaunchError, f'--output needs a file name before its suffix; got {path!r}'):
         common.check_output_name(path)
     common.check_output_name(os.path.join(d, 'x'))
+    # A name past 255 bytes: os.path.exists says False, and the write failed with an OSError
+    # traceback after the work. launch.sample checks the name it writes (.npy appended).
+    common.check_output_name(os.path.join(d, 'x' * 255))
+    with self.assertRaisesRegex(common.LaunchError,
+                                '^--output: the file name .* is 256 bytes; a file name may '
+                                'have 255.$'):
+      common.check_output_name(os.path.join(d, 'é' * 128))
+    from launch import sample
+    with self.assertRaisesRegex(common.LaunchError, r"'x{252}\.npy' is 256 bytes"):
+      sample.check_arguments(7, 10, os.path.join(d, 'x' * 252))
     missing = os.path.join(d, 'missing')
     with self.assertRaisesRegex(common.LaunchError,
                                 f'^The folder of --output does not exist: {missing}$'):

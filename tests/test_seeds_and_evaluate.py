@@ -552,6 +552,8 @@ class SeedsTest(chex.TestCase):
     wd = tempfile.mkdtemp()
     train.train_and_evaluate(small_config(num_steps=2), wd)
     out = os.path.join(tempfile.mkdtemp(), 'f.png')
+    fig = os.path.join(tempfile.mkdtemp(), 'fig')
+    os.mkdir(fig + '.png')
     for args, message in (
         (['classes', f'--workdir={wd}', f'--output={out}'], 'is not a class-conditional run'),
         (['codes', f'--workdir={wd}', f'--output={out}'], 'is not an InfoGAN run'),
@@ -562,7 +564,10 @@ class SeedsTest(chex.TestCase):
          '--output cannot be written in /sys'),
         (['classes', '--workdir=/never', f'--output={out}'], '/never/config.json not found'),
         (['classes', '--workdir=/never', f'--output={os.path.dirname(out)}'],
-         '--output is a folder')):  # it wrote FOLDER.png
+         '--output is a folder'),  # it wrote FOLDER.png
+        # The name written (.png appended) is a folder: refused before the work, not when
+        # the picture was renamed onto it.
+        (['classes', '--workdir=/never', f'--output={fig}'], '--output is a folder')):
       proc = subprocess.run([sys.executable, '-m', 'studies.figures', *args], cwd=root,
                             capture_output=True, text=True, timeout=300, check=False)
       self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])

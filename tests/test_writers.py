@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import tempfile
 from unittest import mock
 
@@ -363,6 +364,27 @@ class PicturesTest(chex.TestCase):
     self.assertNoCommonElements({'png', 'jpg', 'jpeg', 'tiff', 'pdf', 'svg', 'eps'}, refused)
     self.assertEqual(len(os.listdir(d)), len(formats) - len(refused))
     plots.check_format(os.path.join(d, 'f.tif'))  # a figure takes every one
+
+  def test_a_figure_is_written_in_every_format_it_takes_and_pgf_needs_tex(self):
+    # .pgf needs a TeX program (xelatex): without one it was taken, and studies.figures
+    # failed with a RuntimeError after restoring and running the models.
+    from matplotlib.backend_bases import FigureCanvasBase
+    d = tempfile.mkdtemp()
+    tex = shutil.which(plots.matplotlib.rcParams['pgf.texsystem'])
+    for suffix in FigureCanvasBase.get_supported_filetypes():
+      path = os.path.join(d, f'f.{suffix}')
+      if suffix == 'pgf' and not tex:
+        with self.assertRaisesRegex(ValueError, 'cannot write a picture as .pgf; give one of'):
+          plots.save_figure(plots.plt.figure(), path)
+        continue
+      self.assertEqual(plots.save_figure(plots.plt.figure(), path), path)
+      self.assertGreater(os.path.getsize(path), 0)
+    with mock.patch.object(plots.shutil, 'which', lambda name: '/usr/bin/' + name):
+      self.assertEqual(plots.check_format(os.path.join(d, 'f.pgf')),
+                       os.path.join(d, 'f.pgf'))
+    with mock.patch.object(plots.shutil, 'which', lambda name: None), \
+         self.assertRaisesRegex(ValueError, 'as .pgf;'):
+      plots.check_format(os.path.join(d, 'f.pgf'))
 
   def test_a_gray_grid_keeps_its_values_in_gray_and_its_column_count(self):
     # Values -0.5, 0, 0.5, 1 are 0.25, 0.5, 0.75, 1 of white, not stretched to the grid's
