@@ -415,6 +415,13 @@ class PairedDataTest(chex.TestCase):
       f.write('not an image')
     with self.assertRaisesRegex(validation.DataError, 'broken.png is not an image PIL can read'):
       data.get('folder', batch_size=2, path=d)
+    # A valid image past Pillow's pixel limit (twice MAX_IMAGE_PIXELS) is named as one: it
+    # was "not an image PIL can read".
+    os.remove(os.path.join(d, 'broken.png'))
+    with mock.patch.object(Image, 'MAX_IMAGE_PIXELS', 100), self.assertRaisesRegex(
+        validation.DataError, r'\.png is larger than Pillow opens \(.*\); '
+        r'PIL\.Image\.MAX_IMAGE_PIXELS sets the limit'):
+      data.get('folder', batch_size=2, path=d)
     # An image smaller than the crop is named, by its file, when the pipeline is built, not
     # at the step that first draws it (here the held-out one, whose number in the held-out
     # list, 0, named no file).

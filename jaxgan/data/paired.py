@@ -130,7 +130,8 @@ def read_stored(path: str) -> np.ndarray:
 
   Raises:
     FileNotFoundError: no such file.
-    DataError: the file is not an image PIL can read (named, with PIL's reason), or a
+    DataError: the file is not an image PIL can read (named, with PIL's reason), one past
+      Pillow's pixel limit (``2 * PIL.Image.MAX_IMAGE_PIXELS``, 179 million), or a
       floating-point or 32-bit integer one; a ValueError.
   """
   from PIL import Image, ImageOps, UnidentifiedImageError
@@ -160,7 +161,10 @@ def read_stored(path: str) -> np.ndarray:
                           'outside 16 bits; save it as an 8- or 16-bit PNG.')
         return np.repeat(gray.astype(np.uint16)[..., None], 3, -1)
       return np.asarray(im.convert('RGB'), np.uint8)
-  except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as e:
+  except Image.DecompressionBombError as e:  # a valid image, past Pillow's pixel limit
+    raise DataError(f'{path} is larger than Pillow opens ({e}); PIL.Image.MAX_IMAGE_PIXELS '
+                    'sets the limit (twice it raises this).') from None
+  except (UnidentifiedImageError, OSError) as e:
     raise DataError(f'{path} is not an image PIL can read ({e}).') from None
 
 
