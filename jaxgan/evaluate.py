@@ -53,7 +53,8 @@ MIN_SAMPLES = {'inception': 10, 'digits': 10, 'modes': 2500}
 
 
 class EvaluationError(ValueError):
-  """The run cannot be scored as asked: non-finite samples, or too few of them."""
+  """The run cannot be scored as asked: non-finite samples, image samples outside
+  [-1, 1], or too few samples."""
 
 
 class NumSamplesError(EvaluationError):

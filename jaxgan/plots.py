@@ -31,7 +31,7 @@ def _with_suffix(path: str) -> str:
 def _image_formats() -> list[str]:
   """The formats ``plt.imsave`` writes: its vector ones, and those Pillow saves under the
   suffix's own name (not ``.tif``, ``.rgba``, ``.raw``, ``.pgf`` or ``.svgz``, which
-  matplotlib figures take)."""
+  matplotlib figures take, ``.pgf`` with TeX)."""
   from PIL import Image
   Image.init()
   return [f for f in FigureCanvasBase.get_supported_filetypes()
@@ -54,7 +54,10 @@ def check_format(path: str, image: bool = False) -> str:
   suffix = os.path.splitext(path)[1][1:].lower()
   formats = _image_formats() if image else _figure_formats()
   if suffix not in formats:
-    raise ValueError(f'{path}: cannot write a picture as .{suffix}; give one of '
+    why = ''
+    if suffix == 'pgf' and not image:
+      why = f' (it needs {matplotlib.rcParams["pgf.texsystem"]}, which is not installed)'
+    raise ValueError(f'{path}: cannot write a picture as .{suffix}{why}; give one of '
                      f'{", ".join("." + f for f in formats)}.')
   return path
 

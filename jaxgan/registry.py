@@ -61,14 +61,14 @@ def parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             and all(k.arg is not None for k in node.keywords)):  # no name(**{...})
       raise SyntaxError
     keys = [k.arg for k in node.keywords]
-  except SyntaxError:
+  except (SyntaxError, RecursionError, MemoryError):  # the last two: nested too deeply
     raise UnknownNameError(_unreadable(spec)) from None
   repeated = sorted({k for k in keys if keys.count(k) > 1})
   if repeated:
     raise ArgumentError(f'{spec!r}: {", ".join(repeated)} given twice; give each keyword once.')
   try:
     return node.func.id, {k.arg: ast.literal_eval(k.value) for k in node.keywords}
-  except (ValueError, TypeError, RecursionError):  # TypeError: {[1]: 2}, an unhashable key
+  except (ValueError, TypeError):  # TypeError: {[1]: 2}, an unhashable key
     raise UnknownNameError(_unreadable(spec)) from None
 
 

@@ -108,6 +108,8 @@ def check(config: ml_collections.ConfigDict) -> None:
     raise validation.ConfigError(f'config.study.runs has {", ".join(twice)} more than once: '
                                  'each run once (a resume would skip the second).')
   weights = config.study.get('penalty_weights', {})
+  # The digit-FD reference's image size, from the study's own data (not a group's).
+  study_size = digits.image_size(config) if config.study.get('kind') == 'digits' else None
   for group, fields in config.study.groups.items():
     if group in ('', '.', '..') or '/' in group or os.sep in group:
       raise validation.ConfigError(f'Group name {group!r} names its files (samples_{group}, '
@@ -116,7 +118,7 @@ def check(config: ml_collections.ConfigDict) -> None:
       raise validation.ConfigError(f'Group {group!r} sets {key}: {_NOT_READ[key]}.')
     sections = sorted(k for k, v in fields.items() if hasattr(v, 'items'))
     try:
-      _check_group(config, group, weights)
+      _check_group(config, group, weights, study_size)
     except (KeyError, AttributeError) as e:  # a section given in part
       if not sections:
         raise
@@ -128,8 +130,9 @@ def check(config: ml_collections.ConfigDict) -> None:
           'has them.') from None
 
 
-def _check_group(config: ml_collections.ConfigDict, group: str, weights: Any) -> None:
-  """:func:`check` of one group's runs."""
+def _check_group(config: ml_collections.ConfigDict, group: str, weights: Any,
+                 study_size: int | None) -> None:
+  """:func:`check` of one group's runs (``study_size``: a digits study's image size)."""
   for i, run in enumerate(config.study.runs):
     c = run_config(config, group, run)[0]
     if c.get('num_epochs'):
@@ -161,13 +164,13 @@ def _check_group(config: ml_collections.ConfigDict, group: str, weights: Any) ->
             'it in a study of its kind.')
       # The sizes the data make, a data set's own where a config leaves image_size out (a
       # group's data replaces the config's whole).
-      study_size = digits.image_size(config) if want == 'digits' else None
-      if study_size is not None and pipe.element_shape[0] != study_size:
+      size = pipe.element_shape[0]
+      if study_size is not None and size != study_size:
         raise validation.ConfigError(
-            f'Group {group!r} has data.image_size={pipe.element_shape[0]}; the digits study '
-            'scores every group against one digit-FD reference, made at the study\'s '
-            f'data.image_size={study_size}. Set that one instead '
-            '(--config.data.image_size), or run the group as a study of its own.')
+            f'Group {group!r} trains on {size}x{size} images; the digits study scores every '
+            'group against one digit-FD reference, made at the study\'s image size, '
+            f'{study_size}x{study_size}. Set that one instead (--config.data.image_size), '
+            'or run the group as a study of its own.')
       build.build(c, pipe, warn=False)  # shapes only: no weights are made
 
 

@@ -45,6 +45,11 @@ class ParseSpecTest(chex.TestCase):
       self.assertIsNone(registry.spec_name(spec))
     with self.assertRaisesRegex(registry.UnknownNameError, 'Cannot read'):
       losses.get('hinge(a={[1]: 2})')
+    # Nested past the parser's recursion limit: a RecursionError out of ast.parse.
+    deep = 'f(a=' + '+'.join(['1'] * 20000) + ')'
+    with self.assertRaisesRegex(registry.UnknownNameError, 'Cannot read'):
+      registry.parse_spec(deep)
+    self.assertIsNone(registry.spec_name(deep))
 
 
 class ValuesTest(chex.TestCase):

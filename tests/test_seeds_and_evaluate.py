@@ -868,8 +868,8 @@ class SeedsTest(chex.TestCase):
     runner.check(c)
     c.study.groups.dcgan.data = dict(c.data.to_dict(), image_size=32)
     with self.assertRaisesRegex(validation.ConfigError,
-                                r"Group 'dcgan' has data.image_size=32; .* made at the "
-                                r"study's data.image_size=28"):
+                                r"Group 'dcgan' trains on 32x32 images; .* made at the "
+                                r"study's image size, 28x28\. "):
       runner.check(c)
 
   def test_a_digits_study_at_the_data_sets_own_size(self):
@@ -885,8 +885,8 @@ class SeedsTest(chex.TestCase):
     c.study.groups.mlp.model = dict(c.model.to_dict(),
                                     generator=dict(c.model.generator, output_shape=(28, 28, 1)))
     with self.assertRaisesRegex(validation.ConfigError,
-                                r"Group 'mlp' has data.image_size=28; .* made at the "
-                                r"study's data.image_size=8\. "):
+                                r"Group 'mlp' trains on 28x28 images; .* made at the "
+                                r"study's image size, 8x8\. "):
       runner.check(c)
 
   def test_a_toy_study_run_as_digits_is_refused_for_its_data(self):

@@ -374,8 +374,11 @@ class PicturesTest(chex.TestCase):
     for suffix in FigureCanvasBase.get_supported_filetypes():
       path = os.path.join(d, f'f.{suffix}')
       if suffix == 'pgf' and not tex:
-        with self.assertRaisesRegex(ValueError, 'cannot write a picture as .pgf; give one of'):
-          plots.save_figure(plots.plt.figure(), path)
+        fig = plots.plt.figure()
+        with self.assertRaisesRegex(ValueError, r'cannot write a picture as \.pgf \(it needs '
+                                    r'xelatex, which is not installed\); give one of'):
+          plots.save_figure(fig, path)
+        plots.plt.close(fig)
         continue
       self.assertEqual(plots.save_figure(plots.plt.figure(), path), path)
       self.assertGreater(os.path.getsize(path), 0)
@@ -383,7 +386,7 @@ class PicturesTest(chex.TestCase):
       self.assertEqual(plots.check_format(os.path.join(d, 'f.pgf')),
                        os.path.join(d, 'f.pgf'))
     with mock.patch.object(plots.shutil, 'which', lambda name: None), \
-         self.assertRaisesRegex(ValueError, 'as .pgf;'):
+         self.assertRaisesRegex(ValueError, r'as \.pgf \(it needs xelatex, which is not '):
       plots.check_format(os.path.join(d, 'f.pgf'))
 
   def test_a_gray_grid_keeps_its_values_in_gray_and_its_column_count(self):

@@ -99,6 +99,7 @@ def crop_negative_padding(x: chex.Array, padding: Pairs) -> tuple[chex.Array, Pa
   negative padding (strided ones included; openxla/xla#48713), so none is passed to
   ``lax.conv_general_dilated``.
   """
+  padding = tuple(map(tuple, padding))
   if not any(p < 0 for pair in padding for p in pair):
     return x, padding
   if all(n + min(lo, 0) + min(hi, 0) >= 0
@@ -331,7 +332,8 @@ def strided_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], pa
   The value and the kernel derivative are XLA's own (both fast on XLA:CPU); the derivative
   in ``x`` is ``phase_conv(dx, kernel)``, so the input gradient and everything
   differentiated through it (a gradient penalty's second derivative) are stride-1
-  convolutions. A ``custom_jvp``: forward mode, reverse mode and their nestings all work.
+  convolutions. Its convolution is a ``custom_jvp``: forward mode, reverse mode and their
+  nestings all work.
 
   Args:
     x: ``[N, H, W, C_in]``.
