@@ -285,6 +285,12 @@ class TrainStepTest(chex.TestCase):
     d = 2 / 11
     want = jax.tree.map(lambda e, p: d * e + (1 - d) * p, s1.ema_params, s2.g_params)
     chex.assert_trees_all_close(s2.ema_params, want, rtol=1e-5)
+    # step 100: the warm-up's 101/110 is past ema_decay, which caps it (the cap was never
+    # reached above: a decay of (1 + t) / (10 + t) alone passed).
+    late = s2.replace(step=jnp.asarray(100, s2.step.dtype))
+    s3, _ = step(late, _real(seed=2), jax.random.key(3))
+    want = jax.tree.map(lambda e, p: 0.9 * e + 0.1 * p, late.ema_params, s3.g_params)
+    chex.assert_trees_all_close(s3.ema_params, want, rtol=1e-5)
 
   @parameterized.parameters('wgan_gp', 'r1')
   def test_lazy_regularization(self, name):
@@ -308,17 +314,23 @@ class TrainStepTest(chex.TestCase):
     self.assertFalse(all(np.allclose(a, b) for a, b in zip(
         jax.tree.leaves(on.d_params), jax.tree.leaves(off.d_params), strict=True)))
 
-  def test_relativistic_generator_sees_real_logits(self):
-    # SGD: Adam's first update is ~lr * sign(grad) and would hide a change of magnitude.
-    gan = _gan(objective=losses.get('rsgan'), g_optimizer=optax.sgd(0.1))
+  @parameterized.parameters(('rsgan', True), ('non_saturating', False))
+  def test_relativistic_generator_sees_real_logits(self, name, sees_real):
+    # With the critic frozen (SGD at rate 0), shifting the real batch changes G's update for
+    # RSGAN, whose generator loss pairs fake with real logits, and not for NS-GAN. (The
+    # critic trained on the batch first, so G's update changed for any objective, and a
+    # generator loss that ignored the real logits passed.) SGD for G: Adam's first update
+    # is ~lr * sign(grad) and would hide a change of magnitude.
+    gan = _gan(objective=losses.get(name), g_optimizer=optax.sgd(0.1),
+               d_optimizer=optax.sgd(0.0))
     state = _init_state(gan, jax.random.key(0))
     step = _jit_step(gan)  # compiled once, run on both batches
     a, _ = step(state, _real(seed=0), jax.random.key(1))
-    # Shifting the real batch changes G's update for RSGAN (for NS-GAN it would not, at
-    # equal critic parameters: covered by the hand-written update test).
     real2 = _real(seed=0).at[-1].add(1.0)
     c, _ = step(state, real2, jax.random.key(1))
-    self.assertFalse(np.allclose(jax.tree.leaves(a.g_params)[-1], jax.tree.leaves(c.g_params)[-1]))
+    chex.assert_trees_all_equal(a.d_params, c.d_params)
+    moved = not np.allclose(jax.tree.leaves(a.g_params)[-1], jax.tree.leaves(c.g_params)[-1])
+    self.assertEqual(moved, sees_real)
 
   def test_fused_steps_equal_single_steps(self):
     gan = _gan(generator=models.MLPGenerator(features=(16,), output_shape=(2,), batch_norm=True,
