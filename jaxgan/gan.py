@@ -485,6 +485,12 @@ def train_steps(gan: GAN, state: GANState, batches: Batch | jax.Array,
   return _loop(body, state, batches)
 
 
+def recomputes_statistics(gan: GAN, state: GANState) -> bool:
+  """Whether :func:`ema_statistics` recomputes the state's BatchNorm statistics (it keeps
+  them for generators without BatchNorm and those that take low-resolution images)."""
+  return bool(state.g_stats) and gan.latent.conditioning != 'lowres'
+
+
 def ema_statistics(gan: GAN, state: GANState, num_batches: int = 50,
                    batch_size: int = 256) -> Any:
   """BatchNorm running statistics that belong to the EMA weights.
@@ -497,7 +503,7 @@ def ema_statistics(gan: GAN, state: GANState, num_batches: int = 50,
   the state's. Generators without BatchNorm, and those that take low-resolution images,
   keep the state's statistics.
   """
-  if not state.g_stats or gan.latent.conditioning == 'lowres':
+  if not recomputes_statistics(gan, state):
     return state.g_stats
 
   def update(i, stats):

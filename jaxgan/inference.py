@@ -116,6 +116,11 @@ def generator_weights(workdir: str) -> tuple[Any, Any]:
   with BatchNorm statistics recomputed for them when the run keeps an EMA
   (:func:`jaxgan.gan.sampling_weights`), else the trained weights and their statistics."""
   gan, _, state, config = restore(workdir, with_data=False)
+  return _sampling_weights(gan, state, config)
+
+
+def _sampling_weights(gan: gan_lib.GAN, state: gan_lib.GANState,
+                      config: ml_collections.ConfigDict) -> tuple[Any, Any]:
   return jax.jit(lambda s: gan_lib.sampling_weights(gan, s, uses_ema(config)),
                  compiler_options=sharding.default_compiler_options())(state)
 
@@ -165,7 +170,11 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   of one architecture, written as a new workdir (the GAN run's config, discriminator and
   step; ``interpolation.json`` records the sources). BatchNorm running statistics, where
   the generator has them (SRResNet; RRDBNet has none), are mixed linearly too, which only
-  approximates the statistics of the mixed weights.
+  approximates the statistics of the mixed weights. Where the new workdir samples with
+  statistics recomputed for its EMA weights (a GAN run with an EMA, a generator with
+  BatchNorm that does not take low-resolution images), the PSNR side gives its own running
+  statistics, from which its sampling ones were recomputed, so that ``alpha = 0`` samples as
+  the PSNR run when both keep an EMA (its recomputed ones were recomputed again).
 
   References:
     Wang et al., ESRGAN, ECCV Workshops 2018, section 3.4.
@@ -177,8 +186,11 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   if not 0.0 <= alpha <= 1.0:
     raise ValueError(f'alpha must lie in [0, 1]; got {alpha}.')
   _check_empty_or_new(out_workdir)
-  psnr_params, psnr_stats = generator_weights(psnr_workdir)
-  _, pipe, state, config = restore(gan_workdir, with_data=False)
+  psnr_gan, _, psnr_state, psnr_config = restore(psnr_workdir, with_data=False)
+  psnr_params, psnr_stats = _sampling_weights(psnr_gan, psnr_state, psnr_config)
+  gan, pipe, state, config = restore(gan_workdir, with_data=False)
+  if uses_ema(config) and gan_lib.recomputes_statistics(gan, state):
+    psnr_stats = psnr_state.g_stats  # sampling the new workdir recomputes from these
   record = data.shapes_record(pipe)
   # A folder's held-out files (data.check_held_out), which the shapes alone do not hold.
   held = [(workdir_lib.read_data_shapes(w) or {}).get('held_out_files')

@@ -1443,6 +1443,25 @@ class EvaluateTest(chex.TestCase):
     trained = gan.generator.apply({'params': state.g_params}, z, train=False)
     self.assertFalse(np.allclose(seen[0], trained, atol=1e-4))
 
+  def test_interpolating_batchnorm_generators_with_an_ema_keeps_the_end_points(self):
+    # Such a run samples its EMA weights with BatchNorm statistics recomputed for them,
+    # starting from its running ones. The PSNR side gave its recomputed statistics, which
+    # the new workdir recomputed again: alpha = 0 did not sample as the PSNR run (up to 0.08
+    # apart), nor a run mixed with itself as that run.
+    runs = []
+    for seed in (0, 1):
+      c = small_config(num_steps=10, seed=seed, ema_decay=0.9, eval_every=1000)
+      c.model.generator.batch_norm = True
+      runs.append(tempfile.mkdtemp())
+      train.train_and_evaluate(c, runs[-1])
+    samples = lambda wd: inference.sample_latest(wd, 200)['samples']
+    root = tempfile.mkdtemp()
+    for alpha, gan_run, want in ((0.0, runs[1], runs[0]), (1.0, runs[1], runs[1]),
+                                 (0.5, runs[0], runs[0])):  # the last: mixed with itself
+      out = os.path.join(root, f'{alpha}')
+      inference.interpolate(runs[0], gan_run, alpha, out)
+      np.testing.assert_allclose(samples(out), samples(want), atol=1e-6, err_msg=str(alpha))
+
   def test_image_samples_outside_the_range_are_refused(self):
     # Images past [-1, 1] (a generator without its tanh) are refused before any scoring,
     # as an EvaluationError, which launch.evaluate reports as a message (a ValueError was a
