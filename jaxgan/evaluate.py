@@ -162,7 +162,7 @@ def _check_images(samples: np.ndarray) -> None:
   its tanh), before any scoring."""
   if samples.min() < -1.001 or samples.max() > 1.001:
     raise EvaluationError(f'Image samples must lie in [-1, 1]; got [{samples.min():.3f}, '
-                     f'{samples.max():.3f}].')
+                          f'{samples.max():.3f}].')
 
 
 @EVALUATORS.register('inception')

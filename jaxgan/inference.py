@@ -172,9 +172,10 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   the generator has them (SRResNet; RRDBNet has none), are mixed linearly too, which only
   approximates the statistics of the mixed weights. Where the new workdir samples with
   statistics recomputed for its EMA weights (a GAN run with an EMA, a generator with
-  BatchNorm that does not take low-resolution images), the PSNR side gives its own running
-  statistics, from which its sampling ones were recomputed, so that ``alpha = 0`` samples as
-  the PSNR run when both keep an EMA (its recomputed ones were recomputed again).
+  BatchNorm that does not take low-resolution images), the PSNR side gives its running
+  statistics, from which its own sampling ones are recomputed (given those, the new
+  workdir recomputed them a second time), so that ``alpha = 0`` samples as the PSNR run
+  when both keep an EMA.
 
   References:
     Wang et al., ESRGAN, ECCV Workshops 2018, section 3.4.
