@@ -116,12 +116,13 @@ def generator_weights(workdir: str) -> tuple[Any, Any]:
   with BatchNorm statistics recomputed for them when the run keeps an EMA
   (:func:`jaxgan.gan.sampling_weights`), else the trained weights and their statistics."""
   gan, _, state, config = restore(workdir, with_data=False)
-  return _sampling_weights(gan, state, config)
+  return _sampling_weights(gan, state, uses_ema(config))
 
 
 def _sampling_weights(gan: gan_lib.GAN, state: gan_lib.GANState,
-                      config: ml_collections.ConfigDict) -> tuple[Any, Any]:
-  return jax.jit(lambda s: gan_lib.sampling_weights(gan, s, uses_ema(config)),
+                      use_ema: bool) -> tuple[Any, Any]:
+  """:func:`jaxgan.gan.sampling_weights`, compiled (the EMA's statistics are 50 passes)."""
+  return jax.jit(lambda s: gan_lib.sampling_weights(gan, s, use_ema),
                  compiler_options=sharding.default_compiler_options())(state)
 
 
@@ -188,7 +189,7 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
     raise ValueError(f'alpha must lie in [0, 1]; got {alpha}.')
   _check_empty_or_new(out_workdir)
   psnr_gan, _, psnr_state, psnr_config = restore(psnr_workdir, with_data=False)
-  psnr_params, psnr_stats = _sampling_weights(psnr_gan, psnr_state, psnr_config)
+  psnr_params, psnr_stats = _sampling_weights(psnr_gan, psnr_state, uses_ema(psnr_config))
   gan, pipe, state, config = restore(gan_workdir, with_data=False)
   if uses_ema(config) and gan_lib.recomputes_statistics(gan, state):
     psnr_stats = psnr_state.g_stats  # sampling the new workdir recomputes from these
@@ -345,9 +346,7 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   # batch is split over this process's devices (sharding.put_rows), the weights copied to
   # each.
   mesh = sharding.local_mesh()
-  weights = jax.jit(lambda s: gan_lib.sampling_weights(gan, s, use_ema),
-                    compiler_options=options)(state)
-  weights = jax.device_put(weights, sharding.replicated(mesh))
+  weights = jax.device_put(_sampling_weights(gan, state, use_ema), sharding.replicated(mesh))
   gen = jax.jit(lambda w, z, y: gan_lib.apply_generator(gan, *w, z, y),
                 compiler_options=options)
   key = jax.random.key(seed)
