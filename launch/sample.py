@@ -59,6 +59,24 @@ def _is_png(path: str) -> bool:
   return path.lower().endswith('.png')
 
 
+def picture_suffixes() -> set[str]:
+  """Suffixes (lower case, no dot) of picture files: those Matplotlib writes and those
+  Pillow writes (``.tga``, ``.jp2``, ``.ico``, ...), less Pillow's stubs for data formats
+  (``.h5``, ``.grib``, ...), which name no picture."""
+  import inspect
+
+  from PIL import Image, ImageFile
+  Image.init()
+
+  def is_stub(fmt: str) -> bool:
+    opener = Image.OPEN.get(fmt, (None,))[0]
+    return inspect.isclass(opener) and issubclass(opener, ImageFile.StubImageFile)
+
+  pillow = {ext[1:] for ext, fmt in Image.registered_extensions().items()
+            if fmt in Image.SAVE and not is_stub(fmt)}
+  return pillow | set(FigureCanvasBase.get_supported_filetypes())
+
+
 def write(path: str, samples: np.ndarray, dataset: str, ncols: int | None) -> None:
   """``samples`` as ``.npy``, or as a PNG: an image grid of ``ncols`` columns (square when
   ``None``) or a scatter of 2-D samples over the modes of mixture ``dataset``."""
@@ -99,7 +117,7 @@ def check_arguments(num_samples: int, batch_size: int, output: str) -> str:
     raise common.LaunchError(f'--batch_size must be at least 1; got {batch_size}.')
   common.check_output_name(output)
   suffix = os.path.splitext(output)[1][1:].lower()
-  if suffix != 'png' and suffix in {'bmp', *FigureCanvasBase.get_supported_filetypes()}:
+  if suffix != 'png' and suffix in picture_suffixes():
     raise common.LaunchError(f'--output {output!r}: launch.sample writes a picture as .png '
                              '(or the samples as .npy).')  # was written as output + '.npy'
   path = output_path(output)

@@ -183,6 +183,12 @@ class ShapeAndErrorTest(parameterized.TestCase):
       ('neither', np.zeros((4, 4, 1)), {}, 'exactly one'),
       ('both', np.zeros((4, 4, 1)), {'scale': 2, 'output_shape': (8, 8)}, 'exactly one'),
       ('zero_scale', np.zeros((4, 4, 1)), {'scale': 0}, 'positive'),
+      ('string_scale', np.zeros((4, 4, 1)), {'scale': '2'}, 'positive number'),
+      ('bool_scale', np.zeros((4, 4, 1)), {'scale': True}, 'positive number'),
+      ('string_size', np.zeros((4, 4, 1)), {'output_shape': (2, 'a')}, 'output_shape'),
+      ('int_size', np.zeros((4, 4, 1)), {'output_shape': 5}, 'output_shape'),
+      ('bool_size', np.zeros((4, 4, 1)), {'output_shape': (True, 2)}, 'output_shape'),
+      ('nan_size', np.zeros((4, 4, 1)), {'output_shape': (np.nan, 2)}, 'output_shape'),
       ('bad_size', np.zeros((4, 4, 1)), {'output_shape': (0, 3)}, 'output_shape'),
       ('bad_size_len', np.zeros((4, 4, 1)), {'output_shape': (3,)}, 'output_shape'),
   )

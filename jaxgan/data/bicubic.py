@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -99,6 +100,11 @@ def weight_matrix(in_length: int, out_length: int, scale: float,
   return _weight_matrix(int(in_length), int(out_length), float(scale), bool(antialiasing))
 
 
+def _is_number(value: object) -> bool:
+  """A real number (Python's or NumPy's), not a bool or a string."""
+  return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def imresize(images: np.ndarray, scale: float | None = None,
              output_shape: Sequence[int] | None = None,
              antialiasing: bool = True) -> np.ndarray:
@@ -135,14 +141,19 @@ def imresize(images: np.ndarray, scale: float | None = None,
     raise ValueError(f'Give exactly one of scale and output_shape; got scale={scale!r}, '
                      f'output_shape={output_shape!r}.')
   if scale is not None:
-    if not np.isscalar(scale) or not np.isfinite(scale) or scale <= 0:
+    if not _is_number(scale) or not np.isfinite(scale) or scale <= 0:
       raise ValueError(f'scale must be a positive number; got {scale!r}.')
     scales = (float(scale), float(scale))
     out_h, out_w = math.ceil(scale * in_h), math.ceil(scale * in_w)
   else:
-    if len(output_shape) != 2 or any(int(n) != n or n < 1 for n in output_shape):
+    try:
+      out_h, out_w = output_shape
+    except (TypeError, ValueError):  # not a pair
+      out_h = out_w = None
+    if not all(_is_number(n) and np.isfinite(n) and int(n) == n and n >= 1
+               for n in (out_h, out_w)):
       raise ValueError(f'output_shape must be two positive ints (H, W); got {output_shape!r}.')
-    out_h, out_w = (int(n) for n in output_shape)
+    out_h, out_w = int(out_h), int(out_w)
     scales = (out_h / in_h, out_w / in_w)
 
   x = images.astype(np.float64)
