@@ -546,6 +546,24 @@ class NumpyReferenceTest(chex.TestCase):
     got = layers.shift_conv(x, _inputs((3, 3, 3, 2), seed=1), (4, 4), ((3, 0), (3, 0)))
     np.testing.assert_array_equal(got, np.zeros((2, 1, 1, 2)))
 
+  def test_operands_are_checked_where_no_convolution_runs(self):
+    # An empty output, and an output whose every tap is on padding, gave zeros for a kernel
+    # of the wrong channels, and of another dtype where lax refuses one.
+    x = _inputs((2, 4, 4, 3))
+    cases = [((2, 2), ((0, -4), (0, 0))), ((4, 4), ((3, 0), (3, 0))), ((2, 2), ((0, 0),) * 2)]
+    for fn, (strides, pads) in itertools.product(
+        [layers.strided_conv, layers.phase_conv, layers.phase_conv_transpose,
+         layers.patch_conv, layers.shift_conv], cases):
+      with self.subTest(fn=fn.__name__, pads=pads):
+        with self.assertRaisesRegex(ValueError, r'got x \(2, 4, 4, 3\) and kernel \(3, 3, 2, 5\)'):
+          fn(x, _inputs((3, 3, 2, 5)), strides, pads)
+        bf16 = _inputs((3, 3, 3, 5)).astype(jnp.bfloat16)
+        if fn in (layers.patch_conv, layers.shift_conv):  # they promote, as jnp.einsum
+          self.assertEqual(fn(x, bf16, strides, pads).dtype, jnp.float32)
+        else:
+          with self.assertRaisesRegex(TypeError, 'same dtypes, got float32, bfloat16'):
+            fn(x, bf16, strides, pads)
+
   def test_phase_conv_with_every_tap_on_padding_keeps_the_dtype(self):
     # A 1x1 input, a 3x3 kernel, stride 4 and low padding 3: the one output's window
     # covers only padding, so it is zero, in the operands' dtype, also as strided_conv's

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxgan.models.polyphase import Pairs, empty_output, out_size
+from jaxgan.models.polyphase import Pairs, check_operands, empty_output, out_size
 
 # A convolution takes :func:`patch_conv` when its input has at most FEW_CHANNELS channels
 # and its patches (``kh * kw * C_in`` values) at most PATCH_LIMIT values, and
@@ -103,6 +103,7 @@ def patch_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
     ``[N, H_out, W_out, C_out]``, as the convolution (operands of different dtypes are
     promoted, as by ``jnp.einsum``; ``lax`` requires one dtype).
   """
+  check_operands(x, kernel, promote=True)
   kh, kw, c_in, c_out = kernel.shape
   n, h, w, _ = x.shape
   out = (out_size(h, kh, strides[0], padding[0]), out_size(w, kw, strides[1], padding[1]))
@@ -170,6 +171,7 @@ def shift_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
     an infinite output value makes the other channels of its pixel NaN (``inf * 0`` in
     the identity product) where ``lax`` keeps them, and ``-0.0`` comes out as ``0.0``.
   """
+  check_operands(x, kernel, promote=True)
   kh, kw, c_in, c_out = kernel.shape
   n, h, w, _ = x.shape
   out = (out_size(h, kh, strides[0], padding[0]), out_size(w, kw, strides[1], padding[1]))

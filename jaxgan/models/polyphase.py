@@ -82,6 +82,19 @@ def out_size(size: int, k: int, s: int, pad: tuple[int, int] = (0, 0)) -> int:
   return (size + pad[0] + pad[1] - k) // s + 1
 
 
+def check_operands(x: chex.Array, kernel: chex.Array, promote: bool = False) -> None:
+  """Raises as ``lax.conv_general_dilated`` does, also where no convolution runs (an empty
+  output, every tap on padding): ``x`` ``[N, H, W, C_in]`` and ``kernel``
+  ``[kh, kw, C_in, C_out]`` of one dtype (``lax``'s rule) or, with ``promote``, of any
+  two (promoted, as by ``jnp.einsum``)."""
+  if x.ndim != 4 or kernel.ndim != 4 or x.shape[3] != kernel.shape[2]:
+    raise ValueError(f'A convolution takes x [N, H, W, C_in] and a kernel '
+                     f'[kh, kw, C_in, C_out]; got x {x.shape} and kernel {kernel.shape}.')
+  if not promote and x.dtype != kernel.dtype:
+    raise TypeError(f'lax.conv_general_dilated requires arguments to have the same dtypes, '
+                    f'got {x.dtype}, {kernel.dtype}.')
+
+
 def empty_output(x: chex.Array, kernel: chex.Array, out: Sequence[int]) -> chex.Array | None:
   """The zeros ``[N, 0 or out_h, 0 or out_w, C_out]`` that ``lax`` gives when an output axis
   of size ``out`` is empty; ``None`` when it is not."""
@@ -267,6 +280,7 @@ def phase_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], padd
   Returns:
     ``[N, H_out, W_out, C_out]``, as the strided convolution.
   """
+  check_operands(x, kernel)
   (oh, ph), (ow, pw) = (_conv_phases(x.shape[1 + i], kernel.shape[i], strides[i], padding[i])
                         for i in range(2))
   if (empty := empty_output(x, kernel, (oh, ow))) is not None:
@@ -302,6 +316,7 @@ def phase_conv_transpose(x: chex.Array, kernel: chex.Array, strides: tuple[int, 
   Returns:
     ``[N, H_out, W_out, C_out]``, as ``lax.conv_transpose``.
   """
+  check_operands(x, kernel)
   (oh, qh, ph), (ow, qw, pw) = (
       _transpose_phases(x.shape[1 + i], kernel.shape[i], strides[i], padding[i])
       for i in range(2))
@@ -345,6 +360,7 @@ def strided_conv(x: chex.Array, kernel: chex.Array, strides: tuple[int, int], pa
   Returns:
     ``[N, H_out, W_out, C_out]``.
   """
+  check_operands(x, kernel)
   padding = tuple(map(tuple, padding))
   out = [out_size(n, k, s, pad) for pad, n, k, s in
          zip(padding, x.shape[1:3], kernel.shape[:2], strides, strict=True)]
