@@ -57,6 +57,8 @@ def _check_pairs(values: chex.Array, images: chex.Array, name: str) -> chex.Arra
   if values.shape != (images.shape[0], 2):
     raise ValueError(f'{name} must have shape (batch, 2) = {(images.shape[0], 2)} for images '
                      f'of shape {images.shape}; got shape {values.shape}.')
+  if not jnp.issubdtype(values.dtype, jnp.integer):  # a cast would truncate 1.7 to 1
+    raise ValueError(f'{name} must be integers (whole pixels); got dtype {values.dtype}.')
   return values.astype(jnp.int32)
 
 

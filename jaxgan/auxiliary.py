@@ -23,7 +23,7 @@ import chex
 import jax.numpy as jnp
 import optax
 
-from jaxgan.registry import Registry
+from jaxgan.registry import ArgumentError, Registry
 
 Heads = Mapping[str, chex.Array]
 DiscriminatorTerm = Callable[[Heads, Heads, chex.ArrayTree, chex.ArrayTree], chex.Array]
@@ -318,9 +318,18 @@ def no_auxiliary() -> None:
   return None
 
 
+def _check_weights(name: str, **weights: float) -> None:
+  """A negative weight would train G and D to make the classes or codes less recoverable."""
+  for k, w in weights.items():
+    if w < 0:
+      raise ArgumentError(f'auxiliary loss {name!r}: {k} must be >= 0 (0 turns the term off); '
+                          f'got {w!r}.')
+
+
 @AUXILIARY_LOSSES.register('acgan')
 def acgan(weight: float = 1.0) -> AuxiliaryLoss:
-  """ACGAN's auxiliary classifier terms, weighted ``weight`` (1 in the paper)."""
+  """ACGAN's auxiliary classifier terms, weighted ``weight`` (1 in the paper; >= 0)."""
+  _check_weights('acgan', weight=weight)
   return AuxiliaryLoss(
       'acgan',
       lambda rh, fh, ry, fy: acgan_discriminator_term(rh, fh, ry, fy, weight),
@@ -331,7 +340,9 @@ def acgan(weight: float = 1.0) -> AuxiliaryLoss:
 def infogan(lambda_cat: float = 1.0, lambda_cont: float = 0.1) -> AuxiliaryLoss:
   """InfoGAN's mutual-information terms; see :func:`infogan_information_loss`. Logs
   ``infogan_mi_categorical``, the bound :func:`categorical_mutual_information` (``log K``
-  for a Q that recovers every categorical code, 0 for a uniform one)."""
+  for a Q that recovers every categorical code, 0 for a uniform one). Both weights >= 0."""
+  _check_weights('infogan', lambda_cat=lambda_cat, lambda_cont=lambda_cont)
+
   def metrics(fake_heads: Heads, fake_y: chex.ArrayTree) -> dict[str, chex.Array]:
     if 'categorical' not in fake_y:
       return {}

@@ -435,6 +435,14 @@ class PolicyTest(chex.TestCase):
       augment.augment(jnp.zeros((8, 8, 3)), KEY, 'color')
     with self.assertRaisesRegex(ValueError, r'\(4, 2\).*\(4, 3\)'):
       augment.translate(jnp.zeros((4, 8, 8, 3)), jnp.zeros((4, 3), jnp.int32))
+    # Whole pixels: a cast would have moved by (1, 0) for (1.7, -0.5).
+    with self.assertRaisesRegex(ValueError, 'offsets must be integers.*float32'):
+      augment.translate(jnp.zeros((1, 8, 8, 3)), jnp.asarray([[1.7, -0.5]]))
+    with self.assertRaisesRegex(ValueError, 'centres must be integers.*float32'):
+      augment.cut_out(jnp.zeros((1, 8, 8, 3)), jnp.asarray([[2.5, 3.0]]), (2, 2))
+    chex.assert_trees_all_equal(  # any integer dtype is fine
+        augment.translate(jnp.ones((1, 3, 3, 1)), np.array([[1, 0]], np.int64)),
+        augment.translate(jnp.ones((1, 3, 3, 1)), jnp.array([[1, 0]], jnp.int32)))
     with self.assertRaisesRegex(ValueError, r'\(4,\).*\(5,\)'):
       augment.adjust_contrast(jnp.zeros((4, 8, 8, 3)), jnp.ones(5))
     # One value per example, not a column (which would broadcast to [4, 4, 8, 8, 3]).

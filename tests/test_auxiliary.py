@@ -9,7 +9,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 from jax import test_util as jtu
 
-from jaxgan import auxiliary
+from jaxgan import auxiliary, registry
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -362,6 +362,14 @@ class RegistryTest(chex.TestCase):
       auxiliary.get('none', weight=1.0)
     with self.assertRaisesRegex(TypeError, "'acgan'.*lambda_cat.*it takes: weight"):
       auxiliary.get('acgan', lambda_cat=1.0)
+    # A negative weight trains G and D to make the classes or codes less recoverable.
+    for spec, kwargs, field in (('acgan(weight=-1.0)', {}, 'weight'),
+                                ('infogan', {'lambda_cont': -0.1}, 'lambda_cont'),
+                                ('infogan(lambda_cat=-2.0)', {}, 'lambda_cat')):
+      with self.subTest(spec=spec), self.assertRaisesRegex(
+          registry.ArgumentError, f"'{spec[:5]}.*{field} must be >= 0"):
+        auxiliary.get(spec, **kwargs)
+    self.assertEqual(auxiliary.get('acgan(weight=0.0)').name, 'acgan')  # the term off
 
   def test_spec_binds_weights(self):
     loss = auxiliary.get('infogan(lambda_cat=2.0, lambda_cont=1.0)')

@@ -255,6 +255,37 @@ class TrainStepTest(chex.TestCase):
     self.assertTrue(all(float(jnp.max(jnp.abs(x))) <= 0.01 + 1e-7 for x in leaves))
     self.assertTrue(any(float(jnp.max(jnp.abs(x))) > 0.009 for x in leaves))
 
+  def test_weight_clipping_follows_each_critic_update(self):
+    # Arjovsky et al. 2017, Algorithm 1: the clip follows every critic update, so each
+    # gradient is taken in the box. A linear critic w.x + b with the Wasserstein loss and a
+    # generator of zeros has the gradient -mean(real) in w and 0 in b, so with SGD the
+    # critic is, by hand, w <- clip(w + lr mean(real_i)) for the three critic batches. The
+    # first batch pushes w far out of the box, the next two back in: a clip only after the
+    # last update (or none) ends elsewhere.
+    class Zeros(nn.Module):
+      @nn.compact
+      def __call__(self, z, train=True):
+        return 0.0 * nn.Dense(2)(z)
+
+    class Linear(nn.Module):
+      @nn.compact
+      def __call__(self, x, train=True):
+        return nn.Dense(1)(x)[:, 0]
+    c, lr = 0.01, 0.1
+    gan = _gan(generator=Zeros(), discriminator=Linear(), n_critic=3, weight_clip=c,
+               objective=losses.get('wasserstein'), d_optimizer=optax.sgd(lr),
+               g_optimizer=optax.sgd(0.0))
+    state = _init_state(gan, jax.random.key(0))
+    means = np.array([[1.0, -2.0], [-0.03, 0.05], [-0.04, 0.02]], np.float32)
+    real = jnp.asarray(means[:, None, :] + np.float32([[-1.0, 0.5], [1.0, -0.5]]))
+    new, _ = _jit_step(gan)(state, real, jax.random.key(2))
+    w = np.asarray(state.d_params['Dense_0']['kernel'][:, 0], np.float64)
+    for m in means:
+      w = np.clip(w + lr * m, -c, c)
+    np.testing.assert_allclose(new.d_params['Dense_0']['kernel'][:, 0], w, atol=1e-7)
+    np.testing.assert_allclose(new.d_params['Dense_0']['bias'], state.d_params['Dense_0']['bias'])
+    np.testing.assert_allclose(w, [c - 0.007, -c + 0.007], atol=1e-9)  # inside, both sides
+
   def test_n_critic_runs_one_update_per_real_batch(self):
     gan2 = _gan(n_critic=2, objective=losses.get('wasserstein'))
     state = _init_state(gan2, jax.random.key(0))
