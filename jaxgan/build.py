@@ -29,6 +29,8 @@ DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 # by its fan-in, with a ZeroDivisionError traceback).
 WIDTH_FIELDS = frozenset({'width', 'features', 'hidden', 'q_hidden', 'channels', 'growth',
                           'ngf', 'ndf', 'embed_dim', 'bottom_width'})
+# The fields that count layers or blocks (a negative count was a model of none, silently).
+COUNT_FIELDS = frozenset({'num_blocks', 'num_layers'})
 
 
 def optimizer(config: ml_collections.ConfigDict,
@@ -93,6 +95,16 @@ def _modules(config: ml_collections.ConfigDict):
       if not all(isinstance(w, int) and not isinstance(w, bool) and w >= 1 for w in widths):
         raise ConfigError(f'config.model.{part}.{field} = {value!r}: a layer width, '
                           + ('each an integer >= 1.' if widths is value else 'an integer >= 1.'))
+    for field in COUNT_FIELDS & set(given):
+      value = given[field]
+      if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ConfigError(f'config.model.{part}.{field} = {value!r}: a number of layers or '
+                          'blocks, an integer >= 0.')
+    shape = given.get('output_shape')
+    if shape is not None and not (isinstance(shape, tuple) and shape and all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)):
+      raise ConfigError(f'config.model.{part}.output_shape = {shape!r}: the shape of one '
+                        'sample, integers >= 1 such as (28, 28, 1).')
     if 'dtype' in registry.parameters(cls):
       given.setdefault('dtype', DTYPES[config.dtype])
     kwargs.append(given)

@@ -48,7 +48,7 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   pending = _pending_record(workdir)
   if pending is not None:
     return ml_collections.ConfigDict(json.loads(pending['config']))
-  return ml_collections.ConfigDict(workdir_lib.read_json(path))
+  return ml_collections.ConfigDict(workdir_lib.read_json(path, keys=()))
 
 
 def uses_ema(config: ml_collections.ConfigDict) -> bool:

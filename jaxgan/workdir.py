@@ -242,14 +242,25 @@ def write_data_shapes(workdir: str, record: dict[str, Any]) -> None:
 
 
 def read_json(path: str,
-              remedy: str = 'restore it from a copy (its run wrote it at start-up)') -> Any:
+              remedy: str = 'restore it from a copy (its run wrote it at start-up)',
+              keys: tuple[str, ...] | None = None) -> Any:
   """A workdir's JSON record (``config.json``, ``data_shapes.json``); one that cannot be
-  parsed is a :class:`ConfigError` naming it and ``remedy``, not a traceback."""
+  parsed, or, where ``keys`` is given, is not a JSON object holding them, is a
+  :class:`ConfigError` naming it and ``remedy``, not a traceback."""
   with open(path) as f:
     try:
-      return json.load(f)
+      value = json.load(f)
     except ValueError as e:  # JSON or UTF-8 that does not decode
       raise ConfigError(f'{path} is damaged and cannot be read ({e}); {remedy}.') from None
+  if keys is not None:
+    if not isinstance(value, dict):
+      kind = {list: 'an array', str: 'a string', bool: 'a boolean', type(None): 'null'}.get(
+          type(value), 'a number')
+      raise ConfigError(f'{path} is damaged: it holds {kind}, not the JSON object it was '
+                        f'written as; {remedy}.')
+    if missing := [k for k in keys if k not in value]:
+      raise ConfigError(f'{path} is damaged: it lacks {", ".join(missing)}; {remedy}.')
+  return value
 
 
 def read_data_shapes(workdir: str) -> dict[str, Any] | None:
@@ -258,7 +269,7 @@ def read_data_shapes(workdir: str) -> dict[str, Any] | None:
   path = data_shapes_path(workdir)
   if not os.path.exists(path):
     return None
-  return read_json(path)
+  return read_json(path, keys=())
 
 
 def _constant(schedule: Any) -> bool:
@@ -302,7 +313,7 @@ def check_resume_config(workdir: str, config: ml_collections.ConfigDict,
       logging.warning('init_from=%r is not read: %s resumes from its step-%d checkpoint.',
                       config.init_from, workdir, step)
     return []
-  saved = read_json(path)
+  saved = read_json(path, keys=())
   current = json.loads(config.to_json())
   changes = config_changes(saved, current)
   moved = config_changes(saved, current, LOCATION_FIELDS)  # recorded, never refused
@@ -408,7 +419,8 @@ def read_pending(workdir: str, latest_step: int | None) -> dict[str, Any] | None
   if not os.path.exists(path):
     return None
   pending = read_json(path, 'delete it and resume with the changed config again (with '
-                            '--config.allow_config_change=True), which records it anew')
+                            '--config.allow_config_change=True), which records it anew',
+                      keys=('resumed_at', 'changes', 'config', 'data_shapes'))
   return pending if latest_step is not None and latest_step > pending['resumed_at'] else None
 
 

@@ -8,6 +8,8 @@ import tempfile
 from unittest import mock
 
 import chex
+import jax
+import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized
 from PIL import Image
@@ -534,6 +536,26 @@ class ValidationTest(chex.TestCase):
                                 r'\(.*\); delete it and resume with the changed config again '
                                 r'\(with --config.allow_config_change=True\)'):
       workdir.read_pending(wd, 30)
+    # JSON, but not the record: was a bare TypeError or KeyError at the start of training.
+    for text, said in (('[]', 'it holds an array, not the JSON object it was written as'),
+                       ('{"resumed_at": 20}', 'it lacks changes, config, data_shapes')):
+      with open(workdir.pending_path(wd), 'w') as f:
+        f.write(text)
+      with self.subTest(text=text), self.assertRaisesRegex(
+          validation.ConfigError, f'{workdir.pending_path(wd)} is damaged: {said}; delete it'):
+        workdir.settle_pending(wd, 30)
+
+  def test_a_config_json_that_is_not_an_object_is_damaged_not_another_config(self):
+    # It was refused as "trained with another config", every field '(absent)' -> value.
+    wd = tempfile.mkdtemp()
+    for text, kind in (('[]', 'an array'), ('null', 'null'), ('"x"', 'a string'),
+                       ('3', 'a number')):
+      with open(workdir.config_path(wd), 'w') as f:
+        f.write(text)
+      with self.subTest(text=text), self.assertRaisesRegex(
+          validation.ConfigError, rf'config\.json is damaged: it holds {kind}, not the JSON '
+                                  r'object it was written as; restore it'):
+        workdir.check_resume_config(wd, small_config(), step=10)
 
   def test_a_data_path_inside_the_data_name_is_a_location(self):
     # A moved run: 'images(path=A)' -> 'images(path=B)' is recorded, never refused, like
@@ -686,6 +708,36 @@ class ValidationTest(chex.TestCase):
                                   f'^config.model.discriminator.width = {width}: a layer '
                                   'width, an integer >= 1.$'):
         build.build(c)
+
+  def test_a_negative_count_or_sample_shape_is_a_config_error(self):
+    # A negative num_blocks or num_layers was a model of none, silently (and an SR
+    # generator's receptive radius one too small, so tiled upscaling showed seams); a
+    # negative output_shape failed deep in jnp with a TypeError.
+    c = esrgan.get_config('small,offline')
+    c.model.generator.num_blocks = -1
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'^config.model.generator.num_blocks = -1: a number of layers '
+                                'or blocks, an integer >= 0.$'):
+      build.build(c)
+    c = small_config(**{'model.generator.output_shape': (2, -1)})
+    with self.assertRaisesRegex(validation.ConfigError, r'output_shape = \(2, -1\): the shape'):
+      build.build(c)
+    from configs import parts
+    c = parts.dcgan_digits(default.get_config())
+    c.model.discriminator.num_layers = -2
+    with self.assertRaisesRegex(validation.ConfigError, 'discriminator.num_layers = -2'):
+      build.build(c)
+    c.model.discriminator.num_layers = 0  # a linear critic on the pixels: a model
+    build.build(c)
+    # The modules themselves, for callers without a config.
+    from jaxgan import models
+    gen = models.SRResNet(num_blocks=-1, features=8)
+    for fn in (lambda: gen.init(jax.random.key(0), jnp.zeros((1, 4, 4, 3))),
+               lambda: models.sr.receptive_radius(gen)):
+      with self.assertRaisesRegex(ValueError, 'SRResNet: num_blocks must be an integer >= 0'):
+        fn()
+    with self.assertRaisesRegex(ValueError, 'num_layers must be an integer >= 0; got -1'):
+      models.DCGANDiscriminator(num_layers=-1).init(jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
 
   def test_a_content_loss_on_unpaired_data_is_warned_about(self):
     # Each generated sample would be pulled toward an unrelated real one; the SR configs'

@@ -104,6 +104,9 @@ class DCGANDiscriminator(nn.Module):
     _check_input(self, 'images x', x, '[B, H, W, C]', lambda n: n == 4)
     if self.norm not in NORMS:
       raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {self.norm!r}.")
+    if not isinstance(self.num_layers, int) or isinstance(self.num_layers, bool) or (
+        self.num_layers < 0):  # range() of a negative count is empty: no layers, silently
+      raise ValueError(f'num_layers must be an integer >= 0; got {self.num_layers!r}.')
     init = initializers.resolve(self.kernel_init)
 
     def layer(module, h):

@@ -88,6 +88,14 @@ def _num_stages(who: str, scale: int) -> int:
   return int(math.log2(scale))
 
 
+def _num_blocks(who: str, n: Any) -> int:
+  """``num_blocks``, checked: an integer >= 0 (``range`` of a negative count is empty, a
+  model of no blocks that would claim a smaller receptive field than it has)."""
+  if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+    raise ValueError(f'{who}: num_blocks must be an integer >= 0; got {n!r}.')
+  return n
+
+
 def _check_lowres(who: str, lr: chex.Array, y: Any) -> None:
   if getattr(lr, 'ndim', None) != 4:
     raise ValueError(f'{who} takes low-resolution images of shape [B, h, w, C]; got shape '
@@ -174,11 +182,12 @@ class SRResNet(nn.Module):
     (linear output; ``dtype``)."""
     _check_lowres('SRResNet', lr, y)
     stages = _num_stages('SRResNet', self.scale)
+    num_blocks = _num_blocks('SRResNet', self.num_blocks)
     init = initializers.resolve(self.kernel_init)
     f = _conv(self.features, 9, init, self.dtype, 'conv_first')(lr)
     f = mixed.PReLU(negative_slope_init=0.25, name='prelu_first')(f)
     h = f
-    for i in range(self.num_blocks):
+    for i in range(num_blocks):
       h = ResidualBlock(self.features, init, self.dtype, name=f'block_{i}')(h, train)
     h = _conv(self.features, 3, init, self.dtype, 'conv_body', use_bias=False)(h)
     h = f + _batch_norm(train, self.dtype, 'bn_body')(h)
@@ -360,17 +369,18 @@ class RRDBNet(nn.Module):
     del train
     _check_lowres('RRDBNet', lr, y)
     stages = _num_stages('RRDBNet', self.scale)
+    num_blocks = _num_blocks('RRDBNet', self.num_blocks)
     init = initializers.resolve(self.kernel_init)
     conv = lambda features, name: _conv(features, 3, init, self.dtype, name)
     f = conv(self.features, 'conv_first')(lr)
     block = (self.features, self.growth, self.residual_scale, init, self.dtype)
     if self.scan_blocks:
       blocks_ = nn.scan(_ScannedRRDB, variable_axes={'params': 0},
-                        split_rngs={'params': True}, length=self.num_blocks)
+                        split_rngs={'params': True}, length=num_blocks)
       h, _ = blocks_(*block, name=SCANNED_RRDBS)(f, None)
     else:
       h = f
-      for i in range(self.num_blocks):
+      for i in range(num_blocks):
         h = RRDB(*block, name=f'rrdb_{i}')(h)
     h = f + conv(self.features, 'conv_body')(h)
     for i in range(stages):  # conv_up(upsample_nearest(h)) as one layer
@@ -438,12 +448,14 @@ def _layer_plan(generator: nn.Module) -> list[tuple[str, int]]:
   convolution at the current resolution) and ``('up', 2)`` (a x2 upsampling); residual
   and dense connections only add shorter paths."""
   if isinstance(generator, SRResNet):
-    plan = [('conv', 4)] + [('conv', 1)] * (2 * generator.num_blocks + 1)
+    n = _num_blocks('SRResNet', generator.num_blocks)
+    plan = [('conv', 4)] + [('conv', 1)] * (2 * n + 1)
     for _ in range(_num_stages('SRResNet', generator.scale)):
       plan += [('conv', 1), ('up', 2)]  # conv, then pixel shuffle
     return plan + [('conv', 4)]
   if isinstance(generator, RRDBNet):
-    plan = [('conv', 1)] + [('conv', 1)] * (15 * generator.num_blocks + 1)  # 3 RDBs x 5
+    n = _num_blocks('RRDBNet', generator.num_blocks)
+    plan = [('conv', 1)] + [('conv', 1)] * (15 * n + 1)  # 3 RDBs x 5
     for _ in range(_num_stages('RRDBNet', generator.scale)):
       plan += [('up', 2), ('conv', 1)]  # nearest upsampling, then conv
     return plan + [('conv', 1)] * 2
