@@ -322,7 +322,7 @@ def names() -> list[str]:
   return TRANSFORMATIONS.names()
 
 
-def _split_policy(policy: str) -> list[str]:
+def split_policy(policy: str) -> list[str]:
   """Splits at the commas outside parentheses; drops empty entries."""
   parts, depth, current = [], 0, ''
   for char in policy:
@@ -358,7 +358,7 @@ def make_augment(policy: str) -> Augmentation:
   if not isinstance(policy, str):
     raise TypeError("A DiffAugment policy is a string such as 'color,translation,cutout' "
                     f"('' for none); got {policy!r}.")
-  specs = _split_policy(policy)
+  specs = split_policy(policy)
   fns = [TRANSFORMATIONS.get(spec) for spec in specs]
   for spec, f in zip(specs, fns, strict=True):
     ratio = f.keywords.get('ratio')

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 
@@ -83,6 +84,9 @@ def load_state_dict(path: str | None, *, file_name: str, url: str, needed_by: st
                        f'{file_name} (or an .npz of its keys), e.g. '
                        f'{os.path.join(path, file_name)}.')
   if path.lower().endswith('.npz'):
+    if not zipfile.is_zipfile(path):  # np.load would read it as a pickle, and say so
+      raise WeightsError(f'{path} is not an .npz (a zip archive of arrays); {needed_by} needs '
+                         f'{file_name} or an .npz of its keys.')
     try:
       with np.load(path) as f:
         return {k: f[k] for k in f.files}

@@ -186,23 +186,34 @@ def _fields(config: dict) -> dict[str, Any]:
   """:func:`_written`'s fields, every spec (``loss.name``, ``g_optimizer.schedule``, ...:
   a string :func:`jaxgan.registry.parse_spec` reads as a name) written one way, as it is
   read: ``"linear( decay_steps=100 )"`` is ``"linear(decay_steps=100)"`` and
-  ``"constant()"`` is ``"constant"``. ``data.name``'s :data:`SPEC_LOCATIONS` arguments are
-  taken apart, as ``data.name(path)``."""
+  ``"constant()"`` is ``"constant"``, and a DiffAugment policy entry by entry
+  (``"color, translation"`` is ``"color,translation"``). ``data.name``'s
+  :data:`SPEC_LOCATIONS` arguments are taken apart, as ``data.name(path)``."""
   fields = _written(config)
   for key, value in list(fields.items()):
-    try:
-      name, kwargs = registry.parse_spec(value) if isinstance(value, str) else ('', {})
-    except (ValueError, TypeError):  # none to read: compared as written
-      continue
-    if not name.isidentifier():  # not a spec: a path, a number, ...
-      continue
-    if key == 'data.name':
-      for k in SPEC_LOCATIONS:
-        if k in kwargs:
-          fields[f'data.name({k})'] = kwargs.pop(k)
-    args = ', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))
-    fields[key] = f'{name}({args})' if args else name
+    if key == 'augment' and isinstance(value, str):  # a policy: specs between commas
+      from jaxgan.augment import split_policy
+      fields[key] = ','.join(_read_spec(key, entry, fields) for entry in split_policy(value))
+    else:
+      fields[key] = _read_spec(key, value, fields)
   return fields
+
+
+def _read_spec(key: str, value: Any, fields: dict[str, Any]) -> Any:
+  """``value`` as :func:`jaxgan.registry.parse_spec` reads it, written one way, where it is
+  a spec (else as given); ``data.name``'s locations go to ``fields``."""
+  try:
+    name, kwargs = registry.parse_spec(value) if isinstance(value, str) else ('', {})
+  except (ValueError, TypeError):  # none to read: compared as written
+    return value
+  if not name.isidentifier():  # not a spec: a path, a number, ...
+    return value
+  if key == 'data.name':
+    for k in SPEC_LOCATIONS:
+      if k in kwargs:
+        fields[f'data.name({k})'] = kwargs.pop(k)
+  args = ', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))
+  return f'{name}({args})' if args else name
 
 
 def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = None

@@ -98,9 +98,12 @@ class EvaluateImagesTest(chex.TestCase):
     with open(bad_npz, 'wb') as f:
       f.write(b'not a zip file')
     np.savez(wrong_keys, fc=np.zeros(3))
+    objects = os.path.join(d, 'objects.npz')
+    np.savez(objects, fc=np.array([{}], dtype=object))
     eval_json = os.path.join(self.workdir, 'eval.json')
     before = os.path.getmtime(eval_json) if os.path.exists(eval_json) else None
-    for path, message in ((bad_npz, 'bad.npz cannot be read as an .npz of arrays'),
+    for path, message in ((bad_npz, r'bad.npz is not an .npz \(a zip archive of arrays\)'),
+                          (objects, 'objects.npz cannot be read as an .npz of arrays'),
                           (wrong_keys, 'Not the FID Inception state dict: .* missing keys')):
       with tfds.testing.mock_data(num_examples=24), \
            mock.patch.object(evaluate.inference, 'sample') as sample, \

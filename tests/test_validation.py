@@ -601,6 +601,15 @@ class ValidationTest(chex.TestCase):
     self.assertEqual(workdir.config_changes({'x': 'a(b'}, {'x': 'a(b'}), [])
     self.assertEqual(workdir.config_changes({'x': '/d/a'}, {'x': '/d/a '}),
                      ["x: '/d/a' -> '/d/a '"])  # not a spec: as written
+    # A DiffAugment policy, entry by entry (a space after its comma was a change).
+    policy = lambda p: {'augment': p}
+    self.assertEqual(workdir.config_changes(policy('color,translation(ratio=0.25)'),
+                                            policy(' color, translation( ratio=0.25 ),')), [])
+    self.assertEqual(workdir.config_changes(policy('color,translation'),
+                                            policy('translation, color')),
+                     ["augment: 'color,translation' -> 'translation, color'"])  # the order
+    self.assertEqual(workdir.config_changes(policy(''), policy('color')),
+                     ["augment: '' -> 'color'"])
 
   def test_a_pending_record_already_made_is_not_made_twice(self):
     # The run stopped after recording its changed config, before its data shapes: the
