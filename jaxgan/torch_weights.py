@@ -57,7 +57,8 @@ def load_state_dict(path: str | None, *, file_name: str, url: str, needed_by: st
   """Reads a PyTorch state dict from a ``.pth`` file or an ``.npz`` of the same keys.
 
   Args:
-    path: the file; ``None`` means ``cache_path(file_name)``.
+    path: the file; ``None`` means ``cache_path(file_name)``, or where that is missing the
+      ``.npz`` of the same name beside it.
     file_name: the official file name, for the error message and the default path.
     url: where the official file is downloaded from, for the error message.
     needed_by: what needs the file, for the error message (e.g. ``'FID'``).
@@ -73,12 +74,16 @@ def load_state_dict(path: str | None, *, file_name: str, url: str, needed_by: st
     WeightsError: a file that cannot be read as either, or a ``.pth`` file without
       PyTorch installed.
   """
-  path = path or cache_path(file_name)
+  if not path:  # the official file in the cache, else its .npz (read without PyTorch)
+    npz = cache_path(os.path.splitext(file_name)[0] + '.npz')
+    path = cache_path(file_name)
+    path = npz if not os.path.exists(path) and os.path.exists(npz) else path
   if not os.path.exists(path):
     raise FileNotFoundError(
         f'{needed_by} needs the weights file {file_name}, not found at {path}. Download it '
         f'from {url} and put it at {cache_path(file_name)} (the directory ${CACHE_ENV} if set, '
-        f'else {DEFAULT_CACHE}/), or {how_to_pass}.')
+        f'else {DEFAULT_CACHE}/; an .npz of its keys there, {os.path.splitext(file_name)[0]}'
+        f'.npz, is read without PyTorch), or {how_to_pass}.')
   if os.path.isdir(path):
     raise WeightsError(f'{path} is a folder, not a weights file; {needed_by} needs '
                        f'{file_name} (or an .npz of its keys), e.g. '

@@ -181,6 +181,10 @@ class LoadingTest(chex.TestCase):
         read(d)
     with mock.patch.dict(os.environ, {'JAXGAN_CACHE': '~/weights'}):
       self.assertEqual(torch_weights.cache_dir(), os.path.expanduser('~/weights'))
+      from jaxgan.metrics import digit_classifier  # its classifiers too (made a folder '~')
+      x = np.zeros((2, 8, 8, 1), np.float32)
+      self.assertTrue(digit_classifier._cache_path(x, np.zeros(2), 'digits').startswith(
+          os.path.expanduser('~/weights/digit_classifier_8px_')))
 
   def test_pth_file_without_pytorch_says_what_to_do(self):
     path = os.path.join(tempfile.mkdtemp(), 'w.pth')
@@ -357,6 +361,23 @@ class CheckStateDictTest(chex.TestCase):
       self.assertEqual(torch_weights.cache_path('w.npz'), os.path.join(cache, 'w.npz'))
       sd = torch_weights.load_state_dict(None, **kwargs)
     np.testing.assert_array_equal(sd['a'], [0, 1, 2])
+
+  def test_no_path_reads_the_official_name_as_an_npz_without_pytorch(self):
+    # The README's way without PyTorch: convert once, keep it in the cache. Only the .pth
+    # name was looked for, so the .npz had to be passed on every run.
+    cache = tempfile.mkdtemp()
+    kwargs = {'file_name': 'w-1234.pth', 'url': 'u', 'needed_by': 'FID', 'how_to_pass': 'p'}
+    with mock.patch.dict(os.environ, {'JAXGAN_CACHE': cache}), \
+         mock.patch.dict(sys.modules, {'torch': None}):
+      with pytest.raises(FileNotFoundError, match=r'w-1234.pth, not found at .*w-1234.pth.*an '
+                                                  r'.npz of its keys there, w-1234.npz'):
+        torch_weights.load_state_dict(None, **kwargs)
+      np.savez(os.path.join(cache, 'w-1234.npz'), a=np.arange(3, dtype=np.float32))
+      np.testing.assert_array_equal(torch_weights.load_state_dict(None, **kwargs)['a'],
+                                    [0, 1, 2])
+      open(os.path.join(cache, 'w-1234.pth'), 'wb').close()  # the official file first
+      with pytest.raises(torch_weights.WeightsError, match='w-1234.pth needs PyTorch'):
+        torch_weights.load_state_dict(None, **kwargs)
 
   def test_long_lists_of_keys_name_ten_and_count_the_rest(self):
     expected = {f'k{i:02d}.weight': (2,) for i in range(13)}

@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxgan import files, sharding
+from jaxgan import files, sharding, torch_weights
 from jaxgan.metrics import frechet
 from jaxgan.metrics.inception import PRECISION
 
@@ -75,7 +75,7 @@ def _architecture_tag(image_size: int) -> str:
 
 
 def _cache_path(train_x: np.ndarray, train_y: np.ndarray, source: str) -> str:
-  root = os.environ.get('JAXGAN_CACHE') or os.path.expanduser('~/.cache/jaxgan')
+  root = torch_weights.cache_dir()  # $JAXGAN_CACHE (~ expanded) or ~/.cache/jaxgan
   image_size = train_x.shape[1]
   version = f'{CACHE_VERSION}_{_architecture_tag(image_size)}'
   if source == 'digits':
