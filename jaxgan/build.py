@@ -360,18 +360,23 @@ def _has_batch_norm(variables: Any) -> bool:
 @dataclasses.dataclass(frozen=True)
 class Length:
   """How long a run trains: ``steps`` generator steps of ``examples_per_step`` real
-  examples (``batch_size * n_critic``), ``epochs`` passes over ``num_examples``."""
+  examples (``batch_size * n_critic``), ``epochs`` passes over ``num_examples``; a length
+  asked in epochs keeps the number asked, ``asked_epochs``, which whole steps round up."""
   steps: int
   examples_per_step: int
   num_examples: int | None
   epochs: float | None
+  asked_epochs: float | None = None
 
   def describe(self) -> str:
     if self.num_examples is None:
       return (f'{self.steps} steps of {self.examples_per_step} examples (data sampled on '
               'the fly, no epochs)')
+    rounded = (f'; num_epochs={self.asked_epochs:.4g} rounded up to whole steps'
+               if self.asked_epochs is not None and f'{self.asked_epochs:.4g}'
+               != f'{self.epochs:.4g}' else '')
     return (f'{self.steps} steps = {self.epochs:.4g} epochs of {self.num_examples} examples '
-            f'({self.examples_per_step} examples per step)')
+            f'({self.examples_per_step} examples per step{rounded})')
 
 
 def training_length(config: ml_collections.ConfigDict, pipe: data.Pipeline) -> Length:
@@ -394,7 +399,8 @@ def training_length(config: ml_collections.ConfigDict, pipe: data.Pipeline) -> L
   if num is None:
     raise ConfigError(f'{pipe.name!r} is sampled on the fly and has no epochs: set '
                       'config.num_steps (and config.num_epochs=0).')
-  return Length(int(math.ceil(epochs * num / per_step)), per_step, num, float(epochs))
+  steps = int(math.ceil(epochs * num / per_step))
+  return Length(steps, per_step, num, steps * per_step / num, float(epochs))
 
 
 # The PRNG key schedule of a run with seed ``seed``: parameters are initialized from

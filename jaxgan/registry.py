@@ -95,13 +95,13 @@ def check_kwargs(what: str, fn: Callable, kwargs: Iterable[str], skip: int = 0) 
   out a required one; the message lists what ``fn`` takes."""
   valid = parameters(fn, skip)
   given = set(kwargs)
-  takes = ', '.join(valid) or 'none'
+  takes = f'it takes: {", ".join(valid)}' if valid else 'it takes no arguments'
   unknown = sorted(given - set(valid))
   if unknown:
-    raise ArgumentError(f'{what} has no argument(s) {", ".join(unknown)}; it takes: {takes}.')
+    raise ArgumentError(f'{what} has no argument(s) {", ".join(unknown)}; {takes}.')
   missing = [k for k, v in valid.items() if v is inspect.Parameter.empty and k not in given]
   if missing:
-    raise ArgumentError(f'{what} needs argument(s) {", ".join(missing)}; it takes: {takes}.')
+    raise ArgumentError(f'{what} needs argument(s) {", ".join(missing)}; {takes}.')
 
 
 def _kind_of(default: Any) -> str | None:

@@ -6,9 +6,11 @@ import json
 import math
 import os
 import tempfile
+import types
 
 import chex
 import jax
+import ml_collections
 import numpy as np
 from absl import flags
 from absl.testing import absltest, parameterized
@@ -46,18 +48,25 @@ def _mock_div2k():
   return tfds.testing.mock_data(as_data_source_fn=lambda *args, **kwargs: records)
 
 
+def _whole_steps(epochs: float, examples: int, per_step: int) -> tuple[int, float]:
+  """``(steps, epochs trained)`` of ``epochs`` asked: whole steps, rounded up."""
+  steps = math.ceil(epochs * examples / per_step)
+  return steps, steps * per_step / examples
+
+
 class ConfigsTest(chex.TestCase):
 
   @parameterized.parameters(
       # (config argv, steps, epochs, examples) computed by hand from each recipe:
-      # steps = ceil(epochs * examples / (batch * n_critic)), or epochs = steps * ... .
+      # epochs = steps * batch * n_critic / examples, where a recipe asking for epochs
+      # trains steps = ceil(epochs asked * examples / (batch * n_critic)).
       (['configs/mlp_mnist.py'], 6000, 6000 * 128 / DIGITS, DIGITS),
-      (['configs/mlp_mnist.py:mnist'], math.ceil(80 * MOCK_EXAMPLES / 128), 80, MOCK_EXAMPLES),
+      (['configs/mlp_mnist.py:mnist'], *_whole_steps(80, MOCK_EXAMPLES, 128), MOCK_EXAMPLES),
       (['configs/toy2d.py'], 20000, None, None),
-      (['configs/wgan_gp_mnist.py'], math.ceil(30 * DIGITS / (32 * 5)), 30, DIGITS),
+      (['configs/wgan_gp_mnist.py'], *_whole_steps(30, DIGITS, 32 * 5), DIGITS),
       (['configs/wgan_gp_mnist.py', '--config.data.name=mnist'],
-       math.ceil(30 * MOCK_EXAMPLES / (32 * 5)), 30, MOCK_EXAMPLES),
-      (['configs/dcgan_cifar10.py'], math.ceil(50 * MOCK_EXAMPLES / 128), 50, MOCK_EXAMPLES),
+       *_whole_steps(30, MOCK_EXAMPLES, 32 * 5), MOCK_EXAMPLES),
+      (['configs/dcgan_cifar10.py'], *_whole_steps(50, MOCK_EXAMPLES, 128), MOCK_EXAMPLES),
       (['configs/dcgan_cifar10.py', '--config.num_epochs=0', '--config.num_steps=7'], 7,
        7 * 128 / MOCK_EXAMPLES, MOCK_EXAMPLES),
       (['configs/study_toy.py'], 5000, None, None),
@@ -91,6 +100,22 @@ class ConfigsTest(chex.TestCase):
       self.assertAlmostEqual(length.epochs, epochs, places=6)
       self.assertIn(f'{steps} steps = {epochs:.4g} epochs of {examples} examples',
                     length.describe())
+
+  def test_a_length_in_epochs_is_rounded_up_to_whole_steps_and_says_so(self):
+    # It logged the epochs asked, not those trained ("3 steps = 0.2 epochs" for 0.267).
+    c = ml_collections.ConfigDict(
+        {'num_steps': 0, 'num_epochs': 0.2, 'n_critic': 5, 'data': {'batch_size': 64}})
+    pipe = types.SimpleNamespace(name='digits', num_examples=1797)
+    length = build.training_length(c, pipe)  # 0.2 * 1797 / 320 = 1.12 -> 2 steps
+    self.assertEqual(length.steps, 2)
+    self.assertAlmostEqual(length.epochs, 640 / 1797)
+    self.assertEqual(length.describe(), '2 steps = 0.3561 epochs of 1797 examples (320 '
+                                        'examples per step; num_epochs=0.2 rounded up to '
+                                        'whole steps)')
+    pipe.num_examples = 1600  # 0.4 * 1600 / 320 = 2 steps exactly: nothing rounded
+    c.num_epochs = 0.4
+    self.assertEqual(build.training_length(c, pipe).describe(),
+                     '2 steps = 0.4 epochs of 1600 examples (320 examples per step)')
 
   def test_esrgan_weights_are_the_reference_codes(self):
     """configs/esrgan.py's GAN stage, in jaxgan's conventions (images in [-1, 1], RaGAN's
