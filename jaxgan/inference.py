@@ -280,7 +280,14 @@ def check_labels(gan: gan_lib.GAN, labels: np.ndarray | None) -> None:
   if labels is not None and labels.size and (labels.min() < 0
                                              or labels.max() >= latent.num_classes):
     raise ValueError(f'Labels must lie in [0, {latent.num_classes}); got '
-                     f'[{labels.min()}, {labels.max()}].')
+                     f'{_outside(labels, latent.num_classes)}.')
+
+
+def _outside(values: np.ndarray, k: int) -> str:
+  """The values outside ``[0, k)``, each once, the first five: ``'12'``, ``'-1, 12'``."""
+  bad = np.unique(values[(values < 0) | (values >= k)])
+  return ', '.join(str(int(v)) for v in bad[:5]) + (f' and {len(bad) - 5} more'
+                                                     if len(bad) > 5 else '')
 
 
 def check_codes(gan: gan_lib.GAN, codes: dict[str, np.ndarray] | None) -> None:
@@ -302,7 +309,7 @@ def check_codes(gan: gan_lib.GAN, codes: dict[str, np.ndarray] | None) -> None:
                      f'{cat.dtype} values such as {cat.flat[0]}.')
   if cat is not None and cat.size and (cat.min() < 0 or cat.max() >= latent.num_categorical):
     raise ValueError(f'Categorical codes must lie in [0, {latent.num_categorical}); got '
-                     f'[{cat.min()}, {cat.max()}].')
+                     f'{_outside(cat, latent.num_categorical)}.')
   cont = codes.get('continuous')
   # Not only wrong: XLA:CPU's dot fusion (sharding.CPU_COMPILER_OPTIONS) turns a NaN input
   # of relu(x @ w) into 0, so the samples would come out finite.

@@ -20,7 +20,7 @@ run's data set is not needed (the model is rebuilt from the workdir's ``config.j
 import os
 
 import numpy as np
-from absl import app, flags
+from absl import app, flags, logging
 from matplotlib.backend_bases import FigureCanvasBase
 
 from jaxgan import files, inference, plots
@@ -150,8 +150,11 @@ def main(argv):
     raise common.LaunchError(str(e)) from None
   ncols = (latent.num_classes if FLAGS.labels == 'all' else
            latent.num_categorical if FLAGS.codes == 'all' else None)
-  if ncols:  # fewer samples than classes: one row, no blank columns
-    ncols = min(ncols, num)
+  if ncols and num < ncols:  # one row, no blank columns; said, as the rest are missing
+    kind = 'classes' if FLAGS.labels == 'all' else 'codes'
+    logging.warning('%d samples cover %s 0 to %d of the %d (--num_samples=%d or more '
+                    'shows each).', num, kind, num - 1, ncols, ncols)
+    ncols = num
   write(path, samples, pipe.name, ncols)
   shown = (f'a picture of {samples.shape}' if _is_png(path)  # a grid or a scatter
            else f'{samples.shape} {samples.dtype}')

@@ -120,13 +120,16 @@ class ConditionalStepTest(chex.TestCase):
     cgan = types.SimpleNamespace(latent=gan_lib.Latent(conditioning='labels', num_classes=10))
     inference.check_labels(cgan, np.array([0, 9]))
     for bad in (10, -1):
-      with self.assertRaisesRegex(ValueError, r'Labels must lie in \[0, 10\)'):
+      with self.assertRaisesRegex(ValueError, rf'Labels must lie in \[0, 10\); got {bad}\.$'):
         inference.check_labels(cgan, np.array([0, bad]))
+    # The values outside, each once, not the range of all (it said 'got [12, 12]').
+    with self.assertRaisesRegex(ValueError, r'; got -2, 10, 11, 12, 13 and 2 more\.$'):
+      inference.check_labels(cgan, np.array([3, 12, -2, 12, 10, 11, 13, 14, 15, 0]))
     info = types.SimpleNamespace(latent=gan_lib.Latent(conditioning='codes', num_categorical=4,
                                                        num_continuous=2))
     inference.check_codes(info, {'categorical': np.array([0, 3])})
     for bad in (4, -1):
-      with self.assertRaisesRegex(ValueError, r'Categorical codes must lie in \[0, 4\)'):
+      with self.assertRaisesRegex(ValueError, rf'codes must lie in \[0, 4\); got {bad}\.$'):
         inference.check_codes(info, {'categorical': np.array([bad, 0])})
 
 
@@ -208,6 +211,8 @@ class ConditionalSamplingTest(chex.TestCase):
     proc, _ = self._sample(self.cgan, f'--output={out}', '--labels=all', '--num_samples=3')
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
     self.assertEqual(Image.open(out).size, (3 * (3 * 29 + 1), 3 * (29 + 1)))
+    self.assertIn('3 samples cover classes 0 to 2 of the 10 (--num_samples=10 or more',
+                  proc.stderr)  # the other classes are missing, which was silent
 
   def test_the_training_grid_shows_each_class_in_its_own_column(self):
     """samples/step_*.png: the fixed noise of fold_in(fold_in(key(seed), 1), 2**31 - 1)
@@ -257,7 +262,7 @@ class ConditionalSamplingTest(chex.TestCase):
 
   def test_sampling_errors(self):
     for flags, message in (((), 'class-conditional (10 classes): give labels'),
-                           (('--labels=12',), 'Labels must lie in [0, 10)'),
+                           (('--labels=12',), 'Labels must lie in [0, 10); got 12.'),
                            (('--labels=x',), "--labels must be 'all' or an integer"),
                            (('--codes=all',), '--codes is for InfoGAN models')):
       proc, _ = self._sample(self.cgan, *flags)
@@ -369,7 +374,7 @@ class ConditionalSamplingTest(chex.TestCase):
                          codes={'continuous': np.full((4, 2), bad, np.float32)})
     proc, _ = self._sample(self.infogan, '--codes=10')
     self.assertNotEqual(proc.returncode, 0)
-    self.assertIn('Categorical codes must lie in [0, 10)', proc.stderr)
+    self.assertIn('Categorical codes must lie in [0, 10); got 10.', proc.stderr)
 
   def test_evaluation_samples_ask_for_each_class_or_code_in_turn(self):
     # What evaluate() scores: sample i of class (or categorical code) i mod 10, on
