@@ -242,6 +242,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     logging.warning(line)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.data.batch_size, mesh)
+  workdir_lib.check_folder(workdir)
   workdir_lib.check_not_foreign(workdir)
   before = workdir_lib.entries(workdir) if lead else None
   parents = workdir_lib.missing_parents(workdir) if lead else ()

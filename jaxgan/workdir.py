@@ -55,6 +55,14 @@ class WorkdirBusy(RuntimeError):
   """Another process is training in this workdir."""
 
 
+def check_folder(workdir: str) -> None:
+  """``NotADirectoryError`` where ``workdir`` is a file (``os.makedirs`` would raise a bare
+  errno 17)."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise NotADirectoryError(f'{workdir} is a file; a workdir is a folder. Choose another '
+                             '--workdir.')
+
+
 class Lock:
   """``with Lock(workdir):`` holds the workdir's lock, or raises :class:`WorkdirBusy`."""
 
@@ -63,6 +71,7 @@ class Lock:
     self._file = None
 
   def __enter__(self) -> Lock:
+    check_folder(os.path.dirname(self.path))
     while True:
       os.makedirs(os.path.dirname(self.path), exist_ok=True)
       f = open(self.path, 'a+')  # noqa: SIM115  (held open for the run's lifetime)

@@ -199,6 +199,16 @@ class TrainLoopTest(chex.TestCase):
       train.train_and_evaluate(small_config(), wd)
     self.assertFalse(os.path.exists(os.path.join(self.dir, 'nolock')))  # made for it: gone
 
+  def test_a_workdir_that_is_a_file_is_named_so(self):
+    # The command line checks it first; a caller of the library got a bare errno 17.
+    path = os.path.join(self.dir, 'a_file')
+    with open(path, 'w') as f:
+      f.write('x')
+    with self.assertRaisesRegex(NotADirectoryError, f'^{path} is a file; a workdir is a folder'):
+      train.train_and_evaluate(small_config(), path)
+    with open(path) as f:
+      self.assertEqual(f.read(), 'x')
+
   def test_an_interrupt_while_the_lock_is_taken_cleans_up_holding_it(self):
     wd = os.path.join(self.dir, 'interrupted')
     held_during_cleanup, real_remove = [], workdir.remove_unused
