@@ -311,7 +311,7 @@ class ResNetModelsTest(chex.TestCase):
     stats = traverse_util.flatten_dict(gv['batch_stats'])
     self.assertIn(('SpectralNorm_0', 'l1/kernel/u'), stats)  # G's linear layer normalized
 
-  def test_discriminator_and_attention_initializers_are_mimicry_s(self):
+  def test_initializers_are_mimicry_s(self):
     # Mimicry's SNGAN/SAGAN D: xavier_uniform_ with gain sqrt(2) on the blocks' 3x3 convs and
     # gain 1 on the shortcuts, the last linear layer and the embedding, U[-a, a] with a = gain
     # sqrt(6 / (fan_in + fan_out)), fans counting the receptive field (an embedding [K, D]:
@@ -328,7 +328,14 @@ class ResNetModelsTest(chex.TestCase):
              'D block1/c_sc': (dp['block1']['c_sc']['kernel'], xavier(1.0, 3 + 64)),
              'D block2/c_sc': (dp['block2']['c_sc']['kernel'], xavier(1.0, 2 * 64)),
              'D head/psi': (dp['head']['psi']['kernel'], xavier(1.0, 64 + 1)),
-             'D head/embed': (dp['head']['embed']['embedding'], xavier(1.0, 10 + 64))}
+             'D head/embed': (dp['head']['embed']['embedding'], xavier(1.0, 10 + 64)),
+             # G, Mimicry's SNGAN generator: sqrt(2) on the blocks' 3x3 convs, 1 on the
+             # shortcuts, the first linear layer and the last conv.
+             'G block2/c1': (gp['block2']['c1']['kernel'], xavier(np.sqrt(2.0), 2 * 9 * 64)),
+             'G block4/c2': (gp['block4']['c2']['kernel'], xavier(np.sqrt(2.0), 2 * 9 * 64)),
+             'G block3/c_sc': (gp['block3']['c_sc']['kernel'], xavier(1.0, 2 * 64)),
+             'G l1': (gp['l1']['kernel'], xavier(1.0, 128 + 16 * 64)),
+             'G c5': (gp['c5']['kernel'], xavier(1.0, 9 * 64 + 9 * 3))}
     for who, p in (('D', dp), ('G', gp)):
       for name, fan_in in (('f', 64), ('g', 64), ('h', 64), ('v', 32)):
         cases[f'{who} attention/{name}'] = (p['attention'][name]['kernel'], 1 / np.sqrt(fan_in))

@@ -92,6 +92,23 @@ class AgainstScikitImageTest(chex.TestCase, parameterized.TestCase):
       self.assertAlmostEqual(float(got_p[i]), ref_p, delta=PSNR_TOL)
       self.assertAlmostEqual(float(got_s[i]), ref_s, delta=SSIM_TOL)
 
+  def test_the_smallest_images_scored(self):
+    # SSIM's 11x11 window fits an 11x11 crop exactly, and PSNR scores a single pixel: both
+    # are scored (a '<=' in the size check refused them), as scikit-image scores them.
+    hr8, sr8 = _hr_sr_uint8(seed=5, n=1, h=19, w=19)
+    rng = np.random.default_rng(6)
+    hr, srx = _to_jaxgan(hr8, rng), _to_jaxgan(sr8, rng)
+    got = sr.ssim(srx, hr, crop_border=4, convention='rgb')
+    want = structural_similarity(hr8[0, 4:-4, 4:-4].astype(np.float64),
+                                 sr8[0, 4:-4, 4:-4].astype(np.float64), gaussian_weights=True,
+                                 sigma=1.5, use_sample_covariance=False, data_range=255,
+                                 channel_axis=-1)
+    self.assertAlmostEqual(float(got[0]), want, delta=SSIM_TOL)
+    got = sr.psnr(srx[:, 8:11, 8:11], hr[:, 8:11, 8:11], crop_border=1, convention='rgb')
+    want = peak_signal_noise_ratio(hr8[0, 9:10, 9:10].astype(np.float64),
+                                   sr8[0, 9:10, 9:10].astype(np.float64), data_range=255)
+    self.assertAlmostEqual(float(got[0]), want, delta=PSNR_TOL)
+
   def test_sr_metrics_report(self):
     hr8, sr8 = _hr_sr_uint8(seed=3, n=2)
     rng = np.random.default_rng(4)
