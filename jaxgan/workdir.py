@@ -191,13 +191,22 @@ def _written(config: dict) -> dict[str, Any]:
   return {**ABSENT_MEANS, **_flatten(config)}
 
 
+# The specs whose arguments the builders merge with fields of their section (``build``:
+# ``losses.get(name, **kwargs)``, ``data.get(name, **data)``, ...): an argument is the
+# same written in the spec or in its field, ``'hinge(margin=2)'`` or ``kwargs.margin = 2``.
+SPEC_ARGUMENTS = {'loss.name': 'loss.kwargs.', 'penalty.name': 'penalty.kwargs.',
+                  'auxiliary.name': 'auxiliary.kwargs.', 'data.name': 'data.',
+                  'g_optimizer.name': 'g_optimizer.', 'd_optimizer.name': 'd_optimizer.'}
+
+
 def _fields(config: dict) -> dict[str, Any]:
   """:func:`_written`'s fields, every spec (``loss.name``, ``g_optimizer.schedule``, ...:
   a string :func:`jaxgan.registry.parse_spec` reads as a name) written one way, as it is
   read: ``"linear( decay_steps=100 )"`` is ``"linear(decay_steps=100)"`` and
   ``"constant()"`` is ``"constant"``, and a DiffAugment policy entry by entry
   (``"color, translation"`` is ``"color,translation"``). ``data.name``'s
-  :data:`SPEC_LOCATIONS` arguments are taken apart, as ``data.name(path)``."""
+  :data:`SPEC_LOCATIONS` arguments are taken apart, as ``data.name(path)``, and the
+  arguments of the :data:`SPEC_ARGUMENTS` specs compared as the fields they merge with."""
   fields = _written(config)
   for key, value in list(fields.items()):
     if key == 'augment' and isinstance(value, str):  # a policy: specs between commas
@@ -221,6 +230,10 @@ def _read_spec(key: str, value: Any, fields: dict[str, Any]) -> Any:
     for k in SPEC_LOCATIONS:
       if k in kwargs:
         fields[f'data.name({k})'] = kwargs.pop(k)
+  if key in SPEC_ARGUMENTS:  # the builder merges its arguments with the section's
+    for k, v in kwargs.items():
+      fields[SPEC_ARGUMENTS[key] + k] = v
+    return name
   args = ', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))
   return f'{name}({args})' if args else name
 
@@ -239,8 +252,15 @@ def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = 
     if fields is None and (k.split('.')[0] in RESUMABLE_FIELDS or k in LOCATION_FIELDS):
       continue
     if a.get(k) != b.get(k):
-      was, now = (w.get(k, f.get(k, '(absent)')) for w, f in zip(written, (a, b), strict=True))
-      out.append(f'{k}: {was!r} -> {now!r}')
+      shown = k
+      if all(k not in w for w in written):  # an argument inside a spec on both sides
+        shown = next((spec for spec, prefix in SPEC_ARGUMENTS.items()
+                      if k.startswith(prefix) and k[len(prefix):].isidentifier()), k)
+      was, now = (w.get(shown, f.get(shown, '(absent)'))
+                  for w, f in zip(written, (a, b), strict=True))
+      line = f'{shown}: {was!r} -> {now!r}'
+      if line not in out:  # a spec shown once for all the arguments it changes
+        out.append(line)
   return out
 
 

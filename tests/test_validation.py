@@ -581,6 +581,31 @@ class ValidationTest(chex.TestCase):
     self.assertEqual(changes("images(path='/a')", 'images'),  # the path dropped: moved
                      [])
 
+  def test_a_spec_argument_is_the_same_written_in_its_field(self):
+    # The builders merge a spec's arguments with its section's fields (losses.get(name,
+    # **kwargs), data.get(name, **data), optimizers.get(name, **rest)): either spelling is
+    # the same run; a changed value is a change, shown as written.
+    same = [({'loss': {'name': 'least_squares(a=-1.0)'}},
+             {'loss': {'name': 'least_squares', 'kwargs': {'a': -1.0}}}),
+            ({'penalty': {'name': 'r1', 'kwargs': {'per_example': True}}},
+             {'penalty': {'name': 'r1(per_example=True)'}}),
+            ({'data': {'name': 'digits(image_size=16)'}},
+             {'data': {'name': 'digits', 'image_size': 16}}),
+            ({'g_optimizer': {'name': 'adam', 'b1': 0.5}},
+             {'g_optimizer': {'name': 'adam(b1=0.5)'}})]
+    for saved, current in same:
+      with self.subTest(saved=saved):
+        self.assertEqual(workdir.config_changes(saved, current), [])
+    self.assertEqual(
+        workdir.config_changes({'loss': {'name': 'least_squares(a=-1.0)'}},
+                               {'loss': {'name': 'least_squares', 'kwargs': {'a': 0.0}}}),
+        ["loss.kwargs.a: -1.0 -> 0.0"])
+    self.assertEqual(
+        workdir.config_changes({'data': {'name': 'digits(image_size=16, subset=100)'}},
+                               {'data': {'name': 'digits(image_size=8, subset=50)'}}),
+        ["data.name: 'digits(image_size=16, subset=100)' -> 'digits(image_size=8, "
+         "subset=50)'"])  # one line for the spec, as written
+
   def test_every_spec_is_compared_as_read(self):
     # Spacing, quoting, argument order and empty parentheses in any spec field are no
     # change; another value is, shown as written; what parse_spec cannot read is compared
