@@ -286,6 +286,73 @@ class TrainStepTest(chex.TestCase):
     np.testing.assert_allclose(new.d_params['Dense_0']['bias'], state.d_params['Dense_0']['bias'])
     np.testing.assert_allclose(w, [c - 0.007, -c + 0.007], atol=1e-9)  # inside, both sides
 
+  def test_penalty_weight_and_weight_decay_by_hand(self):
+    # A linear critic w.x + b, a generator of zeros (fakes at 0), the Wasserstein loss and
+    # R1 at weight lam: d_loss + lam R1 = b - mean(w.x_real + b) + lam ||w||^2, so the
+    # gradient is -mean(x_real) + 2 lam w in w and 0 in b. With weight decay wd before SGD
+    # (optax.add_decayed_weights, which reads the parameters), by hand:
+    #   w <- w - lr (-mean(x_real) + 2 lam w + wd w),  b <- b - lr wd b,
+    # and the generator (gradient 0 through its zeros) g <- g - lr wd g. The logged
+    # penalty is ||w||^2 unweighted, the logits' means mean(w.x_real) + b and b.
+    class Zeros(nn.Module):
+      @nn.compact
+      def __call__(self, z, train=True):
+        return 0.0 * nn.Dense(2)(z)
+
+    class Linear(nn.Module):
+      @nn.compact
+      def __call__(self, x, train=True):
+        return nn.Dense(1, bias_init=nn.initializers.constant(0.3))(x)[:, 0]
+    lr, wd = 0.1, 0.2
+    decayed = optax.chain(optax.add_decayed_weights(wd), optax.sgd(lr))
+    real = _real(1)
+    for lam in (10.0, 0.5):
+      gan = _gan(generator=Zeros(), discriminator=Linear(), objective=losses.get('wasserstein'),
+                 penalty=penalties.get('r1'), penalty_weight=lam, d_optimizer=decayed,
+                 g_optimizer=decayed)
+      state = _init_state(gan, jax.random.key(0))
+      new, metrics = _jit_step(gan)(state, real, jax.random.key(2))
+      w = np.asarray(state.d_params['Dense_0']['kernel'][:, 0], np.float64)
+      b = float(state.d_params['Dense_0']['bias'][0])
+      x = np.asarray(real[0], np.float64)
+      np.testing.assert_allclose(new.d_params['Dense_0']['kernel'][:, 0],
+                                 w - lr * (-x.mean(0) + 2 * lam * w + wd * w), rtol=1e-5)
+      np.testing.assert_allclose(new.d_params['Dense_0']['bias'], [b - lr * wd * b], rtol=1e-6)
+      chex.assert_trees_all_close(new.g_params, jax.tree.map(lambda g: g * (1 - lr * wd),
+                                                             state.g_params), rtol=1e-6)
+      np.testing.assert_allclose(metrics['penalty'], w @ w, rtol=1e-5)
+      np.testing.assert_allclose(metrics['real_logits'], (x @ w).mean() + b, rtol=1e-5)
+      np.testing.assert_allclose(metrics['fake_logits'], b, rtol=1e-6)
+
+  def test_a_labelled_critic_sees_the_real_labels_in_the_penalty_and_generator_step(self):
+    # D(x, y) = x . W[y], the reals all of class 0, the fakes (zeros) of drawn classes, the
+    # critic frozen (SGD at rate 0). R1 at the real labels (Mescheder et al. eq. 9) is
+    # ||W[0]||^2; RSGAN's generator compares D(fake, y_fake) = 0 with D(x_real, y_real).
+    k = 3
+
+    class Zeros(nn.Module):
+      @nn.compact
+      def __call__(self, z, y, train=True):
+        return 0.0 * nn.Dense(2)(z)
+
+    class Labelled(nn.Module):
+      @nn.compact
+      def __call__(self, x, y, train=True):
+        w = self.param('w', nn.initializers.normal(1.0), (k, 2))
+        return jnp.sum(x * w[y], -1)
+    gan = _gan(generator=Zeros(), discriminator=Labelled(), objective=losses.get('rsgan'),
+               penalty=penalties.get('r1'), penalty_weight=1.0, d_optimizer=optax.sgd(0.0),
+               latent=gan_lib.Latent(conditioning='labels', z_dim=Z, num_classes=k))
+    state = _init_state(gan, jax.random.key(0))
+    batch = {'x': _real(1), 'y': jnp.zeros((1, B), jnp.int32)}
+    _, metrics = _jit_step(gan)(state, batch, jax.random.key(4))
+    w = np.asarray(state.d_params['w'], np.float64)
+    np.testing.assert_allclose(metrics['penalty'], w[0] @ w[0], rtol=1e-5)
+    real_logits = np.asarray(batch['x'][0], np.float64) @ w[0]
+    want = losses.get('rsgan').generator_loss(jnp.asarray(real_logits, jnp.float32),
+                                              jnp.zeros(B))
+    np.testing.assert_allclose(metrics['g_loss'], want, rtol=1e-5)
+
   def test_n_critic_runs_one_update_per_real_batch(self):
     gan2 = _gan(n_critic=2, objective=losses.get('wasserstein'))
     state = _init_state(gan2, jax.random.key(0))
@@ -294,6 +361,10 @@ class TrainStepTest(chex.TestCase):
     self.assertEqual(int(adam), 2)
     with self.assertRaisesRegex(ValueError, r'n_critic=2.*\(1, 8, 2\)'):
       gan_lib.train_step(gan2, state, _real(1), jax.random.key(3))
+    # More batches than critic updates: the extra ones would go to the generator alone.
+    with self.assertRaisesRegex(ValueError, r'n_critic=1.*\(2, 8, 2\)'):
+      gan_lib.train_step(_gan(), _init_state(_gan(), jax.random.key(0)), _real(2),
+                         jax.random.key(3))
 
   @chex.variants(with_jit=True, without_jit=True)
   def test_all_finite_needs_every_float_value_finite(self):
@@ -470,6 +541,20 @@ class EMAStatisticsTest(chex.TestCase):
     np.testing.assert_allclose(stats['mean'], bias, atol=0.05)
     np.testing.assert_allclose(stats['var'], (kernel ** 2).sum(0), rtol=0.05)
     self.assertFalse(np.allclose(state.g_stats['BatchNorm_0']['mean'], bias, atol=0.05))
+
+
+  def test_a_generator_of_low_resolution_images_keeps_its_statistics(self):
+    # SRResNet's BatchNorm sees low-resolution inputs, not latents: its EMA samples keep
+    # the state's running statistics (nothing to recompute them from), and sample.
+    gan = _gan(generator=models.SRResNet(num_blocks=1, features=8, scale=2), n_critic=0,
+               latent=gan_lib.Latent(conditioning='lowres'))
+    state = jax.jit(lambda k: gan_lib.init_state(gan, k, (8, 8, 3), (4, 4, 3)))(
+        jax.random.key(0))
+    self.assertTrue(state.g_stats)
+    self.assertFalse(gan_lib.recomputes_statistics(gan, state))
+    self.assertIs(gan_lib.ema_statistics(gan, state), state.g_stats)
+    lr = jnp.zeros((2, 4, 4, 3))
+    chex.assert_shape(gan_lib.generate(gan, state, lr, None, use_ema=True), (2, 8, 8, 3))
 
 
 class GeneratorStatisticsTest(chex.TestCase):

@@ -68,6 +68,10 @@ class ScheduleTest(chex.TestCase):
                                2e-4 + (1e-5 - 2e-4) * t, rtol=1e-5)
     np.testing.assert_allclose(self._values('cosine(decay_steps=100, alpha=0.1)', counts),
                                2e-4 * (0.9 * 0.5 * (1 + np.cos(np.pi * t)) + 0.1), rtol=1e-5)
+    np.testing.assert_allclose(self._values('cosine(decay_steps=100)', counts),  # to 0
+                               2e-4 * 0.5 * (1 + np.cos(np.pi * t)), rtol=1e-5, atol=2e-10)
+    np.testing.assert_allclose(self._values('linear(decay_steps=100)', counts),  # to 0
+                               2e-4 * (1 - t), rtol=1e-5, atol=2e-10)
     warm = np.where(counts < 10, 2e-4 * counts / 10,
                     2e-4 * 0.5 * (1 + np.cos(np.pi * np.clip(counts - 10, 0, 90) / 90)))
     np.testing.assert_allclose(
