@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from unittest import mock
 
 import chex
@@ -525,7 +526,12 @@ class CheckpointFolderTest(chex.TestCase):
     ckpt.close()
     leftover = os.path.join(d, '2.orbax-checkpoint-tmp-12345')  # a killed run's save
     os.makedirs(leftover)
-    checkpoints.Checkpoints(d, read_only=True).close()
+    reader = checkpoints.Checkpoints(d, read_only=True)
+    # Orbax removes them in the background: wait for that (it would be done by now),
+    # else the folder is still there whatever the reader was told.
+    wait = getattr(reader._manager, '_maybe_await_cleanup_tmp_directory', None)
+    wait() if wait is not None else time.sleep(3)
+    reader.close()
     self.assertTrue(os.path.isdir(leftover))
     ckpt = checkpoints.Checkpoints(d)  # the trainer's: removed before its first save
     self.assertEqual(ckpt.latest_step(), 1)
