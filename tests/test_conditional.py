@@ -159,6 +159,11 @@ class ConditionalSamplingTest(chex.TestCase):
     for i in (0, 7, 13):
       one = gan_lib.generate(gan, state, z[i:i + 1], jnp.asarray([all_labels[i]]), True)
       np.testing.assert_allclose(x[i], np.asarray(one)[0], atol=1e-5)
+    # In batches of 7, sample i still has label i (not the first batch's labels again).
+    perm = np.random.default_rng(1).permutation(20) % 10
+    x7 = inference.sample(gan, state, 20, use_ema=True, labels=perm, batch_size=7)
+    each = gan_lib.generate(gan, state, z, jnp.asarray(perm), True)
+    np.testing.assert_allclose(x7, np.asarray(each), atol=1e-5)
     three = inference.sample(gan, state, 20, use_ema=True, labels=np.full(20, 3))
     self.assertFalse(np.allclose(x[:3], three[:3]))
     proc, out = self._sample(self.cgan, '--labels=all')
@@ -425,8 +430,11 @@ class ConditionalSamplingTest(chex.TestCase):
     self.assertBetween(np.mean(extra), 0.85, 1.15)
     self.assertGreaterEqual(min(extra), 0)
     # In a seeded shuffled order (the IS splits follow it), not the folder's class by class.
-    run = evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=16, seed=3)
-    self.assertNotEqual(run.assigned.tolist(), sorted(run.assigned.tolist()))
+    # (At 8, as many as the real images, their classes come class by class unshuffled; at
+    # 16 np.tile alone breaks the order.)
+    for n in (8, 16):
+      run = evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=n, seed=3)
+      self.assertNotEqual(run.assigned.tolist(), sorted(run.assigned.tolist()), n)
     run.__dict__['samples'] = np.zeros((16, 8, 8, 3), np.float32)  # the FID record says so
     with mock.patch.object(evaluate.inception, 'load'), \
          mock.patch.object(evaluate.inception, 'fid_kid_is', lambda v, real, fake: {}):

@@ -306,6 +306,25 @@ class PreprocessingAndBatchingTest(chex.TestCase):
       np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-7, err_msg=k)
 
 
+class ScoresInOrderTest(chex.TestCase):
+
+  def test_inception_score_follows_the_samples_order(self):
+    # fid_kid_is scores the samples in the order given (Salimans et al.'s splits): samples
+    # grouped by class, 100 of each of 10, give each of the 10 splits one class, so every
+    # p(y|x) is its split's p(y) and IS = exp(0) = 1 (closed form); a shuffle inside would
+    # give about 10.
+    logits = 30.0 * np.repeat(np.eye(10, dtype=np.float32), 100, axis=0)
+    feats = np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32)
+
+    def features_and_logits(variables, x, batch_size=100):
+      return feats, logits
+    with mock.patch.object(inception, 'features_and_logits', features_and_logits):
+      out = inception.fid_kid_is({}, np.zeros((1000, 1)), np.zeros((1000, 1)))
+    self.assertAlmostEqual(out['is'], 1.0, places=4)
+    self.assertAlmostEqual(out['fid'], 0.0, places=4)  # the same features on both sides
+    self.assertEqual((out['num_real'], out['num_fake']), (1000, 1000))
+
+
 class RandomStateDictTest(chex.TestCase):
   """``torch_weights.random_state_dict``: the rules its docstring states."""
 

@@ -329,6 +329,14 @@ class InceptionScoreTest(chex.TestCase):
     self.assertAlmostEqual(mean, 10.0, places=5)
     self.assertAlmostEqual(std, 0.0, places=5)
 
+  def test_a_shift_of_each_row_changes_nothing(self):
+    # softmax is invariant to adding a constant to a row (each row's own maximum is taken
+    # out, not the whole array's, which would underflow a row 1000 below to NaN).
+    logits = np.random.default_rng(9).normal(size=(40, 6))
+    shifted = logits + 1000.0 * np.arange(40)[:, None]
+    np.testing.assert_allclose(metrics.inception_score(shifted, num_splits=4),
+                               metrics.inception_score(logits, num_splits=4), rtol=1e-9)
+
   def test_as_many_samples_as_splits_is_the_least(self):
     # One sample per split: each split's marginal is its own prediction, KL 0, IS 1.
     logits = np.random.default_rng(8).normal(size=(10, 5))
@@ -356,6 +364,12 @@ class MixtureMetricsTest(chex.TestCase):
     self.assertEqual(m['strict_modes'], 25.0)
     self.assertAlmostEqual(m['hq_percent'], 98.9, delta=0.5)  # chi(2) mass within 3 std
     self.assertLess(m['reverse_kl'], 0.01)
+
+  def test_within_3_std_includes_3_std(self):
+    # High quality: within 3 std of its nearest mode, the bound included.
+    modes, std = np.array([[0.0, 0.0], [10.0, 0.0]]), 1.0
+    x = np.concatenate([np.tile([[3.0, 0.0]], (1500, 1)), np.tile([[10.0, 3.0]], (1500, 1))])
+    self.assertEqual(metrics.mode_metrics(x, modes, std)['hq_percent'], 100.0)
 
   def test_collapsed_generator(self):
     modes, std = mixtures.MIXTURES['ring8']

@@ -1055,9 +1055,10 @@ class EvaluateTest(chex.TestCase):
       self.assertEqual(json.load(f)['modes'], result['modes'])
     # Samples near no mode: reverse KL is infinite; eval.json stays strict JSON (null).
     no_mode = {'hq_percent': 0.0, 'modes': 0.0, 'strict_modes': 0.0, 'reverse_kl': math.inf}
-    with mock.patch.object(evaluate.metrics, 'mode_metrics', return_value=no_mode):
+    with mock.patch.object(evaluate.metrics, 'mode_metrics', return_value=no_mode) as scored:
       result = evaluate.evaluate(wd, num_samples=3000)
     self.assertEqual(result['reverse_kl'], math.inf)
+    chex.assert_shape(scored.call_args.args[0], (3000, 2))  # every sample scored
     with open(os.path.join(wd, 'eval.json')) as f:
       saved = json.load(f, parse_constant=lambda c: self.fail(f'{c} in eval.json'))
     self.assertEqual(saved, {**result, 'reverse_kl': None})
@@ -1305,16 +1306,23 @@ class EvaluateTest(chex.TestCase):
         inference.sample(gan, state, n, use_ema=True)
 
   def test_a_run_without_an_ema_samples_its_trained_weights(self):
+    # With BatchNorm: its trained running statistics too (EMA sampling would recompute
+    # them, so samples and the eval record would differ).
     wd = tempfile.mkdtemp()
-    train.train_and_evaluate(small_config(num_steps=10, ema_decay=0.0), wd)
+    c = small_config(num_steps=10, ema_decay=0.0)
+    c.model.generator.batch_norm = True
+    train.train_and_evaluate(c, wd)
     out = inference.sample_latest(wd, 8, seed=3)
     gan, _, state, _ = inference.restore(wd)
+    self.assertTrue(state.g_stats)
     key = jax.random.split(jax.random.fold_in(jax.random.key(3), 0), 3)[0]
     z = jax.random.normal(key, (8, gan.z_dim))
     self.assertFalse(out['ema'])
     np.testing.assert_allclose(
-        out['samples'], gan.generator.apply({'params': state.g_params}, z, train=False),
+        out['samples'], gan.generator.apply({'params': state.g_params,
+                                             'batch_stats': state.g_stats}, z, train=False),
         rtol=1e-5, atol=1e-6)
+    self.assertFalse(evaluate.evaluate(wd, num_samples=2500)['ema'])
 
   def test_a_run_without_data_shapes_json_restores_with_its_pipeline(self):
     """Workdirs from before data_shapes.json: with_data=False builds the data instead."""
