@@ -1043,6 +1043,20 @@ class EvaluateTest(chex.TestCase):
     with self.assertNoLogs('absl', 'WARNING'):
       evaluate.mode_metrics(run)
 
+  def test_digits_given_weights_that_are_missing_fail_before_any_sample(self):
+    # Digits take Inception weights only when given; given, they are checked first, not
+    # after the samples and the digit metrics.
+    from configs import mlp_mnist
+    wd = tempfile.mkdtemp()
+    c = mlp_mnist.get_config()
+    c.num_steps, c.num_eval_samples, c.eval_every = 2, 16, 1000
+    train.train_and_evaluate(c, wd)
+    missing = os.path.join(wd, 'missing.npz')
+    with mock.patch.object(evaluate.inference, 'sample') as sample, \
+         self.assertRaisesRegex(FileNotFoundError, f'not found at {missing}'):
+      evaluate.evaluate(wd, num_samples=100, inception_weights=missing)
+    sample.assert_not_called()
+
   def test_mixture_run(self):
     wd = tempfile.mkdtemp()
     train.train_and_evaluate(small_config(num_steps=10), wd)
