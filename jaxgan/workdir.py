@@ -231,11 +231,17 @@ def _read_spec(key: str, value: Any, fields: dict[str, Any]) -> Any:
       if k in kwargs:
         fields[f'data.name({k})'] = kwargs.pop(k)
   if key in SPEC_ARGUMENTS:  # the builder merges its arguments with the section's
-    for k, v in kwargs.items():
-      fields[SPEC_ARGUMENTS[key] + k] = v
+    for k, v in kwargs.items():  # a tuple as config.json holds it, a list
+      fields[SPEC_ARGUMENTS[key] + k] = _tuples_as_lists(v)
     return name
   args = ', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items()))
   return f'{name}({args})' if args else name
+
+
+def _tuples_as_lists(value: Any) -> Any:
+  if isinstance(value, (tuple, list)):
+    return [_tuples_as_lists(v) for v in value]
+  return value
 
 
 def config_changes(saved: dict, current: dict, fields: tuple[str, ...] | None = None

@@ -313,13 +313,13 @@ class ScoresInOrderTest(chex.TestCase):
     # grouped by class, 100 of each of 10, give each of the 10 splits one class, so every
     # p(y|x) is its split's p(y) and IS = exp(0) = 1 (closed form); a shuffle inside would
     # give about 10.
-    logits = 30.0 * np.repeat(np.eye(10, dtype=np.float32), 100, axis=0)
+    classes = np.repeat(np.arange(10), 100)  # each 'image' is its class, grouped
     feats = np.random.default_rng(0).normal(size=(1000, 8)).astype(np.float32)
 
-    def features_and_logits(variables, x, batch_size=100):
-      return feats, logits
+    def features_and_logits(variables, x, batch_size=100):  # what the network sees of x
+      return feats, 30.0 * np.eye(10, dtype=np.float32)[x[:, 0].astype(int)]
     with mock.patch.object(inception, 'features_and_logits', features_and_logits):
-      out = inception.fid_kid_is({}, np.zeros((1000, 1)), np.zeros((1000, 1)))
+      out = inception.fid_kid_is({}, classes[:, None], classes[:, None])
     self.assertAlmostEqual(out['is'], 1.0, places=4)
     self.assertAlmostEqual(out['fid'], 0.0, places=4)  # the same features on both sides
     self.assertEqual((out['num_real'], out['num_fake']), (1000, 1000))

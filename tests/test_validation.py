@@ -592,7 +592,9 @@ class ValidationTest(chex.TestCase):
             ({'data': {'name': 'digits(image_size=16)'}},
              {'data': {'name': 'digits', 'image_size': 16}}),
             ({'g_optimizer': {'name': 'adam', 'b1': 0.5}},
-             {'g_optimizer': {'name': 'adam(b1=0.5)'}})]
+             {'g_optimizer': {'name': 'adam(b1=0.5)'}}),
+            ({'data': {'name': "images(path='/a', image_size=(32, 32))"}},  # JSON's list
+             {'data': {'name': "images(path='/a')", 'image_size': [32, 32]}})]
     for saved, current in same:
       with self.subTest(saved=saved):
         self.assertEqual(workdir.config_changes(saved, current), [])

@@ -530,7 +530,7 @@ class CheckpointFolderTest(chex.TestCase):
     # Orbax removes them in the background: wait for that (it would be done by now),
     # else the folder is still there whatever the reader was told.
     wait = getattr(reader._manager, '_maybe_await_cleanup_tmp_directory', None)
-    wait() if wait is not None else time.sleep(3)
+    wait() if wait is not None else time.sleep(5)
     reader.close()
     self.assertTrue(os.path.isdir(leftover))
     ckpt = checkpoints.Checkpoints(d)  # the trainer's: removed before its first save

@@ -199,7 +199,8 @@ def variables_from_state_dict(state_dict: Mapping[str, np.ndarray]) -> dict:
 @functools.lru_cache(maxsize=2)
 def load(path: str | None = None) -> dict:
   """The FID Inception's Flax variables from ``path`` (``.pth`` or ``.npz``; default
-  ``$JAXGAN_CACHE`` or ``~/.cache/jaxgan/`` + :data:`WEIGHTS_FILE`).
+  ``$JAXGAN_CACHE`` or ``~/.cache/jaxgan/`` + :data:`WEIGHTS_FILE`, or where that is
+  missing the ``.npz`` of its name).
 
   Raises:
     FileNotFoundError: no file; the message says where to download it and where to put it.

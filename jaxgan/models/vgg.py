@@ -172,7 +172,8 @@ def load(path: str | None = None) -> dict:
 
   Args:
     path: ``vgg19-dcbb9e9d.pth`` (needs PyTorch) or an ``.npz`` of the same keys; default
-      ``$JAXGAN_CACHE`` or ``~/.cache/jaxgan/`` + :data:`WEIGHTS_FILE`.
+      ``$JAXGAN_CACHE`` or ``~/.cache/jaxgan/`` + :data:`WEIGHTS_FILE`, or where that is
+      missing ``vgg19-dcbb9e9d.npz`` beside it.
 
   Raises:
     FileNotFoundError: no file; the message names it, its URL, where to put it and the
