@@ -46,6 +46,23 @@ def _jit_step(gan: gan_lib.GAN):
   return jax.jit(lambda s, b, k: gan_lib.train_step(gan, s, b, k))
 
 
+class _Zeros(nn.Module):
+  """A generator of zeros ``[batch, 2]`` (its parameters get gradient 0)."""
+
+  @nn.compact
+  def __call__(self, z, train=True):
+    return 0.0 * nn.Dense(2)(z)
+
+
+class _Linear(nn.Module):
+  """A linear critic ``w . x + b``, ``b`` initialized at ``bias``."""
+  bias: float = 0.0
+
+  @nn.compact
+  def __call__(self, x, train=True):
+    return nn.Dense(1, bias_init=nn.initializers.constant(self.bias))(x)[:, 0]
+
+
 class TrainStepTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
@@ -262,17 +279,8 @@ class TrainStepTest(chex.TestCase):
     # critic is, by hand, w <- clip(w + lr mean(real_i)) for the three critic batches. The
     # first batch pushes w far out of the box, the next two back in: a clip only after the
     # last update (or none) ends elsewhere.
-    class Zeros(nn.Module):
-      @nn.compact
-      def __call__(self, z, train=True):
-        return 0.0 * nn.Dense(2)(z)
-
-    class Linear(nn.Module):
-      @nn.compact
-      def __call__(self, x, train=True):
-        return nn.Dense(1)(x)[:, 0]
     c, lr = 0.01, 0.1
-    gan = _gan(generator=Zeros(), discriminator=Linear(), n_critic=3, weight_clip=c,
+    gan = _gan(generator=_Zeros(), discriminator=_Linear(), n_critic=3, weight_clip=c,
                objective=losses.get('wasserstein'), d_optimizer=optax.sgd(lr),
                g_optimizer=optax.sgd(0.0))
     state = _init_state(gan, jax.random.key(0))
@@ -294,20 +302,12 @@ class TrainStepTest(chex.TestCase):
     #   w <- w - lr (-mean(x_real) + 2 lam w + wd w),  b <- b - lr wd b,
     # and the generator (gradient 0 through its zeros) g <- g - lr wd g. The logged
     # penalty is ||w||^2 unweighted, the logits' means mean(w.x_real) + b and b.
-    class Zeros(nn.Module):
-      @nn.compact
-      def __call__(self, z, train=True):
-        return 0.0 * nn.Dense(2)(z)
-
-    class Linear(nn.Module):
-      @nn.compact
-      def __call__(self, x, train=True):
-        return nn.Dense(1, bias_init=nn.initializers.constant(0.3))(x)[:, 0]
     lr, wd = 0.1, 0.2
     decayed = optax.chain(optax.add_decayed_weights(wd), optax.sgd(lr))
     real = _real(1)
     for lam in (10.0, 0.5):
-      gan = _gan(generator=Zeros(), discriminator=Linear(), objective=losses.get('wasserstein'),
+      gan = _gan(generator=_Zeros(), discriminator=_Linear(bias=0.3),
+                 objective=losses.get('wasserstein'),
                  penalty=penalties.get('r1'), penalty_weight=lam, d_optimizer=decayed,
                  g_optimizer=decayed)
       state = _init_state(gan, jax.random.key(0))
