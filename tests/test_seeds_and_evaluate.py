@@ -1381,6 +1381,10 @@ class EvaluateTest(chex.TestCase):
       values.append(k(a, a)[off].mean() + k(b, b)[off].mean() - 2 * k(a, b).mean())
     self.assertAlmostEqual(out['digit_kid'], np.mean(values), places=10)
     self.assertGreater(out['digit_kid'], 1e-3)   # the samples differ from the held-out
+    # Fewer samples than held-out digits: subsets of min(1000, 200, 150) = 150.
+    with mock.patch.object(digit_classifier, 'Reference', net.reference):
+      few = evaluate.digit_metrics(mock.Mock(samples=samples[:150], pipe=pipe, assigned=None))
+    self.assertEqual(few['digit_kid_subset_size'], 150)
     # With Inception weights, FID/KID/IS of the same samples against as many training images.
     with mock.patch.object(digit_classifier, 'Reference', net.reference), \
          mock.patch.object(evaluate.inception, 'load', return_value='variables'), \

@@ -469,9 +469,10 @@ class TrainLoopTest(chex.TestCase):
         r'from step 10 with a lower learning rate\.$'):
       train.train_and_evaluate(small_config(steps_per_call=10, log_every=2), wd)
     self.assertEqual(saved_steps(wd), [10, 20])
-    with _poison_data(22), self.assertRaises(FloatingPointError) as caught:  # not right after
+    with _poison_data(21), self.assertRaises(FloatingPointError) as caught:  # 2 after: not
       train.train_and_evaluate(small_config(steps_per_call=10, log_every=2),
                                os.path.join(self.dir, 'nan_later'))
+    self.assertRegex(str(caught.exception), r'loss at step 22\b')
     self.assertNotIn('first step after that save', str(caught.exception))
 
   def test_nan_state_is_never_saved_and_good_checkpoints_stay(self):
