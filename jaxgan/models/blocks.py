@@ -107,6 +107,14 @@ def spectral(layer: nn.Module, *args, enabled: bool, train: bool, **kwargs) -> c
   return SpectralNorm(layer)(*args, update_stats=train, **kwargs)
 
 
+def check_count(who: str, name: str, value: Any) -> int:
+  """``value``, a number of layers or blocks, checked: an integer >= 0 (``range`` of a
+  negative count is empty, a model of none, silently)."""
+  if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+    raise ValueError(f'{who}: {name} must be an integer >= 0; got {value!r}.')
+  return value
+
+
 def check_labels(who: str, y: Any, batch: int, num_classes: int) -> None:
   """Raises ``ValueError`` unless ``y`` fits a model with ``num_classes`` classes.
 

@@ -104,16 +104,14 @@ class DCGANDiscriminator(nn.Module):
     _check_input(self, 'images x', x, '[B, H, W, C]', lambda n: n == 4)
     if self.norm not in NORMS:
       raise ValueError(f"norm must be one of {', '.join(NORMS)}; got {self.norm!r}.")
-    if not isinstance(self.num_layers, int) or isinstance(self.num_layers, bool) or (
-        self.num_layers < 0):  # range() of a negative count is empty: no layers, silently
-      raise ValueError(f'num_layers must be an integer >= 0; got {self.num_layers!r}.')
+    num_layers = blocks.check_count('DCGANDiscriminator', 'num_layers', self.num_layers)
     init = initializers.resolve(self.kernel_init)
 
     def layer(module, h):
       return blocks.spectral(module, h, enabled=self.norm == 'spectral', train=train)
 
     h = x
-    for i in range(self.num_layers):
+    for i in range(num_layers):
       h = layer(layers.Conv(self.width * 2 ** i, (4, 4), strides=(2, 2), padding='SAME',
                         kernel_init=init, dtype=self.dtype), h)
       if i > 0 and self.norm == 'batch':

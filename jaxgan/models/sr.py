@@ -88,14 +88,6 @@ def _num_stages(who: str, scale: int) -> int:
   return int(math.log2(scale))
 
 
-def _num_blocks(who: str, n: Any) -> int:
-  """``num_blocks``, checked: an integer >= 0 (``range`` of a negative count is empty, a
-  model of no blocks that would claim a smaller receptive field than it has)."""
-  if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-    raise ValueError(f'{who}: num_blocks must be an integer >= 0; got {n!r}.')
-  return n
-
-
 def _check_lowres(who: str, lr: chex.Array, y: Any) -> None:
   if getattr(lr, 'ndim', None) != 4:
     raise ValueError(f'{who} takes low-resolution images of shape [B, h, w, C]; got shape '
@@ -182,7 +174,7 @@ class SRResNet(nn.Module):
     (linear output; ``dtype``)."""
     _check_lowres('SRResNet', lr, y)
     stages = _num_stages('SRResNet', self.scale)
-    num_blocks = _num_blocks('SRResNet', self.num_blocks)
+    num_blocks = blocks.check_count('SRResNet', 'num_blocks', self.num_blocks)
     init = initializers.resolve(self.kernel_init)
     f = _conv(self.features, 9, init, self.dtype, 'conv_first')(lr)
     f = mixed.PReLU(negative_slope_init=0.25, name='prelu_first')(f)
@@ -369,7 +361,7 @@ class RRDBNet(nn.Module):
     del train
     _check_lowres('RRDBNet', lr, y)
     stages = _num_stages('RRDBNet', self.scale)
-    num_blocks = _num_blocks('RRDBNet', self.num_blocks)
+    num_blocks = blocks.check_count('RRDBNet', 'num_blocks', self.num_blocks)
     init = initializers.resolve(self.kernel_init)
     conv = lambda features, name: _conv(features, 3, init, self.dtype, name)
     f = conv(self.features, 'conv_first')(lr)
@@ -448,13 +440,13 @@ def _layer_plan(generator: nn.Module) -> list[tuple[str, int]]:
   convolution at the current resolution) and ``('up', 2)`` (a x2 upsampling); residual
   and dense connections only add shorter paths."""
   if isinstance(generator, SRResNet):
-    n = _num_blocks('SRResNet', generator.num_blocks)
+    n = blocks.check_count('SRResNet', 'num_blocks', generator.num_blocks)
     plan = [('conv', 4)] + [('conv', 1)] * (2 * n + 1)
     for _ in range(_num_stages('SRResNet', generator.scale)):
       plan += [('conv', 1), ('up', 2)]  # conv, then pixel shuffle
     return plan + [('conv', 4)]
   if isinstance(generator, RRDBNet):
-    n = _num_blocks('RRDBNet', generator.num_blocks)
+    n = blocks.check_count('RRDBNet', 'num_blocks', generator.num_blocks)
     plan = [('conv', 1)] + [('conv', 1)] * (15 * n + 1)  # 3 RDBs x 5
     for _ in range(_num_stages('RRDBNet', generator.scale)):
       plan += [('up', 2), ('conv', 1)]  # nearest upsampling, then conv
