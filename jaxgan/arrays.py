@@ -6,7 +6,15 @@ is caught: ``"<what>: <n> non-finite values (NaN or Inf)"``.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+
+
+def is_real_number(value: object) -> bool:
+  """Whether ``value`` is a real number, Python's or NumPy's, and not a bool (a number to
+  Python) or a string."""
+  return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def count_nonfinite(x: np.ndarray) -> int:

@@ -34,17 +34,15 @@ controls.
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Callable
 from typing import Any
 
 import chex
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 
-from jaxgan import registry
+from jaxgan import arrays, registry
 
 CriticFn = Callable[..., chex.Array]
 PenaltyFn = Callable[..., chex.Array]
@@ -192,8 +190,7 @@ def lipschitz_penalty(critic_fn: CriticFn, real: chex.Array, fake: chex.Array,
 def _check_data_range(data_range: Any) -> None:
   if data_range is not None and not (
       isinstance(data_range, (tuple, list)) and len(data_range) == 2
-      and all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
-          for v in data_range)
+      and all(arrays.is_real_number(v) for v in data_range)
       and data_range[0] < data_range[1]):
     raise registry.ArgumentError('data_range must be None or (low, high) with low < high, '
                                  f'e.g. (-1.0, 1.0); got {data_range!r}.')

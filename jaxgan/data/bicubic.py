@@ -27,12 +27,11 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
 from collections.abc import Sequence
 
 import numpy as np
 
-from jaxgan.arrays import check_finite
+from jaxgan.arrays import check_finite, is_real_number
 
 KERNEL_WIDTH = 4.0  # the support of Keys' cubic kernel, in input pixels
 
@@ -100,11 +99,6 @@ def weight_matrix(in_length: int, out_length: int, scale: float,
   return _weight_matrix(int(in_length), int(out_length), float(scale), bool(antialiasing))
 
 
-def _is_number(value: object) -> bool:
-  """A real number (Python's or NumPy's), not a bool or a string."""
-  return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
 def imresize(images: np.ndarray, scale: float | None = None,
              output_shape: Sequence[int] | None = None,
              antialiasing: bool = True) -> np.ndarray:
@@ -141,7 +135,7 @@ def imresize(images: np.ndarray, scale: float | None = None,
     raise ValueError(f'Give exactly one of scale and output_shape; got scale={scale!r}, '
                      f'output_shape={output_shape!r}.')
   if scale is not None:
-    if not _is_number(scale) or not np.isfinite(scale) or scale <= 0:
+    if not is_real_number(scale) or not np.isfinite(scale) or scale <= 0:
       raise ValueError(f'scale must be a positive number; got {scale!r}.')
     scales = (float(scale), float(scale))
     out_h, out_w = math.ceil(scale * in_h), math.ceil(scale * in_w)
@@ -150,7 +144,7 @@ def imresize(images: np.ndarray, scale: float | None = None,
       out_h, out_w = output_shape
     except (TypeError, ValueError):  # not a pair
       out_h = out_w = None
-    if not all(_is_number(n) and np.isfinite(n) and int(n) == n and n >= 1
+    if not all(is_real_number(n) and np.isfinite(n) and int(n) == n and n >= 1
                for n in (out_h, out_w)):
       raise ValueError(f'output_shape must be two positive ints (H, W); got {output_shape!r}.')
     out_h, out_w = int(out_h), int(out_w)
