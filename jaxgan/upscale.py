@@ -82,6 +82,13 @@ def num_tiles(shape: tuple[int, int], tile: int, margin: int) -> int:
   return math.prod(len(_windows(n, tile, margin)) for n in shape)
 
 
+def default_tile(margin: int) -> int:
+  """``launch.upscale``'s tile side for ``margin``: ``max(128, 2 * margin)`` input pixels.
+  A window then computes at most 4x its tile's pixels ((t + 2m)^2 / t^2 at t = 2m), and a
+  small margin still gets tiles large enough to keep the per-window overhead low."""
+  return max(128, 2 * margin)
+
+
 # An image file as RGB float32 [h, w, 3] in [-1, 1] (EXIF orientation applied, 16-bit kept).
 read_image = paired.read_image
 

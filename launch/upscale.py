@@ -58,7 +58,7 @@ def main(argv):
     raise common.LaunchError(str(e)) from None
   run = evaluate.EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples=0)
   margin = sr.receptive_radius(gan.generator) if FLAGS.margin is None else FLAGS.margin
-  tile = max(128, 2 * margin) if FLAGS.tile is None else FLAGS.tile
+  tile = upscale.default_tile(margin) if FLAGS.tile is None else FLAGS.tile
   hr = upscale.upscale(run.generate, lr, scale, margin=margin, tile=tile)
   try:
     upscale.write_image(FLAGS.output, hr, profile)  # tagged with the input's colour profile

@@ -263,10 +263,11 @@ class LaunchTest(chex.TestCase):
     self.assertIn(f'to {out}.npy', proc.stdout)
     self.assertEqual(np.load(out + '.npy').shape, (7, 2))
     # .png (any case): for 2-D data a scatter over the mixture's modes.
-    proc = self._run('launch.sample', f'--workdir={wd}', '--num_samples=300',
-                     f'--output={out}.PNG')
+    # 10,000 samples by default (100 is the default of an image grid only).
+    proc = self._run('launch.sample', f'--workdir={wd}', f'--output={out}.PNG')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
-    self.assertIn(f'wrote a picture of (300, 2) samples of step 10 to {out}.PNG', proc.stdout)
+    self.assertIn(f'wrote a picture of (10000, 2) samples of step 10 to {out}.PNG',
+                  proc.stdout)
     with open(f'{out}.PNG', 'rb') as f:
       self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
     # Bad arguments are refused before anything is restored (defect 6).
@@ -437,6 +438,11 @@ class LaunchTest(chex.TestCase):
             '--config.penalty.kwargs.foo=1', '--config.model.name.x=1']  # the last no name
     self.assertIn("--config.penalty.name='wgan_gp(target=1.0, foo=VALUE)'.",
                   common._unknown_field_message(argv))
+    # absl's --noFLAG form of a boolean field is checked too (it was a traceback).
+    self.assertEqual(common._unknown_field_message(
+        ['train', '--config=configs/toy2d.py', '--noconfig.loss.margin']),
+        "--noconfig.loss.margin: config.loss has no field 'margin'; its fields are: kwargs, "
+        'name.')
 
   def test_second_launch_on_a_busy_workdir_names_the_first(self):
     """Defect 2, through the launcher: the second trainer refuses at once."""

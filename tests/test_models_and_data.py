@@ -14,7 +14,7 @@ from PIL import Image
 from sklearn.datasets import load_digits as sk_load_digits
 
 from jaxgan import data, models, validation
-from jaxgan.data import images, mixtures
+from jaxgan.data import images, mixtures, paired
 
 
 def _count(tree) -> int:
@@ -377,6 +377,25 @@ class PipelineTest(chex.TestCase):
     c.model.generator.num_classes = c.model.discriminator.num_classes = 2
     self.assertEqual(build.build(c)[1].num_classes, 2)
 
+  def test_image_suffixes_in_any_case_are_read_and_hidden_class_folders_are_not(self):
+    # Cameras and Windows tools write .JPG and .PNG; a hidden folder ('.cache', a
+    # thumbnail store) is no class.
+    root = tempfile.mkdtemp()
+    for folder, names in (('a', ('UP.PNG', 'b.Jpeg')), ('b', ('c.BMP', 'd.png')),
+                          ('.cache', ('e.png',))):
+      os.mkdir(os.path.join(root, folder))
+      for n in names:
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+            os.path.join(root, folder, n), format='BMP' if n.lower().endswith('bmp') else
+            'JPEG' if 'jp' in n.lower() else 'PNG')
+    x, y, classes = images.load_folder(root, 8, labels=True)
+    self.assertEqual((classes, y.tolist()), (['a', 'b'], [0, 0, 1, 1]))
+    self.assertLen(images.load_folder(root, 8)[0], 4)
+    self.assertEqual([os.path.basename(f) for f in paired.folder_files(
+        os.path.join(root, 'a'))], ['UP.PNG', 'b.Jpeg'])
+    with self.assertRaisesRegex(validation.ConfigError, 'channels must be 1 or 3; got 2'):
+      images.load_folder(root, 8, channels=2)
+
   def test_an_image_folder_follows_symlinked_folders_once(self):
     parent, elsewhere = tempfile.mkdtemp(), tempfile.mkdtemp()
     root = os.path.join(parent, 'data')  # its parent holds nothing else
@@ -591,6 +610,24 @@ class PipelineTest(chex.TestCase):
     with tfds.testing.mock_data(num_examples=4):
       faces = data.get('celeb_a', batch_size=2)
     self.assertEqual((faces.element_shape, faces.num_classes), ((64, 64, 3), 0))
+    # Another image_size: each record resized to it (bilinear, as jax.image.resize).
+    with tfds.testing.mock_data(as_data_source_fn=lambda *a, **k: records):
+      source = images.TFDSSource('mnist', image_size=32)
+      x, _ = source[idx]
+    self.assertEqual(source.element_shape, (32, 32, 1))
+    want = jax.image.resize(np.stack([records[i]['image'] for i in idx]) / 127.5 - 1,
+                            (4, 32, 32, 1), 'bilinear')
+    np.testing.assert_allclose(x, want, atol=1e-5)
+    # A CelebA face (218 x 178) is its centre 140 x 140 square, resized: here the square
+    # white in a black frame, so its 64 px face is white to the corners.
+    face = np.zeros((218, 178, 3), np.uint8)
+    face[39:179, 19:159] = rng.integers(128, 256, (140, 140, 3))
+    with tfds.testing.mock_data(as_data_source_fn=lambda *a, **k: [{'image': face}]):
+      x, y = images.TFDSSource('celeb_a')[np.array([0])]
+    want = jax.image.resize(face[39:179, 19:159] / 127.5 - 1, (64, 64, 3), 'bilinear')
+    np.testing.assert_allclose(x[0], want, atol=1e-5)
+    self.assertGreater(x.min(), -0.01)
+    self.assertEqual(y.tolist(), [0])
 
   def test_missing_tfds_dataset_says_how_to_prepare_it(self):
     with self.assertRaisesRegex(FileNotFoundError, 'download_and_prepare'):

@@ -277,6 +277,14 @@ class PairedDataTest(chex.TestCase):
     self.assertEqual(sorted(paired.held_out_indices(25)), [0, 10, 20])
     self.assertEqual(paired.held_out_indices(4), {3})
     self.assertEqual(paired.held_out_indices(1), {0})
+    self.assertEqual(paired.held_out_indices(9), {8})  # under ten: the last
+    self.assertEqual(paired.held_out_indices(10), {0})  # ten: every tenth from the first
+    # An image of exactly the least side is scored, and so it is not refused.
+    for scale in (2, 4):
+      need = paired.eval_min_size(scale)
+      paired.check_eval_fits([np.zeros((need, need + 5, 3), np.float32)], scale)
+      with self.assertRaisesRegex(validation.DataError, rf'at least {need} pixels'):
+        paired.check_eval_fits([np.zeros((need - 1, need + 5, 3), np.float32)], scale)
 
   def test_to_rgb_keeps_the_colour_channels(self):
     rgba = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
@@ -533,6 +541,9 @@ class UpscaleTest(chex.TestCase):
     whole = np.asarray(gen(lr))[0]
     tiled = upscale.upscale(gen, lr[0], 2, tile=16, margin=2)  # 3 x 3 tiles
     self.assertEqual(upscale.num_tiles((37, 45), 16, 2), 9)
+    # launch.upscale's default tile: 128 px, or twice the margin when that is more.
+    self.assertEqual([upscale.default_tile(m) for m in (0, 12, 64, 65, 100, 349)],
+                     [128, 128, 128, 130, 200, 698])
     np.testing.assert_allclose(tiled, whole, atol=1e-5)
     # Without a margin the tile borders differ: the margin is what removes the seams.
     seams = upscale.upscale(gen, lr[0], 2, tile=16, margin=0)
@@ -637,6 +648,10 @@ class UpscaleTest(chex.TestCase):
     x = np.linspace(-1, 1, 4 * 5 * 3, dtype=np.float32).reshape(4, 5, 3)
     np.testing.assert_array_equal(paired.to_unit_range(x), x)
     np.testing.assert_allclose(paired.to_unit_range(np.full((2, 2), 255, np.uint8)), 1.0)
+    # A float image a rounding past 1 (within 1e-3) is taken; 1.05 is refused.
+    np.testing.assert_array_equal(paired.to_unit_range(x * 1.0005), x * np.float32(1.0005))
+    with self.assertRaisesRegex(ValueError, r'got \[-1\.050, 1\.050\]'):
+      paired.to_unit_range(x * 1.05)
     for wrong, message in ((x * 127.5 + 127.5, r'must lie in \[-1, 1\]; got \[0\.000, 255\.000\]'),
                            (np.full((2, 2, 3), np.nan, np.float32), '12 non-finite values'),
                            (np.zeros((2, 2, 3), np.int32), 'uint8, uint16 or float image; '

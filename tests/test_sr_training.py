@@ -440,12 +440,12 @@ class TwoStageTest(chex.TestCase):
     run = lambda *a: subprocess.run([sys.executable, '-m', 'launch.upscale', *a], cwd=ROOT,
                                     env=ENV, capture_output=True, text=True, timeout=300)
     margin = sr.receptive_radius(inference.restore(self.gan, with_data=False)[0].generator)
-    proc = run(f'--workdir={self.gan}', f'--input={d}/in.jpg', f'--output={d}/out.png',
-               '--tile=8', f'--margin={margin}')
+    proc = run(f'--workdir={self.gan}', f'--input={d}/in.jpg', f'--output={d}/out.PNG',
+               '--tile=8', f'--margin={margin}')  # a suffix in any case
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
-    self.assertEqual(np.asarray(Image.open(f'{d}/out.png')).shape, (80, 240, 3))
+    self.assertEqual(np.asarray(Image.open(f'{d}/out.PNG')).shape, (80, 240, 3))
     # Tagged with the input's colour profile (untagged, a viewer would read it as sRGB).
-    self.assertEqual(Image.open(f'{d}/out.png').info.get('icc_profile'), profile)
+    self.assertEqual(Image.open(f'{d}/out.PNG').info.get('icc_profile'), profile)
     self.assertIn(f'8 tiles of 8 px, margin {margin}', proc.stdout)  # 60 > 8 + 2 margin
     # Upscaling needs the checkpoints, not the training data: a copy of the workdir whose
     # config names a folder that does not exist still upscales, with the default margin
@@ -459,7 +459,7 @@ class TwoStageTest(chex.TestCase):
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
     self.assertIn(f'1 tile of 128 px, margin {margin}', proc.stdout)
     np.testing.assert_allclose(np.asarray(Image.open(f'{d}/out2.png'), np.float32),
-                               np.asarray(Image.open(f'{d}/out.png'), np.float32), atol=1)
+                               np.asarray(Image.open(f'{d}/out.PNG'), np.float32), atol=1)
     with open(f'{d}/text.png', 'w') as f:
       f.write('not an image')
     # 16,376 px x 4 = 65,504: a JPEG side over 65,500, refused before the work.
@@ -473,7 +473,7 @@ class TwoStageTest(chex.TestCase):
                           ([f'--input={d}/text.png'], 'is not an image'),
                           ([f'--input={d}/in.jpg', f'--workdir={toy}'],
                            'not a super-resolution one'),
-                          ([f'--input={d}/out.png', f'--output={d}/out.png'],
+                          ([f'--input={d}/out.PNG', f'--output={d}/out.PNG'],
                            'is the input image'),
                           ([f'--input={d}/in.jpg', f'--output={d}'], 'is a folder'),
                           ([f'--input={d}/in.jpg', f'--output={d}/.png'],

@@ -7,6 +7,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from unittest import mock
 
 import chex
@@ -39,6 +40,14 @@ class MetricWriterTest(chex.TestCase):
       self.assertEqual(list(csv.DictReader(f)),
                        [{'step': '1', 'd_loss': '1.5', 'penalty': ''},
                         {'step': '2', 'd_loss': '1.25', 'penalty': '0.5'}])
+    # A row appended under the columns it already has: the value left out is an empty
+    # cell, not 0 (read back, the row lacks it).
+    w = writers.MetricWriter(wd, resume_step=2)
+    w.write(3, {'d_loss': 1.0, 'penalty': float('inf')})
+    w.close()
+    with open(w.csv_path, newline='') as f:
+      self.assertEqual(list(csv.reader(f))[-1], ['3', '1.0', ''])
+    self.assertEqual(writers.read_csv(w.csv_path)[-1], {'step': 3, 'd_loss': 1.0})
 
 
   def test_a_resume_without_the_jsonl_keeps_the_csv_rows(self):
@@ -100,7 +109,9 @@ class MetricWriterTest(chex.TestCase):
       w.close()
     # The JSONL whole and the CSV with fewer steps (a row twice is one step), or damaged (a
     # cell not a number, a row without its step, bytes not text): the JSONL stays the record.
+    # The same steps in both, with other values: the JSONL's are kept, and nothing warned.
     for csv_text, warned in ((b'step,d_loss,g_loss\n5,1.0,2.0\n', False),
+                             (b'step,d_loss,g_loss\n5,9,9\n10,9,9\n15,9,9\n20,9,9\n', False),
                              (b'step,d_loss,g_loss\n5,1,2\n5,1,2\n5,1,2\n5,1,2\n', False),
                              (b'step,d_loss,g_loss\n5,x,2\n10,1,2\n', True),
                              (b'step,d_loss,g_loss\n,1,2\n10,1,2\n', True),
@@ -131,10 +142,21 @@ class MetricWriterTest(chex.TestCase):
         writers.MetricWriter(d, 15)
       with open(csv_path, 'rb') as f:
         self.assertEqual(f.read(), damaged)
+    # A JSONL of as many rows as the damaged CSV's: the record, the CSV written from it.
+    with open(jsonl_path, 'w') as f:
+      f.write('{"step": 5, "d_loss": 1.0}\n{"step": 10, "d_loss": 2.0}\n')
+    with open(csv_path, 'w') as f:
+      f.write('step,d_loss\n5,x\n10,2.0\n')
+    with self.assertLogs('absl', level='WARNING') as logs:
+      writers.MetricWriter(d, 15).close()
+    self.assertIn('it is written again from', logs.output[0])
+    with open(csv_path) as f:
+      self.assertEqual(f.read().splitlines(), ['step,d_loss', '5,1.0', '10,2.0'])
 
   @parameterized.parameters('{}', '{"d_loss": 1.0}', '[5, 1.0]', '{"step": "10", "d_loss": 1.0}',
                             '{"step": true, "d_loss": 1.0}', '{"step": 10, "d_loss": null}',
-                            '{"step": 10, "d_loss": "1.0"}', '5')
+                            '{"step": 10, "d_loss": "1.0"}', '{"step": 10, "d_loss": true}',
+                            '5')
   def test_a_jsonl_line_that_is_not_a_metrics_row_is_named_or_left_out_last(self, bad):
     # JSON, but not a row of an integer step and numbers: it raised a KeyError or a
     # TypeError later, on resume. Before the last line it is named, as a line not JSON is;
@@ -217,6 +239,9 @@ class MetricWriterTest(chex.TestCase):
     w.write_image(20, 'samples', image)
     with self.assertRaisesRegex(ValueError, r'uint8 \[h, w, 3\]; got float32 of shape \(5, 7\)'):
       w.write_image(20, 'samples', np.zeros((5, 7), np.float32))
+    for channels in (1, 4):  # gray and RGBA grids are made RGB before they come here
+      with self.assertRaisesRegex(ValueError, rf'got uint8 of shape \(5, 7, {channels}\)'):
+        w.write_image(20, 'samples', np.zeros((5, 7, channels), np.uint8))
     w.close()
     got = [(e.step, v) for e in tensorboard_events(d) for v in e.summary.value]
     self.assertLen(got, 1)
@@ -452,6 +477,16 @@ class PicturesTest(chex.TestCase):
     magenta = np.all(rgb == (255, 0, 255), axis=-1)
     self.assertEqual(list(zip(*np.nonzero(magenta), strict=True)), [(1, 2), (2, 4)])
     np.testing.assert_array_equal(rgb[1, 1], (128, 128, 128))  # 0 is mid-gray
+    # In colour a pixel with one channel not finite is magenta whole, an RGBA one opaque;
+    # the finite pixels are (x + 1) / 2.
+    for c in (3, 4):
+      x = np.zeros((1, 1, 2, c), np.float32)
+      x[0, 0, 0, 1] = np.nan if c == 3 else np.inf
+      with self.assertWarnsRegex(UserWarning, '1 non-finite value '):
+        plots.save_image_grid(x, os.path.join(tempfile.mkdtemp(), 'g.png'), scale=1)
+      grid = plots.image_grid(x, pad=0)
+      np.testing.assert_array_equal(grid[0, 0], (1.0, 0.0, 1.0, 1.0)[:c])
+      np.testing.assert_array_equal(grid[0, 1], np.full(c, 0.5))
 
   def test_a_refused_scatter_or_curve_draws_nothing_and_leaves_no_figure_open(self):
     import matplotlib.pyplot as plt
@@ -486,6 +521,14 @@ class PicturesTest(chex.TestCase):
     with self.assertWarnsRegex(UserWarning, r'2 of 5 samples lie outside the view \[-3, 3\]'):
       titles = _scatter_titles(samples, modes, 'ring8')
     self.assertEqual(titles, ['ring8 (1 non-finite not drawn) (2 outside the view)'])
+    # A sample on the view's edge is in it; modes all at the origin get the view [-1, 1].
+    with warnings.catch_warnings():
+      warnings.simplefilter('error')  # nothing outside, nothing warned
+      self.assertEqual(_scatter_titles(np.array([[3.0, -3.0], [-3.0, 0.0]]), modes, 'a'),
+                       ['a'])
+      self.assertEqual(_scatter_titles(np.array([[0.1, -1.0]]), np.zeros((2, 2)), 'b'), ['b'])
+    with self.assertWarnsRegex(UserWarning, r'1 of 1 samples lie outside the view \[-1, 1\]'):
+      _scatter_titles(np.array([[0.0, 1.01]]), np.zeros((2, 2)), 'c')
 
   def test_loss_curves_return_the_file_written(self):
     d = tempfile.mkdtemp()
