@@ -145,7 +145,7 @@ class OutputCheckTest(chex.TestCase):
     from launch import common, sample
     self.assertEqual([sample._assignment_form(v, 'labels') for v in (None, 'all', '3', '-1')],
                      [None, 'all', 3, -1])
-    for bad in ('2.5', 'x', ''):  # '2.5' is not class 2
+    for bad in ('2.5', 'x', '', 'ALL'):  # '2.5' is not class 2; 'all' in lower case
       with self.subTest(bad=bad), self.assertRaisesRegex(
           common.LaunchError, f"--codes must be 'all' or an integer; got {bad!r}"):
         sample._assignment_form(bad, 'codes')

@@ -326,6 +326,9 @@ class PipelineTest(chex.TestCase):
     with self.assertRaisesRegex(FileNotFoundError, r"needs a folder of images \(--config.data"
                                 r".name=\"images\(path='DIR'\)\"\); got ''"):
       data.get('images', batch_size=4)
+    with self.assertRaisesRegex(FileNotFoundError, r"needs a folder of images .*; got "
+                                r"'/nonexistent/pictures'"):
+      data.get('images', batch_size=4, path='/nonexistent/pictures')
     one = os.path.join(root, 'dogs', 'more')
     with self.assertRaisesRegex(validation.DataError, 'holds 1 image: a GAN and its FID/KID '
                                 'need at least 2'):

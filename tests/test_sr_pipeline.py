@@ -670,6 +670,15 @@ class UpscaleTest(chex.TestCase):
     np.testing.assert_allclose((x + 1) * 127.5, rgba[..., :3], atol=1e-4)
     with self.assertNoLogs('absl', 'WARNING'):
       upscale.read_image(os.path.join(d, 'b.png'))
+    # A palette image with a transparent colour: warned too, its pixels the palette's.
+    palette = Image.fromarray(rgba[..., 0] % 4, 'P')
+    palette.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255])
+    palette.save(os.path.join(d, 'p.png'), transparency=0)
+    with self.assertLogs('absl', 'WARNING') as logs:
+      x = upscale.read_image(os.path.join(d, 'p.png'))
+    self.assertRegex(logs.output[0], 'p.png has an alpha channel: it is dropped')
+    colours = np.array([[0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]])
+    np.testing.assert_allclose((x + 1) * 127.5, colours[rgba[..., 0] % 4], atol=1e-4)
 
   def test_16_bit_grayscale_keeps_its_range(self):
     d = tempfile.mkdtemp()
