@@ -2,6 +2,7 @@
 
 import functools
 import itertools
+import math
 import os
 from unittest import mock
 
@@ -494,6 +495,29 @@ class NumpyReferenceTest(chex.TestCase):
     chex.assert_trees_all_close(got, jax.grad(functools.partial(loss, cropped),
                                               argnums=(0, 1))(x, w), atol=1e-4)
 
+  @parameterized.parameters(
+      ((2, 2, 3, 8), (1, 1), ((0, 3), (1, 4))),
+      ((1, 3, 2, 8), (3, 2), ((0, 5), (4, 1))),
+      ((1, 4, 4, 8), (3, 3), ((3, 0), (0, 0))))
+  def test_a_stride_1_conv_whose_output_outgrows_its_input(self, shape, k, pads):
+    # Conv's 'stride1' path pads a larger output into the input (its low side first, the
+    # rest high): padding beyond the input on one side, by more than the other side's.
+    x = _inputs(shape)
+    w = _inputs((*k, 8, 8), seed=1)
+    self.assertEqual(im2col.conv_path(8, 8, k, (1, 1), math.prod(shape[:3])), 'stride1')
+    x64, w64 = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    conv = jax.jit(functools.partial(layers.conv, strides=(1, 1), padding=pads, impl='fast'))
+    want = _np_conv(x64, w64, (1, 1), pads)
+    np.testing.assert_allclose(conv(x, w), want, atol=1e-5)
+    g = _inputs(want.shape, seed=2)
+    dx, dw = jax.vjp(conv, x, w)[1](g)
+    np.testing.assert_allclose(dw, _np_conv_kernel_grad(x64, np.float64(g), k, (1, 1), pads),
+                               atol=1e-4)
+    padded = lambda x: lax.conv_general_dilated(  # the input gradient through lax.pad
+        lax.pad(x, 0.0, [(0, 0, 0), (*pads[0], 0), (*pads[1], 0), (0, 0, 0)]), w, (1, 1),
+        'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    np.testing.assert_allclose(dx, jax.vjp(padded, x)[1](g)[0], atol=1e-4)
+
   def test_layers_on_a_hand_checked_case(self):
     # One channel, 2x2 input, 2x2 kernel K, stride 2, 'VALID' (lax pads the dilated input
     # by 1 on each side): the transposed convolution tiles x[i, j] * flip(K) into disjoint
@@ -578,6 +602,27 @@ class NumpyReferenceTest(chex.TestCase):
                                     .astype(jnp.float32)))(x)
     self.assertEqual(dx.dtype, jnp.bfloat16)
     np.testing.assert_array_equal(np.float32(dx), 0.0)
+    # A bfloat16 transposed convolution whose kernel is smaller than its stride (the
+    # phases without a tap are zeros): bfloat16, as Flax's, and the same values.
+    x = _inputs((2, 3, 3, 8)).astype(jnp.bfloat16)
+    ours, flax_op = (cls(8, (1, 1), strides=(2, 2), dtype=jnp.bfloat16, **kw) for cls, kw in
+                     ((layers.ConvTranspose, {'impl': 'fast'}), (nn.ConvTranspose, {})))
+    params = flax_op.init(jax.random.key(0), x)
+    got, want = ours.apply(params, x), flax_op.apply(params, x)
+    self.assertEqual((got.shape, got.dtype), (want.shape, jnp.bfloat16))
+    np.testing.assert_allclose(np.float32(got), np.float32(want), atol=0.02, rtol=0.02)
+
+  def test_an_empty_output_has_the_promoted_dtype_of_a_full_one(self):
+    # patch_conv and shift_conv promote mixed operands (jnp.einsum's rule); an empty output
+    # has the dtype a non-empty one has.
+    x = _inputs((1, 2, 2, 3)).astype(jnp.bfloat16)
+    for fn, c_out in ((layers.patch_conv, 8), (layers.shift_conv, 2)):
+      w = _inputs((3, 3, 3, c_out))
+      full = fn(x, w, (1, 1), ((1, 1), (1, 1)))
+      empty = fn(x, w, (1, 1), ((0, 0), (0, 0)))  # 'VALID': a 3x3 kernel on 2x2
+      self.assertEqual((full.dtype, empty.dtype, empty.shape),
+                       (jnp.float32, jnp.float32, (1, 0, 0, c_out)), fn.__name__)
+      self.assertEqual(layers.conv(x, w, (1, 1), 'VALID', impl='fast').dtype, jnp.float32)
 
   def test_large_planes_take_the_xla_op(self):
     # The layer passes N * H * W of its input (leading batch axes included) to conv_path.
@@ -744,6 +789,22 @@ class FunctionalConvTest(chex.TestCase):
     want = _np_conv(x.astype(np.float64), w.astype(np.float64), strides, pads)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
+  @parameterized.product(kernel=[(2, 3), (3, 2), (1, 4)],
+                         case=[((2, 5), (1, 1), 'patch'), ((6, 2), (1, 1), 'shift'),
+                               ((6, 2), (2, 1), 'shift'), ((6, 5), (2, 3), 'strided'),
+                               ((6, 5), (1, 1), 'stride1')])
+  def test_non_square_kernels_on_every_path(self, kernel, case):
+    (c_in, c_out), strides, path = case
+    self.assertEqual(layers.conv_path(c_in, c_out, kernel, strides), path)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 7, 6, c_in)).astype(np.float32)
+    w = rng.standard_normal((*kernel, c_in, c_out)).astype(np.float32)
+    pads = ((1, 0), (2, 1))
+    got = jax.jit(functools.partial(layers.conv, strides=strides, padding=pads,
+                                    impl='fast'))(x, w)
+    want = _np_conv(x.astype(np.float64), w.astype(np.float64), strides, pads)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
   def test_same_padding_and_bad_impl(self):
     x = jnp.asarray(np.random.default_rng(1).standard_normal((1, 5, 5, 3)), jnp.float32)
     w = jnp.ones((3, 3, 3, 4))
@@ -791,6 +852,15 @@ class UpsampleConvTest(chex.TestCase):
     got = self.variant(functools.partial(layers.upsample_conv, padding=padding,
                                          impl=impl))(x, w)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+class UpsampleNearestTest(chex.TestCase):
+
+  @parameterized.parameters(1, 2, 3)
+  def test_each_pixel_becomes_a_factor_by_factor_block(self, factor):
+    x = np.random.default_rng(0).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    want = np.kron(x, np.ones((1, factor, factor, 1), np.float32))
+    np.testing.assert_array_equal(layers.upsample_nearest(jnp.asarray(x), factor), want)
 
 
 def _np_avg_pool(z):

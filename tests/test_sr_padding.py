@@ -85,6 +85,10 @@ class ValidRegionTest(chex.TestCase, parameterized.TestCase):
     with layers.valid_region(5, 5, 8, 8), self.assertRaisesRegex(
         ValueError, r'input of 4x4 is not a whole multiple of the 8x8 padded image'):
       layers.conv(layers.conv(x, kernel, strides=(2, 2)), kernel)
+    # The width alone not a multiple (the rows are): refused too, not masked at a guess.
+    with layers.valid_region(4, 3, 8, 4), self.assertRaisesRegex(
+        ValueError, r'input of 8x6 is not a whole multiple of the 8x4 padded image'):
+      layers.conv(jnp.ones((1, 8, 6, 4)), kernel)
 
 
 def _window_sums(ones: np.ndarray) -> np.ndarray:

@@ -178,6 +178,7 @@ class LayerSelectionTest(chex.TestCase):
     for layer, side in (('conv1_1', 1), ('relu2_2', 2), ('conv3_4', 4), ('relu4_1', 8),
                         ('conv5_4', 16)):
       self.assertEqual(vgg.min_side([layer, 'conv1_1']), side)
+      self.assertEqual(vgg.min_side(['conv1_1', layer]), side)  # the deepest, in any order
       out = apply([layer], self.variables, self.images[:, :side, :side + 3])[layer]
       chex.assert_shape(out, (2, 1, 1 + 3 // side, vgg._CHANNELS[int(layer[4]) - 1]))
       if side > 1:  # one pixel fewer: an empty map, whose mean is NaN
@@ -195,6 +196,9 @@ class LayerSelectionTest(chex.TestCase):
                                                                   self.images[:1, :8, :8])
     kernel = params['params']['conv3_1']['kernel']  # [3, 3, 128, 256]
     self.assertAlmostEqual(float(jnp.std(kernel)), np.sqrt(2 / (256 * 9)), delta=0.001)
+    # A normal, not a truncated one: of 294,912 weights about 0.27 % lie beyond 3 std.
+    beyond = float(jnp.mean(jnp.abs(kernel) > 3 * np.sqrt(2 / (256 * 9))))
+    self.assertAlmostEqual(beyond, 0.0027, delta=0.0005)
     np.testing.assert_array_equal(params['params']['conv3_1']['bias'], 0)
 
 
