@@ -133,6 +133,15 @@ class ReferenceTest(parameterized.TestCase):
       (oh, ow), sh, sw = output_shape, output_shape[0] / 9, output_shape[1] / 7
     np.testing.assert_allclose(out, _loop_resize(img, oh, ow, sh, sw), rtol=0, atol=1e-12)
 
+  @parameterized.parameters((3, 0.25), (2, 0.2), (1, 0.5), (3, 0.1))
+  def test_a_kernel_wider_than_twice_the_image_reflects_again(self, n, scale):
+    # At 1 / scale >= n / 2 the widened kernel reaches past the mirrored copy: MATLAB's
+    # aux = [1:n, n:-1:1] indexed modulo 2n, as _taps does.
+    img = np.arange(n * 2 * 1, dtype=np.float64).reshape(n, 2, 1) ** 2
+    oh = math.ceil(scale * n)
+    out = bicubic.imresize(img, output_shape=(oh, 2))
+    np.testing.assert_allclose(out, _loop_resize(img, oh, 2, oh / n, 1.0), rtol=0, atol=1e-12)
+
   def test_matches_per_pixel_loop_without_antialiasing(self):
     img = np.random.default_rng(1).normal(size=(12, 9, 1))
     out = bicubic.imresize(img, 0.5, antialiasing=False)
@@ -191,6 +200,10 @@ class ShapeAndErrorTest(parameterized.TestCase):
       ('nan_size', np.zeros((4, 4, 1)), {'output_shape': (np.nan, 2)}, 'output_shape'),
       ('bad_size', np.zeros((4, 4, 1)), {'output_shape': (0, 3)}, 'output_shape'),
       ('bad_size_len', np.zeros((4, 4, 1)), {'output_shape': (3,)}, 'output_shape'),
+      ('fractional_size', np.zeros((4, 4, 1)), {'output_shape': (2.5, 3)}, 'output_shape'),
+      ('rank_5', np.zeros((1, 1, 4, 4, 1)), {'scale': 2}, r'\[N, H, W, C\]; got shape'),
+      ('no_rows', np.zeros((0, 4, 1)), {'output_shape': (2, 2)}, 'at least one pixel'),
+      ('no_columns', np.zeros((2, 4, 0, 1)), {'scale': 2}, 'at least one pixel'),
   )
   def test_bad_input(self, images, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):

@@ -155,6 +155,8 @@ def _np_trunk(p, s, x, slope, norm):
     return _spectral(w, s[f'SpectralNorm_{i}'][f'{name}/kernel/u']) if norm == 'spectral' else w
 
   def normalize(h, i):
+    if norm == 'layer':  # each position over its channels
+      return _ln(h, p[f'LayerNorm_{i}'], -1)
     return _bn(h, p[f'BatchNorm_{i}'], s[f'BatchNorm_{i}']) if norm == 'batch' else h
 
   h = _lrelu(_conv(x, kernel('Conv_0', 0), 2, SAME_4X4_S2) + p['Conv_0']['bias'], slope)
@@ -402,25 +404,45 @@ class ConditionalReferenceTest(chex.TestCase):
       self.assertGreater(np.max(np.abs(np.sum(embed[self.y] * phi, -1))), 0.1)
     _close(out, want)
 
-  def test_acgan_discriminator(self):
-    """BN trunk (lReLU 0.2), then Dense 1 (adversarial logit) and Dense K (class logits)."""
-    _, d = models.get('acgan', discriminator={'num_classes': K, 'width': 4, 'hidden': 8})
+  @parameterized.parameters('batch', 'spectral')
+  def test_acgan_discriminator(self, norm):
+    """The trunk (lReLU 0.2), then Dense 1 (adversarial logit) and Dense K (class logits);
+    with spectral normalization every layer's kernel divided by its sigma, the heads' too."""
+    _, d = models.get('acgan', discriminator={'num_classes': K, 'width': 4, 'hidden': 8,
+                                              'norm': norm})
     v = _randomize(_init(d, self.x))
     p, s = _float64(v)['params'], _float64(v)['batch_stats']
-    phi = _np_trunk(p['trunk'], s['trunk'], self.x.astype(np.float64), 0.2, 'batch')
-    want = (_dense(phi, p['adv'])[:, 0], {'class_logits': _dense(phi, p['cls'])})
+    phi = _np_trunk(p['trunk'], s['trunk'], self.x.astype(np.float64), 0.2, norm)
+    kernels = {name: p[name]['kernel'] for name in ('adv', 'cls')}
+    if norm == 'spectral':
+      kernels = {name: _spectral(w, s[f'SpectralNorm_{i}'][f'{name}/kernel/u'])
+                 for i, (name, w) in enumerate(kernels.items())}
+    want = (_dense(phi, p['adv'], kernels['adv'])[:, 0],
+            {'class_logits': _dense(phi, p['cls'], kernels['cls'])})
     _close(_forward(d, v, self.x), want)
 
-  def test_infogan_discriminator(self):
-    """BN trunk (lReLU 0.1); logit Dense 1 (phi); Q: Dense, BN, lReLU, then both heads."""
+  @parameterized.parameters('batch', 'spectral', 'layer')
+  def test_infogan_discriminator(self, norm):
+    """The trunk (lReLU 0.1); logit Dense 1 (phi); Q: Dense, the norm (BN or LayerNorm;
+    spectral: every kernel over its sigma), lReLU, then both heads."""
     _, d = models.get('infogan', discriminator={'num_categories': K, 'num_continuous': 2,
-                                                'width': 4, 'hidden': 8, 'q_hidden': 6})
+                                                'width': 4, 'hidden': 8, 'q_hidden': 6,
+                                                'norm': norm})
     v = _randomize(_init(d, self.x))
-    p, s = _float64(v)['params'], _float64(v)['batch_stats']
-    phi = _np_trunk(p['trunk'], s['trunk'], self.x.astype(np.float64), 0.1, 'batch')
-    q = _lrelu(_bn(_dense(phi, p['q_hidden']), p['BatchNorm_0'], s['BatchNorm_0']), 0.1)
-    want = (_dense(phi, p['adv'])[:, 0], {'categorical_logits': _dense(q, p['q_categorical']),
-                                           'continuous_mean': _dense(q, p['q_continuous'])})
+    p, s = _float64(v)['params'], _float64(v).get('batch_stats', {})
+    phi = _np_trunk(p['trunk'], s.get('trunk'), self.x.astype(np.float64), 0.1, norm)
+    names = ('q_hidden', 'q_categorical', 'q_continuous', 'adv')  # in the order of use
+    kernels = {name: p[name]['kernel'] for name in names}
+    if norm == 'spectral':
+      kernels = {name: _spectral(w, s[f'SpectralNorm_{i}'][f'{name}/kernel/u'])
+                 for i, (name, w) in enumerate(kernels.items())}
+    q = _dense(phi, p['q_hidden'], kernels['q_hidden'])
+    q = (_bn(q, p['BatchNorm_0'], s['BatchNorm_0']) if norm == 'batch' else
+         _ln(q, p['LayerNorm_0'], -1) if norm == 'layer' else q)
+    q = _lrelu(q, 0.1)
+    want = (_dense(phi, p['adv'], kernels['adv'])[:, 0],
+            {'categorical_logits': _dense(q, p['q_categorical'], kernels['q_categorical']),
+             'continuous_mean': _dense(q, p['q_continuous'], kernels['q_continuous'])})
     _close(_forward(d, v, self.x), want)
 
   def test_infogan_generator(self):
