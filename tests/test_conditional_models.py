@@ -225,6 +225,15 @@ class ConditionalModelsTest(chex.TestCase):
       cond.ConditionalGenerator(0).init(key, Z_IN, Y_IN)
     with self.assertRaisesRegex(ValueError, r'ACGANDiscriminator needs num_classes > 0; got 0'):
       cond.ACGANDiscriminator(0).init(key, X_IN)
+    # No continuous code (num_continuous >= 0): a generator of categorical codes alone, and
+    # a Q head of no means.
+    codes = {'categorical': Y_IN, 'continuous': jnp.zeros((B, 0))}
+    g = cond.InfoGANGenerator(K, num_continuous=0, width=4, hidden=8)
+    chex.assert_shape(g.apply(g.init(key, Z_IN, codes), Z_IN, codes, train=False,
+                              mutable=False), (B, 28, 28, 1))
+    d = cond.InfoGANDiscriminator(K, num_continuous=0, width=4, hidden=8, q_hidden=6)
+    _, heads = d.apply(d.init(key, X_IN), X_IN, train=False)
+    chex.assert_shape(heads['continuous_mean'], (B, 0))
 
   @parameterized.parameters('cgan_g_cbn', 'concat_layer_d', 'acgan_d', 'infogan_g', 'infogan_d')
   def test_bfloat16_computation(self, name):

@@ -112,6 +112,10 @@ class ModelsTest(chex.TestCase):
                                 "distribution='normal', in_axis=(0, 1), out_axis=2)")
     k = np.asarray(init(jax.random.key(4), (8, 16, 200)))  # fan_in = 8 * 16
     np.testing.assert_allclose(k.std(), np.sqrt(2.0 / 128), rtol=0.05)
+    # A number for an initializer (a stddev meant as normal(stddev=0.02)) is refused by
+    # name, not passed on to fail inside Flax.
+    with self.assertRaisesRegex(ValueError, 'Cannot read 0.02: write a name as a string'):
+      initializers.resolve(0.02)
 
   def test_each_initializer_name_draws_its_distribution(self):
     """Every registered name against its closed form on a [400, 100] kernel (fan_in 400,
@@ -194,6 +198,9 @@ class ModelsTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'MLPGenerator needs noise z of shape \[B, z_dim\]; '
                                 r'got shape \(4,\)'):
       g.init(key, jnp.zeros(4), train=False)
+    with self.assertRaisesRegex(ValueError, r'MLPGenerator needs noise z of shape \[B, z_dim\]; '
+                                r'got shape \(4, 1, 8\)'):
+      g.init(key, jnp.zeros((4, 1, 8)), train=False)
     with self.assertRaisesRegex(ValueError, r'MLPDiscriminator needs samples x of shape '
                                 r'\[B, \.\.\.\] \(at least 2 axes\); got shape \(4,\)'):
       d.init(key, jnp.zeros(4), train=False)
@@ -270,6 +277,11 @@ class MixturesTest(chex.TestCase):
     self.assertTrue(np.all(np.abs(counts / len(x) - 1 / k) < 0.01))
     resid = x - means[nearest]
     np.testing.assert_allclose(resid.std(0), [std, std], rtol=0.05)
+    # The two coordinates' noise independent (covariance std^2 I), and the modes drawn
+    # independently of each other: a mode's successor is any mode, equally often.
+    self.assertLess(abs(np.corrcoef(resid.T)[0, 1]), 0.03)
+    pairs = np.bincount(nearest[:-1] * k + nearest[1:], minlength=k * k) / (len(x) - 1)
+    self.assertLess(np.abs(pairs - 1 / k ** 2).max(), 0.8 / k ** 2)
 
   def test_celeba_faces_are_the_centre_140_pixel_square(self):
     # CelebA's 218 x 178 images: the usual 140 x 140 centre crop, then resizing.

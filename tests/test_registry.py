@@ -56,7 +56,8 @@ class ValuesTest(chex.TestCase):
 
   def test_numpy_bools_and_numeric_arrays_are_taken(self):
     for kwargs in ({'flag': np.True_}, {'flag': True}, {'a': jnp.asarray(2)},
-                   {'a': np.uint8(3)}, {'a': jnp.asarray(2.5)}, {'mode': 'mse'}):
+                   {'a': np.uint8(3)}, {'a': jnp.asarray(2.5)}, {'mode': 'mse'},
+                   {'a': np.asarray(2, np.uint8)}, {'a': jnp.asarray(2, jnp.uint16)}):
       registry.check_values('scaled', _scaled, kwargs, skip=1)  # no error
 
   def test_a_non_finite_value_is_taken_where_the_default_is_one(self):

@@ -277,6 +277,22 @@ class ResNetModelsTest(chex.TestCase):
       ResNetGenerator(ngf=16).init(key, jnp.zeros((1, 2, 8)))
     with self.assertRaisesRegex(ValueError, r'divisible by 4; got \(1, 30, 30, 3\)'):
       ResNetDiscriminator(ndf=16).init(key, jnp.zeros((1, 30, 30, 3)))
+    with self.assertRaisesRegex(ValueError, r'divisible by 4; got \(1, 32, 30, 3\)'):
+      ResNetDiscriminator(ndf=16).init(key, jnp.zeros((1, 32, 30, 3)))  # the width alone
+
+  def test_a_dblock_on_its_own_keeps_mimicry_s_widths(self):
+    # Used directly (not inside ResNetDiscriminator, whose blocks keep their width): c1 maps
+    # to the input's width, c2 to out_channels, and a width change takes the 1x1 shortcut
+    # even without downsampling.
+    from jaxgan.models.resnet import DBlock
+    x = jax.random.normal(_key(1), (1, 8, 8, 8))
+    for downsample in (False, True):
+      block = DBlock(16, downsample=downsample, spectral_norm=False)
+      v = block.init(_key(0), x)
+      shapes = {k: p['kernel'].shape for k, p in v['params'].items()}
+      self.assertEqual(shapes, {'c1': (3, 3, 8, 8), 'c2': (3, 3, 8, 16), 'c_sc': (1, 1, 8, 16)})
+      chex.assert_shape(block.apply(v, x), (1, 4 if downsample else 8, 4 if downsample else 8,
+                                            16))
 
   def test_attention_gamma_starts_at_zero(self):
     s = _setup('sagan')
