@@ -142,6 +142,14 @@ class Float64Test(chex.TestCase):
       value = auxiliary.gaussian_nll(jnp.asarray(x), jnp.asarray(mean), jnp.asarray(log_std))
       self.assertEqual(value.dtype, jnp.float64)
       np.testing.assert_allclose(value, np_gaussian_nll(x, mean, log_std), rtol=1e-12)
+      # float32 heads keep float32 under x64 too (the information loss starts from a
+      # float32 zero, which float64 inputs promote).
+      logits, labels = _logits(23)
+      for dtype in (jnp.float32, jnp.float64):
+        value = auxiliary.infogan_information_loss(
+            {'categorical_logits': jnp.asarray(logits, dtype)}, {'categorical': labels})
+        self.assertEqual(value.dtype, dtype)
+        np.testing.assert_allclose(value, np_ce(logits, labels), rtol=1e-5)
 
 
 class GaussianNLLTest(chex.TestCase):

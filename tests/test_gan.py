@@ -201,7 +201,7 @@ class TrainStepTest(chex.TestCase):
         return nn.Dense(1)(h)[:, 0], {'class_logits': nn.Dense(k_classes)(h)}
     aug = lambda x, k: 2.0 * x + jax.random.uniform(k, x.shape)  # a stand-in T
     gan = _gan(generator=Generator(), discriminator=Critic(), g_optimizer=optax.sgd(0.1),
-               d_optimizer=optax.sgd(0.1), augment=aug,
+               d_optimizer=optax.sgd(0.1), augment=aug, adversarial_weight=0.4,
                auxiliary=auxiliary.get('acgan', weight=0.7),
                latent=gan_lib.Latent(conditioning='generator_labels', z_dim=Z,
                                      num_classes=k_classes))
@@ -244,7 +244,8 @@ class TrainStepTest(chex.TestCase):
         f, f_heads = D.apply({'params': d_params}, aug(G.apply({'params': p}, z2, y2),
                                                        t_key(g_kfake)))
         adversarial, aux = jnp.mean(jax.nn.softplus(-f)), 0.7 * ce(f_heads['class_logits'], y2)
-        return adversarial + aux, (adversarial, aux)
+        # adversarial_weight weights the objective's term alone, not the class term.
+        return 0.4 * adversarial + aux, (adversarial, aux)
       (_, (g_adv, g_aux)), grad = jax.value_and_grad(g_loss, has_aux=True)(state.g_params)
       return d_params, sgd(state.g_params, grad), (d_adv, d_aux, g_adv, g_aux)
     d_params, g_params, (d_adv, d_aux, g_adv, g_aux) = by_hand(state, batch, key)
@@ -352,6 +353,24 @@ class TrainStepTest(chex.TestCase):
     want = losses.get('rsgan').generator_loss(jnp.asarray(real_logits, jnp.float32),
                                               jnp.zeros(B))
     np.testing.assert_allclose(metrics['g_loss'], want, rtol=1e-5)
+    # R2 (Mescheder et al. eq. 10) at the fakes' own labels: mean_i ||W[y_fake_i]||^2, with
+    # and without DiffAugment (here the identity on 1x1 images of 2 channels).
+    class LabelledImages(nn.Module):
+      @nn.compact
+      def __call__(self, x, y, train=True):
+        w = self.param('w', nn.initializers.normal(1.0), (k, 2))
+        return jnp.sum(x.reshape(x.shape[0], 2) * w[y], -1)
+    w = np.float32([[1, 0], [3, 4], [0, 2]])
+    fake_y = jnp.asarray([1, 2, 1, 1] * (B // 4), jnp.int32)
+    want = np.mean(np.sum(w[np.asarray(fake_y)] ** 2, -1))
+    for aug in (None, lambda x, key: x):
+      labelled = _gan(discriminator=LabelledImages(), penalty=penalties.get('r2'),
+                      augment=aug, latent=gan_lib.Latent(conditioning='labels', z_dim=Z,
+                                                             num_classes=k))
+      got = gan_lib._penalty(labelled, {'w': jnp.asarray(w)}, {},
+                             _real(1)[0].reshape(B, 1, 1, 2), jnp.zeros((B, 1, 1, 2)),
+                             jnp.zeros(B, jnp.int32), fake_y, jax.random.key(5))
+      np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=str(aug))
 
   def test_n_critic_runs_one_update_per_real_batch(self):
     gan2 = _gan(n_critic=2, objective=losses.get('wasserstein'))

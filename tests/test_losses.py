@@ -375,6 +375,22 @@ class RegistryTest(chex.TestCase):
       with self.assertRaisesRegex(ValueError, rf'Label {name} must be a scalar or of shape '
                                   rf'\({len(r)},\).*got shape {shape}'):
         (obj.generator_loss if name == 'c' else obj.discriminator_loss)(r, f)
+    # Real and fake batches of different sizes: each label has its own side's shape.
+    a = np.float32([0.1, -0.2])
+    got = losses.get('least_squares', a=a, b=b).discriminator_loss(r, f[:2])
+    np.testing.assert_allclose(got, 0.5 * ((r - b) ** 2).mean() + 0.5 * ((f[:2] - a) ** 2).mean(),
+                               rtol=1e-5)
+    with self.assertRaisesRegex(ValueError, r'Label a must be a scalar or of shape \(2,\)'):
+      losses.get('least_squares', a=b).discriminator_loss(r, f[:2])
+
+  def test_a_numpy_float64_hyperparameter_promotes_bfloat16_logits_to_float32(self):
+    # JAX's promotion, as the module docstring says: a Python number is weakly typed (the
+    # logits keep bfloat16), a NumPy float64 is not (float32 without x64).
+    r, f = (jnp.asarray(v, jnp.bfloat16) for v in _logits(3, scale=1.0))
+    for scale, dtype in ((0.5, jnp.bfloat16), (np.float64(0.5), jnp.float32)):
+      obj = losses.get('least_squares', scale=scale)
+      self.assertEqual(jax.jit(obj.discriminator_loss)(r, f).dtype, dtype, scale)
+      self.assertEqual(jax.jit(obj.generator_loss)(r, f).dtype, dtype, scale)
 
   def test_general_form(self):
     # D maximizes E g(r) + E g(-f): g = -softplus(-t) (minimax), t (WGAN), -relu(1-t) (hinge).
