@@ -77,7 +77,7 @@ def spec_name(spec: Any) -> str | None:
   ``None`` for what :func:`parse_spec` cannot read (left to the registry, which says why)."""
   try:
     return parse_spec(spec)[0] if isinstance(spec, str) else None
-  except ValueError:
+  except (ValueError, ArgumentError):  # ArgumentError: a keyword given twice
     return None
 
 

@@ -171,7 +171,7 @@ class LookupTest(chex.TestCase):
   def test_spec_name(self):
     for spec in ('none', ' none', 'none()', 'none(a=1)'):
       self.assertEqual(registry.spec_name(spec), 'none', spec)
-    for spec in ('none(1)', 'none(a=x)', 3, None):  # unreadable: left to the registry
+    for spec in ('none(1)', 'none(a=x)', 'none(a=1, a=2)', 3, None):  # left to the registry
       self.assertIsNone(registry.spec_name(spec), spec)
 
 
