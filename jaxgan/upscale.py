@@ -84,8 +84,10 @@ def num_tiles(shape: tuple[int, int], tile: int, margin: int) -> int:
 
 def default_tile(margin: int) -> int:
   """``launch.upscale``'s tile side for ``margin``: ``max(128, 2 * margin)`` input pixels.
-  A window then computes at most 4x its tile's pixels ((t + 2m)^2 / t^2 at t = 2m), and a
-  small margin still gets tiles large enough to keep the per-window overhead low."""
+  A full tile's window then computes at most 4x its pixels ((t + 2m)^2 / t^2 at t = 2m),
+  and a small margin still gets tiles large enough to keep the per-window overhead low.
+  A short last tile costs a whole window (:func:`upscale` moves it inwards), so a side
+  just over one window's costs up to about 3x per axis."""
   return max(128, 2 * margin)
 
 

@@ -188,7 +188,7 @@ class BroadcastParameterGradientTest(chex.TestCase):
                              (mixed.PReLU(negative_slope_init=0.1),
                               nn.PReLU(negative_slope_init=0.1))):
       v = flax_layer.init(jax.random.key(0), x)
-      chex.assert_trees_all_equal(ours.init(jax.random.key(0), x), v)  # the same draws
+      chex.assert_trees_all_equal(ours.init(jax.random.key(0), x), v)  # same initial values
       chex.assert_trees_all_equal(ours.apply(v, x), flax_layer.apply(v, x))
       chex.assert_trees_all_equal(jax.grad(lambda p, m=ours: m.apply(p, x).sum())(v),
                                   jax.grad(lambda p, m=flax_layer: m.apply(p, x).sum())(v))

@@ -133,14 +133,15 @@ class ReferenceTest(parameterized.TestCase):
       (oh, ow), sh, sw = output_shape, output_shape[0] / 9, output_shape[1] / 7
     np.testing.assert_allclose(out, _loop_resize(img, oh, ow, sh, sw), rtol=0, atol=1e-12)
 
-  @parameterized.parameters((3, 0.25), (2, 0.2), (1, 0.5), (3, 0.1))
+  @parameterized.parameters((3, 0.25), (2, 0.2), (5, 0.3), (3, 0.1), (4, 0.7))
   def test_a_kernel_wider_than_twice_the_image_reflects_again(self, n, scale):
-    # At 1 / scale >= n / 2 the widened kernel reaches past the mirrored copy: MATLAB's
-    # aux = [1:n, n:-1:1] indexed modulo 2n, as _taps does.
-    img = np.arange(n * 2 * 1, dtype=np.float64).reshape(n, 2, 1) ** 2
-    oh = math.ceil(scale * n)
-    out = bicubic.imresize(img, output_shape=(oh, 2))
-    np.testing.assert_allclose(out, _loop_resize(img, oh, 2, oh / n, 1.0), rtol=0, atol=1e-12)
+    # The widened kernel (4 / scale taps) reaches past the mirrored copy of an axis of n
+    # pixels when 4 / scale > 2 n (all but the last case): MATLAB's aux = [1:n, n:-1:1]
+    # indexed modulo 2n, as _taps does.
+    img = (np.arange(n * (n + 1), dtype=np.float64).reshape(n, n + 1, 1) % 7) ** 2
+    out = bicubic.imresize(img, scale)
+    want = _loop_resize(img, math.ceil(scale * n), math.ceil(scale * (n + 1)), scale, scale)
+    np.testing.assert_allclose(out, want, rtol=0, atol=1e-12)
 
   def test_matches_per_pixel_loop_without_antialiasing(self):
     img = np.random.default_rng(1).normal(size=(12, 9, 1))
@@ -202,8 +203,8 @@ class ShapeAndErrorTest(parameterized.TestCase):
       ('bad_size_len', np.zeros((4, 4, 1)), {'output_shape': (3,)}, 'output_shape'),
       ('fractional_size', np.zeros((4, 4, 1)), {'output_shape': (2.5, 3)}, 'output_shape'),
       ('rank_5', np.zeros((1, 1, 4, 4, 1)), {'scale': 2}, r'\[N, H, W, C\]; got shape'),
-      ('no_rows', np.zeros((0, 4, 1)), {'output_shape': (2, 2)}, 'at least one pixel'),
-      ('no_columns', np.zeros((2, 4, 0, 1)), {'scale': 2}, 'at least one pixel'),
+      ('no_rows', np.zeros((0, 4, 1)), {'output_shape': (2, 2)}, 'at least one row and one'),
+      ('no_columns', np.zeros((2, 4, 0, 1)), {'scale': 2}, 'at least one row and one'),
   )
   def test_bad_input(self, images, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):

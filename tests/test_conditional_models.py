@@ -225,7 +225,7 @@ class ConditionalModelsTest(chex.TestCase):
       cond.ConditionalGenerator(0).init(key, Z_IN, Y_IN)
     with self.assertRaisesRegex(ValueError, r'ACGANDiscriminator needs num_classes > 0; got 0'):
       cond.ACGANDiscriminator(0).init(key, X_IN)
-    # No continuous code (num_continuous >= 0): a generator of categorical codes alone, and
+    # No continuous code (num_continuous=0): a generator of categorical codes alone, and
     # a Q head of no means.
     codes = {'categorical': Y_IN, 'continuous': jnp.zeros((B, 0))}
     g = cond.InfoGANGenerator(K, num_continuous=0, width=4, hidden=8)

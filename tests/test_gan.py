@@ -353,8 +353,13 @@ class TrainStepTest(chex.TestCase):
     want = losses.get('rsgan').generator_loss(jnp.asarray(real_logits, jnp.float32),
                                               jnp.zeros(B))
     np.testing.assert_allclose(metrics['g_loss'], want, rtol=1e-5)
-    # R2 (Mescheder et al. eq. 10) at the fakes' own labels: mean_i ||W[y_fake_i]||^2, with
-    # and without DiffAugment (here the identity on 1x1 images of 2 channels).
+
+  def test_r2_of_a_labelled_critic_takes_the_fakes_labels(self):
+    # R2 (Mescheder et al. eq. 10) of D(x, y) = x . W[y] at the fakes' own labels:
+    # mean_i ||W[y_fake_i]||^2, with and without DiffAugment (here the identity on 1x1
+    # images of 2 channels); the real labels (all 0) would give ||W[0]||^2 = 1.
+    k = 3
+
     class LabelledImages(nn.Module):
       @nn.compact
       def __call__(self, x, y, train=True):
@@ -366,7 +371,7 @@ class TrainStepTest(chex.TestCase):
     for aug in (None, lambda x, key: x):
       labelled = _gan(discriminator=LabelledImages(), penalty=penalties.get('r2'),
                       augment=aug, latent=gan_lib.Latent(conditioning='labels', z_dim=Z,
-                                                             num_classes=k))
+                                                         num_classes=k))
       got = gan_lib._penalty(labelled, {'w': jnp.asarray(w)}, {},
                              _real(1)[0].reshape(B, 1, 1, 2), jnp.zeros((B, 1, 1, 2)),
                              jnp.zeros(B, jnp.int32), fake_y, jax.random.key(5))

@@ -385,9 +385,10 @@ class RegistryTest(chex.TestCase):
 
   def test_a_numpy_float64_hyperparameter_promotes_bfloat16_logits_to_float32(self):
     # JAX's promotion, as the module docstring says: a Python number is weakly typed (the
-    # logits keep bfloat16), a NumPy float64 is not (float32 without x64).
+    # logits keep bfloat16), a NumPy float64 is not (float32 without x64, float64 with).
     r, f = (jnp.asarray(v, jnp.bfloat16) for v in _logits(3, scale=1.0))
-    for scale, dtype in ((0.5, jnp.bfloat16), (np.float64(0.5), jnp.float32)):
+    for scale, dtype in ((0.5, jnp.bfloat16),
+                         (np.float64(0.5), jax.dtypes.canonicalize_dtype(np.float64))):
       obj = losses.get('least_squares', scale=scale)
       self.assertEqual(jax.jit(obj.discriminator_loss)(r, f).dtype, dtype, scale)
       self.assertEqual(jax.jit(obj.generator_loss)(r, f).dtype, dtype, scale)

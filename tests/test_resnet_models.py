@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from jaxgan.models.resnet import ResNetDiscriminator, ResNetGenerator
+from jaxgan.models.resnet import DBlock, ResNetDiscriminator, ResNetGenerator
 from tests.test_blocks import assert_running_statistics_move_a_tenth
 
 
@@ -284,7 +284,6 @@ class ResNetModelsTest(chex.TestCase):
     # Used directly (not inside ResNetDiscriminator, whose blocks keep their width): c1 maps
     # to the input's width, c2 to out_channels, and a width change takes the 1x1 shortcut
     # even without downsampling.
-    from jaxgan.models.resnet import DBlock
     x = jax.random.normal(_key(1), (1, 8, 8, 8))
     for downsample in (False, True):
       block = DBlock(16, downsample=downsample, spectral_norm=False)

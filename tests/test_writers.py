@@ -523,7 +523,7 @@ class PicturesTest(chex.TestCase):
     self.assertEqual(titles, ['ring8 (1 non-finite not drawn) (2 outside the view)'])
     # A sample on the view's edge is in it; modes all at the origin get the view [-1, 1].
     with warnings.catch_warnings():
-      warnings.simplefilter('error')  # nothing outside, nothing warned
+      warnings.simplefilter('error', UserWarning)  # nothing outside, nothing warned
       self.assertEqual(_scatter_titles(np.array([[3.0, -3.0], [-3.0, 0.0]]), modes, 'a'),
                        ['a'])
       self.assertEqual(_scatter_titles(np.array([[0.1, -1.0]]), np.zeros((2, 2)), 'b'), ['b'])

@@ -116,9 +116,9 @@ def imresize(images: np.ndarray, scale: float | None = None,
     The resized images, same rank and dtype as ``images`` (computed in float64).
 
   Raises:
-    ValueError: on a rank other than 3 or 4, an image of no pixels, a non-float dtype,
-      non-finite values, both or neither of ``scale`` and ``output_shape``, or a
-      non-positive scale or size.
+    ValueError: on a rank other than 3 or 4, an image of no rows or no columns, a
+      non-float dtype, non-finite values, both or neither of ``scale`` and
+      ``output_shape``, or a non-positive scale or size.
 
   References:
     Keys, IEEE TASSP 1981; MATLAB ``imresize``; Ledig et al., CVPR 2017 (LR inputs made by
@@ -133,7 +133,7 @@ def imresize(images: np.ndarray, scale: float | None = None,
   check_finite(images, 'images')
   in_h, in_w = images.shape[-3:-1]
   if not in_h or not in_w:  # nothing to resize from (the scales out / in are undefined)
-    raise ValueError(f'images must have at least one pixel on a side; got shape '
+    raise ValueError(f'images must have at least one row and one column; got shape '
                      f'{images.shape}.')
   if (scale is None) == (output_shape is None):
     raise ValueError(f'Give exactly one of scale and output_shape; got scale={scale!r}, '
