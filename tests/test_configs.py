@@ -322,6 +322,28 @@ class ConfigsTest(chex.TestCase):
       np.testing.assert_allclose(applied, [-1.0] * 2 * per_step + [-0.1] * per_step,
                                  rtol=1e-6)
 
+  def test_the_built_gan_takes_each_training_field_from_the_config(self):
+    # Each field where its own section says, not a default: a generator and a critic
+    # optimizer of their own rates (TTUR), the loss's arguments, the penalty weight, the
+    # clip and the EMA decay.
+    c = importlib.import_module('configs.toy2d').get_config()
+    c.g_optimizer = dict(name='sgd', learning_rate=1.0)
+    c.d_optimizer = dict(name='sgd', learning_rate=0.5)
+    c.loss.name, c.loss.kwargs = 'least_squares', {'a': -1.0, 'b': 1.0, 'c': 0.0}
+    c.penalty.name, c.penalty.weight = 'r1', 5.0
+    c.weight_clip, c.ema_decay = 0.01, 0.9
+    gan, _ = build.build(c)
+    self.assertEqual((gan.penalty_weight, gan.weight_clip, gan.ema_decay), (5.0, 0.01, 0.9))
+    for optimizer, rate in ((gan.g_optimizer, 1.0), (gan.d_optimizer, 0.5)):
+      params = {'w': np.zeros((), np.float32)}
+      updates, _ = optimizer.update({'w': np.ones((), np.float32)}, optimizer.init(params),
+                                    params)
+      np.testing.assert_allclose(updates['w'], -rate)
+    r, f = np.float32([0.5, 2.0]), np.float32([-0.5, 1.0])
+    np.testing.assert_allclose(gan.objective.discriminator_loss(r, f),  # Mao et al. eq. 2
+                               0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean((f + 1) ** 2))
+    np.testing.assert_allclose(gan.objective.generator_loss(r, f), 0.5 * np.mean(f ** 2))
+
   def test_a_model_that_cannot_take_the_data_is_a_config_error_at_build(self):
     c = load(['--config=configs/esrgan.py:small,offline', '--config.data.crop_size=96',
               '--config.model.discriminator.image_size=96'])

@@ -272,6 +272,15 @@ class TrainLoopTest(chex.TestCase):
       f.write('{}')
     workdir.remove_unused(users, before)
     self.assertEqual(sorted(os.listdir(users)), ['.lock', 'config.json'])
+    # In a folder that held the user's files: those stay, the run's lock goes.
+    with open(os.path.join(users, 'notes.txt'), 'w') as f:
+      f.write('mine')
+    os.remove(os.path.join(users, '.lock'))
+    os.remove(workdir.config_path(users))
+    before = workdir.entries(users)
+    lock(users)
+    workdir.remove_unused(users, before)
+    self.assertEqual(os.listdir(users), ['notes.txt'])
     made = os.path.join(self.dir, 'made')
     before = workdir.entries(made)
     self.assertIsNone(before)

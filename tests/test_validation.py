@@ -92,6 +92,7 @@ class ValidationTest(chex.TestCase):
       ('g_optimizer.learning_rate', -1.0, 'a finite number > 0'),
       ('d_optimizer.learning_rate', float('nan'), 'a finite number > 0'),
       ('penalty.weight', float('nan'), 'a finite number >= 0'),
+      ('penalty.weight', None, 'a finite number >= 0'),  # was a TypeError in float()
       ('n_critic', -1, 'an integer >= 0'),
       ('ema_decay', 1.0, r'a number in \[0, 1\)'),
       ('num_steps', -5, r'an integer >= 0 \(0 = unset/off\)'),
@@ -456,6 +457,28 @@ class ValidationTest(chex.TestCase):
     workdir.write_config(wd, small_config(n_critic=5))  # a constant rate: only a change
     self.assertEqual(workdir.check_resume_config(wd, small_config(
         n_critic=1, allow_config_change=True), step=10)[0], 'n_critic: 5 -> 1')
+
+  def test_a_changed_training_field_is_refused_on_resume(self):
+    # Fields outside RESUMABLE_FIELDS and the locations change what is trained: each named.
+    wd = tempfile.mkdtemp()
+    workdir.write_config(wd, small_config())
+    for field, old, new in (('ema_decay', 0.999, 0.99), ('weight_clip', 0.0, 0.01),
+                            ('seed', 0, 7), ('adversarial_weight', 1.0, 0.5)):
+      with self.assertRaisesRegex(validation.ConfigError, rf'{field}: {old} -> {new}'):
+        workdir.check_resume_config(wd, small_config(**{field: new}), step=10)
+
+  def test_a_run_saved_before_the_critic_layout_resumes_as_srgan(self):
+    # config.json from before SRGANDiscriminator's layout: that critic was SRGAN's.
+    wd = tempfile.mkdtemp()
+    old = esrgan.get_config('small,offline')
+    del old.model.discriminator['layout']
+    workdir.write_config(wd, old)
+    srgan_layout = esrgan.get_config('small,offline')
+    srgan_layout.model.discriminator.layout = 'srgan'
+    self.assertEqual(workdir.check_resume_config(wd, srgan_layout, step=10), [])
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"model\.discriminator\.layout: 'srgan' -> 'esrgan'"):
+      workdir.check_resume_config(wd, esrgan.get_config('small,offline'), step=10)
 
   def test_a_run_saved_before_scan_blocks_resumes_unrolled_only(self):
     # config.json of an ESRGAN run from before RRDBNet's scan_blocks: its blocks were
