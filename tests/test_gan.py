@@ -47,10 +47,10 @@ def _jit_step(gan: gan_lib.GAN):
 
 
 class _Zeros(nn.Module):
-  """A generator of zeros ``[batch, 2]`` (its parameters get gradient 0)."""
+  """A generator of zeros ``[batch, 2]`` (its parameters get gradient 0), of any labels."""
 
   @nn.compact
-  def __call__(self, z, train=True):
+  def __call__(self, z, y=None, train=True):
     return 0.0 * nn.Dense(2)(z)
 
 
@@ -61,6 +61,17 @@ class _Linear(nn.Module):
   @nn.compact
   def __call__(self, x, train=True):
     return nn.Dense(1, bias_init=nn.initializers.constant(self.bias))(x)[:, 0]
+
+
+class _Labelled(nn.Module):
+  """A labelled linear critic ``D(x, y) = x . W[y]``, ``W [num_classes, 2]``, of samples
+  ``x [batch, 2]`` or of 1x1 images of 2 channels (flattened)."""
+  num_classes: int
+
+  @nn.compact
+  def __call__(self, x, y, train=True):
+    w = self.param('w', nn.initializers.normal(1.0), (self.num_classes, 2))
+    return jnp.sum(x.reshape(x.shape[0], 2) * w[y], -1)
 
 
 class TrainStepTest(chex.TestCase):
@@ -330,18 +341,7 @@ class TrainStepTest(chex.TestCase):
     # critic frozen (SGD at rate 0). R1 at the real labels (Mescheder et al. eq. 9) is
     # ||W[0]||^2; RSGAN's generator compares D(fake, y_fake) = 0 with D(x_real, y_real).
     k = 3
-
-    class Zeros(nn.Module):
-      @nn.compact
-      def __call__(self, z, y, train=True):
-        return 0.0 * nn.Dense(2)(z)
-
-    class Labelled(nn.Module):
-      @nn.compact
-      def __call__(self, x, y, train=True):
-        w = self.param('w', nn.initializers.normal(1.0), (k, 2))
-        return jnp.sum(x * w[y], -1)
-    gan = _gan(generator=Zeros(), discriminator=Labelled(), objective=losses.get('rsgan'),
+    gan = _gan(generator=_Zeros(), discriminator=_Labelled(k), objective=losses.get('rsgan'),
                penalty=penalties.get('r1'), penalty_weight=1.0, d_optimizer=optax.sgd(0.0),
                latent=gan_lib.Latent(conditioning='labels', z_dim=Z, num_classes=k))
     state = _init_state(gan, jax.random.key(0))
@@ -359,17 +359,11 @@ class TrainStepTest(chex.TestCase):
     # mean_i ||W[y_fake_i]||^2, with and without DiffAugment (here the identity on 1x1
     # images of 2 channels); the real labels (all 0) would give ||W[0]||^2 = 1.
     k = 3
-
-    class LabelledImages(nn.Module):
-      @nn.compact
-      def __call__(self, x, y, train=True):
-        w = self.param('w', nn.initializers.normal(1.0), (k, 2))
-        return jnp.sum(x.reshape(x.shape[0], 2) * w[y], -1)
     w = np.float32([[1, 0], [3, 4], [0, 2]])
     fake_y = jnp.asarray([1, 2, 1, 1] * (B // 4), jnp.int32)
     want = np.mean(np.sum(w[np.asarray(fake_y)] ** 2, -1))
     for aug in (None, lambda x, key: x):
-      labelled = _gan(discriminator=LabelledImages(), penalty=penalties.get('r2'),
+      labelled = _gan(discriminator=_Labelled(k), penalty=penalties.get('r2'),
                       augment=aug, latent=gan_lib.Latent(conditioning='labels', z_dim=Z,
                                                          num_classes=k))
       got = gan_lib._penalty(labelled, {'w': jnp.asarray(w)}, {},
