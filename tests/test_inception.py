@@ -15,6 +15,7 @@ images prove the architecture and the preprocessing without any weights file.
 import functools
 import importlib.util
 import json
+import math
 import os
 import sys
 import tempfile
@@ -305,6 +306,46 @@ class PreprocessingAndBatchingTest(chex.TestCase):
     for k, v in want.items():
       np.testing.assert_allclose(got[k], v, rtol=1e-4, atol=1e-7, err_msg=k)
 
+  def test_fid_kid_is_runs_both_sets_in_batches_of_the_size_given(self):
+    # Each call of the network gets batch_size rows (rounded up to a multiple of the local
+    # devices), for the real set as for the fake one: 12 reals and 10 fakes in batches of
+    # 4 are 3 + 3 calls of 4 rows (the last of each padded), not the reals in one batch.
+    devices = inception.sharding.local_mesh().size
+    batch = -(-4 // devices) * devices
+    rows = []
+
+    def spy(variables, x):
+      rows.append(int(np.shape(x)[0]))
+      return _channel_means(variables, x)
+    rng = np.random.default_rng(3)
+    real = rng.uniform(-1, 1, (12, 2, 2, 3)).astype(np.float32)
+    fake = rng.uniform(-1, 1, (10, 2, 2, 3)).astype(np.float32)
+    kernel = rng.standard_normal((3, 5)).astype(np.float32)
+    with mock.patch.object(inception, '_apply', spy):
+      inception.fid_kid_is({'params': {'fc': {'kernel': kernel}}}, real, fake, batch_size=4)
+    self.assertEqual(rows, [batch] * (math.ceil(12 / batch) + math.ceil(10 / batch)))
+
+  def test_batches_are_rounded_up_to_a_multiple_of_the_local_devices(self):
+    # On 3 devices (a stand-in mesh; rows are not really split), batch_size 4 becomes 6
+    # and a set of 2 images one batch of 3: each call's rows divide over the devices.
+    images = np.random.default_rng(0).uniform(-1, 1, (5, 4, 4, 3)).astype(np.float32)
+    kernel = np.random.default_rng(1).standard_normal((3, 7)).astype(np.float32)
+    rows = []
+
+    def spy(variables, x):
+      rows.append(len(x))
+      return _channel_means(variables, x)
+    with mock.patch.object(inception.sharding, 'local_mesh', return_value=mock.Mock(size=3)), \
+         mock.patch.object(inception.sharding, 'put_rows', lambda x, mesh: (x,)), \
+         mock.patch.object(inception, '_apply', spy):
+      feats, _ = inception.features_and_logits({'params': {'fc': {'kernel': kernel}}},
+                                               images, 4, quantize=False)
+      np.testing.assert_allclose(feats, ((images + 1) / 2).mean(axis=(1, 2)), rtol=1e-6)
+      self.assertEqual(rows, [6])
+      rows.clear()
+      inception.features_and_logits({'params': {'fc': {'kernel': kernel}}}, images[:2])
+      self.assertEqual(rows, [3])
+
 
 class ScoresInOrderTest(chex.TestCase):
 
@@ -323,6 +364,21 @@ class ScoresInOrderTest(chex.TestCase):
     self.assertAlmostEqual(out['is'], 1.0, places=4)
     self.assertAlmostEqual(out['fid'], 0.0, places=4)  # the same features on both sides
     self.assertEqual((out['num_real'], out['num_fake']), (1000, 1000))
+
+  def test_inception_score_splits_of_unequal_sizes_follow_the_samples_order(self):
+    # 15 samples in 10 splits: split i is samples [15i // 10, 15(i + 1) // 10), sizes 1, 2,
+    # 1, 2, ... Classes chosen so that each 2-sample split holds one class twice: every
+    # split's p(y|x) is its p(y), so IS = exp(0) = 1 (closed form). The samples reversed
+    # would pair two classes in each 2-sample split: IS 1.5.
+    classes = np.array([0, 1, 1, 2, 3, 3, 4, 5, 5, 6, 7, 7, 8, 9, 9])
+    feats = np.random.default_rng(1).normal(size=(15, 8)).astype(np.float32)
+
+    def features_and_logits(variables, x, batch_size=100):
+      return feats, 30.0 * np.eye(10, dtype=np.float32)[x[:, 0].astype(int)]
+    with mock.patch.object(inception, 'features_and_logits', features_and_logits):
+      out = inception.fid_kid_is({}, classes[:, None], classes[:, None])
+    self.assertAlmostEqual(out['is'], 1.0, places=4)
+    self.assertAlmostEqual(out['is_std'], 0.0, places=4)
 
 
 class RandomStateDictTest(chex.TestCase):
@@ -410,6 +466,66 @@ class CheckStateDictTest(chex.TestCase):
                                      expected, 'Net')
     names = ', '.join(f'k{i:02d}.weight' for i in range(3, 13))
     self.assertEqual(str(e.value), f'Not the Net state dict: 10 missing keys: {names}.')
+
+  def test_an_npz_that_is_not_a_zip_archive_is_named_so(self):
+    # np.load would try a non-zip .npz as a pickle (or a bare .npy array) and fail with a
+    # message about pickles; the error says what the file is not.
+    folder = tempfile.mkdtemp()
+    kwargs = {'file_name': 'w.pth', 'url': 'u', 'needed_by': 'FID', 'how_to_pass': 'p'}
+    garbage = os.path.join(folder, 'garbage.npz')
+    with open(garbage, 'wb') as f:
+      f.write(b'these bytes are not a zip archive')
+    bare = os.path.join(folder, 'bare.npz')
+    with open(bare, 'wb') as f:
+      np.save(f, np.arange(3.0))  # one .npy array under an .npz name
+    for path in (garbage, bare):
+      with self.subTest(path), pytest.raises(
+          torch_weights.WeightsError,
+          match=r'is not an .npz \(a zip archive of arrays\); FID needs w.pth'):
+        torch_weights.load_state_dict(path, **kwargs)
+
+  def test_weights_of_another_float_type_become_float32_flax_layouts(self):
+    # A half-precision state dict: float32 variables, conv [out, in, kh, kw] -> [kh, kw,
+    # in, out] and linear [out, in] -> [in, out], checked element by element.
+    w_conv = np.arange(2 * 3 * 1 * 2, dtype=np.float16).reshape(2, 3, 1, 2)
+    w_fc = np.arange(6, dtype=np.float16).reshape(2, 3) - 2
+    sd = {'c.weight': w_conv, 'fc.weight': w_fc, 'fc.bias': np.array([0.5, -1], np.float16)}
+    f32 = lambda *shape: jax.ShapeDtypeStruct(shape, np.float32)
+    target = {'params': {'c': {'kernel': f32(1, 2, 3, 2)},
+                         'fc': {'kernel': f32(3, 2), 'bias': f32(2)}}}
+    got = torch_weights.variables_from_state_dict(sd, target, 'Tiny')['params']
+    for leaf in (got['c']['kernel'], got['fc']['kernel'], got['fc']['bias']):
+      self.assertEqual(leaf.dtype, np.float32)
+    conv = np.asarray(got['c']['kernel'])
+    for o, i, y, x in np.ndindex(*w_conv.shape):
+      self.assertEqual(conv[y, x, i, o], float(w_conv[o, i, y, x]))
+    np.testing.assert_array_equal(got['fc']['kernel'], [[-2, 1], [-1, 2], [0, 3]])
+    np.testing.assert_array_equal(got['fc']['bias'], [0.5, -1])
+
+  def test_a_tensor_of_the_right_size_and_the_wrong_shape_is_named(self):
+    # A transposed linear weight or a (7, 1) kernel stored as (1, 7) has as many values as
+    # the expected one; each is named with both shapes, not loaded into the wrong layout.
+    sd = dict(torch_weights.random_state_dict(read_layout(), 1))
+    sd['fc.weight'] = sd['fc.weight'].T
+    key = 'Mixed_6b.branch7x7_2.conv.weight'  # (1, 7) kernel: [128, 128, 1, 7]
+    sd[key] = sd[key].reshape(128, 128, 7, 1)
+    with pytest.raises(torch_weights.WeightsError) as e:
+      inception.variables_from_state_dict(sd)
+    self.assertEqual(str(e.value), 'Not the FID Inception state dict: 2 keys of the wrong '
+                     f'shape: {key} (128, 128, 7, 1) (expected (128, 128, 1, 7)), fc.weight '
+                     '(2048, 1008) (expected (1008, 2048)).')
+
+  def test_a_missing_file_is_named_by_the_path_looked_for(self):
+    # Neither the official file nor its .npz in the cache: the message names the official
+    # path (the .npz is only the fallback), then where to get and put it.
+    cache = tempfile.mkdtemp()
+    kwargs = {'file_name': 'w-1234.pth', 'url': 'u', 'needed_by': 'FID', 'how_to_pass': 'p'}
+    with mock.patch.dict(os.environ, {'JAXGAN_CACHE': cache}), \
+         pytest.raises(FileNotFoundError) as e:
+      torch_weights.load_state_dict(None, **kwargs)
+    self.assertTrue(str(e.value).startswith(
+        f'FID needs the weights file w-1234.pth, not found at {cache}/w-1234.pth. Download '
+        f'it from u and put it at {cache}/w-1234.pth '), str(e.value))
 
 
 @NEEDS_PARITY

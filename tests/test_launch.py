@@ -240,6 +240,31 @@ class OutputCheckTest(chex.TestCase):
         self.assertEqual(proc.stderr.strip().splitlines()[-1], last)
     self.assertEqual(os.listdir(d), ['in.png'])
 
+  def test_study_and_interpolate_refuse_what_they_cannot_write_in_one_line(self):
+    # launch.study checks --workdir before its study (a path inside a file was a
+    # NotADirectoryError traceback after the runs' checks); launch.interpolate reports a
+    # workdir that is not empty as one line (nothing is read from --psnr/--gan first).
+    d = tempfile.mkdtemp()
+    a_file = os.path.join(d, 'a_file')
+    open(a_file, 'w').close()
+    full = os.path.join(d, 'full')
+    os.makedirs(full)
+    open(os.path.join(full, 'mine.txt'), 'w').close()
+    for module, args, last in (
+        ('launch.study', ['--config=configs/study_toy.py', f'--workdir={a_file}/sub'],
+         f'Error: --workdir {a_file}/sub lies inside {a_file}, which is a file.'),
+        ('launch.interpolate', [f'--psnr={d}', f'--gan={d}', '--alpha=0.5', f'--workdir={full}'],
+         f'Error: {full} exists and is not an empty folder; choose a new workdir (nothing was '
+         'written).')):
+      with self.subTest(module=module):
+        proc = subprocess.run([sys.executable, '-m', module, *args], cwd=ROOT, env=ENV,
+                              capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+        self.assertEqual(proc.stderr.strip().splitlines()[-1], last)
+        self.assertNotIn('Traceback', proc.stderr)
+    self.assertEqual(sorted(os.listdir(d)), ['a_file', 'full'])
+    self.assertEqual(os.listdir(full), ['mine.txt'])
+
 
 class LaunchTest(chex.TestCase):
 
@@ -375,6 +400,28 @@ class LaunchTest(chex.TestCase):
       self.assertIn('FATAL Flags parsing error', proc.stderr)
       self.assertIn(message, proc.stderr)
       self.assertNotIn('Traceback', proc.stderr)
+
+  def test_missing_required_flags_and_too_few_samples_are_flag_errors(self):
+    # Refused by the flag parser, before anything runs: each launcher's required flags,
+    # and --num_samples below evaluate's bound of 2.
+    d = tempfile.mkdtemp()
+    for module, args, message in (
+        ('launch.evaluate', [], 'Flag --workdir must have a value other than None'),
+        ('launch.interpolate', [f'--psnr={d}', f'--workdir={d}/x'],
+         'Flag --gan must have a value other than None'),
+        ('launch.study', ['--config=configs/study_toy.py'],
+         'Flag --workdir must have a value other than None'),
+        ('launch.train', ['--config=configs/toy2d.py'],
+         'Flag --workdir must have a value other than None'),
+        ('launch.evaluate', ['--workdir=/tmp/never', '--num_samples=1'],
+         'flag --num_samples=1: 1 is not integer >= 2')):
+      with self.subTest(module=module, args=args):
+        proc = self._run(module, *args)
+        self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+        self.assertIn('FATAL Flags parsing error: flag --', proc.stderr)
+        self.assertIn(message, proc.stderr)
+        self.assertNotIn('Traceback', proc.stderr)
+    self.assertEqual(os.listdir(d), [])
 
   def test_bad_paths_and_arguments_give_one_line_that_names_them(self):
     d = tempfile.mkdtemp()

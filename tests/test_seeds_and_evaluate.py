@@ -213,6 +213,18 @@ class SeedsTest(chex.TestCase):
         seeds.generate(gan, states, 5, use_ema=True)
     self.assertEqual(len(traced), 1)
 
+  def test_generate_draws_its_noise_from_the_key_given(self):
+    config = small_config(num_steps=1)
+    gan, pipe = build.build(config)
+    states = seeds.init_states(gan, pipe, [3, 7])
+    z, y = gan_lib.sample_latent(gan.latent, jax.random.key(5), 4)
+    got = seeds.generate(gan, states, 4, key=5)
+    for i in range(2):
+      state = jax.tree.map(lambda x, i=i: x[i], states)
+      np.testing.assert_allclose(got[i], gan_lib.generate(gan, state, z, y, False),
+                                 rtol=1e-5, atol=1e-6)
+    self.assertFalse(np.allclose(got, seeds.generate(gan, states, 4)))  # key 1234's noise
+
   def test_a_diverging_seed_is_reported_and_others_continue(self):
     config = small_config(num_steps=20)
     gan, _ = build.build(config)
@@ -255,6 +267,18 @@ class SeedsTest(chex.TestCase):
                           ((pipes, [0, 1], 2, 0), 'steps_per_call must be an integer >= 1'),
                           ((pipes, [0, 1], 2.5, 1), 'num_steps must be an integer')):
       with self.subTest(message), self.assertRaisesRegex(ValueError, message):
+        seeds.train_seeds(gan, *args)
+
+  def test_a_boolean_count_is_refused_not_read_as_1(self):
+    # True is an int to Python: a flag passed as a count (or a count computed as a
+    # comparison) must be named, not train 1 step.
+    config = small_config(num_steps=2)
+    gan, _ = build.build(config)
+    pipes = seeds.pipelines(config, [0, 1])
+    for args, name in (((pipes, [0, 1], True, 1), 'num_steps'),
+                       ((pipes, [0, 1], 2, True), 'steps_per_call')):
+      with self.subTest(name), self.assertRaisesRegex(
+          ValueError, f'{name} must be an integer >= 1; got True'):
         seeds.train_seeds(gan, *args)
 
   def test_summarize_skips_diverged_seeds(self):
@@ -858,7 +882,6 @@ class SeedsTest(chex.TestCase):
     self.assertIn('EMA generator where the run keeps one', digits_study.title(c))
     c.ema_decay = 0.0
     self.assertIn('trained generator (no EMA)', digits_study.title(c))
-
 
   def test_a_digits_group_at_another_image_size_is_refused(self):
     # One digit-FD reference is made at the study's size; a group at another size would
@@ -1502,6 +1525,205 @@ class EvaluateTest(chex.TestCase):
           evaluator(run, 'w.npz')
         load.assert_not_called()
     evaluate.check_num_samples(0, 'sr', gan_lib.Latent())   # SR draws no samples at all
+
+
+class StudyRulesTest(chex.TestCase):
+  """Rules of the study runner and kinds that the tests above leave open: which weights a
+  run without an EMA samples, the clip of digit samples, the checks of one-run studies,
+  the resume message's count, the default seed vmap and the figures' contents."""
+
+  def test_runs_without_an_ema_are_sampled_from_their_trained_weights(self):
+    # Training and sampling mocked: a run with ema_decay=0 keeps no EMA, so both kinds
+    # sample its trained weights (use_ema=False), as inference.uses_ema says.
+    c = small_config(ema_decay=0.0)
+    modes = np.asarray(build.build(c)[1].evaluator_args['modes'], np.float32)
+    with mock.patch.object(mixtures_study.seeds, 'train_seeds',
+                           return_value=(None, np.array([0]))), \
+         mock.patch.object(mixtures_study.seeds, 'generate',
+                           return_value=np.tile(modes, (1250, 1))[None]) as generate:
+      mixtures_study.run_one(c, [0], None, {'panels': {}, 'group': 'g'})
+    self.assertIs(generate.call_args.kwargs['use_ema'], False)
+    d = DigitsStudyTest._config(None)
+    run, _ = runner.run_config(d, 'mlp', 'non_saturating:none')
+    run.ema_decay = 0.0
+    x = np.random.default_rng(6).uniform(-1, 1, (2, 200, 8, 8, 1))
+    with mock.patch.object(digits_study.seeds, 'train_seeds',
+                           lambda *args, callback: (callback(20, None), np.array([0, 0]))), \
+         mock.patch.object(digits_study.seeds, 'generate', return_value=x) as generate:
+      digits_study.run_one(run, [0, 1], d.study, {'reference': _held_out_reference()})
+    self.assertIs(generate.call_args.kwargs['use_ema'], False)
+
+  def test_mixture_samples_are_high_quality_within_three_of_the_datas_std(self):
+    # Training mocked: 10,000 samples on the ring8 modes (std 0.02), every other block of
+    # 8 moved by 4 std = 0.08 off its mode. By hand: half are within 3 std (HQ 50 %),
+    # the exact half covers the 8 modes, 625 HQ samples each (>= 125: 8 strict), uniform
+    # over the modes (reverse KL 0).
+    c = small_config()
+    _, pipe = build.build(c)
+    self.assertEqual(pipe.evaluator_args['std'], 0.02)
+    x = np.tile(np.asarray(pipe.evaluator_args['modes'], np.float64), (1250, 1))
+    x[(np.arange(10000) // 8) % 2 == 1, 0] += 0.08
+    with mock.patch.object(mixtures_study.seeds, 'train_seeds',
+                           return_value=(None, np.array([0]))), \
+         mock.patch.object(mixtures_study.seeds, 'generate', return_value=x[None]):
+      out = mixtures_study.run_one(c, [0], None, {'panels': {}, 'group': 'g'})
+    self.assertEqual(out['per_seed'], [{'hq_percent': 50.0, 'modes': 8.0, 'strict_modes': 8.0,
+                                        'reverse_kl': 0.0}])
+
+  def test_digit_samples_outside_the_range_are_scored_clipped_to_it(self):
+    # A generator without a tanh can draw beyond [-1, 1]: each seed is scored on its
+    # samples clipped to [-1, 1] (recomputed here with SciPy and NumPy).
+    d = DigitsStudyTest._config(None)
+    run, _ = runner.run_config(d, 'mlp', 'non_saturating:none')
+    x = np.random.default_rng(7).uniform(-1.8, 1.8, (2, 200, 8, 8, 1))
+    ref = _held_out_reference()
+    with mock.patch.object(digits_study.seeds, 'train_seeds',
+                           lambda *args, callback: (callback(20, None), np.array([0, 0]))), \
+         mock.patch.object(digits_study.seeds, 'generate', return_value=x):
+      out = digits_study.run_one(run, [0, 1], d.study, {'reference': ref})
+    clipped = np.clip(x, -1, 1)
+    np.testing.assert_allclose(out['digit_fd'][0],
+                               [_scipy_fd(ref.held, ref.features(s)) for s in clipped],
+                               rtol=1e-4)
+    np.testing.assert_allclose(out['digit_is'][0], [_numpy_is(ref(s)[1]) for s in clipped],
+                               rtol=1e-5)
+
+  def test_runs_with_a_blank_objective_or_penalty_are_named(self):
+    from configs import study_toy
+    for run in ('hinge:', ':none', 'hinge: '):
+      c = study_toy.get_config()
+      c.study.runs = ('hinge:none', run)
+      with self.subTest(run), self.assertRaisesRegex(
+          validation.ConfigError, f"config.study.runs has {run!r}: write each run as "
+          "'objective:penalty'"):
+        runner.check(c)
+
+  def test_a_study_of_one_run_checks_its_groups_data(self):
+    # The model and data are checked with a group's first run: a study of one run too.
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.study.runs = ('hinge:none',)
+    c.study.kind = 'digits'
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"Group '\w+' trains on '\w+', which a digits study cannot "
+                                r"score \(it scores 'digits' data, this is 'modes' data\)"):
+      runner.check(c)
+
+  def test_a_missing_field_not_from_a_groups_section_is_not_blamed_on_the_group(self):
+    # Groups of plain fields (no section given whole): a field the config itself lacks is
+    # reported as it is, not as a group "replacing config. whole".
+    from configs import study_toy
+    c = study_toy.get_config()
+    c.study.groups = {'g': {'num_steps': 10}}
+    c.study.runs = ('hinge:none',)
+    del c.loss['kwargs']
+    with self.assertRaisesRegex((AttributeError, KeyError), 'kwargs') as e:
+      runner.check(c)
+    self.assertNotIsInstance(e.exception, validation.ConfigError)
+
+  def test_a_study_with_another_config_names_five_changes_and_counts_the_rest(self):
+    import pickle
+
+    from configs import study_toy
+    c = study_toy.get_config()
+    wd = tempfile.mkdtemp()
+    other = ml_collections.ConfigDict(c.to_dict())
+    changes = ('checkpoint_every', 'ema_decay', 'eval_every', 'log_every', 'num_steps',
+               'seed', 'steps_per_call')  # sorted, as the message lists them
+    for i, field in enumerate(changes):
+      other[field] = other[field] + i + 1
+    with open(os.path.join(wd, runner.RESUME_FILE), 'wb') as f:
+      pickle.dump({'config': other.to_dict(), 'rows': [], 'context': {}}, f)
+    with self.assertRaisesRegex(FileExistsError, r'another config \(it differs in '
+                                r'checkpoint_every, ema_decay, eval_every, log_every, '
+                                r'num_steps and 2 more\), which'):
+      runner._resumed(c, wd)
+    for field in changes[5:]:  # five: each named, no count
+      other[field] = c[field]
+    with open(os.path.join(wd, runner.RESUME_FILE), 'wb') as f:
+      pickle.dump({'config': other.to_dict(), 'rows': [], 'context': {}}, f)
+    with self.assertRaisesRegex(FileExistsError, r'\(it differs in checkpoint_every, '
+                                r'ema_decay, eval_every, log_every, num_steps\), which'):
+      runner._resumed(c, wd)
+
+  def test_a_groups_seeds_are_vmapped_unless_it_says_not(self):
+    from configs import study_toy
+    c = study_toy.get_config()
+    run, vmapped = runner.run_config(c, 'ring8', 'hinge:r1')
+    self.assertIs(vmapped, True)
+    self.assertEqual((run.loss.name, run.penalty.name, run.penalty.weight), ('hinge', 'r1', 1.0))
+    c.study.groups.ring8.vmap_seeds = False
+    run, vmapped = runner.run_config(c, 'ring8', 'hinge:none')
+    self.assertIs(vmapped, False)
+    self.assertNotIn('vmap_seeds', run)  # a study field, not a training one
+
+  def test_digits_figure_band_is_one_std_over_the_seeds(self):
+    # Seeds [9, 7], [4, nan], [6, 8]: mean 8, 4, 7 and std (ddof=0, nan skipped) 1, 0, 1.
+    nan = float('nan')
+    rows = [dict(objective='hinge', penalty='none', steps=[10, 20, 30],
+                 digit_fd=[[9.0, 7.0], [4.0, nan], [6.0, 8.0]])]
+    drawn = []
+    with mock.patch.object(digits_study.plots, 'save_figure',
+                           lambda fig, path: drawn.append(fig)):
+      digits_study.figures(None, rows, 'g', 'wd', {'reference': mock.Mock(floor=2.5)})
+    (fig,) = drawn
+    (band,) = fig.axes[0].collections
+    vertices = np.concatenate([p.vertices for p in band.get_paths()])
+    for step, lo, hi in ((10, 7.0, 9.0), (20, 4.0, 4.0), (30, 6.0, 8.0)):
+      ys = vertices[np.isclose(vertices[:, 0], step), 1]
+      np.testing.assert_allclose((ys.min(), ys.max()), (lo, hi), err_msg=str(step))
+
+  def test_sr_crops_of_a_wide_photo_move_each_corner_inside_its_own_side(self):
+    # A 16x24 HR photo: a corner past both edges moves to row 16 - 6 = 10 and column
+    # 24 - 6 = 18 (the height bounds the row, the width the column).
+    from studies import figures
+    rng = np.random.default_rng(1)
+    lr, hr = rng.uniform(-1, 1, (8, 12, 3)), rng.uniform(-1, 1, (16, 24, 3))
+    pipe = mock.Mock(evaluator='sr', evaluator_args={'scale': 2, 'eval_pairs': lambda: [(lr, hr)]})
+    drawn = []
+    with mock.patch.object(figures.inference, 'restore', lambda w: (w, pipe, None, None)), \
+         mock.patch.object(figures.inference, 'uses_ema', return_value=True), \
+         mock.patch.object(figures.evaluate, 'EvalRun',
+                           return_value=mock.Mock(upscale_whole=lambda x: hr)), \
+         mock.patch.object(figures.plots, 'save_figure', lambda fig, path: drawn.append(fig)):
+      figures.sr_crops([('A', 'wa')], 'o.png', size=6, corners=((100, 180), (3, 100)))
+    axes = drawn[0].axes  # per row: LR, A, HR
+    for ax, (top, left) in ((axes[2], (10, 18)), (axes[5], (3, 18))):
+      want = (hr[top:top + 6, left:left + 6] + 1) / 2
+      np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), want)
+
+  def test_figures_cli_refuses_a_run_named_as_the_bicubic_column(self):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run([sys.executable, '-m', 'studies.figures', 'sr',
+                           '--workdirs=bicubic=/never/a,B=/never/b', '--output=x.png'],
+                          cwd=root, capture_output=True, text=True, timeout=300, check=False)
+    self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
+    self.assertRegex(proc.stderr, 'each NAME once, none of LR, HR or bicubic .*; got bicubic')
+
+  def test_mixtures_panels_show_finite_samples_and_a_panel_without_modes_is_kept(self):
+    from configs import study_toy
+    c = study_toy.get_config()
+    rng = np.random.default_rng(8)
+    finite = rng.normal(size=(3000, 2)).astype(np.float32)
+    x = np.concatenate([np.full((100, 2), np.nan, np.float32), finite])
+    modes = np.array([[2.0, 0.0], [0.0, 2.0]])
+    drawn = []
+    wd = tempfile.mkdtemp()
+    with mock.patch.object(mixtures_study.plots, 'save_figure',
+                           lambda fig, path: drawn.append((fig, path))):
+      mixtures_study.figures(c, [], 'ring8', wd, {'panels': {'ring8': {'hinge': x}},
+                                                  'modes': {'ring8': modes}, 'seeds': [0]})
+      # A resume file written before the modes were kept: the samples are saved, no
+      # figure is drawn (and nothing fails).
+      mixtures_study.figures(c, [], 'ring8', wd, {'panels': {'ring8': {'hinge': x}},
+                                                  'modes': {}, 'seeds': [0]})
+    (fig, path), = drawn
+    self.assertEqual(path, os.path.join(wd, 'study_ring8.png'))
+    # The first 2,500 finite samples, the non-finite rows left out.
+    np.testing.assert_array_equal(np.asarray(fig.axes[0].collections[0].get_offsets()),
+                                  finite[:2500])
+    with np.load(os.path.join(wd, 'samples_ring8.npz')) as f:
+      np.testing.assert_array_equal(f['hinge'], x)
 
 
 if __name__ == '__main__':

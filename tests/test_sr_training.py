@@ -562,6 +562,29 @@ class FolderSplitTest(chex.TestCase):
     self.assertEqual(json.load(open(os.path.join(wd, 'data_shapes.json')))['held_out_files'],
                      ['e.png'])
 
+  def test_a_refused_resume_offers_allow_config_change_and_takes_it(self):
+    # The trainer's refusal says how to go on training on the new split anyway (the
+    # evaluation's does not: it trains nothing); asked for, the resume trains on it.
+    root = tempfile.mkdtemp()
+    folder, wd = os.path.join(root, 'photos'), os.path.join(root, 'run')
+    os.mkdir(folder)
+    rng = np.random.default_rng(0)
+    for name in ('a.png', 'b.png', 'c.png', 'd.png'):
+      Image.fromarray(rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)).save(
+          os.path.join(folder, name))
+    c = _tiny(srgan.get_config('psnr,small'), steps=1)
+    c.data.name = f"folder(path='{folder}')"
+    train.train_and_evaluate(c, wd)
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3)).astype(np.uint8)).save(
+        os.path.join(folder, 'e.png'))
+    c.num_steps = 2
+    with self.assertRaisesRegex(validation.DataError, r'now holds out e\.png.*\(or pass '
+                                r'--config\.allow_config_change=True to go on training on the '
+                                r'new split\)\.$'):
+      train.train_and_evaluate(c, wd)
+    c.allow_config_change = True
+    self.assertEqual(int(train.train_and_evaluate(c, wd).step), 2)
+
 
 class LegacyCheckpointTest(chex.TestCase):
   """A PSNR-stage workdir as jaxgan 215c9a9 wrote it (``tests/data/legacy_psnr_run``, made

@@ -442,6 +442,69 @@ class TrainLoopTest(chex.TestCase):
     self.assertGreaterEqual(max(backlog), 1, 'the device never lagged: nothing was tested')
     self.assertLessEqual(max(backlog), train.IN_FLIGHT, backlog)
 
+  def test_the_loop_keeps_in_flight_calls_ahead_of_the_device(self):
+    """The bound is also reached: IN_FLIGHT calls dispatched ahead keep the device busy
+    (waiting for an earlier call would leave it idle between calls). Each call's metrics
+    pass through a 250 ms host sleep, so the device lags dispatch."""
+    real_compile = sharding.compile_train_steps
+    outputs, backlog = [], []
+
+    def host_sleep(x):
+      time.sleep(0.25)
+      return x
+    slow = jax.jit(lambda x: jax.pure_callback(
+        host_sleep, jax.ShapeDtypeStruct(x.shape, x.dtype), x))
+
+    def compile_slow(*args, **kwargs):
+      fn = real_compile(*args, **kwargs)
+
+      def call(state, *call_args):
+        backlog.append(sum(not m.is_ready() for m in outputs))  # earlier calls not done
+        state, metrics = fn(state, *call_args)
+        metrics = {**metrics, 'g_total': slow(metrics['g_total'])}
+        outputs.append(metrics['g_total'])
+        return state, metrics
+      return call
+    c = small_config(num_steps=8, steps_per_call=1, log_every=8, checkpoint_every=8,
+                     eval_every=8)
+    with mock.patch.object(sharding, 'compile_train_steps', compile_slow):
+      train.train_and_evaluate(c, os.path.join(self.dir, 'in_flight_reached'))
+    # Once the loop has waited for a first call (from the call after the first
+    # IN_FLIGHT + 1 on), IN_FLIGHT calls are in flight as the next one starts: asked of
+    # one call at least, as a loaded host can be slower than a call between two.
+    self.assertEqual(max(backlog[train.IN_FLIGHT + 1:]), train.IN_FLIGHT, backlog)
+
+  def test_each_save_is_committed_before_training_goes_on(self):
+    # Saves are asynchronous; the next call donates the state's buffers, and a changed
+    # config is recorded with the checkpoint: the loop waits for each save before the
+    # next call.
+    events = []
+    real_save, real_wait = checkpoints.Checkpoints.save, checkpoints.Checkpoints.wait
+    real_compile = sharding.compile_train_steps
+
+    def save(ckpt, step, *args, **kwargs):
+      events.append(('save', step))
+      return real_save(ckpt, step, *args, **kwargs)
+
+    def wait(ckpt):
+      events.append(('wait', None))
+      return real_wait(ckpt)
+
+    def counting(*args, **kwargs):
+      fn = real_compile(*args, **kwargs)
+
+      def call(state, *call_args):
+        events.append(('call', int(state.step)))
+        return fn(state, *call_args)
+      return call
+    with (mock.patch.object(checkpoints.Checkpoints, 'save', save),
+          mock.patch.object(checkpoints.Checkpoints, 'wait', wait),
+          mock.patch.object(sharding, 'compile_train_steps', counting)):
+      train.train_and_evaluate(small_config(num_steps=20),
+                               os.path.join(self.dir, 'save_waited'))
+    saved = events.index(('save', 10))
+    self.assertIn(('wait', None), events[saved:events.index(('call', 10))], events)
+
   def test_nan_loss_stops_with_step_and_keeps_last_good_checkpoint(self):
     wd = os.path.join(self.dir, 'nan')
     with _poison_data(22), self.assertRaisesRegex(  # the real data of step 23
@@ -887,6 +950,20 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
     self.assertTrue(all(r['penalty'] > 0 for r in rows), rows)
 
+  def test_a_penalty_every_2_steps_logs_its_last_computed_value(self):
+    # Penalty every 2 steps (steps 1, 3, 5, ...: 0-based 0, 2, 4, ...), a row every step:
+    # the rows of even steps, which compute none, show the one of the step before, not 0.
+    wd = os.path.join(self.dir, 'lazy_2')
+    train.train_and_evaluate(small_config(num_steps=10, log_every=1,
+                                          **{'penalty.every': 2}), wd)
+    penalty = {r['step']: r['penalty'] for r in writers.read_jsonl(
+        os.path.join(wd, 'metrics.jsonl'))}
+    self.assertEqual(sorted(penalty), list(range(1, 11)))
+    self.assertTrue(all(v > 0 for v in penalty.values()), penalty)
+    for step in range(2, 11, 2):
+      self.assertEqual(penalty[step], penalty[step - 1], step)
+    self.assertLen({penalty[step] for step in range(1, 11, 2)}, 5)  # each step's own
+
   def test_a_resumed_lazy_penalty_logs_what_an_uninterrupted_run_logs(self):
     # Penalty every 4 steps (steps 1, 5, 9, 13, 17). Stopped at step 13 and resumed, the
     # rows at 15 and 20 show the penalty of step 13 and 17, as without the stop (the
@@ -1015,6 +1092,46 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual(saved_steps(wd), [10])
     self.assertEqual(received, [signal.SIGTERM])
 
+  def test_a_signal_during_a_call_reads_no_more_data(self):
+    # A SIGTERM while the call of steps 10-15 runs: the state of step 15 is saved and the
+    # run stops, without reading the batches of a call it will not train (a read that
+    # failed there would turn the stop into a failure).
+    received, read = [], []
+    self.addCleanup(signal.signal, signal.SIGTERM,
+                    signal.signal(signal.SIGTERM, lambda s, f: received.append(s)))
+    real_compile, real_batches = sharding.compile_train_steps, data.Pipeline.batches
+
+    def signalling(*args, **kwargs):
+      fn = real_compile(*args, **kwargs)
+
+      def call(state, *call_args):
+        if int(state.step) == 10:
+          signal.raise_signal(signal.SIGTERM)
+        return fn(state, *call_args)
+      return call
+
+    def batches(pipe, first, count):
+      read.append(first)
+      return real_batches(pipe, first, count)
+    drawn, real_draw = [], train.plots.save_loss_curves
+
+    def draw(rows, path):
+      drawn.append(rows[-1]['step'])
+      return real_draw(rows, path)
+    wd = os.path.join(self.dir, 'signal_reads')
+    with (mock.patch.object(sharding, 'compile_train_steps', signalling),
+          mock.patch.object(data.Pipeline, 'batches', batches),
+          mock.patch.object(train.plots, 'save_loss_curves', draw),
+          mock.patch.object(train, 'CURVES_EVERY_S', 0.0)):
+      state = train.train_and_evaluate(small_config(num_steps=40), wd)
+    self.assertEqual(int(state.step), 15)
+    self.assertEqual(saved_steps(wd), [10, 15])
+    self.assertEqual(received, [signal.SIGTERM])
+    self.assertEqual(read, [0, 5, 10])
+    # The curves: at the save of step 10, and once as the logs close; the stopping save
+    # does not draw them too (a stop must be quick).
+    self.assertEqual(drawn, [10, 15])
+
   def test_a_nan_stops_at_the_next_log_step_not_the_next_checkpoint(self):
     # The losses are read at each log step (every 5 steps here), not only at the saves
     # (every 20): a NaN at step 3 stops the run after its first call, before any save.
@@ -1034,6 +1151,18 @@ class TrainLoopTest(chex.TestCase):
       train.train_and_evaluate(small_config(checkpoint_every=20), wd)
     self.assertEqual(calls, [0])
     self.assertEqual(saved_steps(wd), [])
+
+  def test_the_first_nan_of_several_calls_pending_is_the_one_named(self):
+    # One step per call, a row every 5 steps: the losses of five calls are read at once.
+    # The NaN of step 3 is named (the calls after it, from its non-finite state, fail too)
+    # and the rows before it kept; nothing is saved.
+    wd = os.path.join(self.dir, 'nan_of_several_calls')
+    with _poison_data(2), self.assertRaisesRegex(  # the real data of step 3
+        FloatingPointError, r'Non-finite loss at step 3\b.*no checkpoint was saved'):
+      train.train_and_evaluate(small_config(steps_per_call=1, log_every=5,
+                                            checkpoint_every=10), wd)
+    self.assertEqual(saved_steps(wd), [])
+    self.assertEqual(writers.read_jsonl(os.path.join(wd, 'metrics.jsonl')), [])
 
   def test_the_tensorboard_rows_are_flushed_before_each_checkpoint(self):
     # tensorboardX buffers its events (up to 120 s): a run killed after a save and resumed
@@ -1107,6 +1236,95 @@ class TrainLoopTest(chex.TestCase):
       with mock.patch.object(train, 'CURVES_EVERY_S', 0.0):
         train.train_and_evaluate(small_config(num_steps=30), os.path.join(self.dir, 'c2'))
     self.assertEqual(drawn, [(10, False), (20, True), (30, True)])
+
+  def test_the_loss_curves_wait_curves_every_s_after_each_drawing(self):
+    # A clock that each save moves on 40 s: with curves every 60 s, the saves of steps 20
+    # and 40 draw them (80 s after the last drawing), those of 10 and 30 do not (40 s),
+    # and the end (50) draws them as the logs close.
+    clock, drawn = [0.0], []
+    real_save, real_draw = checkpoints.Checkpoints.save, train.plots.save_loss_curves
+
+    def slow_save(ckpt, step, *args, **kwargs):
+      clock[0] += 40.0
+      return real_save(ckpt, step, *args, **kwargs)
+
+    def draw(rows, path):
+      drawn.append(rows[-1]['step'])
+      return real_draw(rows, path)
+    with (mock.patch.object(train, 'time', mock.Mock(perf_counter=lambda: clock[0])),
+          mock.patch.object(checkpoints.Checkpoints, 'save', slow_save),
+          mock.patch.object(train.plots, 'save_loss_curves', draw)):
+      train.train_and_evaluate(small_config(num_steps=50, eval_every=50),
+                               os.path.join(self.dir, 'curves_every'))
+    self.assertEqual(train.CURVES_EVERY_S, 60.0)
+    self.assertEqual(drawn, [20, 40, 50])
+
+  def test_steps_per_sec_is_over_the_time_since_the_previous_row(self):
+    # A clock whose readings are 0, 1, 4, 9, ... (one at the start, one per flush: steps
+    # 5 and 10 here): the row of step 10 reports its 5 steps over the 3 s since the row
+    # of step 5, not the 10 steps since the start over 4 s.
+    clock = (float(i * i) for i in range(1000))
+    wd = os.path.join(self.dir, 'rate_since_row')
+    with mock.patch.object(train, 'time', mock.Mock(perf_counter=lambda: next(clock))):
+      train.train_and_evaluate(small_config(num_steps=10), wd)
+    rows = writers.read_jsonl(os.path.join(wd, 'metrics.jsonl'))
+    self.assertEqual([r['step'] for r in rows], [5, 10])
+    np.testing.assert_allclose([r['steps_per_sec'] for r in rows], [5.0, 5.0 / 3], rtol=1e-6)
+
+  def test_the_rate_after_a_picture_leaves_out_the_picture(self):
+    # A clock that advances one second per reading, and 100 s while the picture of step
+    # 10 (not a save) is drawn: the row of step 15 reports its 5 steps over 1 s, as every
+    # other row, not over the picture's 100 s.
+    clock = [0.0]
+
+    def perf_counter():
+      clock[0] += 1.0
+      return clock[0] - 1.0
+    real_scatter = train.plots.save_scatter
+
+    def slow_scatter(*args, **kwargs):
+      clock[0] += 100.0
+      return real_scatter(*args, **kwargs)
+    wd = os.path.join(self.dir, 'rate_picture')
+    with (mock.patch.object(train, 'time', mock.Mock(perf_counter=perf_counter)),
+          mock.patch.object(train.plots, 'save_scatter', slow_scatter)):
+      train.train_and_evaluate(small_config(num_steps=20, eval_every=10,
+                                            checkpoint_every=20), wd)
+    rows = writers.read_jsonl(os.path.join(wd, 'metrics.jsonl'))
+    self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
+    self.assertEqual([r['steps_per_sec'] for r in rows], [5.0] * 4)
+
+  def test_a_sample_picture_is_flushed_to_tensorboard_before_training_goes_on(self):
+    # Pictures and a save at step 10 (the rows are flushed before the save, the picture
+    # drawn after it): the picture's event must be on disk before the next call, not at
+    # the next save's flush: a run killed in between resumes from step 10 and does not
+    # draw it again.
+    events = []
+    real_image, real_flush = writers.MetricWriter.write_image, writers.MetricWriter.flush
+    real_compile = sharding.compile_train_steps
+
+    def write_image(w, step, *args, **kwargs):
+      events.append(('image', step))
+      return real_image(w, step, *args, **kwargs)
+
+    def flush(w):
+      events.append(('flush', None))
+      return real_flush(w)
+
+    def counting(*args, **kwargs):
+      fn = real_compile(*args, **kwargs)
+
+      def call(state, *call_args):
+        events.append(('call', int(state.step)))
+        return fn(state, *call_args)
+      return call
+    with (mock.patch.object(writers.MetricWriter, 'write_image', write_image),
+          mock.patch.object(writers.MetricWriter, 'flush', flush),
+          mock.patch.object(sharding, 'compile_train_steps', counting)):
+      train.train_and_evaluate(small_config(num_steps=20, eval_every=10),
+                               os.path.join(self.dir, 'picture_flush'))
+    image = events.index(('image', 10))
+    self.assertIn(('flush', None), events[image:events.index(('call', 10))], events)
 
   def test_a_run_follows_the_documented_key_schedule(self):
     # jaxgan.build: parameters from key(seed), step s from fold_in(fold_in(key(seed), 1),

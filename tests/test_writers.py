@@ -49,7 +49,6 @@ class MetricWriterTest(chex.TestCase):
       self.assertEqual(list(csv.reader(f))[-1], ['3', '1.0', ''])
     self.assertEqual(writers.read_csv(w.csv_path)[-1], {'step': 3, 'd_loss': 1.0})
 
-
   def test_a_resume_without_the_jsonl_keeps_the_csv_rows(self):
     # The CSV alone (the JSONL deleted, or not copied): its rows up to the resumed step are
     # kept, and the JSONL is written again from them, not the CSV emptied.
@@ -450,7 +449,6 @@ class PicturesTest(chex.TestCase):
       self.assertLess(lo, coords.min() - 0.5)
       self.assertGreater(hi, coords.max() + 0.5)
 
-
   def test_8_bit_levels_are_written_back_as_they_were(self):
     # Every level v of an 8-bit image, as the data reads it (v / 127.5 - 1), is written
     # as v: rounded, not truncated (plt.imsave's own float conversion made 63 of 256 RGB
@@ -694,6 +692,15 @@ class CheckpointFolderTest(chex.TestCase):
     self.assertEqual(checkpoints.architecture_differences(saved, wanted),
                      ['d_params/b: (1,) vs (5,)', 'd_params/w: (3,) vs (5,)',
                       'ema_params/w: (2,) vs (5,)'])
+
+  def test_trees_without_an_array_in_common_are_no_architecture_difference(self):
+    # Orbax's metadata of a damaged checkpoint can hold arrays by other paths than the
+    # state's (none in common): that is a damaged checkpoint, not another architecture.
+    self.assertEqual(checkpoints.architecture_differences(
+        {'other': {'w': np.ones(2)}}, {'d_params': {'w': np.ones(2)}}), [])
+    self.assertEqual(checkpoints.architecture_differences(
+        {'d_params': {'w': np.ones(2)}, 'other': np.ones(1)},
+        {'d_params': {'w': np.ones(3)}}), ['d_params/w: (2,) vs (3,)', 'other: (1,) vs absent'])
 
   def test_saved_shapes_are_read_from_the_checkpoint_and_empty_for_none(self):
     d = _saved({1: {'g': {'w': np.ones((2, 3), np.float32)}, 'step': np.int32(1)}})
