@@ -218,6 +218,11 @@ class ConditionalSamplingTest(chex.TestCase):
     self.assertEqual(Image.open(out).size, (3 * (3 * 29 + 1), 3 * (29 + 1)))
     self.assertIn('3 samples cover classes 0 to 2 of the 10 (--num_samples=10 or more',
                   proc.stderr)  # the other classes are missing, which was silent
+    # As many samples as classes: one full row, and nothing to say.
+    proc, _ = self._sample(self.cgan, f'--output={out}', '--labels=all', '--num_samples=10')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    self.assertEqual(Image.open(out).size, (3 * (10 * 29 + 1), 3 * (29 + 1)))
+    self.assertNotIn('samples cover', proc.stderr)
 
   def test_the_training_grid_shows_each_class_in_its_own_column(self):
     """samples/step_*.png: the fixed noise of fold_in(fold_in(key(seed), 1), 2**31 - 1)

@@ -432,6 +432,10 @@ class ValidationTest(chex.TestCase):
     os.makedirs(os.path.join(wd, 'checkpoints'))  # a run's, whose config.json is lost
     workdir.check_not_foreign(wd)
     os.rmdir(os.path.join(wd, 'checkpoints'))
+    open(os.path.join(wd, 'checkpoints'), 'w').close()  # a file of that name: no run's
+    with self.assertRaisesRegex(FileExistsError, 'holds metrics.csv but no jaxgan run'):
+      workdir.check_not_foreign(wd)
+    os.remove(os.path.join(wd, 'checkpoints'))
     for saved, foreign in (({'model': 'x'}, True), ({'model': {}, 'loss': {}}, True),
                            ({'model': {}, 'loss': {}, 'data': {}}, False)):
       with open(os.path.join(wd, 'config.json'), 'w') as f:
