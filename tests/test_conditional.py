@@ -487,6 +487,55 @@ class ConditionalEvaluationTest(chex.TestCase):
     self.assertEqual(out['code_to_class'], {0: 7, 1: 9})
     self.assertAlmostEqual(out['code_accuracy'], 17 / 20)
 
+  def test_an_acgan_is_sampled_and_scored_by_class_as_a_cgan(self):
+    # ACGAN ('generator_labels': G takes labels, D does not) is as class-conditional as a
+    # cGAN for sampling and evaluation: its K classes are spread over the samples (i mod K
+    # for digit-FD and the grids), FID/KID draws the classes of the real images (a folder
+    # of 6 images of class a and 2 of class b: 6:2), and the sample count must give each
+    # class one. Kills: 'generator_labels' left out of Latent.assigned_classes or of
+    # EvalRun.classes_of_real (an ACGAN then drawn i mod K, 1:1, against a 3:1 real mix).
+    acgan = gan_lib.Latent('generator_labels', z_dim=4, num_classes=2)
+    self.assertEqual(acgan.assigned_classes, 2)
+    self.assertFalse(acgan.discriminator_labels)
+    root = tempfile.mkdtemp()
+    for c, n, value in (('a', 6, 40), ('b', 2, 200)):
+      os.mkdir(os.path.join(root, c))
+      for i in range(n):
+        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(
+            os.path.join(root, c, f'{i}.png'))
+    pipe = data.get('images', batch_size=2, path=root, image_size=8, labels=True)
+    gan = types.SimpleNamespace(latent=acgan)
+    run = evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=8, seed=3)
+    self.assertTrue(run.classes_of_real)
+    np.testing.assert_array_equal(np.bincount(run.assigned, minlength=2), [6, 2])
+    run = evaluate.EvalRun(gan, None, dataclasses.replace(pipe, evaluator='digits'),
+                           use_ema=False, num_samples=8)
+    np.testing.assert_array_equal(run.assigned, np.arange(8) % 2)
+    with self.assertRaisesRegex(ValueError, 'one sample of each of the 12 classes'):
+      evaluate.check_num_samples(11, 'digits', gan_lib.Latent('generator_labels', 4,
+                                                              num_classes=12))
+
+  def test_fid_samples_past_a_multiple_of_the_real_images_take_distinct_ones(self):
+    # 15 samples of a folder of 8 real images (6 of class a, 2 of class b): each image's
+    # class once, then 7 distinct images of the 8 once more, so only one image is left out
+    # of the extra 7: class b gets 2 + 1 or 2 + 2 samples, never 2 + 0 or more than 4.
+    # Kills: the extra few drawn with replacement (one image's class drawn several times).
+    root = tempfile.mkdtemp()
+    for c, n, value in (('a', 6, 40), ('b', 2, 200)):
+      os.mkdir(os.path.join(root, c))
+      for i in range(n):
+        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(
+            os.path.join(root, c, f'{i}.png'))
+    pipe = data.get('images', batch_size=2, path=root, image_size=8, labels=True)
+    gan = types.SimpleNamespace(latent=gan_lib.Latent('labels', z_dim=4, num_classes=2))
+    seen = set()
+    for seed in range(40):
+      counts = np.bincount(evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=15,
+                                            seed=seed).assigned, minlength=2)
+      self.assertIn(counts.tolist(), ([12, 3], [11, 4]), seed)
+      seen.add(counts[1])
+    self.assertEqual(seen, {3, 4})  # both happen (b left out 2 times in 8)
+
 
 if __name__ == '__main__':
   absltest.main()

@@ -1,6 +1,7 @@
 """Tests of the pure train step against an update written out by hand with optax."""
 
 import dataclasses
+import functools
 import os
 
 import chex
@@ -838,6 +839,163 @@ class AugmentedPenaltyTest(chex.TestCase):
     jacs = self._jacobians(jax.random.split(key, 3)[0], 4, real.shape[1:])
     want = np.mean([2 * j @ (j.T @ w) for j in jacs], axis=0)
     np.testing.assert_allclose(np.asarray(g['w']).ravel(), want, rtol=1e-4, atol=1e-6)
+
+
+class StepRulesTest(chex.TestCase):
+  """Rules of the train step that the tests above leave open: which generator the critic
+  plays, the labels of an augmented penalty, EMA sampling statistics, small EMA decays,
+  float32 fakes of a bfloat16 generator, and the InfoGAN estimate's heads."""
+
+  def test_r1_of_an_augmented_labelled_critic_takes_the_reals_labels(self):
+    # R1 (Mescheder et al. eq. 9) of D(x, y) = x . W[y] at the reals' own labels:
+    # mean_i ||W[y_real_i]||^2, with and without DiffAugment (here the identity on 1x1
+    # images of 2 channels); the fakes' labels (all 0) would give ||W[0]||^2 = 1.
+    # Kills: the augmented branch conditioning the real points on the fakes' labels.
+    k = 3
+    w = np.float32([[1, 0], [3, 4], [0, 2]])
+    real_y = jnp.asarray([1, 2, 1, 1] * (B // 4), jnp.int32)
+    want = np.mean(np.sum(w[np.asarray(real_y)] ** 2, -1))
+    for aug in (None, lambda x, key: x):
+      labelled = _gan(discriminator=_Labelled(k), penalty=penalties.get('r1'),
+                      augment=aug, latent=gan_lib.Latent(conditioning='labels', z_dim=Z,
+                                                         num_classes=k))
+      got = gan_lib._penalty(labelled, {'w': jnp.asarray(w)}, {},
+                             _real(1)[0].reshape(B, 1, 1, 2), jnp.zeros((B, 1, 1, 2)),
+                             real_y, jnp.zeros(B, jnp.int32), jax.random.key(5))
+      np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=str(aug))
+
+  def test_ema_statistics_record_exactly_num_batches_batches(self):
+    # G(z) = BN(0 z + b): every batch of pre-BN activations has mean b and variance 0, so
+    # from the state's running statistics (mean 0, variance 1) k recorded batches give a
+    # running mean b (1 - 0.9^k) and variance 0.9^k (BatchNorm momentum 0.9).
+    # Kills: a loop that records one batch fewer (or more) than num_batches.
+    class ConstantBN(nn.Module):
+      @nn.compact
+      def __call__(self, z, train=True):
+        h = nn.Dense(2, kernel_init=nn.initializers.zeros,
+                     bias_init=nn.initializers.constant(1.5))(z)
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+    gan = _gan(generator=ConstantBN())
+    state = _init_state(gan, jax.random.key(0))
+    for k in (1, 3):
+      record = jax.jit(functools.partial(gan_lib.ema_statistics, gan, num_batches=k,
+                                         batch_size=4))
+      stats = record(state)['BatchNorm_0']
+      np.testing.assert_allclose(stats['mean'], [1.5 * (1 - 0.9 ** k)] * 2, rtol=1e-5,
+                                 err_msg=str(k))
+      np.testing.assert_allclose(stats['var'], [0.9 ** k] * 2, rtol=1e-5, err_msg=str(k))
+
+  def test_ema_samples_are_normalized_with_statistics_of_the_ema_weights(self):
+    # G(z) = BN(W z + b): with z ~ N(0, I) the EMA weights' pre-BN activations have mean b
+    # and variance ||W[:, j]||^2, so generate(use_ema=True), normalizing with statistics
+    # recomputed for those weights, gives samples of mean ~0 and variance ~1 per feature
+    # (by hand); the state's running statistics (mean 0, variance 1, never trained) would
+    # leave them at mean b, variance ||W[:, j]||^2. Kills: sampling_weights returning the
+    # EMA weights with the trained weights' statistics.
+    class LinearBN(nn.Module):
+      @nn.compact
+      def __call__(self, z, train=True):
+        h = nn.Dense(3)(z)
+        return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+    gan = _gan(generator=LinearBN())
+    state = _init_state(gan, jax.random.key(0), (3,))
+    rng = np.random.default_rng(0)
+    kernel, bias = rng.normal(size=(Z, 3)), rng.normal(size=3) + 2.0
+    ema = {'Dense_0': {'kernel': jnp.asarray(kernel, jnp.float32),
+                       'bias': jnp.asarray(bias, jnp.float32)},
+           'BatchNorm_0': state.ema_params['BatchNorm_0']}
+    state = state.replace(ema_params=ema)
+    z = jnp.asarray(rng.normal(size=(4000, Z)), jnp.float32)
+    x = np.asarray(jax.jit(lambda s, z: gan_lib.generate(gan, s, z, use_ema=True))(state, z))
+    np.testing.assert_allclose(x.mean(0), 0.0, atol=0.1)
+    np.testing.assert_allclose(x.var(0), 1.0, rtol=0.1)
+    # The trained weights keep their own running statistics (here the initial ones).
+    params, stats = gan_lib.sampling_weights(gan, state, use_ema=False)
+    chex.assert_trees_all_equal((params, stats), (state.g_params, state.g_stats))
+
+  def test_an_ema_decay_of_0_keeps_the_ema_at_the_current_weights_and_small_ones_cap_at_once(self):
+    # ema_decay = 0: decay min(0, (1 + t) / (10 + t)) = 0, so after each step the EMA is
+    # the generator's new weights (the documented "0: the EMA equals the current weights";
+    # generate() samples the EMA by default). Kills: an EMA left at its start when the
+    # decay is 0.
+    gan = _gan(ema_decay=0.0)
+    state = _init_state(gan, jax.random.key(0))
+    step = _jit_step(gan)
+    for i in range(2):
+      new, _ = step(state, _real(seed=i), jax.random.key(i))
+      self.assertFalse(np.allclose(jax.tree.leaves(new.g_params)[0],
+                                   jax.tree.leaves(state.g_params)[0]))
+      chex.assert_trees_all_close(new.ema_params, new.g_params, rtol=1e-6, atol=1e-7)
+      state = new
+    # A small decay (0.05) is below the warm-up's 1/10 from step 0: it caps it at once.
+    gan = _gan(ema_decay=0.05)
+    state = _init_state(gan, jax.random.key(0))
+    new, _ = _jit_step(gan)(state, _real(), jax.random.key(1))
+    want = jax.tree.map(lambda e, p: 0.05 * e + 0.95 * p, state.ema_params, new.g_params)
+    chex.assert_trees_all_close(new.ema_params, want, rtol=1e-6, atol=1e-7)
+
+  def test_the_critic_and_its_penalty_see_float32_fakes_of_a_bfloat16_generator(self):
+    # G's output is cast to float32 before anything else sees it: with a bfloat16
+    # generator and a float32 linear critic D(x) = w . x + b, R2 = E||dD/dx(fake)||^2 is
+    # ||w||^2 to float32 precision (by hand in float64). A gradient taken in bfloat16
+    # fakes comes back in bfloat16: w rounded to its 8-bit mantissa (here 1.4e-4 off).
+    # Kills: the training fakes left in the generator's dtype.
+    class BF16(nn.Module):
+      @nn.compact
+      def __call__(self, z, train=True):
+        return nn.Dense(2, dtype=jnp.bfloat16)(z)
+    gan = _gan(generator=BF16(), discriminator=_Linear(), penalty=penalties.get('r2'),
+               penalty_weight=1.0, d_optimizer=optax.sgd(0.0))
+    state = _init_state(gan, jax.random.key(0))
+    w = np.asarray(state.d_params['Dense_0']['kernel'][:, 0], np.float64)
+    w_bf16 = np.asarray(jnp.asarray(w, jnp.bfloat16), np.float64)
+    self.assertGreater(abs(w_bf16 @ w_bf16 - w @ w) / (w @ w), 1e-4)  # the test can tell
+    _, metrics = _jit_step(gan)(state, _real(), jax.random.key(1))
+    np.testing.assert_allclose(metrics['penalty'], w @ w, rtol=1e-6)
+
+  def test_the_infogan_estimate_is_logged_on_the_fakes_q_heads(self):
+    # The logged bound log K - CE(Q(G(z, c)), c) is Q's on the generated images. With a
+    # generator of zeros and Q's categorical logits 5 (x_0, -x_0), the fakes' logits are 0:
+    # a uniform Q, whose bound is 0 (log 2 - log 2). The reals (x_0 ~ N(0, 1)) would give
+    # Q confident logits scored against the fakes' codes, far from 0.
+    # Kills: the estimate computed on the real images' heads.
+    class Q(nn.Module):
+      @nn.compact
+      def __call__(self, x, train=True):
+        cat = 5.0 * jnp.stack([x[:, 0], -x[:, 0]], -1)
+        return nn.Dense(1)(x)[:, 0], {'categorical_logits': cat,
+                                      'continuous_mean': jnp.zeros((x.shape[0], 1))}
+    gan = _gan(generator=_Zeros(), discriminator=Q(), auxiliary=auxiliary.get('infogan'),
+               latent=gan_lib.Latent('codes', z_dim=Z, num_categorical=2, num_continuous=1))
+    state = _init_state(gan, jax.random.key(0))
+    _, metrics = _jit_step(gan)(state, _real(), jax.random.key(1))
+    np.testing.assert_allclose(metrics['infogan_mi_categorical'], 0.0, atol=1e-6)
+
+  def test_the_critic_trains_on_fakes_of_the_current_generator_not_its_ema(self):
+    # G(z) = c (a learned constant), a linear critic w . x + b, the Wasserstein loss and
+    # SGD: the critic's gradient is c - mean(x_real) in w, so by hand
+    # w <- w - lr (c - mean(x_real)) and the logged fake logits are w . c + b, with c the
+    # generator's current weights. The state's EMA (here far from them, as after a decay
+    # from another start) must not make the fakes. Kills: the critic's fakes drawn from
+    # the EMA weights.
+    class Const(nn.Module):
+      @nn.compact
+      def __call__(self, z, train=True):
+        c = self.param('c', nn.initializers.normal(1.0), (2,))
+        return jnp.broadcast_to(c, (z.shape[0], 2))
+    lr = 0.1
+    gan = _gan(generator=Const(), discriminator=_Linear(bias=0.2), ema_decay=0.9,
+               objective=losses.get('wasserstein'), d_optimizer=optax.sgd(lr))
+    state = _init_state(gan, jax.random.key(0))
+    state = state.replace(ema_params={'c': state.g_params['c'] + 5.0})
+    real = _real()
+    new, metrics = _jit_step(gan)(state, real, jax.random.key(1))
+    c = np.asarray(state.g_params['c'], np.float64)
+    w = np.asarray(state.d_params['Dense_0']['kernel'][:, 0], np.float64)
+    x = np.asarray(real[0], np.float64)
+    np.testing.assert_allclose(new.d_params['Dense_0']['kernel'][:, 0],
+                               w - lr * (c - x.mean(0)), rtol=1e-5)
+    np.testing.assert_allclose(metrics['fake_logits'], w @ c + 0.2, rtol=1e-5)
 
 
 if __name__ == '__main__':

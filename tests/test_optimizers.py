@@ -243,6 +243,31 @@ class ScheduleTest(chex.TestCase):
                                 r"schedule 'linear\(decay_steps=10\)' but no learning_rate"):
       build.optimizer({'name': 'sgd', 'schedule': 'linear(decay_steps=10)'})
 
+  def test_a_decay_holds_its_rate_through_each_train_steps_updates(self):
+    """A critic updated 5 times per train step reads the schedule at the train step
+    ``count // 5``: a linear decay over 10 train steps is 1 - (count // 5) / 10, the same
+    for the 5 updates of one step (not 1 - count / 50, which decays within the step)."""
+    counts = np.array([0, 1, 4, 5, 9, 10, 49, 50, 51])
+    want = 1.0 - np.minimum(counts // 5, 10) / 10
+    np.testing.assert_allclose(
+        self._values('linear(decay_steps=10)', counts, lr=1.0, updates_per_step=5), want,
+        rtol=1e-6, atol=1e-7)
+    want = 0.5 * (1 + np.cos(np.pi * np.minimum(counts // 5, 10) / 10))
+    np.testing.assert_allclose(
+        self._values('cosine(decay_steps=10)', counts, lr=1.0, updates_per_step=5), want,
+        rtol=1e-6, atol=1e-7)
+
+  def test_milestones_given_as_a_list_are_the_same_schedule(self):
+    # A spec parses [100, 200] as a list: the same milestones as (100, 200), not a config
+    # error (only a bare number is refused, as a likely missing comma).
+    counts = [0, 99, 100, 199, 200]
+    want = [1.0, 1.0, 0.5, 0.5, 0.25]
+    for spec in ('multistep(milestones=(100, 200), gamma=0.5)',
+                 'multistep(milestones=[100, 200], gamma=0.5)'):
+      np.testing.assert_allclose(self._values(spec, counts, lr=1.0), want, rtol=1e-6,
+                                 err_msg=spec)
+    self.assertEqual(optimizers.schedule_end('multistep(milestones=[100, 200])'), 200)
+
 
 class WeightClippingTest(chex.TestCase):
 

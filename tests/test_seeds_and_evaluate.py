@@ -1526,6 +1526,19 @@ class EvaluateTest(chex.TestCase):
         load.assert_not_called()
     evaluate.check_num_samples(0, 'sr', gan_lib.Latent())   # SR draws no samples at all
 
+  def test_a_split_that_takes_test_digits_says_they_are_not_held_out(self):
+    # digit-FD's held-out digits are a TFDS set's test split: any training split that
+    # reads from it (TFDS split arithmetic and slices) trains on them. Kills: only the
+    # split named exactly 'test' flagged.
+    for split in ('test', 'train+test', 'test[:50%]'):
+      pipe = mock.Mock(evaluator_args={'split': split})
+      self.assertEqual(evaluate._held_from_the_run(pipe, None),
+                       f"; the run trains on the {split!r} split, which holds test digits: "
+                       'they are not held out from the GAN', split)
+    pipe = mock.Mock(evaluator_args={'split': 'train[:90%]'})
+    self.assertEqual(evaluate._held_from_the_run(pipe, None),
+                     "; the run trains on the 'train[:90%]' split, without them")
+
 
 class StudyRulesTest(chex.TestCase):
   """Rules of the study runner and kinds that the tests above leave open: which weights a

@@ -4,6 +4,7 @@ and one compiled program per bucket of image sizes in evaluation."""
 from unittest import mock
 
 import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -132,6 +133,34 @@ class EvaluationTest(chex.TestCase):
         np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f'{rows}x{cols}')
         # 32 x 32 holds the first three; 40 x 9 pads to 64 x 32.
         self.assertEqual(traced, [(32, 32)] if i < 3 else [(32, 32), (64, 32)])
+
+
+class UnpaddedGeneratorTest(chex.TestCase):
+
+  def test_a_generator_outside_the_paddable_ones_is_run_whole_and_clipped(self):
+    # EvalRun.generate of a generator that is not one of sr.PADDABLE runs it at the
+    # input's own size and, like the padded path, clips to [-1, 1]: here G(lr) = 3 s x
+    # (nearest-neighbour x2, s = 1 a parameter), by hand np.clip(3 * repeat(lr), -1, 1).
+    # Kills: the unpadded path's samples left unclipped.
+    class Nearest3(nn.Module):
+      @nn.compact
+      def __call__(self, x, y=None, train=False):
+        s = self.param('s', nn.initializers.ones, ())
+        return 3.0 * s * jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+    gan = gan_lib.GAN(generator=Nearest3(), discriminator=None, objective=None,
+                      g_optimizer=None, d_optimizer=None,
+                      latent=gan_lib.Latent(conditioning='lowres'))
+    params = {'s': jnp.ones(())}
+    state = gan_lib.GANState(step=jnp.zeros((), jnp.int32), g_params=params, g_stats={},
+                             d_params={}, d_stats={}, g_opt_state=None, d_opt_state=None,
+                             ema_params=params)
+    run = evaluate.EvalRun(gan, state, pipe=None, use_ema=True, num_samples=0)
+    lr = np.random.default_rng(0).uniform(-1, 1, (5, 7, 3)).astype(np.float32)
+    got = run.upscale_whole(lr)
+    want = np.clip(3.0 * np.repeat(np.repeat(lr, 2, axis=0), 2, axis=1), -1.0, 1.0)
+    chex.assert_shape(got, (10, 14, 3))
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    self.assertGreater(np.abs(3.0 * lr).max(), 1.5)  # the clip does something
 
 
 if __name__ == '__main__':

@@ -402,6 +402,9 @@ class TwoStageTest(chex.TestCase):
       result = evaluate.evaluate(self.gan)
     self.assertEqual((result['evaluator'], result['scale'], result['num_images']), ('sr', 4, 3))
     self.assertEqual(list(result)[-2:], ['bicubic', 'model'])  # the baseline first
+    # SR draws no samples: no sample count or noise seed in its record.
+    self.assertNotIn('num_samples', result)
+    self.assertNotIn('seed', result)
     # Each row is the mean over the held-out photos of scikit-image's PSNR and SSIM of the
     # 8-bit images (Y of BT.601, or RGB; a border of 4 cropped): the bicubic row of MATLAB
     # bicubic upscaling, the model row of the run's generator.
