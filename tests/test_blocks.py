@@ -297,6 +297,32 @@ class ProjectionHeadTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, 'got y=None'):
       blocks.ProjectionHead(2).init(jax.random.key(0), jnp.zeros((2, 3)))
 
+  def test_a_single_example_is_projected_too(self):
+    rng = np.random.default_rng(1)
+    phi, y = rng.normal(size=(1, 7)).astype(np.float32), np.array([2], np.int32)
+    head = blocks.ProjectionHead(4, spectral_norm=False)
+    v = head.init(jax.random.key(0), phi, y)
+    p = jax.tree.map(lambda t: rng.normal(size=t.shape).astype(np.float32), v['params'])
+    want = phi @ p['psi']['kernel'][:, 0] + p['psi']['bias'][0] + np.sum(
+        p['embed']['embedding'][y] * phi, axis=1)
+    np.testing.assert_allclose(head.apply({'params': p}, phi, y), want, rtol=1e-5, atol=1e-5)
+
+
+class ChecksTest(chex.TestCase):
+
+  def test_a_count_must_be_a_non_negative_int_not_a_bool(self):
+    self.assertEqual(blocks.check_count('M', 'num_blocks', 0), 0)
+    for bad in (True, False, -1, 2.0):
+      with self.assertRaisesRegex(ValueError, 'M: num_blocks must be an integer >= 0; got'):
+        blocks.check_count('M', 'num_blocks', bad)
+
+  def test_an_empty_batch_of_labels_has_no_range_to_check(self):
+    # No values: nothing lies outside [0, K) (min() of an empty array raised NumPy's error).
+    blocks.check_range('M', np.zeros(0, np.int32), 10, 'labels y')
+    blocks.check_labels('M', np.zeros(0, np.int32), 0 + 0, 10)
+    with self.assertRaisesRegex(ValueError, r'must lie in \[0, 10\); got values from 3 to 10'):
+      blocks.check_range('M', np.array([3, 10]), 10, 'labels y')
+
 
 class SpectralNormTest(chex.TestCase):
 

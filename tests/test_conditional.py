@@ -132,6 +132,40 @@ class ConditionalStepTest(chex.TestCase):
       with self.assertRaisesRegex(ValueError, rf'codes must lie in \[0, 4\); got {bad}\.$'):
         inference.check_codes(info, {'categorical': np.array([bad, 0])})
 
+  def test_exactly_five_values_outside_are_all_named_with_no_more(self):
+    # The message names the first five values outside; ' and N more' only when there are
+    # more than five (it said ' and 0 more' for exactly five).
+    cgan = types.SimpleNamespace(latent=gan_lib.Latent(conditioning='labels', num_classes=10))
+    with self.assertRaisesRegex(ValueError, r'; got -2, -1, 10, 11, 12\.$'):
+      inference.check_labels(cgan, np.array([0, 12, -2, 11, 10, -1, 3]))
+    with self.assertRaisesRegex(ValueError, r'; got -3, -2, -1, 10, 11 and 1 more\.$'):
+      inference.check_labels(cgan, np.array([0, 12, -2, 11, 10, -1, -3]))
+
+  def test_codes_and_labels_must_be_one_per_sample_not_a_scalar(self):
+    # A 0-d code is refused as a ValueError naming its shape (len() of it was a TypeError).
+    # The check reads gan.latent alone, before any sampling.
+    info = types.SimpleNamespace(latent=gan_lib.Latent(conditioning='codes', num_categorical=4,
+                                                       num_continuous=2))
+    for codes in ({'categorical': np.array(2)}, {'continuous': np.float32(0.5)}):
+      with self.assertRaisesRegex(ValueError, r"codes\['\w+'\] has shape \(\): give one "
+                                  r'per sample, 4 \(num_samples\) rows'):
+        inference.sample(info, None, 4, use_ema=False, codes=codes)
+
+  def test_architecture_differences_name_three_then_count_the_rest(self):
+    # The first three differing parameters (sorted paths, both shapes), then how many more.
+    z = lambda *s: np.zeros(s, np.float32)
+    a = {'a': z(1), 'b': z(2), 'c': z(3), 'd': z(4)}
+    b = {'a': z(2), 'b': z(3), 'c': z(4), 'd': z(4)}
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"^x: the generators differ in architecture \(4 vs 4 "
+                                r"parameters\); \['a'\]: \(1,\) vs \(2,\); \['b'\]: "
+                                r"\(2,\) vs \(3,\); \['c'\]: \(3,\) vs \(4,\)\.$"):
+      inference._check_same_structure(a, b, 'x')
+    b['d'] = z(5)
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r"\['c'\]: \(3,\) vs \(4,\); and 1 more\.$"):
+      inference._check_same_structure(a, b, 'x')
+
 
 class ConditionalSamplingTest(chex.TestCase):
 
@@ -403,7 +437,6 @@ class ConditionalSamplingTest(chex.TestCase):
     codes = {**drawn, 'categorical': jnp.arange(20) % 10}
     np.testing.assert_allclose(run.samples, gan_lib.generate(gan, state, z, codes, False),
                                rtol=1e-4, atol=1e-7)
-
 
   def test_fid_samples_take_the_classes_of_the_real_images_they_are_compared_with(self):
     # A folder of 6 images of class a and 2 of class b: FID/KID compare the samples with

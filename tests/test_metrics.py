@@ -154,6 +154,31 @@ class FrechetTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, 'At least 2 samples.*got 1'):
       metrics.feature_statistics(np.ones((1, 3)))
 
+  def test_tiny_negative_eigenvalues_are_clipped_to_zero(self):
+    # A covariance within the PSD check's slack (relative 1e-5) may have a tiny negative
+    # eigenvalue, as float32 round-off leaves: it counts as 0 in both square roots (not as
+    # |w|). With S = diag(1, -1e-6) against I: ||0||^2 + tr S + tr I - 2 tr (S I)^1/2 with
+    # (S I)^1/2 = diag(1, 0), i.e. 1 - 1e-6, on either side.
+    s, i = np.diag([1.0, -1e-6]), np.eye(2)
+    for args in ((np.zeros(2), i, np.zeros(2), s), (np.zeros(2), s, np.zeros(2), i)):
+      self.assertAlmostEqual(metrics.frechet_distance(*args), 1.0 - 1e-6, delta=1e-9)
+
+  def test_the_symmetry_check_is_relative_to_the_covariances_scale(self):
+    # Features in the thousands: float32 round-off leaves an asymmetry of ~0.1 on entries
+    # of ~1e6, relative 1e-7, which is accepted (an absolute 1e-5 refused it). Equal
+    # covariances: the distance is the squared mean difference, 8.
+    f = np.random.default_rng(6).normal(size=(200, 8)) * 1000.0
+    s = np.cov(f, rowvar=False)
+    s[0, 1] += 1e-7 * np.abs(s).max()
+    self.assertGreater(np.abs(s - s.T).max(), 1e-2)
+    self.assertAlmostEqual(metrics.frechet_distance(f.mean(0), s, f.mean(0) + 1, s), 8.0,
+                           delta=1e-4)
+
+  def test_a_second_covariance_of_another_size_is_named_as_a_shape_error(self):
+    with self.assertRaisesRegex(ValueError, r'Mismatched statistics: .*sigma \(2, 2\) vs '
+                                r'\(3, 3\)'):
+      metrics.frechet_distance(np.zeros(2), np.eye(2), np.zeros(2), np.eye(3))
+
 
 class MaxPoolTest(chex.TestCase):
 

@@ -245,7 +245,6 @@ class ModelsTest(chex.TestCase):
       g, _ = models.get('dcgan', {'image_size': 48})
       g.init(jax.random.key(0), jnp.zeros((1, 8)))
 
-
   def test_module_attributes_in_the_name_or_as_arguments(self):
     # 'mlp(generator={...})' is the registry's spec form: taken once, not "given twice".
     g, d = models.get("mlp(generator={'features': (8,)}, discriminator={'features': (4,)})")
@@ -730,6 +729,14 @@ class PipelineTest(chex.TestCase):
       np.testing.assert_array_equal(p.real_samples(64), full[want])
       np.testing.assert_array_equal(p.real_labels(64), labels[want])
 
+  def test_a_mixtures_real_samples_are_the_same_whatever_the_data_seed(self):
+    # The mixtures' real samples are fixed draws (default_rng(0)), not the data seed's: runs
+    # of several seeds are compared with one reference set.
+    want = mixtures.sample('ring8', np.random.default_rng(0), 64)
+    for seed in (0, 1):
+      np.testing.assert_array_equal(
+          data.get('ring8', batch_size=8, seed=seed).real_samples(64), want)
+
   def test_digits_are_resized_bilinearly(self):
     # 8 -> 16 px by separable linear interpolation at half-pixel centres (edges clamped),
     # written out in NumPy. Kills: another resize method ('nearest').
@@ -752,6 +759,14 @@ class PipelineTest(chex.TestCase):
     # Kills: the removal of tfds_images' image_size check (a negative size then reaches
     # TFDS and fails with "not prepared" for a prepared set, or later with a shape error).
     for bad in (-1, 2.5, '28'):
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  r"data.image_size must be an integer >= 1 \(0: the set's "
+                                  r'own\); got'):
+        data.get('mnist', batch_size=8, image_size=bad, data_dir='/nonexistent/tfds')
+
+  def test_a_falsy_tfds_image_size_other_than_0_or_none_is_refused(self):
+    # False, 0.0 and '' are not 0 ('the set's own'): refused, not read as unset.
+    for bad in (False, 0.0, ''):
       with self.assertRaisesRegex(validation.ConfigError,
                                   r"data.image_size must be an integer >= 1 \(0: the set's "
                                   r'own\); got'):

@@ -1511,6 +1511,53 @@ class EvaluateTest(chex.TestCase):
       inference.interpolate(runs[0], gan_run, alpha, out)
       np.testing.assert_allclose(samples(out), samples(want), atol=1e-6, err_msg=str(alpha))
 
+  def test_interpolating_into_a_batchnorm_run_without_an_ema_keeps_the_psnr_end_point(self):
+    # The PSNR run keeps an EMA (it samples its EMA weights with statistics recomputed for
+    # them); the GAN run does not (it samples its trained weights with their running
+    # statistics, recomputing nothing). alpha = 0 must sample as the PSNR run: its
+    # sampling statistics, not its running ones, go into the new workdir.
+    runs = []
+    for seed, ema in ((0, 0.9), (1, 0.0)):
+      c = small_config(num_steps=10, seed=seed, ema_decay=ema, eval_every=1000)
+      c.model.generator.batch_norm = True
+      runs.append(tempfile.mkdtemp())
+      train.train_and_evaluate(c, runs[-1])
+    out = os.path.join(tempfile.mkdtemp(), 'mixed')
+    inference.interpolate(runs[0], runs[1], 0.0, out)
+    got = inference.sample_latest(out, 200)
+    self.assertFalse(got['ema'])  # the GAN run's config
+    np.testing.assert_allclose(got['samples'], inference.sample_latest(runs[0], 200)['samples'],
+                               atol=1e-6)
+
+  def test_interpolation_records_the_gan_runs_held_out_files(self):
+    # Folder runs record the files their split held out; the interpolated workdir is
+    # evaluated on the GAN run's, which it records (with a warning where the PSNR run held
+    # out others). A PSNR run that recorded none (older, or not a folder) is no error.
+    runs = []
+    for seed in (0, 1):
+      runs.append(tempfile.mkdtemp())
+      train.train_and_evaluate(small_config(num_steps=10, seed=seed, eval_every=1000), runs[-1])
+    psnr, gan_run = runs
+    real_read = inference.workdir_lib.read_data_shapes
+    for psnr_held in (['b.png'], None):
+      held = {gan_run: ['a.png'], psnr: psnr_held}
+      def read(w, held=held):
+        record = real_read(w)
+        return record if held[w] is None else {**record, 'held_out_files': held[w]}
+      out = os.path.join(tempfile.mkdtemp(), 'mixed')
+      with mock.patch.object(inference.workdir_lib, 'read_data_shapes', read):
+        if psnr_held:
+          with self.assertLogs('absl', 'WARNING') as logs:
+            inference.interpolate(psnr, gan_run, 0.5, out)
+          self.assertRegex(logs.output[0], r'held out other files of their folder \(a\.png; '
+                           r'b\.png\)')
+        else:
+          with self.assertNoLogs('absl', 'WARNING'):
+            inference.interpolate(psnr, gan_run, 0.5, out)
+      with open(os.path.join(out, 'data_shapes.json')) as f:
+        self.assertEqual(json.load(f)['held_out_files'], ['a.png'])
+
+
   def test_image_samples_outside_the_range_are_refused(self):
     # Images past [-1, 1] (a generator without its tanh) are refused before any scoring,
     # as an EvaluationError, which launch.evaluate reports as a message (a ValueError was a

@@ -333,5 +333,74 @@ class BadInputTest(parameterized.TestCase):
       f(x, jnp.zeros((1, 16, 15, 3)), crop_border=1)
 
 
+class BoundaryTest(parameterized.TestCase):
+  """Boundaries of the checks and of the 8-bit quantization (mutation-testing gaps)."""
+
+  def test_values_within_the_range_slack_are_accepted_and_clipped(self):
+    # Up to 1e-3 past [-1, 1] (float round-off of a tanh output) is accepted and scored as
+    # the saved PNG would hold it: clipped to level 255 (or 0). hr at 0.0 is level 128
+    # (127.5 rounds half to even), so the RGB difference is 127 (or 128) in every channel.
+    hr = np.zeros((1, 16, 16, 3), np.float32)
+    for value, d in ((1.0005, 127.0), (-1.0005, 128.0)):
+      srx = np.full((1, 16, 16, 3), value, np.float32)
+      got = sr.psnr(srx, hr, crop_border=0, convention='rgb')
+      self.assertAlmostEqual(float(got[0]), 10 * np.log10(255.0 ** 2 / d ** 2), delta=1e-4)
+      got = sr.psnr(hr, srx, crop_border=0, convention='rgb')  # on the hr side too
+      self.assertAlmostEqual(float(got[0]), 10 * np.log10(255.0 ** 2 / d ** 2), delta=1e-4)
+
+  def test_ssim_traced_over_sr_alone_matches_scikit_image(self):
+    # Scoring in a compiled step against fixed ground truth: sr traced, hr a constant.
+    hr8, sr8 = _hr_sr_uint8(seed=12, n=2)
+    rng = np.random.default_rng(13)
+    hr, srx = _to_jaxgan(hr8, rng), _to_jaxgan(sr8, rng)
+    got = np.asarray(jax.jit(lambda s: sr.ssim(s, hr, crop_border=4))(srx))
+    a, b = _y(_crop(sr8, 4)), _y(_crop(hr8, 4))
+    for i in range(2):
+      want = structural_similarity(b[i], a[i], gaussian_weights=True, sigma=1.5,
+                                   use_sample_covariance=False, data_range=255)
+      self.assertAlmostEqual(float(got[i]), want, delta=SSIM_TOL)
+
+  def test_a_crop_too_large_on_the_narrow_side_is_refused(self):
+    # Non-square images: the width counts as well as the height.
+    x = np.zeros((1, 24, 12, 3), np.float32)
+    with self.assertRaisesRegex(ValueError, r'24x12 cropped by 1 at each edge leave 22x10'):
+      sr.ssim(x, x, crop_border=1)
+    y = np.zeros((1, 20, 2, 3), np.float32)
+    with self.assertRaisesRegex(ValueError, r'leave 18x0'):
+      sr.psnr(y, y, crop_border=1)
+
+  def test_a_bool_crop_border_is_refused(self):
+    x = np.zeros((1, 16, 16, 3), np.float32)
+    for fn in (sr.psnr, sr.ssim):
+      with self.assertRaisesRegex(ValueError, r'crop_border must be an int >= 0; got True'):
+        fn(x, x, crop_border=True)
+
+  @parameterized.parameters((16, 16, 1), (16, 16, 4), (2, 16, 16, 1))
+  def test_rgb_convention_refuses_images_that_are_not_rgb(self, *shape):
+    # Without the channel check, 'rgb' scored 1- or 4-channel images (only 'y' failed).
+    x = np.zeros(shape, np.float32)
+    for fn in (sr.psnr, sr.ssim, sr.sr_metrics):
+      with self.assertRaisesRegex(ValueError, r'Images must be RGB \[N, H, W, 3\]'):
+        fn(x, x, crop_border=0, convention='rgb')
+
+  def test_ties_round_half_to_even_as_numpy(self):
+    # Inputs whose float32 255 * (x + 1) / 2 is exactly k + 0.5: NumPy's (and PyTorch's)
+    # round gives the even level, not k + 1 for even k.
+    xs, halves = [], []
+    for k in range(60, 200):
+      x = np.float32(2 * (k + 0.5) / 255 - 1)
+      for _ in range(40):
+        v = (x + np.float32(1)) / np.float32(2) * np.float32(255)
+        if v == k + 0.5:
+          xs.append(x)
+          halves.append(v)
+          break
+        x = np.nextafter(x, np.float32(2 if v < k + 0.5 else -2), dtype=np.float32)
+    self.assertGreater(len(xs), 50)
+    self.assertTrue(any(int(h) % 2 == 0 for h in halves))
+    got = np.asarray(sr.to_8bit(np.array(xs, np.float32)))
+    np.testing.assert_array_equal(got, np.round(np.array(halves, np.float64)))
+
+
 if __name__ == '__main__':
   absltest.main()

@@ -520,6 +520,30 @@ class PairedDataTest(chex.TestCase):
       self.assertEqual(x.dtype, np.float32)
       self.assertTrue(-1.0 <= x.min() and x.max() <= 1.0)
 
+  def test_sr_tfds_evaluates_every_image_of_a_split_shorter_than_num_eval(self):
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=6):
+      p = data.get('sr_tfds', batch_size=2, tfds_name='cifar10', eval_split='test',
+                   num_eval=10, crop_size=16, scale=4)
+      pairs = p.evaluator_args['eval_pairs']()
+      self.assertLen(pairs, 6)  # all 6 of the split, the last one too
+      last = images.TFDSImages('cifar10', 'test', 'image')[5]
+      np.testing.assert_allclose(pairs[5][1], last.astype(np.float32) / 127.5 - 1, rtol=1e-6)
+
+  def test_the_sample_crops_come_from_every_held_out_image_whatever_the_data_seed(self):
+    # 20 flat images: 0 and 10 are held out (every tenth). The sample-picture crops (and
+    # real_samples, their HR side) are drawn from both, the last held-out one too, and are
+    # the same fixed crops for every data seed.
+    d = tempfile.mkdtemp()
+    for i in range(20):
+      Image.fromarray(np.full((48, 48, 3), 10 * i, np.uint8)).save(
+          os.path.join(d, f'{i:02d}.png'))
+    hr = [data.get('folder', batch_size=2, path=d, crop_size=16, scale=2,
+                   seed=seed).real_samples(32) for seed in (0, 1)]
+    np.testing.assert_array_equal(hr[0], hr[1])
+    levels = {int(v) for v in np.round((hr[0][:, 0, 0, 0] + 1) * 127.5)}
+    self.assertEqual(levels, {0, 100})
+
 
 class _TinySR(nn.Module):
   """Two 3x3 convs at LR then pixel shuffle: receptive-field radius 2 LR pixels."""

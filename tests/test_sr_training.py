@@ -660,5 +660,21 @@ class PerceptualStepTest(chex.TestCase):
     self.assertEqual(os.listdir(fresh), [])
 
 
+class InterpolationFolderTest(chex.TestCase):
+
+  def test_only_a_folder_without_the_last_file_is_called_an_interpolation_cut_short(self):
+    # A finished interpolation (interpolation.json, written last, is there) is refused
+    # without the cut-short advice; the same files less interpolation.json get it.
+    for names, cut_short in ((('checkpoints', 'config.json', 'data_shapes.json',
+                               'interpolation.json'), False),
+                             (('checkpoints', 'config.json'), True)):
+      d = tempfile.mkdtemp()
+      for name in names:
+        open(os.path.join(d, name), 'w').close()
+      with self.assertRaisesRegex(ValueError, 'exists and is not an empty folder') as e:
+        inference._check_empty_or_new(d)
+      self.assertEqual('cut short' in str(e.exception), cut_short, names)
+
+
 if __name__ == '__main__':
   absltest.main()
