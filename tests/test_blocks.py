@@ -308,7 +308,8 @@ class ProjectionHeadTest(chex.TestCase):
     np.testing.assert_allclose(head.apply({'params': p}, phi, y), want, rtol=1e-5, atol=1e-5)
 
 
-class ChecksTest(chex.TestCase):
+class CountAndLabelChecksTest(chex.TestCase):
+  """``check_count`` and the label checks on their own: types and an empty batch."""
 
   def test_a_count_must_be_a_non_negative_int_not_a_bool(self):
     self.assertEqual(blocks.check_count('M', 'num_blocks', 0), 0)
@@ -319,7 +320,7 @@ class ChecksTest(chex.TestCase):
   def test_an_empty_batch_of_labels_has_no_range_to_check(self):
     # No values: nothing lies outside [0, K) (min() of an empty array raised NumPy's error).
     blocks.check_range('M', np.zeros(0, np.int32), 10, 'labels y')
-    blocks.check_labels('M', np.zeros(0, np.int32), 0 + 0, 10)
+    blocks.check_labels('M', np.zeros(0, np.int32), 0, 10)
     with self.assertRaisesRegex(ValueError, r'must lie in \[0, 10\); got values from 3 to 10'):
       blocks.check_range('M', np.array([3, 10]), 10, 'labels y')
 

@@ -141,7 +141,7 @@ class ConditionalStepTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'; got -3, -2, -1, 10, 11 and 1 more\.$'):
       inference.check_labels(cgan, np.array([0, 12, -2, 11, 10, -1, -3]))
 
-  def test_codes_and_labels_must_be_one_per_sample_not_a_scalar(self):
+  def test_codes_must_be_one_per_sample_not_a_scalar(self):
     # A 0-d code is refused as a ValueError naming its shape (len() of it was a TypeError).
     # The check reads gan.latent alone, before any sampling.
     info = types.SimpleNamespace(latent=gan_lib.Latent(conditioning='codes', num_categorical=4,

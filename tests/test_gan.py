@@ -938,7 +938,7 @@ class StepRulesTest(chex.TestCase):
     # G's output is cast to float32 before anything else sees it: with a bfloat16
     # generator and a float32 linear critic D(x) = w . x + b, R2 = E||dD/dx(fake)||^2 is
     # ||w||^2 to float32 precision (by hand in float64). A gradient taken in bfloat16
-    # fakes comes back in bfloat16: w rounded to its 8-bit mantissa (here 1.4e-4 off).
+    # fakes comes back in bfloat16: w rounded to its 8 significant bits (here 1.4e-4 off).
     # Kills: the training fakes left in the generator's dtype.
     class BF16(nn.Module):
       @nn.compact

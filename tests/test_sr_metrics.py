@@ -334,7 +334,8 @@ class BadInputTest(parameterized.TestCase):
 
 
 class BoundaryTest(parameterized.TestCase):
-  """Boundaries of the checks and of the 8-bit quantization (mutation-testing gaps)."""
+  """The edges of the checks (range slack, crop size on each side, crop_border's type, RGB
+  channels), SSIM traced over sr alone, and ties in the 8-bit quantization."""
 
   def test_values_within_the_range_slack_are_accepted_and_clipped(self):
     # Up to 1e-3 past [-1, 1] (float round-off of a tanh output) is accepted and scored as

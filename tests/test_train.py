@@ -1154,8 +1154,8 @@ class TrainLoopTest(chex.TestCase):
 
   def test_the_first_nan_of_several_calls_pending_is_the_one_named(self):
     # One step per call, a row every 5 steps: the losses of five calls are read at once.
-    # The NaN of step 3 is named (the calls after it, from its non-finite state, fail too)
-    # and the rows before it kept; nothing is saved.
+    # The NaN of step 3 is named (the calls after it, from its non-finite state, fail too);
+    # no row is written (steps 1 and 2 are no log steps) and nothing is saved.
     wd = os.path.join(self.dir, 'nan_of_several_calls')
     with _poison_data(2), self.assertRaisesRegex(  # the real data of step 3
         FloatingPointError, r'Non-finite loss at step 3\b.*no checkpoint was saved'):
@@ -1239,8 +1239,8 @@ class TrainLoopTest(chex.TestCase):
 
   def test_the_loss_curves_wait_curves_every_s_after_each_drawing(self):
     # A clock that each save moves on 40 s: with curves every 60 s, the saves of steps 20
-    # and 40 draw them (80 s after the last drawing), those of 10 and 30 do not (40 s),
-    # and the end (50) draws them as the logs close.
+    # and 40 draw them (80 s after the start, then after the drawing at 20), those of 10
+    # and 30 do not (40 s), and the end (50) draws them as the logs close.
     clock, drawn = [0.0], []
     real_save, real_draw = checkpoints.Checkpoints.save, train.plots.save_loss_curves
 
@@ -1251,12 +1251,12 @@ class TrainLoopTest(chex.TestCase):
     def draw(rows, path):
       drawn.append(rows[-1]['step'])
       return real_draw(rows, path)
-    with (mock.patch.object(train, 'time', mock.Mock(perf_counter=lambda: clock[0])),
+    with (mock.patch.object(train, 'time', mock.Mock(wraps=time, perf_counter=lambda: clock[0])),
           mock.patch.object(checkpoints.Checkpoints, 'save', slow_save),
-          mock.patch.object(train.plots, 'save_loss_curves', draw)):
+          mock.patch.object(train.plots, 'save_loss_curves', draw),
+          mock.patch.object(train, 'CURVES_EVERY_S', 60.0)):
       train.train_and_evaluate(small_config(num_steps=50, eval_every=50),
                                os.path.join(self.dir, 'curves_every'))
-    self.assertEqual(train.CURVES_EVERY_S, 60.0)
     self.assertEqual(drawn, [20, 40, 50])
 
   def test_steps_per_sec_is_over_the_time_since_the_previous_row(self):
@@ -1265,7 +1265,7 @@ class TrainLoopTest(chex.TestCase):
     # of step 5, not the 10 steps since the start over 4 s.
     clock = (float(i * i) for i in range(1000))
     wd = os.path.join(self.dir, 'rate_since_row')
-    with mock.patch.object(train, 'time', mock.Mock(perf_counter=lambda: next(clock))):
+    with mock.patch.object(train, 'time', mock.Mock(wraps=time, perf_counter=lambda: next(clock))):
       train.train_and_evaluate(small_config(num_steps=10), wd)
     rows = writers.read_jsonl(os.path.join(wd, 'metrics.jsonl'))
     self.assertEqual([r['step'] for r in rows], [5, 10])
@@ -1286,7 +1286,7 @@ class TrainLoopTest(chex.TestCase):
       clock[0] += 100.0
       return real_scatter(*args, **kwargs)
     wd = os.path.join(self.dir, 'rate_picture')
-    with (mock.patch.object(train, 'time', mock.Mock(perf_counter=perf_counter)),
+    with (mock.patch.object(train, 'time', mock.Mock(wraps=time, perf_counter=perf_counter)),
           mock.patch.object(train.plots, 'save_scatter', slow_scatter)):
       train.train_and_evaluate(small_config(num_steps=20, eval_every=10,
                                             checkpoint_every=20), wd)
