@@ -25,6 +25,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, 'PYTHONPATH': ROOT}
 
 
+def _two_class_folder() -> data.Pipeline:
+  """A labelled folder of 8 x 8 images: 6 of class a (pixel value 40), 2 of class b (200)."""
+  root = tempfile.mkdtemp()
+  for c, n, value in (('a', 6, 40), ('b', 2, 200)):
+    os.mkdir(os.path.join(root, c))
+    for i in range(n):
+      Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(
+          os.path.join(root, c, f'{i}.png'))
+  return data.get('images', batch_size=2, path=root, image_size=8, labels=True)
+
+
 def _small(config, steps: int = 2):
   """``config`` with 8-wide convs, 32-wide dense layers, batch 16 and ``steps`` steps."""
   config.num_steps, config.data.batch_size, config.num_eval_samples = steps, 16, 20
@@ -442,13 +453,7 @@ class ConditionalSamplingTest(chex.TestCase):
     # A folder of 6 images of class a and 2 of class b: FID/KID compare the samples with
     # real images in that 3:1 mix, so a class-conditional model's samples are drawn in it
     # (i mod K would give 1:1, and even a perfect generator a large FID).
-    root = tempfile.mkdtemp()
-    for c, n, value in (('a', 6, 40), ('b', 2, 200)):
-      os.mkdir(os.path.join(root, c))
-      for i in range(n):
-        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(
-            os.path.join(root, c, f'{i}.png'))
-    pipe = data.get('images', batch_size=2, path=root, image_size=8, labels=True)
+    pipe = _two_class_folder()
     gan = types.SimpleNamespace(latent=gan_lib.Latent('labels', z_dim=4, num_classes=2))
     for n in (8, 16, 4):  # all 8 real images; all 8 twice; a random 4 of them
       run = evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=n, seed=3)
@@ -530,13 +535,7 @@ class ConditionalEvaluationTest(chex.TestCase):
     acgan = gan_lib.Latent('generator_labels', z_dim=4, num_classes=2)
     self.assertEqual(acgan.assigned_classes, 2)
     self.assertFalse(acgan.discriminator_labels)
-    root = tempfile.mkdtemp()
-    for c, n, value in (('a', 6, 40), ('b', 2, 200)):
-      os.mkdir(os.path.join(root, c))
-      for i in range(n):
-        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(
-            os.path.join(root, c, f'{i}.png'))
-    pipe = data.get('images', batch_size=2, path=root, image_size=8, labels=True)
+    pipe = _two_class_folder()
     gan = types.SimpleNamespace(latent=acgan)
     run = evaluate.EvalRun(gan, None, pipe, use_ema=False, num_samples=8, seed=3)
     self.assertTrue(run.classes_of_real)
@@ -553,13 +552,7 @@ class ConditionalEvaluationTest(chex.TestCase):
     # class once, then 7 distinct images of the 8 once more, so only one image is left out
     # of the extra 7: class b gets 2 + 1 or 2 + 2 samples, never 2 + 0 or more than 4.
     # Kills: the extra few drawn with replacement (one image's class drawn several times).
-    root = tempfile.mkdtemp()
-    for c, n, value in (('a', 6, 40), ('b', 2, 200)):
-      os.mkdir(os.path.join(root, c))
-      for i in range(n):
-        Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(
-            os.path.join(root, c, f'{i}.png'))
-    pipe = data.get('images', batch_size=2, path=root, image_size=8, labels=True)
+    pipe = _two_class_folder()
     gan = types.SimpleNamespace(latent=gan_lib.Latent('labels', z_dim=4, num_classes=2))
     seen = set()
     for seed in range(40):

@@ -75,6 +75,17 @@ class _Labelled(nn.Module):
     return jnp.sum(x.reshape(x.shape[0], 2) * w[y], -1)
 
 
+class _ConstantBN(nn.Module):
+  """G(z) = BN(0 z + 1.5) on 2 features (BatchNorm momentum 0.9): every batch of pre-BN
+  activations has mean 1.5 and variance 0."""
+
+  @nn.compact
+  def __call__(self, z, train=True):
+    h = nn.Dense(2, kernel_init=nn.initializers.zeros,
+                 bias_init=nn.initializers.constant(1.5))(z)
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+
+
 class TrainStepTest(chex.TestCase):
 
   @chex.variants(with_jit=True, without_jit=True)
@@ -355,22 +366,24 @@ class TrainStepTest(chex.TestCase):
                                               jnp.zeros(B))
     np.testing.assert_allclose(metrics['g_loss'], want, rtol=1e-5)
 
-  def test_r2_of_a_labelled_critic_takes_the_fakes_labels(self):
-    # R2 (Mescheder et al. eq. 10) of D(x, y) = x . W[y] at the fakes' own labels:
-    # mean_i ||W[y_fake_i]||^2, with and without DiffAugment (here the identity on 1x1
-    # images of 2 channels); the real labels (all 0) would give ||W[0]||^2 = 1.
+  def test_r1_and_r2_of_a_labelled_critic_take_their_sides_labels(self):
+    # R1 (Mescheder et al. eq. 9) at the reals, R2 (eq. 10) at the fakes, of
+    # D(x, y) = x . W[y]: mean_i ||W[y_i]||^2 at that side's own labels, with and without
+    # DiffAugment (here the identity on 1x1 images of 2 channels); the other side's labels
+    # (all 0) would give ||W[0]||^2 = 1.
     k = 3
     w = np.float32([[1, 0], [3, 4], [0, 2]])
-    fake_y = jnp.asarray([1, 2, 1, 1] * (B // 4), jnp.int32)
-    want = np.mean(np.sum(w[np.asarray(fake_y)] ** 2, -1))
-    for aug in (None, lambda x, key: x):
-      labelled = _gan(discriminator=_Labelled(k), penalty=penalties.get('r2'),
-                      augment=aug, latent=gan_lib.Latent(conditioning='labels', z_dim=Z,
-                                                         num_classes=k))
-      got = gan_lib._penalty(labelled, {'w': jnp.asarray(w)}, {},
-                             _real(1)[0].reshape(B, 1, 1, 2), jnp.zeros((B, 1, 1, 2)),
-                             jnp.zeros(B, jnp.int32), fake_y, jax.random.key(5))
-      np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=str(aug))
+    y, zeros = jnp.asarray([1, 2, 1, 1] * (B // 4), jnp.int32), jnp.zeros(B, jnp.int32)
+    want = np.mean(np.sum(w[np.asarray(y)] ** 2, -1))
+    for name, labels in (('r1', (y, zeros)), ('r2', (zeros, y))):
+      for aug in (None, lambda x, key: x):
+        labelled = _gan(discriminator=_Labelled(k), penalty=penalties.get(name),
+                        augment=aug, latent=gan_lib.Latent(conditioning='labels', z_dim=Z,
+                                                           num_classes=k))
+        got = gan_lib._penalty(labelled, {'w': jnp.asarray(w)}, {},
+                               _real(1)[0].reshape(B, 1, 1, 2), jnp.zeros((B, 1, 1, 2)),
+                               *labels, jax.random.key(5))
+        np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=f'{name} {aug}')
 
   def test_n_critic_runs_one_update_per_real_batch(self):
     gan2 = _gan(n_critic=2, objective=losses.get('wasserstein'))
@@ -560,7 +573,30 @@ class EMAStatisticsTest(chex.TestCase):
     np.testing.assert_allclose(stats['mean'], bias, atol=0.05)
     np.testing.assert_allclose(stats['var'], (kernel ** 2).sum(0), rtol=0.05)
     self.assertFalse(np.allclose(state.g_stats['BatchNorm_0']['mean'], bias, atol=0.05))
+    # generate(use_ema=True) normalizes with such statistics: samples of mean ~0 and
+    # variance ~1 per feature (the state's running ones, mean 0 and variance 1, would
+    # leave them at b and ||W[:, j]||^2). The trained weights keep their own.
+    z = jnp.asarray(rng.normal(size=(4000, Z)), jnp.float32)
+    x = np.asarray(jax.jit(lambda s, z: gan_lib.generate(gan, s, z, use_ema=True))(state, z))
+    np.testing.assert_allclose(x.mean(0), 0.0, atol=0.1)
+    np.testing.assert_allclose(x.var(0), 1.0, rtol=0.1)
+    params, g_stats = gan_lib.sampling_weights(gan, state, use_ema=False)
+    chex.assert_trees_all_equal((params, g_stats), (state.g_params, state.g_stats))
 
+  def test_ema_statistics_record_exactly_num_batches_batches(self):
+    # G(z) = BN(0 z + b): every batch of pre-BN activations has mean b and variance 0, so
+    # from the state's running statistics (mean 0, variance 1) k recorded batches give a
+    # running mean b (1 - 0.9^k) and variance 0.9^k (BatchNorm momentum 0.9).
+    # A loop that recorded one batch fewer (or more) than num_batches fails.
+    gan = _gan(generator=_ConstantBN())
+    state = _init_state(gan, jax.random.key(0))
+    for k in (1, 3):
+      record = jax.jit(functools.partial(gan_lib.ema_statistics, gan, num_batches=k,
+                                         batch_size=4))
+      stats = record(state)['BatchNorm_0']
+      np.testing.assert_allclose(stats['mean'], [1.5 * (1 - 0.9 ** k)] * 2, rtol=1e-5,
+                                 err_msg=str(k))
+      np.testing.assert_allclose(stats['var'], [0.9 ** k] * 2, rtol=1e-5, err_msg=str(k))
 
   def test_a_generator_of_low_resolution_images_keeps_its_statistics(self):
     # SRResNet's BatchNorm sees low-resolution inputs, not latents: its EMA samples keep
@@ -583,13 +619,7 @@ class GeneratorStatisticsTest(chex.TestCase):
     """G(z) = BN(0 z + b): every batch of pre-BN activations has mean b and variance 0, so
     after k recorded batches BN's running mean is b (1 - 0.9^k) and its variance 0.9^k
     (from 0 and 1). One step with three critic updates records one batch (k = 1), not 4."""
-    class ConstantBN(nn.Module):
-      @nn.compact
-      def __call__(self, z, train=True):
-        h = nn.Dense(2, kernel_init=nn.initializers.zeros,
-                     bias_init=nn.initializers.constant(1.5))(z)
-        return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
-    gan = _gan(generator=ConstantBN(), g_optimizer=optax.sgd(0.0), n_critic=3)
+    gan = _gan(generator=_ConstantBN(), g_optimizer=optax.sgd(0.0), n_critic=3)
     state = _init_state(gan, jax.random.key(0))
     step = self.variant(lambda s, b: gan_lib.train_step(gan, s, b, jax.random.key(1)))
     out, _ = step(state, _real(3))
@@ -843,75 +873,8 @@ class AugmentedPenaltyTest(chex.TestCase):
 
 class StepRulesTest(chex.TestCase):
   """Rules of the train step that the tests above leave open: which generator the critic
-  plays, the labels of an augmented penalty, EMA sampling statistics, small EMA decays,
-  float32 fakes of a bfloat16 generator, and the InfoGAN estimate's heads."""
-
-  def test_r1_of_an_augmented_labelled_critic_takes_the_reals_labels(self):
-    # R1 (Mescheder et al. eq. 9) of D(x, y) = x . W[y] at the reals' own labels:
-    # mean_i ||W[y_real_i]||^2, with and without DiffAugment (here the identity on 1x1
-    # images of 2 channels); the fakes' labels (all 0) would give ||W[0]||^2 = 1.
-    # Kills: the augmented branch conditioning the real points on the fakes' labels.
-    k = 3
-    w = np.float32([[1, 0], [3, 4], [0, 2]])
-    real_y = jnp.asarray([1, 2, 1, 1] * (B // 4), jnp.int32)
-    want = np.mean(np.sum(w[np.asarray(real_y)] ** 2, -1))
-    for aug in (None, lambda x, key: x):
-      labelled = _gan(discriminator=_Labelled(k), penalty=penalties.get('r1'),
-                      augment=aug, latent=gan_lib.Latent(conditioning='labels', z_dim=Z,
-                                                         num_classes=k))
-      got = gan_lib._penalty(labelled, {'w': jnp.asarray(w)}, {},
-                             _real(1)[0].reshape(B, 1, 1, 2), jnp.zeros((B, 1, 1, 2)),
-                             real_y, jnp.zeros(B, jnp.int32), jax.random.key(5))
-      np.testing.assert_allclose(got, want, rtol=1e-5, err_msg=str(aug))
-
-  def test_ema_statistics_record_exactly_num_batches_batches(self):
-    # G(z) = BN(0 z + b): every batch of pre-BN activations has mean b and variance 0, so
-    # from the state's running statistics (mean 0, variance 1) k recorded batches give a
-    # running mean b (1 - 0.9^k) and variance 0.9^k (BatchNorm momentum 0.9).
-    # Kills: a loop that records one batch fewer (or more) than num_batches.
-    class ConstantBN(nn.Module):
-      @nn.compact
-      def __call__(self, z, train=True):
-        h = nn.Dense(2, kernel_init=nn.initializers.zeros,
-                     bias_init=nn.initializers.constant(1.5))(z)
-        return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
-    gan = _gan(generator=ConstantBN())
-    state = _init_state(gan, jax.random.key(0))
-    for k in (1, 3):
-      record = jax.jit(functools.partial(gan_lib.ema_statistics, gan, num_batches=k,
-                                         batch_size=4))
-      stats = record(state)['BatchNorm_0']
-      np.testing.assert_allclose(stats['mean'], [1.5 * (1 - 0.9 ** k)] * 2, rtol=1e-5,
-                                 err_msg=str(k))
-      np.testing.assert_allclose(stats['var'], [0.9 ** k] * 2, rtol=1e-5, err_msg=str(k))
-
-  def test_ema_samples_are_normalized_with_statistics_of_the_ema_weights(self):
-    # G(z) = BN(W z + b): with z ~ N(0, I) the EMA weights' pre-BN activations have mean b
-    # and variance ||W[:, j]||^2, so generate(use_ema=True), normalizing with statistics
-    # recomputed for those weights, gives samples of mean ~0 and variance ~1 per feature
-    # (by hand); the state's running statistics (mean 0, variance 1, never trained) would
-    # leave them at mean b, variance ||W[:, j]||^2. Kills: sampling_weights returning the
-    # EMA weights with the trained weights' statistics.
-    class LinearBN(nn.Module):
-      @nn.compact
-      def __call__(self, z, train=True):
-        h = nn.Dense(3)(z)
-        return nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
-    gan = _gan(generator=LinearBN())
-    state = _init_state(gan, jax.random.key(0), (3,))
-    rng = np.random.default_rng(0)
-    kernel, bias = rng.normal(size=(Z, 3)), rng.normal(size=3) + 2.0
-    ema = {'Dense_0': {'kernel': jnp.asarray(kernel, jnp.float32),
-                       'bias': jnp.asarray(bias, jnp.float32)},
-           'BatchNorm_0': state.ema_params['BatchNorm_0']}
-    state = state.replace(ema_params=ema)
-    z = jnp.asarray(rng.normal(size=(4000, Z)), jnp.float32)
-    x = np.asarray(jax.jit(lambda s, z: gan_lib.generate(gan, s, z, use_ema=True))(state, z))
-    np.testing.assert_allclose(x.mean(0), 0.0, atol=0.1)
-    np.testing.assert_allclose(x.var(0), 1.0, rtol=0.1)
-    # The trained weights keep their own running statistics (here the initial ones).
-    params, stats = gan_lib.sampling_weights(gan, state, use_ema=False)
-    chex.assert_trees_all_equal((params, stats), (state.g_params, state.g_stats))
+  plays, small EMA decays, float32 fakes of a bfloat16 generator, and the InfoGAN
+  estimate's heads."""
 
   def test_an_ema_decay_of_0_keeps_the_ema_at_the_current_weights_and_small_ones_cap_at_once(self):
     # ema_decay = 0: decay min(0, (1 + t) / (10 + t)) = 0, so after each step the EMA is

@@ -916,14 +916,18 @@ class SeedsTest(chex.TestCase):
 
   def test_a_toy_study_run_as_digits_is_refused_for_its_data(self):
     # The image-size check ran first and named data.image_size (a field the toy config
-    # does not have) for a study of the wrong kind.
+    # does not have) for a study of the wrong kind. The model and data are checked with a
+    # group's first run: in a study of one run too.
     from configs import study_toy
-    c = study_toy.get_config()
-    c.study.kind = 'digits'
-    with self.assertRaisesRegex(validation.ConfigError,
-                                r"Group '\w+' trains on '\w+', which a digits study cannot "
-                                r"score \(it scores 'digits' data, this is 'modes' data\)"):
-      runner.check(c)
+    for runs in (None, ('hinge:none',)):
+      c = study_toy.get_config()
+      c.study.kind = 'digits'
+      if runs:
+        c.study.runs = runs
+      with self.subTest(runs=runs), self.assertRaisesRegex(
+          validation.ConfigError, r"Group '\w+' trains on '\w+', which a digits study "
+          r"cannot score \(it scores 'digits' data, this is 'modes' data\)"):
+        runner.check(c)
 
   def test_mixtures_title_gives_each_groups_steps(self):
     from configs import study_toy
@@ -1658,17 +1662,6 @@ class StudyRulesTest(chex.TestCase):
           validation.ConfigError, f"config.study.runs has {run!r}: write each run as "
           "'objective:penalty'"):
         runner.check(c)
-
-  def test_a_study_of_one_run_checks_its_groups_data(self):
-    # The model and data are checked with a group's first run: a study of one run too.
-    from configs import study_toy
-    c = study_toy.get_config()
-    c.study.runs = ('hinge:none',)
-    c.study.kind = 'digits'
-    with self.assertRaisesRegex(validation.ConfigError,
-                                r"Group '\w+' trains on '\w+', which a digits study cannot "
-                                r"score \(it scores 'digits' data, this is 'modes' data\)"):
-      runner.check(c)
 
   def test_a_missing_field_not_from_a_groups_section_is_not_blamed_on_the_group(self):
     # Groups of plain fields (no section given whole): a field the config itself lacks is

@@ -1,6 +1,7 @@
 """Tests of the training loop: resume, nothing lost (NaN guard, lock, config checks,
 checkpoint errors, metric logs)."""
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -62,6 +63,34 @@ def _poison_data(step_to_poison: int):
       return {**b, 'x': b['x'] * np.nan} if s == step_to_poison else b
     return dataclasses.replace(p, batch=batch)
   return mock.patch.object(data, 'get', poisoned)
+
+
+def _events(config, workdir: str, *methods: tuple[type, str]) -> list[tuple[str, object]]:
+  """Trains ``config`` in ``workdir`` and returns, in order, each train-step call as
+  ``('call', step)`` and each call of the given ``(class, method)`` as ``(method, its
+  first argument or None)``."""
+  events = []
+  real_compile = sharding.compile_train_steps
+
+  def counting(*args, **kwargs):
+    fn = real_compile(*args, **kwargs)
+
+    def call(state, *call_args):
+      events.append(('call', int(state.step)))
+      return fn(state, *call_args)
+    return call
+
+  def recording(name: str, real):
+    def method(obj, *args, **kwargs):
+      events.append((name, args[0] if args else None))
+      return real(obj, *args, **kwargs)
+    return method
+  with contextlib.ExitStack() as stack:
+    stack.enter_context(mock.patch.object(sharding, 'compile_train_steps', counting))
+    for cls, name in methods:
+      stack.enter_context(mock.patch.object(cls, name, recording(name, getattr(cls, name))))
+    train.train_and_evaluate(config, workdir)
+  return events
 
 
 class TrainLoopTest(chex.TestCase):
@@ -412,14 +441,15 @@ class TrainLoopTest(chex.TestCase):
     self.assertGreater(np.abs(trained - recomputed).max(), 1e-3)  # the two rules differ here
     np.testing.assert_allclose(grids[-1], trained, atol=1e-5)
 
-  def test_the_loop_runs_at_most_in_flight_calls_ahead_of_the_device(self):
-    """A SIGTERM waits only for the calls in flight: the loop must not run further ahead.
-    Each call's metrics pass through a 30 ms host sleep, so the device lags dispatch."""
+  def _backlog(self, sleep_s: float, num_steps: int, name: str) -> list[int]:
+    """Trains one step per call, each call's metrics passed through a host sleep of
+    ``sleep_s`` (so the device lags dispatch), and returns, for each call, how many earlier
+    calls were not done as it started."""
     real_compile = sharding.compile_train_steps
     outputs, backlog = [], []
 
     def host_sleep(x):
-      time.sleep(0.03)
+      time.sleep(sleep_s)
       return x
     slow = jax.jit(lambda x: jax.pure_callback(
         host_sleep, jax.ShapeDtypeStruct(x.shape, x.dtype), x))
@@ -434,74 +464,35 @@ class TrainLoopTest(chex.TestCase):
         outputs.append(metrics['g_total'])
         return state, metrics
       return call
-    c = small_config(num_steps=16, steps_per_call=1, log_every=16, checkpoint_every=16,
-                     eval_every=16)
+    c = small_config(num_steps=num_steps, steps_per_call=1, log_every=num_steps,
+                     checkpoint_every=num_steps, eval_every=num_steps)
     with mock.patch.object(sharding, 'compile_train_steps', compile_slow):
-      train.train_and_evaluate(c, os.path.join(self.dir, 'in_flight'))
-    self.assertLen(backlog, 16)
+      train.train_and_evaluate(c, os.path.join(self.dir, name))
+    self.assertLen(backlog, num_steps)
+    return backlog
+
+  def test_the_loop_runs_at_most_in_flight_calls_ahead_of_the_device(self):
+    # A SIGTERM waits only for the calls in flight: the loop must not run further ahead
+    # (30 ms sleeps).
+    backlog = self._backlog(0.03, 16, 'in_flight')
     self.assertGreaterEqual(max(backlog), 1, 'the device never lagged: nothing was tested')
     self.assertLessEqual(max(backlog), train.IN_FLIGHT, backlog)
 
   def test_the_loop_keeps_in_flight_calls_ahead_of_the_device(self):
-    """The bound is also reached: IN_FLIGHT calls dispatched ahead keep the device busy
-    (waiting for an earlier call would leave it idle between calls). Each call's metrics
-    pass through a 250 ms host sleep, so the device lags dispatch."""
-    real_compile = sharding.compile_train_steps
-    outputs, backlog = [], []
-
-    def host_sleep(x):
-      time.sleep(0.25)
-      return x
-    slow = jax.jit(lambda x: jax.pure_callback(
-        host_sleep, jax.ShapeDtypeStruct(x.shape, x.dtype), x))
-
-    def compile_slow(*args, **kwargs):
-      fn = real_compile(*args, **kwargs)
-
-      def call(state, *call_args):
-        backlog.append(sum(not m.is_ready() for m in outputs))  # earlier calls not done
-        state, metrics = fn(state, *call_args)
-        metrics = {**metrics, 'g_total': slow(metrics['g_total'])}
-        outputs.append(metrics['g_total'])
-        return state, metrics
-      return call
-    c = small_config(num_steps=8, steps_per_call=1, log_every=8, checkpoint_every=8,
-                     eval_every=8)
-    with mock.patch.object(sharding, 'compile_train_steps', compile_slow):
-      train.train_and_evaluate(c, os.path.join(self.dir, 'in_flight_reached'))
-    # Once the loop has waited for a first call (from the call after the first
+    # The bound is also reached: IN_FLIGHT calls dispatched ahead keep the device busy
+    # (waiting for an earlier call would leave it idle between calls). With 250 ms sleeps,
+    # once the loop has waited for a first call (from the call after the first
     # IN_FLIGHT + 1 on), IN_FLIGHT calls are in flight as the next one starts: asked of
     # one call at least, as a loaded host can be slower than a call between two.
+    backlog = self._backlog(0.25, 8, 'in_flight_reached')
     self.assertEqual(max(backlog[train.IN_FLIGHT + 1:]), train.IN_FLIGHT, backlog)
 
   def test_each_save_is_committed_before_training_goes_on(self):
     # Saves are asynchronous; the next call donates the state's buffers, and a changed
     # config is recorded with the checkpoint: the loop waits for each save before the
     # next call.
-    events = []
-    real_save, real_wait = checkpoints.Checkpoints.save, checkpoints.Checkpoints.wait
-    real_compile = sharding.compile_train_steps
-
-    def save(ckpt, step, *args, **kwargs):
-      events.append(('save', step))
-      return real_save(ckpt, step, *args, **kwargs)
-
-    def wait(ckpt):
-      events.append(('wait', None))
-      return real_wait(ckpt)
-
-    def counting(*args, **kwargs):
-      fn = real_compile(*args, **kwargs)
-
-      def call(state, *call_args):
-        events.append(('call', int(state.step)))
-        return fn(state, *call_args)
-      return call
-    with (mock.patch.object(checkpoints.Checkpoints, 'save', save),
-          mock.patch.object(checkpoints.Checkpoints, 'wait', wait),
-          mock.patch.object(sharding, 'compile_train_steps', counting)):
-      train.train_and_evaluate(small_config(num_steps=20),
-                               os.path.join(self.dir, 'save_waited'))
+    events = _events(small_config(num_steps=20), os.path.join(self.dir, 'save_waited'),
+                     (checkpoints.Checkpoints, 'save'), (checkpoints.Checkpoints, 'wait'))
     saved = events.index(('save', 10))
     self.assertIn(('wait', None), events[saved:events.index(('call', 10))], events)
 
@@ -1299,31 +1290,10 @@ class TrainLoopTest(chex.TestCase):
     # drawn after it): the picture's event must be on disk before the next call, not at
     # the next save's flush: a run killed in between resumes from step 10 and does not
     # draw it again.
-    events = []
-    real_image, real_flush = writers.MetricWriter.write_image, writers.MetricWriter.flush
-    real_compile = sharding.compile_train_steps
-
-    def write_image(w, step, *args, **kwargs):
-      events.append(('image', step))
-      return real_image(w, step, *args, **kwargs)
-
-    def flush(w):
-      events.append(('flush', None))
-      return real_flush(w)
-
-    def counting(*args, **kwargs):
-      fn = real_compile(*args, **kwargs)
-
-      def call(state, *call_args):
-        events.append(('call', int(state.step)))
-        return fn(state, *call_args)
-      return call
-    with (mock.patch.object(writers.MetricWriter, 'write_image', write_image),
-          mock.patch.object(writers.MetricWriter, 'flush', flush),
-          mock.patch.object(sharding, 'compile_train_steps', counting)):
-      train.train_and_evaluate(small_config(num_steps=20, eval_every=10),
-                               os.path.join(self.dir, 'picture_flush'))
-    image = events.index(('image', 10))
+    events = _events(small_config(num_steps=20, eval_every=10),
+                     os.path.join(self.dir, 'picture_flush'),
+                     (writers.MetricWriter, 'write_image'), (writers.MetricWriter, 'flush'))
+    image = events.index(('write_image', 10))
     self.assertIn(('flush', None), events[image:events.index(('call', 10))], events)
 
   def test_a_run_follows_the_documented_key_schedule(self):
