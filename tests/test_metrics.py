@@ -303,6 +303,66 @@ class KIDTest(chex.TestCase):
     self.assertAlmostEqual(mean, want, places=12)
 
 
+def _np_upsample_2x_bilinear(x):
+  """Half-pixel bilinear 2x up-sampling of ``x[N, H, W, C]`` along H and W, edges clamped:
+  output 2j is 3/4 of input j and 1/4 of j - 1, output 2j + 1 3/4 of j and 1/4 of j + 1."""
+  for axis in (1, 2):
+    n = x.shape[axis]
+    prev = np.take(x, np.clip(np.arange(n) - 1, 0, n - 1), axis)
+    nxt = np.take(x, np.clip(np.arange(n) + 1, 0, n - 1), axis)
+    x = np.stack([0.75 * x + 0.25 * prev, 0.75 * x + 0.25 * nxt], axis + 1)
+    shape = list(x.shape)
+    x = x.reshape(shape[:axis] + [2 * n] + shape[axis + 2:])
+  return x
+
+
+class DigitClassifierTest(chex.TestCase):
+
+  def test_small_digits_are_resized_to_16_px_bilinearly(self):
+    # 16 px images go in as they are; an 8 px image is seen as its bilinear 2x
+    # up-sampling (NumPy's, above), not e.g. its nearest-neighbour one.
+    x8 = np.random.default_rng(1).uniform(-1, 1, (3, 8, 8, 1)).astype(np.float32)
+    x16 = _np_upsample_2x_bilinear(x8.astype(np.float64)).astype(np.float32)
+    model = digit_classifier.DigitClassifier()
+    params = model.init(jax.random.key(0), x8)
+    with jax.default_matmul_precision('highest'):
+      for got, want in zip(model.apply(params, x8), model.apply(params, x16), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+  def test_features_are_the_relu_layer_before_the_logits(self):
+    # features: the 64 ReLU outputs (nonnegative, some zero); logits: their Dense 10.
+    x = np.random.default_rng(2).uniform(-1, 1, (5, 8, 8, 1)).astype(np.float32)
+    params = digit_classifier.DigitClassifier().init(jax.random.key(3), x)
+    feats, logits = digit_classifier.features_and_logits(params, x)
+    chex.assert_shape((feats, logits), ((5, 64), (5, 10)))
+    self.assertGreaterEqual(feats.min(), 0.0)
+    self.assertTrue((feats == 0).any())
+    head = params['params']['Dense_1']
+    want = feats.astype(np.float64) @ np.asarray(head['kernel'], np.float64) + head['bias']
+    np.testing.assert_allclose(logits, want, rtol=1e-5, atol=1e-5)
+
+  def test_loss_is_the_mean_cross_entropy(self):
+    # The mean over the batch of -log softmax(logits)[label], by NumPy.
+    x = np.random.default_rng(4).uniform(-1, 1, (6, 8, 8, 1)).astype(np.float32)
+    y = np.array([0, 3, 9, 3, 1, 7])
+    params = digit_classifier.DigitClassifier().init(jax.random.key(5), x)
+    _, logits = digit_classifier.features_and_logits(params, x)
+    z = logits.astype(np.float64)
+    log_p = z - z.max(1, keepdims=True)
+    log_p -= np.log(np.exp(log_p).sum(1, keepdims=True))
+    self.assertAlmostEqual(float(digit_classifier._loss(params, x, y)),
+                           -log_p[np.arange(6), y].mean(), places=5)
+
+  def test_training_draws_every_image_including_the_last(self):
+    # Two images, each its own label: trained on both, the classifier tells them apart
+    # (never drawing the last one, it would call both class 0).
+    x = np.stack([np.full((8, 8, 1), -1.0), np.full((8, 8, 1), 1.0)]).astype(np.float32)
+    y = np.array([0, 1])
+    params = digit_classifier.train_classifier(x, y, steps=40)
+    _, logits = digit_classifier.features_and_logits(params, x)
+    np.testing.assert_array_equal(logits.argmax(1), [0, 1])
+
+
 class InceptionScoreTest(chex.TestCase):
 
   def test_matches_the_reference_code_for_any_number_of_samples(self):
@@ -361,6 +421,21 @@ class InceptionScoreTest(chex.TestCase):
     shifted = logits + 1000.0 * np.arange(40)[:, None]
     np.testing.assert_allclose(metrics.inception_score(shifted, num_splits=4),
                                metrics.inception_score(logits, num_splits=4), rtol=1e-9)
+
+  def test_shuffle_seed_0_shuffles_too(self):
+    # Seed 0 is a seed like any other (not "no shuffle"): RandomState(0)'s permutation
+    # mixes the class-sorted samples, so every split holds every class.
+    n, k = 1000, 10
+    logits = np.full((n, k), -20.0)
+    logits[np.arange(n), np.arange(n) * k // n] = 20.0
+    shuffled = logits[np.random.RandomState(0).permutation(n)]
+    p = np.exp(shuffled - shuffled.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    scores = [np.exp(np.mean(np.sum(q * (np.log(q) - np.log(q.mean(0))), 1)))
+              for q in (p[i * n // 10:(i + 1) * n // 10] for i in range(10))]
+    got = metrics.inception_score(logits, shuffle_seed=0)
+    np.testing.assert_allclose(got, (np.mean(scores), np.std(scores)), rtol=1e-10)
+    self.assertGreater(got[0], 9.0)
 
   def test_as_many_samples_as_splits_is_the_least(self):
     # One sample per split: each split's marginal is its own prediction, KL 0, IS 1.
@@ -460,6 +535,35 @@ class MixtureMetricsTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, 'at least 2500 samples; got 2499'):
       metrics.mode_metrics(x[:2499], modes, std)
     self.assertEqual(metrics.mode_metrics(x[:2500], modes, std)['modes'], 2.0)
+
+  def test_coverage_counts_the_hq_samples_among_the_first_2500_not_the_first_2500_hq(self):
+    # VEEGAN: modes hit by the HQ samples among the first 2,500 samples. Here samples
+    # 0-1249 are near no mode, 1250-2499 at mode 0 and the rest at mode 1: one mode
+    # covered (the first 2,500 HQ samples would reach mode 1 too).
+    modes, std = mixtures.MIXTURES['ring8']
+    x = np.concatenate([np.zeros((1250, 2)), np.tile(modes[0], (1250, 1)),
+                        np.tile(modes[1], (2500, 1))])
+    m = metrics.mode_metrics(x, modes, std)
+    self.assertEqual((m['modes'], m['strict_modes']), (1.0, 2.0))
+    self.assertAlmostEqual(m['hq_percent'], 75.0)
+
+  def test_a_single_hq_sample_gives_a_reverse_kl_of_log_k(self):
+    # q is one-hot on the one HQ sample's mode: KL(q || uniform over 8) = log 8.
+    modes, std = mixtures.MIXTURES['ring8']
+    x = np.full((3000, 2), 50.0)
+    x[1234] = modes[3]
+    m = metrics.mode_metrics(x, modes, std)
+    self.assertEqual((m['modes'], m['strict_modes']), (1.0, 0.0))
+    self.assertAlmostEqual(m['reverse_kl'], np.log(8), places=12)
+
+  def test_distances_keep_the_modes_float64_precision(self):
+    # Modes 1e8 + 1 apart from 1e8 (equal in float32): samples exactly at the modes are
+    # at distance 0 and high quality, and each is nearest its own mode.
+    modes = np.array([[1e8 + 1.0, 0.0], [1e8 + 3.0, 0.0]])
+    x = np.repeat(modes, 1250, axis=0)
+    nearest, hq = metrics.nearest_modes(x, modes, 0.1)
+    np.testing.assert_array_equal(nearest, np.repeat([0, 1], 1250))
+    self.assertTrue(hq.all())
 
   def test_no_high_quality_sample_gives_an_infinite_reverse_kl(self):
     modes, std = mixtures.MIXTURES['ring8']

@@ -485,6 +485,14 @@ class BadInputTest(chex.TestCase):
       with self.assertRaisesRegex(TypeError, message, msg=repr(bad)):
         penalties.dragan_penalty(_half_square_critic, real, real, KEY, data_range=bad)
 
+  def test_data_range_of_complex_numbers_is_refused_with_the_message(self):
+    # Real numbers only: a complex endpoint is refused by the check, not by a failed
+    # comparison later.
+    for bad in ((0j, 1.0), (-1.0, 1 + 0j)):
+      with self.assertRaisesRegex(TypeError, r'data_range must be None or \(low, high\)',
+                                  msg=repr(bad)):
+        penalties.get('dragan', data_range=bad)
+
   def test_critic_with_wrong_output_shape(self):
     critic = lambda x: jnp.concatenate([x, x], 1)[:, :2]
     for per_example, shape in ((False, r'batch of 4 it returned shape \(4, 2\)'),
