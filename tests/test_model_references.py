@@ -148,21 +148,28 @@ def _np_dcgan_discriminator(v, x, num_layers, norm='batch'):
   return _dense(h.reshape(x.shape[0], -1), p['Dense_0'])[:, 0]
 
 
+def _np_kernel(p, s, name, i, norm):
+  """``p[name]``'s kernel; with ``norm == 'spectral'`` divided by its sigma (the power
+  iteration's ``u`` of the module's i-th SpectralNorm)."""
+  w = p[name]['kernel']
+  return _spectral(w, s[f'SpectralNorm_{i}'][f'{name}/kernel/u']) if norm == 'spectral' else w
+
+
+def _np_norm(h, p, s, i, norm):
+  """The module's i-th BatchNorm, or LayerNorm (each position over its channels); h as it
+  is for the other norms."""
+  if norm == 'layer':
+    return _ln(h, p[f'LayerNorm_{i}'], -1)
+  return _bn(h, p[f'BatchNorm_{i}'], s[f'BatchNorm_{i}']) if norm == 'batch' else h
+
+
 def _np_trunk(p, s, x, slope, norm):
   """conv 4x4/2 -> lReLU -> conv 4x4/2 -> norm -> lReLU -> flatten -> Dense -> norm -> lReLU."""
-  def kernel(name, i):
-    w = p[name]['kernel']
-    return _spectral(w, s[f'SpectralNorm_{i}'][f'{name}/kernel/u']) if norm == 'spectral' else w
-
-  def normalize(h, i):
-    if norm == 'layer':  # each position over its channels
-      return _ln(h, p[f'LayerNorm_{i}'], -1)
-    return _bn(h, p[f'BatchNorm_{i}'], s[f'BatchNorm_{i}']) if norm == 'batch' else h
-
+  kernel = lambda name, i: _np_kernel(p, s, name, i, norm)
   h = _lrelu(_conv(x, kernel('Conv_0', 0), 2, SAME_4X4_S2) + p['Conv_0']['bias'], slope)
   h = _conv(h, kernel('Conv_1', 1), 2, SAME_4X4_S2) + p['Conv_1']['bias']
-  h = _lrelu(normalize(h, 0), slope).reshape(x.shape[0], -1)
-  return _lrelu(normalize(_dense(h, p['Dense_0'], kernel('Dense_0', 2)), 1), slope)
+  h = _lrelu(_np_norm(h, p, s, 0, norm), slope).reshape(x.shape[0], -1)
+  return _lrelu(_np_norm(_dense(h, p['Dense_0'], kernel('Dense_0', 2)), p, s, 1, norm), slope)
 
 
 def _np_upsample(h, p, norm, width):
@@ -413,10 +420,7 @@ class ConditionalReferenceTest(chex.TestCase):
     v = _randomize(_init(d, self.x))
     p, s = _float64(v)['params'], _float64(v)['batch_stats']
     phi = _np_trunk(p['trunk'], s['trunk'], self.x.astype(np.float64), 0.2, norm)
-    kernels = {name: p[name]['kernel'] for name in ('adv', 'cls')}
-    if norm == 'spectral':
-      kernels = {name: _spectral(w, s[f'SpectralNorm_{i}'][f'{name}/kernel/u'])
-                 for i, (name, w) in enumerate(kernels.items())}
+    kernels = {name: _np_kernel(p, s, name, i, norm) for i, name in enumerate(('adv', 'cls'))}
     want = (_dense(phi, p['adv'], kernels['adv'])[:, 0],
             {'class_logits': _dense(phi, p['cls'], kernels['cls'])})
     _close(_forward(d, v, self.x), want)
@@ -432,14 +436,8 @@ class ConditionalReferenceTest(chex.TestCase):
     p, s = _float64(v)['params'], _float64(v).get('batch_stats', {})
     phi = _np_trunk(p['trunk'], s.get('trunk'), self.x.astype(np.float64), 0.1, norm)
     names = ('q_hidden', 'q_categorical', 'q_continuous', 'adv')  # in the order of use
-    kernels = {name: p[name]['kernel'] for name in names}
-    if norm == 'spectral':
-      kernels = {name: _spectral(w, s[f'SpectralNorm_{i}'][f'{name}/kernel/u'])
-                 for i, (name, w) in enumerate(kernels.items())}
-    q = _dense(phi, p['q_hidden'], kernels['q_hidden'])
-    q = (_bn(q, p['BatchNorm_0'], s['BatchNorm_0']) if norm == 'batch' else
-         _ln(q, p['LayerNorm_0'], -1) if norm == 'layer' else q)
-    q = _lrelu(q, 0.1)
+    kernels = {name: _np_kernel(p, s, name, i, norm) for i, name in enumerate(names)}
+    q = _lrelu(_np_norm(_dense(phi, p['q_hidden'], kernels['q_hidden']), p, s, 0, norm), 0.1)
     want = (_dense(phi, p['adv'], kernels['adv'])[:, 0],
             {'categorical_logits': _dense(q, p['q_categorical'], kernels['q_categorical']),
              'continuous_mean': _dense(q, p['q_continuous'], kernels['q_continuous'])})
