@@ -112,6 +112,30 @@ def _numpy_is(logits: np.ndarray, splits: int = 10) -> float:
                         for q in np.array_split(p, splits)]))
 
 
+def _run_mixtures_study(config, samples: np.ndarray, diverged=None, context=None):
+  """``mixtures_study.run_one`` of ``len(samples)`` seeds with training mocked (``diverged``
+  the step each seed diverged at, 0 for none) and ``seeds.generate`` returning
+  ``samples [S, N, 2]``; returns its result and the mock of ``generate``."""
+  diverged = np.zeros(len(samples), int) if diverged is None else np.asarray(diverged)
+  with mock.patch.object(mixtures_study.seeds, 'train_seeds', return_value=(None, diverged)), \
+       mock.patch.object(mixtures_study.seeds, 'generate', return_value=samples) as generate:
+    out = mixtures_study.run_one(config, list(range(len(samples))), None,
+                                 {'panels': {}, 'group': 'g'} if context is None else context)
+  return out, generate
+
+
+def _run_digits_study(run, study, samples: np.ndarray, reference):
+  """``digits_study.run_one`` of ``len(samples)`` seeds with training mocked (one scoring
+  call, at step 20; no seed diverged) and ``seeds.generate`` returning ``samples [S, N, H,
+  W, 1]``; returns its result and the mock of ``generate``."""
+  diverged = np.zeros(len(samples), int)
+  with mock.patch.object(digits_study.seeds, 'train_seeds',
+                         lambda *args, callback: (callback(20, None), diverged)), \
+       mock.patch.object(digits_study.seeds, 'generate', return_value=samples) as generate:
+    out = digits_study.run_one(run, list(range(len(samples))), study, {'reference': reference})
+  return out, generate
+
+
 class SeedsTest(chex.TestCase):
 
   def _refused_before_any_run(self, c, error, message: str) -> None:
@@ -613,10 +637,7 @@ class SeedsTest(chex.TestCase):
     bad[5] = np.nan
     samples = np.stack([good, bad, good[::-1]])
     context = {'panels': {}, 'group': 'g'}
-    with mock.patch.object(mixtures_study.seeds, 'train_seeds',
-                           return_value=(None, np.array([0, 0, 7]))), \
-         mock.patch.object(mixtures_study.seeds, 'generate', return_value=samples) as generate:
-      out = mixtures_study.run_one(c, [0, 1, 2], None, context)
+    out, generate = _run_mixtures_study(c, samples, [0, 0, 7], context)
     self.assertEqual(generate.call_args.args[2], 10000)  # the module's documented 10,000
     self.assertGreater(c.ema_decay, 0)  # the run keeps an EMA: its samples are the EMA's
     self.assertIs(generate.call_args.kwargs['use_ema'], True)
@@ -1046,10 +1067,7 @@ class DigitsStudyTest(chex.TestCase):
     x = np.random.default_rng(5).uniform(-1, 1, (2, 200, 8, 8, 1))
     x[1, 3] = np.nan
     ref = _held_out_reference()
-    with mock.patch.object(digits_study.seeds, 'train_seeds',
-                           lambda *args, callback: (callback(20, None), np.array([0, 0]))), \
-         mock.patch.object(digits_study.seeds, 'generate', return_value=x):
-      out = digits_study.run_one(run, [0, 1], c.study, {'reference': ref})
+    out, _ = _run_digits_study(run, c.study, x, ref)
     self.assertEqual(out['steps'], [20])
     np.testing.assert_allclose(out['digit_fd'][0][0], _scipy_fd(ref.held, ref.features(x[0])),
                                rtol=1e-4)
@@ -1602,20 +1620,13 @@ class StudyRulesTest(chex.TestCase):
     # sample its trained weights (use_ema=False), as inference.uses_ema says.
     c = small_config(ema_decay=0.0)
     modes = np.asarray(build.build(c)[1].evaluator_args['modes'], np.float32)
-    with mock.patch.object(mixtures_study.seeds, 'train_seeds',
-                           return_value=(None, np.array([0]))), \
-         mock.patch.object(mixtures_study.seeds, 'generate',
-                           return_value=np.tile(modes, (1250, 1))[None]) as generate:
-      mixtures_study.run_one(c, [0], None, {'panels': {}, 'group': 'g'})
+    _, generate = _run_mixtures_study(c, np.tile(modes, (1250, 1))[None])
     self.assertIs(generate.call_args.kwargs['use_ema'], False)
     d = DigitsStudyTest._config(None)
     run, _ = runner.run_config(d, 'mlp', 'non_saturating:none')
     run.ema_decay = 0.0
     x = np.random.default_rng(6).uniform(-1, 1, (2, 200, 8, 8, 1))
-    with mock.patch.object(digits_study.seeds, 'train_seeds',
-                           lambda *args, callback: (callback(20, None), np.array([0, 0]))), \
-         mock.patch.object(digits_study.seeds, 'generate', return_value=x) as generate:
-      digits_study.run_one(run, [0, 1], d.study, {'reference': _held_out_reference()})
+    _, generate = _run_digits_study(run, d.study, x, _held_out_reference())
     self.assertIs(generate.call_args.kwargs['use_ema'], False)
 
   def test_mixture_samples_are_high_quality_within_three_of_the_datas_std(self):
@@ -1628,10 +1639,7 @@ class StudyRulesTest(chex.TestCase):
     self.assertEqual(pipe.evaluator_args['std'], 0.02)
     x = np.tile(np.asarray(pipe.evaluator_args['modes'], np.float64), (1250, 1))
     x[(np.arange(10000) // 8) % 2 == 1, 0] += 0.08
-    with mock.patch.object(mixtures_study.seeds, 'train_seeds',
-                           return_value=(None, np.array([0]))), \
-         mock.patch.object(mixtures_study.seeds, 'generate', return_value=x[None]):
-      out = mixtures_study.run_one(c, [0], None, {'panels': {}, 'group': 'g'})
+    out, _ = _run_mixtures_study(c, x[None])
     self.assertEqual(out['per_seed'], [{'hq_percent': 50.0, 'modes': 8.0, 'strict_modes': 8.0,
                                         'reverse_kl': 0.0}])
 
@@ -1642,10 +1650,7 @@ class StudyRulesTest(chex.TestCase):
     run, _ = runner.run_config(d, 'mlp', 'non_saturating:none')
     x = np.random.default_rng(7).uniform(-1.8, 1.8, (2, 200, 8, 8, 1))
     ref = _held_out_reference()
-    with mock.patch.object(digits_study.seeds, 'train_seeds',
-                           lambda *args, callback: (callback(20, None), np.array([0, 0]))), \
-         mock.patch.object(digits_study.seeds, 'generate', return_value=x):
-      out = digits_study.run_one(run, [0, 1], d.study, {'reference': ref})
+    out, _ = _run_digits_study(run, d.study, x, ref)
     clipped = np.clip(x, -1, 1)
     np.testing.assert_allclose(out['digit_fd'][0],
                                [_scipy_fd(ref.held, ref.features(s)) for s in clipped],
