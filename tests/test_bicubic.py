@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from unittest import mock
 
 import chex
 import numpy as np
@@ -209,6 +210,30 @@ class ShapeAndErrorTest(parameterized.TestCase):
   def test_bad_input(self, images, kwargs, message):
     with self.assertRaisesRegex(ValueError, message):
       bicubic.imresize(images, **kwargs)
+
+  def test_a_scale_far_below_one_pixel_is_refused_before_allocating(self):
+    # scale 1e-9 would evaluate 4e9 + 2 kernel taps (about 30 GiB in float64 arrays).
+    with self.assertRaisesRegex(ValueError, r'4,000,000,002 taps for each of 1 output'):
+      bicubic.imresize(np.zeros((100, 100, 1)), 1e-9)
+    # The limit counts every tap of an axis: 3 rows at scale 0.1 take ceil(4 / 0.1) + 2 =
+    # 42 taps for their 1 output row; 4 columns to 2 (scale 0.5) take 2 x (8 + 2) = 20.
+    img = (np.arange(12, dtype=np.float64).reshape(3, 4, 1) % 5) ** 2
+    with mock.patch.object(bicubic, 'MAX_TAPS', 42):
+      np.testing.assert_allclose(bicubic.imresize(img, 0.1), _loop_resize(img, 1, 1, 0.1, 0.1),
+                                 rtol=0, atol=1e-12)
+    with mock.patch.object(bicubic, 'MAX_TAPS', 41):
+      with self.assertRaisesRegex(ValueError, r'42 taps for each of 1 output pixels'):
+        bicubic.imresize(img, 0.1)
+    with mock.patch.object(bicubic, 'MAX_TAPS', 6):  # not widened: 4 + 2 taps
+      np.testing.assert_allclose(bicubic.imresize(img, 0.1, antialiasing=False),
+                                 _loop_resize(img, 1, 1, 0.1, 0.1, antialias=False),
+                                 rtol=0, atol=1e-12)
+    with mock.patch.object(bicubic, 'MAX_TAPS', 20):
+      np.testing.assert_allclose(bicubic.imresize(img, output_shape=(3, 2)),
+                                 _loop_resize(img, 3, 2, 1, 0.5), rtol=0, atol=1e-12)
+    with mock.patch.object(bicubic, 'MAX_TAPS', 19):
+      with self.assertRaisesRegex(ValueError, r'axis of 4 pixels .* 10 taps for each of 2'):
+        bicubic.imresize(img, output_shape=(3, 2))
 
 
 if __name__ == '__main__':

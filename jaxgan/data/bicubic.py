@@ -34,6 +34,10 @@ import numpy as np
 from jaxgan.arrays import check_finite, is_real_number
 
 KERNEL_WIDTH = 4.0  # the support of Keys' cubic kernel, in input pixels
+# The most kernel taps of one axis (output pixels x taps each) weight_matrix evaluates:
+# float64 arrays of about 0.5 GiB each. Only a scale far below 1 / length reaches it (its
+# antialiased kernel spans 4 / scale pixels); otherwise the count is about 4 x length.
+MAX_TAPS = 2 ** 26
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -93,9 +97,21 @@ def weight_matrix(in_length: int, out_length: int, scale: float,
       ``out_length / in_length`` when an output size is given).
     antialiasing: widen the kernel by ``1 / s`` when ``s < 1`` (MATLAB's default).
 
+  Raises:
+    ValueError: when the kernel would take more than ``MAX_TAPS`` taps in all: a scale
+      far below ``1 / in_length`` (its antialiased kernel spans ``4 / s`` pixels).
+
   References:
     Keys, IEEE TASSP 1981; MATLAB ``imresize`` (``contributions``).
   """
+  width = KERNEL_WIDTH / scale if antialiasing and scale < 1 else KERNEL_WIDTH
+  per_pixel = math.ceil(width) + 2
+  if out_length * per_pixel > MAX_TAPS:
+    raise ValueError(
+        f'A scale of {scale:g} on an axis of {in_length} pixels widens the antialiasing '
+        f'kernel to {per_pixel:,} taps for each of {out_length} output pixels: more than '
+        f'{MAX_TAPS:,} in all (bicubic.MAX_TAPS). A scale below 1/{in_length} makes the '
+        'axis 1 pixel anyway; give a larger scale or output_shape.')
   return _weight_matrix(int(in_length), int(out_length), float(scale), bool(antialiasing))
 
 
@@ -118,7 +134,8 @@ def imresize(images: np.ndarray, scale: float | None = None,
   Raises:
     ValueError: on a rank other than 3 or 4, an image of no rows or no columns, a
       non-float dtype, non-finite values, both or neither of ``scale`` and
-      ``output_shape``, or a non-positive scale or size.
+      ``output_shape``, a non-positive scale or size, or a scale so far below
+      ``1 / H`` (``1 / W``) that its kernel takes more than ``MAX_TAPS`` taps.
 
   References:
     Keys, IEEE TASSP 1981; MATLAB ``imresize``; Ledig et al., CVPR 2017 (LR inputs made by
