@@ -55,6 +55,13 @@ if _OPT == 'o0':
 
 # Set by the first process that loads this file (pytest, or xdist's controller) before any
 # worker or subprocess starts, so they all inherit it.
+if 'JAXGAN_TEST_TMPDIR' not in os.environ:
+  # Every temporary file of the session (tests' tempfile.mkdtemp and absl's create_tempdir,
+  # in the workers and the launcher subprocesses, through TMPDIR) lands in one folder,
+  # removed at the end (the tests left theirs in /tmp: 5,255 folders, 5.5 GB, had piled up).
+  _tmp = tempfile.mkdtemp(prefix='jaxgan-tests-')
+  os.environ['JAXGAN_TEST_TMPDIR'] = os.environ['TMPDIR'] = tempfile.tempdir = _tmp
+  atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
 if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   _cache = tempfile.mkdtemp(prefix='jaxgan-test-compilation-cache-')
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _cache
