@@ -94,7 +94,9 @@ def content_loss(sr: chex.Array, hr: chex.Array, frozen: Any, *, pixel: str = 'l
                  perceptual_scale: float = 1.0,
                  features_fn: FeaturesFn | None = None) -> tuple[chex.Array, dict]:
   """``pixel_weight * pixel_loss + perceptual_weight * perceptual_loss`` and its parts
-  (``frozen['vgg']`` holds the VGG19 variables when ``perceptual_weight > 0``)."""
+  (``frozen['vgg']`` holds the VGG19 variables when ``perceptual_weight > 0``). Both
+  weights are >= 0 (0 leaves the term out); a negative one is a ``ValueError``."""
+  _check_weights(pixel_weight=pixel_weight, perceptual_weight=perceptual_weight)
   total, metrics = jnp.zeros((), jnp.float32), {}
   if pixel_weight:
     metrics['pixel_loss'] = pixel_loss(sr, hr, pixel)
@@ -116,7 +118,17 @@ def content_loss(sr: chex.Array, hr: chex.Array, frozen: Any, *, pixel: str = 'l
   return total, metrics
 
 
+def _check_weights(**weights: float) -> None:
+  """A negative weight would train the generator away from the target."""
+  for name, w in weights.items():
+    if w < 0:
+      raise ValueError(f'content loss: {name} must be >= 0 (0 leaves the term out); got '
+                       f'{w!r}.')
+
+
 def make(features_fn: FeaturesFn | None = None, **weights) -> Callable:
   """The ``content(fake, real, frozen)`` term of :class:`jaxgan.gan.GAN` with ``weights``
-  (the keyword arguments of :func:`content_loss`) bound."""
+  (the keyword arguments of :func:`content_loss`) bound; negative weights are refused
+  here, before any training."""
+  _check_weights(**{k: w for k, w in weights.items() if k.endswith('_weight')})
   return functools.partial(content_loss, features_fn=features_fn, **weights)

@@ -119,6 +119,18 @@ class ContentLossTest(chex.TestCase):
     np.testing.assert_allclose(parts['pixel_loss'], np.abs(d).mean(), rtol=1e-5)
     np.testing.assert_allclose(total, 0.5 * np.abs(d).mean() + 2.0 * perceptual, rtol=1e-5)
 
+  def test_no_weights_give_a_float32_zero_and_negative_weights_are_refused(self):
+    sr, hr = _images(4, (1, 4, 4, 3)), _images(5, (1, 4, 4, 3))
+    total, parts = content.make()(sr, hr, {})
+    self.assertEqual((total.dtype, float(total), parts), (jnp.float32, 0.0, {}))
+    features = lambda v, x: {'conv5_4': v * x}
+    for name in ('pixel_weight', 'perceptual_weight'):
+      message = rf'{name} must be >= 0 .*got -0\.5'
+      with self.assertRaisesRegex(ValueError, message):  # when bound, before training
+        content.make(features, **{name: -0.5})
+      with self.assertRaisesRegex(ValueError, message):  # and called directly
+        content.content_loss(sr, hr, {'vgg': 3.0}, features_fn=features, **{name: -0.5})
+
   def test_perceptual_defaults_are_esrgans(self):
     """Unset, the perceptual term is ESRGAN's: L1 of conv5_4 features, unscaled."""
     sr, hr = _images(4, (1, 4, 4, 3)), _images(5, (1, 4, 4, 3))
@@ -136,6 +148,15 @@ class ContentLossTest(chex.TestCase):
       content.make(perceptual_weight=0.5)(sr, hr, {'vgg': 3.0})
     total, _ = content.make(pixel_weight=1.0)(sr, hr, {})  # a pixel loss alone needs none
     np.testing.assert_allclose(total, np.abs(sr.astype(np.float64) - hr).mean(), rtol=1e-5)
+
+  def test_a_perceptual_weight_needs_the_vgg_variables_in_frozen(self):
+    sr, hr = _images(4, (1, 4, 4, 3)), _images(5, (1, 4, 4, 3))
+    fn = content.make(lambda v, x: {'conv5_4': v * x}, perceptual_weight=1.0)
+    with self.assertRaisesRegex(ValueError, r"frozen\['vgg'\] .* got frozen=dict with keys "
+                                r"\['d'\]\."):
+      fn(sr, hr, {'d': 3.0})
+    with self.assertRaisesRegex(ValueError, r"frozen\['vgg'\] .* got frozen=NoneType\.$"):
+      fn(sr, hr, None)
 
 
 class PairedDataTest(chex.TestCase):
