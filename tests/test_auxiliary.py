@@ -1,6 +1,7 @@
 """Tests of jaxgan.auxiliary against NumPy references written from the papers' formulas."""
 
 import math
+import re
 
 import chex
 import jax
@@ -188,6 +189,11 @@ class GaussianNLLTest(chex.TestCase):
       auxiliary.gaussian_nll(jnp.zeros((4, 2)), jnp.zeros((4, 3)))
     with self.assertRaisesRegex(ValueError, r'log-stds of shape \(4,\)'):
       auxiliary.gaussian_nll(jnp.zeros((4, 2)), jnp.zeros((4, 2)), jnp.zeros(4))
+    # Codes of another rank than [batch, n], even of matching shapes: summing axis 1 of
+    # [4, 2, 3] would give a number, not a per-example NLL.
+    for shape in ((4, 2, 3), (4,)):
+      with self.assertRaisesRegex(ValueError, rf'codes of shape {re.escape(str(shape))}'):
+        auxiliary.gaussian_nll(jnp.zeros(shape), jnp.zeros(shape))
 
 
 class ACGANTest(chex.TestCase):
@@ -357,6 +363,9 @@ class InfoGANTest(chex.TestCase):
       auxiliary.infogan_generator_term(heads, {'discrete': codes['categorical']})
     with self.assertRaisesRegex(ValueError, r'\(8, 3\).*\(8, 2\)'):
       auxiliary.infogan_generator_term(heads, {'continuous': np.zeros((8, 3), np.float32)})
+    # No codes at all is an error, not a loss of 0 that trains nothing.
+    with self.assertRaisesRegex(ValueError, r"'categorical' and/or 'continuous'; got \[\]"):
+      auxiliary.infogan_generator_term(heads, {})
 
 
 class RegistryTest(chex.TestCase):

@@ -814,6 +814,17 @@ class FunctionalConvTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, "'fast', 'flax'"):
       layers.conv(x, w, impl='cuda')
 
+  @parameterized.parameters('fast', 'flax')
+  def test_transposed_string_padding_with_a_non_square_kernel(self, impl):
+    # lax's rule per axis: 'SAME' pads k + s - 2, low k - 1 if s > k - 1 else half of it
+    # rounded up; 'VALID' pads k + s - 2 + max(k - s, 0), low k - 1. Kernel 4 x 1, stride 2.
+    x, w = _inputs((1, 3, 4, 2)), _inputs((4, 1, 2, 3), seed=1)
+    for padding, pads in (('SAME', ((2, 2), (0, 1))), ('VALID', ((3, 3), (0, 1)))):
+      got = layers.conv_transpose(x, w, (2, 2), padding, impl=impl)
+      want = _np_conv_transpose(np.float64(x), np.float64(w), (2, 2), pads)
+      self.assertEqual(got.shape, want.shape, msg=padding)
+      np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5, err_msg=padding)
+
 
 class ValidRegionTransposeTest(chex.TestCase):
 
@@ -944,6 +955,15 @@ class ErrorsTest(chex.TestCase):
         layer_cls(4, (3, 3), padding=((1, 1),) * 3).init(jax.random.key(0), x)
       with self.assertRaisesRegex(ValueError, 'two ints or'):
         layer_cls(4, (3, 3), padding=((1, 1, 1), (1, 1))).init(jax.random.key(0), x)
+
+  def test_the_stride_one_layers_refuse_other_strides(self):
+    x = jnp.zeros((1, 8, 8, 3))
+    for layer_cls in (layers.UpsampleConv, layers.ConvAvgPool):
+      with self.assertRaisesRegex(ValueError, f'{layer_cls.__name__} has stride 1; got '
+                                  r'strides \(2, 1\)'):
+        layer_cls(4, (3, 3), strides=(2, 1)).init(jax.random.key(0), x)
+      variables = layer_cls(4, (3, 3), strides=None).init(jax.random.key(0), x)
+      self.assertEqual(variables['params']['kernel'].shape, (3, 3, 3, 4))
 
 
 if __name__ == '__main__':

@@ -383,6 +383,15 @@ class RegistryTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'Label a must be a scalar or of shape \(2,\)'):
       losses.get('least_squares', a=b).discriminator_loss(r, f[:2])
 
+  def test_a_one_element_label_is_not_a_scalar(self):
+    # Shape (1,) would broadcast like a scalar; the contract allows () or the batch's shape.
+    r, f = _logits(10)
+    for name in ('a', 'b', 'c'):
+      obj = losses.get('least_squares', **{name: np.float32([0.5])})
+      with self.assertRaisesRegex(ValueError, rf'Label {name} must be a scalar or of shape '
+                                  rf'\({len(r)},\).*got shape \(1,\)'):
+        (obj.generator_loss if name == 'c' else obj.discriminator_loss)(r, f)
+
   def test_a_numpy_float64_hyperparameter_promotes_bfloat16_logits_to_float32(self):
     # JAX's promotion, as the module docstring says: a Python number is weakly typed (the
     # logits keep bfloat16), a NumPy float64 is not (float32 without x64, float64 with).

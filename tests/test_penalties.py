@@ -334,6 +334,15 @@ class ConditionalCriticTest(chex.TestCase):
     g = penalties.input_gradients(self.critic, self.real, self.real_y)
     np.testing.assert_allclose(g, np.asarray(self.w)[np.asarray(self.real_y)], rtol=1e-6)
 
+  def test_a_critic_called_on_one_example_gets_its_labels_with_a_batch_axis(self):
+    def critic(x, y):  # concatenates one-hot labels: needs y [batch] for x [batch, 5]
+      h = jnp.concatenate([x, jax.nn.one_hot(y, 3)], axis=-1)
+      return jnp.sum(h[:, :5] * (h[:, 5:] @ self.w), axis=-1)
+    for per_example in (False, True):
+      g = penalties.input_gradients(critic, self.real, self.real_y, per_example=per_example)
+      np.testing.assert_allclose(g, np.asarray(self.w)[np.asarray(self.real_y)], rtol=1e-6,
+                                 err_msg=f'per_example={per_example}')
+
 
 class BadInputTest(chex.TestCase):
 
@@ -345,6 +354,13 @@ class BadInputTest(chex.TestCase):
     for name in ('wgan_gp', 'wgan_lp'):  # they pair real i with fake i
       with self.assertRaisesRegex(ValueError, r'\(4, 3\).*\(5, 3\)'):
         penalties.get(name)(_linear_critic(jnp.ones(3)), jnp.zeros((4, 3)), jnp.zeros((5, 3)),
+                            KEY)
+
+  def test_paired_shapes_that_would_broadcast_are_refused(self):
+    # fake [4, 1] would broadcast against real [4, 3] into interpolates of the wrong points.
+    for name in ('wgan_gp', 'wgan_lp'):
+      with self.assertRaisesRegex(ValueError, r'same shape.*\(4, 3\).*\(4, 1\)'):
+        penalties.get(name)(_linear_critic(jnp.ones(3)), jnp.zeros((4, 3)), jnp.zeros((4, 1)),
                             KEY)
 
   def test_unpaired_penalties_take_batches_of_any_size(self):
@@ -365,6 +381,11 @@ class BadInputTest(chex.TestCase):
       with self.assertRaisesRegex(ValueError, r'at least one example .*got x of shape '
                                   r'\(0, 3\)'):
         penalties.get(name)(_half_square_critic, jnp.zeros((0, 3)), jnp.zeros((0, 3)), KEY)
+
+  def test_a_scalar_without_a_batch_axis_is_named(self):
+    for name in ('r1', 'r2'):
+      with self.assertRaisesRegex(ValueError, r'at least one example .*got x of shape \(\)'):
+        penalties.get(name)(_half_square_critic, jnp.zeros(()), jnp.zeros(()), KEY)
 
   def test_integer_data_are_taken_as_float32(self):
     # uint8 images (0..255): every penalty takes them, R1 and R2 as WGAN-GP and DRAGAN
@@ -421,6 +442,16 @@ class BadInputTest(chex.TestCase):
         np.testing.assert_allclose(got[name], want, rtol=1e-13, err_msg=name)
       self.assertEqual(gp.dtype, jnp.float64)
 
+  def test_data_range_may_be_a_list(self):
+    # What a JSON or YAML config gives: [low, high].
+    real = jnp.clip(_batch(18, (32, 4, 4, 1)), -1.0, 1.0)
+    want = _np_dragan_points(real, KEY, data_range=(-1.0, 1.0))
+    pts = penalties.dragan_points(real, KEY, data_range=[-1.0, 1.0])
+    np.testing.assert_allclose(np.asarray(pts, np.float64), want, rtol=1e-5, atol=1e-6)
+    fn = penalties.get('dragan', data_range=[-1.0, 1.0])
+    np.testing.assert_allclose(fn(_half_square_critic, real, real, KEY),
+                               _np_half_square_gp(want), rtol=1e-5)
+
   def test_data_range_takes_numpy_numbers(self):
     low, high = np.float32(-1), np.float32(1)
     pts = penalties.dragan_points(_batch(0, (8, 3)) * 3.0, KEY, data_range=(low, high))
@@ -472,6 +503,16 @@ class BadInputTest(chex.TestCase):
       self.assertEqual(dragan.dtype, jnp.float32)
       for name in LINEAR_CLOSED_FORMS:
         self.assertEqual(values[name].dtype, jnp.float32, name)
+
+  def test_interpolates_of_float32_and_float64_data_are_float64(self):
+    with jax.enable_x64(True):
+      eps = np.asarray(jax.random.uniform(KEY, (5, 1), jnp.float64))
+      fine = np.full((5, 3), 1.0 + 2.0 ** -40)  # not a float32 number
+      for real, fake, want in ((np.zeros((5, 3), np.float32), fine, (1.0 - eps) * fine),
+                               (fine, np.zeros((5, 3), np.float32), eps * fine)):
+        got = penalties.interpolates(jnp.asarray(real), jnp.asarray(fake), KEY)
+        self.assertEqual(got.dtype, jnp.float64)
+        np.testing.assert_allclose(got, want, rtol=1e-15)
 
   def test_data_range_must_be_two_increasing_real_numbers(self):
     real = _batch(0, (8, 3))
