@@ -217,11 +217,17 @@ def _content(config: ml_collections.ConfigDict):
 
 
 def _check_perceptual_size(config: ml_collections.ConfigDict, pipe: data.Pipeline) -> None:
-  """A perceptual loss on images too small for its VGG19 layer (empty features: NaN) is a
-  :class:`ConfigError` naming the size needed."""
+  """A perceptual loss on data other than RGB images (VGG19 takes ``[H, W, 3]``), or on
+  images too small for its VGG19 layer (empty features: NaN), is a :class:`ConfigError`
+  naming the shape or size needed."""
   c = config.content
-  if not c.perceptual_weight or len(pipe.element_shape) != 3:
+  if not c.perceptual_weight:
     return
+  if len(pipe.element_shape) != 3 or pipe.element_shape[-1] != 3:
+    raise ConfigError(
+        f'config.content.perceptual_weight = {c.perceptual_weight!r}: a perceptual loss '
+        f'compares VGG19 features of RGB images [H, W, 3]; {pipe.name!r} has samples of '
+        f'shape {pipe.element_shape}. Set config.content.perceptual_weight = 0.')
   from jaxgan.models import vgg
   need = vgg.min_side((c.perceptual_layer,))
   if min(pipe.element_shape[:2]) < need:

@@ -146,6 +146,22 @@ class ConfigsTest(chex.TestCase):
                                   rf'3\)\. Use larger crops \(--config.data.crop_size={crop}\)'):
         build.build(c)
     build.build(load([*base, '--config.content.perceptual_layer=relu3_1']))  # needs 4 px
+    build.build(load([*base, '--config.data.crop_size=16']))  # conv5_4's least: 16 px
+
+  def test_a_perceptual_loss_on_data_other_than_rgb_images_is_refused(self):
+    # VGG19 takes [H, W, 3]: 2-D points and grey digits failed at the first step, after the
+    # run had written its workdir (and asked for the VGG19 weights first).
+    for config, shape in (('toy2d.py', r'\(2,\)'), ('mlp_mnist.py', r'\(28, 28, 1\)')):
+      c = load([f'--config={ROOT}/configs/{config}', '--config.content.perceptual_weight=0.5'])
+      with self.assertRaisesRegex(validation.ConfigError,
+                                  r'^config.content.perceptual_weight = 0.5: a perceptual loss '
+                                  rf'compares VGG19 features of RGB images \[H, W, 3\]; '
+                                  rf"'\w+' has samples of shape {shape}\. Set "):
+        build.build(c)
+      wd = os.path.join(tempfile.mkdtemp(), 'run')
+      with self.assertRaises(validation.ConfigError):
+        train.train_and_evaluate(c, wd)
+      self.assertFalse(os.path.exists(wd))
 
   def test_perceptual_terms_are_the_papers(self):
     """The GAN stages' content terms, through a stand-in feature extractor whose layers are
