@@ -11,7 +11,8 @@ of FAILED on process 0 with STOP on process 1),
 reads the cluster from the environment), ``write_fails`` (``stop``'s run, the lead's metric
 log failing from step ``$FAIL_FROM``, 5 by default), ``record_fails`` (the lead failing to
 write ``config.json``), ``data_fails`` (``write_fails``' run, process 1's data failing from
-step ``$FAIL_FROM``, 20 by default).
+step ``$FAIL_FROM``, 20 by default), ``local_mesh`` (prints the processes and the size of
+``sharding.local_mesh()``'s devices, and the rows ``put_rows`` puts on it).
 """
 
 import os
@@ -47,6 +48,12 @@ def main(mode: str, pid: int, port: str, workdir: str) -> None:
 
   from jaxgan import sharding as sharding_lib
   from jaxgan import train
+  if mode == 'local_mesh':
+    mesh = sharding_lib.local_mesh()
+    rows, n = sharding_lib.put_rows(np.arange(3) + 10 * pid, mesh)
+    print('LOCAL', sorted({d.process_index for d in mesh.devices.flat}), mesh.size, n,
+          np.asarray(rows).tolist(), flush=True)
+    return
   if mode == 'any_host':
     mesh = sharding_lib.make_mesh()
     votes = [(train.STOP if pid == 1 else train.GO_ON), train.GO_ON,

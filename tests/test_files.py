@@ -80,6 +80,25 @@ class ReplacingTest(parameterized.TestCase):
       self.assertEqual(os.listdir(self.dir), ['out.txt'])
     self.assertEqual(self._read(), 'earlier')
 
+  def test_a_name_that_fits_beside_the_prefix_is_kept_whole_in_the_temporary_name(self):
+    # '.tmp-' + 12 hex digits + '-' is 18 bytes: a name of 237 fills the 255 exactly, and
+    # is kept whole; one byte more and the temporary name keeps its end alone.
+    for length, kept in ((237, 237), (238, 237)):
+      name = 'n' * (length - 4) + '.png'
+      with files.replacing(os.path.join(self.dir, name)) as tmp:
+        self.assertLen(os.path.basename(tmp), 18 + kept, length)
+        self.assertTrue(os.path.basename(tmp).endswith(name[length - kept:]), length)
+        open(tmp, 'w').close()  # noqa: SIM115
+
+  def test_two_writers_of_one_path_write_to_different_temporary_files(self):
+    with files.replacing(self.path) as first, files.replacing(self.path) as second:
+      self.assertNotEqual(first, second)
+      for tmp, text in ((first, 'first'), (second, 'second')):
+        with open(tmp, 'w') as f:
+          f.write(text)
+    self.assertEqual(self._read(), 'first')  # the outer block ends last
+    self.assertEqual(os.listdir(self.dir), ['out.txt'])
+
   def test_a_failed_rename_leaves_no_temporary_file(self):
     os.mkdir(os.path.join(self.dir, 'd.json'))  # a folder cannot be replaced by a file
     with self.assertRaises(OSError):
@@ -143,6 +162,8 @@ class ReplacingTest(parameterized.TestCase):
       upscale.check_output_size(os.path.join(self.dir, 'x.jpg'), (8, 65600))
     with self.assertRaisesRegex(ValueError, r'would be 8x65600 pixels'):  # a tall one too
       upscale.check_output_size(os.path.join(self.dir, 'x.jpeg'), (65600, 8))
+    with self.assertRaisesRegex(ValueError, r'would be 65600x8 pixels'):  # any case
+      upscale.check_output_size(os.path.join(self.dir, 'x.JPG'), (8, 65600))
     upscale.check_output_size(os.path.join(self.dir, 'x.png'), (8, 65600))
     # Pillow writes a side of 65,500 and refuses 65,501 (OSError, after the work): the
     # limit is its, not the format's 65,535. write_image checks before it converts.
@@ -249,6 +270,10 @@ class JsonTextTest(parameterized.TestCase):
     self.assertEqual(json.loads(files.json_text(obj)),
                      {'f32': 0.5, 'i64': 7, 'b': True, 'arr': [[1.0, None], [None, 2.0]],
                       'jax': 3.0, 'jax_nan': [None, 1.0]})
+
+  def test_json_text_indents_one_space_by_default(self):
+    self.assertEqual(files.json_text({'a': [1, 2]}), '{\n "a": [\n  1,\n  2\n ]\n}')
+    self.assertEqual(files.json_text({'a': 1}, indent=None), '{"a": 1}')
 
   def test_write_json(self):
     path = os.path.join(tempfile.mkdtemp(), 'eval.json')

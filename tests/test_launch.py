@@ -50,6 +50,28 @@ class OutputCheckTest(chex.TestCase):
                                 r'picture as .png \(or the samples as .npy\)'):
       sample.check_arguments(7, 10, 'x.JPG')
 
+  def test_an_output_linked_elsewhere_is_checked_where_it_is_written(self):
+    # The file written is the link's target (files.replacing writes beside it): a link in
+    # a writable folder to a folder that is not is refused before any work.
+    from launch import common
+    d = tempfile.mkdtemp()
+    link = os.path.join(d, 'out.png')
+    os.symlink('/sys/jaxgan_never.png', link)
+    with self.assertRaisesRegex(common.LaunchError, r'--output cannot be written in /sys'):
+      common.check_output_writable(link)
+
+  def test_only_the_closed_event_loop_error_is_kept_quiet(self):
+    from launch import common
+    unraisable = lambda e: mock.Mock(exc_value=e)
+    with mock.patch.object(common.sys, '__unraisablehook__') as default:
+      common.quiet_closed_event_loops(unraisable(RuntimeError('Event loop is closed')))
+      self.assertEqual(default.call_count, 0)
+      for other in (RuntimeError('Event loop is running'), ValueError('Event loop is closed')):
+        report = unraisable(other)
+        common.quiet_closed_event_loops(report)
+        default.assert_called_with(report)
+      self.assertEqual(default.call_count, 2)
+
   def test_a_workdir_that_cannot_be_made_is_refused_before_any_work(self):
     # launch.interpolate restored both runs, launch.study trained its first run or began
     # to, then each died in a PermissionError traceback making the folder.
@@ -227,6 +249,9 @@ class OutputCheckTest(chex.TestCase):
         ('launch.upscale', [f'--workdir={d}', f'--input={d}/in.png',
                             f'--output={d}/./in.png'],
          f'Error: --output is the input image ({d}/./in.png); choose another path.'),
+        ('launch.upscale', [f'--workdir={d}', f'--input={d}/in.png', f'--output={d}/o.JPG'],
+         f'Error: {d}/config.json not found: is {d} a jaxgan workdir (made by python -m '
+         'launch.train)?'),  # a suffix in capitals is taken: the workdir is checked next
         ('launch.interpolate', [f'--psnr={d}', f'--gan={d}', '--alpha=1.5',
                                 f'--workdir={d}/mixed'],
          'Error: --alpha must lie in [0, 1]; got 1.5.'),

@@ -373,6 +373,18 @@ class PipelineTest(chex.TestCase):
         'The generator makes 1 channel(s): read the folder with channels=1, '
         f'--config.data.name="images(path=\'{flat}\', channels=1)".')):
       build.build(c)
+    # A channel count given in the spec is replaced by the one that fits, not given twice.
+    c.data.name = f"images(path='{flat}', channels=3)"
+    with self.assertRaisesRegex(validation.ConfigError, re.escape(
+        f'--config.data.name="images(path=\'{flat}\', channels=1)".')):
+      build.build(c)
+    # Another image size too: the channels alone would not fit, so no hint names them.
+    c.data.name = f"images(path='{flat}')"
+    c.data.image_size = 32
+    with self.assertRaisesRegex(validation.ConfigError, re.escape(
+        "makes samples of shape (28, 28, 1) but 'images' has samples of shape (32, 32, 3).")
+        + '$'):
+      build.build(c)
     c = cgan_pd_cifar10.get_config()
     c.data.name = f"images(path='{root}', channels=3)"
     with self.assertRaisesRegex(validation.ConfigError, re.escape(
@@ -413,6 +425,45 @@ class PipelineTest(chex.TestCase):
         os.path.join(root, 'a'))], ['UP.PNG', 'b.Jpeg'])
     with self.assertRaisesRegex(validation.ConfigError, 'channels must be 1 or 3; got 2'):
       images.load_folder(root, 8, channels=2)
+    with self.assertRaisesRegex(validation.ConfigError, 'channels must be 1 or 3; got 4'):
+      images.load_folder(root, 8, channels=4)  # RGBA: no model reads it
+
+  def test_an_image_folder_is_read_in_the_order_of_its_names(self):
+    # A folder's own files by name, then its sub-folders by name (os.walk lists them in
+    # the file system's order, which is no order): the same examples on every machine.
+    root = tempfile.mkdtemp()
+    names = ['b', 'e1', 'c', 'zz', 'a', 'd', 'ba', 'y']
+    for level, name in enumerate(names):
+      os.mkdir(os.path.join(root, name))
+      Image.fromarray(np.full((8, 8, 3), 10 * level, np.uint8)).save(
+          os.path.join(root, name, 'x.png'))
+    Image.fromarray(np.full((8, 8, 3), 250, np.uint8)).save(os.path.join(root, 'z.png'))
+    x, _, _ = images.load_folder(root, 8)
+    want = [250] + [10 * names.index(n) for n in sorted(names)]
+    self.assertEqual(x[:, 0, 0, 0].tolist(), want)
+    _, y, classes = images.load_folder(root, 8, labels=True)
+    self.assertEqual((classes, y.tolist()), (sorted(names), list(range(len(names)))))
+
+  def test_an_image_folder_under_home_is_found_by_its_tilde(self):
+    home = tempfile.mkdtemp()
+    os.mkdir(os.path.join(home, 'pics'))
+    for i in range(2):
+      Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(
+          os.path.join(home, 'pics', f'{i}.png'))
+    with mock.patch.dict(os.environ, {'HOME': home}):
+      x, _, _ = images.load_folder('~/pics', 8)
+    chex.assert_shape(x, (2, 8, 8, 3))
+
+  def test_the_digits_split_is_a_fixed_1200_597_partition(self):
+    # The digit classifier behind digit-FD trains on the 1,200 and is checked on the 597:
+    # no digit in both, and the same split as ever (scores of earlier runs compare).
+    x, y = images.load_digits()
+    (train_x, train_y), (held_x, held_y) = images.digits_split(8)
+    self.assertEqual((len(train_x), len(held_x)), (1200, 597))
+    perm = np.random.default_rng(0).permutation(1797)  # one index of each digit
+    for got, want in ((train_x, x[perm[:1200]]), (train_y, y[perm[:1200]]),
+                      (held_x, x[perm[1200:]]), (held_y, y[perm[1200:]])):
+      np.testing.assert_array_equal(got, want)
 
   def test_an_image_folder_follows_symlinked_folders_once(self):
     parent, elsewhere = tempfile.mkdtemp(), tempfile.mkdtemp()

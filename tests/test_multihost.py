@@ -82,6 +82,14 @@ class MultiHostTest(chex.TestCase):
     self.assertEqual([r['step'] for r in rows], [5, 10])
     self.assertEqual(os.listdir(os.path.join(two, 'samples')), ['step_0000010.png'])
 
+  def test_the_local_mesh_holds_this_hosts_devices_alone(self):
+    # Sampling and evaluation features are each process's own work: its rows go to its
+    # two devices (padded to a multiple of them), never to the other host's.
+    outs = _run('local_mesh', tempfile.mkdtemp())
+    for pid, out in enumerate(outs):
+      self.assertIn(f'LOCAL [{pid}] 2 3 [{10 * pid}, {10 * pid + 1}, {10 * pid + 2}, '
+                    f'{10 * pid + 2}]', out)
+
   def test_a_stop_request_on_one_host_reaches_every_host(self):
     # SIGTERM may reach one host first: the loop takes the largest vote over hosts, so that
     # all save (a collective) and stop together, and a failure outranks a stop.

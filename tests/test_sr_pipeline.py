@@ -625,6 +625,25 @@ class UpscaleTest(chex.TestCase):
     np.testing.assert_array_equal(upscale.upscale(gen, over, 2, tile=16, margin=3),
                                   np.repeat(np.repeat(over, 2, 0), 2, 1))
 
+  def test_a_folder_given_as_an_image_is_named_a_folder(self):
+    d = tempfile.mkdtemp()
+    with self.assertRaisesRegex(FileNotFoundError, f'^{d} is a folder, not an image file.$'):
+      upscale.read_image(d)
+    with self.assertRaisesRegex(FileNotFoundError, f'^No such image file: {d}/x.png$'):
+      upscale.read_image(os.path.join(d, 'x.png'))
+
+  def test_an_image_well_past_minus_one_one_is_refused(self):
+    # Values up to 2 (a [0, 1] image doubled, say) are no overshoot of resampling.
+    gen = lambda x: np.repeat(np.repeat(x, 2, 1), 2, 2)
+    lr = np.zeros((6, 6, 3), np.float32)
+    lr[0, 0, 0] = 2.0
+    with self.assertRaisesRegex(ValueError, r'lr must be an image in \[-1, 1\] \(float\); '
+                                r'got float32 values in \[0, 2\]'):
+      upscale.upscale(gen, lr, 2, tile=16, margin=3)
+    lr[0, 0, 0] = -2.0
+    with self.assertRaisesRegex(ValueError, r'got float32 values in \[-2, 0\]'):
+      upscale.upscale(gen, lr, 2, tile=16, margin=3)
+
   def test_an_sr_generator_tiled_with_its_receptive_radius_equals_the_whole_image(self):
     from jaxgan.models import sr
     lr = _images(10, (1, 41, 47, 3))
@@ -747,6 +766,10 @@ class UpscaleTest(chex.TestCase):
     with self.assertRaisesRegex(ValueError, r'i.tif holds values in \[70000, 70000\], outside '
                                 '16 bits'):
       upscale.read_image(os.path.join(d, 'i.tif'))
+    Image.fromarray(np.full((4, 5), -5, np.int32), 'I').save(os.path.join(d, 'n.tif'))
+    with self.assertRaisesRegex(ValueError, r'n.tif holds values in \[-5, -5\], outside 16 '
+                                'bits'):  # not wrapped around to 65531
+      upscale.read_image(os.path.join(d, 'n.tif'))
     np.testing.assert_allclose(upscale.read_image(os.path.join(d, 'j.tif')),
                                60000 / 65535 * 2 - 1, rtol=1e-6)  # within 16 bits: kept
 

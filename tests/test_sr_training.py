@@ -490,6 +490,26 @@ class TwoStageTest(chex.TestCase):
       self.assertIn(message, proc.stderr.strip().splitlines()[-1])
       self.assertNotIn('Traceback', proc.stderr)  # the launcher's line, before the work
 
+  def test_a_jpeg_too_wide_is_refused_before_the_image_is_upscaled(self):
+    # 16,376 px x 4 = 65,504: the output's size is checked from the input and the scale,
+    # before the work (the upscaling, stood in for by one that fails), not when writing.
+    d = tempfile.mkdtemp()
+    Image.fromarray(np.zeros((1, 16376, 3), np.uint8)).save(os.path.join(d, 'wide.png'))
+    code = ('import runpy\n'
+            'from jaxgan import upscale\n'
+            'def began(*args, **kwargs):\n'
+            "  raise AssertionError('the work began')\n"
+            'upscale.upscale = began\n'
+            "runpy.run_module('launch.upscale', run_name='__main__', alter_sys=True)\n")
+    proc = subprocess.run([sys.executable, '-c', code, f'--workdir={self.gan}',
+                           f'--input={d}/wide.png', f'--output={d}/wide.jpg'], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+    self.assertEqual(proc.stderr.strip().splitlines()[-1],
+                     f'Error: The output would be 65504x4 pixels; a JPEG side is at most 65500: '
+                     f'write a .png ({d}/wide.jpg).')
+    self.assertEqual(os.listdir(d), ['wide.png'])
+
   def test_a_non_finite_upscaled_image_is_one_line_and_not_written(self):
     # A diverged generator (stood in for by one whose every pixel is NaN, 32 x 32 x 3 of
     # them at scale 4): write_image refuses the image, and the launcher ends in that line,
@@ -512,6 +532,32 @@ class TwoStageTest(chex.TestCase):
                      r'from the generator')
     self.assertNotIn('Traceback', proc.stderr)
     self.assertEqual(os.listdir(d), ['in.png'])
+
+
+class UpscaleEmaTest(chex.TestCase):
+
+  def test_a_run_with_an_ema_is_upscaled_with_its_ema_weights(self):
+    # As launch.sample and the evaluation sample a run with an EMA (ema_decay > 0): with
+    # its averaged weights, here far from the trained ones (a large rate, a short average).
+    c = _tiny(esrgan.get_config('psnr,small'), steps=3)
+    c.ema_decay, c.g_optimizer.learning_rate = 0.5, 0.05
+    wd = tempfile.mkdtemp()
+    state = train.train_and_evaluate(c, wd)
+    d = tempfile.mkdtemp()
+    pixels = np.random.default_rng(0).integers(0, 256, (8, 8, 3)).astype(np.uint8)
+    Image.fromarray(pixels).save(os.path.join(d, 'in.png'))
+    proc = subprocess.run([sys.executable, '-m', 'launch.upscale', f'--workdir={wd}',
+                           f'--input={d}/in.png', f'--output={d}/out.png'], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    got = np.asarray(Image.open(f'{d}/out.png'), np.float32)
+    generator = inference.restore(wd, with_data=False)[0].generator
+    lr = pixels[None].astype(np.float32) / 127.5 - 1
+    made = {name: (np.clip(np.asarray(generator.apply({'params': params}, lr, train=False))[0],
+                           -1, 1) + 1) * 127.5
+            for name, params in (('ema', state.ema_params), ('trained', state.g_params))}
+    self.assertGreater(np.abs(made['ema'] - made['trained']).max(), 4)
+    np.testing.assert_allclose(got, made['ema'], atol=1.01)
 
 
 class FolderSplitTest(chex.TestCase):

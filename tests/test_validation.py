@@ -332,6 +332,23 @@ class ValidationTest(chex.TestCase):
       train.train_and_evaluate(small_config(n_critic=0), wd)
     self.assertFalse(os.path.exists(wd))
 
+  def test_a_negative_adversarial_weight_with_zero_critic_steps_lists_both_problems(self):
+    # Each problem is listed: a negative weight is named by its rule, and as one that a
+    # generator trained alone cannot take (it must be 0 then).
+    c = small_config(n_critic=0, adversarial_weight=-1.0, **{'content.pixel_weight': 1.0})
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'(?s)adversarial_weight = -1.0: must be .*n_critic = 0 '
+                                r'trains no discriminator.*got -1.0'):
+      validation.validate(c)
+
+  def test_a_negative_penalty_weight_is_named_by_its_rule_alone(self):
+    # Not also as a weight of 0 ("would add nothing"): it would subtract.
+    c = small_config(**{'penalty.name': 'wgan_gp', 'penalty.weight': -1.0})
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'penalty.weight = -1.0: must be a finite number >= 0') as e:
+      validation.validate(c)
+    self.assertNotIn('add nothing', str(e.exception))
+
   def test_an_auxiliary_term_needs_the_adversarial_step(self):
     # G's ACGAN/InfoGAN term rides on its adversarial step: with adversarial_weight 0 only
     # D's head would train, silently.
@@ -665,6 +682,13 @@ class ValidationTest(chex.TestCase):
     self.assertEqual(workdir.config_changes(policy(''), policy('color')),
                      ["augment: '' -> 'color'"])
 
+  def test_a_schedules_arguments_in_another_order_are_no_change(self):
+    # A spec outside the merged sections (a schedule) is compared by its arguments, not by
+    # their order: the same rate, which a resume must not refuse as another config.
+    saved = {'g_optimizer': {'schedule': 'warmup_cosine(warmup_steps=10, decay_steps=100)'}}
+    same = {'g_optimizer': {'schedule': 'warmup_cosine(decay_steps=100, warmup_steps=10)'}}
+    self.assertEqual(workdir.config_changes(saved, same), [])
+
   def test_a_pending_record_already_made_is_not_made_twice(self):
     # The run stopped after recording its changed config, before its data shapes: the
     # next start writes the shapes and keeps no second copy of the config.
@@ -763,6 +787,12 @@ class ValidationTest(chex.TestCase):
                                     rf'^config.{field} = {re.escape(repr(value))}: a layer '
                                     f'width, {said} >= 1.$'):
           build.build(c)
+    c = small_config()
+    c.model.generator.features = (128, True)  # a boolean is no width (True == 1)
+    with self.assertRaisesRegex(validation.ConfigError,
+                                r'^config.model.generator.features = \(128, True\): a layer '
+                                'width, each an integer >= 1.$'):
+      build.build(c)
     from configs import cgan_digits
     for width in (0, -3):
       c = cgan_digits.get_config()
@@ -784,6 +814,9 @@ class ValidationTest(chex.TestCase):
       build.build(c)
     c = small_config(**{'model.generator.output_shape': (2, -1)})
     with self.assertRaisesRegex(validation.ConfigError, r'output_shape = \(2, -1\): the shape'):
+      build.build(c)
+    c = small_config(**{'model.generator.output_shape': (2, 0)})  # a ZeroDivisionError
+    with self.assertRaisesRegex(validation.ConfigError, r'output_shape = \(2, 0\): the shape'):
       build.build(c)
     from configs import parts
     c = parts.dcgan_digits(default.get_config())

@@ -49,6 +49,22 @@ class MetricWriterTest(chex.TestCase):
       self.assertEqual(list(csv.reader(f))[-1], ['3', '1.0', ''])
     self.assertEqual(writers.read_csv(w.csv_path)[-1], {'step': 3, 'd_loss': 1.0})
 
+  def test_a_row_of_the_known_columns_is_appended_to_the_csv_in_place(self):
+    # Appended, not the whole file written again at every step (a long run's log would
+    # cost more at each row, and a reader following the file would lose it).
+    wd = tempfile.mkdtemp()
+    w = writers.MetricWriter(wd)
+    w.write(1, {'d_loss': 1.5})
+    first = os.stat(w.csv_path).st_ino
+    w.write(2, {'d_loss': 1.25})
+    w.write(3, {})  # fewer columns: an empty cell
+    self.assertEqual(os.stat(w.csv_path).st_ino, first)
+    w.write(4, {'d_loss': 1.0, 'g_loss': 0.5})  # a new column: the file is written anew
+    w.close()
+    with open(w.csv_path, newline='') as f:
+      self.assertEqual(f.read(), 'step,d_loss,g_loss\r\n1,1.5,\r\n2,1.25,\r\n3,,\r\n'
+                                 '4,1.0,0.5\r\n')
+
   def test_a_resume_without_the_jsonl_keeps_the_csv_rows(self):
     # The CSV alone (the JSONL deleted, or not copied): its rows up to the resumed step are
     # kept, and the JSONL is written again from them, not the CSV emptied.
@@ -83,6 +99,21 @@ class MetricWriterTest(chex.TestCase):
       f.write('d_loss,penalty\n1.5,0.25\n1.0,0.5\n')
     with self.assertRaisesRegex(ValueError, r'metrics.csv, row 1, is not a metrics row'):
       writers.read_csv(os.path.join(d, 'metrics.csv'))
+
+  def test_a_resume_from_a_damaged_csv_alone_names_its_row_and_keeps_it(self):
+    # No JSONL to write it again from: the CSV's own error (its row, what to do), not one
+    # about a JSONL that is not there; nothing is written.
+    d = tempfile.mkdtemp()
+    text = 'step,d_loss\n10,1.5\n20,x\n30,1.0\n'
+    with open(os.path.join(d, 'metrics.csv'), 'w') as f:
+      f.write(text)
+    with self.assertRaisesRegex(writers.MetricLogError,
+                                r'metrics\.csv, row 2, is not a metrics row \(.*\)\. Correct '
+                                r'or delete that row\.$'):
+      writers.MetricWriter(d, resume_step=30)
+    self.assertEqual(sorted(os.listdir(d)), ['metrics.csv'])
+    with open(os.path.join(d, 'metrics.csv')) as f:
+      self.assertEqual(f.read(), text)
 
   def test_a_resume_with_an_emptied_jsonl_keeps_the_csv_rows(self):
     # metrics.jsonl emptied (zero-length after a crash, or by a sync tool) or cut short:
