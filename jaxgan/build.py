@@ -216,7 +216,7 @@ def _content(config: ml_collections.ConfigDict):
                       perceptual_scale=float(c.perceptual_scale))
 
 
-def _check_perceptual_size(config: ml_collections.ConfigDict, pipe: data.Pipeline) -> None:
+def _check_perceptual_input(config: ml_collections.ConfigDict, pipe: data.Pipeline) -> None:
   """A perceptual loss on data other than RGB images (VGG19 takes ``[H, W, 3]``), or on
   images too small for its VGG19 layer (empty features: NaN), is a :class:`ConfigError`
   naming the shape or size needed."""
@@ -227,7 +227,7 @@ def _check_perceptual_size(config: ml_collections.ConfigDict, pipe: data.Pipelin
     raise ConfigError(
         f'config.content.perceptual_weight = {c.perceptual_weight!r}: a perceptual loss '
         f'compares VGG19 features of RGB images [H, W, 3]; {pipe.name!r} has samples of '
-        f'shape {pipe.element_shape}. Set config.content.perceptual_weight = 0.')
+        f'shape {pipe.element_shape}. Leave it out: --config.content.perceptual_weight=0.')
   from jaxgan.models import vgg
   need = vgg.min_side((c.perceptual_layer,))
   if min(pipe.element_shape[:2]) < need:
@@ -278,7 +278,7 @@ def build(config: ml_collections.ConfigDict, pipe: data.Pipeline | None = None, 
         f'them to the images, so they would be ignored and its head never trained. Set '
         f'--config.auxiliary.name={name}{instead}.')
   pipe = pipeline(config) if pipe is None else pipe
-  _check_perceptual_size(config, pipe)
+  _check_perceptual_input(config, pipe)
   gan = gan_lib.GAN(
       generator=generator, discriminator=discriminator, objective=objective,
       g_optimizer=optimizer(config.g_optimizer),

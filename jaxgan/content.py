@@ -8,6 +8,7 @@ term of :class:`jaxgan.gan.GAN`, where ``frozen`` holds the VGG19 variables.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -95,7 +96,7 @@ def content_loss(sr: chex.Array, hr: chex.Array, frozen: Any, *, pixel: str = 'l
                  features_fn: FeaturesFn | None = None) -> tuple[chex.Array, dict]:
   """``pixel_weight * pixel_loss + perceptual_weight * perceptual_loss`` and its parts
   (``frozen['vgg']`` holds the VGG19 variables when ``perceptual_weight > 0``). Both
-  weights are >= 0 (0 leaves the term out); a negative one is a ``ValueError``."""
+  weights are finite and >= 0 (0 leaves the term out); any other is a ``ValueError``."""
   _check_weights(pixel_weight=pixel_weight, perceptual_weight=perceptual_weight)
   total, metrics = jnp.zeros((), jnp.float32), {}
   if pixel_weight:
@@ -119,16 +120,17 @@ def content_loss(sr: chex.Array, hr: chex.Array, frozen: Any, *, pixel: str = 'l
 
 
 def _check_weights(**weights: float) -> None:
-  """A negative weight would train the generator away from the target."""
+  """A negative weight would train the generator away from the target, a NaN or infinite
+  one makes the loss NaN: each is refused, as the config's rule (``NON_NEGATIVE_REAL``)."""
   for name, w in weights.items():
-    if w < 0:
-      raise ValueError(f'content loss: {name} must be >= 0 (0 leaves the term out); got '
-                       f'{w!r}.')
+    if not (math.isfinite(w) and w >= 0):
+      raise ValueError(f'content loss: {name} must be a finite number >= 0 (0 leaves the '
+                       f'term out); got {w!r}.')
 
 
 def make(features_fn: FeaturesFn | None = None, **weights) -> Callable:
   """The ``content(fake, real, frozen)`` term of :class:`jaxgan.gan.GAN` with ``weights``
-  (the keyword arguments of :func:`content_loss`) bound; negative weights are refused
-  here, before any training."""
+  (the keyword arguments of :func:`content_loss`) bound; negative or non-finite weights are
+  refused here, before any training."""
   _check_weights(**{k: w for k, w in weights.items() if k.endswith('_weight')})
   return functools.partial(content_loss, features_fn=features_fn, **weights)

@@ -23,6 +23,13 @@ same small train step, and a launcher subprocess the step its parent test compil
 AMD EPYC cores the suite took 1049 s without it and 911 s with it. A cached program is the
 one XLA compiled for that key, so no test checks anything else; set
 ``JAX_COMPILATION_CACHE_DIR`` yourself to use (and keep) your own folder.
+
+Every temporary file of a session (the tests' ``tempfile.mkdtemp`` and absl's
+``create_tempdir``, in the xdist workers and, through ``TMPDIR``, the launcher
+subprocesses) lands in one ``jaxgan-tests-*`` folder, removed at the end: the tests had
+left theirs in the system's temporary folder (5,255 folders, 5.5 GB, had piled up on one
+machine). Set ``JAXGAN_TEST_TMPDIR`` to a folder of your own to keep them there (e.g. a
+failed test's workdir).
 """
 
 import atexit
@@ -55,13 +62,13 @@ if _OPT == 'o0':
 
 # Set by the first process that loads this file (pytest, or xdist's controller) before any
 # worker or subprocess starts, so they all inherit it.
-if 'JAXGAN_TEST_TMPDIR' not in os.environ:
-  # Every temporary file of the session (tests' tempfile.mkdtemp and absl's create_tempdir,
-  # in the workers and the launcher subprocesses, through TMPDIR) lands in one folder,
-  # removed at the end (the tests left theirs in /tmp: 5,255 folders, 5.5 GB, had piled up).
+if os.environ.get('JAXGAN_TEST_TMPDIR'):  # the user's folder (kept), or the session's
+  _tmp = os.path.abspath(os.environ['JAXGAN_TEST_TMPDIR'])
+  os.makedirs(_tmp, exist_ok=True)
+else:
   _tmp = tempfile.mkdtemp(prefix='jaxgan-tests-')
-  os.environ['JAXGAN_TEST_TMPDIR'] = os.environ['TMPDIR'] = tempfile.tempdir = _tmp
   atexit.register(shutil.rmtree, _tmp, ignore_errors=True)
+os.environ['JAXGAN_TEST_TMPDIR'] = os.environ['TMPDIR'] = tempfile.tempdir = _tmp
 if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
   _cache = tempfile.mkdtemp(prefix='jaxgan-test-compilation-cache-')
   os.environ['JAX_COMPILATION_CACHE_DIR'] = _cache

@@ -189,8 +189,8 @@ class GaussianNLLTest(chex.TestCase):
       auxiliary.gaussian_nll(jnp.zeros((4, 2)), jnp.zeros((4, 3)))
     with self.assertRaisesRegex(ValueError, r'log-stds of shape \(4,\)'):
       auxiliary.gaussian_nll(jnp.zeros((4, 2)), jnp.zeros((4, 2)), jnp.zeros(4))
-    # Codes of another rank than [batch, n], even of matching shapes: summing axis 1 of
-    # [4, 2, 3] would give a number, not a per-example NLL.
+    # Codes of another rank than [batch, n] are named, even of matching shapes: [4, 2, 3]
+    # would be summed over its axis 1 into a silently wrong loss, (4,) fail without a name.
     for shape in ((4, 2, 3), (4,)):
       with self.assertRaisesRegex(ValueError, rf'codes of shape {re.escape(str(shape))}'):
         auxiliary.gaussian_nll(jnp.zeros(shape), jnp.zeros(shape))

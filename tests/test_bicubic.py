@@ -212,9 +212,13 @@ class ShapeAndErrorTest(parameterized.TestCase):
       bicubic.imresize(images, **kwargs)
 
   def test_a_scale_far_below_one_pixel_is_refused_before_allocating(self):
-    # scale 1e-9 would evaluate 4e9 + 2 kernel taps (about 30 GiB in float64 arrays).
-    with self.assertRaisesRegex(ValueError, r'4,000,000,002 taps for each of 1 output'):
-      bicubic.imresize(np.zeros((100, 100, 1)), 1e-9)
+    # scale 1e-9 would evaluate 4e9 + 2 kernel taps (about 30 GiB in float64 arrays); a
+    # subnormal one infinitely many.
+    for scale, taps in ((1e-9, '4,000,000,002'), (1e-309, 'infinitely many')):
+      with self.assertRaisesRegex(ValueError, rf'axis of 100 pixels to 1 \(scale {scale:g}\) '
+                                  rf'takes {taps} kernel taps .* below 1/100 makes the axis 1 '
+                                  'pixel anyway'):
+        bicubic.imresize(np.zeros((100, 100, 1)), scale)
     # The limit counts every tap of an axis: 3 rows at scale 0.1 take ceil(4 / 0.1) + 2 =
     # 42 taps for their 1 output row; 4 columns to 2 (scale 0.5) take 2 x (8 + 2) = 20.
     img = (np.arange(12, dtype=np.float64).reshape(3, 4, 1) % 5) ** 2
@@ -222,7 +226,8 @@ class ShapeAndErrorTest(parameterized.TestCase):
       np.testing.assert_allclose(bicubic.imresize(img, 0.1), _loop_resize(img, 1, 1, 0.1, 0.1),
                                  rtol=0, atol=1e-12)
     with mock.patch.object(bicubic, 'MAX_TAPS', 41):
-      with self.assertRaisesRegex(ValueError, r'42 taps for each of 1 output pixels'):
+      with self.assertRaisesRegex(ValueError, r'axis of 3 pixels to 1 \(scale 0.1\) takes 42 '
+                                  r'kernel taps for each output pixel: more than 41 in all'):
         bicubic.imresize(img, 0.1)
     with mock.patch.object(bicubic, 'MAX_TAPS', 6):  # not widened: 4 + 2 taps
       np.testing.assert_allclose(bicubic.imresize(img, 0.1, antialiasing=False),
@@ -231,10 +236,15 @@ class ShapeAndErrorTest(parameterized.TestCase):
     with mock.patch.object(bicubic, 'MAX_TAPS', 20):
       np.testing.assert_allclose(bicubic.imresize(img, output_shape=(3, 2)),
                                  _loop_resize(img, 3, 2, 1, 0.5), rtol=0, atol=1e-12)
-    with mock.patch.object(bicubic, 'MAX_TAPS', 19):
-      with self.assertRaisesRegex(ValueError, r'axis of 4 pixels .* 10 taps for each of 2'):
+    with mock.patch.object(bicubic, 'MAX_TAPS', 19):  # the 4 columns to 2: 2 x 10 taps
+      with self.assertRaisesRegex(ValueError, r'axis of 4 pixels to 2 \(scale 0.5\) takes 10 '
+                                  r'kernel taps for each output pixel: more than 19 in all '
+                                  r'\(bicubic.MAX_TAPS\)\.$'):  # no 1-pixel advice
         bicubic.imresize(img, output_shape=(3, 2))
-
+    with mock.patch.object(bicubic, 'MAX_TAPS', 17):  # 3 rows kept: 3 x 6 taps, unwidened
+      with self.assertRaisesRegex(ValueError, r'axis of 3 pixels to 3 \(scale 1\) takes 6 '
+                                  r'kernel taps .*MAX_TAPS\)\.$'):
+        bicubic.imresize(img, output_shape=(3, 4))
 
 if __name__ == '__main__':
   absltest.main()

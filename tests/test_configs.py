@@ -156,10 +156,11 @@ class ConfigsTest(chex.TestCase):
       with self.assertRaisesRegex(validation.ConfigError,
                                   r'^config.content.perceptual_weight = 0.5: a perceptual loss '
                                   rf'compares VGG19 features of RGB images \[H, W, 3\]; '
-                                  rf"'\w+' has samples of shape {shape}\. Set "):
+                                  rf"'\w+' has samples of shape {shape}\. Leave it out: "
+                                  r'--config.content.perceptual_weight=0\.$'):
         build.build(c)
       wd = os.path.join(tempfile.mkdtemp(), 'run')
-      with self.assertRaises(validation.ConfigError):
+      with self.assertRaisesRegex(validation.ConfigError, r'RGB images \[H, W, 3\]'):
         train.train_and_evaluate(c, wd)
       self.assertFalse(os.path.exists(wd))
 

@@ -50,16 +50,20 @@ class ReplacingTest(parameterized.TestCase):
     self.assertEqual(self._read(), 'new')
     self.assertEqual(os.listdir(self.dir), ['out.txt'])
 
-  def test_a_name_near_the_longest_allowed_is_written(self):
-    # 246 characters + '.npy' is a legal name; the temporary one (18 characters longer)
-    # was not: np.save failed, and so did the cleanup, with a chained traceback.
-    path = os.path.join(self.dir, 'a' * 246 + '.npy')
+  @parameterized.parameters((237, 237), (238, 237), (250, 237))
+  def test_a_name_near_the_longest_allowed_is_written(self, length, kept):
+    # '.tmp-' + 12 hex digits + '-' is 18 bytes: a name of up to 237 bytes is kept whole
+    # in the temporary name (255 at most), a longer one by its end, suffix and all. 246
+    # characters + '.npy' is a legal name whose temporary one was not: np.save failed, and
+    # so did the cleanup, with a chained traceback.
+    name = 'n' * (length - 4) + '.npy'
+    path = os.path.join(self.dir, name)
     with files.replacing(path) as tmp:
-      self.assertLessEqual(len(os.path.basename(tmp)), 255)
-      self.assertTrue(tmp.endswith('.npy'))
+      self.assertLen(os.path.basename(tmp), 18 + kept)
+      self.assertTrue(os.path.basename(tmp).endswith(name[length - kept:]))
       np.save(tmp, np.arange(3))
     np.testing.assert_array_equal(np.load(path), np.arange(3))
-    self.assertEqual(sorted(os.listdir(self.dir)), sorted(['out.txt', os.path.basename(path)]))
+    self.assertEqual(sorted(os.listdir(self.dir)), sorted(['out.txt', name]))
 
   @parameterized.parameters(ValueError('bad value'), KeyboardInterrupt())
   def test_an_error_or_interrupt_keeps_the_earlier_file_whole(self, error):
@@ -79,16 +83,6 @@ class ReplacingTest(parameterized.TestCase):
         np.savez(tmp, x=np.zeros(2))
       self.assertEqual(os.listdir(self.dir), ['out.txt'])
     self.assertEqual(self._read(), 'earlier')
-
-  def test_a_name_that_fits_beside_the_prefix_is_kept_whole_in_the_temporary_name(self):
-    # '.tmp-' + 12 hex digits + '-' is 18 bytes: a name of 237 fills the 255 exactly, and
-    # is kept whole; one byte more and the temporary name keeps its end alone.
-    for length, kept in ((237, 237), (238, 237)):
-      name = 'n' * (length - 4) + '.png'
-      with files.replacing(os.path.join(self.dir, name)) as tmp:
-        self.assertLen(os.path.basename(tmp), 18 + kept, length)
-        self.assertTrue(os.path.basename(tmp).endswith(name[length - kept:]), length)
-        open(tmp, 'w').close()  # noqa: SIM115
 
   def test_two_writers_of_one_path_write_to_different_temporary_files(self):
     with files.replacing(self.path) as first, files.replacing(self.path) as second:

@@ -1,7 +1,10 @@
 """Super-resolution plumbing: content losses, paired data, tiled upscaling, two-stage
 training and network interpolation (with small stand-in generators)."""
 
+import itertools
+import math
 import os
+import re
 import tempfile
 import types
 from unittest import mock
@@ -124,12 +127,13 @@ class ContentLossTest(chex.TestCase):
     total, parts = content.make()(sr, hr, {})
     self.assertEqual((total.dtype, float(total), parts), (jnp.float32, 0.0, {}))
     features = lambda v, x: {'conv5_4': v * x}
-    for name in ('pixel_weight', 'perceptual_weight'):
-      message = rf'{name} must be >= 0 .*got -0\.5'
+    for name, bad in itertools.product(('pixel_weight', 'perceptual_weight'),
+                                       (-0.5, math.nan, math.inf)):
+      message = rf'{name} must be a finite number >= 0 .*got {bad!r}\.$'
       with self.assertRaisesRegex(ValueError, message):  # when bound, before training
-        content.make(features, **{name: -0.5})
+        content.make(features, **{name: bad})
       with self.assertRaisesRegex(ValueError, message):  # and called directly
-        content.content_loss(sr, hr, {'vgg': 3.0}, features_fn=features, **{name: -0.5})
+        content.content_loss(sr, hr, {'vgg': 3.0}, features_fn=features, **{name: bad})
 
   def test_perceptual_defaults_are_esrgans(self):
     """Unset, the perceptual term is ESRGAN's: L1 of conv5_4 features, unscaled."""
@@ -627,15 +631,22 @@ class UpscaleTest(chex.TestCase):
 
   def test_a_folder_given_as_an_image_is_named_a_folder(self):
     d = tempfile.mkdtemp()
-    with self.assertRaisesRegex(FileNotFoundError, f'^{d} is a folder, not an image file.$'):
+    with self.assertRaisesRegex(FileNotFoundError,
+                                f'^{re.escape(d)} is a folder, not an image file\\.$'):
       upscale.read_image(d)
-    with self.assertRaisesRegex(FileNotFoundError, f'^No such image file: {d}/x.png$'):
-      upscale.read_image(os.path.join(d, 'x.png'))
+    missing = os.path.join(d, 'x.png')
+    with self.assertRaisesRegex(FileNotFoundError, f'^No such image file: {re.escape(missing)}$'):
+      upscale.read_image(missing)
 
   def test_an_image_well_past_minus_one_one_is_refused(self):
-    # Values up to 2 (a [0, 1] image doubled, say) are no overshoot of resampling.
+    # A resampled image may overshoot [-1, 1] a little: up to 1.5 is taken, a value of 2 (a
+    # [0, 1] image mapped twice, say) is no overshoot.
     gen = lambda x: np.repeat(np.repeat(x, 2, 1), 2, 2)
     lr = np.zeros((6, 6, 3), np.float32)
+    for taken in (1.5, -1.5):
+      lr[0, 0, 0] = taken
+      np.testing.assert_array_equal(upscale.upscale(gen, lr, 2, tile=16, margin=3),
+                                    gen(lr[None])[0])
     lr[0, 0, 0] = 2.0
     with self.assertRaisesRegex(ValueError, r'lr must be an image in \[-1, 1\] \(float\); '
                                 r'got float32 values in \[0, 2\]'):

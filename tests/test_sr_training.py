@@ -28,6 +28,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENV = {**os.environ, 'PYTHONPATH': ROOT}
 
 
+def _upscale_patched(patch: str, *flags: str) -> subprocess.CompletedProcess:
+  """``python -m launch.upscale FLAGS`` in a subprocess that first runs ``patch`` (Python
+  source standing in for a part of jaxgan)."""
+  code = f"{patch}import runpy\nrunpy.run_module('launch.upscale', run_name='__main__', " \
+         'alter_sys=True)\n'
+  return subprocess.run([sys.executable, '-c', code, *flags], cwd=ROOT, env=ENV,
+                        capture_output=True, text=True, timeout=300)
+
+
 def _tiny(config, steps: int = 2):
   """``config`` with a one-block, 8-feature generator, 32 px crops, batch 4."""
   config.num_steps, config.data.batch_size, config.data.crop_size = steps, 4, 32
@@ -495,15 +504,12 @@ class TwoStageTest(chex.TestCase):
     # before the work (the upscaling, stood in for by one that fails), not when writing.
     d = tempfile.mkdtemp()
     Image.fromarray(np.zeros((1, 16376, 3), np.uint8)).save(os.path.join(d, 'wide.png'))
-    code = ('import runpy\n'
-            'from jaxgan import upscale\n'
-            'def began(*args, **kwargs):\n'
-            "  raise AssertionError('the work began')\n"
-            'upscale.upscale = began\n'
-            "runpy.run_module('launch.upscale', run_name='__main__', alter_sys=True)\n")
-    proc = subprocess.run([sys.executable, '-c', code, f'--workdir={self.gan}',
-                           f'--input={d}/wide.png', f'--output={d}/wide.jpg'], cwd=ROOT,
-                          env=ENV, capture_output=True, text=True, timeout=300)
+    proc = _upscale_patched(('from jaxgan import upscale\n'
+                             'def began(*args, **kwargs):\n'
+                             "  raise AssertionError('the work began')\n"
+                             'upscale.upscale = began\n'),
+                            f'--workdir={self.gan}', f'--input={d}/wide.png',
+                            f'--output={d}/wide.jpg')
     self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
     self.assertEqual(proc.stderr.strip().splitlines()[-1],
                      f'Error: The output would be 65504x4 pixels; a JPEG side is at most 65500: '
@@ -516,16 +522,13 @@ class TwoStageTest(chex.TestCase):
     # not in a ValueError traceback.
     d = tempfile.mkdtemp()
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(os.path.join(d, 'in.png'))
-    code = ('import runpy\n'
-            'import numpy as np\n'
-            'from jaxgan import evaluate\n'
-            'real = evaluate.EvalRun.generate.func\n'
-            'evaluate.EvalRun.generate = property(\n'
-            '    lambda self: lambda lr: np.full_like(np.asarray(real(self)(lr)), np.nan))\n'
-            "runpy.run_module('launch.upscale', run_name='__main__', alter_sys=True)\n")
-    proc = subprocess.run([sys.executable, '-c', code, f'--workdir={self.gan}',
-                           f'--input={d}/in.png', f'--output={d}/out.png'], cwd=ROOT,
-                          env=ENV, capture_output=True, text=True, timeout=300)
+    proc = _upscale_patched(
+        ('import numpy as np\n'
+         'from jaxgan import evaluate\n'
+         'real = evaluate.EvalRun.generate.func\n'
+         'evaluate.EvalRun.generate = property(\n'
+         '    lambda self: lambda lr: np.full_like(np.asarray(real(self)(lr)), np.nan))\n'),
+        f'--workdir={self.gan}', f'--input={d}/in.png', f'--output={d}/out.png')
     self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
     self.assertRegex(proc.stderr.strip().splitlines()[-1],
                      r'^Error: the image for .*out\.png: 3072 non-finite values \(NaN or Inf\), '

@@ -55,10 +55,11 @@ class MetricWriterTest(chex.TestCase):
     wd = tempfile.mkdtemp()
     w = writers.MetricWriter(wd)
     w.write(1, {'d_loss': 1.5})
-    first = os.stat(w.csv_path).st_ino
-    w.write(2, {'d_loss': 1.25})
-    w.write(3, {})  # fewer columns: an empty cell
-    self.assertEqual(os.stat(w.csv_path).st_ino, first)
+    with open(w.csv_path, newline='') as reader:  # follows the file it opened
+      self.assertEqual(reader.read(), 'step,d_loss\r\n1,1.5\r\n')
+      w.write(2, {'d_loss': 1.25})
+      w.write(3, {})  # fewer columns: an empty cell
+      self.assertEqual(reader.read(), '2,1.25\r\n3,\r\n')
     w.write(4, {'d_loss': 1.0, 'g_loss': 0.5})  # a new column: the file is written anew
     w.close()
     with open(w.csv_path, newline='') as f:

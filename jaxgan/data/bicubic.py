@@ -34,10 +34,11 @@ import numpy as np
 from jaxgan.arrays import check_finite, is_real_number
 
 KERNEL_WIDTH = 4.0  # the support of Keys' cubic kernel, in input pixels
-# The most kernel taps of one axis (output pixels x taps each) weight_matrix evaluates:
-# float64 arrays of about 0.5 GiB each. Only a scale far below 1 / length reaches it (its
-# antialiased kernel spans 4 / scale pixels); otherwise the count is about 4 x length.
-MAX_TAPS = 2 ** 26
+# The most kernel taps (output pixels x taps each) weight_matrix evaluates for one axis:
+# about 0.3 GiB at its peak (some nine float64 arrays of the taps). An axis takes about
+# 4 x (input pixels) + 2 x (output pixels) taps, so only an axis of a million pixels
+# reaches it, or a scale far below 1 / length (its antialiased kernel spans 4 / scale).
+MAX_TAPS = 2 ** 22
 
 
 def cubic(x: np.ndarray) -> np.ndarray:
@@ -98,20 +99,24 @@ def weight_matrix(in_length: int, out_length: int, scale: float,
     antialiasing: widen the kernel by ``1 / s`` when ``s < 1`` (MATLAB's default).
 
   Raises:
-    ValueError: when the kernel would take more than ``MAX_TAPS`` taps in all: a scale
-      far below ``1 / in_length`` (its antialiased kernel spans ``4 / s`` pixels).
+    ValueError: when the axis would take more than ``MAX_TAPS`` kernel taps in all: a scale
+      far below ``1 / in_length`` (its antialiased kernel spans ``4 / s`` pixels), or an
+      axis of about a million pixels.
 
   References:
     Keys, IEEE TASSP 1981; MATLAB ``imresize`` (``contributions``).
   """
-  width = KERNEL_WIDTH / scale if antialiasing and scale < 1 else KERNEL_WIDTH
-  per_pixel = math.ceil(width) + 2
-  if out_length * per_pixel > MAX_TAPS:
+  widened = antialiasing and scale < 1
+  width = KERNEL_WIDTH / scale if widened else KERNEL_WIDTH
+  if not math.isfinite(width) or out_length * (math.ceil(width) + 2) > MAX_TAPS:
+    taps = f'{math.ceil(width) + 2:,}' if math.isfinite(width) else 'infinitely many'
+    why = (f' (the antialiasing kernel spans 4 / scale pixels; a scale below 1/{in_length} '
+           'makes the axis 1 pixel anyway: give a larger scale or output_shape)'
+           if widened and scale * in_length < 1 else '')
     raise ValueError(
-        f'A scale of {scale:g} on an axis of {in_length} pixels widens the antialiasing '
-        f'kernel to {per_pixel:,} taps for each of {out_length} output pixels: more than '
-        f'{MAX_TAPS:,} in all (bicubic.MAX_TAPS). A scale below 1/{in_length} makes the '
-        'axis 1 pixel anyway; give a larger scale or output_shape.')
+        f'Resizing an axis of {in_length} pixels to {out_length} (scale {scale:g}) takes '
+        f'{taps} kernel taps for each output pixel: more than {MAX_TAPS:,} in all '
+        f'(bicubic.MAX_TAPS){why}.')
   return _weight_matrix(int(in_length), int(out_length), float(scale), bool(antialiasing))
 
 
@@ -134,8 +139,8 @@ def imresize(images: np.ndarray, scale: float | None = None,
   Raises:
     ValueError: on a rank other than 3 or 4, an image of no rows or no columns, a
       non-float dtype, non-finite values, both or neither of ``scale`` and
-      ``output_shape``, a non-positive scale or size, or a scale so far below
-      ``1 / H`` (``1 / W``) that its kernel takes more than ``MAX_TAPS`` taps.
+      ``output_shape``, a non-positive scale or size, or an axis that would take more
+      than ``MAX_TAPS`` kernel taps (a scale far below ``1 / H`` or ``1 / W``).
 
   References:
     Keys, IEEE TASSP 1981; MATLAB ``imresize``; Ledig et al., CVPR 2017 (LR inputs made by
