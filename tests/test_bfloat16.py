@@ -193,6 +193,43 @@ class BroadcastParameterGradientTest(chex.TestCase):
       chex.assert_trees_all_equal(jax.grad(lambda p, m=ours: m.apply(p, x).sum())(v),
                                   jax.grad(lambda p, m=flax_layer: m.apply(p, x).sum())(v))
 
+  def test_affine_without_factor_or_bias_is_the_input(self):
+    y = jnp.arange(6, dtype=jnp.bfloat16).reshape(2, 3)
+    out = mixed.affine(y)
+    self.assertEqual(out.dtype, jnp.bfloat16)
+    np.testing.assert_array_equal(np.asarray(out, np.float32), np.arange(6.0).reshape(2, 3))
+
+  def test_dense_computes_in_its_dtype_whatever_the_input_s(self):
+    # As nn.Dense: dtype, not the input's, is the computation dtype (None: the input's and
+    # the float32 kernel's promoted).
+    x = jax.random.normal(jax.random.key(3), (4, 6))
+    v = nn.Dense(5).init(jax.random.key(0), x)
+    for dtype, x_dtype in ((jnp.bfloat16, jnp.float32), (jnp.float32, jnp.bfloat16),
+                           (None, jnp.bfloat16)):
+      out = mixed.Dense(5, dtype=dtype).apply(v, x.astype(x_dtype))
+      self.assertEqual(out.dtype, nn.Dense(5, dtype=dtype).apply(v, x.astype(x_dtype)).dtype)
+      self.assertEqual(out.dtype, dtype or jnp.float32)
+
+  def test_prelu_at_zero_is_flax_s_with_its_gradient(self):
+    # At x = 0 (a zero image through a zero bias) nn.PReLU passes x: gradient 1, not the slope.
+    x = jnp.zeros((2, 3))
+    v = nn.PReLU(negative_slope_init=0.25).init(jax.random.key(0), x)
+    grad = jax.grad(lambda x: mixed.PReLU(negative_slope_init=0.25).apply(v, x).sum())(x)
+    np.testing.assert_array_equal(grad, np.ones((2, 3)))
+
+  def test_defaults_and_no_bias_are_flax_s(self):
+    # Drop-in for nn.Dense(use_bias=False) (a kernel only, x W) and for nn.PReLU() (its
+    # default slope 0.01).
+    x = jax.random.normal(jax.random.key(3), (4, 6))
+    v = mixed.Dense(5, use_bias=False).init(jax.random.key(0), x)
+    self.assertEqual(list(v['params']), ['kernel'])
+    np.testing.assert_allclose(mixed.Dense(5, use_bias=False).apply(v, x),
+                               np.asarray(x) @ np.asarray(v['params']['kernel']), rtol=1e-5)
+    v = mixed.PReLU().init(jax.random.key(0), x)
+    np.testing.assert_allclose(v['params']['negative_slope'], 0.01)
+    np.testing.assert_allclose(mixed.PReLU().apply(v, -x), np.where(x > 0, -0.01 * x, -x),
+                               rtol=1e-6)
+
 
 def _rel(a, b):
   a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)

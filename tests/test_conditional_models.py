@@ -141,6 +141,48 @@ class ConditionalModelsTest(chex.TestCase):
     from jaxgan import models
     self.assertEqual(models.get('infogan')[1].negative_slope, 0.1)
 
+  def test_a_conditional_generator_of_no_classes_is_refused_with_or_without_labels(self):
+    for y in (Y_IN, None):
+      with self.assertRaisesRegex(ValueError, r'ConditionalGenerator needs num_classes > 0; '
+                                  r'got 0\.'):
+        cond.ConditionalGenerator(0).init(_key(0), Z_IN, y)
+
+  def test_the_trunk_s_leaky_relus_have_slope_0_2_by_default(self):
+    # DCGAN's 0.2: with the Dense's kernel zeroed and its bias -1, phi = leaky_relu(-1).
+    trunk = cond.DigitTrunk(width=2, hidden=3, norm='none')
+    v = trunk.init(_key(0), X_IN)
+    dense = [k for k in v['params'] if k.startswith('Dense')][0]
+    params = {**v['params'], dense: {'kernel': jnp.zeros_like(v['params'][dense]['kernel']),
+                                     'bias': -jnp.ones((3,))}}
+    np.testing.assert_allclose(trunk.apply({**v, 'params': params}, X_IN), -0.2 * np.ones((B, 3)),
+                               rtol=1e-6)
+
+  def test_codes_with_another_key_are_refused(self):
+    # A misspelt or extra code ('continous', 'style') would be silently ignored.
+    info = cond.InfoGANGenerator(K, N_CONT, width=8, hidden=32)
+    for extra in ('continous', 'style'):
+      with self.assertRaisesRegex(ValueError, rf"needs codes .*got dict \[.*'{extra}'"):
+        info.init(_key(0), Z_IN, {**CODES, extra: jnp.zeros((B, N_CONT))})
+
+  def test_an_infogan_discriminator_of_no_categories_is_refused(self):
+    # Its Q head would predict 0 categories: an InfoGAN MI term of nothing.
+    for k, n in ((0, 2), (3, -1)):
+      with self.assertRaisesRegex(ValueError, 'InfoGANDiscriminator needs num_categories >= 1 '
+                                  'and num_continuous >= 0'):
+        cond.InfoGANDiscriminator(k, n, width=8, hidden=32, q_hidden=16).init(_key(0), X_IN)
+
+  def test_default_sized_cgan(self):
+    # The defaults: 10 classes, a 32-d label embedding, width 64 (7x7x128 after the Dense),
+    # and D's 1024-unit trunk with the projection head; z of 100.
+    f = 49 * 128
+    g = jax.eval_shape(lambda: cond.ConditionalGenerator().init(
+        _key(0), jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32)))
+    d = jax.eval_shape(lambda: cond.ConditionalDiscriminator().init(
+        _key(0), jnp.zeros((2, 28, 28, 1)), jnp.zeros((2,), jnp.int32)))
+    want_g = 10 * 32 + 132 * f + f + 2 * f + 16 * 128 * 64 + 64 + 2 * 64 + 16 * 64 + 1
+    want_d = _trunk_params(1, 64, 1024, 0) + 1024 + 1 + 10 * 1024
+    self.assertEqual((_count(g['params']), _count(d['params'])), (want_g, want_d))
+
   @parameterized.parameters('cgan_g', 'cgan_g_cbn', 'projection_spectral_d', 'concat_layer_d')
   def test_labels_change_the_output(self, name):
     module, (a, y) = MODELS[name]
@@ -302,6 +344,33 @@ class ConditionalModelsTest(chex.TestCase):
       where = jax.tree_util.keystr(path)
       self.assertTrue(bool(jnp.all(jnp.isfinite(leaf))), where)
       self.assertGreater(float(jnp.max(jnp.abs(leaf))), 0.0, where)
+
+  def test_the_conditional_discriminator_is_spectrally_normalized_by_default(self):
+    # As the projection discriminator: one sigma per layer (2 convs, the Dense, psi, the
+    # label embedding), and no other normalization.
+    v = _variables('projection_spectral_d')
+    sigmas = [jax.tree_util.keystr(k) for k, _ in
+              jax.tree_util.tree_leaves_with_path(v.get('batch_stats', {}))
+              if jax.tree_util.keystr(k).endswith("sigma']")]
+    self.assertLen(sigmas, 5)
+    self.assertNotIn('BatchNorm', str(jax.tree_util.tree_structure(v)))
+
+  @parameterized.parameters('acgan_d', 'infogan_d')
+  def test_the_auxiliary_heads_alone_train_the_shared_trunk(self, name):
+    # ACGAN's class head and InfoGAN's Q share D's trunk and train it: a loss of the heads
+    # alone (not the adversarial logit) has a nonzero gradient on every trunk parameter.
+    module, inputs = MODELS[name]
+    v = _variables(name)
+
+    def loss(params):
+      heads = module.apply({**v, 'params': params}, *inputs, train=True,
+                           mutable=['batch_stats'])[0][1]
+      return sum(jnp.sum(t * jnp.sin(jnp.arange(t.size).reshape(t.shape) + 1.0))
+                 for t in jax.tree.leaves(heads))
+
+    grads = jax.jit(jax.grad(loss))(v['params'])
+    for path, leaf in jax.tree_util.tree_leaves_with_path(grads['trunk']):
+      self.assertGreater(float(jnp.max(jnp.abs(leaf))), 0.0, jax.tree_util.keystr(path))
 
 
 if __name__ == '__main__':

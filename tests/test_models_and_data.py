@@ -261,6 +261,21 @@ class ModelsTest(chex.TestCase):
                                   r'module attributes; got '):
         models.get('mlp', generator=bad)
 
+  def test_each_family_s_conditioning_and_labels(self):
+    # The module docstring's families: what G and D are conditioned on, and the classes of
+    # the class-conditional ResNets (CIFAR-10's 10).
+    want = {'mlp': 'none', 'dcgan': 'none', 'cgan': 'labels', 'acgan': 'generator_labels',
+            'infogan': 'codes', 'sngan': 'none', 'cgan_pd': 'labels', 'sagan': 'none',
+            'sagan_cond': 'labels', 'srgan': 'lowres', 'esrgan': 'lowres'}
+    self.assertEqual({n: models.family(n).conditioning for n in models.names()}, want)
+    for name, k in (('sngan', 0), ('cgan_pd', 10), ('sagan', 0), ('sagan_cond', 10)):
+      g, d = models.get(name)
+      self.assertEqual((g.num_classes, d.num_classes), (k, k), name)
+    with self.assertRaisesRegex(ValueError, "conditioning must be one of none, labels, "
+                                "generator_labels, codes, lowres; got 'classes'"):
+      models.register('mlp_classes', models.MLPGenerator, models.MLPDiscriminator, 'classes')
+    self.assertNotIn('mlp_classes', models.names())
+
 
 class MixturesTest(chex.TestCase):
 
@@ -291,6 +306,12 @@ class MixturesTest(chex.TestCase):
     image = np.random.default_rng(0).integers(0, 256, (218, 178, 3)).astype(np.uint8)
     got = images._to_unit_range(image, 140)
     np.testing.assert_allclose(got, image[39:179, 19:159] / 127.5 - 1.0, atol=1e-6)
+
+  def test_samples_are_float32(self):
+    for name in mixtures.MIXTURES:
+      x = mixtures.sample(name, np.random.default_rng(0), 5)
+      self.assertEqual((x.shape, x.dtype), ((5, 2), np.float32), name)
+      self.assertEqual(data.get(name, batch_size=4).batch(0)['x'].dtype, np.float32, name)
 
   def test_ring_geometry(self):
     m = mixtures.ring8_modes()
@@ -637,6 +658,13 @@ class PipelineTest(chex.TestCase):
     np.testing.assert_array_equal(q.batches(2, 3)['x'][1], q.batch(3)['x'])
     self.assertNotIn('y', q.batch(0))  # mixtures have no labels
 
+  def test_batches_stacks_every_step_of_its_range(self):
+    q = data.get('ring8', batch_size=4, seed=1)
+    stacked = q.batches(2, 3)['x']
+    chex.assert_shape(stacked, (3, 1, 4, 2))
+    for i, step in enumerate(range(2, 5)):
+      np.testing.assert_array_equal(stacked[i], q.batch(step)['x'])
+
   def test_digits_labels_come_with_their_images(self):
     x, y = images.load_digits(8)
     p = data.get('digits', batch_size=16, n_critic=2, seed=1)
@@ -666,6 +694,15 @@ class PipelineTest(chex.TestCase):
       c = data.get('cifar10', batch_size=4)
       chex.assert_shape(c.batch(0)['x'], (1, 4, 32, 32, 3))
       self.assertEqual((c.evaluator, c.real_samples(5).shape), ('inception', (5, 32, 32, 3)))
+
+  def test_mnist_alone_of_the_tfds_sets_is_scored_by_digit_fd(self):
+    import tensorflow_datasets as tfds
+    with tfds.testing.mock_data(num_examples=8):
+      for name, evaluator in (('mnist', 'digits'), ('fashion_mnist', 'inception'),
+                              ('cifar10', 'inception')):
+        p = data.get(name, batch_size=4)
+        self.assertEqual(p.evaluator, evaluator, name)
+        self.assertEqual('digit_reference' in p.evaluator_args, name == 'mnist', name)
 
   def test_tfds_records_become_images_and_their_own_labels(self):
     # Known records under TFDS's mock: each image is its record's, mapped to [-1, 1], with
@@ -769,6 +806,37 @@ class PipelineTest(chex.TestCase):
     self.assertLessEqual(kept, flat)
     seen = np.concatenate([a.batch(s)['x'].reshape(-1, 64) for s in range(25)])
     self.assertEqual({r.tobytes() for r in seen}, kept)
+
+  def test_a_run_that_kept_no_held_out_files_accepts_any_split(self):
+    # Runs before data_shapes.json held 'held_out_files' (or before the file) are not refused.
+    import dataclasses
+    import json
+    pipe = dataclasses.replace(data.shapes_only('folder', (8, 8, 3)),
+                               evaluator_args={'held_out_files': ['a.png']})
+    wd = tempfile.mkdtemp()
+    data.check_held_out(pipe, wd)  # no data_shapes.json
+    with open(os.path.join(wd, 'data_shapes.json'), 'w') as f:
+      json.dump({'name': 'folder', 'element_shape': [8, 8, 3]}, f)
+    data.check_held_out(pipe, wd, resuming=True)
+    with open(os.path.join(wd, 'data_shapes.json'), 'w') as f:
+      json.dump({'name': 'folder', 'element_shape': [8, 8, 3], 'held_out_files': ['b.png']}, f)
+    with self.assertRaisesRegex(validation.DataError, 'held out b.png'):
+      data.check_held_out(pipe, wd)
+
+  def test_only_labelled_finite_sets_have_real_labels(self):
+    import tensorflow_datasets as tfds
+    labels = data.get('digits', batch_size=8).real_labels(50)
+    self.assertEqual((labels.shape, labels.min() >= 0, labels.max() < 10), ((50,), True, True))
+    with tfds.testing.mock_data(num_examples=4):
+      faces = data.get('celeb_a', batch_size=2)
+    self.assertEqual(faces.num_classes, 0)
+    self.assertIsNone(faces.real_labels)  # unlabelled: no class mix to draw samples in
+
+  def test_a_digits_subset_may_be_every_digit_and_no_more(self):
+    self.assertEqual(data.get('digits', batch_size=8, subset=1797).num_examples, 1797)
+    with self.assertRaisesRegex(validation.ConfigError, r'data.subset must be in \[1, 1797\]; '
+                                'got 1798'):
+      data.get('digits', batch_size=8, subset=1798)
 
   def test_the_real_samples_are_one_fixed_subset_whatever_the_data_seed(self):
     # The real side of FID and digit-FD: the first n of default_rng(REAL_SAMPLES_SEED)'s

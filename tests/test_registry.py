@@ -35,6 +35,14 @@ class ParseSpecTest(chex.TestCase):
     with self.assertRaisesRegex(registry.ArgumentError, 'a given twice'):
       registry.parse_spec('f(a=1, a=2)')
 
+  def test_an_unclosed_call_is_unreadable_not_a_name(self):
+    # 'least_squares(a=1' is neither a name nor a call: not the name 'least_squares(a=1'.
+    for spec in ('least_squares(a=1', 'f(a=1)(b=2', 'f(a=1) + 1'):
+      with self.subTest(spec), self.assertRaisesRegex(registry.UnknownNameError,
+                                                      'Cannot read'):
+        registry.parse_spec(spec)
+      self.assertIsNone(registry.spec_name(spec))
+
   def test_unhashable_literals_are_unreadable_not_a_type_error(self):
     # A dict keyed by a list, a set of sets: literal_eval raised a bare TypeError, past
     # spec_name's None and the registry's errors (a traceback for a config value).
@@ -163,6 +171,12 @@ class LookupTest(chex.TestCase):
   def test_values_are_checked_by_default_an_int_default_included(self):
     with self.assertRaisesRegex(registry.ArgumentError, "m must be a number .*got '3'"):
       self._registry().get('needs(k=2.0, m="3")')
+
+  def test_values_are_not_checked_where_the_registry_says_not_to(self):
+    # check_values=False (the initializers: in_axis=-2 also takes (0, 1)): any value passes.
+    r = registry.Registry('thing', check_values=False)
+    r.register('axes', lambda in_axis=-2, mode='fan_in': (in_axis, mode))
+    self.assertEqual(r.get('axes(in_axis=(0, 1), mode=3)'), ((0, 1), 3))
 
   def test_an_argument_in_the_spec_and_as_a_keyword_is_refused(self):
     with self.assertRaisesRegex(registry.ArgumentError, r"thing 'also': a given twice"):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from absl.testing import absltest, parameterized
 
-from jaxgan.models.resnet import DBlock, ResNetDiscriminator, ResNetGenerator
+from jaxgan.models.resnet import DBlock, GBlock, ResNetDiscriminator, ResNetGenerator
 from tests.test_blocks import assert_running_statistics_move_a_tenth
 
 
@@ -292,6 +292,56 @@ class ResNetModelsTest(chex.TestCase):
       self.assertEqual(shapes, {'c1': (3, 3, 8, 8), 'c2': (3, 3, 8, 16), 'c_sc': (1, 1, 8, 16)})
       chex.assert_shape(block.apply(v, x), (1, 4 if downsample else 8, 4 if downsample else 8,
                                             16))
+
+  def test_an_optimized_dblock_always_downsamples(self):
+    # The first block's form pools at the end whatever downsample says (Mimicry's DBlockOptimized):
+    # with c2 zeroed it is c_sc(avg_pool_2x2(x)).
+    x = jax.random.normal(_key(1), (1, 8, 8, 3))
+    block = DBlock(16, downsample=False, optimized=True, spectral_norm=False)
+    v = block.init(_key(0), x)
+    params = {**v['params'], 'c2': jax.tree.map(jnp.zeros_like, v['params']['c2'])}
+    out = np.asarray(block.apply({**v, 'params': params}, x))
+    pooled = np.asarray(x, np.float64).reshape(1, 4, 2, 4, 2, 3).mean(axis=(2, 4))
+    sc = v['params']['c_sc']
+    want = pooled @ np.asarray(sc['kernel'][0, 0], np.float64) + np.asarray(sc['bias'])
+    np.testing.assert_allclose(out, want, atol=1e-5)
+
+  def test_a_dblock_s_defaults_are_spectral_norm_and_mimicry_s_shortcut_init(self):
+    # Used on its own, a DBlock normalizes its convs spectrally (one sigma per conv) and
+    # draws its 1x1 shortcut from xavier uniform with gain 1: U[-a, a] with
+    # a = sqrt(6 / (fan_in + fan_out)), here 256 channels in and out.
+    x = jnp.zeros((1, 8, 8, 8))
+    v = DBlock(16).init(_key(0), x)
+    sigmas = [k for k, _ in jax.tree_util.tree_leaves_with_path(v['batch_stats'])
+              if jax.tree_util.keystr(k).endswith("sigma']")]
+    self.assertLen(sigmas, 3)
+    v = DBlock(256, spectral_norm=False).init(_key(0), jnp.zeros((1, 8, 8, 256)))
+    k = np.asarray(v['params']['c_sc']['kernel'])
+    bound = np.sqrt(6.0 / (256 + 256))
+    self.assertLessEqual(np.abs(k).max(), bound)
+    np.testing.assert_allclose(k.std(), bound / np.sqrt(3), rtol=0.05)
+
+  @parameterized.parameters((8, False), (16, False), (8, True), (16, True))
+  def test_a_gblock_on_its_own_and_its_shortcut(self, out_channels, upsample):
+    # With c2 zeroed the block is its shortcut: x itself when it neither upsamples nor
+    # changes the width, else the 1x1 conv c_sc of x, repeated 2x2 when it upsamples.
+    x = jax.random.normal(_key(1), (2, 4, 4, 8))
+    block = GBlock(out_channels, upsample=upsample)
+    v = block.init(_key(0), x, train=False)
+    shapes = {k: p['kernel'].shape for k, p in v['params'].items() if 'kernel' in p}
+    want = {'c1': (3, 3, 8, out_channels), 'c2': (3, 3, out_channels, out_channels)}
+    if upsample or out_channels != 8:
+      want['c_sc'] = (1, 1, 8, out_channels)
+    self.assertEqual(shapes, want)
+    params = {**v['params'], 'c2': jax.tree.map(jnp.zeros_like, v['params']['c2'])}
+    out = np.asarray(block.apply({**v, 'params': params}, x, train=False))
+    want_x = np.asarray(x, np.float64)
+    if 'c_sc' in want:
+      sc = v['params']['c_sc']
+      want_x = want_x @ np.asarray(sc['kernel'][0, 0], np.float64) + np.asarray(sc['bias'])
+    if upsample:
+      want_x = want_x.repeat(2, axis=1).repeat(2, axis=2)
+    np.testing.assert_allclose(out, want_x, atol=1e-5)
 
   def test_attention_gamma_starts_at_zero(self):
     s = _setup('sagan')

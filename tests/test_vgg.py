@@ -186,6 +186,11 @@ class LayerSelectionTest(chex.TestCase):
                            rf'{side}.*\(2, {side - 1}, {side + 3}, 3\)'):
           apply([layer], self.variables, self.images[:, :side - 1, :side + 3])
 
+  def test_images_too_narrow_for_the_layer_are_rejected(self):
+    # The width alone too small: relu2_2 follows one max pool, so 1 column gives none.
+    with pytest.raises(ValueError, match=r'relu2_2 needs images of at least 2x2.*\(2, 8, 1, 3\)'):
+      apply(['relu2_2'], self.variables, self.images[:, :8, :1])
+
   def test_non_rgb_input_is_rejected(self):
     with pytest.raises(ValueError, match=r'\[N, H, W, 3\].*\(2, 32, 32, 1\)'):
       apply(['conv1_1'], self.variables, self.images[..., :1])
