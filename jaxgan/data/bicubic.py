@@ -64,11 +64,21 @@ def reflect(index: np.ndarray, n: int) -> np.ndarray:
   return np.where(period < n, period, 2 * n - 1 - period)
 
 
+def _widened(scale: float, antialiasing: bool) -> bool:
+  """Whether the kernel is widened by ``1 / scale``: antialiasing a downscale."""
+  return antialiasing and scale < 1
+
+
+def _kernel_width(scale: float, antialiasing: bool) -> float:
+  """The kernel's support in input pixels: 4, or ``4 / scale`` where widened."""
+  return KERNEL_WIDTH / scale if _widened(scale, antialiasing) else KERNEL_WIDTH
+
+
 @functools.lru_cache(maxsize=64)
 def _weight_matrix(in_length: int, out_length: int, scale: float,
                    antialiasing: bool) -> np.ndarray:
-  antialias = antialiasing and scale < 1
-  width = KERNEL_WIDTH / scale if antialias else KERNEL_WIDTH
+  antialias = _widened(scale, antialiasing)
+  width = _kernel_width(scale, antialiasing)
   u = np.arange(1, out_length + 1, dtype=np.float64) / scale + 0.5 * (1 - 1 / scale)
   left = np.floor(u - width / 2)
   taps = left[:, None] + np.arange(math.ceil(width) + 2)  # 1-based input indices
@@ -106,13 +116,12 @@ def weight_matrix(in_length: int, out_length: int, scale: float,
   References:
     Keys, IEEE TASSP 1981; MATLAB ``imresize`` (``contributions``).
   """
-  widened = antialiasing and scale < 1
-  width = KERNEL_WIDTH / scale if widened else KERNEL_WIDTH
+  width = _kernel_width(scale, antialiasing)
   if not math.isfinite(width) or out_length * (math.ceil(width) + 2) > MAX_TAPS:
     taps = f'{math.ceil(width) + 2:,}' if math.isfinite(width) else 'infinitely many'
     why = (f' (the antialiasing kernel spans 4 / scale pixels; a scale below 1/{in_length} '
            'makes the axis 1 pixel anyway: give a larger scale or output_shape)'
-           if widened and scale * in_length < 1 else '')
+           if _widened(scale, antialiasing) and scale * in_length < 1 else '')
     raise ValueError(
         f'Resizing an axis of {in_length} pixels to {out_length} (scale {scale:g}) takes '
         f'{taps} kernel taps for each output pixel: more than {MAX_TAPS:,} in all '
