@@ -1195,19 +1195,26 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual([r['steps_per_sec'] for r in rows], [5.0] * 4)
 
   def test_the_rate_after_a_save_leaves_out_the_save(self):
-    # A save of 1 s at step 10: the row of step 15 reports the five steps after it (toy
-    # steps: hundreds a second), not 5 steps over the save's second.
+    # A clock that advances one second per reading, and a save at step 10 that takes 100
+    # more: the row of step 15 reports the five steps after the save over one second, not
+    # over the save's 101 (as the twin test above, every row: 5 steps per second).
+    clock = [0.0]
+
+    def perf_counter():
+      clock[0] += 1.0
+      return clock[0]
     real_save = checkpoints.Checkpoints.save
 
     def slow_save(ckpt, step, *args, **kwargs):
-      time.sleep(1.0)
+      clock[0] += 100.0
       return real_save(ckpt, step, *args, **kwargs)
     wd = os.path.join(self.dir, 'rate_save')
-    with mock.patch.object(checkpoints.Checkpoints, 'save', slow_save):
+    with mock.patch.object(train, 'time', mock.Mock(perf_counter=perf_counter)), \
+         mock.patch.object(checkpoints.Checkpoints, 'save', slow_save):
       train.train_and_evaluate(small_config(num_steps=20), wd)
-    rate = {r['step']: r['steps_per_sec'] for r in writers.read_jsonl(
-        os.path.join(wd, 'metrics.jsonl'))}
-    self.assertGreater(rate[15], 20.0, rate)
+    rows = writers.read_jsonl(os.path.join(wd, 'metrics.jsonl'))
+    self.assertEqual([r['step'] for r in rows], [5, 10, 15, 20])
+    self.assertEqual([r['steps_per_sec'] for r in rows], [5.0] * 4)
 
   def test_the_loss_curves_are_redrawn_at_the_saves_of_a_long_run(self):
     # A run's curves are drawn at the end; one whose saves are CURVES_EVERY_S apart (0
