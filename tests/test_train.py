@@ -444,7 +444,7 @@ class TrainLoopTest(chex.TestCase):
   def test_the_loop_runs_in_flight_calls_ahead_of_the_device_and_no_further(self):
     # Dispatched IN_FLIGHT calls ahead keep the device busy (waiting for an earlier call
     # would leave it idle between calls); no further, as a SIGTERM waits for the calls in
-    # flight. Recorded, not timed (XLA:CPU runs a call whose inputs are ready on the
+    # flight. Recorded, not timed (XLA:CPU may run a call whose inputs are ready on the
     # calling thread, so host-side delays do not make the device lag reliably): every
     # dispatch, and every wait for or read of a call's metrics, in order.
     num_steps, real_compile = 8, sharding.compile_train_steps
