@@ -9,7 +9,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 
 from jaxgan.models import conditional as cond
-from tests.test_blocks import assert_running_statistics_move_a_tenth
+from tests.test_blocks import assert_running_statistics_move_a_tenth, sigma_paths
 
 B, K, N_CONT, Z = 4, 3, 2, 16
 
@@ -349,10 +349,7 @@ class ConditionalModelsTest(chex.TestCase):
     # As the projection discriminator: one sigma per layer (2 convs, the Dense, psi, the
     # label embedding), and no other normalization.
     v = _variables('projection_spectral_d')
-    sigmas = [jax.tree_util.keystr(k) for k, _ in
-              jax.tree_util.tree_leaves_with_path(v.get('batch_stats', {}))
-              if jax.tree_util.keystr(k).endswith("sigma']")]
-    self.assertLen(sigmas, 5)
+    self.assertLen(sigma_paths(v), 5)
     self.assertNotIn('BatchNorm', str(jax.tree_util.tree_structure(v)))
 
   @parameterized.parameters('acgan_d', 'infogan_d')

@@ -15,15 +15,11 @@ from sklearn.datasets import load_digits as sk_load_digits
 
 from jaxgan import data, models, validation
 from jaxgan.data import images, mixtures, paired
+from tests.test_blocks import jit_init
 
 
 def _count(tree) -> int:
   return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(tree))
-
-
-def _init(module, key, *args, **kwargs):
-  """``module.init`` as one compiled program (eagerly each op compiles on its own)."""
-  return jax.jit(lambda k, *a: module.init(k, *a, **kwargs))(key, *args)
 
 
 class ModelsTest(chex.TestCase):
@@ -49,11 +45,11 @@ class ModelsTest(chex.TestCase):
     g, d = models.get('dcgan', {'image_size': size, 'channels': ch, 'width': 16},
                       {'width': 16, 'norm': norm})
     z = jax.random.normal(jax.random.key(0), (3, 32))
-    gv = _init(g, jax.random.key(1), z, train=False)
+    gv = jit_init(g, jax.random.key(1), z, train=False)
     x = self.variant(lambda v, z: g.apply(v, z, train=False))(gv, z)
     chex.assert_shape(x, (3, size, size, ch))
     self.assertTrue(bool(jnp.all(jnp.abs(x) <= 1.0)))
-    dv = _init(d, jax.random.key(2), x, train=False)
+    dv = jit_init(d, jax.random.key(2), x, train=False)
     logits = self.variant(lambda v, x: d.apply(v, x, train=False))(dv, x)
     chex.assert_shape(logits, (3,))
 
@@ -61,7 +57,7 @@ class ModelsTest(chex.TestCase):
     # After power iterations, each normalized kernel has largest singular value ~1.
     d = models.DCGANDiscriminator(width=8, num_layers=2, norm='spectral')
     x = jax.random.normal(jax.random.key(0), (4, 16, 16, 3))
-    v = _init(d, jax.random.key(1), x, train=False)
+    v = jit_init(d, jax.random.key(1), x, train=False)
     apply_train = jax.jit(lambda v, x: d.apply(v, x, train=True, mutable=['batch_stats']))
     for _ in range(30):
       _, upd = apply_train(v, x)
@@ -78,7 +74,7 @@ class ModelsTest(chex.TestCase):
   def test_initializers_are_the_sources(self):
     # The classic MLP is a Keras model: glorot_uniform, U[-b, b] with b = sqrt(6 / (in + out)).
     g, d = models.get('mlp')
-    dv = _init(d, jax.random.key(1), jnp.zeros((2, 28, 28, 1)), train=False)['params']
+    dv = jit_init(d, jax.random.key(1), jnp.zeros((2, 28, 28, 1)), train=False)['params']
     k = np.asarray(dv['Dense_0']['kernel'])  # 784 x 256
     bound = np.sqrt(6.0 / (784 + 256))
     self.assertLessEqual(np.abs(k).max(), bound)
@@ -87,7 +83,7 @@ class ModelsTest(chex.TestCase):
     np.testing.assert_array_equal(dv['Dense_0']['bias'], 0.0)
     # DCGAN: N(0, 0.02) (Radford et al. 2016, section 4).
     g, d = models.get('dcgan', {'image_size': 32, 'width': 32}, {'width': 32})
-    gv = _init(g, jax.random.key(2), jnp.zeros((2, 100)), train=False)['params']
+    gv = jit_init(g, jax.random.key(2), jnp.zeros((2, 100)), train=False)['params']
     dense = np.asarray(gv['Dense_0']['kernel'])
     np.testing.assert_allclose(dense.std(), 0.02, rtol=0.01)
     self.assertLess(abs(dense.mean()), 0.001)
@@ -95,7 +91,7 @@ class ModelsTest(chex.TestCase):
     # sqrt(2), the linear layer and the shortcut with gain 1: U[-a, a], a = gain *
     # sqrt(6 / (fan_in + fan_out)), fans counting the 3 x 3 (or 1 x 1) receptive field.
     g, _ = models.get('sngan', {'ngf': 32})
-    gv = _init(g, jax.random.key(5), jnp.zeros((1, 128)), train=False)['params']
+    gv = jit_init(g, jax.random.key(5), jnp.zeros((1, 128)), train=False)['params']
     for k, gain, fans in ((gv['block2']['c1']['kernel'], np.sqrt(2.0), 2 * 9 * 32),
                           (gv['block2']['c_sc']['kernel'], 1.0, 2 * 32),
                           (gv['l1']['kernel'], 1.0, 128 + 4 * 4 * 32)):
@@ -104,7 +100,7 @@ class ModelsTest(chex.TestCase):
       np.testing.assert_allclose(k.std(), a / np.sqrt(3), rtol=0.05)
     # An initializer by name, with arguments.
     g, _ = models.get('mlp', {'kernel_init': 'normal(stddev=0.5)'})
-    gv = _init(g, jax.random.key(3), jnp.zeros((2, 100)), train=False)['params']
+    gv = jit_init(g, jax.random.key(3), jnp.zeros((2, 100)), train=False)['params']
     np.testing.assert_allclose(np.asarray(gv['Dense_0']['kernel']).std(), 0.5, rtol=0.05)
     # JAX's initializers take a sequence where their default is an int (fan over 2 axes).
     from jaxgan.models import initializers
@@ -159,14 +155,14 @@ class ModelsTest(chex.TestCase):
     resolve names themselves, take them through models.get too."""
     g, d = models.get('sngan', {'ngf': 32, 'kernel_init': 'orthogonal'},
                       {'ndf': 32, 'residual_init': 'normal(stddev=0.5)'})
-    w = np.asarray(_init(g, jax.random.key(0), jnp.zeros((1, 128)),
+    w = np.asarray(jit_init(g, jax.random.key(0), jnp.zeros((1, 128)),
                          train=False)['params']['l1']['kernel'])  # 128 x (4 * 4 * 32)
     np.testing.assert_allclose(w @ w.T, np.eye(128), atol=1e-5)  # orthonormal rows
-    dv = _init(d, jax.random.key(1), jnp.zeros((1, 32, 32, 3)), train=False)
+    dv = jit_init(d, jax.random.key(1), jnp.zeros((1, 32, 32, 3)), train=False)
     c1 = np.asarray(dv['params']['block1']['c1']['kernel'])
     np.testing.assert_allclose(c1.std(), 0.5, rtol=0.05)
     g, _ = models.get('cgan', {'kernel_init': 'normal(stddev=0.5)'})
-    gv = _init(g, jax.random.key(2), jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32),
+    gv = jit_init(g, jax.random.key(2), jnp.zeros((2, 100)), jnp.zeros((2,), jnp.int32),
                train=False)['params']
     kernels = [np.asarray(k) for p, k in jax.tree_util.tree_leaves_with_path(gv)
                if 'kernel' in jax.tree_util.keystr(p) and k.size > 1000]

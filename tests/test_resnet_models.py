@@ -9,7 +9,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 
 from jaxgan.models.resnet import DBlock, GBlock, ResNetDiscriminator, ResNetGenerator
-from tests.test_blocks import assert_running_statistics_move_a_tenth
+from tests.test_blocks import assert_running_statistics_move_a_tenth, sigma_paths
 
 
 def _key(seed: int):
@@ -212,11 +212,8 @@ class ResNetModelsTest(chex.TestCase):
       self.assertEqual((_count(gv['params']), _count(dv['params'])), (4276739, 1053825))
     # Spectral norm: one (u, sigma) pair per normalized weight.
     n_sn_d = 3 + 3 + 2 + 2 + 1 + (1 if num_classes else 0) + (4 if att_d else 0)
-    self.assertLen([k for k, _ in jax.tree_util.tree_leaves_with_path(dv['batch_stats'])
-                    if jax.tree_util.keystr(k).endswith("sigma']")], n_sn_d)
-    g_sigmas = [k for k, _ in jax.tree_util.tree_leaves_with_path(gv['batch_stats'])
-                if jax.tree_util.keystr(k).endswith("sigma']")]
-    self.assertLen(g_sigmas, 1 + 3 * 3 + 1 + 4 if sn_g else 0)
+    self.assertLen(sigma_paths(dv), n_sn_d)
+    self.assertLen(sigma_paths(gv), 1 + 3 * 3 + 1 + 4 if sn_g else 0)
 
   @chex.variants(with_jit=True, without_jit=True)
   @parameterized.parameters('sngan', 'sagan')
@@ -312,9 +309,7 @@ class ResNetModelsTest(chex.TestCase):
     # a = sqrt(6 / (fan_in + fan_out)), here 256 channels in and out.
     x = jnp.zeros((1, 8, 8, 8))
     v = DBlock(16).init(_key(0), x)
-    sigmas = [k for k, _ in jax.tree_util.tree_leaves_with_path(v['batch_stats'])
-              if jax.tree_util.keystr(k).endswith("sigma']")]
-    self.assertLen(sigmas, 3)
+    self.assertLen(sigma_paths(v), 3)
     v = DBlock(256, spectral_norm=False).init(_key(0), jnp.zeros((1, 8, 8, 256)))
     k = np.asarray(v['params']['c_sc']['kernel'])
     bound = np.sqrt(6.0 / (256 + 256))

@@ -468,8 +468,9 @@ class TrainLoopTest(chex.TestCase):
 
     def logged(name, real):
       def fn(tree, *args, **kwargs):
-        if calls_in(tree):
-          events.append((name, calls_in(tree)))
+        calls = calls_in(tree)
+        if calls:
+          events.append((name, calls))
         return real(tree, *args, **kwargs)
       return fn
     c = small_config(num_steps=num_steps, steps_per_call=1, log_every=num_steps,
