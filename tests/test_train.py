@@ -65,6 +65,28 @@ def _poison_data(step_to_poison: int):
   return mock.patch.object(data, 'get', poisoned)
 
 
+def _host_read(events: list, array_type: type, name: str):
+  """``array_type``'s method ``name``, appending ``('host', name)`` to ``events`` first."""
+  real = getattr(array_type, name)
+
+  def method(self, *args, **kwargs):
+    events.append(('host', name))
+    return real(self, *args, **kwargs)
+  return method
+
+
+def _numpy_read(events: list, name: str):
+  """``np.<name>``, appending ``('host', 'np.<name>')`` to ``events`` first when given a
+  JAX array."""
+  real = getattr(np, name)
+
+  def fn(a, *args, **kwargs):
+    if isinstance(a, jax.Array):
+      events.append(('host', f'np.{name}'))
+    return real(a, *args, **kwargs)
+  return fn
+
+
 def _events(config, workdir: str, *methods: tuple[type, str]) -> list[tuple[str, object]]:
   """Trains ``config`` in ``workdir`` and returns, in order, each train-step call as
   ``('call', step)`` and each call of the given ``(class, method)`` as ``(method, its
@@ -473,18 +495,34 @@ class TrainLoopTest(chex.TestCase):
           events.append((name, calls))
         return real(tree, *args, **kwargs)
       return fn
+    # Any array read on the host waits for what computes it: float(metrics[k][0]), say,
+    # which neither spy above sees (a new array). Every host conversion is recorded too
+    # (Python's conversions, printing, and NumPy's array and asarray).
+    array_type = type(jax.numpy.zeros(()))
+    host_reads = [mock.patch.object(array_type, name, _host_read(events, array_type, name))
+                  for name in ('__array__', '__bool__', '__complex__', '__float__',
+                               '__format__', '__index__', '__int__', '__iter__', '__repr__',
+                               '__str__', 'item', 'tolist')]
     c = small_config(num_steps=num_steps, steps_per_call=1, log_every=num_steps,
                      checkpoint_every=num_steps, eval_every=num_steps)
     with mock.patch.object(sharding, 'compile_train_steps', compile_logged), \
          mock.patch.object(jax, 'block_until_ready', logged('wait', real_block)), \
-         mock.patch.object(jax, 'device_get', logged('read', real_get)):
+         mock.patch.object(jax, 'device_get', logged('read', real_get)), \
+         contextlib.ExitStack() as stack:
+      for patch in host_reads:
+        stack.enter_context(patch)
+      for name in ('array', 'asarray'):  # a CPU array gives NumPy its buffer directly
+        stack.enter_context(mock.patch.object(np, name, _numpy_read(events, name)))
       train.train_and_evaluate(c, os.path.join(self.dir, 'in_flight'))
     expected = []
     for j in range(num_steps):  # after call j, the loop waits for call j - IN_FLIGHT
       expected += [('dispatch', j)] + ([('wait', (j - train.IN_FLIGHT,))]
                                        if j >= train.IN_FLIGHT else [])
     expected.append(('read', tuple(range(num_steps))))  # the logs, read once at the end
-    self.assertEqual(events, expected)
+    # From the first dispatch to that read (host reads before the loop and after it, in
+    # the set-up, the evaluation and the saves, are not the loop's).
+    first, last = events.index(('dispatch', 0)), events.index(expected[-1])
+    self.assertEqual(events[first:last + 1], expected)
 
   def test_each_save_is_committed_before_training_goes_on(self):
     # Saves are asynchronous; the next call donates the state's buffers, and a changed
