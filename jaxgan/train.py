@@ -263,7 +263,25 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
                     'same command to resume.', signum, int(state.step))
     logging.flush()
     signal.raise_signal(signum)
+  elif lead:
+    logging.info(_summary(workdir, int(state.step), length.steps))
   return state
+
+
+def _summary(workdir: str, step: int, steps: int) -> str:
+  """The lead's last log line of a run that returns: how far it got (short of ``steps``
+  only when another host was stopped), what ``workdir`` holds and how to score it."""
+  pictures = os.path.join(workdir, 'samples')
+  grids = sorted(n for n in (os.listdir(pictures) if os.path.isdir(pictures) else ())
+                 if n.startswith('step_') and n.endswith('.png'))  # step_0000500.png, ...
+  held = [name for name in ('checkpoints', 'metrics.jsonl', 'loss_curves.png')
+          if os.path.exists(os.path.join(workdir, name))]
+  held += [f'samples/{grids[-1]}'] if grids else []
+  head = (f'Trained to step {step}.' if step >= steps else
+          f'Stopped at step {step} of {steps}, its checkpoint saved, as another host was '
+          'asked to stop: rerun the same command to resume.')
+  return (f'{head} {workdir} holds {", ".join(held) or "no outputs yet"}. Score it with '
+          f'python -m launch.evaluate --workdir={workdir}')
 
 
 def _share_failure(failed: Exception | None, what: str,

@@ -135,10 +135,15 @@ class TrainLoopTest(chex.TestCase):
 
   def test_outputs(self):
     wd = os.path.join(self.dir, 'out')
-    train.train_and_evaluate(small_config(), wd)
+    with self.assertLogs('absl', 'INFO') as logs:
+      train.train_and_evaluate(small_config(), wd)
     for name in ('config.json', 'metrics.jsonl', 'metrics.csv', 'loss_curves.png',
                  'samples/step_0000020.png', 'samples/step_0000040.png'):
       self.assertTrue(os.path.exists(os.path.join(wd, name)), name)
+    # The last line says where things are (the last grid) and what to run next.
+    self.assertEqual(logs.records[-1].getMessage(), (
+        f'Trained to step 40. {wd} holds checkpoints, metrics.jsonl, loss_curves.png, '
+        f'samples/step_0000040.png. Score it with python -m launch.evaluate --workdir={wd}'))
     # TensorBoard: the scalars of every row, and the sample pictures as they are on disk.
     events = tensorboard_events(wd)
     images = {e.step: v.image for e in events for v in e.summary.value if v.HasField('image')}
@@ -156,6 +161,22 @@ class TrainLoopTest(chex.TestCase):
     self.assertEqual((x.shape, x.dtype, out['step'], out['ema']), ((250, 2), np.float32, 40,
                                                                    True))
     self.assertTrue(np.all(np.isfinite(x)))
+
+  def test_the_summary_names_what_the_workdir_holds(self):
+    # Short of the length only when another host was stopped (a host's own signal is
+    # raised again instead); the newest step_*.png grid, not another file in samples/.
+    wd = tempfile.mkdtemp()
+    self.assertEqual(train._summary(wd, 30, 30), f'Trained to step 30. {wd} holds no '
+                     f'outputs yet. Score it with python -m launch.evaluate --workdir={wd}')
+    os.makedirs(os.path.join(wd, 'checkpoints'))
+    os.makedirs(os.path.join(wd, 'samples'))
+    for name in ('metrics.jsonl', 'samples/step_0000500.png', 'samples/step_0001000.png',
+                 'samples/zoom.png', 'samples/step_0002000.txt'):
+      open(os.path.join(wd, name), 'w').close()
+    self.assertEqual(train._summary(wd, 1200, 3000), (
+        f'Stopped at step 1200 of 3000, its checkpoint saved, as another host was asked to '
+        f'stop: rerun the same command to resume. {wd} holds checkpoints, metrics.jsonl, '
+        f'samples/step_0001000.png. Score it with python -m launch.evaluate --workdir={wd}'))
 
   def test_a_failed_last_save_is_raised_after_the_logs_are_closed(self):
     # Checkpoints.close waits for the last (asynchronous) save; when that fails, the error
