@@ -29,9 +29,12 @@ class LaunchError(ValueError):
   help)."""
 
 
+# The errors a user fixes (a config, an argument, a path: the OS errors of a path that is
+# missing, a folder, not a folder or not permitted name it), reported as one line.
 USER_ERRORS = (ConfigError, registry.UnknownNameError, registry.ArgumentError,
                CheckpointError, WorkdirBusy, FloatingPointError, FileNotFoundError,
-               DataError, LaunchError, FileExistsError, WeightsError, MetricLogError)
+               IsADirectoryError, NotADirectoryError, PermissionError, DataError,
+               LaunchError, FileExistsError, WeightsError, MetricLogError)
 
 
 def _load_config_file(spec: str):

@@ -453,6 +453,8 @@ class LaunchTest(chex.TestCase):
     a_file = os.path.join(d, 'a_file')
     open(a_file, 'w').close()
     toy = ['--config=configs/toy2d.py']
+    odd = tempfile.mkdtemp()
+    os.mkdir(os.path.join(odd, 'config.json'))
     for module, args, message in (
         ('launch.train', ['--config=configs/nope.py', f'--workdir={d}/w'],
          'configs/nope.py does not exist; give a config file'),
@@ -471,7 +473,10 @@ class LaunchTest(chex.TestCase):
         ('launch.upscale', [f'--workdir={d}', f'--input={d}', f'--output={d}/o.png'],
          f'{d} is a folder, not an image file'),
         ('launch.sample', ['--config=nope.py', f'--workdir={d}', f'--output={d}/s.npy'],
-         "Unknown command line flag 'config'")):
+         "Unknown command line flag 'config'"),
+        # The OS's own errors of a path, not a traceback: a config.json that is a folder.
+        ('launch.sample', [f'--workdir={odd}', f'--output={odd}/s.npy'],
+         f"Error: [Errno 21] Is a directory: '{odd}/config.json'")):
       with self.subTest(module=module, args=args):
         proc = self._run(module, *args)
         self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
