@@ -264,13 +264,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
     logging.flush()
     signal.raise_signal(signum)
   elif lead:
-    logging.info(_summary(workdir, int(state.step), length.steps))
+    logging.info(_summary(workdir, int(state.step), length.steps,
+                          super_resolution=pipe.lowres_shape is not None))
   return state
 
 
-def _summary(workdir: str, step: int, steps: int) -> str:
+def _summary(workdir: str, step: int, steps: int, super_resolution: bool = False) -> str:
   """The lead's last log line of a run that returns: how far it got (short of ``steps``
-  only when another host was stopped), what ``workdir`` holds and how to score it."""
+  only when another host was stopped), what ``workdir`` holds, how to score it and, for a
+  super-resolution model, how to upscale an image with it."""
   pictures = os.path.join(workdir, 'samples')
   grids = sorted(n for n in (os.listdir(pictures) if os.path.isdir(pictures) else ())
                  if n.startswith('step_') and n.endswith('.png'))  # step_0000500.png, ...
@@ -280,8 +282,10 @@ def _summary(workdir: str, step: int, steps: int) -> str:
   head = (f'Trained to step {step}.' if step >= steps else
           f'Stopped at step {step} of {steps}, its checkpoint saved, as another host was '
           'asked to stop: rerun the same command to resume.')
+  upscale = (f'; upscale an image with python -m launch.upscale --workdir={workdir} '
+             '--input=IMAGE --output=OUTPUT.png' if super_resolution else '')
   return (f'{head} {workdir} holds {", ".join(held) or "no outputs yet"}. Score it with '
-          f'python -m launch.evaluate --workdir={workdir}')
+          f'python -m launch.evaluate --workdir={workdir}{upscale}')
 
 
 def _share_failure(failed: Exception | None, what: str,

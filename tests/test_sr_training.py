@@ -545,13 +545,18 @@ class UpscaleEmaTest(chex.TestCase):
     c = _tiny(esrgan.get_config('psnr,small'), steps=3)
     c.ema_decay, c.g_optimizer.learning_rate = 0.5, 0.05
     wd = tempfile.mkdtemp()
-    state = train.train_and_evaluate(c, wd)
+    with self.assertLogs('absl', 'INFO') as logs:
+      state = train.train_and_evaluate(c, wd)
     d = tempfile.mkdtemp()
     pixels = np.random.default_rng(0).integers(0, 256, (8, 8, 3)).astype(np.uint8)
     Image.fromarray(pixels).save(os.path.join(d, 'in.png'))
-    proc = subprocess.run([sys.executable, '-m', 'launch.upscale', f'--workdir={wd}',
-                           f'--input={d}/in.png', f'--output={d}/out.png'], cwd=ROOT,
-                          env=ENV, capture_output=True, text=True, timeout=300)
+    # The command the run's last log line gives, run as given.
+    command = logs.records[-1].getMessage().split('; upscale an image with ')[1]
+    self.assertEqual(command, f'python -m launch.upscale --workdir={wd} --input=IMAGE '
+                     '--output=OUTPUT.png')
+    command = command.replace('IMAGE', f'{d}/in.png').replace('OUTPUT.png', f'{d}/out.png')
+    proc = subprocess.run([sys.executable, *command.split()[1:]], cwd=ROOT, env=ENV,
+                          capture_output=True, text=True, timeout=300)
     self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
     got = np.asarray(Image.open(f'{d}/out.png'), np.float32)
     generator = inference.restore(wd, with_data=False)[0].generator
