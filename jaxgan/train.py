@@ -205,7 +205,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> gan_l
   Writes ``config.json``, ``data_shapes.json`` (what sampling needs of the data),
   ``checkpoints/``, ``metrics.jsonl``/``.csv``, ``samples/step_*.png`` (from fixed noise),
   TensorBoard events (the rows and the sample pictures) and ``loss_curves.png`` (redrawn
-  at a save at most every :data:`CURVES_EVERY_S` seconds, and at the end).
+  at a save at most every :data:`CURVES_EVERY_S` seconds, and at the end). A run that
+  returns logs a last line naming them and the commands that score it (and, for a
+  super-resolution model, upscale an image with it).
 
   A run refused before it writes anything (a config error, a wrong ``init_from``, a
   missing VGG19 file) leaves ``workdir`` as it found it: no lock file, no empty
