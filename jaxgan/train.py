@@ -374,6 +374,10 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
         f'{workdir} holds a run already at step {last_saved}, past the length asked '
         f'({length.describe()}): nothing would be trained. Ask for more than {last_saved} '
         'steps to train it further, or use another --workdir.')
+  if lead and last_saved is not None and last_saved == length.steps:  # a finished run again
+    logging.info('%s is already at step %d, the length asked (%s): nothing to train. Ask for '
+                 'more than %d steps to train it further.', workdir, last_saved,
+                 length.describe(), last_saved)
   state = build.restore_state(ckpt, gan, pipe, replicated, config.seed)
   # The source of a fresh run's generator is read and checked before anything is written:
   # a wrong init_from leaves the workdir as it was.

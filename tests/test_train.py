@@ -774,6 +774,14 @@ class TrainLoopTest(chex.TestCase):
       train.train_and_evaluate(small_config(num_steps=20, allow_config_change=True,
                                             **{'loss.name': 'hinge'}), wd)
     self.assertEqual(json.load(open(os.path.join(wd, 'config.json')))['num_steps'], 30)
+    # As many steps as it has trained (the same command again): nothing to train, said so.
+    with self.assertLogs('absl', 'INFO') as logs:
+      state = train.train_and_evaluate(small_config(num_steps=30, allow_config_change=True,
+                                                    **{'loss.name': 'hinge'}), wd)
+    self.assertEqual((int(state.step), saved_steps(wd)[-1]), (30, 30))
+    self.assertIn(f'{wd} is already at step 30, the length asked (30 steps of 32 examples '
+                  '(data sampled on the fly, no epochs)): nothing to train. Ask for more than '
+                  '30 steps to train it further.', [r.getMessage() for r in logs.records])
 
   def test_a_changed_resume_records_its_config_with_its_first_checkpoint(self):
     # It failed at its first step (a NaN): every checkpoint is still the old config's, so a
