@@ -276,11 +276,12 @@ def _summary(workdir: str, step: int, steps: int, super_resolution: bool = False
   only when another host was stopped), what ``workdir`` holds, how to score it and, for a
   super-resolution model, how to upscale an image with it."""
   pictures = os.path.join(workdir, 'samples')
-  grids = sorted(n for n in (os.listdir(pictures) if os.path.isdir(pictures) else ())
-                 if n.startswith('step_') and n.endswith('.png'))  # step_0000500.png, ...
+  grids = [n for n in (os.listdir(pictures) if os.path.isdir(pictures) else ())
+           if n.startswith('step_') and n.endswith('.png')]  # step_0000500.png, ...
   held = [name for name in ('checkpoints', 'metrics.jsonl', 'loss_curves.png')
           if os.path.exists(os.path.join(workdir, name))]
-  held += [f'samples/{grids[-1]}'] if grids else []
+  # The newest: names padded to 7 digits, so a longer one (step 10,000,000 on) is later.
+  held += [f'samples/{max(grids, key=lambda n: (len(n), n))}'] if grids else []
   head = (f'Trained to step {step}.' if step >= steps else
           f'Stopped at step {step} of {steps}, its checkpoint saved, as another host was '
           'asked to stop: rerun the same command to resume.')

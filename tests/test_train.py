@@ -177,6 +177,9 @@ class TrainLoopTest(chex.TestCase):
         f'Stopped at step 1200 of 3000, its checkpoint saved, as another host was asked to '
         f'stop: rerun the same command to resume. {wd} holds checkpoints, metrics.jsonl, '
         f'samples/step_0001000.png. Score it with python -m launch.evaluate --workdir={wd}'))
+    for name in ('step_9999999.png', 'step_10000000.png'):  # past 7 digits: still the newest
+      open(os.path.join(wd, 'samples', name), 'w').close()
+    self.assertIn(' metrics.jsonl, samples/step_10000000.png. ', train._summary(wd, 30, 30))
     self.assertTrue(train._summary(wd, 30, 30, super_resolution=True).endswith(
         f'Score it with python -m launch.evaluate --workdir={wd}; upscale an image with '
         f'python -m launch.upscale --workdir={wd} --input=IMAGE --output=OUTPUT.png'))
