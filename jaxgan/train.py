@@ -39,7 +39,6 @@ import numpy as np
 from absl import logging
 from jax.experimental import multihost_utils
 from PIL import Image
-from tqdm import tqdm
 
 from jaxgan import (
   build,
@@ -48,6 +47,7 @@ from jaxgan import (
   inference,
   optimizers,
   plots,
+  progress,
   sharding,
   validation,
   writers,
@@ -429,7 +429,6 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
                        'to open the metric logs')
   per_call = config.steps_per_call
   pending: list[tuple[int, dict]] = []
-  bar = tqdm(total=total, initial=start, disable=not lead, unit='step', dynamic_ncols=True)
 
   def stop(what: str, at: int | None = None) -> None:
     good = (f'the last good checkpoint is step {last_saved} in {ckpt.directory}'
@@ -544,7 +543,7 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
 
   signum, vote = None, GO_ON
   try:
-    with _StopRequest() as stop_request:
+    with _StopRequest() as stop_request, progress.bar(total, start, lead) as bar:
       s, votes = start, []
       read_ahead()
       # The first calls' data, voted at once: where any host's read failed, every host stops
@@ -610,7 +609,6 @@ def _train(config, workdir, gan, pipe, length, mesh, lead,
           signum = stop_request.signum
         vote = max(vote, last)
   finally:
-    bar.close()
     try:
       ckpt.close()  # waits for the last save: its failure is raised, after the logs close
     finally:

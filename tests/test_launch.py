@@ -15,7 +15,7 @@ from absl.testing import absltest, parameterized
 from PIL import Image
 
 from jaxgan import train
-from tests.train_helpers import ENV, ROOT, saved_steps, small_flags
+from tests.train_helpers import ENV, ROOT, saved_steps, small_flags, terminal_lines
 
 
 class OutputCheckTest(chex.TestCase):
@@ -586,8 +586,9 @@ class LaunchTest(chex.TestCase):
            *small_flags(num_steps=1000000, steps_per_call=10, checkpoint_every=100000,
                         log_every=10)]
     # A background job may inherit SIGINT ignored (which training respects): not this one.
+    # Bytes, decoded without newline translation: the progress bar's carriage returns kept.
     proc = subprocess.Popen(cmd, cwd=ROOT, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
+                            stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signum, signal.SIG_DFL))
     metrics = os.path.join(wd, 'metrics.jsonl')
     for _ in range(600):
@@ -595,7 +596,7 @@ class LaunchTest(chex.TestCase):
         break
       time.sleep(0.5)
     proc.send_signal(signum)
-    _, err = proc.communicate(timeout=120)
+    err = proc.communicate(timeout=120)[1].decode()
     self.assertEqual(proc.returncode, returncode, err[-2000:])
     self.assertIn(message, err)
     self.assertNotIn('Traceback', err)
@@ -604,6 +605,11 @@ class LaunchTest(chex.TestCase):
     self.assertTrue(0 < steps[0] < 1000000 and steps[0] % 10 == 0)
     self.assertIn(f'Stopped by signal {int(signum)} at step {steps[0]}; the checkpoint is '
                   'saved', err)
+    # The signal's log line is written above the progress bar, not appended to its line.
+    shown = [line for line in terminal_lines(err)
+             if f'Signal {int(signum)}: saving a checkpoint and stopping.' in line]
+    self.assertLen(shown, 1)
+    self.assertRegex(shown[0], r'^W\d{4} ')
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 """What the training-loop tests share: the repository root, a subprocess environment, the
 small toy config as a ConfigDict and as launcher flags, a small BatchNorm config, the steps
-saved in a workdir and its TensorBoard events."""
+saved in a workdir, its TensorBoard events, and the lines a terminal shows."""
 
 import os
 from collections.abc import Callable
@@ -97,3 +97,15 @@ def decode_png(data: bytes) -> np.ndarray:
 def saved_steps(wd: str) -> list[int]:
   """The steps of the checkpoints saved in workdir ``wd``, in order."""
   return sorted(int(s) for s in os.listdir(os.path.join(wd, 'checkpoints')) if s.isdigit())
+
+
+def terminal_lines(text: str) -> list[str]:
+  """The lines a terminal shows for ``text`` (a progress bar's output): after a carriage
+  return, what follows overwrites the line from its start. Trailing spaces are dropped."""
+  lines = []
+  for raw in text.split('\n'):
+    line = ''
+    for part in raw.split('\r'):
+      line = part + line[len(part):]
+    lines.append(line.rstrip())
+  return lines
