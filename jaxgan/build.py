@@ -467,8 +467,10 @@ def abstract_state(gan: gan_lib.GAN, pipe: data.Pipeline,
 
 
 def restore_state(ckpt: checkpoints.Checkpoints, gan: gan_lib.GAN, pipe: data.Pipeline,
-                  sharding: jax.sharding.Sharding, seed: int = 0) -> gan_lib.GANState | None:
-  """The latest state in ``ckpt`` with ``sharding``; ``None`` when it holds none.
+                  sharding: jax.sharding.Sharding, seed: int = 0, step: int | None = None
+                  ) -> gan_lib.GANState | None:
+  """The state of ``step`` (default: the latest) in ``ckpt`` with ``sharding``; ``None``
+  when it holds none.
 
   A generator trained alone (``n_critic = 0``) has no discriminator state (see
   :func:`jaxgan.gan.init_state`). Two checkpoints differ from the config's layout in that
@@ -485,10 +487,16 @@ def restore_state(ckpt: checkpoints.Checkpoints, gan: gan_lib.GAN, pipe: data.Pi
   Raises:
     checkpoints.CheckpointError: the checkpoint cannot be restored (as
       :meth:`jaxgan.checkpoints.Checkpoints.restore` says).
+    FileNotFoundError: ``step`` is given and ``ckpt`` keeps no checkpoint of it.
   """
-  step = ckpt.latest_step()
-  if step is None:  # a fresh run: nothing to trace the state's shapes for
-    return None
+  if step is None:
+    step = ckpt.latest_step()
+    if step is None:  # a fresh run: nothing to trace the state's shapes for
+      return None
+  elif step not in ckpt.all_steps():
+    kept = ', '.join(map(str, ckpt.all_steps())) or 'none'
+    raise FileNotFoundError(f'No checkpoint of step {step} in {ckpt.directory}; the steps '
+                            f'kept are: {kept} (a run keeps its last keep_checkpoints).')
   target = checkpoints.abstract_like(abstract_state(gan, pipe), sharding)
   # Chosen from the checkpoint's metadata (the files every host reads), not from a failed
   # restore: one read, and no restore tried twice. Unreadable metadata reads as ``{}``,

@@ -140,7 +140,8 @@ class Checkpoints:
             'unavailable), retry. Otherwise the checkpoint is damaged, or config.json is not '
             'the config it was saved with (changed since, or the checkpoint copied from '
             'another run)' + (f'; the earlier checkpoints are of steps '
-                              f'{", ".join(map(str, earlier))}.' if earlier else '.')
+                              f'{", ".join(map(str, earlier))} (--step=N reads one).'
+                              if earlier else '.')
         ) from None
       # Another architecture: no earlier checkpoint helps, whatever the advice below.
       # (Unreadable metadata reads as no arrays: the damaged-checkpoint advice stands.)
@@ -162,9 +163,10 @@ class Checkpoints:
     # damaged file (flipped bytes can still decompress), not a diverged run.
     bad = nonfinite_paths(state)
     if bad:
+      earlier = ', '.join(map(str, [s for s in self.all_steps() if s < step]))
       go_on = (self.without(step) if not self._read_only else
-               'the earlier checkpoints are of steps '
-               f'{", ".join(map(str, [s for s in self.all_steps() if s < step])) or "(none)"}')
+               f'the earlier checkpoints are of steps {earlier} (--step=N reads one)'
+               if earlier else 'no earlier checkpoint is kept')
       raise CheckpointError(
           f'The checkpoint of step {step} in {self.directory} is damaged: it holds '
           f'non-finite values (in {", ".join(bad)}), and a state is saved only when every '

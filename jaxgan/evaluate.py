@@ -37,7 +37,7 @@ from jaxgan import data, files, inference, metrics, registry, sharding
 from jaxgan import gan as gan_lib
 from jaxgan.arrays import check_finite
 from jaxgan.data import bicubic, paired
-from jaxgan.metrics import digit_classifier, inception, kid
+from jaxgan.metrics import digit_classifier, inception, kid, prdc
 from jaxgan.metrics import sr as sr_metrics
 from jaxgan.models import layers
 from jaxgan.models import sr as sr_models
@@ -70,6 +70,7 @@ class EvalRun:
   use_ema: bool
   num_samples: int
   seed: int = 0
+  truncation: float | None = None  # the noise's (inference.sample)
 
   @functools.cached_property
   def assigned(self) -> np.ndarray | None:
@@ -114,7 +115,7 @@ class EvalRun:
     elif self.assigned is not None:
       labels = self.assigned
     x = inference.sample(self.gan, self.state, self.num_samples, self.use_ema, self.seed,
-                         labels=labels, codes=codes)
+                         labels=labels, codes=codes, truncation=self.truncation)
     check_finite(x, f'The samples of step {int(self.state.step)}', error=EvaluationError)
     return x
 
@@ -224,7 +225,8 @@ def _held_from_the_run(pipe: data.Pipeline, held_x: np.ndarray) -> str:
 
 @EVALUATORS.register('digits')
 def digit_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[str, Any]:
-  """digit-FD/KID/IS against the held-out digits (and FID/KID/IS if weights are given)."""
+  """digit-FD/KID/IS and digit precision/recall/density/coverage against the held-out
+  digits, in the classifier's features (and FID/KID/IS/... if weights are given)."""
   samples = run.samples
   _check_images(samples)
   # The data set's own reference (scikit-learn's split; MNIST's train and test splits).
@@ -242,6 +244,9 @@ def digit_metrics(run: EvalRun, inception_weights: str | None = None) -> dict[st
          'digit_kid': metrics.kernel_inception_distance(ref.held, f_fake)[0],
          'digit_kid_subset_size': kid.kid_subset_size(len(ref.held), len(f_fake)),
          'digit_is': metrics.inception_score(logits)[0],
+         **{f'digit_{k}': v for k, v in metrics.precision_recall_density_coverage(
+             ref.held, f_fake).items()},
+         'digit_prdc_nearest_k': prdc.NEAREST_K,
          'reference': ref.description + _held_from_the_run(run.pipe, ref.held_x)}
   if run.assigned is not None:
     predicted = logits.argmax(1)
@@ -341,9 +346,11 @@ def check_num_samples(num_samples: int, evaluator: str, latent: gan_lib.Latent) 
 
 
 def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
-             inception_weights: str | None = None) -> dict:
-  """Metrics of the latest checkpoint in ``workdir``; also written to ``eval.json``
-  (replacing an earlier evaluation's), with the step, the sample count and the seed.
+             inception_weights: str | None = None, step: int | None = None,
+             truncation: float | None = None) -> dict:
+  """Metrics of the latest checkpoint in ``workdir`` (or of the kept one of ``step``);
+  also written to ``eval.json`` (replacing an earlier evaluation's), with the step, the
+  sample count and the seed.
 
   Args:
     workdir: a run of ``launch.train``.
@@ -353,6 +360,10 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
     seed: the noise seed.
     inception_weights: the FID Inception weights (``.pth`` or ``.npz``); default the
       jaxgan cache. Used for RGB sets always, for grayscale digits when given.
+    step: a checkpoint the run keeps, restored with the config that trained it
+      (:func:`jaxgan.inference.restore`); default the latest.
+    truncation: the truncation trick (:func:`jaxgan.inference.sample`), recorded in the
+      result; default none.
 
   Raises:
     NumSamplesError: ``num_samples`` below what the evaluator needs, before any sample is
@@ -363,16 +374,22 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
     DataError: a folder of super-resolution images that holds out other files than the
       run's training did (:func:`data.check_held_out`).
   """
-  gan, pipe, state, config = inference.restore(workdir)
+  inference.check_truncation(truncation)  # before the work
+  gan, pipe, state, config = inference.restore(workdir, step=step)
   data.check_held_out(pipe, workdir)
   check_num_samples(num_samples, pipe.evaluator, gan.latent)
   if pipe.evaluator == 'inception' or (pipe.evaluator == 'digits' and inception_weights):
     inception.load(inception_weights)  # a missing or bad file fails now, before the work
-  run = EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples, seed)
+  if truncation is not None and pipe.evaluator == 'sr':
+    raise EvaluationError('A super-resolution model draws no noise: truncation does not '
+                          'apply to it.')
+  run = EvalRun(gan, state, pipe, inference.uses_ema(config), num_samples, seed, truncation)
   result = {'workdir': os.path.abspath(workdir), 'step': int(state.step), 'dataset': pipe.name,
             'ema': run.use_ema, 'evaluator': pipe.evaluator}
   if pipe.evaluator != 'sr':  # super-resolution scores its held-out images instead
     result.update(num_samples=num_samples, seed=seed)
+  if truncation is not None:
+    result['truncation'] = truncation
   evaluator = EVALUATORS.entry(pipe.evaluator)
   result.update(evaluator(run, inception_weights=inception_weights))
   files.write_json(os.path.join(workdir, 'eval.json'), result)

@@ -172,17 +172,25 @@ def _shard_batch_axis(tree: Any, mesh: Mesh | None) -> Any:
 
 
 def sample_latent(latent: Latent, key: chex.PRNGKey, batch_size: int,
-                  real: Batch | None = None) -> tuple[Any, Any]:
+                  real: Batch | None = None,
+                  truncation: float | None = None) -> tuple[Any, Any]:
   """The generator's inputs ``(z, y)`` for ``batch_size`` fakes (``y`` may be ``None``).
 
   ``'lowres'`` takes ``real['lr']`` as ``z``; the others draw ``z ~ N(0, I)`` and, by
   conditioning, labels ``y ~ U{0..K-1}`` or InfoGAN codes ``{'categorical',
-  'continuous'}``.
+  'continuous'}``. ``truncation`` (the truncation trick of Brock et al. 2019, BigGAN, for
+  sampling): ``z`` from ``N(0, I)`` truncated to ``[-truncation, truncation]`` in each
+  coordinate (``jax.random.truncated_normal``: as if the values outside were redrawn);
+  fewer unlikely inputs, so higher fidelity and less variety as it shrinks.
   """
   if latent.conditioning == 'lowres':
     return real['lr'], None
   k_z, k_y, k_c = jax.random.split(key, 3)
-  z = jax.random.normal(k_z, (batch_size, latent.z_dim), jnp.float32)
+  if truncation is None:
+    z = jax.random.normal(k_z, (batch_size, latent.z_dim), jnp.float32)
+  else:
+    z = jax.random.truncated_normal(k_z, -truncation, truncation, (batch_size, latent.z_dim),
+                                    jnp.float32)
   if latent.conditioning in ('labels', 'generator_labels'):
     return z, jax.random.randint(k_y, (batch_size,), 0, latent.num_classes, jnp.int32)
   if latent.conditioning == 'codes':

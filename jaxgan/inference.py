@@ -1,4 +1,4 @@
-"""Inference from a training workdir: its config, its latest state, and samples.
+"""Inference from a training workdir: its config, its latest (or a kept) state, and samples.
 
 One rule for which weights sample: the EMA generator when the run has an EMA
 (``ema_decay > 0``), the trained weights otherwise.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from typing import Any
 
@@ -38,16 +39,35 @@ def _pending_record(workdir: str) -> dict | None:
   return workdir_lib.read_pending(workdir, latest)
 
 
-def load_config(workdir: str) -> ml_collections.ConfigDict:
+def _kept_records(workdir: str) -> list[tuple[int, int, str]]:
+  """``(T, n, path)`` of the configs kept at changed resumes, ``config_before_step_T.json``
+  (n = 1) and ``config_before_step_T_n.json`` (:func:`jaxgan.workdir.record_config`)."""
+  kept = []
+  for name in os.listdir(workdir):
+    m = re.fullmatch(r'config_before_step_(\d+)(?:_(\d+))?\.json', name)
+    if m:
+      kept.append((int(m[1]), int(m[2] or 1), os.path.join(workdir, name)))
+  return sorted(kept)
+
+
+def load_config(workdir: str, step: int | None = None) -> ml_collections.ConfigDict:
   """The config a run in ``workdir`` was trained with (``config.json``; the pending record
-  of a changed resume stopped before writing it, where its checkpoint is the latest)."""
+  of a changed resume stopped before writing it, where its checkpoint is the latest).
+
+  With ``step``, the config that trained the checkpoint of that step: where the run was
+  resumed with a changed config at step ``T >= step``, the one kept then,
+  ``config_before_step_T.json`` (the first kept at the smallest such ``T``: a second
+  changed resume at ``T`` keeps the config of a first that saved nothing)."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     raise FileNotFoundError(f'{path} not found: is {workdir} a jaxgan workdir (made by '
                             'python -m launch.train)?')
   pending = _pending_record(workdir)
-  if pending is not None:
+  if pending is not None and (step is None or step > pending['resumed_at']):
     return ml_collections.ConfigDict(json.loads(pending['config']))
+  if step is not None:
+    later = [kept for t, _, kept in _kept_records(workdir) if t >= step]
+    path = later[0] if later else path
   return ml_collections.ConfigDict(workdir_lib.read_json(path, keys=()))
 
 
@@ -69,19 +89,23 @@ def check_super_resolution(workdir: str) -> None:
                      'super-resolution one (e.g. configs/srgan.py, configs/esrgan.py).')
 
 
-def data_shapes(workdir: str, config: ml_collections.ConfigDict) -> data.Pipeline | None:
+def data_shapes(workdir: str, config: ml_collections.ConfigDict,
+                step: int | None = None) -> data.Pipeline | None:
   """The shapes-only pipeline of a run (:func:`jaxgan.data.shapes_only`): a
-  super-resolution run's from its config, any other's from its ``data_shapes.json``;
-  ``None`` for a run from before that file was written."""
+  super-resolution run's from its config, any other's from its ``data_shapes.json`` (the
+  pending record's, for a ``step`` after a pending changed resume, as
+  :func:`load_config`); ``None`` for a run from before that file was written."""
   if is_super_resolution(config):
     return data.sr_shapes(**config.data)
   pending = _pending_record(workdir)
+  if pending is not None and step is not None and step <= pending['resumed_at']:
+    pending = None
   record = (pending['data_shapes'] if pending is not None
             else workdir_lib.read_data_shapes(workdir))
   return None if record is None else data.from_shapes_record(record)
 
 
-def restore(workdir: str, with_data: bool = True
+def restore(workdir: str, with_data: bool = True, step: int | None = None
             ) -> tuple[gan_lib.GAN, data.Pipeline, gan_lib.GANState, ml_collections.ConfigDict]:
   """The GAN, pipeline, latest state and config of a run in ``workdir``.
 
@@ -91,18 +115,20 @@ def restore(workdir: str, with_data: bool = True
       ``False`` builds its shapes alone (:func:`data_shapes`), so that a model samples or
       upscales on a machine without its training data; a run older than
       ``data_shapes.json`` (not super-resolution) still builds its pipeline.
+    step: the checkpoint to restore, one the run keeps (default: the latest), with the
+      config that trained it (:func:`load_config`).
 
   Raises:
-    FileNotFoundError: not a workdir, or no checkpoint in it.
-    checkpoints.CheckpointError: the latest checkpoint cannot be restored.
+    FileNotFoundError: not a workdir, no checkpoint in it, or none of ``step``.
+    checkpoints.CheckpointError: the checkpoint cannot be restored.
   """
-  config = load_config(workdir)
-  pipe = None if with_data else data_shapes(workdir, config)
+  config = load_config(workdir, step)
+  pipe = None if with_data else data_shapes(workdir, config, step)
   gan, pipe = build.build(config, pipe, warn=False)  # training advice is no use here
   ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'), read_only=True)
   try:
     state = build.restore_state(ckpt, gan, pipe, sharding.replicated(sharding.make_mesh()),
-                                config.seed)
+                                config.seed, step)
   finally:
     ckpt.close()
   if state is None:
@@ -320,12 +346,21 @@ def check_codes(gan: gan_lib.GAN, codes: dict[str, np.ndarray] | None) -> None:
 NOISE_BLOCK = 1000  # samples whose noise is drawn from one key (see sample())
 
 
+def check_truncation(truncation: float | None) -> None:
+  """``ValueError`` unless ``truncation`` is ``None`` or a finite number > 0."""
+  if truncation is not None and not (np.isfinite(truncation) and truncation > 0):
+    raise ValueError(f'truncation must be a finite number > 0 (the noise is truncated to '
+                     f'[-truncation, truncation]); got {truncation}.')
+
+
 def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema: bool,
            seed: int = 0, batch_size: int = 1000, labels: np.ndarray | None = None,
-           codes: dict[str, np.ndarray] | None = None) -> np.ndarray:
+           codes: dict[str, np.ndarray] | None = None,
+           truncation: float | None = None) -> np.ndarray:
   """``[num_samples, ...]`` float32 samples, generated ``batch_size`` at a time;
   ``labels[num_samples]`` for class-conditional models, ``codes`` (InfoGAN) overriding the
-  drawn codes where given.
+  drawn codes where given; ``truncation`` (> 0) draws the noise from ``N(0, I)``
+  truncated to ``[-truncation, truncation]`` (:func:`jaxgan.gan.sample_latent`).
 
   The noise does not depend on ``batch_size``: the samples from ``i = 0, 1000, 2000, ...``
   on (:data:`NOISE_BLOCK`) draw theirs from ``fold_in(key(seed), i)``, so sample ``j`` is
@@ -348,6 +383,7 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
                        f'{num_samples} (num_samples) rows.')
   if batch_size < 1:
     raise ValueError(f'batch_size must be at least 1; got {batch_size}.')
+  check_truncation(truncation)
   options = sharding.default_compiler_options()
   # The EMA's standing statistics once, not in every batch, where the state lies; then each
   # batch is split over this process's devices (sharding.put_rows), the weights copied to
@@ -358,7 +394,7 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
                 compiler_options=options)
   key = jax.random.key(seed)
   blocks = [gan_lib.sample_latent(gan.latent, jax.random.fold_in(key, i),
-                                  min(NOISE_BLOCK, num_samples - i))
+                                  min(NOISE_BLOCK, num_samples - i), truncation=truncation)
             for i in range(0, num_samples, NOISE_BLOCK)]
   z_all, y_all = jax.tree.map(lambda *b: np.concatenate(b), *blocks)
   out = []
@@ -376,14 +412,16 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
 
 def sample_latest(workdir: str, num_samples: int, seed: int = 0, batch_size: int = 1000,
                   labels: np.ndarray | None = None,
-                  codes: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
-  """Samples of the latest checkpoint of ``workdir`` in data space.
+                  codes: dict[str, np.ndarray] | None = None,
+                  step: int | None = None) -> dict[str, Any]:
+  """Samples of the latest checkpoint of ``workdir`` (or of the kept one of ``step``:
+  :func:`restore`) in data space.
 
   Returns:
     ``{'samples': [num_samples, ...] float32, 'pipeline' (the run's data shapes: see
     :func:`restore` with ``with_data=False``), 'step', 'ema', 'gan'}``.
   """
-  gan, pipe, state, config = restore(workdir, with_data=False)
+  gan, pipe, state, config = restore(workdir, with_data=False, step=step)
   use_ema = uses_ema(config)
   x = sample(gan, state, num_samples, use_ema, seed, batch_size, labels, codes)
   return {'samples': x, 'pipeline': pipe, 'step': int(state.step), 'ema': use_ema, 'gan': gan}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging as pylogging
+import math
 import os
 import re
 import sys
@@ -126,6 +127,22 @@ class _QuietOrbax(pylogging.Filter):
 
   def filter(self, record: pylogging.LogRecord) -> bool:
     return record.levelno >= pylogging.WARNING or 'orbax' not in record.pathname
+
+
+def define_step_flag() -> None:
+  """``--step``: the checkpoint a launcher reads (``jaxgan.inference.restore``)."""
+  flags.DEFINE_integer('step', None, 'The checkpoint to read, by its step: one the run keeps '
+                       '(its last keep_checkpoints, 3 by default), read with the config that '
+                       'trained it. Default: the latest.', lower_bound=1)
+
+
+def define_truncation_flag() -> None:
+  """``--truncation``: the truncation trick of a launcher that samples noise."""
+  flags.DEFINE_float('truncation', None, 'The truncation trick (BigGAN): the noise drawn '
+                     'from N(0, I) truncated to [-PSI, PSI] in each coordinate; smaller '
+                     'trades variety for fidelity. Default: none.')
+  flags.register_validator('truncation', lambda v: v is None or (math.isfinite(v) and v > 0),
+                           '--truncation must be a finite number > 0.')
 
 
 def check_output_name(path: str, flag: str = '--output') -> None:

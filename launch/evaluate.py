@@ -1,6 +1,7 @@
-r"""Evaluates the latest checkpoint of a run:
+r"""Evaluates the latest checkpoint of a run (or a kept one: ``--step``):
 ``python -m launch.evaluate --workdir=DIR [--num_samples=10000]
-[--inception_weights=PATH]``; prints JSON and writes ``DIR/eval.json``."""
+[--inception_weights=PATH] [--step=N] [--truncation=PSI]``; prints JSON and writes
+``DIR/eval.json``."""
 
 import os
 
@@ -18,6 +19,8 @@ flags.DEFINE_integer('seed', 0, 'Noise seed, in [0, 2**32) (jax.random.key keeps
 flags.DEFINE_string('inception_weights', None,
                     'FID Inception weights (pt_inception-2015-12-05-6726825d.pth or .npz); '
                     'default: $JAXGAN_CACHE or ~/.cache/jaxgan. Needed for FID/KID/IS.')
+common.define_step_flag()
+common.define_truncation_flag()
 flags.mark_flags_as_required(['workdir'])
 
 
@@ -28,7 +31,7 @@ def main(argv):
     common.check_folder_writable(FLAGS.workdir)
   try:
     result = evaluate.evaluate(FLAGS.workdir, FLAGS.num_samples, FLAGS.seed,
-                               FLAGS.inception_weights)
+                               FLAGS.inception_weights, FLAGS.step, FLAGS.truncation)
   except evaluate.EvaluationError as e:  # too few samples (the flag), non-finite ones or
     # images outside [-1, 1]
     flag = '--' if isinstance(e, evaluate.NumSamplesError) else ''

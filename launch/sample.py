@@ -11,7 +11,9 @@ image grid (at most 1,000 samples, 100 unless ``--num_samples`` is given; with
 over the mixture's modes. EMA weights when the run has an EMA (``ema_decay > 0``).
 Class-conditional models need ``--labels``: ``all`` gives sample ``i`` the class ``i mod
 K``, a number fixes one class. InfoGAN models take ``--codes`` the same way for their
-categorical code. The arguments' form is checked before anything is restored, whether they
+categorical code. ``--step=N`` samples the kept checkpoint of step N, not the latest;
+``--truncation=PSI`` draws the noise from N(0, I) truncated to [-PSI, PSI].
+The arguments' form is checked before anything is restored, whether they
 fit the model (a class or code in ``[0, K)``) right after; the file written is printed. The
 run's data set is not needed (the model is rebuilt from the workdir's ``config.json`` and
 ``data_shapes.json``).
@@ -42,6 +44,8 @@ flags.DEFINE_string('labels', None, "Class-conditional models: 'all' (sample i h
                     "i mod K) or one class index.")
 flags.DEFINE_string('codes', None, "InfoGAN: 'all' (sample i has categorical code i mod K) "
                     'or one code.')
+common.define_step_flag()
+common.define_truncation_flag()
 flags.mark_flags_as_required(['workdir', 'output'])
 
 
@@ -132,7 +136,8 @@ def main(argv):
   path = check_arguments(FLAGS.num_samples, FLAGS.batch_size, FLAGS.output)
   label_form = _assignment_form(FLAGS.labels, 'labels')
   code_form = _assignment_form(FLAGS.codes, 'codes')
-  gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False)
+  gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False,
+                                               step=FLAGS.step)
   num = FLAGS.num_samples
   if _is_png(path) and len(pipe.element_shape) == 3:
     num = num if FLAGS['num_samples'].present else GRID_DEFAULT
@@ -145,7 +150,7 @@ def main(argv):
   code_dict = None if codes is None else {'categorical': codes}  # checked by sample()
   try:
     samples = inference.sample(gan, state, num, inference.uses_ema(config), FLAGS.seed,
-                               FLAGS.batch_size, labels, code_dict)
+                               FLAGS.batch_size, labels, code_dict, FLAGS.truncation)
   except ValueError as e:  # labels or codes that do not fit the model
     raise common.LaunchError(str(e)) from None
   ncols = (latent.num_classes if FLAGS.labels == 'all' else

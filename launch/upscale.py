@@ -6,7 +6,8 @@ Any size: large images run in tiles inside windows with a margin of the generato
 receptive-field radius (the generator's memory stays bounded by one window; the result
 equals the whole-image one, so no seam shows). PNG or JPEG in and out; the EXIF
 orientation of the input is applied. The workdir needs its checkpoints, not its training
-data. The input, the output path and the workdir are checked before any work.
+data; ``--step=N`` reads its kept checkpoint of step N, not the latest. The input, the
+output path and the workdir are checked before any work.
 """
 
 import os
@@ -30,6 +31,7 @@ flags.DEFINE_integer('margin', None, "Context around each tile, in input pixels.
                      "faster but inexact near tile borders. ESRGAN's RRDBNet: 349, windows "
                      'of ~16 GB; e.g. --margin=32 --tile=192 for 256 px windows.',
                      lower_bound=0)
+common.define_step_flag()
 flags.mark_flags_as_required(['workdir', 'input', 'output'])
 
 
@@ -51,7 +53,8 @@ def main(argv):
     profile = upscale.color_profile(FLAGS.input)
     _check_output(FLAGS.output, FLAGS.input)
     inference.check_super_resolution(FLAGS.workdir)
-    gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False)
+    gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False,
+                                                 step=FLAGS.step)
     scale = pipe.evaluator_args['scale']
     upscale.check_output_size(FLAGS.output, (lr.shape[0] * scale, lr.shape[1] * scale))
   except (ValueError, FileNotFoundError) as e:

@@ -14,6 +14,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.stats
 from absl.testing import absltest
 from PIL import Image
 
@@ -72,6 +73,19 @@ class ConditionalStepTest(chex.TestCase):
     np.testing.assert_allclose(cont.std(0), 2 / np.sqrt(12), rtol=0.05)  # U[-1, 1]
     counts = np.bincount(np.asarray(codes['categorical']), minlength=10)
     self.assertTrue(np.all(np.abs(counts / 2000 - 0.1) < 0.03))
+
+  def test_truncation_bounds_the_noise_and_leaves_the_codes(self):
+    # z from N(0, I) truncated to [-1, 1]: inside it, with the truncated normal's variance
+    # (SciPy's closed form, 0.291); the codes drawn as without truncation.
+    gan, _ = build.build(_small(infogan_digits.get_config()))
+    key = jax.random.key(4)
+    z, codes = gan_lib.sample_latent(gan.latent, key, 4000, truncation=1.0)
+    z_full, codes_full = gan_lib.sample_latent(gan.latent, key, 4000)
+    z = np.asarray(z)
+    self.assertTrue(-1 <= z.min() and z.max() <= 1)
+    self.assertGreater(np.abs(np.asarray(z_full)).max(), 3)  # the untruncated noise is not
+    np.testing.assert_allclose(z.var(), scipy.stats.truncnorm.var(-1, 1), rtol=0.01)
+    chex.assert_trees_all_equal(codes, codes_full)
 
   def test_every_conditional_family_trains_with_a_penalty_and_augment(self):
     for get in (cgan_digits.get_config, acgan_digits.get_config, infogan_digits.get_config):

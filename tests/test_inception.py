@@ -287,6 +287,7 @@ class PreprocessingAndBatchingTest(chex.TestCase):
     from jaxgan.metrics.frechet import frechet_distance_from_features
     from jaxgan.metrics.inception_score import inception_score
     from jaxgan.metrics.kid import kernel_inception_distance
+    from jaxgan.metrics.prdc import precision_recall_density_coverage
     rng = np.random.default_rng(2)
     real = rng.uniform(-1, 1, (12, 2, 2, 3)).astype(np.float32)
     fake = rng.uniform(-1, 0.5, (10, 2, 2, 3)).astype(np.float32)
@@ -300,7 +301,8 @@ class PreprocessingAndBatchingTest(chex.TestCase):
     is_mean, is_std = inception_score(f_fake @ kernel)
     want = {'fid': frechet_distance_from_features(f_real, f_fake),
             'kid': kid_mean, 'kid_std': kid_std, 'kid_subset_size': 10,
-            'is': is_mean, 'is_std': is_std, 'num_real': 12, 'num_fake': 10}
+            'is': is_mean, 'is_std': is_std, 'num_real': 12, 'num_fake': 10,
+            **precision_recall_density_coverage(f_real, f_fake, 5), 'prdc_nearest_k': 5}
     self.assertEqual(set(got), set(want))
     self.assertGreater(want['kid_std'], 0)  # 10 of the 12 reals in each subset
     for k, v in want.items():

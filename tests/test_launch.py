@@ -14,7 +14,7 @@ import numpy as np
 from absl.testing import absltest, parameterized
 from PIL import Image
 
-from jaxgan import train
+from jaxgan import inference, train
 from tests.train_helpers import ENV, ROOT, saved_steps, small_flags, terminal_lines
 
 
@@ -320,13 +320,23 @@ class LaunchTest(chex.TestCase):
                   proc.stdout)
     with open(f'{out}.PNG', 'rb') as f:
       self.assertEqual(f.read(8), b'\x89PNG\r\n\x1a\n')
+    # --truncation: the samples of inference.sample with it.
+    proc = self._run('launch.sample', f'--workdir={wd}', '--num_samples=7', '--truncation=0.5',
+                     f'--output={out}_t.npy')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    gan, _, state, config = inference.restore(wd, with_data=False)
+    np.testing.assert_allclose(np.load(f'{out}_t.npy'), inference.sample(
+        gan, state, 7, inference.uses_ema(config), truncation=0.5), rtol=1e-5, atol=1e-6)
     # Bad arguments are refused before anything is restored (defect 6).
     for bad, message in (('--num_samples=0', 'num_samples must be at least 1'),
                          ('--num_samples=-5', 'num_samples must be at least 1'),
                          (f'--output={wd}/missing/x.npy', 'folder of --output does not exist'),
                          (f'--output={wd}', 'is a folder'),
                          (f'--output={wd}/.png', 'needs a file name before its suffix'),
-                         ('--labels=all', 'not class-conditional')):
+                         ('--labels=all', 'not class-conditional'),
+                         ('--step=5', 'No checkpoint of step 5 in '),  # it keeps step 10
+                         ('--step=0', 'flag --step=0: 0 is not a positive integer'),
+                         ('--truncation=0', '--truncation must be a finite number > 0')):
       args = [f'--workdir={wd}', f'--output={out}', '--num_samples=7', bad]
       proc = self._run('launch.sample', *args)
       self.assertNotEqual(proc.returncode, 0)
@@ -339,6 +349,10 @@ class LaunchTest(chex.TestCase):
                      'least 2500 (thousands, for meaningful scores).')
     self.assertNotIn('Traceback', proc.stderr)
     self.assertFalse(os.path.exists(os.path.join(wd, 'eval.json')))
+    proc = self._run('launch.evaluate', f'--workdir={wd}', '--num_samples=2500',
+                     '--truncation=0.5')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertEqual(json.loads(proc.stdout)['truncation'], 0.5)
 
   def test_corrupt_checkpoint_gives_one_short_message(self):
     """Defect 5: step, directory, cause and what to do, last; no unrelated tracebacks."""
@@ -367,8 +381,12 @@ class LaunchTest(chex.TestCase):
     self.assertRegex(last, r"^Error: The checkpoint of step 20 in .*checkpoints cannot be "
                      r"restored into the model of the run's config.json \(.*OUT_OF_RANGE.*\)\. "
                      r'.*or config.json is not the config it was saved with .*; the earlier '
-                     r'checkpoints are of steps 10\.$')
+                     r'checkpoints are of steps 10 \(--step=N reads one\)\.$')
     self.assertNotIn('aside', last)
+    # ... and --step=10 evaluates that one.
+    proc = self._run('launch.evaluate', f'--workdir={wd}', '--num_samples=2500', '--step=10')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertEqual(json.loads(proc.stdout)['step'], 10)
 
   def test_evaluate_interpolate_and_study_from_the_command_line(self):
     """The three commands as the README runs them, each to its success: evaluate prints

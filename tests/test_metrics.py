@@ -18,6 +18,7 @@ from jaxgan.data import mixtures
 from jaxgan.metrics import digit_classifier
 
 KID_REFERENCE = os.path.join(os.path.dirname(__file__), 'data', 'kid_reference.json')
+PRDC_REFERENCE = os.path.join(os.path.dirname(__file__), 'data', 'prdc_reference.json')
 
 
 def _scipy_fid(mu1, s1, mu2, s2):
@@ -558,6 +559,108 @@ class MixtureMetricsTest(chex.TestCase):
     m = metrics.mode_metrics(np.full((3000, 2), 50.0), modes, std)   # far from every mode
     self.assertEqual(m, {'hq_percent': 0.0, 'modes': 0.0, 'strict_modes': 0.0,
                          'reverse_kl': float('inf')})
+
+
+class PrecisionRecallDensityCoverageTest(chex.TestCase):
+  """Against the definitions by brute force, a case worked by hand, and the prdc package
+  (Naeem et al.'s code: stored values, and live with the [parity] extra)."""
+
+  @staticmethod
+  def _by_definition(x, y, k):
+    """Every distance by broadcasting, each radius from a full sort: the formulas as
+    written (Naeem et al., section 3), with none of the blocks or partitions."""
+    dxx = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    dyy = np.sqrt(((y[:, None] - y[None]) ** 2).sum(-1))
+    dxy = np.sqrt(((x[:, None] - y[None]) ** 2).sum(-1))  # [N, M]
+    r = np.sort(dxx, axis=1)[:, k]  # column 0 is the sample itself
+    s = np.sort(dyy, axis=1)[:, k]
+    inside = dxy < r[:, None]  # inside[i, j]: fake j in real i's ball
+    return {'precision': inside.any(0).mean(), 'recall': (dxy < s[None, :]).any(1).mean(),
+            'density': inside.sum() / (k * len(y)), 'coverage': inside.any(1).mean()}
+
+  def test_matches_the_definitions_by_brute_force(self):
+    rng = np.random.default_rng(3)
+    for n, m, d, k, shift, block in ((40, 55, 3, 5, 0.0, 7), (90, 30, 6, 2, 0.7, 1000),
+                                     (25, 25, 2, 1, 2.0, 1), (64, 48, 5, 3, 0.3, 16)):
+      x = rng.normal(size=(n, d))
+      y = rng.normal(size=(m, d)) + shift
+      got = metrics.precision_recall_density_coverage(x, y, k, block=block)
+      want = self._by_definition(x, y, k)
+      self.assertEqual(set(got), set(want))
+      for name in want:
+        self.assertAlmostEqual(got[name], float(want[name]), places=12, msg=(name, n, m, k))
+
+  def test_a_case_worked_by_hand(self):
+    # Real 0, 1, 2, 3, 10 and fake 0.5, 2.5, 20 on a line, k = 1. Real radii (nearest other
+    # real): 1, 1, 1, 1, 7; fake radii: 2, 2, 17.5. Fake 0.5 lies in the balls of 0 and 1,
+    # 2.5 in those of 2 and 3, 20 in none (10 is 10 > 7 away): precision 2/3, density
+    # (2 + 2 + 0) / (1 * 3). Reals 0-3 lie within 2 of a fake, 10 within 17.5 of 20: recall
+    # 1. Reals 0-3 have a fake 0.5 away, inside their radius 1; 10's nearest fake is 7.5 away,
+    # outside its 7: coverage 4/5.
+    got = metrics.precision_recall_density_coverage(
+        np.array([[0.0], [1], [2], [3], [10]]), np.array([[0.5], [2.5], [20]]), nearest_k=1)
+    self.assertEqual(got, {'precision': 2 / 3, 'recall': 1.0, 'density': 4 / 3,
+                           'coverage': 0.8})
+
+  def test_a_ball_holds_what_lies_strictly_inside_it_as_prdc_counts(self):
+    # Real 0, 1, 2 (radii 1 at k = 1) and fake 3, 4 (radii 1): fake 3 and real 2 lie on
+    # each other's ball's boundary, in none.
+    got = metrics.precision_recall_density_coverage(np.array([[0.0], [1], [2]]),
+                                                    np.array([[3.0], [4]]), nearest_k=1)
+    self.assertEqual(got, {'precision': 0.0, 'recall': 0.0, 'density': 0.0, 'coverage': 0.0})
+
+  def test_samples_of_the_real_set_itself_are_all_inside(self):
+    # Each fake is a real sample: at distance 0, inside its own ball (radius > 0), and each
+    # real's nearest fake is itself.
+    x = np.random.default_rng(0).normal(size=(50, 4))
+    got = metrics.precision_recall_density_coverage(x, x[::-1])
+    self.assertEqual((got['precision'], got['recall'], got['coverage']), (1.0, 1.0, 1.0))
+
+  def _prdc_cases(self):
+    """The cases of tests/data/prdc_reference.json (make_prdc_reference.py)."""
+    with open(PRDC_REFERENCE) as f:
+      cases = json.load(f)['cases']
+    for case in cases:
+      rng = np.random.default_rng(case['seed'])
+      real = rng.normal(size=case['real_shape'])
+      fake = rng.normal(size=case['fake_shape']) + case['shift']
+      np.testing.assert_allclose((real.sum(), fake.sum()), (case['real_sum'], case['fake_sum']),
+                                 rtol=1e-12)  # NumPy's stream is the one the script used
+      yield case, real, fake
+    self.assertLen(cases, 3)
+
+  def test_matches_the_prdc_packages_stored_values(self):
+    for case, real, fake in self._prdc_cases():
+      got = metrics.precision_recall_density_coverage(real, fake, case['nearest_k'])
+      for name in ('precision', 'recall', 'density', 'coverage'):
+        self.assertAlmostEqual(got[name], case[name], places=12, msg=(name, case['seed']))
+
+  @pytest.mark.skipif(importlib.util.find_spec('prdc') is None,
+                      reason='live comparison with the prdc package needs the [parity] extra; '
+                      'the stored values cover it without')
+  def test_matches_the_prdc_package_live(self):
+    import contextlib
+    import io
+
+    import prdc
+    for case, real, fake in self._prdc_cases():
+      with contextlib.redirect_stdout(io.StringIO()):
+        want = prdc.compute_prdc(real, fake, case['nearest_k'])
+      got = metrics.precision_recall_density_coverage(real, fake, case['nearest_k'])
+      for name, value in want.items():
+        self.assertAlmostEqual(got[name], float(value), places=12, msg=name)
+
+  def test_bad_inputs_are_an_error_naming_them(self):
+    x = np.zeros((10, 4))
+    with self.assertRaisesRegex(ValueError, r'Feature dimensions differ: \(10, 4\) vs \(10, 3\)'):
+      metrics.precision_recall_density_coverage(x, np.zeros((10, 3)))
+    with self.assertRaisesRegex(ValueError, 'more than nearest_k = 5 samples .*got 10 real and '
+                                '5 fake'):
+      metrics.precision_recall_density_coverage(x, x[:5])
+    with self.assertRaisesRegex(ValueError, 'got nearest_k=0, block=1000'):
+      metrics.precision_recall_density_coverage(x, x, nearest_k=0)
+    with self.assertRaisesRegex(ValueError, r'fake features must have shape \[n, d\]'):
+      metrics.precision_recall_density_coverage(x, np.zeros(10))
 
 
 if __name__ == '__main__':

@@ -21,8 +21,19 @@ import scipy.linalg
 from absl.testing import absltest
 
 from configs import toy2d
-from jaxgan import build, data, evaluate, inference, seeds, sharding, train, validation
+from jaxgan import (
+  build,
+  data,
+  evaluate,
+  inference,
+  metrics,
+  seeds,
+  sharding,
+  train,
+  validation,
+)
 from jaxgan import gan as gan_lib
+from jaxgan import workdir as workdir_lib
 from jaxgan.metrics import digit_classifier
 from studies import digits as digits_study
 from studies import mixtures as mixtures_study
@@ -1366,6 +1377,86 @@ class EvaluateTest(chex.TestCase):
       with self.assertRaisesRegex(ValueError, f'num_samples must be at least 1; got {n}'):
         inference.sample(gan, state, n, use_ema=True)
 
+  def test_a_kept_checkpoint_samples_and_evaluates_as_the_run_that_ended_there(self):
+    # A run trained to step 20 (checkpoints every 10), then resumed to 40 with a changed
+    # config (bfloat16 activations), keeps steps 20, 30 and 40. Its step 20 is the state
+    # that a run of 20 steps ends with, trained in float32: it samples and scores as that
+    # run does, with the config that trained it, not the current one.
+    short, long = tempfile.mkdtemp(), tempfile.mkdtemp()
+    for wd in (short, long):
+      train.train_and_evaluate(small_config(num_steps=20, ema_decay=0.9), wd)
+    train.train_and_evaluate(small_config(num_steps=40, ema_decay=0.9, dtype='bfloat16',
+                                          allow_config_change=True), long)
+    want = inference.sample_latest(short, 64, seed=3)
+    got = inference.sample_latest(long, 64, seed=3, step=20)
+    self.assertEqual((want['step'], got['step']), (20, 20))
+    np.testing.assert_array_equal(got['samples'], want['samples'])
+    # The same weights sampled with the current config (bfloat16) differ.
+    gan, _, state, config = inference.restore(long, step=20)
+    self.assertEqual(config.dtype, 'float32')
+    current_gan = build.build(inference.load_config(long), inference.data_shapes(
+        long, inference.load_config(long)), warn=False)[0]
+    self.assertEqual(current_gan.generator.dtype, jax.numpy.bfloat16)
+    self.assertFalse(np.array_equal(
+        inference.sample(current_gan, state, 64, True, seed=3), want['samples']))
+    self.assertEqual(inference.sample_latest(long, 64, seed=3)['step'], 40)
+    scores = [evaluate.evaluate(wd, 2500, step=step) for wd, step in ((short, None), (long, 20))]
+    self.assertEqual(*[{k: v for k, v in r.items() if k != 'workdir'} for r in scores])
+    with self.assertRaisesRegex(FileNotFoundError,
+                                r'^No checkpoint of step 10 in .*/checkpoints; the steps kept '
+                                r'are: 20, 30, 40 \(a run keeps its last keep_checkpoints\)\.$'):
+      inference.restore(long, step=10)
+
+  def test_the_config_of_a_step_is_the_one_kept_at_the_next_changed_resume(self):
+    wd = tempfile.mkdtemp()
+    for name, tag in (('config.json', 'now'), ('config_before_step_10.json', 'a'),
+                      ('config_before_step_10_2.json', 'b'), ('config_before_step_30.json', 'c'),
+                      ('config_before_step_3x.json', 'not a record')):
+      with open(os.path.join(wd, name), 'w') as f:
+        json.dump({'tag': tag}, f)
+    # Resumed with changes at 10 (twice: the second's run saved nothing) and at 30.
+    expected = {None: 'now', 1: 'a', 10: 'a', 11: 'c', 30: 'c', 31: 'now', 100: 'now'}
+    self.assertEqual({step: inference.load_config(wd, step).tag for step in expected},
+                     expected)
+    # A changed resume at 40 not recorded yet (its pending record): after step 40 its config.
+    # Its data shapes likewise: the pending record's after 40, data_shapes.json's before.
+    record = lambda name: data.shapes_record(data.get(name, batch_size=8))
+    workdir_lib.write_data_shapes(wd, record('ring8'))
+    pending = {'resumed_at': 40, 'config': json.dumps({'tag': 'pending'}),
+               'data_shapes': record('grid25')}
+    toy = small_config()
+    with mock.patch.object(inference, '_pending_record', return_value=pending):
+      expected = {None: 'pending', 41: 'pending', 40: 'now', 31: 'now', 10: 'a'}
+      self.assertEqual({step: inference.load_config(wd, step).tag for step in expected},
+                       expected)
+      self.assertEqual({step: inference.data_shapes(wd, toy, step).name for step in expected},
+                       {step: 'grid25' if tag == 'pending' else 'ring8'
+                        for step, tag in expected.items()})
+
+  def test_truncation_draws_the_documented_truncated_noise(self):
+    # Sample i's noise is row i of truncated_normal(-psi, psi) from sample()'s documented
+    # key; evaluate records psi, and a psi that is not a number > 0 is refused first.
+    wd = tempfile.mkdtemp()
+    train.train_and_evaluate(small_config(num_steps=10, ema_decay=0.0), wd)
+    gan, _, state, _ = inference.restore(wd)
+    key = jax.random.split(jax.random.fold_in(jax.random.key(3), 0), 3)[0]
+    z = jax.random.truncated_normal(key, -0.5, 0.5, (8, gan.z_dim))
+    got = inference.sample(gan, state, 8, use_ema=False, seed=3, truncation=0.5)
+    np.testing.assert_allclose(got, gan.generator.apply({'params': state.g_params}, z,
+                                                        train=False), rtol=1e-5, atol=1e-6)
+    self.assertFalse(np.allclose(got, inference.sample(gan, state, 8, use_ema=False, seed=3),
+                                 atol=1e-3))
+    truncated, full = evaluate.evaluate(wd, 2500, truncation=0.5), evaluate.evaluate(wd, 2500)
+    self.assertEqual(truncated['truncation'], 0.5)
+    self.assertNotIn('truncation', full)
+    self.assertNotEqual(truncated['reverse_kl'], full['reverse_kl'])  # other samples scored
+    for bad in (0.0, -1.0, float('nan'), float('inf')):
+      with self.assertRaisesRegex(ValueError, f'truncation must be a finite number > 0 .*; '
+                                  f'got {bad}'):
+        inference.sample(gan, state, 8, use_ema=False, truncation=bad)
+      with self.assertRaisesRegex(ValueError, 'truncation must be a finite number > 0'):
+        evaluate.evaluate(wd, 2500, truncation=bad)
+
   def test_a_run_without_an_ema_samples_its_trained_weights(self):
     # With BatchNorm: its trained running statistics too (EMA sampling would recompute
     # them, so samples and the eval record would differ).
@@ -1416,6 +1507,11 @@ class EvaluateTest(chex.TestCase):
     self.assertAlmostEqual(out['digit_fd_training_data'],
                            _scipy_fd(held, feats(training[:300])), places=6)
     self.assertAlmostEqual(out['digit_is'], _numpy_is(logits(samples)), places=8)
+    # Precision, recall, density, coverage: the held-out digits are the real set.
+    want = metrics.precision_recall_density_coverage(held, fake)
+    self.assertEqual({k: out[f'digit_{k}'] for k in want}, want)
+    self.assertEqual(out['digit_prdc_nearest_k'], 5)
+    self.assertNotEqual(want['precision'], want['recall'])  # the sets' order shows
     # KID: 100 subsets of min(1000, 200, 300) = 200 (all held-out digits, 200 of the 300
     # samples), drawn samples then held-out from RandomState(2020) (torch-fidelity's); the
     # unbiased MMD^2 with k(x, y) = (x.y / 6 + 1)^3, its mean over the subsets.

@@ -566,6 +566,13 @@ class UpscaleEmaTest(chex.TestCase):
             for name, params in (('ema', state.ema_params), ('trained', state.g_params))}
     self.assertGreater(np.abs(made['ema'] - made['trained']).max(), 4)
     np.testing.assert_allclose(got, made['ema'], atol=1.01)
+    # --step reads a kept checkpoint: this run keeps its last, step 3, alone.
+    proc = subprocess.run([sys.executable, *command.split()[1:], '--step=2'], cwd=ROOT,
+                          env=ENV, capture_output=True, text=True, timeout=300)
+    self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
+    self.assertEqual(proc.stderr.strip().splitlines()[-1],
+                     f'Error: No checkpoint of step 2 in {wd}/checkpoints; the steps kept are: '
+                     '3 (a run keeps its last keep_checkpoints).')
 
 
 class FolderSplitTest(chex.TestCase):

@@ -650,12 +650,13 @@ class CheckpointFolderTest(chex.TestCase):
                                 r'from step 20\.$'):
       ckpt.restore(abstract)
     with self.assertRaisesRegex(checkpoints.CheckpointError,
-                                r'the earlier checkpoints are of steps 10, 20\.$'):
+                                r'the earlier checkpoints are of steps 10, 20 \(--step=N '
+                                r'reads one\)\.$'):
       checkpoints.Checkpoints(d, read_only=True).restore(abstract)
     ckpt.close()
     only = _saved({5: {k: np.full(2, np.nan, np.float32) for k in 'abcd'}})  # nothing earlier
     with self.assertRaisesRegex(checkpoints.CheckpointError,
-                                r'the earlier checkpoints are of steps \(none\)\.$'):
+                                r'To go on, no earlier checkpoint is kept\.$'):
       checkpoints.Checkpoints(only, read_only=True).restore(abstract)
 
   def test_a_scalar_that_became_a_vector_is_another_architecture(self):
@@ -705,7 +706,8 @@ class CheckpointFolderTest(chex.TestCase):
     reader = checkpoints.Checkpoints(d, read_only=True)
     with self.assertRaisesRegex(checkpoints.CheckpointError,
                                 r'step 30 .* cannot be restored into the model of the run\'s '
-                                r'config\.json .*the earlier checkpoints are of steps 10, 20\.$'):
+                                r'config\.json .*the earlier checkpoints are of steps 10, 20 '
+                                r'\(--step=N reads one\)\.$'):
       reader.restore(other)
     with self.assertRaisesRegex(checkpoints.CheckpointError,
                                 r'step 10 .*another run\)\.$'):

@@ -36,7 +36,7 @@ from absl import logging
 
 from jaxgan import sharding, torch_weights
 from jaxgan.arrays import check_finite
-from jaxgan.metrics import frechet
+from jaxgan.metrics import frechet, prdc
 from jaxgan.metrics.inception_score import inception_score
 from jaxgan.metrics.kid import kernel_inception_distance, kid_subset_size
 
@@ -274,7 +274,9 @@ def features_and_logits(variables: dict, images: np.ndarray, batch_size: int = 1
 
 def fid_kid_is(variables: dict, real: np.ndarray, fake: np.ndarray,
                batch_size: int = 100) -> dict:
-  """FID, KID (mean, std over subsets) and IS (mean, std over splits) of ``fake``."""
+  """FID, KID (mean, std over subsets), IS (mean, std over splits) and precision, recall,
+  density and coverage (:func:`jaxgan.metrics.prdc.precision_recall_density_coverage`, on
+  the same pool features as FID) of ``fake``."""
   f_real, _ = features_and_logits(variables, real, batch_size)
   f_fake, logits = features_and_logits(variables, fake, batch_size)
   kid_mean, kid_std = kernel_inception_distance(f_real, f_fake)
@@ -283,5 +285,7 @@ def fid_kid_is(variables: dict, real: np.ndarray, fake: np.ndarray,
           'kid': kid_mean, 'kid_std': kid_std,
           'kid_subset_size': kid_subset_size(len(f_real), len(f_fake)),
           'is': is_mean, 'is_std': is_std,
+          **prdc.precision_recall_density_coverage(f_real, f_fake),
+          'prdc_nearest_k': prdc.NEAREST_K,
           'num_real': len(real), 'num_fake': len(fake)}
 
