@@ -500,8 +500,9 @@ def recomputes_statistics(gan: GAN, state: GANState) -> bool:
 
 
 def ema_statistics(gan: GAN, state: GANState, num_batches: int = 50,
-                   batch_size: int = 256) -> Any:
-  """BatchNorm running statistics that belong to the EMA weights.
+                   batch_size: int = 256, truncation: float | None = None) -> Any:
+  """BatchNorm running statistics that belong to the EMA weights (and to the noise of
+  ``truncation``, :func:`sample_latent`'s, as BigGAN's code recomputes them for each).
 
   The running statistics in the state come from the trained weights; the averaged weights
   produce activations of other statistics, so normalizing them with the trained ones shifts
@@ -515,17 +516,20 @@ def ema_statistics(gan: GAN, state: GANState, num_batches: int = 50,
     return state.g_stats
 
   def update(i, stats):
-    z, y = sample_latent(gan.latent, jax.random.fold_in(jax.random.key(0), i), batch_size)
+    z, y = sample_latent(gan.latent, jax.random.fold_in(jax.random.key(0), i), batch_size,
+                         truncation=truncation)
     return _generate_train(gan, state.ema_params, stats, z, y)[1]
   return jax.lax.fori_loop(0, num_batches, update, state.g_stats)
 
 
-def sampling_weights(gan: GAN, state: GANState, use_ema: bool = True) -> tuple[Any, Any]:
+def sampling_weights(gan: GAN, state: GANState, use_ema: bool = True,
+                     truncation: float | None = None) -> tuple[Any, Any]:
   """``(params, batch_stats)`` that samples come from: the trained weights with their
   running BatchNorm statistics, or (``use_ema``) the EMA weights with statistics
-  recomputed for them (:func:`ema_statistics`)."""
+  recomputed for them (:func:`ema_statistics`), on noise of ``truncation`` where it is
+  given (the trained weights keep the statistics of their training noise)."""
   if use_ema:
-    return state.ema_params, ema_statistics(gan, state)
+    return state.ema_params, ema_statistics(gan, state, truncation=truncation)
   return state.g_params, state.g_stats
 
 

@@ -145,10 +145,10 @@ def generator_weights(workdir: str) -> tuple[Any, Any]:
   return _sampling_weights(gan, state, uses_ema(config))
 
 
-def _sampling_weights(gan: gan_lib.GAN, state: gan_lib.GANState,
-                      use_ema: bool) -> tuple[Any, Any]:
+def _sampling_weights(gan: gan_lib.GAN, state: gan_lib.GANState, use_ema: bool,
+                      truncation: float | None = None) -> tuple[Any, Any]:
   """:func:`jaxgan.gan.sampling_weights`, compiled (the EMA's statistics are 50 passes)."""
-  return jax.jit(lambda s: gan_lib.sampling_weights(gan, s, use_ema),
+  return jax.jit(lambda s: gan_lib.sampling_weights(gan, s, use_ema, truncation),
                  compiler_options=sharding.default_compiler_options())(state)
 
 
@@ -360,7 +360,9 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   """``[num_samples, ...]`` float32 samples, generated ``batch_size`` at a time;
   ``labels[num_samples]`` for class-conditional models, ``codes`` (InfoGAN) overriding the
   drawn codes where given; ``truncation`` (> 0) draws the noise from ``N(0, I)``
-  truncated to ``[-truncation, truncation]`` (:func:`jaxgan.gan.sample_latent`).
+  truncated to ``[-truncation, truncation]`` (:func:`jaxgan.gan.sample_latent`), the EMA
+  weights' BatchNorm statistics recomputed on such noise
+  (:func:`jaxgan.gan.sampling_weights`).
 
   The noise does not depend on ``batch_size``: the samples from ``i = 0, 1000, 2000, ...``
   on (:data:`NOISE_BLOCK`) draw theirs from ``fold_in(key(seed), i)``, so sample ``j`` is
@@ -389,7 +391,8 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   # batch is split over this process's devices (sharding.put_rows), the weights copied to
   # each.
   mesh = sharding.local_mesh()
-  weights = jax.device_put(_sampling_weights(gan, state, use_ema), sharding.replicated(mesh))
+  weights = jax.device_put(_sampling_weights(gan, state, use_ema, truncation),
+                           sharding.replicated(mesh))
   gen = jax.jit(lambda w, z, y: gan_lib.apply_generator(gan, *w, z, y),
                 compiler_options=options)
   key = jax.random.key(seed)

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import scipy.stats
 from absl.testing import absltest, parameterized
 
 from jaxgan import augment, auxiliary, content, losses, models, penalties
@@ -582,6 +583,15 @@ class EMAStatisticsTest(chex.TestCase):
     np.testing.assert_allclose(x.var(0), 1.0, rtol=0.1)
     params, g_stats = gan_lib.sampling_weights(gan, state, use_ema=False)
     chex.assert_trees_all_equal((params, g_stats), (state.g_params, state.g_stats))
+    # With truncated noise, z_i ~ N(0, 1) truncated to [-1, 1], of variance v (SciPy's
+    # closed form, 0.291): the pre-BN variance is v ||W[:, j]||^2, recomputed so for the
+    # EMA weights; the trained ones keep their statistics.
+    v = scipy.stats.truncnorm.var(-1, 1)
+    _, stats = jax.jit(lambda s: gan_lib.sampling_weights(gan, s, True, 1.0))(state)
+    np.testing.assert_allclose(stats['BatchNorm_0']['mean'], bias, atol=0.05)
+    np.testing.assert_allclose(stats['BatchNorm_0']['var'], v * (kernel ** 2).sum(0), rtol=0.05)
+    chex.assert_trees_all_equal(gan_lib.sampling_weights(gan, state, False, 1.0),
+                                (state.g_params, state.g_stats))
 
   def test_ema_statistics_record_exactly_num_batches_batches(self):
     # G(z) = BN(0 z + b): every batch of pre-BN activations has mean b and variance 0, so

@@ -1446,10 +1446,22 @@ class EvaluateTest(chex.TestCase):
                                                         train=False), rtol=1e-5, atol=1e-6)
     self.assertFalse(np.allclose(got, inference.sample(gan, state, 8, use_ema=False, seed=3),
                                  atol=1e-3))
-    truncated, full = evaluate.evaluate(wd, 2500, truncation=0.5), evaluate.evaluate(wd, 2500)
+    with mock.patch.object(inference, 'sample', wraps=inference.sample) as spy:
+      truncated = evaluate.evaluate(wd, 2500, truncation=0.5)
+    self.assertEqual(spy.call_args.kwargs['truncation'], 0.5)  # the samples scored
     self.assertEqual(truncated['truncation'], 0.5)
-    self.assertNotIn('truncation', full)
-    self.assertNotEqual(truncated['reverse_kl'], full['reverse_kl'])  # other samples scored
+    self.assertNotIn('truncation', evaluate.evaluate(wd, 2500))
+    # A generator with BatchNorm sampled with its EMA: the statistics recomputed for the
+    # EMA weights are those of the truncated noise.
+    bn = tempfile.mkdtemp()
+    c = small_config(num_steps=10, ema_decay=0.9)
+    c.model.generator.batch_norm = True
+    train.train_and_evaluate(c, bn)
+    gan, _, state, _ = inference.restore(bn)
+    stats = jax.jit(lambda s: gan_lib.ema_statistics(gan, s, truncation=0.5))(state)
+    np.testing.assert_allclose(
+        inference.sample(gan, state, 8, use_ema=True, seed=3, truncation=0.5),
+        gan_lib.apply_generator(gan, state.ema_params, stats, z), rtol=1e-5, atol=1e-6)
     for bad in (0.0, -1.0, float('nan'), float('inf')):
       with self.assertRaisesRegex(ValueError, f'truncation must be a finite number > 0 .*; '
                                   f'got {bad}'):
