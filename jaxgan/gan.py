@@ -180,8 +180,9 @@ def sample_latent(latent: Latent, key: chex.PRNGKey, batch_size: int,
   conditioning, labels ``y ~ U{0..K-1}`` or InfoGAN codes ``{'categorical',
   'continuous'}``. ``truncation`` (the truncation trick of Brock et al. 2019, BigGAN, for
   sampling): ``z`` from ``N(0, I)`` truncated to ``[-truncation, truncation]`` in each
-  coordinate (``jax.random.truncated_normal``: as if the values outside were redrawn);
-  fewer unlikely inputs, so higher fidelity and less variety as it shrinks.
+  coordinate (``jax.random.truncated_normal``: as if the values outside were redrawn),
+  meant to trade variety for fidelity as it shrinks (what it buys depends on the
+  generator: the README's table).
   """
   if latent.conditioning == 'lowres':
     return real['lr'], None

@@ -107,7 +107,7 @@ def data_shapes(workdir: str, config: ml_collections.ConfigDict,
 
 def restore(workdir: str, with_data: bool = True, step: int | None = None
             ) -> tuple[gan_lib.GAN, data.Pipeline, gan_lib.GANState, ml_collections.ConfigDict]:
-  """The GAN, pipeline, latest state and config of a run in ``workdir``.
+  """The GAN, pipeline, latest state (or ``step``'s) and config of a run in ``workdir``.
 
   Args:
     workdir: a run of ``launch.train``.

@@ -21,6 +21,21 @@ KID_REFERENCE = os.path.join(os.path.dirname(__file__), 'data', 'kid_reference.j
 PRDC_REFERENCE = os.path.join(os.path.dirname(__file__), 'data', 'prdc_reference.json')
 
 
+def _reference_cases(path: str):
+  """``(case, real, fake)`` of a stored reference (tests/data/make_*_reference.py):
+  features drawn as its script draws them (``default_rng(seed)``, the fakes shifted),
+  checked by their sums."""
+  with open(path) as f:
+    cases = json.load(f)['cases']
+  for case in cases:
+    rng = np.random.default_rng(case['seed'])
+    real = rng.normal(size=case['real_shape'])
+    fake = rng.normal(size=case['fake_shape']) + case['shift']
+    np.testing.assert_allclose((real.sum(), fake.sum()), (case['real_sum'], case['fake_sum']),
+                               rtol=1e-12)  # NumPy's stream is the one the script used
+    yield case, real, fake
+
+
 def _scipy_fid(mu1, s1, mu2, s2):
   covmean = scipy.linalg.sqrtm(s1 @ s2).real
   return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
@@ -237,14 +252,8 @@ class KIDTest(chex.TestCase):
   def _kid_cases(self):
     """The cases of tests/data/kid_reference.json (make_kid_reference.py): features drawn
     as that script draws them, checked by their sums, and torch-fidelity's KID of them."""
-    with open(KID_REFERENCE) as f:
-      cases = json.load(f)['cases']
-    for case in cases:
-      rng = np.random.default_rng(case['seed'])
-      real = rng.normal(size=case['real_shape'])
-      fake = rng.normal(size=case['fake_shape']) + case['shift']
-      np.testing.assert_allclose((real.sum(), fake.sum()), (case['real_sum'], case['fake_sum']),
-                                 rtol=1e-12)  # NumPy's stream is the one the script used
+    cases = list(_reference_cases(KID_REFERENCE))
+    for case, real, fake in cases:
       kwargs = case['kwargs']
       ours = {'num_subsets': kwargs.get('kid_subsets', 100),
               'subset_size': kwargs.get('kid_subset_size', 1000)}
@@ -618,15 +627,8 @@ class PrecisionRecallDensityCoverageTest(chex.TestCase):
 
   def _prdc_cases(self):
     """The cases of tests/data/prdc_reference.json (make_prdc_reference.py)."""
-    with open(PRDC_REFERENCE) as f:
-      cases = json.load(f)['cases']
-    for case in cases:
-      rng = np.random.default_rng(case['seed'])
-      real = rng.normal(size=case['real_shape'])
-      fake = rng.normal(size=case['fake_shape']) + case['shift']
-      np.testing.assert_allclose((real.sum(), fake.sum()), (case['real_sum'], case['fake_sum']),
-                                 rtol=1e-12)  # NumPy's stream is the one the script used
-      yield case, real, fake
+    cases = list(_reference_cases(PRDC_REFERENCE))
+    yield from cases
     self.assertLen(cases, 3)
 
   def test_matches_the_prdc_packages_stored_values(self):
