@@ -353,10 +353,24 @@ def check_truncation(truncation: float | None) -> None:
                      f'[-truncation, truncation]); got {truncation}.')
 
 
+def noise(gan: gan_lib.GAN, num_samples: int, seed: int = 0,
+          truncation: float | None = None) -> tuple[np.ndarray, Any]:
+  """The generator inputs ``(z, y)`` of samples ``0 .. num_samples - 1`` of ``seed`` (as
+  NumPy arrays), as :func:`sample` draws them: from ``i = 0, 1000, 2000, ...`` on
+  (:data:`NOISE_BLOCK`), :func:`jaxgan.gan.sample_latent` of ``fold_in(key(seed), i)``."""
+  check_truncation(truncation)
+  key = jax.random.key(seed)
+  blocks = [gan_lib.sample_latent(gan.latent, jax.random.fold_in(key, i),
+                                  min(NOISE_BLOCK, num_samples - i), truncation=truncation)
+            for i in range(0, num_samples, NOISE_BLOCK)]
+  return jax.tree.map(lambda *b: np.concatenate(b), *blocks)
+
+
 def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema: bool,
            seed: int = 0, batch_size: int = 1000, labels: np.ndarray | None = None,
            codes: dict[str, np.ndarray] | None = None,
-           truncation: float | None = None) -> np.ndarray:
+           truncation: float | None = None,
+           inputs: tuple[np.ndarray, Any] | None = None) -> np.ndarray:
   """``[num_samples, ...]`` float32 samples, generated ``batch_size`` at a time;
   ``labels[num_samples]`` for class-conditional models, ``codes`` (InfoGAN) overriding the
   drawn codes where given; ``truncation`` (> 0) draws the noise from ``N(0, I)``
@@ -365,8 +379,10 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
   (:func:`jaxgan.gan.sampling_weights`).
 
   The noise does not depend on ``batch_size``: the samples from ``i = 0, 1000, 2000, ...``
-  on (:data:`NOISE_BLOCK`) draw theirs from ``fold_in(key(seed), i)``, so sample ``j`` is
-  the same whatever the batch size (up to float rounding of differently sized programs).
+  on (:data:`NOISE_BLOCK`) draw theirs from ``fold_in(key(seed), i)`` (:func:`noise`), so
+  sample ``j`` is the same whatever the batch size (up to float rounding of differently
+  sized programs). ``inputs``: the ``(z, y)`` to generate from instead (``num_samples``
+  rows, e.g. :func:`jaxgan.latent_walk.walk`'s); ``seed`` is then unused.
   """
   if gan.latent.conditioning == 'lowres':
     raise ValueError('This is a super-resolution model: it upscales images rather than '
@@ -395,11 +411,12 @@ def sample(gan: gan_lib.GAN, state: gan_lib.GANState, num_samples: int, use_ema:
                            sharding.replicated(mesh))
   gen = jax.jit(lambda w, z, y: gan_lib.apply_generator(gan, *w, z, y),
                 compiler_options=options)
-  key = jax.random.key(seed)
-  blocks = [gan_lib.sample_latent(gan.latent, jax.random.fold_in(key, i),
-                                  min(NOISE_BLOCK, num_samples - i), truncation=truncation)
-            for i in range(0, num_samples, NOISE_BLOCK)]
-  z_all, y_all = jax.tree.map(lambda *b: np.concatenate(b), *blocks)
+  if inputs is None:
+    z_all, y_all = noise(gan, num_samples, seed, truncation)
+  else:
+    z_all, y_all = inputs
+    if len(z_all) != num_samples:
+      raise ValueError(f'inputs hold {len(z_all)} noise rows; num_samples is {num_samples}.')
   out = []
   for i in range(0, num_samples, batch_size):
     rows = slice(i, i + batch_size)

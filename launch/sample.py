@@ -12,7 +12,11 @@ over the mixture's modes. EMA weights when the run has an EMA (``ema_decay > 0``
 Class-conditional models need ``--labels``: ``all`` gives sample ``i`` the class ``i mod
 K``, a number fixes one class. InfoGAN models take ``--codes`` the same way for their
 categorical code. ``--step=N`` samples the kept checkpoint of step N, not the latest;
-``--truncation=PSI`` draws the noise from N(0, I) truncated to [-PSI, PSI].
+``--truncation=PSI`` draws the noise from N(0, I) truncated to [-PSI, PSI]. ``--walk=S``
+writes walks in the latent space instead (``jaxgan.latent_walk``): row ``i`` of
+``--num_samples`` rows (10 by default for a PNG) takes S steps along ``--walk_path``
+(slerp, or linear) from the noise of sample ``i`` to that of sample ``rows + i``, its
+labels and codes held; ``.npy`` ``[rows, S, ...]``, a PNG a row per walk.
 The arguments' form is checked before anything is restored, whether they
 fit the model (a class or code in ``[0, K)``) right after; the file written is printed. The
 run's data set is not needed (the model is rebuilt from the workdir's ``config.json`` and
@@ -21,11 +25,12 @@ run's data set is not needed (the model is rebuilt from the workdir's ``config.j
 
 import os
 
+import jax
 import numpy as np
 from absl import app, flags, logging
 from matplotlib.backend_bases import FigureCanvasBase
 
-from jaxgan import files, inference, plots
+from jaxgan import files, inference, latent_walk, plots
 from jaxgan.data import mixtures
 from launch import common
 
@@ -46,11 +51,18 @@ flags.DEFINE_string('codes', None, "InfoGAN: 'all' (sample i has categorical cod
                     'or one code.')
 common.define_step_flag()
 common.define_truncation_flag()
+flags.DEFINE_integer('walk', None, 'Walks in the latent space instead of samples: each of '
+                     '--num_samples rows (10 by default for a PNG) takes this many steps '
+                     'from the noise of sample i to that of sample rows + i, labels and codes '
+                     'held (jaxgan.latent_walk). .npy: [rows, steps, ...].', lower_bound=2)
+flags.DEFINE_enum('walk_path', 'slerp', ['slerp', 'linear'], 'The path of --walk: along '
+                  'the great circle (slerp) or the straight line.')
 flags.mark_flags_as_required(['workdir', 'output'])
 
 
 MAX_GRID = 1000  # images in one PNG grid
 GRID_DEFAULT = 100  # images in a PNG grid when --num_samples is not given
+WALK_ROWS = 10  # walks in a PNG grid when --num_samples is not given
 
 
 def output_path(output: str) -> str:
@@ -138,21 +150,38 @@ def main(argv):
   code_form = _assignment_form(FLAGS.codes, 'codes')
   gan, pipe, state, config = inference.restore(FLAGS.workdir, with_data=False,
                                                step=FLAGS.step)
-  num = FLAGS.num_samples
-  if _is_png(path) and len(pipe.element_shape) == 3:
-    num = num if FLAGS['num_samples'].present else GRID_DEFAULT
-    if num > MAX_GRID:
-      raise common.LaunchError(f'A PNG grid holds at most {MAX_GRID} images; got '
-                               f'--num_samples={num} (write .npy for more).')
+  num, steps = FLAGS.num_samples, FLAGS.walk or 1  # walks: num rows of steps samples
+  images = len(pipe.element_shape) == 3
+  if _is_png(path) and not FLAGS['num_samples'].present and (FLAGS.walk or images):
+    num = WALK_ROWS if FLAGS.walk else GRID_DEFAULT
+  if _is_png(path) and images and num * steps > MAX_GRID:
+    raise common.LaunchError(f'A PNG grid holds at most {MAX_GRID} images; got '
+                             f'--num_samples={num}' + (f' walks of {steps}' if FLAGS.walk
+                                                       else '') + ' (write .npy for more).')
   latent = gan.latent
   labels = _assignment(label_form, num, latent.num_classes)
   codes = _assignment(code_form, num, latent.num_categorical)
   code_dict = None if codes is None else {'categorical': codes}  # checked by sample()
   try:
-    samples = inference.sample(gan, state, num, inference.uses_ema(config), FLAGS.seed,
-                               FLAGS.batch_size, labels, code_dict, FLAGS.truncation)
+    inputs = None
+    if FLAGS.walk:  # a walk's labels and codes: its row's, at every step
+      inputs = latent_walk.walk(gan, num, steps, FLAGS.seed, FLAGS.truncation,
+                                FLAGS.walk_path)
+      labels, code_dict = jax.tree.map(lambda a: np.repeat(a, steps, axis=0),
+                                       (labels, code_dict))
+    samples = inference.sample(gan, state, num * steps, inference.uses_ema(config),
+                               FLAGS.seed, FLAGS.batch_size, labels, code_dict,
+                               FLAGS.truncation, inputs)
   except ValueError as e:  # labels or codes that do not fit the model
     raise common.LaunchError(str(e)) from None
+  if FLAGS.walk:
+    samples = samples.reshape(num, steps, *samples.shape[1:])
+    if _is_png(path):  # a row per walk
+      samples = samples.reshape(num * steps, *samples.shape[2:])
+    write(path, samples, pipe.name, steps)
+    print(f'wrote {num} walks of {steps} steps ({FLAGS.walk_path}, step {int(state.step)}) '
+          f'to {path}')
+    return
   ncols = (latent.num_classes if FLAGS.labels == 'all' else
            latent.num_categorical if FLAGS.codes == 'all' else None)
   if ncols and num < ncols:  # one row, no blank columns; said, as the rest are missing

@@ -243,6 +243,29 @@ class ConditionalSamplingTest(chex.TestCase):
     np.testing.assert_allclose(  # a list, and whole floats, are taken
         inference.sample(gan, state, 20, use_ema=True, labels=[3.0] * 20), three, atol=1e-5)
 
+  def test_a_walk_holds_its_rows_class(self):
+    # --walk=4 with --labels=all: row i runs from the noise of sample i to that of sample
+    # 20 + i in class i mod 10, which is sample 20 + i's class too: its ends are those
+    # samples of --labels=all.
+    proc, out = self._sample(self.cgan, '--labels=all', '--walk=4')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-2000:])
+    walks = np.load(out)
+    chex.assert_shape(walks, (20, 4, 28, 28, 1))
+    gan, _, state, _ = inference.restore(self.cgan, with_data=False)
+    x = inference.sample(gan, state, 40, use_ema=True, labels=np.arange(40) % 10)
+    np.testing.assert_allclose(walks[:, 0], x[:20], atol=1e-5)
+    np.testing.assert_allclose(walks[:, -1], x[20:], atol=1e-4)
+    # A PNG of walks: 10 rows unless told; 10 rows of 101 steps are more than a grid holds.
+    png = os.path.join(tempfile.mkdtemp(), 'walk.png')
+    for steps, want in ((3, f'wrote 10 walks of 3 steps (slerp, step 2) to {png}'),
+                        (101, 'A PNG grid holds at most 1000 images; got --num_samples=10 '
+                              'walks of 101')):
+      proc = subprocess.run([sys.executable, '-m', 'launch.sample', f'--workdir={self.cgan}',
+                             f'--output={png}', '--labels=all', f'--walk={steps}'], cwd=ROOT,
+                            env=ENV, capture_output=True, text=True, timeout=300)
+      self.assertIn(want, proc.stdout + proc.stderr)
+    self.assertEqual(Image.open(png).size, (3 * (3 * 29 + 1), 3 * (10 * 29 + 1)))
+
   def test_png_grid_has_one_column_per_class(self):
     """--output=*.png: sample i (class i mod 10) in row i // 10 and column i mod 10, 28 px
     cells 1 px apart, upscaled 3 times, in [0, 1]; 100 samples in a square unless told."""

@@ -327,6 +327,21 @@ class LaunchTest(chex.TestCase):
     gan, _, state, config = inference.restore(wd, with_data=False)
     np.testing.assert_allclose(np.load(f'{out}_t.npy'), inference.sample(
         gan, state, 7, inference.uses_ema(config), truncation=0.5), rtol=1e-5, atol=1e-6)
+    # --walk: 3 rows of 5 from sample i's noise to sample 3 + i's: their ends are those
+    # samples; as a PNG, a scatter of the 15 points.
+    proc = self._run('launch.sample', f'--workdir={wd}', '--num_samples=3', '--walk=5',
+                     f'--output={out}_w.npy')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn(f'wrote 3 walks of 5 steps (slerp, step 10) to {out}_w.npy', proc.stdout)
+    walks, ends = np.load(f'{out}_w.npy'), inference.sample(gan, state, 6,
+                                                            inference.uses_ema(config))
+    chex.assert_shape(walks, (3, 5, 2))
+    np.testing.assert_allclose(walks[:, 0], ends[:3], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(walks[:, -1], ends[3:], rtol=1e-4, atol=1e-5)
+    proc = self._run('launch.sample', f'--workdir={wd}', '--walk=5', '--walk_path=linear',
+                     f'--output={out}_w.png')
+    self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
+    self.assertIn('wrote 10 walks of 5 steps (linear', proc.stdout)  # 10 by default
     # Bad arguments are refused before anything is restored (defect 6).
     for bad, message in (('--num_samples=0', 'num_samples must be at least 1'),
                          ('--num_samples=-5', 'num_samples must be at least 1'),
@@ -336,7 +351,9 @@ class LaunchTest(chex.TestCase):
                          ('--labels=all', 'not class-conditional'),
                          ('--step=5', 'No checkpoint of step 5 in '),  # it keeps step 10
                          ('--step=0', 'flag --step=0: 0 is not a positive integer'),
-                         ('--truncation=0', '--truncation must be a finite number > 0')):
+                         ('--truncation=0', '--truncation must be a finite number > 0'),
+                         ('--walk=1', 'flag --walk=1: 1 is not'),
+                         ('--walk_path=arc', 'flag --walk_path=arc: value should be one of')):
       args = [f'--workdir={wd}', f'--output={out}', '--num_samples=7', bad]
       proc = self._run('launch.sample', *args)
       self.assertNotEqual(proc.returncode, 0)
