@@ -11,9 +11,9 @@ __version__ = '0.1.0'
 __all__ = ['losses', 'penalties']
 
 _LAZY = ('arrays', 'augment', 'auxiliary', 'build', 'checkpoints', 'content', 'data', 'evaluate',
-         'files', 'gan', 'inference', 'metrics', 'models', 'optimizers', 'plots', 'progress',
-         'registry', 'seeds', 'sharding', 'torch_weights', 'train', 'upscale', 'validation',
-         'workdir', 'writers')
+         'files', 'gan', 'inference', 'latent_walk', 'metrics', 'models', 'optimizers',
+         'plots', 'progress', 'registry', 'seeds', 'sharding', 'torch_weights', 'train',
+         'upscale', 'validation', 'workdir', 'writers')
 
 
 __getattr__, __dir__ = lazy.submodules(__name__, _LAZY, [*__all__, '__version__'])
