@@ -123,9 +123,16 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 
 class _QuietOrbax(pylogging.Filter):
-  """Keeps Orbax's per-save INFO lines out of the console (warnings still show)."""
+  """Keeps Orbax's per-save INFO lines out of the console (warnings still show), and
+  asyncio's "Task exception was never retrieved" of Orbax's reads: after a failed restore
+  the read tasks other than the first to fail are left with their errors, which asyncio
+  logs, with a traceback each, when it collects them (seen in CI, dozens of them before
+  the one-line error that reports the first)."""
 
   def filter(self, record: pylogging.LogRecord) -> bool:
+    if record.name == 'asyncio' and record.getMessage().startswith(
+        'Task exception was never retrieved') and '/orbax/' in record.getMessage():
+      return False
     return record.levelno >= pylogging.WARNING or 'orbax' not in record.pathname
 
 

@@ -186,6 +186,17 @@ class OutputCheckTest(chex.TestCase):
                                    ('/repo/jaxgan/train.py', pylogging.INFO, True)):
       record = pylogging.LogRecord('absl', level, pathname, 1, 'message', None, None)
       self.assertEqual(common._QuietOrbax().filter(record), shown, (pathname, level))
+    # asyncio's report of an Orbax read task's error left after a failed restore (which
+    # the launcher reports as one line) is kept out; other tasks' reports are shown.
+    asyncio_path = '/usr/lib/python3.11/asyncio/base_events.py'
+    for coro, shown in ((f'async_deserialize() done, defined at {orbax[:-15]}_src/'
+                         'serialization/serialization.py:394', False),
+                        ('fetch() done, defined at /repo/mine.py:3', True)):
+      message = ('Task exception was never retrieved\nfuture: <Task finished name=\'Task-1\' '
+                 f"coro=<{coro}> exception=ValueError('OUT_OF_RANGE')>")
+      record = pylogging.LogRecord('asyncio', pylogging.ERROR, asyncio_path, 1771, '%s',
+                                   (message,), None)
+      self.assertEqual(common._QuietOrbax().filter(record), shown, coro)
 
   def test_the_config_file_checked_is_the_last_one_given_as_absl_takes_it(self):
     from launch import common
