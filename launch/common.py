@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.util
 import logging as pylogging
-import math
 import os
 import re
 import sys
@@ -148,8 +147,17 @@ def define_truncation_flag() -> None:
   flags.DEFINE_float('truncation', None, 'The truncation trick (BigGAN): the noise drawn '
                      'from N(0, I) truncated to [-PSI, PSI] in each coordinate; smaller '
                      'trades variety for fidelity. Default: none.')
-  flags.register_validator('truncation', lambda v: v is None or (math.isfinite(v) and v > 0),
-                           '--truncation must be a finite number > 0.')
+  flags.register_validator('truncation', _valid_truncation)
+
+
+def _valid_truncation(value: float | None) -> bool:
+  """``--truncation`` checked as ``jaxgan.inference.check_truncation`` checks it."""
+  from jaxgan import inference  # here: the launchers that take the flag load it anyway
+  try:
+    inference.check_truncation(value)
+  except ValueError as e:
+    raise flags.ValidationError(f'--{e}') from None
+  return True
 
 
 def check_output_name(path: str, flag: str = '--output') -> None:
