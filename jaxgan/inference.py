@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 from typing import Any
 
@@ -39,17 +38,6 @@ def _pending_record(workdir: str) -> dict | None:
   return workdir_lib.read_pending(workdir, latest)
 
 
-def _kept_records(workdir: str) -> list[tuple[int, int, str]]:
-  """``(T, n, path)`` of the configs kept at changed resumes, ``config_before_step_T.json``
-  (n = 1) and ``config_before_step_T_n.json`` (:func:`jaxgan.workdir.record_config`)."""
-  kept = []
-  for name in os.listdir(workdir):
-    m = re.fullmatch(r'config_before_step_(\d+)(?:_(\d+))?\.json', name)
-    if m:
-      kept.append((int(m[1]), int(m[2] or 1), os.path.join(workdir, name)))
-  return sorted(kept)
-
-
 def load_config(workdir: str, step: int | None = None) -> ml_collections.ConfigDict:
   """The config a run in ``workdir`` was trained with (``config.json``; the pending record
   of a changed resume stopped before writing it, where its checkpoint is the latest).
@@ -66,7 +54,7 @@ def load_config(workdir: str, step: int | None = None) -> ml_collections.ConfigD
   if pending is not None and (step is None or step > pending['resumed_at']):
     return ml_collections.ConfigDict(json.loads(pending['config']))
   if step is not None:
-    later = [kept for t, _, kept in _kept_records(workdir) if t >= step]
+    later = [kept for t, _, kept in workdir_lib.kept_configs(workdir) if t >= step]
     path = later[0] if later else path
   return ml_collections.ConfigDict(workdir_lib.read_json(path, keys=()))
 

@@ -19,6 +19,7 @@ import datetime
 import fcntl
 import json
 import os
+import re
 import socket
 import sys
 from typing import Any
@@ -441,6 +442,17 @@ def record_config(workdir: str, config: ml_collections.ConfigDict | str, step: i
   else:
     write_config(workdir, config)
   return kept
+
+
+def kept_configs(workdir: str) -> list[tuple[int, int, str]]:
+  """``(T, n, path)`` of the configs :func:`record_config` kept at changed resumes,
+  ``config_before_step_T.json`` (n = 1) and ``config_before_step_T_n.json``, in order."""
+  kept = []
+  for name in os.listdir(workdir):
+    m = re.fullmatch(r'config_before_step_(\d+)(?:_(\d+))?\.json', name)
+    if m:
+      kept.append((int(m[1]), int(m[2] or 1), os.path.join(workdir, name)))
+  return sorted(kept)
 
 
 def pending_path(workdir: str) -> str:
