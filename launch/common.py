@@ -129,9 +129,10 @@ class _QuietOrbax(pylogging.Filter):
   the one-line error that reports the first)."""
 
   def filter(self, record: pylogging.LogRecord) -> bool:
-    if record.name == 'asyncio' and record.getMessage().startswith(
-        'Task exception was never retrieved') and '/orbax/' in record.getMessage():
-      return False
+    if record.name == 'asyncio':
+      message = record.getMessage()  # formatted once (asyncio's records only)
+      if message.startswith('Task exception was never retrieved') and '/orbax/' in message:
+        return False
     return record.levelno >= pylogging.WARNING or 'orbax' not in record.pathname
 
 
