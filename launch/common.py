@@ -226,6 +226,19 @@ def quiet_closed_event_loops(unraisable) -> None:
   sys.__unraisablehook__(unraisable)
 
 
+_QUIET_ORBAX = _QuietOrbax()
+
+
+def quiet_failed_restores() -> None:
+  """Keeps out what Orbax leaves behind a failed restore, which a command reports as one
+  line: TensorStore's late callbacks into a closed event loop
+  (:func:`quiet_closed_event_loops`) and asyncio's reports of Orbax's other failed read
+  tasks (:class:`_QuietOrbax` on asyncio's logger, whichever handler would print them:
+  absl's in the launchers, Python's last resort in ``studies.figures``)."""
+  sys.unraisablehook = quiet_closed_event_loops
+  pylogging.getLogger('asyncio').addFilter(_QUIET_ORBAX)
+
+
 def end(message: str, code: int) -> None:
   """Prints ``message`` last on stderr and exits with ``code`` at once: ``os._exit``
   skips teardown (TensorStore callbacks into closed event loops) and Python's buffer
@@ -250,8 +263,8 @@ def run(main: Callable[[list[str]], None]) -> None:
             'option is a flag, --name=value. Pass --helpshort to see them.', file=sys.stderr)
       sys.exit(1)
     sharding.run_cpu_programs_inline()
-    logging.get_absl_handler().addFilter(_QuietOrbax())
-    sys.unraisablehook = quiet_closed_event_loops
+    logging.get_absl_handler().addFilter(_QUIET_ORBAX)  # Orbax's INFO lines
+    quiet_failed_restores()
     try:
       main(argv)
     except USER_ERRORS as e:

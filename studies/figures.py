@@ -9,7 +9,6 @@ r"""The README's figures of trained runs: class grids, InfoGAN code sweeps, SR c
 from __future__ import annotations
 
 import argparse
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -132,7 +131,7 @@ def main() -> None:
       parser.error(f"--workdirs: each NAME once, none of LR, HR or bicubic (columns of their "
                    f"own); got {', '.join(taken)}.")
   # A bad output or run is one line (exit 1), and the output is checked before any work.
-  sys.unraisablehook = common.quiet_closed_event_loops
+  common.quiet_failed_restores()
   try:
     common.check_output_name(args.output)
     output = plots.check_format(args.output, image=args.kind != 'sr')  # .png when none

@@ -730,7 +730,11 @@ class LoopSafeConvTest(chex.TestCase):
             fns(polyphase.loop_safe_conv).items()}
     xla = {n: jax.jit(f).lower(ks, x).compile() for n, f in fns(xla_op).items()}
     for name in ours:
-      chex.assert_trees_all_close(ours[name](ks, x), xla[name](ks, x), rtol=1e-5, atol=1e-5)
+      # Within float32 rounding of the values' scale (the penalty's reach 20: one of 2,880
+      # was 1.9e-5 off on an AMD EPYC).
+      want = xla[name](ks, x)
+      scale = max(1.0, max(float(jnp.max(jnp.abs(w))) for w in jax.tree.leaves(want)))
+      chex.assert_trees_all_close(ours[name](ks, x), want, rtol=1e-5, atol=1e-5 * scale)
     if jax.default_backend() == 'cpu':
       self.assertEqual(_slow_convolutions(ours['grads']), 0)
       self.assertGreater(_slow_convolutions(xla['grads']), 0)
