@@ -348,9 +348,9 @@ def check_num_samples(num_samples: int, evaluator: str, latent: gan_lib.Latent) 
 def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
              inception_weights: str | None = None, step: int | None = None,
              truncation: float | None = None) -> dict:
-  """Metrics of the latest checkpoint in ``workdir`` (or of the kept one of ``step``);
-  also written to ``eval.json`` (replacing an earlier evaluation's), with the step, the
-  sample count and the seed.
+  """Metrics of the latest checkpoint in ``workdir`` (or of the kept one of ``step``),
+  with the step, the sample count and the seed; written to ``eval.json`` (replacing an
+  earlier evaluation's) and appended to ``evals.jsonl``, which keeps every evaluation.
 
   Args:
     workdir: a run of ``launch.train``.
@@ -393,4 +393,17 @@ def evaluate(workdir: str, num_samples: int = 10000, seed: int = 0,
   evaluator = EVALUATORS.entry(pipe.evaluator)
   result.update(evaluator(run, inception_weights=inception_weights))
   files.write_json(os.path.join(workdir, 'eval.json'), result)
+  files.append_json_line(os.path.join(workdir, 'evals.jsonl'), result)
   return result
+
+
+def evaluate_kept(workdir: str, num_samples: int = 10000, seed: int = 0,
+                  inception_weights: str | None = None,
+                  truncation: float | None = None) -> list[dict]:
+  """:func:`evaluate` of every checkpoint the run keeps, the oldest first: the scores along
+  its training (FID by step), each restored with the config that trained it and appended
+  to ``evals.jsonl`` as it is made; ``eval.json`` ends as the latest step's. The
+  arguments are :func:`evaluate`'s; a run with no checkpoint raises its
+  ``FileNotFoundError``."""
+  return [evaluate(workdir, num_samples, seed, inception_weights, step, truncation)
+          for step in inference.kept_steps(workdir) or [None]]

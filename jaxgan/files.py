@@ -95,3 +95,15 @@ def json_text(obj: Any, indent: int = 1) -> str:
 def write_json(path: str, obj: Any, indent: int = 1) -> None:
   """Writes :func:`json_text` of ``obj`` to ``path`` through :func:`replacing`."""
   write_text(path, json_text(obj, indent))
+
+
+def append_json_line(path: str, obj: Any) -> None:
+  """Appends :func:`json_text` of ``obj`` to ``path`` as one line (JSON Lines): a log that
+  keeps every record, where :func:`write_json` replaces the last. A last line cut short (a
+  process killed as it wrote) is ended first, so that it alone is lost."""
+  with open(path, 'a+b') as f:  # writes go to the end, wherever it reads
+    size = f.seek(0, os.SEEK_END)
+    if size:
+      f.seek(size - 1)
+    cut = bool(size) and f.read(1) != b'\n'
+    f.write((('\n' if cut else '') + json_text(obj, indent=None) + '\n').encode())

@@ -59,6 +59,17 @@ def load_config(workdir: str, step: int | None = None) -> ml_collections.ConfigD
   return ml_collections.ConfigDict(workdir_lib.read_json(path, keys=()))
 
 
+def kept_steps(workdir: str) -> list[int]:
+  """The steps of the checkpoints a run in ``workdir`` keeps, the oldest first (empty where
+  it has saved none); ``FileNotFoundError`` where it is no run (:func:`load_config`)."""
+  load_config(workdir)
+  ckpt = checkpoints.Checkpoints(os.path.join(workdir, 'checkpoints'), read_only=True)
+  try:
+    return ckpt.all_steps()
+  finally:
+    ckpt.close()
+
+
 def uses_ema(config: ml_collections.ConfigDict) -> bool:
   """Whether samples come from the EMA weights: when the run keeps an EMA."""
   return float(config.ema_decay) > 0

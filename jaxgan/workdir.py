@@ -108,7 +108,7 @@ class Lock:
 
 # What a run writes in its workdir besides config.json and checkpoints/.
 RUN_OUTPUTS = ('metrics.jsonl', 'metrics.csv', 'loss_curves.png', 'samples', 'tensorboard',
-               'data_shapes.json', 'eval.json')
+               'data_shapes.json', 'eval.json', 'evals.jsonl')
 
 
 def check_not_foreign(workdir: str) -> None:

@@ -279,6 +279,23 @@ class JsonTextTest(parameterized.TestCase):
     self.assertEqual(json.loads(files.json_text({np.int64(3): 1.0, 4: np.float32(2)})),
                      {'3': 1.0, '4': 2.0})
 
+  def test_append_json_line_keeps_every_record_and_ends_a_cut_line(self):
+    path = os.path.join(tempfile.mkdtemp(), 'evals.jsonl')
+    files.append_json_line(path, {'step': 10, 'kid': float('nan')})
+    files.append_json_line(path, {'step': 20, 'fid': np.float32(1.5)})
+    with open(path) as f:
+      self.assertEqual(f.read(), '{"step": 10, "kid": null}\n{"step": 20, "fid": 1.5}\n')
+    # A writer killed mid-line: the next record starts on a line of its own, so only the
+    # cut one is lost to a reader of whole lines.
+    with open(path, 'a') as f:
+      f.write('{"step": 30, "fi')
+    files.append_json_line(path, {'step': 40})
+    with open(path) as f:
+      lines = f.read().splitlines()
+    self.assertEqual(lines[2:], ['{"step": 30, "fi', '{"step": 40}'])
+    self.assertEqual([json.loads(x)['step'] for i, x in enumerate(lines) if i != 2],
+                     [10, 20, 40])
+
 
 class OutputsCutShortTest(chex.TestCase):
   """The launchers' and the trainer's pictures and arrays, their writer failing halfway."""

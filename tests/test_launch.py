@@ -444,13 +444,21 @@ class LaunchTest(chex.TestCase):
     the JSON it writes (with its seed), interpolate writes a run evaluate reads, a study
     writes its report with the seeds it used."""
     wd = tempfile.mkdtemp()
-    proc = self._run('launch.train', f'--workdir={wd}', *small_flags(num_steps=10))
+    proc = self._run('launch.train', f'--workdir={wd}',
+                     *small_flags(num_steps=10, checkpoint_every=5))
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
-    proc = self._run('launch.evaluate', f'--workdir={wd}', '--num_samples=2500', '--seed=4')
+    # --all_steps: each kept checkpoint, the oldest first; eval.json is the latest's and
+    # evals.jsonl keeps both.
+    proc = self._run('launch.evaluate', f'--workdir={wd}', '--num_samples=2500', '--seed=4',
+                     '--all_steps')
     self.assertEqual(proc.returncode, 0, proc.stderr[-3000:])
-    printed = json.loads(proc.stdout)
+    along = json.loads(proc.stdout)
+    self.assertEqual([(r['step'], r['num_samples'], r['seed']) for r in along],
+                     [(5, 2500, 4), (10, 2500, 4)])
+    with open(os.path.join(wd, 'evals.jsonl')) as f:
+      self.assertEqual([json.loads(line) for line in f], along)
+    printed = along[-1]
     self.assertEqual(printed, json.load(open(os.path.join(wd, 'eval.json'))))
-    self.assertEqual((printed['step'], printed['num_samples'], printed['seed']), (10, 2500, 4))
     mixed = os.path.join(tempfile.mkdtemp(), 'mixed')
     proc = self._run('launch.interpolate', f'--psnr={wd}', f'--gan={wd}', '--alpha=0.5',
                      f'--workdir={mixed}')
@@ -488,7 +496,9 @@ class LaunchTest(chex.TestCase):
         ('launch.sample', ['--workdir=/tmp/never', '--output=x', f'--seed={2**32}'],
          'flag --seed=4294967296: 4294967296 is not an integer in the range [0, 4294967295]'),
         ('launch.evaluate', ['--workdir=/tmp/never', '--seed=-1'],
-         'flag --seed=-1: -1 is not an integer in the range [0, 4294967295]')):
+         'flag --seed=-1: -1 is not an integer in the range [0, 4294967295]'),
+        ('launch.evaluate', ['--workdir=/tmp/never', '--step=3', '--all_steps'],
+         '--step reads one checkpoint and --all_steps every kept one: give one of them.')):
       proc = self._run(module, *args)
       self.assertEqual(proc.returncode, 1, proc.stderr[-2000:])
       self.assertIn('FATAL Flags parsing error', proc.stderr)

@@ -25,6 +25,7 @@ from jaxgan import (
   build,
   data,
   evaluate,
+  files,
   inference,
   metrics,
   seeds,
@@ -1402,6 +1403,23 @@ class EvaluateTest(chex.TestCase):
     self.assertEqual(inference.sample_latest(long, 64, seed=3)['step'], 40)
     scores = [evaluate.evaluate(wd, 2500, step=step) for wd, step in ((short, None), (long, 20))]
     self.assertEqual(*[{k: v for k, v in r.items() if k != 'workdir'} for r in scores])
+    # Every kept checkpoint, the oldest first, step 20 as above. evals.jsonl keeps them all
+    # after the evaluation above; eval.json is the last, step 40's.
+    along = evaluate.evaluate_kept(long, 2500)
+    self.assertEqual([r['step'] for r in along], [20, 30, 40])
+    self.assertEqual(along[0], scores[1])
+    as_json = [json.loads(files.json_text(r)) for r in (scores[1], *along)]
+    with open(os.path.join(long, 'evals.jsonl')) as f:
+      self.assertEqual([json.loads(line) for line in f], as_json)
+    with open(os.path.join(long, 'eval.json')) as f:
+      self.assertEqual(json.load(f), as_json[-1])
+    # A run that has saved no checkpoint yet, and a folder that is no run.
+    unsaved = tempfile.mkdtemp()
+    shutil.copy(os.path.join(short, 'config.json'), unsaved)
+    with self.assertRaisesRegex(FileNotFoundError, r'^No checkpoint in .*: the run has not '):
+      evaluate.evaluate_kept(unsaved, 2500)
+    with self.assertRaisesRegex(FileNotFoundError, 'is .* a jaxgan workdir'):
+      evaluate.evaluate_kept(tempfile.mkdtemp(), 2500)
     with self.assertRaisesRegex(FileNotFoundError,
                                 r'^No checkpoint of step 10 in .*/checkpoints; the steps kept '
                                 r'are: 20, 30, 40 \(a run keeps its last keep_checkpoints\)\.$'):

@@ -725,7 +725,7 @@ class ValidationTest(chex.TestCase):
 
   def test_each_run_output_marks_a_folder_as_someone_elses(self):
     for name in ('metrics.jsonl', 'metrics.csv', 'loss_curves.png', 'samples', 'tensorboard',
-                 'data_shapes.json', 'eval.json'):
+                 'data_shapes.json', 'eval.json', 'evals.jsonl'):
       wd = tempfile.mkdtemp()
       open(os.path.join(wd, 'notes.txt'), 'w').close()  # other files do not count
       workdir.check_not_foreign(wd)
