@@ -1,7 +1,9 @@
 """Vmapped seeds equal separate runs; the study runner and evaluate entry points."""
 
+import contextlib
 import dataclasses
 import functools
+import io
 import json
 import math
 import os
@@ -598,17 +600,21 @@ class SeedsTest(chex.TestCase):
     self.assertFalse(os.path.exists(wd))
 
   def test_figures_cli_refuses_what_it_cannot_draw(self):
+    from studies import figures
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # Arguments argparse refuses (exit 2, its usage and the message), in this process: the
+    # parser alone runs, before any work.
     for args, message in ((['sr', '--workdirs=bicubic'], 'at least one NAME=DIR run'),
                           (['sr', '--workdirs=bicubic,/tmp/w'], 'NAME=DIR.*got /tmp/w'),
                           (['classes'], 'classes needs --workdir'),
                           (['sr', '--workdirs=A=/a,bicubic,A=/b,HR=/c'],
                            'each NAME once, none of LR, HR or bicubic .*; got A, HR')):
-      proc = subprocess.run([sys.executable, '-m', 'studies.figures', *args, '--output=x.png'],
-                            cwd=root, capture_output=True, text=True, timeout=300, check=False)
-      self.assertEqual(proc.returncode, 2, proc.stderr[-2000:])
-      self.assertRegex(proc.stderr, message)
-      self.assertNotIn('Traceback', proc.stderr)
+      stderr = io.StringIO()
+      with mock.patch.object(sys, 'argv', ['figures', *args, '--output=x.png']), \
+          contextlib.redirect_stderr(stderr), self.assertRaises(SystemExit) as exit_:
+        figures.main()
+      self.assertEqual(exit_.exception.code, 2, stderr.getvalue())
+      self.assertRegex(stderr.getvalue(), f'(?s)^usage: figures .*error: .*{message}')
     # A run the figure does not fit, an output it cannot write (checked before restoring
     # anything): one line, exit 1, not a traceback after the sampling.
     wd = tempfile.mkdtemp()
