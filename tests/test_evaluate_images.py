@@ -69,17 +69,18 @@ class EvaluateImagesTest(chex.TestCase):
     self.assertIs(features[1][0], fake)
     (f_real, _), (f_fake, logits) = (f for _, f in features)
     f_real, f_fake, logits = (np.asarray(a, np.float64) for a in (f_real, f_fake, logits))
-    s1, s2 = np.cov(f_real, rowvar=False), np.cov(f_fake, rowvar=False)
     # tr sqrt(s1 s2) without a 2048 x 2048 square root (SciPy's sqrtm took 11 s of this
     # test): with A, B the centred features, s1 = A'A / 19 and s2 = B'B / 19, so s1 s2's
     # eigenvalues other than 0 are those of M M' with M = A B' / 19 (20 x 20), and
     # tr sqrt(s1 s2) is the sum of M's singular values. Exact, and not the port's route
     # (an eigendecomposition of the 2048 x 2048 product's symmetric form).
-    a, b = f_real - f_real.mean(0), f_fake - f_fake.mean(0)
-    trace_root = np.linalg.svd(a @ b.T / 19, compute_uv=False).sum()
-    fid = (((f_real.mean(0) - f_fake.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2)
-           - 2 * trace_root)
-    np.testing.assert_allclose(result['fid'], fid, rtol=1e-7)
+    def fid_of(f_real, f_fake):
+      s1, s2 = np.cov(f_real, rowvar=False), np.cov(f_fake, rowvar=False)
+      a, b = f_real - f_real.mean(0), f_fake - f_fake.mean(0)
+      trace_root = np.linalg.svd(a @ b.T / 19, compute_uv=False).sum()
+      return (((f_real.mean(0) - f_fake.mean(0)) ** 2).sum() + np.trace(s1) + np.trace(s2)
+              - 2 * trace_root)
+    np.testing.assert_allclose(result['fid'], fid_of(f_real, f_fake), rtol=1e-7)
     k = lambda a, b: (a @ b.T / a.shape[1] + 1) ** 3
     off = ~np.eye(20, dtype=bool)
     kid = k(f_real, f_real)[off].mean() + k(f_fake, f_fake)[off].mean() - 2 * k(f_real,
@@ -92,6 +93,20 @@ class EvaluateImagesTest(chex.TestCase):
     np.testing.assert_allclose(result['is'], np.mean(scores), rtol=1e-5)
     self.assertGreater(result['is'], 1.0)
     self.assertIn('train split', result['fid_reference'])
+    # Evaluated again (other samples, the same real images, as --all_steps does for each
+    # kept checkpoint): the reals pass through Inception once, and their features give
+    # the FID that they gave above.
+    with (tfds.testing.mock_data(num_examples=24), self.assertWarnsRegex(UserWarning, '2048'),
+          spy as fid_kid_is,
+          mock.patch.object(inception, 'features_and_logits', features_kept)):
+      again = evaluate.evaluate(wd, num_samples=20, seed=1, inception_weights=weights)
+    _, real_again, fake_again = fid_kid_is.call_args.args
+    np.testing.assert_array_equal(real_again, real)
+    self.assertLen(features, 3)
+    self.assertIs(features[2][0], fake_again)
+    f_again = np.asarray(features[2][1][0], np.float64)
+    self.assertFalse(np.allclose(f_again, f_fake))
+    np.testing.assert_allclose(again['fid'], fid_of(f_real, f_again), rtol=1e-7)
 
   def test_unusable_weights_fail_before_any_sample(self):
     from jaxgan import evaluate

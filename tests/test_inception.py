@@ -383,6 +383,39 @@ class ScoresInOrderTest(chex.TestCase):
     self.assertAlmostEqual(out['is_std'], 0.0, places=4)
 
 
+class RealFeaturesReuseTest(chex.TestCase):
+  """fid_kid_is's real side: computed once while the variables and real images stay."""
+
+  def test_reused_only_for_the_same_variables_and_the_same_bytes(self):
+    calls = []
+
+    def fake_features(variables, images, batch_size=100, quantize=True):
+      calls.append(images)
+      return images.reshape(len(images), -1) * variables['scale'], None
+    v, same_values = {'scale': 2.0}, {'scale': 2.0}
+    real = np.arange(24, dtype=np.float32).reshape(4, 2, 3, 1)
+    changed = real.copy()
+    changed[3, 1, 2, 0] += 1
+    with mock.patch.object(inception, 'features_and_logits', fake_features):
+      first = inception._real_features(v, real, 100)
+      again = inception._real_features(v, real.copy(), 100)  # equal bytes, another array
+      self.assertLen(calls, 1)
+      self.assertIs(again, first)
+      self.assertFalse(again.flags.writeable)  # shared: no caller changes it
+      np.testing.assert_array_equal(first, real.reshape(4, -1) * 2)
+      # One value changed, other variables (equal, yet another network's), a view of other
+      # shape or dtype, another batch size: computed again.
+      for args in ((v, changed, 100), (same_values, changed, 100),
+                   (same_values, changed.reshape(4, 3, 2, 1), 100),
+                   (same_values, changed.reshape(4, 3, 2, 1).astype(np.float64), 100),
+                   (same_values, changed.reshape(4, 3, 2, 1).astype(np.float64), 50)):
+        n = len(calls)
+        inception._real_features(*args)
+        self.assertLen(calls, n + 1, args[1].shape)
+      np.testing.assert_array_equal(inception._real_features(v, changed, 100),
+                                    changed.reshape(4, -1) * 2)
+
+
 class RandomStateDictTest(chex.TestCase):
   """``torch_weights.random_state_dict``: the rules its docstring states."""
 
