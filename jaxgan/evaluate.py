@@ -405,5 +405,10 @@ def evaluate_kept(workdir: str, num_samples: int = 10000, seed: int = 0,
   to ``evals.jsonl`` as it is made; ``eval.json`` ends as the latest step's. The
   arguments are :func:`evaluate`'s; a run with no checkpoint raises its
   ``FileNotFoundError``."""
-  return [evaluate(workdir, num_samples, seed, inception_weights, step, truncation)
-          for step in inference.kept_steps(workdir) or [None]]
+  steps, results = inference.kept_steps(workdir), []
+  for i, step in enumerate(steps or [None]):
+    if steps:  # each may take minutes: which one, of how many
+      logging.info('Evaluating the checkpoint of step %d (%d of %d) in %s.', step, i + 1,
+                   len(steps), workdir)
+    results.append(evaluate(workdir, num_samples, seed, inception_weights, step, truncation))
+  return results

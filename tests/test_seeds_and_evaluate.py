@@ -1411,8 +1411,12 @@ class EvaluateTest(chex.TestCase):
     self.assertEqual(*[{k: v for k, v in r.items() if k != 'workdir'} for r in scores])
     # Every kept checkpoint, the oldest first, step 20 as above. evals.jsonl keeps them all
     # after the evaluation above; eval.json is the last, step 40's.
-    along = evaluate.evaluate_kept(long, 2500)
+    with self.assertLogs('absl', 'INFO') as logs:
+      along = evaluate.evaluate_kept(long, 2500)
     self.assertEqual([r['step'] for r in along], [20, 30, 40])
+    self.assertEqual([m for m in logs.output if 'Evaluating the checkpoint' in m], [
+        f'INFO:absl:Evaluating the checkpoint of step {s} ({i} of 3) in {long}.'
+        for i, s in ((1, 20), (2, 30), (3, 40))])
     self.assertEqual(along[0], scores[1])
     as_json = [json.loads(files.json_text(r)) for r in (scores[1], *along)]
     with open(os.path.join(long, 'evals.jsonl')) as f:
