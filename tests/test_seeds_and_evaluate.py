@@ -1401,6 +1401,11 @@ class EvaluateTest(chex.TestCase):
     # The same weights sampled with the current config (bfloat16) differ.
     gan, _, state, config = inference.restore(long, step=20)
     self.assertEqual(config.dtype, 'float32')
+    # Without the data, the shapes are those of the step too (data_shapes' rule, for a
+    # pending changed resume, is the next test's).
+    with mock.patch.object(inference, 'data_shapes', wraps=inference.data_shapes) as shapes:
+      inference.restore(long, with_data=False, step=20)
+    self.assertEqual(shapes.call_args, mock.call(long, mock.ANY, 20))
     current_gan = build.build(inference.load_config(long), inference.data_shapes(
         long, inference.load_config(long)), warn=False)[0]
     self.assertEqual(current_gan.generator.dtype, jax.numpy.bfloat16)
