@@ -191,10 +191,13 @@ def init_generator_from(state: gan_lib.GANState, gan: gan_lib.GAN, workdir: str,
                        g_opt_state=gan.g_optimizer.init(params))
 
 
-def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: str) -> None:
+def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: str,
+                psnr_step: int | None = None, gan_step: int | None = None) -> None:
   """ESRGAN's network interpolation ``(1 - alpha) * psnr + alpha * gan`` of two generators
   of one architecture, written as a new workdir (the GAN run's config, discriminator and
-  step; ``interpolation.json`` records the sources). BatchNorm running statistics, where
+  step; ``interpolation.json`` records the sources). Each run's latest checkpoint, or the
+  kept one of ``psnr_step`` / ``gan_step`` (with the config that trained it: the GAN side's
+  is the new workdir's). BatchNorm running statistics, where
   the generator has them (SRResNet; RRDBNet has none), are mixed linearly too, which only
   approximates the statistics of the mixed weights. Where the new workdir samples with
   statistics recomputed for its EMA weights (a GAN run with an EMA, a generator with
@@ -213,9 +216,9 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   if not 0.0 <= alpha <= 1.0:
     raise ValueError(f'alpha must lie in [0, 1]; got {alpha}.')
   _check_empty_or_new(out_workdir)
-  psnr_gan, _, psnr_state, psnr_config = restore(psnr_workdir, with_data=False)
+  psnr_gan, _, psnr_state, psnr_config = restore(psnr_workdir, False, psnr_step)
   psnr_params, psnr_stats = _sampling_weights(psnr_gan, psnr_state, uses_ema(psnr_config))
-  gan, pipe, state, config = restore(gan_workdir, with_data=False)
+  gan, pipe, state, config = restore(gan_workdir, False, gan_step)
   if uses_ema(config) and gan_lib.recomputes_statistics(gan, state):
     psnr_stats = psnr_state.g_stats  # sampling the new workdir recomputes from these
   record = data.shapes_record(pipe)
@@ -253,7 +256,8 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
     # Last: a folder without it is an interpolation cut short (a killed process).
     files.write_json(os.path.join(out_workdir, _INTERPOLATION),
                      {'psnr': os.path.abspath(psnr_workdir),
-                      'gan': os.path.abspath(gan_workdir), 'alpha': alpha})
+                      'gan': os.path.abspath(gan_workdir), 'alpha': alpha,
+                      'psnr_step': int(psnr_state.step), 'gan_step': int(state.step)})
   except BaseException:
     for name in _WRITES:
       path = os.path.join(out_workdir, name)  # what this call writes, and nothing else

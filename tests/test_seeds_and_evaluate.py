@@ -1428,6 +1428,19 @@ class EvaluateTest(chex.TestCase):
       self.assertEqual([json.loads(line) for line in f], as_json)
     with open(os.path.join(long, 'eval.json')) as f:
       self.assertEqual(json.load(f), as_json[-1])
+    # ESRGAN's interpolation of kept checkpoints: a quarter of step 30's generator and
+    # three of step 20's, in the new workdir of step 30 with its config.
+    mixed = os.path.join(tempfile.mkdtemp(), 'mixed')
+    inference.interpolate(long, long, 0.25, mixed, psnr_step=20, gan_step=30)
+    at = {s: inference.restore(long, False, s) for s in (20, 30)}
+    want = jax.tree.map(lambda a, b: 0.75 * a + 0.25 * b, at[20][2].ema_params,
+                        at[30][2].ema_params)
+    gan, _, state, config = inference.restore(mixed, False)
+    self.assertEqual((int(state.step), config.dtype), (30, 'bfloat16'))
+    chex.assert_trees_all_close(state.ema_params, want, rtol=1e-6)
+    with open(os.path.join(mixed, 'interpolation.json')) as f:
+      self.assertEqual({k: v for k, v in json.load(f).items() if k.endswith('step')},
+                       {'psnr_step': 20, 'gan_step': 30})
     # A run that has saved no checkpoint yet, and a folder that is no run.
     unsaved = tempfile.mkdtemp()
     shutil.copy(os.path.join(short, 'config.json'), unsaved)
