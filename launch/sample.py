@@ -174,10 +174,9 @@ def main(argv):
                                FLAGS.truncation, inputs)
   except ValueError as e:  # labels or codes that do not fit the model
     raise common.LaunchError(str(e)) from None
-  if FLAGS.walk:
-    samples = samples.reshape(num, steps, *samples.shape[1:])
-    if _is_png(path):  # a row per walk
-      samples = samples.reshape(num * steps, *samples.shape[2:])
+  if FLAGS.walk:  # .npy [walks, steps, ...]; a PNG keeps the rows, a row per walk
+    if not _is_png(path):
+      samples = samples.reshape(num, steps, *samples.shape[1:])
     write(path, samples, pipe.name, steps)
     print(f'wrote {num} walks of {steps} steps ({FLAGS.walk_path}, step {int(state.step)}) '
           f'to {path}')
