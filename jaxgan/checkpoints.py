@@ -9,11 +9,18 @@ step, the directory, the cause and what to do; nothing on disk is removed or ove
 from __future__ import annotations
 
 import os
+from types import ModuleType
 from typing import Any
 
 import jax
 import jax.numpy as jnp
-import orbax.checkpoint as ocp
+
+
+def _orbax() -> ModuleType:
+  """``orbax.checkpoint``, imported when a checkpoint is first opened: a launcher that
+  refuses its flags does not pay its 0.3-0.5 s."""
+  import orbax.checkpoint
+  return orbax.checkpoint
 
 
 class CheckpointError(RuntimeError):
@@ -81,6 +88,7 @@ class Checkpoints:
       raise ValueError(f'keep_checkpoints must be at least 1; got {keep}.')
     self.directory = os.path.abspath(directory)
     self._read_only = read_only
+    ocp = _orbax()
     self._manager = ocp.CheckpointManager(
         self.directory,
         # Named, not left to the first save or restore: a fresh manager reads metadata too.
@@ -125,7 +133,7 @@ class Checkpoints:
     if step is None:
       return None
     try:
-      state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+      state = self._manager.restore(step, args=_orbax().args.StandardRestore(abstract_state))
       # Orbax reads a target array without a sharding as saved, whatever its shape.
       differ = architecture_differences(state, abstract_state)
       if differ:
@@ -174,7 +182,7 @@ class Checkpoints:
     return state
 
   def save(self, step: int, state: Any) -> None:
-    self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+    self._manager.save(step, args=_orbax().args.StandardSave(state), force=True)
 
   def wait(self) -> None:
     self._manager.wait_until_finished()

@@ -4,27 +4,50 @@ is written whole or not at all (:func:`jaxgan.files.replacing`)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import shutil
 import warnings
 from collections.abc import Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.backend_bases import FigureCanvasBase  # noqa: E402
+from jaxgan import arrays, files
 
-from jaxgan import arrays, files  # noqa: E402
+if TYPE_CHECKING:
+  import matplotlib.pyplot as plt
+
+
+@functools.cache
+def _pyplot() -> ModuleType:
+  """``matplotlib.pyplot`` on the Agg backend (files, no window), imported on first use:
+  its 0.6 s is not paid by a launcher that refuses its flags or draws nothing."""
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot
+  return matplotlib.pyplot
+
+
+def _rc_params() -> Any:
+  """matplotlib's settings (pyplot is not needed to read them)."""
+  import matplotlib
+  return matplotlib.rcParams
+
+
+def _canvas_filetypes() -> dict[str, str]:
+  """The suffixes matplotlib writes a figure in, and their names."""
+  from matplotlib.backend_bases import FigureCanvasBase
+  return FigureCanvasBase.get_supported_filetypes()
 
 
 def _with_suffix(path: str) -> str:
   """``path``, with matplotlib's default format (``.png``) appended when it has no suffix,
   as ``savefig`` does (``imsave`` would fail on it)."""
   if not os.path.splitext(os.path.basename(path))[1]:
-    return f'{path}.{plt.rcParams["savefig.format"]}'
+    return f'{path}.{_rc_params()["savefig.format"]}'
   return path
 
 
@@ -34,7 +57,7 @@ def _image_formats() -> list[str]:
   matplotlib figures take, ``.pgf`` with TeX)."""
   from PIL import Image
   Image.init()
-  return [f for f in FigureCanvasBase.get_supported_filetypes()
+  return [f for f in _canvas_filetypes()
           if f in ('pdf', 'ps', 'eps', 'svg') or ('jpeg' if f == 'jpg' else f).upper()
           in Image.SAVE]
 
@@ -42,8 +65,8 @@ def _image_formats() -> list[str]:
 def _figure_formats() -> list[str]:
   """The formats matplotlib writes a figure in here: ``.pgf`` only where its TeX program
   (``rcParams['pgf.texsystem']``, xelatex by default) is installed."""
-  return [f for f in FigureCanvasBase.get_supported_filetypes()
-          if f != 'pgf' or shutil.which(matplotlib.rcParams['pgf.texsystem'])]
+  texsystem = _rc_params()['pgf.texsystem']
+  return [f for f in _canvas_filetypes() if f != 'pgf' or shutil.which(texsystem)]
 
 
 def check_format(path: str, image: bool = False) -> str:
@@ -56,7 +79,7 @@ def check_format(path: str, image: bool = False) -> str:
   if suffix not in formats:
     why = ''
     if suffix == 'pgf' and not image:
-      why = f' (it needs {matplotlib.rcParams["pgf.texsystem"]}, which is not installed)'
+      why = f' (it needs {_rc_params()["pgf.texsystem"]}, which is not installed)'
     raise ValueError(f'{path}: cannot write a picture as .{suffix}{why}; give one of '
                      f'{", ".join("." + f for f in formats)}.')
   return path
@@ -69,7 +92,7 @@ def _closed_on_error(fig: plt.Figure) -> Iterator[None]:
   try:
     yield
   except BaseException:
-    plt.close(fig)
+    _pyplot().close(fig)
     raise
 
 
@@ -81,7 +104,7 @@ def save_figure(fig: plt.Figure, path: str) -> str:
     with files.replacing(path) as tmp:
       fig.savefig(tmp)
   finally:
-    plt.close(fig)
+    _pyplot().close(fig)
   return path
 
 
@@ -134,7 +157,7 @@ def save_image_grid(images: np.ndarray, path: str, scale: int = 3,
   grid = np.round(image_grid(images, ncols) * 255).astype(np.uint8)
   grid = np.repeat(np.repeat(grid, scale, 0), scale, 1)
   with files.replacing(path) as tmp:  # 8-bit RGB is written as it is (no colour map)
-    plt.imsave(tmp, np.repeat(grid, 3, -1) if grid.shape[-1] == 1 else grid)
+    _pyplot().imsave(tmp, np.repeat(grid, 3, -1) if grid.shape[-1] == 1 else grid)
   return path
 
 
@@ -161,7 +184,7 @@ def save_scatter(samples: np.ndarray, modes: np.ndarray, path: str, title: str =
       warnings.warn(f'{path}: {count} of {len(samples)} samples {what} and are not drawn.',
                     stacklevel=2)
       title = f'{title} ({count} {note})' if title else f'{count} {note}'
-  fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+  fig, ax = _pyplot().subplots(figsize=(4, 4), dpi=100)
   with _closed_on_error(fig):
     ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.4, label='samples')
     ax.scatter(modes[:, 0], modes[:, 1], s=30, c='red', marker='x', label='modes')
@@ -181,7 +204,7 @@ def save_loss_curves(rows: list[dict], path: str) -> str | None:
   keys = list(dict.fromkeys(k for r in rows for k in r if k != 'step'))  # every row's
   if not keys:
     return None
-  fig, axes = plt.subplots(len(keys), 1, figsize=(6, 1.6 * len(keys)), dpi=100, sharex=True)
+  fig, axes = _pyplot().subplots(len(keys), 1, figsize=(6, 1.6 * len(keys)), dpi=100, sharex=True)
   with _closed_on_error(fig):
     axes = np.atleast_1d(axes)
     steps = [r['step'] for r in rows]

@@ -28,7 +28,6 @@ import os
 import jax
 import numpy as np
 from absl import app, flags, logging
-from matplotlib.backend_bases import FigureCanvasBase
 
 from jaxgan import files, inference, latent_walk, plots
 from jaxgan.data import mixtures
@@ -90,6 +89,7 @@ def picture_suffixes() -> set[str]:
 
   pillow = {ext[1:] for ext, fmt in Image.registered_extensions().items()
             if fmt in Image.SAVE and not is_stub(fmt)}
+  from matplotlib.backend_bases import FigureCanvasBase  # only to check --output's suffix
   return pillow | set(FigureCanvasBase.get_supported_filetypes())
 
 

@@ -322,7 +322,8 @@ class LossCurvesTest(chex.TestCase):
     rows = [{'step': 1, 'd_loss': 1.0, 'penalty': 0.5}, {'step': 2, 'd_loss': 0.9},
             {'step': 3, 'g_loss': 2.0}]
     path = os.path.join(tempfile.mkdtemp(), 'curves.png')
-    with mock.patch.object(plots.plt, 'subplots', wraps=plots.plt.subplots) as spy:
+    plt = plots._pyplot()
+    with mock.patch.object(plt, 'subplots', wraps=plt.subplots) as spy:
       plots.save_loss_curves(rows, path)
     self.assertEqual(spy.call_args.args[:2], (3, 1))
     self.assertTrue(os.path.exists(path))
@@ -425,19 +426,21 @@ class PicturesTest(chex.TestCase):
   def test_a_figure_is_written_in_every_format_it_takes_and_pgf_needs_tex(self):
     # .pgf needs a TeX program (xelatex): without one it was taken, and studies.figures
     # failed with a RuntimeError after restoring and running the models.
+    import matplotlib
     from matplotlib.backend_bases import FigureCanvasBase
+    plt = plots._pyplot()
     d = tempfile.mkdtemp()
-    tex = shutil.which(plots.matplotlib.rcParams['pgf.texsystem'])
+    tex = shutil.which(matplotlib.rcParams['pgf.texsystem'])
     for suffix in FigureCanvasBase.get_supported_filetypes():
       path = os.path.join(d, f'f.{suffix}')
       if suffix == 'pgf' and not tex:
-        fig = plots.plt.figure()
+        fig = plt.figure()
         with self.assertRaisesRegex(ValueError, r'cannot write a picture as \.pgf \(it needs '
                                     r'xelatex, which is not installed\); give one of'):
           plots.save_figure(fig, path)
-        plots.plt.close(fig)
+        plt.close(fig)
         continue
-      self.assertEqual(plots.save_figure(plots.plt.figure(), path), path)
+      self.assertEqual(plots.save_figure(plt.figure(), path), path)
       self.assertGreater(os.path.getsize(path), 0)
     with mock.patch.object(plots.shutil, 'which', lambda name: '/usr/bin/' + name):
       self.assertEqual(plots.check_format(os.path.join(d, 'f.pgf')),
