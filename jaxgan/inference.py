@@ -216,9 +216,10 @@ def interpolate(psnr_workdir: str, gan_workdir: str, alpha: float, out_workdir: 
   if not 0.0 <= alpha <= 1.0:
     raise ValueError(f'alpha must lie in [0, 1]; got {alpha}.')
   _check_empty_or_new(out_workdir)
-  psnr_gan, _, psnr_state, psnr_config = restore(psnr_workdir, False, psnr_step)
+  psnr_gan, _, psnr_state, psnr_config = restore(psnr_workdir, with_data=False,
+                                                 step=psnr_step)
   psnr_params, psnr_stats = _sampling_weights(psnr_gan, psnr_state, uses_ema(psnr_config))
-  gan, pipe, state, config = restore(gan_workdir, False, gan_step)
+  gan, pipe, state, config = restore(gan_workdir, with_data=False, step=gan_step)
   if uses_ema(config) and gan_lib.recomputes_statistics(gan, state):
     psnr_stats = psnr_state.g_stats  # sampling the new workdir recomputes from these
   record = data.shapes_record(pipe)
